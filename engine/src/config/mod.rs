@@ -1,0 +1,195 @@
+//! The configuration model: TOML -> wire types (with spans) -> validated domain types.
+//!
+//! Loading collects every error it can find (each as `FILE:LINE:COL: message`) rather than
+//! stopping at the first, so one `kmsconf validate` run shows the whole list.
+
+mod validate;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Diagnostic, Location, Severity};
+use crate::secret::DeclaredSecret;
+use crate::Error;
+pub use wire::{Activation, ProductId, RuleGroup};
+
+/// The default config file name, looked up in the current directory.
+pub const DEFAULT_FILE: &str = "kmsconf.toml";
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file as given on the command line.
+    pub path: PathBuf,
+    /// The directory relative paths in the file are taken from.
+    pub dir: PathBuf,
+    pub hosts: BTreeMap<String, HostConfig>,
+    /// Warnings found while loading (literal secrets, settings that have no effect).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The desired state of one host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub name: String,
+    pub target: TargetSpec,
+    pub address: Option<String>,
+    pub depends_on: Vec<String>,
+    pub service: ServiceConfig,
+    pub firewall: Option<FirewallConfig>,
+    pub products: BTreeMap<ProductId, ProductConfig>,
+    /// Where the host's table starts, for messages about the host as a whole.
+    pub declared_at: Location,
+}
+
+/// How kmsconf reaches a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSpec {
+    /// A simulated host in a JSON state file (absolute path once loaded).
+    Lab { path: PathBuf },
+    /// The machine kmsconf runs on.
+    Local,
+    /// A Windows host reached through its OpenSSH server.
+    Ssh {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+    },
+}
+
+impl fmt::Display for TargetSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lab { path } => write!(f, "lab:{}", path.display()),
+            Self::Local => f.write_str("local"),
+            Self::Ssh { user, host, port } => {
+                f.write_str("ssh://")?;
+                if let Some(u) = user {
+                    write!(f, "{u}@")?;
+                }
+                f.write_str(host)?;
+                if let Some(p) = port {
+                    write!(f, ":{p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Managed KMS service settings; `None` = leave as the host has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceConfig {
+    pub port: Option<u16>,
+    pub dns_publishing: Option<bool>,
+    pub publish_domains: Option<Vec<PublishDomain>>,
+    pub low_priority: Option<bool>,
+    pub activation_interval: Option<u32>,
+    pub renewal_interval: Option<u32>,
+    pub host_caching: Option<bool>,
+}
+
+impl ServiceConfig {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One `DnsDomainPublishList` entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PublishDomain {
+    pub domain: String,
+    pub priority: u16,
+    pub weight: u16,
+}
+
+impl fmt::Display for PublishDomain {
+    /// The registry form: `domain, priority, weight`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, {}, {}", self.domain, self.priority, self.weight)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallConfig {
+    pub rule_groups: Vec<RuleGroup>,
+    /// Scope of the Key Management Service rule; `None` = any remote address.
+    pub remote_addresses: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductConfig {
+    pub host_key: DeclaredSecret,
+    pub license_pack: Option<String>,
+    pub activation: Activation,
+    pub confirmation_id: Option<DeclaredSecret>,
+}
+
+/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
+pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
+/// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
+pub const DEFAULT_ACTIVATION_INTERVAL: u32 = 120;
+pub const DEFAULT_RENEWAL_INTERVAL: u32 = 10080;
+pub const DEFAULT_PORT: u16 = 1688;
+
+impl Config {
+    /// Reads and validates a config file. Errors hold every problem found, in file order.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &source)
+    }
+
+    /// Validates `source` as if read from `path` (which names the file in messages and anchors
+    /// relative paths).
+    pub fn parse(path: &Path, source: &str) -> Result<Config, Error> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        let (config, mut diagnostics) = validate::validate(path, &dir, source);
+        diagnostics.sort_by(|a, b| a.location.cmp(&b.location).then(a.severity.cmp(&b.severity)));
+        let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics
+            .into_iter()
+            .partition(|d| d.severity == Severity::Error);
+        match config {
+            Some(hosts) if errors.is_empty() => Ok(Config {
+                path: path.to_path_buf(),
+                dir,
+                hosts,
+                warnings,
+            }),
+            _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),
+        }
+    }
+
+    /// The hosts in the order they must be converged (dependencies first, then by name).
+    pub fn host_order(&self) -> Result<Vec<String>, Error> {
+        let mut dag = crate::graph::Dag::new();
+        for host in self.hosts.values() {
+            dag.add_node(host.name.clone());
+            for dep in &host.depends_on {
+                dag.add_edge(dep.clone(), host.name.clone());
+            }
+        }
+        dag.topological_order()
+    }
+}
+
+/// The JSON Schema of the config file, as published in `schema/kmsconf.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<wire::ConfigWire>();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,486 @@
+//! From TOML text to validated [`HostConfig`]s, collecting every diagnostic on the way.
+//!
+//! Each host table is deserialized on its own, so an error in one host does not hide the errors
+//! in the next; cross-field and cross-host checks run on what did deserialize.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use super::wire::{self, At, HostWire, ProductWire, PublishDomainWire, SecretWire};
+use super::{
+    FirewallConfig, HostConfig, ProductConfig, PublishDomain, ServiceConfig, TargetSpec,
+    INTERVAL_RANGE,
+};
+use crate::diagnostic::{Diagnostic, Location};
+use crate::secret::{ConfirmationId, DeclaredSecret, ProductKey, SecretSource};
+
+/// Firewall remote-address keywords Windows accepts besides addresses, subnets and ranges.
+const ADDRESS_KEYWORDS: &[&str] = &[
+    "Any",
+    "LocalSubnet",
+    "DNS",
+    "DHCP",
+    "WINS",
+    "DefaultGateway",
+    "Internet",
+    "Intranet",
+    "IntranetRemoteAccess",
+    "PlayToDevice",
+];
+
+struct Ctx<'a> {
+    path: &'a Path,
+    dir: &'a Path,
+    source: &'a str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn at(&self, offset: usize) -> Location {
+        Location::at(self.path, self.source, offset)
+    }
+    fn error(&mut self, offset: usize, message: impl Into<String>) {
+        let d = Diagnostic::error(self.at(offset), message);
+        self.diagnostics.push(d);
+    }
+    fn warn(&mut self, offset: usize, message: impl Into<String>) {
+        let d = Diagnostic::warning(self.at(offset), message);
+        self.diagnostics.push(d);
+    }
+}
+
+pub(super) fn validate(
+    path: &Path,
+    dir: &Path,
+    source: &str,
+) -> (Option<BTreeMap<String, HostConfig>>, Vec<Diagnostic>) {
+    let mut ctx = Ctx {
+        path,
+        dir,
+        source,
+        diagnostics: Vec::new(),
+    };
+    let root = match DeTable::parse(source) {
+        Ok(root) => root.into_inner(),
+        Err(e) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            ctx.error(offset, e.message().trim().to_string());
+            return (None, ctx.diagnostics);
+        }
+    };
+    let mut hosts = BTreeMap::new();
+    let mut depends_spans: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
+    let mut target_spans: BTreeMap<String, usize> = BTreeMap::new();
+    for (key, value) in root {
+        if key.get_ref() != "hosts" {
+            ctx.error(key.span().start, format!("unknown key `{}`, expected `hosts`", key.get_ref()));
+            continue;
+        }
+        let span = value.span();
+        let DeValue::Table(table) = value.into_inner() else {
+            ctx.error(span.start, "`hosts` must be a table of hosts: `[hosts.NAME]`");
+            continue;
+        };
+        for (name, body) in table {
+            let name_at = name.span().start;
+            let name = name.into_inner().into_owned();
+            check_host_name(&mut ctx, &name, name_at);
+            match HostWire::deserialize(ValueDeserializer::from(body)) {
+                Ok(wire) => {
+                    depends_spans.insert(
+                        name.clone(),
+                        wire.depends_on.iter().map(|d| (d.get().clone(), d.start())).collect(),
+                    );
+                    target_spans.insert(name.clone(), wire.target.start());
+                    if let Some(host) = convert_host(&mut ctx, &name, name_at, wire) {
+                        hosts.insert(name, host);
+                    }
+                }
+                Err(e) => {
+                    let offset = e.span().map_or(name_at, |s| s.start);
+                    ctx.error(offset, e.message().trim().to_string());
+                }
+            }
+        }
+    }
+    check_dependencies(&mut ctx, &hosts, &depends_spans);
+    check_duplicate_targets(&mut ctx, &hosts, &target_spans);
+    (Some(hosts), ctx.diagnostics)
+}
+
+fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        ctx.error(
+            at,
+            format!("host name `{name}` may use only letters, digits, `-`, `_` and `.`"),
+        );
+    }
+}
+
+fn convert_host(ctx: &mut Ctx, name: &str, at: usize, wire: HostWire) -> Option<HostConfig> {
+    let target = parse_target(ctx, &wire.target);
+    let address = wire.address.as_ref().map(|a| {
+        if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
+            ctx.error(a.start(), format!("`address` `{}` is not a DNS name or an IP address", a.get()));
+        }
+        a.get().clone()
+    });
+    let service = wire.service.map(|s| convert_service(ctx, s)).unwrap_or_default();
+    let firewall = wire.firewall.map(|f| convert_firewall(ctx, f));
+    let products = wire
+        .products
+        .into_iter()
+        .map(|(id, p)| (id, convert_product(ctx, name, id, p)))
+        .collect();
+    Some(HostConfig {
+        name: name.to_string(),
+        target: target?,
+        address,
+        depends_on: wire.depends_on.iter().map(|d| d.get().clone()).collect(),
+        service,
+        firewall,
+        products,
+        declared_at: ctx.at(at),
+    })
+}
+
+fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
+    let text = target.get().trim();
+    let expected = "expected `lab:PATH`, `local` or `ssh://[user@]host[:port]`";
+    if let Some(path) = text.strip_prefix("lab:") {
+        if path.is_empty() {
+            ctx.error(target.start(), format!("target `{text}` has no path; {expected}"));
+            return None;
+        }
+        return Some(TargetSpec::Lab {
+            path: ctx.dir.join(path),
+        });
+    }
+    if text == "local" {
+        if !cfg!(windows) {
+            ctx.error(
+                target.start(),
+                "target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` to reach a Windows host",
+            );
+            return None;
+        }
+        return Some(TargetSpec::Local);
+    }
+    if let Some(rest) = text.strip_prefix("ssh://") {
+        return match parse_ssh(rest) {
+            Some(spec) => Some(spec),
+            None => {
+                ctx.error(target.start(), format!("target `{text}` is not a valid ssh target; {expected}"));
+                None
+            }
+        };
+    }
+    ctx.error(target.start(), format!("unknown target `{text}`; {expected}"));
+    None
+}
+
+fn parse_ssh(rest: &str) -> Option<TargetSpec> {
+    let (user, hostport) = match rest.split_once('@') {
+        Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+        Some(_) => return None,
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        let (h, after) = inner.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        (h.to_string(), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p.parse::<u16>().ok().filter(|p| *p > 0)?)),
+            None => (hostport.to_string(), None),
+        }
+    };
+    let valid = is_host_name(&host) || host.parse::<IpAddr>().is_ok();
+    valid.then_some(TargetSpec::Ssh { user, host, port })
+}
+
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn in_range(ctx: &mut Ctx, key: &str, value: &At<i64>, min: i64, max: i64, unit: &str) -> Option<i64> {
+    let v = *value.get();
+    if v < min || v > max {
+        ctx.error(
+            value.start(),
+            format!("`{key}` = {v} is out of range: Windows accepts {min} to {max}{unit}"),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
+    let (lo, hi) = (i64::from(*INTERVAL_RANGE.start()), i64::from(*INTERVAL_RANGE.end()));
+    let minutes = " minutes (30 days)";
+    let port = s.port.as_ref().and_then(|p| in_range(ctx, "port", p, 1, 65535, ""));
+    let ai = s.activation_interval.as_ref().and_then(|v| in_range(ctx, "activation_interval", v, lo, hi, minutes));
+    let ri = s.renewal_interval.as_ref().and_then(|v| in_range(ctx, "renewal_interval", v, lo, hi, minutes));
+    let publish_domains = s.publish_domains.as_ref().map(|list| convert_domains(ctx, list));
+    if let (Some(false), Some(list)) = (s.dns_publishing, &s.publish_domains) {
+        ctx.warn(
+            list.start(),
+            "`publish_domains` has no effect while `dns_publishing = false`",
+        );
+    }
+    ServiceConfig {
+        port: port.and_then(|p| u16::try_from(p).ok()),
+        dns_publishing: s.dns_publishing,
+        publish_domains,
+        low_priority: s.low_priority,
+        activation_interval: ai.and_then(|v| u32::try_from(v).ok()),
+        renewal_interval: ri.and_then(|v| u32::try_from(v).ok()),
+        host_caching: s.host_caching,
+    }
+}
+
+fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<PublishDomain> {
+    let mut out: Vec<PublishDomain> = Vec::new();
+    for entry in list.get() {
+        let (domain, priority, weight) = match entry {
+            PublishDomainWire::Domain(d) => (d.clone(), 0, 0),
+            PublishDomainWire::Detailed(d) => (d.domain.clone(), d.priority, d.weight),
+        };
+        let mut ok = true;
+        if !is_host_name(&domain) {
+            ctx.error(list.start(), format!("publish domain `{domain}` is not a valid DNS domain name"));
+            ok = false;
+        }
+        for (what, v) in [("priority", priority), ("weight", weight)] {
+            if !(0..=65535).contains(&v) {
+                ctx.error(list.start(), format!("{what} {v} of publish domain `{domain}` is out of range 0 to 65535"));
+                ok = false;
+            }
+        }
+        if out.iter().any(|d| d.domain.eq_ignore_ascii_case(&domain)) {
+            ctx.error(list.start(), format!("publish domain `{domain}` is listed twice"));
+            ok = false;
+        }
+        if ok {
+            out.push(PublishDomain {
+                domain,
+                priority: u16::try_from(priority).unwrap_or_default(),
+                weight: u16::try_from(weight).unwrap_or_default(),
+            });
+        }
+    }
+    out
+}
+
+fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
+    let mut groups = Vec::new();
+    for g in &f.rule_groups {
+        if groups.contains(g.get()) {
+            ctx.error(g.start(), format!("rule group `{}` is listed twice", g.get()));
+        } else {
+            groups.push(*g.get());
+        }
+    }
+    let remote_addresses = f.remote_addresses.as_ref().map(|list| {
+        if list.get().is_empty() {
+            ctx.error(list.start(), "`remote_addresses` is empty; leave it out to allow any remote address");
+        }
+        if !groups.contains(&wire::RuleGroup::KeyManagementService) {
+            ctx.error(
+                list.start(),
+                "`remote_addresses` scopes the `key-management-service` rule group, which is not in `rule_groups`",
+            );
+        }
+        list.get()
+            .iter()
+            .filter_map(|a| match check_remote_address(a.get()) {
+                Ok(()) => Some(a.get().clone()),
+                Err(m) => {
+                    ctx.error(a.start(), m);
+                    None
+                }
+            })
+            .collect()
+    });
+    FirewallConfig {
+        rule_groups: groups,
+        remote_addresses,
+    }
+}
+
+fn check_remote_address(text: &str) -> Result<(), String> {
+    if ADDRESS_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(text)) {
+        return Ok(());
+    }
+    let bad = || {
+        format!(
+            "remote address `{text}` is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
+            ADDRESS_KEYWORDS.join(", ")
+        )
+    };
+    if let Some((ip, prefix)) = text.split_once('/') {
+        let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let ok = prefix.parse::<u8>().is_ok_and(|p| p <= max);
+        return if ok { Ok(()) } else { Err(bad()) };
+    }
+    if let Some((a, b)) = text.split_once('-') {
+        let (a, b): (IpAddr, IpAddr) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a.is_ipv4() != b.is_ipv4() || a > b {
+            return Err(format!("remote address range `{text}` must go from a lower to a higher address of one family"));
+        }
+        return Ok(());
+    }
+    text.parse::<IpAddr>().map(|_| ()).map_err(|_| bad())
+}
+
+fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
+    let source = match wire.get() {
+        SecretWire::Env { env } => SecretSource::Env(env.clone()),
+        SecretWire::File { file } => SecretSource::File(PathBuf::from(file)).rooted(ctx.dir),
+        SecretWire::Literal(value) => {
+            ctx.warn(
+                wire.start(),
+                format!("{what} is written in the config; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}` so it stays out of Git"),
+            );
+            SecretSource::Literal(crate::secret::Secret::new(value.clone()))
+        }
+    };
+    DeclaredSecret {
+        source,
+        declared_at: ctx.at(wire.start()),
+    }
+}
+
+fn convert_product(ctx: &mut Ctx, host: &str, id: wire::ProductId, p: ProductWire) -> ProductConfig {
+    let key_what = format!("the host key of `{id}`");
+    let host_key = convert_secret(ctx, &key_what, &p.host_key);
+    // Check the key's form now wherever it can be read without contacting a host; a source
+    // that cannot be read yet (an unset variable in a review job) is checked at plan time.
+    if let Ok(secret) = host_key.source.resolve(&key_what) {
+        if let Err(m) = ProductKey::parse(&secret) {
+            ctx.error(p.host_key.start(), format!("{key_what} ({}) is malformed: {m}", host_key.source.describe()));
+        }
+    }
+    if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
+        ctx.error(pack.start(), format!("`{id}` has no license pack: only Office KMS host products need one"));
+    }
+    if let Some(pack) = p.license_pack.as_ref().filter(|p| p.get().trim().is_empty()) {
+        ctx.error(pack.start(), "`license_pack` is empty");
+    }
+    let confirmation_id = p.confirmation_id.as_ref().map(|cid| {
+        let what = format!("the confirmation ID of `{id}`");
+        let declared = convert_secret(ctx, &what, cid);
+        if p.activation != wire::Activation::Phone {
+            ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
+        }
+        if let Ok(secret) = declared.source.resolve(&what) {
+            if let Err(m) = ConfirmationId::parse(&secret) {
+                ctx.error(cid.start(), format!("{what} ({}) is malformed: {m}", declared.source.describe()));
+            }
+        }
+        declared
+    });
+    ProductConfig {
+        host_key,
+        license_pack: p.license_pack.map(|l| l.get().trim().to_string()),
+        activation: p.activation,
+        confirmation_id,
+    }
+}
+
+fn check_dependencies(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, Vec<(String, usize)>>,
+) {
+    let mut dag = crate::graph::Dag::new();
+    for (host, deps) in spans {
+        dag.add_node(host.clone());
+        for (dep, at) in deps {
+            if dep == host {
+                ctx.error(*at, format!("host `{host}` depends on itself"));
+            } else if !spans.contains_key(dep) && !hosts.contains_key(dep) {
+                ctx.error(*at, format!("host `{host}` depends on `{dep}`, which is not a host in this file"));
+            } else {
+                dag.add_edge(dep.clone(), host.clone());
+            }
+        }
+    }
+    if let Err(crate::Error::Cycle(cycle)) = dag.topological_order() {
+        let first = &cycle[0];
+        let next = cycle.get(1).unwrap_or(first);
+        // point at the `depends_on` entry that closes the cycle: `next` depends on `first`
+        let at = spans
+            .get(next)
+            .and_then(|d| d.iter().find(|(dep, _)| dep == first))
+            .map_or(0, |(_, at)| *at);
+        ctx.error(at, format!("dependency cycle between hosts: {}", cycle.join(" -> ")));
+    }
+}
+
+fn check_duplicate_targets(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, usize>,
+) {
+    let mut seen: Vec<(&TargetSpec, &str)> = Vec::new();
+    for host in hosts.values() {
+        let normalized = &host.target;
+        if let Some((_, first)) = seen.iter().find(|(t, _)| same_target(t, normalized)) {
+            let at = spans.get(&host.name).copied().unwrap_or(0);
+            ctx.error(
+                at,
+                format!("hosts `{first}` and `{}` have the same target `{}`: one machine can only be declared once", host.name, host.target),
+            );
+        } else {
+            seen.push((normalized, &host.name));
+        }
+    }
+}
+
+fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {
+    match (a, b) {
+        (TargetSpec::Lab { path: x }, TargetSpec::Lab { path: y }) => normalize(x) == normalize(y),
+        (TargetSpec::Ssh { host: h1, port: p1, .. }, TargetSpec::Ssh { host: h2, port: p2, .. }) => {
+            h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22)
+        }
+        _ => a == b,
+    }
+}
+
+/// Removes `.` and `a/..` pairs without touching the file system (the file may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

@@ -1,0 +1,317 @@
+//! The config file exactly as written: serde + schemars types with `deny_unknown_fields`.
+//!
+//! These types are the TOML contract and the source of `schema/kmsconf.schema.json`. They hold
+//! what was written, with spans where a later check needs to point at a value; `super::validate`
+//! turns them into the domain types.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// A value with the byte range it came from in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct At<T>(pub toml::Spanned<T>);
+
+impl<T> At<T> {
+    pub fn get(&self) -> &T {
+        self.0.get_ref()
+    }
+    pub fn start(&self) -> usize {
+        self.0.span().start
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for At<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A kmsconf configuration file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "kmsconf configuration")]
+pub struct ConfigWire {
+    /// One table per KMS host; the key is the host's name.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostWire>,
+}
+
+/// The desired state of one KMS host.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostWire {
+    /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
+    /// to this config file), `local`, or `ssh://[user@]host[:port]`.
+    pub target: At<String>,
+    /// The name KMS clients use to reach this host (DNS name or IP address).
+    pub address: Option<At<String>>,
+    /// Hosts that must be converged before this one.
+    #[serde(default)]
+    pub depends_on: Vec<At<String>>,
+    /// KMS service settings; absent = not managed.
+    pub service: Option<ServiceWire>,
+    /// Windows Firewall rule groups; absent = not managed.
+    pub firewall: Option<FirewallWire>,
+    /// KMS host products by product id.
+    #[serde(default)]
+    pub products: BTreeMap<ProductId, ProductWire>,
+}
+
+/// KMS service settings (the Software Licensing Service on the host). Each absent key is left
+/// as the host has it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceWire {
+    /// TCP port the KMS host listens on (`slmgr.vbs /sprt`); Windows' default is 1688.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<At<i64>>,
+    /// Publish the `_vlmcs._tcp` SRV record in DNS (`/sdns` true, `/cdns` false).
+    pub dns_publishing: Option<bool>,
+    /// Domains to publish in (the `DnsDomainPublishList` registry value).
+    pub publish_domains: Option<At<Vec<PublishDomainWire>>>,
+    /// Use low process priority (`/spri` true, `/cpri` false).
+    pub low_priority: Option<bool>,
+    /// Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.
+    #[schemars(range(min = 15, max = 43200))]
+    pub activation_interval: Option<At<i64>>,
+    /// Minutes between an activated client's renewals (`/sri`), 15..=43200.
+    #[schemars(range(min = 15, max = 43200))]
+    pub renewal_interval: Option<At<i64>>,
+    /// Let clients cache this host's address (`/skhc` true, `/ckhc` false).
+    pub host_caching: Option<bool>,
+}
+
+/// One entry of the DNS publish list: a domain, or a table with its SRV priority and weight.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum PublishDomainWire {
+    Domain(String),
+    Detailed(PublishDomainDetail),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishDomainDetail {
+    pub domain: String,
+    /// SRV priority, 0..=65535 (lower is preferred); default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 65535))]
+    pub priority: i64,
+    /// SRV weight, 0..=65535; default 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 65535))]
+    pub weight: i64,
+}
+
+impl<'de> Deserialize<'de> for PublishDomainWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PublishDomainWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a domain name or a table `{ domain, priority, weight }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(PublishDomainWire::Domain(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                PublishDomainDetail::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(PublishDomainWire::Detailed)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Windows Firewall: rule groups to enable (others are left untouched).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallWire {
+    /// Rule groups that must be enabled for inbound traffic.
+    #[serde(default)]
+    pub rule_groups: Vec<At<RuleGroup>>,
+    /// Remote addresses the Key Management Service rule accepts (IP, CIDR, range `a-b`, or
+    /// `LocalSubnet`); absent = any.
+    pub remote_addresses: Option<At<Vec<At<String>>>>,
+}
+
+/// The built-in firewall rule groups kmsconf manages, by locale-independent id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleGroup {
+    /// "Key Management Service" (rule `SPPSVC-In-TCP`, TCP 1688 in).
+    KeyManagementService,
+    /// "File and Printer Sharing".
+    FileAndPrinterSharing,
+}
+
+impl RuleGroup {
+    pub const ALL: [RuleGroup; 2] = [Self::KeyManagementService, Self::FileAndPrinterSharing];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::KeyManagementService => "key-management-service",
+            Self::FileAndPrinterSharing => "file-and-printer-sharing",
+        }
+    }
+
+    /// The English display name of the group, as `netsh` and the guide use it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::KeyManagementService => "Key Management Service",
+            Self::FileAndPrinterSharing => "File and Printer Sharing",
+        }
+    }
+}
+
+/// KMS host products kmsconf knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
+#[derive(serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProductId {
+    Windows,
+    #[serde(rename = "office-2010")]
+    Office2010,
+    #[serde(rename = "office-2013")]
+    Office2013,
+    #[serde(rename = "office-2016")]
+    Office2016,
+    #[serde(rename = "office-2019")]
+    Office2019,
+    #[serde(rename = "office-2021")]
+    Office2021,
+    #[serde(rename = "office-2024")]
+    Office2024,
+}
+
+impl ProductId {
+    pub const ALL: [ProductId; 7] = [
+        Self::Windows,
+        Self::Office2010,
+        Self::Office2013,
+        Self::Office2016,
+        Self::Office2019,
+        Self::Office2021,
+        Self::Office2024,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Windows => "windows",
+            Self::Office2010 => "office-2010",
+            Self::Office2013 => "office-2013",
+            Self::Office2016 => "office-2016",
+            Self::Office2019 => "office-2019",
+            Self::Office2021 => "office-2021",
+            Self::Office2024 => "office-2024",
+        }
+    }
+
+    pub fn is_office(self) -> bool {
+        self != Self::Windows
+    }
+}
+
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl fmt::Display for RuleGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One KMS host product: its host key, license pack and activation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductWire {
+    /// The KMS host key (CSVLK): `{ env = "VAR" }` or `{ file = "path" }`.
+    pub host_key: At<SecretWire>,
+    /// Where the host gets the product's KMS host license pack from, when it is not installed.
+    pub license_pack: Option<At<String>>,
+    /// How the host key is activated with Microsoft; default `online`.
+    #[serde(default)]
+    pub activation: Activation,
+    /// The confirmation ID from the activation phone line (phone activation only).
+    pub confirmation_id: Option<At<SecretWire>>,
+}
+
+/// How a KMS host key is activated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Over the internet (`slmgr.vbs /ato`).
+    #[default]
+    Online,
+    /// By phone: installation ID out (`/dti`), confirmation ID in (`/atp`).
+    Phone,
+    /// Install the key only.
+    None,
+}
+
+/// A secret: read from an environment variable or a file; a literal string is accepted with a
+/// warning.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum SecretWire {
+    Env {
+        /// Environment variable holding the secret.
+        env: String,
+    },
+    File {
+        /// File holding the secret, relative to the config file.
+        file: String,
+    },
+    /// The secret written in the config (discouraged).
+    Literal(String),
+}
+
+impl<'de> Deserialize<'de> for SecretWire {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SecretWire;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`{ env = \"VAR\" }`, `{ file = \"path\" }` or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SecretWire::Literal(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found: Option<SecretWire> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: String = map.next_value()?;
+                    let item = match key.as_str() {
+                        "env" => SecretWire::Env { env: value },
+                        "file" => SecretWire::File { file: value },
+                        other => return Err(de::Error::unknown_field(other, &["env", "file"])),
+                    };
+                    if found.replace(item).is_some() {
+                        return Err(de::Error::custom("a secret takes exactly one of `env` or `file`"));
+                    }
+                }
+                found.ok_or_else(|| de::Error::custom("a secret needs `env` or `file`"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

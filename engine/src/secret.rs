@@ -1,0 +1,256 @@
+//! Secrets (product keys, confirmation IDs): where they come from, and types that never show them.
+//!
+//! A [`Secret`] redacts itself in `Debug` and `Display` and cannot be serialized, so it cannot reach
+//! a plan file, a log line or a trace by accident. A [`SecretSource`] says where to read one
+//! (`{ env = "VAR" }`, `{ file = "path" }`, or a literal), and can be written to a plan file
+//! because it never holds the value of an env or file secret.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Location;
+use crate::Error;
+
+/// A secret value. Shows nothing of itself except through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must hand it to a host.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where a secret comes from. Serialized into plan files as the reference, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable read when the secret is needed.
+    Env(String),
+    /// A file (absolute once loaded) whose content, trimmed, is the secret.
+    File(PathBuf),
+    /// A value written in the config itself (accepted with a warning); never serialized.
+    #[serde(skip)]
+    Literal(Secret),
+}
+
+impl SecretSource {
+    /// Reads the secret. `what` names it in errors (e.g. `hosts.kms01.products.windows.host_key`).
+    pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
+        let err = |message: String| Error::Secret {
+            what: format!("`{what}`"),
+            message,
+        };
+        match self {
+            Self::Env(var) => match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(err(format!("environment variable `{var}` is empty"))),
+                Err(std::env::VarError::NotPresent) => {
+                    Err(err(format!("environment variable `{var}` is not set")))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(err(format!("environment variable `{var}` is not valid UTF-8")))
+                }
+            },
+            Self::File(path) => match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(err(format!("file `{}` is empty", path.display()))),
+                Err(e) => Err(err(format!("cannot read `{}`: {e}", path.display()))),
+            },
+            Self::Literal(secret) => Ok(secret.clone()),
+        }
+    }
+
+    /// Makes a relative file path relative to `base` (the config file's directory).
+    pub fn rooted(self, base: &Path) -> Self {
+        match self {
+            Self::File(p) if p.is_relative() => Self::File(base.join(p)),
+            other => other,
+        }
+    }
+
+    pub fn is_literal(&self) -> bool {
+        matches!(self, Self::Literal(_))
+    }
+
+    /// How the source is shown to people: `env KMS_HOST_KEY`, `file secrets/k.key`, `literal`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Env(var) => format!("env `{var}`"),
+            Self::File(path) => format!("file `{}`", path.display()),
+            Self::Literal(_) => "a literal in the config".to_string(),
+        }
+    }
+}
+
+/// A secret source together with the place in the config that declared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeclaredSecret {
+    pub source: SecretSource,
+    pub declared_at: Location,
+}
+
+impl DeclaredSecret {
+    pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
+        self.source
+            .resolve(what)
+            .map_err(|e| match e {
+                Error::Secret { what, message } => Error::Secret {
+                    what: format!("{what} (declared at {})", self.declared_at),
+                    message,
+                },
+                other => other,
+            })
+    }
+}
+
+/// The 24 characters of a product key, plus `N`, which keys since Windows 8 carry exactly once
+/// (Microsoft's published KMS client keys, e.g. `WX4NM-...`, show it).
+const KEY_ALPHABET: &str = "BCDFGHJKMNPQRTVWXY2346789";
+
+/// A product key in the five-by-five form Windows accepts. Built only from a well-formed string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProductKey(Secret);
+
+impl ProductKey {
+    /// Checks the form (five groups of five from Microsoft's 24-character alphabet) without ever
+    /// putting the key into the error message.
+    pub fn parse(secret: &Secret) -> Result<Self, String> {
+        let key = secret.expose().trim().to_ascii_uppercase();
+        if key.chars().any(|c| matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')) {
+            return Err("the product key contains a typographic dash (en or em dash) where a hyphen `-` belongs".into());
+        }
+        let groups: Vec<&str> = key.split('-').collect();
+        if groups.len() != 5 || groups.iter().any(|g| g.chars().count() != 5) {
+            return Err("a product key is five groups of five characters separated by `-`".into());
+        }
+        if let Some(bad) = key.chars().find(|c| *c != '-' && !KEY_ALPHABET.contains(*c)) {
+            let shown = if bad.is_ascii_alphanumeric() { bad.to_string() } else { format!("{:?}", bad) };
+            return Err(format!(
+                "a product key uses only the characters `{KEY_ALPHABET}`; it contains `{shown}`"
+            ));
+        }
+        if key.matches('N').count() > 1 {
+            return Err("a product key contains the letter `N` at most once".into());
+        }
+        Ok(Self(Secret::new(key)))
+    }
+
+    /// The last five characters: all that Windows itself ever shows of an installed key.
+    pub fn partial(&self) -> String {
+        let k = self.0.expose();
+        k[k.len() - 5..].to_string()
+    }
+
+    /// The key as slmgr would take it, masked: `*****-*****-*****-*****-ABCDE`.
+    pub fn masked(&self) -> String {
+        format!("*****-*****-*****-*****-{}", self.partial())
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ProductKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProductKey({})", self.masked())
+    }
+}
+
+/// A confirmation ID from the activation phone line: 48 digits, often written in groups.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfirmationId(Secret);
+
+impl ConfirmationId {
+    pub fn parse(secret: &Secret) -> Result<Self, String> {
+        let digits: String = secret
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        if digits.len() != 48 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err("a confirmation ID is 48 digits (spaces and `-` between groups are allowed)".into());
+        }
+        Ok(Self(Secret::new(digits)))
+    }
+
+    pub fn digits(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for ConfirmationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConfirmationId(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "WX4NM-KYWYW-QJJR4-XV3QB-6VM33";
+
+    #[test]
+    fn secrets_never_print_themselves() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        let k = ProductKey::parse(&Secret::new(KEY)).expect("valid");
+        assert_eq!(format!("{k:?}"), "ProductKey(*****-*****-*****-*****-6VM33)");
+        assert_eq!(k.partial(), "6VM33");
+    }
+
+    #[test]
+    fn product_keys_are_checked_without_echoing_them() {
+        for bad in ["WX4NM-KYWYW-QJJR4-XV3QB", "WX4NM-KYWYW-QJJR4-XV3QB-6VM3A", "WX4NM–KYWYW-QJJR4-XV3QB-6VM33"] {
+            let e = ProductKey::parse(&Secret::new(bad)).expect_err(bad);
+            assert!(!e.contains("KYWYW"), "{e}");
+        }
+        assert!(ProductKey::parse(&Secret::new(KEY.to_lowercase())).is_ok());
+    }
+
+    #[test]
+    fn confirmation_ids_take_groups() {
+        let cid = "123456-123456-123456-123456-123456-123456-123456-123456";
+        assert_eq!(ConfirmationId::parse(&Secret::new(cid)).expect("ok").digits().len(), 48);
+        assert!(ConfirmationId::parse(&Secret::new("12")).is_err());
+    }
+
+    #[test]
+    fn literal_sources_are_not_serialized() {
+        let e = serde_json::to_string(&SecretSource::Literal(Secret::new("x")));
+        assert!(e.is_err());
+        let env = serde_json::to_string(&SecretSource::Env("K".into())).expect("env");
+        assert_eq!(env, r#"{"env":"K"}"#);
+    }
+
+    #[test]
+    fn env_and_file_sources_resolve_and_explain_failures() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("k"), format!("{KEY}\n")).expect("write");
+        let f = SecretSource::File("k".into()).rooted(dir.path());
+        assert_eq!(f.resolve("k").expect("file").expose(), KEY);
+        let missing = SecretSource::Env("KMSCONF_TEST_SURELY_UNSET".into()).resolve("x");
+        assert!(missing.expect_err("unset").to_string().contains("is not set"));
+    }
+}

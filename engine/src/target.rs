@@ -1,0 +1,55 @@
+//! The contract between the engine and a host: discover everything in one round trip, run a
+//! batch of typed operations in one round trip. The lab target implements it now; PowerShell
+//! over SSH and local PowerShell implement the same trait.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to one operation of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Outcome {
+    /// The host's state now matches; `detail` is shown to the user (never a secret).
+    Applied { detail: Option<String> },
+    /// Done as far as it can be without the user (a phone activation waiting for its
+    /// confirmation ID); dependents wait too.
+    Pending { message: String },
+    /// The host refused; `code` is the HRESULT where the host gave one.
+    Failed { code: Option<u32>, message: String },
+}
+
+impl Outcome {
+    pub fn applied() -> Self {
+        Self::Applied { detail: None }
+    }
+
+    pub fn failed(code: u32, message: impl Into<String>) -> Self {
+        Self::Failed {
+            code: Some(code),
+            message: message.into(),
+        }
+    }
+}
+
+/// The state of a host as discovered, and whether discovery had to create it (lab hosts are
+/// created on first use).
+#[derive(Debug, Clone)]
+pub struct Discovery<S> {
+    pub state: S,
+    pub created: bool,
+}
+
+/// A host kmsconf can converge.
+pub trait Target: Send + Sync {
+    /// Everything the providers need to know about the host.
+    type State;
+    /// One typed operation, secrets resolved (never serialized).
+    type Operation;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Reads everything about the host in one round trip.
+    fn discover(&self) -> Result<Discovery<Self::State>, Self::Error>;
+
+    /// Runs independent operations, in order, in one round trip. Returns one outcome per
+    /// operation; an `Err` means the host could not be reached or the batch could not run at all.
+    fn execute(&self, batch: &[Self::Operation]) -> Result<Vec<Outcome>, Self::Error>;
+}
