@@ -1,0 +1,25 @@
+//! The providers' one error type.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] kmsconf_engine::Error),
+    #[error("lab state file `{path}` is invalid: {message}; fix or delete it (kmsconf never overwrites a file it cannot read)")]
+    LabState { path: PathBuf, message: String },
+    #[error("cannot reach host `{host}`: {message}")]
+    Unreachable { host: String, message: String },
+    #[error("host `{host}`: {message}")]
+    Plan { host: String, message: String },
+    #[error("target `{target}` is not available in this version of kmsconf: {reason}")]
+    UnsupportedTarget { target: String, reason: String },
+    #[error("cannot use `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("knowledge table `{table}` is malformed: {message}")]
+    Catalog { table: &'static str, message: String },
+}

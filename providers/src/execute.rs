@@ -1,0 +1,113 @@
+//! Runs a planned host through its target: resolves each operation's secrets at the last moment,
+//! sends one batch per dependency level, and checks a saved plan is not stale.
+
+use kmsconf_engine::apply::{run_host, HostRun};
+use kmsconf_engine::secret::{ConfirmationId, ProductKey};
+use kmsconf_engine::target::Outcome;
+use serde_json::Value;
+
+use crate::ops::{PlanOp, TargetOp};
+use crate::state::HostState;
+use crate::targets::DynTarget;
+use crate::{Error, KmsHostPlan};
+
+/// Applies one host's planned changes.
+pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Error> {
+    let run = run_host(&plan.changes, |batch| {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+        let mut ops = Vec::new();
+        for change in batch {
+            match resolve(&plan.name, &change.operation) {
+                Ok(op) => {
+                    ops.push(op);
+                    outcomes.push(None);
+                }
+                Err(message) => outcomes.push(Some(Outcome::Failed { code: None, message })),
+            }
+        }
+        let mut answers = if ops.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            target.execute(&ops).map_err(|e| e.to_string())?.into_iter()
+        };
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.or_else(|| answers.next()).unwrap_or(Outcome::Failed {
+                    code: None,
+                    message: "the host gave no result for this operation".into(),
+                })
+            })
+            .collect())
+    })?;
+    Ok(run)
+}
+
+/// Turns a planned operation into what the target receives, reading secrets now.
+fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
+    Ok(match op {
+        PlanOp::InstallLicensePack { product, path, .. } => TargetOp::InstallLicensePack {
+            product: *product,
+            path: path.clone(),
+        },
+        PlanOp::InstallProductKey { product, key, partial } => {
+            let what = format!("hosts.{host}.products.{product}.host_key");
+            let secret = key.resolve(&what).map_err(|e| e.to_string())?;
+            let parsed = ProductKey::parse(&secret).map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
+            if parsed.partial() != *partial {
+                return Err(format!(
+                    "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
+                    key.source.describe(),
+                    parsed.partial()
+                ));
+            }
+            TargetOp::InstallProductKey { product: *product, key: parsed }
+        }
+        PlanOp::ActivateOnline { product } => TargetOp::ActivateOnline { product: *product },
+        PlanOp::ShowInstallationId { product } => TargetOp::ShowInstallationId { product: *product },
+        PlanOp::ActivateByPhone { product, confirmation_id } => {
+            let what = format!("hosts.{host}.products.{product}.confirmation_id");
+            let secret = confirmation_id.resolve(&what).map_err(|e| e.to_string())?;
+            let cid = ConfirmationId::parse(&secret).map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
+            TargetOp::ActivateByPhone { product: *product, confirmation_id: cid }
+        }
+        PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
+        PlanOp::RestartService => TargetOp::RestartService,
+        PlanOp::SetRuleGroup { group, enabled, remote_addresses } => TargetOp::SetRuleGroup {
+            group: *group,
+            enabled: *enabled,
+            remote_addresses: remote_addresses.clone(),
+        },
+        PlanOp::SetPortRule { port, remote_addresses } => TargetOp::SetPortRule {
+            port: *port,
+            remote_addresses: remote_addresses.clone(),
+        },
+        PlanOp::RemovePortRule => TargetOp::RemovePortRule,
+    })
+}
+
+/// The places where the host's state differs from the state a saved plan was made from
+/// (`service.port: 1688 -> 1689`), empty when the plan is still current.
+pub fn staleness(planned: &HostState, now: &HostState) -> Vec<String> {
+    let (a, b) = (serde_json::to_value(planned), serde_json::to_value(now));
+    let (Ok(a), Ok(b)) = (a, b) else {
+        return vec!["the state could not be compared".into()];
+    };
+    let mut out = Vec::new();
+    diff_values("", &a, &b, &mut out);
+    out
+}
+
+fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                diff_values(&p, x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+        _ => {}
+    }
+}

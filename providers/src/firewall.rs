@@ -1,0 +1,91 @@
+//! Firewall provider: the built-in rule groups (matched by locale-independent id, never by the
+//! localized display name) and kmsconf's own rule for a custom KMS port.
+
+use kmsconf_engine::config::{FirewallConfig, RuleGroup, DEFAULT_PORT};
+use kmsconf_engine::plan::Action;
+use serde_json::{json, Value};
+
+use crate::ops::PlanOp;
+use crate::planner::ChangeSpec;
+use crate::state::{FirewallState, PortRule};
+use crate::KmsChange;
+
+/// The name of the rule kmsconf adds when the KMS host listens on a custom port.
+pub const PORT_RULE_NAME: &str = "kmsconf-KMS-Port-In-TCP";
+const PORT_RULE: &str = "firewall.kms-port-rule";
+
+fn scope(addresses: &[String]) -> Value {
+    if addresses.is_empty() {
+        json!("any")
+    } else {
+        json!(addresses)
+    }
+}
+
+fn remoteip(addresses: &[String]) -> String {
+    if addresses.is_empty() {
+        "any".into()
+    } else {
+        addresses.join(",")
+    }
+}
+
+/// Plans the rule groups and the port rule. `port` is the KMS port after apply; `port_change`
+/// the address of the change that sets it, which the port rule waits for.
+pub(crate) fn plan_firewall(cfg: &FirewallConfig, state: &FirewallState, port: u16, port_change: Option<&str>) -> Vec<KmsChange> {
+    let kms_scope: Vec<String> = cfg.remote_addresses.clone().unwrap_or_default();
+    let mut changes = Vec::new();
+    for group in &cfg.rule_groups {
+        let current = state.groups.get(group);
+        let enabled = current.is_some_and(|g| g.enabled);
+        let current_scope = current.map(|g| g.remote_addresses.clone()).unwrap_or_default();
+        // only the KMS rule's scope is managed; other groups keep the scope they have
+        let desired_scope = if *group == RuleGroup::KeyManagementService { kms_scope.clone() } else { current_scope.clone() };
+        if enabled && current_scope == desired_scope {
+            continue;
+        }
+        let value = |enabled: bool, s: &[String]| json!({ "enabled": enabled, "remote_addresses": scope(s) });
+        let mut equivalent = format!(
+            "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
+            group.display_name()
+        );
+        if *group == RuleGroup::KeyManagementService {
+            equivalent.push_str(&format!(" remoteip={}", remoteip(&desired_scope)));
+        }
+        changes.push(
+            ChangeSpec::new(format!("firewall.{group}"), Action::Update, value(enabled, &current_scope), value(true, &desired_scope))
+                .equivalent(equivalent)
+                .op(PlanOp::SetRuleGroup { group: *group, enabled: true, remote_addresses: desired_scope }),
+        );
+    }
+    let wants_rule = cfg.rule_groups.contains(&RuleGroup::KeyManagementService) && port != DEFAULT_PORT;
+    let desired = wants_rule.then(|| PortRule { port, remote_addresses: kms_scope });
+    let deps: Vec<String> = port_change.map(str::to_string).into_iter().collect();
+    let rule_value = |r: &PortRule| json!({ "port": r.port, "remote_addresses": scope(&r.remote_addresses) });
+    match (&state.port_rule, desired) {
+        (current, Some(want)) if current.as_ref() != Some(&want) => {
+            let action = if current.is_some() { Action::Update } else { Action::Create };
+            let verb = if current.is_some() { "set rule name" } else { "add rule name" };
+            let new = if current.is_some() { " new" } else { " dir=in action=allow protocol=TCP" };
+            let before = current.as_ref().map_or(Value::Null, rule_value);
+            changes.push(
+                ChangeSpec::new(PORT_RULE, action, before, rule_value(&want))
+                    .equivalent(format!(
+                        "netsh advfirewall firewall {verb}=\"{PORT_RULE_NAME}\"{new} localport={} remoteip={}",
+                        want.port,
+                        remoteip(&want.remote_addresses)
+                    ))
+                    .after_all(&deps)
+                    .op(PlanOp::SetPortRule { port: want.port, remote_addresses: want.remote_addresses }),
+            );
+        }
+        (Some(current), None) => changes.push(
+            ChangeSpec::new(PORT_RULE, Action::Delete, rule_value(current), Value::Null)
+                .equivalent(format!("netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""))
+                .after_all(&deps)
+                .op(PlanOp::RemovePortRule),
+        ),
+        _ => {}
+    }
+    changes
+}

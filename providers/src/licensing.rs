@@ -1,0 +1,139 @@
+//! Licensing provider: per product, the KMS host license pack, the KMS host key and its
+//! activation (online, or by phone with the installation ID out and the confirmation ID in).
+
+use kmsconf_engine::config::{Activation, ProductConfig, ProductId};
+use kmsconf_engine::plan::Action;
+use kmsconf_engine::secret::{ConfirmationId, ProductKey};
+use serde_json::{json, Value};
+
+use crate::catalog;
+use crate::ops::PlanOp;
+use crate::planner::ChangeSpec;
+use crate::state::{Channel, HostState, LicenseStatus};
+use crate::{Error, KmsChange};
+
+pub(crate) struct ProductPlan {
+    pub changes: Vec<KmsChange>,
+    pub notices: Vec<String>,
+}
+
+fn address(id: ProductId, part: &str) -> String {
+    format!("products.{id}.{part}")
+}
+
+pub(crate) fn plan_product(host: &str, id: ProductId, cfg: &ProductConfig, state: &HostState) -> Result<ProductPlan, Error> {
+    let err = |message: String| Error::Plan {
+        host: host.to_string(),
+        message,
+    };
+    let what = format!("hosts.{host}.products.{id}.host_key");
+    let secret = cfg.host_key.resolve(&what).map_err(|e| err(e.to_string()))?;
+    let key = ProductKey::parse(&secret)
+        .map_err(|m| err(format!("the host key of `{id}` ({}) is malformed: {m}", cfg.host_key.source.describe())))?;
+    let observed = state.products.get(&id);
+    let mut changes = Vec::new();
+    let mut notices = Vec::new();
+
+    let needs_pack = catalog::product(id).is_some_and(|p| p.license_pack);
+    let mut key_deps = Vec::new();
+    if needs_pack && !state.license_packs.contains(&id) {
+        let Some(source) = &cfg.license_pack else {
+            return Err(err(format!(
+                "`{id}` needs the {} KMS host license pack, which is not installed on the host: set `license_pack` to where the host can get it",
+                catalog::product_name(id)
+            )));
+        };
+        let path = std::path::PathBuf::from(source);
+        let c = ChangeSpec::new(address(id, "license_pack"), Action::Create, Value::Null, json!(source))
+            .equivalent(format!("run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)", catalog::product_name(id)))
+            .op(PlanOp::InstallLicensePack { product: id, source: source.clone(), path });
+        key_deps.push(c.address.clone());
+        changes.push(c);
+    }
+
+    let installed = observed.and_then(|p| p.partial_key.clone());
+    let channel = observed.map_or(Channel::None, |p| p.channel);
+    let key_matches = installed.as_deref() == Some(key.partial().as_str()) && channel == Channel::KmsHost;
+    let key_value = |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
+    if !key_matches {
+        let action = if installed.is_some() { Action::Update } else { Action::Create };
+        let before = installed.as_deref().map_or(Value::Null, |p| key_value(p, channel));
+        let c = ChangeSpec::new(address(id, "host_key"), action, before, key_value(&key.partial(), Channel::KmsHost))
+            .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
+            .after_all(&key_deps)
+            .op(PlanOp::InstallProductKey {
+                product: id,
+                key: cfg.host_key.clone(),
+                partial: key.partial(),
+            });
+        changes.push(c);
+    }
+
+    let status = observed.map_or(LicenseStatus::Unlicensed, |p| p.license_status);
+    let needs_activation = !key_matches || status != LicenseStatus::Licensed;
+    if cfg.activation != Activation::None && needs_activation {
+        let before = json!(if key_matches { status.word() } else { LicenseStatus::Unlicensed.word() });
+        let key_dep: Vec<String> = changes.iter().filter(|c| c.address.ends_with("host_key")).map(|c| c.address.clone()).collect();
+        let activation = plan_activation(host, id, cfg, state, key_matches)?;
+        let mut spec = ChangeSpec::new(address(id, "activation"), Action::Activate, before, json!(activation.after))
+            .equivalent(activation.equivalent)
+            .after_all(&key_dep);
+        if let Some(note) = activation.note {
+            notices.push(format!("{id}: {note}"));
+            spec = spec.note(note);
+        }
+        changes.push(spec.op(activation.op));
+    }
+    Ok(ProductPlan { changes, notices })
+}
+
+struct PlannedActivation {
+    op: PlanOp,
+    after: &'static str,
+    equivalent: String,
+    note: Option<String>,
+}
+
+fn plan_activation(host: &str, id: ProductId, cfg: &ProductConfig, state: &HostState, key_installed: bool) -> Result<PlannedActivation, Error> {
+    let arg = catalog::slmgr_product_arg(id);
+    match (cfg.activation, &cfg.confirmation_id) {
+        (Activation::Phone, Some(cid)) => {
+            // check the form now, so a typo is found at plan time, not halfway through apply
+            let what = format!("hosts.{host}.products.{id}.confirmation_id");
+            let secret = cid.resolve(&what).map_err(|e| Error::Plan { host: host.into(), message: e.to_string() })?;
+            ConfirmationId::parse(&secret).map_err(|m| Error::Plan {
+                host: host.into(),
+                message: format!("the confirmation ID of `{id}` ({}) is malformed: {m}", cid.source.describe()),
+            })?;
+            Ok(PlannedActivation {
+                op: PlanOp::ActivateByPhone { product: id, confirmation_id: cid.clone() },
+                after: LicenseStatus::Licensed.word(),
+                equivalent: format!("slmgr.vbs /atp <confirmation ID>{arg}"),
+                note: None,
+            })
+        }
+        (Activation::Phone, None) => {
+            let iid = state
+                .products
+                .get(&id)
+                .filter(|_| key_installed)
+                .and_then(|p| p.installation_id.clone());
+            let note = match iid {
+                Some(iid) => format!("phone activation pending: call the activation line with installation ID {iid}, then set `confirmation_id`"),
+                None => "phone activation pending: apply installs the key and shows the installation ID to give the activation line; then set `confirmation_id`".to_string(),
+            };
+            Ok(PlannedActivation {
+                op: PlanOp::ShowInstallationId { product: id },
+                after: "pending-confirmation-id",
+                equivalent: format!("slmgr.vbs /dti{arg}"),
+                note: Some(note),
+            })
+        }
+        _ => Ok(PlannedActivation {
+            op: PlanOp::ActivateOnline { product: id },
+            after: LicenseStatus::Licensed.word(),
+            equivalent: format!("slmgr.vbs /ato{arg}"),
+            note: None,
+        }),
+    }
+}

@@ -1,0 +1,158 @@
+//! Typed operations on a host. A [`PlanOp`] is what a plan file holds (secret *references*); a
+//! [`TargetOp`] is what a target receives (secrets resolved, never serialized).
+
+use std::path::PathBuf;
+
+use kmsconf_engine::config::{ProductId, PublishDomain, RuleGroup};
+use kmsconf_engine::secret::{ConfirmationId, DeclaredSecret, ProductKey};
+use serde::{Deserialize, Serialize};
+
+/// A KMS service setting, one per `SoftwareLicensingService` method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "setting", content = "value")]
+pub enum ServiceSetting {
+    Port(u16),
+    DnsPublishing(bool),
+    PublishDomains(Vec<PublishDomain>),
+    LowPriority(bool),
+    ActivationInterval(u32),
+    RenewalInterval(u32),
+    HostCaching(bool),
+}
+
+impl ServiceSetting {
+    /// Whether Windows applies the setting only after the Software Protection service restarts.
+    pub fn needs_restart(&self) -> bool {
+        matches!(
+            self,
+            Self::Port(_) | Self::DnsPublishing(_) | Self::PublishDomains(_) | Self::LowPriority(_)
+        )
+    }
+}
+
+/// One planned operation, as stored in a plan file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum PlanOp {
+    InstallLicensePack {
+        product: ProductId,
+        /// The pack as written in the config, and where it is on disk.
+        source: String,
+        path: PathBuf,
+    },
+    InstallProductKey {
+        product: ProductId,
+        key: DeclaredSecret,
+        /// The last five characters the plan was made with; apply refuses a key that changed.
+        partial: String,
+    },
+    ActivateOnline {
+        product: ProductId,
+    },
+    /// Phone activation without a confirmation ID yet: show the installation ID.
+    ShowInstallationId {
+        product: ProductId,
+    },
+    ActivateByPhone {
+        product: ProductId,
+        confirmation_id: DeclaredSecret,
+    },
+    SetService(ServiceSetting),
+    RestartService,
+    SetRuleGroup {
+        group: RuleGroup,
+        enabled: bool,
+        /// Empty = any remote address.
+        remote_addresses: Vec<String>,
+    },
+    SetPortRule {
+        port: u16,
+        remote_addresses: Vec<String>,
+    },
+    RemovePortRule,
+}
+
+impl PlanOp {
+    /// A secret this operation would read from the config file itself, if any (such an
+    /// operation cannot be saved in a plan file).
+    pub fn literal_secret(&self) -> Option<&DeclaredSecret> {
+        match self {
+            Self::InstallProductKey { key, .. } if key.source.is_literal() => Some(key),
+            Self::ActivateByPhone { confirmation_id, .. } if confirmation_id.source.is_literal() => {
+                Some(confirmation_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One operation handed to a target, secrets resolved.
+#[derive(Debug, Clone)]
+pub enum TargetOp {
+    InstallLicensePack { product: ProductId, path: PathBuf },
+    InstallProductKey { product: ProductId, key: ProductKey },
+    ActivateOnline { product: ProductId },
+    ShowInstallationId { product: ProductId },
+    ActivateByPhone { product: ProductId, confirmation_id: ConfirmationId },
+    SetService(ServiceSetting),
+    RestartService,
+    SetRuleGroup { group: RuleGroup, enabled: bool, remote_addresses: Vec<String> },
+    SetPortRule { port: u16, remote_addresses: Vec<String> },
+    RemovePortRule,
+}
+
+/// The kinds of operation a lab fault can be aimed at (`kmsconf lab fault --op`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpKind {
+    InstallLicense,
+    InstallKey,
+    Activate,
+    SetService,
+    Firewall,
+    Restart,
+    Discover,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 7] = [
+        Self::InstallLicense,
+        Self::InstallKey,
+        Self::Activate,
+        Self::SetService,
+        Self::Firewall,
+        Self::Restart,
+        Self::Discover,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::InstallLicense => "install-license",
+            Self::InstallKey => "install-key",
+            Self::Activate => "activate",
+            Self::SetService => "set-service",
+            Self::Firewall => "firewall",
+            Self::Restart => "restart",
+            Self::Discover => "discover",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id() == text)
+    }
+}
+
+impl TargetOp {
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Self::InstallLicensePack { .. } => OpKind::InstallLicense,
+            Self::InstallProductKey { .. } => OpKind::InstallKey,
+            Self::ActivateOnline { .. } | Self::ShowInstallationId { .. } | Self::ActivateByPhone { .. } => {
+                OpKind::Activate
+            }
+            Self::SetService(_) => OpKind::SetService,
+            Self::RestartService => OpKind::Restart,
+            Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => OpKind::Firewall,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Service provider: the KMS settings of the Software Licensing Service (port, DNS publishing and
+//! publish list, priority, intervals, host caching) and the one service restart they need.
+
+use kmsconf_engine::config::{PublishDomain, ServiceConfig};
+use kmsconf_engine::plan::Action;
+use serde_json::{json, Value};
+
+use crate::ops::{PlanOp, ServiceSetting};
+use crate::planner::ChangeSpec;
+use crate::state::ServiceState;
+use crate::KmsChange;
+
+pub const PORT: &str = "service.port";
+pub const RESTART: &str = "service.restart";
+const REGISTRY_KEY: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
+
+/// Plans every managed setting that differs; `ready` are the changes that make the host an
+/// activated KMS host, which every setting waits for.
+pub(crate) fn plan_service(cfg: &ServiceConfig, state: &ServiceState, ready: &[String]) -> Vec<KmsChange> {
+    let mut wanted: Vec<(ServiceSetting, Value)> = Vec::new();
+    let mut push = |desired: Option<ServiceSetting>, current: ServiceSetting| {
+        if let Some(d) = desired.filter(|d| *d != current) {
+            wanted.push((d, setting_value(&current)));
+        }
+    };
+    push(cfg.port.map(ServiceSetting::Port), ServiceSetting::Port(state.effective_port()));
+    push(cfg.dns_publishing.map(ServiceSetting::DnsPublishing), ServiceSetting::DnsPublishing(state.dns_publishing));
+    push(
+        cfg.publish_domains.clone().map(ServiceSetting::PublishDomains),
+        ServiceSetting::PublishDomains(state.publish_domains.clone()),
+    );
+    push(cfg.low_priority.map(ServiceSetting::LowPriority), ServiceSetting::LowPriority(state.low_priority));
+    push(
+        cfg.activation_interval.map(ServiceSetting::ActivationInterval),
+        ServiceSetting::ActivationInterval(state.activation_interval),
+    );
+    push(
+        cfg.renewal_interval.map(ServiceSetting::RenewalInterval),
+        ServiceSetting::RenewalInterval(state.renewal_interval),
+    );
+    push(cfg.host_caching.map(ServiceSetting::HostCaching), ServiceSetting::HostCaching(state.host_caching));
+
+    let mut changes: Vec<KmsChange> = wanted
+        .into_iter()
+        .map(|(setting, before)| {
+            ChangeSpec::new(format!("service.{}", name(&setting)), Action::Update, before, setting_value(&setting))
+                .equivalent(equivalent(&setting))
+                .after_all(ready)
+                .op(PlanOp::SetService(setting))
+        })
+        .collect();
+    let needing: Vec<String> = changes
+        .iter()
+        .filter(|c| matches!(&c.operation, PlanOp::SetService(s) if s.needs_restart()))
+        .map(|c| c.address.clone())
+        .collect();
+    if !needing.is_empty() || state.restart_pending {
+        let why = if needing.is_empty() {
+            "settings written earlier are waiting for this restart".to_string()
+        } else {
+            format!("applies {}", needing.join(", "))
+        };
+        let all: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
+        let restart = ChangeSpec::new(RESTART, Action::Restart, json!("running"), json!("restarted"))
+            .equivalent("net stop sppsvc && net start sppsvc")
+            .after_all(&all)
+            .after_all(ready)
+            .note(why)
+            .op(PlanOp::RestartService);
+        changes.push(restart);
+    }
+    changes
+}
+
+fn name(setting: &ServiceSetting) -> &'static str {
+    match setting {
+        ServiceSetting::Port(_) => "port",
+        ServiceSetting::DnsPublishing(_) => "dns_publishing",
+        ServiceSetting::PublishDomains(_) => "publish_domains",
+        ServiceSetting::LowPriority(_) => "low_priority",
+        ServiceSetting::ActivationInterval(_) => "activation_interval",
+        ServiceSetting::RenewalInterval(_) => "renewal_interval",
+        ServiceSetting::HostCaching(_) => "host_caching",
+    }
+}
+
+fn setting_value(setting: &ServiceSetting) -> Value {
+    match setting {
+        ServiceSetting::Port(v) => json!(v),
+        ServiceSetting::DnsPublishing(v) | ServiceSetting::LowPriority(v) | ServiceSetting::HostCaching(v) => json!(v),
+        ServiceSetting::PublishDomains(list) => json!(list.iter().map(PublishDomain::to_string).collect::<Vec<_>>()),
+        ServiceSetting::ActivationInterval(v) | ServiceSetting::RenewalInterval(v) => json!(v),
+    }
+}
+
+/// What an administrator would type. `/spri` sets normal priority and `/cpri` low priority
+/// (Microsoft's slmgr.vbs reference).
+pub fn equivalent(setting: &ServiceSetting) -> String {
+    match setting {
+        ServiceSetting::Port(p) => format!("slmgr.vbs /sprt {p}"),
+        ServiceSetting::DnsPublishing(true) => "slmgr.vbs /sdns".into(),
+        ServiceSetting::DnsPublishing(false) => "slmgr.vbs /cdns".into(),
+        ServiceSetting::PublishDomains(list) if list.is_empty() => {
+            format!("reg delete \"{REGISTRY_KEY}\" /v DnsDomainPublishList /f")
+        }
+        ServiceSetting::PublishDomains(list) => {
+            let data: Vec<String> = list.iter().map(PublishDomain::to_string).collect();
+            format!("reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f", data.join("\\0"))
+        }
+        ServiceSetting::LowPriority(true) => "slmgr.vbs /cpri".into(),
+        ServiceSetting::LowPriority(false) => "slmgr.vbs /spri".into(),
+        ServiceSetting::ActivationInterval(m) => format!("slmgr.vbs /sai {m}"),
+        ServiceSetting::RenewalInterval(m) => format!("slmgr.vbs /sri {m}"),
+        ServiceSetting::HostCaching(true) => "slmgr.vbs /skhc".into(),
+        ServiceSetting::HostCaching(false) => "slmgr.vbs /ckhc".into(),
+    }
+}

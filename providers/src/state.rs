@@ -1,0 +1,217 @@
+//! The observed state of a KMS host: what one discovery round trip returns, in the terms of the
+//! Software Licensing Service's CIM classes (not slmgr's localized text).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
+use kmsconf_engine::config::{ProductId, RuleGroup};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostState {
+    pub computer_name: String,
+    pub os: String,
+    pub service: ServiceState,
+    pub firewall: FirewallState,
+    /// Catalogue products that have a key installed or a license pack present.
+    pub products: BTreeMap<ProductId, ProductState>,
+    /// Products whose KMS host license pack is installed.
+    pub license_packs: BTreeSet<ProductId>,
+}
+
+/// `SoftwareLicensingService` properties and the `SoftwareProtectionPlatform` registry values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceState {
+    /// `KeyManagementServiceListeningPort`; 0 = not set, 1688 in effect.
+    pub port: u16,
+    pub dns_publishing: bool,
+    pub publish_domains: Vec<PublishDomain>,
+    pub low_priority: bool,
+    pub activation_interval: u32,
+    pub renewal_interval: u32,
+    pub host_caching: bool,
+    /// A setting was written that takes effect only after the Software Protection service
+    /// restarts, and it has not restarted since.
+    pub restart_pending: bool,
+}
+
+impl ServiceState {
+    pub fn effective_port(&self) -> u16 {
+        if self.port == 0 {
+            DEFAULT_PORT
+        } else {
+            self.port
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallState {
+    pub groups: BTreeMap<RuleGroup, RuleGroupState>,
+    /// kmsconf's own inbound rule for a custom KMS port, when present.
+    pub port_rule: Option<PortRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleGroupState {
+    pub enabled: bool,
+    /// Remote address scope; empty = any.
+    pub remote_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRule {
+    pub port: u16,
+    /// Remote address scope; empty = any.
+    pub remote_addresses: Vec<String>,
+}
+
+/// `SoftwareLicensingProduct` for one product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductState {
+    /// `PartialProductKey`: the last five characters of the installed key.
+    pub partial_key: Option<String>,
+    pub channel: Channel,
+    pub license_status: LicenseStatus,
+    /// `OfflineInstallationId`, what `slmgr.vbs /dti` shows for phone activation.
+    pub installation_id: Option<String>,
+    /// `GracePeriodRemaining`, minutes.
+    pub grace_minutes: u32,
+}
+
+impl ProductState {
+    /// An installed and activated KMS host key (`IsKeyManagementServiceMachine`).
+    pub fn is_activated_kms_host(&self) -> bool {
+        self.channel == Channel::KmsHost && self.license_status == LicenseStatus::Licensed
+    }
+}
+
+/// The key channel, from `ProductKeyChannel` / `Description`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// `Volume:CSVLK`, description `VOLUME_KMS`: a KMS host key.
+    KmsHost,
+    /// `Volume:GVLK`, description `VOLUME_KMSCLIENT`: a public KMS client setup key.
+    KmsClient,
+    Mak,
+    Retail,
+    /// No key installed.
+    None,
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::KmsHost => "KMS host key",
+            Self::KmsClient => "KMS client key",
+            Self::Mak => "MAK",
+            Self::Retail => "retail key",
+            Self::None => "no key",
+        })
+    }
+}
+
+/// `LicenseStatus` 0..=6, in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LicenseStatus {
+    Unlicensed,
+    Licensed,
+    InitialGrace,
+    OutOfToleranceGrace,
+    NonGenuineGrace,
+    Notification,
+    ExtendedGrace,
+}
+
+impl LicenseStatus {
+    pub fn from_cim(value: u32) -> Option<Self> {
+        Some(match value {
+            0 => Self::Unlicensed,
+            1 => Self::Licensed,
+            2 => Self::InitialGrace,
+            3 => Self::OutOfToleranceGrace,
+            4 => Self::NonGenuineGrace,
+            5 => Self::Notification,
+            6 => Self::ExtendedGrace,
+            _ => return None,
+        })
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Unlicensed => "unlicensed",
+            Self::Licensed => "licensed",
+            Self::InitialGrace => "initial-grace",
+            Self::OutOfToleranceGrace => "out-of-tolerance-grace",
+            Self::NonGenuineGrace => "non-genuine-grace",
+            Self::Notification => "notification",
+            Self::ExtendedGrace => "extended-grace",
+        }
+    }
+}
+
+impl fmt::Display for LicenseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl HostState {
+    /// A Windows Server as installed from volume media: the public KMS client key of Windows
+    /// Server 2022 Datacenter (`...-6VM33`, from Microsoft's published table), in its initial
+    /// grace period; firewall rule groups off; every KMS setting at Windows' default.
+    pub fn fresh_windows_server(computer_name: &str) -> Self {
+        let windows = ProductState {
+            partial_key: Some("6VM33".into()),
+            channel: Channel::KmsClient,
+            license_status: LicenseStatus::InitialGrace,
+            installation_id: None,
+            grace_minutes: 43200,
+        };
+        Self {
+            computer_name: computer_name.to_string(),
+            os: "Windows Server 2022 Datacenter".into(),
+            service: ServiceState {
+                port: 0,
+                dns_publishing: true,
+                publish_domains: Vec::new(),
+                low_priority: false,
+                activation_interval: kmsconf_engine::config::DEFAULT_ACTIVATION_INTERVAL,
+                renewal_interval: kmsconf_engine::config::DEFAULT_RENEWAL_INTERVAL,
+                host_caching: true,
+                restart_pending: false,
+            },
+            firewall: FirewallState {
+                groups: RuleGroup::ALL
+                    .iter()
+                    .map(|g| {
+                        let state = RuleGroupState {
+                            enabled: false,
+                            remote_addresses: Vec::new(),
+                        };
+                        (*g, state)
+                    })
+                    .collect(),
+                port_rule: None,
+            },
+            products: [(ProductId::Windows, windows)].into_iter().collect(),
+            license_packs: BTreeSet::new(),
+        }
+    }
+
+    /// The Windows product as a KMS host, if it is an activated one.
+    pub fn windows_is_activated_kms_host(&self) -> bool {
+        self.products
+            .get(&ProductId::Windows)
+            .is_some_and(ProductState::is_activated_kms_host)
+    }
+}

@@ -1,0 +1,495 @@
+//! The lab target: a KMS host simulated in a JSON state file, behaving like the Windows Software
+//! Licensing Service as `kms-facts.md` documents it, so kmsconf can be tried and tested without
+//! Windows.
+//!
+//! What it enforces, as Windows does: an Office key needs its license pack; activation needs a
+//! KMS host key; online activation fails with 0xC004FC03 when the host is offline; phone
+//! activation accepts only the confirmation ID that matches the installation ID (which
+//! `kmsconf lab confirmation-id` produces, as the phone line would); KMS settings are refused
+//! until the Windows KMS host key is installed and activated; settings that need a service
+//! restart stay pending until it happens. Every round trip holds an OS lock on `PATH.lock` and
+//! writes the state file atomically, so concurrent runs and kills never leave it half-written.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kmsconf_engine::config::{ProductId, INTERVAL_RANGE};
+use kmsconf_engine::target::{Discovery, Outcome, Target};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog;
+use crate::ops::{OpKind, ServiceSetting, TargetOp};
+use crate::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
+use crate::Error;
+
+const FORMAT: u32 = 1;
+
+/// The whole lab state file: the host as discovery sees it, plus the lab's own controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabFile {
+    pub format: u32,
+    /// Seeds the host's installation IDs, so two lab hosts never share one.
+    pub host_id: String,
+    pub host: HostState,
+    /// No internet: online activation fails with 0xC004FC03 (phone activation still works).
+    #[serde(default)]
+    pub offline: bool,
+    /// kmsconf cannot reach the host at all.
+    #[serde(default)]
+    pub unreachable: bool,
+    /// Every round trip to the host takes this long.
+    #[serde(default)]
+    pub latency_ms: u64,
+    /// Operations the host will refuse, with the HRESULT it answers.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
+/// (`None` = every time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub op: OpKind,
+    pub hresult: u32,
+    pub remaining: Option<u32>,
+}
+
+impl LabFile {
+    fn fresh(path: &Path) -> Self {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("labhost");
+        let name: String = stem
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(15)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Self {
+            format: FORMAT,
+            host_id: format!("{:016x}", fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())),
+            host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
+            offline: false,
+            unreachable: false,
+            latency_ms: 0,
+            faults: Vec::new(),
+        }
+    }
+
+    /// Takes the first fault aimed at `kind`, counting it down.
+    fn take_fault(&mut self, kind: OpKind) -> Option<u32> {
+        let i = self.faults.iter().position(|f| f.op == kind)?;
+        let fault = &mut self.faults[i];
+        let code = fault.hresult;
+        match &mut fault.remaining {
+            Some(n) if *n <= 1 => {
+                self.faults.remove(i);
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        Some(code)
+    }
+}
+
+/// A lab host reached through its state file.
+pub struct LabTarget {
+    host: String,
+    path: PathBuf,
+}
+
+impl LabTarget {
+    pub fn new(host: &str, path: PathBuf) -> Self {
+        Self {
+            host: host.to_string(),
+            path,
+        }
+    }
+
+    /// One round trip: lock, load (or create), honour the lab's controls, run `f`, save if
+    /// anything changed.
+    fn round_trip<R>(&self, f: impl FnOnce(&mut LabFile) -> R) -> Result<(R, bool), Error> {
+        with_lab_file(&self.path, true, |file| {
+            if file.unreachable {
+                return Err(Error::Unreachable {
+                    host: self.host.clone(),
+                    message: format!("lab host `{}` is set unreachable (`kmsconf lab unreachable {} off` undoes it)", self.path.display(), self.path.display()),
+                });
+            }
+            if file.latency_ms > 0 {
+                std::thread::sleep(Duration::from_millis(file.latency_ms));
+            }
+            Ok(f(file))
+        })
+    }
+}
+
+impl Target for LabTarget {
+    type State = HostState;
+    type Operation = TargetOp;
+    type Error = Error;
+
+    fn discover(&self) -> Result<Discovery<HostState>, Error> {
+        let (result, created) = self.round_trip(|file| match file.take_fault(OpKind::Discover) {
+            Some(code) => Err(code),
+            None => Ok(file.host.clone()),
+        })?;
+        let state = result.map_err(|code| Error::Unreachable {
+            host: self.host.clone(),
+            message: format!("discovery failed: {}", catalog::explain_failure(code, "the host refused the query")),
+        })?;
+        tracing::debug!(host = %self.host, created, "lab host discovered");
+        Ok(Discovery { state, created })
+    }
+
+    fn execute(&self, batch: &[TargetOp]) -> Result<Vec<Outcome>, Error> {
+        let (outcomes, _) = self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
+        Ok(outcomes)
+    }
+}
+
+/// Loads the lab file at `path` under its lock (creating a fresh host when `create` and it does
+/// not exist), runs `f`, and writes the file back atomically when `f` changed it. Returns `f`'s
+/// result and whether the file was created.
+pub fn with_lab_file<R>(
+    path: &Path,
+    create: bool,
+    f: impl FnOnce(&mut LabFile) -> Result<R, Error>,
+) -> Result<(R, bool), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+    lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+    let (mut file, created) = match std::fs::read_to_string(path) {
+        Ok(text) => (parse(path, &text)?, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => (LabFile::fresh(path), true),
+        Err(e) => return Err(io(e)),
+    };
+    let before = file.clone();
+    let result = f(&mut file)?;
+    if created || file != before {
+        save(path, &file)?;
+    }
+    Ok((result, created))
+}
+
+/// Reads a lab file without creating or changing it.
+pub fn load(path: &Path) -> Result<LabFile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
+    let file: LabFile = serde_json::from_str(text).map_err(|e| Error::LabState {
+        path: path.to_path_buf(),
+        message: format!("line {} column {}: {e}", e.line(), e.column()),
+    })?;
+    if file.format != FORMAT {
+        return Err(Error::LabState {
+            path: path.to_path_buf(),
+            message: format!("format {} is not the format {FORMAT} this kmsconf reads", file.format),
+        });
+    }
+    Ok(file)
+}
+
+fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(file).map_err(|e| Error::LabState {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    text.push('\n');
+    kmsconf_engine::write::atomic_write(path, text.as_bytes())?;
+    Ok(())
+}
+
+const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
+const E_INVALIDARG: u32 = 0x8007_0057;
+const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
+const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
+const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
+const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
+const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
+const SL_E_NETWORK: u32 = 0xC004_FC03;
+
+fn fail(code: u32, message: &str) -> Outcome {
+    Outcome::failed(code, catalog::explain_failure(code, message))
+}
+
+fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
+    if let Some(code) = file.take_fault(op.kind()) {
+        return fail(code, "injected lab fault");
+    }
+    match op {
+        TargetOp::InstallLicensePack { product, path } => {
+            if !path.exists() {
+                return fail(E_FILE_NOT_FOUND, &format!("license pack `{}` does not exist", path.display()));
+            }
+            file.host.license_packs.insert(*product);
+            file.host.products.entry(*product).or_insert(ProductState {
+                partial_key: None,
+                channel: Channel::None,
+                license_status: LicenseStatus::Unlicensed,
+                installation_id: None,
+                grace_minutes: 0,
+            });
+            Outcome::applied()
+        }
+        TargetOp::InstallProductKey { product, key } => {
+            let needs_pack = catalog::product(*product).is_some_and(|p| p.license_pack);
+            if needs_pack && !file.host.license_packs.contains(product) {
+                return fail(SL_E_LICENSE_NOT_INSTALLED, &format!("no {} license is installed for this key", catalog::product_name(*product)));
+            }
+            let iid = installation_id(&file.host_id, *product, key.secret().expose());
+            file.host.products.insert(
+                *product,
+                ProductState {
+                    partial_key: Some(key.partial()),
+                    channel: Channel::KmsHost,
+                    license_status: if product.is_office() { LicenseStatus::Unlicensed } else { LicenseStatus::InitialGrace },
+                    installation_id: Some(iid),
+                    grace_minutes: if product.is_office() { 0 } else { 43200 },
+                },
+            );
+            Outcome::Applied {
+                detail: Some(format!("installed key {}", key.masked())),
+            }
+        }
+        TargetOp::ActivateOnline { product } => {
+            let offline = file.offline;
+            let Some(p) = file.host.products.get_mut(product).filter(|p| p.partial_key.is_some()) else {
+                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no product key is installed for {product}"));
+            };
+            if p.channel == Channel::KmsClient {
+                return fail(SL_E_NO_KMS_CONTACTED, "the installed key is a KMS client key, which looks for a KMS host");
+            }
+            if offline {
+                return fail(SL_E_NETWORK, "the host cannot reach Microsoft's activation servers");
+            }
+            p.license_status = LicenseStatus::Licensed;
+            p.grace_minutes = 259_200;
+            Outcome::Applied { detail: Some("activated online".into()) }
+        }
+        TargetOp::ShowInstallationId { product } => match file.host.products.get(product).and_then(|p| p.installation_id.clone()) {
+            Some(iid) => Outcome::Pending {
+                message: format!(
+                    "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{product}` and apply again",
+                    catalog::product_name(*product)
+                ),
+            },
+            None => fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}")),
+        },
+        TargetOp::ActivateByPhone { product, confirmation_id } => {
+            let Some(p) = file.host.products.get_mut(product).filter(|p| p.channel == Channel::KmsHost) else {
+                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}"));
+            };
+            let iid = p.installation_id.clone().unwrap_or_default();
+            if confirmation_id_for(&iid).as_deref().map(digits) != Some(confirmation_id.digits().to_string()) {
+                return fail(SL_E_CID_MISMATCH, &format!("the confirmation ID does not belong to installation ID {iid}"));
+            }
+            p.license_status = LicenseStatus::Licensed;
+            p.grace_minutes = 259_200;
+            Outcome::Applied { detail: Some("activated by phone".into()) }
+        }
+        TargetOp::SetService(setting) => set_service(file, setting),
+        TargetOp::RestartService => {
+            file.host.service.restart_pending = false;
+            Outcome::Applied { detail: Some("Software Protection service restarted".into()) }
+        }
+        TargetOp::SetRuleGroup { group, enabled, remote_addresses } => {
+            let g = file.host.firewall.groups.entry(*group).or_insert(crate::state::RuleGroupState {
+                enabled: false,
+                remote_addresses: Vec::new(),
+            });
+            g.enabled = *enabled;
+            g.remote_addresses = remote_addresses.clone();
+            Outcome::applied()
+        }
+        TargetOp::SetPortRule { port, remote_addresses } => {
+            file.host.firewall.port_rule = Some(PortRule { port: *port, remote_addresses: remote_addresses.clone() });
+            Outcome::applied()
+        }
+        TargetOp::RemovePortRule => {
+            file.host.firewall.port_rule = None;
+            Outcome::applied()
+        }
+    }
+}
+
+fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
+    if !file.host.windows_is_activated_kms_host() {
+        return fail(SL_E_KMS_HOST_NOT_ACTIVATED, "this is not an activated KMS host, so slmgr.vbs refuses KMS settings");
+    }
+    let s = &mut file.host.service;
+    match setting {
+        ServiceSetting::Port(p) => s.port = *p,
+        ServiceSetting::DnsPublishing(v) => s.dns_publishing = *v,
+        ServiceSetting::PublishDomains(list) => s.publish_domains = list.clone(),
+        ServiceSetting::LowPriority(v) => s.low_priority = *v,
+        ServiceSetting::ActivationInterval(m) | ServiceSetting::RenewalInterval(m) if !INTERVAL_RANGE.contains(m) => {
+            return fail(E_INVALIDARG, &format!("{m} minutes is outside 15 to 43200"));
+        }
+        ServiceSetting::ActivationInterval(m) => s.activation_interval = *m,
+        ServiceSetting::RenewalInterval(m) => s.renewal_interval = *m,
+        ServiceSetting::HostCaching(v) => s.host_caching = *v,
+    }
+    if setting.needs_restart() {
+        s.restart_pending = true;
+    }
+    Outcome::applied()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// `groups` groups of `width` digits drawn from a splitmix64 stream seeded by `seed`.
+fn digit_groups(seed: u64, groups: usize, width: u32) -> String {
+    let mut state = seed;
+    let modulus = 10u64.pow(width);
+    (0..groups)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            format!("{:0w$}", z % modulus, w = width as usize)
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The installation ID the lab host shows for a key: nine groups of seven digits, as `/dti`.
+fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
+    digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
+}
+
+/// The confirmation ID the phone line gives for an installation ID: eight groups of six digits.
+/// `None` when the text is not an installation ID (63 digits).
+pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
+    let d = digits(installation_id);
+    (d.len() == 63).then(|| digit_groups(fnv1a(format!("cid/{d}").as_bytes()), 8, 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_engine::secret::{ConfirmationId, ProductKey, Secret};
+
+    const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
+
+    fn lab() -> (tempfile::TempDir, LabTarget) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let t = LabTarget::new("kms01", dir.path().join("kms01.json"));
+        (dir, t)
+    }
+
+    fn key() -> ProductKey {
+        ProductKey::parse(&Secret::new(KEY)).expect("key")
+    }
+
+    #[test]
+    fn a_missing_host_is_created_fresh_and_reported_once() {
+        let (_d, t) = lab();
+        let first = t.discover().expect("discover");
+        assert!(first.created);
+        assert_eq!(first.state.products[&ProductId::Windows].channel, Channel::KmsClient);
+        assert!(!t.discover().expect("again").created);
+    }
+
+    #[test]
+    fn settings_are_refused_until_windows_is_an_activated_kms_host() {
+        let (_d, t) = lab();
+        let set = [TargetOp::SetService(ServiceSetting::Port(1689))];
+        assert!(matches!(t.execute(&set).expect("run")[0], Outcome::Failed { code: Some(SL_E_KMS_HOST_NOT_ACTIVATED), .. }));
+        let ops = [TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }, TargetOp::ActivateOnline { product: ProductId::Windows }];
+        assert!(t.execute(&ops).expect("run").iter().all(|o| matches!(o, Outcome::Applied { .. })));
+        assert_eq!(t.execute(&set).expect("run")[0], Outcome::applied());
+        let state = t.discover().expect("discover").state;
+        assert_eq!(state.service.port, 1689);
+        assert!(state.service.restart_pending);
+    }
+
+    #[test]
+    fn office_keys_need_their_pack_and_online_activation_needs_internet() {
+        let (_d, t) = lab();
+        let office = [TargetOp::InstallProductKey { product: ProductId::Office2019, key: key() }];
+        assert!(matches!(t.execute(&office).expect("run")[0], Outcome::Failed { code: Some(SL_E_LICENSE_NOT_INSTALLED), .. }));
+        with_lab_file(&t.path, false, |f| {
+            f.offline = true;
+            Ok(())
+        })
+        .expect("control");
+        let ops = [TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }, TargetOp::ActivateOnline { product: ProductId::Windows }];
+        let out = t.execute(&ops).expect("run");
+        assert!(matches!(out[1], Outcome::Failed { code: Some(SL_E_NETWORK), .. }), "{out:?}");
+    }
+
+    #[test]
+    fn phone_activation_takes_only_the_matching_confirmation_id() {
+        let (_d, t) = lab();
+        let w = ProductId::Windows;
+        t.execute(&[TargetOp::InstallProductKey { product: w, key: key() }]).expect("install");
+        let iid = t.discover().expect("d").state.products[&w].installation_id.clone().expect("iid");
+        assert_eq!(digits(&iid).len(), 63);
+        let wrong = ConfirmationId::parse(&Secret::new("1".repeat(48))).expect("cid");
+        let out = t.execute(&[TargetOp::ActivateByPhone { product: w, confirmation_id: wrong }]).expect("run");
+        assert!(matches!(out[0], Outcome::Failed { code: Some(SL_E_CID_MISMATCH), .. }));
+        let right = ConfirmationId::parse(&Secret::new(confirmation_id_for(&iid).expect("cid"))).expect("cid");
+        let out = t.execute(&[TargetOp::ActivateByPhone { product: w, confirmation_id: right }]).expect("run");
+        assert_eq!(out[0], Outcome::Applied { detail: Some("activated by phone".into()) });
+    }
+
+    #[test]
+    fn faults_fire_the_given_number_of_times() {
+        let (_d, t) = lab();
+        with_lab_file(&t.path, true, |f| {
+            f.faults.push(Fault { op: OpKind::Firewall, hresult: 0x8007_0005, remaining: Some(1) });
+            Ok(())
+        })
+        .expect("control");
+        let op = [TargetOp::RemovePortRule];
+        assert!(matches!(t.execute(&op).expect("run")[0], Outcome::Failed { code: Some(0x8007_0005), .. }));
+        assert_eq!(t.execute(&op).expect("run")[0], Outcome::applied());
+    }
+
+    #[test]
+    fn a_corrupt_state_file_is_reported_and_left_alone() {
+        let (_d, t) = lab();
+        std::fs::write(&t.path, "{ not json").expect("write");
+        let e = t.discover().expect_err("corrupt");
+        assert!(e.to_string().contains("line 1"), "{e}");
+        assert_eq!(std::fs::read_to_string(&t.path).expect("read"), "{ not json");
+    }
+
+    #[test]
+    fn the_state_file_never_holds_the_key() {
+        let (_d, t) = lab();
+        t.execute(&[TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }]).expect("install");
+        let text = std::fs::read_to_string(&t.path).expect("read");
+        assert!(!text.contains("HJKMP"));
+    }
+}
