@@ -70,8 +70,8 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
     let mut notices: Vec<String> = Vec::new();
     if discovery.created {
         notices.push(format!(
-            "lab host created: `{}` did not exist and is now a fresh, unconfigured {}",
-            cfg.target, state.os
+            "lab host created: its state file did not exist and now holds a fresh, unconfigured {}",
+            state.os
         ));
     }
     for (id, product) in &cfg.products {

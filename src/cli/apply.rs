@@ -1,0 +1,188 @@
+//! `kmsconf apply`: converge hosts from the config (plan, show, ask) or from a saved plan file
+//! (rediscover, refuse if stale, run).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kmsconf_engine::apply::{run_scheduled, HostRun, Job};
+use kmsconf_providers::{execute, targets, KmsHostPlan, KmsPlan};
+
+use super::render::{self, Style};
+use super::{session, CliError, ConfigArg};
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// A plan saved by `kmsconf plan --out`; applied as reviewed, or refused when stale.
+    #[arg(value_name = "PLANFILE")]
+    plan: Option<PathBuf>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    auto_approve: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// How many hosts to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
+}
+
+pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
+    let parallelism = usize::from(args.parallelism);
+    let plan = match &args.plan {
+        Some(file) => {
+            let plan = KmsPlan::load(file)?;
+            check_fresh(&plan, parallelism)?;
+            plan
+        }
+        None => {
+            let config = session::load_config(&args.config.file)?;
+            let planned = session::plan_hosts(&config, &[], parallelism)?;
+            let text = render::plan(&planned.plan, &config.dir, &planned.failures, Style::stdout());
+            if !args.json {
+                print!("{text}");
+            }
+            if !planned.failures.is_empty() {
+                return Err(CliError::Message("some hosts could not be planned; nothing was applied".into()));
+            }
+            if planned.plan.has_changes() && !args.auto_approve {
+                confirm()?;
+            }
+            planned.plan
+        }
+    };
+    if !plan.has_changes() {
+        if args.json {
+            println!("{}", serde_json::json!({ "format_version": 1, "hosts": [], "summary": { "applied": 0 } }));
+        } else if args.plan.is_some() {
+            println!("The plan has no changes; nothing to apply.");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let results = execute_plan(&plan, parallelism);
+    report(&results, args.json)
+}
+
+fn confirm() -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Message(
+            "refusing to apply without `--auto-approve`: standard input is not a terminal to confirm on".into(),
+        ));
+    }
+    print!("\nApply these changes? Only `yes` is accepted: ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Message(format!("cannot read the answer: {e}")))?;
+    if answer.trim() != "yes" {
+        return Err(CliError::Message("apply cancelled; nothing was changed".into()));
+    }
+    Ok(())
+}
+
+/// Rediscovers every host of a saved plan and refuses the whole plan if any host changed.
+fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
+    let jobs = plan.hosts.iter().map(|h| Job { name: h.name.clone(), after: Vec::new(), input: h }).collect();
+    let results = run_scheduled(
+        jobs,
+        parallelism,
+        |_, host: &KmsHostPlan| {
+            let r = targets::open(&host.name, &host.target)
+                .and_then(|t| t.discover())
+                .map(|d| execute::staleness(&host.observed, &d.state))
+                .map_err(|e| e.to_string());
+            (r, true)
+        },
+        |_, _| Err(String::new()),
+    );
+    let mut problems = Vec::new();
+    for (name, r) in results {
+        match r {
+            Ok(diffs) if diffs.is_empty() => {}
+            Ok(diffs) => problems.push(format!("host `{name}` changed since the plan was made:\n  {}", diffs.join("\n  "))),
+            Err(e) => problems.push(format!("host `{name}`: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Message(format!(
+        "the saved plan is stale; nothing was applied. Make a new plan.\n{}",
+        problems.join("\n")
+    )))
+}
+
+type HostResult = Result<HostRun, String>;
+
+fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)> {
+    let jobs = plan
+        .hosts
+        .iter()
+        .map(|h| Job { name: h.name.clone(), after: h.depends_on.clone(), input: h })
+        .collect();
+    run_scheduled(
+        jobs,
+        parallelism,
+        |_, host: &KmsHostPlan| {
+            let _span = tracing::info_span!("apply", host = %host.name).entered();
+            if host.changes.is_empty() {
+                return (Ok(HostRun::default()), true);
+            }
+            let r = targets::open(&host.name, &host.target)
+                .and_then(|t| execute::apply_host(t.as_ref(), host))
+                .map_err(|e| e.to_string());
+            let ok = r.as_ref().is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
+            (r, ok)
+        },
+        |_, prerequisite| Err(format!("skipped: host `{prerequisite}` (a dependency) did not converge")),
+    )
+}
+
+fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliError> {
+    let (mut applied, mut failed, mut skipped, mut pending, mut host_errors) = (0, 0, 0, 0, 0);
+    for (_, r) in results {
+        match r {
+            Ok(run) => {
+                applied += run.applied();
+                failed += run.failed();
+                skipped += run.skipped();
+                pending += run.pending();
+            }
+            Err(_) => host_errors += 1,
+        }
+    }
+    if json {
+        let hosts: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(name, r)| match r {
+                Ok(run) => serde_json::json!({ "name": name, "changes": run.changes, "batches": run.batches }),
+                Err(e) => serde_json::json!({ "name": name, "error": e }),
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "hosts": hosts,
+            "summary": { "applied": applied, "failed": failed, "skipped": skipped, "pending": pending, "hosts_failed": host_errors },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let style = Style::stdout();
+        let mut out = String::from("\n");
+        for (name, r) in results {
+            render::host_run(&mut out, name, r, style);
+        }
+        out.push_str(&format!(
+            "\nApply: {applied} applied, {failed} failed, {skipped} skipped, {pending} pending, {host_errors} host{} not reached.\n",
+            if host_errors == 1 { "" } else { "s" }
+        ));
+        if pending > 0 {
+            out.push_str("Pending phone activations: call the activation line with the installation ID shown, set `confirmation_id`, then apply again.\n");
+        }
+        if failed + skipped + host_errors > 0 {
+            out.push_str("Not everything converged: fix the failures above and run apply again; what was applied stays applied.\n");
+        }
+        print!("{out}");
+    }
+    Ok(if failed + skipped + host_errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,75 @@
+//! `kmsconf plan`: discover, diff, print (human or JSON), optionally save the plan file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kmsconf_providers::KmsPlan;
+
+use super::render::{self, Style};
+use super::{session, CliError, ConfigArg};
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Save the plan to this file, for `kmsconf apply PLANFILE`.
+    #[arg(long, value_name = "PLANFILE")]
+    out: Option<PathBuf>,
+    /// Print the plan as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Plan only this host (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+    /// How many hosts to discover at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
+}
+
+pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
+    let config = session::load_config(&args.config.file)?;
+    let planned = session::plan_hosts(&config, &args.hosts, usize::from(args.parallelism))?;
+    if args.json {
+        let mut doc = planned.plan.to_json();
+        doc["errors"] = planned
+            .failures
+            .iter()
+            .map(|(host, e)| serde_json::json!({ "host": host, "message": e }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render::plan(&planned.plan, &config.dir, &planned.failures, Style::stdout()));
+    }
+    if !planned.failures.is_empty() {
+        return Err(CliError::Message(format!(
+            "{} host{} could not be planned; nothing was saved",
+            planned.failures.len(),
+            if planned.failures.len() == 1 { "" } else { "s" }
+        )));
+    }
+    if let Some(out) = &args.out {
+        save(&planned.plan, out)?;
+        eprintln!("Saved the plan to `{}`; apply it with `kmsconf apply {}`.", out.display(), out.display());
+    }
+    let changes = planned.plan.has_changes();
+    Ok(if args.detailed_exitcode && changes { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<(), CliError> {
+    let literal = plan
+        .hosts
+        .iter()
+        .flat_map(|h| &h.changes)
+        .find_map(|c| c.operation.literal_secret());
+    if let Some(secret) = literal {
+        return Err(CliError::Message(format!(
+            "cannot save a plan that needs a secret written in the config (declared at {}): a plan file holds only references; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}`",
+            secret.declared_at
+        )));
+    }
+    plan.save(out)?;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Human output: the plan as a reviewer reads it, and the apply report. Colour only on a
+//! terminal and never with `NO_COLOR`; everything reads the same without it.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::Path;
+
+use kmsconf_engine::apply::{ChangeStatus, HostRun};
+use kmsconf_engine::config::TargetSpec;
+use kmsconf_engine::plan::Action;
+use kmsconf_providers::{KmsChange, KmsPlan};
+use serde_json::Value;
+
+use super::env;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub enabled: bool,
+}
+
+impl Style {
+    fn for_stream(is_tty: bool) -> Self {
+        let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
+        Self { enabled: is_tty && !no_color }
+    }
+    pub fn stdout() -> Self {
+        Self::for_stream(std::io::stdout().is_terminal())
+    }
+    pub fn stderr() -> Self {
+        Self::for_stream(std::io::stderr().is_terminal())
+    }
+    #[cfg(test)]
+    pub fn plain() -> Self {
+        Self { enabled: false }
+    }
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    pub fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    pub fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    pub fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    pub fn cyan(&self, t: &str) -> String {
+        self.paint("36", t)
+    }
+    pub fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    pub fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    fn action(&self, a: Action) -> String {
+        let s = a.symbol().to_string();
+        match a {
+            Action::Create => self.green(&s),
+            Action::Activate => self.cyan(&s),
+            Action::Update | Action::Restart => self.yellow(&s),
+            Action::Delete => self.red(&s),
+        }
+    }
+}
+
+/// A value as the plan shows it: strings quoted, tables `{ k = v }`, nothing as `(none)`.
+pub fn value(v: &Value) -> String {
+    match v {
+        Value::Null => "(none)".into(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => {
+            let fields: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {}", value(v))).collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The target as the config wrote it: lab paths relative to the config's directory.
+pub fn target(spec: &TargetSpec, base: &Path) -> String {
+    match spec {
+        TargetSpec::Lab { path } => {
+            let shown = path.strip_prefix(base).unwrap_or(path);
+            format!("lab:{}", shown.display())
+        }
+        other => other.to_string(),
+    }
+}
+
+fn change_line(out: &mut String, c: &KmsChange, style: Style) {
+    let head = match c.action {
+        Action::Create => format!("{}: {}", c.address, value(&c.after)),
+        Action::Delete => format!("{}: {}", c.address, value(&c.before)),
+        Action::Restart => c.address.clone(),
+        _ => format!("{}: {} -> {}", c.address, value(&c.before), value(&c.after)),
+    };
+    let verb = match c.action {
+        Action::Activate => " (activate)",
+        Action::Restart => " (restart)",
+        _ => "",
+    };
+    let _ = writeln!(out, "  {} {head}{verb}", style.action(c.action));
+    if let Some(eq) = &c.equivalent {
+        let _ = writeln!(out, "      {}", style.dim(&format!("# {eq}")));
+    }
+    if let Some(note) = &c.note {
+        let _ = writeln!(out, "      {}", style.yellow(&format!("! {note}")));
+    }
+}
+
+/// The human plan.
+pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: Style) -> String {
+    let mut out = String::new();
+    for host in &plan.hosts {
+        let name = style.bold(&format!("host {}", host.name));
+        let t = target(&host.target, base);
+        if host.changes.is_empty() {
+            let _ = writeln!(out, "{name} ({t}): no changes");
+        } else {
+            let n = host.changes.len();
+            let _ = writeln!(out, "{name} ({t}): {n} change{}", if n == 1 { "" } else { "s" });
+        }
+        for notice in &host.notices {
+            let _ = writeln!(out, "  {}", style.yellow(&format!("note: {notice}")));
+        }
+        for c in &host.changes {
+            change_line(&mut out, c, style);
+        }
+        out.push('\n');
+    }
+    for (host, e) in failures {
+        let _ = writeln!(out, "{} {}", style.red(&format!("host {host}: cannot plan:")), e);
+        out.push('\n');
+    }
+    let s = plan.summary();
+    if s.total == 0 && failures.is_empty() {
+        let _ = writeln!(out, "No changes: {} host{} match the configuration.", s.hosts, if s.hosts == 1 { "" } else { "s" });
+    } else {
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to update, {} to delete, {} to activate, {} to restart, on {} of {} host{}.",
+            s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, s.hosts,
+            if s.hosts == 1 { "" } else { "s" }
+        );
+    }
+    out
+}
+
+/// The result of apply for one host.
+pub fn host_run(out: &mut String, name: &str, run: &Result<HostRun, String>, style: Style) {
+    let _ = writeln!(out, "{}", style.bold(&format!("host {name}")));
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            let _ = writeln!(out, "  {} {e}", style.red("failed"));
+            return;
+        }
+    };
+    if run.changes.is_empty() {
+        let _ = writeln!(out, "  no changes");
+    }
+    for c in &run.changes {
+        let (word, detail) = match &c.status {
+            ChangeStatus::Applied { detail } => (style.green("applied "), detail.clone().unwrap_or_default()),
+            ChangeStatus::Pending { message } => (style.cyan("pending "), message.clone()),
+            ChangeStatus::Failed { message, .. } => (style.red("failed  "), message.clone()),
+            ChangeStatus::Skipped { reason } => (style.yellow("skipped "), format!("because {reason}")),
+        };
+        let mut lines = detail.lines();
+        let first = lines.next().unwrap_or_default();
+        let _ = writeln!(out, "  {word} {}{}{first}", c.address, if first.is_empty() { "" } else { ": " });
+        for more in lines {
+            let _ = writeln!(out, "  {more}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_read_like_the_config() {
+        assert_eq!(value(&json!(null)), "(none)");
+        assert_eq!(value(&json!("a")), "\"a\"");
+        assert_eq!(value(&json!({"enabled": true, "remote_addresses": ["10.0.0.0/8"]})), "{ enabled = true, remote_addresses = [\"10.0.0.0/8\"] }");
+        assert!(!Style::plain().red("x").contains('\x1b'));
+    }
+}
