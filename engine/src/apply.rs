@@ -16,11 +16,20 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum ChangeStatus {
-    Applied { detail: Option<String> },
-    Pending { message: String },
-    Failed { code: Option<u32>, message: String },
+    Applied {
+        detail: Option<String>,
+    },
+    Pending {
+        message: String,
+    },
+    Failed {
+        code: Option<u32>,
+        message: String,
+    },
     /// Not attempted because something it depends on did not happen.
-    Skipped { reason: String },
+    Skipped {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +78,11 @@ pub fn run_host<Op>(
     let mut dag = Dag::new();
     for c in changes {
         dag.add_node(c.address.clone());
-        for dep in c.depends_on.iter().filter(|d| by_address.contains_key(d.as_str())) {
+        for dep in c
+            .depends_on
+            .iter()
+            .filter(|d| by_address.contains_key(d.as_str()))
+        {
             dag.add_edge(dep.clone(), c.address.clone());
         }
     }
@@ -94,7 +107,11 @@ pub fn run_host<Op>(
             if o.len() == ready.len() {
                 Ok(o)
             } else {
-                Err(format!("the host answered {} results for {} operations", o.len(), ready.len()))
+                Err(format!(
+                    "the host answered {} results for {} operations",
+                    o.len(),
+                    ready.len()
+                ))
             }
         });
         match outcomes {
@@ -105,7 +122,13 @@ pub fn run_host<Op>(
             }
             Err(message) => {
                 for c in &ready {
-                    status.insert(c.address.clone(), ChangeStatus::Failed { code: None, message: message.clone() });
+                    status.insert(
+                        c.address.clone(),
+                        ChangeStatus::Failed {
+                            code: None,
+                            message: message.clone(),
+                        },
+                    );
                 }
                 host_error = Some(message);
             }
@@ -141,12 +164,14 @@ fn blocked_by(
     if let Some(e) = host_error {
         return Some(format!("the host stopped answering: {e}"));
     }
-    dag.dependencies(address).into_iter().find_map(|dep| match status.get(dep) {
-        Some(ChangeStatus::Applied { .. }) | None => None,
-        Some(ChangeStatus::Failed { .. }) => Some(format!("`{dep}` failed")),
-        Some(ChangeStatus::Pending { .. }) => Some(format!("`{dep}` is pending")),
-        Some(ChangeStatus::Skipped { .. }) => Some(format!("`{dep}` was skipped")),
-    })
+    dag.dependencies(address)
+        .into_iter()
+        .find_map(|dep| match status.get(dep) {
+            Some(ChangeStatus::Applied { .. }) | None => None,
+            Some(ChangeStatus::Failed { .. }) => Some(format!("`{dep}` failed")),
+            Some(ChangeStatus::Pending { .. }) => Some(format!("`{dep}` is pending")),
+            Some(ChangeStatus::Skipped { .. }) => Some(format!("`{dep}` was skipped")),
+        })
 }
 
 /// A unit of work for [`run_scheduled`]: a name, the names it must wait for, and its input.
@@ -266,15 +291,30 @@ mod tests {
             seen.push(batch.iter().map(|c| c.address.clone()).collect::<Vec<_>>());
             Ok(batch
                 .iter()
-                .map(|c| if c.address == "activate" { Outcome::failed(0xC004FC03, "offline") } else { Outcome::applied() })
+                .map(|c| {
+                    if c.address == "activate" {
+                        Outcome::failed(0xC004FC03, "offline")
+                    } else {
+                        Outcome::applied()
+                    }
+                })
                 .collect())
         })
         .expect("acyclic");
         assert_eq!(seen, vec![vec!["firewall", "key"], vec!["activate"]]);
         assert_eq!((run.applied(), run.failed(), run.skipped()), (2, 1, 2));
         assert_eq!(run.batches, 2);
-        let port = run.changes.iter().find(|c| c.address == "port").expect("port");
-        assert_eq!(port.status, ChangeStatus::Skipped { reason: "`activate` failed".into() });
+        let port = run
+            .changes
+            .iter()
+            .find(|c| c.address == "port")
+            .expect("port");
+        assert_eq!(
+            port.status,
+            ChangeStatus::Skipped {
+                reason: "`activate` failed".into()
+            }
+        );
     }
 
     #[test]
@@ -293,7 +333,13 @@ mod tests {
         };
         let order = Mutex::new(Vec::new());
         let results = run_scheduled(
-            vec![job("c", &["b"]), job("b", &["a"]), job("a", &[]), job("x", &["bad"]), job("bad", &[])],
+            vec![
+                job("c", &["b"]),
+                job("b", &["a"]),
+                job("a", &[]),
+                job("x", &["bad"]),
+                job("bad", &[]),
+            ],
             4,
             |name, _| {
                 order.lock().expect("lock").push(name.to_string());
@@ -304,7 +350,10 @@ mod tests {
         let order = order.into_inner().expect("lock");
         let pos = |n: &str| order.iter().position(|o| o == n).expect("ran");
         assert!(pos("a") < pos("b") && pos("b") < pos("c"));
-        assert_eq!(results.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["c", "b", "a", "x", "bad"]);
+        assert_eq!(
+            results.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            vec!["c", "b", "a", "x", "bad"]
+        );
         assert_eq!(results[3].1, "skipped x: bad");
     }
 }

@@ -100,9 +100,10 @@ impl Dag {
     fn find_cycle(&self) -> Vec<String> {
         let mut components = tarjan_scc(&self.graph);
         components.retain(|c| c.len() > 1 || self.graph.contains_edge(c[0], c[0]));
-        let Some(component) = components.into_iter().min_by_key(|c| {
-            c.iter().map(|n| self.graph[*n].clone()).min()
-        }) else {
+        let Some(component) = components
+            .into_iter()
+            .min_by_key(|c| c.iter().map(|n| self.graph[*n].clone()).min())
+        else {
             return Vec::new();
         };
         // walk inside the component from its smallest key until we come back
@@ -119,7 +120,11 @@ impl Dag {
                 .filter(|n| component.contains(n))
                 .collect();
             next.sort_by_key(|n| &self.graph[*n]);
-            let Some(step) = next.iter().find(|n| **n == start || !path.contains(n)).copied() else {
+            let Some(step) = next
+                .iter()
+                .find(|n| **n == start || !path.contains(n))
+                .copied()
+            else {
                 break;
             };
             path.push(step);
@@ -146,9 +151,24 @@ mod tests {
 
     #[test]
     fn levels_put_each_node_after_its_deepest_dependency() {
-        let d = dag(&[("pack", "key"), ("key", "activate"), ("activate", "port"), ("port", "restart"), ("port", "fw")]);
+        let d = dag(&[
+            ("pack", "key"),
+            ("key", "activate"),
+            ("activate", "port"),
+            ("port", "restart"),
+            ("port", "fw"),
+        ]);
         let levels = d.levels().expect("acyclic");
-        assert_eq!(levels, vec![vec!["pack"], vec!["key"], vec!["activate"], vec!["port"], vec!["fw", "restart"]]);
+        assert_eq!(
+            levels,
+            vec![
+                vec!["pack"],
+                vec!["key"],
+                vec!["activate"],
+                vec!["port"],
+                vec!["fw", "restart"]
+            ]
+        );
         assert_eq!(d.dependencies("restart"), vec!["port"]);
     }
 

@@ -29,7 +29,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 5] = [Self::Create, Self::Update, Self::Delete, Self::Activate, Self::Restart];
+    pub const ALL: [Action; 5] = [
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Activate,
+        Self::Restart,
+    ];
 
     pub fn symbol(self) -> char {
         match self {
@@ -210,8 +216,13 @@ impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
             path: path.to_path_buf(),
             message,
         };
-        let value: Value = serde_json::from_str(&text)
-            .map_err(|e| err(format!("invalid JSON at line {} column {}: {e}", e.line(), e.column())))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| {
+            err(format!(
+                "invalid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
         if value.get("kind").and_then(Value::as_str) != Some(PLAN_KIND) {
             return Err(err(format!("it has no `\"kind\": \"{PLAN_KIND}\"`")));
         }

@@ -67,9 +67,9 @@ impl SecretSource {
                 Err(std::env::VarError::NotPresent) => {
                     Err(err(format!("environment variable `{var}` is not set")))
                 }
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    Err(err(format!("environment variable `{var}` is not valid UTF-8")))
-                }
+                Err(std::env::VarError::NotUnicode(_)) => Err(err(format!(
+                    "environment variable `{var}` is not valid UTF-8"
+                ))),
             },
             Self::File(path) => match std::fs::read_to_string(path) {
                 Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
@@ -85,6 +85,15 @@ impl SecretSource {
         match self {
             Self::File(p) if p.is_relative() => Self::File(base.join(p)),
             other => other,
+        }
+    }
+
+    /// Whether there is a value to read now: the variable is set and not empty, the file exists.
+    pub fn is_available(&self) -> bool {
+        match self {
+            Self::Env(var) => std::env::var_os(var).is_some_and(|v| !v.is_empty()),
+            Self::File(path) => path.exists(),
+            Self::Literal(_) => true,
         }
     }
 
@@ -111,15 +120,13 @@ pub struct DeclaredSecret {
 
 impl DeclaredSecret {
     pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
-        self.source
-            .resolve(what)
-            .map_err(|e| match e {
-                Error::Secret { what, message } => Error::Secret {
-                    what: format!("{what} (declared at {})", self.declared_at),
-                    message,
-                },
-                other => other,
-            })
+        self.source.resolve(what).map_err(|e| match e {
+            Error::Secret { what, message } => Error::Secret {
+                what: format!("{what} (declared at {})", self.declared_at),
+                message,
+            },
+            other => other,
+        })
     }
 }
 
@@ -136,15 +143,25 @@ impl ProductKey {
     /// putting the key into the error message.
     pub fn parse(secret: &Secret) -> Result<Self, String> {
         let key = secret.expose().trim().to_ascii_uppercase();
-        if key.chars().any(|c| matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')) {
+        if key
+            .chars()
+            .any(|c| matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}'))
+        {
             return Err("the product key contains a typographic dash (en or em dash) where a hyphen `-` belongs".into());
         }
         let groups: Vec<&str> = key.split('-').collect();
         if groups.len() != 5 || groups.iter().any(|g| g.chars().count() != 5) {
             return Err("a product key is five groups of five characters separated by `-`".into());
         }
-        if let Some(bad) = key.chars().find(|c| *c != '-' && !KEY_ALPHABET.contains(*c)) {
-            let shown = if bad.is_ascii_alphanumeric() { bad.to_string() } else { format!("{:?}", bad) };
+        if let Some(bad) = key
+            .chars()
+            .find(|c| *c != '-' && !KEY_ALPHABET.contains(*c))
+        {
+            let shown = if bad.is_ascii_alphanumeric() {
+                bad.to_string()
+            } else {
+                format!("{:?}", bad)
+            };
             return Err(format!(
                 "a product key uses only the characters `{KEY_ALPHABET}`; it contains `{shown}`"
             ));
@@ -189,7 +206,9 @@ impl ConfirmationId {
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
         if digits.len() != 48 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err("a confirmation ID is 48 digits (spaces and `-` between groups are allowed)".into());
+            return Err(
+                "a confirmation ID is 48 digits (spaces and `-` between groups are allowed)".into(),
+            );
         }
         Ok(Self(Secret::new(digits)))
     }
@@ -216,13 +235,20 @@ mod tests {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
         let k = ProductKey::parse(&Secret::new(KEY)).expect("valid");
-        assert_eq!(format!("{k:?}"), "ProductKey(*****-*****-*****-*****-6VM33)");
+        assert_eq!(
+            format!("{k:?}"),
+            "ProductKey(*****-*****-*****-*****-6VM33)"
+        );
         assert_eq!(k.partial(), "6VM33");
     }
 
     #[test]
     fn product_keys_are_checked_without_echoing_them() {
-        for bad in ["WX4NM-KYWYW-QJJR4-XV3QB", "WX4NM-KYWYW-QJJR4-XV3QB-6VM3A", "WX4NM–KYWYW-QJJR4-XV3QB-6VM33"] {
+        for bad in [
+            "WX4NM-KYWYW-QJJR4-XV3QB",
+            "WX4NM-KYWYW-QJJR4-XV3QB-6VM3A",
+            "WX4NM–KYWYW-QJJR4-XV3QB-6VM33",
+        ] {
             let e = ProductKey::parse(&Secret::new(bad)).expect_err(bad);
             assert!(!e.contains("KYWYW"), "{e}");
         }
@@ -232,7 +258,13 @@ mod tests {
     #[test]
     fn confirmation_ids_take_groups() {
         let cid = "123456-123456-123456-123456-123456-123456-123456-123456";
-        assert_eq!(ConfirmationId::parse(&Secret::new(cid)).expect("ok").digits().len(), 48);
+        assert_eq!(
+            ConfirmationId::parse(&Secret::new(cid))
+                .expect("ok")
+                .digits()
+                .len(),
+            48
+        );
         assert!(ConfirmationId::parse(&Secret::new("12")).is_err());
     }
 
@@ -251,6 +283,9 @@ mod tests {
         let f = SecretSource::File("k".into()).rooted(dir.path());
         assert_eq!(f.resolve("k").expect("file").expose(), KEY);
         let missing = SecretSource::Env("KMSCONF_TEST_SURELY_UNSET".into()).resolve("x");
-        assert!(missing.expect_err("unset").to_string().contains("is not set"));
+        assert!(missing
+            .expect_err("unset")
+            .to_string()
+            .contains("is not set"));
     }
 }

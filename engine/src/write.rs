@@ -38,7 +38,9 @@ mod tests {
         atomic_write(&path, b"one").expect("first write");
         atomic_write(&path, b"two").expect("second write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "two");
-        let entries = std::fs::read_dir(dir.path().join("sub")).expect("dir").count();
+        let entries = std::fs::read_dir(dir.path().join("sub"))
+            .expect("dir")
+            .count();
         assert_eq!(entries, 1);
     }
 }

@@ -91,7 +91,9 @@ pub fn parse_code(text: &str) -> Option<u32> {
         return u32::from_str_radix(hex, 16).ok();
     }
     if let Ok(n) = t.parse::<i64>() {
-        return u32::try_from(n).ok().or_else(|| i32::try_from(n).ok().map(|n| n as u32));
+        return u32::try_from(n)
+            .ok()
+            .or_else(|| i32::try_from(n).ok().map(|n| n as u32));
     }
     u32::from_str_radix(t, 16).ok()
 }
@@ -104,7 +106,12 @@ pub fn format_code(code: u32) -> String {
 /// A message for a failure with an HRESULT: the host's words, then the catalogue's meaning and fix.
 pub fn explain_failure(code: u32, message: &str) -> String {
     match self::code(code) {
-        Some(info) => format!("{} {message}: {}; fix: {}", format_code(code), info.meaning, info.fix),
+        Some(info) => format!(
+            "{} {message}: {}; fix: {}",
+            format_code(code),
+            info.meaning,
+            info.fix
+        ),
         None => format!("{} {message}", format_code(code)),
     }
 }
@@ -120,7 +127,10 @@ mod tests {
             assert_eq!(p.license_pack, id.is_office(), "{id}");
             assert_eq!(p.activation_id.is_some(), id.is_office(), "{id}");
         }
-        assert_eq!(slmgr_product_arg(ProductId::Office2019), " 70512334-47b4-44db-a233-be5ea33b914c");
+        assert_eq!(
+            slmgr_product_arg(ProductId::Office2019),
+            " 70512334-47b4-44db-a233-be5ea33b914c"
+        );
     }
 
     #[test]
@@ -133,7 +143,13 @@ mod tests {
 
     #[test]
     fn codes_parse_in_every_usual_spelling() {
-        for t in ["0xC004F074", "0xc004f074", "C004F074", "3221549172", "-1073418124"] {
+        for t in [
+            "0xC004F074",
+            "0xc004f074",
+            "C004F074",
+            "3221549172",
+            "-1073418124",
+        ] {
             assert_eq!(parse_code(t), Some(0xC004F074), "{t}");
         }
         assert_eq!(parse_code("zz"), None);

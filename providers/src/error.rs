@@ -21,5 +21,8 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("knowledge table `{table}` is malformed: {message}")]
-    Catalog { table: &'static str, message: String },
+    Catalog {
+        table: &'static str,
+        message: String,
+    },
 }

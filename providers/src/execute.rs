@@ -22,7 +22,10 @@ pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Err
                     ops.push(op);
                     outcomes.push(None);
                 }
-                Err(message) => outcomes.push(Some(Outcome::Failed { code: None, message })),
+                Err(message) => outcomes.push(Some(Outcome::Failed {
+                    code: None,
+                    message,
+                })),
             }
         }
         let mut answers = if ops.is_empty() {
@@ -50,10 +53,15 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             product: *product,
             path: path.clone(),
         },
-        PlanOp::InstallProductKey { product, key, partial } => {
+        PlanOp::InstallProductKey {
+            product,
+            key,
+            partial,
+        } => {
             let what = format!("hosts.{host}.products.{product}.host_key");
             let secret = key.resolve(&what).map_err(|e| e.to_string())?;
-            let parsed = ProductKey::parse(&secret).map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
+            let parsed = ProductKey::parse(&secret)
+                .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
             if parsed.partial() != *partial {
                 return Err(format!(
                     "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
@@ -61,24 +69,43 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
                     parsed.partial()
                 ));
             }
-            TargetOp::InstallProductKey { product: *product, key: parsed }
+            TargetOp::InstallProductKey {
+                product: *product,
+                key: parsed,
+            }
         }
         PlanOp::ActivateOnline { product } => TargetOp::ActivateOnline { product: *product },
-        PlanOp::ShowInstallationId { product } => TargetOp::ShowInstallationId { product: *product },
-        PlanOp::ActivateByPhone { product, confirmation_id } => {
+        PlanOp::ShowInstallationId { product } => {
+            TargetOp::ShowInstallationId { product: *product }
+        }
+        PlanOp::ActivateByPhone {
+            product,
+            confirmation_id,
+        } => {
             let what = format!("hosts.{host}.products.{product}.confirmation_id");
             let secret = confirmation_id.resolve(&what).map_err(|e| e.to_string())?;
-            let cid = ConfirmationId::parse(&secret).map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
-            TargetOp::ActivateByPhone { product: *product, confirmation_id: cid }
+            let cid = ConfirmationId::parse(&secret)
+                .map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
+            TargetOp::ActivateByPhone {
+                product: *product,
+                confirmation_id: cid,
+            }
         }
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
         PlanOp::RestartService => TargetOp::RestartService,
-        PlanOp::SetRuleGroup { group, enabled, remote_addresses } => TargetOp::SetRuleGroup {
+        PlanOp::SetRuleGroup {
+            group,
+            enabled,
+            remote_addresses,
+        } => TargetOp::SetRuleGroup {
             group: *group,
             enabled: *enabled,
             remote_addresses: remote_addresses.clone(),
         },
-        PlanOp::SetPortRule { port, remote_addresses } => TargetOp::SetPortRule {
+        PlanOp::SetPortRule {
+            port,
+            remote_addresses,
+        } => TargetOp::SetPortRule {
             port: *port,
             remote_addresses: remote_addresses.clone(),
         },
@@ -103,8 +130,17 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                diff_values(&p, x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), out);
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(
+                    &p,
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
         _ if a != b => out.push(format!("{path}: {a} -> {b}")),

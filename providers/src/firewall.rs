@@ -32,15 +32,26 @@ fn remoteip(addresses: &[String]) -> String {
 
 /// Plans the rule groups and the port rule. `port` is the KMS port after apply; `port_change`
 /// the address of the change that sets it, which the port rule waits for.
-pub(crate) fn plan_firewall(cfg: &FirewallConfig, state: &FirewallState, port: u16, port_change: Option<&str>) -> Vec<KmsChange> {
+pub(crate) fn plan_firewall(
+    cfg: &FirewallConfig,
+    state: &FirewallState,
+    port: u16,
+    port_change: Option<&str>,
+) -> Vec<KmsChange> {
     let kms_scope: Vec<String> = cfg.remote_addresses.clone().unwrap_or_default();
     let mut changes = Vec::new();
     for group in &cfg.rule_groups {
         let current = state.groups.get(group);
         let enabled = current.is_some_and(|g| g.enabled);
-        let current_scope = current.map(|g| g.remote_addresses.clone()).unwrap_or_default();
+        let current_scope = current
+            .map(|g| g.remote_addresses.clone())
+            .unwrap_or_default();
         // only the KMS rule's scope is managed; other groups keep the scope they have
-        let desired_scope = if *group == RuleGroup::KeyManagementService { kms_scope.clone() } else { current_scope.clone() };
+        let desired_scope = if *group == RuleGroup::KeyManagementService {
+            kms_scope.clone()
+        } else {
+            current_scope.clone()
+        };
         if enabled && current_scope == desired_scope {
             continue;
         }
@@ -53,20 +64,46 @@ pub(crate) fn plan_firewall(cfg: &FirewallConfig, state: &FirewallState, port: u
             equivalent.push_str(&format!(" remoteip={}", remoteip(&desired_scope)));
         }
         changes.push(
-            ChangeSpec::new(format!("firewall.{group}"), Action::Update, value(enabled, &current_scope), value(true, &desired_scope))
-                .equivalent(equivalent)
-                .op(PlanOp::SetRuleGroup { group: *group, enabled: true, remote_addresses: desired_scope }),
+            ChangeSpec::new(
+                format!("firewall.{group}"),
+                Action::Update,
+                value(enabled, &current_scope),
+                value(true, &desired_scope),
+            )
+            .equivalent(equivalent)
+            .op(PlanOp::SetRuleGroup {
+                group: *group,
+                enabled: true,
+                remote_addresses: desired_scope,
+            }),
         );
     }
-    let wants_rule = cfg.rule_groups.contains(&RuleGroup::KeyManagementService) && port != DEFAULT_PORT;
-    let desired = wants_rule.then(|| PortRule { port, remote_addresses: kms_scope });
+    let wants_rule =
+        cfg.rule_groups.contains(&RuleGroup::KeyManagementService) && port != DEFAULT_PORT;
+    let desired = wants_rule.then_some(PortRule {
+        port,
+        remote_addresses: kms_scope,
+    });
     let deps: Vec<String> = port_change.map(str::to_string).into_iter().collect();
-    let rule_value = |r: &PortRule| json!({ "port": r.port, "remote_addresses": scope(&r.remote_addresses) });
+    let rule_value =
+        |r: &PortRule| json!({ "port": r.port, "remote_addresses": scope(&r.remote_addresses) });
     match (&state.port_rule, desired) {
         (current, Some(want)) if current.as_ref() != Some(&want) => {
-            let action = if current.is_some() { Action::Update } else { Action::Create };
-            let verb = if current.is_some() { "set rule name" } else { "add rule name" };
-            let new = if current.is_some() { " new" } else { " dir=in action=allow protocol=TCP" };
+            let action = if current.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            let verb = if current.is_some() {
+                "set rule name"
+            } else {
+                "add rule name"
+            };
+            let new = if current.is_some() {
+                " new"
+            } else {
+                " dir=in action=allow protocol=TCP"
+            };
             let before = current.as_ref().map_or(Value::Null, rule_value);
             changes.push(
                 ChangeSpec::new(PORT_RULE, action, before, rule_value(&want))
@@ -81,7 +118,9 @@ pub(crate) fn plan_firewall(cfg: &FirewallConfig, state: &FirewallState, port: u
         }
         (Some(current), None) => changes.push(
             ChangeSpec::new(PORT_RULE, Action::Delete, rule_value(current), Value::Null)
-                .equivalent(format!("netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""))
+                .equivalent(format!(
+                    "netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""
+                ))
                 .after_all(&deps)
                 .op(PlanOp::RemovePortRule),
         ),

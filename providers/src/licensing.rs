@@ -21,15 +21,27 @@ fn address(id: ProductId, part: &str) -> String {
     format!("products.{id}.{part}")
 }
 
-pub(crate) fn plan_product(host: &str, id: ProductId, cfg: &ProductConfig, state: &HostState) -> Result<ProductPlan, Error> {
+pub(crate) fn plan_product(
+    host: &str,
+    id: ProductId,
+    cfg: &ProductConfig,
+    state: &HostState,
+) -> Result<ProductPlan, Error> {
     let err = |message: String| Error::Plan {
         host: host.to_string(),
         message,
     };
     let what = format!("hosts.{host}.products.{id}.host_key");
-    let secret = cfg.host_key.resolve(&what).map_err(|e| err(e.to_string()))?;
-    let key = ProductKey::parse(&secret)
-        .map_err(|m| err(format!("the host key of `{id}` ({}) is malformed: {m}", cfg.host_key.source.describe())))?;
+    let secret = cfg
+        .host_key
+        .resolve(&what)
+        .map_err(|e| err(e.to_string()))?;
+    let key = ProductKey::parse(&secret).map_err(|m| {
+        err(format!(
+            "the host key of `{id}` ({}) is malformed: {m}",
+            cfg.host_key.source.describe()
+        ))
+    })?;
     let observed = state.products.get(&id);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
@@ -53,31 +65,57 @@ pub(crate) fn plan_product(host: &str, id: ProductId, cfg: &ProductConfig, state
 
     let installed = observed.and_then(|p| p.partial_key.clone());
     let channel = observed.map_or(Channel::None, |p| p.channel);
-    let key_matches = installed.as_deref() == Some(key.partial().as_str()) && channel == Channel::KmsHost;
-    let key_value = |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
+    let key_matches =
+        installed.as_deref() == Some(key.partial().as_str()) && channel == Channel::KmsHost;
+    let key_value =
+        |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
     if !key_matches {
-        let action = if installed.is_some() { Action::Update } else { Action::Create };
-        let before = installed.as_deref().map_or(Value::Null, |p| key_value(p, channel));
-        let c = ChangeSpec::new(address(id, "host_key"), action, before, key_value(&key.partial(), Channel::KmsHost))
-            .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
-            .after_all(&key_deps)
-            .op(PlanOp::InstallProductKey {
-                product: id,
-                key: cfg.host_key.clone(),
-                partial: key.partial(),
-            });
+        let action = if installed.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        let before = installed
+            .as_deref()
+            .map_or(Value::Null, |p| key_value(p, channel));
+        let c = ChangeSpec::new(
+            address(id, "host_key"),
+            action,
+            before,
+            key_value(&key.partial(), Channel::KmsHost),
+        )
+        .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
+        .after_all(&key_deps)
+        .op(PlanOp::InstallProductKey {
+            product: id,
+            key: cfg.host_key.clone(),
+            partial: key.partial(),
+        });
         changes.push(c);
     }
 
     let status = observed.map_or(LicenseStatus::Unlicensed, |p| p.license_status);
     let needs_activation = !key_matches || status != LicenseStatus::Licensed;
     if cfg.activation != Activation::None && needs_activation {
-        let before = json!(if key_matches { status.word() } else { LicenseStatus::Unlicensed.word() });
-        let key_dep: Vec<String> = changes.iter().filter(|c| c.address.ends_with("host_key")).map(|c| c.address.clone()).collect();
+        let before = json!(if key_matches {
+            status.word()
+        } else {
+            LicenseStatus::Unlicensed.word()
+        });
+        let key_dep: Vec<String> = changes
+            .iter()
+            .filter(|c| c.address.ends_with("host_key"))
+            .map(|c| c.address.clone())
+            .collect();
         let activation = plan_activation(host, id, cfg, state, key_matches)?;
-        let mut spec = ChangeSpec::new(address(id, "activation"), Action::Activate, before, json!(activation.after))
-            .equivalent(activation.equivalent)
-            .after_all(&key_dep);
+        let mut spec = ChangeSpec::new(
+            address(id, "activation"),
+            Action::Activate,
+            before,
+            json!(activation.after),
+        )
+        .equivalent(activation.equivalent)
+        .after_all(&key_dep);
         if let Some(note) = activation.note {
             notices.push(format!("{id}: {note}"));
             spec = spec.note(note);
@@ -94,19 +132,44 @@ struct PlannedActivation {
     note: Option<String>,
 }
 
-fn plan_activation(host: &str, id: ProductId, cfg: &ProductConfig, state: &HostState, key_installed: bool) -> Result<PlannedActivation, Error> {
+fn plan_activation(
+    host: &str,
+    id: ProductId,
+    cfg: &ProductConfig,
+    state: &HostState,
+    key_installed: bool,
+) -> Result<PlannedActivation, Error> {
     let arg = catalog::slmgr_product_arg(id);
-    match (cfg.activation, &cfg.confirmation_id) {
+    // A confirmation ID whose variable or file is not there yet means "not phoned yet": the
+    // activation stays pending, and the plan says where it will be read from.
+    let cid = cfg
+        .confirmation_id
+        .as_ref()
+        .filter(|c| c.source.is_available());
+    let awaited = cfg
+        .confirmation_id
+        .as_ref()
+        .filter(|c| !c.source.is_available());
+    match (cfg.activation, cid) {
         (Activation::Phone, Some(cid)) => {
             // check the form now, so a typo is found at plan time, not halfway through apply
             let what = format!("hosts.{host}.products.{id}.confirmation_id");
-            let secret = cid.resolve(&what).map_err(|e| Error::Plan { host: host.into(), message: e.to_string() })?;
+            let secret = cid.resolve(&what).map_err(|e| Error::Plan {
+                host: host.into(),
+                message: e.to_string(),
+            })?;
             ConfirmationId::parse(&secret).map_err(|m| Error::Plan {
                 host: host.into(),
-                message: format!("the confirmation ID of `{id}` ({}) is malformed: {m}", cid.source.describe()),
+                message: format!(
+                    "the confirmation ID of `{id}` ({}) is malformed: {m}",
+                    cid.source.describe()
+                ),
             })?;
             Ok(PlannedActivation {
-                op: PlanOp::ActivateByPhone { product: id, confirmation_id: cid.clone() },
+                op: PlanOp::ActivateByPhone {
+                    product: id,
+                    confirmation_id: cid.clone(),
+                },
                 after: LicenseStatus::Licensed.word(),
                 equivalent: format!("slmgr.vbs /atp <confirmation ID>{arg}"),
                 note: None,
@@ -118,9 +181,13 @@ fn plan_activation(host: &str, id: ProductId, cfg: &ProductConfig, state: &HostS
                 .get(&id)
                 .filter(|_| key_installed)
                 .and_then(|p| p.installation_id.clone());
+            let supply = match awaited {
+                Some(c) => format!("put the confirmation ID in {}", c.source.describe()),
+                None => "set `confirmation_id`".to_string(),
+            };
             let note = match iid {
-                Some(iid) => format!("phone activation pending: call the activation line with installation ID {iid}, then set `confirmation_id`"),
-                None => "phone activation pending: apply installs the key and shows the installation ID to give the activation line; then set `confirmation_id`".to_string(),
+                Some(iid) => format!("phone activation pending: call the activation line with installation ID {iid}, then {supply}"),
+                None => format!("phone activation pending: apply installs the key and shows the installation ID to give the activation line; then {supply}"),
             };
             Ok(PlannedActivation {
                 op: PlanOp::ShowInstallationId { product: id },

@@ -78,9 +78,9 @@ impl PlanOp {
     pub fn literal_secret(&self) -> Option<&DeclaredSecret> {
         match self {
             Self::InstallProductKey { key, .. } if key.source.is_literal() => Some(key),
-            Self::ActivateByPhone { confirmation_id, .. } if confirmation_id.source.is_literal() => {
-                Some(confirmation_id)
-            }
+            Self::ActivateByPhone {
+                confirmation_id, ..
+            } if confirmation_id.source.is_literal() => Some(confirmation_id),
             _ => None,
         }
     }
@@ -89,15 +89,35 @@ impl PlanOp {
 /// One operation handed to a target, secrets resolved.
 #[derive(Debug, Clone)]
 pub enum TargetOp {
-    InstallLicensePack { product: ProductId, path: PathBuf },
-    InstallProductKey { product: ProductId, key: ProductKey },
-    ActivateOnline { product: ProductId },
-    ShowInstallationId { product: ProductId },
-    ActivateByPhone { product: ProductId, confirmation_id: ConfirmationId },
+    InstallLicensePack {
+        product: ProductId,
+        path: PathBuf,
+    },
+    InstallProductKey {
+        product: ProductId,
+        key: ProductKey,
+    },
+    ActivateOnline {
+        product: ProductId,
+    },
+    ShowInstallationId {
+        product: ProductId,
+    },
+    ActivateByPhone {
+        product: ProductId,
+        confirmation_id: ConfirmationId,
+    },
     SetService(ServiceSetting),
     RestartService,
-    SetRuleGroup { group: RuleGroup, enabled: bool, remote_addresses: Vec<String> },
-    SetPortRule { port: u16, remote_addresses: Vec<String> },
+    SetRuleGroup {
+        group: RuleGroup,
+        enabled: bool,
+        remote_addresses: Vec<String>,
+    },
+    SetPortRule {
+        port: u16,
+        remote_addresses: Vec<String>,
+    },
     RemovePortRule,
 }
 
@@ -147,12 +167,14 @@ impl TargetOp {
         match self {
             Self::InstallLicensePack { .. } => OpKind::InstallLicense,
             Self::InstallProductKey { .. } => OpKind::InstallKey,
-            Self::ActivateOnline { .. } | Self::ShowInstallationId { .. } | Self::ActivateByPhone { .. } => {
-                OpKind::Activate
-            }
+            Self::ActivateOnline { .. }
+            | Self::ShowInstallationId { .. }
+            | Self::ActivateByPhone { .. } => OpKind::Activate,
             Self::SetService(_) => OpKind::SetService,
             Self::RestartService => OpKind::Restart,
-            Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => OpKind::Firewall,
+            Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => {
+                OpKind::Firewall
+            }
         }
     }
 }

@@ -49,7 +49,9 @@ impl ChangeSpec {
         self
     }
 
-    pub fn op(self, operation: PlanOp) -> KmsChange {
+    pub fn op(mut self, operation: PlanOp) -> KmsChange {
+        self.depends_on.sort();
+        self.depends_on.dedup();
         Change {
             address: self.address,
             action: self.action,
@@ -88,7 +90,12 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
     changes.extend(service_changes);
     if let Some(fw) = &cfg.firewall {
         let port = cfg.service.port.unwrap_or(state.service.effective_port());
-        changes.extend(firewall::plan_firewall(fw, &state.firewall, port, port_change.as_deref()));
+        changes.extend(firewall::plan_firewall(
+            fw,
+            &state.firewall,
+            port,
+            port_change.as_deref(),
+        ));
     }
     order(&mut changes)?;
     Ok(HostPlan {
@@ -104,7 +111,11 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
 
 /// The changes service settings must wait for: Windows applies KMS settings only on an
 /// installed and activated KMS host key.
-fn service_prerequisites(cfg: &HostConfig, state: &HostState, changes: &[KmsChange]) -> Result<Vec<String>, Error> {
+fn service_prerequisites(
+    cfg: &HostConfig,
+    state: &HostState,
+    changes: &[KmsChange],
+) -> Result<Vec<String>, Error> {
     let prefix = format!("products.{}.", ProductId::Windows);
     let windows_changes: Vec<String> = changes
         .iter()
@@ -148,7 +159,16 @@ fn order(changes: &mut [KmsChange]) -> Result<(), Error> {
         }
     }
     let levels = dag.levels()?;
-    let rank = |a: &str| levels.iter().position(|l| l.iter().any(|x| x == a)).unwrap_or(usize::MAX);
-    changes.sort_by(|a, b| rank(&a.address).cmp(&rank(&b.address)).then(a.address.cmp(&b.address)));
+    let rank = |a: &str| {
+        levels
+            .iter()
+            .position(|l| l.iter().any(|x| x == a))
+            .unwrap_or(usize::MAX)
+    };
+    changes.sort_by(|a, b| {
+        rank(&a.address)
+            .cmp(&rank(&b.address))
+            .then(a.address.cmp(&b.address))
+    });
     Ok(())
 }

@@ -12,41 +12,66 @@ use crate::KmsChange;
 
 pub const PORT: &str = "service.port";
 pub const RESTART: &str = "service.restart";
-const REGISTRY_KEY: &str = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
+const REGISTRY_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
 
 /// Plans every managed setting that differs; `ready` are the changes that make the host an
 /// activated KMS host, which every setting waits for.
-pub(crate) fn plan_service(cfg: &ServiceConfig, state: &ServiceState, ready: &[String]) -> Vec<KmsChange> {
+pub(crate) fn plan_service(
+    cfg: &ServiceConfig,
+    state: &ServiceState,
+    ready: &[String],
+) -> Vec<KmsChange> {
     let mut wanted: Vec<(ServiceSetting, Value)> = Vec::new();
     let mut push = |desired: Option<ServiceSetting>, current: ServiceSetting| {
         if let Some(d) = desired.filter(|d| *d != current) {
             wanted.push((d, setting_value(&current)));
         }
     };
-    push(cfg.port.map(ServiceSetting::Port), ServiceSetting::Port(state.effective_port()));
-    push(cfg.dns_publishing.map(ServiceSetting::DnsPublishing), ServiceSetting::DnsPublishing(state.dns_publishing));
     push(
-        cfg.publish_domains.clone().map(ServiceSetting::PublishDomains),
+        cfg.port.map(ServiceSetting::Port),
+        ServiceSetting::Port(state.effective_port()),
+    );
+    push(
+        cfg.dns_publishing.map(ServiceSetting::DnsPublishing),
+        ServiceSetting::DnsPublishing(state.dns_publishing),
+    );
+    push(
+        cfg.publish_domains
+            .clone()
+            .map(ServiceSetting::PublishDomains),
         ServiceSetting::PublishDomains(state.publish_domains.clone()),
     );
-    push(cfg.low_priority.map(ServiceSetting::LowPriority), ServiceSetting::LowPriority(state.low_priority));
     push(
-        cfg.activation_interval.map(ServiceSetting::ActivationInterval),
+        cfg.low_priority.map(ServiceSetting::LowPriority),
+        ServiceSetting::LowPriority(state.low_priority),
+    );
+    push(
+        cfg.activation_interval
+            .map(ServiceSetting::ActivationInterval),
         ServiceSetting::ActivationInterval(state.activation_interval),
     );
     push(
         cfg.renewal_interval.map(ServiceSetting::RenewalInterval),
         ServiceSetting::RenewalInterval(state.renewal_interval),
     );
-    push(cfg.host_caching.map(ServiceSetting::HostCaching), ServiceSetting::HostCaching(state.host_caching));
+    push(
+        cfg.host_caching.map(ServiceSetting::HostCaching),
+        ServiceSetting::HostCaching(state.host_caching),
+    );
 
     let mut changes: Vec<KmsChange> = wanted
         .into_iter()
         .map(|(setting, before)| {
-            ChangeSpec::new(format!("service.{}", name(&setting)), Action::Update, before, setting_value(&setting))
-                .equivalent(equivalent(&setting))
-                .after_all(ready)
-                .op(PlanOp::SetService(setting))
+            ChangeSpec::new(
+                format!("service.{}", name(&setting)),
+                Action::Update,
+                before,
+                setting_value(&setting),
+            )
+            .equivalent(equivalent(&setting))
+            .after_all(ready)
+            .op(PlanOp::SetService(setting))
         })
         .collect();
     let needing: Vec<String> = changes
@@ -61,12 +86,17 @@ pub(crate) fn plan_service(cfg: &ServiceConfig, state: &ServiceState, ready: &[S
             format!("applies {}", needing.join(", "))
         };
         let all: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
-        let restart = ChangeSpec::new(RESTART, Action::Restart, json!("running"), json!("restarted"))
-            .equivalent("net stop sppsvc && net start sppsvc")
-            .after_all(&all)
-            .after_all(ready)
-            .note(why)
-            .op(PlanOp::RestartService);
+        let restart = ChangeSpec::new(
+            RESTART,
+            Action::Restart,
+            json!("running"),
+            json!("restarted"),
+        )
+        .equivalent("net stop sppsvc && net start sppsvc")
+        .after_all(&all)
+        .after_all(ready)
+        .note(why)
+        .op(PlanOp::RestartService);
         changes.push(restart);
     }
     changes
@@ -87,8 +117,13 @@ fn name(setting: &ServiceSetting) -> &'static str {
 fn setting_value(setting: &ServiceSetting) -> Value {
     match setting {
         ServiceSetting::Port(v) => json!(v),
-        ServiceSetting::DnsPublishing(v) | ServiceSetting::LowPriority(v) | ServiceSetting::HostCaching(v) => json!(v),
-        ServiceSetting::PublishDomains(list) => json!(list.iter().map(PublishDomain::to_string).collect::<Vec<_>>()),
+        ServiceSetting::DnsPublishing(v)
+        | ServiceSetting::LowPriority(v)
+        | ServiceSetting::HostCaching(v) => json!(v),
+        ServiceSetting::PublishDomains(list) => json!(list
+            .iter()
+            .map(PublishDomain::to_string)
+            .collect::<Vec<_>>()),
         ServiceSetting::ActivationInterval(v) | ServiceSetting::RenewalInterval(v) => json!(v),
     }
 }
@@ -105,7 +140,10 @@ pub fn equivalent(setting: &ServiceSetting) -> String {
         }
         ServiceSetting::PublishDomains(list) => {
             let data: Vec<String> = list.iter().map(PublishDomain::to_string).collect();
-            format!("reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f", data.join("\\0"))
+            format!(
+                "reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f",
+                data.join("\\0")
+            )
         }
         ServiceSetting::LowPriority(true) => "slmgr.vbs /cpri".into(),
         ServiceSetting::LowPriority(false) => "slmgr.vbs /spri".into(),

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
 use kmsconf_engine::config::{ProductId, RuleGroup};
+use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

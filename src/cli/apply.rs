@@ -40,12 +40,19 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
         None => {
             let config = session::load_config(&args.config.file)?;
             let planned = session::plan_hosts(&config, &[], parallelism)?;
-            let text = render::plan(&planned.plan, &config.dir, &planned.failures, Style::stdout());
+            let text = render::plan(
+                &planned.plan,
+                &config.dir,
+                &planned.failures,
+                Style::stdout(),
+            );
             if !args.json {
                 print!("{text}");
             }
             if !planned.failures.is_empty() {
-                return Err(CliError::Message("some hosts could not be planned; nothing was applied".into()));
+                return Err(CliError::Message(
+                    "some hosts could not be planned; nothing was applied".into(),
+                ));
             }
             if planned.plan.has_changes() && !args.auto_approve {
                 confirm()?;
@@ -55,7 +62,10 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     };
     if !plan.has_changes() {
         if args.json {
-            println!("{}", serde_json::json!({ "format_version": 1, "hosts": [], "summary": { "applied": 0 } }));
+            println!(
+                "{}",
+                serde_json::json!({ "format_version": 1, "hosts": [], "summary": { "applied": 0 } })
+            );
         } else if args.plan.is_some() {
             println!("The plan has no changes; nothing to apply.");
         }
@@ -74,16 +84,29 @@ fn confirm() -> Result<(), CliError> {
     print!("\nApply these changes? Only `yes` is accepted: ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).map_err(|e| CliError::Message(format!("cannot read the answer: {e}")))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Message(format!("cannot read the answer: {e}")))?;
     if answer.trim() != "yes" {
-        return Err(CliError::Message("apply cancelled; nothing was changed".into()));
+        return Err(CliError::Message(
+            "apply cancelled; nothing was changed".into(),
+        ));
     }
     Ok(())
 }
 
 /// Rediscovers every host of a saved plan and refuses the whole plan if any host changed.
 fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
-    let jobs = plan.hosts.iter().map(|h| Job { name: h.name.clone(), after: Vec::new(), input: h }).collect();
+    let jobs = plan
+        .hosts
+        .iter()
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: h,
+        })
+        .collect();
     let results = run_scheduled(
         jobs,
         parallelism,
@@ -100,7 +123,10 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
     for (name, r) in results {
         match r {
             Ok(diffs) if diffs.is_empty() => {}
-            Ok(diffs) => problems.push(format!("host `{name}` changed since the plan was made:\n  {}", diffs.join("\n  "))),
+            Ok(diffs) => problems.push(format!(
+                "host `{name}` changed since the plan was made:\n  {}",
+                diffs.join("\n  ")
+            )),
             Err(e) => problems.push(format!("host `{name}`: {e}")),
         }
     }
@@ -119,7 +145,11 @@ fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)>
     let jobs = plan
         .hosts
         .iter()
-        .map(|h| Job { name: h.name.clone(), after: h.depends_on.clone(), input: h })
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: h.depends_on.clone(),
+            input: h,
+        })
         .collect();
     run_scheduled(
         jobs,
@@ -132,10 +162,16 @@ fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)>
             let r = targets::open(&host.name, &host.target)
                 .and_then(|t| execute::apply_host(t.as_ref(), host))
                 .map_err(|e| e.to_string());
-            let ok = r.as_ref().is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
+            let ok = r
+                .as_ref()
+                .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
             (r, ok)
         },
-        |_, prerequisite| Err(format!("skipped: host `{prerequisite}` (a dependency) did not converge")),
+        |_, prerequisite| {
+            Err(format!(
+                "skipped: host `{prerequisite}` (a dependency) did not converge"
+            ))
+        },
     )
 }
 
@@ -184,5 +220,9 @@ fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliE
         }
         print!("{out}");
     }
-    Ok(if failed + skipped + host_errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed + skipped + host_errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -17,7 +17,9 @@ impl CliError {
         matches!(
             self,
             Self::Engine(kmsconf_engine::Error::Invalid(_))
-                | Self::Providers(kmsconf_providers::Error::Engine(kmsconf_engine::Error::Invalid(_)))
+                | Self::Providers(kmsconf_providers::Error::Engine(
+                    kmsconf_engine::Error::Invalid(_)
+                ))
         )
     }
 }

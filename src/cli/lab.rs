@@ -52,12 +52,16 @@ pub enum LabCommand {
 fn parse_op(text: &str) -> Result<OpKind, String> {
     OpKind::parse(text).ok_or_else(|| {
         let all: Vec<&str> = OpKind::ALL.iter().map(|k| k.id()).collect();
-        format!("unknown operation `{text}`; expected one of {}", all.join(", "))
+        format!(
+            "unknown operation `{text}`; expected one of {}",
+            all.join(", ")
+        )
     })
 }
 
 fn parse_hresult(text: &str) -> Result<u32, String> {
-    catalog::parse_code(text).ok_or_else(|| format!("`{text}` is not an HRESULT such as 0xC004F074"))
+    catalog::parse_code(text)
+        .ok_or_else(|| format!("`{text}` is not an HRESULT such as 0xC004F074"))
 }
 
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
@@ -68,10 +72,28 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             })?;
             println!("{cid}");
         }
-        LabCommand::Fault { path, op, hresult, times } => {
-            control(&path, |f| f.faults.push(Fault { op, hresult, remaining: times }))?;
-            let when = times.map_or("every time".to_string(), |n| format!("the next {n} time{}", if n == 1 { "" } else { "s" }));
-            println!("{}: `{}` will fail with {} {when}", path.display(), op.id(), catalog::format_code(hresult));
+        LabCommand::Fault {
+            path,
+            op,
+            hresult,
+            times,
+        } => {
+            control(&path, |f| {
+                f.faults.push(Fault {
+                    op,
+                    hresult,
+                    remaining: times,
+                })
+            })?;
+            let when = times.map_or("every time".to_string(), |n| {
+                format!("the next {n} time{}", if n == 1 { "" } else { "s" })
+            });
+            println!(
+                "{}: `{}` will fail with {} {when}",
+                path.display(),
+                op.id(),
+                catalog::format_code(hresult)
+            );
         }
         LabCommand::ClearFaults { path } => {
             control(&path, |f| f.faults.clear())?;
@@ -79,19 +101,37 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         }
         LabCommand::Latency { path, milliseconds } => {
             control(&path, |f| f.latency_ms = milliseconds)?;
-            println!("{}: every round trip takes {milliseconds} ms", path.display());
+            println!(
+                "{}: every round trip takes {milliseconds} ms",
+                path.display()
+            );
         }
         LabCommand::Offline { path, state } => {
             control(&path, |f| f.offline = state == "on")?;
-            println!("{}: internet access {}", path.display(), if state == "on" { "cut" } else { "restored" });
+            println!(
+                "{}: internet access {}",
+                path.display(),
+                if state == "on" { "cut" } else { "restored" }
+            );
         }
         LabCommand::Unreachable { path, state } => {
             control(&path, |f| f.unreachable = state == "on")?;
-            println!("{}: {}", path.display(), if state == "on" { "unreachable" } else { "reachable" });
+            println!(
+                "{}: {}",
+                path.display(),
+                if state == "on" {
+                    "unreachable"
+                } else {
+                    "reachable"
+                }
+            );
         }
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
-            println!("{}", serde_json::to_string_pretty(&file).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&file).unwrap_or_default()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -104,7 +144,10 @@ fn control(path: &std::path::Path, f: impl FnOnce(&mut LabFile)) -> Result<(), C
         Ok(())
     })?;
     if created {
-        eprintln!("{}: lab host created as a fresh, unconfigured Windows Server", path.display());
+        eprintln!(
+            "{}: lab host created as a fresh, unconfigured Windows Server",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -41,7 +41,15 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        print!("{}", render::plan(&planned.plan, &config.dir, &planned.failures, Style::stdout()));
+        print!(
+            "{}",
+            render::plan(
+                &planned.plan,
+                &config.dir,
+                &planned.failures,
+                Style::stdout()
+            )
+        );
     }
     if !planned.failures.is_empty() {
         return Err(CliError::Message(format!(
@@ -52,10 +60,18 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(out) = &args.out {
         save(&planned.plan, out)?;
-        eprintln!("Saved the plan to `{}`; apply it with `kmsconf apply {}`.", out.display(), out.display());
+        eprintln!(
+            "Saved the plan to `{}`; apply it with `kmsconf apply {}`.",
+            out.display(),
+            out.display()
+        );
     }
     let changes = planned.plan.has_changes();
-    Ok(if args.detailed_exitcode && changes { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && changes {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<(), CliError> {

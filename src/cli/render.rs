@@ -21,7 +21,9 @@ pub struct Style {
 impl Style {
     fn for_stream(is_tty: bool) -> Self {
         let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
-        Self { enabled: is_tty && !no_color }
+        Self {
+            enabled: is_tty && !no_color,
+        }
     }
     pub fn stdout() -> Self {
         Self::for_stream(std::io::stdout().is_terminal())
@@ -74,9 +76,15 @@ pub fn value(v: &Value) -> String {
     match v {
         Value::Null => "(none)".into(),
         Value::String(s) => format!("{s:?}"),
-        Value::Array(items) => format!("[{}]", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(value).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => {
-            let fields: Vec<String> = map.iter().map(|(k, v)| format!("{k} = {}", value(v))).collect();
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", value(v)))
+                .collect();
             format!("{{ {} }}", fields.join(", "))
         }
         other => other.to_string(),
@@ -125,7 +133,11 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
             let _ = writeln!(out, "{name} ({t}): no changes");
         } else {
             let n = host.changes.len();
-            let _ = writeln!(out, "{name} ({t}): {n} change{}", if n == 1 { "" } else { "s" });
+            let _ = writeln!(
+                out,
+                "{name} ({t}): {n} change{}",
+                if n == 1 { "" } else { "s" }
+            );
         }
         for notice in &host.notices {
             let _ = writeln!(out, "  {}", style.yellow(&format!("note: {notice}")));
@@ -136,12 +148,21 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
         out.push('\n');
     }
     for (host, e) in failures {
-        let _ = writeln!(out, "{} {}", style.red(&format!("host {host}: cannot plan:")), e);
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.red(&format!("host {host}: cannot plan:")),
+            e
+        );
         out.push('\n');
     }
     let s = plan.summary();
     if s.total == 0 && failures.is_empty() {
-        let _ = writeln!(out, "No changes: {} host{} match the configuration.", s.hosts, if s.hosts == 1 { "" } else { "s" });
+        let verdict = match s.hosts {
+            1 => "the host matches the configuration".to_string(),
+            n => format!("all {n} hosts match the configuration"),
+        };
+        let _ = writeln!(out, "No changes: {verdict}.");
     } else {
         let _ = writeln!(
             out,
@@ -149,12 +170,24 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
             s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, s.hosts,
             if s.hosts == 1 { "" } else { "s" }
         );
+        if !failures.is_empty() {
+            let n = failures.len();
+            let _ = writeln!(
+                out,
+                "{} host{} could not be planned.",
+                n,
+                if n == 1 { "" } else { "s" }
+            );
+        }
     }
     out
 }
 
 /// The result of apply for one host.
 pub fn host_run(out: &mut String, name: &str, run: &Result<HostRun, String>, style: Style) {
+    if !out.trim().is_empty() {
+        out.push('\n');
+    }
     let _ = writeln!(out, "{}", style.bold(&format!("host {name}")));
     let run = match run {
         Ok(run) => run,
@@ -168,14 +201,23 @@ pub fn host_run(out: &mut String, name: &str, run: &Result<HostRun, String>, sty
     }
     for c in &run.changes {
         let (word, detail) = match &c.status {
-            ChangeStatus::Applied { detail } => (style.green("applied "), detail.clone().unwrap_or_default()),
+            ChangeStatus::Applied { detail } => {
+                (style.green("applied "), detail.clone().unwrap_or_default())
+            }
             ChangeStatus::Pending { message } => (style.cyan("pending "), message.clone()),
             ChangeStatus::Failed { message, .. } => (style.red("failed  "), message.clone()),
-            ChangeStatus::Skipped { reason } => (style.yellow("skipped "), format!("because {reason}")),
+            ChangeStatus::Skipped { reason } => {
+                (style.yellow("skipped "), format!("because {reason}"))
+            }
         };
         let mut lines = detail.lines();
         let first = lines.next().unwrap_or_default();
-        let _ = writeln!(out, "  {word} {}{}{first}", c.address, if first.is_empty() { "" } else { ": " });
+        let _ = writeln!(
+            out,
+            "  {word} {}{}{first}",
+            c.address,
+            if first.is_empty() { "" } else { ": " }
+        );
         for more in lines {
             let _ = writeln!(out, "  {more}");
         }
@@ -191,7 +233,10 @@ mod tests {
     fn values_read_like_the_config() {
         assert_eq!(value(&json!(null)), "(none)");
         assert_eq!(value(&json!("a")), "\"a\"");
-        assert_eq!(value(&json!({"enabled": true, "remote_addresses": ["10.0.0.0/8"]})), "{ enabled = true, remote_addresses = [\"10.0.0.0/8\"] }");
+        assert_eq!(
+            value(&json!({"enabled": true, "remote_addresses": ["10.0.0.0/8"]})),
+            "{ enabled = true, remote_addresses = [\"10.0.0.0/8\"] }"
+        );
         assert!(!Style::plain().red("x").contains('\x1b'));
     }
 }

@@ -28,7 +28,11 @@ pub struct Planned {
 
 /// Discovers the selected hosts (all when `only` is empty), `parallelism` at a time, and plans
 /// each. One round trip per host.
-pub fn plan_hosts(config: &Config, only: &[String], parallelism: usize) -> Result<Planned, CliError> {
+pub fn plan_hosts(
+    config: &Config,
+    only: &[String],
+    parallelism: usize,
+) -> Result<Planned, CliError> {
     for name in only {
         if !config.hosts.contains_key(name) {
             let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
@@ -44,7 +48,11 @@ pub fn plan_hosts(config: &Config, only: &[String], parallelism: usize) -> Resul
         .iter()
         .filter(|n| only.is_empty() || only.contains(n))
         .filter_map(|n| config.hosts.get(n))
-        .map(|h| Job { name: h.name.clone(), after: Vec::new(), input: h })
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: h,
+        })
         .collect();
     let results = run_scheduled(
         jobs,

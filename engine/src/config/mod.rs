@@ -156,7 +156,11 @@ impl Config {
         };
         let dir = std::path::absolute(&dir).unwrap_or(dir);
         let (config, mut diagnostics) = validate::validate(path, &dir, source);
-        diagnostics.sort_by(|a, b| a.location.cmp(&b.location).then(a.severity.cmp(&b.severity)));
+        diagnostics.sort_by(|a, b| {
+            a.location
+                .cmp(&b.location)
+                .then(a.severity.cmp(&b.severity))
+        });
         let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
@@ -192,4 +196,21 @@ pub fn json_schema() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published schema must be what the config types generate: regenerate it with
+    /// `cargo run -- schema > schema/kmsconf.schema.json` when this fails.
+    #[test]
+    fn checked_in_schema_is_up_to_date() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/kmsconf.schema.json");
+        let on_disk = std::fs::read_to_string(&path).expect("schema/kmsconf.schema.json exists");
+        assert!(
+            on_disk == json_schema(),
+            "schema/kmsconf.schema.json is stale: run `cargo run -- schema > schema/kmsconf.schema.json`"
+        );
+    }
 }

@@ -67,8 +67,15 @@ pub(super) fn validate(
     let root = match DeTable::parse(source) {
         Ok(root) => root.into_inner(),
         Err(e) => {
-            let offset = e.span().map_or(0, |s| s.start);
-            ctx.error(offset, e.message().trim().to_string());
+            let span = e.span().unwrap_or(0..0);
+            let mut message = e.message().trim().to_string();
+            if message == "duplicate key" {
+                let key = source.get(span.clone()).unwrap_or_default();
+                message = format!(
+                    "duplicate key `{key}`: each host and each setting may be declared only once"
+                );
+            }
+            ctx.error(span.start, message);
             return (None, ctx.diagnostics);
         }
     };
@@ -77,12 +84,18 @@ pub(super) fn validate(
     let mut target_spans: BTreeMap<String, usize> = BTreeMap::new();
     for (key, value) in root {
         if key.get_ref() != "hosts" {
-            ctx.error(key.span().start, format!("unknown key `{}`, expected `hosts`", key.get_ref()));
+            ctx.error(
+                key.span().start,
+                format!("unknown key `{}`, expected `hosts`", key.get_ref()),
+            );
             continue;
         }
         let span = value.span();
         let DeValue::Table(table) = value.into_inner() else {
-            ctx.error(span.start, "`hosts` must be a table of hosts: `[hosts.NAME]`");
+            ctx.error(
+                span.start,
+                "`hosts` must be a table of hosts: `[hosts.NAME]`",
+            );
             continue;
         };
         for (name, body) in table {
@@ -93,7 +106,10 @@ pub(super) fn validate(
                 Ok(wire) => {
                     depends_spans.insert(
                         name.clone(),
-                        wire.depends_on.iter().map(|d| (d.get().clone(), d.start())).collect(),
+                        wire.depends_on
+                            .iter()
+                            .map(|d| (d.get().clone(), d.start()))
+                            .collect(),
                     );
                     target_spans.insert(name.clone(), wire.target.start());
                     if let Some(host) = convert_host(&mut ctx, &name, name_at, wire) {
@@ -129,11 +145,17 @@ fn convert_host(ctx: &mut Ctx, name: &str, at: usize, wire: HostWire) -> Option<
     let target = parse_target(ctx, &wire.target);
     let address = wire.address.as_ref().map(|a| {
         if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
-            ctx.error(a.start(), format!("`address` `{}` is not a DNS name or an IP address", a.get()));
+            ctx.error(
+                a.start(),
+                format!("`address` `{}` is not a DNS name or an IP address", a.get()),
+            );
         }
         a.get().clone()
     });
-    let service = wire.service.map(|s| convert_service(ctx, s)).unwrap_or_default();
+    let service = wire
+        .service
+        .map(|s| convert_service(ctx, s))
+        .unwrap_or_default();
     let firewall = wire.firewall.map(|f| convert_firewall(ctx, f));
     let products = wire
         .products
@@ -157,7 +179,10 @@ fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     let expected = "expected `lab:PATH`, `local` or `ssh://[user@]host[:port]`";
     if let Some(path) = text.strip_prefix("lab:") {
         if path.is_empty() {
-            ctx.error(target.start(), format!("target `{text}` has no path; {expected}"));
+            ctx.error(
+                target.start(),
+                format!("target `{text}` has no path; {expected}"),
+            );
             return None;
         }
         return Some(TargetSpec::Lab {
@@ -178,12 +203,18 @@ fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
         return match parse_ssh(rest) {
             Some(spec) => Some(spec),
             None => {
-                ctx.error(target.start(), format!("target `{text}` is not a valid ssh target; {expected}"));
+                ctx.error(
+                    target.start(),
+                    format!("target `{text}` is not a valid ssh target; {expected}"),
+                );
                 None
             }
         };
     }
-    ctx.error(target.start(), format!("unknown target `{text}`; {expected}"));
+    ctx.error(
+        target.start(),
+        format!("unknown target `{text}`; {expected}"),
+    );
     None
 }
 
@@ -203,7 +234,10 @@ fn parse_ssh(rest: &str) -> Option<TargetSpec> {
         (h.to_string(), port)
     } else {
         match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.parse::<u16>().ok().filter(|p| *p > 0)?)),
+            Some((h, p)) => (
+                h.to_string(),
+                Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+            ),
             None => (hostport.to_string(), None),
         }
     };
@@ -220,11 +254,20 @@ fn is_host_name(name: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
 }
 
-fn in_range(ctx: &mut Ctx, key: &str, value: &At<i64>, min: i64, max: i64, unit: &str) -> Option<i64> {
+fn in_range(
+    ctx: &mut Ctx,
+    key: &str,
+    value: &At<i64>,
+    min: i64,
+    max: i64,
+    unit: &str,
+) -> Option<i64> {
     let v = *value.get();
     if v < min || v > max {
         ctx.error(
@@ -237,12 +280,27 @@ fn in_range(ctx: &mut Ctx, key: &str, value: &At<i64>, min: i64, max: i64, unit:
 }
 
 fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
-    let (lo, hi) = (i64::from(*INTERVAL_RANGE.start()), i64::from(*INTERVAL_RANGE.end()));
+    let (lo, hi) = (
+        i64::from(*INTERVAL_RANGE.start()),
+        i64::from(*INTERVAL_RANGE.end()),
+    );
     let minutes = " minutes (30 days)";
-    let port = s.port.as_ref().and_then(|p| in_range(ctx, "port", p, 1, 65535, ""));
-    let ai = s.activation_interval.as_ref().and_then(|v| in_range(ctx, "activation_interval", v, lo, hi, minutes));
-    let ri = s.renewal_interval.as_ref().and_then(|v| in_range(ctx, "renewal_interval", v, lo, hi, minutes));
-    let publish_domains = s.publish_domains.as_ref().map(|list| convert_domains(ctx, list));
+    let port = s
+        .port
+        .as_ref()
+        .and_then(|p| in_range(ctx, "port", p, 1, 65535, ""));
+    let ai = s
+        .activation_interval
+        .as_ref()
+        .and_then(|v| in_range(ctx, "activation_interval", v, lo, hi, minutes));
+    let ri = s
+        .renewal_interval
+        .as_ref()
+        .and_then(|v| in_range(ctx, "renewal_interval", v, lo, hi, minutes));
+    let publish_domains = s
+        .publish_domains
+        .as_ref()
+        .map(|list| convert_domains(ctx, list));
     if let (Some(false), Some(list)) = (s.dns_publishing, &s.publish_domains) {
         ctx.warn(
             list.start(),
@@ -269,17 +327,26 @@ fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<Publ
         };
         let mut ok = true;
         if !is_host_name(&domain) {
-            ctx.error(list.start(), format!("publish domain `{domain}` is not a valid DNS domain name"));
+            ctx.error(
+                list.start(),
+                format!("publish domain `{domain}` is not a valid DNS domain name"),
+            );
             ok = false;
         }
         for (what, v) in [("priority", priority), ("weight", weight)] {
             if !(0..=65535).contains(&v) {
-                ctx.error(list.start(), format!("{what} {v} of publish domain `{domain}` is out of range 0 to 65535"));
+                ctx.error(
+                    list.start(),
+                    format!("{what} {v} of publish domain `{domain}` is out of range 0 to 65535"),
+                );
                 ok = false;
             }
         }
         if out.iter().any(|d| d.domain.eq_ignore_ascii_case(&domain)) {
-            ctx.error(list.start(), format!("publish domain `{domain}` is listed twice"));
+            ctx.error(
+                list.start(),
+                format!("publish domain `{domain}` is listed twice"),
+            );
             ok = false;
         }
         if ok {
@@ -297,7 +364,10 @@ fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
     let mut groups = Vec::new();
     for g in &f.rule_groups {
         if groups.contains(g.get()) {
-            ctx.error(g.start(), format!("rule group `{}` is listed twice", g.get()));
+            ctx.error(
+                g.start(),
+                format!("rule group `{}` is listed twice", g.get()),
+            );
         } else {
             groups.push(*g.get());
         }
@@ -330,7 +400,10 @@ fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
 }
 
 fn check_remote_address(text: &str) -> Result<(), String> {
-    if ADDRESS_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(text)) {
+    if ADDRESS_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(text))
+    {
         return Ok(());
     }
     let bad = || {
@@ -346,7 +419,8 @@ fn check_remote_address(text: &str) -> Result<(), String> {
         return if ok { Ok(()) } else { Err(bad()) };
     }
     if let Some((a, b)) = text.split_once('-') {
-        let (a, b): (IpAddr, IpAddr) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        let (a, b): (IpAddr, IpAddr) =
+            (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         if a.is_ipv4() != b.is_ipv4() || a > b {
             return Err(format!("remote address range `{text}` must go from a lower to a higher address of one family"));
         }
@@ -373,20 +447,38 @@ fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredS
     }
 }
 
-fn convert_product(ctx: &mut Ctx, host: &str, id: wire::ProductId, p: ProductWire) -> ProductConfig {
+fn convert_product(
+    ctx: &mut Ctx,
+    host: &str,
+    id: wire::ProductId,
+    p: ProductWire,
+) -> ProductConfig {
     let key_what = format!("the host key of `{id}`");
     let host_key = convert_secret(ctx, &key_what, &p.host_key);
     // Check the key's form now wherever it can be read without contacting a host; a source
     // that cannot be read yet (an unset variable in a review job) is checked at plan time.
     if let Ok(secret) = host_key.source.resolve(&key_what) {
         if let Err(m) = ProductKey::parse(&secret) {
-            ctx.error(p.host_key.start(), format!("{key_what} ({}) is malformed: {m}", host_key.source.describe()));
+            ctx.error(
+                p.host_key.start(),
+                format!(
+                    "{key_what} ({}) is malformed: {m}",
+                    host_key.source.describe()
+                ),
+            );
         }
     }
     if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
-        ctx.error(pack.start(), format!("`{id}` has no license pack: only Office KMS host products need one"));
+        ctx.error(
+            pack.start(),
+            format!("`{id}` has no license pack: only Office KMS host products need one"),
+        );
     }
-    if let Some(pack) = p.license_pack.as_ref().filter(|p| p.get().trim().is_empty()) {
+    if let Some(pack) = p
+        .license_pack
+        .as_ref()
+        .filter(|p| p.get().trim().is_empty())
+    {
         ctx.error(pack.start(), "`license_pack` is empty");
     }
     let confirmation_id = p.confirmation_id.as_ref().map(|cid| {
@@ -422,7 +514,10 @@ fn check_dependencies(
             if dep == host {
                 ctx.error(*at, format!("host `{host}` depends on itself"));
             } else if !spans.contains_key(dep) && !hosts.contains_key(dep) {
-                ctx.error(*at, format!("host `{host}` depends on `{dep}`, which is not a host in this file"));
+                ctx.error(
+                    *at,
+                    format!("host `{host}` depends on `{dep}`, which is not a host in this file"),
+                );
             } else {
                 dag.add_edge(dep.clone(), host.clone());
             }
@@ -436,7 +531,10 @@ fn check_dependencies(
             .get(next)
             .and_then(|d| d.iter().find(|(dep, _)| dep == first))
             .map_or(0, |(_, at)| *at);
-        ctx.error(at, format!("dependency cycle between hosts: {}", cycle.join(" -> ")));
+        ctx.error(
+            at,
+            format!("dependency cycle between hosts: {}", cycle.join(" -> ")),
+        );
     }
 }
 
@@ -463,9 +561,14 @@ fn check_duplicate_targets(
 fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {
     match (a, b) {
         (TargetSpec::Lab { path: x }, TargetSpec::Lab { path: y }) => normalize(x) == normalize(y),
-        (TargetSpec::Ssh { host: h1, port: p1, .. }, TargetSpec::Ssh { host: h2, port: p2, .. }) => {
-            h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22)
-        }
+        (
+            TargetSpec::Ssh {
+                host: h1, port: p1, ..
+            },
+            TargetSpec::Ssh {
+                host: h2, port: p2, ..
+            },
+        ) => h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22),
         _ => a == b,
     }
 }

@@ -84,7 +84,7 @@ pub struct ServiceWire {
     pub dns_publishing: Option<bool>,
     /// Domains to publish in (the `DnsDomainPublishList` registry value).
     pub publish_domains: Option<At<Vec<PublishDomainWire>>>,
-    /// Use low process priority (`/spri` true, `/cpri` false).
+    /// Run the KMS service at low priority (`slmgr.vbs /cpri` true, `/spri` false).
     pub low_priority: Option<bool>,
     /// Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.
     #[schemars(range(min = 15, max = 43200))]
@@ -151,8 +151,19 @@ pub struct FirewallWire {
 }
 
 /// The built-in firewall rule groups kmsconf manages, by locale-independent id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
-#[derive(serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    JsonSchema,
+    serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleGroup {
     /// "Key Management Service" (rule `SPPSVC-In-TCP`, TCP 1688 in).
@@ -181,8 +192,19 @@ impl RuleGroup {
 }
 
 /// KMS host products kmsconf knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
-#[derive(serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    JsonSchema,
+    serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProductId {
     Windows,
@@ -306,7 +328,9 @@ impl<'de> Deserialize<'de> for SecretWire {
                         other => return Err(de::Error::unknown_field(other, &["env", "file"])),
                     };
                     if found.replace(item).is_some() {
-                        return Err(de::Error::custom("a secret takes exactly one of `env` or `file`"));
+                        return Err(de::Error::custom(
+                            "a secret takes exactly one of `env` or `file`",
+                        ));
                     }
                 }
                 found.ok_or_else(|| de::Error::custom("a secret needs `env` or `file`"))

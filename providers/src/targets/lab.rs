@@ -59,7 +59,10 @@ pub struct Fault {
 
 impl LabFile {
     fn fresh(path: &Path) -> Self {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("labhost");
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("labhost");
         let name: String = stem
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
@@ -71,7 +74,10 @@ impl LabFile {
             .map_or(0, |d| d.as_nanos());
         Self {
             format: FORMAT,
-            host_id: format!("{:016x}", fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())),
+            host_id: format!(
+                "{:016x}",
+                fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
+            ),
             host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
             offline: false,
             unreachable: false,
@@ -134,20 +140,25 @@ impl Target for LabTarget {
     type Error = Error;
 
     fn discover(&self) -> Result<Discovery<HostState>, Error> {
-        let (result, created) = self.round_trip(|file| match file.take_fault(OpKind::Discover) {
-            Some(code) => Err(code),
-            None => Ok(file.host.clone()),
-        })?;
+        let (result, created) =
+            self.round_trip(|file| match file.take_fault(OpKind::Discover) {
+                Some(code) => Err(code),
+                None => Ok(file.host.clone()),
+            })?;
         let state = result.map_err(|code| Error::Unreachable {
             host: self.host.clone(),
-            message: format!("discovery failed: {}", catalog::explain_failure(code, "the host refused the query")),
+            message: format!(
+                "discovery failed: {}",
+                catalog::explain_failure(code, "the host refused the query")
+            ),
         })?;
         tracing::debug!(host = %self.host, created, "lab host discovered");
         Ok(Discovery { state, created })
     }
 
     fn execute(&self, batch: &[TargetOp]) -> Result<Vec<Outcome>, Error> {
-        let (outcomes, _) = self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
+        let (outcomes, _) =
+            self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
         Ok(outcomes)
     }
 }
@@ -173,11 +184,19 @@ pub fn with_lab_file<R>(
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| Error::Io { path: lock_path.clone(), source })?;
-    lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+        .map_err(|source| Error::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+    lock.lock().map_err(|source| Error::Io {
+        path: lock_path.clone(),
+        source,
+    })?;
     let (mut file, created) = match std::fs::read_to_string(path) {
         Ok(text) => (parse(path, &text)?, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => (LabFile::fresh(path), true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            (LabFile::fresh(path), true)
+        }
         Err(e) => return Err(io(e)),
     };
     let before = file.clone();
@@ -205,7 +224,10 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
     if file.format != FORMAT {
         return Err(Error::LabState {
             path: path.to_path_buf(),
-            message: format!("format {} is not the format {FORMAT} this kmsconf reads", file.format),
+            message: format!(
+                "format {} is not the format {FORMAT} this kmsconf reads",
+                file.format
+            ),
         });
     }
     Ok(file)
@@ -336,7 +358,10 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
 
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
     if !file.host.windows_is_activated_kms_host() {
-        return fail(SL_E_KMS_HOST_NOT_ACTIVATED, "this is not an activated KMS host, so slmgr.vbs refuses KMS settings");
+        return fail(
+            SL_E_KMS_HOST_NOT_ACTIVATED,
+            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
+        );
     }
     let s = &mut file.host.service;
     match setting {
@@ -344,7 +369,9 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
         ServiceSetting::DnsPublishing(v) => s.dns_publishing = *v,
         ServiceSetting::PublishDomains(list) => s.publish_domains = list.clone(),
         ServiceSetting::LowPriority(v) => s.low_priority = *v,
-        ServiceSetting::ActivationInterval(m) | ServiceSetting::RenewalInterval(m) if !INTERVAL_RANGE.contains(m) => {
+        ServiceSetting::ActivationInterval(m) | ServiceSetting::RenewalInterval(m)
+            if !INTERVAL_RANGE.contains(m) =>
+        {
             return fail(E_INVALIDARG, &format!("{m} minutes is outside 15 to 43200"));
         }
         ServiceSetting::ActivationInterval(m) => s.activation_interval = *m,
@@ -358,7 +385,9 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// `groups` groups of `width` digits drawn from a splitmix64 stream seeded by `seed`.
@@ -416,7 +445,10 @@ mod tests {
         let (_d, t) = lab();
         let first = t.discover().expect("discover");
         assert!(first.created);
-        assert_eq!(first.state.products[&ProductId::Windows].channel, Channel::KmsClient);
+        assert_eq!(
+            first.state.products[&ProductId::Windows].channel,
+            Channel::KmsClient
+        );
         assert!(!t.discover().expect("again").created);
     }
 
@@ -424,9 +456,27 @@ mod tests {
     fn settings_are_refused_until_windows_is_an_activated_kms_host() {
         let (_d, t) = lab();
         let set = [TargetOp::SetService(ServiceSetting::Port(1689))];
-        assert!(matches!(t.execute(&set).expect("run")[0], Outcome::Failed { code: Some(SL_E_KMS_HOST_NOT_ACTIVATED), .. }));
-        let ops = [TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }, TargetOp::ActivateOnline { product: ProductId::Windows }];
-        assert!(t.execute(&ops).expect("run").iter().all(|o| matches!(o, Outcome::Applied { .. })));
+        assert!(matches!(
+            t.execute(&set).expect("run")[0],
+            Outcome::Failed {
+                code: Some(SL_E_KMS_HOST_NOT_ACTIVATED),
+                ..
+            }
+        ));
+        let ops = [
+            TargetOp::InstallProductKey {
+                product: ProductId::Windows,
+                key: key(),
+            },
+            TargetOp::ActivateOnline {
+                product: ProductId::Windows,
+            },
+        ];
+        assert!(t
+            .execute(&ops)
+            .expect("run")
+            .iter()
+            .all(|o| matches!(o, Outcome::Applied { .. })));
         assert_eq!(t.execute(&set).expect("run")[0], Outcome::applied());
         let state = t.discover().expect("discover").state;
         assert_eq!(state.service.port, 1689);
@@ -436,43 +486,108 @@ mod tests {
     #[test]
     fn office_keys_need_their_pack_and_online_activation_needs_internet() {
         let (_d, t) = lab();
-        let office = [TargetOp::InstallProductKey { product: ProductId::Office2019, key: key() }];
-        assert!(matches!(t.execute(&office).expect("run")[0], Outcome::Failed { code: Some(SL_E_LICENSE_NOT_INSTALLED), .. }));
+        let office = [TargetOp::InstallProductKey {
+            product: ProductId::Office2019,
+            key: key(),
+        }];
+        assert!(matches!(
+            t.execute(&office).expect("run")[0],
+            Outcome::Failed {
+                code: Some(SL_E_LICENSE_NOT_INSTALLED),
+                ..
+            }
+        ));
         with_lab_file(&t.path, false, |f| {
             f.offline = true;
             Ok(())
         })
         .expect("control");
-        let ops = [TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }, TargetOp::ActivateOnline { product: ProductId::Windows }];
+        let ops = [
+            TargetOp::InstallProductKey {
+                product: ProductId::Windows,
+                key: key(),
+            },
+            TargetOp::ActivateOnline {
+                product: ProductId::Windows,
+            },
+        ];
         let out = t.execute(&ops).expect("run");
-        assert!(matches!(out[1], Outcome::Failed { code: Some(SL_E_NETWORK), .. }), "{out:?}");
+        assert!(
+            matches!(
+                out[1],
+                Outcome::Failed {
+                    code: Some(SL_E_NETWORK),
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]
     fn phone_activation_takes_only_the_matching_confirmation_id() {
         let (_d, t) = lab();
         let w = ProductId::Windows;
-        t.execute(&[TargetOp::InstallProductKey { product: w, key: key() }]).expect("install");
-        let iid = t.discover().expect("d").state.products[&w].installation_id.clone().expect("iid");
+        t.execute(&[TargetOp::InstallProductKey {
+            product: w,
+            key: key(),
+        }])
+        .expect("install");
+        let iid = t.discover().expect("d").state.products[&w]
+            .installation_id
+            .clone()
+            .expect("iid");
         assert_eq!(digits(&iid).len(), 63);
         let wrong = ConfirmationId::parse(&Secret::new("1".repeat(48))).expect("cid");
-        let out = t.execute(&[TargetOp::ActivateByPhone { product: w, confirmation_id: wrong }]).expect("run");
-        assert!(matches!(out[0], Outcome::Failed { code: Some(SL_E_CID_MISMATCH), .. }));
-        let right = ConfirmationId::parse(&Secret::new(confirmation_id_for(&iid).expect("cid"))).expect("cid");
-        let out = t.execute(&[TargetOp::ActivateByPhone { product: w, confirmation_id: right }]).expect("run");
-        assert_eq!(out[0], Outcome::Applied { detail: Some("activated by phone".into()) });
+        let out = t
+            .execute(&[TargetOp::ActivateByPhone {
+                product: w,
+                confirmation_id: wrong,
+            }])
+            .expect("run");
+        assert!(matches!(
+            out[0],
+            Outcome::Failed {
+                code: Some(SL_E_CID_MISMATCH),
+                ..
+            }
+        ));
+        let right = ConfirmationId::parse(&Secret::new(confirmation_id_for(&iid).expect("cid")))
+            .expect("cid");
+        let out = t
+            .execute(&[TargetOp::ActivateByPhone {
+                product: w,
+                confirmation_id: right,
+            }])
+            .expect("run");
+        assert_eq!(
+            out[0],
+            Outcome::Applied {
+                detail: Some("activated by phone".into())
+            }
+        );
     }
 
     #[test]
     fn faults_fire_the_given_number_of_times() {
         let (_d, t) = lab();
         with_lab_file(&t.path, true, |f| {
-            f.faults.push(Fault { op: OpKind::Firewall, hresult: 0x8007_0005, remaining: Some(1) });
+            f.faults.push(Fault {
+                op: OpKind::Firewall,
+                hresult: 0x8007_0005,
+                remaining: Some(1),
+            });
             Ok(())
         })
         .expect("control");
         let op = [TargetOp::RemovePortRule];
-        assert!(matches!(t.execute(&op).expect("run")[0], Outcome::Failed { code: Some(0x8007_0005), .. }));
+        assert!(matches!(
+            t.execute(&op).expect("run")[0],
+            Outcome::Failed {
+                code: Some(0x8007_0005),
+                ..
+            }
+        ));
         assert_eq!(t.execute(&op).expect("run")[0], Outcome::applied());
     }
 
@@ -482,13 +597,20 @@ mod tests {
         std::fs::write(&t.path, "{ not json").expect("write");
         let e = t.discover().expect_err("corrupt");
         assert!(e.to_string().contains("line 1"), "{e}");
-        assert_eq!(std::fs::read_to_string(&t.path).expect("read"), "{ not json");
+        assert_eq!(
+            std::fs::read_to_string(&t.path).expect("read"),
+            "{ not json"
+        );
     }
 
     #[test]
     fn the_state_file_never_holds_the_key() {
         let (_d, t) = lab();
-        t.execute(&[TargetOp::InstallProductKey { product: ProductId::Windows, key: key() }]).expect("install");
+        t.execute(&[TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: key(),
+        }])
+        .expect("install");
         let text = std::fs::read_to_string(&t.path).expect("read");
         assert!(!text.contains("HJKMP"));
     }

@@ -1,0 +1,163 @@
+//! Helpers: a temporary project directory, the binary, and snapshot files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Made-up keys in the product-key alphabet, for lab hosts only.
+pub const WINDOWS_KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
+pub const WINDOWS_KEY_2: &str = "PQRTV-WXY23-46789-BCDFG-HJKMP";
+pub const OFFICE_KEY: &str = "XY234-6789B-CDFGH-JKMPQ-RTVWX";
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            envs: vec![("KMS_HOST_KEY".into(), WINDOWS_KEY.into())],
+        }
+    }
+
+    /// A project holding a copy of `examples/NAME`.
+    pub fn example(name: &str) -> Self {
+        let p = Self::new();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        copy_dir(&src, p.dir.path());
+        let _ = std::fs::remove_dir_all(p.dir.path().join("lab"));
+        p
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.envs.retain(|(k, _)| k != key);
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn unset(&mut self, key: &str) -> &mut Self {
+        self.envs.retain(|(k, _)| k != key);
+        self
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsconf"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env_remove("KMSCONF_LOG")
+            .env_remove("KMS_HOST_KEY")
+            .env_remove("KMS_HOST_KEY_2")
+            .env_remove("OFFICE_2019_KEY")
+            .env_remove("OFFICE_2019_CID");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        to_run(cmd.output().expect("run kmsconf"))
+    }
+
+    /// Runs and asserts the exit code.
+    pub fn ok(&self, args: &[&str], code: i32) -> Run {
+        let r = self.run(args);
+        assert_eq!(r.code, code, "kmsconf {}:\n{r:?}", args.join(" "));
+        r
+    }
+}
+
+fn to_run(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// Compares `actual` with `tests/e2e/snapshots/NAME`; with `UPDATE_SNAPSHOTS=1` rewrites it.
+pub fn snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/snapshots")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run with UPDATE_SNAPSHOTS=1 and review it",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}"
+    );
+}
+
+/// The installation ID a pending phone activation printed.
+pub fn installation_id(output: &str) -> String {
+    output
+        .split_whitespace()
+        .find(|w| w.len() == 71 && w.split('-').count() == 9)
+        .unwrap_or_else(|| panic!("no installation ID in:\n{output}"))
+        .to_string()
+}
+
+/// A minimal single-host config with the given extra TOML appended.
+pub fn single_host(extra: &str) -> String {
+    format!(
+        "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n[hosts.kms01.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n{extra}"
+    )
+}

@@ -1,0 +1,179 @@
+//! Partial failure: a fault on one node stops its dependents, independent branches and other
+//! hosts finish, the exit code is 1, and a re-run converges.
+
+use crate::common::*;
+
+const HOST: &str = "
+[hosts.kms01.service]
+port = 1689
+
+[hosts.kms01.firewall]
+rule_groups = [\"key-management-service\", \"file-and-printer-sharing\"]
+";
+
+#[test]
+fn a_failed_activation_skips_its_dependents_and_a_rerun_converges() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(HOST));
+    p.ok(
+        &[
+            "lab",
+            "fault",
+            "lab/kms01.json",
+            "--op",
+            "activate",
+            "--hresult",
+            "0xC004C008",
+            "--times",
+            "1",
+        ],
+        0,
+    );
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    let out = &r.stdout;
+    assert!(out.contains("applied  products.windows.host_key"), "{r:?}");
+    assert!(
+        out.contains("failed   products.windows.activation: 0xC004C008"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("the KMS host key has used up its activations"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("skipped  service.port: because `products.windows.activation` failed"),
+        "{r:?}"
+    );
+    assert!(out.contains("skipped  service.restart"), "{r:?}");
+    assert!(
+        out.contains("skipped  firewall.kms-port-rule: because `service.port` was skipped"),
+        "{r:?}"
+    );
+    // the firewall groups do not depend on activation: they finish
+    assert!(
+        out.contains("applied  firewall.key-management-service"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("applied  firewall.file-and-printer-sharing"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("Apply: 3 applied, 1 failed, 3 skipped"),
+        "{r:?}"
+    );
+
+    // the re-plan shows exactly what is left
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let left: Vec<&str> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["address"].as_str().expect("a"))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            "products.windows.activation",
+            "service.port",
+            "firewall.kms-port-rule",
+            "service.restart"
+        ]
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn online_activation_on_an_offline_host_fails_with_the_real_code() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["lab", "offline", "lab/kms01.json", "on"], 0);
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(r.stdout.contains("0xC004FC03"), "{r:?}");
+    assert!(
+        r.stdout.contains("phone activation"),
+        "the fix names phone activation: {r:?}"
+    );
+    p.ok(&["lab", "offline", "lab/kms01.json", "off"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+}
+
+#[test]
+fn a_failed_host_stops_the_hosts_that_depend_on_it_and_not_the_others() {
+    let p = Project::new();
+    let host = |name: &str, extra: &str| {
+        format!("[hosts.{name}]\ntarget = \"lab:lab/{name}.json\"\n{extra}\n[hosts.{name}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n")
+    };
+    let config = [
+        host("a", ""),
+        host("b", "depends_on = [\"a\"]"),
+        host("c", ""),
+    ]
+    .concat();
+    p.write("kmsconf.toml", &config);
+    p.ok(&["plan"], 0);
+    p.ok(
+        &[
+            "lab",
+            "fault",
+            "lab/a.json",
+            "--op",
+            "install-key",
+            "--hresult",
+            "0xC004F050",
+        ],
+        0,
+    );
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(r.stdout.contains("0xC004F050"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("host `a` (a dependency) did not converge"),
+        "{r:?}"
+    );
+    assert!(
+        p.read("lab/c.json")
+            .contains("\"license_status\": \"licensed\""),
+        "c finished"
+    );
+    assert!(
+        !p.read("lab/b.json").contains("kms-host"),
+        "b was not touched"
+    );
+    p.ok(&["lab", "clear-faults", "lab/a.json"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn an_unreachable_host_is_reported_and_the_others_are_planned() {
+    let p = Project::new();
+    let config = "[hosts.a]\ntarget = \"lab:lab/a.json\"\n[hosts.b]\ntarget = \"lab:lab/b.json\"\n";
+    p.write("kmsconf.toml", config);
+    p.ok(&["lab", "unreachable", "lab/a.json", "on"], 0);
+    let r = p.ok(&["plan"], 1);
+    assert!(
+        r.stdout
+            .contains("host a: cannot plan: cannot reach host `a`"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("host b (lab:lab/b.json): no changes"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_lab_state_file_is_an_error_and_stays_as_it_was() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.write("lab/kms01.json", "{\"format\": 1, \"truncated");
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains("lab state file") && r.stdout.contains("is invalid"),
+        "{r:?}"
+    );
+    assert_eq!(p.read("lab/kms01.json"), "{\"format\": 1, \"truncated");
+}

@@ -1,0 +1,181 @@
+//! Plan and apply behaviour: idempotency, order, saved plans, exit codes, host selection.
+
+use crate::common::*;
+
+const SETTINGS: &str = "
+[hosts.kms01.service]
+port = 1689
+activation_interval = 60
+
+[hosts.kms01.firewall]
+rule_groups = [\"key-management-service\"]
+";
+
+#[test]
+fn a_fresh_lab_host_is_created_by_plan_and_said_so_once() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    let first = p.ok(&["plan"], 0);
+    assert!(first.stdout.contains("lab host created"), "{first:?}");
+    assert!(p.path("lab/kms01.json").exists());
+    let second = p.ok(&["plan"], 0);
+    assert!(!second.stdout.contains("lab host created"), "{second:?}");
+}
+
+#[test]
+fn detailed_exit_codes_are_0_2_and_1() {
+    let mut p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.ok(&["plan", "--detailed-exitcode"], 2);
+    p.ok(&["plan"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    p.unset("KMS_HOST_KEY");
+    let err = p.ok(&["plan", "--detailed-exitcode"], 1);
+    assert!(err.stdout.contains("`KMS_HOST_KEY` is not set"), "{err:?}");
+}
+
+#[test]
+fn apply_is_idempotent_and_runs_in_dependency_order() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let addresses: Vec<&str> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["address"].as_str().expect("address"))
+        .collect();
+    let pos = |a: &str| {
+        addresses
+            .iter()
+            .position(|x| *x == a)
+            .unwrap_or_else(|| panic!("{a} not in {addresses:?}"))
+    };
+    assert!(pos("products.windows.host_key") < pos("products.windows.activation"));
+    assert!(pos("products.windows.activation") < pos("service.port"));
+    assert!(pos("service.port") < pos("service.restart"));
+    assert!(pos("service.activation_interval") < pos("service.restart"));
+    assert!(pos("service.port") < pos("firewall.kms-port-rule"));
+    let port = &doc["changes"][pos("service.port")];
+    assert_eq!(
+        port["depends_on"],
+        serde_json::json!(["products.windows.activation", "products.windows.host_key"])
+    );
+    assert_eq!(port["before"], 1688);
+    assert_eq!(port["after"], 1689);
+    assert_eq!(port["equivalent"], "slmgr.vbs /sprt 1689");
+    assert_eq!(doc["summary"]["restart"], 1);
+
+    let applied = p.ok(&["apply", "--auto-approve", "--json"], 0);
+    let report: serde_json::Value = serde_json::from_str(&applied.stdout).expect("json");
+    let host = &report["hosts"][0];
+    // pack/key, activation, settings, restart + port rule: one batch per dependency level
+    assert_eq!(host["batches"], 4, "{report}");
+    assert!(host["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .all(|c| c["status"] == "applied"));
+
+    let again = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(again.stdout.contains("No changes"), "{again:?}");
+    let state = p.read("lab/kms01.json");
+    assert!(
+        state.contains("\"port\": 1689") && state.contains("\"restart_pending\": false"),
+        "{state}"
+    );
+}
+
+#[test]
+fn apply_refuses_to_run_unattended_without_auto_approve() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    let r = p.ok(&["apply"], 1);
+    assert!(r.stderr.contains("--auto-approve"), "{r:?}");
+    let state = p.read("lab/kms01.json");
+    assert!(state.contains("kms-client"), "nothing may change: {state}");
+}
+
+#[test]
+fn a_saved_plan_applies_as_reviewed_and_a_stale_one_is_refused() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let applied = p.ok(&["apply", "plan.json"], 0);
+    assert!(
+        applied.stdout.contains("applied  service.port"),
+        "{applied:?}"
+    );
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+
+    // the host changes between plan and apply: the plan must be refused, nothing applied
+    p.write(
+        "kmsconf.toml",
+        &single_host("[hosts.kms01.service]\nport = 1700\n"),
+    );
+    p.ok(&["plan", "--out", "plan2.json"], 0);
+    p.write(
+        "kmsconf.toml",
+        &single_host("[hosts.kms01.service]\nport = 1800\n"),
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let stale = p.ok(&["apply", "plan2.json"], 1);
+    assert!(stale.stderr.contains("stale"), "{stale:?}");
+    assert!(
+        stale.stderr.contains("service.port: 1689 -> 1800"),
+        "{stale:?}"
+    );
+    assert!(p.read("lab/kms01.json").contains("\"port\": 1800"));
+}
+
+#[test]
+fn a_plan_file_that_is_not_one_is_refused() {
+    let p = Project::new();
+    p.write("bad.json", "{\"hello\": 1}");
+    let r = p.ok(&["apply", "bad.json"], 1);
+    assert!(r.stderr.contains("is not a kmsconf plan file"), "{r:?}");
+    p.write("bad.json", "not json");
+    let r = p.ok(&["apply", "bad.json"], 1);
+    assert!(r.stderr.contains("line 1"), "{r:?}");
+}
+
+#[test]
+fn host_selection_plans_only_the_named_hosts() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let r = p.ok(&["plan", "--host", "kms02", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert!(doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .all(|c| c["host"] == "kms02"));
+    assert!(
+        !p.path("lab/kms01.json").exists(),
+        "kms01 must not be contacted"
+    );
+    let r = p.ok(&["plan", "--host", "nope"], 1);
+    assert!(r.stderr.contains("no such host"), "{r:?}");
+}
+
+#[test]
+fn no_colour_when_not_a_terminal_or_with_no_color() {
+    let mut p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.env("NO_COLOR", "1");
+    let r = p.ok(&["plan"], 0);
+    assert!(!r.all().contains('\u{1b}'), "{r:?}");
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let p = Project::new();
+    let r = p.ok(&["schema"], 0);
+    let file = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/kmsconf.schema.json"),
+    )
+    .expect("schema");
+    assert_eq!(r.stdout, file);
+}
