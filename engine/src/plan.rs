@@ -151,7 +151,8 @@ impl<Op, State> Plan<Op, State> {
     }
 
     /// The `plan --json` document: versioned, only real changes, no operations and no state.
-    pub fn to_json(&self) -> Value {
+    /// Lab targets are shown relative to `base` (the config's directory).
+    pub fn to_json(&self, base: &Path) -> Value {
         let changes: Vec<Value> = self
             .hosts
             .iter()
@@ -176,7 +177,7 @@ impl<Op, State> Plan<Op, State> {
             .map(|h| {
                 json!({
                     "name": h.name,
-                    "target": h.target.to_string(),
+                    "target": h.target.relative_to(base),
                     "created": h.created,
                     "changes": h.changes.len(),
                     "notices": h.notices,
@@ -270,7 +271,7 @@ mod tests {
 
     #[test]
     fn json_lists_changes_with_host_and_summary() {
-        let j = plan().to_json();
+        let j = plan().to_json(Path::new("."));
         assert_eq!(j["format_version"], 1);
         assert_eq!(j["changes"][0]["host"], "kms01");
         assert_eq!(j["changes"][0]["action"], "update");

@@ -33,7 +33,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let planned = session::plan_hosts(&config, &args.hosts, usize::from(args.parallelism))?;
     if args.json {
-        let mut doc = planned.plan.to_json();
+        let mut doc = planned.plan.to_json(&config.dir);
         doc["errors"] = planned
             .failures
             .iter()

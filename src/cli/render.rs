@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use kmsconf_engine::apply::{ChangeStatus, HostRun};
-use kmsconf_engine::config::TargetSpec;
 use kmsconf_engine::plan::Action;
 use kmsconf_providers::{KmsChange, KmsPlan};
 use serde_json::Value;
@@ -91,17 +90,6 @@ pub fn value(v: &Value) -> String {
     }
 }
 
-/// The target as the config wrote it: lab paths relative to the config's directory.
-pub fn target(spec: &TargetSpec, base: &Path) -> String {
-    match spec {
-        TargetSpec::Lab { path } => {
-            let shown = path.strip_prefix(base).unwrap_or(path);
-            format!("lab:{}", shown.display())
-        }
-        other => other.to_string(),
-    }
-}
-
 fn change_line(out: &mut String, c: &KmsChange, style: Style) {
     let head = match c.action {
         Action::Create => format!("{}: {}", c.address, value(&c.after)),
@@ -128,7 +116,7 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
     let mut out = String::new();
     for host in &plan.hosts {
         let name = style.bold(&format!("host {}", host.name));
-        let t = target(&host.target, base);
+        let t = host.target.relative_to(base);
         if host.changes.is_empty() {
             let _ = writeln!(out, "{name} ({t}): no changes");
         } else {

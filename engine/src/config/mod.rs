@@ -62,6 +62,19 @@ pub enum TargetSpec {
     },
 }
 
+impl TargetSpec {
+    /// The target as a config in `base` would write it: lab paths relative to `base`.
+    pub fn relative_to(&self, base: &Path) -> String {
+        match self {
+            Self::Lab { path } => {
+                let shown = path.strip_prefix(base).unwrap_or(path);
+                format!("lab:{}", shown.display())
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for TargetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
