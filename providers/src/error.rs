@@ -20,6 +20,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("DNS server `{server}`: {message}")]
+    Dns { server: String, message: String },
     #[error("knowledge table `{table}` is malformed: {message}")]
     Catalog {
         table: &'static str,

@@ -1,15 +1,117 @@
 //! Runs a planned host through its target: resolves each operation's secrets at the last moment,
-//! sends one batch per dependency level, and checks a saved plan is not stale.
+//! sends one batch per dependency level, and checks a saved plan is not stale. The DNS server
+//! entry of a plan runs the same way, with one UPDATE per zone.
 
 use kmsconf_engine::apply::{run_host, HostRun};
-use kmsconf_engine::secret::{ConfirmationId, ProductKey};
-use kmsconf_engine::target::Outcome;
+use kmsconf_engine::config::TargetSpec;
+use kmsconf_engine::secret::{ConfirmationId, ProductKey, TsigSecret};
+use kmsconf_engine::target::{Outcome, Target};
+use serde::Serialize;
 use serde_json::Value;
 
+use crate::dns::{self, DnsState, TsigCredentials};
 use crate::ops::{PlanOp, TargetOp};
-use crate::state::HostState;
-use crate::targets::DynTarget;
+use crate::state::Observed;
+use crate::targets::dns::DnsServer;
+use crate::targets::{self, DynTarget};
 use crate::{Error, KmsHostPlan};
+
+/// Applies one entry of a plan: a KMS host through its target, or the DNS server.
+pub fn apply(plan: &KmsHostPlan) -> Result<HostRun, Error> {
+    match &plan.observed {
+        Observed::KmsHost(_) => {
+            let target = targets::open(&plan.name, &plan.target)?;
+            apply_host(target.as_ref(), plan)
+        }
+        Observed::DnsServer(state) => apply_dns(plan, state),
+    }
+}
+
+/// Rediscovers one entry of a saved plan and lists what changed since the plan was made.
+pub fn drift_since_plan(plan: &KmsHostPlan) -> Result<Vec<String>, Error> {
+    let now = match &plan.observed {
+        Observed::KmsHost(_) => {
+            let target = targets::open(&plan.name, &plan.target)?;
+            Observed::KmsHost(target.discover()?.state)
+        }
+        Observed::DnsServer(state) => {
+            let zones = state.zones.keys().cloned().collect();
+            let names = state.targets.keys().cloned().collect();
+            let server = DnsServer::new(dns_server(plan)?, zones, names);
+            Observed::DnsServer(server.discover()?.state)
+        }
+    };
+    Ok(staleness(&plan.observed, &now))
+}
+
+fn dns_server(plan: &KmsHostPlan) -> Result<&str, Error> {
+    match &plan.target {
+        TargetSpec::Dns { server } => Ok(server),
+        other => Err(Error::Plan {
+            host: plan.name.clone(),
+            message: format!("DNS records planned for `{other}`, which is not a DNS server"),
+        }),
+    }
+}
+
+/// Sends the DNS server's record changes: every zone's in one atomic UPDATE.
+fn apply_dns(plan: &KmsHostPlan, observed: &DnsState) -> Result<HostRun, Error> {
+    let server = DnsServer::new(dns_server(plan)?, Vec::new(), Vec::new());
+    let run = run_host(&plan.changes, |batch| {
+        let ops: Vec<&PlanOp> = batch.iter().map(|c| &c.operation).collect();
+        let tsig = match resolve_tsig(&ops) {
+            Ok(tsig) => tsig,
+            Err(message) => {
+                let failed = Outcome::Failed {
+                    code: None,
+                    message,
+                };
+                return Ok(vec![failed; batch.len()]);
+            }
+        };
+        let updates = dns::zone_updates(observed, &ops, tsig);
+        let sent: Vec<_> = updates.iter().map(|(u, _)| u.clone()).collect();
+        let answers = server.execute(&sent).map_err(|e| e.to_string())?;
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        for ((_, positions), outcome) in updates.iter().zip(answers) {
+            for i in positions {
+                outcomes[*i] = Some(outcome.clone());
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(Outcome::Failed {
+                    code: None,
+                    message: "not a DNS record change".into(),
+                })
+            })
+            .collect())
+    })?;
+    Ok(run)
+}
+
+/// Reads the TSIG secret the record changes name (they all name the same key).
+fn resolve_tsig(ops: &[&PlanOp]) -> Result<Option<TsigCredentials>, String> {
+    let key = ops.iter().find_map(|op| match op {
+        PlanOp::UpdateSrvRecord { tsig, .. } => tsig.as_ref(),
+        _ => None,
+    });
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let secret = key
+        .secret
+        .resolve("dns.tsig.secret")
+        .map_err(|e| e.to_string())?;
+    let secret = TsigSecret::parse(&secret)
+        .map_err(|m| format!("the secret of TSIG key `{}` is malformed: {m}", key.name))?;
+    Ok(Some(TsigCredentials {
+        name: key.name.clone(),
+        algorithm: key.algorithm,
+        secret,
+    }))
+}
 
 /// Applies one host's planned changes.
 pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Error> {
@@ -110,12 +212,17 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             remote_addresses: remote_addresses.clone(),
         },
         PlanOp::RemovePortRule => TargetOp::RemovePortRule,
+        PlanOp::UpdateSrvRecord { .. } => {
+            return Err(format!(
+                "a DNS record change was planned for host `{host}`, which is not a DNS server"
+            ))
+        }
     })
 }
 
 /// The places where the host's state differs from the state a saved plan was made from
 /// (`service.port: 1688 -> 1689`), empty when the plan is still current.
-pub fn staleness(planned: &HostState, now: &HostState) -> Vec<String> {
+pub fn staleness<S: Serialize>(planned: &S, now: &S) -> Vec<String> {
     let (a, b) = (serde_json::to_value(planned), serde_json::to_value(now));
     let (Ok(a), Ok(b)) = (a, b) else {
         return vec!["the state could not be compared".into()];

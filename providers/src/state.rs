@@ -8,6 +8,15 @@ use kmsconf_engine::config::{ProductId, RuleGroup};
 use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
 
+/// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
+/// a plan holds as one more host, named `dns`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Observed {
+    KmsHost(HostState),
+    DnsServer(crate::dns::DnsState),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostState {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kmsconf_engine::apply::{run_scheduled, HostRun, Job};
-use kmsconf_providers::{execute, targets, KmsHostPlan, KmsPlan};
+use kmsconf_providers::{execute, KmsHostPlan, KmsPlan};
 
 use super::render::{self, Style};
 use super::{session, CliError, ConfigArg};
@@ -111,10 +111,7 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
         jobs,
         parallelism,
         |_, host: &KmsHostPlan| {
-            let r = targets::open(&host.name, &host.target)
-                .and_then(|t| t.discover())
-                .map(|d| execute::staleness(&host.observed, &d.state))
-                .map_err(|e| e.to_string());
+            let r = execute::drift_since_plan(host).map_err(|e| e.to_string());
             (r, true)
         },
         |_, _| Err(String::new()),
@@ -159,9 +156,7 @@ fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)>
             if host.changes.is_empty() {
                 return (Ok(HostRun::default()), true);
             }
-            let r = targets::open(&host.name, &host.target)
-                .and_then(|t| execute::apply_host(t.as_ref(), host))
-                .map_err(|e| e.to_string());
+            let r = execute::apply(host).map_err(|e| e.to_string());
             let ok = r
                 .as_ref()
                 .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);

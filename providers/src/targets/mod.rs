@@ -1,6 +1,8 @@
 //! Host targets: how kmsconf reaches a host. Each implements the engine's
-//! [`Target`](kmsconf_engine::target::Target) with the KMS state and operation types.
+//! [`Target`](kmsconf_engine::target::Target) with the KMS state and operation types; the DNS
+//! server ([`dns`]) implements it with its own.
 
+pub mod dns;
 pub mod lab;
 
 use kmsconf_engine::config::TargetSpec;
@@ -20,6 +22,10 @@ pub fn open(host: &str, spec: &TargetSpec) -> Result<Box<DynTarget>, Error> {
         TargetSpec::Local | TargetSpec::Ssh { .. } => Err(Error::UnsupportedTarget {
             target: spec.to_string(),
             reason: "the PowerShell/CIM target for real Windows hosts is not built yet; use a `lab:` target".into(),
+        }),
+        TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
+            target: spec.to_string(),
+            reason: "a DNS server is not a KMS host".into(),
         }),
     }
 }
