@@ -170,8 +170,7 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
         changes.extend(diff.changes.into_iter().map(|c| c.op(cfg)));
         notices.extend(diff.foreign.iter().map(|r| {
             format!(
-                "{} in zone {zone} has a record no host declares, left alone (`exclusive = true` would delete it): {r}",
-                srv_name(zone)
+                "zone {zone}: `{SRV_PREFIX}` has a record no host declares, left alone (`exclusive = true` would delete it): {r}"
             )
         }));
     }
