@@ -203,6 +203,37 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
     }
 }
 
+/// Notes on the DNS record changes whose port a host's `service.port` change in the same plan
+/// sets: the record is written after that host converges (the plan entry `dns` depends on it).
+pub fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
+    let mut port_changes: BTreeMap<String, (String, Value)> = BTreeMap::new();
+    for host in &plan.hosts {
+        let Some(cfg) = config.hosts.get(&host.name) else {
+            continue;
+        };
+        let change = host
+            .changes
+            .iter()
+            .find(|c| c.address == crate::service::PORT);
+        if let (Some(change), Some(address), Some(_)) = (change, &cfg.address, cfg.dns) {
+            let target = address.trim_end_matches('.').to_ascii_lowercase();
+            port_changes.insert(target, (host.name.clone(), change.after.clone()));
+        }
+    }
+    let Some(dns) = plan.hosts.iter_mut().find(|h| h.name == DNS_PLAN_HOST) else {
+        return;
+    };
+    for change in &mut dns.changes {
+        let target = change.after.get("target").and_then(Value::as_str);
+        if let Some((host, port)) = target.and_then(|t| port_changes.get(t)) {
+            change.note = Some(format!(
+                "written after host `{host}` converges: its `{}` changes to {port}",
+                crate::service::PORT
+            ));
+        }
+    }
+}
+
 /// One record change, before it becomes a plan change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RecordChange {

@@ -97,10 +97,9 @@ pub fn plan_hosts(
             Err(e) => failures.push((name, e)),
         }
     }
-    Ok(Planned {
-        plan: KmsPlan::new(config.path.clone(), hosts),
-        failures,
-    })
+    let mut plan = KmsPlan::new(config.path.clone(), hosts);
+    dns::note_port_changes(&mut plan, config);
+    Ok(Planned { plan, failures })
 }
 
 fn plan_dns(config: &Config) -> Result<KmsHostPlan, String> {

@@ -30,7 +30,14 @@ impl Drop for Bind {
 }
 
 fn require(program: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin"] {
+    for dir in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
         let path = Path::new(dir).join(program);
         if path.exists() {
             return path;
@@ -59,7 +66,9 @@ impl Bind {
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path().display().to_string();
         let port = free_port();
-        let key = format!("key \"kmsconf-key\" {{\n  algorithm hmac-sha256;\n  secret \"{SECRET}\";\n}};\n");
+        let key = format!(
+            "key \"kmsconf-key\" {{\n  algorithm hmac-sha256;\n  secret \"{SECRET}\";\n}};\n"
+        );
         std::fs::write(dir.path().join("key.conf"), key).expect("key");
         let mut conf = format!(
             "options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  session-keyfile \"{d}/session.key\";\n  managed-keys-directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion no;\n  dnssec-validation no;\n}};\ncontrols {{ }};\ninclude \"{d}/key.conf\";\n"
@@ -215,7 +224,10 @@ fn records_converge_in_bind_and_a_second_plan_has_no_changes() {
         .iter()
         .filter(|c| c["host"] == "dns")
         .collect();
-    let addresses: Vec<&str> = dns.iter().map(|c| c["address"].as_str().expect("a")).collect();
+    let addresses: Vec<&str> = dns
+        .iter()
+        .map(|c| c["address"].as_str().expect("a"))
+        .collect();
     assert_eq!(
         addresses,
         [
@@ -233,6 +245,15 @@ fn records_converge_in_bind_and_a_second_plan_has_no_changes() {
         dns[0]["equivalent"],
         "nsupdate: update add _vlmcs._tcp.corp.example. 3600 SRV 0 100 1689 kms01.corp.example."
     );
+    assert_eq!(
+        dns[0]["note"],
+        "written after host `kms01` converges: its `service.port` changes to 1689"
+    );
+    let human = p
+        .ok(&["plan"], 0)
+        .stdout
+        .replace(&bind.port.to_string(), "PORT");
+    snapshot("dns-plan.txt", &human);
 
     let applied = json(&p.ok(&["apply", "--auto-approve", "--json"], 0));
     let entry = applied["hosts"]
@@ -257,7 +278,10 @@ fn records_converge_in_bind_and_a_second_plan_has_no_changes() {
     assert_eq!(bind.srv("corp.example"), expected);
     assert_eq!(bind.srv("lab.example"), expected);
     let again = p.ok(&["plan", "--detailed-exitcode"], 0);
-    assert!(again.stdout.contains("host dns (dns:127.0.0.1:"), "{again:?}");
+    assert!(
+        again.stdout.contains("host dns (dns:127.0.0.1:"),
+        "{again:?}"
+    );
     assert!(again.stdout.contains("No changes"), "{again:?}");
 }
 
@@ -281,12 +305,19 @@ fn drift_shows_in_plan_foreign_records_stay_unless_exclusive_and_stale_plans_are
         "update add _vlmcs._tcp.corp.example. 3600 SRV 30 0 1688 other.corp.example.",
     );
     let stale = p.ok(&["apply", "plan.json"], 1);
-    assert!(stale.stderr.contains("the saved plan is stale"), "{stale:?}");
     assert!(
-        stale.stderr.contains("host `dns` changed since the plan was made"),
+        stale.stderr.contains("the saved plan is stale"),
         "{stale:?}"
     );
-    assert!(bind.srv("corp.example").contains(&"10 0 1688 kms02.corp.example.".to_string()));
+    assert!(
+        stale
+            .stderr
+            .contains("host `dns` changed since the plan was made"),
+        "{stale:?}"
+    );
+    assert!(bind
+        .srv("corp.example")
+        .contains(&"10 0 1688 kms02.corp.example.".to_string()));
 
     p.ok(&["apply", "--auto-approve"], 0);
     assert_eq!(
@@ -309,7 +340,10 @@ fn drift_shows_in_plan_foreign_records_stay_unless_exclusive_and_stale_plans_are
     owned.ok(&["apply", "--auto-approve"], 0);
     assert_eq!(
         bind.srv("corp.example"),
-        ["0 100 1689 kms01.corp.example.", "10 50 1688 kms02.corp.example."]
+        [
+            "0 100 1689 kms01.corp.example.",
+            "10 50 1688 kms02.corp.example."
+        ]
     );
     owned.ok(&["plan", "--detailed-exitcode"], 0);
 }
@@ -335,13 +369,30 @@ fn a_wrong_tsig_secret_is_refused_with_a_clear_error_and_changes_nothing() {
 fn dns_waits_for_the_hosts_and_is_skipped_when_one_fails() {
     let bind = Bind::start();
     let p = project(&bind, false);
-    p.ok(&["lab", "fault", "lab/kms01.json", "--op", "set-service", "--hresult", "0x80070005", "--times", "1"], 0);
+    p.ok(
+        &[
+            "lab",
+            "fault",
+            "lab/kms01.json",
+            "--op",
+            "set-service",
+            "--hresult",
+            "0x80070005",
+            "--times",
+            "1",
+        ],
+        0,
+    );
     let r = p.ok(&["apply", "--auto-approve"], 1);
     assert!(
-        r.stdout.contains("skipped: host `kms01` (a dependency) did not converge"),
+        r.stdout
+            .contains("skipped: host `kms01` (a dependency) did not converge"),
         "{r:?}"
     );
-    assert!(bind.srv("corp.example").is_empty(), "no record before its port is set");
+    assert!(
+        bind.srv("corp.example").is_empty(),
+        "no record before its port is set"
+    );
     p.ok(&["apply", "--auto-approve"], 0);
     assert_eq!(bind.srv("corp.example").len(), 2);
 }
@@ -376,7 +427,8 @@ fn a_zone_the_server_does_not_serve_is_a_plan_error() {
     );
     let r = p.ok(&["plan", "--host", "dns"], 1);
     assert!(
-        r.stdout.contains("it refused the query for zone `other.example` (REFUSED)"),
+        r.stdout
+            .contains("it refused the query for zone `other.example` (REFUSED)"),
         "{r:?}"
     );
 }
@@ -423,7 +475,10 @@ tsig = { name = "kmsconf-key", secret = "not base64!" }
             "kmsconf.toml:5:41: warning: the TSIG secret is written in the config; use `{ env = \"VAR\" }` or `{ file = \"path\" }` so it stays out of Git",
         ]
     );
-    assert!(!e.contains("not base64!"), "the secret is never echoed: {e}");
+    assert!(
+        !e.contains("not base64!"),
+        "the secret is never echoed: {e}"
+    );
 }
 
 #[test]
@@ -484,4 +539,70 @@ dns = {}
         1,
     );
     assert!(e.contains("kmsconf.toml:4:1: host `kms01` is published in DNS (`[hosts.kms01.dns]`), but there is no `[dns]` table naming the server and zones"), "{e}");
+}
+
+#[test]
+fn the_tsig_secret_reaches_no_output_log_or_plan_file_and_a_literal_one_cannot_be_saved() {
+    let bind = Bind::start();
+    let mut p = project(&bind, false);
+    p.env("KMSCONF_LOG", "trace");
+    let mut seen = String::new();
+    for args in [
+        &["validate"][..],
+        &["plan", "--out", "plan.json"],
+        &["plan", "--json"],
+        &["apply", "plan.json"],
+    ] {
+        let r = p.ok(args, 0);
+        seen.push_str(&r.all());
+    }
+    assert!(seen.contains("TRACE"), "tracing was on");
+    seen.push_str(&p.read("plan.json"));
+    assert!(
+        p.read("plan.json").contains("KMSCONF_TSIG_SECRET"),
+        "the plan holds the reference"
+    );
+    assert!(
+        !seen.contains(SECRET) && !seen.contains(&SECRET[..12]),
+        "the TSIG secret leaked"
+    );
+    assert_eq!(bind.srv("corp.example").len(), 2);
+
+    let literal = config(bind.port, false).replace(
+        "secret = { env = \"KMSCONF_TSIG_SECRET\" }",
+        &format!("secret = \"{SECRET}\""),
+    );
+    p.write("kmsconf.toml", &literal);
+    bind.nsupdate(
+        "corp.example",
+        "update delete _vlmcs._tcp.corp.example. SRV",
+    );
+    let r = p.ok(&["plan", "--out", "plan2.json"], 1);
+    assert!(
+        r.stderr
+            .contains("warning: the TSIG secret is written in the config"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("cannot save a plan that needs a secret written in the config (declared at kmsconf.toml:6:"), "{r:?}");
+    assert!(!p.path("plan2.json").exists());
+    assert!(!r.all().contains(SECRET));
+}
+
+#[test]
+fn check_targets_reports_a_published_address_without_a_record() {
+    let bind = Bind::start();
+    let p = project(&bind, false);
+    p.write(
+        "kmsconf.toml",
+        &config(bind.port, false).replace(
+            "exclusive = false",
+            "exclusive = false\ncheck_targets = true",
+        ),
+    );
+    let r = p.ok(&["plan", "--host", "dns"], 0);
+    assert!(r.stdout.contains("note: host `kms02`: its address `kms02.corp.example` has no A or AAAA record on the DNS server"), "{r:?}");
+    assert!(
+        !r.stdout.contains("host `kms01`: its address"),
+        "kms01 has an A record: {r:?}"
+    );
 }
