@@ -203,9 +203,44 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
     }
 }
 
+/// What the DNS entry and the published hosts of one plan say about each other: which record
+/// waits for a host's port change, and which published host also publishes itself.
+pub fn annotate(plan: &mut crate::KmsPlan, config: &Config) {
+    note_port_changes(plan, config);
+    note_self_publishing(plan, config);
+}
+
+/// A host kmsconf publishes should not also publish itself (Windows' default): its own dynamic
+/// updates would write the same RRset, or fail and be logged every time the service starts.
+fn note_self_publishing(plan: &mut crate::KmsPlan, config: &Config) {
+    if config.dns.is_none() {
+        return;
+    }
+    for host in &mut plan.hosts {
+        let Some(cfg) = config.hosts.get(&host.name) else {
+            continue;
+        };
+        let Observed::KmsHost(state) = &host.observed else {
+            continue;
+        };
+        // only a KMS host (now, or once its Windows host key is activated) publishes itself
+        let kms_host = state.windows_is_activated_kms_host()
+            || cfg
+                .products
+                .contains_key(&kmsconf_engine::config::ProductId::Windows);
+        let unmanaged = cfg.service.dns_publishing.is_none();
+        if cfg.dns.is_some() && kms_host && unmanaged && state.service.dns_publishing {
+            host.notices.push(format!(
+                "kmsconf publishes this host's SRV records, and the host publishes them itself too (DNS publishing is on): set `dns_publishing = false` under `[hosts.{}.service]` (`slmgr.vbs /cdns`)",
+                host.name
+            ));
+        }
+    }
+}
+
 /// Notes on the DNS record changes whose port a host's `service.port` change in the same plan
 /// sets: the record is written after that host converges (the plan entry `dns` depends on it).
-pub fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
+fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
     let mut port_changes: BTreeMap<String, (String, Value)> = BTreeMap::new();
     for host in &plan.hosts {
         let Some(cfg) = config.hosts.get(&host.name) else {

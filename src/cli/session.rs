@@ -98,7 +98,7 @@ pub fn plan_hosts(
         }
     }
     let mut plan = KmsPlan::new(config.path.clone(), hosts);
-    dns::note_port_changes(&mut plan, config);
+    dns::annotate(&mut plan, config);
     Ok(Planned { plan, failures })
 }
 

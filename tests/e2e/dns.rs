@@ -183,6 +183,7 @@ address = "kms01.corp.example"
 
 [hosts.kms01.service]
 port = 1689
+dns_publishing = false
 
 [hosts.kms01.products.windows]
 host_key = {{ env = "KMS_HOST_KEY" }}
@@ -529,9 +530,10 @@ dns = {}
     );
 
     let w = validate(
-        "[dns]\nserver = \"[::1]:5353\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n",
+        "[dns]\nserver = \"[::1]:5353\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"kms01.corp.example\"\ndns = {}\nservice = { dns_publishing = true }\n",
         0,
     );
+    assert!(w.contains("kmsconf.toml:8:7: warning: host `kms01` is published by kmsconf and publishes itself too (`dns_publishing = true`)"), "{w}");
     assert!(w.contains("kmsconf.toml:4:20: warning: `insecure_updates = true`: DNS updates are sent without TSIG"), "{w}");
 
     let e = validate(
@@ -594,10 +596,18 @@ fn check_targets_reports_a_published_address_without_a_record() {
     let p = project(&bind, false);
     p.write(
         "kmsconf.toml",
-        &config(bind.port, false).replace(
-            "exclusive = false",
-            "exclusive = false\ncheck_targets = true",
-        ),
+        &config(bind.port, false)
+            .replace(
+                "exclusive = false",
+                "exclusive = false\ncheck_targets = true",
+            )
+            .replace("dns_publishing = false\n", ""),
+    );
+    let all = p.ok(&["plan"], 0);
+    assert!(all.stdout.contains("note: kmsconf publishes this host's SRV records, and the host publishes them itself too (DNS publishing is on): set `dns_publishing = false` under `[hosts.kms01.service]`"), "{all:?}");
+    assert!(
+        !all.stdout.contains("[hosts.kms02.service]"),
+        "kms02 is no KMS host: {all:?}"
     );
     let r = p.ok(&["plan", "--host", "dns"], 0);
     assert!(r.stdout.contains("note: host `kms02`: its address `kms02.corp.example` has no A or AAAA record on the DNS server"), "{r:?}");
