@@ -134,7 +134,7 @@ fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
 }
 
 /// The published hosts' targets, for discovery with `check_targets`.
-pub fn published_targets(config: &Config) -> Vec<String> {
+fn published_targets(config: &Config) -> Vec<String> {
     config
         .dns
         .as_ref()

@@ -616,3 +616,40 @@ fn check_targets_reports_a_published_address_without_a_record() {
         "kms01 has an A record: {r:?}"
     );
 }
+
+#[test]
+fn a_large_rrset_is_read_over_tcp_and_query_srv_returns_it() {
+    let bind = Bind::start();
+    let adds: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                "update add _vlmcs._tcp.corp.example. 3600 SRV 20 0 1688 other{i:02}.corp.example."
+            )
+        })
+        .collect();
+    bind.nsupdate("corp.example", &adds.join("\n"));
+    let p = project(&bind, false);
+    let r = p.ok(&["plan", "--host", "dns"], 0);
+    assert_eq!(
+        r.stdout.matches("has a record no host declares").count(),
+        60,
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("20 0 1688 other59.corp.example."),
+        "{r:?}"
+    );
+
+    let server = format!("127.0.0.1:{}", bind.port);
+    let records =
+        kmsconf_providers::targets::dns::query_srv(&server, "corp.example.").expect("query");
+    assert_eq!(records.len(), 60);
+    assert_eq!(records[0].target, "other00.corp.example");
+    assert_eq!(
+        (records[0].priority, records[0].port, records[0].ttl),
+        (20, 1688, 3600)
+    );
+    let e =
+        kmsconf_providers::targets::dns::query_srv(&server, "nope.example").expect_err("refused");
+    assert!(e.to_string().contains("REFUSED"), "{e}");
+}

@@ -60,9 +60,11 @@ impl DnsServer {
     }
 
     fn address(&self) -> Result<SocketAddr, Error> {
+        // `host:port` as the config holds it; a bare host means port 53
         let mut found = self
             .server
             .to_socket_addrs()
+            .or_else(|_| (self.server.as_str(), 53).to_socket_addrs())
             .map_err(|e| self.error(format!("cannot resolve the server's name: {e}")))?;
         found
             .next()
@@ -153,8 +155,8 @@ impl Target for DnsServer {
     }
 }
 
-/// The `_vlmcs._tcp` SRV RRset of `zone` on `server` (`host[:port]`), sorted: what KMS clients
-/// of that zone find. Checks, as discovery does, that the server is authoritative for the zone.
+/// The `_vlmcs._tcp` SRV RRset of `zone` on `server` (`host:port` as `[dns] server` is held,
+/// or a bare host for port 53), sorted: what KMS clients of that zone find. Checks, as discovery does, that the server is authoritative for the zone.
 pub fn query_srv(server: &str, zone: &str) -> Result<Vec<SrvRecord>, Error> {
     let zone = zone.trim_end_matches('.').to_ascii_lowercase();
     let dns = DnsServer::new(server, vec![zone.clone()], Vec::new());
@@ -343,8 +345,12 @@ fn exchange_all(address: SocketAddr, queries: &[Query]) -> Result<Vec<Message>, 
             ));
         };
         if answer.metadata.truncation {
+            tracing::debug!(%address, "answer truncated over UDP; asking again over TCP");
             let bytes = tcp_exchange(address, &messages[i])?;
-            out.push(Message::from_vec(&bytes).map_err(|e| format!("malformed answer: {e}"))?);
+            let mut slot = [None];
+            match_answer(&bytes, &queries[i..=i], &ids[i..=i], &mut slot);
+            let [full] = slot;
+            out.push(full.ok_or("its answer over TCP does not answer the query sent")?);
         } else {
             out.push(answer);
         }
