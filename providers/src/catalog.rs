@@ -203,7 +203,11 @@ mod tests {
         ];
         for c in listed {
             let info = code(c).unwrap_or_else(|| panic!("{} missing", format_code(c)));
-            assert!(info.source.is_none(), "{} is on Microsoft's page", info.code);
+            assert!(
+                info.source.is_none(),
+                "{} is on Microsoft's page",
+                info.code
+            );
             assert!(info.cause.is_some(), "{} has no cause", info.code);
         }
         assert!(code(0xC004F999).is_none());

@@ -182,8 +182,16 @@ pub fn check_host(cfg: &HostConfig, observed: &Observed, probe: &PortProbe) -> V
         Ok(s) => Some(s),
         Err(e) => {
             checks.push(
-                Check::new(host, HOST_REACHABLE, Verdict::Failed, format!("discovery failed: {e}"))
-                    .fix(format!("make `{}` reachable for kmsconf, then run doctor again", cfg.target)),
+                Check::new(
+                    host,
+                    HOST_REACHABLE,
+                    Verdict::Failed,
+                    format!("discovery failed: {e}"),
+                )
+                .fix(format!(
+                    "make `{}` reachable for kmsconf, then run doctor again",
+                    cfg.target
+                )),
             );
             None
         }
@@ -192,7 +200,9 @@ pub fn check_host(cfg: &HostConfig, observed: &Observed, probe: &PortProbe) -> V
     let Some(state) = state else {
         return checks;
     };
-    checks.push(firewall_rules(host, state, kms_port(cfg, Some(state))));
+    // the rule must let in the port the host listens on now (a different configured port is
+    // drift that `kmsconf plan` shows)
+    checks.push(firewall_rules(host, state, state.service.effective_port()));
     checks.push(clock_skew(host, state.clock, observed.local_millis));
     for id in cfg.products.keys() {
         checks.push(product_licensed(host, *id, state.products.get(id)));
@@ -203,7 +213,11 @@ pub fn check_host(cfg: &HostConfig, observed: &Observed, probe: &PortProbe) -> V
         }
     }
     for id in cfg.products.keys() {
-        if let Some(c) = state.products.get(id).and_then(|p| count_threshold(host, *id, p)) {
+        if let Some(c) = state
+            .products
+            .get(id)
+            .and_then(|p| count_threshold(host, *id, p))
+        {
             checks.push(c);
         }
     }
@@ -223,11 +237,11 @@ pub fn check_host(cfg: &HostConfig, observed: &Observed, probe: &PortProbe) -> V
 pub fn port_reachable(host: &str, probe: &PortProbe) -> Check {
     let endpoint = format!("{}:{}", probe.address, probe.port);
     match &probe.result {
-        Ok(took) => Check::new(
+        Ok(_) => Check::new(
             host,
             PORT_REACHABLE,
             Verdict::Ok,
-            format!("TCP {endpoint} accepted a connection in {} ms", took.as_millis()),
+            format!("TCP {endpoint} accepts connections"),
         ),
         Err(e) => Check::new(host, PORT_REACHABLE, Verdict::Failed, format!("TCP {endpoint} is not reachable from here: {e}"))
             .fix(format!("check that the KMS host listens on port {} (Software Protection service running, `slmgr.vbs /sprt`), that its firewall lets the port in, and that nothing between here and the host filters it; clients see 0xC004F074 / 0xC004F039 until then", probe.port))
@@ -250,7 +264,11 @@ pub fn firewall_rules(host: &str, state: &HostState, port: u16) -> Check {
     };
     let fix = format!("declare `rule_groups = [\"key-management-service\"]` under `[hosts.{host}.firewall]` and run `kmsconf apply` (by hand: `Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True`)");
     if let Some(rule) = port_rule {
-        let detail = format!("kmsconf's rule `{}` lets TCP {port} in{}", crate::firewall::PORT_RULE_NAME, scope(&rule.remote_addresses));
+        let detail = format!(
+            "kmsconf's rule `{}` lets TCP {port} in{}",
+            crate::firewall::PORT_RULE_NAME,
+            scope(&rule.remote_addresses)
+        );
         return Check::new(host, FIREWALL_RULES, Verdict::Ok, detail);
     }
     match (group_on, port == DEFAULT_PORT) {
@@ -276,16 +294,30 @@ pub fn clock_skew(host: &str, host_clock: Option<i64>, local_millis: i64) -> Che
     // the host reports whole seconds; compare in seconds, rounding the local clock
     let skew = host_secs - (local_millis + 500).div_euclid(1000);
     let direction = if skew >= 0 { "ahead of" } else { "behind" };
+    // beyond two minutes, whole minutes: the second the host read its clock is not exact
+    let shown = if skew.abs() >= 120 {
+        (skew + 30).div_euclid(60) * 60
+    } else {
+        skew
+    };
     let detail = format!(
-        "the host's clock ({}) is {} {direction} this machine's",
-        clock::rfc3339(host_secs),
-        clock::human(skew)
+        "the host's clock is {} {direction} this machine's",
+        clock::human(shown)
     );
     let fix = "synchronise the host with the same time source as its clients (`w32tm /resync` on a domain member, or an NTP source) and check the time zone; activation compares clocks in UTC";
     match skew.abs() {
-        s if s <= CLOCK_WARN_SECONDS => Check::new(host, CLOCK_SKEW, Verdict::Ok, format!("the host's clock is within {CLOCK_WARN_SECONDS}s of this machine's")),
-        s if s <= CLOCK_FAIL_SECONDS => Check::new(host, CLOCK_SKEW, Verdict::Warning, detail).fix(fix).code(0xC004_F06C),
-        _ => Check::new(host, CLOCK_SKEW, Verdict::Failed, detail).fix(fix).code(0xC004_F074),
+        s if s <= CLOCK_WARN_SECONDS => Check::new(
+            host,
+            CLOCK_SKEW,
+            Verdict::Ok,
+            format!("the host's clock is within {CLOCK_WARN_SECONDS}s of this machine's"),
+        ),
+        s if s <= CLOCK_FAIL_SECONDS => Check::new(host, CLOCK_SKEW, Verdict::Warning, detail)
+            .fix(fix)
+            .code(0xC004_F06C),
+        _ => Check::new(host, CLOCK_SKEW, Verdict::Failed, detail)
+            .fix(fix)
+            .code(0xC004_F074),
     }
 }
 
@@ -294,14 +326,19 @@ pub fn product_licensed(host: &str, id: ProductId, p: Option<&ProductState>) -> 
     let name = catalog::product_name(id);
     let apply = "run `kmsconf plan` to see what is missing and `kmsconf apply` to converge";
     let failed = |detail: String| {
-        Check::new(host, PRODUCT_LICENSED, Verdict::Failed, detail).about(id.id()).fix(apply)
+        Check::new(host, PRODUCT_LICENSED, Verdict::Failed, detail)
+            .about(id.id())
+            .fix(apply)
     };
     let Some(p) = p.filter(|p| p.partial_key.is_some()) else {
         return failed(format!("{name} has no key installed")).code(0xC004_F014);
     };
     let key = p.partial_key.clone().unwrap_or_default();
     if p.channel != Channel::KmsHost {
-        return failed(format!("{name} has a {} ending in {key}, not a KMS host key", p.channel));
+        return failed(format!(
+            "{name} has a {} ending in {key}, not a KMS host key",
+            p.channel
+        ));
     }
     if p.license_status == LicenseStatus::Licensed {
         let detail = format!("{name}: KMS host key ending in {key} is licensed");
@@ -328,7 +365,10 @@ pub fn grace_period(host: &str, id: ProductId, p: &ProductState) -> Option<Check
     }
     let name = catalog::product_name(id);
     let left = clock::human(i64::from(p.grace_minutes) * 60);
-    let detail = format!("{name} is in its {} period: {left} left, then notification mode", p.license_status);
+    let detail = format!(
+        "{name} is in its {} period: {left} left, then notification mode",
+        p.license_status
+    );
     let fix = "activate it (`kmsconf apply`); if that cannot happen in time, `slmgr.vbs /rearm` on the host restarts the grace period once per rearm left";
     let verdict = match p.grace_minutes {
         m if m < GRACE_FAIL_MINUTES => Verdict::Failed,
@@ -336,7 +376,11 @@ pub fn grace_period(host: &str, id: ProductId, p: &ProductState) -> Option<Check
         _ => Verdict::Ok,
     };
     let check = Check::new(host, GRACE_PERIOD, verdict, detail).about(id.id());
-    Some(if verdict == Verdict::Ok { check } else { check.fix(fix).code(0xC004_F009) })
+    Some(if verdict == Verdict::Ok {
+        check
+    } else {
+        check.fix(fix).code(0xC004_F009)
+    })
 }
 
 /// The KMS host product's count against the threshold it needs before it activates clients.
@@ -346,16 +390,24 @@ pub fn count_threshold(host: &str, id: ProductId, p: &ProductState) -> Option<Ch
         return None;
     }
     let info = catalog::product(id);
-    let required = p.required_count.or(info.map(|i| i.required_count)).unwrap_or(5);
-    let server = info.and_then(|i| i.required_count_server).filter(|s| *s < required);
+    let required = p
+        .required_count
+        .or(info.map(|i| i.required_count))
+        .unwrap_or(5);
+    let server = info
+        .and_then(|i| i.required_count_server)
+        .filter(|s| *s < required);
     let count = p.current_count.unwrap_or(0);
     let name = catalog::product_name(id);
     let check = |v, detail: String| Check::new(host, COUNT_THRESHOLD, v, detail).about(id.id());
     if count >= required {
-        return Some(check(Verdict::Ok, format!("{name} count {count} reaches {required}: the host activates its clients")));
+        return Some(check(
+            Verdict::Ok,
+            format!("{name} count {count} reaches {required}: the host activates its clients"),
+        ));
     }
     let served = p.requests.total.saturating_sub(p.requests.failed);
-    let mut fix = format!("more distinct clients must ask within 30 days (each counts once); `kmsconf status` shows the count");
+    let mut fix = "more distinct clients must ask within 30 days (each counts once); `kmsconf status` shows the count".to_string();
     let mut detail = match server {
         Some(s) if count >= s => format!("{name} count {count}: enough for Windows Server ({s}) but below the {required} client Windows needs, which get 0xC004F038"),
         _ => format!("{name} count {count} is below the {} it needs: clients get 0xC004F038", server.unwrap_or(required)),
@@ -412,41 +464,94 @@ pub trait SrvLookup {
 }
 
 fn same_name(a: &str, b: &str) -> bool {
-    a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
 /// Whether the records `found` for `expected.zone` send clients to the declared host and port.
 pub fn check_srv(expected: &ExpectedSrv, found: &Result<Vec<SrvRecord>, String>) -> Check {
     let name = format!("_vlmcs._tcp.{}", expected.zone);
-    let c = |v, detail: String| Check::new(&expected.host, DNS_SRV, v, detail).about(expected.zone.clone());
+    let c = |v, detail: String| {
+        Check::new(&expected.host, DNS_SRV, v, detail).about(expected.zone.clone())
+    };
     let publish = format!("publish it: `[hosts.{}.dns]` with kmsconf's `[dns]` section, or `dns_publishing = true` on the host, or create `{name} SRV {} {} {} {}.`", expected.host, expected.priority, expected.weight, expected.port, expected.target);
     let records = match found {
-        Err(e) => return c(Verdict::Failed, format!("the query for {name} failed: {e}")).fix("check the DNS server kmsconf asks and the zone").code(0x8007_232A),
+        Err(e) => {
+            return c(Verdict::Failed, format!("the query for {name} failed: {e}"))
+                .fix("check the DNS server kmsconf asks and the zone")
+                .code(0x8007_232A)
+        }
         Ok(r) => r,
     };
-    let mine: Vec<&SrvRecord> = records.iter().filter(|r| same_name(&r.target, &expected.target)).collect();
+    let mine: Vec<&SrvRecord> = records
+        .iter()
+        .filter(|r| same_name(&r.target, &expected.target))
+        .collect();
     if records.is_empty() {
-        return c(Verdict::Failed, format!("{name} has no SRV record: clients that rely on DNS find no KMS host")).fix(publish).code(0x8007_251D);
+        return c(
+            Verdict::Failed,
+            format!("{name} has no SRV record: clients that rely on DNS find no KMS host"),
+        )
+        .fix(publish)
+        .code(0x8007_251D);
     }
     if mine.is_empty() {
         let others: Vec<&str> = records.iter().map(|r| r.target.as_str()).collect();
-        return c(Verdict::Failed, format!("{name} has no record for {} (it points at {})", expected.target, others.join(", "))).fix(publish).code(0x8007_232B);
+        return c(
+            Verdict::Failed,
+            format!(
+                "{name} has no record for {} (it points at {})",
+                expected.target,
+                others.join(", ")
+            ),
+        )
+        .fix(publish)
+        .code(0x8007_232B);
     }
     let Some(exact) = mine.iter().find(|r| r.port == expected.port) else {
         let ports: Vec<String> = mine.iter().map(|r| r.port.to_string()).collect();
-        return c(Verdict::Failed, format!("{name} sends clients to {} on port {}, but the host listens on {}", expected.target, ports.join(", "), expected.port))
-            .fix("correct the record's port (kmsconf apply converges declared records)")
-            .code(0xC004_F074);
+        return c(
+            Verdict::Failed,
+            format!(
+                "{name} sends clients to {} on port {}, but the host listens on {}",
+                expected.target,
+                ports.join(", "),
+                expected.port
+            ),
+        )
+        .fix("correct the record's port (kmsconf apply converges declared records)")
+        .code(0xC004_F074);
     };
     if (exact.priority, exact.weight) != (expected.priority, expected.weight) {
-        return c(Verdict::Warning, format!("{name} points at {}:{} with priority {} weight {}, declared {} {}", expected.target, expected.port, exact.priority, exact.weight, expected.priority, expected.weight))
-            .fix("run `kmsconf apply` to converge the record");
+        return c(
+            Verdict::Warning,
+            format!(
+                "{name} points at {}:{} with priority {} weight {}, declared {} {}",
+                expected.target,
+                expected.port,
+                exact.priority,
+                exact.weight,
+                expected.priority,
+                expected.weight
+            ),
+        )
+        .fix("run `kmsconf apply` to converge the record");
     }
-    c(Verdict::Ok, format!("{name} points at {}:{} (priority {}, weight {})", expected.target, expected.port, exact.priority, exact.weight))
+    c(
+        Verdict::Ok,
+        format!(
+            "{name} points at {}:{} (priority {}, weight {})",
+            expected.target, expected.port, exact.priority, exact.weight
+        ),
+    )
 }
 
 /// Records in a zone that point at no declared host: clients trying them fail (0x800706BA).
-pub fn check_stale_srv(zone: &str, declared: &[ExpectedSrv], found: &Result<Vec<SrvRecord>, String>) -> Option<Check> {
+pub fn check_stale_srv(
+    zone: &str,
+    declared: &[ExpectedSrv],
+    found: &Result<Vec<SrvRecord>, String>,
+) -> Option<Check> {
     let records = found.as_ref().ok()?;
     let stale: Vec<String> = records
         .iter()
@@ -473,7 +578,11 @@ pub fn dns_checks(expected: &[ExpectedSrv], lookup: &dyn SrvLookup) -> Vec<Check
     let mut checks = Vec::new();
     for zone in zones {
         let found = lookup.lookup_srv(&format!("_vlmcs._tcp.{zone}"));
-        let in_zone: Vec<ExpectedSrv> = expected.iter().filter(|e| e.zone == zone).cloned().collect();
+        let in_zone: Vec<ExpectedSrv> = expected
+            .iter()
+            .filter(|e| e.zone == zone)
+            .cloned()
+            .collect();
         checks.extend(in_zone.iter().map(|e| check_srv(e, &found)));
         checks.extend(check_stale_srv(zone, &in_zone, &found));
     }

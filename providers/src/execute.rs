@@ -173,13 +173,15 @@ mod tests {
 
     #[test]
     fn a_state_saved_before_the_day_2_fields_still_loads() {
-        let mut value = serde_json::to_value(HostState::fresh_windows_server("KMS01"))
-            .expect("to json");
+        let mut value =
+            serde_json::to_value(HostState::fresh_windows_server("KMS01")).expect("to json");
         let host = value.as_object_mut().expect("object");
         for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
             host.remove(key);
         }
-        let products = host["products"]["windows"].as_object_mut().expect("windows");
+        let products = host["products"]["windows"]
+            .as_object_mut()
+            .expect("windows");
         for key in ["current_count", "required_count", "requests"] {
             products.remove(key);
         }

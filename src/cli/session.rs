@@ -85,3 +85,39 @@ fn plan_one(host: &HostConfig) -> Result<KmsHostPlan, String> {
     tracing::debug!(host = %host.name, "discovered");
     planner::plan_host(host, discovery).map_err(|e| e.to_string())
 }
+
+/// Runs `f` on each selected host (all when `only` is empty), `parallelism` at a time, and
+/// returns the results in host order. For read-only commands (status, doctor).
+pub fn each_host<R: Send>(
+    config: &Config,
+    only: &[String],
+    parallelism: usize,
+    f: impl Fn(&HostConfig) -> R + Sync,
+) -> Result<Vec<R>, CliError> {
+    if let Some(name) = only.iter().find(|n| !config.hosts.contains_key(*n)) {
+        let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
+        return Err(CliError::Message(format!(
+            "`--host {name}`: no such host in `{}` (hosts: {})",
+            config.path.display(),
+            known.join(", ")
+        )));
+    }
+    let jobs: Vec<Job<&HostConfig>> = config
+        .host_order()?
+        .iter()
+        .filter(|n| only.is_empty() || only.contains(n))
+        .filter_map(|n| config.hosts.get(n))
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: h,
+        })
+        .collect();
+    let results = run_scheduled(
+        jobs,
+        parallelism,
+        |_, host| (Some(f(host)), true),
+        |_, _| None,
+    );
+    Ok(results.into_iter().filter_map(|(_, r)| r).collect())
+}

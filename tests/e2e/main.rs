@@ -2,6 +2,7 @@
 //! One test binary (this crate) keeps the build short.
 
 mod common;
+mod day2;
 mod examples;
 mod failures;
 mod plan_apply;

@@ -69,9 +69,18 @@ fn a_healthy_host_passes_every_check() {
     let ids: Vec<&str> = checks.iter().map(|c| c.check).collect();
     assert_eq!(
         ids,
-        [PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED, COUNT_THRESHOLD]
+        [
+            PORT_REACHABLE,
+            FIREWALL_RULES,
+            CLOCK_SKEW,
+            PRODUCT_LICENSED,
+            COUNT_THRESHOLD
+        ]
     );
-    assert!(checks.iter().all(|c| c.status == Verdict::Ok), "{checks:#?}");
+    assert!(
+        checks.iter().all(|c| c.status == Verdict::Ok),
+        "{checks:#?}"
+    );
     assert!(checks.iter().all(|c| c.fix.is_none()));
 }
 
@@ -136,16 +145,26 @@ fn the_firewall_needs_the_group_or_kmsconfs_port_rule() {
 #[test]
 fn products_must_hold_an_activated_kms_host_key() {
     let fresh = HostState::fresh_windows_server("KMS01");
-    let client_key = product_licensed("kms01", ProductId::Windows, fresh.products.get(&ProductId::Windows));
+    let client_key = product_licensed(
+        "kms01",
+        ProductId::Windows,
+        fresh.products.get(&ProductId::Windows),
+    );
     assert_eq!(client_key.status, Verdict::Failed);
-    assert!(client_key.detail.contains("KMS client key ending in 6VM33"), "{client_key:?}");
+    assert!(
+        client_key.detail.contains("KMS client key ending in 6VM33"),
+        "{client_key:?}"
+    );
     let missing = product_licensed("kms01", ProductId::Office2019, None);
     assert_eq!(missing.code.as_deref(), Some("0xC004F014"));
     let mut s = healthy();
     let w = s.products.get_mut(&ProductId::Windows).expect("w");
     w.license_status = LicenseStatus::InitialGrace;
     let c = product_licensed("kms01", ProductId::Windows, Some(w));
-    assert_eq!((c.status, c.code.as_deref()), (Verdict::Failed, Some("0xC004F041")));
+    assert_eq!(
+        (c.status, c.code.as_deref()),
+        (Verdict::Failed, Some("0xC004F041"))
+    );
 }
 
 #[test]
@@ -154,9 +173,15 @@ fn grace_running_out_warns_then_fails_and_brings_the_rearm_check() {
     let w = s.products.get_mut(&ProductId::Windows).expect("w");
     w.license_status = LicenseStatus::InitialGrace;
     w.grace_minutes = 20 * 24 * 60;
-    assert_eq!(grace_period("kms01", ProductId::Windows, w).map(|c| c.status), Some(Verdict::Ok));
+    assert_eq!(
+        grace_period("kms01", ProductId::Windows, w).map(|c| c.status),
+        Some(Verdict::Ok)
+    );
     w.grace_minutes = 10 * 24 * 60;
-    assert_eq!(grace_period("kms01", ProductId::Windows, w).map(|c| c.status), Some(Verdict::Warning));
+    assert_eq!(
+        grace_period("kms01", ProductId::Windows, w).map(|c| c.status),
+        Some(Verdict::Warning)
+    );
     w.grace_minutes = 60;
     let checks = run(s.clone());
     assert_eq!(verdict(&checks, GRACE_PERIOD), Verdict::Failed);
@@ -164,7 +189,12 @@ fn grace_running_out_warns_then_fails_and_brings_the_rearm_check() {
     s.remaining_rearm_count = Some(0);
     assert_eq!(verdict(&run(s), REARM_COUNT), Verdict::Failed);
     let licensed = healthy();
-    assert!(grace_period("kms01", ProductId::Windows, &licensed.products[&ProductId::Windows]).is_none());
+    assert!(grace_period(
+        "kms01",
+        ProductId::Windows,
+        &licensed.products[&ProductId::Windows]
+    )
+    .is_none());
 }
 
 #[test]
@@ -183,7 +213,10 @@ fn the_count_threshold_distinguishes_server_and_client_windows() {
     let mut office = w.clone();
     office.required_count = Some(5);
     office.current_count = Some(5);
-    assert_eq!(count_threshold("kms01", ProductId::Office2019, &office).map(|c| c.status), Some(Verdict::Ok));
+    assert_eq!(
+        count_threshold("kms01", ProductId::Office2019, &office).map(|c| c.status),
+        Some(Verdict::Ok)
+    );
     office.license_status = LicenseStatus::Unlicensed;
     assert!(count_threshold("kms01", ProductId::Office2019, &office).is_none());
 }
@@ -195,10 +228,20 @@ fn a_flat_count_under_many_requests_explains_duplicate_cmids() {
     w.current_count = Some(1);
     w.requests.total = 30;
     let checks = run(s);
-    let c = checks.iter().find(|c| c.check == COUNT_THRESHOLD).expect("count");
+    let c = checks
+        .iter()
+        .find(|c| c.check == COUNT_THRESHOLD)
+        .expect("count");
     assert_eq!(c.status, Verdict::Failed);
-    assert!(c.detail.contains("30 requests were served but only 1 distinct"), "{c:?}");
-    assert!(c.fix.as_deref().is_some_and(|f| f.contains("/rearm")), "{c:?}");
+    assert!(
+        c.detail
+            .contains("30 requests were served but only 1 distinct"),
+        "{c:?}"
+    );
+    assert!(
+        c.fix.as_deref().is_some_and(|f| f.contains("/rearm")),
+        "{c:?}"
+    );
     assert_eq!(verdict(&checks, REARM_COUNT), Verdict::Ok);
 }
 
@@ -239,11 +282,22 @@ fn srv_records_must_point_at_the_declared_host_and_port() {
     let port = Ok(vec![srv("kms01.corp.example", 1689, 0, 100)]);
     let c = check_srv(&e, &port);
     assert_eq!(c.status, Verdict::Failed);
-    assert!(c.detail.contains("port 1689, but the host listens on 1688"), "{c:?}");
+    assert!(
+        c.detail.contains("port 1689, but the host listens on 1688"),
+        "{c:?}"
+    );
     let other = Ok(vec![srv("old.corp.example", 1688, 0, 0)]);
-    assert!(check_srv(&e, &other).detail.contains("points at old.corp.example"));
-    assert_eq!(check_srv(&e, &Ok(vec![])).code.as_deref(), Some("0x8007251D"));
-    assert_eq!(check_srv(&e, &Err("timeout".into())).status, Verdict::Failed);
+    assert!(check_srv(&e, &other)
+        .detail
+        .contains("points at old.corp.example"));
+    assert_eq!(
+        check_srv(&e, &Ok(vec![])).code.as_deref(),
+        Some("0x8007251D")
+    );
+    assert_eq!(
+        check_srv(&e, &Err("timeout".into())).status,
+        Verdict::Failed
+    );
 }
 
 #[test]
@@ -261,7 +315,10 @@ fn records_of_undeclared_hosts_are_reported_once_per_zone() {
     let checks = dns_checks(&[expected("kms01.corp.example", 1688)], &Fake);
     assert_eq!(checks.len(), 2, "{checks:#?}");
     assert_eq!(checks[0].status, Verdict::Ok);
-    assert_eq!((checks[1].host.as_str(), checks[1].status), ("dns", Verdict::Warning));
+    assert_eq!(
+        (checks[1].host.as_str(), checks[1].status),
+        ("dns", Verdict::Warning)
+    );
     assert!(checks[1].detail.contains("gone.corp.example:1688"));
 }
 
@@ -269,8 +326,32 @@ fn records_of_undeclared_hosts_are_reported_once_per_zone() {
 fn the_port_probe_tells_a_listening_port_from_a_closed_one() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let open = listener.local_addr().expect("addr").port();
-    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2)).result.is_ok());
+    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2))
+        .result
+        .is_ok());
     drop(listener);
     // the port was just released: nothing listens there now
-    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2)).result.is_err());
+    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2))
+        .result
+        .is_err());
+}
+
+#[test]
+fn every_code_doctor_names_is_explained_by_the_catalogue() {
+    let source = include_str!("../doctor.rs");
+    let mut named = 0;
+    for part in source.split(".code(0x").skip(1) {
+        let hex: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit() || *c == '_')
+            .collect();
+        let code = u32::from_str_radix(&hex.replace('_', ""), 16).expect("hex");
+        assert!(
+            catalog::code(code).is_some(),
+            "{} not in the catalogue",
+            catalog::format_code(code)
+        );
+        named += 1;
+    }
+    assert!(named >= 10, "found only {named} codes");
 }

@@ -620,6 +620,39 @@ mod tests {
     }
 
     #[test]
+    fn a_lab_file_from_before_clients_and_clock_still_loads() {
+        let (_d, t) = lab();
+        t.discover().expect("create");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&t.path).expect("read")).expect("json");
+        let file = value.as_object_mut().expect("object");
+        file.remove("clients");
+        file.remove("clock_offset_seconds");
+        let host = file["host"].as_object_mut().expect("host");
+        for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
+            host.remove(key);
+        }
+        std::fs::write(&t.path, value.to_string()).expect("write");
+        let state = t.discover().expect("old file loads").state;
+        assert!(state.client_machine_id.is_some());
+        assert_eq!(state.remaining_rearm_count, Some(LAB_REARM_COUNT));
+        assert!(state.clock.is_some());
+    }
+
+    #[test]
+    fn discovery_reports_the_clock_with_its_offset() {
+        let (_d, t) = lab();
+        with_lab_file(&t.path, true, |f| {
+            f.clock_offset_seconds = -7200;
+            Ok(())
+        })
+        .expect("control");
+        let before = crate::clock::now();
+        let clock = t.discover().expect("discover").state.clock.expect("clock");
+        assert!((clock - (before - 7200)).abs() <= 2, "{clock} vs {before}");
+    }
+
+    #[test]
     fn the_state_file_never_holds_the_key() {
         let (_d, t) = lab();
         t.execute(&[TargetOp::InstallProductKey {

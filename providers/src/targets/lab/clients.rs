@@ -83,13 +83,16 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
         .filter(|r| r.product == new.product && !r.failed)
         .map(|r| r.cmid.clone())
         .collect();
+    let required = catalog::product(new.product).map_or(5, |p| p.required_count as usize);
     for i in 0..new.count {
         let cmid = new.cmid.clone().unwrap_or_else(|| {
             let n = file.clients.len() as u64 + u64::from(i);
             generated_cmid(&file.host_id, n)
         });
-        // a CMID the host has already served is renewing: its client is activated
-        let status = if serves && seen.contains(&cmid) {
+        // a CMID the host served while its count was at the threshold is an activated client
+        // renewing; every other client is still in its grace period
+        let activated = seen.len() >= required;
+        let status = if serves && activated && seen.contains(&cmid) {
             LicenseStatus::Licensed
         } else {
             LicenseStatus::InitialGrace
@@ -107,7 +110,11 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
     }
     file.clients.sort_by_key(|r| r.at);
     let count = counted(&file.clients, new.product, host_now(file, local_now)).len();
-    let (accepted, refused) = if serves { (new.count, 0) } else { (0, new.count) };
+    let (accepted, refused) = if serves {
+        (new.count, 0)
+    } else {
+        (0, new.count)
+    };
     Ok(Added {
         accepted,
         refused,
@@ -120,7 +127,8 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
 pub fn counted(requests: &[ClientRequest], product: ProductId, now: i64) -> Vec<&ClientRequest> {
     let mut latest: BTreeMap<&str, &ClientRequest> = BTreeMap::new();
     for r in requests.iter().filter(|r| {
-        r.product == product && !r.failed && r.at <= now && now - r.at < CACHE_SECONDS
+        // a request stamped after `now` (the clock was set back) is still in the cache
+        r.product == product && !r.failed && now - r.at < CACHE_SECONDS
     }) {
         let keep = latest.get(r.cmid.as_str()).is_none_or(|old| old.at <= r.at);
         if keep {
@@ -156,7 +164,7 @@ pub fn observe(file: &LabFile, local_now: i64) -> HostState {
         product.current_count = (count > 0).then(|| u32::try_from(count).unwrap_or(u32::MAX));
         product.required_count = catalog::product(*id).map(|p| p.required_count);
         let mut counters = RequestCounters::default();
-        for r in file.clients.iter().filter(|r| r.product == *id && r.at <= now) {
+        for r in file.clients.iter().filter(|r| r.product == *id) {
             counters.record(r.status, r.failed);
         }
         product.requests = counters;
