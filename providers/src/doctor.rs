@@ -414,7 +414,7 @@ pub fn count_threshold(host: &str, id: ProductId, p: &ProductState) -> Option<Ch
     };
     if served > u64::from(count) {
         detail.push_str(&format!(
-            "; {served} requests were served but only {count} distinct client machine IDs (CMIDs) are counted: if more than {count} machines asked, they share a CMID (cloned without `sysprep /generalize`) and count once"
+            "; {served} requests were served, yet the count is {count}: if more than {count} machines asked, they share client machine IDs (CMIDs; clones not prepared with `sysprep /generalize`) and each CMID counts once"
         ));
         fix = "give every cloned client its own CMID, as the guide does on each clone: `slmgr.vbs /rearm` (check the rearm count with `slmgr.vbs /dlv` first), reboot, `slmgr.vbs /upk`, `slmgr.vbs /ipk` its KMS client key (`kmsconf client-script`), `slmgr.vbs /ato`".to_string();
     }

@@ -142,7 +142,7 @@ fn clones_sharing_a_cmid_count_once_and_doctor_says_why() {
     assert_eq!(count["code"], "0xC004F038");
     let detail = count["detail"].as_str().expect("detail");
     assert!(
-        detail.contains("30 requests were served but only 1 distinct"),
+        detail.contains("30 requests were served, yet the count is 1"),
         "{detail}"
     );
     assert!(count["fix"].as_str().is_some_and(|f| f.contains("/rearm")));

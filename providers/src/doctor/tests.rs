@@ -235,7 +235,7 @@ fn a_flat_count_under_many_requests_explains_duplicate_cmids() {
     assert_eq!(c.status, Verdict::Failed);
     assert!(
         c.detail
-            .contains("30 requests were served but only 1 distinct"),
+            .contains("30 requests were served, yet the count is 1"),
         "{c:?}"
     );
     assert!(
