@@ -410,6 +410,7 @@ pub fn count_threshold(host: &str, id: ProductId, p: &ProductState) -> Option<Ch
     let mut fix = "more distinct clients must ask within 30 days (each counts once); `kmsconf status` shows the count".to_string();
     let mut detail = match server {
         Some(s) if count >= s => format!("{name} count {count}: enough for Windows Server ({s}) but below the {required} client Windows needs, which get 0xC004F038"),
+        _ if p.current_count.is_none() => format!("{name}: no client has asked yet (count 0), and the host needs {} before it activates any: clients get 0xC004F038", server.unwrap_or(required)),
         _ => format!("{name} count {count} is below the {} it needs: clients get 0xC004F038", server.unwrap_or(required)),
     };
     if served > u64::from(count) {
