@@ -5,6 +5,7 @@ mod env;
 mod error;
 mod lab;
 mod plan;
+mod progress;
 mod render;
 mod session;
 
@@ -43,6 +44,15 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Print the JSON Schema of the config file.
     Schema,
+    /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
+    ForceUnlock {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The host, by its name in the config.
+        host: String,
+        /// The lock ID, as the `locked` error printed it.
+        lock_id: String,
+    },
     /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -59,7 +69,24 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(c) => lab::run(c),
+        Command::ForceUnlock {
+            config,
+            host,
+            lock_id,
+        } => force_unlock(&config.file, &host, &lock_id),
     }
+}
+
+fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<ExitCode, CliError> {
+    let config = session::load_config(file)?;
+    let selected = session::select(&config, &[host.to_string()])?;
+    let target = selected
+        .first()
+        .map(|h| session::open(&h.name, &h.target))
+        .ok_or_else(|| CliError::Message(format!("no host `{host}`")))??;
+    let holder = target.target.force_unlock(lock_id)?;
+    println!("host `{host}`: removed the lock held by {holder}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {

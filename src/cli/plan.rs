@@ -31,7 +31,10 @@ pub struct PlanArgs {
 
 pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let planned = session::plan_hosts(&config, &args.hosts, usize::from(args.parallelism))?;
+    let hosts = session::select(&config, &args.hosts)?;
+    let (opened, unopened) = session::open_each(&hosts);
+    let mut planned = session::plan_hosts(&config, &opened, usize::from(args.parallelism));
+    planned.failures.extend(unopened);
     if args.json {
         let mut doc = planned.plan.to_json(&config.dir);
         doc["errors"] = planned
