@@ -23,7 +23,7 @@ pub enum Error {
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
         host: String,
-        holder: kmsconf_engine::lock::LockHolder,
+        holder: Box<kmsconf_engine::lock::LockHolder>,
     },
     #[error("host `{host}`: cannot break the lock: {message}")]
     Unlock { host: String, message: String },

@@ -178,7 +178,7 @@ impl Target for LabTarget {
                 return Err(match read_holder(&mut file) {
                     Some(holder) => Error::Locked {
                         host: self.host.clone(),
-                        holder,
+                        holder: Box::new(holder),
                     },
                     None => Error::Unlock {
                         host: self.host.clone(),
@@ -713,7 +713,7 @@ mod tests {
         let holder = LockHolder::current("apply");
         let guard = t.lock(&holder).expect("first lock");
         match t.lock(&LockHolder::current("apply")) {
-            Err(Error::Locked { holder: h, .. }) => assert_eq!(h, holder),
+            Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("expected Locked, got a second lock"),
         }
