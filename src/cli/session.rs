@@ -49,6 +49,9 @@ pub struct Opened {
     pub target: Box<DynTarget>,
 }
 
+/// Hosts whose targets opened, and (host, message) for those that did not.
+pub type OpenedHosts<'c> = (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>);
+
 /// Opens each host's target; those that cannot be opened come back as (host, message).
 pub fn open_each<'c>(
     hosts: &[&'c HostConfig],
