@@ -53,9 +53,7 @@ pub struct Opened {
 pub type OpenedHosts<'c> = (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>);
 
 /// Opens each host's target; those that cannot be opened come back as (host, message).
-pub fn open_each<'c>(
-    hosts: &[&'c HostConfig],
-) -> (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>) {
+pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
     let mut opened = Vec::new();
     let mut failures = Vec::new();
     for host in hosts {
