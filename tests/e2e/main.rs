@@ -2,9 +2,11 @@
 //! One test binary (this crate) keeps the build short.
 
 mod common;
+mod corpus;
 mod examples;
 mod failures;
 mod fleet;
 mod plan_apply;
+mod robustness;
 mod secrets;
 mod validate;
