@@ -61,6 +61,30 @@ fn check_config(text: &str) {
     }
 }
 
+/// A real saved plan (made against a fresh lab host) as JSON text, to damage.
+fn valid_plan_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        use kmsconf_engine::target::Target;
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = "[hosts.kms01]\ntarget = \"lab:lab.json\"\n[hosts.kms01.service]\nport = 1689\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\n[hosts.kms01.products.windows]\nhost_key = { env = \"KMSCONF_PROPTEST_UNSET\" }\n";
+        let path = dir.path().join("kmsconf.toml");
+        let config = Config::parse(&path, config).expect("config");
+        let host = &config.hosts["kms01"];
+        let target = kmsconf_providers::targets::open("kms01", &host.target).expect("lab");
+        let discovery = target.discover().expect("discover");
+        // the key's variable is unset, so plan the observed state with the settings only
+        let mut host = host.clone();
+        host.products.clear();
+        host.service = Default::default();
+        let plan = kmsconf_providers::planner::plan_host(&host, discovery).expect("plan");
+        let plan = KmsPlan::new(path, vec![plan]);
+        let file = dir.path().join("plan.json");
+        plan.save(&file).expect("save");
+        std::fs::read_to_string(file).expect("read")
+    })
+}
+
 #[test]
 fn the_valid_config_is_valid() {
     assert!(Config::parse(Path::new("kmsconf.toml"), VALID).is_ok());
@@ -93,6 +117,24 @@ proptest! {
         let path = dir.path().join("plan.json");
         std::fs::write(&path, &bytes).expect("write");
         let _ = KmsPlan::load(&path);
+    }
+
+    #[test]
+    fn a_damaged_plan_file_is_a_plan_or_an_error(
+        cut in 0usize..4000,
+        len in 0usize..30,
+        insert in prop::sample::select(vec!["", "\"", "[", "]", "{", "}", ",", "null", "-1", "1e999", "\"op\": \"x\""]),
+    ) {
+        let mut text = valid_plan_text().to_string();
+        let start = (0..=cut.min(text.len())).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let end = (start + len..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        text.replace_range(start..end, insert);
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("plan.json");
+        std::fs::write(&path, &text).expect("write");
+        if let Err(e) = KmsPlan::load(&path) {
+            prop_assert!(e.to_string().contains("plan.json"), "the error names the file: {}", e);
+        }
     }
 
     #[test]
