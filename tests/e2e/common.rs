@@ -180,6 +180,17 @@ pub fn installation_id(output: &str) -> String {
         .to_string()
 }
 
+/// Service settings and a firewall group for `single_host`: a custom port (so a port rule), one
+/// setting that needs the service restart and one that does not.
+pub const SETTINGS: &str = "
+[hosts.kms01.service]
+port = 1689
+activation_interval = 60
+
+[hosts.kms01.firewall]
+rule_groups = [\"key-management-service\"]
+";
+
 /// A minimal single-host config with the given extra TOML appended.
 pub fn single_host(extra: &str) -> String {
     format!(

@@ -4,15 +4,6 @@ use std::time::Instant;
 
 use crate::common::*;
 
-const SETTINGS: &str = "
-[hosts.kms01.service]
-port = 1689
-activation_interval = 60
-
-[hosts.kms01.firewall]
-rule_groups = [\"key-management-service\"]
-";
-
 fn lock_record(p: &Project) -> String {
     p.read("lab/kms01.json.apply.lock")
 }
