@@ -65,7 +65,6 @@ fn check_config(text: &str) {
 fn valid_plan_text() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TEXT.get_or_init(|| {
-        use kmsconf_engine::target::Target;
         let dir = tempfile::tempdir().expect("tmp");
         let config = "[hosts.kms01]\ntarget = \"lab:lab.json\"\n[hosts.kms01.service]\nport = 1689\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\n[hosts.kms01.products.windows]\nhost_key = { env = \"KMSCONF_PROPTEST_UNSET\" }\n";
         let path = dir.path().join("kmsconf.toml");
