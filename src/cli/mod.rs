@@ -1,12 +1,16 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
 mod apply;
+mod completions;
 mod env;
 mod error;
 mod lab;
+mod markdown;
+mod output;
 mod plan;
 mod render;
 mod session;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +43,8 @@ enum Command {
     },
     /// Discover each host and show what apply would change.
     Plan(plan::PlanArgs),
+    /// Print a saved plan file as `plan` printed it, without contacting any host.
+    Show(show::ShowArgs),
     /// Converge the hosts: from the config (plans first, then asks) or from a saved plan file.
     Apply(apply::ApplyArgs),
     /// Print the JSON Schema of the config file.
@@ -46,6 +52,8 @@ enum Command {
     /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Print the shell completion script for bash, zsh, fish or PowerShell.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -53,12 +61,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
         Command::Validate { config } => validate(&config.file),
         Command::Plan(a) => plan::run(a),
+        Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(c) => lab::run(c),
+        Command::Completions(a) => Ok(completions::run(a)),
     }
 }
 

@@ -73,7 +73,7 @@ pub fn plan_hosts(
         }
     }
     Ok(Planned {
-        plan: KmsPlan::new(config.path.clone(), hosts),
+        plan: KmsPlan::new(config.path.clone(), config.dir.clone(), hosts),
         failures,
     })
 }
