@@ -338,14 +338,22 @@ fn code(s: &str, in_table: bool) -> String {
     format!("{fence}{pad}{s}{pad}{fence}")
 }
 
-/// Plain text on one line: characters markdown or HTML would act on are escaped; backticks are
-/// kept, as the messages use them to mark values.
+/// Plain text on one line: characters markdown or HTML would act on are escaped, except inside
+/// the backtick spans the messages use to mark values, where escapes would show as written.
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    let mut in_code = false;
+    let balanced = s.matches('`').count() % 2 == 0;
     for ch in s.chars() {
         match ch {
             '\r' | '\n' => out.push(' '),
-            '\\' | '*' | '_' | '[' | ']' | '|' | '~' | '#' => {
+            '`' if balanced => {
+                in_code = !in_code;
+                out.push(ch);
+            }
+            '|' => out.push_str("\\|"),
+            _ if in_code => out.push(ch),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' => {
                 out.push('\\');
                 out.push(ch);
             }

@@ -4,6 +4,7 @@
 mod common;
 mod examples;
 mod failures;
+mod gitops;
 mod plan_apply;
 mod secrets;
 mod validate;
