@@ -343,7 +343,7 @@ fn code(s: &str, in_table: bool) -> String {
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut in_code = false;
-    let balanced = s.matches('`').count() % 2 == 0;
+    let balanced = s.matches('`').count().is_multiple_of(2);
     for ch in s.chars() {
         match ch {
             '\r' | '\n' => out.push(' '),

@@ -5,6 +5,7 @@ mod common;
 mod examples;
 mod failures;
 mod gitops;
+mod pipelines;
 mod plan_apply;
 mod secrets;
 mod validate;
