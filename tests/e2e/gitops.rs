@@ -208,3 +208,25 @@ fn completions_for_every_shell() {
     let r = p.run(&["completions", "tcsh"]);
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+#[test]
+fn markdown_names_the_hosts_that_could_not_be_planned() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["plan"], 0);
+    p.ok(&["lab", "unreachable", "lab/kms02.json", "on"], 0);
+    let r = p.ok(&["plan", "--format", "markdown"], 1);
+    assert!(
+        r.stdout.contains("| `kms02` | | **cannot plan** |"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("#### `kms02`: cannot plan\n\n```text\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("1 host could not be planned."), "{r:?}");
+    assert!(r
+        .stdout
+        .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
+    assert!(r.stderr.contains("nothing was saved"), "{r:?}");
+}
