@@ -46,8 +46,8 @@ fn plan_capped(plan: &KmsPlan, base: &Path, failures: &[(String, String)], limit
         doc.push(&piece, 0);
     }
     if doc.cut {
-        let hidden = plan.summary().total - doc.shown;
-        let unlisted = plan.hosts.len() + failures.len() - doc.hosts_listed;
+        let hidden = plan.summary().total.saturating_sub(doc.shown);
+        let unlisted = (plan.hosts.len() + failures.len()).saturating_sub(doc.hosts_listed);
         doc.out.push_str(&cut_notice(hidden, unlisted));
     }
     doc.out
