@@ -1,13 +1,17 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
 mod apply;
+mod completions;
 mod env;
 mod error;
 mod lab;
+mod markdown;
+mod output;
 mod plan;
 mod progress;
 mod render;
 mod session;
+mod show;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +44,8 @@ enum Command {
     },
     /// Discover each host and show what apply would change.
     Plan(plan::PlanArgs),
+    /// Print a saved plan file as `plan` printed it, without contacting any host.
+    Show(show::ShowArgs),
     /// Converge the hosts: from the config (plans first, then asks) or from a saved plan file.
     Apply(apply::ApplyArgs),
     /// Print the JSON Schema of the config file.
@@ -56,6 +62,8 @@ enum Command {
     /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Print the shell completion script for bash, zsh, fish or PowerShell.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -63,6 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
         Command::Validate { config } => validate(&config.file),
         Command::Plan(a) => plan::run(a),
+        Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
@@ -74,6 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             host,
             lock_id,
         } => force_unlock(&config.file, &host, &lock_id),
+        Command::Completions(a) => Ok(completions::run(a)),
     }
 }
 

@@ -137,7 +137,7 @@ pub fn plan_hosts(config: &Config, hosts: &[(&HostConfig, Opened)], parallelism:
         }
     }
     Planned {
-        plan: KmsPlan::new(config.path.clone(), planned),
+        plan: KmsPlan::new(config.path.clone(), config.dir.clone(), planned),
         failures,
     }
 }

@@ -6,6 +6,8 @@ mod corpus;
 mod examples;
 mod failures;
 mod fleet;
+mod gitops;
+mod pipelines;
 mod plan_apply;
 mod robustness;
 mod secrets;
