@@ -160,10 +160,11 @@ pub fn summary(plan: &KmsPlan, failures: &[(String, String)]) -> Vec<String> {
         };
         return vec![format!("No changes: {verdict}.")];
     }
+    let hosts = s.hosts + failures.len();
     let mut lines = vec![format!(
         "Plan: {} to create, {} to update, {} to delete, {} to activate, {} to restart, on {} of {} host{}.",
-        s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, s.hosts,
-        if s.hosts == 1 { "" } else { "s" }
+        s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, hosts,
+        if hosts == 1 { "" } else { "s" }
     )];
     if !failures.is_empty() {
         let n = failures.len();

@@ -146,5 +146,9 @@ fn plan_one(host: &HostConfig, target: &DynTarget) -> Result<KmsHostPlan, String
     let _span = tracing::info_span!("plan", host = %host.name).entered();
     let discovery = target.discover().map_err(|e| e.to_string())?;
     tracing::debug!(host = %host.name, created = discovery.created, "discovered");
-    planner::plan_host(host, discovery).map_err(|e| e.to_string())
+    planner::plan_host(host, discovery).map_err(|e| match e {
+        // the report already names the host
+        kmsconf_providers::Error::Plan { message, .. } => message,
+        other => other.to_string(),
+    })
 }
