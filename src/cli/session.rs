@@ -1,12 +1,15 @@
-//! What plan and apply share: loading the config (warnings to stderr), and discovering and
-//! planning the selected hosts concurrently.
+//! What plan and apply share: loading the config (warnings to stderr), opening and locking
+//! targets, and discovering and planning hosts concurrently.
 
 use std::path::Path;
 
 use kmsconf_engine::apply::{run_scheduled, Job};
-use kmsconf_engine::config::{Config, HostConfig};
-use kmsconf_providers::{planner, targets, KmsHostPlan, KmsPlan};
+use kmsconf_engine::config::{Config, HostConfig, TargetSpec};
+use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_providers::targets::{self, DynTarget};
+use kmsconf_providers::{planner, KmsHostPlan, KmsPlan};
 
+use super::progress::Progress;
 use super::render::Style;
 use super::CliError;
 
@@ -20,19 +23,8 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(config)
 }
 
-/// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
-pub struct Planned {
-    pub plan: KmsPlan,
-    pub failures: Vec<(String, String)>,
-}
-
-/// Discovers the selected hosts (all when `only` is empty), `parallelism` at a time, and plans
-/// each. One round trip per host.
-pub fn plan_hosts(
-    config: &Config,
-    only: &[String],
-    parallelism: usize,
-) -> Result<Planned, CliError> {
+/// The hosts named by `--host` (all when none), in convergence order.
+pub fn select<'c>(config: &'c Config, only: &[String]) -> Result<Vec<&'c HostConfig>, CliError> {
     for name in only {
         if !config.hosts.contains_key(name) {
             let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
@@ -43,70 +35,134 @@ pub fn plan_hosts(
             )));
         }
     }
-    let order = config.host_order()?;
-    let jobs: Vec<Job<&HostConfig>> = order
+    Ok(config
+        .host_order()?
         .iter()
         .filter(|n| only.is_empty() || only.contains(n))
         .filter_map(|n| config.hosts.get(n))
-        .map(|h| Job {
+        .collect())
+}
+
+/// A host's target, opened (which does not contact the host).
+pub struct Opened {
+    pub name: String,
+    pub target: Box<DynTarget>,
+}
+
+/// Hosts whose targets opened, and (host, message) for those that did not.
+pub type OpenedHosts<'c> = (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>);
+
+/// Opens each host's target; those that cannot be opened come back as (host, message).
+pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
+    let mut opened = Vec::new();
+    let mut failures = Vec::new();
+    for host in hosts {
+        match open(&host.name, &host.target) {
+            Ok(o) => opened.push((*host, o)),
+            Err(e) => failures.push((host.name.clone(), e.to_string())),
+        }
+    }
+    (opened, failures)
+}
+
+pub fn open(name: &str, spec: &TargetSpec) -> Result<Opened, CliError> {
+    let target = targets::open(name, spec)?;
+    Ok(Opened {
+        name: name.to_string(),
+        target,
+    })
+}
+
+/// Takes every host's apply lock, or none: the first host already locked is an error naming
+/// its holder.
+pub fn lock_all<'a>(
+    opened: impl IntoIterator<Item = &'a Opened>,
+) -> Result<Vec<LockGuard>, CliError> {
+    let holder = LockHolder::current("apply");
+    tracing::debug!(lock_id = %holder.id, "taking apply locks");
+    opened
+        .into_iter()
+        .map(|o| Ok(o.target.lock(&holder)?))
+        .collect()
+}
+
+/// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
+pub struct Planned {
+    pub plan: KmsPlan,
+    pub failures: Vec<(String, String)>,
+}
+
+/// Discovers and plans the hosts, `parallelism` at a time: one round trip per host.
+pub fn plan_hosts(config: &Config, hosts: &[(&HostConfig, Opened)], parallelism: usize) -> Planned {
+    let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    let progress = Progress::new("planning", &names);
+    let jobs: Vec<Job<(&HostConfig, &DynTarget)>> = hosts
+        .iter()
+        .map(|(h, o)| Job {
             name: h.name.clone(),
             after: Vec::new(),
-            input: h,
+            input: (*h, o.target.as_ref()),
         })
         .collect();
     let results = run_scheduled(
         jobs,
         parallelism,
-        |_, host| {
-            let r = plan_one(host);
+        |name, (host, target)| {
+            progress.update(name, "discovering");
+            let r = plan_one(host, target);
+            match &r {
+                Ok(p) if p.changes.is_empty() => progress.done(name, "no changes"),
+                Ok(p) => progress.done(
+                    name,
+                    &format!(
+                        "{} change{}",
+                        p.changes.len(),
+                        if p.changes.len() == 1 { "" } else { "s" }
+                    ),
+                ),
+                Err(_) => progress.done(name, "cannot plan"),
+            }
             let ok = r.is_ok();
             (r, ok)
         },
         |_, _| Err("not planned".to_string()),
     );
-    let mut hosts = Vec::new();
+    progress.finish();
+    let mut planned = Vec::new();
     let mut failures = Vec::new();
     for (name, r) in results {
         match r {
-            Ok(h) => hosts.push(h),
+            Ok(h) => planned.push(h),
             Err(e) => failures.push((name, e)),
         }
     }
-    Ok(Planned {
-        plan: KmsPlan::new(config.path.clone(), hosts),
+    Planned {
+        plan: KmsPlan::new(config.path.clone(), config.dir.clone(), planned),
         failures,
+    }
+}
+
+fn plan_one(host: &HostConfig, target: &DynTarget) -> Result<KmsHostPlan, String> {
+    let _span = tracing::info_span!("plan", host = %host.name).entered();
+    let discovery = target.discover().map_err(|e| e.to_string())?;
+    tracing::debug!(host = %host.name, created = discovery.created, "discovered");
+    planner::plan_host(host, discovery).map_err(|e| match e {
+        // the report already names the host
+        kmsconf_providers::Error::Plan { message, .. } => message,
+        other => other.to_string(),
     })
 }
 
-fn plan_one(host: &HostConfig) -> Result<KmsHostPlan, String> {
-    let _span = tracing::info_span!("plan", host = %host.name).entered();
-    let target = targets::open(&host.name, &host.target).map_err(|e| e.to_string())?;
-    let discovery = target.discover().map_err(|e| e.to_string())?;
-    tracing::debug!(host = %host.name, "discovered");
-    planner::plan_host(host, discovery).map_err(|e| e.to_string())
-}
-
 /// Runs `f` on each selected host (all when `only` is empty), `parallelism` at a time, and
-/// returns the results in host order. For read-only commands (status, doctor).
+/// returns the results in host order. For read-only commands (status, doctor): no apply lock.
 pub fn each_host<R: Send>(
     config: &Config,
     only: &[String],
     parallelism: usize,
     f: impl Fn(&HostConfig) -> R + Sync,
 ) -> Result<Vec<R>, CliError> {
-    if let Some(name) = only.iter().find(|n| !config.hosts.contains_key(*n)) {
-        let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
-        return Err(CliError::Message(format!(
-            "`--host {name}`: no such host in `{}` (hosts: {})",
-            config.path.display(),
-            known.join(", ")
-        )));
-    }
-    let jobs: Vec<Job<&HostConfig>> = config
-        .host_order()?
-        .iter()
-        .filter(|n| only.is_empty() || only.contains(n))
-        .filter_map(|n| config.hosts.get(n))
+    let jobs: Vec<Job<&HostConfig>> = select(config, only)?
+        .into_iter()
         .map(|h| Job {
             name: h.name.clone(),
             after: Vec::new(),

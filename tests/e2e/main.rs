@@ -2,9 +2,14 @@
 //! One test binary (this crate) keeps the build short.
 
 mod common;
+mod corpus;
 mod day2;
 mod examples;
 mod failures;
+mod fleet;
+mod gitops;
+mod pipelines;
 mod plan_apply;
+mod robustness;
 mod secrets;
 mod validate;

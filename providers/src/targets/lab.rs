@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kmsconf_engine::config::{ProductId, INTERVAL_RANGE};
+use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{Discovery, Outcome, Target};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,9 @@ pub struct LabFile {
     /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
     #[serde(default)]
     pub clients: Vec<clients::ClientRequest>,
+    /// Round trips kmsconf made to this host (discoveries and batches), for the benchmarks.
+    #[serde(default)]
+    pub round_trips: u64,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
@@ -100,6 +104,7 @@ impl LabFile {
             faults: Vec::new(),
             clock_offset_seconds: 0,
             clients: Vec::new(),
+            round_trips: 0,
         };
         let observed = clients::observe(&file, 0);
         file.host.client_machine_id = observed.client_machine_id;
@@ -150,6 +155,7 @@ impl LabTarget {
             if file.latency_ms > 0 {
                 std::thread::sleep(Duration::from_millis(file.latency_ms));
             }
+            file.round_trips += 1;
             Ok(f(file))
         })
     }
@@ -182,6 +188,116 @@ impl Target for LabTarget {
             self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
         Ok(outcomes)
     }
+
+    /// An OS lock on `PATH.apply.lock`, which also holds the holder's record: a killed process
+    /// releases the OS lock with its life, and its record is then overwritten by the next run.
+    fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Error> {
+        let (mut file, path) = self.open_apply_lock()?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(match read_holder(&mut file) {
+                    Some(holder) => Error::Locked {
+                        host: self.host.clone(),
+                        holder: Box::new(holder),
+                    },
+                    None => Error::Unlock {
+                        host: self.host.clone(),
+                        message: format!(
+                            "`{}` is locked by another process that left no record",
+                            path.display()
+                        ),
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+        }
+        write_holder(&mut file, Some(holder)).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(LockGuard::new(ApplyLock { file, path }))
+    }
+
+    fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
+        let (mut file, path) = self.open_apply_lock()?;
+        let err = |message: String| Error::Unlock {
+            host: self.host.clone(),
+            message,
+        };
+        let held = matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+        let Some(holder) = read_holder(&mut file) else {
+            return Err(err("the host is not locked".into()));
+        };
+        if holder.id != lock_id {
+            return Err(err(format!(
+                "lock ID `{lock_id}` does not match the current lock {holder}"
+            )));
+        }
+        if held {
+            return Err(err(format!(
+                "the lock is held by a live process: {holder}; an OS lock ends with its process, so stop that run instead"
+            )));
+        }
+        write_holder(&mut file, None).map_err(|source| Error::Io { path, source })?;
+        Ok(holder)
+    }
+}
+
+impl LabTarget {
+    fn open_apply_lock(&self) -> Result<(File, PathBuf), Error> {
+        let path = PathBuf::from(format!("{}.apply.lock", self.path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok((file, path))
+    }
+}
+
+/// The held apply lock: clears its record, then the OS releases the lock when the file closes.
+struct ApplyLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        if let Err(e) = write_holder(&mut self.file, None) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
+        }
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_holder(file: &mut File, holder: Option<&LockHolder>) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    let text = holder
+        .map(|h| serde_json::to_string(h).unwrap_or_default())
+        .unwrap_or_default();
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 /// Loads the lab file at `path` under its lock (creating a fresh host when `create` and it does
@@ -605,6 +721,35 @@ mod tests {
             }
         ));
         assert_eq!(t.execute(&op).expect("run")[0], Outcome::applied());
+    }
+
+    #[test]
+    fn a_second_lock_fails_naming_the_holder_and_a_dead_holder_can_be_cleared() {
+        let (_d, t) = lab();
+        let holder = LockHolder::current("apply");
+        let guard = t.lock(&holder).expect("first lock");
+        match t.lock(&LockHolder::current("apply")) {
+            Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("expected Locked, got a second lock"),
+        }
+        let live = t
+            .force_unlock(&holder.id)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(live.contains("live process"), "{live}");
+        drop(guard);
+        assert!(
+            t.lock(&LockHolder::current("apply")).is_ok(),
+            "released on drop"
+        );
+        // a record left behind (as by a killed process) is cleared by force-unlock with its ID
+        let (mut f, _) = t.open_apply_lock().expect("open");
+        write_holder(&mut f, Some(&holder)).expect("write");
+        drop(f);
+        assert!(t.force_unlock("wrong").is_err());
+        assert_eq!(t.force_unlock(&holder.id).expect("unlock"), holder);
     }
 
     #[test]
