@@ -383,3 +383,21 @@ fn client_script_refuses_what_the_host_cannot_activate() {
     let r = p.ok(&["client-script", "--host", "kms01"], 1);
     assert!(r.stderr.contains("has no `address`"), "{r:?}");
 }
+
+#[test]
+fn status_and_doctor_make_one_round_trip_per_host() {
+    let (_listener, open) = listening();
+    let p = Project::new();
+    p.write("kmsconf.toml", &host("kms01", open, true));
+    p.ok(&["apply", "--auto-approve"], 0);
+    let trips = |p: &Project| {
+        let file: serde_json::Value =
+            serde_json::from_str(&p.read("lab/kms01.json")).expect("lab file");
+        file["round_trips"].as_u64().expect("round_trips")
+    };
+    let before = trips(&p);
+    p.ok(&["status"], 0);
+    assert_eq!(trips(&p), before + 1);
+    p.run(&["doctor"]);
+    assert_eq!(trips(&p), before + 2);
+}
