@@ -284,7 +284,7 @@ impl HostState {
             license_packs: BTreeSet::new(),
             clock: None,
             client_machine_id: None,
-            remaining_rearm_count: Some(1000),
+            remaining_rearm_count: None,
         }
     }
 

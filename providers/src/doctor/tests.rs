@@ -20,6 +20,7 @@ fn host(extra: &str) -> HostConfig {
 fn healthy() -> HostState {
     let mut s = HostState::fresh_windows_server("KMS01");
     s.clock = Some(NOW_MS / 1000);
+    s.remaining_rearm_count = Some(5);
     let w = s.products.get_mut(&ProductId::Windows).expect("windows");
     w.channel = Channel::KmsHost;
     w.partial_key = Some("6789B".into());
@@ -187,7 +188,9 @@ fn grace_running_out_warns_then_fails_and_brings_the_rearm_check() {
     assert_eq!(verdict(&checks, GRACE_PERIOD), Verdict::Failed);
     assert_eq!(verdict(&checks, REARM_COUNT), Verdict::Ok);
     s.remaining_rearm_count = Some(0);
-    assert_eq!(verdict(&run(s), REARM_COUNT), Verdict::Failed);
+    assert_eq!(verdict(&run(s.clone()), REARM_COUNT), Verdict::Failed);
+    s.remaining_rearm_count = None;
+    assert_eq!(verdict(&run(s), REARM_COUNT), Verdict::Warning);
     let licensed = healthy();
     assert!(grace_period(
         "kms01",
