@@ -114,9 +114,13 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
 }
 
 /// The places where the host's state differs from the state a saved plan was made from
-/// (`service.port: 1688 -> 1689`), empty when the plan is still current.
+/// (`service.port: 1688 -> 1689`), empty when the plan is still current. What changes by itself
+/// (clock, counts, request counters, grace minutes) is not compared.
 pub fn staleness(planned: &HostState, now: &HostState) -> Vec<String> {
-    let (a, b) = (serde_json::to_value(planned), serde_json::to_value(now));
+    let (a, b) = (
+        serde_json::to_value(planned.stable()),
+        serde_json::to_value(now.stable()),
+    );
     let (Ok(a), Ok(b)) = (a, b) else {
         return vec!["the state could not be compared".into()];
     };
@@ -145,5 +149,43 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         }
         _ if a != b => out.push(format!("{path}: {a} -> {b}")),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_engine::config::ProductId;
+
+    #[test]
+    fn what_changes_by_itself_does_not_make_a_plan_stale() {
+        let planned = HostState::fresh_windows_server("KMS01");
+        let mut now = planned.clone();
+        now.clock = Some(1_795_000_000);
+        let w = now.products.get_mut(&ProductId::Windows).expect("windows");
+        w.grace_minutes -= 90;
+        w.current_count = Some(7);
+        w.requests.total = 12;
+        assert!(staleness(&planned, &now).is_empty());
+        now.service.port = 1689;
+        assert_eq!(staleness(&planned, &now), ["service.port: 0 -> 1689"]);
+    }
+
+    #[test]
+    fn a_state_saved_before_the_day_2_fields_still_loads() {
+        let mut value =
+            serde_json::to_value(HostState::fresh_windows_server("KMS01")).expect("to json");
+        let host = value.as_object_mut().expect("object");
+        for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
+            host.remove(key);
+        }
+        let products = host["products"]["windows"]
+            .as_object_mut()
+            .expect("windows");
+        for key in ["current_count", "required_count", "requests"] {
+            products.remove(key);
+        }
+        let old: HostState = serde_json::from_value(value).expect("old state loads");
+        assert_eq!(old.remaining_rearm_count, None);
     }
 }

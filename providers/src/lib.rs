@@ -6,6 +6,8 @@
 //! host through its target. Providers never print.
 
 pub mod catalog;
+pub mod clock;
+pub mod doctor;
 pub mod error;
 pub mod execute;
 pub mod firewall;
@@ -14,6 +16,7 @@ pub mod ops;
 pub mod planner;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod targets;
 
 pub use error::Error;

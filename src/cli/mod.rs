@@ -1,9 +1,12 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
 mod apply;
+mod client_script;
 mod completions;
+mod doctor;
 mod env;
 mod error;
+mod explain;
 mod lab;
 mod markdown;
 mod output;
@@ -12,6 +15,7 @@ mod progress;
 mod render;
 mod session;
 mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,6 +52,16 @@ enum Command {
     Show(show::ShowArgs),
     /// Converge the hosts: from the config (plans first, then asks) or from a saved plan file.
     Apply(apply::ApplyArgs),
+    /// Show each host and KMS host product: license, partial key, count against the threshold,
+    /// KMS settings and request counters.
+    Status(status::StatusArgs),
+    /// Run the troubleshooting checks (port, firewall, clock, licenses, count, ...); exit 1 when
+    /// any fails.
+    Doctor(doctor::DoctorArgs),
+    /// Explain a KMS or activation error code: meaning, cause and fix.
+    Explain(explain::ExplainArgs),
+    /// Print the one-time client activation script for a host (batch file or PowerShell).
+    ClientScript(client_script::ClientScriptArgs),
     /// Print the JSON Schema of the config file.
     Schema,
     /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
@@ -73,6 +87,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::ClientScript(a) => client_script::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
             Ok(ExitCode::SUCCESS)

@@ -152,3 +152,28 @@ fn plan_one(host: &HostConfig, target: &DynTarget) -> Result<KmsHostPlan, String
         other => other.to_string(),
     })
 }
+
+/// Runs `f` on each selected host (all when `only` is empty), `parallelism` at a time, and
+/// returns the results in host order. For read-only commands (status, doctor): no apply lock.
+pub fn each_host<R: Send>(
+    config: &Config,
+    only: &[String],
+    parallelism: usize,
+    f: impl Fn(&HostConfig) -> R + Sync,
+) -> Result<Vec<R>, CliError> {
+    let jobs: Vec<Job<&HostConfig>> = select(config, only)?
+        .into_iter()
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: h,
+        })
+        .collect();
+    let results = run_scheduled(
+        jobs,
+        parallelism,
+        |_, host| (Some(f(host)), true),
+        |_, _| None,
+    );
+    Ok(results.into_iter().filter_map(|(_, r)| r).collect())
+}

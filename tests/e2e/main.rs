@@ -3,6 +3,7 @@
 
 mod common;
 mod corpus;
+mod day2;
 mod examples;
 mod failures;
 mod fleet;

@@ -9,6 +9,12 @@
 //! until the Windows KMS host key is installed and activated; settings that need a service
 //! restart stay pending until it happens. Every round trip holds an OS lock on `PATH.lock` and
 //! writes the state file atomically, so concurrent runs and kills never leave it half-written.
+//!
+//! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
+//! that can be set off from the real one (`clock_offset_seconds`), so counts, the 30-day window,
+//! duplicate CMIDs and clock skew behave as they do on a real host.
+
+pub mod clients;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,6 +31,8 @@ use crate::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
 use crate::Error;
 
 const FORMAT: u32 = 1;
+/// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
+pub const LAB_REARM_COUNT: u32 = 5;
 
 /// The whole lab state file: the host as discovery sees it, plus the lab's own controls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +54,12 @@ pub struct LabFile {
     /// Operations the host will refuse, with the HRESULT it answers.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The host's clock runs this many seconds ahead (negative: behind) of the real one.
+    #[serde(default)]
+    pub clock_offset_seconds: i64,
+    /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
+    #[serde(default)]
+    pub clients: Vec<clients::ClientRequest>,
     /// Round trips kmsconf made to this host (discoveries and batches), for the benchmarks.
     #[serde(default)]
     pub round_trips: u64,
@@ -76,19 +90,26 @@ impl LabFile {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        Self {
+        let host_id = format!(
+            "{:016x}",
+            fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
+        );
+        let mut file = Self {
             format: FORMAT,
-            host_id: format!(
-                "{:016x}",
-                fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
-            ),
+            host_id,
             host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
             offline: false,
             unreachable: false,
             latency_ms: 0,
             faults: Vec::new(),
+            clock_offset_seconds: 0,
+            clients: Vec::new(),
             round_trips: 0,
-        }
+        };
+        let observed = clients::observe(&file, 0);
+        file.host.client_machine_id = observed.client_machine_id;
+        file.host.remaining_rearm_count = Some(LAB_REARM_COUNT);
+        file
     }
 
     /// Takes the first fault aimed at `kind`, counting it down.
@@ -149,7 +170,7 @@ impl Target for LabTarget {
         let (result, created) =
             self.round_trip(|file| match file.take_fault(OpKind::Discover) {
                 Some(code) => Err(code),
-                None => Ok(file.host.clone()),
+                None => Ok(clients::observe(file, crate::clock::now())),
             })?;
         let state = result.map_err(|code| Error::Unreachable {
             host: self.host.clone(),
@@ -382,13 +403,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
                 return fail(E_FILE_NOT_FOUND, &format!("license pack `{}` does not exist", path.display()));
             }
             file.host.license_packs.insert(*product);
-            file.host.products.entry(*product).or_insert(ProductState {
-                partial_key: None,
-                channel: Channel::None,
-                license_status: LicenseStatus::Unlicensed,
-                installation_id: None,
-                grace_minutes: 0,
-            });
+            file.host.products.entry(*product).or_insert_with(ProductState::empty);
             Outcome::applied()
         }
         TargetOp::InstallProductKey { product, key } => {
@@ -405,6 +420,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
                     license_status: if product.is_office() { LicenseStatus::Unlicensed } else { LicenseStatus::InitialGrace },
                     installation_id: Some(iid),
                     grace_minutes: if product.is_office() { 0 } else { 43200 },
+                    ..ProductState::empty()
                 },
             );
             Outcome::Applied {
@@ -746,6 +762,39 @@ mod tests {
             std::fs::read_to_string(&t.path).expect("read"),
             "{ not json"
         );
+    }
+
+    #[test]
+    fn a_lab_file_from_before_clients_and_clock_still_loads() {
+        let (_d, t) = lab();
+        t.discover().expect("create");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&t.path).expect("read")).expect("json");
+        let file = value.as_object_mut().expect("object");
+        file.remove("clients");
+        file.remove("clock_offset_seconds");
+        let host = file["host"].as_object_mut().expect("host");
+        for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
+            host.remove(key);
+        }
+        std::fs::write(&t.path, value.to_string()).expect("write");
+        let state = t.discover().expect("old file loads").state;
+        assert!(state.client_machine_id.is_some());
+        assert_eq!(state.remaining_rearm_count, Some(LAB_REARM_COUNT));
+        assert!(state.clock.is_some());
+    }
+
+    #[test]
+    fn discovery_reports_the_clock_with_its_offset() {
+        let (_d, t) = lab();
+        with_lab_file(&t.path, true, |f| {
+            f.clock_offset_seconds = -7200;
+            Ok(())
+        })
+        .expect("control");
+        let before = crate::clock::now();
+        let clock = t.discover().expect("discover").state.clock.expect("clock");
+        assert!((clock - (before - 7200)).abs() <= 2, "{clock} vs {before}");
     }
 
     #[test]
