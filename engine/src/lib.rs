@@ -9,6 +9,7 @@ pub mod config;
 pub mod diagnostic;
 pub mod error;
 pub mod graph;
+pub mod lock;
 pub mod plan;
 pub mod secret;
 pub mod target;

@@ -96,6 +96,10 @@ pub struct Plan<Op, State> {
     pub kmsconf_version: String,
     /// The config the plan was made from (for messages; applying a plan does not reread it).
     pub config: PathBuf,
+    /// The config's directory, absolute, so a saved plan shows lab targets as the config wrote
+    /// them wherever it is shown. Absent in plan files made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dir: Option<PathBuf>,
     pub hosts: Vec<HostPlan<Op, State>>,
 }
 
@@ -113,13 +117,27 @@ pub struct Summary {
 }
 
 impl<Op, State> Plan<Op, State> {
-    pub fn new(config: PathBuf, hosts: Vec<HostPlan<Op, State>>) -> Self {
+    /// A plan made from the config `config` (as given), whose directory is `config_dir`.
+    pub fn new(config: PathBuf, config_dir: PathBuf, hosts: Vec<HostPlan<Op, State>>) -> Self {
         Self {
             format_version: FORMAT_VERSION,
             kind: PLAN_KIND.to_string(),
             kmsconf_version: env!("CARGO_PKG_VERSION").to_string(),
             config,
+            config_dir: Some(config_dir),
             hosts,
+        }
+    }
+
+    /// The directory lab targets are shown relative to: the recorded config directory, or for
+    /// an older plan file the config's directory taken from the current directory.
+    pub fn config_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.config_dir {
+            return dir.clone();
+        }
+        match self.config.parent() {
+            Some(p) if !p.as_os_str().is_empty() => std::path::absolute(p).unwrap_or(p.into()),
+            _ => std::env::current_dir().unwrap_or_default(),
         }
     }
 
@@ -257,6 +275,7 @@ mod tests {
         };
         Plan::new(
             "kmsconf.toml".into(),
+            "/srv/kms".into(),
             vec![HostPlan {
                 name: "kms01".into(),
                 target: TargetSpec::Local,
@@ -286,11 +305,25 @@ mod tests {
         plan().save(&p).expect("save");
         let back: Plan<String, u32> = Plan::load(&p).expect("load");
         assert_eq!(back.hosts[0].changes, plan().hosts[0].changes);
+        assert_eq!(back.config_dir(), Path::new("/srv/kms"));
         std::fs::write(&p, "{\"kind\": \"other\"}").expect("write");
         let e = Plan::<String, u32>::load(&p).expect_err("not a plan");
         assert!(e.to_string().contains("kmsconf-plan"), "{e}");
         std::fs::write(&p, "{\"kind\": \"kmsconf-plan\", \"format_version\": 99}").expect("write");
         let e = Plan::<String, u32>::load(&p).expect_err("future");
         assert!(e.to_string().contains("version 99"), "{e}");
+    }
+
+    #[test]
+    fn plan_files_without_a_config_dir_still_load() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plan.json");
+        let mut old = serde_json::to_value(plan()).expect("encode");
+        old.as_object_mut().expect("object").remove("config_dir");
+        std::fs::write(&p, old.to_string()).expect("write");
+        let back: Plan<String, u32> = Plan::load(&p).expect("load");
+        assert_eq!(back.config_dir, None);
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(back.config_dir(), cwd);
     }
 }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lock::{LockGuard, LockHolder};
+
 /// What happened to one operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
@@ -52,4 +54,12 @@ pub trait Target: Send + Sync {
     /// Runs independent operations, in order, in one round trip. Returns one outcome per
     /// operation; an `Err` means the host could not be reached or the batch could not run at all.
     fn execute(&self, batch: &[Self::Operation]) -> Result<Vec<Outcome>, Self::Error>;
+
+    /// Takes the host's apply lock for as long as the guard lives. Fails at once, naming the
+    /// holder, when another run holds it.
+    fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Self::Error>;
+
+    /// Breaks a lock left behind by a run that died, when `lock_id` is that lock's ID. Returns
+    /// the holder that was removed.
+    fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Self::Error>;
 }

@@ -1,5 +1,6 @@
-//! Knowledge tables: the KMS host products and the activation error codes, loaded once from the
-//! data files under `providers/data/` (sources named there).
+//! Knowledge tables: the KMS host products, the activation error codes and the public KMS client
+//! setup keys (GVLKs), loaded once from the data files under `providers/data/` (sources named
+//! there).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -27,13 +28,43 @@ pub struct ProductInfo {
 pub struct CodeInfo {
     pub code: String,
     pub meaning: String,
+    /// Why it usually happens.
+    #[serde(default)]
+    pub cause: Option<String>,
     pub fix: String,
+    /// Which side meets it: KMS host, KMS client, MAK.
+    #[serde(default)]
+    pub applies_to: Option<String>,
+    /// `None` = Microsoft's "Resolving common activation error codes"; otherwise where it is from.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct CodesFile {
     code: Vec<CodeInfo>,
 }
+
+/// A public KMS client setup key (GVLK) of one edition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edition {
+    /// What `kmsconf client-script --edition` takes: `windows-server-2022-datacenter`.
+    pub id: String,
+    pub name: String,
+    /// The KMS host product that activates it.
+    pub product: ProductId,
+    /// The public key; not a secret.
+    pub key: String,
+}
+
+#[derive(Deserialize)]
+struct EditionsFile {
+    edition: Vec<Edition>,
+}
+
+/// Where the error catalogue comes from, as `kmsconf explain` names it.
+pub const CODES_SOURCE: &str = "Microsoft, \"Resolving common activation error codes\" (learn.microsoft.com, windows-server/get-started/activation-error-codes)";
 
 fn products() -> &'static BTreeMap<ProductId, ProductInfo> {
     static TABLE: OnceLock<BTreeMap<ProductId, ProductInfo>> = OnceLock::new();
@@ -54,6 +85,25 @@ fn codes() -> &'static BTreeMap<u32, CodeInfo> {
             .filter_map(|c| parse_code(&c.code).map(|n| (n, c)))
             .collect()
     })
+}
+
+fn editions() -> &'static [Edition] {
+    static TABLE: OnceLock<Vec<Edition>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml::from_str::<EditionsFile>(include_str!("../data/gvlks.toml"))
+            .map(|f| f.edition)
+            .unwrap_or_default()
+    })
+}
+
+/// The GVLK table entry of an edition id.
+pub fn edition(id: &str) -> Option<&'static Edition> {
+    editions().iter().find(|e| e.id == id)
+}
+
+/// Every edition with a published GVLK, in the table's order.
+pub fn all_editions() -> &'static [Edition] {
+    editions()
 }
 
 /// The catalogue entry of a product.
@@ -139,6 +189,53 @@ mod tests {
         let file: CodesFile = toml::from_str(text).expect("table parses");
         assert_eq!(codes().len(), file.code.len());
         assert!(code(0xC004F074).is_some());
+    }
+
+    /// Every code of the summary table of Microsoft's "Resolving common activation error codes".
+    #[test]
+    fn the_catalogue_holds_microsofts_whole_list() {
+        let listed = [
+            0xC004C001, 0xC004C003, 0xC004C008, 0xC004B100, 0xC004C020, 0xC004C021, 0xC004F009,
+            0xC004F00F, 0xC004F014, 0xC004F02C, 0xC004F035, 0xC004F038, 0xC004F039, 0xC004F041,
+            0xC004F042, 0xC004F050, 0xC004F051, 0xC004F064, 0xC004F065, 0xC004F06C, 0x80070005,
+            0x8007232A, 0x8007232B, 0x800706BA, 0x8007251D, 0xC004F074, 0x8004FE21, 0x80092328,
+            0x8007007B, 0x80070490,
+        ];
+        for c in listed {
+            let info = code(c).unwrap_or_else(|| panic!("{} missing", format_code(c)));
+            assert!(
+                info.source.is_none(),
+                "{} is on Microsoft's page",
+                info.code
+            );
+            assert!(info.cause.is_some(), "{} has no cause", info.code);
+        }
+        assert!(code(0xC004F999).is_none());
+    }
+
+    #[test]
+    fn every_gvlk_is_a_well_formed_key_for_a_known_product() {
+        let text = include_str!("../data/gvlks.toml");
+        let file: EditionsFile = toml::from_str(text).expect("table parses");
+        assert_eq!(all_editions().len(), file.edition.len());
+        assert!(all_editions().len() >= 40);
+        let mut ids = std::collections::BTreeSet::new();
+        for e in all_editions() {
+            assert!(ids.insert(e.id.as_str()), "{} listed twice", e.id);
+            let secret = kmsconf_engine::secret::Secret::new(e.key.clone());
+            assert!(
+                kmsconf_engine::secret::ProductKey::parse(&secret).is_ok(),
+                "{}: {}",
+                e.id,
+                e.key
+            );
+        }
+        let dc = edition("windows-server-2022-datacenter").expect("2022 DC");
+        assert!(dc.key.ends_with("6VM33"));
+        assert_eq!(
+            edition("office-2019-professional-plus").map(|e| e.product),
+            Some(ProductId::Office2019)
+        );
     }
 
     #[test]

@@ -17,8 +17,6 @@ use kmsconf_engine::secret::TsigSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use kmsconf_engine::target::Target;
-
 use crate::ops::PlanOp;
 use crate::planner::ChangeSpec;
 use crate::state::Observed;
@@ -155,7 +153,7 @@ pub fn discover_and_plan(cfg: &DnsConfig, config: &Config) -> Result<KmsHostPlan
         Vec::new()
     };
     let server = DnsServer::new(&cfg.server, cfg.zones.clone(), targets);
-    Ok(plan_dns(cfg, config, server.discover()?.state))
+    Ok(plan_dns(cfg, config, server.discover()?))
 }
 
 /// Plans the DNS server as the plan entry `dns`, which runs after the published hosts.

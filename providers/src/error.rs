@@ -22,6 +22,13 @@ pub enum Error {
     },
     #[error("DNS server `{server}`: {message}")]
     Dns { server: String, message: String },
+    #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
+    Locked {
+        host: String,
+        holder: Box<kmsconf_engine::lock::LockHolder>,
+    },
+    #[error("host `{host}`: cannot break the lock: {message}")]
+    Unlock { host: String, message: String },
     #[error("knowledge table `{table}` is malformed: {message}")]
     Catalog {
         table: &'static str,

@@ -5,43 +5,35 @@
 use kmsconf_engine::apply::{run_host, HostRun};
 use kmsconf_engine::config::TargetSpec;
 use kmsconf_engine::secret::{ConfirmationId, ProductKey, TsigSecret};
-use kmsconf_engine::target::{Outcome, Target};
-use serde::Serialize;
+use kmsconf_engine::target::Outcome;
 use serde_json::Value;
 
 use crate::dns::{self, DnsState, TsigCredentials};
 use crate::ops::{PlanOp, TargetOp};
 use crate::state::Observed;
 use crate::targets::dns::DnsServer;
-use crate::targets::{self, DynTarget};
+use crate::targets::DynTarget;
 use crate::{Error, KmsHostPlan};
 
-/// Applies one entry of a plan: a KMS host through its target, or the DNS server.
-pub fn apply(plan: &KmsHostPlan) -> Result<HostRun, Error> {
-    match &plan.observed {
-        Observed::KmsHost(_) => {
-            let target = targets::open(&plan.name, &plan.target)?;
-            apply_host(target.as_ref(), plan)
-        }
-        Observed::DnsServer(state) => apply_dns(plan, state),
-    }
+/// Rediscovers the DNS server of a saved plan's entry `dns` and lists what changed since the
+/// plan was made.
+pub fn dns_drift(plan: &KmsHostPlan) -> Result<Vec<String>, Error> {
+    let state = dns_state(plan)?;
+    let zones = state.zones.keys().cloned().collect();
+    let names = state.targets.keys().cloned().collect();
+    let server = DnsServer::new(dns_server(plan)?, zones, names);
+    let now = Observed::DnsServer(server.discover()?);
+    Ok(staleness(&plan.observed, &now))
 }
 
-/// Rediscovers one entry of a saved plan and lists what changed since the plan was made.
-pub fn drift_since_plan(plan: &KmsHostPlan) -> Result<Vec<String>, Error> {
-    let now = match &plan.observed {
-        Observed::KmsHost(_) => {
-            let target = targets::open(&plan.name, &plan.target)?;
-            Observed::KmsHost(target.discover()?.state)
-        }
-        Observed::DnsServer(state) => {
-            let zones = state.zones.keys().cloned().collect();
-            let names = state.targets.keys().cloned().collect();
-            let server = DnsServer::new(dns_server(plan)?, zones, names);
-            Observed::DnsServer(server.discover()?.state)
-        }
-    };
-    Ok(staleness(&plan.observed, &now))
+fn dns_state(plan: &KmsHostPlan) -> Result<&DnsState, Error> {
+    match &plan.observed {
+        Observed::DnsServer(state) => Ok(state),
+        Observed::KmsHost(_) => Err(Error::Plan {
+            host: plan.name.clone(),
+            message: "a KMS host is not a DNS server".into(),
+        }),
+    }
 }
 
 fn dns_server(plan: &KmsHostPlan) -> Result<&str, Error> {
@@ -54,8 +46,9 @@ fn dns_server(plan: &KmsHostPlan) -> Result<&str, Error> {
     }
 }
 
-/// Sends the DNS server's record changes: every zone's in one atomic UPDATE.
-fn apply_dns(plan: &KmsHostPlan, observed: &DnsState) -> Result<HostRun, Error> {
+/// Applies the plan's entry `dns`: every zone's record changes in one atomic UPDATE.
+pub fn apply_dns(plan: &KmsHostPlan) -> Result<HostRun, Error> {
+    let observed = dns_state(plan)?;
     let server = DnsServer::new(dns_server(plan)?, Vec::new(), Vec::new());
     let run = run_host(&plan.changes, |batch| {
         let ops: Vec<&PlanOp> = batch.iter().map(|c| &c.operation).collect();
@@ -221,9 +214,15 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
 }
 
 /// The places where the host's state differs from the state a saved plan was made from
-/// (`service.port: 1688 -> 1689`), empty when the plan is still current.
-pub fn staleness<S: Serialize>(planned: &S, now: &S) -> Vec<String> {
-    let (a, b) = (serde_json::to_value(planned), serde_json::to_value(now));
+/// (`service.port: 1688 -> 1689`), empty when the plan is still current. What changes by itself
+/// (clock, counts, request counters, grace minutes) is not compared.
+pub fn staleness(planned: &Observed, now: &Observed) -> Vec<String> {
+    use serde_json::to_value;
+    let (a, b) = match (planned.stable(), now.stable()) {
+        (Observed::KmsHost(a), Observed::KmsHost(b)) => (to_value(a), to_value(b)),
+        (Observed::DnsServer(a), Observed::DnsServer(b)) => (to_value(a), to_value(b)),
+        _ => return vec!["it is no longer the same kind of entry (KMS host or DNS server)".into()],
+    };
     let (Ok(a), Ok(b)) = (a, b) else {
         return vec!["the state could not be compared".into()];
     };
@@ -252,5 +251,48 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         }
         _ if a != b => out.push(format!("{path}: {a} -> {b}")),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::HostState;
+    use kmsconf_engine::config::ProductId;
+
+    #[test]
+    fn what_changes_by_itself_does_not_make_a_plan_stale() {
+        let planned = HostState::fresh_windows_server("KMS01");
+        let mut now = planned.clone();
+        now.clock = Some(1_795_000_000);
+        let w = now.products.get_mut(&ProductId::Windows).expect("windows");
+        w.grace_minutes -= 90;
+        w.current_count = Some(7);
+        w.requests.total = 12;
+        let host = |s: &HostState| Observed::KmsHost(s.clone());
+        assert!(staleness(&host(&planned), &host(&now)).is_empty());
+        now.service.port = 1689;
+        assert_eq!(
+            staleness(&host(&planned), &host(&now)),
+            ["service.port: 0 -> 1689"]
+        );
+    }
+
+    #[test]
+    fn a_state_saved_before_the_day_2_fields_still_loads() {
+        let mut value =
+            serde_json::to_value(HostState::fresh_windows_server("KMS01")).expect("to json");
+        let host = value.as_object_mut().expect("object");
+        for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
+            host.remove(key);
+        }
+        let products = host["products"]["windows"]
+            .as_object_mut()
+            .expect("windows");
+        for key in ["current_count", "required_count", "requests"] {
+            products.remove(key);
+        }
+        let old: HostState = serde_json::from_value(value).expect("old state loads");
+        assert_eq!(old.remaining_rearm_count, None);
     }
 }

@@ -7,7 +7,9 @@
 //! [`execute`] runs a planned host through its target. Providers never print.
 
 pub mod catalog;
+pub mod clock;
 pub mod dns;
+pub mod doctor;
 pub mod error;
 pub mod execute;
 pub mod firewall;
@@ -16,6 +18,7 @@ pub mod ops;
 pub mod planner;
 pub mod service;
 pub mod state;
+pub mod status;
 pub mod targets;
 
 pub use error::Error;

@@ -1,5 +1,9 @@
 //! The observed state of a KMS host: what one discovery round trip returns, in the terms of the
 //! Software Licensing Service's CIM classes (not slmgr's localized text).
+//!
+//! Some of it changes by itself while nobody configures anything (the host's clock, the client
+//! count and request counters, the grace minutes left): [`HostState::stable`] leaves those out,
+//! so a saved plan is stale only when something kmsconf manages changed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -17,6 +21,21 @@ pub enum Observed {
     DnsServer(crate::dns::DnsState),
 }
 
+impl Observed {
+    /// Whether this is the DNS server entry of a plan (`dns`) rather than a KMS host.
+    pub fn is_dns_server(&self) -> bool {
+        matches!(self, Self::DnsServer(_))
+    }
+
+    /// The state without what changes by itself over time (see [`HostState::stable`]).
+    pub fn stable(&self) -> Self {
+        match self {
+            Self::KmsHost(host) => Self::KmsHost(host.stable()),
+            Self::DnsServer(dns) => Self::DnsServer(dns.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostState {
@@ -28,6 +47,16 @@ pub struct HostState {
     pub products: BTreeMap<ProductId, ProductState>,
     /// Products whose KMS host license pack is installed.
     pub license_packs: BTreeSet<ProductId>,
+    /// The host's clock when it answered, seconds since the Unix epoch (UTC); `None` when the
+    /// target cannot tell. Volatile.
+    #[serde(default)]
+    pub clock: Option<i64>,
+    /// `SoftwareLicensingService.ClientMachineID`: the host's own CMID.
+    #[serde(default)]
+    pub client_machine_id: Option<String>,
+    /// `SoftwareLicensingService.RemainingWindowsReArmCount`: how many `slmgr.vbs /rearm` are left.
+    #[serde(default)]
+    pub remaining_rearm_count: Option<u32>,
 }
 
 /// `SoftwareLicensingService` properties and the `SoftwareProtectionPlatform` registry values.
@@ -91,11 +120,71 @@ pub struct ProductState {
     pub license_status: LicenseStatus,
     /// `OfflineInstallationId`, what `slmgr.vbs /dti` shows for phone activation.
     pub installation_id: Option<String>,
-    /// `GracePeriodRemaining`, minutes.
+    /// `GracePeriodRemaining`, minutes. Volatile.
     pub grace_minutes: u32,
+    /// `KeyManagementServiceCurrentCount`: distinct clients the KMS host counts now; `None` where
+    /// CIM says -1 (not a KMS host for this product, or no request yet). Volatile.
+    #[serde(default)]
+    pub current_count: Option<u32>,
+    /// `RequiredClientCount`: the count this KMS host product needs before it activates clients;
+    /// `None` when the product is not a KMS host.
+    #[serde(default)]
+    pub required_count: Option<u32>,
+    /// The cumulative request counters of this KMS host product (`slmgr.vbs /dli`). Volatile.
+    #[serde(default)]
+    pub requests: RequestCounters,
+}
+
+/// `KeyManagementServiceTotalRequests`, `...FailedRequests` and the per-license-status request
+/// counters: what clients asked since the counters were last reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestCounters {
+    pub total: u64,
+    pub failed: u64,
+    pub unlicensed: u64,
+    pub licensed: u64,
+    pub initial_grace: u64,
+    pub out_of_tolerance_grace: u64,
+    pub non_genuine_grace: u64,
+    pub notification: u64,
+}
+
+impl RequestCounters {
+    /// Counts one request from a client in `status`.
+    pub fn record(&mut self, status: LicenseStatus, failed: bool) {
+        self.total += 1;
+        if failed {
+            self.failed += 1;
+        }
+        match status {
+            LicenseStatus::Unlicensed => self.unlicensed += 1,
+            LicenseStatus::Licensed => self.licensed += 1,
+            LicenseStatus::InitialGrace => self.initial_grace += 1,
+            LicenseStatus::OutOfToleranceGrace | LicenseStatus::ExtendedGrace => {
+                self.out_of_tolerance_grace += 1
+            }
+            LicenseStatus::NonGenuineGrace => self.non_genuine_grace += 1,
+            LicenseStatus::Notification => self.notification += 1,
+        }
+    }
 }
 
 impl ProductState {
+    /// A product with nothing installed yet (a license pack only).
+    pub fn empty() -> Self {
+        Self {
+            partial_key: None,
+            channel: Channel::None,
+            license_status: LicenseStatus::Unlicensed,
+            installation_id: None,
+            grace_minutes: 0,
+            current_count: None,
+            required_count: None,
+            requests: RequestCounters::default(),
+        }
+    }
+
     /// An installed and activated KMS host key (`IsKeyManagementServiceMachine`).
     pub fn is_activated_kms_host(&self) -> bool {
         self.channel == Channel::KmsHost && self.license_status == LicenseStatus::Licensed
@@ -185,6 +274,9 @@ impl HostState {
             license_status: LicenseStatus::InitialGrace,
             installation_id: None,
             grace_minutes: 43200,
+            current_count: None,
+            required_count: None,
+            requests: RequestCounters::default(),
         };
         Self {
             computer_name: computer_name.to_string(),
@@ -214,7 +306,23 @@ impl HostState {
             },
             products: [(ProductId::Windows, windows)].into_iter().collect(),
             license_packs: BTreeSet::new(),
+            clock: None,
+            client_machine_id: None,
+            remaining_rearm_count: None,
         }
+    }
+
+    /// The state without what changes by itself over time (clock, counts, request counters,
+    /// grace minutes): what a saved plan must still match when it is applied.
+    pub fn stable(&self) -> Self {
+        let mut s = self.clone();
+        s.clock = None;
+        for p in s.products.values_mut() {
+            p.grace_minutes = 0;
+            p.current_count = None;
+            p.requests = RequestCounters::default();
+        }
+        s
     }
 
     /// The Windows product as a KMS host, if it is an activated one.

@@ -1,15 +1,19 @@
-//! `kmsconf apply`: converge hosts from the config (plan, show, ask) or from a saved plan file
-//! (rediscover, refuse if stale, run).
+//! `kmsconf apply`: converge hosts from the config (lock, plan, show, ask, apply) or from a saved
+//! plan file (lock, rediscover and refuse if stale, apply). Every host's apply lock is held from
+//! before discovery to the end of the run.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kmsconf_engine::apply::{run_scheduled, HostRun, Job};
-use kmsconf_providers::{execute, KmsHostPlan, KmsPlan};
+use kmsconf_providers::targets::DynTarget;
+use kmsconf_providers::{execute, KmsHostPlan, KmsPlan, Observed};
 
+use super::progress::Progress;
 use super::render::{self, Style};
-use super::{session, CliError, ConfigArg};
+use super::session::{self, Opened};
+use super::{CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -31,34 +35,9 @@ pub struct ApplyArgs {
 
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
-    let plan = match &args.plan {
-        Some(file) => {
-            let plan = KmsPlan::load(file)?;
-            check_fresh(&plan, parallelism)?;
-            plan
-        }
-        None => {
-            let config = session::load_config(&args.config.file)?;
-            let planned = session::plan_hosts(&config, &[], parallelism)?;
-            let text = render::plan(
-                &planned.plan,
-                &config.dir,
-                &planned.failures,
-                Style::stdout(),
-            );
-            if !args.json {
-                print!("{text}");
-            }
-            if !planned.failures.is_empty() {
-                return Err(CliError::Message(
-                    "some hosts could not be planned; nothing was applied".into(),
-                ));
-            }
-            if planned.plan.has_changes() && !args.auto_approve {
-                confirm()?;
-            }
-            planned.plan
-        }
+    let (plan, opened, _locks) = match &args.plan {
+        Some(file) => from_plan_file(file, parallelism)?,
+        None => from_config(&args, parallelism)?,
     };
     if !plan.has_changes() {
         if args.json {
@@ -71,8 +50,59 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = execute_plan(&plan, parallelism);
+    let results = execute_plan(&plan, &opened, parallelism);
     report(&results, args.json)
+}
+
+type Prepared = (KmsPlan, Vec<Opened>, Vec<kmsconf_engine::lock::LockGuard>);
+
+fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliError> {
+    let config = session::load_config(&args.config.file)?;
+    let hosts = session::select(&config, &[])?;
+    let (opened, unopened) = session::open_each(&hosts);
+    if let Some((host, e)) = unopened.first() {
+        return Err(CliError::Message(format!(
+            "host `{host}`: {e}; nothing was applied"
+        )));
+    }
+    let locks = session::lock_all(opened.iter().map(|(_, o)| o))?;
+    let planned = session::plan_hosts(&config, &opened, true, parallelism);
+    let text = render::plan(
+        &planned.plan,
+        &config.dir,
+        &planned.failures,
+        Style::stdout(),
+    );
+    if !args.json {
+        print!("{text}");
+    }
+    if !planned.failures.is_empty() {
+        return Err(CliError::Message(
+            "some hosts could not be planned; nothing was applied".into(),
+        ));
+    }
+    if planned.plan.has_changes() && !args.auto_approve {
+        confirm()?;
+    }
+    Ok((
+        planned.plan,
+        opened.into_iter().map(|(_, o)| o).collect(),
+        locks,
+    ))
+}
+
+fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
+    let plan = KmsPlan::load(file)?;
+    // the DNS server entry has no target to open or lock: its UPDATE's prerequisite guards it
+    let opened = plan
+        .hosts
+        .iter()
+        .filter(|h| !h.observed.is_dns_server())
+        .map(|h| session::open(&h.name, &h.target))
+        .collect::<Result<Vec<_>, _>>()?;
+    let locks = session::lock_all(&opened)?;
+    check_fresh(&plan, &opened, parallelism)?;
+    Ok((plan, opened, locks))
 }
 
 fn confirm() -> Result<(), CliError> {
@@ -96,8 +126,15 @@ fn confirm() -> Result<(), CliError> {
     Ok(())
 }
 
+fn target_of<'a>(opened: &'a [Opened], host: &str) -> Option<&'a DynTarget> {
+    opened
+        .iter()
+        .find(|o| o.name == host)
+        .map(|o| o.target.as_ref())
+}
+
 /// Rediscovers every host of a saved plan and refuses the whole plan if any host changed.
-fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
+fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<(), CliError> {
     let jobs = plan
         .hosts
         .iter()
@@ -110,8 +147,17 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
     let results = run_scheduled(
         jobs,
         parallelism,
-        |_, host: &KmsHostPlan| {
-            let r = execute::drift_since_plan(host).map_err(|e| e.to_string());
+        |name, host: &KmsHostPlan| {
+            let r = match target_of(opened, name) {
+                _ if host.observed.is_dns_server() => {
+                    execute::dns_drift(host).map_err(|e| e.to_string())
+                }
+                Some(t) => t
+                    .discover()
+                    .map(|d| execute::staleness(&host.observed, &Observed::KmsHost(d.state)))
+                    .map_err(|e| e.to_string()),
+                None => Err("no target".to_string()),
+            };
             (r, true)
         },
         |_, _| Err(String::new()),
@@ -138,7 +184,18 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
 
 type HostResult = Result<HostRun, String>;
 
-fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)> {
+fn execute_plan(
+    plan: &KmsPlan,
+    opened: &[Opened],
+    parallelism: usize,
+) -> Vec<(String, HostResult)> {
+    let names: Vec<String> = plan
+        .hosts
+        .iter()
+        .filter(|h| !h.changes.is_empty())
+        .map(|h| h.name.clone())
+        .collect();
+    let progress = Progress::new("applying", &names);
     let jobs = plan
         .hosts
         .iter()
@@ -148,26 +205,49 @@ fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)>
             input: h,
         })
         .collect();
-    run_scheduled(
+    let results = run_scheduled(
         jobs,
         parallelism,
-        |_, host: &KmsHostPlan| {
-            let _span = tracing::info_span!("apply", host = %host.name).entered();
+        |name, host: &KmsHostPlan| {
+            let _span = tracing::info_span!("apply", host = %name).entered();
             if host.changes.is_empty() {
                 return (Ok(HostRun::default()), true);
             }
-            let r = execute::apply(host).map_err(|e| e.to_string());
+            progress.update(name, &format!("applying {} changes", host.changes.len()));
+            let r = match target_of(opened, name) {
+                _ if host.observed.is_dns_server() => {
+                    execute::apply_dns(host).map_err(|e| e.to_string())
+                }
+                Some(t) => execute::apply_host(t, host).map_err(|e| e.to_string()),
+                None => Err("no target".to_string()),
+            };
             let ok = r
                 .as_ref()
                 .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
+            progress.done(
+                name,
+                &match &r {
+                    Ok(run) => format!(
+                        "{} applied, {} failed, {} skipped, {} pending",
+                        run.applied(),
+                        run.failed(),
+                        run.skipped(),
+                        run.pending()
+                    ),
+                    Err(e) => format!("failed: {e}"),
+                },
+            );
             (r, ok)
         },
-        |_, prerequisite| {
+        |name, prerequisite| {
+            progress.done(name, "skipped");
             Err(format!(
                 "skipped: host `{prerequisite}` (a dependency) did not converge"
             ))
         },
-    )
+    );
+    progress.finish();
+    results
 }
 
 fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliError> {

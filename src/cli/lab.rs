@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kmsconf_engine::config::ProductId;
 use kmsconf_providers::catalog;
+use kmsconf_providers::clock;
 use kmsconf_providers::ops::OpKind;
+use kmsconf_providers::targets::lab::clients::{self, NewRequests};
 use kmsconf_providers::targets::lab::{self, Fault, LabFile};
 
 use super::CliError;
@@ -47,6 +50,54 @@ pub enum LabCommand {
     },
     /// Print the lab host's state file.
     Show { path: PathBuf },
+    /// Simulated KMS clients: send activation requests, list what the host counts, clear them.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Set the host's clock ahead of (`+2h`) or behind (`-10m`) the real one; `0` resets it.
+    Clock {
+        path: PathBuf,
+        /// `[+|-]N[s|m|h|d]`.
+        #[arg(allow_hyphen_values = true, value_parser = clock::parse_duration)]
+        offset: i64,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientsCommand {
+    /// Record activation requests from clients, as the KMS host receives them.
+    Add {
+        path: PathBuf,
+        /// The product the clients activate: windows, office-2010, ..., office-2024.
+        #[arg(long, default_value = "windows", value_parser = parse_product)]
+        product: ProductId,
+        /// How many requests.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        count: u32,
+        /// Every request comes from this client machine ID (cloned machines); default: a new
+        /// CMID per request.
+        #[arg(long, value_name = "GUID")]
+        cmid: Option<String>,
+        /// The requests were received this long ago, by the host's clock (e.g. `31d`).
+        #[arg(long, default_value = "0", value_parser = clock::parse_duration)]
+        ago: i64,
+    },
+    /// List the clients the host counts now, per product (the 30-day, 50/10 most recent cache).
+    List { path: PathBuf },
+    /// Forget every simulated request.
+    Clear { path: PathBuf },
+}
+
+fn parse_product(text: &str) -> Result<ProductId, String> {
+    ProductId::ALL
+        .into_iter()
+        .find(|p| p.id() == text)
+        .ok_or_else(|| {
+            let all: Vec<&str> = ProductId::ALL.iter().map(|p| p.id()).collect();
+            format!(
+                "unknown product `{text}`; expected one of {}",
+                all.join(", ")
+            )
+        })
 }
 
 fn parse_op(text: &str) -> Result<OpKind, String> {
@@ -126,6 +177,16 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
                 }
             );
         }
+        LabCommand::Clients(c) => run_clients(c)?,
+        LabCommand::Clock { path, offset } => {
+            control(&path, |f| f.clock_offset_seconds = offset)?;
+            let shown = match offset {
+                0 => "runs on the real time".to_string(),
+                o if o > 0 => format!("runs {} ahead", clock::human(o)),
+                o => format!("runs {} behind", clock::human(o)),
+            };
+            println!("{}: the host's clock {shown}", path.display());
+        }
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
             println!(
@@ -135,6 +196,69 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
+    match command {
+        ClientsCommand::Add {
+            path,
+            product,
+            count,
+            cmid,
+            ago,
+        } => {
+            let new = NewRequests {
+                product,
+                count,
+                cmid,
+                ago_seconds: ago,
+            };
+            let mut result = Ok(None);
+            control(&path, |f| {
+                result = clients::add(f, &new, clock::now()).map(Some)
+            })?;
+            let added = result.map_err(CliError::Message)?.ok_or_else(|| {
+                CliError::Message("the lab host did not record the requests".into())
+            })?;
+            let name = catalog::product_name(product);
+            if added.refused > 0 {
+                println!(
+                    "{}: refused {} {name} request{}: the host is not an activated KMS host for {product} (clients get {})",
+                    path.display(),
+                    added.refused,
+                    if added.refused == 1 { "" } else { "s" },
+                    catalog::format_code(0xC004_F042)
+                );
+            } else {
+                println!(
+                    "{}: {} {name} request{} received; the {product} count is now {}",
+                    path.display(),
+                    added.accepted,
+                    if added.accepted == 1 { "" } else { "s" },
+                    added.count
+                );
+            }
+        }
+        ClientsCommand::List { path } => {
+            let file = lab::load(&path)?;
+            let now = clients::host_now(&file, clock::now());
+            for product in ProductId::ALL {
+                let counted = clients::counted(&file.clients, product, now);
+                if counted.is_empty() {
+                    continue;
+                }
+                println!("{product}: count {}", counted.len());
+                for r in counted {
+                    println!("  {}  {} ago", r.cmid, clock::human(now - r.at));
+                }
+            }
+        }
+        ClientsCommand::Clear { path } => {
+            control(&path, |f| f.clients.clear())?;
+            println!("{}: no client requests", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Changes a lab file (creating a fresh host if there is none), under its lock.

@@ -1,12 +1,21 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
 mod apply;
+mod client_script;
+mod completions;
+mod doctor;
 mod env;
 mod error;
+mod explain;
 mod lab;
+mod markdown;
+mod output;
 mod plan;
+mod progress;
 mod render;
 mod session;
+mod show;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,13 +48,36 @@ enum Command {
     },
     /// Discover each host and show what apply would change.
     Plan(plan::PlanArgs),
+    /// Print a saved plan file as `plan` printed it, without contacting any host.
+    Show(show::ShowArgs),
     /// Converge the hosts: from the config (plans first, then asks) or from a saved plan file.
     Apply(apply::ApplyArgs),
+    /// Show each host and KMS host product: license, partial key, count against the threshold,
+    /// KMS settings and request counters.
+    Status(status::StatusArgs),
+    /// Run the troubleshooting checks (port, firewall, clock, licenses, count, ...); exit 1 when
+    /// any fails.
+    Doctor(doctor::DoctorArgs),
+    /// Explain a KMS or activation error code: meaning, cause and fix.
+    Explain(explain::ExplainArgs),
+    /// Print the one-time client activation script for a host (batch file or PowerShell).
+    ClientScript(client_script::ClientScriptArgs),
     /// Print the JSON Schema of the config file.
     Schema,
+    /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
+    ForceUnlock {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The host, by its name in the config.
+        host: String,
+        /// The lock ID, as the `locked` error printed it.
+        lock_id: String,
+    },
     /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Print the shell completion script for bash, zsh, fish or PowerShell.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -53,13 +85,36 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
         Command::Validate { config } => validate(&config.file),
         Command::Plan(a) => plan::run(a),
+        Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::ClientScript(a) => client_script::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(c) => lab::run(c),
+        Command::ForceUnlock {
+            config,
+            host,
+            lock_id,
+        } => force_unlock(&config.file, &host, &lock_id),
+        Command::Completions(a) => Ok(completions::run(a)),
     }
+}
+
+fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<ExitCode, CliError> {
+    let config = session::load_config(file)?;
+    let selected = session::select(&config, &[host.to_string()])?;
+    let target = selected
+        .first()
+        .map(|h| session::open(&h.name, &h.target))
+        .ok_or_else(|| CliError::Message(format!("no host `{host}`")))??;
+    let holder = target.target.force_unlock(lock_id)?;
+    println!("host `{host}`: removed the lock held by {holder}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {

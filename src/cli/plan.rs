@@ -1,11 +1,11 @@
-//! `kmsconf plan`: discover, diff, print (human or JSON), optionally save the plan file.
+//! `kmsconf plan`: discover, diff, print (human, JSON or markdown), optionally save the plan file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kmsconf_providers::KmsPlan;
 
-use super::render::{self, Style};
+use super::output::{self, FormatArgs};
 use super::{session, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
@@ -15,9 +15,8 @@ pub struct PlanArgs {
     /// Save the plan to this file, for `kmsconf apply PLANFILE`.
     #[arg(long, value_name = "PLANFILE")]
     out: Option<PathBuf>,
-    /// Print the plan as one JSON object.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: FormatArgs,
     /// Exit 0 when there are no changes, 2 when there are, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
@@ -31,26 +30,15 @@ pub struct PlanArgs {
 
 pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let planned = session::plan_hosts(&config, &args.hosts, usize::from(args.parallelism))?;
-    if args.json {
-        let mut doc = planned.plan.to_json(&config.dir);
-        doc["errors"] = planned
-            .failures
-            .iter()
-            .map(|(host, e)| serde_json::json!({ "host": host, "message": e }))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-    } else {
-        print!(
-            "{}",
-            render::plan(
-                &planned.plan,
-                &config.dir,
-                &planned.failures,
-                Style::stdout()
-            )
-        );
-    }
+    let hosts = session::select(&config, &args.hosts)?;
+    let (opened, unopened) = session::open_each(&hosts);
+    let dns = session::selects_dns(&config, &args.hosts);
+    let mut planned = session::plan_hosts(&config, &opened, dns, usize::from(args.parallelism));
+    planned.failures.extend(unopened);
+    print!(
+        "{}",
+        output::plan(&planned.plan, &planned.failures, args.format.format())
+    );
     if !planned.failures.is_empty() {
         return Err(CliError::Message(format!(
             "{} host{} could not be planned; nothing was saved",

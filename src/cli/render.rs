@@ -144,31 +144,37 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
         );
         out.push('\n');
     }
+    for line in summary(plan, failures) {
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// The closing lines of a plan: what it does in numbers, or that nothing changes.
+pub fn summary(plan: &KmsPlan, failures: &[(String, String)]) -> Vec<String> {
     let s = plan.summary();
     if s.total == 0 && failures.is_empty() {
         let verdict = match s.hosts {
             1 => "the host matches the configuration".to_string(),
             n => format!("all {n} hosts match the configuration"),
         };
-        let _ = writeln!(out, "No changes: {verdict}.");
-    } else {
-        let _ = writeln!(
-            out,
-            "Plan: {} to create, {} to update, {} to delete, {} to activate, {} to restart, on {} of {} host{}.",
-            s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, s.hosts,
-            if s.hosts == 1 { "" } else { "s" }
-        );
-        if !failures.is_empty() {
-            let n = failures.len();
-            let _ = writeln!(
-                out,
-                "{} host{} could not be planned.",
-                n,
-                if n == 1 { "" } else { "s" }
-            );
-        }
+        return vec![format!("No changes: {verdict}.")];
     }
-    out
+    let hosts = s.hosts + failures.len();
+    let mut lines = vec![format!(
+        "Plan: {} to create, {} to update, {} to delete, {} to activate, {} to restart, on {} of {} host{}.",
+        s.create, s.update, s.delete, s.activate, s.restart, s.hosts_with_changes, hosts,
+        if hosts == 1 { "" } else { "s" }
+    )];
+    if !failures.is_empty() {
+        let n = failures.len();
+        lines.push(format!(
+            "{} host{} could not be planned.",
+            n,
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    lines
 }
 
 /// The result of apply for one host.

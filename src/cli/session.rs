@@ -1,13 +1,16 @@
-//! What plan and apply share: loading the config (warnings to stderr), and discovering and
-//! planning the selected hosts, and the DNS server of `[dns]` (the plan entry `dns`),
-//! concurrently.
+//! What plan and apply share: loading the config (warnings to stderr), opening and locking
+//! targets, and discovering and planning hosts, and the DNS server of `[dns]` (the plan entry
+//! `dns`), concurrently.
 
 use std::path::Path;
 
 use kmsconf_engine::apply::{run_scheduled, Job};
-use kmsconf_engine::config::{Config, HostConfig, DNS_PLAN_HOST};
-use kmsconf_providers::{dns, planner, targets, KmsHostPlan, KmsPlan};
+use kmsconf_engine::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
+use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_providers::targets::{self, DynTarget};
+use kmsconf_providers::{dns, planner, KmsHostPlan, KmsPlan};
 
+use super::progress::Progress;
 use super::render::Style;
 use super::CliError;
 
@@ -21,27 +24,14 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(config)
 }
 
-/// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
-pub struct Planned {
-    pub plan: KmsPlan,
-    pub failures: Vec<(String, String)>,
+/// Whether `--host` (all when none) selects the DNS server of `[dns]`, the entry `dns`.
+pub fn selects_dns(config: &Config, only: &[String]) -> bool {
+    config.dns.is_some() && (only.is_empty() || only.iter().any(|n| n == DNS_PLAN_HOST))
 }
 
-/// What one planning job discovers.
-#[derive(Clone, Copy)]
-enum Entry<'a> {
-    Host(&'a HostConfig),
-    Dns,
-}
-
-/// Discovers the selected hosts (all when `only` is empty), `parallelism` at a time, and plans
-/// each; the DNS server is one more entry, `dns`. One round trip per host, one set of queries
-/// for the DNS server.
-pub fn plan_hosts(
-    config: &Config,
-    only: &[String],
-    parallelism: usize,
-) -> Result<Planned, CliError> {
+/// The hosts named by `--host` (all when none), in convergence order; `dns` names the DNS
+/// server (see [`selects_dns`]), not a host.
+pub fn select<'c>(config: &'c Config, only: &[String]) -> Result<Vec<&'c HostConfig>, CliError> {
     let has_dns = config.dns.is_some();
     for name in only {
         let known_entry = config.hosts.contains_key(name) || (has_dns && name == DNS_PLAN_HOST);
@@ -57,19 +47,93 @@ pub fn plan_hosts(
             )));
         }
     }
-    let order = config.host_order()?;
-    let selected = |n: &str| only.is_empty() || only.iter().any(|o| o == n);
-    let mut jobs: Vec<Job<Entry>> = order
+    Ok(config
+        .host_order()?
         .iter()
-        .filter(|n| selected(n))
+        .filter(|n| only.is_empty() || only.contains(n))
         .filter_map(|n| config.hosts.get(n))
-        .map(|h| Job {
+        .collect())
+}
+
+/// A host's target, opened (which does not contact the host).
+pub struct Opened {
+    pub name: String,
+    pub target: Box<DynTarget>,
+}
+
+/// Hosts whose targets opened, and (host, message) for those that did not.
+pub type OpenedHosts<'c> = (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>);
+
+/// Opens each host's target; those that cannot be opened come back as (host, message).
+pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
+    let mut opened = Vec::new();
+    let mut failures = Vec::new();
+    for host in hosts {
+        match open(&host.name, &host.target) {
+            Ok(o) => opened.push((*host, o)),
+            Err(e) => failures.push((host.name.clone(), e.to_string())),
+        }
+    }
+    (opened, failures)
+}
+
+pub fn open(name: &str, spec: &TargetSpec) -> Result<Opened, CliError> {
+    let target = targets::open(name, spec)?;
+    Ok(Opened {
+        name: name.to_string(),
+        target,
+    })
+}
+
+/// Takes every host's apply lock, or none: the first host already locked is an error naming
+/// its holder.
+pub fn lock_all<'a>(
+    opened: impl IntoIterator<Item = &'a Opened>,
+) -> Result<Vec<LockGuard>, CliError> {
+    let holder = LockHolder::current("apply");
+    tracing::debug!(lock_id = %holder.id, "taking apply locks");
+    opened
+        .into_iter()
+        .map(|o| Ok(o.target.lock(&holder)?))
+        .collect()
+}
+
+/// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
+pub struct Planned {
+    pub plan: KmsPlan,
+    pub failures: Vec<(String, String)>,
+}
+
+/// What one planning job discovers: a host through its target, or the DNS server.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Host(&'a HostConfig, &'a DynTarget),
+    Dns,
+}
+
+/// Discovers and plans the hosts, `parallelism` at a time: one round trip per host; with `dns`,
+/// also the DNS server of `[dns]` (one set of queries), as the entry `dns`.
+pub fn plan_hosts(
+    config: &Config,
+    hosts: &[(&HostConfig, Opened)],
+    dns: bool,
+    parallelism: usize,
+) -> Planned {
+    let dns = dns && config.dns.is_some();
+    let mut names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    if dns {
+        names.push(DNS_PLAN_HOST.to_string());
+    }
+    let progress = Progress::new("planning", &names);
+    let mut jobs: Vec<Job<Entry>> = hosts
+        .iter()
+        .map(|(h, o)| Job {
             name: h.name.clone(),
             after: Vec::new(),
-            input: Entry::Host(h),
+            input: Entry::Host(h, o.target.as_ref()),
         })
         .collect();
-    if has_dns && selected(DNS_PLAN_HOST) {
+    if dns {
         jobs.push(Job {
             name: DNS_PLAN_HOST.to_string(),
             after: Vec::new(),
@@ -79,27 +143,41 @@ pub fn plan_hosts(
     let results = run_scheduled(
         jobs,
         parallelism,
-        |_, entry| {
+        |name, entry| {
+            progress.update(name, "discovering");
             let r = match entry {
-                Entry::Host(host) => plan_one(host),
+                Entry::Host(host, target) => plan_one(host, target),
                 Entry::Dns => plan_dns(config),
             };
+            match &r {
+                Ok(p) if p.changes.is_empty() => progress.done(name, "no changes"),
+                Ok(p) => progress.done(
+                    name,
+                    &format!(
+                        "{} change{}",
+                        p.changes.len(),
+                        if p.changes.len() == 1 { "" } else { "s" }
+                    ),
+                ),
+                Err(_) => progress.done(name, "cannot plan"),
+            }
             let ok = r.is_ok();
             (r, ok)
         },
         |_, _| Err("not planned".to_string()),
     );
-    let mut hosts = Vec::new();
+    progress.finish();
+    let mut planned = Vec::new();
     let mut failures = Vec::new();
     for (name, r) in results {
         match r {
-            Ok(h) => hosts.push(h),
+            Ok(h) => planned.push(h),
             Err(e) => failures.push((name, e)),
         }
     }
-    let mut plan = KmsPlan::new(config.path.clone(), hosts);
+    let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
     dns::annotate(&mut plan, config);
-    Ok(Planned { plan, failures })
+    Planned { plan, failures }
 }
 
 fn plan_dns(config: &Config) -> Result<KmsHostPlan, String> {
@@ -110,10 +188,38 @@ fn plan_dns(config: &Config) -> Result<KmsHostPlan, String> {
     dns::discover_and_plan(cfg, config).map_err(|e| e.to_string())
 }
 
-fn plan_one(host: &HostConfig) -> Result<KmsHostPlan, String> {
+fn plan_one(host: &HostConfig, target: &DynTarget) -> Result<KmsHostPlan, String> {
     let _span = tracing::info_span!("plan", host = %host.name).entered();
-    let target = targets::open(&host.name, &host.target).map_err(|e| e.to_string())?;
     let discovery = target.discover().map_err(|e| e.to_string())?;
-    tracing::debug!(host = %host.name, "discovered");
-    planner::plan_host(host, discovery).map_err(|e| e.to_string())
+    tracing::debug!(host = %host.name, created = discovery.created, "discovered");
+    planner::plan_host(host, discovery).map_err(|e| match e {
+        // the report already names the host
+        kmsconf_providers::Error::Plan { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+/// Runs `f` on each selected host (all when `only` is empty), `parallelism` at a time, and
+/// returns the results in host order. For read-only commands (status, doctor): no apply lock.
+pub fn each_host<R: Send>(
+    config: &Config,
+    only: &[String],
+    parallelism: usize,
+    f: impl Fn(&HostConfig) -> R + Sync,
+) -> Result<Vec<R>, CliError> {
+    let jobs: Vec<Job<&HostConfig>> = select(config, only)?
+        .into_iter()
+        .map(|h| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: h,
+        })
+        .collect();
+    let results = run_scheduled(
+        jobs,
+        parallelism,
+        |_, host| (Some(f(host)), true),
+        |_, _| None,
+    );
+    Ok(results.into_iter().filter_map(|(_, r)| r).collect())
 }

@@ -81,6 +81,19 @@ impl Project {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
+        to_run(self.command(args).output().expect("run kmsconf"))
+    }
+
+    /// Starts kmsconf in the background, output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kmsconf")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsconf"));
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -93,7 +106,19 @@ impl Project {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        to_run(cmd.output().expect("run kmsconf"))
+        cmd
+    }
+
+    /// Waits (up to 20 s) until `check` holds, polling.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        let start = std::time::Instant::now();
+        while !check(self) {
+            assert!(
+                start.elapsed().as_secs() < 20,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Runs and asserts the exit code.
@@ -154,6 +179,17 @@ pub fn installation_id(output: &str) -> String {
         .unwrap_or_else(|| panic!("no installation ID in:\n{output}"))
         .to_string()
 }
+
+/// Service settings and a firewall group for `single_host`: a custom port (so a port rule), one
+/// setting that needs the service restart and one that does not.
+pub const SETTINGS: &str = "
+[hosts.kms01.service]
+port = 1689
+activation_interval = 60
+
+[hosts.kms01.firewall]
+rule_groups = [\"key-management-service\"]
+";
 
 /// A minimal single-host config with the given extra TOML appended.
 pub fn single_host(extra: &str) -> String {

@@ -24,7 +24,16 @@ fn two_hosts_converge_and_the_plan_reads_as_reviewed() {
     snapshot("two-hosts-plan.txt", &plan.stdout);
     let json = p.ok(&["plan", "--json"], 0);
     snapshot("two-hosts-plan.json", &json.stdout);
-    converge(&p);
+    let applied = p.ok(&["apply", "--auto-approve"], 0);
+    snapshot("two-hosts-apply.txt", &applied.stdout);
+    // without a terminal, progress is plain lines on stderr, one per host and step
+    assert!(
+        applied
+            .stderr
+            .contains("kms02: 12 applied, 0 failed, 0 skipped, 0 pending"),
+        "{applied:?}"
+    );
+    p.ok(&["plan", "--detailed-exitcode"], 0);
 }
 
 #[test]

@@ -2,9 +2,15 @@
 //! One test binary (this crate) keeps the build short.
 
 mod common;
+mod corpus;
+mod day2;
 mod dns;
 mod examples;
 mod failures;
+mod fleet;
+mod gitops;
+mod pipelines;
 mod plan_apply;
+mod robustness;
 mod secrets;
 mod validate;

@@ -2,15 +2,6 @@
 
 use crate::common::*;
 
-const SETTINGS: &str = "
-[hosts.kms01.service]
-port = 1689
-activation_interval = 60
-
-[hosts.kms01.firewall]
-rule_groups = [\"key-management-service\"]
-";
-
 #[test]
 fn a_fresh_lab_host_is_created_by_plan_and_said_so_once() {
     let p = Project::new();

@@ -1,4 +1,4 @@
-//! The DNS server target: reads the `_vlmcs._tcp` SRV RRsets (and, where asked, the A/AAAA
+//! The DNS server: reads the `_vlmcs._tcp` SRV RRsets (and, where asked, the A/AAAA
 //! records of their targets) in one set of queries, and sends each zone's changes as one
 //! TSIG-signed RFC 2136 UPDATE.
 //!
@@ -16,7 +16,7 @@ use hickory_proto::rr::rdata::tsig::{TsigAlgorithm as HickoryAlgorithm, TsigErro
 use hickory_proto::rr::rdata::SRV;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use kmsconf_engine::config::TsigAlgorithm;
-use kmsconf_engine::target::{Discovery, Outcome, Target};
+use kmsconf_engine::target::Outcome;
 
 use crate::dns::{srv_name, DnsState, SrvRecord, TsigCredentials, ZoneUpdate};
 use crate::Error;
@@ -103,12 +103,12 @@ fn plain(name: &Name) -> String {
     name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
 }
 
-impl Target for DnsServer {
-    type State = DnsState;
-    type Operation = ZoneUpdate;
-    type Error = Error;
-
-    fn discover(&self) -> Result<Discovery<DnsState>, Error> {
+/// Like a host's [`Target`](kmsconf_engine::target::Target), without an apply lock: a DNS server
+/// is shared, and each UPDATE's prerequisite is what guards it against a concurrent change.
+impl DnsServer {
+    /// Reads the zones' SOA and `_vlmcs._tcp` SRV RRsets (and the targets' A/AAAA records) in
+    /// one set of queries.
+    pub fn discover(&self) -> Result<DnsState, Error> {
         let mut questions = Vec::new();
         for zone in &self.zones {
             questions.push(Question::Apex(zone.clone()));
@@ -129,13 +129,11 @@ impl Target for DnsServer {
             read_answer(&mut state, question, &answer).map_err(|m| self.error(m))?;
         }
         tracing::debug!(server = %self.server, zones = state.zones.len(), "discovered DNS");
-        Ok(Discovery {
-            state,
-            created: false,
-        })
+        Ok(state)
     }
 
-    fn execute(&self, batch: &[ZoneUpdate]) -> Result<Vec<Outcome>, Error> {
+    /// Sends each zone update (one message each); one outcome per update.
+    pub fn execute(&self, batch: &[ZoneUpdate]) -> Result<Vec<Outcome>, Error> {
         let address = self.address()?;
         Ok(batch
             .iter()
@@ -160,8 +158,41 @@ impl Target for DnsServer {
 pub fn query_srv(server: &str, zone: &str) -> Result<Vec<SrvRecord>, Error> {
     let zone = zone.trim_end_matches('.').to_ascii_lowercase();
     let dns = DnsServer::new(server, vec![zone.clone()], Vec::new());
-    let mut state = dns.discover()?.state;
+    let mut state = dns.discover()?;
     Ok(state.zones.remove(&zone).unwrap_or_default())
+}
+
+/// `kmsconf doctor`'s `dns-srv` lookups, through [`query_srv`] on one server.
+pub struct SrvResolver {
+    server: String,
+}
+
+impl SrvResolver {
+    /// `server` as [`query_srv`] takes it.
+    pub fn new(server: &str) -> Self {
+        Self {
+            server: server.to_string(),
+        }
+    }
+}
+
+impl crate::doctor::SrvLookup for SrvResolver {
+    fn lookup_srv(&self, name: &str) -> Result<Vec<crate::doctor::SrvRecord>, String> {
+        let zone = name
+            .trim_end_matches('.')
+            .strip_prefix(&format!("{}.", crate::dns::SRV_PREFIX))
+            .unwrap_or(name);
+        let records = query_srv(&self.server, zone).map_err(|e| e.to_string())?;
+        Ok(records
+            .into_iter()
+            .map(|r| crate::doctor::SrvRecord {
+                priority: r.priority,
+                weight: r.weight,
+                port: r.port,
+                target: r.target,
+            })
+            .collect())
+    }
 }
 
 /// Records what one answer says into `state`, or explains why it cannot be used.

@@ -9,12 +9,19 @@
 //! until the Windows KMS host key is installed and activated; settings that need a service
 //! restart stay pending until it happens. Every round trip holds an OS lock on `PATH.lock` and
 //! writes the state file atomically, so concurrent runs and kills never leave it half-written.
+//!
+//! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
+//! that can be set off from the real one (`clock_offset_seconds`), so counts, the 30-day window,
+//! duplicate CMIDs and clock skew behave as they do on a real host.
+
+pub mod clients;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kmsconf_engine::config::{ProductId, INTERVAL_RANGE};
+use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{Discovery, Outcome, Target};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +31,8 @@ use crate::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
 use crate::Error;
 
 const FORMAT: u32 = 1;
+/// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
+pub const LAB_REARM_COUNT: u32 = 5;
 
 /// The whole lab state file: the host as discovery sees it, plus the lab's own controls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +54,15 @@ pub struct LabFile {
     /// Operations the host will refuse, with the HRESULT it answers.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The host's clock runs this many seconds ahead (negative: behind) of the real one.
+    #[serde(default)]
+    pub clock_offset_seconds: i64,
+    /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
+    #[serde(default)]
+    pub clients: Vec<clients::ClientRequest>,
+    /// Round trips kmsconf made to this host (discoveries and batches), for the benchmarks.
+    #[serde(default)]
+    pub round_trips: u64,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
@@ -72,18 +90,26 @@ impl LabFile {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        Self {
+        let host_id = format!(
+            "{:016x}",
+            fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
+        );
+        let mut file = Self {
             format: FORMAT,
-            host_id: format!(
-                "{:016x}",
-                fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
-            ),
+            host_id,
             host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
             offline: false,
             unreachable: false,
             latency_ms: 0,
             faults: Vec::new(),
-        }
+            clock_offset_seconds: 0,
+            clients: Vec::new(),
+            round_trips: 0,
+        };
+        let observed = clients::observe(&file, 0);
+        file.host.client_machine_id = observed.client_machine_id;
+        file.host.remaining_rearm_count = Some(LAB_REARM_COUNT);
+        file
     }
 
     /// Takes the first fault aimed at `kind`, counting it down.
@@ -129,6 +155,7 @@ impl LabTarget {
             if file.latency_ms > 0 {
                 std::thread::sleep(Duration::from_millis(file.latency_ms));
             }
+            file.round_trips += 1;
             Ok(f(file))
         })
     }
@@ -143,7 +170,7 @@ impl Target for LabTarget {
         let (result, created) =
             self.round_trip(|file| match file.take_fault(OpKind::Discover) {
                 Some(code) => Err(code),
-                None => Ok(file.host.clone()),
+                None => Ok(clients::observe(file, crate::clock::now())),
             })?;
         let state = result.map_err(|code| Error::Unreachable {
             host: self.host.clone(),
@@ -161,6 +188,116 @@ impl Target for LabTarget {
             self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
         Ok(outcomes)
     }
+
+    /// An OS lock on `PATH.apply.lock`, which also holds the holder's record: a killed process
+    /// releases the OS lock with its life, and its record is then overwritten by the next run.
+    fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Error> {
+        let (mut file, path) = self.open_apply_lock()?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(match read_holder(&mut file) {
+                    Some(holder) => Error::Locked {
+                        host: self.host.clone(),
+                        holder: Box::new(holder),
+                    },
+                    None => Error::Unlock {
+                        host: self.host.clone(),
+                        message: format!(
+                            "`{}` is locked by another process that left no record",
+                            path.display()
+                        ),
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+        }
+        write_holder(&mut file, Some(holder)).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(LockGuard::new(ApplyLock { file, path }))
+    }
+
+    fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
+        let (mut file, path) = self.open_apply_lock()?;
+        let err = |message: String| Error::Unlock {
+            host: self.host.clone(),
+            message,
+        };
+        let held = matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+        let Some(holder) = read_holder(&mut file) else {
+            return Err(err("the host is not locked".into()));
+        };
+        if holder.id != lock_id {
+            return Err(err(format!(
+                "lock ID `{lock_id}` does not match the current lock {holder}"
+            )));
+        }
+        if held {
+            return Err(err(format!(
+                "the lock is held by a live process: {holder}; an OS lock ends with its process, so stop that run instead"
+            )));
+        }
+        write_holder(&mut file, None).map_err(|source| Error::Io { path, source })?;
+        Ok(holder)
+    }
+}
+
+impl LabTarget {
+    fn open_apply_lock(&self) -> Result<(File, PathBuf), Error> {
+        let path = PathBuf::from(format!("{}.apply.lock", self.path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Ok((file, path))
+    }
+}
+
+/// The held apply lock: clears its record, then the OS releases the lock when the file closes.
+struct ApplyLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl Drop for ApplyLock {
+    fn drop(&mut self) {
+        if let Err(e) = write_holder(&mut self.file, None) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
+        }
+    }
+}
+
+fn read_holder(file: &mut File) -> Option<LockHolder> {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_holder(file: &mut File, holder: Option<&LockHolder>) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    let text = holder
+        .map(|h| serde_json::to_string(h).unwrap_or_default())
+        .unwrap_or_default();
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 /// Loads the lab file at `path` under its lock (creating a fresh host when `create` and it does
@@ -266,13 +403,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
                 return fail(E_FILE_NOT_FOUND, &format!("license pack `{}` does not exist", path.display()));
             }
             file.host.license_packs.insert(*product);
-            file.host.products.entry(*product).or_insert(ProductState {
-                partial_key: None,
-                channel: Channel::None,
-                license_status: LicenseStatus::Unlicensed,
-                installation_id: None,
-                grace_minutes: 0,
-            });
+            file.host.products.entry(*product).or_insert_with(ProductState::empty);
             Outcome::applied()
         }
         TargetOp::InstallProductKey { product, key } => {
@@ -289,6 +420,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
                     license_status: if product.is_office() { LicenseStatus::Unlicensed } else { LicenseStatus::InitialGrace },
                     installation_id: Some(iid),
                     grace_minutes: if product.is_office() { 0 } else { 43200 },
+                    ..ProductState::empty()
                 },
             );
             Outcome::Applied {
@@ -592,6 +724,35 @@ mod tests {
     }
 
     #[test]
+    fn a_second_lock_fails_naming_the_holder_and_a_dead_holder_can_be_cleared() {
+        let (_d, t) = lab();
+        let holder = LockHolder::current("apply");
+        let guard = t.lock(&holder).expect("first lock");
+        match t.lock(&LockHolder::current("apply")) {
+            Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("expected Locked, got a second lock"),
+        }
+        let live = t
+            .force_unlock(&holder.id)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(live.contains("live process"), "{live}");
+        drop(guard);
+        assert!(
+            t.lock(&LockHolder::current("apply")).is_ok(),
+            "released on drop"
+        );
+        // a record left behind (as by a killed process) is cleared by force-unlock with its ID
+        let (mut f, _) = t.open_apply_lock().expect("open");
+        write_holder(&mut f, Some(&holder)).expect("write");
+        drop(f);
+        assert!(t.force_unlock("wrong").is_err());
+        assert_eq!(t.force_unlock(&holder.id).expect("unlock"), holder);
+    }
+
+    #[test]
     fn a_corrupt_state_file_is_reported_and_left_alone() {
         let (_d, t) = lab();
         std::fs::write(&t.path, "{ not json").expect("write");
@@ -601,6 +762,39 @@ mod tests {
             std::fs::read_to_string(&t.path).expect("read"),
             "{ not json"
         );
+    }
+
+    #[test]
+    fn a_lab_file_from_before_clients_and_clock_still_loads() {
+        let (_d, t) = lab();
+        t.discover().expect("create");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&t.path).expect("read")).expect("json");
+        let file = value.as_object_mut().expect("object");
+        file.remove("clients");
+        file.remove("clock_offset_seconds");
+        let host = file["host"].as_object_mut().expect("host");
+        for key in ["clock", "client_machine_id", "remaining_rearm_count"] {
+            host.remove(key);
+        }
+        std::fs::write(&t.path, value.to_string()).expect("write");
+        let state = t.discover().expect("old file loads").state;
+        assert!(state.client_machine_id.is_some());
+        assert_eq!(state.remaining_rearm_count, Some(LAB_REARM_COUNT));
+        assert!(state.clock.is_some());
+    }
+
+    #[test]
+    fn discovery_reports_the_clock_with_its_offset() {
+        let (_d, t) = lab();
+        with_lab_file(&t.path, true, |f| {
+            f.clock_offset_seconds = -7200;
+            Ok(())
+        })
+        .expect("control");
+        let before = crate::clock::now();
+        let clock = t.discover().expect("discover").state.clock.expect("clock");
+        assert!((clock - (before - 7200)).abs() <= 2, "{clock} vs {before}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Host targets: how kmsconf reaches a host. Each implements the engine's
 //! [`Target`](kmsconf_engine::target::Target) with the KMS state and operation types; the DNS
-//! server ([`dns`]) implements it with its own.
+//! server of `[dns]` has its own client ([`dns`]), with no apply lock.
 
 pub mod dns;
 pub mod lab;

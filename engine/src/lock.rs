@@ -1,0 +1,120 @@
+//! Apply locks: who holds a host while an `apply` runs. A target stores the [`LockHolder`] with
+//! its lock so a second run can say who is in the way, and `kmsconf force-unlock HOST LOCK_ID`
+//! can break a lock its holder left behind.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The run that holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// Random per run; what `force-unlock` must be given.
+    pub id: String,
+    pub pid: u32,
+    pub machine: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub operation: String,
+}
+
+impl LockHolder {
+    /// A holder for this process, now.
+    pub fn current(operation: &str) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let pid = std::process::id();
+        let machine = machine_name();
+        let seed = format!("{}:{}:{pid}:{machine}", now.as_secs(), now.subsec_nanos());
+        Self {
+            id: format!("{:016x}", fnv1a(seed.as_bytes())),
+            pid,
+            machine,
+            started: rfc3339(now.as_secs()),
+            operation: operation.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` (lock ID {}) by pid {} on {} since {}",
+            self.operation, self.id, self.pid, self.machine, self.started
+        )
+    }
+}
+
+/// Keeps a lock for as long as it lives; dropping it releases the lock.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn Send>);
+
+impl LockGuard {
+    pub fn new(inner: impl Send + 'static) -> Self {
+        Self(Box::new(inner))
+    }
+}
+
+fn machine_name() -> String {
+    let from_file = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| from_file("/proc/sys/kernel/hostname"))
+        .or_else(|| from_file("/etc/hostname"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn rfc3339(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+
+    #[test]
+    fn holders_differ_per_run_and_name_their_process() {
+        let a = LockHolder::current("apply");
+        assert_eq!(a.pid, std::process::id());
+        assert_eq!(a.id.len(), 16);
+        assert!(a.to_string().contains(&a.id));
+    }
+}

@@ -1,0 +1,125 @@
+//! Time as kmsconf reads and shows it: seconds since the Unix epoch (UTC), RFC 3339 timestamps,
+//! and short durations (`90s`, `15m`, `2h`, `31d`) for lab controls and doctor messages.
+
+/// Now, seconds since the Unix epoch; 0 if the system clock is before 1970.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Now in milliseconds, for measuring clock skew finer than a second.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `2026-11-25T11:40:35Z`.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Year, month, day of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
+/// Reads `[+|-]N[s|m|h|d]` (no unit = seconds), e.g. `+2h`, `-10m`, `31d`, `0`.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let bad = || format!("`{text}` is not a duration such as `90s`, `15m`, `-2h` or `31d`");
+    let (sign, body) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let split = body
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(body.len());
+    let (number, unit) = body.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .and_then(|v| v.checked_mul(sign))
+        .filter(|v| v.abs() <= 100 * 365 * 86_400)
+        .ok_or_else(bad)
+}
+
+/// A duration as a person reads it, largest two units: `3d 4h`, `12m 5s`, `0s`.
+pub fn human(seconds: i64) -> String {
+    let s = seconds.unsigned_abs();
+    let parts = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = s;
+    for (size, unit) in parts {
+        if rest >= size && out.len() < 2 {
+            out.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        } else if !out.is_empty() {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return "0s".into();
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn durations_parse_with_sign_and_unit() {
+        assert_eq!(parse_duration("+2h"), Ok(7200));
+        assert_eq!(parse_duration("-10m"), Ok(-600));
+        assert_eq!(parse_duration("31d"), Ok(31 * 86_400));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999d").is_err());
+    }
+
+    #[test]
+    fn durations_read_in_two_units() {
+        assert_eq!(human(0), "0s");
+        assert_eq!(human(90), "1m 30s");
+        assert_eq!(human(-7200), "2h");
+        assert_eq!(human(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+    }
+}

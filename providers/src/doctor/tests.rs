@@ -1,0 +1,360 @@
+//! Each check's verdicts, from hand-built host states.
+
+use std::path::Path;
+
+use kmsconf_engine::config::{Config, HostConfig};
+
+use super::*;
+use crate::state::RequestCounters;
+
+const NOW_MS: i64 = 1_795_000_000_000;
+
+fn host(extra: &str) -> HostConfig {
+    let text = format!(
+        "[hosts.kms01]\ntarget = \"lab:kms01.json\"\naddress = \"127.0.0.1\"\n[hosts.kms01.products.windows]\nhost_key = {{ env = \"DOCTOR_TEST_UNSET\" }}\n{extra}"
+    );
+    let config = Config::parse(Path::new("kmsconf.toml"), &text).expect("config");
+    config.hosts["kms01"].clone()
+}
+
+fn healthy() -> HostState {
+    let mut s = HostState::fresh_windows_server("KMS01");
+    s.clock = Some(NOW_MS / 1000);
+    s.remaining_rearm_count = Some(5);
+    let w = s.products.get_mut(&ProductId::Windows).expect("windows");
+    w.channel = Channel::KmsHost;
+    w.partial_key = Some("6789B".into());
+    w.license_status = LicenseStatus::Licensed;
+    w.current_count = Some(30);
+    w.required_count = Some(25);
+    w.requests = RequestCounters {
+        total: 30,
+        initial_grace: 30,
+        ..RequestCounters::default()
+    };
+    s.firewall
+        .groups
+        .get_mut(&RuleGroup::KeyManagementService)
+        .expect("group")
+        .enabled = true;
+    s
+}
+
+fn open_port() -> PortProbe {
+    PortProbe {
+        address: "127.0.0.1".into(),
+        port: 1688,
+        result: Ok(Duration::from_millis(2)),
+    }
+}
+
+fn run(state: HostState) -> Vec<Check> {
+    let observed = Observed {
+        state: Ok(state),
+        local_millis: NOW_MS,
+    };
+    check_host(&host(""), &observed, &open_port())
+}
+
+fn verdict(checks: &[Check], id: &str) -> Verdict {
+    checks
+        .iter()
+        .find(|c| c.check == id)
+        .unwrap_or_else(|| panic!("no {id} in {checks:#?}"))
+        .status
+}
+
+#[test]
+fn a_healthy_host_passes_every_check() {
+    let checks = run(healthy());
+    let ids: Vec<&str> = checks.iter().map(|c| c.check).collect();
+    assert_eq!(
+        ids,
+        [
+            PORT_REACHABLE,
+            FIREWALL_RULES,
+            CLOCK_SKEW,
+            PRODUCT_LICENSED,
+            COUNT_THRESHOLD
+        ]
+    );
+    assert!(
+        checks.iter().all(|c| c.status == Verdict::Ok),
+        "{checks:#?}"
+    );
+    assert!(checks.iter().all(|c| c.fix.is_none()));
+}
+
+#[test]
+fn an_unreachable_host_still_gets_the_port_check() {
+    let observed = Observed {
+        state: Err("lab host is set unreachable".into()),
+        local_millis: NOW_MS,
+    };
+    let checks = check_host(&host(""), &observed, &open_port());
+    assert_eq!(verdict(&checks, HOST_REACHABLE), Verdict::Failed);
+    assert_eq!(verdict(&checks, PORT_REACHABLE), Verdict::Ok);
+    assert_eq!(checks.len(), 2);
+}
+
+#[test]
+fn a_closed_port_fails_with_the_fix() {
+    let probe = PortProbe {
+        result: Err("connection refused".into()),
+        ..open_port()
+    };
+    let c = port_reachable("kms01", &probe);
+    assert_eq!(c.status, Verdict::Failed);
+    assert!(c.detail.contains("127.0.0.1:1688"), "{c:?}");
+    assert!(c.fix.as_deref().is_some_and(|f| f.contains("/sprt")));
+}
+
+#[test]
+fn clock_skew_is_ok_then_warning_then_failed() {
+    let at = |s: i64| clock_skew("kms01", Some(NOW_MS / 1000 + s), NOW_MS).status;
+    assert_eq!(at(0), Verdict::Ok);
+    assert_eq!(at(-60), Verdict::Ok);
+    assert_eq!(at(120), Verdict::Warning);
+    assert_eq!(at(-3600), Verdict::Failed);
+    let c = clock_skew("kms01", Some(NOW_MS / 1000 - 3600), NOW_MS);
+    assert!(c.detail.contains("1h behind"), "{c:?}");
+    assert_eq!(c.code.as_deref(), Some("0xC004F074"));
+    assert_eq!(clock_skew("kms01", None, NOW_MS).status, Verdict::Warning);
+}
+
+#[test]
+fn the_firewall_needs_the_group_or_kmsconfs_port_rule() {
+    let mut s = healthy();
+    assert_eq!(firewall_rules("kms01", &s, 1688).status, Verdict::Ok);
+    assert_eq!(firewall_rules("kms01", &s, 1689).status, Verdict::Warning);
+    s.firewall.port_rule = Some(crate::state::PortRule {
+        port: 1689,
+        remote_addresses: vec!["10.0.0.0/8".into()],
+    });
+    let c = firewall_rules("kms01", &s, 1689);
+    assert_eq!(c.status, Verdict::Ok);
+    assert!(c.detail.contains("only from 10.0.0.0/8"), "{c:?}");
+    s.firewall.port_rule = None;
+    s.firewall
+        .groups
+        .get_mut(&RuleGroup::KeyManagementService)
+        .expect("group")
+        .enabled = false;
+    assert_eq!(firewall_rules("kms01", &s, 1688).status, Verdict::Failed);
+}
+
+#[test]
+fn products_must_hold_an_activated_kms_host_key() {
+    let fresh = HostState::fresh_windows_server("KMS01");
+    let client_key = product_licensed(
+        "kms01",
+        ProductId::Windows,
+        fresh.products.get(&ProductId::Windows),
+    );
+    assert_eq!(client_key.status, Verdict::Failed);
+    assert!(
+        client_key.detail.contains("KMS client key ending in 6VM33"),
+        "{client_key:?}"
+    );
+    let missing = product_licensed("kms01", ProductId::Office2019, None);
+    assert_eq!(missing.code.as_deref(), Some("0xC004F014"));
+    let mut s = healthy();
+    let w = s.products.get_mut(&ProductId::Windows).expect("w");
+    w.license_status = LicenseStatus::InitialGrace;
+    let c = product_licensed("kms01", ProductId::Windows, Some(w));
+    assert_eq!(
+        (c.status, c.code.as_deref()),
+        (Verdict::Failed, Some("0xC004F041"))
+    );
+}
+
+#[test]
+fn grace_running_out_warns_then_fails_and_brings_the_rearm_check() {
+    let mut s = healthy();
+    let w = s.products.get_mut(&ProductId::Windows).expect("w");
+    w.license_status = LicenseStatus::InitialGrace;
+    w.grace_minutes = 20 * 24 * 60;
+    assert_eq!(
+        grace_period("kms01", ProductId::Windows, w).map(|c| c.status),
+        Some(Verdict::Ok)
+    );
+    w.grace_minutes = 10 * 24 * 60;
+    assert_eq!(
+        grace_period("kms01", ProductId::Windows, w).map(|c| c.status),
+        Some(Verdict::Warning)
+    );
+    w.grace_minutes = 60;
+    let checks = run(s.clone());
+    assert_eq!(verdict(&checks, GRACE_PERIOD), Verdict::Failed);
+    assert_eq!(verdict(&checks, REARM_COUNT), Verdict::Ok);
+    s.remaining_rearm_count = Some(0);
+    assert_eq!(verdict(&run(s.clone()), REARM_COUNT), Verdict::Failed);
+    s.remaining_rearm_count = None;
+    assert_eq!(verdict(&run(s), REARM_COUNT), Verdict::Warning);
+    let licensed = healthy();
+    assert!(grace_period(
+        "kms01",
+        ProductId::Windows,
+        &licensed.products[&ProductId::Windows]
+    )
+    .is_none());
+}
+
+#[test]
+fn the_count_threshold_distinguishes_server_and_client_windows() {
+    let mut s = healthy();
+    let w = s.products.get_mut(&ProductId::Windows).expect("w");
+    let at = |w: &mut ProductState, n: Option<u32>| {
+        w.current_count = n;
+        w.requests.total = u64::from(n.unwrap_or(0));
+        count_threshold("kms01", ProductId::Windows, w).map(|c| c.status)
+    };
+    assert_eq!(at(w, Some(25)), Some(Verdict::Ok));
+    assert_eq!(at(w, Some(7)), Some(Verdict::Warning));
+    assert_eq!(at(w, Some(4)), Some(Verdict::Failed));
+    assert_eq!(at(w, None), Some(Verdict::Failed));
+    let mut office = w.clone();
+    office.required_count = Some(5);
+    office.current_count = Some(5);
+    assert_eq!(
+        count_threshold("kms01", ProductId::Office2019, &office).map(|c| c.status),
+        Some(Verdict::Ok)
+    );
+    office.license_status = LicenseStatus::Unlicensed;
+    assert!(count_threshold("kms01", ProductId::Office2019, &office).is_none());
+}
+
+#[test]
+fn a_flat_count_under_many_requests_explains_duplicate_cmids() {
+    let mut s = healthy();
+    let w = s.products.get_mut(&ProductId::Windows).expect("w");
+    w.current_count = Some(1);
+    w.requests.total = 30;
+    let checks = run(s);
+    let c = checks
+        .iter()
+        .find(|c| c.check == COUNT_THRESHOLD)
+        .expect("count");
+    assert_eq!(c.status, Verdict::Failed);
+    assert!(
+        c.detail
+            .contains("30 requests were served, yet the count is 1"),
+        "{c:?}"
+    );
+    assert!(
+        c.fix.as_deref().is_some_and(|f| f.contains("/rearm")),
+        "{c:?}"
+    );
+    assert_eq!(verdict(&checks, REARM_COUNT), Verdict::Ok);
+}
+
+#[test]
+fn a_pending_restart_is_a_warning() {
+    let mut s = healthy();
+    s.service.restart_pending = true;
+    assert_eq!(verdict(&run(s), SERVICE_RESTART), Verdict::Warning);
+}
+
+fn expected(target: &str, port: u16) -> ExpectedSrv {
+    ExpectedSrv {
+        host: "kms01".into(),
+        zone: "corp.example".into(),
+        target: target.into(),
+        port,
+        priority: 0,
+        weight: 100,
+    }
+}
+
+fn srv(target: &str, port: u16, priority: u16, weight: u16) -> SrvRecord {
+    SrvRecord {
+        priority,
+        weight,
+        port,
+        target: target.into(),
+    }
+}
+
+#[test]
+fn srv_records_must_point_at_the_declared_host_and_port() {
+    let e = expected("kms01.corp.example", 1688);
+    let ok = Ok(vec![srv("KMS01.corp.example.", 1688, 0, 100)]);
+    assert_eq!(check_srv(&e, &ok).status, Verdict::Ok);
+    let weight = Ok(vec![srv("kms01.corp.example", 1688, 0, 5)]);
+    assert_eq!(check_srv(&e, &weight).status, Verdict::Warning);
+    let port = Ok(vec![srv("kms01.corp.example", 1689, 0, 100)]);
+    let c = check_srv(&e, &port);
+    assert_eq!(c.status, Verdict::Failed);
+    assert!(
+        c.detail.contains("port 1689, but the host listens on 1688"),
+        "{c:?}"
+    );
+    let other = Ok(vec![srv("old.corp.example", 1688, 0, 0)]);
+    assert!(check_srv(&e, &other)
+        .detail
+        .contains("points at old.corp.example"));
+    assert_eq!(
+        check_srv(&e, &Ok(vec![])).code.as_deref(),
+        Some("0x8007251D")
+    );
+    assert_eq!(
+        check_srv(&e, &Err("timeout".into())).status,
+        Verdict::Failed
+    );
+}
+
+#[test]
+fn records_of_undeclared_hosts_are_reported_once_per_zone() {
+    struct Fake;
+    impl SrvLookup for Fake {
+        fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+            assert_eq!(name, "_vlmcs._tcp.corp.example");
+            Ok(vec![
+                srv("kms01.corp.example", 1688, 0, 100),
+                srv("gone.corp.example", 1688, 0, 0),
+            ])
+        }
+    }
+    let checks = dns_checks(&[expected("kms01.corp.example", 1688)], &Fake);
+    assert_eq!(checks.len(), 2, "{checks:#?}");
+    assert_eq!(checks[0].status, Verdict::Ok);
+    assert_eq!(
+        (checks[1].host.as_str(), checks[1].status),
+        ("dns", Verdict::Warning)
+    );
+    assert!(checks[1].detail.contains("gone.corp.example:1688"));
+}
+
+#[test]
+fn the_port_probe_tells_a_listening_port_from_a_closed_one() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let open = listener.local_addr().expect("addr").port();
+    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2))
+        .result
+        .is_ok());
+    drop(listener);
+    // the port was just released: nothing listens there now
+    assert!(probe_port("127.0.0.1", open, Duration::from_secs(2))
+        .result
+        .is_err());
+}
+
+#[test]
+fn every_code_doctor_names_is_explained_by_the_catalogue() {
+    let source = include_str!("../doctor.rs");
+    let mut named = 0;
+    for part in source.split(".code(0x").skip(1) {
+        let hex: String = part
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit() || *c == '_')
+            .collect();
+        let code = u32::from_str_radix(&hex.replace('_', ""), 16).expect("hex");
+        assert!(
+            catalog::code(code).is_some(),
+            "{} not in the catalogue",
+            catalog::format_code(code)
+        );
+        named += 1;
+    }
+    assert!(named >= 10, "found only {named} codes");
+}

@@ -1,0 +1,261 @@
+//! The lab host's KMS clients: simulated activation requests, and what a KMS host makes of them.
+//!
+//! As Microsoft documents the activation count cache: each KMS host product counts the distinct
+//! client machine IDs (CMIDs) that asked within the last 30 days, a CMID counting once however
+//! often it asks (so clones sharing one CMID count once); only the most recent 50 (Windows) or
+//! 10 (Office) are kept, so the count tops out there. The cumulative request counters count
+//! every request, by the license status the client reported. A request for a product this host
+//! is not an activated KMS host for is refused and counted as failed.
+
+use std::collections::BTreeMap;
+
+use kmsconf_engine::config::ProductId;
+use serde::{Deserialize, Serialize};
+
+use super::{fnv1a, LabFile};
+use crate::catalog;
+use crate::state::{HostState, LicenseStatus, RequestCounters};
+
+/// How long a KMS host keeps a client's CMID, in seconds (30 days).
+pub const CACHE_SECONDS: i64 = 30 * 86_400;
+
+/// One activation request a simulated client sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    pub cmid: String,
+    pub product: ProductId,
+    /// When the host received it, by the host's clock (seconds since the Unix epoch).
+    pub at: i64,
+    /// The license status the client reported.
+    pub status: LicenseStatus,
+    /// The host refused it (not an activated KMS host for the product).
+    pub failed: bool,
+}
+
+/// How many distinct clients a KMS host product keeps: twice the highest threshold.
+pub fn cache_limit(product: ProductId) -> usize {
+    if product.is_office() {
+        10
+    } else {
+        50
+    }
+}
+
+/// What `kmsconf lab clients add` asks for.
+#[derive(Debug, Clone)]
+pub struct NewRequests {
+    pub product: ProductId,
+    pub count: u32,
+    /// All requests come from this CMID (cloned machines); `None` = a new CMID each.
+    pub cmid: Option<String>,
+    /// How long before the host's now they were received.
+    pub ago_seconds: i64,
+}
+
+/// What the host did with new requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    pub accepted: u32,
+    pub refused: u32,
+    pub count: usize,
+}
+
+/// The host's clock for a local time.
+pub fn host_now(file: &LabFile, local_now: i64) -> i64 {
+    local_now.saturating_add(file.clock_offset_seconds)
+}
+
+/// Records `new` as received by the host; returns what the host made of them.
+pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Added, String> {
+    if let Some(cmid) = &new.cmid {
+        check_cmid(cmid)?;
+    }
+    let at = host_now(file, local_now).saturating_sub(new.ago_seconds);
+    let serves = file
+        .host
+        .products
+        .get(&new.product)
+        .is_some_and(|p| p.is_activated_kms_host());
+    let mut seen: std::collections::BTreeSet<String> = file
+        .clients
+        .iter()
+        .filter(|r| r.product == new.product && !r.failed)
+        .map(|r| r.cmid.clone())
+        .collect();
+    let required = catalog::product(new.product).map_or(5, |p| p.required_count as usize);
+    for i in 0..new.count {
+        let cmid = new.cmid.clone().unwrap_or_else(|| {
+            let n = file.clients.len() as u64 + u64::from(i);
+            generated_cmid(&file.host_id, n)
+        });
+        // a CMID the host served while its count was at the threshold is an activated client
+        // renewing; every other client is still in its grace period
+        let activated = seen.len() >= required;
+        let status = if serves && activated && seen.contains(&cmid) {
+            LicenseStatus::Licensed
+        } else {
+            LicenseStatus::InitialGrace
+        };
+        if serves {
+            seen.insert(cmid.clone());
+        }
+        file.clients.push(ClientRequest {
+            cmid,
+            product: new.product,
+            at,
+            status,
+            failed: !serves,
+        });
+    }
+    file.clients.sort_by_key(|r| r.at);
+    let count = counted(&file.clients, new.product, host_now(file, local_now)).len();
+    let (accepted, refused) = if serves {
+        (new.count, 0)
+    } else {
+        (0, new.count)
+    };
+    Ok(Added {
+        accepted,
+        refused,
+        count,
+    })
+}
+
+/// The requests a KMS host product counts at `now`: the latest request of each CMID received in
+/// the last 30 days, newest first, at most [`cache_limit`].
+pub fn counted(requests: &[ClientRequest], product: ProductId, now: i64) -> Vec<&ClientRequest> {
+    let mut latest: BTreeMap<&str, &ClientRequest> = BTreeMap::new();
+    for r in requests.iter().filter(|r| {
+        // a request stamped after `now` (the clock was set back) is still in the cache
+        r.product == product && !r.failed && now - r.at < CACHE_SECONDS
+    }) {
+        let keep = latest.get(r.cmid.as_str()).is_none_or(|old| old.at <= r.at);
+        if keep {
+            latest.insert(&r.cmid, r);
+        }
+    }
+    let mut list: Vec<&ClientRequest> = latest.into_values().collect();
+    list.sort_by(|a, b| b.at.cmp(&a.at).then(a.cmid.cmp(&b.cmid)));
+    list.truncate(cache_limit(product));
+    list
+}
+
+/// The host as discovery sees it at `local_now`: the stored state plus its clock, CMID, rearm
+/// count, and each KMS host product's count and request counters.
+pub fn observe(file: &LabFile, local_now: i64) -> HostState {
+    let now = host_now(file, local_now);
+    let mut host = file.host.clone();
+    host.clock = Some(now);
+    if host.client_machine_id.is_none() {
+        host.client_machine_id = Some(generated_cmid(&file.host_id, u64::MAX));
+    }
+    if host.remaining_rearm_count.is_none() {
+        host.remaining_rearm_count = Some(super::LAB_REARM_COUNT);
+    }
+    for (id, product) in &mut host.products {
+        if !product.is_activated_kms_host() {
+            product.current_count = None;
+            product.required_count = None;
+            product.requests = RequestCounters::default();
+            continue;
+        }
+        let count = counted(&file.clients, *id, now).len();
+        product.current_count = (count > 0).then(|| u32::try_from(count).unwrap_or(u32::MAX));
+        product.required_count = catalog::product(*id).map(|p| p.required_count);
+        let mut counters = RequestCounters::default();
+        for r in file.clients.iter().filter(|r| r.product == *id) {
+            counters.record(r.status, r.failed);
+        }
+        product.requests = counters;
+    }
+    host
+}
+
+/// A CMID in the GUID form Windows shows, derived from the host and a sequence number so lab
+/// runs are repeatable.
+fn generated_cmid(host_id: &str, n: u64) -> String {
+    let a = fnv1a(format!("{host_id}/cmid/{n}/a").as_bytes());
+    let b = fnv1a(format!("{host_id}/cmid/{n}/b").as_bytes());
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+fn check_cmid(cmid: &str) -> Result<(), String> {
+    let groups: Vec<&str> = cmid.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    let hex = groups
+        .iter()
+        .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    if lengths == [8, 4, 4, 4, 12] && hex {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmid}` is not a CMID: Windows shows it as a GUID, e.g. `3f2504e0-4f89-11d3-9a0c-0305e82c3301`"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(cmid: &str, product: ProductId, at: i64) -> ClientRequest {
+        ClientRequest {
+            cmid: cmid.into(),
+            product,
+            at,
+            status: LicenseStatus::InitialGrace,
+            failed: false,
+        }
+    }
+
+    #[test]
+    fn a_cmid_counts_once_and_only_within_30_days() {
+        let now = 100 * 86_400;
+        let w = ProductId::Windows;
+        let list = vec![
+            req("a", w, now - 86_400),
+            req("a", w, now - 3600),
+            req("b", w, now - 31 * 86_400),
+            req("c", w, now - 29 * 86_400),
+            req("d", ProductId::Office2019, now),
+        ];
+        let c = counted(&list, w, now);
+        let cmids: Vec<&str> = c.iter().map(|r| r.cmid.as_str()).collect();
+        assert_eq!(cmids, ["a", "c"]);
+        assert_eq!(c[0].at, now - 3600, "the latest request of a CMID is kept");
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recent_50_or_10() {
+        let now = 1_000_000;
+        let many: Vec<ClientRequest> = (0..60)
+            .flat_map(|i| {
+                let cmid = format!("{i:02}");
+                [
+                    req(&cmid, ProductId::Windows, now - i),
+                    req(&cmid, ProductId::Office2016, now - i),
+                ]
+            })
+            .collect();
+        let w = counted(&many, ProductId::Windows, now);
+        assert_eq!(w.len(), 50);
+        assert_eq!(w.last().map(|r| r.cmid.as_str()), Some("49"));
+        assert_eq!(counted(&many, ProductId::Office2016, now).len(), 10);
+    }
+
+    #[test]
+    fn generated_cmids_are_guids_and_differ() {
+        let a = generated_cmid("h", 1);
+        assert!(check_cmid(&a).is_ok(), "{a}");
+        assert_ne!(a, generated_cmid("h", 2));
+        assert!(check_cmid("not-a-guid").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! `kmsconf doctor`: runs the troubleshooting checks on each host and prints each verdict with
+//! why and the fix. Exit 0 when nothing failed, 1 otherwise, so pipelines can gate on it.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use kmsconf_engine::config::Config;
+use kmsconf_providers::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
+use kmsconf_providers::targets;
+use kmsconf_providers::targets::dns::SrvResolver;
+
+use super::render::Style;
+use super::{session, CliError, ConfigArg};
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print one JSON object: `{ "format_version", "checks": [...], "summary" }`.
+    #[arg(long)]
+    json: bool,
+    /// Only this host (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+}
+
+pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
+    let config = session::load_config(&args.config.file)?;
+    let per_host = session::each_host(&config, &args.hosts, 8, |host| {
+        let target = targets::open(&host.name, &host.target).map_err(|e| e.to_string());
+        doctor::diagnose(host, target.as_deref().map_err(Clone::clone))
+    })?;
+    let mut checks: Vec<Check> = per_host.into_iter().flatten().collect();
+    if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
+        checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
+    }
+    let count = |v| checks.iter().filter(|c| c.status == v).count();
+    let (ok, warnings, failed) = (
+        count(Verdict::Ok),
+        count(Verdict::Warning),
+        count(Verdict::Failed),
+    );
+    if args.json {
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "checks": checks,
+            "summary": { "ok": ok, "warning": warnings, "failed": failed },
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render(&checks, Style::stdout()));
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The declared `_vlmcs._tcp` records (one per zone and published host: target = the host's
+/// `address`, port = its `[service] port` or 1688) and a resolver asking `[dns] server`, when
+/// the config has a `[dns]` table and `--host` selects `dns` (or nothing).
+fn dns_inputs(config: &Config, only: &[String]) -> Option<(Vec<ExpectedSrv>, Box<dyn SrvLookup>)> {
+    let dns = config
+        .dns
+        .as_ref()
+        .filter(|_| session::selects_dns(config, only))?;
+    let mut expected = Vec::new();
+    for zone in &dns.zones {
+        for host in config.hosts.values() {
+            let (Some(publish), Some(address)) = (host.dns, &host.address) else {
+                continue;
+            };
+            expected.push(ExpectedSrv {
+                host: host.name.clone(),
+                zone: zone.clone(),
+                target: address.clone(),
+                port: host.kms_port(),
+                priority: publish.priority,
+                weight: publish.weight,
+            });
+        }
+    }
+    Some((expected, Box::new(SrvResolver::new(&dns.server))))
+}
+
+/// The human report: one block per host, one line per check, the fix under what is not ok.
+pub fn render(checks: &[Check], style: Style) -> String {
+    let mut out = String::new();
+    let mut current: Option<&str> = None;
+    let width = checks.iter().map(|c| c.check.len()).max().unwrap_or(0);
+    for c in checks {
+        if current != Some(c.host.as_str()) {
+            if current.is_some() {
+                out.push('\n');
+            }
+            let _ = writeln!(out, "{}", style.bold(&format!("host {}", c.host)));
+            current = Some(&c.host);
+        }
+        let word = format!("{:<7}", c.status.word());
+        let word = match c.status {
+            Verdict::Ok => style.green(&word),
+            Verdict::Warning => style.yellow(&word),
+            Verdict::Failed => style.red(&word),
+        };
+        let code = c.code.as_deref().filter(|_| c.status != Verdict::Ok);
+        let code = code.map(|k| format!(" [{k}]")).unwrap_or_default();
+        let _ = writeln!(out, "  {word}  {:<width$}  {}{code}", c.check, c.detail);
+        if let Some(fix) = c.fix.as_deref().filter(|_| c.status != Verdict::Ok) {
+            let _ = writeln!(
+                out,
+                "  {:<7}  {:<width$}  {}",
+                "",
+                "",
+                style.dim(&format!("fix: {fix}"))
+            );
+        }
+    }
+    let count = |v| checks.iter().filter(|c| c.status == v).count();
+    let _ = writeln!(
+        out,
+        "\nDoctor: {} ok, {} warning{}, {} failed.",
+        count(Verdict::Ok),
+        count(Verdict::Warning),
+        if count(Verdict::Warning) == 1 {
+            ""
+        } else {
+            "s"
+        },
+        count(Verdict::Failed)
+    );
+    out
+}

@@ -1,0 +1,59 @@
+//! How a plan is printed, for `plan` and `show` alike: one rendering path, so a saved plan
+//! shows exactly as it was planned (human, JSON or the markdown summary for a pull request).
+
+use kmsconf_providers::KmsPlan;
+
+use super::markdown;
+use super::render::{self, Style};
+
+/// The output formats of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The plan as a reviewer reads it in a terminal.
+    Human,
+    /// One JSON object (`format_version`, `changes`, `hosts`, `summary`, `errors`).
+    Json,
+    /// A summary for a pull-request comment, capped under GitHub's comment size limit.
+    Markdown,
+}
+
+/// `--format FORMAT`, with `--json` kept as the short form of `--format json`.
+#[derive(Debug, clap::Args)]
+pub struct FormatArgs {
+    /// Print the plan as one JSON object (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// How to print the plan.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
+}
+
+impl FormatArgs {
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// The plan in `format`; `failures` are the hosts that could not be planned, with why. Lab
+/// targets are shown relative to the config's directory recorded in the plan.
+pub fn plan(plan: &KmsPlan, failures: &[(String, String)], format: Format) -> String {
+    let base = plan.config_dir();
+    match format {
+        Format::Human => render::plan(plan, &base, failures, Style::stdout()),
+        Format::Json => {
+            let mut doc = plan.to_json(&base);
+            doc["errors"] = failures
+                .iter()
+                .map(|(host, e)| serde_json::json!({ "host": host, "message": e }))
+                .collect();
+            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        Format::Markdown => markdown::plan(plan, &base, failures),
+    }
+}

@@ -1,0 +1,26 @@
+//! `kmsconf show PLANFILE`: prints a saved plan exactly as `plan` printed it (human, JSON or
+//! markdown), without contacting any host, so a pipeline can plan once and show that file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kmsconf_providers::KmsPlan;
+
+use super::output::{self, FormatArgs};
+use super::CliError;
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A plan saved by `kmsconf plan --out`.
+    #[arg(value_name = "PLANFILE")]
+    plan: PathBuf,
+    #[command(flatten)]
+    format: FormatArgs,
+}
+
+pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
+    let plan = KmsPlan::load(&args.plan)?;
+    // a saved plan never has failed hosts: `plan --out` refuses to save one
+    print!("{}", output::plan(&plan, &[], args.format.format()));
+    Ok(ExitCode::SUCCESS)
+}

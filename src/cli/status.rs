@@ -1,0 +1,184 @@
+//! `kmsconf status`: what each host and each of its KMS host products looks like now, as
+//! `slmgr.vbs /dlv` and `/dli all` would show it; a table for people, `--json` for scripts.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use kmsconf_providers::status::{self, HostStatus, ProductStatus};
+use kmsconf_providers::targets;
+
+use super::render::Style;
+use super::{session, CliError, ConfigArg};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print one JSON object: `{ "format_version", "hosts": [...] }`.
+    #[arg(long)]
+    json: bool,
+    /// Only this host (repeatable).
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+}
+
+pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
+    let config = session::load_config(&args.config.file)?;
+    let hosts = session::each_host(&config, &args.hosts, 8, |host| {
+        let shown = host.target.relative_to(&config.dir);
+        let observed = targets::open(&host.name, &host.target)
+            .and_then(|t| t.discover())
+            .map(|d| d.state)
+            .map_err(|e| e.to_string());
+        status::host_status(host, shown, observed.as_ref().map_err(Clone::clone))
+    })?;
+    if args.json {
+        let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", render(&hosts, Style::stdout()));
+    }
+    let unread = hosts.iter().filter(|h| h.error.is_some()).count();
+    Ok(if unread > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn on_off(v: bool) -> &'static str {
+    if v {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// The human status: one block per host, one table row per KMS host product.
+pub fn render(hosts: &[HostStatus], style: Style) -> String {
+    let mut out = String::new();
+    for (i, h) in hosts.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let head = style.bold(&format!("host {}", h.name));
+        if let Some(e) = &h.error {
+            let _ = writeln!(
+                out,
+                "{head} ({}): {} {e}",
+                h.target,
+                style.red("cannot read:")
+            );
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{head} ({}): {}, {}",
+            h.target,
+            h.computer_name.as_deref().unwrap_or("?"),
+            h.os.as_deref().unwrap_or("?")
+        );
+        let cmid = h.client_machine_id.as_deref().unwrap_or("unknown");
+        let rearms = h
+            .remaining_rearm_count
+            .map_or("unknown".to_string(), |n| n.to_string());
+        let _ = writeln!(out, "  client machine ID {cmid}, rearms left {rearms}");
+        if let Some(s) = &h.service {
+            let domains: Vec<String> = s
+                .publish_domains
+                .iter()
+                .map(|d| format!("{} {} {}", d.domain, d.priority, d.weight))
+                .collect();
+            let publish = if domains.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", domains.join("; "))
+            };
+            let _ = writeln!(
+                out,
+                "  service: port {}, DNS publishing {}{publish}, priority {}, activation interval {} min, renewal interval {} min, host caching {}",
+                s.port,
+                on_off(s.dns_publishing),
+                s.priority,
+                s.activation_interval,
+                s.renewal_interval,
+                on_off(s.host_caching)
+            );
+            if s.restart_pending {
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style
+                        .yellow("! settings wait for a restart of the Software Protection service")
+                );
+            }
+        }
+        products(&mut out, &h.products, style);
+    }
+    out
+}
+
+fn count_cell(p: &ProductStatus) -> String {
+    let count = p
+        .current_count
+        .map_or("none".to_string(), |c| c.to_string());
+    let server = p.required_count_server.unwrap_or(p.required_count);
+    let n = p.current_count.unwrap_or(0);
+    let verdict = if p.license_status != "licensed" || p.channel != "KMS host key" {
+        "not a KMS host"
+    } else if n >= p.required_count {
+        "activating"
+    } else if n >= server {
+        "servers only"
+    } else {
+        "below threshold"
+    };
+    format!("{count}/{} {verdict}", p.required_count)
+}
+
+fn products(out: &mut String, list: &[ProductStatus], style: Style) {
+    if list.is_empty() {
+        let _ = writeln!(out, "  no KMS host product declared or installed");
+        return;
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|p| {
+            [
+                p.product.to_string(),
+                p.license_status.to_string(),
+                p.partial_key.clone().unwrap_or_else(|| "-".into()),
+                count_cell(p),
+                p.requests.total.to_string(),
+                p.requests.failed.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["PRODUCT", "LICENSE", "KEY", "COUNT", "REQUESTS", "FAILED"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("  {}", padded.join("  ").trim_end())
+    };
+    let _ = writeln!(out, "{}", style.dim(&line(header)));
+    for (r, p) in rows.iter().zip(list) {
+        let _ = writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        let q = &p.requests;
+        if q.total > 0 {
+            let _ = writeln!(
+                out,
+                "    requests by client status: {} unlicensed, {} licensed, {} initial grace, {} out of tolerance, {} non-genuine, {} notification",
+                q.unlicensed, q.licensed, q.initial_grace, q.out_of_tolerance_grace, q.non_genuine_grace, q.notification
+            );
+        }
+    }
+}

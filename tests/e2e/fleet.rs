@@ -1,0 +1,106 @@
+//! Fleet hardening: apply locks, a killed apply, latency and parallelism.
+
+use std::time::Instant;
+
+use crate::common::*;
+
+fn lock_record(p: &Project) -> String {
+    p.read("lab/kms01.json.apply.lock")
+}
+
+#[test]
+fn a_second_apply_fails_fast_naming_the_holder() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.ok(&["lab", "latency", "lab/kms01.json", "400"], 0);
+    let mut first = p.spawn(&["apply", "--auto-approve"]);
+    p.wait_for("the first apply to take its lock", |p| {
+        lock_record(p).contains("\"pid\"")
+    });
+    let started = Instant::now();
+    let second = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(started.elapsed().as_secs() < 5, "fails fast, does not wait");
+    let pid = first.id().to_string();
+    assert!(
+        second.stderr.contains("host `kms01` is locked by `apply`"),
+        "{second:?}"
+    );
+    assert!(
+        second.stderr.contains(&format!("by pid {pid} on ")),
+        "{second:?}"
+    );
+    assert!(
+        second.stderr.contains("kmsconf force-unlock kms01 "),
+        "{second:?}"
+    );
+    assert!(first.wait().expect("first").success());
+    assert_eq!(lock_record(&p), "", "the record is cleared on release");
+    p.ok(&["lab", "latency", "lab/kms01.json", "0"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn a_killed_apply_leaves_valid_state_and_a_rerun_converges() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.ok(&["lab", "latency", "lab/kms01.json", "300"], 0);
+    let mut apply = p.spawn(&["apply", "--auto-approve"]);
+    // let it get past the first batches, then kill it without warning
+    p.wait_for("the key to be installed", |p| {
+        p.read("lab/kms01.json").contains("kms-host")
+    });
+    apply.kill().expect("kill -9");
+    apply.wait().expect("reaped");
+    let show = p.ok(&["lab", "show", "lab/kms01.json"], 0);
+    let state: serde_json::Value =
+        serde_json::from_str(&show.stdout).expect("the state file is valid JSON");
+    assert_eq!(state["format"], 1);
+    let leftovers: Vec<String> = std::fs::read_dir(p.path("lab"))
+        .expect("lab dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".kmsconf-"))
+        .collect();
+    assert!(
+        leftovers.is_empty() || leftovers.len() == 1,
+        "at most the one temp file being written: {leftovers:?}"
+    );
+
+    // the killed run's lock record stayed behind, but its OS lock died with it
+    let record: serde_json::Value =
+        serde_json::from_str(&lock_record(&p)).expect("the record of the killed run");
+    let id = record["id"].as_str().expect("id").to_string();
+    let r = p.ok(&["force-unlock", "kms01", "not-the-id"], 1);
+    assert!(r.stderr.contains("does not match"), "{r:?}");
+    let r = p.ok(&["force-unlock", "kms01", &id], 0);
+    assert!(r.stdout.contains(&id), "{r:?}");
+
+    p.ok(&["lab", "latency", "lab/kms01.json", "0"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn latency_is_paid_in_parallel_across_hosts() {
+    let p = Project::new();
+    let mut config = String::new();
+    for i in 0..8 {
+        config.push_str(&format!("[hosts.h{i}]\ntarget = \"lab:lab/h{i}.json\"\n"));
+    }
+    p.write("kmsconf.toml", &config);
+    p.ok(&["plan"], 0);
+    for i in 0..8 {
+        p.ok(&["lab", "latency", &format!("lab/h{i}.json"), "300"], 0);
+    }
+    // 8 hosts x 300 ms: about 300 ms with 8 at a time, about 2.4 s one at a time
+    let t = Instant::now();
+    p.ok(&["plan", "--parallelism", "8"], 0);
+    let parallel = t.elapsed();
+    let t = Instant::now();
+    p.ok(&["plan", "--parallelism", "1"], 0);
+    let serial = t.elapsed();
+    assert!(serial.as_millis() >= 2400, "serial {serial:?}");
+    assert!(
+        parallel * 3 < serial,
+        "parallel {parallel:?} vs serial {serial:?}"
+    );
+}

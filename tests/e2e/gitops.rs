@@ -1,0 +1,232 @@
+//! The GitOps flow: `show` of a saved plan, the markdown summary for pull requests, shell
+//! completions.
+
+use std::process::Command;
+
+use crate::common::*;
+
+/// `plan --out` and `show` of that file print the same thing, in every format.
+#[test]
+fn show_prints_a_saved_plan_exactly_as_plan_printed_it() {
+    let formats: [&[&str]; 5] = [
+        &[],
+        &["--json"],
+        &["--format", "human"],
+        &["--format", "json"],
+        &["--format", "markdown"],
+    ];
+    for format in formats {
+        let mut p = Project::example("two-hosts");
+        p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+        let mut args = vec!["plan", "--out", "plan.json"];
+        args.extend_from_slice(format);
+        // a fresh lab host: the plan also carries the "lab host created" notice
+        let planned = p.ok(&args, 0);
+        assert!(planned.stdout.contains("lab host created"), "{planned:?}");
+
+        // no host is contacted: both are unreachable now, and show still works
+        for host in ["lab/kms01.json", "lab/kms02.json"] {
+            p.ok(&["lab", "unreachable", host, "on"], 0);
+        }
+        let mut show = vec!["show", "plan.json"];
+        show.extend_from_slice(format);
+        let shown = p.ok(&show, 0);
+        assert_eq!(shown.stdout, planned.stdout, "format {format:?}");
+
+        // from another directory, with the plan given by an absolute path
+        let elsewhere = tempfile::tempdir().expect("tmp");
+        let plan_path = p.path("plan.json");
+        let mut args = vec!["show", plan_path.to_str().expect("utf-8 path")];
+        args.extend_from_slice(format);
+        let out = Command::new(env!("CARGO_BIN_EXE_kmsconf"))
+            .args(&args)
+            .current_dir(elsewhere.path())
+            .env_remove("KMS_HOST_KEY")
+            .output()
+            .expect("run kmsconf");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), planned.stdout);
+    }
+}
+
+#[test]
+fn show_reads_plan_files_made_before_the_config_dir_was_recorded() {
+    let p = Project::example("single-os-host");
+    let planned = p.ok(&["plan", "--out", "plan.json"], 0);
+    let mut doc: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("json");
+    assert!(doc["config_dir"].is_string(), "{doc}");
+    doc.as_object_mut().expect("object").remove("config_dir");
+    p.write("old.json", &doc.to_string());
+    let shown = p.ok(&["show", "old.json"], 0);
+    assert_eq!(shown.stdout, planned.stdout);
+    assert!(shown.stdout.contains("(lab:lab/kms01.json)"), "{shown:?}");
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan_and_format_flags_do_not_mix() {
+    let p = Project::new();
+    p.write("bad.json", "{\"hello\": 1}");
+    let r = p.ok(&["show", "bad.json"], 1);
+    assert!(r.stderr.contains("is not a kmsconf plan file"), "{r:?}");
+    let r = p.ok(&["show", "missing.json"], 1);
+    assert!(r.stderr.contains("missing.json"), "{r:?}");
+    let r = p.run(&["plan", "--json", "--format", "markdown"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("cannot be used with"), "{r:?}");
+    let r = p.run(&["plan", "--format", "yaml"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[test]
+fn markdown_of_a_small_plan() {
+    let p = Project::example("single-os-host");
+    let md = p.ok(&["plan", "--format", "markdown"], 0);
+    snapshot("single-os-host-plan.md", &md.stdout);
+    assert!(!md.all().contains(WINDOWS_KEY), "{md:?}");
+    assert!(md
+        .stdout
+        .contains("| `kms01` | `lab:lab/kms01.json` | 4 changes |"));
+    // the same inputs give the same bytes
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let a = p.ok(&["show", "plan.json", "--format", "markdown"], 0);
+    let b = p.ok(&["show", "plan.json", "--format", "markdown"], 0);
+    assert_eq!(a.stdout, b.stdout);
+
+    p.ok(&["apply", "--auto-approve"], 0);
+    let none = p.ok(&["plan", "--format", "markdown"], 0);
+    assert!(
+        none.stdout
+            .contains("**No changes: the host matches the configuration.**"),
+        "{none:?}"
+    );
+    assert!(none
+        .stdout
+        .contains("| `kms01` | `lab:lab/kms01.json` | no changes |"));
+}
+
+#[test]
+fn markdown_of_a_pending_phone_activation() {
+    let mut p = Project::example("os-and-office-phone");
+    p.env("OFFICE_2019_KEY", OFFICE_KEY);
+    let before = p.ok(&["plan", "--format", "markdown"], 0);
+    assert!(
+        before
+            .stdout
+            .contains("| 9 changes, pending phone activation (office-2019) |"),
+        "{before:?}"
+    );
+    let first = p.ok(&["apply", "--auto-approve"], 0);
+    let iid = installation_id(&first.stdout);
+    let md = p.ok(&["plan", "--format", "markdown"], 0);
+    assert!(
+        md.stdout.contains(&iid),
+        "the reviewer needs the installation ID"
+    );
+    // installation IDs are random per lab host
+    let redacted = md.stdout.replace(&iid, "<INSTALLATION-ID>");
+    snapshot("phone-pending-plan.md", &redacted);
+    assert!(
+        md.stdout.contains(
+            "| `kms01` | `lab:lab/kms01.json` | pending phone activation (office-2019) |"
+        ),
+        "{md:?}"
+    );
+    for secret in [WINDOWS_KEY, OFFICE_KEY] {
+        assert!(!md.all().contains(secret));
+    }
+}
+
+/// Many hosts with many changes: the summary stops under GitHub's limit and says how many
+/// changes it left out, and that number is right.
+#[test]
+fn markdown_of_a_large_plan_is_cut_honestly() {
+    let p = Project::new();
+    let mut config = String::new();
+    for i in 0..40 {
+        config.push_str(&format!(
+            "[hosts.kms{i:02}]\ntarget = \"lab:lab/kms{i:02}.json\"\n\n\
+             [hosts.kms{i:02}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n\
+             [hosts.kms{i:02}.service]\nport = 1689\ndns_publishing = false\nlow_priority = true\n\
+             activation_interval = 60\nrenewal_interval = 4320\nhost_caching = false\n\
+             publish_domains = [\"corp.example\", \"branch{i:02}.corp.example\"]\n\n\
+             [hosts.kms{i:02}.firewall]\nrule_groups = [\"key-management-service\", \"file-and-printer-sharing\"]\n\
+             remote_addresses = [\"10.{i}.0.0/16\"]\n\n"
+        ));
+    }
+    p.write("kmsconf.toml", &config);
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let md = p
+        .ok(&["show", "plan.json", "--format", "markdown"], 0)
+        .stdout;
+    snapshot("large-plan.md", &md);
+    assert!(
+        md.chars().count() < 65_536,
+        "{} characters",
+        md.chars().count()
+    );
+
+    let json = p.ok(&["show", "plan.json", "--json"], 0).stdout;
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let total = doc["summary"]["total"].as_u64().expect("total");
+    let rows = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains(" | `") && !l.starts_with("| `kms"))
+        .count() as u64;
+    assert!(rows > 0 && rows < total, "{rows} of {total}");
+    let notice = format!(
+        "**… {} more changes are in the plan artifact.**",
+        total - rows
+    );
+    assert!(md.contains(&notice), "`{notice}` not in the summary");
+    // every host still has its verdict
+    for i in 0..40 {
+        assert!(md.contains(&format!("| `kms{i:02}` |")), "kms{i:02}");
+    }
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let p = Project::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = p.ok(&["completions", shell], 0);
+        for word in ["show", "completions", "format", "detailed-exitcode"] {
+            assert!(r.stdout.contains(word), "{shell}: no `{word}`");
+        }
+        if shell != "powershell" {
+            // clap_complete's PowerShell script completes flags, not their values
+            assert!(r.stdout.contains("markdown"), "{shell}: no format values");
+        }
+    }
+    let bash = p.ok(&["completions", "bash"], 0).stdout;
+    p.write("kmsconf.bash", &bash);
+    let check = Command::new("bash")
+        .args(["-n", "kmsconf.bash"])
+        .current_dir(p.dir.path())
+        .output()
+        .expect("bash");
+    assert!(check.status.success(), "{check:?}");
+    let r = p.run(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[test]
+fn markdown_names_the_hosts_that_could_not_be_planned() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["plan"], 0);
+    p.ok(&["lab", "unreachable", "lab/kms02.json", "on"], 0);
+    let r = p.ok(&["plan", "--format", "markdown"], 1);
+    assert!(
+        r.stdout.contains("| `kms02` | | **cannot plan** |"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("#### `kms02`: cannot plan\n\n```text\n"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("1 host could not be planned."), "{r:?}");
+    assert!(r
+        .stdout
+        .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
+    assert!(r.stderr.contains("nothing was saved"), "{r:?}");
+}
