@@ -653,3 +653,28 @@ fn a_large_rrset_is_read_over_tcp_and_query_srv_returns_it() {
         kmsconf_providers::targets::dns::query_srv(&server, "nope.example").expect_err("refused");
     assert!(e.to_string().contains("REFUSED"), "{e}");
 }
+
+#[test]
+fn doctor_checks_the_records_in_the_dns_server() {
+    let bind = Bind::start();
+    let p = project(&bind, false);
+    let before = p.ok(&["doctor", "--host", "dns"], 1);
+    assert!(
+        before
+            .stdout
+            .contains("_vlmcs._tcp.corp.example has no SRV record"),
+        "{before:?}"
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let ok = p.ok(&["doctor", "--host", "dns"], 0);
+    assert_eq!(ok.stdout.matches("ok       dns-srv").count(), 4, "{ok:?}");
+    bind.nsupdate(
+        "corp.example",
+        "update delete _vlmcs._tcp.corp.example. SRV 10 50 1688 kms02.corp.example.\nupdate add _vlmcs._tcp.corp.example. 3600 SRV 10 50 1700 kms02.corp.example.",
+    );
+    let drift = p.ok(&["doctor", "--host", "dns"], 1);
+    assert!(
+        drift.stdout.contains("_vlmcs._tcp.corp.example sends clients to kms02.corp.example on port 1700, but the host listens on 1688"),
+        "{drift:?}"
+    );
+}
