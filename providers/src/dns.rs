@@ -166,11 +166,7 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
         let records: Vec<SrvRecord> = wanted.iter().map(|(_, r)| r.clone()).collect();
         let diff = diff_zone(zone, &records, observed, cfg.exclusive);
         changes.extend(diff.changes.into_iter().map(|c| c.op(cfg)));
-        notices.extend(diff.foreign.iter().map(|r| {
-            format!(
-                "zone {zone}: `{SRV_PREFIX}` has a record no host declares, left alone (`exclusive = true` would delete it): {r}"
-            )
-        }));
+        notices.extend(foreign_notice(zone, &diff.foreign));
     }
     if cfg.check_targets {
         for (host, record) in &wanted {
@@ -265,6 +261,68 @@ fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
             ));
         }
     }
+}
+
+/// The records of a zone that no host declares and that stay, in one line.
+fn foreign_notice(zone: &str, foreign: &[SrvRecord]) -> Option<String> {
+    let list: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+    match list.len() {
+        0 => None,
+        1 => Some(format!(
+            "zone {zone}: `{SRV_PREFIX}` has a record no host declares, left alone (`exclusive = true` would delete it): {}",
+            list[0]
+        )),
+        n => Some(format!(
+            "zone {zone}: `{SRV_PREFIX}` has {n} records no host declares, left alone (`exclusive = true` would delete them): {}",
+            list.join(", ")
+        )),
+    }
+}
+
+/// What changed in the DNS server since a plan was made, zone by zone:
+/// `zone corp.example: 0 100 1688 kms01.corp.example. (ttl 3600) -> (none)`.
+pub fn drift(planned: &DnsState, now: &DnsState) -> Vec<String> {
+    let show = |records: Option<&Vec<SrvRecord>>| match records {
+        Some(r) if !r.is_empty() => r
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "(none)".to_string(),
+    };
+    let zones: std::collections::BTreeSet<&String> =
+        planned.zones.keys().chain(now.zones.keys()).collect();
+    let mut out: Vec<String> = zones
+        .into_iter()
+        .filter(|z| planned.zones.get(*z) != now.zones.get(*z))
+        .map(|z| {
+            format!(
+                "zone {z}: {} -> {}",
+                show(planned.zones.get(z)),
+                show(now.zones.get(z))
+            )
+        })
+        .collect();
+    let names: std::collections::BTreeSet<&String> =
+        planned.targets.keys().chain(now.targets.keys()).collect();
+    out.extend(
+        names
+            .into_iter()
+            .filter(|n| planned.targets.get(*n) != now.targets.get(*n))
+            .map(|n| {
+                let show = |a: Option<&Vec<String>>| {
+                    a.map_or("(not answered)".to_string(), |a| {
+                        format!("[{}]", a.join(", "))
+                    })
+                };
+                format!(
+                    "addresses of {n}: {} -> {}",
+                    show(planned.targets.get(n)),
+                    show(now.targets.get(n))
+                )
+            }),
+    );
+    out
 }
 
 /// One record change, before it becomes a plan change.
@@ -489,6 +547,28 @@ mod tests {
                 "corp.example/_vlmcs._tcp/0 0 1689 old.z."
             ]
         );
+    }
+
+    #[test]
+    fn drift_reads_zone_by_zone_and_foreign_records_make_one_notice() {
+        let planned = DnsState {
+            zones: [(Z.to_string(), vec![srv(0, 100, 1688, "kms01.z")])].into(),
+            targets: BTreeMap::new(),
+        };
+        let mut now = planned.clone();
+        assert!(drift(&planned, &now).is_empty());
+        now.zones.insert(Z.into(), vec![]);
+        assert_eq!(
+            drift(&planned, &now),
+            ["zone corp.example: 0 100 1688 kms01.z. (ttl 3600) -> (none)"]
+        );
+        let two = [srv(0, 0, 1688, "a.z"), srv(0, 0, 1688, "b.z")];
+        let notice = foreign_notice(Z, &two).expect("notice");
+        assert!(
+            notice.contains("has 2 records no host declares") && notice.contains("b.z."),
+            "{notice}"
+        );
+        assert!(foreign_notice(Z, &[]).is_none());
     }
 
     #[test]

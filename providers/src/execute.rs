@@ -220,7 +220,7 @@ pub fn staleness(planned: &Observed, now: &Observed) -> Vec<String> {
     use serde_json::to_value;
     let (a, b) = match (planned.stable(), now.stable()) {
         (Observed::KmsHost(a), Observed::KmsHost(b)) => (to_value(a), to_value(b)),
-        (Observed::DnsServer(a), Observed::DnsServer(b)) => (to_value(a), to_value(b)),
+        (Observed::DnsServer(a), Observed::DnsServer(b)) => return dns::drift(&a, &b),
         _ => return vec!["it is no longer the same kind of entry (KMS host or DNS server)".into()],
     };
     let (Ok(a), Ok(b)) = (a, b) else {
