@@ -832,3 +832,27 @@ fn normalize(path: &Path) -> PathBuf {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_servers_are_host_and_port_with_53_by_default() {
+        let cases = [
+            ("127.0.0.1", Some("127.0.0.1:53")),
+            ("127.0.0.1:15353", Some("127.0.0.1:15353")),
+            ("::1", Some("[::1]:53")),
+            ("[::1]:5353", Some("[::1]:5353")),
+            ("NS1.Corp.Example.", Some("ns1.corp.example:53")),
+            ("ns1.corp.example:5353", Some("ns1.corp.example:5353")),
+            ("ns1.corp.example:0", None),
+            ("ns1.corp.example:99999", None),
+            ("bad name", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_server(text).as_deref(), want, "{text:?}");
+        }
+    }
+}
