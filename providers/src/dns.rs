@@ -572,6 +572,25 @@ mod tests {
     }
 
     #[test]
+    fn observed_states_round_trip_and_a_host_reads_as_before() {
+        let dns = Observed::DnsServer(DnsState {
+            zones: [(Z.to_string(), vec![srv(0, 100, 1688, "kms01.z")])].into(),
+            targets: BTreeMap::new(),
+        });
+        let text = serde_json::to_string(&dns).expect("json");
+        assert!(text.starts_with("{\"zones\""), "{text}");
+        assert_eq!(serde_json::from_str::<Observed>(&text).expect("back"), dns);
+        let host = crate::state::HostState::fresh_windows_server("KMS01");
+        let text = serde_json::to_string(&host).expect("json");
+        assert_eq!(
+            serde_json::from_str::<Observed>(&text).expect("a host state as main wrote it"),
+            Observed::KmsHost(host)
+        );
+        let e = serde_json::from_str::<Observed>("{\"zones\": 1}").expect_err("bad");
+        assert!(e.to_string().contains("invalid type"), "{e}");
+    }
+
+    #[test]
     fn the_equivalent_is_nsupdate_input() {
         let e = nsupdate_equivalent(
             Z,
