@@ -131,24 +131,14 @@ fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
         .collect()
 }
 
-/// The published hosts' targets, for discovery with `check_targets`.
-fn published_targets(config: &Config) -> Vec<String> {
-    config
-        .dns
-        .as_ref()
-        .map(|cfg| {
-            desired(cfg, config)
-                .into_iter()
-                .map(|(_, r)| r.target)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Reads the DNS server (one set of queries) and plans it.
 pub fn discover_and_plan(cfg: &DnsConfig, config: &Config) -> Result<KmsHostPlan, Error> {
+    // with `check_targets`, the published hosts' addresses too
     let targets = if cfg.check_targets {
-        published_targets(config)
+        desired(cfg, config)
+            .into_iter()
+            .map(|(_, r)| r.target)
+            .collect()
     } else {
         Vec::new()
     };
@@ -157,7 +147,7 @@ pub fn discover_and_plan(cfg: &DnsConfig, config: &Config) -> Result<KmsHostPlan
 }
 
 /// Plans the DNS server as the plan entry `dns`, which runs after the published hosts.
-pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
+fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
     let wanted = desired(cfg, config);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
