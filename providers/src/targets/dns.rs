@@ -60,12 +60,19 @@ impl DnsServer {
     }
 
     fn address(&self) -> Result<SocketAddr, Error> {
-        // `host:port` as the config holds it; a bare host means port 53
-        let mut found = self
-            .server
-            .to_socket_addrs()
-            .or_else(|_| (self.server.as_str(), 53).to_socket_addrs())
-            .map_err(|e| self.error(format!("cannot resolve the server's name: {e}")))?;
+        // `host:port` as the config holds it; a bare host or address means port 53
+        let has_port = self.server.parse::<std::net::IpAddr>().is_err()
+            && self
+                .server
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+        let found = if has_port {
+            self.server.to_socket_addrs()
+        } else {
+            (self.server.trim_matches(['[', ']']), 53).to_socket_addrs()
+        };
+        let mut found =
+            found.map_err(|e| self.error(format!("cannot resolve the server's name: {e}")))?;
         found
             .next()
             .ok_or_else(|| self.error("the server's name resolves to no address"))
