@@ -681,3 +681,26 @@ fn doctor_checks_the_records_in_the_dns_server() {
         "{drift:?}"
     );
 }
+
+#[test]
+fn the_dns_example_converges_against_bind() {
+    let bind = Bind::start();
+    let mut p = Project::example("dns-published");
+    let config = p
+        .read("kmsconf.toml")
+        .replace("127.0.0.1:15353", &format!("127.0.0.1:{}", bind.port));
+    p.write("kmsconf.toml", &config);
+    p.env("KMSCONF_TSIG_SECRET", SECRET)
+        .env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["validate"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 2);
+    p.ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        bind.srv("corp.example"),
+        [
+            "0 100 1688 kms01.corp.example.",
+            "10 100 1689 kms02.corp.example."
+        ]
+    );
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
