@@ -31,7 +31,7 @@ impl LockHolder {
             id: format!("{:016x}", fnv1a(seed.as_bytes())),
             pid,
             machine,
-            started: rfc3339(now.as_secs()),
+            started: rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)),
             operation: operation.to_string(),
         }
     }
@@ -77,10 +77,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
-pub fn rfc3339(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
+/// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC; negative
+/// seconds are before 1970).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
     // Howard Hinnant's civil-from-days
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -93,9 +94,9 @@ pub fn rfc3339(secs: u64) -> String {
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
     )
 }
 
@@ -108,6 +109,7 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
     }
 
     #[test]
