@@ -71,7 +71,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = execute_plan(&plan, parallelism);
+    let results = execute_plan(&plan, parallelism, &session::connect()?);
     report(&results, args.json)
 }
 
@@ -98,6 +98,7 @@ fn confirm() -> Result<(), CliError> {
 
 /// Rediscovers every host of a saved plan and refuses the whole plan if any host changed.
 fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
+    let connect = session::connect()?;
     let jobs = plan
         .hosts
         .iter()
@@ -111,7 +112,7 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
         jobs,
         parallelism,
         |_, host: &KmsHostPlan| {
-            let r = targets::open(&host.name, &host.target)
+            let r = targets::open(&host.name, &host.target, &connect)
                 .and_then(|t| t.discover())
                 .map(|d| execute::staleness(&host.observed, &d.state))
                 .map_err(|e| e.to_string());
@@ -141,7 +142,11 @@ fn check_fresh(plan: &KmsPlan, parallelism: usize) -> Result<(), CliError> {
 
 type HostResult = Result<HostRun, String>;
 
-fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)> {
+fn execute_plan(
+    plan: &KmsPlan,
+    parallelism: usize,
+    connect: &targets::Connect,
+) -> Vec<(String, HostResult)> {
     let jobs = plan
         .hosts
         .iter()
@@ -159,7 +164,7 @@ fn execute_plan(plan: &KmsPlan, parallelism: usize) -> Vec<(String, HostResult)>
             if host.changes.is_empty() {
                 return (Ok(HostRun::default()), true);
             }
-            let r = targets::open(&host.name, &host.target)
+            let r = targets::open(&host.name, &host.target, connect)
                 .and_then(|t| execute::apply_host(t.as_ref(), host))
                 .map_err(|e| e.to_string());
             let ok = r

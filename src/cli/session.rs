@@ -20,6 +20,28 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(config)
 }
 
+/// How to reach real hosts, from `KMSCONF_SSH` and `KMSCONF_TIMEOUT`.
+pub fn connect() -> Result<targets::Connect, CliError> {
+    let mut connect = targets::Connect::default();
+    if let Some(cmd) = std::env::var(super::env::SSH)
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+    {
+        connect.ssh_command = cmd.split_whitespace().map(String::from).collect();
+    }
+    if let Ok(text) = std::env::var(super::env::TIMEOUT) {
+        let seconds: u64 = text.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+            CliError::Message(format!(
+                "`{}` = `{text}` is not a number of seconds",
+                super::env::TIMEOUT
+            ))
+        })?;
+        connect.timeout = std::time::Duration::from_secs(seconds);
+        connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
+    }
+    Ok(connect)
+}
+
 /// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
 pub struct Planned {
     pub plan: KmsPlan,
@@ -44,6 +66,7 @@ pub fn plan_hosts(
         }
     }
     let order = config.host_order()?;
+    let connect = connect()?;
     let jobs: Vec<Job<&HostConfig>> = order
         .iter()
         .filter(|n| only.is_empty() || only.contains(n))
@@ -58,7 +81,7 @@ pub fn plan_hosts(
         jobs,
         parallelism,
         |_, host| {
-            let r = plan_one(host);
+            let r = plan_one(host, &connect);
             let ok = r.is_ok();
             (r, ok)
         },
@@ -78,9 +101,9 @@ pub fn plan_hosts(
     })
 }
 
-fn plan_one(host: &HostConfig) -> Result<KmsHostPlan, String> {
+fn plan_one(host: &HostConfig, connect: &targets::Connect) -> Result<KmsHostPlan, String> {
     let _span = tracing::info_span!("plan", host = %host.name).entered();
-    let target = targets::open(&host.name, &host.target).map_err(|e| e.to_string())?;
+    let target = targets::open(&host.name, &host.target, connect).map_err(|e| e.to_string())?;
     let discovery = target.discover().map_err(|e| e.to_string())?;
     tracing::debug!(host = %host.name, "discovered");
     planner::plan_host(host, discovery).map_err(|e| e.to_string())
