@@ -61,3 +61,49 @@ impl Transport for LocalShell {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_engine::target::Target;
+
+    #[test]
+    fn without_powershell_local_says_it_needs_windows() {
+        let shell =
+            LocalShell::new(Duration::from_secs(5)).with_program("kmsconf-no-such-powershell");
+        let e = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect_err("missing");
+        assert!(e.to_string().contains("runs only on Windows"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_local_shell_feeds_the_script_on_stdin_and_reads_the_answer() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fake = dir.path().join("powershell");
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cim/fresh-server.json");
+        let answer = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            std::fs::read(&fixture).expect("fixture"),
+        );
+        let script = format!(
+            "#!/bin/sh\ncat > '{}/stdin'\necho 'KMSCONF:discovery:{answer}'\n",
+            dir.path().display()
+        );
+        std::fs::write(&fake, script).expect("fake");
+        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&fake, perms).expect("chmod");
+        let shell =
+            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
+        let d = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect("discover");
+        assert_eq!(d.state.computer_name, "WIN-7Q2LABHOST");
+        assert!(!std::fs::read_to_string(dir.path().join("stdin"))
+            .expect("stdin")
+            .is_empty());
+    }
+}
