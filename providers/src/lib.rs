@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod error;
 pub mod execute;
+pub mod export;
 pub mod firewall;
 pub mod licensing;
 pub mod ops;

@@ -3,6 +3,7 @@
 mod apply;
 mod env;
 mod error;
+mod export;
 mod lab;
 mod plan;
 mod render;
@@ -41,6 +42,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Converge the hosts: from the config (plans first, then asks) or from a saved plan file.
     Apply(apply::ApplyArgs),
+    /// Discover one host and print the config that reproduces it (keys as `{ env = ... }`).
+    Export(export::ExportArgs),
     /// Print the JSON Schema of the config file.
     Schema,
     /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
@@ -54,6 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Validate { config } => validate(&config.file),
         Command::Plan(a) => plan::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Export(a) => export::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
             Ok(ExitCode::SUCCESS)

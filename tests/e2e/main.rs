@@ -3,6 +3,7 @@
 
 mod common;
 mod examples;
+mod export;
 mod failures;
 mod plan_apply;
 mod secrets;
