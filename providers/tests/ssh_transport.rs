@@ -1,4 +1,4 @@
-//! The SSH transport against a real OpenSSH server: Debian's `sshd`, started on 127.0.0.1 on a
+//! The SSH transport against a real OpenSSH server (see `support/sshd.rs`): Debian's `sshd`, on a
 //! free port with a throw-away host key and user key, and stopped by PID when the test ends.
 //! There is no PowerShell on Linux, so the server's PATH starts with a fake `powershell.exe`
 //! that records its arguments and standard input and answers as the test tells it.
@@ -6,9 +6,11 @@
 //! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `.ci/run` installs it). Without it
 //! these tests fail, they never skip.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[path = "support/sshd.rs"]
+mod sshd;
+
+use std::net::TcpListener;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -20,162 +22,26 @@ use kmsconf_providers::ops::{ServiceSetting, TargetOp};
 use kmsconf_providers::targets::{self, Connect};
 use kmsconf_providers::Error;
 use serde_json::{json, Value};
+use sshd::{free_port, user, Server};
 
-const SSHD: &str = "/usr/sbin/sshd";
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
-const FAKE_POWERSHELL: &str = r#"#!/bin/sh
-# A stand-in for powershell.exe: records argv and stdin, then does what the file `mode` says.
-dir="$(dirname "$0")/.."
-printf '%s\n' "$@" > "$dir/argv"
-cat > "$dir/stdin"
-mode="$(cat "$dir/mode" 2>/dev/null)"
-case "$mode" in
-  answer) cat "$dir/answer"; exit 0 ;;
-  fail) cat "$dir/answer" 2>/dev/null; echo "Get-CimInstance : Access denied" >&2; exit 3 ;;
-  hang) sleep 60 ;;
-  drop)
-    cat "$dir/answer"
-    p=$PPID
-    while [ "$(cat /proc/$p/comm)" != "sshd" ]; do p=$(awk '{print $4}' /proc/$p/stat); done
-    kill -9 "$p" ;;
-esac
-"#;
-
-/// A running sshd and everything it and the client need, in one temp dir.
-struct Server {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen runs (package openssh-client)");
-    assert!(ok.success());
-}
-
-fn user() -> String {
-    let out = Command::new("id").arg("-un").output().expect("id");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl Server {
-    fn start() -> Self {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: install Debian's openssh-server (`apt-get install -y openssh-server`, as .ci/run does)"
-        );
-        let dir = tempfile::tempdir().expect("tmp");
-        let d = dir.path();
-        for k in ["host_key", "user_key", "other_key", "other_host_key"] {
-            keygen(&d.join(k));
-        }
-        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
-        std::fs::create_dir(d.join("bin")).expect("bin");
-        let fake = d.join("bin/powershell.exe");
-        std::fs::write(&fake, FAKE_POWERSHELL).expect("fake");
-        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&fake, perms).expect("chmod");
-        // sshd refuses to start without its privilege separation directory
-        if !Path::new("/run/sshd").exists() {
-            std::fs::create_dir_all("/run/sshd")
-                .expect("create /run/sshd (run the tests as root, as CI does)");
-        }
-        let port = free_port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-             PermitRootLogin prohibit-password\nAllowUsers {user}\nSetEnv PATH={d}/bin:/usr/bin:/bin\n",
-            d = d.display(),
-            user = user()
-        );
-        std::fs::write(d.join("sshd_config"), config).expect("config");
-        let log = std::fs::File::create(d.join("sshd.log")).expect("log");
-        let child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start sshd");
-        let server = Server { dir, port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not listen: {}",
-                server.read("sshd.log")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let host_key = server.read("host_key.pub");
-        server.write("known_hosts", &format!("[127.0.0.1]:{port} {host_key}"));
-        server.client("user_key");
-        server
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path(name), text).expect("write");
-    }
-
-    /// The client's ssh config: which key it offers and which known_hosts it trusts.
-    fn client(&self, key: &str) {
-        let d = self.dir.path().display();
-        self.write(
-            "ssh_config",
-            &format!("Host *\n  IdentityFile {d}/{key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  GlobalKnownHostsFile /dev/null\n"),
-        );
-    }
-
-    fn mode(&self, mode: &str, answer: &str) {
-        self.write("mode", mode);
-        self.write("answer", answer);
-    }
-
-    fn target(&self, timeout: Duration) -> Box<targets::DynTarget> {
-        let connect = Connect {
-            ssh_command: vec![
-                "ssh".into(),
-                "-F".into(),
-                self.path("ssh_config").display().to_string(),
-            ],
-            timeout,
-            connect_timeout: Duration::from_secs(5),
-        };
-        let spec = TargetSpec::Ssh {
-            user: Some(user()),
-            host: "127.0.0.1".into(),
-            port: Some(self.port),
-        };
-        targets::open("kms01", &spec, &connect).expect("open")
-    }
+fn target(s: &Server, timeout: Duration) -> Box<targets::DynTarget> {
+    let connect = Connect {
+        ssh_command: vec![
+            "ssh".into(),
+            "-F".into(),
+            s.path("ssh_config").display().to_string(),
+        ],
+        timeout,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let spec = TargetSpec::Ssh {
+        user: Some(user()),
+        host: "127.0.0.1".into(),
+        port: Some(s.port),
+    };
+    targets::open("kms01", &spec, &connect).expect("open")
 }
 
 fn line(kind: &str, value: &Value) -> String {
@@ -210,8 +76,7 @@ fn discovery_runs_powershell_with_the_script_on_stdin() {
     let s = Server::start();
     let answer = format!("Windows PowerShell\n{}", line("discovery", &fixture()));
     s.mode("answer", &answer);
-    let d = s
-        .target(Duration::from_secs(30))
+    let d = target(&s, Duration::from_secs(30))
         .discover()
         .expect("discover");
     assert_eq!(d.state.computer_name, "KMS01");
@@ -238,8 +103,7 @@ fn secrets_arrive_on_stdin_and_never_in_argv() {
     ]
     .concat();
     s.mode("answer", &answer);
-    let out = s
-        .target(Duration::from_secs(30))
+    let out = target(&s, Duration::from_secs(30))
         .execute(&[key_op()])
         .expect("execute");
     assert!(matches!(&out[0], Outcome::Applied { .. }), "{out:?}");
@@ -256,8 +120,7 @@ fn secrets_arrive_on_stdin_and_never_in_argv() {
 fn a_failing_powershell_reports_its_exit_code_and_stderr() {
     let s = Server::start();
     s.mode("fail", "");
-    let e = s
-        .target(Duration::from_secs(30))
+    let e = target(&s, Duration::from_secs(30))
         .discover()
         .expect_err("fails");
     assert!(matches!(e, Error::Remote { .. }), "{e:?}");
@@ -286,8 +149,7 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
         TargetOp::SetService(ServiceSetting::ActivationInterval(60)),
         TargetOp::RestartService,
     ];
-    let out = s
-        .target(Duration::from_secs(30))
+    let out = target(&s, Duration::from_secs(30))
         .execute(&batch)
         .expect("a partial report, not an error");
     assert!(matches!(&out[0], Outcome::Applied { .. }), "{out:?}");
@@ -311,8 +173,7 @@ fn a_changed_host_key_is_refused() {
     let s = Server::start();
     let other = s.read("other_host_key.pub");
     s.write("known_hosts", &format!("[127.0.0.1]:{} {other}", s.port));
-    let e = s
-        .target(Duration::from_secs(30))
+    let e = target(&s, Duration::from_secs(30))
         .discover()
         .expect_err("mismatch");
     assert!(
@@ -329,8 +190,7 @@ fn a_changed_host_key_is_refused() {
 fn an_unknown_host_key_is_refused() {
     let s = Server::start();
     s.write("known_hosts", "");
-    let e = s
-        .target(Duration::from_secs(30))
+    let e = target(&s, Duration::from_secs(30))
         .discover()
         .expect_err("unknown");
     assert!(
@@ -343,8 +203,7 @@ fn an_unknown_host_key_is_refused() {
 fn a_refused_key_is_an_authentication_error() {
     let s = Server::start();
     s.client("other_key");
-    let e = s
-        .target(Duration::from_secs(30))
+    let e = target(&s, Duration::from_secs(30))
         .discover()
         .expect_err("refused");
     assert!(matches!(e, Error::AuthRefused { .. }), "{e:?}");
@@ -356,8 +215,7 @@ fn a_host_that_does_not_finish_times_out() {
     let s = Server::start();
     s.mode("hang", "");
     let started = Instant::now();
-    let e = s
-        .target(Duration::from_secs(2))
+    let e = target(&s, Duration::from_secs(2))
         .discover()
         .expect_err("timeout");
     assert!(matches!(e, Error::Timeout { seconds: 2, .. }), "{e:?}");

@@ -7,4 +7,5 @@ mod export;
 mod failures;
 mod plan_apply;
 mod secrets;
+mod ssh;
 mod validate;
