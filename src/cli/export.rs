@@ -42,8 +42,12 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     if let TargetSpec::Lab { path } = &spec {
         refuse_missing_lab(path)?;
     }
-    let name = args.name.clone().unwrap_or_default();
-    let target = targets::open(&name, &spec, &session::connect()?)?;
+    // until discovery gives the computer name, messages name the host by its target
+    let label = args
+        .name
+        .clone()
+        .unwrap_or_else(|| args.target.trim().to_string());
+    let target = targets::open(&label, &spec, &session::connect()?)?;
     let state = target.discover()?.state;
     let name = args
         .name
