@@ -164,3 +164,109 @@ fn classify(host: &str, address: &str, run: &Finished, connect_seconds: u64) -> 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(command: &[&str]) -> SshShell {
+        let connect = Connect {
+            ssh_command: command.iter().map(|s| s.to_string()).collect(),
+            ..Connect::default()
+        };
+        SshShell::new(
+            &connect,
+            Some("admin".into()),
+            "kms01.corp.example".into(),
+            Some(2222),
+        )
+    }
+
+    #[test]
+    fn the_users_options_come_first_and_the_remote_command_holds_no_secret() {
+        let args = shell(&[
+            "ssh",
+            "-F",
+            "ci/ssh_config",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ])
+        .arguments();
+        let pos = |a: &str| {
+            args.iter()
+                .position(|x| x == a)
+                .unwrap_or_else(|| panic!("{a} in {args:?}"))
+        };
+        assert!(
+            pos("StrictHostKeyChecking=accept-new") < pos("StrictHostKeyChecking=yes"),
+            "ssh takes the first value"
+        );
+        assert!(pos("BatchMode=yes") < pos("--"));
+        assert_eq!(&args[pos("-p")..pos("-p") + 2], ["-p", "2222"]);
+        assert_eq!(&args[pos("-l")..pos("-l") + 2], ["-l", "admin"]);
+        assert_eq!(args[pos("--") + 1], "kms01.corp.example");
+        let remote = args.last().cloned().unwrap_or_default();
+        assert!(
+            remote.starts_with("powershell.exe -NoLogo -NoProfile -NonInteractive"),
+            "{remote}"
+        );
+        assert_eq!(
+            remote.split(' ').count(),
+            8,
+            "one word per argument: {remote}"
+        );
+    }
+
+    fn failure(stderr: &str) -> Error {
+        let run = Finished {
+            status: Some(SSH_ERROR),
+            stderr: stderr.into(),
+            ..Finished::default()
+        };
+        shell(&["ssh"]).failure("kms01", &run).expect("a failure")
+    }
+
+    #[test]
+    fn ssh_failures_are_told_apart_by_what_ssh_printed() {
+        assert!(matches!(
+            failure("Connection timed out during banner exchange"),
+            Error::Timeout { .. }
+        ));
+        assert!(matches!(
+            failure("ssh: connect to host x port 22: Connection timed out"),
+            Error::Timeout { .. }
+        ));
+        assert!(matches!(
+            failure("Timeout, server kms01 not responding."),
+            Error::ConnectionDropped { .. }
+        ));
+        assert!(matches!(
+            failure("client_loop: send disconnect: Broken pipe"),
+            Error::ConnectionDropped { .. }
+        ));
+        assert!(matches!(
+            failure("ssh: Could not resolve hostname kms01: Name or service not known"),
+            Error::Unreachable { .. }
+        ));
+        assert!(matches!(
+            failure("admin@kms01: Permission denied (publickey)."),
+            Error::AuthRefused { .. }
+        ));
+        let run = Finished {
+            status: Some(3),
+            ..Finished::default()
+        };
+        assert!(
+            shell(&["ssh"]).failure("kms01", &run).is_none(),
+            "the remote command's own exit code"
+        );
+        let run = Finished {
+            timed_out: true,
+            ..Finished::default()
+        };
+        assert!(matches!(
+            shell(&["ssh"]).failure("kms01", &run),
+            Some(Error::Timeout { .. })
+        ));
+    }
+}

@@ -111,3 +111,90 @@ impl<T: Transport> Target for WindowsTarget<T> {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::ServiceSetting;
+    use base64::Engine as _;
+
+    /// A transport that answers with fixed output, and whether the connection failed.
+    struct Canned {
+        run: Finished,
+        dropped: bool,
+    }
+
+    impl Transport for Canned {
+        fn run(&self, _: &str, _: &Secret) -> Result<Finished, Error> {
+            Ok(self.run.clone())
+        }
+        fn failure(&self, host: &str, _: &Finished) -> Option<Error> {
+            self.dropped.then(|| Error::ConnectionDropped {
+                host: host.into(),
+                message: "reset".into(),
+            })
+        }
+    }
+
+    fn line(kind: &str, json: &str) -> String {
+        format!(
+            "KMSCONF:{kind}:{}\n",
+            base64::engine::general_purpose::STANDARD.encode(json)
+        )
+    }
+
+    fn batch() -> Vec<TargetOp> {
+        vec![
+            TargetOp::SetService(ServiceSetting::HostCaching(false)),
+            TargetOp::RestartService,
+        ]
+    }
+
+    fn target(stdout: String, status: Option<i32>, dropped: bool) -> WindowsTarget<Canned> {
+        let run = Finished {
+            status,
+            stdout,
+            stderr: "Restart-Service : Cannot stop service".into(),
+            timed_out: false,
+        };
+        WindowsTarget::new("kms01", Canned { run, dropped })
+    }
+
+    #[test]
+    fn a_script_that_stops_early_fails_what_it_did_not_report() {
+        let out = line("begin", r#"{"Index":0}"#);
+        let outcomes = target(out, Some(1), false)
+            .execute(&batch())
+            .expect("report");
+        for o in &outcomes {
+            assert!(
+                matches!(o, Outcome::Failed { message, .. } if message.contains("exit code 1") && message.contains("Cannot stop service")),
+                "{o:?}"
+            );
+        }
+        assert!(
+            matches!(&outcomes[0], Outcome::Failed { message, .. } if message.contains("may or may not"))
+        );
+        assert!(
+            matches!(&outcomes[1], Outcome::Failed { message, .. } if message.starts_with("not run"))
+        );
+    }
+
+    #[test]
+    fn a_connection_lost_before_anything_ran_fails_the_whole_batch() {
+        let e = target(String::new(), None, true)
+            .execute(&batch())
+            .expect_err("nothing ran");
+        assert!(matches!(e, Error::ConnectionDropped { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn a_discovery_answer_that_is_not_one_names_the_exit_code() {
+        let out = line("discovery", "{}");
+        let e = target(out, Some(0), false).discover().expect_err("bad");
+        assert!(
+            e.to_string().contains("cannot read the discovery answer"),
+            "{e}"
+        );
+    }
+}
