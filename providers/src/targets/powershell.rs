@@ -509,7 +509,9 @@ fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> Outcome {
             r.message
                 .as_deref()
                 .unwrap_or("the host gave no message")
-                .trim(),
+                .trim()
+                // Windows' messages end in a period; the explanation follows after a colon
+                .trim_end_matches('.'),
         );
         return match r.h_result.as_deref().and_then(catalog::parse_code) {
             Some(code) => Outcome::failed(code, catalog::explain_failure(code, &message)),
