@@ -27,7 +27,7 @@ case "$mode" in
     if base64 -d "$dir/stdin" | grep -q 'Invoke-KmsconfOp [0-9]'; then cat "$dir/answer-batch"; else cat "$dir/answer"; fi
     exit 0 ;;
   fail) cat "$dir/answer" 2>/dev/null; echo "Get-CimInstance : Access denied" >&2; exit 3 ;;
-  hang) sleep 60 ;;
+  hang) sleep 8 ;;
   drop)
     cat "$dir/answer"
     # let sshd pass the answer on before its session dies
