@@ -10,6 +10,7 @@ pub mod clock;
 pub mod doctor;
 pub mod error;
 pub mod execute;
+pub mod export;
 pub mod firewall;
 pub mod licensing;
 pub mod ops;
