@@ -236,7 +236,8 @@ impl TsigSecret {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        let bytes = data_encoding::BASE64
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.as_bytes())
             .map_err(|_| "a TSIG secret is base64 text, as `tsig-keygen` prints it".to_string())?;
         if bytes.is_empty() {

@@ -12,6 +12,24 @@ pub enum Error {
     Unreachable { host: String, message: String },
     #[error("host `{host}`: {message}")]
     Plan { host: String, message: String },
+    /// The host's SSH key is not the one `known_hosts` holds, or is not known at all.
+    #[error("host `{host}`: host key verification failed: {message}")]
+    HostKey { host: String, message: String },
+    /// The SSH server refused every credential offered.
+    #[error("host `{host}`: authentication refused: {message}")]
+    AuthRefused { host: String, message: String },
+    #[error("host `{host}`: no answer within {seconds} s {during}")]
+    Timeout {
+        host: String,
+        seconds: u64,
+        during: String,
+    },
+    /// The connection broke while the host was working.
+    #[error("host `{host}`: the connection dropped: {message}")]
+    ConnectionDropped { host: String, message: String },
+    /// PowerShell on the host failed, or answered something kmsconf cannot read.
+    #[error("host `{host}`: {message}")]
+    Remote { host: String, message: String },
     #[error("target `{target}` is not available in this version of kmsconf: {reason}")]
     UnsupportedTarget { target: String, reason: String },
     #[error("cannot use `{path}`: {source}")]

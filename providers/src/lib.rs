@@ -12,6 +12,7 @@ pub mod dns;
 pub mod doctor;
 pub mod error;
 pub mod execute;
+pub mod export;
 pub mod firewall;
 pub mod licensing;
 pub mod ops;

@@ -26,8 +26,9 @@ pub struct DoctorArgs {
 
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
+    let connect = session::connect()?;
     let per_host = session::each_host(&config, &args.hosts, 8, |host| {
-        let target = targets::open(&host.name, &host.target).map_err(|e| e.to_string());
+        let target = targets::open(&host.name, &host.target, &connect).map_err(|e| e.to_string());
         doctor::diagnose(host, target.as_deref().map_err(Clone::clone))
     })?;
     let mut checks: Vec<Check> = per_host.into_iter().flatten().collect();

@@ -5,3 +5,9 @@
 pub const LOG: &str = "KMSCONF_LOG";
 /// When set and not empty, no colour (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
+/// The ssh command for `ssh://` targets, split on whitespace: `ssh` by default, e.g.
+/// `ssh -F ./ci/ssh_config` or `ssh -o StrictHostKeyChecking=accept-new` (kmsconf's own options
+/// come after, so these win).
+pub const SSH: &str = "KMSCONF_SSH";
+/// The longest wait, in seconds, for one round trip to a real host (default 600).
+pub const TIMEOUT: &str = "KMSCONF_TIMEOUT";

@@ -7,6 +7,7 @@ mod doctor;
 mod env;
 mod error;
 mod explain;
+mod export;
 mod lab;
 mod markdown;
 mod output;
@@ -62,6 +63,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Print the one-time client activation script for a host (batch file or PowerShell).
     ClientScript(client_script::ClientScriptArgs),
+    /// Discover one host and print the config that reproduces it (keys as `{ env = ... }`).
+    Export(export::ExportArgs),
     /// Print the JSON Schema of the config file.
     Schema,
     /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
@@ -91,6 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Doctor(a) => doctor::run(a),
         Command::Explain(a) => explain::run(a),
         Command::ClientScript(a) => client_script::run(a),
+        Command::Export(a) => export::run(a),
         Command::Schema => {
             print!("{}", kmsconf_engine::config::json_schema());
             Ok(ExitCode::SUCCESS)

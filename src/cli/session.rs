@@ -24,6 +24,28 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(config)
 }
 
+/// How to reach real hosts, from `KMSCONF_SSH` and `KMSCONF_TIMEOUT`.
+pub fn connect() -> Result<targets::Connect, CliError> {
+    let mut connect = targets::Connect::default();
+    if let Some(cmd) = std::env::var(super::env::SSH)
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+    {
+        connect.ssh_command = cmd.split_whitespace().map(String::from).collect();
+    }
+    if let Ok(text) = std::env::var(super::env::TIMEOUT) {
+        let seconds: u64 = text.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+            CliError::Message(format!(
+                "`{}` = `{text}` is not a number of seconds",
+                super::env::TIMEOUT
+            ))
+        })?;
+        connect.timeout = std::time::Duration::from_secs(seconds);
+        connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
+    }
+    Ok(connect)
+}
+
 /// Whether `--host` (all when none) selects the DNS server of `[dns]`, the entry `dns`.
 pub fn selects_dns(config: &Config, only: &[String]) -> bool {
     config.dns.is_some() && (only.is_empty() || only.iter().any(|n| n == DNS_PLAN_HOST))
@@ -78,7 +100,7 @@ pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
 }
 
 pub fn open(name: &str, spec: &TargetSpec) -> Result<Opened, CliError> {
-    let target = targets::open(name, spec)?;
+    let target = targets::open(name, spec, &connect()?)?;
     Ok(Opened {
         name: name.to_string(),
         target,

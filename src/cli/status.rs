@@ -24,9 +24,10 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
+    let connect = session::connect()?;
     let hosts = session::each_host(&config, &args.hosts, 8, |host| {
         let shown = host.target.relative_to(&config.dir);
-        let observed = targets::open(&host.name, &host.target)
+        let observed = targets::open(&host.name, &host.target, &connect)
             .and_then(|t| t.discover())
             .map(|d| d.state)
             .map_err(|e| e.to_string());

@@ -70,7 +70,8 @@ fn valid_plan_text() -> &'static str {
         let path = dir.path().join("kmsconf.toml");
         let config = Config::parse(&path, config).expect("config");
         let host = &config.hosts["kms01"];
-        let target = kmsconf_providers::targets::open("kms01", &host.target).expect("lab");
+        let connect = kmsconf_providers::targets::Connect::default();
+        let target = kmsconf_providers::targets::open("kms01", &host.target, &connect).expect("lab");
         let discovery = target.discover().expect("discover");
         // the key's variable is unset, so plan the observed state with the settings only
         let mut host = host.clone();

@@ -116,6 +116,12 @@ pub enum TargetSpec {
 }
 
 impl TargetSpec {
+    /// Reads a target as a config in `dir` would hold it (`lab:` paths are relative to `dir`).
+    /// `local` is refused on anything but Windows.
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, String> {
+        validate::target_from_text(text, dir)
+    }
+
     /// The target as a config in `base` would write it: lab paths relative to `base`.
     pub fn relative_to(&self, base: &Path) -> String {
         match self {

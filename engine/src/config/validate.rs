@@ -217,47 +217,39 @@ fn convert_host(ctx: &mut Ctx, name: &str, at: usize, wire: HostWire) -> Option<
 }
 
 fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
-    let text = target.get().trim();
+    match target_from_text(target.get(), ctx.dir) {
+        Ok(spec) => Some(spec),
+        Err(message) => {
+            ctx.error(target.start(), message);
+            None
+        }
+    }
+}
+
+/// Reads a target as written in a config in `dir` (or given on the command line, `dir` being
+/// the current directory).
+pub(super) fn target_from_text(text: &str, dir: &Path) -> Result<TargetSpec, String> {
+    let text = text.trim();
     let expected = "expected `lab:PATH`, `local` or `ssh://[user@]host[:port]`";
     if let Some(path) = text.strip_prefix("lab:") {
         if path.is_empty() {
-            ctx.error(
-                target.start(),
-                format!("target `{text}` has no path; {expected}"),
-            );
-            return None;
+            return Err(format!("target `{text}` has no path; {expected}"));
         }
-        return Some(TargetSpec::Lab {
-            path: ctx.dir.join(path),
+        return Ok(TargetSpec::Lab {
+            path: dir.join(path),
         });
     }
     if text == "local" {
         if !cfg!(windows) {
-            ctx.error(
-                target.start(),
-                "target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` to reach a Windows host",
-            );
-            return None;
+            return Err("target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` to reach a Windows host".into());
         }
-        return Some(TargetSpec::Local);
+        return Ok(TargetSpec::Local);
     }
     if let Some(rest) = text.strip_prefix("ssh://") {
-        return match parse_ssh(rest) {
-            Some(spec) => Some(spec),
-            None => {
-                ctx.error(
-                    target.start(),
-                    format!("target `{text}` is not a valid ssh target; {expected}"),
-                );
-                None
-            }
-        };
+        return parse_ssh(rest)
+            .ok_or_else(|| format!("target `{text}` is not a valid ssh target; {expected}"));
     }
-    ctx.error(
-        target.start(),
-        format!("unknown target `{text}`; {expected}"),
-    );
-    None
+    Err(format!("unknown target `{text}`; {expected}"))
 }
 
 fn parse_ssh(rest: &str) -> Option<TargetSpec> {

@@ -1,0 +1,110 @@
+//! `target = "local"`: PowerShell on the machine kmsconf runs on (a pipeline agent on the KMS
+//! host). Compiled everywhere so it is tested everywhere; config validation refuses `local` on
+//! anything but Windows.
+
+use std::time::Duration;
+
+use kmsconf_engine::secret::Secret;
+
+use super::powershell;
+use super::process::{self, Finished};
+use super::windows::Transport;
+use crate::Error;
+
+/// Runs `powershell.exe` locally, script and secrets on its standard input.
+#[derive(Debug, Clone)]
+pub struct LocalShell {
+    program: String,
+    timeout: Duration,
+}
+
+impl LocalShell {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            program: powershell::PROGRAM.to_string(),
+            timeout,
+        }
+    }
+
+    /// Runs another program in place of `powershell.exe` (tests).
+    pub fn with_program(mut self, program: &str) -> Self {
+        self.program = program.to_string();
+        self
+    }
+}
+
+impl Transport for LocalShell {
+    fn run(&self, host: &str, stdin: &Secret) -> Result<Finished, Error> {
+        process::run(
+            &self.program,
+            &powershell::arguments(),
+            stdin.expose().as_bytes(),
+            self.timeout,
+        )
+        .map_err(|e| Error::Remote {
+            host: host.to_string(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "`{}` was not found: target `local` runs only on Windows",
+                    self.program
+                )
+            } else {
+                format!("cannot start `{}`: {e}", self.program)
+            },
+        })
+    }
+
+    fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
+        run.timed_out.then(|| Error::Timeout {
+            host: host.to_string(),
+            seconds: self.timeout.as_secs(),
+            during: "for PowerShell to finish".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_engine::target::Target;
+
+    #[test]
+    fn without_powershell_local_says_it_needs_windows() {
+        let shell =
+            LocalShell::new(Duration::from_secs(5)).with_program("kmsconf-no-such-powershell");
+        let e = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect_err("missing");
+        assert!(e.to_string().contains("runs only on Windows"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_local_shell_feeds_the_script_on_stdin_and_reads_the_answer() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fake = dir.path().join("powershell");
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cim/fresh-server.json");
+        let answer = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            std::fs::read(&fixture).expect("fixture"),
+        );
+        let script = format!(
+            "#!/bin/sh\ncat > '{}/stdin'\necho 'KMSCONF:discovery:{answer}'\n",
+            dir.path().display()
+        );
+        std::fs::write(&fake, script).expect("fake");
+        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&fake, perms).expect("chmod");
+        let shell =
+            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
+        let d = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect("discover");
+        assert_eq!(d.state.computer_name, "WIN-7Q2LABHOST");
+        assert!(!std::fs::read_to_string(dir.path().join("stdin"))
+            .expect("stdin")
+            .is_empty());
+    }
+}

@@ -1,0 +1,251 @@
+# kmsconf: the part every script kmsconf runs on a Windows host shares. It reads only CIM
+# objects, registry values and NetSecurity cmdlets (never slmgr.vbs's localized text), and
+# writes its answers as lines `KMSCONF:<kind>:<base64 of UTF-8 JSON>` so that neither the
+# console code page nor stray output can garble them. Secrets arrive in $Request.secrets, read
+# from standard input, never on a command line.
+param($Request)
+Set-StrictMode -Version 2.0
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$SppKey = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+
+function Send-Kmsconf([string]$Kind, $Value) {
+    $json = ConvertTo-Json -InputObject $Value -Depth 8 -Compress
+    $bytes = [Text.Encoding]::UTF8.GetBytes($json)
+    [Console]::Out.WriteLine('KMSCONF:' + $Kind + ':' + [Convert]::ToBase64String($bytes))
+    [Console]::Out.Flush()
+}
+
+# The HRESULT of a failure: the WMI error's error_Code, else one quoted in the message, else the
+# exception's own HResult when it is not a generic .NET one (0x8013xxxx).
+function Get-KmsconfHResult($ErrorRecord) {
+    $e = $ErrorRecord.Exception
+    $outer = $e
+    while ($null -ne $e) {
+        if ($e.PSObject.Properties['ErrorData'] -and $null -ne $e.ErrorData) {
+            $code = $e.ErrorData.CimInstanceProperties['error_Code']
+            if ($null -ne $code -and $null -ne $code.Value) { return ('0x{0:X8}' -f [uint32]$code.Value) }
+        }
+        if ($e.Message -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+        $e = $e.InnerException
+    }
+    $own = '0x{0:X8}' -f $outer.HResult
+    if ($own.StartsWith('0x8013')) { return $null }
+    return $own
+}
+
+function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments = @{}) {
+    $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
+    if ($null -ne $result -and $result.ReturnValue -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$result.ReturnValue)
+    }
+}
+
+function Get-KmsconfService {
+    Get-CimInstance -ClassName SoftwareLicensingService | Select-Object -Property Version,
+        KeyManagementServiceListeningPort, KeyManagementServiceDnsPublishing,
+        KeyManagementServiceLowPriority, KeyManagementServiceHostCaching, VLActivationInterval,
+        VLRenewalInterval, IsKeyManagementServiceMachine, KeyManagementServiceCurrentCount,
+        RequiredClientCount, KeyManagementServiceTotalRequests, KeyManagementServiceFailedRequests,
+        KeyManagementServiceUnlicensedRequests, KeyManagementServiceLicensedRequests,
+        KeyManagementServiceOOBGraceRequests, KeyManagementServiceOOTGraceRequests,
+        KeyManagementServiceNonGenuineGraceRequests, KeyManagementServiceNotificationRequests,
+        ClientMachineID, RemainingWindowsReArmCount
+}
+
+function Get-KmsconfProducts([string]$Filter) {
+    @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter $Filter | Select-Object -Property ID,
+        ApplicationID, Name, Description, PartialProductKey, ProductKeyChannel, LicenseStatus,
+        GracePeriodRemaining, OfflineInstallationId, LicenseIsAddon, IsKeyManagementServiceMachine,
+        KeyManagementServiceCurrentCount, RequiredClientCount, KeyManagementServiceTotalRequests,
+        KeyManagementServiceFailedRequests, KeyManagementServiceUnlicensedRequests,
+        KeyManagementServiceLicensedRequests, KeyManagementServiceOOBGraceRequests,
+        KeyManagementServiceOOTGraceRequests, KeyManagementServiceNonGenuineGraceRequests,
+        KeyManagementServiceNotificationRequests)
+}
+
+# The product a key was installed on: keyed, not an add-on (Windows), or the SKU itself (Office).
+function Get-KmsconfKeyedProduct([string]$Filter) {
+    $found = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter $Filter |
+        Where-Object { $_.PartialProductKey -and -not $_.LicenseIsAddon })
+    if ($found.Count -eq 0) { throw '0xC004F014 no product key is installed for this product' }
+    $found[0]
+}
+
+function Get-KmsconfRegistry {
+    $values = Get-ItemProperty -Path $SppKey -ErrorAction SilentlyContinue
+    $read = { param($Name) if ($null -ne $values -and $values.PSObject.Properties[$Name]) { $values.$Name } else { $null } }
+    $list = & $read 'DnsDomainPublishList'
+    if ($null -eq $list) { $list = @() }
+    [ordered]@{
+        KeyManagementServiceListeningPort = & $read 'KeyManagementServiceListeningPort'
+        DisableDnsPublishing = & $read 'DisableDnsPublishing'
+        EnableKmsLowPriority = & $read 'EnableKmsLowPriority'
+        DnsDomainPublishList = [string[]]@($list)
+    }
+}
+
+function Get-KmsconfFirewallRules {
+    $rules = @()
+    foreach ($name in $RuleNames) { $rules += @(Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue) }
+    foreach ($group in $RuleGroups) { $rules += @(Get-NetFirewallRule -Group $group -ErrorAction SilentlyContinue) }
+    @($rules | ForEach-Object {
+        $port = $_ | Get-NetFirewallPortFilter
+        $address = $_ | Get-NetFirewallAddressFilter
+        [ordered]@{
+            Name = $_.Name
+            Group = $_.Group
+            Direction = [string]$_.Direction
+            Enabled = [string]$_.Enabled
+            Protocol = [string]$port.Protocol
+            LocalPort = [string[]]@($port.LocalPort)
+            RemoteAddress = [string[]]@($address.RemoteAddress)
+        }
+    })
+}
+
+function Invoke-KmsconfOp([int]$Index, [scriptblock]$Body) {
+    Send-Kmsconf 'begin' ([ordered]@{ Index = $Index })
+    try {
+        $readBack = @(& $Body)
+        $last = if ($readBack.Count -gt 0) { $readBack[-1] } else { $null }
+        Send-Kmsconf 'result' ([ordered]@{ Index = $Index; Ok = $true; ReadBack = $last })
+    } catch {
+        Send-Kmsconf 'result' ([ordered]@{ Index = $Index; Ok = $false; HResult = (Get-KmsconfHResult $_); Message = $_.Exception.Message })
+    }
+}
+
+$RuleNames = @('SPPSVC-In-TCP', 'kmsconf-KMS-Port-In-TCP')
+$RuleGroups = @('@FirewallAPI.dll,-28502')
+$ProductFilter = 'PartialProductKey IS NOT NULL OR (Description LIKE ''%VOLUME_KMS%'' AND NOT Description LIKE ''%VOLUME_KMSCLIENT%'') OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
+
+# office-2019: install the license pack
+Invoke-KmsconfOp 0 {
+    $path = 'C:\packs\office-2019 (it''s here)'
+    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -Recurse -File) }
+    elseif (Test-Path -LiteralPath $path -PathType Leaf) { $files = @(Get-Item -LiteralPath $path) }
+    else { throw ('0x80070002 license pack {0} does not exist on the host' -f $path) }
+    if ($files.Count -eq 0) { throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path) }
+    $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    foreach ($file in $files) {
+        if ($file.Extension -ne '.xrm-ms') { throw ('{0} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }
+        Invoke-KmsconfMethod $svc 'InstallLicense' @{ License = [IO.File]::ReadAllText($file.FullName) }
+    }
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'RefreshLicenseStatus'
+    [ordered]@{ Products = Get-KmsconfProducts 'ID = ''70512334-47b4-44db-a233-be5ea33b914c''' }
+}
+
+# windows: install the KMS host key *****-*****-*****-*****-6789B
+Invoke-KmsconfOp 1 {
+    $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    Invoke-KmsconfMethod $svc 'InstallProductKey' @{ ProductKey = [string]$Request.secrets.'1' }
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'RefreshLicenseStatus'
+    [ordered]@{ Products = Get-KmsconfProducts 'ApplicationID = ''55c92734-d682-4d71-983e-d6ec3f16059f'' AND PartialProductKey IS NOT NULL' }
+}
+
+# windows: activate online
+Invoke-KmsconfOp 2 {
+    $product = Get-KmsconfKeyedProduct 'ApplicationID = ''55c92734-d682-4d71-983e-d6ec3f16059f'' AND PartialProductKey IS NOT NULL'
+    Invoke-KmsconfMethod $product 'Activate'
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'RefreshLicenseStatus'
+    [ordered]@{ Products = Get-KmsconfProducts 'ApplicationID = ''55c92734-d682-4d71-983e-d6ec3f16059f'' AND PartialProductKey IS NOT NULL' }
+}
+
+# office-2019: read the installation ID
+Invoke-KmsconfOp 3 {
+    [ordered]@{ Products = Get-KmsconfProducts 'ID = ''70512334-47b4-44db-a233-be5ea33b914c''' }
+}
+
+# office-2019: deposit the confirmation ID
+Invoke-KmsconfOp 4 {
+    $product = Get-KmsconfKeyedProduct 'ID = ''70512334-47b4-44db-a233-be5ea33b914c'''
+    Invoke-KmsconfMethod $product 'DepositOfflineConfirmationId' @{ InstallationId = $product.OfflineInstallationId; ConfirmationId = [string]$Request.secrets.'4' }
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'RefreshLicenseStatus'
+    [ordered]@{ Products = Get-KmsconfProducts 'ID = ''70512334-47b4-44db-a233-be5ea33b914c''' }
+}
+
+# service: slmgr.vbs /sprt 1689
+Invoke-KmsconfOp 5 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'SetKeyManagementServiceListeningPort' @{ PortNumber = [uint32]1689 }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: slmgr.vbs /cdns
+Invoke-KmsconfOp 6 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'DisableKeyManagementServiceDnsPublishing' @{ DisablePublishing = $true }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: reg add "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform" /v DnsDomainPublishList /t REG_MULTI_SZ /d "corp.example, 10, 50" /f
+Invoke-KmsconfOp 7 {
+    New-ItemProperty -Path $SppKey -Name DnsDomainPublishList -PropertyType MultiString -Value ([string[]]@('corp.example, 10, 50')) -Force | Out-Null
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: reg delete "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform" /v DnsDomainPublishList /f
+Invoke-KmsconfOp 8 {
+    Remove-ItemProperty -Path $SppKey -Name DnsDomainPublishList -ErrorAction SilentlyContinue
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: slmgr.vbs /cpri
+Invoke-KmsconfOp 9 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'EnableKeyManagementServiceLowPriority' @{ EnableLowPriority = $true }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: slmgr.vbs /sai 60
+Invoke-KmsconfOp 10 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'SetVLActivationInterval' @{ ActivationInterval = [uint32]60 }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: slmgr.vbs /sri 20160
+Invoke-KmsconfOp 11 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'SetVLRenewalInterval' @{ RenewalInterval = [uint32]20160 }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: slmgr.vbs /ckhc
+Invoke-KmsconfOp 12 {
+    Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'DisableKeyManagementServiceHostCaching' @{ DisableCaching = $true }
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# service: restart the Software Protection service
+Invoke-KmsconfOp 13 {
+    Restart-Service -Name sppsvc -Force -WarningAction SilentlyContinue
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+# firewall: rule group key-management-service
+Invoke-KmsconfOp 14 {
+    $rules = @()
+    $rules += @(Get-NetFirewallRule -Name 'SPPSVC-In-TCP' -ErrorAction SilentlyContinue)
+    if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the Key Management Service group' }
+    $rules | Set-NetFirewallRule -Enabled True -RemoteAddress @('10.0.0.0/8')
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# firewall: rule group file-and-printer-sharing
+Invoke-KmsconfOp 15 {
+    $rules = @()
+    $rules += @(Get-NetFirewallRule -Group '@FirewallAPI.dll,-28502' -Direction Inbound -ErrorAction SilentlyContinue)
+    if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the File and Printer Sharing group' }
+    $rules | Set-NetFirewallRule -Enabled True
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# firewall: kmsconf-KMS-Port-In-TCP on TCP 1689
+Invoke-KmsconfOp 16 {
+    $rule = Get-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
+    if ($null -ne $rule) { $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any }
+    else { New-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any | Out-Null }
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# firewall: remove kmsconf-KMS-Port-In-TCP
+Invoke-KmsconfOp 17 {
+    Remove-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}

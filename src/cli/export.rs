@@ -1,0 +1,72 @@
+//! `kmsconf export --target TARGET`: discovers one host and prints the config that reproduces
+//! it, so an existing KMS host can be brought under Git. Keys appear as `{ env = ... }`
+//! placeholders; stderr lists the variables to set.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use kmsconf_engine::config::TargetSpec;
+use kmsconf_providers::{export, targets};
+
+use super::{session, CliError};
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The host to read: `lab:PATH` (relative to the current directory), `local` or
+    /// `ssh://[user@]host[:port]`.
+    #[arg(long, value_name = "TARGET")]
+    target: String,
+    /// The host's name in the config; default its computer name, in lowercase.
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
+    name: Option<String>,
+}
+
+fn parse_name(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "host name `{text}` may use only letters, digits, `-`, `_` and `.`"
+        ))
+    }
+}
+
+pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::Message(format!("cannot read the current directory: {e}")))?;
+    let spec = TargetSpec::parse(&args.target, &cwd).map_err(CliError::Message)?;
+    if let TargetSpec::Lab { path } = &spec {
+        refuse_missing_lab(path)?;
+    }
+    // until discovery gives the computer name, messages name the host by its target
+    let label = args
+        .name
+        .clone()
+        .unwrap_or_else(|| args.target.trim().to_string());
+    let target = targets::open(&label, &spec, &session::connect()?)?;
+    let state = target.discover()?.state;
+    let name = args
+        .name
+        .unwrap_or_else(|| export::host_name(&state.computer_name));
+    let exported = export::export(&name, args.target.trim(), &state);
+    print!("{}", exported.toml);
+    for (variable, partial) in &exported.variables {
+        eprintln!("set `{variable}` to the host key ending in {partial}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Discovery would create a missing lab host; export only reads.
+fn refuse_missing_lab(path: &Path) -> Result<(), CliError> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(CliError::Message(format!(
+        "there is no lab host at `{}` (export reads a host; `kmsconf plan` creates lab hosts)",
+        path.display()
+    )))
+}

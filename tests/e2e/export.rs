@@ -1,0 +1,105 @@
+//! `kmsconf export`: the exported config reproduces the host, so `plan` against it shows no
+//! changes; keys appear only as placeholders.
+
+use crate::common::*;
+
+/// A key that is not `WINDOWS_KEY` but ends in the same five characters, as the key a user
+/// puts in the exported variable would be the real one: only the last five are compared.
+const SAME_ENDING: &str = "PQRTV-WXY23-46789-BCDFG-6789B";
+
+const CONVERGED: &str = r#"
+[hosts.kms01.service]
+port = 1689
+activation_interval = 60
+publish_domains = ["corp.example", { domain = "branch.example", priority = 10, weight = 50 }]
+low_priority = true
+
+[hosts.kms01.firewall]
+rule_groups = ["key-management-service", "file-and-printer-sharing"]
+remote_addresses = ["10.0.0.0/8"]
+"#;
+
+/// Exports the lab host into `kmsconf.toml` (replacing the config) and returns the export run.
+fn export_over_config(p: &Project, extra: &[&str]) -> Run {
+    let mut args = vec!["export", "--target", "lab:lab/kms01.json"];
+    args.extend(extra);
+    let r = p.ok(&args, 0);
+    p.write("kmsconf.toml", &r.stdout);
+    r
+}
+
+#[test]
+fn an_exported_converged_host_plans_no_changes() {
+    let mut p = Project::new();
+    p.write("kmsconf.toml", &single_host(CONVERGED));
+    p.ok(&["apply", "--auto-approve"], 0);
+    let r = export_over_config(&p, &[]);
+    snapshot("export-kms01.toml", &r.stdout);
+    assert!(
+        !r.all().contains("HJKMP") && !r.all().contains("QRTVW"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains("set `KMS01_WINDOWS_HOST_KEY` to the host key ending in 6789B"),
+        "{r:?}"
+    );
+    p.unset("KMS_HOST_KEY")
+        .env("KMS01_WINDOWS_HOST_KEY", SAME_ENDING);
+    p.ok(&["validate"], 0);
+    let plan = p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.stdout.contains("No changes"), "{plan:?}");
+}
+
+#[test]
+fn a_pending_phone_activation_exports_as_not_activated_and_plans_no_changes() {
+    let mut p = Project::new();
+    p.env("OFFICE_2019_KEY", OFFICE_KEY);
+    p.write("packs/office-2019/README.txt", "license pack");
+    p.write(
+        "kmsconf.toml",
+        &single_host(
+            "\n[hosts.kms01.products.office-2019]\nhost_key = { env = \"OFFICE_2019_KEY\" }\nlicense_pack = \"packs/office-2019\"\nactivation = \"phone\"\n",
+        ),
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let r = export_over_config(&p, &["--name", "kms-a"]);
+    assert!(
+        r.stdout.contains("[hosts.kms-a.products.office-2019]"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("activation = \"none\""), "{r:?}");
+    p.env("KMS_A_WINDOWS_HOST_KEY", SAME_ENDING)
+        .env("KMS_A_OFFICE_2019_HOST_KEY", OFFICE_KEY);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn a_fresh_host_exports_comments_for_what_the_config_cannot_say() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["plan"], 0);
+    let r = export_over_config(&p, &[]);
+    assert!(r.stdout.contains("KMS client key ending in 6VM33"), "{r:?}");
+    assert!(!r.stdout.contains("host_key"), "{r:?}");
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn export_refuses_what_it_cannot_read() {
+    let p = Project::new();
+    let r = p.ok(&["export", "--target", "lab:lab/none.json"], 1);
+    assert!(r.stderr.contains("there is no lab host"), "{r:?}");
+    assert!(
+        !p.path("lab/none.json").exists(),
+        "export must not create a lab host"
+    );
+    if !cfg!(windows) {
+        let r = p.ok(&["export", "--target", "local"], 1);
+        assert!(r.stderr.contains("not running on Windows"), "{r:?}");
+    }
+    let r = p.ok(&["export", "--target", "ftp://x"], 1);
+    assert!(r.stderr.contains("unknown target"), "{r:?}");
+    let r = p.ok(&["export", "--target", "lab:x.json", "--name", "a b"], 2);
+    assert!(r.stderr.contains("may use only"), "{r:?}");
+}
