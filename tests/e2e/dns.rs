@@ -563,6 +563,14 @@ fn the_tsig_secret_reaches_no_output_log_or_plan_file_and_a_literal_one_cannot_b
         seen.push_str(&r.all());
     }
     assert!(seen.contains("TRACE"), "tracing was on");
+    let shown = p.ok(&["show", "plan.json"], 0);
+    assert!(
+        shown
+            .stdout
+            .contains("+ corp.example/_vlmcs._tcp/kms01.corp.example"),
+        "{shown:?}"
+    );
+    seen.push_str(&shown.all());
     seen.push_str(&p.read("plan.json"));
     assert!(
         p.read("plan.json").contains("KMSCONF_TSIG_SECRET"),
