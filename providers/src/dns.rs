@@ -174,6 +174,15 @@ fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
         }
     }
     changes.sort_by(|a: &KmsChange, b| a.address.cmp(&b.address));
+    if let Some(key) = cfg.tsig.as_ref().filter(|_| !changes.is_empty()) {
+        if !key.secret.source.is_available() {
+            notices.push(format!(
+                "the secret of TSIG key `{}` ({}) cannot be read now: apply will fail until it can",
+                key.name,
+                key.secret.source.describe()
+            ));
+        }
+    }
     HostPlan {
         name: DNS_PLAN_HOST.to_string(),
         target: TargetSpec::Dns {

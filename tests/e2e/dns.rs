@@ -360,6 +360,22 @@ fn a_wrong_tsig_secret_is_refused_with_a_clear_error_and_changes_nothing() {
     p.env("KMSCONF_TSIG_SECRET", WRONG_SECRET)
         .env("KMSCONF_LOG", "trace");
     let r = p.ok(&["apply", "--auto-approve"], 1);
+    let unset = {
+        let mut q = project(&bind, false);
+        q.unset("KMSCONF_TSIG_SECRET");
+        let applied = q.ok(&["apply", "--auto-approve"], 1);
+        assert!(
+            applied
+                .stdout
+                .contains("environment variable `KMSCONF_TSIG_SECRET` is not set"),
+            "{applied:?}"
+        );
+        q.ok(&["plan"], 0)
+    };
+    assert!(
+        unset.stdout.contains("note: the secret of TSIG key `kmsconf-key` (env `KMSCONF_TSIG_SECRET`) cannot be read now: apply will fail until it can"),
+        "{unset:?}"
+    );
     let message = format!(
         "DNS server `127.0.0.1:{}`, zone `corp.example`: TSIG authentication failed (BADSIG)",
         bind.port
