@@ -1,4 +1,4 @@
-//! Secrets (product keys, confirmation IDs): where they come from, and types that never show them.
+//! Secrets (product keys, confirmation IDs, TSIG keys): where they come from, and types that never show them.
 //!
 //! A [`Secret`] redacts itself in `Debug` and `Display` and cannot be serialized, so it cannot reach
 //! a plan file, a log line or a trace by accident. A [`SecretSource`] says where to read one
@@ -224,6 +224,40 @@ impl fmt::Debug for ConfirmationId {
     }
 }
 
+/// The key material of a TSIG key: the base64 text `tsig-keygen` prints, decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TsigSecret(Vec<u8>);
+
+impl TsigSecret {
+    /// Decodes the base64 secret without ever putting it into the error message.
+    pub fn parse(secret: &Secret) -> Result<Self, String> {
+        let text: String = secret
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|_| "a TSIG secret is base64 text, as `tsig-keygen` prints it".to_string())?;
+        if bytes.is_empty() {
+            return Err("the TSIG secret is empty".into());
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The key bytes, for the one place that signs with them.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TsigSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TsigSecret(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +300,15 @@ mod tests {
             48
         );
         assert!(ConfirmationId::parse(&Secret::new("12")).is_err());
+    }
+
+    #[test]
+    fn tsig_secrets_decode_base64_and_never_echo_it() {
+        let ok = TsigSecret::parse(&Secret::new("c2VjcmV0LWtleS1ieXRlcw==")).expect("base64");
+        assert_eq!(ok.bytes(), b"secret-key-bytes");
+        assert_eq!(format!("{ok:?}"), "TsigSecret(<redacted>)");
+        let e = TsigSecret::parse(&Secret::new("not base64 %%%")).expect_err("bad");
+        assert!(!e.contains("%%%"), "{e}");
     }
 
     #[test]

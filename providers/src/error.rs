@@ -38,6 +38,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("DNS server `{server}`: {message}")]
+    Dns { server: String, message: String },
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
         host: String,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use kmsconf_engine::config::{ProductId, PublishDomain, RuleGroup};
+use kmsconf_engine::config::{ProductId, PublishDomain, RuleGroup, TsigKey};
 use kmsconf_engine::secret::{ConfirmationId, DeclaredSecret, ProductKey};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,16 @@ pub enum PlanOp {
         remote_addresses: Vec<String>,
     },
     RemovePortRule,
+    /// Removes and/or adds one record of a zone's `_vlmcs._tcp` SRV RRset on the DNS server;
+    /// apply sends all of a zone's records in one UPDATE.
+    UpdateSrvRecord {
+        zone: String,
+        remove: Option<crate::dns::SrvRecord>,
+        add: Option<crate::dns::SrvRecord>,
+        /// The key that signs the update (a reference to its secret); `None` only with
+        /// `insecure_updates = true`.
+        tsig: Option<TsigKey>,
+    },
 }
 
 impl PlanOp {
@@ -81,6 +91,9 @@ impl PlanOp {
             Self::ActivateByPhone {
                 confirmation_id, ..
             } if confirmation_id.source.is_literal() => Some(confirmation_id),
+            Self::UpdateSrvRecord {
+                tsig: Some(key), ..
+            } if key.secret.source.is_literal() => Some(&key.secret),
             _ => None,
         }
     }

@@ -7,7 +7,7 @@ use kmsconf_engine::target::Discovery;
 use serde_json::Value;
 
 use crate::ops::PlanOp;
-use crate::state::HostState;
+use crate::state::{HostState, Observed};
 use crate::{firewall, licensing, service, Error, KmsChange, KmsHostPlan};
 
 /// Builds one change; providers fill in the fields that differ.
@@ -103,7 +103,7 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
         target: cfg.target.clone(),
         depends_on: cfg.depends_on.clone(),
         created: discovery.created,
-        observed: state,
+        observed: Observed::KmsHost(state),
         changes,
         notices,
     })

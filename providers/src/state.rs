@@ -12,6 +12,49 @@ use kmsconf_engine::config::{ProductId, RuleGroup};
 use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
 
+/// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
+/// a plan holds as one more host, named `dns`). Written as the state itself, so a KMS host's
+/// entry in a plan file reads as it did before DNS entries existed; the DNS state is the one
+/// with `zones`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Observed {
+    KmsHost(HostState),
+    DnsServer(crate::dns::DnsState),
+}
+
+impl<'de> Deserialize<'de> for Observed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // decide by shape, then let the chosen type report precisely what is wrong
+        let value = serde_json::Value::deserialize(d)?;
+        if value.get("zones").is_some() {
+            crate::dns::DnsState::deserialize(value)
+                .map(Self::DnsServer)
+                .map_err(D::Error::custom)
+        } else {
+            HostState::deserialize(value)
+                .map(Self::KmsHost)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+impl Observed {
+    /// Whether this is the DNS server entry of a plan (`dns`) rather than a KMS host.
+    pub fn is_dns_server(&self) -> bool {
+        matches!(self, Self::DnsServer(_))
+    }
+
+    /// The state without what changes by itself over time (see [`HostState::stable`]).
+    pub fn stable(&self) -> Self {
+        match self {
+            Self::KmsHost(host) => Self::KmsHost(host.stable()),
+            Self::DnsServer(dns) => Self::DnsServer(dns.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostState {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use kmsconf_engine::apply::{run_scheduled, HostRun, Job};
 use kmsconf_providers::targets::DynTarget;
-use kmsconf_providers::{execute, KmsHostPlan, KmsPlan};
+use kmsconf_providers::{execute, KmsHostPlan, KmsPlan, Observed};
 
 use super::progress::Progress;
 use super::render::{self, Style};
@@ -66,7 +66,7 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
         )));
     }
     let locks = session::lock_all(opened.iter().map(|(_, o)| o))?;
-    let planned = session::plan_hosts(&config, &opened, parallelism);
+    let planned = session::plan_hosts(&config, &opened, true, parallelism);
     let text = render::plan(
         &planned.plan,
         &config.dir,
@@ -93,9 +93,11 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
 
 fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
     let plan = KmsPlan::load(file)?;
+    // the DNS server entry has no target to open or lock: its UPDATE's prerequisite guards it
     let opened = plan
         .hosts
         .iter()
+        .filter(|h| !h.observed.is_dns_server())
         .map(|h| session::open(&h.name, &h.target))
         .collect::<Result<Vec<_>, _>>()?;
     let locks = session::lock_all(&opened)?;
@@ -147,9 +149,12 @@ fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<
         parallelism,
         |name, host: &KmsHostPlan| {
             let r = match target_of(opened, name) {
+                _ if host.observed.is_dns_server() => {
+                    execute::dns_drift(host).map_err(|e| e.to_string())
+                }
                 Some(t) => t
                     .discover()
-                    .map(|d| execute::staleness(&host.observed, &d.state))
+                    .map(|d| execute::staleness(&host.observed, &Observed::KmsHost(d.state)))
                     .map_err(|e| e.to_string()),
                 None => Err("no target".to_string()),
             };
@@ -210,6 +215,9 @@ fn execute_plan(
             }
             progress.update(name, &format!("applying {} changes", host.changes.len()));
             let r = match target_of(opened, name) {
+                _ if host.observed.is_dns_server() => {
+                    execute::apply_dns(host).map_err(|e| e.to_string())
+                }
                 Some(t) => execute::apply_host(t, host).map_err(|e| e.to_string()),
                 None => Err("no target".to_string()),
             };

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use kmsconf_engine::config::Config;
 use kmsconf_providers::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
 use kmsconf_providers::targets;
+use kmsconf_providers::targets::dns::SrvResolver;
 
 use super::render::Style;
 use super::{session, CliError, ConfigArg};
@@ -31,7 +32,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         doctor::diagnose(host, target.as_deref().map_err(Clone::clone))
     })?;
     let mut checks: Vec<Check> = per_host.into_iter().flatten().collect();
-    if let Some((expected, lookup)) = dns_inputs(&config) {
+    if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
         checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
     }
     let count = |v| checks.iter().filter(|c| c.status == v).count();
@@ -57,16 +58,31 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// The declared `_vlmcs._tcp` records and a resolver for them, when the config has a DNS section.
-///
-/// WIRE AFTER ISSUE 3 MERGES: the `[dns]` section (zones, server) and `[hosts.NAME.dns]`
-/// (priority, weight) come with the DNS provider. Build one `ExpectedSrv` per zone and published
-/// host (target = the host's `address`, port = its `[service] port` or 1688) and return the DNS
-/// provider's resolver for `[dns] server` as the `SrvLookup`; `doctor::dns_checks` does the rest
-/// (its verdicts are unit-tested in providers/src/doctor/tests.rs). Until then there is no DNS
-/// section to check against, so doctor runs no `dns-srv` check.
-fn dns_inputs(_config: &Config) -> Option<(Vec<ExpectedSrv>, Box<dyn SrvLookup>)> {
-    None
+/// The declared `_vlmcs._tcp` records (one per zone and published host: target = the host's
+/// `address`, port = its `[service] port` or 1688) and a resolver asking `[dns] server`, when
+/// the config has a `[dns]` table and `--host` selects `dns` (or nothing).
+fn dns_inputs(config: &Config, only: &[String]) -> Option<(Vec<ExpectedSrv>, Box<dyn SrvLookup>)> {
+    let dns = config
+        .dns
+        .as_ref()
+        .filter(|_| session::selects_dns(config, only))?;
+    let mut expected = Vec::new();
+    for zone in &dns.zones {
+        for host in config.hosts.values() {
+            let (Some(publish), Some(address)) = (host.dns, &host.address) else {
+                continue;
+            };
+            expected.push(ExpectedSrv {
+                host: host.name.clone(),
+                zone: zone.clone(),
+                target: address.clone(),
+                port: host.kms_port(),
+                priority: publish.priority,
+                weight: publish.weight,
+            });
+        }
+    }
+    Some((expected, Box::new(SrvResolver::new(&dns.server))))
 }
 
 /// The human report: one block per host, one line per check, the fix under what is not ok.

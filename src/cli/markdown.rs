@@ -417,7 +417,7 @@ mod tests {
             },
             depends_on: vec![],
             created: false,
-            observed: HostState::fresh_windows_server(name),
+            observed: kmsconf_providers::Observed::KmsHost(HostState::fresh_windows_server(name)),
             changes,
             notices: vec![],
         }

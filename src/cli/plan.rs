@@ -32,7 +32,8 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &args.hosts)?;
     let (opened, unopened) = session::open_each(&hosts);
-    let mut planned = session::plan_hosts(&config, &opened, usize::from(args.parallelism));
+    let dns = session::selects_dns(&config, &args.hosts);
+    let mut planned = session::plan_hosts(&config, &opened, dns, usize::from(args.parallelism));
     planned.failures.extend(unopened);
     print!(
         "{}",

@@ -1,13 +1,14 @@
 //! What plan and apply share: loading the config (warnings to stderr), opening and locking
-//! targets, and discovering and planning hosts concurrently.
+//! targets, and discovering and planning hosts, and the DNS server of `[dns]` (the plan entry
+//! `dns`), concurrently.
 
 use std::path::Path;
 
 use kmsconf_engine::apply::{run_scheduled, Job};
-use kmsconf_engine::config::{Config, HostConfig, TargetSpec};
+use kmsconf_engine::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_providers::targets::{self, DynTarget};
-use kmsconf_providers::{planner, KmsHostPlan, KmsPlan};
+use kmsconf_providers::{dns, planner, KmsHostPlan, KmsPlan};
 
 use super::progress::Progress;
 use super::render::Style;
@@ -45,11 +46,22 @@ pub fn connect() -> Result<targets::Connect, CliError> {
     Ok(connect)
 }
 
-/// The hosts named by `--host` (all when none), in convergence order.
+/// Whether `--host` (all when none) selects the DNS server of `[dns]`, the entry `dns`.
+pub fn selects_dns(config: &Config, only: &[String]) -> bool {
+    config.dns.is_some() && (only.is_empty() || only.iter().any(|n| n == DNS_PLAN_HOST))
+}
+
+/// The hosts named by `--host` (all when none), in convergence order; `dns` names the DNS
+/// server (see [`selects_dns`]), not a host.
 pub fn select<'c>(config: &'c Config, only: &[String]) -> Result<Vec<&'c HostConfig>, CliError> {
+    let has_dns = config.dns.is_some();
     for name in only {
-        if !config.hosts.contains_key(name) {
-            let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
+        let known_entry = config.hosts.contains_key(name) || (has_dns && name == DNS_PLAN_HOST);
+        if !known_entry {
+            let mut known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
+            if has_dns {
+                known.push(DNS_PLAN_HOST);
+            }
             return Err(CliError::Message(format!(
                 "`--host {name}`: no such host in `{}` (hosts: {})",
                 config.path.display(),
@@ -114,24 +126,51 @@ pub struct Planned {
     pub failures: Vec<(String, String)>,
 }
 
-/// Discovers and plans the hosts, `parallelism` at a time: one round trip per host.
-pub fn plan_hosts(config: &Config, hosts: &[(&HostConfig, Opened)], parallelism: usize) -> Planned {
-    let names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+/// What one planning job discovers: a host through its target, or the DNS server.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Host(&'a HostConfig, &'a DynTarget),
+    Dns,
+}
+
+/// Discovers and plans the hosts, `parallelism` at a time: one round trip per host; with `dns`,
+/// also the DNS server of `[dns]` (one set of queries), as the entry `dns`.
+pub fn plan_hosts(
+    config: &Config,
+    hosts: &[(&HostConfig, Opened)],
+    dns: bool,
+    parallelism: usize,
+) -> Planned {
+    let dns = dns && config.dns.is_some();
+    let mut names: Vec<String> = hosts.iter().map(|(h, _)| h.name.clone()).collect();
+    if dns {
+        names.push(DNS_PLAN_HOST.to_string());
+    }
     let progress = Progress::new("planning", &names);
-    let jobs: Vec<Job<(&HostConfig, &DynTarget)>> = hosts
+    let mut jobs: Vec<Job<Entry>> = hosts
         .iter()
         .map(|(h, o)| Job {
             name: h.name.clone(),
             after: Vec::new(),
-            input: (*h, o.target.as_ref()),
+            input: Entry::Host(h, o.target.as_ref()),
         })
         .collect();
+    if dns {
+        jobs.push(Job {
+            name: DNS_PLAN_HOST.to_string(),
+            after: Vec::new(),
+            input: Entry::Dns,
+        });
+    }
     let results = run_scheduled(
         jobs,
         parallelism,
-        |name, (host, target)| {
+        |name, entry| {
             progress.update(name, "discovering");
-            let r = plan_one(host, target);
+            let r = match entry {
+                Entry::Host(host, target) => plan_one(host, target),
+                Entry::Dns => plan_dns(config),
+            };
             match &r {
                 Ok(p) if p.changes.is_empty() => progress.done(name, "no changes"),
                 Ok(p) => progress.done(
@@ -158,10 +197,17 @@ pub fn plan_hosts(config: &Config, hosts: &[(&HostConfig, Opened)], parallelism:
             Err(e) => failures.push((name, e)),
         }
     }
-    Planned {
-        plan: KmsPlan::new(config.path.clone(), config.dir.clone(), planned),
-        failures,
-    }
+    let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
+    dns::annotate(&mut plan, config);
+    Planned { plan, failures }
+}
+
+fn plan_dns(config: &Config) -> Result<KmsHostPlan, String> {
+    let _span = tracing::info_span!("plan", host = DNS_PLAN_HOST).entered();
+    let Some(cfg) = &config.dns else {
+        return Err("no `[dns]` table".into());
+    };
+    dns::discover_and_plan(cfg, config).map_err(|e| e.to_string())
 }
 
 fn plan_one(host: &HostConfig, target: &DynTarget) -> Result<KmsHostPlan, String> {

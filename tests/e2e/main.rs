@@ -4,6 +4,7 @@
 mod common;
 mod corpus;
 mod day2;
+mod dns;
 mod examples;
 mod export;
 mod failures;

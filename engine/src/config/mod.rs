@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::diagnostic::{Diagnostic, Location, Severity};
 use crate::secret::DeclaredSecret;
 use crate::Error;
-pub use wire::{Activation, ProductId, RuleGroup};
+pub use wire::{Activation, ProductId, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -28,6 +28,8 @@ pub struct Config {
     /// The directory relative paths in the file are taken from.
     pub dir: PathBuf,
     pub hosts: BTreeMap<String, HostConfig>,
+    /// The DNS server and zones where the published hosts' SRV records are kept.
+    pub dns: Option<DnsConfig>,
     /// Warnings found while loading (literal secrets, settings that have no effect).
     pub warnings: Vec<Diagnostic>,
 }
@@ -42,8 +44,57 @@ pub struct HostConfig {
     pub service: ServiceConfig,
     pub firewall: Option<FirewallConfig>,
     pub products: BTreeMap<ProductId, ProductConfig>,
+    /// Present = the host is published in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
+    pub dns: Option<HostDnsConfig>,
     /// Where the host's table starts, for messages about the host as a whole.
     pub declared_at: Location,
+}
+
+impl HostConfig {
+    /// The port KMS clients reach this host on: the managed `[service] port`, else Windows'
+    /// default.
+    pub fn kms_port(&self) -> u16 {
+        self.service.port.unwrap_or(DEFAULT_PORT)
+    }
+}
+
+/// The DNS server kmsconf sends RFC 2136 updates to, and the zones it manages there.
+#[derive(Debug, Clone)]
+pub struct DnsConfig {
+    /// `host[:port]` as written (port 53 when absent); resolved when contacted.
+    pub server: String,
+    /// Zone names, lowercase, without the trailing dot, in the order written.
+    pub zones: Vec<String>,
+    pub ttl: u32,
+    /// kmsconf owns the whole `_vlmcs._tcp` RRset of each zone.
+    pub exclusive: bool,
+    /// `None` only with `insecure_updates = true`.
+    pub tsig: Option<TsigKey>,
+    /// Read the A/AAAA records of the published hosts' addresses.
+    pub check_targets: bool,
+}
+
+/// The default TTL of the SRV records kmsconf writes, seconds.
+pub const DEFAULT_DNS_TTL: u32 = 3600;
+/// The largest TTL DNS allows (RFC 2181 section 8).
+pub const MAX_DNS_TTL: u32 = 2_147_483_647;
+/// The name of the plan entry that stands for the DNS server.
+pub const DNS_PLAN_HOST: &str = "dns";
+
+/// A TSIG key: name, algorithm and where its secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TsigKey {
+    /// Lowercase, without the trailing dot.
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret: DeclaredSecret,
+}
+
+/// How one host is published in the SRV records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostDnsConfig {
+    pub priority: u16,
+    pub weight: u16,
 }
 
 /// How kmsconf reaches a host.
@@ -60,6 +111,8 @@ pub enum TargetSpec {
         host: String,
         port: Option<u16>,
     },
+    /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
+    Dns { server: String },
 }
 
 impl TargetSpec {
@@ -97,6 +150,7 @@ impl fmt::Display for TargetSpec {
                 }
                 Ok(())
             }
+            Self::Dns { server } => write!(f, "dns:{server}"),
         }
     }
 }
@@ -184,10 +238,11 @@ impl Config {
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
         match config {
-            Some(hosts) if errors.is_empty() => Ok(Config {
+            Some((hosts, dns)) if errors.is_empty() => Ok(Config {
                 path: path.to_path_buf(),
                 dir,
                 hosts,
+                dns,
                 warnings,
             }),
             _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),

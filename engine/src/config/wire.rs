@@ -49,6 +49,8 @@ pub struct ConfigWire {
     /// One table per KMS host; the key is the host's name.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostWire>,
+    /// The DNS server where kmsconf keeps the `_vlmcs._tcp` SRV records of the published hosts.
+    pub dns: Option<DnsWire>,
 }
 
 /// The desired state of one KMS host.
@@ -70,6 +72,85 @@ pub struct HostWire {
     /// KMS host products by product id.
     #[serde(default)]
     pub products: BTreeMap<ProductId, ProductWire>,
+    /// Present = publish this host in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
+    pub dns: Option<At<HostDnsWire>>,
+}
+
+/// The authoritative DNS server that takes RFC 2136 updates, and what kmsconf manages there.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DnsWire {
+    /// `host[:port]` of the authoritative server (port 53 by default); IPv6 as `[addr]:port`.
+    pub server: At<String>,
+    /// Zones in which each published host gets an SRV record (`_vlmcs._tcp.ZONE`).
+    pub zones: At<Vec<At<String>>>,
+    /// TTL of the SRV records, seconds; default 3600.
+    #[schemars(range(min = 0, max = 2147483647))]
+    pub ttl: Option<At<i64>>,
+    /// true: kmsconf owns the whole `_vlmcs._tcp` RRset and deletes records it does not declare;
+    /// false (default): such records are reported and left alone.
+    #[serde(default)]
+    pub exclusive: bool,
+    /// The TSIG key that signs updates (as `tsig-keygen` prints it).
+    pub tsig: Option<At<TsigWire>>,
+    /// Allow unsigned updates when no `tsig` is given (discouraged; a validate warning).
+    pub insecure_updates: Option<At<bool>>,
+    /// Also read the A/AAAA records of the published hosts' addresses and say in the plan when
+    /// one has none.
+    #[serde(default)]
+    pub check_targets: bool,
+}
+
+/// A TSIG key: its name, algorithm and base64 secret.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TsigWire {
+    /// The key name, as the server knows it (`key "NAME" { ... }` in named.conf).
+    pub name: At<String>,
+    /// HMAC algorithm; default `hmac-sha256`.
+    #[serde(default)]
+    pub algorithm: TsigAlgorithm,
+    /// The base64 secret: `{ env = "VAR" }` or `{ file = "path" }`.
+    pub secret: At<SecretWire>,
+}
+
+/// TSIG HMAC algorithms kmsconf signs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TsigAlgorithm {
+    #[default]
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => "hmac-sha256",
+            Self::HmacSha384 => "hmac-sha384",
+            Self::HmacSha512 => "hmac-sha512",
+        }
+    }
+}
+
+impl fmt::Display for TsigAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// How a host is published in the `_vlmcs._tcp` SRV record; the port is the host's
+/// `[service] port`, else 1688.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostDnsWire {
+    /// SRV priority, 0..=65535 (lower is preferred); default 0.
+    #[schemars(range(min = 0, max = 65535))]
+    pub priority: Option<At<i64>>,
+    /// SRV weight among hosts of the same priority, 0..=65535; default 0.
+    #[schemars(range(min = 0, max = 65535))]
+    pub weight: Option<At<i64>>,
 }
 
 /// KMS service settings (the Software Licensing Service on the host). Each absent key is left

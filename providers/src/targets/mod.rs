@@ -1,9 +1,11 @@
 //! Host targets: how kmsconf reaches a host. Each implements the engine's
 //! [`Target`](kmsconf_engine::target::Target) with the KMS state and operation types: the
 //! simulated [`lab`] host, and real Windows hosts through PowerShell ([`powershell`], [`cim`])
-//! carried by [`ssh`] or run [`local`]ly.
+//! carried by [`ssh`] or run [`local`]ly. The DNS server of `[dns]` has its own client
+//! ([`dns`]), with no apply lock.
 
 pub mod cim;
+pub mod dns;
 pub mod lab;
 pub mod local;
 pub mod powershell;
@@ -62,5 +64,9 @@ pub fn open(host: &str, spec: &TargetSpec, connect: &Connect) -> Result<Box<DynT
             let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
             Ok(Box::new(WindowsTarget::new(host, shell)))
         }
+        TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
+            target: spec.to_string(),
+            reason: "a DNS server is not a KMS host".into(),
+        }),
     }
 }

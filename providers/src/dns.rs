@@ -1,0 +1,636 @@
+//! DNS provider: the `_vlmcs._tcp` SRV records through which KMS clients find their hosts, kept
+//! in an authoritative DNS server with RFC 2136 updates (the server itself is reached through
+//! [`crate::targets::dns`]).
+//!
+//! Each published host has one record per zone, matched by its target (the host's `address`);
+//! records under the same name that no host declares are reported and left alone, or deleted
+//! when the config says kmsconf owns the RRset (`exclusive = true`). A plan holds one change per
+//! record; apply sends all of a zone's changes in one atomic UPDATE whose prerequisite is the
+//! RRset exactly as the plan saw it, so a concurrent change makes it fail instead of clobbering.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use kmsconf_engine::config::{Config, DnsConfig, TargetSpec, TsigAlgorithm, DNS_PLAN_HOST};
+use kmsconf_engine::plan::{Action, HostPlan};
+use kmsconf_engine::secret::TsigSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::ops::PlanOp;
+use crate::planner::ChangeSpec;
+use crate::state::Observed;
+use crate::targets::dns::DnsServer;
+use crate::{Error, KmsChange, KmsHostPlan};
+
+/// The owner name of the SRV RRset, relative to the zone (Microsoft's KMS DNS publishing).
+pub const SRV_PREFIX: &str = "_vlmcs._tcp";
+
+/// The owner name of the SRV RRset in `zone`: `_vlmcs._tcp.corp.example`.
+pub fn srv_name(zone: &str) -> String {
+    format!("{SRV_PREFIX}.{zone}")
+}
+
+/// One SRV record; names lowercase, without the trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrvRecord {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    pub target: String,
+    pub ttl: u32,
+}
+
+impl SrvRecord {
+    /// The record as the plan shows it.
+    fn value(&self) -> Value {
+        json!({
+            "priority": self.priority,
+            "weight": self.weight,
+            "port": self.port,
+            "target": self.target,
+            "ttl": self.ttl,
+        })
+    }
+
+    /// The record data in zone-file order: `0 100 1688 kms01.corp.example.`
+    pub fn rdata(&self) -> String {
+        format!(
+            "{} {} {} {}.",
+            self.priority, self.weight, self.port, self.target
+        )
+    }
+}
+
+impl fmt::Display for SrvRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (ttl {})", self.rdata(), self.ttl)
+    }
+}
+
+/// What discovery read from the DNS server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsState {
+    /// The `_vlmcs._tcp` RRset of each zone, sorted; empty when there is none.
+    pub zones: BTreeMap<String, Vec<SrvRecord>>,
+    /// With `check_targets`: the A/AAAA addresses of each published target the server answered
+    /// for (empty = it has none); a target the server would not answer for is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, Vec<String>>,
+}
+
+/// A TSIG key with its secret read, for the one place that signs.
+#[derive(Clone)]
+pub struct TsigCredentials {
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret: TsigSecret,
+}
+
+impl fmt::Debug for TsigCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TsigCredentials({} {}, <redacted>)",
+            self.name, self.algorithm
+        )
+    }
+}
+
+/// One atomic RFC 2136 UPDATE of one zone's `_vlmcs._tcp` RRset.
+#[derive(Debug, Clone)]
+pub struct ZoneUpdate {
+    pub zone: String,
+    /// The RRset as the plan saw it: the update's prerequisite.
+    pub expected: Vec<SrvRecord>,
+    pub remove: Vec<SrvRecord>,
+    pub add: Vec<SrvRecord>,
+    /// `None` only with `insecure_updates = true`.
+    pub tsig: Option<TsigCredentials>,
+}
+
+/// The records each zone should hold for the published hosts, by target.
+fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
+    config
+        .hosts
+        .values()
+        .filter_map(|h| {
+            let publish = h.dns?;
+            let address = h.address.as_ref()?;
+            let record = SrvRecord {
+                priority: publish.priority,
+                weight: publish.weight,
+                port: h.kms_port(),
+                target: address.trim_end_matches('.').to_ascii_lowercase(),
+                ttl: cfg.ttl,
+            };
+            Some((h.name.clone(), record))
+        })
+        .collect()
+}
+
+/// Reads the DNS server (one set of queries) and plans it.
+pub fn discover_and_plan(cfg: &DnsConfig, config: &Config) -> Result<KmsHostPlan, Error> {
+    // with `check_targets`, the published hosts' addresses too
+    let targets = if cfg.check_targets {
+        desired(cfg, config)
+            .into_iter()
+            .map(|(_, r)| r.target)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let server = DnsServer::new(&cfg.server, cfg.zones.clone(), targets);
+    Ok(plan_dns(cfg, config, server.discover()?))
+}
+
+/// Plans the DNS server as the plan entry `dns`, which runs after the published hosts.
+fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
+    let wanted = desired(cfg, config);
+    let mut changes = Vec::new();
+    let mut notices = Vec::new();
+    for zone in &cfg.zones {
+        let observed = state.zones.get(zone).cloned().unwrap_or_default();
+        let records: Vec<SrvRecord> = wanted.iter().map(|(_, r)| r.clone()).collect();
+        let diff = diff_zone(zone, &records, observed, cfg.exclusive);
+        changes.extend(diff.changes.into_iter().map(|c| c.op(cfg)));
+        notices.extend(foreign_notice(zone, &diff.foreign));
+    }
+    if cfg.check_targets {
+        for (host, record) in &wanted {
+            match state.targets.get(&record.target) {
+                Some(addresses) if addresses.is_empty() => notices.push(format!(
+                    "host `{host}`: its address `{}` has no A or AAAA record on the DNS server, so clients would find the SRV record but not the host",
+                    record.target
+                )),
+                Some(_) => {}
+                None => notices.push(format!(
+                    "host `{host}`: the DNS server would not answer for `{}` (not in a zone it serves), so its A/AAAA records were not checked",
+                    record.target
+                )),
+            }
+        }
+    }
+    changes.sort_by(|a: &KmsChange, b| a.address.cmp(&b.address));
+    if let Some(key) = cfg.tsig.as_ref().filter(|_| !changes.is_empty()) {
+        if !key.secret.source.is_available() {
+            notices.push(format!(
+                "the secret of TSIG key `{}` ({}) cannot be read now: apply will fail until it can",
+                key.name,
+                key.secret.source.describe()
+            ));
+        }
+    }
+    HostPlan {
+        name: DNS_PLAN_HOST.to_string(),
+        target: TargetSpec::Dns {
+            server: cfg.server.clone(),
+        },
+        depends_on: wanted.into_iter().map(|(host, _)| host).collect(),
+        created: false,
+        observed: Observed::DnsServer(state),
+        changes,
+        notices,
+    }
+}
+
+/// What the DNS entry and the published hosts of one plan say about each other: which record
+/// waits for a host's port change, and which published host also publishes itself.
+pub fn annotate(plan: &mut crate::KmsPlan, config: &Config) {
+    note_port_changes(plan, config);
+    note_self_publishing(plan, config);
+}
+
+/// A host kmsconf publishes should not also publish itself (Windows' default): its own dynamic
+/// updates would write the same RRset, or fail and be logged every time the service starts.
+fn note_self_publishing(plan: &mut crate::KmsPlan, config: &Config) {
+    if config.dns.is_none() {
+        return;
+    }
+    for host in &mut plan.hosts {
+        let Some(cfg) = config.hosts.get(&host.name) else {
+            continue;
+        };
+        let Observed::KmsHost(state) = &host.observed else {
+            continue;
+        };
+        // only a KMS host (now, or once its Windows host key is activated) publishes itself
+        let kms_host = state.windows_is_activated_kms_host()
+            || cfg
+                .products
+                .contains_key(&kmsconf_engine::config::ProductId::Windows);
+        let unmanaged = cfg.service.dns_publishing.is_none();
+        if cfg.dns.is_some() && kms_host && unmanaged && state.service.dns_publishing {
+            host.notices.push(format!(
+                "kmsconf publishes this host's SRV records, and the host publishes them itself too (DNS publishing is on): set `dns_publishing = false` under `[hosts.{}.service]` (`slmgr.vbs /cdns`)",
+                host.name
+            ));
+        }
+    }
+}
+
+/// Notes on the DNS record changes whose port a host's `service.port` change in the same plan
+/// sets: the record is written after that host converges (the plan entry `dns` depends on it).
+fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
+    let mut port_changes: BTreeMap<String, (String, Value)> = BTreeMap::new();
+    for host in &plan.hosts {
+        let Some(cfg) = config.hosts.get(&host.name) else {
+            continue;
+        };
+        let change = host
+            .changes
+            .iter()
+            .find(|c| c.address == crate::service::PORT);
+        if let (Some(change), Some(address), Some(_)) = (change, &cfg.address, cfg.dns) {
+            let target = address.trim_end_matches('.').to_ascii_lowercase();
+            port_changes.insert(target, (host.name.clone(), change.after.clone()));
+        }
+    }
+    let Some(dns) = plan.hosts.iter_mut().find(|h| h.name == DNS_PLAN_HOST) else {
+        return;
+    };
+    for change in &mut dns.changes {
+        let target = change.after.get("target").and_then(Value::as_str);
+        if let Some((host, port)) = target.and_then(|t| port_changes.get(t)) {
+            change.note = Some(format!(
+                "written after host `{host}` converges: its `{}` changes to {port}",
+                crate::service::PORT
+            ));
+        }
+    }
+}
+
+/// The records of a zone that no host declares and that stay, in one line.
+fn foreign_notice(zone: &str, foreign: &[SrvRecord]) -> Option<String> {
+    let list: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+    match list.len() {
+        0 => None,
+        1 => Some(format!(
+            "zone {zone}: `{SRV_PREFIX}` has a record no host declares, left alone (`exclusive = true` would delete it): {}",
+            list[0]
+        )),
+        n => Some(format!(
+            "zone {zone}: `{SRV_PREFIX}` has {n} records no host declares, left alone (`exclusive = true` would delete them): {}",
+            list.join(", ")
+        )),
+    }
+}
+
+/// What changed in the DNS server since a plan was made, zone by zone:
+/// `zone corp.example: 0 100 1688 kms01.corp.example. (ttl 3600) -> (none)`.
+pub fn drift(planned: &DnsState, now: &DnsState) -> Vec<String> {
+    let show = |records: Option<&Vec<SrvRecord>>| match records {
+        Some(r) if !r.is_empty() => r
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "(none)".to_string(),
+    };
+    let zones: std::collections::BTreeSet<&String> =
+        planned.zones.keys().chain(now.zones.keys()).collect();
+    let mut out: Vec<String> = zones
+        .into_iter()
+        .filter(|z| planned.zones.get(*z) != now.zones.get(*z))
+        .map(|z| {
+            format!(
+                "zone {z}: {} -> {}",
+                show(planned.zones.get(z)),
+                show(now.zones.get(z))
+            )
+        })
+        .collect();
+    let names: std::collections::BTreeSet<&String> =
+        planned.targets.keys().chain(now.targets.keys()).collect();
+    out.extend(
+        names
+            .into_iter()
+            .filter(|n| planned.targets.get(*n) != now.targets.get(*n))
+            .map(|n| {
+                let show = |a: Option<&Vec<String>>| {
+                    a.map_or("(not answered)".to_string(), |a| {
+                        format!("[{}]", a.join(", "))
+                    })
+                };
+                format!(
+                    "addresses of {n}: {} -> {}",
+                    show(planned.targets.get(n)),
+                    show(now.targets.get(n))
+                )
+            }),
+    );
+    out
+}
+
+/// One record change, before it becomes a plan change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordChange {
+    zone: String,
+    address: String,
+    remove: Option<SrvRecord>,
+    add: Option<SrvRecord>,
+}
+
+impl RecordChange {
+    fn op(self, cfg: &DnsConfig) -> KmsChange {
+        let value = |r: &Option<SrvRecord>| r.as_ref().map_or(Value::Null, SrvRecord::value);
+        let action = match (&self.remove, &self.add) {
+            (None, _) => Action::Create,
+            (Some(_), Some(_)) => Action::Update,
+            (Some(_), None) => Action::Delete,
+        };
+        ChangeSpec::new(
+            self.address.clone(),
+            action,
+            value(&self.remove),
+            value(&self.add),
+        )
+        .equivalent(nsupdate_equivalent(
+            &self.zone,
+            self.remove.as_ref(),
+            self.add.as_ref(),
+        ))
+        .op(PlanOp::UpdateSrvRecord {
+            zone: self.zone,
+            remove: self.remove,
+            add: self.add,
+            tsig: cfg.tsig.clone(),
+        })
+    }
+}
+
+/// What an administrator would type into `nsupdate` for the same change.
+fn nsupdate_equivalent(zone: &str, remove: Option<&SrvRecord>, add: Option<&SrvRecord>) -> String {
+    let name = srv_name(zone);
+    let mut lines = Vec::new();
+    if let Some(r) = remove {
+        lines.push(format!("update delete {name}. SRV {}", r.rdata()));
+    }
+    if let Some(r) = add {
+        lines.push(format!("update add {name}. {} SRV {}", r.ttl, r.rdata()));
+    }
+    format!("nsupdate: {}", lines.join("; "))
+}
+
+#[derive(Debug, Default)]
+struct ZoneDiff {
+    changes: Vec<RecordChange>,
+    /// Records no host declares that stay (not exclusive).
+    foreign: Vec<SrvRecord>,
+}
+
+/// Compares the records the hosts declare with a zone's RRset. A declared record is matched by
+/// its target (preferring a record on the same port); what is left over is foreign.
+fn diff_zone(
+    zone: &str,
+    wanted: &[SrvRecord],
+    mut observed: Vec<SrvRecord>,
+    exclusive: bool,
+) -> ZoneDiff {
+    observed.sort();
+    let address = |label: &str| format!("{zone}/{SRV_PREFIX}/{label}");
+    let mut diff = ZoneDiff::default();
+    for want in wanted {
+        if let Some(i) = observed.iter().position(|r| r == want) {
+            observed.remove(i);
+            continue;
+        }
+        let same_target = |r: &SrvRecord| r.target == want.target;
+        let found = observed
+            .iter()
+            .position(|r| same_target(r) && r.port == want.port)
+            .or_else(|| observed.iter().position(same_target));
+        let remove = found.map(|i| observed.remove(i));
+        diff.changes.push(RecordChange {
+            zone: zone.to_string(),
+            address: address(&want.target),
+            remove,
+            add: Some(want.clone()),
+        });
+    }
+    if !exclusive {
+        diff.foreign = observed;
+        return diff;
+    }
+    let mut taken: Vec<String> = diff.changes.iter().map(|c| c.address.clone()).collect();
+    for record in observed {
+        // the target alone where that is unique, else the whole record data (unique in an RRset)
+        let mut label = address(&record.target);
+        if taken.contains(&label) {
+            label = address(&record.rdata());
+        }
+        taken.push(label.clone());
+        diff.changes.push(RecordChange {
+            zone: zone.to_string(),
+            address: label,
+            remove: Some(record),
+            add: None,
+        });
+    }
+    diff
+}
+
+/// Groups planned record changes by zone into the updates apply sends, with the positions in
+/// `changes` each update carries. `observed` is the state the plan was made from.
+pub fn zone_updates(
+    observed: &DnsState,
+    changes: &[&PlanOp],
+    tsig: Option<TsigCredentials>,
+) -> Vec<(ZoneUpdate, Vec<usize>)> {
+    let mut by_zone: BTreeMap<&str, (ZoneUpdate, Vec<usize>)> = BTreeMap::new();
+    for (i, op) in changes.iter().enumerate() {
+        let PlanOp::UpdateSrvRecord {
+            zone, remove, add, ..
+        } = op
+        else {
+            continue;
+        };
+        let entry = by_zone.entry(zone.as_str()).or_insert_with(|| {
+            let update = ZoneUpdate {
+                zone: zone.clone(),
+                expected: observed.zones.get(zone).cloned().unwrap_or_default(),
+                remove: Vec::new(),
+                add: Vec::new(),
+                tsig: tsig.clone(),
+            };
+            (update, Vec::new())
+        });
+        entry.0.remove.extend(remove.iter().cloned());
+        entry.0.add.extend(add.iter().cloned());
+        entry.1.push(i);
+    }
+    by_zone.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn srv(priority: u16, weight: u16, port: u16, target: &str) -> SrvRecord {
+        SrvRecord {
+            priority,
+            weight,
+            port,
+            target: target.into(),
+            ttl: 3600,
+        }
+    }
+
+    const Z: &str = "corp.example";
+
+    #[test]
+    fn a_missing_record_is_created_and_a_matching_one_left_alone() {
+        let wanted = [srv(0, 100, 1688, "kms01.z"), srv(10, 0, 1688, "kms02.z")];
+        let diff = diff_zone(Z, &wanted, vec![srv(0, 100, 1688, "kms01.z")], false);
+        assert_eq!(diff.changes.len(), 1);
+        let c = &diff.changes[0];
+        assert_eq!(c.address, "corp.example/_vlmcs._tcp/kms02.z");
+        assert_eq!(
+            (c.remove.clone(), c.add.clone()),
+            (None, Some(wanted[1].clone()))
+        );
+        assert!(diff.foreign.is_empty());
+    }
+
+    #[test]
+    fn a_changed_port_or_ttl_updates_the_hosts_record() {
+        let wanted = [srv(0, 100, 1689, "kms01.z")];
+        let mut old_ttl = srv(0, 100, 1689, "kms01.z");
+        old_ttl.ttl = 60;
+        for before in [srv(0, 100, 1688, "kms01.z"), old_ttl] {
+            let diff = diff_zone(Z, &wanted, vec![before.clone()], false);
+            assert_eq!(diff.changes.len(), 1, "{before}");
+            assert_eq!(diff.changes[0].remove, Some(before));
+            assert_eq!(diff.changes[0].add, Some(wanted[0].clone()));
+        }
+    }
+
+    #[test]
+    fn foreign_records_stay_unless_the_rrset_is_exclusive() {
+        let wanted = [srv(0, 100, 1688, "kms01.z")];
+        let observed = vec![
+            srv(0, 100, 1688, "kms01.z"),
+            srv(0, 0, 1688, "old.z"),
+            srv(5, 0, 1690, "kms01.z"),
+        ];
+        let kept = diff_zone(Z, &wanted, observed.clone(), false);
+        assert!(kept.changes.is_empty());
+        assert_eq!(
+            kept.foreign,
+            vec![srv(0, 0, 1688, "old.z"), srv(5, 0, 1690, "kms01.z")]
+        );
+
+        let owned = diff_zone(Z, &wanted, observed, true);
+        let addresses: Vec<&str> = owned.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "corp.example/_vlmcs._tcp/old.z",
+                "corp.example/_vlmcs._tcp/kms01.z"
+            ]
+        );
+        assert!(owned.changes.iter().all(|c| c.add.is_none()));
+    }
+
+    #[test]
+    fn deletions_with_the_same_target_get_distinct_addresses() {
+        let observed = vec![srv(0, 0, 1688, "old.z"), srv(0, 0, 1689, "old.z")];
+        let diff = diff_zone(Z, &[], observed, true);
+        let addresses: Vec<&str> = diff.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "corp.example/_vlmcs._tcp/old.z",
+                "corp.example/_vlmcs._tcp/0 0 1689 old.z."
+            ]
+        );
+    }
+
+    #[test]
+    fn drift_reads_zone_by_zone_and_foreign_records_make_one_notice() {
+        let planned = DnsState {
+            zones: [(Z.to_string(), vec![srv(0, 100, 1688, "kms01.z")])].into(),
+            targets: BTreeMap::new(),
+        };
+        let mut now = planned.clone();
+        assert!(drift(&planned, &now).is_empty());
+        now.zones.insert(Z.into(), vec![]);
+        assert_eq!(
+            drift(&planned, &now),
+            ["zone corp.example: 0 100 1688 kms01.z. (ttl 3600) -> (none)"]
+        );
+        let two = [srv(0, 0, 1688, "a.z"), srv(0, 0, 1688, "b.z")];
+        let notice = foreign_notice(Z, &two).expect("notice");
+        assert!(
+            notice.contains("has 2 records no host declares") && notice.contains("b.z."),
+            "{notice}"
+        );
+        assert!(foreign_notice(Z, &[]).is_none());
+    }
+
+    #[test]
+    fn observed_states_round_trip_and_a_host_reads_as_before() {
+        let dns = Observed::DnsServer(DnsState {
+            zones: [(Z.to_string(), vec![srv(0, 100, 1688, "kms01.z")])].into(),
+            targets: BTreeMap::new(),
+        });
+        let text = serde_json::to_string(&dns).expect("json");
+        assert!(text.starts_with("{\"zones\""), "{text}");
+        assert_eq!(serde_json::from_str::<Observed>(&text).expect("back"), dns);
+        let host = crate::state::HostState::fresh_windows_server("KMS01");
+        let text = serde_json::to_string(&host).expect("json");
+        assert_eq!(
+            serde_json::from_str::<Observed>(&text).expect("a host state as main wrote it"),
+            Observed::KmsHost(host)
+        );
+        let e = serde_json::from_str::<Observed>("{\"zones\": 1}").expect_err("bad");
+        assert!(e.to_string().contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn the_equivalent_is_nsupdate_input() {
+        let e = nsupdate_equivalent(
+            Z,
+            Some(&srv(0, 100, 1688, "kms01.z")),
+            Some(&srv(0, 100, 1689, "kms01.z")),
+        );
+        assert_eq!(e, "nsupdate: update delete _vlmcs._tcp.corp.example. SRV 0 100 1688 kms01.z.; update add _vlmcs._tcp.corp.example. 3600 SRV 0 100 1689 kms01.z.");
+    }
+
+    #[test]
+    fn changes_of_one_zone_become_one_update_with_the_observed_rrset_as_prerequisite() {
+        let seen = vec![srv(0, 100, 1688, "kms01.z")];
+        let state = DnsState {
+            zones: [(Z.to_string(), seen.clone()), ("b.example".into(), vec![])].into(),
+            targets: BTreeMap::new(),
+        };
+        let op = |zone: &str, remove: Option<SrvRecord>, add: Option<SrvRecord>| {
+            PlanOp::UpdateSrvRecord {
+                zone: zone.into(),
+                remove,
+                add,
+                tsig: None,
+            }
+        };
+        let ops = [
+            op(Z, Some(seen[0].clone()), Some(srv(0, 100, 1689, "kms01.z"))),
+            op("b.example", None, Some(srv(0, 0, 1688, "kms01.z"))),
+            op(Z, None, Some(srv(1, 0, 1688, "kms02.z"))),
+        ];
+        let refs: Vec<&PlanOp> = ops.iter().collect();
+        let updates = zone_updates(&state, &refs, None);
+        assert_eq!(updates.len(), 2);
+        let (b, b_changes) = &updates[0];
+        assert_eq!(
+            (b.zone.as_str(), b.expected.len(), b_changes.clone()),
+            ("b.example", 0, vec![1])
+        );
+        let (corp, corp_changes) = &updates[1];
+        assert_eq!(corp.expected, seen);
+        assert_eq!(corp.remove, seen);
+        assert_eq!(corp.add.len(), 2);
+        assert_eq!(corp_changes, &vec![0, 2]);
+    }
+}
