@@ -500,6 +500,21 @@ tsig = { name = "kmsconf-key", secret = "not base64!" }
         !e.contains("not base64!"),
         "the secret is never echoed: {e}"
     );
+
+    // a `[dns]` table with errors of its own is still declared: published hosts get no second,
+    // false error saying there is no `[dns]` table, and the name `dns` stays reserved
+    for table in [
+        "[dns]\nserver = \"127.0.0.1:99999\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n",
+        "[dns]\nserver = \"127.0.0.1:15353\"\nzones = [\"corp.example\"]\nttl = \"1h\"\ninsecure_updates = true\n",
+    ] {
+        let e = validate(
+            &format!("{table}[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"kms01.corp.example\"\n[hosts.kms01.dns]\n[hosts.dns]\ntarget = \"lab:b.json\"\n"),
+            1,
+        );
+        assert!(!e.contains("there is no `[dns]` table"), "{e}");
+        assert!(e.contains("host name `dns` is reserved"), "{e}");
+        assert_eq!(e.lines().filter(|l| !l.contains("warning")).count(), 2, "{e}");
+    }
 }
 
 #[test]
