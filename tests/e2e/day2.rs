@@ -274,6 +274,9 @@ fn explain_knows_microsofts_codes_in_every_spelling_and_admits_unknown_ones() {
         assert!(r.stdout.contains("fix:"), "{r:?}");
         assert!(r.stdout.contains("Resolving common activation error codes"));
     }
+    // a code of decimal digits only, written as Windows prints it but without 0x
+    let denied = p.ok(&["explain", "80070005"], 0);
+    assert!(denied.stdout.starts_with("0x80070005: "), "{denied:?}");
     let dns = p.ok(&["explain", "0x8007251D", "--json"], 0);
     let doc = json(&dns);
     assert_eq!(doc["known"], true);
