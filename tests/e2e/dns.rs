@@ -639,6 +639,12 @@ dns = {}
     assert!(w.contains("kmsconf.toml:8:7: warning: host `kms01` is published by kmsconf and publishes itself too (`dns_publishing = true`)"), "{w}");
     assert!(w.contains("kmsconf.toml:4:20: warning: `insecure_updates = true`: DNS updates are sent without TSIG"), "{w}");
 
+    let w = validate(
+        "[dns]\nserver = \"ns1.corp.example\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"KMS01\"\ndns = {}\n",
+        0,
+    );
+    assert!(w.contains("kmsconf.toml:7:11: warning: host `kms01` is published with the one-label address `kms01`: an SRV target is an absolute name"), "{w}");
+
     let e = validate(
         "[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"kms01.corp.example\"\n[hosts.kms01.dns]\n",
         1,

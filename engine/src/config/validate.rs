@@ -729,6 +729,9 @@ fn check_published(
             }
         }
         let name = dns_name(address);
+        if !name.contains('.') {
+            ctx.warn(*at, format!("host `{}` is published with the one-label address `{name}`: an SRV target is an absolute name, so clients look up `{name}.` itself; write the host's full DNS name (`{name}.corp.example`)", p.host));
+        }
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
             ctx.error(*at, format!("hosts `{first}` and `{}` are both published with the address `{name}`: each SRV record needs its own target", p.host));
         } else {
