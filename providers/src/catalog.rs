@@ -156,10 +156,15 @@ pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
 }
 
 /// Reads `0xC004F074`, `C004F074` or a decimal (also negative, as a signed HRESULT).
+/// Eight hex digits without `0x` are the code as Windows prints it, also when all are decimal
+/// digits (`80070005`): an error HRESULT in decimal has ten digits or a minus sign.
 pub fn parse_code(text: &str) -> Option<u32> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         return u32::from_str_radix(hex, 16).ok();
+    }
+    if t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return u32::from_str_radix(t, 16).ok();
     }
     if let Ok(n) = t.parse::<i64>() {
         return u32::try_from(n)
@@ -287,6 +292,9 @@ mod tests {
             assert_eq!(parse_code(t), Some(0xC004F074), "{t}");
         }
         assert_eq!(parse_code("zz"), None);
+        // eight digits without 0x are hex, as Windows shows codes; decimal codes have ten
+        assert_eq!(parse_code("80070005"), Some(0x8007_0005));
+        assert_eq!(parse_code("2147942405"), Some(0x8007_0005));
         assert_eq!(format_code(0xC004F074), "0xC004F074");
     }
 }

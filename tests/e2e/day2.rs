@@ -274,6 +274,9 @@ fn explain_knows_microsofts_codes_in_every_spelling_and_admits_unknown_ones() {
         assert!(r.stdout.contains("fix:"), "{r:?}");
         assert!(r.stdout.contains("Resolving common activation error codes"));
     }
+    // a code of decimal digits only, written as Windows prints it but without 0x
+    let denied = p.ok(&["explain", "80070005"], 0);
+    assert!(denied.stdout.starts_with("0x80070005: "), "{denied:?}");
     let dns = p.ok(&["explain", "0x8007251D", "--json"], 0);
     let doc = json(&dns);
     assert_eq!(doc["known"], true);
@@ -379,9 +382,25 @@ fn client_script_refuses_what_the_host_cannot_activate() {
     assert!(r.stderr.contains("no such host"), "{r:?}");
     let list = p.ok(&["client-script", "--list-editions"], 0);
     assert!(list.stdout.contains("windows-server-2022-datacenter"));
+}
+
+#[test]
+fn client_script_points_at_the_host_name_when_there_is_no_address() {
+    let p = Project::new();
     p.write("kmsconf.toml", &single_host(""));
-    let r = p.ok(&["client-script", "--host", "kms01"], 1);
-    assert!(r.stderr.contains("has no `address`"), "{r:?}");
+    let args = [
+        "client-script",
+        "--host",
+        "kms01",
+        "--edition",
+        "windows-enterprise",
+    ];
+    let r = p.ok(&args, 0);
+    assert!(r.stdout.contains("set \"KMS=kms01:1688\""), "{r:?}");
+    assert!(
+        r.stderr.contains("`[hosts.kms01] address` is not set"),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -61,13 +61,18 @@ impl Bind {
     /// Starts `named` with the zones `corp.example` and `lab.example`, where key `kmsconf-key`
     /// may change the `_vlmcs._tcp` SRV records, and waits until it answers.
     fn start() -> Bind {
+        Bind::start_with(SECRET)
+    }
+
+    /// Like [`Bind::start`], with key `kmsconf-key` holding `secret`.
+    fn start_with(secret: &str) -> Bind {
         let named = require("named", "bind9");
         require("dig", "bind9-dnsutils");
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path().display().to_string();
         let port = free_port();
         let key = format!(
-            "key \"kmsconf-key\" {{\n  algorithm hmac-sha256;\n  secret \"{SECRET}\";\n}};\n"
+            "key \"kmsconf-key\" {{\n  algorithm hmac-sha256;\n  secret \"{secret}\";\n}};\n"
         );
         std::fs::write(dir.path().join("key.conf"), key).expect("key");
         let mut conf = format!(
@@ -201,6 +206,69 @@ priority = 10
 weight = 50
 "#
     )
+}
+
+/// The config of issue 3's contract, verbatim but for the server's port.
+const CONTRACT: &str = r#"[dns]
+server = "127.0.0.1:15353"              # the authoritative server that takes updates
+zones = ["corp.example"]                # each published host gets an SRV record in each zone
+ttl = 3600
+exclusive = false                       # true: kmsconf owns the whole _vlmcs._tcp RRset
+tsig = { name = "kmsconf-key", algorithm = "hmac-sha256", secret = { env = "KMSCONF_TSIG_SECRET" } }
+
+[hosts.kms01]
+target = "lab:state/kms01.json"
+address = "kms01.corp.example"          # the SRV target; required when the host is published
+
+[hosts.kms01.dns]                       # present = publish this host
+priority = 0
+weight = 100                            # the port is the host's [service] port, else 1688
+"#;
+
+/// A fresh secret as `tsig-keygen` prints it.
+fn tsig_keygen() -> String {
+    let out = Command::new(require("tsig-keygen", "bind9"))
+        .args(["-a", "hmac-sha256", "kmsconf-key"])
+        .output()
+        .expect("tsig-keygen");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split('"')
+        .nth(3)
+        .unwrap_or_else(|| panic!("no secret in:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn the_contract_config_with_a_tsig_keygen_secret_validates_plans_and_applies() {
+    let secret = tsig_keygen();
+    let bind = Bind::start_with(&secret);
+    let mut p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        &CONTRACT.replace("127.0.0.1:15353", &format!("127.0.0.1:{}", bind.port)),
+    );
+    p.env("KMSCONF_TSIG_SECRET", &secret);
+    p.ok(&["validate"], 0);
+    let plan = json(&p.ok(&["plan", "--json"], 0));
+    let changes = plan["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{plan:#}");
+    assert_eq!(changes[0]["host"], "dns");
+    assert_eq!(
+        changes[0]["address"],
+        "corp.example/_vlmcs._tcp/kms01.corp.example"
+    );
+    assert_eq!(changes[0]["action"], "create");
+    assert_eq!(changes[0]["after"]["port"], 1688);
+    p.ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(bind.srv("corp.example"), ["0 100 1688 kms01.corp.example."]);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+    let all = [
+        &p.ok(&["plan", "--json"], 0),
+        &p.ok(&["apply", "--auto-approve"], 0),
+    ]
+    .map(Run::all)
+    .concat();
+    assert!(!all.contains(&secret), "the TSIG secret leaked");
 }
 
 fn project(bind: &Bind, exclusive: bool) -> Project {
@@ -500,6 +568,21 @@ tsig = { name = "kmsconf-key", secret = "not base64!" }
         !e.contains("not base64!"),
         "the secret is never echoed: {e}"
     );
+
+    // a `[dns]` table with errors of its own is still declared: published hosts get no second,
+    // false error saying there is no `[dns]` table, and the name `dns` stays reserved
+    for table in [
+        "[dns]\nserver = \"127.0.0.1:99999\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n",
+        "[dns]\nserver = \"127.0.0.1:15353\"\nzones = [\"corp.example\"]\nttl = \"1h\"\ninsecure_updates = true\n",
+    ] {
+        let e = validate(
+            &format!("{table}[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"kms01.corp.example\"\n[hosts.kms01.dns]\n[hosts.dns]\ntarget = \"lab:b.json\"\n"),
+            1,
+        );
+        assert!(!e.contains("there is no `[dns]` table"), "{e}");
+        assert!(e.contains("host name `dns` is reserved"), "{e}");
+        assert_eq!(e.lines().filter(|l| !l.contains("warning")).count(), 2, "{e}");
+    }
 }
 
 #[test]
@@ -555,6 +638,12 @@ dns = {}
     );
     assert!(w.contains("kmsconf.toml:8:7: warning: host `kms01` is published by kmsconf and publishes itself too (`dns_publishing = true`)"), "{w}");
     assert!(w.contains("kmsconf.toml:4:20: warning: `insecure_updates = true`: DNS updates are sent without TSIG"), "{w}");
+
+    let w = validate(
+        "[dns]\nserver = \"ns1.corp.example\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"KMS01\"\ndns = {}\n",
+        0,
+    );
+    assert!(w.contains("kmsconf.toml:7:11: warning: host `kms01` is published with the one-label address `kms01`: an SRV target is an absolute name"), "{w}");
 
     let e = validate(
         "[hosts.kms01]\ntarget = \"lab:a.json\"\naddress = \"kms01.corp.example\"\n[hosts.kms01.dns]\n",

@@ -89,13 +89,16 @@ pub(super) fn validate(
     let mut hosts = BTreeMap::new();
     let mut depends_spans: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
     let mut target_spans: BTreeMap<String, usize> = BTreeMap::new();
-    let mut dns: Option<(DnsConfig, usize)> = None;
+    let mut dns: Option<DnsConfig> = None;
+    // where `[dns]` is declared, also when it does not convert: its own errors say what is wrong
+    let mut dns_at: Option<usize> = None;
     let mut published: Vec<Published> = Vec::new();
     for (key, value) in root {
         if key.get_ref() == "dns" {
             let at = key.span().start;
+            dns_at = Some(at);
             match DnsWire::deserialize(ValueDeserializer::from(value)) {
-                Ok(wire) => dns = convert_dns(&mut ctx, at, wire).map(|d| (d, at)),
+                Ok(wire) => dns = convert_dns(&mut ctx, at, wire),
                 Err(e) => {
                     let offset = e.span().map_or(at, |s| s.start);
                     ctx.error(offset, e.message().trim().to_string());
@@ -152,13 +155,8 @@ pub(super) fn validate(
     }
     check_dependencies(&mut ctx, &hosts, &depends_spans);
     check_duplicate_targets(&mut ctx, &hosts, &target_spans);
-    check_published(
-        &mut ctx,
-        dns.as_ref().map(|(_, at)| *at),
-        &hosts,
-        &published,
-    );
-    (Some((hosts, dns.map(|(d, _)| d))), ctx.diagnostics)
+    check_published(&mut ctx, dns_at, &hosts, &published);
+    (Some((hosts, dns)), ctx.diagnostics)
 }
 
 /// A host with a `[hosts.NAME.dns]` table, with the places messages point at.
@@ -731,6 +729,9 @@ fn check_published(
             }
         }
         let name = dns_name(address);
+        if !name.contains('.') {
+            ctx.warn(*at, format!("host `{}` is published with the one-label address `{name}`: an SRV target is an absolute name, so clients look up `{name}.` itself; write the host's full DNS name (`{name}.corp.example`)", p.host));
+        }
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
             ctx.error(*at, format!("hosts `{first}` and `{}` are both published with the address `{name}`: each SRV record needs its own target", p.host));
         } else {

@@ -681,6 +681,20 @@ mod tests {
     fn rejections_name_the_cause() {
         let bad = rejection(ResponseCode::NotAuth, Some(TsigError::BadSig), Some("k"));
         assert!(bad.contains("BADSIG") && bad.contains("`k`"), "{bad}");
+        for (error, name) in [
+            (TsigError::BadKey, "BADKEY"),
+            (TsigError::BadTime, "BADTIME"),
+        ] {
+            let m = rejection(ResponseCode::NotAuth, Some(error), Some("k"));
+            assert!(
+                m.starts_with("TSIG authentication failed") && m.contains(name),
+                "{m}"
+            );
+        }
+        let notauth = rejection(ResponseCode::NotAuth, None, Some("k"));
+        assert!(notauth.contains("NOTAUTH (9)"), "{notauth}");
+        let notzone = rejection(ResponseCode::NotZone, None, Some("k"));
+        assert!(notzone.contains("NOTZONE (10)"), "{notzone}");
         let refused = rejection(ResponseCode::Refused, None, Some("k"));
         assert!(refused.contains("REFUSED (5)"), "{refused}");
         let stale = rejection(ResponseCode::NXRRSet, None, Some("k"));
