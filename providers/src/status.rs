@@ -127,7 +127,9 @@ fn product_status(id: ProductId, declared: bool, observed: Option<&ProductState>
         license_status: observed.map_or("unlicensed", |p| p.license_status.word()),
         channel: observed.map_or(Channel::None, |p| p.channel).to_string(),
         partial_key: observed.and_then(|p| p.partial_key.clone()),
-        current_count: observed.and_then(|p| p.current_count),
+        // an activated KMS host that no client has asked yet reports -1 (`None`); its count is 0
+        current_count: observed
+            .and_then(|p| p.current_count.or(p.is_activated_kms_host().then_some(0))),
         required_count: required,
         required_count_server: info.and_then(|i| i.required_count_server),
         grace_minutes: observed.map_or(0, |p| p.grace_minutes),
