@@ -26,6 +26,20 @@ fn detailed_exit_codes_are_0_2_and_1() {
     assert!(err.stdout.contains("`KMS_HOST_KEY` is not set"), "{err:?}");
 }
 
+/// A usage error is an error (1), never 2, which `--detailed-exitcode` means "changes".
+#[test]
+fn a_usage_error_exits_1_even_with_detailed_exitcode() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    let r = p.ok(&["plan", "--detailed-exitcode", "--no-such-flag"], 1);
+    assert!(r.stderr.contains("--no-such-flag"), "{r:?}");
+    p.ok(&["plan", "--detailed-exitcode", "--parallelism", "0"], 1);
+    p.ok(&["no-such-command"], 1);
+    let help = p.ok(&["plan", "--help"], 0);
+    assert!(help.stdout.contains("--detailed-exitcode"), "{help:?}");
+    p.ok(&["--version"], 0);
+}
+
 #[test]
 fn apply_is_idempotent_and_runs_in_dependency_order() {
     let p = Project::new();
