@@ -65,16 +65,21 @@ impl ChangeSpec {
     }
 }
 
+/// What every command that reaches a lab host says when that created its state file.
+pub fn created_notice(state: &HostState) -> String {
+    format!(
+        "lab host created: its state file did not exist and now holds a fresh, unconfigured {}",
+        state.os
+    )
+}
+
 /// Plans one host.
 pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<KmsHostPlan, Error> {
     let state = discovery.state;
     let mut changes: Vec<KmsChange> = Vec::new();
     let mut notices: Vec<String> = Vec::new();
     if discovery.created {
-        notices.push(format!(
-            "lab host created: its state file did not exist and now holds a fresh, unconfigured {}",
-            state.os
-        ));
+        notices.push(created_notice(&state));
     }
     for (id, product) in &cfg.products {
         let planned = licensing::plan_product(&cfg.name, *id, product, &state)?;

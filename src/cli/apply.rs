@@ -83,7 +83,17 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
         &planned.failures,
         Style::stdout(),
     );
-    if !args.json {
+    if args.json {
+        // the plan is not printed, but a lab host this run created is still said
+        let created: Vec<(String, String)> = planned
+            .plan
+            .hosts
+            .iter()
+            .filter(|h| h.created)
+            .filter_map(|h| h.notices.first().map(|n| (h.name.clone(), n.clone())))
+            .collect();
+        session::report_created(&created, true);
+    } else {
         print!("{text}");
     }
     // a host that could not be planned (unreachable, a secret missing) fails, and so do the

@@ -13,6 +13,42 @@ fn a_fresh_lab_host_is_created_by_plan_and_said_so_once() {
     assert!(!second.stdout.contains("lab host created"), "{second:?}");
 }
 
+/// Every command that reaches a lab host, not only plan, says when it created the state file;
+/// with `--json` on stderr, so stdout stays one JSON document.
+#[test]
+fn every_command_that_creates_a_lab_host_says_so() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    let fresh = |p: &Project| {
+        let _ = std::fs::remove_dir_all(p.path("lab"));
+    };
+    for (args, code) in [
+        (vec!["status"], 0),
+        (vec!["doctor"], 1),
+        (vec!["apply", "--auto-approve"], 0),
+    ] {
+        fresh(&p);
+        let r = p.ok(&args, code);
+        assert!(r.stdout.contains("lab host created"), "{args:?}: {r:?}");
+        assert!(p.path("lab/kms01.json").exists());
+        let again = p.run(&args);
+        assert!(
+            !again.all().contains("lab host created"),
+            "{args:?}: {again:?}"
+        );
+    }
+    for (args, code) in [
+        (vec!["status", "--json"], 0),
+        (vec!["doctor", "--json"], 1),
+        (vec!["apply", "--auto-approve", "--json"], 0),
+    ] {
+        fresh(&p);
+        let r = p.ok(&args, code);
+        assert!(r.stderr.contains("lab host created"), "{args:?}: {r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.stdout).expect("stdout is one JSON object");
+    }
+}
+
 #[test]
 fn detailed_exit_codes_are_0_2_and_1() {
     let mut p = Project::new();
