@@ -465,8 +465,30 @@ fn check_remote_address(text: &str) -> Result<(), String> {
 
 fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
     let source = match wire.get() {
-        SecretWire::Env { env } => SecretSource::Env(env.clone()),
-        SecretWire::File { file } => SecretSource::File(PathBuf::from(file)).rooted(ctx.dir),
+        SecretWire::Env { env } => {
+            // no variable can have an empty name or one with `=` or NUL: it could never be set
+            if env.is_empty() {
+                ctx.error(
+                    wire.start(),
+                    format!("{what}: the `env` variable name is empty"),
+                );
+            } else if env.contains(['=', '\0']) {
+                ctx.error(
+                    wire.start(),
+                    format!(
+                        "{what}: `{}` is not an environment variable name",
+                        env.escape_debug()
+                    ),
+                );
+            }
+            SecretSource::Env(env.clone())
+        }
+        SecretWire::File { file } => {
+            if file.trim().is_empty() {
+                ctx.error(wire.start(), format!("{what}: the `file` path is empty"));
+            }
+            SecretSource::File(PathBuf::from(file)).rooted(ctx.dir)
+        }
         SecretWire::Literal(value) => {
             ctx.warn(
                 wire.start(),
