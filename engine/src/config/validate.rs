@@ -152,6 +152,7 @@ pub(super) fn validate(
     }
     check_dependencies(&mut ctx, &hosts, &depends_spans);
     check_duplicate_targets(&mut ctx, &hosts, &target_spans);
+    check_duplicate_names(&mut ctx, &hosts);
     check_published(
         &mut ctx,
         dns.as_ref().map(|(_, at)| *at),
@@ -813,6 +814,27 @@ fn check_duplicate_targets(
             );
         } else {
             seen.push((normalized, &host.name));
+        }
+    }
+}
+
+/// Host names are Windows computer names, which ignore case: `KMS01` and `kms01` are one host.
+fn check_duplicate_names(ctx: &mut Ctx, hosts: &BTreeMap<String, HostConfig>) {
+    let mut by_declaration: Vec<&HostConfig> = hosts.values().collect();
+    by_declaration.sort_by(|a, b| a.declared_at.cmp(&b.declared_at));
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for host in by_declaration {
+        match seen.get(&host.name.to_ascii_lowercase()) {
+            Some(first) => ctx.diagnostics.push(Diagnostic::error(
+                host.declared_at.clone(),
+                format!(
+                    "duplicate host: `{}` and `{first}` differ only in case, and computer names ignore case",
+                    host.name
+                ),
+            )),
+            None => {
+                seen.insert(host.name.to_ascii_lowercase(), &host.name);
+            }
         }
     }
 }
