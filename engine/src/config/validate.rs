@@ -353,17 +353,18 @@ fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
     }
 }
 
-fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<PublishDomain> {
+fn convert_domains(ctx: &mut Ctx, list: &At<Vec<At<PublishDomainWire>>>) -> Vec<PublishDomain> {
     let mut out: Vec<PublishDomain> = Vec::new();
     for entry in list.get() {
-        let (domain, priority, weight) = match entry {
+        let at = entry.start();
+        let (domain, priority, weight) = match entry.get() {
             PublishDomainWire::Domain(d) => (d.clone(), 0, 0),
             PublishDomainWire::Detailed(d) => (d.domain.clone(), d.priority, d.weight),
         };
         let mut ok = true;
         if !is_host_name(&domain) {
             ctx.error(
-                list.start(),
+                at,
                 format!("publish domain `{domain}` is not a valid DNS domain name"),
             );
             ok = false;
@@ -371,17 +372,14 @@ fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<Publ
         for (what, v) in [("priority", priority), ("weight", weight)] {
             if !(0..=65535).contains(&v) {
                 ctx.error(
-                    list.start(),
+                    at,
                     format!("{what} {v} of publish domain `{domain}` is out of range 0 to 65535"),
                 );
                 ok = false;
             }
         }
         if out.iter().any(|d| d.domain.eq_ignore_ascii_case(&domain)) {
-            ctx.error(
-                list.start(),
-                format!("publish domain `{domain}` is listed twice"),
-            );
+            ctx.error(at, format!("publish domain `{domain}` is listed twice"));
             ok = false;
         }
         if ok {
