@@ -220,3 +220,28 @@ fn schema_command_prints_the_checked_in_schema() {
     .expect("schema");
     assert_eq!(r.stdout, file);
 }
+
+/// Paths in the config are relative to the config file, whatever the current directory: the
+/// lab state file, a `file` secret, and a lab host's license pack.
+#[test]
+fn a_config_in_another_directory_converges_with_its_relative_paths() {
+    let p = Project::new();
+    p.write(
+        "site/kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n[hosts.kms01.products.office-2019]\nhost_key = { file = \"secrets/office.key\" }\nlicense_pack = \"packs/office-2019\"\nactivation = \"none\"\n",
+    );
+    p.write("site/secrets/office.key", OFFICE_KEY);
+    p.write("site/packs/office-2019/README.txt", "stand-in pack");
+    let r = p.ok(&["apply", "--auto-approve", "-c", "site/kmsconf.toml"], 0);
+    assert!(
+        r.stdout
+            .contains("applied  products.office-2019.license_pack"),
+        "{r:?}"
+    );
+    assert!(p.path("site/lab/kms01.json").exists());
+    assert!(!p.path("lab").exists());
+    p.ok(
+        &["plan", "--detailed-exitcode", "-c", "site/kmsconf.toml"],
+        0,
+    );
+}

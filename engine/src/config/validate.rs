@@ -199,11 +199,16 @@ fn convert_host(ctx: &mut Ctx, name: &str, at: usize, wire: HostWire) -> Option<
         .unwrap_or_default();
     let firewall = wire.firewall.map(|f| convert_firewall(ctx, f));
     let dns = wire.dns.as_ref().map(|d| convert_host_dns(ctx, d.get()));
-    let products = wire
+    let mut products: BTreeMap<_, _> = wire
         .products
         .into_iter()
         .map(|(id, p)| (id, convert_product(ctx, name, id, p)))
         .collect();
+    if let Some(TargetSpec::Lab { .. }) = &target {
+        for p in products.values_mut() {
+            p.license_pack_path = p.license_pack_path.as_ref().map(|l| ctx.dir.join(l));
+        }
+    }
     Some(HostConfig {
         name: name.to_string(),
         target: target?,
@@ -549,9 +554,11 @@ fn convert_product(
         }
         declared
     });
+    let license_pack = p.license_pack.map(|l| l.get().trim().to_string());
     ProductConfig {
         host_key,
-        license_pack: p.license_pack.map(|l| l.get().trim().to_string()),
+        license_pack_path: license_pack.as_ref().map(PathBuf::from),
+        license_pack,
         activation: p.activation,
         confirmation_id,
     }
