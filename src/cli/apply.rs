@@ -70,13 +70,9 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &[])?;
     let (opened, unopened) = session::open_each(&hosts);
-    if let Some((host, e)) = unopened.first() {
-        return Err(CliError::Message(format!(
-            "host `{host}`: {e}; nothing was applied"
-        )));
-    }
     let locks = session::lock_all(opened.iter().map(|(_, o)| o))?;
-    let planned = session::plan_hosts(&config, &opened, true, parallelism);
+    let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
+    planned.failures.extend(unopened);
     let text = render::plan(
         &planned.plan,
         &config.dir,
