@@ -143,10 +143,10 @@ fn service_prerequisites(
     };
     if !activated_after_apply {
         let message = match cfg.products.get(&ProductId::Windows) {
-            None => "KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.NAME.products.windows]` with its `host_key`",
-            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated",
+            None => format!("KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.{}.products.windows]` with its `host_key`", cfg.name),
+            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated".to_string(),
         };
-        return Err(err(message));
+        return Err(err(&message));
     }
     Ok(windows_changes)
 }

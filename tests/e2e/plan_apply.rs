@@ -245,3 +245,20 @@ fn a_config_in_another_directory_converges_with_its_relative_paths() {
         0,
     );
 }
+
+/// KMS settings on a host that is not an activated KMS host and declares no Windows key cannot
+/// be planned (Windows refuses them there); the message names the table to add for that host.
+#[test]
+fn settings_without_a_windows_key_name_the_table_to_declare() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms07]\ntarget = \"lab:lab/kms07.json\"\n[hosts.kms07.service]\nport = 1700\n",
+    );
+    let r = p.ok(&["plan", "--detailed-exitcode"], 1);
+    assert!(
+        r.stdout
+            .contains("declare `[hosts.kms07.products.windows]` with its `host_key`"),
+        "{r:?}"
+    );
+}
