@@ -8,7 +8,19 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    // clap exits 2 on a usage error, which `plan --detailed-exitcode` means "changes": a bad
+    // flag must be an error (1), as every other failure is
+    let args = match cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     cli::init_tracing();
     match cli::run(args) {
         Ok(code) => code,

@@ -236,10 +236,14 @@ impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
             message,
         };
         let value: Value = serde_json::from_str(&text).map_err(|e| {
+            // serde_json ends its message with the position, which goes first here
+            let message = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
             err(format!(
-                "invalid JSON at line {} column {}: {e}",
+                "invalid JSON at line {} column {}: {}",
                 e.line(),
-                e.column()
+                e.column(),
+                message.strip_suffix(&suffix).unwrap_or(&message)
             ))
         })?;
         if value.get("kind").and_then(Value::as_str) != Some(PLAN_KIND) {

@@ -147,10 +147,22 @@ pub struct Observed {
     pub local_millis: i64,
 }
 
+/// One host's checks, and the notice to show when the discovery created a lab host.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub checks: Vec<Check>,
+    pub created: Option<String>,
+}
+
 /// Discovers the host (one round trip), probes its KMS port, and runs every check.
-pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Vec<Check> {
+pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnosis {
     let before = clock::now_millis();
-    let state = target.and_then(|t| t.discover().map(|d| d.state).map_err(|e| e.to_string()));
+    let discovery = target.and_then(|t| t.discover().map_err(|e| e.to_string()));
+    let created = match &discovery {
+        Ok(d) if d.created => Some(crate::planner::created_notice(&d.state)),
+        _ => None,
+    };
+    let state = discovery.map(|d| d.state);
     let after = clock::now_millis();
     let observed = Observed {
         state,
@@ -158,7 +170,10 @@ pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Vec<Che
     };
     let port = kms_port(cfg, observed.state.as_ref().ok());
     let probe = probe_port(probe_address(cfg), port, PORT_TIMEOUT);
-    check_host(cfg, &observed, &probe)
+    Diagnosis {
+        checks: check_host(cfg, &observed, &probe),
+        created,
+    }
 }
 
 /// The address the port check connects to: the host's `address`, else its name.

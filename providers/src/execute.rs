@@ -126,7 +126,11 @@ pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Err
         let mut answers = if ops.is_empty() {
             Vec::new().into_iter()
         } else {
-            target.execute(&ops).map_err(|e| e.to_string())?.into_iter()
+            // keys and confirmation IDs show masked or redacted: their Debug never exposes them
+            tracing::trace!(host = %plan.name, ?ops, "sending a batch");
+            let answers = target.execute(&ops).map_err(|e| e.to_string())?;
+            tracing::trace!(host = %plan.name, ?answers, "batch answered");
+            answers.into_iter()
         };
         Ok(outcomes
             .into_iter()

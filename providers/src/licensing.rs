@@ -55,7 +55,10 @@ pub(crate) fn plan_product(
                 catalog::product_name(id)
             )));
         };
-        let path = std::path::PathBuf::from(source);
+        let path = cfg
+            .license_pack_path
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from(source));
         let c = ChangeSpec::new(address(id, "license_pack"), Action::Create, Value::Null, json!(source))
             .equivalent(format!("run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)", catalog::product_name(id)))
             .op(PlanOp::InstallLicensePack { product: id, source: source.clone(), path });

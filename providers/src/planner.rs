@@ -65,16 +65,21 @@ impl ChangeSpec {
     }
 }
 
+/// What every command that reaches a lab host says when that created its state file.
+pub fn created_notice(state: &HostState) -> String {
+    format!(
+        "lab host created: its state file did not exist and now holds a fresh, unconfigured {}",
+        state.os
+    )
+}
+
 /// Plans one host.
 pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<KmsHostPlan, Error> {
     let state = discovery.state;
     let mut changes: Vec<KmsChange> = Vec::new();
     let mut notices: Vec<String> = Vec::new();
     if discovery.created {
-        notices.push(format!(
-            "lab host created: its state file did not exist and now holds a fresh, unconfigured {}",
-            state.os
-        ));
+        notices.push(created_notice(&state));
     }
     for (id, product) in &cfg.products {
         let planned = licensing::plan_product(&cfg.name, *id, product, &state)?;
@@ -138,10 +143,10 @@ fn service_prerequisites(
     };
     if !activated_after_apply {
         let message = match cfg.products.get(&ProductId::Windows) {
-            None => "KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.NAME.products.windows]` with its `host_key`",
-            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated",
+            None => format!("KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.{}.products.windows]` with its `host_key`", cfg.name),
+            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated".to_string(),
         };
-        return Err(err(message));
+        return Err(err(&message));
     }
     Ok(windows_changes)
 }

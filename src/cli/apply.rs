@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_engine::apply::{run_scheduled, HostRun, Job};
+use kmsconf_engine::apply::{run_scheduled, ChangeReport, ChangeStatus, HostRun, Job};
 use kmsconf_providers::targets::DynTarget;
 use kmsconf_providers::{execute, KmsHostPlan, KmsPlan, Observed};
 
@@ -35,57 +35,71 @@ pub struct ApplyArgs {
 
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
-    let (plan, opened, _locks) = match &args.plan {
+    let (plan, unplanned, opened, _locks) = match &args.plan {
         Some(file) => from_plan_file(file, parallelism)?,
         None => from_config(&args, parallelism)?,
     };
-    if !plan.has_changes() {
+    if !plan.has_changes() && unplanned.is_empty() {
         if args.json {
             println!(
                 "{}",
-                serde_json::json!({ "format_version": 1, "hosts": [], "summary": { "applied": 0 } })
+                serde_json::json!({
+                    "format_version": 1,
+                    "hosts": [],
+                    "summary": { "applied": 0, "failed": 0, "skipped": 0, "pending": 0, "hosts_failed": 0 },
+                })
             );
         } else if args.plan.is_some() {
             println!("The plan has no changes; nothing to apply.");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = execute_plan(&plan, &opened, parallelism);
+    let results = execute_plan(&plan, &unplanned, &opened, parallelism);
     report(&results, args.json)
 }
 
-type Prepared = (KmsPlan, Vec<Opened>, Vec<kmsconf_engine::lock::LockGuard>);
+/// The plan, the hosts that could not be planned (host, why), the opened targets and the locks.
+type Prepared = (
+    KmsPlan,
+    Vec<(String, String)>,
+    Vec<Opened>,
+    Vec<kmsconf_engine::lock::LockGuard>,
+);
 
 fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliError> {
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &[])?;
     let (opened, unopened) = session::open_each(&hosts);
-    if let Some((host, e)) = unopened.first() {
-        return Err(CliError::Message(format!(
-            "host `{host}`: {e}; nothing was applied"
-        )));
-    }
     let locks = session::lock_all(opened.iter().map(|(_, o)| o))?;
-    let planned = session::plan_hosts(&config, &opened, true, parallelism);
+    let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
+    planned.failures.extend(unopened);
     let text = render::plan(
         &planned.plan,
         &config.dir,
         &planned.failures,
         Style::stdout(),
     );
-    if !args.json {
+    if args.json {
+        // the plan is not printed, but a lab host this run created is still said
+        let created: Vec<(String, String)> = planned
+            .plan
+            .hosts
+            .iter()
+            .filter(|h| h.created)
+            .filter_map(|h| h.notices.first().map(|n| (h.name.clone(), n.clone())))
+            .collect();
+        session::report_created(&created, true);
+    } else {
         print!("{text}");
     }
-    if !planned.failures.is_empty() {
-        return Err(CliError::Message(
-            "some hosts could not be planned; nothing was applied".into(),
-        ));
-    }
+    // a host that could not be planned (unreachable, a secret missing) fails, and so do the
+    // hosts that depend on it; the other hosts are applied
     if planned.plan.has_changes() && !args.auto_approve {
         confirm()?;
     }
     Ok((
         planned.plan,
+        planned.failures,
         opened.into_iter().map(|(_, o)| o).collect(),
         locks,
     ))
@@ -102,7 +116,7 @@ fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared
         .collect::<Result<Vec<_>, _>>()?;
     let locks = session::lock_all(&opened)?;
     check_fresh(&plan, &opened, parallelism)?;
-    Ok((plan, opened, locks))
+    Ok((plan, Vec::new(), opened, locks))
 }
 
 fn confirm() -> Result<(), CliError> {
@@ -184,8 +198,16 @@ fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<
 
 type HostResult = Result<HostRun, String>;
 
+/// What one apply job does: apply a planned host, or fail a host that could not be planned.
+#[derive(Clone, Copy)]
+enum Work<'a> {
+    Planned(&'a KmsHostPlan),
+    Unplanned(&'a str),
+}
+
 fn execute_plan(
     plan: &KmsPlan,
+    unplanned: &[(String, String)],
     opened: &[Opened],
     parallelism: usize,
 ) -> Vec<(String, HostResult)> {
@@ -196,58 +218,99 @@ fn execute_plan(
         .map(|h| h.name.clone())
         .collect();
     let progress = Progress::new("applying", &names);
-    let jobs = plan
-        .hosts
-        .iter()
-        .map(|h| Job {
+    let failed = unplanned.iter().map(|(name, e)| Job {
+        name: name.clone(),
+        after: Vec::new(),
+        input: Work::Unplanned(e),
+    });
+    let jobs = failed
+        .chain(plan.hosts.iter().map(|h| Job {
             name: h.name.clone(),
             after: h.depends_on.clone(),
-            input: h,
-        })
+            input: Work::Planned(h),
+        }))
         .collect();
-    let results = run_scheduled(
+    let mut results = run_scheduled(
         jobs,
         parallelism,
-        |name, host: &KmsHostPlan| {
-            let _span = tracing::info_span!("apply", host = %name).entered();
-            if host.changes.is_empty() {
-                return (Ok(HostRun::default()), true);
-            }
-            progress.update(name, &format!("applying {} changes", host.changes.len()));
-            let r = match target_of(opened, name) {
-                _ if host.observed.is_dns_server() => {
-                    execute::apply_dns(host).map_err(|e| e.to_string())
-                }
-                Some(t) => execute::apply_host(t, host).map_err(|e| e.to_string()),
-                None => Err("no target".to_string()),
-            };
-            let ok = r
-                .as_ref()
-                .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
-            progress.done(
-                name,
-                &match &r {
-                    Ok(run) => format!(
-                        "{} applied, {} failed, {} skipped, {} pending",
-                        run.applied(),
-                        run.failed(),
-                        run.skipped(),
-                        run.pending()
-                    ),
-                    Err(e) => format!("failed: {e}"),
-                },
-            );
-            (r, ok)
+        |name, work| match work {
+            Work::Unplanned(e) => (Err(format!("cannot plan: {e}")), false),
+            Work::Planned(host) => apply_one(name, host, opened, &progress),
         },
         |name, prerequisite| {
             progress.done(name, "skipped");
-            Err(format!(
-                "skipped: host `{prerequisite}` (a dependency) did not converge"
-            ))
+            Ok(skipped_host(plan, name, prerequisite))
         },
     );
     progress.finish();
+    // in convergence order, as the plan shows the hosts, then those that could not be planned
+    let unplanned_count = unplanned.len();
+    results.rotate_left(unplanned_count);
     results
+}
+
+fn apply_one(
+    name: &str,
+    host: &KmsHostPlan,
+    opened: &[Opened],
+    progress: &Progress,
+) -> (HostResult, bool) {
+    let _span = tracing::info_span!("apply", host = %name).entered();
+    if host.changes.is_empty() {
+        return (Ok(HostRun::default()), true);
+    }
+    let n = host.changes.len();
+    progress.update(
+        name,
+        &format!("applying {n} change{}", if n == 1 { "" } else { "s" }),
+    );
+    let r = match target_of(opened, name) {
+        _ if host.observed.is_dns_server() => execute::apply_dns(host).map_err(|e| e.to_string()),
+        Some(t) => execute::apply_host(t, host).map_err(|e| e.to_string()),
+        None => Err("no target".to_string()),
+    };
+    let ok = r
+        .as_ref()
+        .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
+    progress.done(
+        name,
+        &match &r {
+            Ok(run) => format!(
+                "{} applied, {} failed, {} skipped, {} pending",
+                run.applied(),
+                run.failed(),
+                run.skipped(),
+                run.pending()
+            ),
+            Err(e) => format!("failed: {e}"),
+        },
+    );
+    (r, ok)
+}
+
+/// A host not applied because a host it depends on did not converge: each of its changes is
+/// reported (and counted) as skipped.
+fn skipped_host(plan: &KmsPlan, name: &str, prerequisite: &str) -> HostRun {
+    let reason = format!("host `{prerequisite}` (a dependency) did not converge");
+    let changes = plan
+        .hosts
+        .iter()
+        .find(|h| h.name == name)
+        .map(|h| h.changes.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| ChangeReport {
+            address: c.address.clone(),
+            action: c.action,
+            status: ChangeStatus::Skipped {
+                reason: reason.clone(),
+            },
+        })
+        .collect();
+    HostRun {
+        changes,
+        batches: 0,
+    }
 }
 
 fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliError> {

@@ -29,9 +29,15 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let connect = session::connect()?;
     let per_host = session::each_host(&config, &args.hosts, 8, |host| {
         let target = targets::open(&host.name, &host.target, &connect).map_err(|e| e.to_string());
-        doctor::diagnose(host, target.as_deref().map_err(Clone::clone))
+        let diagnosis = doctor::diagnose(host, target.as_deref().map_err(Clone::clone));
+        (host.name.clone(), diagnosis)
     })?;
-    let mut checks: Vec<Check> = per_host.into_iter().flatten().collect();
+    let created: Vec<(String, String)> = per_host
+        .iter()
+        .filter_map(|(name, d)| d.created.clone().map(|n| (name.clone(), n)))
+        .collect();
+    session::report_created(&created, args.json);
+    let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
     if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
         checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
     }

@@ -111,11 +111,15 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
 fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<ExitCode, CliError> {
     let config = session::load_config(file)?;
-    let selected = session::select(&config, &[host.to_string()])?;
-    let target = selected
-        .first()
-        .map(|h| session::open(&h.name, &h.target))
-        .ok_or_else(|| CliError::Message(format!("no host `{host}`")))??;
+    let Some(declared) = config.hosts.get(host) else {
+        let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
+        return Err(CliError::Message(format!(
+            "no host `{host}` in `{}` (hosts: {})",
+            config.path.display(),
+            known.join(", ")
+        )));
+    };
+    let target = session::open(&declared.name, &declared.target)?;
     let holder = target.target.force_unlock(lock_id)?;
     println!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)

@@ -120,6 +120,27 @@ pub fn lock_all<'a>(
         .collect()
 }
 
+/// Says which lab hosts this command created (their state file did not exist): with the human
+/// output on stdout before it, with `--json` on stderr so stdout stays one JSON document.
+pub fn report_created(created: &[(String, String)], json: bool) {
+    let style = if json {
+        Style::stderr()
+    } else {
+        Style::stdout()
+    };
+    for (host, notice) in created {
+        let line = style.yellow(&format!("note: host `{host}`: {notice}"));
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+    if !created.is_empty() && !json {
+        println!();
+    }
+}
+
 /// A plan and the hosts that could not be planned (unreachable, missing secrets, ...).
 pub struct Planned {
     pub plan: KmsPlan,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
-use kmsconf_providers::targets;
+use kmsconf_providers::{planner, targets};
 
 use super::render::Style;
 use super::{session, CliError, ConfigArg};
@@ -25,14 +25,24 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let connect = session::connect()?;
-    let hosts = session::each_host(&config, &args.hosts, 8, |host| {
+    let read = session::each_host(&config, &args.hosts, 8, |host| {
         let shown = host.target.relative_to(&config.dir);
-        let observed = targets::open(&host.name, &host.target, &connect)
+        let discovery = targets::open(&host.name, &host.target, &connect)
             .and_then(|t| t.discover())
-            .map(|d| d.state)
             .map_err(|e| e.to_string());
-        status::host_status(host, shown, observed.as_ref().map_err(Clone::clone))
+        let created = match &discovery {
+            Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
+            _ => None,
+        };
+        let observed = discovery.map(|d| d.state);
+        let status = status::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
+        (status, created)
     })?;
+    let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
+    session::report_created(
+        &created.into_iter().flatten().collect::<Vec<_>>(),
+        args.json,
+    );
     if args.json {
         let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());

@@ -63,11 +63,18 @@ fn malformed_plan_files_are_rejected_with_their_error() {
         let expected = expectation(path, &text);
         match KmsPlan::load(path) {
             Ok(_) => panic!("{}: accepted", path.display()),
-            Err(e) => assert!(
-                e.to_string().contains(&expected),
-                "{}: expected {expected}, got {e}",
-                path.display()
-            ),
+            Err(e) => {
+                assert!(
+                    e.to_string().contains(&expected),
+                    "{}: expected {expected}, got {e}",
+                    path.display()
+                );
+                assert!(
+                    e.to_string().matches("line ").count() <= 1,
+                    "{}: the position is given once: {e}",
+                    path.display()
+                );
+            }
         }
     }
 }
@@ -81,11 +88,18 @@ fn malformed_lab_files_are_rejected_with_their_error() {
         let expected = expectation(path, &text);
         match kmsconf_providers::targets::lab::load(path) {
             Ok(_) => panic!("{}: accepted", path.display()),
-            Err(e) => assert!(
-                e.to_string().contains(&expected),
-                "{}: expected {expected}, got {e}",
-                path.display()
-            ),
+            Err(e) => {
+                assert!(
+                    e.to_string().contains(&expected),
+                    "{}: expected {expected}, got {e}",
+                    path.display()
+                );
+                assert!(
+                    e.to_string().matches("line ").count() <= 1,
+                    "{}: the position is given once: {e}",
+                    path.display()
+                );
+            }
         }
     }
 }

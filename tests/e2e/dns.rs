@@ -475,7 +475,7 @@ fn dns_waits_for_the_hosts_and_is_skipped_when_one_fails() {
     let r = p.ok(&["apply", "--auto-approve"], 1);
     assert!(
         r.stdout
-            .contains("skipped: host `kms01` (a dependency) did not converge"),
+            .contains("skipped  corp.example/_vlmcs._tcp/kms01.corp.example: because host `kms01` (a dependency) did not converge"),
         "{r:?}"
     );
     assert!(

@@ -100,6 +100,6 @@ fn export_refuses_what_it_cannot_read() {
     }
     let r = p.ok(&["export", "--target", "ftp://x"], 1);
     assert!(r.stderr.contains("unknown target"), "{r:?}");
-    let r = p.ok(&["export", "--target", "lab:x.json", "--name", "a b"], 2);
+    let r = p.ok(&["export", "--target", "lab:x.json", "--name", "a b"], 1);
     assert!(r.stderr.contains("may use only"), "{r:?}");
 }

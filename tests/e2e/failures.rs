@@ -165,6 +165,57 @@ fn an_unreachable_host_is_reported_and_the_others_are_planned() {
     );
 }
 
+/// Issue 5: with a host unreachable, apply still converges the others, skips (and reports,
+/// change by change) the hosts that depend on it, exits 1, and a re-run converges.
+#[test]
+fn apply_with_an_unreachable_host_finishes_the_others_and_skips_its_dependents() {
+    let p = Project::new();
+    let host = |name: &str, extra: &str| {
+        format!("[hosts.{name}]\ntarget = \"lab:lab/{name}.json\"\n{extra}\n[hosts.{name}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n")
+    };
+    let config = [
+        host("a", ""),
+        host("b", "depends_on = [\"a\"]"),
+        host("c", ""),
+    ]
+    .concat();
+    p.write("kmsconf.toml", &config);
+    p.ok(&["lab", "unreachable", "lab/a.json", "on"], 0);
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout
+            .contains("host a: cannot plan: cannot reach host `a`"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains(
+            "skipped  products.windows.host_key: because host `a` (a dependency) did not converge"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("Apply: 2 applied, 0 failed, 2 skipped, 0 pending, 1 host not reached."),
+        "{r:?}"
+    );
+    assert!(
+        p.read("lab/c.json")
+            .contains("\"license_status\": \"licensed\""),
+        "c finished"
+    );
+    assert!(
+        !p.read("lab/b.json").contains("kms-host"),
+        "b was not touched"
+    );
+    let json = p.ok(&["apply", "--auto-approve", "--json"], 1);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+    assert_eq!(doc["summary"]["hosts_failed"], 1, "{json:?}");
+    assert_eq!(doc["summary"]["skipped"], 2, "{json:?}");
+    p.ok(&["lab", "unreachable", "lab/a.json", "off"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
 #[test]
 fn a_corrupt_lab_state_file_is_an_error_and_stays_as_it_was() {
     let p = Project::new();

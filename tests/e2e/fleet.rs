@@ -69,6 +69,12 @@ fn a_killed_apply_leaves_valid_state_and_a_rerun_converges() {
     let record: serde_json::Value =
         serde_json::from_str(&lock_record(&p)).expect("the record of the killed run");
     let id = record["id"].as_str().expect("id").to_string();
+    let r = p.ok(&["force-unlock", "kms02", &id], 1);
+    assert!(
+        r.stderr
+            .contains("no host `kms02` in `kmsconf.toml` (hosts: kms01)"),
+        "{r:?}"
+    );
     let r = p.ok(&["force-unlock", "kms01", "not-the-id"], 1);
     assert!(r.stderr.contains("does not match"), "{r:?}");
     let r = p.ok(&["force-unlock", "kms01", &id], 0);

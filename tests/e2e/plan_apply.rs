@@ -13,6 +13,42 @@ fn a_fresh_lab_host_is_created_by_plan_and_said_so_once() {
     assert!(!second.stdout.contains("lab host created"), "{second:?}");
 }
 
+/// Every command that reaches a lab host, not only plan, says when it created the state file;
+/// with `--json` on stderr, so stdout stays one JSON document.
+#[test]
+fn every_command_that_creates_a_lab_host_says_so() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    let fresh = |p: &Project| {
+        let _ = std::fs::remove_dir_all(p.path("lab"));
+    };
+    for (args, code) in [
+        (vec!["status"], 0),
+        (vec!["doctor"], 1),
+        (vec!["apply", "--auto-approve"], 0),
+    ] {
+        fresh(&p);
+        let r = p.ok(&args, code);
+        assert!(r.stdout.contains("lab host created"), "{args:?}: {r:?}");
+        assert!(p.path("lab/kms01.json").exists());
+        let again = p.run(&args);
+        assert!(
+            !again.all().contains("lab host created"),
+            "{args:?}: {again:?}"
+        );
+    }
+    for (args, code) in [
+        (vec!["status", "--json"], 0),
+        (vec!["doctor", "--json"], 1),
+        (vec!["apply", "--auto-approve", "--json"], 0),
+    ] {
+        fresh(&p);
+        let r = p.ok(&args, code);
+        assert!(r.stderr.contains("lab host created"), "{args:?}: {r:?}");
+        serde_json::from_str::<serde_json::Value>(&r.stdout).expect("stdout is one JSON object");
+    }
+}
+
 #[test]
 fn detailed_exit_codes_are_0_2_and_1() {
     let mut p = Project::new();
@@ -24,6 +60,20 @@ fn detailed_exit_codes_are_0_2_and_1() {
     p.unset("KMS_HOST_KEY");
     let err = p.ok(&["plan", "--detailed-exitcode"], 1);
     assert!(err.stdout.contains("`KMS_HOST_KEY` is not set"), "{err:?}");
+}
+
+/// A usage error is an error (1), never 2, which `--detailed-exitcode` means "changes".
+#[test]
+fn a_usage_error_exits_1_even_with_detailed_exitcode() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    let r = p.ok(&["plan", "--detailed-exitcode", "--no-such-flag"], 1);
+    assert!(r.stderr.contains("--no-such-flag"), "{r:?}");
+    p.ok(&["plan", "--detailed-exitcode", "--parallelism", "0"], 1);
+    p.ok(&["no-such-command"], 1);
+    let help = p.ok(&["plan", "--help"], 0);
+    assert!(help.stdout.contains("--detailed-exitcode"), "{help:?}");
+    p.ok(&["--version"], 0);
 }
 
 #[test]
@@ -169,4 +219,46 @@ fn schema_command_prints_the_checked_in_schema() {
     )
     .expect("schema");
     assert_eq!(r.stdout, file);
+}
+
+/// Paths in the config are relative to the config file, whatever the current directory: the
+/// lab state file, a `file` secret, and a lab host's license pack.
+#[test]
+fn a_config_in_another_directory_converges_with_its_relative_paths() {
+    let p = Project::new();
+    p.write(
+        "site/kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n[hosts.kms01.products.office-2019]\nhost_key = { file = \"secrets/office.key\" }\nlicense_pack = \"packs/office-2019\"\nactivation = \"none\"\n",
+    );
+    p.write("site/secrets/office.key", OFFICE_KEY);
+    p.write("site/packs/office-2019/README.txt", "stand-in pack");
+    let r = p.ok(&["apply", "--auto-approve", "-c", "site/kmsconf.toml"], 0);
+    assert!(
+        r.stdout
+            .contains("applied  products.office-2019.license_pack"),
+        "{r:?}"
+    );
+    assert!(p.path("site/lab/kms01.json").exists());
+    assert!(!p.path("lab").exists());
+    p.ok(
+        &["plan", "--detailed-exitcode", "-c", "site/kmsconf.toml"],
+        0,
+    );
+}
+
+/// KMS settings on a host that is not an activated KMS host and declares no Windows key cannot
+/// be planned (Windows refuses them there); the message names the table to add for that host.
+#[test]
+fn settings_without_a_windows_key_name_the_table_to_declare() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms07]\ntarget = \"lab:lab/kms07.json\"\n[hosts.kms07.service]\nport = 1700\n",
+    );
+    let r = p.ok(&["plan", "--detailed-exitcode"], 1);
+    assert!(
+        r.stdout
+            .contains("declare `[hosts.kms07.products.windows]` with its `host_key`"),
+        "{r:?}"
+    );
 }

@@ -37,6 +37,11 @@ fn an_env_secret_is_absent_from_everything_at_trace_level() {
         seen.contains("TRACE") || seen.contains("DEBUG"),
         "tracing was on"
     );
+    // the trace shows the operations that carry the keys and the confirmation ID
+    assert!(
+        seen.contains("InstallProductKey") && seen.contains("ActivateByPhone"),
+        "the batches were traced"
+    );
     seen.push_str(&p.read("plan.json"));
     seen.push_str(&p.read("plan2.json"));
     seen.push_str(&p.read("lab/kms01.json"));

@@ -198,7 +198,12 @@ pub struct FirewallConfig {
 #[derive(Debug, Clone)]
 pub struct ProductConfig {
     pub host_key: DeclaredSecret,
+    /// The license pack as written in the config.
     pub license_pack: Option<String>,
+    /// Where the pack is read from: for a lab host (whose disk is this machine's) relative to the
+    /// config's directory, like its state file; for a Windows host the path on that host, as
+    /// written.
+    pub license_pack_path: Option<PathBuf>,
     pub activation: Activation,
     pub confirmation_id: Option<DeclaredSecret>,
 }

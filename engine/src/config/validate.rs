@@ -155,6 +155,7 @@ pub(super) fn validate(
     }
     check_dependencies(&mut ctx, &hosts, &depends_spans);
     check_duplicate_targets(&mut ctx, &hosts, &target_spans);
+    check_duplicate_names(&mut ctx, &hosts);
     check_published(&mut ctx, dns_at, &hosts, &published);
     (Some((hosts, dns)), ctx.diagnostics)
 }
@@ -196,11 +197,16 @@ fn convert_host(ctx: &mut Ctx, name: &str, at: usize, wire: HostWire) -> Option<
         .unwrap_or_default();
     let firewall = wire.firewall.map(|f| convert_firewall(ctx, f));
     let dns = wire.dns.as_ref().map(|d| convert_host_dns(ctx, d.get()));
-    let products = wire
+    let mut products: BTreeMap<_, _> = wire
         .products
         .into_iter()
         .map(|(id, p)| (id, convert_product(ctx, name, id, p)))
         .collect();
+    if let Some(TargetSpec::Lab { .. }) = &target {
+        for p in products.values_mut() {
+            p.license_pack_path = p.license_pack_path.as_ref().map(|l| ctx.dir.join(l));
+        }
+    }
     Some(HostConfig {
         name: name.to_string(),
         target: target?,
@@ -350,17 +356,18 @@ fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
     }
 }
 
-fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<PublishDomain> {
+fn convert_domains(ctx: &mut Ctx, list: &At<Vec<At<PublishDomainWire>>>) -> Vec<PublishDomain> {
     let mut out: Vec<PublishDomain> = Vec::new();
     for entry in list.get() {
-        let (domain, priority, weight) = match entry {
+        let at = entry.start();
+        let (domain, priority, weight) = match entry.get() {
             PublishDomainWire::Domain(d) => (d.clone(), 0, 0),
             PublishDomainWire::Detailed(d) => (d.domain.clone(), d.priority, d.weight),
         };
         let mut ok = true;
         if !is_host_name(&domain) {
             ctx.error(
-                list.start(),
+                at,
                 format!("publish domain `{domain}` is not a valid DNS domain name"),
             );
             ok = false;
@@ -368,17 +375,14 @@ fn convert_domains(ctx: &mut Ctx, list: &At<Vec<PublishDomainWire>>) -> Vec<Publ
         for (what, v) in [("priority", priority), ("weight", weight)] {
             if !(0..=65535).contains(&v) {
                 ctx.error(
-                    list.start(),
+                    at,
                     format!("{what} {v} of publish domain `{domain}` is out of range 0 to 65535"),
                 );
                 ok = false;
             }
         }
         if out.iter().any(|d| d.domain.eq_ignore_ascii_case(&domain)) {
-            ctx.error(
-                list.start(),
-                format!("publish domain `{domain}` is listed twice"),
-            );
+            ctx.error(at, format!("publish domain `{domain}` is listed twice"));
             ok = false;
         }
         if ok {
@@ -463,8 +467,30 @@ fn check_remote_address(text: &str) -> Result<(), String> {
 
 fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
     let source = match wire.get() {
-        SecretWire::Env { env } => SecretSource::Env(env.clone()),
-        SecretWire::File { file } => SecretSource::File(PathBuf::from(file)).rooted(ctx.dir),
+        SecretWire::Env { env } => {
+            // no variable can have an empty name or one with `=` or NUL: it could never be set
+            if env.is_empty() {
+                ctx.error(
+                    wire.start(),
+                    format!("{what}: the `env` variable name is empty"),
+                );
+            } else if env.contains(['=', '\0']) {
+                ctx.error(
+                    wire.start(),
+                    format!(
+                        "{what}: `{}` is not an environment variable name",
+                        env.escape_debug()
+                    ),
+                );
+            }
+            SecretSource::Env(env.clone())
+        }
+        SecretWire::File { file } => {
+            if file.trim().is_empty() {
+                ctx.error(wire.start(), format!("{what}: the `file` path is empty"));
+            }
+            SecretSource::File(PathBuf::from(file)).rooted(ctx.dir)
+        }
         SecretWire::Literal(value) => {
             ctx.warn(
                 wire.start(),
@@ -526,9 +552,11 @@ fn convert_product(
         }
         declared
     });
+    let license_pack = p.license_pack.map(|l| l.get().trim().to_string());
     ProductConfig {
         host_key,
-        license_pack: p.license_pack.map(|l| l.get().trim().to_string()),
+        license_pack_path: license_pack.as_ref().map(PathBuf::from),
+        license_pack,
         activation: p.activation,
         confirmation_id,
     }
@@ -792,6 +820,27 @@ fn check_duplicate_targets(
             );
         } else {
             seen.push((normalized, &host.name));
+        }
+    }
+}
+
+/// Host names are Windows computer names, which ignore case: `KMS01` and `kms01` are one host.
+fn check_duplicate_names(ctx: &mut Ctx, hosts: &BTreeMap<String, HostConfig>) {
+    let mut by_declaration: Vec<&HostConfig> = hosts.values().collect();
+    by_declaration.sort_by(|a, b| a.declared_at.cmp(&b.declared_at));
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for host in by_declaration {
+        match seen.get(&host.name.to_ascii_lowercase()) {
+            Some(first) => ctx.diagnostics.push(Diagnostic::error(
+                host.declared_at.clone(),
+                format!(
+                    "duplicate host: `{}` and `{first}` differ only in case, and computer names ignore case",
+                    host.name
+                ),
+            )),
+            None => {
+                seen.insert(host.name.to_ascii_lowercase(), &host.name);
+            }
         }
     }
 }

@@ -164,7 +164,7 @@ pub struct ServiceWire {
     /// Publish the `_vlmcs._tcp` SRV record in DNS (`/sdns` true, `/cdns` false).
     pub dns_publishing: Option<bool>,
     /// Domains to publish in (the `DnsDomainPublishList` registry value).
-    pub publish_domains: Option<At<Vec<PublishDomainWire>>>,
+    pub publish_domains: Option<At<Vec<At<PublishDomainWire>>>>,
     /// Run the KMS service at low priority (`slmgr.vbs /cpri` true, `/spri` false).
     pub low_priority: Option<bool>,
     /// Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.

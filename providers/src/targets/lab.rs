@@ -354,20 +354,28 @@ pub fn load(path: &Path) -> Result<LabFile, Error> {
 }
 
 fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
-    let file: LabFile = serde_json::from_str(text).map_err(|e| Error::LabState {
+    let invalid = |message: String| Error::LabState {
         path: path.to_path_buf(),
-        message: format!("line {} column {}: {e}", e.line(), e.column()),
-    })?;
-    if file.format != FORMAT {
-        return Err(Error::LabState {
-            path: path.to_path_buf(),
-            message: format!(
-                "format {} is not the format {FORMAT} this kmsconf reads",
-                file.format
-            ),
-        });
+        message,
+    };
+    let at = |e: &serde_json::Error| {
+        // serde_json ends its message with the position, which goes first here
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+        format!("line {} column {}: {message}", e.line(), e.column())
+    };
+    // the format first: a file of another format is named as such, not by its first odd field
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    match value.get("format").and_then(serde_json::Value::as_u64) {
+        Some(format) if format != u64::from(FORMAT) => {
+            return Err(invalid(format!(
+                "format {format} is not the format {FORMAT} this kmsconf reads"
+            )))
+        }
+        _ => {}
     }
-    Ok(file)
+    serde_json::from_str(text).map_err(|e| invalid(at(&e)))
 }
 
 fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
