@@ -70,9 +70,10 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &[])?;
     let (opened, unopened) = session::open_each(&hosts);
-    let locks = session::lock_all(opened.iter().map(|(_, o)| o))?;
+    let (opened, locks, unreached) = session::lock_each(opened, parallelism)?;
     let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
     planned.failures.extend(unopened);
+    planned.failures.extend(unreached);
     let text = render::plan(
         &planned.plan,
         &config.dir,

@@ -120,6 +120,60 @@ pub fn lock_all<'a>(
         .collect()
 }
 
+/// Hosts whose lock was taken, the guards, and (host, message) for hosts that could not be
+/// reached to take it.
+pub type LockedHosts<'c> = (
+    Vec<(&'c HostConfig, Opened)>,
+    Vec<LockGuard>,
+    Vec<(String, String)>,
+);
+
+/// Takes each host's apply lock, `parallelism` at a time. A host another run holds stops the
+/// whole run (an error naming the holder; locks taken so far are released); a host that cannot
+/// be reached only fails itself, so the rest of the fleet goes on.
+pub fn lock_each(
+    opened: Vec<(&HostConfig, Opened)>,
+    parallelism: usize,
+) -> Result<LockedHosts<'_>, CliError> {
+    let holder = LockHolder::current("apply");
+    tracing::debug!(lock_id = %holder.id, "taking apply locks");
+    let jobs = opened
+        .into_iter()
+        .map(|(h, o)| Job {
+            name: h.name.clone(),
+            after: Vec::new(),
+            input: (h, o),
+        })
+        .collect();
+    let results = run_scheduled(
+        jobs,
+        parallelism,
+        |_, (host, opened): (&HostConfig, Opened)| {
+            let r = opened.target.lock(&holder);
+            (Some((host, opened, r)), true)
+        },
+        |_, _| None,
+    );
+    let (mut locked, mut guards, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+    let mut held_elsewhere = None;
+    for (host, opened, r) in results.into_iter().filter_map(|(_, r)| r) {
+        match r {
+            Ok(guard) => {
+                guards.push(guard);
+                locked.push((host, opened));
+            }
+            Err(e @ kmsconf_providers::Error::Locked { .. }) => {
+                held_elsewhere.get_or_insert(e);
+            }
+            Err(e) => failures.push((host.name.clone(), e.to_string())),
+        }
+    }
+    match held_elsewhere {
+        Some(e) => Err(e.into()),
+        None => Ok((locked, guards, failures)),
+    }
+}
+
 /// Says which lab hosts this command created (their state file did not exist): with the human
 /// output on stdout before it, with `--json` on stderr so stdout stays one JSON document.
 pub fn report_created(created: &[(String, String)], json: bool) {

@@ -228,3 +228,25 @@ fn a_corrupt_lab_state_file_is_an_error_and_stays_as_it_was() {
     );
     assert_eq!(p.read("lab/kms01.json"), "{\"format\": 1, \"truncated");
 }
+
+#[test]
+fn a_host_that_cannot_be_reached_to_lock_fails_alone() {
+    // nothing listens on this port: taking the ssh host's lock fails, the lab host converges
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let mut p = Project::new();
+    let config = format!(
+        "[hosts.lab]\ntarget = \"lab:lab/lab.json\"\n[hosts.lab.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n[hosts.win]\ntarget = \"ssh://admin@127.0.0.1:{port}\"\n"
+    );
+    p.write("kmsconf.toml", &config);
+    p.env("KMSCONF_SSH", "ssh -F /dev/null -o ConnectTimeout=5");
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(r.stdout.contains("host win: cannot plan:"), "{r:?}");
+    assert!(
+        r.stdout.contains("applied  products.windows.activation"),
+        "{r:?}"
+    );
+    p.ok(&["plan", "--host", "lab", "--detailed-exitcode"], 0);
+}
