@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use super::CliError;
+
 #[derive(Debug, clap::Args)]
 pub struct CompletionsArgs {
     /// The shell to complete in: bash, zsh, fish, powershell (or elvish).
@@ -13,8 +15,12 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
-pub fn run(args: CompletionsArgs) -> ExitCode {
+pub fn run(args: CompletionsArgs) -> Result<ExitCode, CliError> {
     let mut command = super::Args::command();
-    clap_complete::generate(args.shell, &mut command, "kmsconf", &mut std::io::stdout());
-    ExitCode::SUCCESS
+    // generated into memory first: clap_complete panics when it cannot write, and a reader
+    // that stops early (`kmsconf completions bash | head`) closes the pipe under it
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "kmsconf", &mut script);
+    super::output::emit(&String::from_utf8_lossy(&script))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -209,6 +209,38 @@ fn completions_for_every_shell() {
     assert_eq!(r.code, 2, "{r:?}");
 }
 
+/// A reader that stops early (`kmsconf show PLANFILE | head`) is not a crash, and `plan
+/// --out` still saves its plan.
+#[test]
+fn output_into_a_closed_pipe_is_not_a_crash() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let into_closed_pipe = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = p
+            .command(args)
+            .stdout(writer)
+            .output()
+            .expect("run kmsconf");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = into_closed_pipe(&["plan", "--out", "p.plan"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(p.dir.path().join("p.plan").exists(), "the plan is saved");
+    for format in ["human", "json", "markdown"] {
+        let (code, stderr) = into_closed_pipe(&["show", "p.plan", "--format", format]);
+        assert_eq!(code, Some(0), "{format}: {stderr}");
+    }
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let (code, stderr) = into_closed_pipe(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}: {stderr}");
+    }
+    assert_eq!(into_closed_pipe(&["schema"]).0, Some(0));
+}
+
 #[test]
 fn markdown_names_the_hosts_that_could_not_be_planned() {
     let mut p = Project::example("two-hosts");
