@@ -174,7 +174,7 @@ fn markdown_of_a_large_plan_is_cut_honestly() {
         .count() as u64;
     assert!(rows > 0 && rows < total, "{rows} of {total}");
     let notice = format!(
-        "**… {} more changes are in the plan artifact.**",
+        "**… {} more changes in the plan artifact.**",
         total - rows
     );
     assert!(md.contains(&notice), "`{notice}` not in the summary");
