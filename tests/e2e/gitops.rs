@@ -173,10 +173,7 @@ fn markdown_of_a_large_plan_is_cut_honestly() {
         .filter(|l| l.starts_with("| ") && l.contains(" | `") && !l.starts_with("| `kms"))
         .count() as u64;
     assert!(rows > 0 && rows < total, "{rows} of {total}");
-    let notice = format!(
-        "**… {} more changes in the plan artifact.**",
-        total - rows
-    );
+    let notice = format!("**… {} more changes in the plan artifact.**", total - rows);
     assert!(md.contains(&notice), "`{notice}` not in the summary");
     // every host still has its verdict
     for i in 0..40 {
