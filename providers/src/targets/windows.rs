@@ -41,7 +41,7 @@ impl<T: Transport + Clone + 'static> WindowsTarget<T> {
         let code = run
             .status
             .map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
-        let stderr = run.stderr_tail();
+        let stderr = super::process::tail(&powershell::readable_stderr(&run.stderr));
         Error::Remote {
             host: self.host.clone(),
             message: if stderr.is_empty() {
