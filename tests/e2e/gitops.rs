@@ -202,6 +202,21 @@ fn completions_for_every_shell() {
         .output()
         .expect("bash");
     assert!(check.status.success(), "{check:?}");
+    // appended to an existing $PROFILE, the script must not start with `using` statements
+    // (PowerShell allows them only first in a file), so its type names are written in full
+    let ps = p.ok(&["completions", "powershell"], 0).stdout;
+    assert!(!ps.contains("using namespace"), "{ps}");
+    assert!(ps.contains("[System.Management.Automation.CompletionResult]::new("));
+    assert!(!ps.contains("[CompletionResult]") && !ps.contains("[CompletionResultType]"));
+    for line in ps.lines() {
+        let unqualified = line
+            .split('[')
+            .skip(1)
+            .filter_map(|t| t.split(']').next())
+            .filter(|t| t.chars().next().is_some_and(char::is_uppercase) && !t.contains('.'))
+            .collect::<Vec<_>>();
+        assert!(unqualified.is_empty(), "{unqualified:?} in `{line}`");
+    }
     let r = p.run(&["completions", "tcsh"]);
     assert_eq!(r.code, 2, "{r:?}");
 }
