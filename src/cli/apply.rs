@@ -213,7 +213,11 @@ fn execute_plan(
             if host.changes.is_empty() {
                 return (Ok(HostRun::default()), true);
             }
-            progress.update(name, &format!("applying {} changes", host.changes.len()));
+            let n = host.changes.len();
+            progress.update(
+                name,
+                &format!("applying {n} change{}", if n == 1 { "" } else { "s" }),
+            );
             let r = match target_of(opened, name) {
                 _ if host.observed.is_dns_server() => {
                     execute::apply_dns(host).map_err(|e| e.to_string())

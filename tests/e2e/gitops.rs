@@ -134,6 +134,11 @@ fn markdown_of_a_pending_phone_activation() {
     for secret in [WINDOWS_KEY, OFFICE_KEY] {
         assert!(!md.all().contains(secret));
     }
+    let again = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        again.stderr.contains("kms01: applying 1 change\n"),
+        "{again:?}"
+    );
 }
 
 /// Many hosts with many changes: the summary stops under GitHub's limit and says how many
