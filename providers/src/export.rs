@@ -59,6 +59,19 @@ fn string(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()
 }
 
+/// `name` as a TOML key: bare when TOML allows it, else a quoted string.
+fn table_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if bare {
+        name.to_string()
+    } else {
+        string(name)
+    }
+}
+
 fn strings(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|i| string(i)).collect();
     format!("[{}]", quoted.join(", "))
@@ -78,7 +91,9 @@ fn domain(d: &PublishDomain) -> String {
 }
 
 /// The config for one host named `name`, reached as `target` (as the user wrote it).
-pub fn export(name: &str, target: &str, state: &HostState) -> Export {
+pub fn export(host: &str, target: &str, state: &HostState) -> Export {
+    // the name as a TOML key: a name with a `.` is quoted, or it would be a dotted key
+    let name = &table_key(host);
     let mut out = String::new();
     let mut variables = Vec::new();
     let _ = writeln!(
@@ -93,7 +108,7 @@ pub fn export(name: &str, target: &str, state: &HostState) -> Export {
         let product = catalog::product_name(*id);
         match (&p.partial_key, p.channel) {
             (Some(partial), Channel::KmsHost) => {
-                let variable = key_variable(name, *id);
+                let variable = key_variable(host, *id);
                 let activation = if p.license_status == LicenseStatus::Licensed {
                     "\"online\"   # licensed".to_string()
                 } else {

@@ -53,7 +53,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
         .name
         .unwrap_or_else(|| export::host_name(&state.computer_name));
     let exported = export::export(&name, args.target.trim(), &state);
-    print!("{}", exported.toml);
+    super::output::emit(&exported.toml)?;
     for (variable, partial) in &exported.variables {
         eprintln!("set `{variable}` to the host key ending in {partial}");
     }

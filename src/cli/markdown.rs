@@ -299,10 +299,10 @@ fn change_details(c: &KmsChange) -> String {
 
 fn cut_notice(hidden: usize, unlisted: usize) -> String {
     let what = match (hidden, unlisted) {
-        (0, 0) => "the rest of the details are".to_string(),
-        (h, 0) => format!("{h} more change{} are", if h == 1 { "" } else { "s" }),
+        (0, 0) => "the rest of the details".to_string(),
+        (h, 0) => format!("{h} more change{}", if h == 1 { "" } else { "s" }),
         (h, u) => format!(
-            "{h} more change{} and {u} more host verdict{} are",
+            "{h} more change{} and {u} more host verdict{}",
             if h == 1 { "" } else { "s" },
             if u == 1 { "" } else { "s" }
         ),
@@ -472,7 +472,7 @@ mod tests {
         let out = plan_capped(&plan, Path::new("/srv/kms"), &[], limit);
         assert!(out.len() <= limit, "{} bytes", out.len());
         let rows = out.matches("| update |").count();
-        let notice = format!("**… {} more changes", 800 - rows);
+        let notice = format!("**… {} more changes in the plan artifact.**", 800 - rows);
         assert!(out.contains(&notice), "{notice} not in:\n{out}");
         let whole = plan_capped(&plan, Path::new("/srv/kms"), &[], usize::MAX);
         assert!(!whole.contains("more changes"));
@@ -491,7 +491,7 @@ mod tests {
             out.matches("</details>").count()
         );
         assert!(
-            out.contains("host verdicts are in the plan artifact"),
+            out.contains("host verdicts in the plan artifact.**"),
             "{out}"
         );
     }

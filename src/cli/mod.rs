@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),
         Command::Schema => {
-            print!("{}", kmsconf_engine::config::json_schema());
+            output::emit(&kmsconf_engine::config::json_schema())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(c) => lab::run(c),
@@ -105,7 +105,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             host,
             lock_id,
         } => force_unlock(&config.file, &host, &lock_id),
-        Command::Completions(a) => Ok(completions::run(a)),
+        Command::Completions(a) => completions::run(a),
     }
 }
 

@@ -1,10 +1,13 @@
 //! How a plan is printed, for `plan` and `show` alike: one rendering path, so a saved plan
 //! shows exactly as it was planned (human, JSON or the markdown summary for a pull request).
 
+use std::io::Write as _;
+
 use kmsconf_providers::KmsPlan;
 
 use super::markdown;
 use super::render::{self, Style};
+use super::CliError;
 
 /// The output formats of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,5 +58,17 @@ pub fn plan(plan: &KmsPlan, failures: &[(String, String)], format: Format) -> St
             text
         }
         Format::Markdown => markdown::plan(plan, &base, failures),
+    }
+}
+
+/// Writes `text` to standard output. A reader that stops early (`kmsconf show PLANFILE | head`)
+/// closes the pipe: that is not an error, and the command goes on (a plan is still saved).
+pub fn emit(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Message(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(()),
     }
 }

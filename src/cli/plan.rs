@@ -35,10 +35,11 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let dns = session::selects_dns(&config, &args.hosts);
     let mut planned = session::plan_hosts(&config, &opened, dns, usize::from(args.parallelism));
     planned.failures.extend(unopened);
-    print!(
-        "{}",
-        output::plan(&planned.plan, &planned.failures, args.format.format())
-    );
+    output::emit(&output::plan(
+        &planned.plan,
+        &planned.failures,
+        args.format.format(),
+    ))?;
     if !planned.failures.is_empty() {
         return Err(CliError::Message(format!(
             "{} host{} could not be planned; nothing was saved",

@@ -21,6 +21,6 @@ pub struct ShowArgs {
 pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
     let plan = KmsPlan::load(&args.plan)?;
     // a saved plan never has failed hosts: `plan --out` refuses to save one
-    print!("{}", output::plan(&plan, &[], args.format.format()));
+    output::emit(&output::plan(&plan, &[], args.format.format()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -93,7 +93,7 @@ impl Project {
             .expect("spawn kmsconf")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsconf"));
         cmd.args(args)
             .current_dir(self.dir.path())

@@ -51,6 +51,23 @@ fn an_exported_converged_host_plans_no_changes() {
     assert!(plan.stdout.contains("No changes"), "{plan:?}");
 }
 
+/// A host name the config allows but TOML cannot write bare (`kms.corp`) is quoted, so the
+/// export still reproduces the host instead of declaring host `kms` with a key `corp`.
+#[test]
+fn a_dotted_host_name_exports_as_a_quoted_key() {
+    let mut p = Project::new();
+    p.write("kmsconf.toml", &single_host(CONVERGED));
+    p.ok(&["apply", "--auto-approve"], 0);
+    let r = export_over_config(&p, &["--name", "kms.corp"]);
+    assert!(r.stdout.contains("[hosts.\"kms.corp\"]"), "{r:?}");
+    assert!(r.stdout.contains("[hosts.\"kms.corp\".service]"), "{r:?}");
+    p.unset("KMS_HOST_KEY")
+        .env("KMS_CORP_WINDOWS_HOST_KEY", SAME_ENDING);
+    p.ok(&["validate"], 0);
+    let plan = p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.stdout.contains("No changes"), "{plan:?}");
+}
+
 #[test]
 fn a_pending_phone_activation_exports_as_not_activated_and_plans_no_changes() {
     let mut p = Project::new();

@@ -135,6 +135,11 @@ fn markdown_of_a_pending_phone_activation() {
     for secret in [WINDOWS_KEY, OFFICE_KEY] {
         assert!(!md.all().contains(secret));
     }
+    let again = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        again.stderr.contains("kms01: applying 1 change\n"),
+        "{again:?}"
+    );
 }
 
 /// Many hosts with many changes: the summary stops under GitHub's limit and says how many
@@ -174,10 +179,7 @@ fn markdown_of_a_large_plan_is_cut_honestly() {
         .filter(|l| l.starts_with("| ") && l.contains(" | `") && !l.starts_with("| `kms"))
         .count() as u64;
     assert!(rows > 0 && rows < total, "{rows} of {total}");
-    let notice = format!(
-        "**… {} more changes are in the plan artifact.**",
-        total - rows
-    );
+    let notice = format!("**… {} more changes in the plan artifact.**", total - rows);
     assert!(md.contains(&notice), "`{notice}` not in the summary");
     // every host still has its verdict
     for i in 0..40 {
@@ -206,8 +208,55 @@ fn completions_for_every_shell() {
         .output()
         .expect("bash");
     assert!(check.status.success(), "{check:?}");
+    // appended to an existing $PROFILE, the script must not start with `using` statements
+    // (PowerShell allows them only first in a file), so its type names are written in full
+    let ps = p.ok(&["completions", "powershell"], 0).stdout;
+    assert!(!ps.contains("using namespace"), "{ps}");
+    assert!(ps.contains("[System.Management.Automation.CompletionResult]::new("));
+    assert!(!ps.contains("[CompletionResult]") && !ps.contains("[CompletionResultType]"));
+    for line in ps.lines() {
+        let unqualified = line
+            .split('[')
+            .skip(1)
+            .filter_map(|t| t.split(']').next())
+            .filter(|t| t.chars().next().is_some_and(char::is_uppercase) && !t.contains('.'))
+            .collect::<Vec<_>>();
+        assert!(unqualified.is_empty(), "{unqualified:?} in `{line}`");
+    }
     let r = p.run(&["completions", "tcsh"]);
     assert_eq!(r.code, 1, "{r:?}");
+}
+
+/// A reader that stops early (`kmsconf show PLANFILE | head`) is not a crash, and `plan
+/// --out` still saves its plan.
+#[test]
+fn output_into_a_closed_pipe_is_not_a_crash() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let into_closed_pipe = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = p
+            .command(args)
+            .stdout(writer)
+            .output()
+            .expect("run kmsconf");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        (out.status.code(), stderr)
+    };
+    let (code, stderr) = into_closed_pipe(&["plan", "--out", "p.plan"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(p.dir.path().join("p.plan").exists(), "the plan is saved");
+    for format in ["human", "json", "markdown"] {
+        let (code, stderr) = into_closed_pipe(&["show", "p.plan", "--format", format]);
+        assert_eq!(code, Some(0), "{format}: {stderr}");
+    }
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let (code, stderr) = into_closed_pipe(&["completions", shell]);
+        assert_eq!(code, Some(0), "{shell}: {stderr}");
+    }
+    assert_eq!(into_closed_pipe(&["schema"]).0, Some(0));
 }
 
 #[test]

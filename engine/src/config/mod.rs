@@ -144,7 +144,11 @@ impl fmt::Display for TargetSpec {
                 if let Some(u) = user {
                     write!(f, "{u}@")?;
                 }
-                f.write_str(host)?;
+                if host.contains(':') {
+                    write!(f, "[{host}]")?;
+                } else {
+                    f.write_str(host)?;
+                }
                 if let Some(p) = port {
                     write!(f, ":{p}")?;
                 }

@@ -250,6 +250,13 @@ pub(super) fn target_from_text(text: &str, dir: &Path) -> Result<TargetSpec, Str
         return Ok(TargetSpec::Local);
     }
     if let Some(rest) = text.strip_prefix("ssh://") {
+        // the message does not repeat the target: it would print the password
+        if rest
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+        {
+            return Err("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`".into());
+        }
         return parse_ssh(rest)
             .ok_or_else(|| format!("target `{text}` is not a valid ssh target; {expected}"));
     }
@@ -257,7 +264,8 @@ pub(super) fn target_from_text(text: &str, dir: &Path) -> Result<TargetSpec, Str
 }
 
 fn parse_ssh(rest: &str) -> Option<TargetSpec> {
-    let (user, hostport) = match rest.split_once('@') {
+    // the last `@` ends the user, as for ssh itself: a domain account is `user@domain@host`
+    let (user, hostport) = match rest.rsplit_once('@') {
         Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
         Some(_) => return None,
         None => (None, rest),
@@ -878,6 +886,48 @@ fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_targets_take_domain_accounts_and_refuse_passwords() {
+        let dir = Path::new("/srv/kms");
+        let parsed = |text: &str| target_from_text(text, dir);
+        assert_eq!(
+            parsed("ssh://admin@corp.example@kms01.corp.example:2222"),
+            Ok(TargetSpec::Ssh {
+                user: Some("admin@corp.example".into()),
+                host: "kms01.corp.example".into(),
+                port: Some(2222),
+            })
+        );
+        assert_eq!(
+            parsed("ssh://CORP\\admin@kms01"),
+            Ok(TargetSpec::Ssh {
+                user: Some("CORP\\admin".into()),
+                host: "kms01".into(),
+                port: None,
+            })
+        );
+        let e = parsed("ssh://admin:s3cret@kms01").expect_err("a password");
+        assert!(
+            e.contains("must not hold a password") && !e.contains("s3cret"),
+            "{e}"
+        );
+        assert!(parsed("ssh://@kms01").is_err());
+    }
+
+    #[test]
+    fn ssh_targets_show_ipv6_hosts_in_brackets() {
+        let dir = Path::new("/srv/kms");
+        for text in [
+            "ssh://admin@[::1]:2222",
+            "ssh://[fe80::1]",
+            "ssh://kms01:22",
+        ] {
+            let spec = target_from_text(text, dir).expect(text);
+            assert_eq!(spec.to_string(), text);
+            assert_eq!(target_from_text(&spec.to_string(), dir), Ok(spec));
+        }
+    }
 
     #[test]
     fn dns_servers_are_host_and_port_with_53_by_default() {

@@ -78,6 +78,35 @@ mod tests {
         assert!(e.to_string().contains("runs only on Windows"), "{e}");
     }
 
+    /// Windows PowerShell writes its error stream as CLIXML when started this way: the error
+    /// names what PowerShell said, not the XML around it.
+    #[cfg(unix)]
+    #[test]
+    fn a_powershell_failure_shows_its_clixml_error_as_text() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fake = dir.path().join("powershell");
+        let script = concat!(
+            "#!/bin/sh\ncat > /dev/null\n",
+            r#"printf '%s\n' '#< CLIXML' '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">At line:1 char:1_x000D__x000A_</S><S S="Error">+ Access is denied_x000D__x000A_</S></Objs>' >&2"#,
+            "\nexit 1\n"
+        );
+        std::fs::write(&fake, script).expect("fake");
+        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&fake, perms).expect("chmod");
+        let shell =
+            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
+        let e = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect_err("fails")
+            .to_string();
+        assert!(
+            e.contains("exit code 1: At line:1 char:1; + Access is denied")
+                && !e.contains("CLIXML"),
+            "{e}"
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_local_shell_feeds_the_script_on_stdin_and_reads_the_answer() {

@@ -31,8 +31,11 @@ const UNLOCK: &str = include_str!("powershell/unlock.ps1");
 pub const PROGRAM: &str = "powershell.exe";
 
 /// Reads the request (base64 of UTF-8 JSON) from standard input and runs its script with its
-/// input. Fixed text with no secret in it: this is all that appears on the command line.
-const BOOTSTRAP: &str = "$ErrorActionPreference = 'Stop'; \
+/// input. Fixed text with no secret in it: this is all that appears on the command line. Its
+/// preferences are global, so the NetSecurity cmdlets (CDXML functions, which do not see a
+/// script's own preference variables) stop on errors too, and no progress record ("Preparing
+/// modules for first use") reaches stderr.
+const BOOTSTRAP: &str = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; \
 $raw = [Console]::In.ReadToEnd(); \
 $request = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($raw.Trim())) | ConvertFrom-Json; \
 & ([ScriptBlock]::Create($request.script)) $request.input";
@@ -400,6 +403,60 @@ fn set_rule_group(group: RuleGroup, enabled: bool, remote_addresses: &[String]) 
         "$rules | Set-NetFirewallRule -Enabled {enabled}{scope_arg}"
     );
     find
+}
+
+/// Windows PowerShell started with `-EncodedCommand` and redirected streams writes its error
+/// and progress streams to stderr as CLIXML (`#< CLIXML`, then `<Objs ...>` holding
+/// `<S S="Error">text_x000D__x000A_</S>` per error line and progress records): the error text
+/// as a person reads it, progress dropped. Other stderr is returned as it is.
+pub fn readable_stderr(stderr: &str) -> String {
+    const MARKER: &str = "#< CLIXML";
+    const OPEN: &str = "<S S=\"Error\">";
+    let Some(start) = stderr.find(MARKER) else {
+        return stderr.to_string();
+    };
+    let mut out = stderr[..start].to_string();
+    let mut rest = &stderr[start + MARKER.len()..];
+    while let Some(i) = rest.find(OPEN) {
+        rest = &rest[i + OPEN.len()..];
+        let Some(end) = rest.find("</S>") else {
+            break;
+        };
+        out.push_str(&clixml_text(&rest[..end]));
+        rest = &rest[end + "</S>".len()..];
+    }
+    out
+}
+
+/// A CLIXML string's text: XML entities, then PowerShell's `_xHHHH_` escapes (UTF-16 units).
+fn clixml_text(escaped: &str) -> String {
+    let xml = escaped
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&");
+    let mut units: Vec<u16> = Vec::new();
+    let mut rest = xml.as_str();
+    while let Some(i) = rest.find("_x") {
+        let code = rest
+            .get(i + 2..i + 7)
+            .filter(|c| c.ends_with('_'))
+            .and_then(|c| u16::from_str_radix(&c[..4], 16).ok());
+        match code {
+            Some(unit) => {
+                units.extend(rest[..i].encode_utf16());
+                units.push(unit);
+                rest = &rest[i + 7..];
+            }
+            None => {
+                units.extend(rest[..i + 2].encode_utf16());
+                rest = &rest[i + 2..];
+            }
+        }
+    }
+    units.extend(rest.encode_utf16());
+    String::from_utf16_lossy(&units)
 }
 
 /// One line of the host's answer.
@@ -870,6 +927,28 @@ mod tests {
             script.redact(&format!("bad key {KEY}")),
             "bad key <redacted>"
         );
+    }
+
+    #[test]
+    fn clixml_on_stderr_reads_as_the_error_text() {
+        let stderr = concat!(
+            "#< CLIXML\r\n",
+            r#"<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">"#,
+            r#"<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN>"#,
+            r#"<MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV></PR></MS></Obj>"#,
+            r#"<S S="Error">Access is denied. &lt;0x80070005&gt; at_x000D__x000A_</S>"#,
+            r#"<S S="Error">line 2: 키 관리 서비스 _x005F_x0041_ a_b_x_</S></Objs>"#,
+        );
+        let text = readable_stderr(stderr);
+        assert_eq!(
+            text,
+            "Access is denied. <0x80070005> at\r\nline 2: 키 관리 서비스 _x0041_ a_b_x_"
+        );
+        assert_eq!(
+            super::super::process::tail(&text),
+            "Access is denied. <0x80070005> at; line 2: 키 관리 서비스 _x0041_ a_b_x_"
+        );
+        assert_eq!(readable_stderr("plain error\n"), "plain error\n");
     }
 
     #[test]

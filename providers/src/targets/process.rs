@@ -19,14 +19,18 @@ pub struct Finished {
 impl Finished {
     /// The last lines of stderr, for messages.
     pub fn stderr_tail(&self) -> String {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        lines[lines.len().saturating_sub(6)..].join("; ")
+        tail(&self.stderr)
     }
+}
+
+/// The last lines of `text` that are not blank, joined with `; `.
+pub fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(6)..].join("; ")
 }
 
 /// Starts `program args`, writes `input` to its standard input and closes it, and waits at most

@@ -41,7 +41,7 @@ impl<T: Transport + Clone + 'static> WindowsTarget<T> {
         let code = run
             .status
             .map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
-        let stderr = run.stderr_tail();
+        let stderr = super::process::tail(&powershell::readable_stderr(&run.stderr));
         Error::Remote {
             host: self.host.clone(),
             message: if stderr.is_empty() {
@@ -141,7 +141,9 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
 
     fn execute(&self, batch: &[TargetOp]) -> Result<Vec<Outcome>, Error> {
         let script = powershell::batch_script(batch);
-        let run = self.transport.run(&self.host, &script.stdin())?;
+        let mut run = self.transport.run(&self.host, &script.stdin())?;
+        // PowerShell's own error text can quote what it was given; it reaches the report
+        run.stderr = script.redact(&run.stderr);
         let failure = self.transport.failure(&self.host, &run);
         let progress = match powershell::batch_progress(batch, &script, &run.stdout) {
             Ok(p) => p,
@@ -288,6 +290,37 @@ mod tests {
         );
         assert!(
             matches!(&outcomes[1], Outcome::Failed { message, .. } if message.starts_with("not run"))
+        );
+    }
+
+    #[test]
+    fn stderr_in_a_report_never_holds_a_secret() {
+        let key = "BCDFG-HJKMP-QRTVW-XY234-6789B";
+        let op = TargetOp::InstallProductKey {
+            product: kmsconf_engine::config::ProductId::Windows,
+            key: kmsconf_engine::secret::ProductKey::parse(&Secret::new(key)).expect("key"),
+        };
+        let run = Finished {
+            status: Some(1),
+            stdout: line("begin", r#"{"Index":0}"#),
+            stderr: format!("InstallProductKey : invalid key {key}"),
+            timed_out: false,
+        };
+        let outcomes = WindowsTarget::new(
+            "kms01",
+            Canned {
+                run,
+                dropped: false,
+            },
+        )
+        .execute(&[op])
+        .expect("report");
+        let Outcome::Failed { message, .. } = &outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        assert!(
+            message.contains("invalid key <redacted>") && !message.contains("QRTVW"),
+            "{message}"
         );
     }
 
