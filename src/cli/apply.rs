@@ -13,7 +13,7 @@ use kmsconf_providers::{execute, KmsHostPlan, KmsPlan, Observed};
 use super::progress::Progress;
 use super::render::{self, Style};
 use super::session::{self, Opened};
-use super::{CliError, ConfigArg};
+use super::{output, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -91,7 +91,7 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
             .collect();
         session::report_created(&created, true);
     } else {
-        print!("{text}");
+        output::emit(&text)?;
     }
     // a host that could not be planned (unreachable, a secret missing) fails, and so do the
     // hosts that depend on it; the other hosts are applied
@@ -340,7 +340,10 @@ fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliE
             "hosts": hosts,
             "summary": { "applied": applied, "failed": failed, "skipped": skipped, "pending": pending, "hosts_failed": host_errors },
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        output::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
     } else {
         let style = Style::stdout();
         let mut out = String::from("\n");
@@ -357,7 +360,7 @@ fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliE
         if failed + skipped + host_errors > 0 {
             out.push_str("Not everything converged: fix the failures above and run apply again; what was applied stays applied.\n");
         }
-        print!("{out}");
+        output::emit(&out)?;
     }
     Ok(if failed + skipped + host_errors > 0 {
         ExitCode::from(1)

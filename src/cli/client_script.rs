@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use kmsconf_engine::config::{Config, HostConfig, ProductId, DEFAULT_PORT};
 use kmsconf_providers::catalog::{self, Edition};
 
-use super::{session, CliError, ConfigArg};
+use super::{output, session, CliError, ConfigArg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -57,13 +57,10 @@ pub fn run(args: ClientScriptArgs) -> Result<ExitCode, CliError> {
     }
     let config = session::load_config(&args.config.file)?;
     let script = prepare(&config, &args)?;
-    print!(
-        "{}",
-        match args.format {
-            Format::Cmd => cmd(&script),
-            Format::Ps1 => ps1(&script),
-        }
-    );
+    output::emit(&match args.format {
+        Format::Cmd => cmd(&script),
+        Format::Ps1 => ps1(&script),
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

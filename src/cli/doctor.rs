@@ -10,7 +10,7 @@ use kmsconf_providers::targets;
 use kmsconf_providers::targets::dns::SrvResolver;
 
 use super::render::Style;
-use super::{session, CliError, ConfigArg};
+use super::{output, session, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -53,9 +53,12 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
             "checks": checks,
             "summary": { "ok": ok, "warning": warnings, "failed": failed },
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        output::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
     } else {
-        print!("{}", render(&checks, Style::stdout()));
+        output::emit(&render(&checks, Style::stdout()))?;
     }
     Ok(if failed > 0 {
         ExitCode::from(1)

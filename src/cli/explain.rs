@@ -34,7 +34,10 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, CliError> {
             }),
             None => serde_json::json!({ "code": shown, "known": false }),
         };
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        super::output::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
     } else {
         match info {
             Some(i) => {

@@ -8,7 +8,7 @@ use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 use kmsconf_providers::{planner, targets};
 
 use super::render::Style;
-use super::{session, CliError, ConfigArg};
+use super::{output, session, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -45,9 +45,12 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     );
     if args.json {
         let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        output::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
     } else {
-        print!("{}", render(&hosts, Style::stdout()));
+        output::emit(&render(&hosts, Style::stdout()))?;
     }
     let unread = hosts.iter().filter(|h| h.error.is_some()).count();
     Ok(if unread > 0 {
