@@ -69,7 +69,7 @@ type Prepared = (
 fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliError> {
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &[])?;
-    let (opened, unopened) = session::open_each(&hosts);
+    let (opened, unopened) = session::open_each(&hosts, &session::connect()?);
     let (opened, locks, unreached) = session::lock_each(opened, parallelism)?;
     let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
     planned.failures.extend(unopened);
@@ -108,12 +108,13 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
 
 fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
     let plan = KmsPlan::load(file)?;
+    let connect = session::connect()?;
     // the DNS server entry has no target to open or lock: its UPDATE's prerequisite guards it
     let opened = plan
         .hosts
         .iter()
         .filter(|h| !h.observed.is_dns_server())
-        .map(|h| session::open(&h.name, &h.target))
+        .map(|h| session::open(&h.name, &h.target, &connect))
         .collect::<Result<Vec<_>, _>>()?;
     let locks = session::lock_all(&opened)?;
     check_fresh(&plan, &opened, parallelism)?;

@@ -119,7 +119,7 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
             known.join(", ")
         )));
     };
-    let target = session::open(&declared.name, &declared.target)?;
+    let target = session::open(&declared.name, &declared.target, &session::connect()?)?;
     let holder = target.target.force_unlock(lock_id)?;
     println!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)
