@@ -280,3 +280,24 @@ fn markdown_names_the_hosts_that_could_not_be_planned() {
         .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
     assert!(r.stderr.contains("nothing was saved"), "{r:?}");
 }
+
+/// A plan file is JSON a person can edit; hosts edited into a dependency cycle are refused
+/// before any host is touched, instead of an apply that waits forever.
+#[test]
+fn a_plan_file_with_hosts_in_a_cycle_is_refused() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let mut doc: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("json");
+    doc["hosts"][0]["depends_on"] = serde_json::json!(["kms02"]);
+    p.write("plan.json", &doc.to_string());
+    let lab = p.read("lab/kms01.json");
+    let r = p.ok(&["apply", "plan.json"], 1);
+    assert!(
+        r.stderr.contains(
+            "`plan.json` is not a kmsconf plan file: dependency cycle between hosts: kms01 -> kms02 -> kms01"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(p.read("lab/kms01.json"), lab, "no host was touched");
+}
