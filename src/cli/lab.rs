@@ -249,7 +249,11 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
                 }
                 println!("{product}: count {}", counted.len());
                 for r in counted {
-                    println!("  {}  {} ago", r.cmid, clock::human(now - r.at));
+                    println!(
+                        "  {}  {} ago",
+                        r.cmid,
+                        clock::human(now.saturating_sub(r.at))
+                    );
                 }
             }
         }
