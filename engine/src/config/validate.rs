@@ -168,15 +168,8 @@ struct Published {
 }
 
 fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !ok {
-        ctx.error(
-            at,
-            format!("host name `{name}` may use only letters, digits, `-`, `_` and `.`"),
-        );
+    if let Err(message) = super::check_host_name(name) {
+        ctx.error(at, message);
     }
 }
 
