@@ -112,7 +112,7 @@ fn parse_op(text: &str) -> Result<OpKind, String> {
 
 fn parse_hresult(text: &str) -> Result<u32, String> {
     catalog::parse_code(text)
-        .ok_or_else(|| format!("`{text}` is not an HRESULT such as 0xC004F074"))
+        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))
 }
 
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
