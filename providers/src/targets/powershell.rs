@@ -520,23 +520,8 @@ pub fn answer(stdout: &str, kind: &str, what: &str) -> Result<String, String> {
 
 /// Reads the discovery answer. `Err` holds a message for the user.
 pub fn discovery(stdout: &str) -> Result<(HostState, Observations), String> {
-    let messages = messages(stdout)?;
-    if let Some(m) = messages.iter().find(|m| m.kind == "error") {
-        let e: ScriptError = cim::from_json(&m.json)?;
-        let message = e.message.unwrap_or_default();
-        return Err(match e.h_result.as_deref().and_then(catalog::parse_code) {
-            Some(code) => format!(
-                "discovery failed: {}",
-                catalog::explain_failure(code, &message)
-            ),
-            None => format!("discovery failed: {message}"),
-        });
-    }
-    let doc = messages
-        .iter()
-        .find(|m| m.kind == "discovery")
-        .ok_or("the host sent no discovery answer")?;
-    cim::parse_discovery(&doc.json).map_err(|e| format!("cannot read the discovery answer: {e}"))
+    let json = answer(stdout, "discovery", "discovery")?;
+    cim::parse_discovery(&json).map_err(|e| format!("cannot read the discovery answer: {e}"))
 }
 
 #[derive(Debug, Deserialize)]
