@@ -257,6 +257,8 @@ fn output_into_a_closed_pipe_is_not_a_crash() {
         assert_eq!(code, Some(0), "{shell}: {stderr}");
     }
     assert_eq!(into_closed_pipe(&["schema"]).0, Some(0));
+    assert_eq!(into_closed_pipe(&["explain", "0xC004F074"]).0, Some(0));
+    assert_eq!(into_closed_pipe(&["explain", "0xC004F999"]).0, Some(1));
 }
 
 #[test]
