@@ -45,7 +45,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     let exported = export::export(&name, args.target.trim(), &state);
     super::output::emit(&exported.toml)?;
     for (variable, partial) in &exported.variables {
-        eprintln!("set `{variable}` to the host key ending in {partial}");
+        note!("set `{variable}` to the host key ending in {partial}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -272,7 +272,7 @@ fn control(path: &std::path::Path, f: impl FnOnce(&mut LabFile)) -> Result<(), C
         Ok(())
     })?;
     if created {
-        eprintln!(
+        note!(
             "{}: lab host created as a fresh, unconfigured Windows Server",
             path.display()
         );

@@ -1,5 +1,14 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
+/// `eprintln!` for notes, progress and errors, without its panic when standard error is closed
+/// (`2>&-`, or `2>&1 | head` once the reader is gone): what stderr carries is never worth a crash.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod client_script;
 mod completions;
@@ -150,9 +159,9 @@ pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
     for line in e.to_string().lines() {
         if line.starts_with(char::is_whitespace) || e.is_diagnostics() {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
-            eprintln!("{} {line}", style.red("error:"));
+            note!("{} {line}", style.red("error:"));
         }
     }
 }

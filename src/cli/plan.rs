@@ -49,7 +49,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(out) = &args.out {
         save(&planned.plan, out)?;
-        eprintln!(
+        note!(
             "Saved the plan to `{}`; apply it with `kmsconf apply {}`.",
             out.display(),
             out.display()

@@ -19,7 +19,7 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     let config = Config::load(path)?;
     let style = Style::stderr();
     for w in &config.warnings {
-        eprintln!("{}", style.yellow(&w.to_string()));
+        note!("{}", style.yellow(&w.to_string()));
     }
     Ok(config)
 }
@@ -185,7 +185,7 @@ pub fn report_created(created: &[(String, String)], json: bool) {
     for (host, notice) in created {
         let line = style.yellow(&format!("note: host `{host}`: {notice}"));
         if json {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
             println!("{line}");
         }

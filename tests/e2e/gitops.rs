@@ -261,6 +261,28 @@ fn output_into_a_closed_pipe_is_not_a_crash() {
     assert_eq!(into_closed_pipe(&["explain", "0xC004F999"]).0, Some(1));
 }
 
+/// Progress, notes and errors go to stderr; a closed stderr (`2>&-`, or `2>&1 | head` once the
+/// reader is gone) changes nothing else: the exit code is the command's, not a panic's 101.
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let with_stderr_closed = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = p
+            .command(args)
+            .stderr(writer)
+            .output()
+            .expect("run kmsconf");
+        out.status.code()
+    };
+    assert_eq!(with_stderr_closed(&["plan", "--out", "p.plan"]), Some(0));
+    assert!(p.path("p.plan").exists(), "the plan is saved");
+    assert_eq!(with_stderr_closed(&["apply", "--auto-approve"]), Some(0));
+    assert_eq!(with_stderr_closed(&["show", "missing.plan"]), Some(1));
+}
+
 #[test]
 fn markdown_names_the_hosts_that_could_not_be_planned() {
     let mut p = Project::example("two-hosts");
