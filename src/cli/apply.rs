@@ -41,7 +41,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     };
     if !plan.has_changes() && unplanned.is_empty() {
         if args.json {
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({
                     "format_version": 1,
@@ -50,7 +50,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
                 })
             );
         } else if args.plan.is_some() {
-            println!("The plan has no changes; nothing to apply.");
+            say!("The plan has no changes; nothing to apply.");
         }
         return Ok(ExitCode::SUCCESS);
     }

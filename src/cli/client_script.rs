@@ -51,7 +51,7 @@ struct Script<'a> {
 pub fn run(args: ClientScriptArgs) -> Result<ExitCode, CliError> {
     if args.list_editions {
         for e in catalog::all_editions() {
-            println!("{:<38} {:<12} {}", e.id, e.product.id(), e.name);
+            say!("{:<38} {:<12} {}", e.id, e.product.id(), e.name);
         }
         return Ok(ExitCode::SUCCESS);
     }

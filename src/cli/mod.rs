@@ -9,6 +9,15 @@ macro_rules! note {
     }};
 }
 
+/// `println!` for the short outputs not written through [`output::emit`], without its panic when
+/// the reader has gone (`kmsconf lab clients list | head -1`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod client_script;
 mod completions;
@@ -130,13 +139,13 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
     };
     let target = session::open(&declared.name, &declared.target, &session::connect()?)?;
     let holder = target.target.force_unlock(lock_id)?;
-    println!("host `{host}`: removed the lock held by {holder}");
+    say!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {
     let config = session::load_config(file)?;
-    println!(
+    say!(
         "{}: valid ({} host{})",
         file.display(),
         config.hosts.len(),

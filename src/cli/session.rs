@@ -187,11 +187,11 @@ pub fn report_created(created: &[(String, String)], json: bool) {
         if json {
             note!("{line}");
         } else {
-            println!("{line}");
+            say!("{line}");
         }
     }
     if !created.is_empty() && !json {
-        println!();
+        say!();
     }
 }
 

@@ -259,6 +259,11 @@ fn output_into_a_closed_pipe_is_not_a_crash() {
     assert_eq!(into_closed_pipe(&["schema"]).0, Some(0));
     assert_eq!(into_closed_pipe(&["explain", "0xC004F074"]).0, Some(0));
     assert_eq!(into_closed_pipe(&["explain", "0xC004F999"]).0, Some(1));
+    assert_eq!(into_closed_pipe(&["validate"]).0, Some(0));
+    assert_eq!(
+        into_closed_pipe(&["lab", "clock", "lab/kms01.json", "+1h"]).0,
+        Some(0)
+    );
 }
 
 /// Progress, notes and errors go to stderr; a closed stderr (`2>&-`, or `2>&1 | head` once the
