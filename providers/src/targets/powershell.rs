@@ -672,7 +672,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             })
         }
         TargetOp::SetService(setting) => {
-            let now = setting_now(setting, read_service(&rb)?);
+            let now = crate::service::current(setting, &read_service(&rb)?);
             if &now != setting {
                 return Err(format!(
                     "it reads back as `{}`",
@@ -734,23 +734,6 @@ fn verify_key(
     Ok(Outcome::Applied {
         detail: Some(format!("installed key {}", key.masked())),
     })
-}
-
-/// The value the host now has for the setting `setting` changes.
-fn setting_now(setting: &ServiceSetting, state: crate::state::ServiceState) -> ServiceSetting {
-    match setting {
-        ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
-        ServiceSetting::DnsPublishing(_) => ServiceSetting::DnsPublishing(state.dns_publishing),
-        ServiceSetting::PublishDomains(_) => ServiceSetting::PublishDomains(state.publish_domains),
-        ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
-        ServiceSetting::ActivationInterval(_) => {
-            ServiceSetting::ActivationInterval(state.activation_interval)
-        }
-        ServiceSetting::RenewalInterval(_) => {
-            ServiceSetting::RenewalInterval(state.renewal_interval)
-        }
-        ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
-    }
 }
 
 /// Every rule of the group is enabled (or disabled), and a scoped group has the addresses sent.
