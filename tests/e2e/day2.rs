@@ -421,6 +421,9 @@ fn status_and_doctor_make_one_round_trip_per_host() {
     let before = trips(&p);
     p.ok(&["status"], 0);
     assert_eq!(trips(&p), before + 1);
-    p.run(&["doctor"]);
+    // the count is below the threshold (no clients yet), so doctor may fail; it still read the
+    // host in its one round trip
+    let doc = json(&p.run(&["doctor", "--json"]));
+    assert_eq!(check(&doc, "kms01", "clock-skew")["status"], "ok", "{doc}");
     assert_eq!(trips(&p), before + 2);
 }
