@@ -193,7 +193,7 @@ fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<
         return Ok(());
     }
     Err(CliError::Message(format!(
-        "the saved plan is stale; nothing was applied. Make a new plan.\n{}",
+        "the saved plan is stale; nothing was applied: make a new plan with `kmsconf plan --out`\n{}",
         problems.join("\n")
     )))
 }

@@ -263,6 +263,12 @@ fn a_saved_plan_is_not_stale_because_clients_asked_or_the_clock_moved() {
     p.ok(&["apply", "--auto-approve"], 0);
     let stale = p.ok(&["apply", "plan2.json"], 1);
     assert!(stale.stderr.contains("stale"), "{stale:?}");
+    assert!(
+        stale.stderr.contains(
+            "error: the saved plan is stale; nothing was applied: make a new plan with `kmsconf plan --out`\n"
+        ),
+        "{stale:?}"
+    );
 }
 
 #[test]
