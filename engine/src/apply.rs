@@ -239,6 +239,22 @@ pub fn run_scheduled<T: Send, R: Send>(
                         s.running += 1;
                         break s.waiting.remove(&i).map(|j| (i, j));
                     }
+                    // nothing runs and nothing can start: the jobs left wait on each other (a
+                    // cycle in `after`); skipping one lets the others resolve instead of hanging
+                    if s.running == 0 {
+                        if let Some((i, job)) = s.waiting.pop_first() {
+                            let prerequisite = job
+                                .after
+                                .iter()
+                                .find(|a| names.contains(*a) && !s.finished.contains_key(*a))
+                                .cloned()
+                                .unwrap_or_default();
+                            let r = skip(&job.name, &prerequisite);
+                            s.finished.insert(job.name.clone(), false);
+                            s.results.insert(i, (job.name, r));
+                        }
+                        continue;
+                    }
                     s = wake.wait(s).unwrap_or_else(|p| p.into_inner());
                 };
                 drop(s);
@@ -355,5 +371,24 @@ mod tests {
             vec!["c", "b", "a", "x", "bad"]
         );
         assert_eq!(results[3].1, "skipped x: bad");
+    }
+
+    #[test]
+    fn scheduled_jobs_that_wait_on_each_other_are_skipped_instead_of_hanging() {
+        let job = |n: &str, after: &[&str]| Job {
+            name: n.to_string(),
+            after: after.iter().map(|a| a.to_string()).collect(),
+            input: (),
+        };
+        let results = run_scheduled(
+            vec![job("a", &["b"]), job("b", &["a"]), job("c", &[])],
+            2,
+            |name, ()| (format!("ran {name}"), true),
+            |name, pre| format!("skipped {name}: {pre}"),
+        );
+        assert_eq!(
+            results.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            vec!["skipped a: b", "skipped b: a", "ran c"]
+        );
     }
 }

@@ -125,10 +125,16 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         o => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             let (oh, om) = o.get(1..)?.split_once(':')?;
-            sign * (num(oh)? * 3600 + num(om)? * 60)
+            let (oh, om) = (num(oh)?, num(om)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 3600 + om * 60)
         }
     };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+    // the ranges keep the arithmetic below from overflowing on whatever a host answers
+    let in_range = (0..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&day);
+    if !in_range || hh > 23 || mm > 59 || ss > 60 {
         return None;
     }
     // Howard Hinnant's days-from-civil
@@ -169,6 +175,12 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
+        // a host's answer cannot overflow the arithmetic
+        assert_eq!(parse_rfc3339("99999999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(
+            parse_rfc3339("2026-11-18T11:06:40+9999999999999999:00"),
+            None
+        );
     }
 
     #[test]

@@ -258,7 +258,37 @@ impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
             }
             None => return Err(err("it has no `format_version`".into())),
         }
-        serde_json::from_value(value).map_err(|e| err(format!("malformed plan: {e}")))
+        let plan: Self =
+            serde_json::from_value(value).map_err(|e| err(format!("malformed plan: {e}")))?;
+        plan.check_host_order().map_err(err)?;
+        Ok(plan)
+    }
+}
+
+impl<Op, State> Plan<Op, State> {
+    /// A plan file is JSON a person can edit: hosts that depend on each other in a cycle could
+    /// never be applied in order.
+    fn check_host_order(&self) -> Result<(), String> {
+        let names: std::collections::BTreeSet<&str> =
+            self.hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut dag = crate::graph::Dag::new();
+        for host in &self.hosts {
+            dag.add_node(host.name.clone());
+            for dep in host
+                .depends_on
+                .iter()
+                .filter(|d| names.contains(d.as_str()))
+            {
+                dag.add_edge(dep.clone(), host.name.clone());
+            }
+        }
+        match dag.topological_order() {
+            Err(Error::Cycle(cycle)) => Err(format!(
+                "dependency cycle between hosts: {}",
+                cycle.join(" -> ")
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -329,5 +359,24 @@ mod tests {
         assert_eq!(back.config_dir, None);
         let cwd = std::env::current_dir().expect("cwd");
         assert_eq!(back.config_dir(), cwd);
+    }
+
+    #[test]
+    fn a_plan_file_whose_hosts_depend_on_each_other_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plan.json");
+        let mut cyclic = plan();
+        let mut second = cyclic.hosts[0].clone();
+        second.name = "kms02".into();
+        second.depends_on = vec!["kms01".into()];
+        cyclic.hosts[0].depends_on = vec!["kms02".into()];
+        cyclic.hosts.push(second);
+        cyclic.save(&p).expect("save");
+        let e = Plan::<String, u32>::load(&p).expect_err("a cycle");
+        assert!(
+            e.to_string()
+                .ends_with("dependency cycle between hosts: kms01 -> kms02 -> kms01"),
+            "{e}"
+        );
     }
 }

@@ -307,11 +307,12 @@ pub fn clock_skew(host: &str, host_clock: Option<i64>, local_millis: i64) -> Che
             .fix("compare the host's clock with a trusted source by hand (`w32tm /stripchart /computer:SOURCE`)");
     };
     // the host reports whole seconds; compare in seconds, rounding the local clock
-    let skew = host_secs - (local_millis + 500).div_euclid(1000);
+    // saturating: a host (or a hand-edited lab file) can report any clock at all
+    let skew = host_secs.saturating_sub(local_millis.saturating_add(500).div_euclid(1000));
     let direction = if skew >= 0 { "ahead of" } else { "behind" };
     // beyond two minutes, whole minutes: the second the host read its clock is not exact
-    let shown = if skew.abs() >= 120 {
-        (skew + 30).div_euclid(60) * 60
+    let shown = if skew.unsigned_abs() >= 120 {
+        skew.saturating_add(30).div_euclid(60).saturating_mul(60)
     } else {
         skew
     };
@@ -320,7 +321,7 @@ pub fn clock_skew(host: &str, host_clock: Option<i64>, local_millis: i64) -> Che
         clock::human(shown)
     );
     let fix = "synchronise the host with the same time source as its clients (`w32tm /resync` on a domain member, or an NTP source) and check the time zone; activation compares clocks in UTC";
-    match skew.abs() {
+    match skew.saturating_abs() {
         s if s <= CLOCK_WARN_SECONDS => Check::new(
             host,
             CLOCK_SKEW,

@@ -47,9 +47,4 @@ pub enum Error {
     },
     #[error("host `{host}`: cannot break the lock: {message}")]
     Unlock { host: String, message: String },
-    #[error("knowledge table `{table}` is malformed: {message}")]
-    Catalog {
-        table: &'static str,
-        message: String,
-    },
 }

@@ -27,7 +27,7 @@ pub fn host_name(computer_name: &str) -> String {
         .trim()
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            if kmsconf_engine::config::is_host_name_char(c) {
                 c.to_ascii_lowercase()
             } else {
                 '-'

@@ -39,45 +39,11 @@ pub(crate) fn plan_firewall(
     port_change: Option<&str>,
 ) -> Vec<KmsChange> {
     let kms_scope: Vec<String> = cfg.remote_addresses.clone().unwrap_or_default();
-    let mut changes = Vec::new();
-    for group in &cfg.rule_groups {
-        let current = state.groups.get(group);
-        let enabled = current.is_some_and(|g| g.enabled);
-        let current_scope = current
-            .map(|g| g.remote_addresses.clone())
-            .unwrap_or_default();
-        // only the KMS rule's scope is managed; other groups keep the scope they have
-        let desired_scope = if *group == RuleGroup::KeyManagementService {
-            kms_scope.clone()
-        } else {
-            current_scope.clone()
-        };
-        if enabled && current_scope == desired_scope {
-            continue;
-        }
-        let value = |enabled: bool, s: &[String]| json!({ "enabled": enabled, "remote_addresses": scope(s) });
-        let mut equivalent = format!(
-            "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
-            group.display_name()
-        );
-        if *group == RuleGroup::KeyManagementService {
-            equivalent.push_str(&format!(" remoteip={}", remoteip(&desired_scope)));
-        }
-        changes.push(
-            ChangeSpec::new(
-                format!("firewall.{group}"),
-                Action::Update,
-                value(enabled, &current_scope),
-                value(true, &desired_scope),
-            )
-            .equivalent(equivalent)
-            .op(PlanOp::SetRuleGroup {
-                group: *group,
-                enabled: true,
-                remote_addresses: desired_scope,
-            }),
-        );
-    }
+    let mut changes: Vec<KmsChange> = cfg
+        .rule_groups
+        .iter()
+        .filter_map(|group| rule_group_change(*group, state, &kms_scope))
+        .collect();
     let wants_rule =
         cfg.rule_groups.contains(&RuleGroup::KeyManagementService) && port != DEFAULT_PORT;
     let desired = wants_rule.then_some(PortRule {
@@ -85,46 +51,95 @@ pub(crate) fn plan_firewall(
         remote_addresses: kms_scope,
     });
     let deps: Vec<String> = port_change.map(str::to_string).into_iter().collect();
+    changes.extend(port_rule_change(state.port_rule.as_ref(), desired, &deps));
+    changes
+}
+
+/// Enabling `group` (and, for the Key Management Service group, setting its scope to
+/// `kms_scope`), unless it already is so.
+fn rule_group_change(
+    group: RuleGroup,
+    state: &FirewallState,
+    kms_scope: &[String],
+) -> Option<KmsChange> {
+    let current = state.groups.get(&group);
+    let enabled = current.is_some_and(|g| g.enabled);
+    let current_scope = current
+        .map(|g| g.remote_addresses.clone())
+        .unwrap_or_default();
+    // only the KMS rule's scope is managed; other groups keep the scope they have
+    let desired_scope = if group == RuleGroup::KeyManagementService {
+        kms_scope.to_vec()
+    } else {
+        current_scope.clone()
+    };
+    if enabled && current_scope == desired_scope {
+        return None;
+    }
+    let value =
+        |enabled: bool, s: &[String]| json!({ "enabled": enabled, "remote_addresses": scope(s) });
+    let mut equivalent = format!(
+        "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
+        group.display_name()
+    );
+    if group == RuleGroup::KeyManagementService {
+        equivalent.push_str(&format!(" remoteip={}", remoteip(&desired_scope)));
+    }
+    Some(
+        ChangeSpec::new(
+            format!("firewall.{group}"),
+            Action::Update,
+            value(enabled, &current_scope),
+            value(true, &desired_scope),
+        )
+        .equivalent(equivalent)
+        .op(PlanOp::SetRuleGroup {
+            group,
+            enabled: true,
+            remote_addresses: desired_scope,
+        }),
+    )
+}
+
+/// Adding, changing or removing kmsconf's own port rule so it is `desired`, after `deps`.
+fn port_rule_change(
+    current: Option<&PortRule>,
+    desired: Option<PortRule>,
+    deps: &[String],
+) -> Option<KmsChange> {
     let rule_value =
         |r: &PortRule| json!({ "port": r.port, "remote_addresses": scope(&r.remote_addresses) });
-    match (&state.port_rule, desired) {
-        (current, Some(want)) if current.as_ref() != Some(&want) => {
-            let action = if current.is_some() {
-                Action::Update
+    match (current, desired) {
+        (current, Some(want)) if current != Some(&want) => {
+            let (action, verb, new) = if current.is_some() {
+                (Action::Update, "set rule name", " new")
             } else {
-                Action::Create
+                (
+                    Action::Create,
+                    "add rule name",
+                    " dir=in action=allow protocol=TCP",
+                )
             };
-            let verb = if current.is_some() {
-                "set rule name"
-            } else {
-                "add rule name"
-            };
-            let new = if current.is_some() {
-                " new"
-            } else {
-                " dir=in action=allow protocol=TCP"
-            };
-            let before = current.as_ref().map_or(Value::Null, rule_value);
-            changes.push(
+            let before = current.map_or(Value::Null, rule_value);
+            Some(
                 ChangeSpec::new(PORT_RULE, action, before, rule_value(&want))
                     .equivalent(format!(
                         "netsh advfirewall firewall {verb}=\"{PORT_RULE_NAME}\"{new} localport={} remoteip={}",
                         want.port,
                         remoteip(&want.remote_addresses)
                     ))
-                    .after_all(&deps)
+                    .after_all(deps)
                     .op(PlanOp::SetPortRule { port: want.port, remote_addresses: want.remote_addresses }),
-            );
+            )
         }
-        (Some(current), None) => changes.push(
+        (Some(current), None) => Some(
             ChangeSpec::new(PORT_RULE, Action::Delete, rule_value(current), Value::Null)
                 .equivalent(format!(
                     "netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""
                 ))
-                .after_all(&deps)
+                .after_all(deps)
                 .op(PlanOp::RemovePortRule),
         ),
-        _ => {}
+        _ => None,
     }
-    changes
 }

@@ -46,55 +46,17 @@ pub(crate) fn plan_product(
     let mut changes = Vec::new();
     let mut notices = Vec::new();
 
-    let needs_pack = catalog::product(id).is_some_and(|p| p.license_pack);
-    let mut key_deps = Vec::new();
-    if needs_pack && !state.license_packs.contains(&id) {
-        let Some(source) = &cfg.license_pack else {
-            return Err(err(format!(
-                "`{id}` needs the {} KMS host license pack, which is not installed on the host: set `license_pack` to where the host can get it",
-                catalog::product_name(id)
-            )));
-        };
-        let path = cfg
-            .license_pack_path
-            .clone()
-            .unwrap_or_else(|| std::path::PathBuf::from(source));
-        let c = ChangeSpec::new(address(id, "license_pack"), Action::Create, Value::Null, json!(source))
-            .equivalent(format!("run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)", catalog::product_name(id)))
-            .op(PlanOp::InstallLicensePack { product: id, source: source.clone(), path });
-        key_deps.push(c.address.clone());
-        changes.push(c);
-    }
+    let pack = license_pack_change(id, cfg, state).map_err(err)?;
+    let key_deps: Vec<String> = pack.iter().map(|c| c.address.clone()).collect();
+    changes.extend(pack);
 
     let installed = observed.and_then(|p| p.partial_key.clone());
     let channel = observed.map_or(Channel::None, |p| p.channel);
     let key_matches =
         installed.as_deref() == Some(key.partial().as_str()) && channel == Channel::KmsHost;
-    let key_value =
-        |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
     if !key_matches {
-        let action = if installed.is_some() {
-            Action::Update
-        } else {
-            Action::Create
-        };
-        let before = installed
-            .as_deref()
-            .map_or(Value::Null, |p| key_value(p, channel));
-        let c = ChangeSpec::new(
-            address(id, "host_key"),
-            action,
-            before,
-            key_value(&key.partial(), Channel::KmsHost),
-        )
-        .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
-        .after_all(&key_deps)
-        .op(PlanOp::InstallProductKey {
-            product: id,
-            key: cfg.host_key.clone(),
-            partial: key.partial(),
-        });
-        changes.push(c);
+        let installed = installed.as_deref().map(|p| (p, channel));
+        changes.push(host_key_change(id, cfg, &key, installed, &key_deps));
     }
 
     let status = observed.map_or(LicenseStatus::Unlicensed, |p| p.license_status);
@@ -126,6 +88,75 @@ pub(crate) fn plan_product(
         changes.push(spec.op(activation.op));
     }
     Ok(ProductPlan { changes, notices })
+}
+
+/// Installing the product's KMS host license pack, when it needs one the host lacks; `Err` when
+/// the config does not say where the pack is.
+fn license_pack_change(
+    id: ProductId,
+    cfg: &ProductConfig,
+    state: &HostState,
+) -> Result<Option<KmsChange>, String> {
+    let needs_pack = catalog::product(id).is_some_and(|p| p.license_pack);
+    if !needs_pack || state.license_packs.contains(&id) {
+        return Ok(None);
+    }
+    let Some(source) = &cfg.license_pack else {
+        return Err(format!(
+            "`{id}` needs the {} KMS host license pack, which is not installed on the host: set `license_pack` to where the host can get it",
+            catalog::product_name(id)
+        ));
+    };
+    let path = cfg
+        .license_pack_path
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(source));
+    let c = ChangeSpec::new(
+        address(id, "license_pack"),
+        Action::Create,
+        Value::Null,
+        json!(source),
+    )
+    .equivalent(format!(
+        "run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)",
+        catalog::product_name(id)
+    ))
+    .op(PlanOp::InstallLicensePack {
+        product: id,
+        source: source.clone(),
+        path,
+    });
+    Ok(Some(c))
+}
+
+/// Installing the KMS host key over `installed` (its last five characters and channel), if any,
+/// after `deps`.
+fn host_key_change(
+    id: ProductId,
+    cfg: &ProductConfig,
+    key: &ProductKey,
+    installed: Option<(&str, Channel)>,
+    deps: &[String],
+) -> KmsChange {
+    let key_value =
+        |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
+    let (action, before) = match installed {
+        Some((partial, channel)) => (Action::Update, key_value(partial, channel)),
+        None => (Action::Create, Value::Null),
+    };
+    ChangeSpec::new(
+        address(id, "host_key"),
+        action,
+        before,
+        key_value(&key.partial(), Channel::KmsHost),
+    )
+    .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
+    .after_all(deps)
+    .op(PlanOp::InstallProductKey {
+        product: id,
+        key: cfg.host_key.clone(),
+        partial: key.partial(),
+    })
 }
 
 struct PlannedActivation {

@@ -22,43 +22,26 @@ pub(crate) fn plan_service(
     state: &ServiceState,
     ready: &[String],
 ) -> Vec<KmsChange> {
-    let mut wanted: Vec<(ServiceSetting, Value)> = Vec::new();
-    let mut push = |desired: Option<ServiceSetting>, current: ServiceSetting| {
-        if let Some(d) = desired.filter(|d| *d != current) {
-            wanted.push((d, setting_value(&current)));
-        }
-    };
-    push(
+    let desired = [
         cfg.port.map(ServiceSetting::Port),
-        ServiceSetting::Port(state.effective_port()),
-    );
-    push(
         cfg.dns_publishing.map(ServiceSetting::DnsPublishing),
-        ServiceSetting::DnsPublishing(state.dns_publishing),
-    );
-    push(
         cfg.publish_domains
             .clone()
             .map(ServiceSetting::PublishDomains),
-        ServiceSetting::PublishDomains(state.publish_domains.clone()),
-    );
-    push(
         cfg.low_priority.map(ServiceSetting::LowPriority),
-        ServiceSetting::LowPriority(state.low_priority),
-    );
-    push(
         cfg.activation_interval
             .map(ServiceSetting::ActivationInterval),
-        ServiceSetting::ActivationInterval(state.activation_interval),
-    );
-    push(
         cfg.renewal_interval.map(ServiceSetting::RenewalInterval),
-        ServiceSetting::RenewalInterval(state.renewal_interval),
-    );
-    push(
         cfg.host_caching.map(ServiceSetting::HostCaching),
-        ServiceSetting::HostCaching(state.host_caching),
-    );
+    ];
+    let wanted: Vec<(ServiceSetting, Value)> = desired
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let now = current(&d, state);
+            (d != now).then(|| (d, setting_value(&now)))
+        })
+        .collect();
 
     let mut changes: Vec<KmsChange> = wanted
         .into_iter()
@@ -100,6 +83,26 @@ pub(crate) fn plan_service(
         changes.push(restart);
     }
     changes
+}
+
+/// The value the host has now for the setting `setting` changes (what planning compares with
+/// and what apply reads back).
+pub fn current(setting: &ServiceSetting, state: &ServiceState) -> ServiceSetting {
+    match setting {
+        ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
+        ServiceSetting::DnsPublishing(_) => ServiceSetting::DnsPublishing(state.dns_publishing),
+        ServiceSetting::PublishDomains(_) => {
+            ServiceSetting::PublishDomains(state.publish_domains.clone())
+        }
+        ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
+        ServiceSetting::ActivationInterval(_) => {
+            ServiceSetting::ActivationInterval(state.activation_interval)
+        }
+        ServiceSetting::RenewalInterval(_) => {
+            ServiceSetting::RenewalInterval(state.renewal_interval)
+        }
+        ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
+    }
 }
 
 fn name(setting: &ServiceSetting) -> &'static str {

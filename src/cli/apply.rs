@@ -41,7 +41,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     };
     if !plan.has_changes() && unplanned.is_empty() {
         if args.json {
-            println!(
+            say!(
                 "{}",
                 serde_json::json!({
                     "format_version": 1,
@@ -50,7 +50,7 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
                 })
             );
         } else if args.plan.is_some() {
-            println!("The plan has no changes; nothing to apply.");
+            say!("The plan has no changes; nothing to apply.");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -69,7 +69,7 @@ type Prepared = (
 fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliError> {
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &[])?;
-    let (opened, unopened) = session::open_each(&hosts);
+    let (opened, unopened) = session::open_each(&hosts, &session::connect()?);
     let (opened, locks, unreached) = session::lock_each(opened, parallelism)?;
     let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
     planned.failures.extend(unopened);
@@ -108,12 +108,13 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
 
 fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
     let plan = KmsPlan::load(file)?;
+    let connect = session::connect()?;
     // the DNS server entry has no target to open or lock: its UPDATE's prerequisite guards it
     let opened = plan
         .hosts
         .iter()
         .filter(|h| !h.observed.is_dns_server())
-        .map(|h| session::open(&h.name, &h.target))
+        .map(|h| session::open(&h.name, &h.target, &connect))
         .collect::<Result<Vec<_>, _>>()?;
     let locks = session::lock_all(&opened)?;
     check_fresh(&plan, &opened, parallelism)?;
@@ -192,7 +193,7 @@ fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<
         return Ok(());
     }
     Err(CliError::Message(format!(
-        "the saved plan is stale; nothing was applied. Make a new plan.\n{}",
+        "the saved plan is stale; nothing was applied: make a new plan with `kmsconf plan --out`\n{}",
         problems.join("\n")
     )))
 }

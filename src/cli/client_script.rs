@@ -51,7 +51,7 @@ struct Script<'a> {
 pub fn run(args: ClientScriptArgs) -> Result<ExitCode, CliError> {
     if args.list_editions {
         for e in catalog::all_editions() {
-            println!("{:<38} {:<12} {}", e.id, e.product.id(), e.name);
+            say!("{:<38} {:<12} {}", e.id, e.product.id(), e.name);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -76,11 +76,11 @@ fn prepare<'a>(config: &'a Config, args: &ClientScriptArgs) -> Result<Script<'a>
     })?;
     // the host's name, as `doctor` connects to it, when the config gives no `address`
     let address = host.address.as_deref().unwrap_or_else(|| {
-        eprintln!("note: `[hosts.{0}] address` is not set; the script points clients at the host's name `{0}` (set `address` to the name clients reach it by)", host.name);
+        note!("note: `[hosts.{0}] address` is not set; the script points clients at the host's name `{0}` (set `address` to the name clients reach it by)", host.name);
         &host.name
     });
     let port = host.service.port.unwrap_or_else(|| {
-        eprintln!("note: `[hosts.{}.service] port` is not set; the script uses Windows' default {DEFAULT_PORT}", host.name);
+        note!("note: `[hosts.{}.service] port` is not set; the script uses Windows' default {DEFAULT_PORT}", host.name);
         DEFAULT_PORT
     });
     let endpoint = match address.parse::<Ipv6Addr>() {

@@ -1,6 +1,7 @@
 //! `kmsconf explain CODE`: what a KMS or activation error code means, why it usually happens and
 //! what to do, from the catalogue apply and doctor use.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_providers::catalog;
@@ -39,30 +40,34 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, CliError> {
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         ))?;
     } else {
-        match info {
-            Some(i) => {
-                println!("{shown}: {}", i.meaning);
-                if let Some(cause) = &i.cause {
-                    println!("  cause:   {cause}");
-                }
-                println!("  fix:     {}", i.fix);
-                if let Some(who) = &i.applies_to {
-                    println!("  seen by: {who}");
-                }
-                println!("  source:  {}", source(i));
-            }
-            None => println!(
-                "{shown}: unknown code: it is not in kmsconf's catalogue of KMS and activation error codes ({} codes, from {}); kmsconf does not guess at its meaning",
-                catalog::all_codes().count(),
-                catalog::CODES_SOURCE
-            ),
-        }
+        super::output::emit(&human(&shown, info))?;
     }
     Ok(if info.is_some() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The human explanation of `shown`, or the line saying kmsconf does not know it.
+fn human(shown: &str, info: Option<&catalog::CodeInfo>) -> String {
+    let Some(i) = info else {
+        return format!(
+            "{shown}: unknown code: it is not in kmsconf's catalogue of KMS and activation error codes ({} codes, from {}); kmsconf does not guess at its meaning\n",
+            catalog::all_codes().count(),
+            catalog::CODES_SOURCE
+        );
+    };
+    let mut out = format!("{shown}: {}\n", i.meaning);
+    if let Some(cause) = &i.cause {
+        let _ = writeln!(out, "  cause:   {cause}");
+    }
+    let _ = writeln!(out, "  fix:     {}", i.fix);
+    if let Some(who) = &i.applies_to {
+        let _ = writeln!(out, "  seen by: {who}");
+    }
+    let _ = writeln!(out, "  source:  {}", source(i));
+    out
 }
 
 fn source(info: &catalog::CodeInfo) -> String {

@@ -22,17 +22,7 @@ pub struct ExportArgs {
 }
 
 fn parse_name(text: &str) -> Result<String, String> {
-    let ok = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(text.to_string())
-    } else {
-        Err(format!(
-            "host name `{text}` may use only letters, digits, `-`, `_` and `.`"
-        ))
-    }
+    kmsconf_engine::config::check_host_name(text).map(|()| text.to_string())
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
@@ -55,7 +45,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     let exported = export::export(&name, args.target.trim(), &state);
     super::output::emit(&exported.toml)?;
     for (variable, partial) in &exported.variables {
-        eprintln!("set `{variable}` to the host key ending in {partial}");
+        note!("set `{variable}` to the host key ending in {partial}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -112,7 +112,7 @@ fn parse_op(text: &str) -> Result<OpKind, String> {
 
 fn parse_hresult(text: &str) -> Result<u32, String> {
     catalog::parse_code(text)
-        .ok_or_else(|| format!("`{text}` is not an HRESULT such as 0xC004F074"))
+        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))
 }
 
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
@@ -121,7 +121,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             let cid = lab::confirmation_id_for(&installation_id).ok_or_else(|| {
                 CliError::Message("an installation ID is 63 digits (nine groups of seven)".into())
             })?;
-            println!("{cid}");
+            say!("{cid}");
         }
         LabCommand::Fault {
             path,
@@ -139,7 +139,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             let when = times.map_or("every time".to_string(), |n| {
                 format!("the next {n} time{}", if n == 1 { "" } else { "s" })
             });
-            println!(
+            say!(
                 "{}: `{}` will fail with {} {when}",
                 path.display(),
                 op.id(),
@@ -148,18 +148,18 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         }
         LabCommand::ClearFaults { path } => {
             control(&path, |f| f.faults.clear())?;
-            println!("{}: no faults", path.display());
+            say!("{}: no faults", path.display());
         }
         LabCommand::Latency { path, milliseconds } => {
             control(&path, |f| f.latency_ms = milliseconds)?;
-            println!(
+            say!(
                 "{}: every round trip takes {milliseconds} ms",
                 path.display()
             );
         }
         LabCommand::Offline { path, state } => {
             control(&path, |f| f.offline = state == "on")?;
-            println!(
+            say!(
                 "{}: internet access {}",
                 path.display(),
                 if state == "on" { "cut" } else { "restored" }
@@ -167,7 +167,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         }
         LabCommand::Unreachable { path, state } => {
             control(&path, |f| f.unreachable = state == "on")?;
-            println!(
+            say!(
                 "{}: {}",
                 path.display(),
                 if state == "on" {
@@ -185,11 +185,11 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
                 o if o > 0 => format!("runs {} ahead", clock::human(o)),
                 o => format!("runs {} behind", clock::human(o)),
             };
-            println!("{}: the host's clock {shown}", path.display());
+            say!("{}: the host's clock {shown}", path.display());
         }
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
-            println!(
+            say!(
                 "{}",
                 serde_json::to_string_pretty(&file).unwrap_or_default()
             );
@@ -222,7 +222,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
             })?;
             let name = catalog::product_name(product);
             if added.refused > 0 {
-                println!(
+                say!(
                     "{}: refused {} {name} request{}: the host is not an activated KMS host for {product} (clients get {})",
                     path.display(),
                     added.refused,
@@ -230,7 +230,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
                     catalog::format_code(0xC004_F042)
                 );
             } else {
-                println!(
+                say!(
                     "{}: {} {name} request{} received; the {product} count is now {}",
                     path.display(),
                     added.accepted,
@@ -247,15 +247,19 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
                 if counted.is_empty() {
                     continue;
                 }
-                println!("{product}: count {}", counted.len());
+                say!("{product}: count {}", counted.len());
                 for r in counted {
-                    println!("  {}  {} ago", r.cmid, clock::human(now - r.at));
+                    say!(
+                        "  {}  {} ago",
+                        r.cmid,
+                        clock::human(now.saturating_sub(r.at))
+                    );
                 }
             }
         }
         ClientsCommand::Clear { path } => {
             control(&path, |f| f.clients.clear())?;
-            println!("{}: no client requests", path.display());
+            say!("{}: no client requests", path.display());
         }
     }
     Ok(())
@@ -268,7 +272,7 @@ fn control(path: &std::path::Path, f: impl FnOnce(&mut LabFile)) -> Result<(), C
         Ok(())
     })?;
     if created {
-        eprintln!(
+        note!(
             "{}: lab host created as a fresh, unconfigured Windows Server",
             path.display()
         );

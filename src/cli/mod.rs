@@ -1,5 +1,23 @@
 //! Command-line interface: argument types (clap derive) and dispatch, one file per command.
 
+/// `eprintln!` for notes, progress and errors, without its panic when standard error is closed
+/// (`2>&-`, or `2>&1 | head` once the reader is gone): what stderr carries is never worth a crash.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` for the short outputs not written through [`output::emit`], without its panic when
+/// the reader has gone (`kmsconf lab clients list | head -1`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod client_script;
 mod completions;
@@ -119,15 +137,15 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
             known.join(", ")
         )));
     };
-    let target = session::open(&declared.name, &declared.target)?;
+    let target = session::open(&declared.name, &declared.target, &session::connect()?)?;
     let holder = target.target.force_unlock(lock_id)?;
-    println!("host `{host}`: removed the lock held by {holder}");
+    say!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)
 }
 
 fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {
     let config = session::load_config(file)?;
-    println!(
+    say!(
         "{}: valid ({} host{})",
         file.display(),
         config.hosts.len(),
@@ -150,9 +168,9 @@ pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
     for line in e.to_string().lines() {
         if line.starts_with(char::is_whitespace) || e.is_diagnostics() {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
-            eprintln!("{} {line}", style.red("error:"));
+            note!("{} {line}", style.red("error:"));
         }
     }
 }

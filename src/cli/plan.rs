@@ -31,7 +31,7 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let hosts = session::select(&config, &args.hosts)?;
-    let (opened, unopened) = session::open_each(&hosts);
+    let (opened, unopened) = session::open_each(&hosts, &session::connect()?);
     let dns = session::selects_dns(&config, &args.hosts);
     let mut planned = session::plan_hosts(&config, &opened, dns, usize::from(args.parallelism));
     planned.failures.extend(unopened);
@@ -49,7 +49,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     }
     if let Some(out) = &args.out {
         save(&planned.plan, out)?;
-        eprintln!(
+        note!(
             "Saved the plan to `{}`; apply it with `kmsconf apply {}`.",
             out.display(),
             out.display()

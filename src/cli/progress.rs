@@ -64,7 +64,7 @@ impl Progress {
                     pb.set_message(what.to_string());
                 }
             }
-            None => eprintln!("{host}: {what}"),
+            None => note!("{host}: {what}"),
         }
     }
 
@@ -77,7 +77,7 @@ impl Progress {
                 }
                 live.fleet.inc(1);
             }
-            None => eprintln!("{host}: {summary}"),
+            None => note!("{host}: {summary}"),
         }
     }
 

@@ -19,7 +19,7 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     let config = Config::load(path)?;
     let style = Style::stderr();
     for w in &config.warnings {
-        eprintln!("{}", style.yellow(&w.to_string()));
+        note!("{}", style.yellow(&w.to_string()));
     }
     Ok(config)
 }
@@ -87,11 +87,11 @@ pub struct Opened {
 pub type OpenedHosts<'c> = (Vec<(&'c HostConfig, Opened)>, Vec<(String, String)>);
 
 /// Opens each host's target; those that cannot be opened come back as (host, message).
-pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
+pub fn open_each<'c>(hosts: &[&'c HostConfig], connect: &targets::Connect) -> OpenedHosts<'c> {
     let mut opened = Vec::new();
     let mut failures = Vec::new();
     for host in hosts {
-        match open(&host.name, &host.target) {
+        match open(&host.name, &host.target, connect) {
             Ok(o) => opened.push((*host, o)),
             Err(e) => failures.push((host.name.clone(), e.to_string())),
         }
@@ -99,8 +99,8 @@ pub fn open_each<'c>(hosts: &[&'c HostConfig]) -> OpenedHosts<'c> {
     (opened, failures)
 }
 
-pub fn open(name: &str, spec: &TargetSpec) -> Result<Opened, CliError> {
-    let target = targets::open(name, spec, &connect()?)?;
+pub fn open(name: &str, spec: &TargetSpec, connect: &targets::Connect) -> Result<Opened, CliError> {
+    let target = targets::open(name, spec, connect)?;
     Ok(Opened {
         name: name.to_string(),
         target,
@@ -185,13 +185,13 @@ pub fn report_created(created: &[(String, String)], json: bool) {
     for (host, notice) in created {
         let line = style.yellow(&format!("note: host `{host}`: {notice}"));
         if json {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
-            println!("{line}");
+            say!("{line}");
         }
     }
     if !created.is_empty() && !json {
-        println!();
+        say!();
     }
 }
 

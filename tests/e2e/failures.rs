@@ -250,3 +250,16 @@ fn a_host_that_cannot_be_reached_to_lock_fails_alone() {
     );
     p.ok(&["plan", "--host", "lab", "--detailed-exitcode"], 0);
 }
+
+#[test]
+fn a_bad_timeout_setting_is_one_error_not_a_failure_of_each_host() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMSCONF_TIMEOUT", "abc");
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let r = p.ok(args, 1);
+        let message = "`KMSCONF_TIMEOUT` = `abc` is not a number of seconds";
+        assert_eq!(r.all().matches(message).count(), 1, "{r:?}");
+        assert!(!r.all().contains("cannot plan"), "{r:?}");
+    }
+    assert!(!p.path("lab").exists(), "no host was touched");
+}

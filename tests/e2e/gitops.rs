@@ -257,6 +257,35 @@ fn output_into_a_closed_pipe_is_not_a_crash() {
         assert_eq!(code, Some(0), "{shell}: {stderr}");
     }
     assert_eq!(into_closed_pipe(&["schema"]).0, Some(0));
+    assert_eq!(into_closed_pipe(&["explain", "0xC004F074"]).0, Some(0));
+    assert_eq!(into_closed_pipe(&["explain", "0xC004F999"]).0, Some(1));
+    assert_eq!(into_closed_pipe(&["validate"]).0, Some(0));
+    assert_eq!(
+        into_closed_pipe(&["lab", "clock", "lab/kms01.json", "+1h"]).0,
+        Some(0)
+    );
+}
+
+/// Progress, notes and errors go to stderr; a closed stderr (`2>&-`, or `2>&1 | head` once the
+/// reader is gone) changes nothing else: the exit code is the command's, not a panic's 101.
+#[test]
+fn a_closed_stderr_is_not_a_crash() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let with_stderr_closed = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = p
+            .command(args)
+            .stderr(writer)
+            .output()
+            .expect("run kmsconf");
+        out.status.code()
+    };
+    assert_eq!(with_stderr_closed(&["plan", "--out", "p.plan"]), Some(0));
+    assert!(p.path("p.plan").exists(), "the plan is saved");
+    assert_eq!(with_stderr_closed(&["apply", "--auto-approve"]), Some(0));
+    assert_eq!(with_stderr_closed(&["show", "missing.plan"]), Some(1));
 }
 
 #[test]
@@ -279,4 +308,25 @@ fn markdown_names_the_hosts_that_could_not_be_planned() {
         .stdout
         .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
     assert!(r.stderr.contains("nothing was saved"), "{r:?}");
+}
+
+/// A plan file is JSON a person can edit; hosts edited into a dependency cycle are refused
+/// before any host is touched, instead of an apply that waits forever.
+#[test]
+fn a_plan_file_with_hosts_in_a_cycle_is_refused() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let mut doc: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("json");
+    doc["hosts"][0]["depends_on"] = serde_json::json!(["kms02"]);
+    p.write("plan.json", &doc.to_string());
+    let lab = p.read("lab/kms01.json");
+    let r = p.ok(&["apply", "plan.json"], 1);
+    assert!(
+        r.stderr.contains(
+            "`plan.json` is not a kmsconf plan file: dependency cycle between hosts: kms01 -> kms02 -> kms01"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(p.read("lab/kms01.json"), lab, "no host was touched");
 }

@@ -116,7 +116,9 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("plan.json");
         std::fs::write(&path, &bytes).expect("write");
-        let _ = KmsPlan::load(&path);
+        if let Err(e) = KmsPlan::load(&path) {
+            prop_assert!(e.to_string().contains("plan.json"), "the error names the file: {}", e);
+        }
     }
 
     #[test]
@@ -142,6 +144,8 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("lab.json");
         std::fs::write(&path, &bytes).expect("write");
-        let _ = kmsconf_providers::targets::lab::load(&path);
+        if let Err(e) = kmsconf_providers::targets::lab::load(&path) {
+            prop_assert!(e.to_string().contains("lab.json"), "the error names the file: {}", e);
+        }
     }
 }

@@ -212,6 +212,22 @@ pub struct ProductConfig {
     pub confirmation_id: Option<DeclaredSecret>,
 }
 
+/// Whether `c` may appear in a host name (`[hosts.NAME]`): ASCII letters, digits, `-`, `_`, `.`.
+pub fn is_host_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Checks a host name as the config and `kmsconf export --name` take it; `Err` says why not.
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.chars().all(is_host_name_char) {
+        Ok(())
+    } else {
+        Err(format!(
+            "host name `{name}` may use only letters, digits, `-`, `_` and `.`"
+        ))
+    }
+}
+
 /// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
 pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
 /// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.

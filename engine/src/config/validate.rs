@@ -168,15 +168,8 @@ struct Published {
 }
 
 fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !ok {
-        ctx.error(
-            at,
-            format!("host name `{name}` may use only letters, digits, `-`, `_` and `.`"),
-        );
+    if let Err(message) = super::check_host_name(name) {
+        ctx.error(at, message);
     }
 }
 
@@ -426,16 +419,23 @@ fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
                 "`remote_addresses` scopes the `key-management-service` rule group, which is not in `rule_groups`",
             );
         }
-        list.get()
+        let canonical: Vec<String> = list
+            .get()
             .iter()
-            .filter_map(|a| match check_remote_address(a.get()) {
-                Ok(()) => Some(a.get().clone()),
+            .filter_map(|a| match remote_address(a.get()) {
+                Ok(canonical) => Some(canonical),
                 Err(m) => {
                     ctx.error(a.start(), m);
                     None
                 }
             })
-            .collect()
+            .collect();
+        // discovery reads a rule open to `Any` as no scope at all
+        if canonical.iter().any(|a| a == "Any") {
+            Vec::new()
+        } else {
+            canonical
+        }
     });
     FirewallConfig {
         rule_groups: groups,
@@ -443,12 +443,15 @@ fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
     }
 }
 
-fn check_remote_address(text: &str) -> Result<(), String> {
-    if ADDRESS_KEYWORDS
+/// Checks a remote address and returns it in the form discovery reads it back from Windows
+/// (keywords in their own spelling, IPs as Rust prints them, a one-address subnet as the bare
+/// address), so a scope written another way does not show as a change on every plan.
+fn remote_address(text: &str) -> Result<String, String> {
+    if let Some(keyword) = ADDRESS_KEYWORDS
         .iter()
-        .any(|k| k.eq_ignore_ascii_case(text))
+        .find(|k| k.eq_ignore_ascii_case(text))
     {
-        return Ok(());
+        return Ok((*keyword).to_string());
     }
     let bad = || {
         format!(
@@ -459,8 +462,16 @@ fn check_remote_address(text: &str) -> Result<(), String> {
     if let Some((ip, prefix)) = text.split_once('/') {
         let ip: IpAddr = ip.parse().map_err(|_| bad())?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
-        let ok = prefix.parse::<u8>().is_ok_and(|p| p <= max);
-        return if ok { Ok(()) } else { Err(bad()) };
+        let prefix = prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(bad)?;
+        return Ok(if prefix == max {
+            ip.to_string()
+        } else {
+            format!("{ip}/{prefix}")
+        });
     }
     if let Some((a, b)) = text.split_once('-') {
         let (a, b): (IpAddr, IpAddr) =
@@ -468,9 +479,11 @@ fn check_remote_address(text: &str) -> Result<(), String> {
         if a.is_ipv4() != b.is_ipv4() || a > b {
             return Err(format!("remote address range `{text}` must go from a lower to a higher address of one family"));
         }
-        return Ok(());
+        return Ok(format!("{a}-{b}"));
     }
-    text.parse::<IpAddr>().map(|_| ()).map_err(|_| bad())
+    text.parse::<IpAddr>()
+        .map(|ip| ip.to_string())
+        .map_err(|_| bad())
 }
 
 fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
@@ -886,6 +899,33 @@ fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_addresses_take_the_form_discovery_reads_back() {
+        let canonical = |text: &str| remote_address(text).expect(text);
+        assert_eq!(canonical("localsubnet"), "LocalSubnet");
+        assert_eq!(canonical("10.1.2.3/32"), "10.1.2.3");
+        assert_eq!(canonical("10.0.0.0/08"), "10.0.0.0/8");
+        assert_eq!(canonical("FE80:0::1/128"), "fe80::1");
+        assert_eq!(canonical("FE80::/64"), "fe80::/64");
+        assert_eq!(canonical("10.0.0.1-10.0.0.9"), "10.0.0.1-10.0.0.9");
+        assert!(remote_address("10.0.0.0/33").is_err());
+        let scope = |list: &str| {
+            let text = format!("[hosts.kms01]\ntarget = \"lab:kms01.json\"\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\nremote_addresses = {list}\n");
+            let config =
+                crate::config::Config::parse(Path::new("kmsconf.toml"), &text).expect("valid");
+            config.hosts["kms01"]
+                .firewall
+                .as_ref()
+                .and_then(|f| f.remote_addresses.clone())
+        };
+        assert_eq!(
+            scope("[\"localsubnet\", \"10.1.2.3/32\"]"),
+            Some(vec!["LocalSubnet".to_string(), "10.1.2.3".to_string()])
+        );
+        // a rule open to `Any` reads back with no scope at all
+        assert_eq!(scope("[\"any\"]"), Some(Vec::new()));
+    }
 
     #[test]
     fn ssh_targets_take_domain_accounts_and_refuse_passwords() {

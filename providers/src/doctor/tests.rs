@@ -120,6 +120,13 @@ fn clock_skew_is_ok_then_warning_then_failed() {
     assert!(c.detail.contains("1h behind"), "{c:?}");
     assert_eq!(c.code.as_deref(), Some("0xC004F074"));
     assert_eq!(clock_skew("kms01", None, NOW_MS).status, Verdict::Warning);
+    // whatever clock a host reports, the check is a verdict, not an overflow
+    for host_clock in [i64::MIN, i64::MAX] {
+        assert_eq!(
+            clock_skew("kms01", Some(host_clock), NOW_MS).status,
+            Verdict::Failed
+        );
+    }
 }
 
 #[test]

@@ -242,7 +242,7 @@ pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, Stri
         .or(cim_port)
         .unwrap_or(0);
     let port = u16::try_from(port)
-        .map_err(|_| format!("KeyManagementServiceListeningPort {port} is not a TCP port"))?;
+        .map_err(|_| format!("`KeyManagementServiceListeningPort` = `{port}` is not a TCP port"))?;
     let cim_dns = svc.key_management_service_dns_publishing;
     let dns = reg
         .disable_dns_publishing
@@ -286,7 +286,9 @@ pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, Stri
 
 fn minutes(value: Option<i64>, name: &str) -> Result<Option<u32>, String> {
     value
-        .map(|v| u32::try_from(v).map_err(|_| format!("{name} {v} is not a number of minutes")))
+        .map(|v| {
+            u32::try_from(v).map_err(|_| format!("`{name}` = `{v}` is not a number of minutes"))
+        })
         .transpose()
 }
 
@@ -358,7 +360,12 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, String> {
     let license_status = u32::try_from(status)
         .ok()
         .and_then(LicenseStatus::from_cim)
-        .ok_or_else(|| format!("product {}: LicenseStatus {status} is not 0 to 6", p.id))?;
+        .ok_or_else(|| {
+            format!(
+                "product `{}`: `LicenseStatus` = `{status}` is not 0 to 6",
+                p.id
+            )
+        })?;
     let grace = p.grace_period_remaining.unwrap_or(0);
     Ok(ProductState {
         partial_key: p.partial_product_key.clone().filter(|k| !k.is_empty()),
@@ -696,7 +703,16 @@ mod tests {
         let text =
             fixture("fresh-server.json").replace("\"LicenseStatus\": 2", "\"LicenseStatus\": 9");
         let e = parse_discovery(&text).expect_err("status 9");
-        assert!(e.contains("LicenseStatus 9"), "{e}");
+        assert!(e.contains("`LicenseStatus` = `9` is not 0 to 6"), "{e}");
+        let svc = CimService {
+            key_management_service_listening_port: Some(70_000),
+            ..CimService::default()
+        };
+        let e = service(&svc, &CimRegistry::default()).expect_err("port 70000");
+        assert_eq!(
+            e,
+            "`KeyManagementServiceListeningPort` = `70000` is not a TCP port"
+        );
         let text = fixture("fresh-server.json").replace(
             "\"KeyManagementServiceListeningPort\": null",
             "\"KeyManagementServiceListeningPort\": \"x\"",

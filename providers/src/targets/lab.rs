@@ -155,7 +155,7 @@ impl LabTarget {
             if file.latency_ms > 0 {
                 std::thread::sleep(Duration::from_millis(file.latency_ms));
             }
-            file.round_trips += 1;
+            file.round_trips = file.round_trips.saturating_add(1);
             Ok(f(file))
         })
     }
@@ -790,6 +790,19 @@ mod tests {
         assert!(state.client_machine_id.is_some());
         assert_eq!(state.remaining_rearm_count, Some(LAB_REARM_COUNT));
         assert!(state.clock.is_some());
+    }
+
+    #[test]
+    fn extreme_numbers_in_a_hand_edited_file_are_not_an_overflow() {
+        let (_d, t) = lab();
+        with_lab_file(&t.path, true, |f| {
+            f.round_trips = u64::MAX;
+            f.clock_offset_seconds = i64::MAX;
+            Ok(())
+        })
+        .expect("control");
+        let state = t.discover().expect("discover").state;
+        assert_eq!(state.clock, Some(i64::MAX));
     }
 
     #[test]

@@ -520,23 +520,8 @@ pub fn answer(stdout: &str, kind: &str, what: &str) -> Result<String, String> {
 
 /// Reads the discovery answer. `Err` holds a message for the user.
 pub fn discovery(stdout: &str) -> Result<(HostState, Observations), String> {
-    let messages = messages(stdout)?;
-    if let Some(m) = messages.iter().find(|m| m.kind == "error") {
-        let e: ScriptError = cim::from_json(&m.json)?;
-        let message = e.message.unwrap_or_default();
-        return Err(match e.h_result.as_deref().and_then(catalog::parse_code) {
-            Some(code) => format!(
-                "discovery failed: {}",
-                catalog::explain_failure(code, &message)
-            ),
-            None => format!("discovery failed: {message}"),
-        });
-    }
-    let doc = messages
-        .iter()
-        .find(|m| m.kind == "discovery")
-        .ok_or("the host sent no discovery answer")?;
-    cim::parse_discovery(&doc.json).map_err(|e| format!("cannot read the discovery answer: {e}"))
+    let json = answer(stdout, "discovery", "discovery")?;
+    cim::parse_discovery(&json).map_err(|e| format!("cannot read the discovery answer: {e}"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -655,25 +640,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
                 detail: Some(format!("{} licenses installed", catalog::product_name(*id))),
             })
         }
-        TargetOp::InstallProductKey { product: id, key } => {
-            let p = product(*id)?;
-            if p.partial_key.as_deref() != Some(key.partial().as_str()) {
-                return Err(format!(
-                    "the installed key ends in {}, not {}",
-                    p.partial_key.as_deref().unwrap_or("nothing"),
-                    key.partial()
-                ));
-            }
-            if p.channel != Channel::KmsHost {
-                return Err(format!(
-                    "the key installed as a {}, not a KMS host key",
-                    p.channel
-                ));
-            }
-            Ok(Outcome::Applied {
-                detail: Some(format!("installed key {}", key.masked())),
-            })
-        }
+        TargetOp::InstallProductKey { product: id, key } => verify_key(&product(*id)?, key),
         TargetOp::ActivateOnline { product: id }
         | TargetOp::ActivateByPhone { product: id, .. } => {
             let p = product(*id)?;
@@ -705,24 +672,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             })
         }
         TargetOp::SetService(setting) => {
-            let state = read_service(&rb)?;
-            let now = match setting {
-                ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
-                ServiceSetting::DnsPublishing(_) => {
-                    ServiceSetting::DnsPublishing(state.dns_publishing)
-                }
-                ServiceSetting::PublishDomains(_) => {
-                    ServiceSetting::PublishDomains(state.publish_domains)
-                }
-                ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
-                ServiceSetting::ActivationInterval(_) => {
-                    ServiceSetting::ActivationInterval(state.activation_interval)
-                }
-                ServiceSetting::RenewalInterval(_) => {
-                    ServiceSetting::RenewalInterval(state.renewal_interval)
-                }
-                ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
-            };
+            let now = crate::service::current(setting, &read_service(&rb)?);
             if &now != setting {
                 return Err(format!(
                     "it reads back as `{}`",
@@ -745,41 +695,11 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             group,
             enabled,
             remote_addresses,
-        } => {
-            let fw = cim::firewall(&rb.firewall_rules);
-            let g = fw.groups.get(group).ok_or("the group's rules are gone")?;
-            if g.enabled != *enabled {
-                return Err(format!(
-                    "the {} rules are not all {}",
-                    group.display_name(),
-                    if *enabled { "enabled" } else { "disabled" }
-                ));
-            }
-            let scoped = catalog::rule_group(*group).is_some_and(|i| i.scoped);
-            if scoped && &g.remote_addresses != remote_addresses {
-                return Err(format!(
-                    "the rule's remote addresses read back as {:?}",
-                    g.remote_addresses
-                ));
-            }
-            Ok(Outcome::applied())
-        }
+        } => verify_rule_group(&rb, *group, *enabled, remote_addresses),
         TargetOp::SetPortRule {
             port,
             remote_addresses,
-        } => {
-            let fw = cim::firewall(&rb.firewall_rules);
-            let rule = fw
-                .port_rule
-                .ok_or_else(|| format!("there is no enabled rule {PORT_RULE_NAME}"))?;
-            if rule.port != *port || &rule.remote_addresses != remote_addresses {
-                return Err(format!(
-                    "{PORT_RULE_NAME} reads back as TCP {} from {:?}",
-                    rule.port, rule.remote_addresses
-                ));
-            }
-            Ok(Outcome::applied())
-        }
+        } => verify_port_rule(&rb, *port, remote_addresses),
         TargetOp::RemovePortRule => {
             let present = rb
                 .firewall_rules
@@ -791,6 +711,74 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             Ok(Outcome::applied())
         }
     }
+}
+
+/// The installed key is the one sent, and it installed as a KMS host key.
+fn verify_key(
+    p: &crate::state::ProductState,
+    key: &kmsconf_engine::secret::ProductKey,
+) -> Result<Outcome, String> {
+    if p.partial_key.as_deref() != Some(key.partial().as_str()) {
+        return Err(format!(
+            "the installed key ends in {}, not {}",
+            p.partial_key.as_deref().unwrap_or("nothing"),
+            key.partial()
+        ));
+    }
+    if p.channel != Channel::KmsHost {
+        return Err(format!(
+            "the key installed as a {}, not a KMS host key",
+            p.channel
+        ));
+    }
+    Ok(Outcome::Applied {
+        detail: Some(format!("installed key {}", key.masked())),
+    })
+}
+
+/// Every rule of the group is enabled (or disabled), and a scoped group has the addresses sent.
+fn verify_rule_group(
+    rb: &ReadBack,
+    group: RuleGroup,
+    enabled: bool,
+    remote_addresses: &[String],
+) -> Result<Outcome, String> {
+    let fw = cim::firewall(&rb.firewall_rules);
+    let g = fw.groups.get(&group).ok_or("the group's rules are gone")?;
+    if g.enabled != enabled {
+        return Err(format!(
+            "the {} rules are not all {}",
+            group.display_name(),
+            if enabled { "enabled" } else { "disabled" }
+        ));
+    }
+    let scoped = catalog::rule_group(group).is_some_and(|i| i.scoped);
+    if scoped && g.remote_addresses != remote_addresses {
+        return Err(format!(
+            "the rule's remote addresses read back as {:?}",
+            g.remote_addresses
+        ));
+    }
+    Ok(Outcome::applied())
+}
+
+/// kmsconf's own port rule is enabled, on the port and from the addresses sent.
+fn verify_port_rule(
+    rb: &ReadBack,
+    port: u16,
+    remote_addresses: &[String],
+) -> Result<Outcome, String> {
+    let fw = cim::firewall(&rb.firewall_rules);
+    let rule = fw
+        .port_rule
+        .ok_or_else(|| format!("there is no enabled rule {PORT_RULE_NAME}"))?;
+    if rule.port != port || rule.remote_addresses != remote_addresses {
+        return Err(format!(
+            "{PORT_RULE_NAME} reads back as TCP {} from {:?}",
+            rule.port, rule.remote_addresses
+        ));
+    }
+    Ok(Outcome::applied())
 }
 
 fn read_service(rb: &ReadBack) -> Result<crate::state::ServiceState, String> {

@@ -128,7 +128,7 @@ pub fn counted(requests: &[ClientRequest], product: ProductId, now: i64) -> Vec<
     let mut latest: BTreeMap<&str, &ClientRequest> = BTreeMap::new();
     for r in requests.iter().filter(|r| {
         // a request stamped after `now` (the clock was set back) is still in the cache
-        r.product == product && !r.failed && now - r.at < CACHE_SECONDS
+        r.product == product && !r.failed && now.saturating_sub(r.at) < CACHE_SECONDS
     }) {
         let keep = latest.get(r.cmid.as_str()).is_none_or(|old| old.at <= r.at);
         if keep {
@@ -231,6 +231,20 @@ mod tests {
         let cmids: Vec<&str> = c.iter().map(|r| r.cmid.as_str()).collect();
         assert_eq!(cmids, ["a", "c"]);
         assert_eq!(c[0].at, now - 3600, "the latest request of a CMID is kept");
+    }
+
+    #[test]
+    fn request_times_from_a_hand_edited_file_do_not_overflow() {
+        let w = ProductId::Windows;
+        let list = vec![req("old", w, i64::MIN), req("future", w, i64::MAX)];
+        let cmids = |now| -> Vec<String> {
+            counted(&list, w, now)
+                .iter()
+                .map(|r| r.cmid.clone())
+                .collect()
+        };
+        assert_eq!(cmids(1_000_000), ["future"]);
+        assert_eq!(cmids(i64::MIN), ["future", "old"]);
     }
 
     #[test]
