@@ -41,14 +41,12 @@ pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     };
     if !plan.has_changes() && unplanned.is_empty() {
         if args.json {
-            say!(
-                "{}",
-                serde_json::json!({
-                    "format_version": 1,
-                    "hosts": [],
-                    "summary": { "applied": 0, "failed": 0, "skipped": 0, "pending": 0, "hosts_failed": 0 },
-                })
-            );
+            let doc = serde_json::json!({
+                "format_version": 1,
+                "hosts": [],
+                "summary": { "applied": 0, "failed": 0, "skipped": 0, "pending": 0, "hosts_failed": 0 },
+            });
+            say!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         } else if args.plan.is_some() {
             say!("The plan has no changes; nothing to apply.");
         }

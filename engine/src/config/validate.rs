@@ -419,17 +419,18 @@ fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> FirewallConfig {
                 "`remote_addresses` scopes the `key-management-service` rule group, which is not in `rule_groups`",
             );
         }
-        let canonical: Vec<String> = list
-            .get()
-            .iter()
-            .filter_map(|a| match remote_address(a.get()) {
-                Ok(canonical) => Some(canonical),
-                Err(m) => {
-                    ctx.error(a.start(), m);
-                    None
-                }
-            })
-            .collect();
+        let mut canonical: Vec<String> = Vec::new();
+        for a in list.get() {
+            match remote_address(a.get()) {
+                // Windows keeps one of each, so a repeated entry would read back as drift
+                Ok(c) if canonical.contains(&c) => ctx.error(
+                    a.start(),
+                    format!("remote address `{}` is listed twice", a.get()),
+                ),
+                Ok(c) => canonical.push(c),
+                Err(m) => ctx.error(a.start(), m),
+            }
+        }
         // discovery reads a rule open to `Any` as no scope at all
         if canonical.iter().any(|a| a == "Any") {
             Vec::new()
