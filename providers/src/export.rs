@@ -154,12 +154,18 @@ fn service(out: &mut String, name: &str, state: &HostState) {
     }
     let s = &state.service;
     let domains: Vec<String> = s.publish_domains.iter().map(domain).collect();
+    // an empty list on a host that does not publish itself says nothing, and `validate` warns
+    // that a publish list has no effect while publishing is off
+    let publish_domains = if !s.dns_publishing && domains.is_empty() {
+        String::new()
+    } else {
+        format!("publish_domains = [{}]\n", domains.join(", "))
+    };
     let _ = writeln!(
         out,
-        "\n[hosts.{name}.service]\nport = {}\ndns_publishing = {}\npublish_domains = [{}]\nlow_priority = {}\nactivation_interval = {}\nrenewal_interval = {}\nhost_caching = {}",
+        "\n[hosts.{name}.service]\nport = {}\ndns_publishing = {}\n{publish_domains}low_priority = {}\nactivation_interval = {}\nrenewal_interval = {}\nhost_caching = {}",
         s.effective_port(),
         s.dns_publishing,
-        domains.join(", "),
         s.low_priority,
         s.activation_interval,
         s.renewal_interval,

@@ -21,6 +21,7 @@ pub enum LabCommand {
     },
     /// Make the host refuse an operation with an HRESULT (once, N times, or always).
     Fault {
+        /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
         /// install-license, install-key, activate, set-service, firewall, restart or discover.
         #[arg(long, value_parser = parse_op)]
@@ -33,28 +34,44 @@ pub enum LabCommand {
         times: Option<u32>,
     },
     /// Remove every injected fault.
-    ClearFaults { path: PathBuf },
+    ClearFaults {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+    },
     /// Make every round trip to the host take this long.
-    Latency { path: PathBuf, milliseconds: u64 },
+    Latency {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+        /// Milliseconds per round trip; `0` removes the delay.
+        milliseconds: u64,
+    },
     /// Cut the host off the internet (online activation fails with 0xC004FC03), or restore it.
     Offline {
+        /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
+        /// `on` cuts it off, `off` restores it.
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
     /// Make the host unreachable for kmsconf, or reachable again.
     Unreachable {
+        /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
+        /// `on` makes it unreachable, `off` reachable again.
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
     /// Print the lab host's state file.
-    Show { path: PathBuf },
+    Show {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+    },
     /// Simulated KMS clients: send activation requests, list what the host counts, clear them.
     #[command(subcommand)]
     Clients(ClientsCommand),
     /// Set the host's clock ahead of (`+2h`) or behind (`-10m`) the real one; `0` resets it.
     Clock {
+        /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
         /// `[+|-]N[s|m|h|d]`.
         #[arg(allow_hyphen_values = true, value_parser = clock::parse_duration)]
@@ -66,6 +83,7 @@ pub enum LabCommand {
 pub enum ClientsCommand {
     /// Record activation requests from clients, as the KMS host receives them.
     Add {
+        /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
         /// The product the clients activate: windows, office-2010, ..., office-2024.
         #[arg(long, default_value = "windows", value_parser = parse_product)]
@@ -82,9 +100,15 @@ pub enum ClientsCommand {
         ago: i64,
     },
     /// List the clients the host counts now, per product (the 30-day, 50/10 most recent cache).
-    List { path: PathBuf },
+    List {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+    },
     /// Forget every simulated request.
-    Clear { path: PathBuf },
+    Clear {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+    },
 }
 
 fn parse_product(text: &str) -> Result<ProductId, String> {

@@ -120,3 +120,25 @@ fn export_refuses_what_it_cannot_read() {
     let r = p.ok(&["export", "--target", "lab:x.json", "--name", "a b"], 1);
     assert!(r.stderr.contains("may use only"), "{r:?}");
 }
+
+/// A host that does not publish itself and has no publish list exports without a
+/// `publish_domains = []` line: with `dns_publishing = false` that line only drew a `validate`
+/// warning ("has no effect") on a file kmsconf itself wrote.
+#[test]
+fn a_host_without_dns_publishing_exports_a_config_that_validates_without_warnings() {
+    let mut p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        &single_host("\n[hosts.kms01.service]\ndns_publishing = false\n"),
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let r = export_over_config(&p, &[]);
+    assert!(r.stdout.contains("dns_publishing = false"), "{r:?}");
+    assert!(!r.stdout.contains("publish_domains"), "{r:?}");
+    p.unset("KMS_HOST_KEY")
+        .env("KMS01_WINDOWS_HOST_KEY", SAME_ENDING);
+    let v = p.ok(&["validate"], 0);
+    assert!(!v.stderr.contains("warning"), "{v:?}");
+    let plan = p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.stdout.contains("No changes"), "{plan:?}");
+}

@@ -12,6 +12,7 @@ mod fleet;
 mod gitops;
 mod pipelines;
 mod plan_apply;
+mod readme;
 mod robustness;
 mod secrets;
 mod ssh;
