@@ -94,7 +94,7 @@ enum Command {
         /// The lock ID, as the `locked` error printed it.
         lock_id: String,
     },
-    /// Control simulated lab hosts (faults, offline, latency) and play the activation phone line.
+    /// Control simulated lab hosts (faults, latency, offline, unreachable, clients, clock) and play the activation phone line.
     #[command(subcommand)]
     Lab(lab::LabCommand),
     /// Print the shell completion script for bash, zsh, fish or PowerShell.
