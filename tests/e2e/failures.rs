@@ -103,15 +103,7 @@ fn online_activation_on_an_offline_host_fails_with_the_real_code() {
 #[test]
 fn a_failed_host_stops_the_hosts_that_depend_on_it_and_not_the_others() {
     let p = Project::new();
-    let host = |name: &str, extra: &str| {
-        format!("[hosts.{name}]\ntarget = \"lab:lab/{name}.json\"\n{extra}\n[hosts.{name}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n")
-    };
-    let config = [
-        host("a", ""),
-        host("b", "depends_on = [\"a\"]"),
-        host("c", ""),
-    ]
-    .concat();
+    let config = three_hosts_b_after_a();
     p.write("kmsconf.toml", &config);
     p.ok(&["plan"], 0);
     p.ok(
@@ -170,15 +162,7 @@ fn an_unreachable_host_is_reported_and_the_others_are_planned() {
 #[test]
 fn apply_with_an_unreachable_host_finishes_the_others_and_skips_its_dependents() {
     let p = Project::new();
-    let host = |name: &str, extra: &str| {
-        format!("[hosts.{name}]\ntarget = \"lab:lab/{name}.json\"\n{extra}\n[hosts.{name}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n")
-    };
-    let config = [
-        host("a", ""),
-        host("b", "depends_on = [\"a\"]"),
-        host("c", ""),
-    ]
-    .concat();
+    let config = three_hosts_b_after_a();
     p.write("kmsconf.toml", &config);
     p.ok(&["lab", "unreachable", "lab/a.json", "on"], 0);
     let r = p.ok(&["apply", "--auto-approve"], 1);
@@ -262,4 +246,17 @@ fn a_bad_timeout_setting_is_one_error_not_a_failure_of_each_host() {
         assert!(!r.all().contains("cannot plan"), "{r:?}");
     }
     assert!(!p.path("lab").exists(), "no host was touched");
+}
+
+/// Lab hosts `a`, `b` (which depends on `a`) and `c`, each with a Windows KMS host key.
+fn three_hosts_b_after_a() -> String {
+    let host = |name: &str, extra: &str| {
+        format!("[hosts.{name}]\ntarget = \"lab:lab/{name}.json\"\n{extra}\n[hosts.{name}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n")
+    };
+    [
+        host("a", ""),
+        host("b", "depends_on = [\"a\"]"),
+        host("c", ""),
+    ]
+    .concat()
 }
