@@ -1,54 +1,42 @@
 //! The executor: runs a host's changes level by level (one batch per dependency level), stops
-//! the dependents of a change that failed or is pending, lets independent branches finish, and
-//! runs hosts concurrently with a bound, respecting the order between hosts.
+//! the dependents of a change that failed or is pending, and lets independent branches finish.
+//! Hosts run concurrently through [`crate::schedule`].
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Condvar, Mutex};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::graph::Dag;
-use crate::plan::{Action, Change};
-use crate::target::Outcome;
+use crate::plan::{Change, Domain};
+pub use crate::target::ChangeStatus;
 use crate::Error;
 
-/// What became of one planned change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum ChangeStatus {
-    Applied {
-        detail: Option<String>,
-    },
-    Pending {
-        message: String,
-    },
-    Failed {
-        code: Option<u32>,
-        message: String,
-    },
-    /// Not attempted because something it depends on did not happen.
-    Skipped {
-        reason: String,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangeReport {
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ChangeReport<A> {
     pub address: String,
-    pub action: Action,
+    pub action: A,
     #[serde(flatten)]
     pub status: ChangeStatus,
 }
 
 /// The result of applying one host's changes.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct HostRun {
-    pub changes: Vec<ChangeReport>,
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRun<A> {
+    pub changes: Vec<ChangeReport<A>>,
     /// Batches sent to the host (round trips), for the reader and for the benchmarks.
     pub batches: usize,
 }
 
-impl HostRun {
+impl<A> Default for HostRun<A> {
+    fn default() -> Self {
+        Self {
+            changes: Vec::new(),
+            batches: 0,
+        }
+    }
+}
+
+impl<A> HostRun<A> {
     pub fn count(&self, f: impl Fn(&ChangeStatus) -> bool) -> usize {
         self.changes.iter().filter(|c| f(&c.status)).count()
     }
@@ -69,28 +57,22 @@ impl HostRun {
 /// Runs `changes` in dependency order. `run_batch` receives the changes of one level that may
 /// run (their dependencies succeeded) and returns one outcome each, or an error for the whole
 /// batch (host unreachable), which fails the batch and skips everything after it.
-pub fn run_host<Op>(
-    changes: &[Change<Op>],
-    mut run_batch: impl FnMut(&[&Change<Op>]) -> Result<Vec<Outcome>, String>,
-) -> Result<HostRun, Error> {
-    let by_address: BTreeMap<&str, &Change<Op>> =
+pub fn run_host<D: Domain>(
+    changes: &[Change<D>],
+    mut run_batch: impl FnMut(&[&Change<D>]) -> Result<Vec<ChangeStatus>, String>,
+) -> Result<HostRun<D::Action>, Error> {
+    let by_address: BTreeMap<&str, &Change<D>> =
         changes.iter().map(|c| (c.address.as_str(), c)).collect();
-    let mut dag = Dag::new();
-    for c in changes {
-        dag.add_node(c.address.clone());
-        for dep in c
-            .depends_on
+    let dag = Dag::from_deps(
+        changes
             .iter()
-            .filter(|d| by_address.contains_key(d.as_str()))
-        {
-            dag.add_edge(dep.clone(), c.address.clone());
-        }
-    }
+            .map(|c| (c.address.clone(), c.depends_on.clone())),
+    )?;
     let mut status: BTreeMap<String, ChangeStatus> = BTreeMap::new();
     let mut batches = 0;
     let mut host_error: Option<String> = None;
     for level in dag.levels()? {
-        let mut ready: Vec<&Change<Op>> = Vec::new();
+        let mut ready: Vec<&Change<D>> = Vec::new();
         for address in &level {
             let change = by_address[address.as_str()];
             if let Some(reason) = blocked_by(&dag, address, &status, host_error.as_deref()) {
@@ -117,7 +99,7 @@ pub fn run_host<Op>(
         match outcomes {
             Ok(outcomes) => {
                 for (c, o) in ready.iter().zip(outcomes) {
-                    status.insert(c.address.clone(), from_outcome(o));
+                    status.insert(c.address.clone(), o);
                 }
             }
             Err(message) => {
@@ -147,14 +129,6 @@ pub fn run_host<Op>(
     Ok(HostRun { changes, batches })
 }
 
-fn from_outcome(o: Outcome) -> ChangeStatus {
-    match o {
-        Outcome::Applied { detail } => ChangeStatus::Applied { detail },
-        Outcome::Pending { message } => ChangeStatus::Pending { message },
-        Outcome::Failed { code, message } => ChangeStatus::Failed { code, message },
-    }
-}
-
 fn blocked_by(
     dag: &Dag,
     address: &str,
@@ -174,116 +148,16 @@ fn blocked_by(
         })
 }
 
-/// A unit of work for [`run_scheduled`]: a name, the names it must wait for, and its input.
-pub struct Job<T> {
-    pub name: String,
-    pub after: Vec<String>,
-    pub input: T,
-}
-
-/// Runs jobs on up to `parallelism` threads, each only after the jobs it names in `after`
-/// succeeded. `run` returns the result and whether it succeeded; a job whose prerequisite did
-/// not succeed is not run and gets `skip(name, prerequisite)`. Results come back in input order.
-pub fn run_scheduled<T: Send, R: Send>(
-    jobs: Vec<Job<T>>,
-    parallelism: usize,
-    run: impl Fn(&str, T) -> (R, bool) + Sync,
-    skip: impl Fn(&str, &str) -> R + Sync,
-) -> Vec<(String, R)> {
-    struct State<T, R> {
-        waiting: BTreeMap<usize, Job<T>>,
-        finished: BTreeMap<String, bool>,
-        results: BTreeMap<usize, (String, R)>,
-        running: usize,
-    }
-    let total = jobs.len();
-    let names: BTreeSet<String> = jobs.iter().map(|j| j.name.clone()).collect();
-    let state = Mutex::new(State {
-        waiting: jobs.into_iter().enumerate().collect(),
-        finished: BTreeMap::new(),
-        results: BTreeMap::new(),
-        running: 0,
-    });
-    let wake = Condvar::new();
-    let workers = parallelism.clamp(1, total.max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                let next = loop {
-                    if s.waiting.is_empty() {
-                        break None;
-                    }
-                    // a job whose prerequisite failed is resolved at once, without a thread
-                    let failed = s.waiting.iter().find_map(|(i, j)| {
-                        j.after
-                            .iter()
-                            .find(|a| s.finished.get(*a) == Some(&false))
-                            .map(|a| (*i, a.clone()))
-                    });
-                    if let Some((i, prerequisite)) = failed {
-                        if let Some(job) = s.waiting.remove(&i) {
-                            let r = skip(&job.name, &prerequisite);
-                            s.finished.insert(job.name.clone(), false);
-                            s.results.insert(i, (job.name, r));
-                            wake.notify_all();
-                        }
-                        continue;
-                    }
-                    let ready = s.waiting.iter().find(|(_, j)| {
-                        j.after
-                            .iter()
-                            .all(|a| !names.contains(a) || s.finished.get(a) == Some(&true))
-                    });
-                    if let Some(i) = ready.map(|(i, _)| *i) {
-                        s.running += 1;
-                        break s.waiting.remove(&i).map(|j| (i, j));
-                    }
-                    // nothing runs and nothing can start: the jobs left wait on each other (a
-                    // cycle in `after`); skipping one lets the others resolve instead of hanging
-                    if s.running == 0 {
-                        if let Some((i, job)) = s.waiting.pop_first() {
-                            let prerequisite = job
-                                .after
-                                .iter()
-                                .find(|a| names.contains(*a) && !s.finished.contains_key(*a))
-                                .cloned()
-                                .unwrap_or_default();
-                            let r = skip(&job.name, &prerequisite);
-                            s.finished.insert(job.name.clone(), false);
-                            s.results.insert(i, (job.name, r));
-                        }
-                        continue;
-                    }
-                    s = wake.wait(s).unwrap_or_else(|p| p.into_inner());
-                };
-                drop(s);
-                let Some((i, job)) = next else {
-                    wake.notify_all();
-                    return;
-                };
-                let (r, ok) = run(&job.name, job.input);
-                let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-                s.running -= 1;
-                s.finished.insert(job.name.clone(), ok);
-                s.results.insert(i, (job.name, r));
-                wake.notify_all();
-            });
-        }
-    });
-    let s = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    s.results.into_values().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Test, TestVerb};
     use serde_json::Value;
 
-    fn change(address: &str, deps: &[&str]) -> Change<String> {
+    fn change(address: &str, deps: &[&str]) -> Change<Test> {
         Change {
             address: address.into(),
-            action: Action::Update,
+            action: TestVerb::Update,
             before: Value::Null,
             after: Value::Null,
             equivalent: None,
@@ -309,9 +183,9 @@ mod tests {
                 .iter()
                 .map(|c| {
                     if c.address == "activate" {
-                        Outcome::failed(0xC004FC03, "offline")
+                        ChangeStatus::failed(0xC004FC03, "offline")
                     } else {
-                        Outcome::applied()
+                        ChangeStatus::applied()
                     }
                 })
                 .collect())
@@ -338,57 +212,5 @@ mod tests {
         let changes = vec![change("a", &[]), change("b", &["a"])];
         let run = run_host(&changes, |_| Err("connection reset".into())).expect("acyclic");
         assert_eq!((run.failed(), run.skipped()), (1, 1));
-    }
-
-    #[test]
-    fn scheduled_jobs_wait_for_prerequisites_and_skip_after_failure() {
-        let job = |n: &str, after: &[&str]| Job {
-            name: n.to_string(),
-            after: after.iter().map(|a| a.to_string()).collect(),
-            input: n.to_string(),
-        };
-        let order = Mutex::new(Vec::new());
-        let results = run_scheduled(
-            vec![
-                job("c", &["b"]),
-                job("b", &["a"]),
-                job("a", &[]),
-                job("x", &["bad"]),
-                job("bad", &[]),
-            ],
-            4,
-            |name, _| {
-                order.lock().expect("lock").push(name.to_string());
-                (format!("ran {name}"), name != "bad")
-            },
-            |name, pre| format!("skipped {name}: {pre}"),
-        );
-        let order = order.into_inner().expect("lock");
-        let pos = |n: &str| order.iter().position(|o| o == n).expect("ran");
-        assert!(pos("a") < pos("b") && pos("b") < pos("c"));
-        assert_eq!(
-            results.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-            vec!["c", "b", "a", "x", "bad"]
-        );
-        assert_eq!(results[3].1, "skipped x: bad");
-    }
-
-    #[test]
-    fn scheduled_jobs_that_wait_on_each_other_are_skipped_instead_of_hanging() {
-        let job = |n: &str, after: &[&str]| Job {
-            name: n.to_string(),
-            after: after.iter().map(|a| a.to_string()).collect(),
-            input: (),
-        };
-        let results = run_scheduled(
-            vec![job("a", &["b"]), job("b", &["a"]), job("c", &[])],
-            2,
-            |name, ()| (format!("ran {name}"), true),
-            |name, pre| format!("skipped {name}: {pre}"),
-        );
-        assert_eq!(
-            results.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
-            vec!["skipped a: b", "skipped b: a", "ran c"]
-        );
     }
 }

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::diagnostic::Diagnostic;
-
-/// Errors from loading configs and plan files, ordering resources and writing files.
+/// Errors from loading plan files, ordering resources, reading secrets and writing files.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read `{path}`: {source}")]
@@ -19,21 +17,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The configuration has one or more errors; each carries its file, line and column.
-    #[error("{}", render_diagnostics(.0))]
-    Invalid(Vec<Diagnostic>),
     #[error("dependency cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
     #[error("`{path}` is not a kmsconf plan file: {message}")]
     PlanFile { path: PathBuf, message: String },
     #[error("secret {what}: {message}")]
     Secret { what: String, message: String },
-}
-
-fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }

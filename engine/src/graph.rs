@@ -22,6 +22,30 @@ impl Dag {
         Self::default()
     }
 
+    /// The graph of `nodes`, each with the names it depends on; a dependency that names no
+    /// node is left out (the caller reports unknown names in its own terms). Refuses a cycle,
+    /// naming it, so a `Dag` built here can always be ordered and scheduled.
+    pub fn from_deps(
+        nodes: impl IntoIterator<Item = (String, Vec<String>)>,
+    ) -> Result<Self, Error> {
+        let nodes: Vec<(String, Vec<String>)> = nodes.into_iter().collect();
+        let mut dag = Self::new();
+        for (name, _) in &nodes {
+            dag.add_node(name.clone());
+        }
+        for (name, deps) in nodes {
+            for dep in deps {
+                if dag.index.contains_key(&dep) {
+                    dag.add_edge(dep, name.clone());
+                }
+            }
+        }
+        match toposort(&dag.graph, None) {
+            Ok(_) => Ok(dag),
+            Err(_) => Err(Error::Cycle(dag.find_cycle())),
+        }
+    }
+
     /// Adds a node (idempotent) and returns its index.
     pub fn add_node(&mut self, key: String) -> NodeIndex {
         if let Some(i) = self.index.get(&key) {
@@ -61,6 +85,20 @@ impl Dag {
             .collect();
         deps.sort_unstable();
         deps
+    }
+
+    /// The keys of the nodes that depend directly on `key`, sorted.
+    pub fn successors(&self, key: &str) -> Vec<&str> {
+        let Some(i) = self.index.get(key) else {
+            return Vec::new();
+        };
+        let mut next: Vec<&str> = self
+            .graph
+            .neighbors_directed(*i, Direction::Outgoing)
+            .map(|n| self.graph[n].as_str())
+            .collect();
+        next.sort_unstable();
+        next
     }
 
     /// Every node in an order where dependencies come first; ties broken by key, so the order
@@ -179,6 +217,25 @@ mod tests {
             Err(Error::Cycle(c)) => assert_eq!(c, vec!["a", "b", "c", "a"]),
             other => panic!("expected a cycle, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn from_deps_ignores_unknown_names_and_refuses_cycles() {
+        let d = Dag::from_deps([
+            (
+                "b".to_string(),
+                vec!["a".to_string(), "nowhere".to_string()],
+            ),
+            ("a".to_string(), vec![]),
+        ])
+        .expect("acyclic");
+        assert_eq!(d.topological_order().expect("order"), vec!["a", "b"]);
+        assert_eq!(d.successors("a"), vec!["b"]);
+        let e = Dag::from_deps([
+            ("a".to_string(), vec!["b".to_string()]),
+            ("b".to_string(), vec!["a".to_string()]),
+        ]);
+        assert!(matches!(e, Err(Error::Cycle(c)) if c == vec!["a", "b", "a"]));
     }
 
     #[test]

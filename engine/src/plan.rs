@@ -1,96 +1,84 @@
 //! Plans: the changes that would bring each host to its desired state, and the plan file that
-//! carries them from `kmsconf plan --out` to `kmsconf apply PLANFILE`.
+//! carries them from `plan --out` to `apply PLANFILE`.
 //!
 //! A plan file holds the observed state each change was computed from (so `apply` can refuse a
-//! stale plan) and the operations with secret *references*, never secret values.
+//! stale plan) and the operations with secret *references*, never secret values. What a change
+//! does, what a host looks like and how it is reached are the [`Domain`]'s types: the engine only
+//! orders, stores and counts them.
 
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::config::TargetSpec;
 use crate::Error;
 
-/// The version of both the plan file and the `plan --json` output.
-pub const FORMAT_VERSION: u32 = 1;
-const PLAN_KIND: &str = "kmsconf-plan";
-
-/// What a change does, as shown in the plan (`+`, `~`, `-`, and the two verbs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Delete,
-    Activate,
-    Restart,
+/// The types a domain plugs into plans and apply runs.
+pub trait Domain: Debug + Clone + PartialEq + Send + Sync + 'static {
+    /// One operation as a plan file holds it (secret references, never values).
+    type Op: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+    /// What discovery read from a host, stored with the plan to detect a stale plan.
+    type State: Clone + Debug + Serialize + DeserializeOwned + Send + Sync;
+    /// How a host is reached, as the plan file records it.
+    type Target: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+    /// The verbs of changes (`create`, `update`, ...).
+    type Action: Verb;
+    /// The `kind` of the plan file, checked on load.
+    const PLAN_KIND: &'static str;
+    /// The plan file's format version: a file of another version is refused on load.
+    const FORMAT_VERSION: u32;
 }
 
-impl Action {
-    pub const ALL: [Action; 5] = [
-        Self::Create,
-        Self::Update,
-        Self::Delete,
-        Self::Activate,
-        Self::Restart,
-    ];
-
-    pub fn symbol(self) -> char {
-        match self {
-            Self::Create | Self::Activate => '+',
-            Self::Update | Self::Restart => '~',
-            Self::Delete => '-',
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-            Self::Activate => "activate",
-            Self::Restart => "restart",
-        }
-    }
+/// What a change does, as shown in the plan: a word and a one-character symbol.
+pub trait Verb:
+    Copy + Debug + Eq + Ord + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// Every verb, in the order summaries list them.
+    const ALL: &'static [Self];
+    fn symbol(self) -> char;
+    fn as_str(self) -> &'static str;
 }
 
 /// One change to one resource of one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Change<Op> {
+#[serde(bound = "")]
+pub struct Change<D: Domain> {
     /// The resource, unique within its host: `products.windows.host_key`, `service.port`, ...
     pub address: String,
-    pub action: Action,
+    pub action: D::Action,
     pub before: Value,
     pub after: Value,
-    /// What an administrator would type for the same change (`slmgr.vbs /sprt 1689`), masked.
+    /// What an administrator would type for the same change, with any secret masked.
     pub equivalent: Option<String>,
     /// Addresses (in the same host) that must be applied first.
     pub depends_on: Vec<String>,
     /// Something the reviewer must know (a pending phone activation, a restart it triggers).
     pub note: Option<String>,
-    pub operation: Op,
+    pub operation: D::Op,
 }
 
 /// The changes for one host, with the state they were computed from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HostPlan<Op, State> {
+#[serde(bound = "")]
+pub struct HostPlan<D: Domain> {
     pub name: String,
-    pub target: TargetSpec,
+    pub target: D::Target,
     /// Hosts that must be converged before this one.
     pub depends_on: Vec<String>,
     /// The host did not exist before this plan (a lab host created on first use).
     pub created: bool,
-    pub observed: State,
-    pub changes: Vec<Change<Op>>,
+    pub observed: D::State,
+    pub changes: Vec<Change<D>>,
     /// Informational lines for the reviewer (drift left alone, pending activations).
     pub notices: Vec<String>,
 }
 
 /// A whole plan across hosts, in host order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan<Op, State> {
+#[serde(bound = "")]
+pub struct Plan<D: Domain> {
     pub format_version: u32,
     pub kind: String,
     pub kmsconf_version: String,
@@ -100,28 +88,15 @@ pub struct Plan<Op, State> {
     /// them wherever it is shown. Absent in plan files made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_dir: Option<PathBuf>,
-    pub hosts: Vec<HostPlan<Op, State>>,
+    pub hosts: Vec<HostPlan<D>>,
 }
 
-/// How many changes of each action a plan holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    pub create: usize,
-    pub update: usize,
-    pub delete: usize,
-    pub activate: usize,
-    pub restart: usize,
-    pub total: usize,
-    pub hosts: usize,
-    pub hosts_with_changes: usize,
-}
-
-impl<Op, State> Plan<Op, State> {
+impl<D: Domain> Plan<D> {
     /// A plan made from the config `config` (as given), whose directory is `config_dir`.
-    pub fn new(config: PathBuf, config_dir: PathBuf, hosts: Vec<HostPlan<Op, State>>) -> Self {
+    pub fn new(config: PathBuf, config_dir: PathBuf, hosts: Vec<HostPlan<D>>) -> Self {
         Self {
-            format_version: FORMAT_VERSION,
-            kind: PLAN_KIND.to_string(),
+            format_version: D::FORMAT_VERSION,
+            kind: D::PLAN_KIND.to_string(),
             kmsconf_version: env!("CARGO_PKG_VERSION").to_string(),
             config,
             config_dir: Some(config_dir),
@@ -145,74 +120,24 @@ impl<Op, State> Plan<Op, State> {
         self.hosts.iter().any(|h| !h.changes.is_empty())
     }
 
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary {
-            hosts: self.hosts.len(),
-            ..Summary::default()
-        };
-        for host in &self.hosts {
-            if !host.changes.is_empty() {
-                s.hosts_with_changes += 1;
-            }
-            for c in &host.changes {
-                s.total += 1;
-                match c.action {
-                    Action::Create => s.create += 1,
-                    Action::Update => s.update += 1,
-                    Action::Delete => s.delete += 1,
-                    Action::Activate => s.activate += 1,
-                    Action::Restart => s.restart += 1,
-                }
-            }
-        }
-        s
+    /// How many changes of each verb the plan holds, in [`Verb::ALL`] order.
+    pub fn count_by_action(&self) -> Vec<(D::Action, usize)> {
+        D::Action::ALL
+            .iter()
+            .map(|a| {
+                let n = self.hosts.iter().flat_map(|h| &h.changes);
+                (*a, n.filter(|c| c.action == *a).count())
+            })
+            .collect()
     }
 
-    /// The `plan --json` document: versioned, only real changes, no operations and no state.
-    /// Lab targets are shown relative to `base` (the config's directory).
-    pub fn to_json(&self, base: &Path) -> Value {
-        let changes: Vec<Value> = self
-            .hosts
-            .iter()
-            .flat_map(|h| {
-                h.changes.iter().map(move |c| {
-                    json!({
-                        "host": h.name,
-                        "address": c.address,
-                        "action": c.action,
-                        "before": c.before,
-                        "after": c.after,
-                        "equivalent": c.equivalent,
-                        "depends_on": c.depends_on,
-                        "note": c.note,
-                    })
-                })
-            })
-            .collect();
-        let hosts: Vec<Value> = self
-            .hosts
-            .iter()
-            .map(|h| {
-                json!({
-                    "name": h.name,
-                    "target": h.target.relative_to(base),
-                    "created": h.created,
-                    "changes": h.changes.len(),
-                    "notices": h.notices,
-                })
-            })
-            .collect();
-        json!({
-            "format_version": self.format_version,
-            "kmsconf_version": self.kmsconf_version,
-            "changes": changes,
-            "hosts": hosts,
-            "summary": self.summary(),
-        })
+    /// How many hosts have at least one change.
+    pub fn hosts_with_changes(&self) -> usize {
+        self.hosts.iter().filter(|h| !h.changes.is_empty()).count()
     }
 }
 
-impl<Op: Serialize, State: Serialize> Plan<Op, State> {
+impl<D: Domain> Plan<D> {
     /// Writes the plan file atomically.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let mut text = serde_json::to_string_pretty(self).map_err(|e| Error::PlanFile {
@@ -224,7 +149,7 @@ impl<Op: Serialize, State: Serialize> Plan<Op, State> {
     }
 }
 
-impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
+impl<D: Domain> Plan<D> {
     /// Reads a plan file, checking that it is one and that this kmsconf understands its version.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
@@ -246,14 +171,15 @@ impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
                 message.strip_suffix(&suffix).unwrap_or(&message)
             ))
         })?;
-        if value.get("kind").and_then(Value::as_str) != Some(PLAN_KIND) {
-            return Err(err(format!("it has no `\"kind\": \"{PLAN_KIND}\"`")));
+        if value.get("kind").and_then(Value::as_str) != Some(D::PLAN_KIND) {
+            return Err(err(format!("it has no `\"kind\": \"{}\"`", D::PLAN_KIND)));
         }
         match value.get("format_version").and_then(Value::as_u64) {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if v == u64::from(D::FORMAT_VERSION) => {}
             Some(v) => {
                 return Err(err(format!(
-                    "it has format version {v}; this kmsconf reads version {FORMAT_VERSION}: make a new plan"
+                    "it has format version {v}; this kmsconf reads version {}: make a new plan",
+                    D::FORMAT_VERSION
                 )))
             }
             None => return Err(err("it has no `format_version`".into())),
@@ -265,7 +191,7 @@ impl<Op: DeserializeOwned, State: DeserializeOwned> Plan<Op, State> {
     }
 }
 
-impl<Op, State> Plan<Op, State> {
+impl<D: Domain> Plan<D> {
     /// A plan file is JSON a person can edit: hosts that depend on each other in a cycle could
     /// never be applied in order.
     fn check_host_order(&self) -> Result<(), String> {
@@ -295,24 +221,25 @@ impl<Op, State> Plan<Op, State> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{Test, TestVerb};
 
-    fn plan() -> Plan<String, u32> {
+    fn plan() -> Plan<Test> {
         let change = Change {
-            address: "service.port".into(),
-            action: Action::Update,
-            before: json!(1688),
-            after: json!(1689),
-            equivalent: Some("slmgr.vbs /sprt 1689".into()),
+            address: "a.setting".into(),
+            action: TestVerb::Update,
+            before: serde_json::json!(1),
+            after: serde_json::json!(2),
+            equivalent: Some("set-it 2".into()),
             depends_on: vec![],
             note: None,
-            operation: "set-port".to_string(),
+            operation: "set".to_string(),
         };
         Plan::new(
-            "kmsconf.toml".into(),
-            "/srv/kms".into(),
+            "config.toml".into(),
+            "/srv/conf".into(),
             vec![HostPlan {
-                name: "kms01".into(),
-                target: TargetSpec::Local,
+                name: "host01".into(),
+                target: "somewhere".into(),
                 depends_on: vec![],
                 created: false,
                 observed: 7,
@@ -323,13 +250,11 @@ mod tests {
     }
 
     #[test]
-    fn json_lists_changes_with_host_and_summary() {
-        let j = plan().to_json(Path::new("."));
-        assert_eq!(j["format_version"], 1);
-        assert_eq!(j["changes"][0]["host"], "kms01");
-        assert_eq!(j["changes"][0]["action"], "update");
-        assert_eq!(j["summary"]["update"], 1);
-        assert!(j["changes"][0].get("operation").is_none());
+    fn counts_changes_by_verb() {
+        let p = plan();
+        assert_eq!(p.count_by_action(), vec![(TestVerb::Update, 1)]);
+        assert_eq!(p.hosts_with_changes(), 1);
+        assert_eq!(p.format_version, 3);
     }
 
     #[test]
@@ -337,14 +262,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("plan.json");
         plan().save(&p).expect("save");
-        let back: Plan<String, u32> = Plan::load(&p).expect("load");
+        let back: Plan<Test> = Plan::load(&p).expect("load");
         assert_eq!(back.hosts[0].changes, plan().hosts[0].changes);
-        assert_eq!(back.config_dir(), Path::new("/srv/kms"));
+        assert_eq!(back.config_dir(), Path::new("/srv/conf"));
         std::fs::write(&p, "{\"kind\": \"other\"}").expect("write");
-        let e = Plan::<String, u32>::load(&p).expect_err("not a plan");
-        assert!(e.to_string().contains("kmsconf-plan"), "{e}");
-        std::fs::write(&p, "{\"kind\": \"kmsconf-plan\", \"format_version\": 99}").expect("write");
-        let e = Plan::<String, u32>::load(&p).expect_err("future");
+        let e = Plan::<Test>::load(&p).expect_err("not a plan");
+        assert!(e.to_string().contains("test-plan"), "{e}");
+        std::fs::write(&p, "{\"kind\": \"test-plan\", \"format_version\": 99}").expect("write");
+        let e = Plan::<Test>::load(&p).expect_err("future");
         assert!(e.to_string().contains("version 99"), "{e}");
     }
 
@@ -355,7 +280,7 @@ mod tests {
         let mut old = serde_json::to_value(plan()).expect("encode");
         old.as_object_mut().expect("object").remove("config_dir");
         std::fs::write(&p, old.to_string()).expect("write");
-        let back: Plan<String, u32> = Plan::load(&p).expect("load");
+        let back: Plan<Test> = Plan::load(&p).expect("load");
         assert_eq!(back.config_dir, None);
         let cwd = std::env::current_dir().expect("cwd");
         assert_eq!(back.config_dir(), cwd);
@@ -367,15 +292,15 @@ mod tests {
         let p = dir.path().join("plan.json");
         let mut cyclic = plan();
         let mut second = cyclic.hosts[0].clone();
-        second.name = "kms02".into();
-        second.depends_on = vec!["kms01".into()];
-        cyclic.hosts[0].depends_on = vec!["kms02".into()];
+        second.name = "host02".into();
+        second.depends_on = vec!["host01".into()];
+        cyclic.hosts[0].depends_on = vec!["host02".into()];
         cyclic.hosts.push(second);
         cyclic.save(&p).expect("save");
-        let e = Plan::<String, u32>::load(&p).expect_err("a cycle");
+        let e = Plan::<Test>::load(&p).expect_err("a cycle");
         assert!(
             e.to_string()
-                .ends_with("dependency cycle between hosts: kms01 -> kms02 -> kms01"),
+                .ends_with("dependency cycle between hosts: host01 -> host02 -> host01"),
             "{e}"
         );
     }

@@ -1,4 +1,4 @@
-//! Secrets (product keys, confirmation IDs, TSIG keys): where they come from, and types that never show them.
+//! Secrets: where they come from, and a type that never shows them.
 //!
 //! A [`Secret`] redacts itself in `Debug` and `Display` and cannot be serialized, so it cannot reach
 //! a plan file, a log line or a trace by accident. A [`SecretSource`] says where to read one
@@ -54,7 +54,7 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. `what` names it in errors (e.g. `hosts.kms01.products.windows.host_key`).
+    /// Reads the secret. `what` names it in errors (e.g. `hosts.web01.password`).
     pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
         let err = |message: String| Error::Secret {
             what: format!("`{what}`"),
@@ -101,7 +101,7 @@ impl SecretSource {
         matches!(self, Self::Literal(_))
     }
 
-    /// How the source is shown to people: `env KMS_HOST_KEY`, `file secrets/k.key`, `literal`.
+    /// How the source is shown to people: `env API_TOKEN`, `file secrets/token`, `literal`.
     pub fn describe(&self) -> String {
         match self {
             Self::Env(var) => format!("env `{var}`"),
@@ -130,187 +130,17 @@ impl DeclaredSecret {
     }
 }
 
-/// The 24 characters of a product key, plus `N`, which keys since Windows 8 carry exactly once
-/// (Microsoft's published KMS client keys, e.g. `WX4NM-...`, show it).
-const KEY_ALPHABET: &str = "BCDFGHJKMNPQRTVWXY2346789";
-
-/// A product key in the five-by-five form Windows accepts. Built only from a well-formed string.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProductKey(Secret);
-
-impl ProductKey {
-    /// Checks the form (five groups of five from Microsoft's 24-character alphabet) without ever
-    /// putting the key into the error message.
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
-        let key = secret.expose().trim().to_ascii_uppercase();
-        if key
-            .chars()
-            .any(|c| matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}'))
-        {
-            return Err("the product key contains a typographic dash (en or em dash) where a hyphen `-` belongs".into());
-        }
-        let groups: Vec<&str> = key.split('-').collect();
-        if groups.len() != 5 || groups.iter().any(|g| g.chars().count() != 5) {
-            return Err("a product key is five groups of five characters separated by `-`".into());
-        }
-        if let Some(bad) = key
-            .chars()
-            .find(|c| *c != '-' && !KEY_ALPHABET.contains(*c))
-        {
-            let shown = if bad.is_ascii_alphanumeric() {
-                bad.to_string()
-            } else {
-                format!("{:?}", bad)
-            };
-            return Err(format!(
-                "a product key uses only the characters `{KEY_ALPHABET}`; it contains `{shown}`"
-            ));
-        }
-        if key.matches('N').count() > 1 {
-            return Err("a product key contains the letter `N` at most once".into());
-        }
-        Ok(Self(Secret::new(key)))
-    }
-
-    /// The last five characters: all that Windows itself ever shows of an installed key.
-    pub fn partial(&self) -> String {
-        let k = self.0.expose();
-        k[k.len() - 5..].to_string()
-    }
-
-    /// The key as slmgr would take it, masked: `*****-*****-*****-*****-ABCDE`.
-    pub fn masked(&self) -> String {
-        format!("*****-*****-*****-*****-{}", self.partial())
-    }
-
-    pub fn secret(&self) -> &Secret {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ProductKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ProductKey({})", self.masked())
-    }
-}
-
-/// A confirmation ID from the activation phone line: 48 digits, often written in groups.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConfirmationId(Secret);
-
-impl ConfirmationId {
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
-        let digits: String = secret
-            .expose()
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .collect();
-        if digits.len() != 48 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(
-                "a confirmation ID is 48 digits (spaces and `-` between groups are allowed)".into(),
-            );
-        }
-        Ok(Self(Secret::new(digits)))
-    }
-
-    pub fn digits(&self) -> &str {
-        self.0.expose()
-    }
-}
-
-impl fmt::Debug for ConfirmationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ConfirmationId(<redacted>)")
-    }
-}
-
-/// The key material of a TSIG key: the base64 text `tsig-keygen` prints, decoded.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TsigSecret(Vec<u8>);
-
-impl TsigSecret {
-    /// Decodes the base64 secret without ever putting it into the error message.
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
-        let text: String = secret
-            .expose()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        use base64::Engine as _;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.as_bytes())
-            .map_err(|_| "a TSIG secret is base64 text, as `tsig-keygen` prints it".to_string())?;
-        if bytes.is_empty() {
-            return Err("the TSIG secret is empty".into());
-        }
-        Ok(Self(bytes))
-    }
-
-    /// The key bytes, for the one place that signs with them.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for TsigSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("TsigSecret(<redacted>)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: &str = "WX4NM-KYWYW-QJJR4-XV3QB-6VM33";
+    const KEY: &str = "a-value-from-a-file";
 
     #[test]
     fn secrets_never_print_themselves() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?} {s}").contains("hunter2"));
-        let k = ProductKey::parse(&Secret::new(KEY)).expect("valid");
-        assert_eq!(
-            format!("{k:?}"),
-            "ProductKey(*****-*****-*****-*****-6VM33)"
-        );
-        assert_eq!(k.partial(), "6VM33");
     }
-
-    #[test]
-    fn product_keys_are_checked_without_echoing_them() {
-        for bad in [
-            "WX4NM-KYWYW-QJJR4-XV3QB",
-            "WX4NM-KYWYW-QJJR4-XV3QB-6VM3A",
-            "WX4NM–KYWYW-QJJR4-XV3QB-6VM33",
-        ] {
-            let e = ProductKey::parse(&Secret::new(bad)).expect_err(bad);
-            assert!(!e.contains("KYWYW"), "{e}");
-        }
-        assert!(ProductKey::parse(&Secret::new(KEY.to_lowercase())).is_ok());
-    }
-
-    #[test]
-    fn confirmation_ids_take_groups() {
-        let cid = "123456-123456-123456-123456-123456-123456-123456-123456";
-        assert_eq!(
-            ConfirmationId::parse(&Secret::new(cid))
-                .expect("ok")
-                .digits()
-                .len(),
-            48
-        );
-        assert!(ConfirmationId::parse(&Secret::new("12")).is_err());
-    }
-
-    #[test]
-    fn tsig_secrets_decode_base64_and_never_echo_it() {
-        let ok = TsigSecret::parse(&Secret::new("c2VjcmV0LWtleS1ieXRlcw==")).expect("base64");
-        assert_eq!(ok.bytes(), b"secret-key-bytes");
-        assert_eq!(format!("{ok:?}"), "TsigSecret(<redacted>)");
-        let e = TsigSecret::parse(&Secret::new("not base64 %%%")).expect_err("bad");
-        assert!(!e.contains("%%%"), "{e}");
-    }
-
     #[test]
     fn literal_sources_are_not_serialized() {
         let e = serde_json::to_string(&SecretSource::Literal(Secret::new("x")));

@@ -1,25 +1,27 @@
 //! The contract between the engine and a host: discover everything in one round trip, run a
-//! batch of typed operations in one round trip. The lab target implements it now; PowerShell
-//! over SSH and local PowerShell implement the same trait.
+//! batch of typed operations in one round trip, and hold an apply lock while a run works.
 
 use serde::{Deserialize, Serialize};
 
 use crate::lock::{LockGuard, LockHolder};
 
-/// What happened to one operation of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What became of one operation or planned change. A target answers `Applied`, `Pending` or
+/// `Failed` for each operation of a batch; the executor adds `Skipped` for what it did not send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "status")]
-pub enum Outcome {
+pub enum ChangeStatus {
     /// The host's state now matches; `detail` is shown to the user (never a secret).
     Applied { detail: Option<String> },
-    /// Done as far as it can be without the user (a phone activation waiting for its
-    /// confirmation ID); dependents wait too.
+    /// Done as far as it can be without the user (waiting for something only a person can
+    /// supply); dependents wait too.
     Pending { message: String },
-    /// The host refused; `code` is the HRESULT where the host gave one.
+    /// The host refused; `code` is the host's own error code (an HRESULT) where it gave one.
     Failed { code: Option<u32>, message: String },
+    /// Not attempted because something it depends on did not happen.
+    Skipped { reason: String },
 }
 
-impl Outcome {
+impl ChangeStatus {
     pub fn applied() -> Self {
         Self::Applied { detail: None }
     }
@@ -53,7 +55,7 @@ pub trait Target: Send + Sync {
 
     /// Runs independent operations, in order, in one round trip. Returns one outcome per
     /// operation; an `Err` means the host could not be reached or the batch could not run at all.
-    fn execute(&self, batch: &[Self::Operation]) -> Result<Vec<Outcome>, Self::Error>;
+    fn execute(&self, batch: &[Self::Operation]) -> Result<Vec<ChangeStatus>, Self::Error>;
 
     /// Takes the host's apply lock for as long as the guard lives. Fails at once, naming the
     /// holder, when another run holds it.

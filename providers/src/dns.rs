@@ -9,107 +9,15 @@
 //! RRset exactly as the plan saw it, so a concurrent change makes it fail instead of clobbering.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use kmsconf_engine::config::{Config, DnsConfig, TargetSpec, TsigAlgorithm, DNS_PLAN_HOST};
-use kmsconf_engine::plan::{Action, HostPlan};
-use kmsconf_engine::secret::TsigSecret;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use kmsconf_engine::plan::HostPlan;
+use kmsconf_model::config::{Config, DnsConfig, TargetSpec, DNS_PLAN_HOST};
+use kmsconf_model::dns::{srv_name, DnsState, SrvRecord, SRV_PREFIX};
+use kmsconf_model::ops::PlanOp;
+use kmsconf_model::{Action, EntryState, KmsChange, KmsHostPlan};
+use serde_json::Value;
 
-use crate::ops::PlanOp;
 use crate::planner::ChangeSpec;
-use crate::state::Observed;
-use crate::targets::dns::DnsServer;
-use crate::{Error, KmsChange, KmsHostPlan};
-
-/// The owner name of the SRV RRset, relative to the zone (Microsoft's KMS DNS publishing).
-pub const SRV_PREFIX: &str = "_vlmcs._tcp";
-
-/// The owner name of the SRV RRset in `zone`: `_vlmcs._tcp.corp.example`.
-pub fn srv_name(zone: &str) -> String {
-    format!("{SRV_PREFIX}.{zone}")
-}
-
-/// One SRV record; names lowercase, without the trailing dot.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SrvRecord {
-    pub priority: u16,
-    pub weight: u16,
-    pub port: u16,
-    pub target: String,
-    pub ttl: u32,
-}
-
-impl SrvRecord {
-    /// The record as the plan shows it.
-    fn value(&self) -> Value {
-        json!({
-            "priority": self.priority,
-            "weight": self.weight,
-            "port": self.port,
-            "target": self.target,
-            "ttl": self.ttl,
-        })
-    }
-
-    /// The record data in zone-file order: `0 100 1688 kms01.corp.example.`
-    pub fn rdata(&self) -> String {
-        format!(
-            "{} {} {} {}.",
-            self.priority, self.weight, self.port, self.target
-        )
-    }
-}
-
-impl fmt::Display for SrvRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (ttl {})", self.rdata(), self.ttl)
-    }
-}
-
-/// What discovery read from the DNS server.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnsState {
-    /// The `_vlmcs._tcp` RRset of each zone, sorted; empty when there is none.
-    pub zones: BTreeMap<String, Vec<SrvRecord>>,
-    /// With `check_targets`: the A/AAAA addresses of each published target the server answered
-    /// for (empty = it has none); a target the server would not answer for is absent.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub targets: BTreeMap<String, Vec<String>>,
-}
-
-/// A TSIG key with its secret read, for the one place that signs.
-#[derive(Clone)]
-pub struct TsigCredentials {
-    pub name: String,
-    pub algorithm: TsigAlgorithm,
-    pub secret: TsigSecret,
-}
-
-impl fmt::Debug for TsigCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "TsigCredentials({} {}, <redacted>)",
-            self.name, self.algorithm
-        )
-    }
-}
-
-/// One atomic RFC 2136 UPDATE of one zone's `_vlmcs._tcp` RRset.
-#[derive(Debug, Clone)]
-pub struct ZoneUpdate {
-    pub zone: String,
-    /// The RRset as the plan saw it: the update's prerequisite.
-    pub expected: Vec<SrvRecord>,
-    pub remove: Vec<SrvRecord>,
-    pub add: Vec<SrvRecord>,
-    /// `None` only with `insecure_updates = true`.
-    pub tsig: Option<TsigCredentials>,
-}
 
 /// The records each zone should hold for the published hosts, by target.
 fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
@@ -131,23 +39,19 @@ fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
         .collect()
 }
 
-/// Reads the DNS server (one set of queries) and plans it.
-pub fn discover_and_plan(cfg: &DnsConfig, config: &Config) -> Result<KmsHostPlan, Error> {
-    // with `check_targets`, the published hosts' addresses too
-    let targets = if cfg.check_targets {
-        desired(cfg, config)
-            .into_iter()
-            .map(|(_, r)| r.target)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let server = DnsServer::new(&cfg.server, cfg.zones.clone(), targets);
-    Ok(plan_dns(cfg, config, server.discover()?))
+/// The addresses whose A/AAAA records discovery should read (with `check_targets`).
+pub fn published_targets(cfg: &DnsConfig, config: &Config) -> Vec<String> {
+    if !cfg.check_targets {
+        return Vec::new();
+    }
+    desired(cfg, config)
+        .into_iter()
+        .map(|(_, r)| r.target)
+        .collect()
 }
 
 /// Plans the DNS server as the plan entry `dns`, which runs after the published hosts.
-fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
+pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
     let wanted = desired(cfg, config);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
@@ -190,7 +94,7 @@ fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
         },
         depends_on: wanted.into_iter().map(|(host, _)| host).collect(),
         created: false,
-        observed: Observed::DnsServer(state),
+        observed: EntryState::DnsServer(state),
         changes,
         notices,
     }
@@ -198,14 +102,14 @@ fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
 
 /// What the DNS entry and the published hosts of one plan say about each other: which record
 /// waits for a host's port change, and which published host also publishes itself.
-pub fn annotate(plan: &mut crate::KmsPlan, config: &Config) {
+pub fn annotate(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
     note_port_changes(plan, config);
     note_self_publishing(plan, config);
 }
 
 /// A host kmsconf publishes should not also publish itself (Windows' default): its own dynamic
 /// updates would write the same RRset, or fail and be logged every time the service starts.
-fn note_self_publishing(plan: &mut crate::KmsPlan, config: &Config) {
+fn note_self_publishing(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
     if config.dns.is_none() {
         return;
     }
@@ -213,14 +117,14 @@ fn note_self_publishing(plan: &mut crate::KmsPlan, config: &Config) {
         let Some(cfg) = config.hosts.get(&host.name) else {
             continue;
         };
-        let Observed::KmsHost(state) = &host.observed else {
+        let EntryState::KmsHost(state) = &host.observed else {
             continue;
         };
         // only a KMS host (now, or once its Windows host key is activated) publishes itself
         let kms_host = state.windows_is_activated_kms_host()
             || cfg
                 .products
-                .contains_key(&kmsconf_engine::config::ProductId::Windows);
+                .contains_key(&kmsconf_model::config::ProductId::Windows);
         let unmanaged = cfg.service.dns_publishing.is_none();
         if cfg.dns.is_some() && kms_host && unmanaged && state.service.dns_publishing {
             host.notices.push(format!(
@@ -233,7 +137,7 @@ fn note_self_publishing(plan: &mut crate::KmsPlan, config: &Config) {
 
 /// Notes on the DNS record changes whose port a host's `service.port` change in the same plan
 /// sets: the record is written after that host converges (the plan entry `dns` depends on it).
-fn note_port_changes(plan: &mut crate::KmsPlan, config: &Config) {
+fn note_port_changes(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
     let mut port_changes: BTreeMap<String, (String, Value)> = BTreeMap::new();
     for host in &plan.hosts {
         let Some(cfg) = config.hosts.get(&host.name) else {
@@ -432,38 +336,6 @@ fn diff_zone(
     diff
 }
 
-/// Groups planned record changes by zone into the updates apply sends, with the positions in
-/// `changes` each update carries. `observed` is the state the plan was made from.
-pub fn zone_updates(
-    observed: &DnsState,
-    changes: &[&PlanOp],
-    tsig: Option<TsigCredentials>,
-) -> Vec<(ZoneUpdate, Vec<usize>)> {
-    let mut by_zone: BTreeMap<&str, (ZoneUpdate, Vec<usize>)> = BTreeMap::new();
-    for (i, op) in changes.iter().enumerate() {
-        let PlanOp::UpdateSrvRecord {
-            zone, remove, add, ..
-        } = op
-        else {
-            continue;
-        };
-        let entry = by_zone.entry(zone.as_str()).or_insert_with(|| {
-            let update = ZoneUpdate {
-                zone: zone.clone(),
-                expected: observed.zones.get(zone).cloned().unwrap_or_default(),
-                remove: Vec::new(),
-                add: Vec::new(),
-                tsig: tsig.clone(),
-            };
-            (update, Vec::new())
-        });
-        entry.0.remove.extend(remove.iter().cloned());
-        entry.0.add.extend(add.iter().cloned());
-        entry.1.push(i);
-    }
-    by_zone.into_values().collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,25 +443,6 @@ mod tests {
     }
 
     #[test]
-    fn observed_states_round_trip_and_a_host_reads_as_before() {
-        let dns = Observed::DnsServer(DnsState {
-            zones: [(Z.to_string(), vec![srv(0, 100, 1688, "kms01.z")])].into(),
-            targets: BTreeMap::new(),
-        });
-        let text = serde_json::to_string(&dns).expect("json");
-        assert!(text.starts_with("{\"zones\""), "{text}");
-        assert_eq!(serde_json::from_str::<Observed>(&text).expect("back"), dns);
-        let host = crate::state::HostState::fresh_windows_server("KMS01");
-        let text = serde_json::to_string(&host).expect("json");
-        assert_eq!(
-            serde_json::from_str::<Observed>(&text).expect("a host state as main wrote it"),
-            Observed::KmsHost(host)
-        );
-        let e = serde_json::from_str::<Observed>("{\"zones\": 1}").expect_err("bad");
-        assert!(e.to_string().contains("invalid type"), "{e}");
-    }
-
-    #[test]
     fn the_equivalent_is_nsupdate_input() {
         let e = nsupdate_equivalent(
             Z,
@@ -597,40 +450,5 @@ mod tests {
             Some(&srv(0, 100, 1689, "kms01.z")),
         );
         assert_eq!(e, "nsupdate: update delete _vlmcs._tcp.corp.example. SRV 0 100 1688 kms01.z.; update add _vlmcs._tcp.corp.example. 3600 SRV 0 100 1689 kms01.z.");
-    }
-
-    #[test]
-    fn changes_of_one_zone_become_one_update_with_the_observed_rrset_as_prerequisite() {
-        let seen = vec![srv(0, 100, 1688, "kms01.z")];
-        let state = DnsState {
-            zones: [(Z.to_string(), seen.clone()), ("b.example".into(), vec![])].into(),
-            targets: BTreeMap::new(),
-        };
-        let op = |zone: &str, remove: Option<SrvRecord>, add: Option<SrvRecord>| {
-            PlanOp::UpdateSrvRecord {
-                zone: zone.into(),
-                remove,
-                add,
-                tsig: None,
-            }
-        };
-        let ops = [
-            op(Z, Some(seen[0].clone()), Some(srv(0, 100, 1689, "kms01.z"))),
-            op("b.example", None, Some(srv(0, 0, 1688, "kms01.z"))),
-            op(Z, None, Some(srv(1, 0, 1688, "kms02.z"))),
-        ];
-        let refs: Vec<&PlanOp> = ops.iter().collect();
-        let updates = zone_updates(&state, &refs, None);
-        assert_eq!(updates.len(), 2);
-        let (b, b_changes) = &updates[0];
-        assert_eq!(
-            (b.zone.as_str(), b.expected.len(), b_changes.clone()),
-            ("b.example", 0, vec![1])
-        );
-        let (corp, corp_changes) = &updates[1];
-        assert_eq!(corp.expected, seen);
-        assert_eq!(corp.remove, seen);
-        assert_eq!(corp.add.len(), 2);
-        assert_eq!(corp_changes, &vec![0, 2]);
     }
 }

@@ -8,10 +8,10 @@
 
 use std::fmt::Write as _;
 
-use kmsconf_engine::config::{ProductId, PublishDomain, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::config::{ProductId, PublishDomain, RuleGroup, DEFAULT_PORT};
 
-use crate::catalog;
-use crate::state::{Channel, HostState, LicenseStatus};
+use kmsconf_model::catalog;
+use kmsconf_model::state::{Channel, HostState, LicenseStatus};
 
 /// An exported config and the variables it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub fn host_name(computer_name: &str) -> String {
         .trim()
         .chars()
         .map(|c| {
-            if kmsconf_engine::config::is_host_name_char(c) {
+            if kmsconf_model::config::is_host_name_char(c) {
                 c.to_ascii_lowercase()
             } else {
                 '-'
@@ -214,7 +214,7 @@ fn firewall(out: &mut String, name: &str, state: &HostState) {
         let _ = writeln!(
             out,
             "# kmsconf's own rule for the KMS port ({}) does not match this config: the first plan\n# changes it.",
-            crate::firewall::PORT_RULE_NAME
+            kmsconf_model::catalog::PORT_RULE_NAME
         );
     }
 }
@@ -222,7 +222,7 @@ fn firewall(out: &mut String, name: &str, state: &HostState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::ProductState;
+    use kmsconf_model::state::ProductState;
 
     #[test]
     fn names_and_variables_are_valid_config_names() {

@@ -1,17 +1,16 @@
 //! Firewall provider: the built-in rule groups (matched by locale-independent id, never by the
 //! localized display name) and kmsconf's own rule for a custom KMS port.
 
-use kmsconf_engine::config::{FirewallConfig, RuleGroup, DEFAULT_PORT};
-use kmsconf_engine::plan::Action;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::config::{FirewallConfig, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::Action;
 use serde_json::{json, Value};
 
-use crate::ops::PlanOp;
 use crate::planner::ChangeSpec;
-use crate::state::{FirewallState, PortRule};
-use crate::KmsChange;
+use kmsconf_model::ops::PlanOp;
+use kmsconf_model::state::{FirewallState, PortRule};
+use kmsconf_model::KmsChange;
 
-/// The name of the rule kmsconf adds when the KMS host listens on a custom port.
-pub const PORT_RULE_NAME: &str = "kmsconf-KMS-Port-In-TCP";
 const PORT_RULE: &str = "firewall.kms-port-rule";
 
 fn scope(addresses: &[String]) -> Value {

@@ -1,16 +1,17 @@
 //! Licensing provider: per product, the KMS host license pack, the KMS host key and its
 //! activation (online, or by phone with the installation ID out and the confirmation ID in).
 
-use kmsconf_engine::config::{Activation, ProductConfig, ProductId};
-use kmsconf_engine::plan::Action;
-use kmsconf_engine::secret::{ConfirmationId, ProductKey};
+use kmsconf_model::config::{Activation, ProductConfig, ProductId};
+use kmsconf_model::keys::{ConfirmationId, ProductKey};
+use kmsconf_model::Action;
 use serde_json::{json, Value};
 
-use crate::catalog;
-use crate::ops::PlanOp;
 use crate::planner::ChangeSpec;
-use crate::state::{Channel, HostState, LicenseStatus};
-use crate::{Error, KmsChange};
+use crate::Error;
+use kmsconf_model::catalog;
+use kmsconf_model::ops::PlanOp;
+use kmsconf_model::state::{Channel, HostState, LicenseStatus};
+use kmsconf_model::KmsChange;
 
 pub(crate) struct ProductPlan {
     pub changes: Vec<KmsChange>,

@@ -1,14 +1,17 @@
 //! Turns one host's desired state and its discovered state into its planned changes, asking each
 //! provider for its part and wiring the dependencies between them.
 
-use kmsconf_engine::config::{Activation, HostConfig, ProductId};
-use kmsconf_engine::plan::{Action, Change, HostPlan};
+use kmsconf_engine::plan::{Change, HostPlan};
 use kmsconf_engine::target::Discovery;
+use kmsconf_model::config::{Activation, HostConfig, ProductId};
+use kmsconf_model::Action;
 use serde_json::Value;
 
-use crate::ops::PlanOp;
-use crate::state::{HostState, Observed};
-use crate::{firewall, licensing, service, Error, KmsChange, KmsHostPlan};
+use crate::{firewall, licensing, service, Error};
+use kmsconf_model::ops::PlanOp;
+use kmsconf_model::state::HostState;
+use kmsconf_model::EntryState;
+use kmsconf_model::{KmsChange, KmsHostPlan};
 
 /// Builds one change; providers fill in the fields that differ.
 pub(crate) struct ChangeSpec {
@@ -108,7 +111,7 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
         target: cfg.target.clone(),
         depends_on: cfg.depends_on.clone(),
         created: discovery.created,
-        observed: Observed::KmsHost(state),
+        observed: EntryState::KmsHost(state),
         changes,
         notices,
     })

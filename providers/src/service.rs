@@ -1,19 +1,17 @@
 //! Service provider: the KMS settings of the Software Licensing Service (port, DNS publishing and
 //! publish list, priority, intervals, host caching) and the one service restart they need.
 
-use kmsconf_engine::config::{PublishDomain, ServiceConfig};
-use kmsconf_engine::plan::Action;
+use kmsconf_model::config::{PublishDomain, ServiceConfig};
+use kmsconf_model::Action;
 use serde_json::{json, Value};
 
-use crate::ops::{PlanOp, ServiceSetting};
 use crate::planner::ChangeSpec;
-use crate::state::ServiceState;
-use crate::KmsChange;
+use kmsconf_model::ops::{PlanOp, ServiceSetting};
+use kmsconf_model::state::ServiceState;
+use kmsconf_model::KmsChange;
 
 pub const PORT: &str = "service.port";
 pub const RESTART: &str = "service.restart";
-const REGISTRY_KEY: &str =
-    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
 
 /// Plans every managed setting that differs; `ready` are the changes that make the host an
 /// activated KMS host, which every setting waits for.
@@ -38,7 +36,7 @@ pub(crate) fn plan_service(
         .into_iter()
         .flatten()
         .filter_map(|d| {
-            let now = current(&d, state);
+            let now = d.current(state);
             (d != now).then(|| (d, setting_value(&now)))
         })
         .collect();
@@ -52,7 +50,7 @@ pub(crate) fn plan_service(
                 before,
                 setting_value(&setting),
             )
-            .equivalent(equivalent(&setting))
+            .equivalent(setting.equivalent())
             .after_all(ready)
             .op(PlanOp::SetService(setting))
         })
@@ -85,26 +83,6 @@ pub(crate) fn plan_service(
     changes
 }
 
-/// The value the host has now for the setting `setting` changes (what planning compares with
-/// and what apply reads back).
-pub fn current(setting: &ServiceSetting, state: &ServiceState) -> ServiceSetting {
-    match setting {
-        ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
-        ServiceSetting::DnsPublishing(_) => ServiceSetting::DnsPublishing(state.dns_publishing),
-        ServiceSetting::PublishDomains(_) => {
-            ServiceSetting::PublishDomains(state.publish_domains.clone())
-        }
-        ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
-        ServiceSetting::ActivationInterval(_) => {
-            ServiceSetting::ActivationInterval(state.activation_interval)
-        }
-        ServiceSetting::RenewalInterval(_) => {
-            ServiceSetting::RenewalInterval(state.renewal_interval)
-        }
-        ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
-    }
-}
-
 fn name(setting: &ServiceSetting) -> &'static str {
     match setting {
         ServiceSetting::Port(_) => "port",
@@ -128,31 +106,5 @@ fn setting_value(setting: &ServiceSetting) -> Value {
             .map(PublishDomain::to_string)
             .collect::<Vec<_>>()),
         ServiceSetting::ActivationInterval(v) | ServiceSetting::RenewalInterval(v) => json!(v),
-    }
-}
-
-/// What an administrator would type. `/spri` sets normal priority and `/cpri` low priority
-/// (Microsoft's slmgr.vbs reference).
-pub fn equivalent(setting: &ServiceSetting) -> String {
-    match setting {
-        ServiceSetting::Port(p) => format!("slmgr.vbs /sprt {p}"),
-        ServiceSetting::DnsPublishing(true) => "slmgr.vbs /sdns".into(),
-        ServiceSetting::DnsPublishing(false) => "slmgr.vbs /cdns".into(),
-        ServiceSetting::PublishDomains(list) if list.is_empty() => {
-            format!("reg delete \"{REGISTRY_KEY}\" /v DnsDomainPublishList /f")
-        }
-        ServiceSetting::PublishDomains(list) => {
-            let data: Vec<String> = list.iter().map(PublishDomain::to_string).collect();
-            format!(
-                "reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f",
-                data.join("\\0")
-            )
-        }
-        ServiceSetting::LowPriority(true) => "slmgr.vbs /cpri".into(),
-        ServiceSetting::LowPriority(false) => "slmgr.vbs /spri".into(),
-        ServiceSetting::ActivationInterval(m) => format!("slmgr.vbs /sai {m}"),
-        ServiceSetting::RenewalInterval(m) => format!("slmgr.vbs /sri {m}"),
-        ServiceSetting::HostCaching(true) => "slmgr.vbs /skhc".into(),
-        ServiceSetting::HostCaching(false) => "slmgr.vbs /ckhc".into(),
     }
 }

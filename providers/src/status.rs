@@ -2,11 +2,11 @@
 //! `/dli all` would show (license status in words, partial key, count against the threshold,
 //! KMS settings, cumulative request counters), built from one discovery. Nothing is printed here.
 
-use kmsconf_engine::config::{HostConfig, ProductId, PublishDomain};
+use kmsconf_model::config::{HostConfig, ProductId, PublishDomain};
 use serde::Serialize;
 
-use crate::catalog;
-use crate::state::{Channel, HostState, ProductState, RequestCounters};
+use kmsconf_model::catalog;
+use kmsconf_model::state::{Channel, HostState, ProductState, RequestCounters};
 
 /// One host's status, or why it could not be read.
 #[derive(Debug, Clone, Serialize)]
@@ -89,7 +89,7 @@ pub fn host_status(
     };
     status.computer_name = Some(state.computer_name.clone());
     status.os = Some(state.os.clone());
-    status.clock = state.clock.map(crate::clock::rfc3339);
+    status.clock = state.clock.map(kmsconf_model::clock::rfc3339);
     status.client_machine_id = state.client_machine_id.clone();
     status.remaining_rearm_count = state.remaining_rearm_count;
     let s = &state.service;

@@ -6,13 +6,15 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_engine::apply::{run_scheduled, ChangeReport, ChangeStatus, HostRun, Job};
-use kmsconf_providers::targets::DynTarget;
-use kmsconf_providers::{execute, KmsHostPlan, KmsPlan, Observed};
+use kmsconf_app::failure::HostFailure;
+use kmsconf_app::output::{ApplyOutput, ApplySummary};
+use kmsconf_app::session::{self as app, Entry, HostResult};
+use kmsconf_engine::lock::LockGuard;
+use kmsconf_model::KmsPlan;
 
 use super::progress::Progress;
 use super::render::{self, Style};
-use super::session::{self, Opened};
+use super::session;
 use super::{output, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
@@ -35,43 +37,56 @@ pub struct ApplyArgs {
 
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
-    let (plan, unplanned, opened, _locks) = match &args.plan {
+    let prepared = match &args.plan {
         Some(file) => from_plan_file(file, parallelism)?,
         None => from_config(&args, parallelism)?,
     };
-    if !plan.has_changes() && unplanned.is_empty() {
+    if !prepared.plan.has_changes() && prepared.unplanned.is_empty() {
         if args.json {
-            let doc = serde_json::json!({
-                "format_version": 1,
-                "hosts": [],
-                "summary": { "applied": 0, "failed": 0, "skipped": 0, "pending": 0, "hosts_failed": 0 },
-            });
-            say!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            output::emit(&output::json(&ApplyOutput::new(&[])))?;
         } else if args.plan.is_some() {
             say!("The plan has no changes; nothing to apply.");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = execute_plan(&plan, &unplanned, &opened, parallelism);
+    let names: Vec<String> = prepared
+        .plan
+        .hosts
+        .iter()
+        .filter(|h| !h.changes.is_empty())
+        .map(|h| h.name.clone())
+        .collect();
+    let progress = Progress::new("applying", &names);
+    let results = app::execute(
+        &prepared.plan,
+        &prepared.unplanned,
+        &prepared.entries,
+        parallelism,
+        &progress,
+    );
+    progress.finish();
     report(&results, args.json)
 }
 
-/// The plan, the hosts that could not be planned (host, why), the opened targets and the locks.
-type Prepared = (
-    KmsPlan,
-    Vec<(String, String)>,
-    Vec<Opened>,
-    Vec<kmsconf_engine::lock::LockGuard>,
-);
+/// What an apply run works from: the plan, the entries that could not be planned (with why),
+/// the opened entries, and the locks held on them until the run ends.
+struct Prepared {
+    plan: KmsPlan,
+    unplanned: Vec<(String, HostFailure)>,
+    entries: Vec<Entry>,
+    _locks: Vec<LockGuard>,
+}
 
 fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let hosts = session::select(&config, &[])?;
-    let (opened, unopened) = session::open_each(&hosts, &session::connect()?);
-    let (opened, locks, unreached) = session::lock_each(opened, parallelism)?;
-    let mut planned = session::plan_hosts(&config, &opened, true, parallelism);
-    planned.failures.extend(unopened);
-    planned.failures.extend(unreached);
+    let selection = app::select(&config, &[])?;
+    let opened = app::open(&config, &selection, &session::connect()?);
+    let locked = app::lock_each(opened.entries, parallelism)?;
+    let progress = Progress::new("planning", &selection.names());
+    let mut planned = app::plan(&config, &locked.entries, parallelism, &progress);
+    progress.finish();
+    planned.failures.extend(opened.failures);
+    planned.failures.extend(locked.failures);
     let text = render::plan(
         &planned.plan,
         &config.dir,
@@ -96,27 +111,25 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     if planned.plan.has_changes() && !args.auto_approve {
         confirm()?;
     }
-    Ok((
-        planned.plan,
-        planned.failures,
-        opened.into_iter().map(|(_, o)| o).collect(),
-        locks,
-    ))
+    Ok(Prepared {
+        plan: planned.plan,
+        unplanned: planned.failures,
+        entries: locked.entries,
+        _locks: locked.guards,
+    })
 }
 
 fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
     let plan = KmsPlan::load(file)?;
-    let connect = session::connect()?;
-    // the DNS server entry has no target to open or lock: its UPDATE's prerequisite guards it
-    let opened = plan
-        .hosts
-        .iter()
-        .filter(|h| !h.observed.is_dns_server())
-        .map(|h| session::open(&h.name, &h.target, &connect))
-        .collect::<Result<Vec<_>, _>>()?;
-    let locks = session::lock_all(&opened)?;
-    check_fresh(&plan, &opened, parallelism)?;
-    Ok((plan, Vec::new(), opened, locks))
+    let entries = app::open_plan(&plan, &session::connect()?)?;
+    let locks = app::lock_all(&entries)?;
+    app::check_fresh(&plan, &entries, parallelism)?;
+    Ok(Prepared {
+        plan,
+        unplanned: Vec::new(),
+        entries,
+        _locks: locks,
+    })
 }
 
 fn confirm() -> Result<(), CliError> {
@@ -140,210 +153,18 @@ fn confirm() -> Result<(), CliError> {
     Ok(())
 }
 
-fn target_of<'a>(opened: &'a [Opened], host: &str) -> Option<&'a DynTarget> {
-    opened
-        .iter()
-        .find(|o| o.name == host)
-        .map(|o| o.target.as_ref())
-}
-
-/// Rediscovers every host of a saved plan and refuses the whole plan if any host changed.
-fn check_fresh(plan: &KmsPlan, opened: &[Opened], parallelism: usize) -> Result<(), CliError> {
-    let jobs = plan
-        .hosts
-        .iter()
-        .map(|h| Job {
-            name: h.name.clone(),
-            after: Vec::new(),
-            input: h,
-        })
-        .collect();
-    let results = run_scheduled(
-        jobs,
-        parallelism,
-        |name, host: &KmsHostPlan| {
-            let r = match target_of(opened, name) {
-                _ if host.observed.is_dns_server() => {
-                    execute::dns_drift(host).map_err(|e| e.to_string())
-                }
-                Some(t) => t
-                    .discover()
-                    .map(|d| execute::staleness(&host.observed, &Observed::KmsHost(d.state)))
-                    .map_err(|e| e.to_string()),
-                None => Err("no target".to_string()),
-            };
-            (r, true)
-        },
-        |_, _| Err(String::new()),
-    );
-    let mut problems = Vec::new();
-    for (name, r) in results {
-        match r {
-            Ok(diffs) if diffs.is_empty() => {}
-            Ok(diffs) => problems.push(format!(
-                "host `{name}` changed since the plan was made:\n  {}",
-                diffs.join("\n  ")
-            )),
-            Err(e) => problems.push(format!("host `{name}`: {e}")),
-        }
-    }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::Message(format!(
-        "the saved plan is stale; nothing was applied: make a new plan with `kmsconf plan --out`\n{}",
-        problems.join("\n")
-    )))
-}
-
-type HostResult = Result<HostRun, String>;
-
-/// What one apply job does: apply a planned host, or fail a host that could not be planned.
-#[derive(Clone, Copy)]
-enum Work<'a> {
-    Planned(&'a KmsHostPlan),
-    Unplanned(&'a str),
-}
-
-fn execute_plan(
-    plan: &KmsPlan,
-    unplanned: &[(String, String)],
-    opened: &[Opened],
-    parallelism: usize,
-) -> Vec<(String, HostResult)> {
-    let names: Vec<String> = plan
-        .hosts
-        .iter()
-        .filter(|h| !h.changes.is_empty())
-        .map(|h| h.name.clone())
-        .collect();
-    let progress = Progress::new("applying", &names);
-    let failed = unplanned.iter().map(|(name, e)| Job {
-        name: name.clone(),
-        after: Vec::new(),
-        input: Work::Unplanned(e),
-    });
-    let jobs = failed
-        .chain(plan.hosts.iter().map(|h| Job {
-            name: h.name.clone(),
-            after: h.depends_on.clone(),
-            input: Work::Planned(h),
-        }))
-        .collect();
-    let mut results = run_scheduled(
-        jobs,
-        parallelism,
-        |name, work| match work {
-            Work::Unplanned(e) => (Err(format!("cannot plan: {e}")), false),
-            Work::Planned(host) => apply_one(name, host, opened, &progress),
-        },
-        |name, prerequisite| {
-            progress.done(name, "skipped");
-            Ok(skipped_host(plan, name, prerequisite))
-        },
-    );
-    progress.finish();
-    // in convergence order, as the plan shows the hosts, then those that could not be planned
-    let unplanned_count = unplanned.len();
-    results.rotate_left(unplanned_count);
-    results
-}
-
-fn apply_one(
-    name: &str,
-    host: &KmsHostPlan,
-    opened: &[Opened],
-    progress: &Progress,
-) -> (HostResult, bool) {
-    let _span = tracing::info_span!("apply", host = %name).entered();
-    if host.changes.is_empty() {
-        return (Ok(HostRun::default()), true);
-    }
-    let n = host.changes.len();
-    progress.update(
-        name,
-        &format!("applying {n} change{}", if n == 1 { "" } else { "s" }),
-    );
-    let r = match target_of(opened, name) {
-        _ if host.observed.is_dns_server() => execute::apply_dns(host).map_err(|e| e.to_string()),
-        Some(t) => execute::apply_host(t, host).map_err(|e| e.to_string()),
-        None => Err("no target".to_string()),
-    };
-    let ok = r
-        .as_ref()
-        .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
-    progress.done(
-        name,
-        &match &r {
-            Ok(run) => format!(
-                "{} applied, {} failed, {} skipped, {} pending",
-                run.applied(),
-                run.failed(),
-                run.skipped(),
-                run.pending()
-            ),
-            Err(e) => format!("failed: {e}"),
-        },
-    );
-    (r, ok)
-}
-
-/// A host not applied because a host it depends on did not converge: each of its changes is
-/// reported (and counted) as skipped.
-fn skipped_host(plan: &KmsPlan, name: &str, prerequisite: &str) -> HostRun {
-    let reason = format!("host `{prerequisite}` (a dependency) did not converge");
-    let changes = plan
-        .hosts
-        .iter()
-        .find(|h| h.name == name)
-        .map(|h| h.changes.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|c| ChangeReport {
-            address: c.address.clone(),
-            action: c.action,
-            status: ChangeStatus::Skipped {
-                reason: reason.clone(),
-            },
-        })
-        .collect();
-    HostRun {
-        changes,
-        batches: 0,
-    }
-}
-
 fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliError> {
-    let (mut applied, mut failed, mut skipped, mut pending, mut host_errors) = (0, 0, 0, 0, 0);
-    for (_, r) in results {
-        match r {
-            Ok(run) => {
-                applied += run.applied();
-                failed += run.failed();
-                skipped += run.skipped();
-                pending += run.pending();
-            }
-            Err(_) => host_errors += 1,
-        }
-    }
+    let summary = ApplySummary::of(results);
     if json {
-        let hosts: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(name, r)| match r {
-                Ok(run) => serde_json::json!({ "name": name, "changes": run.changes, "batches": run.batches }),
-                Err(e) => serde_json::json!({ "name": name, "error": e }),
-            })
-            .collect();
-        let doc = serde_json::json!({
-            "format_version": 1,
-            "hosts": hosts,
-            "summary": { "applied": applied, "failed": failed, "skipped": skipped, "pending": pending, "hosts_failed": host_errors },
-        });
-        output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        output::emit(&output::json(&ApplyOutput::new(results)))?;
     } else {
+        let ApplySummary {
+            applied,
+            failed,
+            skipped,
+            pending,
+            hosts_failed: host_errors,
+        } = summary;
         let style = Style::stdout();
         let mut out = String::from("\n");
         for (name, r) in results {
@@ -361,9 +182,9 @@ fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliE
         }
         output::emit(&out)?;
     }
-    Ok(if failed + skipped + host_errors > 0 {
-        ExitCode::from(1)
-    } else {
+    Ok(if summary.converged() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

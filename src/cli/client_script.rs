@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 use std::process::ExitCode;
 
-use kmsconf_engine::config::{Config, HostConfig, ProductId, DEFAULT_PORT};
-use kmsconf_providers::catalog::{self, Edition};
+use kmsconf_model::catalog::{self, Edition};
+use kmsconf_model::config::{Config, HostConfig, ProductId, DEFAULT_PORT};
 
 use super::{output, session, CliError, ConfigArg};
 

@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use kmsconf_engine::config::Config;
-use kmsconf_providers::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
-use kmsconf_providers::targets;
-use kmsconf_providers::targets::dns::SrvResolver;
+use kmsconf_app::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
+use kmsconf_app::session as app;
+use kmsconf_model::config::Config;
+use kmsconf_targets::dns::SrvResolver;
 
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
@@ -27,8 +27,9 @@ pub struct DoctorArgs {
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let connect = session::connect()?;
-    let per_host = session::each_host(&config, &args.hosts, 8, |host| {
-        let target = targets::open(&host.name, &host.target, &connect).map_err(|e| e.to_string());
+    let per_host = app::each_host(&config, &args.hosts, 8, |host| {
+        let target =
+            kmsconf_targets::open(&host.name, &host.target, &connect).map_err(|e| e.to_string());
         let diagnosis = doctor::diagnose(host, target.as_deref().map_err(Clone::clone));
         (host.name.clone(), diagnosis)
     })?;
@@ -74,7 +75,7 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<(Vec<ExpectedSrv>, Box
     let dns = config
         .dns
         .as_ref()
-        .filter(|_| session::selects_dns(config, only))?;
+        .filter(|_| app::select(config, only).is_ok_and(|s| s.dns))?;
     let mut expected = Vec::new();
     for zone in &dns.zones {
         for host in config.hosts.values() {

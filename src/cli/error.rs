@@ -6,7 +6,11 @@ pub enum CliError {
     #[error(transparent)]
     Engine(#[from] kmsconf_engine::Error),
     #[error(transparent)]
-    Providers(#[from] kmsconf_providers::Error),
+    Model(#[from] kmsconf_model::Error),
+    #[error(transparent)]
+    Targets(#[from] kmsconf_targets::Error),
+    #[error(transparent)]
+    App(#[from] kmsconf_app::Error),
     #[error("{0}")]
     Message(String),
 }
@@ -16,10 +20,8 @@ impl CliError {
     pub fn is_diagnostics(&self) -> bool {
         matches!(
             self,
-            Self::Engine(kmsconf_engine::Error::Invalid(_))
-                | Self::Providers(kmsconf_providers::Error::Engine(
-                    kmsconf_engine::Error::Invalid(_)
-                ))
+            Self::Model(kmsconf_model::Error::Invalid(_))
+                | Self::App(kmsconf_app::Error::Model(kmsconf_model::Error::Invalid(_)))
         )
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use kmsconf_providers::catalog;
+use kmsconf_model::catalog;
 
 use super::CliError;
 

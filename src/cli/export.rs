@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use kmsconf_engine::config::TargetSpec;
-use kmsconf_providers::{export, targets};
+use kmsconf_model::config::TargetSpec;
+use kmsconf_providers::export;
 
 use super::{session, CliError};
 
@@ -22,7 +22,7 @@ pub struct ExportArgs {
 }
 
 fn parse_name(text: &str) -> Result<String, String> {
-    kmsconf_engine::config::check_host_name(text).map(|()| text.to_string())
+    kmsconf_model::config::check_host_name(text).map(|()| text.to_string())
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
@@ -37,8 +37,12 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
         .name
         .clone()
         .unwrap_or_else(|| args.target.trim().to_string());
-    let target = targets::open(&label, &spec, &session::connect()?)?;
-    let state = target.discover()?.state;
+    let target = kmsconf_targets::open(&label, &spec, &session::connect()?)?;
+    let state = target
+        .discover()?
+        .state
+        .into_host()
+        .map_err(|m| CliError::Message(format!("`{}`: {m}", args.target.trim())))?;
     let name = args
         .name
         .unwrap_or_else(|| export::host_name(&state.computer_name));

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_engine::config::ProductId;
-use kmsconf_providers::catalog;
-use kmsconf_providers::clock;
-use kmsconf_providers::ops::OpKind;
-use kmsconf_providers::targets::lab::clients::{self, NewRequests};
-use kmsconf_providers::targets::lab::{self, Fault, LabFile};
+use kmsconf_model::catalog;
+use kmsconf_model::clock;
+use kmsconf_model::config::ProductId;
+use kmsconf_model::ops::OpKind;
+use kmsconf_targets::lab::clients::{self, NewRequests};
+use kmsconf_targets::lab::{self, Fault, LabFile};
 
 use super::CliError;
 

@@ -6,8 +6,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use kmsconf_engine::plan::Action;
-use kmsconf_providers::{KmsChange, KmsHostPlan, KmsPlan, PlanOp};
+use kmsconf_app::failure::HostFailure;
+use kmsconf_app::output::PlanSummary;
+use kmsconf_engine::plan::Verb as _;
+use kmsconf_model::Action;
+use kmsconf_model::{KmsChange, KmsHostPlan, KmsPlan, PlanOp};
 
 use super::render;
 
@@ -24,11 +27,16 @@ const UNFOLDED_HOSTS: usize = 20;
 const RESERVE: usize = 400;
 
 /// The markdown summary of `plan`; lab targets relative to `base`.
-pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)]) -> String {
+pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, HostFailure)]) -> String {
     plan_capped(plan, base, failures, MAX_BYTES)
 }
 
-fn plan_capped(plan: &KmsPlan, base: &Path, failures: &[(String, String)], limit: usize) -> String {
+fn plan_capped(
+    plan: &KmsPlan,
+    base: &Path,
+    failures: &[(String, HostFailure)],
+    limit: usize,
+) -> String {
     let mut doc = Doc::new(limit);
     doc.push(&header(plan, failures), 0);
     verdicts(&mut doc, plan, base, failures);
@@ -41,12 +49,12 @@ fn plan_capped(plan: &KmsPlan, base: &Path, failures: &[(String, String)], limit
         let piece = format!(
             "#### {}: cannot plan\n\n{}\n",
             code(name, false),
-            fenced(message)
+            fenced(&message.message)
         );
         doc.push(&piece, 0);
     }
     if doc.cut {
-        let hidden = plan.summary().total.saturating_sub(doc.shown);
+        let hidden = PlanSummary::of(plan).total.saturating_sub(doc.shown);
         let unlisted = (plan.hosts.len() + failures.len()).saturating_sub(doc.hosts_listed);
         doc.out.push_str(&cut_notice(hidden, unlisted));
     }
@@ -108,7 +116,7 @@ impl Doc {
     }
 }
 
-fn header(plan: &KmsPlan, failures: &[(String, String)]) -> String {
+fn header(plan: &KmsPlan, failures: &[(String, HostFailure)]) -> String {
     let mut out = format!(
         "### kmsconf plan for {}\n\n",
         code(&plan.config.display().to_string(), false)
@@ -145,7 +153,7 @@ fn verdict(host: &KmsHostPlan) -> String {
 
 const VERDICT_HEAD: &str = "| host | target | verdict |\n|---|---|---|\n";
 
-fn verdicts(doc: &mut Doc, plan: &KmsPlan, base: &Path, failures: &[(String, String)]) {
+fn verdicts(doc: &mut Doc, plan: &KmsPlan, base: &Path, failures: &[(String, HostFailure)]) {
     let row = |host: &KmsHostPlan| {
         format!(
             "| {} | {} | {} |\n",
@@ -391,9 +399,9 @@ fn longest_run(s: &str, ch: char) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::config::{ProductId, TargetSpec};
     use kmsconf_engine::plan::{Change, HostPlan};
-    use kmsconf_providers::HostState;
+    use kmsconf_model::config::{ProductId, TargetSpec};
+    use kmsconf_model::HostState;
     use serde_json::json;
 
     fn change(address: &str, equivalent: &str) -> KmsChange {
@@ -417,7 +425,7 @@ mod tests {
             },
             depends_on: vec![],
             created: false,
-            observed: kmsconf_providers::Observed::KmsHost(HostState::fresh_windows_server(name)),
+            observed: kmsconf_model::EntryState::KmsHost(HostState::fresh_windows_server(name)),
             changes,
             notices: vec![],
         }

@@ -54,7 +54,7 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 struct ConfigArg {
     /// The config file.
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = kmsconf_engine::config::DEFAULT_FILE)]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = kmsconf_model::config::DEFAULT_FILE)]
     file: PathBuf,
 }
 
@@ -114,7 +114,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),
         Command::Schema => {
-            output::emit(&kmsconf_engine::config::json_schema())?;
+            output::emit(&kmsconf_model::config::json_schema())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Lab(c) => lab::run(c),
@@ -137,8 +137,8 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
             known.join(", ")
         )));
     };
-    let target = session::open(&declared.name, &declared.target, &session::connect()?)?;
-    let holder = target.target.force_unlock(lock_id)?;
+    let target = kmsconf_targets::open(&declared.name, &declared.target, &session::connect()?)?;
+    let holder = target.force_unlock(lock_id)?;
     say!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,9 @@
 
 use std::io::Write as _;
 
-use kmsconf_providers::KmsPlan;
+use kmsconf_app::failure::HostFailure;
+use kmsconf_app::output::PlanOutput;
+use kmsconf_model::KmsPlan;
 
 use super::markdown;
 use super::render::{self, Style};
@@ -43,22 +45,20 @@ impl FormatArgs {
 
 /// The plan in `format`; `failures` are the hosts that could not be planned, with why. Lab
 /// targets are shown relative to the config's directory recorded in the plan.
-pub fn plan(plan: &KmsPlan, failures: &[(String, String)], format: Format) -> String {
+pub fn plan(plan: &KmsPlan, failures: &[(String, HostFailure)], format: Format) -> String {
     let base = plan.config_dir();
     match format {
         Format::Human => render::plan(plan, &base, failures, Style::stdout()),
-        Format::Json => {
-            let mut doc = plan.to_json(&base);
-            doc["errors"] = failures
-                .iter()
-                .map(|(host, e)| serde_json::json!({ "host": host, "message": e }))
-                .collect();
-            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-            text.push('\n');
-            text
-        }
+        Format::Json => json(&PlanOutput::new(plan, &base, failures)),
         Format::Markdown => markdown::plan(plan, &base, failures),
     }
+}
+
+/// A `--json` document, pretty, with its final newline.
+pub fn json(doc: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 /// Writes `text` to standard output. A reader that stops early (`kmsconf show PLANFILE | head`)

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_providers::KmsPlan;
+use kmsconf_app::session as app;
+use kmsconf_model::KmsPlan;
 
 use super::output::{self, FormatArgs};
+use super::progress::Progress;
 use super::{session, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
@@ -30,11 +32,17 @@ pub struct PlanArgs {
 
 pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let hosts = session::select(&config, &args.hosts)?;
-    let (opened, unopened) = session::open_each(&hosts, &session::connect()?);
-    let dns = session::selects_dns(&config, &args.hosts);
-    let mut planned = session::plan_hosts(&config, &opened, dns, usize::from(args.parallelism));
-    planned.failures.extend(unopened);
+    let selection = app::select(&config, &args.hosts)?;
+    let opened = app::open(&config, &selection, &session::connect()?);
+    let progress = Progress::new("planning", &selection.names());
+    let mut planned = app::plan(
+        &config,
+        &opened.entries,
+        usize::from(args.parallelism),
+        &progress,
+    );
+    progress.finish();
+    planned.failures.extend(opened.failures);
     output::emit(&output::plan(
         &planned.plan,
         &planned.failures,

@@ -5,9 +5,13 @@ use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use kmsconf_engine::apply::{ChangeStatus, HostRun};
-use kmsconf_engine::plan::Action;
-use kmsconf_providers::{KmsChange, KmsPlan};
+use kmsconf_app::failure::HostFailure;
+use kmsconf_app::output::PlanSummary;
+use kmsconf_app::session::HostResult;
+use kmsconf_engine::apply::ChangeStatus;
+use kmsconf_engine::plan::Verb as _;
+use kmsconf_model::Action;
+use kmsconf_model::{KmsChange, KmsPlan};
 use serde_json::Value;
 
 use super::env;
@@ -112,7 +116,12 @@ fn change_line(out: &mut String, c: &KmsChange, style: Style) {
 }
 
 /// The human plan.
-pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: Style) -> String {
+pub fn plan(
+    plan: &KmsPlan,
+    base: &Path,
+    failures: &[(String, HostFailure)],
+    style: Style,
+) -> String {
     let mut out = String::new();
     for host in &plan.hosts {
         let name = style.bold(&format!("host {}", host.name));
@@ -151,8 +160,8 @@ pub fn plan(plan: &KmsPlan, base: &Path, failures: &[(String, String)], style: S
 }
 
 /// The closing lines of a plan: what it does in numbers, or that nothing changes.
-pub fn summary(plan: &KmsPlan, failures: &[(String, String)]) -> Vec<String> {
-    let s = plan.summary();
+pub fn summary(plan: &KmsPlan, failures: &[(String, HostFailure)]) -> Vec<String> {
+    let s = PlanSummary::of(plan);
     if s.total == 0 && failures.is_empty() {
         let verdict = match s.hosts {
             1 => "the host matches the configuration".to_string(),
@@ -178,7 +187,7 @@ pub fn summary(plan: &KmsPlan, failures: &[(String, String)]) -> Vec<String> {
 }
 
 /// The result of apply for one host.
-pub fn host_run(out: &mut String, name: &str, run: &Result<HostRun, String>, style: Style) {
+pub fn host_run(out: &mut String, name: &str, run: &HostResult, style: Style) {
     if !out.trim().is_empty() {
         out.push('\n');
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_providers::KmsPlan;
+use kmsconf_model::KmsPlan;
 
 use super::output::{self, FormatArgs};
 use super::CliError;

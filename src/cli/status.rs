@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use kmsconf_app::session as app;
+use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
-use kmsconf_providers::{planner, targets};
 
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
@@ -25,11 +26,16 @@ pub struct StatusArgs {
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let connect = session::connect()?;
-    let read = session::each_host(&config, &args.hosts, 8, |host| {
+    let read = app::each_host(&config, &args.hosts, 8, |host| {
         let shown = host.target.relative_to(&config.dir);
-        let discovery = targets::open(&host.name, &host.target, &connect)
+        let discovery = kmsconf_targets::open(&host.name, &host.target, &connect)
             .and_then(|t| t.discover())
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.to_string())
+            .and_then(|d| {
+                let created = d.created;
+                let state = d.state.into_host()?;
+                Ok(kmsconf_engine::target::Discovery { state, created })
+            });
         let created = match &discovery {
             Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
             _ => None,

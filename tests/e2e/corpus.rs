@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kmsconf_engine::config::Config;
-use kmsconf_providers::KmsPlan;
+use kmsconf_model::config::Config;
+use kmsconf_model::KmsPlan;
 
 fn corpus(kind: &str, ext: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -87,5 +87,5 @@ fn malformed_plan_files_are_rejected_with_their_error() {
 
 #[test]
 fn malformed_lab_files_are_rejected_with_their_error() {
-    check_json_corpus("lab", kmsconf_providers::targets::lab::load);
+    check_json_corpus("lab", kmsconf_targets::lab::load);
 }

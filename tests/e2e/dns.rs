@@ -757,16 +757,14 @@ fn a_large_rrset_is_read_over_tcp_and_query_srv_returns_it() {
     );
 
     let server = format!("127.0.0.1:{}", bind.port);
-    let records =
-        kmsconf_providers::targets::dns::query_srv(&server, "corp.example.").expect("query");
+    let records = kmsconf_targets::dns::query_srv(&server, "corp.example.").expect("query");
     assert_eq!(records.len(), 60);
     assert_eq!(records[0].target, "other00.corp.example");
     assert_eq!(
         (records[0].priority, records[0].port, records[0].ttl),
         (20, 1688, 3600)
     );
-    let e =
-        kmsconf_providers::targets::dns::query_srv(&server, "nope.example").expect_err("refused");
+    let e = kmsconf_targets::dns::query_srv(&server, "nope.example").expect_err("refused");
     assert!(e.to_string().contains("REFUSED"), "{e}");
 }
 

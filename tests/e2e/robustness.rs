@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use kmsconf_engine::config::Config;
-use kmsconf_engine::Error;
-use kmsconf_providers::KmsPlan;
+use kmsconf_model::config::Config;
+use kmsconf_model::Error;
+use kmsconf_model::KmsPlan;
 use proptest::prelude::*;
 
 /// A valid config using every section, to mutate.
@@ -70,8 +70,8 @@ fn valid_plan_text() -> &'static str {
         let path = dir.path().join("kmsconf.toml");
         let config = Config::parse(&path, config).expect("config");
         let host = &config.hosts["kms01"];
-        let connect = kmsconf_providers::targets::Connect::default();
-        let target = kmsconf_providers::targets::open("kms01", &host.target, &connect).expect("lab");
+        let connect = kmsconf_targets::Connect::default();
+        let target = kmsconf_targets::open_host("kms01", &host.target, &connect).expect("lab");
         let discovery = target.discover().expect("discover");
         // the key's variable is unset, so plan the observed state with the settings only
         let mut host = host.clone();
@@ -144,7 +144,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("lab.json");
         std::fs::write(&path, &bytes).expect("write");
-        if let Err(e) = kmsconf_providers::targets::lab::load(&path) {
+        if let Err(e) = kmsconf_targets::lab::load(&path) {
             prop_assert!(e.to_string().contains("lab.json"), "the error names the file: {}", e);
         }
     }

@@ -1,8 +1,8 @@
 //! `ssh://` targets through the real binary: validate, plan, apply and export against a real
 //! OpenSSH server on 127.0.0.1 whose `powershell.exe` is a fake answering with CIM fixtures
-//! (see `providers/tests/support/sshd.rs`), reached with `KMSCONF_SSH`.
+//! (see `targets/tests/support/sshd.rs`), reached with `KMSCONF_SSH`.
 
-#[path = "../../providers/tests/support/sshd.rs"]
+#[path = "../../targets/tests/support/sshd.rs"]
 mod sshd;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,7 +18,7 @@ fn line(kind: &str, value: &Value) -> String {
 
 fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("providers/testdata/cim")
+        .join("targets/testdata/cim")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
 }

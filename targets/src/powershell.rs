@@ -1,7 +1,7 @@
 //! The PowerShell/CIM side of a real Windows KMS host: the scripts kmsconf runs there (one for
 //! discovery, one per batch of operations, each reading back what it wrote), how they travel
 //! (a fixed bootstrap on the command line, script and secrets on standard input), and how their
-//! answers become a [`HostState`] and one [`Outcome`] per operation.
+//! answers become a [`HostState`] and one [`ChangeStatus`] per operation.
 //!
 //! The transports ([`super::ssh`], [`super::local`]) only move bytes; everything about
 //! PowerShell is here, so it is the same over SSH and locally, and testable without Windows.
@@ -10,17 +10,17 @@ use std::fmt::Write as _;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use kmsconf_engine::config::{ProductId, RuleGroup};
 use kmsconf_engine::secret::Secret;
-use kmsconf_engine::target::Outcome;
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::config::{ProductId, RuleGroup};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::cim::{self, CimFirewallRule, CimProduct, CimRegistry, CimService, Observations};
-use crate::catalog;
-use crate::firewall::PORT_RULE_NAME;
-use crate::ops::{ServiceSetting, TargetOp};
-use crate::state::{Channel, HostState, LicenseStatus};
+use kmsconf_model::catalog;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::ops::{ServiceSetting, TargetOp};
+use kmsconf_model::state::{Channel, HostState, LicenseStatus};
 
 const PRELUDE: &str = include_str!("powershell/prelude.ps1");
 const DISCOVER: &str = include_str!("powershell/discover.ps1");
@@ -212,7 +212,7 @@ fn describe(op: &TargetOp) -> String {
         TargetOp::ActivateByPhone { product, .. } => {
             format!("{product}: deposit the confirmation ID")
         }
-        TargetOp::SetService(s) => format!("service: {}", crate::service::equivalent(s)),
+        TargetOp::SetService(s) => format!("service: {}", s.equivalent()),
         TargetOp::RestartService => "service: restart the Software Protection service".into(),
         TargetOp::SetRuleGroup { group, .. } => format!("firewall: rule group {group}"),
         TargetOp::SetPortRule { port, .. } => format!("firewall: {PORT_RULE_NAME} on TCP {port}"),
@@ -544,7 +544,7 @@ struct Begin {
 #[derive(Debug, Default)]
 pub struct Progress {
     pub began: Vec<bool>,
-    pub results: Vec<Option<Outcome>>,
+    pub results: Vec<Option<ChangeStatus>>,
 }
 
 /// Reads a batch's answers: one outcome per operation the host reported on, each checked
@@ -585,7 +585,7 @@ pub fn batch_progress(
     Ok(progress)
 }
 
-fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> Outcome {
+fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> ChangeStatus {
     if !r.ok {
         let message = script.redact(
             r.message
@@ -596,8 +596,8 @@ fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> Outcome {
                 .trim_end_matches('.'),
         );
         return match r.h_result.as_deref().and_then(catalog::parse_code) {
-            Some(code) => Outcome::failed(code, catalog::explain_failure(code, &message)),
-            None => Outcome::Failed {
+            Some(code) => ChangeStatus::failed(code, catalog::explain_failure(code, &message)),
+            None => ChangeStatus::Failed {
                 code: None,
                 message,
             },
@@ -606,7 +606,7 @@ fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> Outcome {
     let read_back = r.read_back.unwrap_or(Value::Null);
     match verify(op, &read_back) {
         Ok(outcome) => outcome,
-        Err(message) => Outcome::Failed {
+        Err(message) => ChangeStatus::Failed {
             code: None,
             message: format!("the host accepted the change but did not take it: {message}"),
         },
@@ -625,10 +625,10 @@ struct ReadBack {
 }
 
 /// Checks what the host read back after an operation; `Err` says what did not take.
-pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
+pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> {
     let rb: ReadBack = serde_json::from_value(read_back.clone())
         .map_err(|e| format!("the read-back is unreadable: {e}"))?;
-    let product = |id: ProductId| -> Result<crate::state::ProductState, String> {
+    let product = |id: ProductId| -> Result<kmsconf_model::state::ProductState, String> {
         let p = cim::select_product(id, &rb.products)
             .ok_or_else(|| format!("the host shows no {} product", catalog::product_name(id)))?;
         cim::product_state(p)
@@ -636,7 +636,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
     match op {
         TargetOp::InstallLicensePack { product: id, .. } => {
             product(*id)?;
-            Ok(Outcome::Applied {
+            Ok(ChangeStatus::Applied {
                 detail: Some(format!("{} licenses installed", catalog::product_name(*id))),
             })
         }
@@ -656,7 +656,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             } else {
                 "by phone"
             };
-            Ok(Outcome::Applied {
+            Ok(ChangeStatus::Applied {
                 detail: Some(format!("activated {how}")),
             })
         }
@@ -664,7 +664,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             let iid = product(*id)?
                 .installation_id
                 .ok_or("the host shows no installation ID")?;
-            Ok(Outcome::Pending {
+            Ok(ChangeStatus::Pending {
                 message: format!(
                     "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{id}` and apply again",
                     catalog::product_name(*id)
@@ -672,14 +672,11 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             })
         }
         TargetOp::SetService(setting) => {
-            let now = crate::service::current(setting, &read_service(&rb)?);
+            let now = setting.current(&read_service(&rb)?);
             if &now != setting {
-                return Err(format!(
-                    "it reads back as `{}`",
-                    crate::service::equivalent(&now)
-                ));
+                return Err(format!("it reads back as `{}`", now.equivalent()));
             }
-            Ok(Outcome::applied())
+            Ok(ChangeStatus::applied())
         }
         TargetOp::RestartService => {
             if read_service(&rb)?.restart_pending {
@@ -687,7 +684,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
                     "the service still runs with the settings from before the restart".into(),
                 );
             }
-            Ok(Outcome::Applied {
+            Ok(ChangeStatus::Applied {
                 detail: Some("Software Protection service restarted".into()),
             })
         }
@@ -708,16 +705,16 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<Outcome, String> {
             if present {
                 return Err(format!("{PORT_RULE_NAME} is still there"));
             }
-            Ok(Outcome::applied())
+            Ok(ChangeStatus::applied())
         }
     }
 }
 
 /// The installed key is the one sent, and it installed as a KMS host key.
 fn verify_key(
-    p: &crate::state::ProductState,
-    key: &kmsconf_engine::secret::ProductKey,
-) -> Result<Outcome, String> {
+    p: &kmsconf_model::state::ProductState,
+    key: &kmsconf_model::keys::ProductKey,
+) -> Result<ChangeStatus, String> {
     if p.partial_key.as_deref() != Some(key.partial().as_str()) {
         return Err(format!(
             "the installed key ends in {}, not {}",
@@ -731,7 +728,7 @@ fn verify_key(
             p.channel
         ));
     }
-    Ok(Outcome::Applied {
+    Ok(ChangeStatus::Applied {
         detail: Some(format!("installed key {}", key.masked())),
     })
 }
@@ -742,7 +739,7 @@ fn verify_rule_group(
     group: RuleGroup,
     enabled: bool,
     remote_addresses: &[String],
-) -> Result<Outcome, String> {
+) -> Result<ChangeStatus, String> {
     let fw = cim::firewall(&rb.firewall_rules);
     let g = fw.groups.get(&group).ok_or("the group's rules are gone")?;
     if g.enabled != enabled {
@@ -759,7 +756,7 @@ fn verify_rule_group(
             g.remote_addresses
         ));
     }
-    Ok(Outcome::applied())
+    Ok(ChangeStatus::applied())
 }
 
 /// kmsconf's own port rule is enabled, on the port and from the addresses sent.
@@ -767,7 +764,7 @@ fn verify_port_rule(
     rb: &ReadBack,
     port: u16,
     remote_addresses: &[String],
-) -> Result<Outcome, String> {
+) -> Result<ChangeStatus, String> {
     let fw = cim::firewall(&rb.firewall_rules);
     let rule = fw
         .port_rule
@@ -778,10 +775,10 @@ fn verify_port_rule(
             rule.port, rule.remote_addresses
         ));
     }
-    Ok(Outcome::applied())
+    Ok(ChangeStatus::applied())
 }
 
-fn read_service(rb: &ReadBack) -> Result<crate::state::ServiceState, String> {
+fn read_service(rb: &ReadBack) -> Result<kmsconf_model::state::ServiceState, String> {
     let svc = rb
         .service
         .as_ref()
@@ -792,8 +789,8 @@ fn read_service(rb: &ReadBack) -> Result<crate::state::ServiceState, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::config::PublishDomain;
-    use kmsconf_engine::secret::{ConfirmationId, ProductKey};
+    use kmsconf_model::config::PublishDomain;
+    use kmsconf_model::keys::{ConfirmationId, ProductKey};
     use serde_json::json;
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
@@ -989,18 +986,18 @@ mod tests {
         ]
         .concat();
         let progress = batch_progress(&batch, &script, &stdout).expect("reads");
-        let out: Vec<Outcome> = progress
+        let out: Vec<ChangeStatus> = progress
             .results
             .into_iter()
             .map(|o| o.expect("all answered"))
             .collect();
         assert_eq!(
             out[0],
-            Outcome::Applied {
+            ChangeStatus::Applied {
                 detail: Some("installed key *****-*****-*****-*****-6789B".into())
             }
         );
-        let Outcome::Failed {
+        let ChangeStatus::Failed {
             code: Some(0xC004_F074),
             message,
         } = &out[1]
@@ -1011,7 +1008,7 @@ mod tests {
             message.contains("no KMS host could be contacted") && !message.contains("HJKMP"),
             "{message}"
         );
-        let Outcome::Failed {
+        let ChangeStatus::Failed {
             code: None,
             message,
         } = &out[2]
@@ -1022,7 +1019,7 @@ mod tests {
             message.contains("did not take") && message.contains("/sai 120"),
             "{message}"
         );
-        assert_eq!(out[3], Outcome::applied());
+        assert_eq!(out[3], ChangeStatus::applied());
     }
 
     #[test]
@@ -1052,7 +1049,7 @@ mod tests {
         )
         .expect("ok");
         assert!(
-            matches!(&out, Outcome::Pending { message } if message.contains("1234567")),
+            matches!(&out, ChangeStatus::Pending { message } if message.contains("1234567")),
             "{out:?}"
         );
     }
@@ -1067,14 +1064,14 @@ mod tests {
         let rule = |enabled: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP", "Direction": "Inbound", "Enabled": enabled, "LocalPort": "1688", "RemoteAddress": address }] });
         assert_eq!(
             verify(&op, &rule("True", "10.0.0.0/255.0.0.0")),
-            Ok(Outcome::applied())
+            Ok(ChangeStatus::applied())
         );
         assert!(verify(&op, &rule("False", "10.0.0.0/255.0.0.0")).is_err());
         assert!(verify(&op, &rule("True", "Any")).is_err());
         let remove = TargetOp::RemovePortRule;
         assert_eq!(
             verify(&remove, &json!({ "FirewallRules": [] })),
-            Ok(Outcome::applied())
+            Ok(ChangeStatus::applied())
         );
     }
 

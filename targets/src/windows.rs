@@ -4,14 +4,14 @@
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::secret::Secret;
-use kmsconf_engine::target::{Discovery, Outcome, Target};
+use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use serde::Deserialize;
 
 use super::powershell;
 use super::process::Finished;
-use crate::ops::TargetOp;
-use crate::state::HostState;
 use crate::Error;
+use kmsconf_model::ops::TargetOp;
+use kmsconf_model::state::HostState;
 
 /// Moves a script to PowerShell on the host and its answer back.
 pub trait Transport: Send + Sync {
@@ -139,7 +139,7 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
         })
     }
 
-    fn execute(&self, batch: &[TargetOp]) -> Result<Vec<Outcome>, Error> {
+    fn execute(&self, batch: &[TargetOp]) -> Result<Vec<ChangeStatus>, Error> {
         let script = powershell::batch_script(batch);
         let mut run = self.transport.run(&self.host, &script.stdin())?;
         // PowerShell's own error text can quote what it was given; it reaches the report
@@ -169,11 +169,11 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
             .zip(progress.began)
             .map(|(result, began)| match (result, began) {
                 (Some(o), _) => o,
-                (None, true) => Outcome::Failed {
+                (None, true) => ChangeStatus::Failed {
                     code: None,
                     message: format!("started, but no result came back, so it may or may not have taken effect: {cause}; `kmsconf plan` shows the host's state now"),
                 },
-                (None, false) => Outcome::Failed {
+                (None, false) => ChangeStatus::Failed {
                     code: None,
                     message: format!("not run: {cause}"),
                 },
@@ -227,8 +227,8 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::ServiceSetting;
     use base64::Engine as _;
+    use kmsconf_model::ops::ServiceSetting;
 
     /// A transport that answers with fixed output, and whether the connection failed.
     #[derive(Clone)]
@@ -281,15 +281,15 @@ mod tests {
             .expect("report");
         for o in &outcomes {
             assert!(
-                matches!(o, Outcome::Failed { message, .. } if message.contains("exit code 1") && message.contains("Cannot stop service")),
+                matches!(o, ChangeStatus::Failed { message, .. } if message.contains("exit code 1") && message.contains("Cannot stop service")),
                 "{o:?}"
             );
         }
         assert!(
-            matches!(&outcomes[0], Outcome::Failed { message, .. } if message.contains("may or may not"))
+            matches!(&outcomes[0], ChangeStatus::Failed { message, .. } if message.contains("may or may not"))
         );
         assert!(
-            matches!(&outcomes[1], Outcome::Failed { message, .. } if message.starts_with("not run"))
+            matches!(&outcomes[1], ChangeStatus::Failed { message, .. } if message.starts_with("not run"))
         );
     }
 
@@ -297,8 +297,8 @@ mod tests {
     fn stderr_in_a_report_never_holds_a_secret() {
         let key = "BCDFG-HJKMP-QRTVW-XY234-6789B";
         let op = TargetOp::InstallProductKey {
-            product: kmsconf_engine::config::ProductId::Windows,
-            key: kmsconf_engine::secret::ProductKey::parse(&Secret::new(key)).expect("key"),
+            product: kmsconf_model::config::ProductId::Windows,
+            key: kmsconf_model::keys::ProductKey::parse(&Secret::new(key)).expect("key"),
         };
         let run = Finished {
             status: Some(1),
@@ -315,7 +315,7 @@ mod tests {
         )
         .execute(&[op])
         .expect("report");
-        let Outcome::Failed { message, .. } = &outcomes[0] else {
+        let ChangeStatus::Failed { message, .. } = &outcomes[0] else {
             panic!("{outcomes:?}")
         };
         assert!(

@@ -15,18 +15,18 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use kmsconf_engine::config::{ProductId, TargetSpec};
-use kmsconf_engine::secret::{ProductKey, Secret};
-use kmsconf_engine::target::Outcome;
-use kmsconf_providers::ops::{ServiceSetting, TargetOp};
-use kmsconf_providers::targets::{self, Connect};
-use kmsconf_providers::Error;
+use kmsconf_engine::secret::Secret;
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::config::{ProductId, TargetSpec};
+use kmsconf_model::keys::ProductKey;
+use kmsconf_model::ops::{ServiceSetting, TargetOp};
+use kmsconf_targets::{self as targets, Connect, Error};
 use serde_json::{json, Value};
 use sshd::{free_port, user, Server};
 
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
-fn target(s: &Server, timeout: Duration) -> Box<targets::DynTarget> {
+fn target(s: &Server, timeout: Duration) -> Box<targets::DynHostTarget> {
     let connect = Connect {
         ssh_command: vec![
             "ssh".into(),
@@ -41,7 +41,7 @@ fn target(s: &Server, timeout: Duration) -> Box<targets::DynTarget> {
         host: "127.0.0.1".into(),
         port: Some(s.port),
     };
-    targets::open("kms01", &spec, &connect).expect("open")
+    targets::open_host("kms01", &spec, &connect).expect("open")
 }
 
 fn line(kind: &str, value: &Value) -> String {
@@ -106,7 +106,7 @@ fn secrets_arrive_on_stdin_and_never_in_argv() {
     let out = target(&s, Duration::from_secs(30))
         .execute(&[key_op()])
         .expect("execute");
-    assert!(matches!(&out[0], Outcome::Applied { .. }), "{out:?}");
+    assert!(matches!(&out[0], ChangeStatus::Applied { .. }), "{out:?}");
     assert!(
         !s.read("argv").contains("HJKMP"),
         "the key is on the command line"
@@ -152,9 +152,9 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
     let out = target(&s, Duration::from_secs(30))
         .execute(&batch)
         .expect("a partial report, not an error");
-    assert!(matches!(&out[0], Outcome::Applied { .. }), "{out:?}");
-    let message = |o: &Outcome| match o {
-        Outcome::Failed { message, .. } => message.clone(),
+    assert!(matches!(&out[0], ChangeStatus::Applied { .. }), "{out:?}");
+    let message = |o: &ChangeStatus| match o {
+        ChangeStatus::Failed { message, .. } => message.clone(),
         other => panic!("{other:?}"),
     };
     let (second, third) = (message(&out[1]), message(&out[2]));
@@ -236,7 +236,7 @@ fn a_server_that_never_speaks_times_out_and_a_closed_port_is_unreachable() {
         host: "127.0.0.1".into(),
         port: Some(port),
     };
-    let target = targets::open("kms01", &spec, &connect).expect("open");
+    let target = targets::open_host("kms01", &spec, &connect).expect("open");
     let e = target.discover().expect_err("silent");
     assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
     drop(silent);
@@ -245,7 +245,7 @@ fn a_server_that_never_speaks_times_out_and_a_closed_port_is_unreachable() {
         host: "127.0.0.1".into(),
         port: Some(free_port()),
     };
-    let target = targets::open("kms01", &closed, &connect).expect("open");
+    let target = targets::open_host("kms01", &closed, &connect).expect("open");
     let e = target.discover().expect_err("closed");
     assert!(
         matches!(&e, Error::Unreachable { message, .. } if message.contains("refused")),

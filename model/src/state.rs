@@ -8,39 +8,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use kmsconf_engine::config::{ProductId, RuleGroup};
-use kmsconf_engine::config::{PublishDomain, DEFAULT_PORT};
+use crate::config::{ProductId, PublishDomain, RuleGroup, DEFAULT_PORT};
+use crate::dns::DnsState;
 use serde::{Deserialize, Serialize};
 
 /// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
-/// a plan holds as one more host, named `dns`). Written as the state itself, so a KMS host's
-/// entry in a plan file reads as it did before DNS entries existed; the DNS state is the one
-/// with `zones`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Observed {
+/// a plan holds as one more entry, named `dns`). Tagged with its kind in a plan file:
+/// `{"kind": "kms_host", "state": {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+pub enum EntryState {
     KmsHost(HostState),
-    DnsServer(crate::dns::DnsState),
+    DnsServer(DnsState),
 }
 
-impl<'de> Deserialize<'de> for Observed {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        // decide by shape, then let the chosen type report precisely what is wrong
-        let value = serde_json::Value::deserialize(d)?;
-        if value.get("zones").is_some() {
-            crate::dns::DnsState::deserialize(value)
-                .map(Self::DnsServer)
-                .map_err(D::Error::custom)
-        } else {
-            HostState::deserialize(value)
-                .map(Self::KmsHost)
-                .map_err(D::Error::custom)
+impl EntryState {
+    /// The KMS host's state; a DNS server's entry is an error saying so.
+    pub fn into_host(self) -> Result<HostState, String> {
+        match self {
+            Self::KmsHost(host) => Ok(host),
+            Self::DnsServer(_) => Err("this is a DNS server, not a KMS host".into()),
         }
     }
-}
 
-impl Observed {
     /// Whether this is the DNS server entry of a plan (`dns`) rather than a KMS host.
     pub fn is_dns_server(&self) -> bool {
         matches!(self, Self::DnsServer(_))
@@ -305,8 +295,8 @@ impl HostState {
                 dns_publishing: true,
                 publish_domains: Vec::new(),
                 low_priority: false,
-                activation_interval: kmsconf_engine::config::DEFAULT_ACTIVATION_INTERVAL,
-                renewal_interval: kmsconf_engine::config::DEFAULT_RENEWAL_INTERVAL,
+                activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
+                renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
                 host_caching: true,
                 restart_pending: false,
             },
@@ -349,5 +339,34 @@ impl HostState {
         self.products
             .get(&ProductId::Windows)
             .is_some_and(ProductState::is_activated_kms_host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_states_are_tagged_with_their_kind() {
+        let dns = EntryState::DnsServer(crate::dns::DnsState::default());
+        let text = serde_json::to_string(&dns).expect("json");
+        assert_eq!(text, r#"{"kind":"dns_server","state":{"zones":{}}}"#);
+        assert_eq!(
+            serde_json::from_str::<EntryState>(&text).expect("back"),
+            dns
+        );
+        let host = EntryState::KmsHost(HostState::fresh_windows_server("KMS01"));
+        let text = serde_json::to_string(&host).expect("json");
+        assert!(
+            text.starts_with(r#"{"kind":"kms_host","state":{"#),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<EntryState>(&text).expect("back"),
+            host
+        );
+        // the untagged form of format version 1 is refused, not guessed at
+        let untagged = serde_json::to_string(&HostState::fresh_windows_server("K")).expect("j");
+        assert!(serde_json::from_str::<EntryState>(&untagged).is_err());
     }
 }

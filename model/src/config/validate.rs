@@ -16,8 +16,9 @@ use super::{
     ServiceConfig, TargetSpec, TsigKey, DEFAULT_DNS_TTL, DNS_PLAN_HOST, INTERVAL_RANGE,
     MAX_DNS_TTL,
 };
-use crate::diagnostic::{Diagnostic, Location};
-use crate::secret::{ConfirmationId, DeclaredSecret, ProductKey, SecretSource, TsigSecret};
+use crate::keys::{ConfirmationId, ProductKey, TsigSecret};
+use kmsconf_engine::diagnostic::{Diagnostic, Location};
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 
 /// The owner name of the SRV RRset KMS clients look up, relative to the zone.
 const SRV_PREFIX: &str = "_vlmcs._tcp";
@@ -518,7 +519,7 @@ fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredS
                 wire.start(),
                 format!("{what} is written in the config; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}` so it stays out of Git"),
             );
-            SecretSource::Literal(crate::secret::Secret::new(value.clone()))
+            SecretSource::Literal(kmsconf_engine::secret::Secret::new(value.clone()))
         }
     };
     DeclaredSecret {
@@ -795,7 +796,7 @@ fn check_dependencies(
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, Vec<(String, usize)>>,
 ) {
-    let mut dag = crate::graph::Dag::new();
+    let mut dag = kmsconf_engine::graph::Dag::new();
     for (host, deps) in spans {
         dag.add_node(host.clone());
         for (dep, at) in deps {
@@ -811,7 +812,7 @@ fn check_dependencies(
             }
         }
     }
-    if let Err(crate::Error::Cycle(cycle)) = dag.topological_order() {
+    if let Err(kmsconf_engine::Error::Cycle(cycle)) = dag.topological_order() {
         let first = &cycle[0];
         let next = cycle.get(1).unwrap_or(first);
         // point at the `depends_on` entry that closes the cycle: `next` depends on `first`

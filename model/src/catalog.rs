@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use kmsconf_engine::config::{ProductId, RuleGroup};
+use crate::config::{ProductId, RuleGroup};
 use serde::Deserialize;
+
+/// The name of the rule kmsconf adds when the KMS host listens on a custom port.
+pub const PORT_RULE_NAME: &str = "kmsconf-KMS-Port-In-TCP";
 
 /// What kmsconf knows about one KMS host product.
 #[derive(Debug, Clone, Deserialize)]
@@ -266,7 +269,7 @@ mod tests {
             assert!(ids.insert(e.id.as_str()), "{} listed twice", e.id);
             let secret = kmsconf_engine::secret::Secret::new(e.key.clone());
             assert!(
-                kmsconf_engine::secret::ProductKey::parse(&secret).is_ok(),
+                crate::keys::ProductKey::parse(&secret).is_ok(),
                 "{}: {}",
                 e.id,
                 e.key

@@ -10,13 +10,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kmsconf_engine::config::{ProductId, PublishDomain, RuleGroup};
+use kmsconf_model::config::{ProductId, PublishDomain, RuleGroup};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog;
-use crate::firewall::PORT_RULE_NAME;
-use crate::state::{
+use kmsconf_model::catalog;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::state::{
     Channel, FirewallState, HostState, LicenseStatus, PortRule, ProductState, RuleGroupState,
     ServiceState,
 };
@@ -276,9 +276,9 @@ pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, Stri
             .collect::<Result<_, _>>()?,
         low_priority: low,
         activation_interval: minutes(svc.vl_activation_interval, "VLActivationInterval")?
-            .unwrap_or(kmsconf_engine::config::DEFAULT_ACTIVATION_INTERVAL),
+            .unwrap_or(kmsconf_model::config::DEFAULT_ACTIVATION_INTERVAL),
         renewal_interval: minutes(svc.vl_renewal_interval, "VLRenewalInterval")?
-            .unwrap_or(kmsconf_engine::config::DEFAULT_RENEWAL_INTERVAL),
+            .unwrap_or(kmsconf_model::config::DEFAULT_RENEWAL_INTERVAL),
         host_caching: svc.key_management_service_host_caching.unwrap_or(true),
         restart_pending,
     })
@@ -375,7 +375,7 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, String> {
         grace_minutes: u32::try_from(grace.max(0)).unwrap_or(u32::MAX),
         current_count: None,
         required_count: None,
-        requests: crate::state::RequestCounters::default(),
+        requests: kmsconf_model::state::RequestCounters::default(),
     })
 }
 
@@ -535,13 +535,13 @@ fn observations(doc: &CimDiscovery) -> Observations {
 
 /// The request counters in the state's terms; a missing or negative counter (CIM's -1, or
 /// 4294967295 when PowerShell reads it unsigned) is 0.
-fn counters(c: &CimRequestCounters) -> crate::state::RequestCounters {
+fn counters(c: &CimRequestCounters) -> kmsconf_model::state::RequestCounters {
     let n = |v: Option<i64>| {
         v.filter(|v| *v >= 0 && *v != i64::from(u32::MAX))
             .and_then(|v| u64::try_from(v).ok())
             .unwrap_or(0)
     };
-    crate::state::RequestCounters {
+    kmsconf_model::state::RequestCounters {
         total: n(c.total),
         failed: n(c.failed),
         unlicensed: n(c.unlicensed),

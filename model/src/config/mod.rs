@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostic::{Diagnostic, Location, Severity};
-use crate::secret::DeclaredSecret;
 use crate::Error;
+use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
+use kmsconf_engine::secret::DeclaredSecret;
 pub use wire::{Activation, ProductId, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
@@ -276,14 +276,14 @@ impl Config {
 
     /// The hosts in the order they must be converged (dependencies first, then by name).
     pub fn host_order(&self) -> Result<Vec<String>, Error> {
-        let mut dag = crate::graph::Dag::new();
+        let mut dag = kmsconf_engine::graph::Dag::new();
         for host in self.hosts.values() {
             dag.add_node(host.name.clone());
             for dep in &host.depends_on {
                 dag.add_edge(dep.clone(), host.name.clone());
             }
         }
-        dag.topological_order()
+        Ok(dag.topological_order()?)
     }
 }
 

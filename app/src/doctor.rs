@@ -6,13 +6,13 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use kmsconf_engine::config::{HostConfig, ProductId, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::config::{HostConfig, ProductId, RuleGroup, DEFAULT_PORT};
 use serde::Serialize;
 
-use crate::catalog;
-use crate::clock;
-use crate::state::{Channel, HostState, LicenseStatus, ProductState};
-use crate::targets::DynTarget;
+use kmsconf_model::catalog;
+use kmsconf_model::clock;
+use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState};
+use kmsconf_targets::DynTarget;
 
 /// Stable check ids (the `check` field of `doctor --json`).
 pub const HOST_REACHABLE: &str = "host-reachable";
@@ -142,7 +142,7 @@ pub fn probe_port(address: &str, port: u16, timeout: Duration) -> PortProbe {
 
 /// What discovery returned, with the local clock at the middle of the round trip.
 #[derive(Debug, Clone)]
-pub struct Observed {
+pub struct HostReading {
     pub state: Result<HostState, String>,
     pub local_millis: i64,
 }
@@ -157,14 +157,21 @@ pub struct Diagnosis {
 /// Discovers the host (one round trip), probes its KMS port, and runs every check.
 pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnosis {
     let before = clock::now_millis();
-    let discovery = target.and_then(|t| t.discover().map_err(|e| e.to_string()));
+    let discovery = target
+        .and_then(|t| t.discover().map_err(|e| e.to_string()))
+        .and_then(|d| {
+            let created = d.created;
+            d.state
+                .into_host()
+                .map(|state| kmsconf_engine::target::Discovery { state, created })
+        });
     let created = match &discovery {
-        Ok(d) if d.created => Some(crate::planner::created_notice(&d.state)),
+        Ok(d) if d.created => Some(kmsconf_providers::planner::created_notice(&d.state)),
         _ => None,
     };
     let state = discovery.map(|d| d.state);
     let after = clock::now_millis();
-    let observed = Observed {
+    let observed = HostReading {
         state,
         local_millis: before + (after - before) / 2,
     };
@@ -190,7 +197,7 @@ pub fn kms_port(cfg: &HostConfig, state: Option<&HostState>) -> u16 {
 }
 
 /// Every check of one host, in a fixed order.
-pub fn check_host(cfg: &HostConfig, observed: &Observed, probe: &PortProbe) -> Vec<Check> {
+pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -> Vec<Check> {
     let host = cfg.name.as_str();
     let mut checks = Vec::new();
     let state = match &observed.state {
@@ -281,7 +288,7 @@ pub fn firewall_rules(host: &str, state: &HostState, port: u16) -> Check {
     if let Some(rule) = port_rule {
         let detail = format!(
             "kmsconf's rule `{}` lets TCP {port} in{}",
-            crate::firewall::PORT_RULE_NAME,
+            kmsconf_model::catalog::PORT_RULE_NAME,
             scope(&rule.remote_addresses)
         );
         return Check::new(host, FIREWALL_RULES, Verdict::Ok, detail);
@@ -292,7 +299,7 @@ pub fn firewall_rules(host: &str, state: &HostState, port: u16) -> Check {
             Check::new(host, FIREWALL_RULES, Verdict::Ok, format!("the Key Management Service rule group is enabled: TCP {port} in{s}"))
         }
         (true, false) => Check::new(host, FIREWALL_RULES, Verdict::Warning, format!("the Key Management Service rule group is enabled, but the host listens on custom port {port} and the built-in rule is for TCP 1688; no rule is known to let {port} in"))
-            .fix(format!("declare the firewall under `[hosts.{host}.firewall]` with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{}` for the port", crate::firewall::PORT_RULE_NAME))
+            .fix(format!("declare the firewall under `[hosts.{host}.firewall]` with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{}` for the port", kmsconf_model::catalog::PORT_RULE_NAME))
             .code(0x8007_06BA),
         (false, _) => Check::new(host, FIREWALL_RULES, Verdict::Failed, format!("no enabled inbound rule lets TCP {port} in: the Key Management Service rule group is disabled"))
             .fix(fix)
@@ -478,6 +485,21 @@ pub struct ExpectedSrv {
 /// Reads the `_vlmcs._tcp` SRV records of a name. Implemented by the DNS provider's resolver.
 pub trait SrvLookup {
     fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String>;
+}
+
+impl SrvLookup for kmsconf_targets::dns::SrvResolver {
+    fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+        let records = kmsconf_targets::dns::SrvResolver::lookup_srv(self, name)?;
+        Ok(records
+            .into_iter()
+            .map(|r| SrvRecord {
+                priority: r.priority,
+                weight: r.weight,
+                port: r.port,
+                target: r.target,
+            })
+            .collect())
+    }
 }
 
 fn same_name(a: &str, b: &str) -> bool {

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use kmsconf_engine::config::ProductId;
+use kmsconf_model::config::ProductId;
 use serde::{Deserialize, Serialize};
 
 use super::{fnv1a, LabFile};
-use crate::catalog;
-use crate::state::{HostState, LicenseStatus, RequestCounters};
+use kmsconf_model::catalog;
+use kmsconf_model::state::{HostState, LicenseStatus, RequestCounters};
 
 /// How long a KMS host keeps a client's CMID, in seconds (30 days).
 pub const CACHE_SECONDS: i64 = 30 * 86_400;

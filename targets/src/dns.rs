@@ -1,6 +1,6 @@
-//! The DNS server: reads the `_vlmcs._tcp` SRV RRsets (and, where asked, the A/AAAA
+//! The DNS server as a target: reads the `_vlmcs._tcp` SRV RRsets (and, where asked, the A/AAAA
 //! records of their targets) in one set of queries, and sends each zone's changes as one
-//! TSIG-signed RFC 2136 UPDATE.
+//! TSIG-signed RFC 2136 UPDATE. Its apply lock is a no-op (see the `Target` impl).
 //!
 //! hickory-proto builds, signs and parses the messages; the I/O is plain blocking sockets:
 //! queries go over UDP (all sent at once, retried, TCP when an answer is truncated), updates
@@ -15,10 +15,13 @@ use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode, UpdateMessag
 use hickory_proto::rr::rdata::tsig::{TsigAlgorithm as HickoryAlgorithm, TsigError};
 use hickory_proto::rr::rdata::SRV;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
-use kmsconf_engine::config::TsigAlgorithm;
-use kmsconf_engine::target::Outcome;
+use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
+use kmsconf_model::config::TsigAlgorithm;
+use kmsconf_model::dns::{srv_name, DnsState, SrvRecord, TsigCredentials, ZoneUpdate, SRV_PREFIX};
+use kmsconf_model::ops::EntryOp;
+use kmsconf_model::EntryState;
 
-use crate::dns::{srv_name, DnsState, SrvRecord, TsigCredentials, ZoneUpdate};
 use crate::Error;
 
 /// How long each UDP try waits for the answers still missing; the last one ends the wait.
@@ -110,12 +113,10 @@ fn plain(name: &Name) -> String {
     name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Like a host's [`Target`](kmsconf_engine::target::Target), without an apply lock: a DNS server
-/// is shared, and each UPDATE's prerequisite is what guards it against a concurrent change.
 impl DnsServer {
     /// Reads the zones' SOA and `_vlmcs._tcp` SRV RRsets (and the targets' A/AAAA records) in
     /// one set of queries.
-    pub fn discover(&self) -> Result<DnsState, Error> {
+    pub fn read(&self) -> Result<DnsState, Error> {
         let mut questions = Vec::new();
         for zone in &self.zones {
             questions.push(Question::Apex(zone.clone()));
@@ -140,15 +141,15 @@ impl DnsServer {
     }
 
     /// Sends each zone update (one message each); one outcome per update.
-    pub fn execute(&self, batch: &[ZoneUpdate]) -> Result<Vec<Outcome>, Error> {
+    pub fn send(&self, batch: &[ZoneUpdate]) -> Result<Vec<ChangeStatus>, Error> {
         let address = self.address()?;
         Ok(batch
             .iter()
             .map(|update| match send_update(address, update) {
-                Ok(detail) => Outcome::Applied {
+                Ok(detail) => ChangeStatus::Applied {
                     detail: Some(detail),
                 },
-                Err(message) => Outcome::Failed {
+                Err(message) => ChangeStatus::Failed {
                     code: None,
                     message: format!(
                         "DNS server `{}`, zone `{}`: {message}",
@@ -165,8 +166,85 @@ impl DnsServer {
 pub fn query_srv(server: &str, zone: &str) -> Result<Vec<SrvRecord>, Error> {
     let zone = zone.trim_end_matches('.').to_ascii_lowercase();
     let dns = DnsServer::new(server, vec![zone.clone()], Vec::new());
-    let mut state = dns.discover()?;
+    let mut state = dns.read()?;
     Ok(state.zones.remove(&zone).unwrap_or_default())
+}
+
+/// A DNS server is a target with a no-op apply lock: it is shared, and each UPDATE's
+/// prerequisite (the RRset as the plan saw it) is what guards it against a concurrent change.
+impl Target for DnsServer {
+    type State = EntryState;
+    type Operation = EntryOp;
+    type Error = Error;
+
+    fn discover(&self) -> Result<Discovery<EntryState>, Error> {
+        Ok(Discovery {
+            state: EntryState::DnsServer(self.read()?),
+            created: false,
+        })
+    }
+
+    /// Sends all of a zone's record changes in one atomic UPDATE; each change gets its zone's
+    /// outcome.
+    fn execute(&self, batch: &[EntryOp]) -> Result<Vec<ChangeStatus>, Error> {
+        let (updates, zone_of) = zone_updates(batch);
+        let answers = if updates.is_empty() {
+            Vec::new()
+        } else {
+            self.send(&updates)?
+        };
+        Ok(zone_of
+            .into_iter()
+            .map(|zone| match zone.and_then(|z| answers.get(z)) {
+                Some(answer) => answer.clone(),
+                None => ChangeStatus::Failed {
+                    code: None,
+                    message: format!(
+                        "DNS server `{}`: a KMS host operation was sent to a DNS server",
+                        self.server
+                    ),
+                },
+            })
+            .collect())
+    }
+
+    fn lock(&self, _holder: &LockHolder) -> Result<LockGuard, Error> {
+        Ok(LockGuard::new(()))
+    }
+
+    fn force_unlock(&self, _lock_id: &str) -> Result<LockHolder, Error> {
+        Err(self.error("a DNS server has no apply lock to break"))
+    }
+}
+
+/// Groups record changes by zone into one update each, in the order zones first appear, and
+/// says for each operation which update carries it (`None` for what is not a record change).
+fn zone_updates(batch: &[EntryOp]) -> (Vec<ZoneUpdate>, Vec<Option<usize>>) {
+    let mut updates: Vec<ZoneUpdate> = Vec::new();
+    let mut zone_of = Vec::with_capacity(batch.len());
+    for op in batch {
+        let EntryOp::Srv(change) = op else {
+            zone_of.push(None);
+            continue;
+        };
+        let i = match updates.iter().position(|u| u.zone == change.zone) {
+            Some(i) => i,
+            None => {
+                updates.push(ZoneUpdate {
+                    zone: change.zone.clone(),
+                    expected: change.expected.clone(),
+                    remove: Vec::new(),
+                    add: Vec::new(),
+                    tsig: change.tsig.clone(),
+                });
+                updates.len() - 1
+            }
+        };
+        updates[i].remove.extend(change.remove.iter().cloned());
+        updates[i].add.extend(change.add.iter().cloned());
+        zone_of.push(Some(i));
+    }
+    (updates, zone_of)
 }
 
 /// `kmsconf doctor`'s `dns-srv` lookups, through [`query_srv`] on one server.
@@ -183,22 +261,14 @@ impl SrvResolver {
     }
 }
 
-impl crate::doctor::SrvLookup for SrvResolver {
-    fn lookup_srv(&self, name: &str) -> Result<Vec<crate::doctor::SrvRecord>, String> {
+impl SrvResolver {
+    /// The SRV records of `name` (`_vlmcs._tcp.ZONE`), as a KMS client's lookup would find them.
+    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
         let zone = name
             .trim_end_matches('.')
-            .strip_prefix(&format!("{}.", crate::dns::SRV_PREFIX))
+            .strip_prefix(&format!("{SRV_PREFIX}."))
             .unwrap_or(name);
-        let records = query_srv(&self.server, zone).map_err(|e| e.to_string())?;
-        Ok(records
-            .into_iter()
-            .map(|r| crate::doctor::SrvRecord {
-                priority: r.priority,
-                weight: r.weight,
-                port: r.port,
-                target: r.target,
-            })
-            .collect())
+        query_srv(&self.server, zone).map_err(|e| e.to_string())
     }
 }
 
@@ -597,7 +667,8 @@ fn rejection(code: ResponseCode, tsig_error: Option<TsigError>, key: Option<&str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::secret::{Secret, TsigSecret};
+    use kmsconf_engine::secret::Secret;
+    use kmsconf_model::keys::TsigSecret;
 
     fn srv(priority: u16, port: u16, target: &str) -> SrvRecord {
         SrvRecord {
@@ -726,5 +797,50 @@ mod tests {
         answer.metadata.response_code = ResponseCode::NoError;
         let e = check_apex("corp.example", &answer).expect_err("no SOA");
         assert!(e.contains("not a zone on this server"), "{e}");
+    }
+
+    #[test]
+    fn changes_of_one_zone_become_one_update_with_the_planned_rrset_as_prerequisite() {
+        let rec = |priority: u16, port: u16, target: &str| SrvRecord {
+            priority,
+            weight: 0,
+            port,
+            target: target.into(),
+            ttl: 3600,
+        };
+        let seen = vec![rec(0, 1688, "kms01.z")];
+        let change = |zone: &str, remove: Option<SrvRecord>, add: Option<SrvRecord>| {
+            EntryOp::Srv(kmsconf_model::ops::SrvRecordChange {
+                zone: zone.into(),
+                expected: if zone == "corp.example" {
+                    seen.clone()
+                } else {
+                    vec![]
+                },
+                remove,
+                add,
+                tsig: None,
+            })
+        };
+        let ops = [
+            change(
+                "corp.example",
+                Some(seen[0].clone()),
+                Some(rec(0, 1689, "kms01.z")),
+            ),
+            change("b.example", None, Some(rec(0, 1688, "kms01.z"))),
+            change("corp.example", None, Some(rec(1, 1688, "kms02.z"))),
+        ];
+        let (updates, zone_of) = zone_updates(&ops);
+        assert_eq!(updates.len(), 2);
+        assert_eq!(zone_of, vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(updates[0].zone, "corp.example");
+        assert_eq!(updates[0].expected, seen);
+        assert_eq!(updates[0].remove, seen);
+        assert_eq!(updates[0].add.len(), 2);
+        assert_eq!(
+            (updates[1].zone.as_str(), updates[1].expected.len()),
+            ("b.example", 0)
+        );
     }
 }

@@ -20,15 +20,15 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kmsconf_engine::config::{ProductId, INTERVAL_RANGE};
 use kmsconf_engine::lock::{LockGuard, LockHolder};
-use kmsconf_engine::target::{Discovery, Outcome, Target};
+use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
+use kmsconf_model::config::{ProductId, INTERVAL_RANGE};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog;
-use crate::ops::{OpKind, ServiceSetting, TargetOp};
-use crate::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
 use crate::Error;
+use kmsconf_model::catalog;
+use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
+use kmsconf_model::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -170,10 +170,11 @@ impl Target for LabTarget {
         let (result, created) =
             self.round_trip(|file| match file.take_fault(OpKind::Discover) {
                 Some(code) => Err(code),
-                None => Ok(clients::observe(file, crate::clock::now())),
+                None => Ok(clients::observe(file, kmsconf_model::clock::now())),
             })?;
-        let state = result.map_err(|code| Error::Unreachable {
+        let state = result.map_err(|code| Error::Refused {
             host: self.host.clone(),
+            code,
             message: format!(
                 "discovery failed: {}",
                 catalog::explain_failure(code, "the host refused the query")
@@ -183,7 +184,7 @@ impl Target for LabTarget {
         Ok(Discovery { state, created })
     }
 
-    fn execute(&self, batch: &[TargetOp]) -> Result<Vec<Outcome>, Error> {
+    fn execute(&self, batch: &[TargetOp]) -> Result<Vec<ChangeStatus>, Error> {
         let (outcomes, _) =
             self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
         Ok(outcomes)
@@ -397,11 +398,11 @@ const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
 const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
 const SL_E_NETWORK: u32 = 0xC004_FC03;
 
-fn fail(code: u32, message: &str) -> Outcome {
-    Outcome::failed(code, catalog::explain_failure(code, message))
+fn fail(code: u32, message: &str) -> ChangeStatus {
+    ChangeStatus::failed(code, catalog::explain_failure(code, message))
 }
 
-fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
+fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
     if let Some(code) = file.take_fault(op.kind()) {
         return fail(code, "injected lab fault");
     }
@@ -412,7 +413,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
             }
             file.host.license_packs.insert(*product);
             file.host.products.entry(*product).or_insert_with(ProductState::empty);
-            Outcome::applied()
+            ChangeStatus::applied()
         }
         TargetOp::InstallProductKey { product, key } => {
             let needs_pack = catalog::product(*product).is_some_and(|p| p.license_pack);
@@ -431,7 +432,7 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
                     ..ProductState::empty()
                 },
             );
-            Outcome::Applied {
+            ChangeStatus::Applied {
                 detail: Some(format!("installed key {}", key.masked())),
             }
         }
@@ -448,10 +449,10 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
             }
             p.license_status = LicenseStatus::Licensed;
             p.grace_minutes = 259_200;
-            Outcome::Applied { detail: Some("activated online".into()) }
+            ChangeStatus::Applied { detail: Some("activated online".into()) }
         }
         TargetOp::ShowInstallationId { product } => match file.host.products.get(product).and_then(|p| p.installation_id.clone()) {
-            Some(iid) => Outcome::Pending {
+            Some(iid) => ChangeStatus::Pending {
                 message: format!(
                     "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{product}` and apply again",
                     catalog::product_name(*product)
@@ -469,34 +470,34 @@ fn run(file: &mut LabFile, op: &TargetOp) -> Outcome {
             }
             p.license_status = LicenseStatus::Licensed;
             p.grace_minutes = 259_200;
-            Outcome::Applied { detail: Some("activated by phone".into()) }
+            ChangeStatus::Applied { detail: Some("activated by phone".into()) }
         }
         TargetOp::SetService(setting) => set_service(file, setting),
         TargetOp::RestartService => {
             file.host.service.restart_pending = false;
-            Outcome::Applied { detail: Some("Software Protection service restarted".into()) }
+            ChangeStatus::Applied { detail: Some("Software Protection service restarted".into()) }
         }
         TargetOp::SetRuleGroup { group, enabled, remote_addresses } => {
-            let g = file.host.firewall.groups.entry(*group).or_insert(crate::state::RuleGroupState {
+            let g = file.host.firewall.groups.entry(*group).or_insert(kmsconf_model::state::RuleGroupState {
                 enabled: false,
                 remote_addresses: Vec::new(),
             });
             g.enabled = *enabled;
             g.remote_addresses = remote_addresses.clone();
-            Outcome::applied()
+            ChangeStatus::applied()
         }
         TargetOp::SetPortRule { port, remote_addresses } => {
             file.host.firewall.port_rule = Some(PortRule { port: *port, remote_addresses: remote_addresses.clone() });
-            Outcome::applied()
+            ChangeStatus::applied()
         }
         TargetOp::RemovePortRule => {
             file.host.firewall.port_rule = None;
-            Outcome::applied()
+            ChangeStatus::applied()
         }
     }
 }
 
-fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
+fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
     if !file.host.windows_is_activated_kms_host() {
         return fail(
             SL_E_KMS_HOST_NOT_ACTIVATED,
@@ -521,7 +522,7 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> Outcome {
     if setting.needs_restart() {
         s.restart_pending = true;
     }
-    Outcome::applied()
+    ChangeStatus::applied()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -566,7 +567,8 @@ pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::secret::{ConfirmationId, ProductKey, Secret};
+    use kmsconf_engine::secret::Secret;
+    use kmsconf_model::keys::{ConfirmationId, ProductKey};
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
@@ -598,7 +600,7 @@ mod tests {
         let set = [TargetOp::SetService(ServiceSetting::Port(1689))];
         assert!(matches!(
             t.execute(&set).expect("run")[0],
-            Outcome::Failed {
+            ChangeStatus::Failed {
                 code: Some(SL_E_KMS_HOST_NOT_ACTIVATED),
                 ..
             }
@@ -616,8 +618,8 @@ mod tests {
             .execute(&ops)
             .expect("run")
             .iter()
-            .all(|o| matches!(o, Outcome::Applied { .. })));
-        assert_eq!(t.execute(&set).expect("run")[0], Outcome::applied());
+            .all(|o| matches!(o, ChangeStatus::Applied { .. })));
+        assert_eq!(t.execute(&set).expect("run")[0], ChangeStatus::applied());
         let state = t.discover().expect("discover").state;
         assert_eq!(state.service.port, 1689);
         assert!(state.service.restart_pending);
@@ -632,7 +634,7 @@ mod tests {
         }];
         assert!(matches!(
             t.execute(&office).expect("run")[0],
-            Outcome::Failed {
+            ChangeStatus::Failed {
                 code: Some(SL_E_LICENSE_NOT_INSTALLED),
                 ..
             }
@@ -655,7 +657,7 @@ mod tests {
         assert!(
             matches!(
                 out[1],
-                Outcome::Failed {
+                ChangeStatus::Failed {
                     code: Some(SL_E_NETWORK),
                     ..
                 }
@@ -687,7 +689,7 @@ mod tests {
             .expect("run");
         assert!(matches!(
             out[0],
-            Outcome::Failed {
+            ChangeStatus::Failed {
                 code: Some(SL_E_CID_MISMATCH),
                 ..
             }
@@ -702,7 +704,7 @@ mod tests {
             .expect("run");
         assert_eq!(
             out[0],
-            Outcome::Applied {
+            ChangeStatus::Applied {
                 detail: Some("activated by phone".into())
             }
         );
@@ -723,12 +725,12 @@ mod tests {
         let op = [TargetOp::RemovePortRule];
         assert!(matches!(
             t.execute(&op).expect("run")[0],
-            Outcome::Failed {
+            ChangeStatus::Failed {
                 code: Some(0x8007_0005),
                 ..
             }
         ));
-        assert_eq!(t.execute(&op).expect("run")[0], Outcome::applied());
+        assert_eq!(t.execute(&op).expect("run")[0], ChangeStatus::applied());
     }
 
     #[test]
@@ -813,7 +815,7 @@ mod tests {
             Ok(())
         })
         .expect("control");
-        let before = crate::clock::now();
+        let before = kmsconf_model::clock::now();
         let clock = t.discover().expect("discover").state.clock.expect("clock");
         assert!((clock - (before - 7200)).abs() <= 2, "{clock} vs {before}");
     }

@@ -1,123 +1,31 @@
-//! Runs a planned host through its target: resolves each operation's secrets at the last moment,
-//! sends one batch per dependency level, and checks a saved plan is not stale. The DNS server
-//! entry of a plan runs the same way, with one UPDATE per zone.
+//! Runs a planned entry (a KMS host or the DNS server) through its target: resolves each
+//! operation's secrets at the last moment, sends one batch per dependency level, and says how a
+//! saved plan's entry changed since it was made.
 
-use kmsconf_engine::apply::{run_host, HostRun};
-use kmsconf_engine::config::TargetSpec;
-use kmsconf_engine::secret::{ConfirmationId, ProductKey, TsigSecret};
-use kmsconf_engine::target::Outcome;
+use kmsconf_engine::apply::run_host;
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::dns::TsigCredentials;
+use kmsconf_model::keys::{ConfirmationId, ProductKey, TsigSecret};
+use kmsconf_model::ops::{EntryOp, PlanOp, SrvRecordChange, TargetOp};
+use kmsconf_model::{EntryState, KmsHostPlan};
+use kmsconf_providers::dns;
+use kmsconf_targets::DynTarget;
 use serde_json::Value;
 
-use crate::dns::{self, DnsState, TsigCredentials};
-use crate::ops::{PlanOp, TargetOp};
-use crate::state::Observed;
-use crate::targets::dns::DnsServer;
-use crate::targets::DynTarget;
-use crate::{Error, KmsHostPlan};
+use crate::Error;
 
-/// Rediscovers the DNS server of a saved plan's entry `dns` and lists what changed since the
-/// plan was made.
-pub fn dns_drift(plan: &KmsHostPlan) -> Result<Vec<String>, Error> {
-    let state = dns_state(plan)?;
-    let zones = state.zones.keys().cloned().collect();
-    let names = state.targets.keys().cloned().collect();
-    let server = DnsServer::new(dns_server(plan)?, zones, names);
-    let now = Observed::DnsServer(server.discover()?);
-    Ok(staleness(&plan.observed, &now))
-}
-
-fn dns_state(plan: &KmsHostPlan) -> Result<&DnsState, Error> {
-    match &plan.observed {
-        Observed::DnsServer(state) => Ok(state),
-        Observed::KmsHost(_) => Err(Error::Plan {
-            host: plan.name.clone(),
-            message: "a KMS host is not a DNS server".into(),
-        }),
-    }
-}
-
-fn dns_server(plan: &KmsHostPlan) -> Result<&str, Error> {
-    match &plan.target {
-        TargetSpec::Dns { server } => Ok(server),
-        other => Err(Error::Plan {
-            host: plan.name.clone(),
-            message: format!("DNS records planned for `{other}`, which is not a DNS server"),
-        }),
-    }
-}
-
-/// Applies the plan's entry `dns`: every zone's record changes in one atomic UPDATE.
-pub fn apply_dns(plan: &KmsHostPlan) -> Result<HostRun, Error> {
-    let observed = dns_state(plan)?;
-    let server = DnsServer::new(dns_server(plan)?, Vec::new(), Vec::new());
+/// Applies one entry's planned changes through its target.
+pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsHostRun, Error> {
     let run = run_host(&plan.changes, |batch| {
-        let ops: Vec<&PlanOp> = batch.iter().map(|c| &c.operation).collect();
-        let tsig = match resolve_tsig(&ops) {
-            Ok(tsig) => tsig,
-            Err(message) => {
-                let failed = Outcome::Failed {
-                    code: None,
-                    message,
-                };
-                return Ok(vec![failed; batch.len()]);
-            }
-        };
-        let updates = dns::zone_updates(observed, &ops, tsig);
-        let sent: Vec<_> = updates.iter().map(|(u, _)| u.clone()).collect();
-        let answers = server.execute(&sent).map_err(|e| e.to_string())?;
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-        for ((_, positions), outcome) in updates.iter().zip(answers) {
-            for i in positions {
-                outcomes[*i] = Some(outcome.clone());
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or(Outcome::Failed {
-                    code: None,
-                    message: "not a DNS record change".into(),
-                })
-            })
-            .collect())
-    })?;
-    Ok(run)
-}
-
-/// Reads the TSIG secret the record changes name (they all name the same key).
-fn resolve_tsig(ops: &[&PlanOp]) -> Result<Option<TsigCredentials>, String> {
-    let key = ops.iter().find_map(|op| match op {
-        PlanOp::UpdateSrvRecord { tsig, .. } => tsig.as_ref(),
-        _ => None,
-    });
-    let Some(key) = key else {
-        return Ok(None);
-    };
-    let secret = key
-        .secret
-        .resolve("dns.tsig.secret")
-        .map_err(|e| e.to_string())?;
-    let secret = TsigSecret::parse(&secret)
-        .map_err(|m| format!("the secret of TSIG key `{}` is malformed: {m}", key.name))?;
-    Ok(Some(TsigCredentials {
-        name: key.name.clone(),
-        algorithm: key.algorithm,
-        secret,
-    }))
-}
-
-/// Applies one host's planned changes.
-pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Error> {
-    let run = run_host(&plan.changes, |batch| {
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
+        let mut outcomes: Vec<Option<ChangeStatus>> = Vec::with_capacity(batch.len());
         let mut ops = Vec::new();
         for change in batch {
-            match resolve(&plan.name, &change.operation) {
+            match resolve_entry(plan, &change.operation) {
                 Ok(op) => {
                     ops.push(op);
                     outcomes.push(None);
                 }
-                Err(message) => outcomes.push(Some(Outcome::Failed {
+                Err(message) => outcomes.push(Some(ChangeStatus::Failed {
                     code: None,
                     message,
                 })),
@@ -135,14 +43,56 @@ pub fn apply_host(target: &DynTarget, plan: &KmsHostPlan) -> Result<HostRun, Err
         Ok(outcomes
             .into_iter()
             .map(|o| {
-                o.or_else(|| answers.next()).unwrap_or(Outcome::Failed {
-                    code: None,
-                    message: "the host gave no result for this operation".into(),
-                })
+                o.or_else(|| answers.next())
+                    .unwrap_or(ChangeStatus::Failed {
+                        code: None,
+                        message: "the host gave no result for this operation".into(),
+                    })
             })
             .collect())
     })?;
     Ok(run)
+}
+
+/// Turns a planned operation of `plan` into what its target receives, reading secrets now.
+fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
+    let PlanOp::UpdateSrvRecord {
+        zone,
+        remove,
+        add,
+        tsig,
+    } = op
+    else {
+        return resolve(&plan.name, op).map(EntryOp::Host);
+    };
+    let EntryState::DnsServer(observed) = &plan.observed else {
+        return Err(format!(
+            "a DNS record change was planned for host `{}`, which is not a DNS server",
+            plan.name
+        ));
+    };
+    Ok(EntryOp::Srv(SrvRecordChange {
+        zone: zone.clone(),
+        expected: observed.zones.get(zone).cloned().unwrap_or_default(),
+        remove: remove.clone(),
+        add: add.clone(),
+        tsig: tsig.as_ref().map(resolve_tsig).transpose()?,
+    }))
+}
+
+/// Reads the secret of the TSIG key a record change names.
+fn resolve_tsig(key: &kmsconf_model::config::TsigKey) -> Result<TsigCredentials, String> {
+    let secret = key
+        .secret
+        .resolve("dns.tsig.secret")
+        .map_err(|e| e.to_string())?;
+    let secret = TsigSecret::parse(&secret)
+        .map_err(|m| format!("the secret of TSIG key `{}` is malformed: {m}", key.name))?;
+    Ok(TsigCredentials {
+        name: key.name.clone(),
+        algorithm: key.algorithm,
+        secret,
+    })
 }
 
 /// Turns a planned operation into what the target receives, reading secrets now.
@@ -220,11 +170,11 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
 /// The places where the host's state differs from the state a saved plan was made from
 /// (`service.port: 1688 -> 1689`), empty when the plan is still current. What changes by itself
 /// (clock, counts, request counters, grace minutes) is not compared.
-pub fn staleness(planned: &Observed, now: &Observed) -> Vec<String> {
+pub fn staleness(planned: &EntryState, now: &EntryState) -> Vec<String> {
     use serde_json::to_value;
     let (a, b) = match (planned.stable(), now.stable()) {
-        (Observed::KmsHost(a), Observed::KmsHost(b)) => (to_value(a), to_value(b)),
-        (Observed::DnsServer(a), Observed::DnsServer(b)) => return dns::drift(&a, &b),
+        (EntryState::KmsHost(a), EntryState::KmsHost(b)) => (to_value(a), to_value(b)),
+        (EntryState::DnsServer(a), EntryState::DnsServer(b)) => return dns::drift(&a, &b),
         _ => return vec!["it is no longer the same kind of entry (KMS host or DNS server)".into()],
     };
     let (Ok(a), Ok(b)) = (a, b) else {
@@ -261,8 +211,8 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::HostState;
-    use kmsconf_engine::config::ProductId;
+    use kmsconf_model::config::ProductId;
+    use kmsconf_model::state::HostState;
 
     #[test]
     fn what_changes_by_itself_does_not_make_a_plan_stale() {
@@ -273,7 +223,7 @@ mod tests {
         w.grace_minutes -= 90;
         w.current_count = Some(7);
         w.requests.total = 12;
-        let host = |s: &HostState| Observed::KmsHost(s.clone());
+        let host = |s: &HostState| EntryState::KmsHost(s.clone());
         assert!(staleness(&host(&planned), &host(&now)).is_empty());
         now.service.port = 1689;
         assert_eq!(

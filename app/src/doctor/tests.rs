@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use kmsconf_engine::config::{Config, HostConfig};
+use kmsconf_model::config::{Config, HostConfig};
 
 use super::*;
-use crate::state::RequestCounters;
+use kmsconf_model::state::RequestCounters;
 
 const NOW_MS: i64 = 1_795_000_000_000;
 
@@ -49,7 +49,7 @@ fn open_port() -> PortProbe {
 }
 
 fn run(state: HostState) -> Vec<Check> {
-    let observed = Observed {
+    let observed = HostReading {
         state: Ok(state),
         local_millis: NOW_MS,
     };
@@ -87,7 +87,7 @@ fn a_healthy_host_passes_every_check() {
 
 #[test]
 fn an_unreachable_host_still_gets_the_port_check() {
-    let observed = Observed {
+    let observed = HostReading {
         state: Err("lab host is set unreachable".into()),
         local_millis: NOW_MS,
     };
@@ -134,7 +134,7 @@ fn the_firewall_needs_the_group_or_kmsconfs_port_rule() {
     let mut s = healthy();
     assert_eq!(firewall_rules("kms01", &s, 1688).status, Verdict::Ok);
     assert_eq!(firewall_rules("kms01", &s, 1689).status, Verdict::Warning);
-    s.firewall.port_rule = Some(crate::state::PortRule {
+    s.firewall.port_rule = Some(kmsconf_model::state::PortRule {
         port: 1689,
         remote_addresses: vec!["10.0.0.0/8".into()],
     });

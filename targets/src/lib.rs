@@ -1,0 +1,155 @@
+//! Host targets: how kmsconf reaches a host. Each implements the engine's
+//! [`Target`](kmsconf_engine::target::Target) with the KMS state and operation types of
+//! `kmsconf-model`: the simulated [`lab`] host, and real Windows hosts through PowerShell
+//! ([`powershell`], [`cim`]) carried by [`ssh`] or run [`local`]ly. The DNS server of `[dns]`
+//! has its own client ([`dns`]). Targets never plan: they read and they run what they are sent.
+
+pub mod cim;
+pub mod dns;
+pub mod error;
+pub mod lab;
+pub mod local;
+pub mod powershell;
+mod process;
+pub mod ssh;
+mod windows;
+
+use std::time::Duration;
+
+use kmsconf_engine::target::Target;
+use kmsconf_model::config::TargetSpec;
+
+pub use error::Error;
+use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::target::{ChangeStatus, Discovery};
+use kmsconf_model::ops::{EntryOp, TargetOp};
+use kmsconf_model::state::HostState;
+use kmsconf_model::EntryState;
+
+pub use windows::{Transport, WindowsTarget};
+
+/// The target of a plan entry: a KMS host or the DNS server.
+pub type DynTarget = dyn Target<State = EntryState, Operation = EntryOp, Error = Error>;
+/// A KMS host's target.
+pub type DynHostTarget = dyn Target<State = HostState, Operation = TargetOp, Error = Error>;
+
+/// How to reach real hosts; the CLI fills it from its environment variables.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    /// The ssh program and any arguments before kmsconf's own (default `ssh`).
+    pub ssh_command: Vec<String>,
+    /// Longest wait for one round trip (discovery, or one batch).
+    pub timeout: Duration,
+    /// Longest wait for the SSH connection itself.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Connect {
+    fn default() -> Self {
+        Self {
+            ssh_command: vec!["ssh".into()],
+            timeout: Duration::from_secs(600),
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Opens the target a plan entry is declared with. Opening does not contact the host. A DNS
+/// server opened this way reads no zone: [`open_dns`] names what it reads.
+pub fn open(host: &str, spec: &TargetSpec, connect: &Connect) -> Result<Box<DynTarget>, Error> {
+    Ok(match spec {
+        TargetSpec::Dns { server } => open_dns(server, Vec::new(), Vec::new()),
+        _ => Box::new(KmsHost(open_host(host, spec, connect)?)),
+    })
+}
+
+/// Opens a KMS host's target, with the KMS host's own state and operation types.
+pub fn open_host(
+    host: &str,
+    spec: &TargetSpec,
+    connect: &Connect,
+) -> Result<Box<DynHostTarget>, Error> {
+    match spec {
+        TargetSpec::Lab { path } => Ok(Box::new(lab::LabTarget::new(host, path.clone()))),
+        TargetSpec::Local => Ok(Box::new(WindowsTarget::new(
+            host,
+            local::LocalShell::new(connect.timeout),
+        ))),
+        TargetSpec::Ssh {
+            user,
+            host: h,
+            port,
+        } => {
+            let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
+            Ok(Box::new(WindowsTarget::new(host, shell)))
+        }
+        TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
+            target: spec.to_string(),
+            reason: "a DNS server is not a KMS host".into(),
+        }),
+    }
+}
+
+/// Opens the DNS server `server` (`host[:port]`), whose discovery reads the `_vlmcs._tcp` RRset
+/// of `zones` and the A/AAAA records of `names`.
+pub fn open_dns(server: &str, zones: Vec<String>, names: Vec<String>) -> Box<DynTarget> {
+    Box::new(dns::DnsServer::new(server, zones, names))
+}
+
+/// A KMS host target as a plan entry's target: its state is a KMS host's, and it takes only KMS
+/// host operations (a DNS record change sent to it fails, naming the host).
+struct KmsHost(Box<DynHostTarget>);
+
+impl Target for KmsHost {
+    type State = EntryState;
+    type Operation = EntryOp;
+    type Error = Error;
+
+    fn discover(&self) -> Result<Discovery<EntryState>, Error> {
+        let d = self.0.discover()?;
+        Ok(Discovery {
+            state: EntryState::KmsHost(d.state),
+            created: d.created,
+        })
+    }
+
+    fn execute(&self, batch: &[EntryOp]) -> Result<Vec<ChangeStatus>, Error> {
+        let ops: Vec<TargetOp> = batch
+            .iter()
+            .filter_map(|op| match op {
+                EntryOp::Host(op) => Some(op.clone()),
+                EntryOp::Srv(_) => None,
+            })
+            .collect();
+        let mut answers = if ops.is_empty() {
+            Vec::new()
+        } else {
+            self.0.execute(&ops)?
+        }
+        .into_iter();
+        Ok(batch
+            .iter()
+            .map(|op| match op {
+                EntryOp::Host(_) => answers.next().unwrap_or(ChangeStatus::Failed {
+                    code: None,
+                    message: "the host gave no result for this operation".into(),
+                }),
+                EntryOp::Srv(change) => ChangeStatus::Failed {
+                    code: None,
+                    message: format!(
+                        "a DNS record change of zone `{}` was sent to a KMS host",
+                        change.zone
+                    ),
+                },
+            })
+            .collect())
+    }
+
+    fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Error> {
+        self.0.lock(holder)
+    }
+
+    fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
+        self.0.force_unlock(lock_id)
+    }
+}
