@@ -12,7 +12,9 @@ pub mod error;
 pub mod graph;
 pub mod lock;
 pub mod plan;
+pub mod read;
 pub mod schedule;
+mod seal;
 pub mod secret;
 pub mod target;
 #[cfg(test)]

@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use kmsconf_app::session::Progress as AppProgress;
+use kmsconf_engine::plan::Seal;
+use kmsconf_engine::secret::Secret;
 use kmsconf_model::config::Config;
 use kmsconf_targets::Connect;
 
@@ -42,6 +44,34 @@ pub fn connect() -> Result<Connect, CliError> {
         connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
     }
     Ok(connect)
+}
+
+/// The shortest plan key accepted: an HMAC key much shorter than the hash is easy to guess.
+const PLAN_KEY_CHARS: usize = 32;
+
+/// The plan key from `KMSCONF_PLAN_KEY`, if set; an error for one too short to be a key.
+pub fn plan_key() -> Result<Option<Secret>, CliError> {
+    let Some(value) = std::env::var_os(super::env::PLAN_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.chars().count() < PLAN_KEY_CHARS {
+        return Err(CliError::Message(format!(
+            "`{}` must be at least {PLAN_KEY_CHARS} characters of UTF-8 (e.g. from `openssl rand -hex 32`), or unset",
+            super::env::PLAN_KEY
+        )));
+    }
+    Ok(Some(Secret::new(key)))
+}
+
+/// How a plan file's seal is shown: its digest, and whether the plan key vouched for it.
+pub fn seal_line(seal: &Seal) -> String {
+    let how = if seal.authenticated {
+        format!("signed with `{}`", super::env::PLAN_KEY)
+    } else {
+        "not signed: anyone who can write the file can recompute its digest".to_string()
+    };
+    format!("Plan digest: {} ({how})", seal.digest)
 }
 
 impl AppProgress for Progress {

@@ -82,7 +82,7 @@ fn check_json_corpus<T, E: std::fmt::Display>(kind: &str, load: impl Fn(&Path) -
 
 #[test]
 fn malformed_plan_files_are_rejected_with_their_error() {
-    check_json_corpus("plan", KmsPlan::load);
+    check_json_corpus("plan", |p| KmsPlan::load(p, None));
 }
 
 #[test]
