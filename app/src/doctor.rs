@@ -10,6 +10,7 @@ mod probe;
 use std::time::Duration;
 
 use kmsconf_model::config::{HostConfig, DEFAULT_PORT};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use kmsconf_model::catalog;
@@ -49,7 +50,7 @@ pub const GRACE_FAIL_MINUTES: u32 = 3 * 24 * 60;
 pub const PORT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A check's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Ok,
@@ -68,10 +69,17 @@ impl Verdict {
 }
 
 /// One check of one host (or, for DNS, one zone).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Check {
     pub host: String,
     /// A stable id: `port-reachable`, `clock-skew`, ...
+    #[schemars(
+        with = "String",
+        extend("enum" = [
+            HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
+            GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV
+        ])
+    )]
     pub check: &'static str,
     /// What the check is about within the host: a product id, a zone; `None` for the host.
     pub subject: Option<String>,

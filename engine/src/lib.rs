@@ -13,6 +13,7 @@ pub mod graph;
 pub mod lock;
 pub mod plan;
 pub mod schedule;
+pub mod schema;
 pub mod secret;
 pub mod target;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_app::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
+use kmsconf_app::output::{DoctorOutput, DoctorSummary};
 use kmsconf_app::session as app;
 use kmsconf_model::config::Config;
 use kmsconf_targets::dns::SrvResolver;
@@ -42,26 +43,13 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
         checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
     }
-    let count = |v| checks.iter().filter(|c| c.status == v).count();
-    let (ok, warnings, failed) = (
-        count(Verdict::Ok),
-        count(Verdict::Warning),
-        count(Verdict::Failed),
-    );
+    let summary = DoctorSummary::of(&checks);
     if args.json {
-        let doc = serde_json::json!({
-            "format_version": 1,
-            "checks": checks,
-            "summary": { "ok": ok, "warning": warnings, "failed": failed },
-        });
-        output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        output::emit(&output::json(&DoctorOutput::new(checks)))?;
     } else {
         output::emit(&render(&checks, Style::stdout()))?;
     }
-    Ok(if failed > 0 {
+    Ok(if summary.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -127,18 +115,14 @@ pub fn render(checks: &[Check], style: Style) -> String {
             );
         }
     }
-    let count = |v| checks.iter().filter(|c| c.status == v).count();
+    let summary = DoctorSummary::of(checks);
     let _ = writeln!(
         out,
         "\nDoctor: {} ok, {} warning{}, {} failed.",
-        count(Verdict::Ok),
-        count(Verdict::Warning),
-        if count(Verdict::Warning) == 1 {
-            ""
-        } else {
-            "s"
-        },
-        count(Verdict::Failed)
+        summary.ok,
+        summary.warning,
+        if summary.warning == 1 { "" } else { "s" },
+        summary.failed
     );
     out
 }

@@ -32,6 +32,7 @@ mod output;
 mod plan;
 mod progress;
 mod render;
+mod schema;
 mod session;
 mod show;
 mod status;
@@ -83,8 +84,8 @@ enum Command {
     ClientScript(client_script::ClientScriptArgs),
     /// Discover one host and print the config that reproduces it (keys as `{ env = ... }`).
     Export(export::ExportArgs),
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file, or of a command's `--json` output.
+    Schema(schema::SchemaArgs),
     /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
     ForceUnlock {
         #[command(flatten)]
@@ -113,10 +114,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Explain(a) => explain::run(a),
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),
-        Command::Schema => {
-            output::emit(&kmsconf_model::config::json_schema())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schema(a) => schema::run(a),
         Command::Lab(c) => lab::run(c),
         Command::ForceUnlock {
             config,

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use kmsconf_app::output::StatusOutput;
 use kmsconf_app::session as app;
+use kmsconf_model::state::LicenseStatus;
 use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
@@ -49,17 +51,13 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
         &created.into_iter().flatten().collect::<Vec<_>>(),
         args.json,
     );
+    let unread = hosts.iter().any(|h| h.error.is_some());
     if args.json {
-        let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
-        output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        output::emit(&output::json(&StatusOutput::new(hosts)))?;
     } else {
         output::emit(&render(&hosts, Style::stdout()))?;
     }
-    let unread = hosts.iter().filter(|h| h.error.is_some()).count();
-    Ok(if unread > 0 {
+    Ok(if unread {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -144,7 +142,7 @@ fn count_cell(p: &ProductStatus) -> String {
         .map_or("none".to_string(), |c| c.to_string());
     let server = p.required_count_server.unwrap_or(p.required_count);
     let n = p.current_count.unwrap_or(0);
-    let verdict = if p.license_status != "licensed" || p.channel != "KMS host key" {
+    let verdict = if p.license_status != LicenseStatus::Licensed || p.channel != "KMS host key" {
         "not a KMS host"
     } else if n >= p.required_count {
         "activating"

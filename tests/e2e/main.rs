@@ -14,6 +14,7 @@ mod pipelines;
 mod plan_apply;
 mod readme;
 mod robustness;
+mod schemas;
 mod secrets;
 mod ssh;
 mod validate;
