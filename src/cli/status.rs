@@ -8,6 +8,7 @@ use kmsconf_app::session as app;
 use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
+use super::openmetrics::{self, Format};
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
 
@@ -16,8 +17,11 @@ pub struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print one JSON object: `{ "format_version", "hosts": [...] }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it: `openmetrics` for node_exporter's textfile collector.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -47,9 +51,11 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
     session::report_created(
         &created.into_iter().flatten().collect::<Vec<_>>(),
-        args.json,
+        args.json || args.format != Format::Human,
     );
-    if args.json {
+    if args.format == Format::Openmetrics {
+        output::emit(&openmetrics::status(&hosts))?;
+    } else if args.json || args.format == Format::Json {
         let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
         output::emit(&format!(
             "{}\n",
