@@ -10,6 +10,7 @@ use kmsconf_app::session as app;
 use kmsconf_model::config::Config;
 use kmsconf_targets::dns::SrvResolver;
 
+use super::openmetrics::{self, Format};
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
 
@@ -18,8 +19,11 @@ pub struct DoctorArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print one JSON object: `{ "format_version", "checks": [...], "summary" }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it: `openmetrics` for node_exporter's textfile collector.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -38,13 +42,16 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter_map(|(name, d)| d.created.clone().map(|n| (name.clone(), n)))
         .collect();
-    session::report_created(&created, args.json);
+    session::report_created(&created, args.json || args.format != Format::Human);
+    let diagnosed: Vec<String> = per_host.iter().map(|(name, _)| name.clone()).collect();
     let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
     if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
         checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
     }
     let summary = DoctorSummary::of(&checks);
-    if args.json {
+    if args.format == Format::Openmetrics {
+        output::emit(&openmetrics::doctor(&diagnosed, &checks))?;
+    } else if args.json || args.format == Format::Json {
         output::emit(&output::json(&DoctorOutput::new(checks)))?;
     } else {
         output::emit(&render(&checks, Style::stdout()))?;

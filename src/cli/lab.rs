@@ -77,6 +77,15 @@ pub enum LabCommand {
         #[arg(allow_hyphen_values = true, value_parser = clock::parse_duration)]
         offset: i64,
     },
+    /// Hold each lab host's KMS port in effect open on 127.0.0.1, as its running Software
+    /// Protection service would, until Ctrl-C or SIGTERM, so that `doctor`'s port check reaches
+    /// it. A host set unreachable or offline is not listened for: it stands for a machine its
+    /// clients cannot reach.
+    Listen {
+        /// The lab hosts' state files (paths from the current directory, not from the config).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -211,6 +220,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             };
             say!("{}: the host's clock {shown}", path.display());
         }
+        LabCommand::Listen { paths } => return super::listen::run(&paths),
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
             say!(

@@ -24,10 +24,14 @@ mod completions;
 mod doctor;
 mod env;
 mod error;
+mod excerpt;
 mod explain;
 mod export;
+mod github;
 mod lab;
+mod listen;
 mod markdown;
+mod openmetrics;
 mod output;
 mod plan;
 mod progress;
@@ -65,6 +69,9 @@ enum Command {
     Validate {
         #[command(flatten)]
         config: ConfigArg,
+        /// How to print errors and warnings: `github` prints GitHub Actions annotations.
+        #[arg(long, value_enum, value_name = "FORMAT", default_value_t = github::Format::Human)]
+        format: github::Format,
     },
     /// Discover each host and show what apply would change.
     Plan(plan::PlanArgs),
@@ -105,7 +112,7 @@ enum Command {
 /// Runs the command and returns the process exit code.
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
-        Command::Validate { config } => validate(&config.file),
+        Command::Validate { config, format } => validate(&config.file, format),
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
@@ -141,8 +148,14 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {
-    let config = session::load_config(file)?;
+fn validate(file: &std::path::Path, format: github::Format) -> Result<ExitCode, CliError> {
+    let config = match format {
+        github::Format::Human => session::load_config(file)?,
+        github::Format::Github => match github::load_config(file) {
+            Some(config) => config,
+            None => return Ok(ExitCode::from(1)),
+        },
+    };
     say!(
         "{}: valid ({} host{})",
         file.display(),
@@ -164,12 +177,22 @@ pub fn init_tracing() {
 
 pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
-    for line in e.to_string().lines() {
-        if line.starts_with(char::is_whitespace) || e.is_diagnostics() {
+    if let Some(diagnostics) = e.diagnostics() {
+        for d in diagnostics {
+            note!("{}", excerpt::diagnostic(d, style));
+        }
+        return;
+    }
+    let message = e.to_string();
+    for line in message.lines() {
+        if line.starts_with(char::is_whitespace) {
             note!("{line}");
         } else {
             note!("{} {line}", style.red("error:"));
         }
+    }
+    for excerpt in excerpt::declared_at(&message, style) {
+        note!("{excerpt}");
     }
 }
 

@@ -10,6 +10,7 @@ use kmsconf_model::state::LicenseStatus;
 use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
+use super::openmetrics::{self, Format};
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
 
@@ -18,8 +19,11 @@ pub struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print one JSON object: `{ "format_version", "hosts": [...] }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it: `openmetrics` for node_exporter's textfile collector.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -49,10 +53,12 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
     session::report_created(
         &created.into_iter().flatten().collect::<Vec<_>>(),
-        args.json,
+        args.json || args.format != Format::Human,
     );
     let unread = hosts.iter().any(|h| h.error.is_some());
-    if args.json {
+    if args.format == Format::Openmetrics {
+        output::emit(&openmetrics::status(&hosts))?;
+    } else if args.json || args.format == Format::Json {
         output::emit(&output::json(&StatusOutput::new(hosts)))?;
     } else {
         output::emit(&render(&hosts, Style::stdout()))?;
