@@ -3,7 +3,9 @@
 //! saved plan's entry changed since it was made.
 
 use kmsconf_engine::apply::run_host;
+use kmsconf_engine::secret::DeclaredSecret;
 use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::config::ProductId;
 use kmsconf_model::dns::TsigCredentials;
 use kmsconf_model::keys::{ConfirmationId, ProductKey, TsigSecret};
 use kmsconf_model::ops::{EntryOp, PlanOp, SrvRecordChange, TargetOp};
@@ -106,23 +108,10 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             product,
             key,
             partial,
-        } => {
-            let what = format!("hosts.{host}.products.{product}.host_key");
-            let secret = key.resolve(&what).map_err(|e| e.to_string())?;
-            let parsed = ProductKey::parse(&secret)
-                .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
-            if parsed.partial() != *partial {
-                return Err(format!(
-                    "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
-                    key.source.describe(),
-                    parsed.partial()
-                ));
-            }
-            TargetOp::InstallProductKey {
-                product: *product,
-                key: parsed,
-            }
-        }
+        } => TargetOp::InstallProductKey {
+            product: *product,
+            key: resolve_host_key(host, *product, key, partial)?,
+        },
         PlanOp::ActivateOnline { product } => TargetOp::ActivateOnline { product: *product },
         PlanOp::ShowInstallationId { product } => {
             TargetOp::ShowInstallationId { product: *product }
@@ -165,6 +154,28 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             ))
         }
     })
+}
+
+/// Reads the host key of `product` now, and checks it is still the key the plan was made with
+/// (the one ending in `partial`).
+fn resolve_host_key(
+    host: &str,
+    product: ProductId,
+    key: &DeclaredSecret,
+    partial: &str,
+) -> Result<ProductKey, String> {
+    let what = format!("hosts.{host}.products.{product}.host_key");
+    let secret = key.resolve(&what).map_err(|e| e.to_string())?;
+    let parsed = ProductKey::parse(&secret)
+        .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
+    if parsed.partial() != partial {
+        return Err(format!(
+            "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
+            key.source.describe(),
+            parsed.partial()
+        ));
+    }
+    Ok(parsed)
 }
 
 /// The places where the host's state differs from the state a saved plan was made from

@@ -86,7 +86,9 @@ impl From<kmsconf_targets::Error> for HostFailure {
             E::Remote { .. } => FailureKind::Remote,
             E::Dns { .. } => FailureKind::Dns,
             E::Locked { .. } | E::Unlock { .. } => FailureKind::Locked,
-            E::LabState { .. } | E::Io { .. } | E::Engine(_) => FailureKind::Local,
+            E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Engine(_) => {
+                FailureKind::Local
+            }
         };
         let code = match &e {
             E::Refused { code, .. } => Some(*code),

@@ -9,13 +9,58 @@ use serde::Serialize;
 use serde_json::Value;
 
 use kmsconf_engine::apply::ChangeReport;
-use kmsconf_model::{Action, KmsPlan};
+use kmsconf_model::{catalog, Action, KmsPlan};
+use kmsconf_providers::status::HostStatus;
 
+use crate::doctor::{Check, Verdict};
 use crate::failure::{FailureKind, HostFailure};
 use crate::session::HostResult;
 
 /// The version of every `--json` document.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The `--json` documents, by the name `kmsconf schema --output` and `schema/output/` give them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// [`PlanOutput`], of `plan` and `show`.
+    Plan,
+    Apply,
+    Status,
+    Doctor,
+    Explain,
+}
+
+impl OutputKind {
+    pub const ALL: [Self; 5] = [
+        Self::Plan,
+        Self::Apply,
+        Self::Status,
+        Self::Doctor,
+        Self::Explain,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Apply => "apply",
+            Self::Status => "status",
+            Self::Doctor => "doctor",
+            Self::Explain => "explain",
+        }
+    }
+
+    /// The document's JSON Schema, as published in `schema/output/NAME.schema.json`.
+    pub fn json_schema(self) -> String {
+        use kmsconf_engine::schema::of_output;
+        match self {
+            Self::Plan => of_output::<PlanOutput>(),
+            Self::Apply => of_output::<ApplyOutput>(),
+            Self::Status => of_output::<StatusOutput>(),
+            Self::Doctor => of_output::<DoctorOutput>(),
+            Self::Explain => of_output::<ExplainOutput>(),
+        }
+    }
+}
 
 /// `plan --json` and `show --json`: the changes, per host, without operations or state.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -238,5 +283,127 @@ impl ApplyOutput {
             hosts,
             summary: ApplySummary::of(results),
         }
+    }
+}
+
+/// `status --json`: each host as discovery found it, or why it could not be read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatusOutput {
+    pub format_version: u32,
+    pub hosts: Vec<HostStatus>,
+}
+
+impl StatusOutput {
+    pub fn new(hosts: Vec<HostStatus>) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            hosts,
+        }
+    }
+}
+
+/// `doctor --json`: every check of every host, and how many got each verdict.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DoctorOutput {
+    pub format_version: u32,
+    pub checks: Vec<Check>,
+    pub summary: DoctorSummary,
+}
+
+/// How many checks got each verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct DoctorSummary {
+    pub ok: usize,
+    pub warning: usize,
+    pub failed: usize,
+}
+
+impl DoctorSummary {
+    pub fn of(checks: &[Check]) -> Self {
+        let count = |v| checks.iter().filter(|c| c.status == v).count();
+        Self {
+            ok: count(Verdict::Ok),
+            warning: count(Verdict::Warning),
+            failed: count(Verdict::Failed),
+        }
+    }
+}
+
+impl DoctorOutput {
+    pub fn new(checks: Vec<Check>) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            summary: DoctorSummary::of(&checks),
+            checks,
+        }
+    }
+}
+
+/// `explain --json`: a code as kmsconf writes it, and what the catalogue says of it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExplainOutput {
+    pub format_version: u32,
+    /// The code as `0xC004F074`.
+    pub code: String,
+    /// Whether the catalogue holds the code; the explanation's fields are present only then.
+    pub known: bool,
+    #[serde(flatten)]
+    pub explanation: Option<Explanation>,
+}
+
+/// What the catalogue says of a code.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Explanation {
+    pub meaning: String,
+    /// Why it usually happens.
+    pub cause: Option<String>,
+    pub fix: String,
+    /// Which side meets it: KMS host, KMS client, MAK.
+    pub applies_to: Option<String>,
+    /// Where the explanation comes from.
+    pub source: String,
+}
+
+impl ExplainOutput {
+    pub fn new(code: u32) -> Self {
+        let explanation = catalog::code(code).map(|i| Explanation {
+            meaning: i.meaning.clone(),
+            cause: i.cause.clone(),
+            fix: i.fix.clone(),
+            applies_to: i.applies_to.clone(),
+            source: match i.source {
+                None => catalog::CODES_SOURCE.to_string(),
+                Some(_) => "the Software Licensing Service's messages as kmsconf meets them on a KMS host (not on Microsoft's list)".to_string(),
+            },
+        });
+        Self {
+            format_version: FORMAT_VERSION,
+            code: catalog::format_code(code),
+            known: explanation.is_some(),
+            explanation,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `schema/output/*.schema.json` are what `kmsconf schema --output KIND` prints.
+    #[test]
+    fn checked_in_output_schemas_are_up_to_date() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/output");
+        let stale: Vec<&str> = OutputKind::ALL
+            .into_iter()
+            .filter(|k| {
+                let path = dir.join(format!("{}.schema.json", k.name()));
+                std::fs::read_to_string(path).ok() != Some(k.json_schema())
+            })
+            .map(OutputKind::name)
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "stale in schema/output: {stale:?}; run `cargo run -- schema --output KIND > schema/output/KIND.schema.json` for each"
+        );
     }
 }

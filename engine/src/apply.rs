@@ -85,35 +85,9 @@ pub fn run_host<D: Domain>(
             continue;
         }
         batches += 1;
-        let outcomes = run_batch(&ready).and_then(|o| {
-            if o.len() == ready.len() {
-                Ok(o)
-            } else {
-                Err(format!(
-                    "the host answered {} results for {} operations",
-                    o.len(),
-                    ready.len()
-                ))
-            }
-        });
-        match outcomes {
-            Ok(outcomes) => {
-                for (c, o) in ready.iter().zip(outcomes) {
-                    status.insert(c.address.clone(), o);
-                }
-            }
-            Err(message) => {
-                for c in &ready {
-                    status.insert(
-                        c.address.clone(),
-                        ChangeStatus::Failed {
-                            code: None,
-                            message: message.clone(),
-                        },
-                    );
-                }
-                host_error = Some(message);
-            }
+        let outcomes = one_per_change(run_batch(&ready), ready.len());
+        if let Err(message) = record(&mut status, &ready, outcomes) {
+            host_error = Some(message);
         }
     }
     let changes = changes
@@ -127,6 +101,53 @@ pub fn run_host<D: Domain>(
         })
         .collect();
     Ok(HostRun { changes, batches })
+}
+
+/// A batch's outcomes, when the host answered one for each of the `sent` changes.
+fn one_per_change(
+    outcomes: Result<Vec<ChangeStatus>, String>,
+    sent: usize,
+) -> Result<Vec<ChangeStatus>, String> {
+    outcomes.and_then(|o| {
+        if o.len() == sent {
+            Ok(o)
+        } else {
+            Err(format!(
+                "the host answered {} results for {} operations",
+                o.len(),
+                sent
+            ))
+        }
+    })
+}
+
+/// Files each change's outcome; a batch that failed as a whole fails each of its changes, and
+/// its message comes back as the host's error.
+fn record<D: Domain>(
+    status: &mut BTreeMap<String, ChangeStatus>,
+    ready: &[&Change<D>],
+    outcomes: Result<Vec<ChangeStatus>, String>,
+) -> Result<(), String> {
+    match outcomes {
+        Ok(outcomes) => {
+            for (c, o) in ready.iter().zip(outcomes) {
+                status.insert(c.address.clone(), o);
+            }
+            Ok(())
+        }
+        Err(message) => {
+            for c in ready {
+                status.insert(
+                    c.address.clone(),
+                    ChangeStatus::Failed {
+                        code: None,
+                        message: message.clone(),
+                    },
+                );
+            }
+            Err(message)
+        }
+    }
 }
 
 fn blocked_by(

@@ -14,6 +14,7 @@ pub mod lock;
 pub mod plan;
 pub mod read;
 pub mod schedule;
+pub mod schema;
 mod seal;
 pub mod secret;
 pub mod target;

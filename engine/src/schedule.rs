@@ -7,7 +7,7 @@
 //! thousand hosts schedule as fast as ten.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::graph::Dag;
 
@@ -18,7 +18,6 @@ struct State<T, R> {
     waiting_on: Vec<usize>,
     /// Nodes whose dependencies all succeeded, by position, lowest first.
     ready: BTreeSet<usize>,
-    running: usize,
     unresolved: usize,
 }
 
@@ -34,6 +33,55 @@ pub fn schedule<T: Send, R: Send>(
     skip: impl Fn(&str, &str) -> R + Sync,
 ) -> Vec<(String, R)> {
     let names: Vec<String> = inputs.iter().map(|(n, _)| n.clone()).collect();
+    let (successors, waiting_on) = edges(dag, &names);
+    let total = names.len();
+    let state = Mutex::new(State {
+        ready: (0..total).filter(|i| waiting_on[*i] == 0).collect(),
+        inputs: inputs.into_iter().map(|(_, t)| Some(t)).collect(),
+        results: (0..total).map(|_| None).collect(),
+        waiting_on,
+        unresolved: total,
+    });
+    let wake = Condvar::new();
+    let worker = || loop {
+        let s = state.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut s, next) = next_ready(s, &wake);
+        let Some(i) = next else {
+            wake.notify_all();
+            return;
+        };
+        let Some(input) = s.inputs[i].take() else {
+            continue;
+        };
+        drop(s);
+        let (result, ok) = run(&names[i], input);
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.results[i] = Some(result);
+        s.unresolved -= 1;
+        if ok {
+            release_successors(&mut s, &successors[i]);
+        } else {
+            skip_after(&mut s, i, &names, &successors, &skip);
+        }
+        wake.notify_all();
+    };
+    let workers = parallelism.clamp(1, total.max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(worker);
+        }
+    });
+    let s = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    names
+        .into_iter()
+        .zip(s.results)
+        .filter_map(|(n, r)| r.map(|r| (n, r)))
+        .collect()
+}
+
+/// Per node (by position in `names`): its successors, and how many of its dependencies are in
+/// `names` (the others are taken as met).
+fn edges(dag: &Dag, names: &[String]) -> (Vec<Vec<usize>>, Vec<usize>) {
     let position: BTreeMap<&str, usize> = names
         .iter()
         .enumerate()
@@ -53,65 +101,34 @@ pub fn schedule<T: Send, R: Send>(
             deps.filter(|d| position.contains_key(d)).count()
         })
         .collect();
-    let total = names.len();
-    let state = Mutex::new(State {
-        ready: (0..total).filter(|i| waiting_on[*i] == 0).collect(),
-        inputs: inputs.into_iter().map(|(_, t)| Some(t)).collect(),
-        results: (0..total).map(|_| None).collect(),
-        waiting_on,
-        running: 0,
-        unresolved: total,
-    });
-    let wake = Condvar::new();
-    let worker = || loop {
-        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        let next = loop {
-            if s.unresolved == 0 {
-                break None;
-            }
-            if let Some(i) = s.ready.pop_first() {
-                s.running += 1;
-                break Some(i);
-            }
-            s = wake.wait(s).unwrap_or_else(|p| p.into_inner());
-        };
-        let Some(i) = next else {
-            wake.notify_all();
-            return;
-        };
-        let Some(input) = s.inputs[i].take() else {
-            continue;
-        };
-        drop(s);
-        let (result, ok) = run(&names[i], input);
-        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-        s.running -= 1;
-        s.results[i] = Some(result);
-        s.unresolved -= 1;
-        if ok {
-            for &n in &successors[i] {
-                s.waiting_on[n] -= 1;
-                if s.waiting_on[n] == 0 && s.inputs[n].is_some() {
-                    s.ready.insert(n);
-                }
-            }
-        } else {
-            skip_after(&mut s, i, &names, &successors, &skip);
+    (successors, waiting_on)
+}
+
+/// Waits until a node is ready and takes it, or returns `None` once every node is resolved.
+fn next_ready<'a, T, R>(
+    mut s: MutexGuard<'a, State<T, R>>,
+    wake: &Condvar,
+) -> (MutexGuard<'a, State<T, R>>, Option<usize>) {
+    loop {
+        if s.unresolved == 0 {
+            return (s, None);
         }
-        wake.notify_all();
-    };
-    let workers = parallelism.clamp(1, total.max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(worker);
+        if let Some(i) = s.ready.pop_first() {
+            return (s, Some(i));
         }
-    });
-    let s = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    names
-        .into_iter()
-        .zip(s.results)
-        .filter_map(|(n, r)| r.map(|r| (n, r)))
-        .collect()
+        s = wake.wait(s).unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+/// A node succeeded: each successor waits on one dependency fewer, and is ready when it waits
+/// on none.
+fn release_successors<T, R>(s: &mut State<T, R>, successors: &[usize]) {
+    for &n in successors {
+        s.waiting_on[n] -= 1;
+        if s.waiting_on[n] == 0 && s.inputs[n].is_some() {
+            s.ready.insert(n);
+        }
+    }
 }
 
 /// Skips every node after `failed` that has not run, each naming the node before it.

@@ -146,7 +146,7 @@ pub struct ProductState {
 
 /// `KeyManagementServiceTotalRequests`, `...FailedRequests` and the per-license-status request
 /// counters: what clients asked since the counters were last reset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestCounters {
     pub total: u64,
@@ -227,7 +227,7 @@ impl fmt::Display for Channel {
 }
 
 /// `LicenseStatus` 0..=6, in words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LicenseStatus {
     Unlicensed,

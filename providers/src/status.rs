@@ -3,13 +3,14 @@
 //! KMS settings, cumulative request counters), built from one discovery. Nothing is printed here.
 
 use kmsconf_model::config::{HostConfig, ProductId, PublishDomain};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use kmsconf_model::catalog;
-use kmsconf_model::state::{Channel, HostState, ProductState, RequestCounters};
+use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState, RequestCounters};
 
 /// One host's status, or why it could not be read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HostStatus {
     pub name: String,
     pub target: String,
@@ -27,12 +28,13 @@ pub struct HostStatus {
 }
 
 /// The KMS settings in effect.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ServiceStatus {
     pub port: u16,
     pub dns_publishing: bool,
     pub publish_domains: Vec<PublishDomain>,
     /// `normal` or `low`.
+    #[schemars(with = "String", extend("enum" = ["normal", "low"]))]
     pub priority: &'static str,
     pub activation_interval: u32,
     pub renewal_interval: u32,
@@ -41,17 +43,17 @@ pub struct ServiceStatus {
 }
 
 /// One KMS host product: declared in the config, or holding a KMS host key on the host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ProductStatus {
     /// The config's product id.
     pub product: ProductId,
     pub name: String,
     pub declared: bool,
     /// `licensed`, `unlicensed`, `initial-grace`, ...; `unlicensed` when nothing is installed.
-    pub license_status: &'static str,
+    pub license_status: LicenseStatus,
     pub channel: String,
     pub partial_key: Option<String>,
-    /// Distinct clients counted; `None` when the host reports none (-1).
+    /// Distinct clients counted; null when the host reports none (-1).
     pub current_count: Option<u32>,
     /// The count the product needs before the host activates clients.
     pub required_count: u32,
@@ -124,7 +126,7 @@ fn product_status(id: ProductId, declared: bool, observed: Option<&ProductState>
         product: id,
         name: catalog::product_name(id),
         declared,
-        license_status: observed.map_or("unlicensed", |p| p.license_status.word()),
+        license_status: observed.map_or(LicenseStatus::Unlicensed, |p| p.license_status),
         channel: observed.map_or(Channel::None, |p| p.channel).to_string(),
         partial_key: observed.and_then(|p| p.partial_key.clone()),
         // an activated KMS host that no client has asked yet reports -1 (`None`); its count is 0

@@ -5,10 +5,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_app::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
+use kmsconf_app::output::{DoctorOutput, DoctorSummary};
 use kmsconf_app::session as app;
 use kmsconf_model::config::Config;
 use kmsconf_targets::dns::SrvResolver;
 
+use super::openmetrics::{self, Format};
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
 
@@ -17,8 +19,11 @@ pub struct DoctorArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print one JSON object: `{ "format_version", "checks": [...], "summary" }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it: `openmetrics` for node_exporter's textfile collector.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -37,31 +42,21 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter_map(|(name, d)| d.created.clone().map(|n| (name.clone(), n)))
         .collect();
-    session::report_created(&created, args.json);
+    session::report_created(&created, args.json || args.format != Format::Human);
+    let diagnosed: Vec<String> = per_host.iter().map(|(name, _)| name.clone()).collect();
     let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
     if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
         checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
     }
-    let count = |v| checks.iter().filter(|c| c.status == v).count();
-    let (ok, warnings, failed) = (
-        count(Verdict::Ok),
-        count(Verdict::Warning),
-        count(Verdict::Failed),
-    );
-    if args.json {
-        let doc = serde_json::json!({
-            "format_version": 1,
-            "checks": checks,
-            "summary": { "ok": ok, "warning": warnings, "failed": failed },
-        });
-        output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+    let summary = DoctorSummary::of(&checks);
+    if args.format == Format::Openmetrics {
+        output::emit(&openmetrics::doctor(&diagnosed, &checks))?;
+    } else if args.json || args.format == Format::Json {
+        output::emit(&output::json(&DoctorOutput::new(checks)))?;
     } else {
         output::emit(&render(&checks, Style::stdout()))?;
     }
-    Ok(if failed > 0 {
+    Ok(if summary.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -127,18 +122,14 @@ pub fn render(checks: &[Check], style: Style) -> String {
             );
         }
     }
-    let count = |v| checks.iter().filter(|c| c.status == v).count();
+    let summary = DoctorSummary::of(checks);
     let _ = writeln!(
         out,
         "\nDoctor: {} ok, {} warning{}, {} failed.",
-        count(Verdict::Ok),
-        count(Verdict::Warning),
-        if count(Verdict::Warning) == 1 {
-            ""
-        } else {
-            "s"
-        },
-        count(Verdict::Failed)
+        summary.ok,
+        summary.warning,
+        if summary.warning == 1 { "" } else { "s" },
+        summary.failed
     );
     out
 }

@@ -16,12 +16,12 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Config diagnostics are printed as they are (`FILE:LINE:COL: message`), one per line.
-    pub fn is_diagnostics(&self) -> bool {
-        matches!(
-            self,
-            Self::Model(kmsconf_model::Error::Invalid(_))
-                | Self::App(kmsconf_app::Error::Model(kmsconf_model::Error::Invalid(_)))
-        )
+    /// The config diagnostics, printed as they are (`FILE:LINE:COL: message`) with an excerpt.
+    pub fn diagnostics(&self) -> Option<&[kmsconf_engine::diagnostic::Diagnostic]> {
+        match self {
+            Self::Model(kmsconf_model::Error::Invalid(d))
+            | Self::App(kmsconf_app::Error::Model(kmsconf_model::Error::Invalid(d))) => Some(d),
+            _ => None,
+        }
     }
 }

@@ -4,8 +4,10 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use kmsconf_app::output::ExplainOutput;
 use kmsconf_model::catalog;
 
+use super::output;
 use super::CliError;
 
 #[derive(Debug, clap::Args)]
@@ -25,33 +27,23 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, CliError> {
             args.code
         ))
     })?;
-    let shown = catalog::format_code(code);
-    let info = catalog::code(code);
+    let doc = ExplainOutput::new(code);
     if args.json {
-        let doc = match info {
-            Some(i) => serde_json::json!({
-                "code": shown, "known": true, "meaning": i.meaning, "cause": i.cause,
-                "fix": i.fix, "applies_to": i.applies_to, "source": source(i),
-            }),
-            None => serde_json::json!({ "code": shown, "known": false }),
-        };
-        super::output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        output::emit(&output::json(&doc))?;
     } else {
-        super::output::emit(&human(&shown, info))?;
+        output::emit(&human(&doc))?;
     }
-    Ok(if info.is_some() {
+    Ok(if doc.known {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-/// The human explanation of `shown`, or the line saying kmsconf does not know it.
-fn human(shown: &str, info: Option<&catalog::CodeInfo>) -> String {
-    let Some(i) = info else {
+/// The human explanation of the code, or the line saying kmsconf does not know it.
+fn human(doc: &ExplainOutput) -> String {
+    let shown = &doc.code;
+    let Some(i) = &doc.explanation else {
         return format!(
             "{shown}: unknown code: it is not in kmsconf's catalogue of KMS and activation error codes ({} codes, from {}); kmsconf does not guess at its meaning\n",
             catalog::all_codes().count(),
@@ -66,13 +58,6 @@ fn human(shown: &str, info: Option<&catalog::CodeInfo>) -> String {
     if let Some(who) = &i.applies_to {
         let _ = writeln!(out, "  seen by: {who}");
     }
-    let _ = writeln!(out, "  source:  {}", source(i));
+    let _ = writeln!(out, "  source:  {}", i.source);
     out
-}
-
-fn source(info: &catalog::CodeInfo) -> String {
-    match info.source.as_deref() {
-        None => catalog::CODES_SOURCE.to_string(),
-        Some(_) => "the Software Licensing Service's messages as kmsconf meets them on a KMS host (not on Microsoft's list)".to_string(),
-    }
 }

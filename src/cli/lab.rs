@@ -1,6 +1,6 @@
 //! `kmsconf lab`: the controls of simulated lab hosts, and the activation phone line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use kmsconf_model::catalog;
@@ -77,6 +77,15 @@ pub enum LabCommand {
         #[arg(allow_hyphen_values = true, value_parser = clock::parse_duration)]
         offset: i64,
     },
+    /// Hold each lab host's KMS port in effect open on 127.0.0.1, as its running Software
+    /// Protection service would, until Ctrl-C or SIGTERM, so that `doctor`'s port check reaches
+    /// it. A host set unreachable or offline is not listened for: it stands for a machine its
+    /// clients cannot reach.
+    Listen {
+        /// The lab hosts' state files (paths from the current directory, not from the config).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -152,24 +161,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             op,
             hresult,
             times,
-        } => {
-            control(&path, |f| {
-                f.faults.push(Fault {
-                    op,
-                    hresult,
-                    remaining: times,
-                })
-            })?;
-            let when = times.map_or("every time".to_string(), |n| {
-                format!("the next {n} time{}", if n == 1 { "" } else { "s" })
-            });
-            say!(
-                "{}: `{}` will fail with {} {when}",
-                path.display(),
-                op.id(),
-                catalog::format_code(hresult)
-            );
-        }
+        } => inject_fault(&path, op, hresult, times)?,
         LabCommand::ClearFaults { path } => {
             control(&path, |f| f.faults.clear())?;
             say!("{}: no faults", path.display());
@@ -202,15 +194,8 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
             );
         }
         LabCommand::Clients(c) => run_clients(c)?,
-        LabCommand::Clock { path, offset } => {
-            control(&path, |f| f.clock_offset_seconds = offset)?;
-            let shown = match offset {
-                0 => "runs on the real time".to_string(),
-                o if o > 0 => format!("runs {} ahead", clock::human(o)),
-                o => format!("runs {} behind", clock::human(o)),
-            };
-            say!("{}: the host's clock {shown}", path.display());
-        }
+        LabCommand::Clock { path, offset } => set_clock(&path, offset)?,
+        LabCommand::Listen { paths } => return super::listen::run(&paths),
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
             say!(
@@ -222,6 +207,37 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn inject_fault(path: &Path, op: OpKind, hresult: u32, times: Option<u32>) -> Result<(), CliError> {
+    control(path, |f| {
+        f.faults.push(Fault {
+            op,
+            hresult,
+            remaining: times,
+        })
+    })?;
+    let when = times.map_or("every time".to_string(), |n| {
+        format!("the next {n} time{}", if n == 1 { "" } else { "s" })
+    });
+    say!(
+        "{}: `{}` will fail with {} {when}",
+        path.display(),
+        op.id(),
+        catalog::format_code(hresult)
+    );
+    Ok(())
+}
+
+fn set_clock(path: &Path, offset: i64) -> Result<(), CliError> {
+    control(path, |f| f.clock_offset_seconds = offset)?;
+    let shown = match offset {
+        0 => "runs on the real time".to_string(),
+        o if o > 0 => format!("runs {} ahead", clock::human(o)),
+        o => format!("runs {} behind", clock::human(o)),
+    };
+    say!("{}: the host's clock {shown}", path.display());
+    Ok(())
+}
+
 fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
     match command {
         ClientsCommand::Add {
@@ -230,57 +246,16 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
             count,
             cmid,
             ago,
-        } => {
-            let new = NewRequests {
+        } => add_clients(
+            &path,
+            NewRequests {
                 product,
                 count,
                 cmid,
                 ago_seconds: ago,
-            };
-            let mut result = Ok(None);
-            control(&path, |f| {
-                result = clients::add(f, &new, clock::now()).map(Some)
-            })?;
-            let added = result.map_err(CliError::Message)?.ok_or_else(|| {
-                CliError::Message("the lab host did not record the requests".into())
-            })?;
-            let name = catalog::product_name(product);
-            if added.refused > 0 {
-                say!(
-                    "{}: refused {} {name} request{}: the host is not an activated KMS host for {product} (clients get {})",
-                    path.display(),
-                    added.refused,
-                    if added.refused == 1 { "" } else { "s" },
-                    catalog::format_code(0xC004_F042)
-                );
-            } else {
-                say!(
-                    "{}: {} {name} request{} received; the {product} count is now {}",
-                    path.display(),
-                    added.accepted,
-                    if added.accepted == 1 { "" } else { "s" },
-                    added.count
-                );
-            }
-        }
-        ClientsCommand::List { path } => {
-            let file = lab::load(&path)?;
-            let now = clients::host_now(&file, clock::now());
-            for product in ProductId::ALL {
-                let counted = clients::counted(&file.clients, product, now);
-                if counted.is_empty() {
-                    continue;
-                }
-                say!("{product}: count {}", counted.len());
-                for r in counted {
-                    say!(
-                        "  {}  {} ago",
-                        r.cmid,
-                        clock::human(now.saturating_sub(r.at))
-                    );
-                }
-            }
-        }
+            },
+        )?,
+        ClientsCommand::List { path } => list_clients(&path)?,
         ClientsCommand::Clear { path } => {
             control(&path, |f| f.clients.clear())?;
             say!("{}: no client requests", path.display());
@@ -289,8 +264,60 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Records simulated activation requests and says what the host made of them.
+fn add_clients(path: &Path, new: NewRequests) -> Result<(), CliError> {
+    let product = new.product;
+    let mut result = Ok(None);
+    control(path, |f| {
+        result = clients::add(f, &new, clock::now()).map(Some)
+    })?;
+    let added = result
+        .map_err(CliError::Message)?
+        .ok_or_else(|| CliError::Message("the lab host did not record the requests".into()))?;
+    let name = catalog::product_name(product);
+    if added.refused > 0 {
+        say!(
+                    "{}: refused {} {name} request{}: the host is not an activated KMS host for {product} (clients get {})",
+                    path.display(),
+                    added.refused,
+                    if added.refused == 1 { "" } else { "s" },
+                    catalog::format_code(0xC004_F042)
+                );
+    } else {
+        say!(
+            "{}: {} {name} request{} received; the {product} count is now {}",
+            path.display(),
+            added.accepted,
+            if added.accepted == 1 { "" } else { "s" },
+            added.count
+        );
+    }
+    Ok(())
+}
+
+/// The clients the host counts now, per product.
+fn list_clients(path: &Path) -> Result<(), CliError> {
+    let file = lab::load(path)?;
+    let now = clients::host_now(&file, clock::now());
+    for product in ProductId::ALL {
+        let counted = clients::counted(&file.clients, product, now);
+        if counted.is_empty() {
+            continue;
+        }
+        say!("{product}: count {}", counted.len());
+        for r in counted {
+            say!(
+                "  {}  {} ago",
+                r.cmid,
+                clock::human(now.saturating_sub(r.at))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Changes a lab file (creating a fresh host if there is none), under its lock.
-fn control(path: &std::path::Path, f: impl FnOnce(&mut LabFile)) -> Result<(), CliError> {
+fn control(path: &Path, f: impl FnOnce(&mut LabFile)) -> Result<(), CliError> {
     let ((), created) = lab::with_lab_file(path, true, |file| {
         f(file);
         Ok(())

@@ -24,14 +24,19 @@ mod completions;
 mod doctor;
 mod env;
 mod error;
+mod excerpt;
 mod explain;
 mod export;
+mod github;
 mod lab;
+mod listen;
 mod markdown;
+mod openmetrics;
 mod output;
 mod plan;
 mod progress;
 mod render;
+mod schema;
 mod session;
 mod show;
 mod status;
@@ -64,6 +69,9 @@ enum Command {
     Validate {
         #[command(flatten)]
         config: ConfigArg,
+        /// How to print errors and warnings: `github` prints GitHub Actions annotations.
+        #[arg(long, value_enum, value_name = "FORMAT", default_value_t = github::Format::Human)]
+        format: github::Format,
     },
     /// Discover each host and show what apply would change.
     Plan(plan::PlanArgs),
@@ -83,8 +91,8 @@ enum Command {
     ClientScript(client_script::ClientScriptArgs),
     /// Discover one host and print the config that reproduces it (keys as `{ env = ... }`).
     Export(export::ExportArgs),
-    /// Print the JSON Schema of the config file.
-    Schema,
+    /// Print the JSON Schema of the config file, or of a command's `--json` output.
+    Schema(schema::SchemaArgs),
     /// Break a host's apply lock left behind by a run that died (give the lock ID its error showed).
     ForceUnlock {
         #[command(flatten)]
@@ -104,7 +112,7 @@ enum Command {
 /// Runs the command and returns the process exit code.
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
-        Command::Validate { config } => validate(&config.file),
+        Command::Validate { config, format } => validate(&config.file, format),
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Apply(a) => apply::run(a),
@@ -113,10 +121,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Explain(a) => explain::run(a),
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),
-        Command::Schema => {
-            output::emit(&kmsconf_model::config::json_schema())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schema(a) => schema::run(a),
         Command::Lab(c) => lab::run(c),
         Command::ForceUnlock {
             config,
@@ -143,8 +148,14 @@ fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn validate(file: &std::path::Path) -> Result<ExitCode, CliError> {
-    let config = session::load_config(file)?;
+fn validate(file: &std::path::Path, format: github::Format) -> Result<ExitCode, CliError> {
+    let config = match format {
+        github::Format::Human => session::load_config(file)?,
+        github::Format::Github => match github::load_config(file) {
+            Some(config) => config,
+            None => return Ok(ExitCode::from(1)),
+        },
+    };
     say!(
         "{}: valid ({} host{})",
         file.display(),
@@ -166,12 +177,22 @@ pub fn init_tracing() {
 
 pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
-    for line in e.to_string().lines() {
-        if line.starts_with(char::is_whitespace) || e.is_diagnostics() {
+    if let Some(diagnostics) = e.diagnostics() {
+        for d in diagnostics {
+            note!("{}", excerpt::diagnostic(d, style));
+        }
+        return;
+    }
+    let message = e.to_string();
+    for line in message.lines() {
+        if line.starts_with(char::is_whitespace) {
             note!("{line}");
         } else {
             note!("{} {line}", style.red("error:"));
         }
+    }
+    for excerpt in excerpt::declared_at(&message, style) {
+        note!("{excerpt}");
     }
 }
 

@@ -19,7 +19,7 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     let config = Config::load(path)?;
     let style = Style::stderr();
     for w in &config.warnings {
-        note!("{}", style.yellow(&w.to_string()));
+        note!("{}", super::excerpt::diagnostic(w, style));
     }
     Ok(config)
 }

@@ -4,10 +4,13 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use kmsconf_app::output::StatusOutput;
 use kmsconf_app::session as app;
+use kmsconf_model::state::LicenseStatus;
 use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
+use super::openmetrics::{self, Format};
 use super::render::Style;
 use super::{output, session, CliError, ConfigArg};
 
@@ -16,8 +19,11 @@ pub struct StatusArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Print one JSON object: `{ "format_version", "hosts": [...] }`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// How to print it: `openmetrics` for node_exporter's textfile collector.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Human)]
+    format: Format,
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
@@ -47,19 +53,17 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
     session::report_created(
         &created.into_iter().flatten().collect::<Vec<_>>(),
-        args.json,
+        args.json || args.format != Format::Human,
     );
-    if args.json {
-        let doc = serde_json::json!({ "format_version": 1, "hosts": hosts });
-        output::emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+    let unread = hosts.iter().any(|h| h.error.is_some());
+    if args.format == Format::Openmetrics {
+        output::emit(&openmetrics::status(&hosts))?;
+    } else if args.json || args.format == Format::Json {
+        output::emit(&output::json(&StatusOutput::new(hosts)))?;
     } else {
         output::emit(&render(&hosts, Style::stdout()))?;
     }
-    let unread = hosts.iter().filter(|h| h.error.is_some()).count();
-    Ok(if unread > 0 {
+    Ok(if unread {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -144,7 +148,7 @@ fn count_cell(p: &ProductStatus) -> String {
         .map_or("none".to_string(), |c| c.to_string());
     let server = p.required_count_server.unwrap_or(p.required_count);
     let n = p.current_count.unwrap_or(0);
-    let verdict = if p.license_status != "licensed" || p.channel != "KMS host key" {
+    let verdict = if p.license_status != LicenseStatus::Licensed || p.channel != "KMS host key" {
         "not a KMS host"
     } else if n >= p.required_count {
         "activating"

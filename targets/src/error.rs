@@ -52,4 +52,11 @@ pub enum Error {
     },
     #[error("host `{host}`: cannot break the lock: {message}")]
     Unlock { host: String, message: String },
+    /// `kmsconf lab listen` cannot hold a lab host's KMS port open.
+    #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {message}")]
+    Listen {
+        path: PathBuf,
+        port: u16,
+        message: String,
+    },
 }

@@ -15,6 +15,7 @@
 //! duplicate CMIDs and clock skew behave as they do on a real host.
 
 pub mod clients;
+pub mod listen;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

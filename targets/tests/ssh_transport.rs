@@ -3,7 +3,7 @@
 //! There is no PowerShell on Linux, so the server's PATH starts with a fake `powershell.exe`
 //! that records its arguments and standard input and answers as the test tells it.
 //!
-//! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `.ci/run` installs it). Without it
+//! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `scripts/test.sh` installs it). Without it
 //! these tests fail, they never skip.
 
 #[path = "support/sshd.rs"]

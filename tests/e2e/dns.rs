@@ -1,6 +1,6 @@
 //! DNS: the `_vlmcs._tcp` SRV records converged in a real BIND 9 (`named`, Debian's `bind9`)
 //! started on 127.0.0.1 on a free port, checked with `dig` and changed behind kmsconf's back
-//! with `nsupdate` (`bind9-dnsutils`). Without those programs these tests fail: `.ci/run`
+//! with `nsupdate` (`bind9-dnsutils`). Without those programs these tests fail: `scripts/test.sh`
 //! installs them.
 
 use std::net::{TcpListener, UdpSocket};
@@ -43,7 +43,7 @@ fn require(program: &str, package: &str) -> PathBuf {
             return path;
         }
     }
-    panic!("`{program}` is not installed: these tests need a real BIND 9; run `apt-get install -y {package}` (`.ci/run` does)");
+    panic!("`{program}` is not installed: these tests need a real BIND 9; run `apt-get install -y {package}` (`bash scripts/test.sh` does)");
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
@@ -551,7 +551,11 @@ tsig = { name = "kmsconf-key", secret = "not base64!" }
 "#,
         1,
     );
-    let lines: Vec<&str> = e.lines().collect();
+    // the first line of each diagnostic; its source excerpt follows it
+    let lines: Vec<&str> = e
+        .lines()
+        .filter(|l| l.starts_with("kmsconf.toml:"))
+        .collect();
     assert_eq!(
         lines,
         [
@@ -581,7 +585,10 @@ tsig = { name = "kmsconf-key", secret = "not base64!" }
         );
         assert!(!e.contains("there is no `[dns]` table"), "{e}");
         assert!(e.contains("host name `dns` is reserved"), "{e}");
-        assert_eq!(e.lines().filter(|l| !l.contains("warning")).count(), 2, "{e}");
+        let errors = e
+            .lines()
+            .filter(|l| l.starts_with("kmsconf.toml:") && !l.contains("warning"));
+        assert_eq!(errors.count(), 2, "{e}");
     }
 }
 
@@ -618,7 +625,11 @@ dns = {}
 "#,
         1,
     );
-    let lines: Vec<&str> = e.lines().collect();
+    // the first line of each diagnostic; its source excerpt follows it
+    let lines: Vec<&str> = e
+        .lines()
+        .filter(|l| l.starts_with("kmsconf.toml:"))
+        .collect();
     assert_eq!(
         lines,
         [

@@ -281,3 +281,22 @@ fn shell_lines_are_split_like_a_shell_would() {
         ]
     );
 }
+
+#[test]
+fn the_github_pipeline_turns_validate_errors_into_annotations() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pipelines/github-actions.yml");
+    let text = std::fs::read_to_string(path).expect("read");
+    let docs = YamlLoader::load_from_str(&text).expect("YAML");
+    let mut texts = Vec::new();
+    docs.iter().for_each(|d| scripts(d, false, &mut texts));
+    let commands: Vec<Vec<String>> = texts
+        .iter()
+        .flat_map(|t| kmsconf_commands(t).expect("commands"))
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c == &["validate", "--format", "github"]),
+        "{commands:?}"
+    );
+}

@@ -149,3 +149,104 @@ fn a_missing_config_file_is_a_clear_error() {
     let r = p.ok(&["validate"], 1);
     assert!(r.stderr.contains("cannot read `kmsconf.toml`"), "{r:?}");
 }
+
+/// Three errors and a literal secret's warning, each pointing at a different kind of token.
+const EXCERPTS: &str = "[hosts.kms01]\ntarget = \"lab:a.json\"\ndepends_on = [\"kms00\"]\n\n[hosts.kms01.service]\nport = 70000\nactivation_interval = 5   # minutes\n\n[hosts.kms01.products.windows]\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\n";
+
+#[test]
+fn errors_show_their_line_with_a_caret_under_the_first_line_unchanged() {
+    let p = Project::new();
+    p.write("kmsconf.toml", EXCERPTS);
+    let r = p.ok(&["validate"], 1);
+    snapshot(
+        "validate-excerpts.txt",
+        &format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            r.code, r.stdout, r.stderr
+        ),
+    );
+    // each diagnostic still starts with its `FILE:LINE:COL: message` line
+    assert!(r.stderr.starts_with("kmsconf.toml:3:15: host `kms01` depends on `kms00`, which is not a host in this file\n"), "{r:?}");
+    // the literal key is masked in the excerpt, as everywhere else
+    assert!(!r.all().contains("HJKMP"), "{r:?}");
+}
+
+#[test]
+fn a_runtime_error_declared_in_the_config_shows_its_line() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        &single_host("").replace("{ env = \"KMS_HOST_KEY\" }", &format!("\"{WINDOWS_KEY}\"")),
+    );
+    let r = p.ok(&["plan", "--out", "kmsconf.plan"], 1);
+    let error = r.stderr.split("error: ").nth(1).expect("an error");
+    assert_eq!(
+        error,
+        "cannot save a plan that needs a secret written in the config (declared at kmsconf.toml:5:12): a plan file holds only references; use `{ env = \"VAR\" }` or `{ file = \"path\" }`\n  |\n5 | host_key = \"*****************************\"\n  |            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
+        "{r:?}"
+    );
+}
+
+/// stdout of `kmsconf validate` run on a pseudo-terminal (`script`, util-linux).
+fn validate_on_a_terminal(p: &Project, no_color: bool) -> String {
+    let mut cmd = std::process::Command::new("script");
+    cmd.args([
+        "-qec",
+        &format!("{} validate", env!("CARGO_BIN_EXE_kmsconf")),
+        "/dev/null",
+    ])
+    .current_dir(p.path(""))
+    .env_remove("NO_COLOR");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let out = cmd.output().expect("script");
+    String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+}
+
+#[test]
+fn excerpts_are_coloured_on_a_terminal_only_and_never_with_no_color() {
+    let p = Project::new();
+    p.write("kmsconf.toml", EXCERPTS);
+    let coloured = validate_on_a_terminal(&p, false);
+    assert!(coloured.contains("\x1b["), "{coloured:?}");
+    assert!(
+        coloured.starts_with("kmsconf.toml:3:15: host `kms01` depends on `kms00`, which is not a host in this file\n"),
+        "the first line stays plain: {coloured:?}"
+    );
+    let plain = validate_on_a_terminal(&p, true);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert_eq!(plain, p.ok(&["validate"], 1).stderr);
+    assert!(!p.run(&["validate"]).stderr.contains('\x1b'));
+}
+
+#[test]
+fn format_github_prints_workflow_commands_escaped() {
+    let p = Project::new();
+    p.write("ci,1/kms:conf.toml", EXCERPTS);
+    let r = p.ok(
+        &["validate", "-c", "ci,1/kms:conf.toml", "--format", "github"],
+        1,
+    );
+    let file = "file=ci%2C1/kms%3Aconf.toml";
+    assert_eq!(
+        r.stdout,
+        format!(
+            "::error {file},line=3,col=15::host `kms01` depends on `kms00`, which is not a host in this file\n\
+             ::error {file},line=6,col=8::`port` = 70000 is out of range: Windows accepts 1 to 65535\n\
+             ::error {file},line=7,col=23::`activation_interval` = 5 is out of range: Windows accepts 15 to 43200 minutes (30 days)\n\
+             ::warning {file},line=10,col=12::the host key of `windows` is written in the config; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}` so it stays out of Git\n"
+        ),
+        "{r:?}"
+    );
+    assert_eq!(r.stderr, "");
+    p.write("ok.toml", &single_host(""));
+    let r = p.ok(&["validate", "-c", "ok.toml", "--format", "github"], 0);
+    assert_eq!(r.stdout, "ok.toml: valid (1 host)\n");
+    let r = p.ok(&["validate", "-c", "missing.toml", "--format", "github"], 1);
+    assert!(
+        r.stdout
+            .starts_with("::error file=missing.toml::cannot read `missing.toml`"),
+        "{r:?}"
+    );
+}

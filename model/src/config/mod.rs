@@ -178,7 +178,9 @@ impl ServiceConfig {
 }
 
 /// One `DnsDomainPublishList` entry.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct PublishDomain {
     pub domain: String,
     pub priority: u16,
@@ -289,12 +291,7 @@ impl Config {
 
 /// The JSON Schema of the config file, as published in `schema/kmsconf.schema.json`.
 pub fn json_schema() -> String {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<wire::ConfigWire>();
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-    text.push('\n');
-    text
+    kmsconf_engine::schema::of_input::<wire::ConfigWire>()
 }
 
 #[cfg(test)]

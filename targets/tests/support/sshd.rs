@@ -4,7 +4,7 @@
 //! input and answers as the test says (files `mode`, `answer`, `answer-batch` in the dir).
 //! Shared by the providers' transport tests and the end-to-end tests (`#[path]`).
 //!
-//! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `.ci/run` installs it): without it
+//! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `scripts/test.sh` installs it): without it
 //! the tests fail, they never skip.
 #![allow(dead_code)]
 
@@ -88,7 +88,7 @@ impl Server {
     pub fn start() -> Self {
         assert!(
             Path::new(SSHD).exists(),
-            "{SSHD} is missing: install Debian's openssh-server (`apt-get install -y openssh-server`, as .ci/run does)"
+            "{SSHD} is missing: install Debian's openssh-server (`apt-get install -y openssh-server`, as scripts/test.sh does)"
         );
         let dir = tempfile::tempdir().expect("tmp");
         let d = dir.path();

@@ -1,0 +1,174 @@
+//! The host tables: one `[hosts.NAME]` to a [`HostConfig`], then the checks across hosts
+//! (dependencies that exist and form no cycle, one declaration per machine and per name).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::dns::convert_host_dns;
+use super::firewall::convert_firewall;
+use super::products::convert_product;
+use super::service::convert_service;
+use super::targets::parse_target;
+use super::{is_host_name, Ctx};
+use crate::config::wire::HostWire;
+use crate::config::{HostConfig, TargetSpec};
+use kmsconf_engine::diagnostic::Diagnostic;
+
+pub(super) fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
+    if let Err(message) = crate::config::check_host_name(name) {
+        ctx.error(at, message);
+    }
+}
+
+pub(super) fn convert_host(
+    ctx: &mut Ctx,
+    name: &str,
+    at: usize,
+    wire: HostWire,
+) -> Option<HostConfig> {
+    let target = parse_target(ctx, &wire.target);
+    let address = wire.address.as_ref().map(|a| {
+        if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
+            ctx.error(
+                a.start(),
+                format!("`address` `{}` is not a DNS name or an IP address", a.get()),
+            );
+        }
+        a.get().clone()
+    });
+    let service = wire
+        .service
+        .map(|s| convert_service(ctx, s))
+        .unwrap_or_default();
+    let firewall = wire.firewall.map(|f| convert_firewall(ctx, f));
+    let dns = wire.dns.as_ref().map(|d| convert_host_dns(ctx, d.get()));
+    let mut products: BTreeMap<_, _> = wire
+        .products
+        .into_iter()
+        .map(|(id, p)| (id, convert_product(ctx, name, id, p)))
+        .collect();
+    if let Some(TargetSpec::Lab { .. }) = &target {
+        for p in products.values_mut() {
+            p.license_pack_path = p.license_pack_path.as_ref().map(|l| ctx.dir.join(l));
+        }
+    }
+    Some(HostConfig {
+        name: name.to_string(),
+        target: target?,
+        address,
+        depends_on: wire.depends_on.iter().map(|d| d.get().clone()).collect(),
+        service,
+        firewall,
+        products,
+        dns,
+        declared_at: ctx.at(at),
+    })
+}
+
+pub(super) fn check_dependencies(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, Vec<(String, usize)>>,
+) {
+    let mut dag = kmsconf_engine::graph::Dag::new();
+    for (host, deps) in spans {
+        dag.add_node(host.clone());
+        for (dep, at) in deps {
+            if dep == host {
+                ctx.error(*at, format!("host `{host}` depends on itself"));
+            } else if !spans.contains_key(dep) && !hosts.contains_key(dep) {
+                ctx.error(
+                    *at,
+                    format!("host `{host}` depends on `{dep}`, which is not a host in this file"),
+                );
+            } else {
+                dag.add_edge(dep.clone(), host.clone());
+            }
+        }
+    }
+    if let Err(kmsconf_engine::Error::Cycle(cycle)) = dag.topological_order() {
+        let first = &cycle[0];
+        let next = cycle.get(1).unwrap_or(first);
+        // point at the `depends_on` entry that closes the cycle: `next` depends on `first`
+        let at = spans
+            .get(next)
+            .and_then(|d| d.iter().find(|(dep, _)| dep == first))
+            .map_or(0, |(_, at)| *at);
+        ctx.error(
+            at,
+            format!("dependency cycle between hosts: {}", cycle.join(" -> ")),
+        );
+    }
+}
+
+pub(super) fn check_duplicate_targets(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, usize>,
+) {
+    let mut seen: Vec<(&TargetSpec, &str)> = Vec::new();
+    for host in hosts.values() {
+        let normalized = &host.target;
+        if let Some((_, first)) = seen.iter().find(|(t, _)| same_target(t, normalized)) {
+            let at = spans.get(&host.name).copied().unwrap_or(0);
+            ctx.error(
+                at,
+                format!("hosts `{first}` and `{}` have the same target `{}`: one machine can only be declared once", host.name, host.target),
+            );
+        } else {
+            seen.push((normalized, &host.name));
+        }
+    }
+}
+
+/// Host names are Windows computer names, which ignore case: `KMS01` and `kms01` are one host.
+pub(super) fn check_duplicate_names(ctx: &mut Ctx, hosts: &BTreeMap<String, HostConfig>) {
+    let mut by_declaration: Vec<&HostConfig> = hosts.values().collect();
+    by_declaration.sort_by(|a, b| a.declared_at.cmp(&b.declared_at));
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for host in by_declaration {
+        match seen.get(&host.name.to_ascii_lowercase()) {
+            Some(first) => ctx.diagnostics.push(Diagnostic::error(
+                host.declared_at.clone(),
+                format!(
+                    "duplicate host: `{}` and `{first}` differ only in case, and computer names ignore case",
+                    host.name
+                ),
+            )),
+            None => {
+                seen.insert(host.name.to_ascii_lowercase(), &host.name);
+            }
+        }
+    }
+}
+
+fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {
+    match (a, b) {
+        (TargetSpec::Lab { path: x }, TargetSpec::Lab { path: y }) => normalize(x) == normalize(y),
+        (
+            TargetSpec::Ssh {
+                host: h1, port: p1, ..
+            },
+            TargetSpec::Ssh {
+                host: h2, port: p2, ..
+            },
+        ) => h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22),
+        _ => a == b,
+    }
+}
+
+/// Removes `.` and `a/..` pairs without touching the file system (the file may not exist yet).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

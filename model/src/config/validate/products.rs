@@ -1,0 +1,67 @@
+//! The `[hosts.NAME.products.ID]` tables: a host key, an Office license pack and a phone
+//! activation's confirmation ID, each checked for form wherever it can be read now.
+
+use std::path::PathBuf;
+
+use super::secrets::convert_secret;
+use super::Ctx;
+use crate::config::wire::{self, ProductWire};
+use crate::config::ProductConfig;
+use crate::keys::{ConfirmationId, ProductKey};
+
+pub(super) fn convert_product(
+    ctx: &mut Ctx,
+    host: &str,
+    id: wire::ProductId,
+    p: ProductWire,
+) -> ProductConfig {
+    let key_what = format!("the host key of `{id}`");
+    let host_key = convert_secret(ctx, &key_what, &p.host_key);
+    // Check the key's form now wherever it can be read without contacting a host; a source
+    // that cannot be read yet (an unset variable in a review job) is checked at plan time.
+    if let Ok(secret) = host_key.source.resolve(&key_what) {
+        if let Err(m) = ProductKey::parse(&secret) {
+            ctx.error(
+                p.host_key.start(),
+                format!(
+                    "{key_what} ({}) is malformed: {m}",
+                    host_key.source.describe()
+                ),
+            );
+        }
+    }
+    if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
+        ctx.error(
+            pack.start(),
+            format!("`{id}` has no license pack: only Office KMS host products need one"),
+        );
+    }
+    if let Some(pack) = p
+        .license_pack
+        .as_ref()
+        .filter(|p| p.get().trim().is_empty())
+    {
+        ctx.error(pack.start(), "`license_pack` is empty");
+    }
+    let confirmation_id = p.confirmation_id.as_ref().map(|cid| {
+        let what = format!("the confirmation ID of `{id}`");
+        let declared = convert_secret(ctx, &what, cid);
+        if p.activation != wire::Activation::Phone {
+            ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
+        }
+        if let Ok(secret) = declared.source.resolve(&what) {
+            if let Err(m) = ConfirmationId::parse(&secret) {
+                ctx.error(cid.start(), format!("{what} ({}) is malformed: {m}", declared.source.describe()));
+            }
+        }
+        declared
+    });
+    let license_pack = p.license_pack.map(|l| l.get().trim().to_string());
+    ProductConfig {
+        host_key,
+        license_pack_path: license_pack.as_ref().map(PathBuf::from),
+        license_pack,
+        activation: p.activation,
+        confirmation_id,
+    }
+}

@@ -1,0 +1,48 @@
+//! Secret references (`{ env = "VAR" }`, `{ file = "path" }` or, with a warning, a literal):
+//! checked for form here; their values are read only where a check needs them.
+
+use std::path::PathBuf;
+
+use super::Ctx;
+use crate::config::wire::{At, SecretWire};
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+
+pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
+    let source = match wire.get() {
+        SecretWire::Env { env } => {
+            // no variable can have an empty name or one with `=` or NUL: it could never be set
+            if env.is_empty() {
+                ctx.error(
+                    wire.start(),
+                    format!("{what}: the `env` variable name is empty"),
+                );
+            } else if env.contains(['=', '\0']) {
+                ctx.error(
+                    wire.start(),
+                    format!(
+                        "{what}: `{}` is not an environment variable name",
+                        env.escape_debug()
+                    ),
+                );
+            }
+            SecretSource::Env(env.clone())
+        }
+        SecretWire::File { file } => {
+            if file.trim().is_empty() {
+                ctx.error(wire.start(), format!("{what}: the `file` path is empty"));
+            }
+            SecretSource::File(PathBuf::from(file)).rooted(ctx.dir)
+        }
+        SecretWire::Literal(value) => {
+            ctx.warn(
+                wire.start(),
+                format!("{what} is written in the config; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}` so it stays out of Git"),
+            );
+            SecretSource::Literal(kmsconf_engine::secret::Secret::new(value.clone()))
+        }
+    };
+    DeclaredSecret {
+        source,
+        declared_at: ctx.at(wire.start()),
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# README's test command. Installs the Debian packages the end-to-end tests need when they are
+# missing, then runs `cargo test --workspace` (extra arguments are passed on to it).
+#
+# The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
+# server on 127.0.0.1, and check the metrics and alert rules with Prometheus' `promtool`. They
+# fail, never skip, without those programs: this script is what makes a fresh machine ready.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test: cargo is missing; install a Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+# package -> a program it installs (what the tests run)
+declare -A provides=(
+  [bind9]=/usr/sbin/named
+  [bind9-dnsutils]=/usr/bin/nsupdate
+  [openssh-server]=/usr/sbin/sshd
+  [openssh-client]=/usr/bin/ssh-keygen
+  [prometheus]=/usr/bin/promtool
+)
+missing=()
+for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus; do
+  if [ ! -x "${provides[$package]}" ]; then missing+=("$package"); fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  install="apt-get update && apt-get install -y ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing ${missing[*]}" >&2
+    apt-get update
+    apt-get install -y "${missing[@]}"
+  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing ${missing[*]} (with sudo)" >&2
+    sudo apt-get update
+    sudo apt-get install -y "${missing[@]}"
+  else
+    echo "test: the tests need ${missing[*]}; install them as root, then run this script again:" >&2
+    echo "  $install" >&2
+    exit 1
+  fi
+fi
+
+exec cargo test --workspace "$@"

@@ -1,0 +1,185 @@
+//! Source excerpts under config messages, as `cargo` and `taplo` show them: the line of the file
+//! with a caret under the spot, drawn by `annotate-snippets`. The `FILE:LINE:COL: message` line
+//! above stays as it was (CI logs and editors parse it); the excerpt is for people.
+//!
+//! Not for: machine output. Values of secret keys in the shown line are masked, since a literal
+//! secret is exactly what a warning points at.
+
+use std::path::Path;
+
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
+
+use super::render::Style;
+
+/// Config keys whose string value is a secret, masked in excerpts.
+const SECRET_KEYS: [&str; 3] = ["host_key", "confirmation_id", "secret"];
+
+/// A diagnostic as a person reads it: its `FILE:LINE:COL: message` line, then the excerpt when
+/// the file can be read.
+pub fn diagnostic(d: &Diagnostic, style: Style) -> String {
+    let head = d.to_string();
+    let (head, level) = match d.severity {
+        Severity::Error => (head, Level::ERROR),
+        Severity::Warning => (style.yellow(&head), Level::WARNING),
+    };
+    match excerpt(&d.location, level, style) {
+        // a blank line after the excerpt, as cargo leaves one, so the next message stands apart
+        Some(excerpt) => format!("{head}\n{excerpt}\n"),
+        None => head,
+    }
+}
+
+/// The excerpts of the places a runtime error names with `(declared at FILE:LINE:COL)`.
+pub fn declared_at(message: &str, style: Style) -> Vec<String> {
+    message
+        .split("(declared at ")
+        .skip(1)
+        .filter_map(|rest| parse_location(rest.split(')').next()?))
+        .filter_map(|at| excerpt(&at, Level::NOTE, style))
+        .collect()
+}
+
+/// `FILE:LINE:COL`, the file possibly holding colons itself.
+fn parse_location(text: &str) -> Option<Location> {
+    let mut parts = text.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    let file = parts.next().filter(|f| !f.is_empty())?;
+    Some(Location {
+        file: file.into(),
+        line,
+        column,
+    })
+}
+
+/// The line `at` points into, with the token there underlined; `None` when the file cannot be
+/// read or has no such line.
+fn excerpt(at: &Location, level: Level<'_>, style: Style) -> Option<String> {
+    let source = std::fs::read_to_string(Path::new(&at.file)).ok()?;
+    let line = source.lines().nth(at.line.checked_sub(1)?)?;
+    let line = mask_secrets(line);
+    let start = line
+        .char_indices()
+        .nth(at.column.saturating_sub(1))
+        .map_or(line.len(), |(i, _)| i);
+    let span = start..start + token_len(&line[start..]);
+    let report = [Group::with_level(level).element(
+        Snippet::source(line.as_str())
+            .line_start(at.line)
+            .annotation(AnnotationKind::Primary.span(span)),
+    )];
+    let renderer = if style.enabled {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    Some(renderer.render(&report))
+}
+
+/// The length in bytes of the TOML token `rest` starts with: a quoted string to its closing
+/// quote, a table header to its bracket, else a bare word; at least one character (a caret at
+/// the end of the line when there is nothing).
+fn token_len(rest: &str) -> usize {
+    let Some(first) = rest.chars().next() else {
+        return 0;
+    };
+    let end = match first {
+        '"' | '\'' => closing(rest, first),
+        '{' => closing(rest, '}'),
+        '[' if !rest.contains('=') => closing(rest, ']'),
+        _ => rest
+            .find(|c: char| c.is_whitespace() || ",=]}#".contains(c))
+            .map(|i| i.max(first.len_utf8())),
+    };
+    end.unwrap_or_else(|| rest.trim_end().len().max(first.len_utf8()))
+}
+
+/// The end (exclusive) of the first `close` after the opening character, backslash escapes
+/// skipped.
+fn closing(rest: &str, close: char) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in rest.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if close == '"' => escaped = true,
+            c if c == close => return Some(i + c.len_utf8()),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `line` with the string value of every secret key replaced by as many `*`, so columns still
+/// line up.
+fn mask_secrets(line: &str) -> String {
+    let mut out = line.to_string();
+    for key in SECRET_KEYS {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(key).map(|i| i + from) {
+            from = found + key.len();
+            let Some(value) = out[from..].trim_start().strip_prefix('=') else {
+                continue;
+            };
+            let value = value.trim_start();
+            let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+                continue;
+            };
+            let inner_start = out.len() - value.len() + 1;
+            let inner_end = closing(value, quote).map_or(out.len(), |end| inner_start + end - 2);
+            let masked = "*".repeat(out[inner_start..inner_end].chars().count());
+            out.replace_range(inner_start..inner_end, &masked);
+            from = inner_start + masked.len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_end_where_toml_says() {
+        assert_eq!(token_len("prot = 1"), 4);
+        assert_eq!(token_len("\"1688\"\n"), 6);
+        assert_eq!(token_len("'a\"b' x"), 5);
+        assert_eq!(token_len("\"a\\\"b\" x"), 6);
+        assert_eq!(token_len("[hosts.kms01] # x"), 13);
+        assert_eq!(token_len("70000"), 5);
+        assert_eq!(token_len("{ env = \"K\" }"), 13);
+        assert_eq!(token_len(""), 0);
+    }
+
+    #[test]
+    fn secret_values_are_masked_with_their_length() {
+        assert_eq!(
+            mask_secrets("host_key = \"BCDFG-HJKMP\"   # x"),
+            "host_key = \"***********\"   # x"
+        );
+        assert_eq!(
+            mask_secrets("tsig = { name = \"k\", secret = 'c2VjcmV0' }"),
+            "tsig = { name = \"k\", secret = '********' }"
+        );
+        assert_eq!(
+            mask_secrets("confirmation_id = { env = \"CID\" }"),
+            "confirmation_id = { env = \"CID\" }"
+        );
+        assert_eq!(
+            mask_secrets("host_key = \"unclosed"),
+            "host_key = \"********"
+        );
+        assert_eq!(mask_secrets("host_key = \"\""), "host_key = \"\"");
+    }
+
+    #[test]
+    fn declared_at_finds_every_location() {
+        let at = parse_location("C:/x/kmsconf.toml:4:12").expect("location");
+        assert_eq!(
+            (at.file.to_string_lossy().as_ref(), at.line, at.column),
+            ("C:/x/kmsconf.toml", 4, 12)
+        );
+        assert!(parse_location("kmsconf.toml:x:1").is_none());
+        assert!(declared_at("no place here", Style { enabled: false }).is_empty());
+    }
+}

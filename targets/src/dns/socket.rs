@@ -1,0 +1,124 @@
+//! The blocking sockets the DNS client talks through: the server's address, one connected UDP
+//! socket for the queries, and one TCP connection per message. Nothing here reads DNS messages;
+//! the only DNS it knows is RFC 1035's two-byte length prefix on TCP.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Connect, send and receive limit of a TCP exchange.
+const TCP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The address of `server`, `host:port` as the config holds it; a bare host or address means
+/// port 53.
+pub(super) fn resolve(server: &str) -> Result<SocketAddr, String> {
+    let has_port = server.parse::<std::net::IpAddr>().is_err()
+        && server
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+    let found = if has_port {
+        server.to_socket_addrs()
+    } else {
+        (server.trim_matches(['[', ']']), 53).to_socket_addrs()
+    };
+    let mut found = found.map_err(|e| format!("cannot resolve the server's name: {e}"))?;
+    found
+        .next()
+        .ok_or_else(|| "the server's name resolves to no address".to_string())
+}
+
+/// A UDP socket connected to the server: it sends datagrams there and receives only its answers.
+pub(super) struct UdpLink {
+    socket: UdpSocket,
+    address: SocketAddr,
+}
+
+impl UdpLink {
+    pub(super) fn connect(address: SocketAddr) -> Result<Self, String> {
+        let local: SocketAddr = if address.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let socket =
+            UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        socket
+            .connect(address)
+            .map_err(|e| format!("cannot reach it over UDP: {e}"))?;
+        Ok(Self { socket, address })
+    }
+
+    pub(super) fn send(&self, bytes: &[u8]) -> Result<(), String> {
+        self.socket
+            .send(bytes)
+            .map(drop)
+            .map_err(|e| udp_error(self.address, &e))
+    }
+
+    /// The next datagram into `buffer`, or `None` once `deadline` has passed without one.
+    pub(super) fn receive<'b>(
+        &self,
+        buffer: &'b mut [u8],
+        deadline: Instant,
+    ) -> Result<Option<&'b [u8]>, String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let _ = self.socket.set_read_timeout(Some(left));
+        match self.socket.recv(buffer) {
+            Ok(n) => Ok(Some(&buffer[..n])),
+            Err(e) if is_timeout(&e) => Ok(None),
+            Err(e) => Err(udp_error(self.address, &e)),
+        }
+    }
+}
+
+fn udp_error(address: SocketAddr, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        format!("nothing answers DNS there (connection refused over UDP to {address})")
+    } else {
+        format!("cannot exchange UDP messages with {address}: {e}")
+    }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+/// One message over TCP (two-byte length prefix, RFC 1035 section 4.2.2) and its answer.
+pub(super) fn tcp_exchange(address: SocketAddr, message: &[u8]) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|e| {
+        if is_timeout(&e) {
+            format!(
+                "it did not accept a TCP connection within {} seconds",
+                TCP_TIMEOUT.as_secs()
+            )
+        } else {
+            format!("cannot connect over TCP to {address}: {e}")
+        }
+    })?;
+    let _ = stream.set_read_timeout(Some(TCP_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(TCP_TIMEOUT));
+    let length = u16::try_from(message.len()).map_err(|_| "the message is too long".to_string())?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(message);
+    stream
+        .write_all(&framed)
+        .map_err(|e| format!("cannot send over TCP: {e}"))?;
+    let lost = |e: std::io::Error| {
+        if is_timeout(&e) {
+            format!("it did not answer within {} seconds", TCP_TIMEOUT.as_secs())
+        } else {
+            format!("the TCP connection failed before the answer: {e}")
+        }
+    };
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).map_err(lost)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut answer).map_err(lost)?;
+    Ok(answer)
+}
