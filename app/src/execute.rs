@@ -170,12 +170,30 @@ fn resolve_host_key(
         .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
     if parsed.partial() != partial {
         return Err(format!(
-            "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
+            "the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
             key.source.describe(),
             parsed.partial()
         ));
     }
     Ok(parsed)
+}
+
+/// What of a saved plan's secrets no longer fits it: a host key that now ends in other
+/// characters than the plan recorded, or a secret that cannot be read or is malformed. Checked
+/// for every entry before the first change on any, so a stale plan changes nothing.
+pub fn secret_staleness(plan: &KmsHostPlan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter_map(|change| match &change.operation {
+            op @ (PlanOp::InstallProductKey { .. } | PlanOp::ActivateByPhone { .. }) => {
+                resolve(&plan.name, op).err()
+            }
+            PlanOp::UpdateSrvRecord {
+                tsig: Some(key), ..
+            } => resolve_tsig(key).err(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The places where the host's state differs from the state a saved plan was made from

@@ -282,8 +282,9 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
     }
 }
 
-/// Rediscovers every entry of a saved plan and refuses the whole plan if any changed: a stale
-/// plan changes nothing.
+/// Rediscovers every entry of a saved plan and reads the secrets its changes need, and refuses
+/// the whole plan if any entry changed or any secret no longer fits: a stale plan changes
+/// nothing, on any host.
 pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Result<(), Error> {
     let inputs: Vec<(String, &KmsHostPlan)> =
         plan.hosts.iter().map(|h| (h.name.clone(), h)).collect();
@@ -295,7 +296,11 @@ pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Res
             let r = match target_of(entries, name) {
                 Some(t) => t
                     .discover()
-                    .map(|d| execute::staleness(&host.observed, &d.state))
+                    .map(|d| {
+                        let mut diffs = execute::staleness(&host.observed, &d.state);
+                        diffs.extend(execute::secret_staleness(host));
+                        diffs
+                    })
                     .map_err(|e| e.to_string()),
                 None => Err("no target".to_string()),
             };

@@ -179,3 +179,39 @@ fn apply_refuses_a_config_with_a_plan_file() {
     let r = p.ok(&["apply", "-c", "other.toml", "plan.json"], 1);
     assert!(r.stderr.contains("cannot be used with"), "{r:?}");
 }
+
+/// Issue 13, item 2: a secret changed between plan and apply is found before the first change
+/// on any host, so neither kms01 (whose key did not change) nor kms02 is touched.
+#[test]
+fn a_changed_or_malformed_secret_makes_a_saved_plan_stale_before_any_change() {
+    let mut p = Project::example("two-hosts");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    p.ok(&["plan", "--out", "plan.json"], 0);
+    let hosts = |p: &Project| {
+        ["lab/kms01.json", "lab/kms02.json"].map(|f| {
+            // the round-trip counter counts the rediscovery; the host itself must not change
+            serde_json::from_str::<Value>(&p.read(f)).expect("lab file")["host"].clone()
+        })
+    };
+    let before = hosts(&p);
+    for (value, why) in [
+        (
+            OFFICE_KEY,
+            "now ends in RTVWX, but the plan was made with a key ending in HJKMP",
+        ),
+        ("not-a-key", "the host key of `windows` is malformed"),
+    ] {
+        p.env("KMS_HOST_KEY_2", value);
+        let r = p.ok(&["apply", "plan.json"], 1);
+        assert!(
+            r.stderr
+                .contains("error: the saved plan is stale; nothing was applied")
+                && r.stderr
+                    .contains("host `kms02` changed since the plan was made:")
+                && r.stderr.contains(why),
+            "{r:?}"
+        );
+        assert!(!r.all().contains(value), "the secret is never shown: {r:?}");
+        assert_eq!(hosts(&p), before, "no host was touched");
+    }
+}
