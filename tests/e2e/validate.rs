@@ -61,10 +61,13 @@ fn malformed_product_keys_are_errors_without_the_key() {
     let mut p = Project::new();
     p.env("BAD_KEY", "BCDFG-HJKMP-QRTVW-XY234-6789");
     p.write("kmsconf.toml", "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.windows]\nhost_key = { env = \"BAD_KEY\" }\n");
-    let r = p.ok(&["validate"], 1);
+    // from a variable, a malformed key fails only the host that needs it (at plan time), as a
+    // missing one does; validate warns
+    let r = p.ok(&["validate"], 0);
     assert!(
-        r.stderr
-            .contains("kmsconf.toml:4:12: the host key of `windows` (env `BAD_KEY`) is malformed"),
+        r.stderr.contains(
+            "kmsconf.toml:4:12: warning: the host key of `windows` (env `BAD_KEY`) is malformed"
+        ),
         "{r:?}"
     );
     assert!(!r.all().contains("HJKMP"));

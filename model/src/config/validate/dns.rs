@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::secrets::convert_secret;
+use super::secrets::{convert_secret, malformed};
 use super::{is_host_name, Ctx};
 use crate::config::wire::{self, At, DnsWire};
 use crate::config::{
@@ -170,13 +170,11 @@ fn convert_tsig(ctx: &mut Ctx, wire: &wire::TsigWire) -> Option<TsigKey> {
     // checked now where it can be read; an unset variable is checked when it is needed
     if let Ok(value) = secret.source.resolve(what) {
         if let Err(m) = TsigSecret::parse(&value) {
-            ctx.error(
-                wire.secret.start(),
-                format!(
-                    "{what} of key `{name}` ({}) is malformed: {m}",
-                    secret.source.describe()
-                ),
+            let message = format!(
+                "{what} of key `{name}` ({}) is malformed: {m}",
+                secret.source.describe()
             );
+            malformed(ctx, wire.secret.start(), &secret, message);
         }
     }
     is_host_name(&name).then_some(TsigKey {

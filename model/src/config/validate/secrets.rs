@@ -46,3 +46,17 @@ pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -
         declared_at: ctx.at(wire.start()),
     }
 }
+
+/// A secret whose value has the wrong form. Written in the config, it is an error of the config;
+/// read from a variable or a file, it is a warning here, and planning fails only the entry that
+/// needs it, as it does for a secret that is missing.
+pub(super) fn malformed(ctx: &mut Ctx, offset: usize, declared: &DeclaredSecret, message: String) {
+    if declared.source.is_literal() {
+        ctx.error(offset, message);
+    } else {
+        ctx.warn(
+            offset,
+            format!("{message}; `plan` and `apply` fail the entry that needs it until it is fixed"),
+        );
+    }
+}
