@@ -35,6 +35,22 @@ impl fmt::Display for Location {
     }
 }
 
+/// How long a value a message quotes may be before it is cut.
+const QUOTED_CHARS: usize = 60;
+
+/// A value as a message quotes it: in backticks, and when long cut with its length said, so a
+/// 10 MB value does not become a 10 MB message.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!(
+            "`{}…` ({} characters)",
+            value[..end].escape_debug(),
+            value.chars().count()
+        ),
+        None => format!("`{}`", value.escape_debug()),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Error,

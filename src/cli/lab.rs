@@ -42,7 +42,8 @@ pub enum LabCommand {
     Latency {
         /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
-        /// Milliseconds per round trip; `0` removes the delay.
+        /// Milliseconds per round trip, up to 600000 (ten minutes); `0` removes the delay.
+        #[arg(value_parser = clap::value_parser!(u64).range(0..=lab::MAX_LATENCY_MS))]
         milliseconds: u64,
     },
     /// Cut the host off the internet (online activation fails with 0xC004FC03), or restore it.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use kmsconf_app::session::Progress as AppProgress;
+use kmsconf_engine::diagnostic::quoted;
 use kmsconf_engine::plan::Seal;
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::config::Config;
@@ -33,18 +34,30 @@ pub fn connect() -> Result<Connect, CliError> {
     {
         connect.ssh_command = cmd.split_whitespace().map(String::from).collect();
     }
-    if let Ok(text) = std::env::var(super::env::TIMEOUT) {
-        let seconds: u64 = text.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-            CliError::Message(format!(
-                "`{}` = `{text}` is not a number of seconds",
-                super::env::TIMEOUT
-            ))
-        })?;
+    if let Some(text) = std::env::var_os(super::env::TIMEOUT) {
+        let text = text.to_string_lossy();
+        let seconds: u64 = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| TIMEOUT_SECONDS.contains(s))
+            .ok_or_else(|| {
+                CliError::Message(format!(
+                    "`{}` = {} is not allowed: give a whole number of seconds from {} to {} (default 600)",
+                    super::env::TIMEOUT,
+                    quoted(&text),
+                    TIMEOUT_SECONDS.start(),
+                    TIMEOUT_SECONDS.end()
+                ))
+            })?;
         connect.timeout = std::time::Duration::from_secs(seconds);
         connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
     }
     Ok(connect)
 }
+
+/// `KMSCONF_TIMEOUT`'s range: at least a second, at most a day.
+const TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
 
 /// The shortest plan key accepted: an HMAC key much shorter than the hash is easy to guess.
 const PLAN_KEY_CHARS: usize = 32;

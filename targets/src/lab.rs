@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::read::read_bounded;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use kmsconf_model::config::{ProductId, INTERVAL_RANGE};
 use serde::{Deserialize, Serialize};
@@ -129,17 +130,29 @@ impl LabFile {
     }
 }
 
+/// The longest `latency_ms` a lab host takes: ten minutes, the default `KMSCONF_TIMEOUT`.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+
+/// A lab state file holds one host and its simulated clients; far larger is not one.
+const LAB_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a lab state file",
+    bytes: 16 << 20,
+};
+
 /// A lab host reached through its state file.
 pub struct LabTarget {
     host: String,
     path: PathBuf,
+    /// The longest a round trip may take, as for a real host: a slower one times out.
+    timeout: Duration,
 }
 
 impl LabTarget {
-    pub fn new(host: &str, path: PathBuf) -> Self {
+    pub fn new(host: &str, path: PathBuf, timeout: Duration) -> Self {
         Self {
             host: host.to_string(),
             path,
+            timeout,
         }
     }
 
@@ -153,9 +166,20 @@ impl LabTarget {
                     message: format!("lab host `{}` is set unreachable (`kmsconf lab unreachable {} off` undoes it)", self.path.display(), self.path.display()),
                 });
             }
-            if file.latency_ms > 0 {
-                std::thread::sleep(Duration::from_millis(file.latency_ms));
+            let latency = Duration::from_millis(file.latency_ms);
+            if latency > self.timeout {
+                std::thread::sleep(self.timeout);
+                return Err(Error::Timeout {
+                    host: self.host.clone(),
+                    seconds: self.timeout.as_secs(),
+                    during: format!(
+                        "a round trip to lab host `{}`, which takes {} ms",
+                        self.path.display(),
+                        file.latency_ms
+                    ),
+                });
             }
+            std::thread::sleep(latency);
             file.round_trips = file.round_trips.saturating_add(1);
             Ok(f(file))
         })
@@ -314,6 +338,10 @@ pub fn with_lab_file<R>(
         path: path.to_path_buf(),
         source,
     };
+    // through a symlink, the file it names is the host: read, locked and replaced there, so two
+    // links to one file are one host and the link stays a link
+    let resolved = resolve_link(path);
+    let path = resolved.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -331,12 +359,14 @@ pub fn with_lab_file<R>(
         path: lock_path.clone(),
         source,
     })?;
-    let (mut file, created) = match std::fs::read_to_string(path) {
-        Ok(text) => (parse(path, &text)?, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+    let (mut file, created) = match read_bounded(path, LAB_LIMIT) {
+        Ok(bytes) => (parse(path, &bytes)?, false),
+        Err(kmsconf_engine::Error::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && create =>
+        {
             (LabFile::fresh(path), true)
         }
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(e.into()),
     };
     let before = file.clone();
     let result = f(&mut file)?;
@@ -346,16 +376,24 @@ pub fn with_lab_file<R>(
     Ok((result, created))
 }
 
-/// Reads a lab file without creating or changing it.
-pub fn load(path: &Path) -> Result<LabFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(path, &text)
+/// The file `path` names, through any symlinks; a link to a file not created yet names where
+/// it will be.
+fn resolve_link(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match std::fs::read_link(path) {
+        Ok(target) => path.parent().unwrap_or(Path::new("")).join(target),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
-fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
+/// Reads a lab file without creating or changing it.
+pub fn load(path: &Path) -> Result<LabFile, Error> {
+    parse(path, &read_bounded(path, LAB_LIMIT)?)
+}
+
+fn parse(path: &Path, text: &[u8]) -> Result<LabFile, Error> {
     let invalid = |message: String| Error::LabState {
         path: path.to_path_buf(),
         message,
@@ -368,7 +406,7 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         format!("line {} column {}: {message}", e.line(), e.column())
     };
     // the format first: a file of another format is named as such, not by its first odd field
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
     match value.get("format").and_then(serde_json::Value::as_u64) {
         Some(format) if format != u64::from(FORMAT) => {
             return Err(invalid(format!(
@@ -377,7 +415,14 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         }
         _ => {}
     }
-    serde_json::from_str(text).map_err(|e| invalid(at(&e)))
+    let file: LabFile = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
+    if file.latency_ms > MAX_LATENCY_MS {
+        return Err(invalid(format!(
+            "`latency_ms` is {}, outside 0..={MAX_LATENCY_MS}",
+            file.latency_ms
+        )));
+    }
+    Ok(file)
 }
 
 fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
@@ -575,7 +620,11 @@ mod tests {
 
     fn lab() -> (tempfile::TempDir, LabTarget) {
         let dir = tempfile::tempdir().expect("tmp");
-        let t = LabTarget::new("kms01", dir.path().join("kms01.json"));
+        let t = LabTarget::new(
+            "kms01",
+            dir.path().join("kms01.json"),
+            Duration::from_secs(600),
+        );
         (dir, t)
     }
 

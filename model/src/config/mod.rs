@@ -230,6 +230,12 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A config of 10,000 hosts is about 2 MiB; anything far larger is not a config.
+pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a config file",
+    bytes: 16 << 20,
+};
+
 /// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
 pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
 /// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
@@ -240,9 +246,16 @@ pub const DEFAULT_PORT: u16 = 1688;
 impl Config {
     /// Reads and validates a config file. Errors hold every problem found, in file order.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = kmsconf_engine::read::read_bounded(path, CONFIG_LIMIT)?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            // the place of the first byte that is not UTF-8, as every other config error has
+            let valid = e.utf8_error().valid_up_to();
+            let text = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+            let at = Location::at(path, text, valid);
+            Error::Invalid(vec![Diagnostic::error(
+                at,
+                "the config is not valid UTF-8 text (TOML files are UTF-8)",
+            )])
         })?;
         Self::parse(path, &source)
     }
