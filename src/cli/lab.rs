@@ -144,9 +144,16 @@ fn parse_op(text: &str) -> Result<OpKind, String> {
     })
 }
 
+/// A failure HRESULT: one with the severity bit set (`0` is S_OK, which no fault answers).
 fn parse_hresult(text: &str) -> Result<u32, String> {
-    catalog::parse_code(text)
-        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))
+    let code = catalog::parse_code(text)
+        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))?;
+    if code & 0x8000_0000 == 0 {
+        return Err(format!(
+            "`{text}` is not a failure: a fault answers an HRESULT from 0x80000000 to 0xFFFFFFFF, such as `0xC004F074`"
+        ));
+    }
+    Ok(code)
 }
 
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {

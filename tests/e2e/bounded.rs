@@ -133,3 +133,55 @@ fn apply_through_a_symlinked_lab_file_keeps_the_link() {
     assert!(meta.file_type().is_symlink(), "the link was replaced");
     assert!(p.read("real.json").contains("\"channel\": \"kms-host\""));
 }
+
+/// Issue 13, item 8: two lab targets that reach one file through a symlink are one machine.
+#[cfg(unix)]
+#[test]
+fn two_lab_targets_through_a_symlink_are_one_machine() {
+    let p = Project::new();
+    std::fs::create_dir_all(p.path("real")).expect("mkdir");
+    std::os::unix::fs::symlink(p.path("real"), p.path("link")).expect("ln");
+    p.write(
+        "kmsconf.toml",
+        "[hosts.a]\ntarget = \"lab:real/kms.json\"\n[hosts.b]\ntarget = \"lab:link/kms.json\"\n",
+    );
+    let r = p.ok(&["validate"], 1);
+    assert!(
+        r.stderr.contains("hosts `a` and `b` have the same target"),
+        "{r:?}"
+    );
+}
+
+/// Issue 13, item 7: a fault that answers success, or a clock offset past the range, is refused
+/// saying why (an overflowing number was "not a duration").
+#[test]
+fn lab_fault_and_clock_refuse_values_out_of_range() {
+    let p = Project::new();
+    for (args, expected) in [
+        (
+            &[
+                "lab",
+                "fault",
+                "k.json",
+                "--op",
+                "activate",
+                "--hresult",
+                "0",
+            ][..],
+            "`0` is not a failure: a fault answers an HRESULT from 0x80000000 to 0xFFFFFFFF",
+        ),
+        (
+            &["lab", "clock", "k.json", "99999999999999999999999d"],
+            "`99999999999999999999999d` is outside -36500d..=+36500d (100 years either way)",
+        ),
+        (
+            &["lab", "clock", "k.json", "-36501d"],
+            "`-36501d` is outside -36500d..=+36500d",
+        ),
+    ] {
+        let r = p.ok(args, 1);
+        assert!(r.stderr.contains(expected), "{args:?}: {r:?}");
+    }
+    assert!(!p.path("k.json").exists(), "nothing was written");
+    p.ok(&["lab", "clock", "k.json", "-36500d"], 0);
+}

@@ -225,7 +225,8 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "host name `{name}` may use only letters, digits, `-`, `_` and `.`"
+            "host name {} may use only ASCII letters, digits, `-`, `_` and `.`",
+            kmsconf_engine::diagnostic::quoted(name)
         ))
     }
 }

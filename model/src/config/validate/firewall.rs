@@ -1,6 +1,7 @@
 //! The `[hosts.NAME.firewall]` table: the rule groups to enable and the remote addresses the
 //! KMS rule is scoped to, kept in the form discovery reads back from Windows.
 
+use kmsconf_engine::diagnostic::quoted;
 use std::net::IpAddr;
 
 use super::Ctx;
@@ -80,7 +81,8 @@ fn remote_address(text: &str) -> Result<String, String> {
     }
     let bad = || {
         format!(
-            "remote address `{text}` is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
+            "remote address {} is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
+            quoted(text),
             ADDRESS_KEYWORDS.join(", ")
         )
     };
@@ -102,7 +104,10 @@ fn remote_address(text: &str) -> Result<String, String> {
         let (a, b): (IpAddr, IpAddr) =
             (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         if a.is_ipv4() != b.is_ipv4() || a > b {
-            return Err(format!("remote address range `{text}` must go from a lower to a higher address of one family"));
+            return Err(format!(
+                "remote address range {} must go from a lower to a higher address of one family",
+                quoted(text)
+            ));
         }
         return Ok(format!("{a}-{b}"));
     }

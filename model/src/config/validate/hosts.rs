@@ -1,7 +1,9 @@
 //! The host tables: one `[hosts.NAME]` to a [`HostConfig`], then the checks across hosts
 //! (dependencies that exist and form no cycle, one declaration per machine and per name).
 
-use std::collections::BTreeMap;
+use kmsconf_engine::diagnostic::quoted;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,10 @@ pub(super) fn convert_host(
         if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
             ctx.error(
                 a.start(),
-                format!("`address` `{}` is not a DNS name or an IP address", a.get()),
+                format!(
+                    "`address` {} is not a DNS name or an IP address",
+                    quoted(a.get())
+                ),
             );
         }
         a.get().clone()
@@ -102,23 +107,59 @@ pub(super) fn check_dependencies(
     }
 }
 
+/// Two hosts that reach one machine. Each target is reduced to a key once (a lab file through
+/// its symlinks, an ssh host without case and with its port), so the check is one map lookup a
+/// host, not a comparison with every host before it.
 pub(super) fn check_duplicate_targets(
     ctx: &mut Ctx,
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, usize>,
 ) {
-    let mut seen: Vec<(&TargetSpec, &str)> = Vec::new();
+    let mut seen: HashMap<TargetKey, &str> = HashMap::new();
     for host in hosts.values() {
-        let normalized = &host.target;
-        if let Some((_, first)) = seen.iter().find(|(t, _)| same_target(t, normalized)) {
-            let at = spans.get(&host.name).copied().unwrap_or(0);
-            ctx.error(
-                at,
-                format!("hosts `{first}` and `{}` have the same target `{}`: one machine can only be declared once", host.name, host.target),
-            );
-        } else {
-            seen.push((normalized, &host.name));
+        match seen.entry(target_key(&host.target)) {
+            Entry::Occupied(first) => {
+                let at = spans.get(&host.name).copied().unwrap_or(0);
+                ctx.error(
+                    at,
+                    format!("hosts `{}` and `{}` have the same target `{}`: one machine can only be declared once", first.get(), host.name, host.target),
+                );
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(&host.name);
+            }
         }
+    }
+}
+
+/// What makes two targets one machine.
+#[derive(PartialEq, Eq, Hash)]
+enum TargetKey {
+    Lab(PathBuf),
+    Ssh(String, u16),
+    Other(String),
+}
+
+fn target_key(target: &TargetSpec) -> TargetKey {
+    match target {
+        TargetSpec::Lab { path } => TargetKey::Lab(lab_file(path)),
+        TargetSpec::Ssh { host, port, .. } => {
+            TargetKey::Ssh(host.to_ascii_lowercase(), port.unwrap_or(22))
+        }
+        other => TargetKey::Other(other.to_string()),
+    }
+}
+
+/// The file a lab path names: through symlinks when it (or its directory) exists, else the path
+/// with `.` and `a/..` removed (the file may not exist yet).
+fn lab_file(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => normalize(path),
     }
 }
 
@@ -140,21 +181,6 @@ pub(super) fn check_duplicate_names(ctx: &mut Ctx, hosts: &BTreeMap<String, Host
                 seen.insert(host.name.to_ascii_lowercase(), &host.name);
             }
         }
-    }
-}
-
-fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {
-    match (a, b) {
-        (TargetSpec::Lab { path: x }, TargetSpec::Lab { path: y }) => normalize(x) == normalize(y),
-        (
-            TargetSpec::Ssh {
-                host: h1, port: p1, ..
-            },
-            TargetSpec::Ssh {
-                host: h2, port: p2, ..
-            },
-        ) => h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22),
-        _ => a == b,
     }
 }
 

@@ -21,7 +21,7 @@ use toml::Spanned;
 use super::wire::{DnsWire, HostWire};
 use super::{DnsConfig, HostConfig};
 use dns::Published;
-use kmsconf_engine::diagnostic::{Diagnostic, Location};
+use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
 pub(super) use targets::target_from_text;
 
@@ -29,12 +29,13 @@ struct Ctx<'a> {
     path: &'a Path,
     dir: &'a Path,
     source: &'a str,
+    lines: LineIndex,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
     fn at(&self, offset: usize) -> Location {
-        Location::at(self.path, self.source, offset)
+        self.lines.location(self.path, self.source, offset)
     }
     fn error(&mut self, offset: usize, message: impl Into<String>) {
         let d = Diagnostic::error(self.at(offset), message);
@@ -70,6 +71,7 @@ pub(super) fn validate(
         path,
         dir,
         source,
+        lines: LineIndex::new(source),
         diagnostics: Vec::new(),
     };
     let Some(root) = parse_toml(&mut ctx) else {

@@ -1,6 +1,7 @@
 //! Secret references (`{ env = "VAR" }`, `{ file = "path" }` or, with a warning, a literal):
 //! checked for form here; their values are read only where a check needs them.
 
+use kmsconf_engine::diagnostic::quoted;
 use std::path::PathBuf;
 
 use super::Ctx;
@@ -20,8 +21,8 @@ pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -
                 ctx.error(
                     wire.start(),
                     format!(
-                        "{what}: `{}` is not an environment variable name",
-                        env.escape_debug()
+                        "{what}: {} is not an environment variable name",
+                        quoted(env)
                     ),
                 );
             }
