@@ -3,6 +3,7 @@
 
 mod bounded;
 mod common;
+mod config_schema;
 mod corpus;
 mod day2;
 mod dns;

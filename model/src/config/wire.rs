@@ -41,6 +41,13 @@ impl<T: JsonSchema> JsonSchema for At<T> {
     }
 }
 
+/// What [`check_host_name`](super::check_host_name) accepts, for editors: ASCII letters,
+/// digits, `-`, `_` and `.`.
+pub const HOST_NAME_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
+/// The forms of `target` (the port 1..=65535; no `~`, which no shell expands), for editors.
+pub const TARGET_PATTERN: &str = r"^\s*(lab:\s*[^~\s].*|local|ssh://(\S+@)?(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
+
 /// A kmsconf configuration file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +55,7 @@ impl<T: JsonSchema> JsonSchema for At<T> {
 pub struct ConfigWire {
     /// One table per KMS host; the key is the host's name.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": HOST_NAME_PATTERN }))]
     pub hosts: BTreeMap<String, HostWire>,
     /// The DNS server where kmsconf keeps the `_vlmcs._tcp` SRV records of the published hosts.
     pub dns: Option<DnsWire>,
@@ -59,6 +67,7 @@ pub struct ConfigWire {
 pub struct HostWire {
     /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
     /// to this config file), `local`, or `ssh://[user@]host[:port]`.
+    #[schemars(regex(pattern = TARGET_PATTERN))]
     pub target: At<String>,
     /// The name KMS clients use to reach this host (DNS name or IP address).
     pub address: Option<At<String>>,
@@ -225,9 +234,11 @@ impl<'de> Deserialize<'de> for PublishDomainWire {
 pub struct FirewallWire {
     /// Rule groups that must be enabled for inbound traffic.
     #[serde(default)]
+    #[schemars(extend("uniqueItems" = true))]
     pub rule_groups: Vec<At<RuleGroup>>,
     /// Remote addresses the Key Management Service rule accepts (IP, CIDR, range `a-b`, or
     /// `LocalSubnet`); absent = any.
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub remote_addresses: Option<At<Vec<At<String>>>>,
 }
 
@@ -350,6 +361,7 @@ pub struct ProductWire {
     /// The KMS host key (CSVLK): `{ env = "VAR" }` or `{ file = "path" }`.
     pub host_key: At<SecretWire>,
     /// Where the host gets the product's KMS host license pack from, when it is not installed.
+    #[schemars(regex(pattern = r"\S"))]
     pub license_pack: Option<At<String>>,
     /// How the host key is activated with Microsoft; default `online`.
     #[serde(default)]
@@ -374,14 +386,16 @@ pub enum Activation {
 /// A secret: read from an environment variable or a file; a literal string is accepted with a
 /// warning.
 #[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum SecretWire {
     Env {
         /// Environment variable holding the secret.
+        #[schemars(regex(pattern = r"^[^=\x00]+$"))]
         env: String,
     },
     File {
         /// File holding the secret, relative to the config file.
+        #[schemars(regex(pattern = r"\S"))]
         file: String,
     },
     /// The secret written in the config (discouraged).
