@@ -215,3 +215,17 @@ fn a_changed_or_malformed_secret_makes_a_saved_plan_stale_before_any_change() {
         assert_eq!(hosts(&p), before, "no host was touched");
     }
 }
+
+/// Issue 13, item 10: a lab host's license pack that is not on disk is said at plan time.
+#[test]
+fn plan_warns_about_a_missing_local_license_pack() {
+    let mut p = Project::new();
+    p.env("OFFICE_2019_KEY", OFFICE_KEY);
+    p.write("kmsconf.toml", "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.office-2019]\nhost_key = { env = \"OFFICE_2019_KEY\" }\nlicense_pack = \"packs/office-2019\"\n");
+    let r = p.ok(&["plan"], 0);
+    let warning = "note: license pack `packs/office-2019` of `office-2019` does not exist (relative to the config file): apply will fail to install it";
+    assert!(r.stdout.contains(warning), "{r:?}");
+    std::fs::create_dir_all(p.path("packs/office-2019")).expect("mkdir");
+    let r = p.ok(&["plan"], 0);
+    assert!(!r.stdout.contains("does not exist"), "{r:?}");
+}

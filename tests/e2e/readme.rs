@@ -149,7 +149,11 @@ fn the_config_snippets_validate() {
     let blocks = toml_blocks(&readme());
     assert!(blocks.len() >= 2, "README's config snippets were not found");
     let p = Project::new();
-    // the reference snippet names a dependency `kms00` that it does not show
+    // the reference snippet names a dependency `kms00` that it does not show, and says so
+    assert!(
+        readme().contains("**A reference, not a config to copy**"),
+        "README labels its reference config"
+    );
     let reference = format!(
         "[hosts.kms00]\ntarget = \"lab:lab/kms00.json\"\n\n{}",
         blocks[0]
