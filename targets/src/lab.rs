@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
-use kmsconf_model::config::{ProductId, INTERVAL_RANGE};
+use kmsconf_model::config::ProductId;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -497,6 +497,8 @@ fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
     }
 }
 
+/// Applies a setting as its row says: a number outside a range Windows enforces is refused
+/// with E_INVALIDARG, as WMI does.
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
     if !file.host.windows_is_activated_kms_host() {
         return fail(
@@ -504,21 +506,23 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
             "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
         );
     }
-    let s = &mut file.host.service;
-    match setting {
-        ServiceSetting::Port(p) => s.port = *p,
-        ServiceSetting::DnsPublishing(v) => s.dns_publishing = *v,
-        ServiceSetting::PublishDomains(list) => s.publish_domains = list.clone(),
-        ServiceSetting::LowPriority(v) => s.low_priority = *v,
-        ServiceSetting::ActivationInterval(m) | ServiceSetting::RenewalInterval(m)
-            if !INTERVAL_RANGE.contains(m) =>
-        {
-            return fail(E_INVALIDARG, &format!("{m} minutes is outside 15 to 43200"));
-        }
-        ServiceSetting::ActivationInterval(m) => s.activation_interval = *m,
-        ServiceSetting::RenewalInterval(m) => s.renewal_interval = *m,
-        ServiceSetting::HostCaching(v) => s.host_caching = *v,
+    let row = setting.setting();
+    let refused = row
+        .range
+        .filter(|r| r.refused_by_windows)
+        .zip(setting.value().number())
+        .filter(|(range, n)| !range.contains(*n));
+    if let Some((range, n)) = refused {
+        return fail(
+            E_INVALIDARG,
+            &format!(
+                "{n}{} is outside {} to {}",
+                range.unit, range.min, range.max
+            ),
+        );
     }
+    let s = &mut file.host.service;
+    (row.store)(s, setting.value().clone());
     if setting.needs_restart() {
         s.restart_pending = true;
     }
@@ -597,7 +601,10 @@ mod tests {
     #[test]
     fn settings_are_refused_until_windows_is_an_activated_kms_host() {
         let (_d, t) = lab();
-        let set = [TargetOp::SetService(ServiceSetting::Port(1689))];
+        let set = [TargetOp::SetService(
+            ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
+                .expect("setting"),
+        )];
         assert!(matches!(
             t.execute(&set).expect("run")[0],
             ChangeStatus::Failed {

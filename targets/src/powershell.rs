@@ -20,6 +20,7 @@ use super::cim::{self, CimFirewallRule, CimProduct, CimRegistry, CimService, Obs
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
+use kmsconf_model::settings::{RegistryKind, SettingValue, Write, SETTINGS};
 use kmsconf_model::state::{Channel, HostState, LicenseStatus};
 
 const PRELUDE: &str = include_str!("powershell/prelude.ps1");
@@ -151,11 +152,23 @@ fn prelude() -> String {
         }
     }
     names.push(PORT_RULE_NAME.to_string());
+    // what discovery and every read-back read of the KMS settings: each row's CIM property and
+    // registry value
+    let properties: Vec<String> = SETTINGS
+        .iter()
+        .filter_map(|s| s.property.map(String::from))
+        .collect();
+    let registry: Vec<String> = SETTINGS
+        .iter()
+        .filter_map(|s| s.write.registry().map(|r| r.name.to_string()))
+        .collect();
     format!(
-        "{PRELUDE}\n$RuleNames = {}\n$RuleGroups = {}\n$ProductFilter = {}\n",
+        "{PRELUDE}\n$RuleNames = {}\n$RuleGroups = {}\n$ProductFilter = {}\n$SettingProperties = {}\n$SettingRegistryValues = {}\n",
         quote_list(&names),
         quote_list(&groups),
-        quote(&product_filter())
+        quote(&product_filter()),
+        quote_list(&properties),
+        quote_list(&registry)
     )
 }
 
@@ -324,48 +337,50 @@ fn scope(addresses: &[String]) -> String {
     }
 }
 
+/// The script text that writes a setting, as its row says: its `SoftwareLicensingService`
+/// method, or its registry value.
 fn set_service(setting: &ServiceSetting) -> String {
-    let call = |method: &str, args: String| {
-        format!(
-            "Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) '{method}' @{{ {args} }}"
-        )
-    };
-    let flag = |b: bool| if b { "$true" } else { "$false" };
-    match setting {
-        ServiceSetting::Port(p) => call(
-            "SetKeyManagementServiceListeningPort",
-            format!("PortNumber = [uint32]{p}"),
+    match &setting.setting().write {
+        Write::Method { method, .. } => format!(
+            "Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) '{}' @{{ {} = {} }}",
+            method.name,
+            method.argument,
+            argument(setting.value(), method.inverted)
         ),
-        ServiceSetting::DnsPublishing(on) => call(
-            "DisableKeyManagementServiceDnsPublishing",
-            format!("DisablePublishing = {}", flag(!on)),
-        ),
-        ServiceSetting::LowPriority(low) => call(
-            "EnableKeyManagementServiceLowPriority",
-            format!("EnableLowPriority = {}", flag(*low)),
-        ),
-        ServiceSetting::ActivationInterval(m) => call(
-            "SetVLActivationInterval",
-            format!("ActivationInterval = [uint32]{m}"),
-        ),
-        ServiceSetting::RenewalInterval(m) => call(
-            "SetVLRenewalInterval",
-            format!("RenewalInterval = [uint32]{m}"),
-        ),
-        ServiceSetting::HostCaching(on) => call(
-            "DisableKeyManagementServiceHostCaching",
-            format!("DisableCaching = {}", flag(!on)),
-        ),
-        ServiceSetting::PublishDomains(list) if list.is_empty() => {
-            "Remove-ItemProperty -Path $SppKey -Name DnsDomainPublishList -ErrorAction SilentlyContinue".into()
-        }
-        ServiceSetting::PublishDomains(list) => {
+        Write::Registry(reg) => match setting.value().registry_data(reg.inverted) {
+            None => format!(
+                "Remove-ItemProperty -Path $SppKey -Name {} -ErrorAction SilentlyContinue",
+                reg.name
+            ),
+            Some(data) => format!(
+                "New-ItemProperty -Path $SppKey -Name {} -PropertyType {} -Value ({}) -Force | Out-Null",
+                reg.name,
+                reg.kind.property_type(),
+                registry_data(reg.kind, &data)
+            ),
+        },
+    }
+}
+
+/// A value as a CIM method argument (`inverted`: the argument says the opposite).
+fn argument(value: &SettingValue, inverted: bool) -> String {
+    match value {
+        SettingValue::U16(_) | SettingValue::U32(_) => format!("[uint32]{value}"),
+        SettingValue::Bool(b) if *b != inverted => "$true".into(),
+        SettingValue::Bool(_) => "$false".into(),
+        SettingValue::List(list) => {
             let entries: Vec<String> = list.iter().map(ToString::to_string).collect();
-            format!(
-                "New-ItemProperty -Path $SppKey -Name DnsDomainPublishList -PropertyType MultiString -Value ([string[]]{}) -Force | Out-Null",
-                quote_list(&entries)
-            )
+            format!("[string[]]{}", quote_list(&entries))
         }
+    }
+}
+
+/// Registry data as a PowerShell value of the registry type.
+fn registry_data(kind: RegistryKind, data: &[String]) -> String {
+    match kind {
+        RegistryKind::MultiSz => format!("[string[]]{}", quote_list(data)),
+        RegistryKind::Sz => quote(&data.concat()),
+        RegistryKind::Dword => format!("[uint32]{}", data.concat()),
     }
 }
 
@@ -821,18 +836,63 @@ mod tests {
                 product: ProductId::Office2019,
                 confirmation_id: ConfirmationId::parse(&Secret::new(CID)).expect("cid"),
             },
-            TargetOp::SetService(ServiceSetting::Port(1689)),
-            TargetOp::SetService(ServiceSetting::DnsPublishing(false)),
-            TargetOp::SetService(ServiceSetting::PublishDomains(vec![PublishDomain {
-                domain: "corp.example".into(),
-                priority: 10,
-                weight: 50,
-            }])),
-            TargetOp::SetService(ServiceSetting::PublishDomains(Vec::new())),
-            TargetOp::SetService(ServiceSetting::LowPriority(true)),
-            TargetOp::SetService(ServiceSetting::ActivationInterval(60)),
-            TargetOp::SetService(ServiceSetting::RenewalInterval(20160)),
-            TargetOp::SetService(ServiceSetting::HostCaching(false)),
+            TargetOp::SetService(
+                ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
+                    .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "dns_publishing",
+                    kmsconf_model::settings::SettingValue::Bool(false),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "publish_domains",
+                    kmsconf_model::settings::SettingValue::List(vec![PublishDomain {
+                        domain: "corp.example".into(),
+                        priority: 10,
+                        weight: 50,
+                    }]),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "publish_domains",
+                    kmsconf_model::settings::SettingValue::List(Vec::new()),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "low_priority",
+                    kmsconf_model::settings::SettingValue::Bool(true),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "activation_interval",
+                    kmsconf_model::settings::SettingValue::U32(60),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "renewal_interval",
+                    kmsconf_model::settings::SettingValue::U32(20160),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "host_caching",
+                    kmsconf_model::settings::SettingValue::Bool(false),
+                )
+                .expect("setting"),
+            ),
             TargetOp::RestartService,
             TargetOp::SetRuleGroup {
                 group: RuleGroup::KeyManagementService,
@@ -967,8 +1027,17 @@ mod tests {
             TargetOp::ActivateOnline {
                 product: ProductId::Windows,
             },
-            TargetOp::SetService(ServiceSetting::ActivationInterval(60)),
-            TargetOp::SetService(ServiceSetting::Port(1689)),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "activation_interval",
+                    kmsconf_model::settings::SettingValue::U32(60),
+                )
+                .expect("setting"),
+            ),
+            TargetOp::SetService(
+                ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
+                    .expect("setting"),
+            ),
         ];
         let script = batch_script(&batch);
         let service =
