@@ -11,6 +11,7 @@ use crate::planner::ChangeSpec;
 use crate::provider::{Planned, Provider};
 use crate::status::{product_status, HostStatus};
 use crate::Error;
+use kmsconf_engine::secret::DeclaredSecret;
 use kmsconf_model::catalog;
 use kmsconf_model::config::HostConfig;
 use kmsconf_model::ops::PlanOp;
@@ -104,17 +105,7 @@ fn plan_product(
         host: host.to_string(),
         message,
     };
-    let what = format!("hosts.{host}.products.{id}.host_key");
-    let secret = cfg
-        .host_key
-        .resolve(&what)
-        .map_err(|e| err(e.to_string()))?;
-    let key = ProductKey::parse(&secret).map_err(|m| {
-        err(format!(
-            "the host key of `{id}` ({}) is malformed: {m}",
-            cfg.host_key.source.describe()
-        ))
-    })?;
+    let key = host_key(host, id, cfg).map_err(err)?;
     let observed = state.products.get(&id);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
@@ -161,6 +152,18 @@ fn plan_product(
         changes.push(spec.into_change(activation.op));
     }
     Ok(ProductPlan { changes, notices })
+}
+
+/// The declared KMS host key, read and checked now so a typo is found at plan time.
+fn host_key(host: &str, id: ProductId, cfg: &ProductConfig) -> Result<ProductKey, String> {
+    let what = format!("hosts.{host}.products.{id}.host_key");
+    let secret = cfg.host_key.resolve(&what).map_err(|e| e.to_string())?;
+    ProductKey::parse(&secret).map_err(|m| {
+        format!(
+            "the host key of `{id}` ({}) is malformed: {m}",
+            cfg.host_key.source.describe()
+        )
+    })
 }
 
 /// Installing the product's KMS host license pack, when it needs one the host lacks; `Err` when
@@ -232,6 +235,24 @@ fn host_key_change(
     })
 }
 
+/// Checks the confirmation ID's form now, so a typo is found at plan time, not halfway through
+/// apply.
+fn check_confirmation_id(host: &str, id: ProductId, cid: &DeclaredSecret) -> Result<(), Error> {
+    let err = |message: String| Error::Plan {
+        host: host.into(),
+        message,
+    };
+    let what = format!("hosts.{host}.products.{id}.confirmation_id");
+    let secret = cid.resolve(&what).map_err(|e| err(e.to_string()))?;
+    ConfirmationId::parse(&secret).map_err(|m| {
+        err(format!(
+            "the confirmation ID of `{id}` ({}) is malformed: {m}",
+            cid.source.describe()
+        ))
+    })?;
+    Ok(())
+}
+
 struct PlannedActivation {
     op: PlanOp,
     after: &'static str,
@@ -259,19 +280,7 @@ fn plan_activation(
         .filter(|c| !c.source.is_available());
     match (cfg.activation, cid) {
         (Activation::Phone, Some(cid)) => {
-            // check the form now, so a typo is found at plan time, not halfway through apply
-            let what = format!("hosts.{host}.products.{id}.confirmation_id");
-            let secret = cid.resolve(&what).map_err(|e| Error::Plan {
-                host: host.into(),
-                message: e.to_string(),
-            })?;
-            ConfirmationId::parse(&secret).map_err(|m| Error::Plan {
-                host: host.into(),
-                message: format!(
-                    "the confirmation ID of `{id}` ({}) is malformed: {m}",
-                    cid.source.describe()
-                ),
-            })?;
+            check_confirmation_id(host, id, cid)?;
             Ok(PlannedActivation {
                 op: PlanOp::ActivateByPhone {
                     product: id,

@@ -15,6 +15,7 @@
 //! duplicate CMIDs and clock skew behave as they do on a real host.
 
 pub mod clients;
+mod operations;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use kmsconf_model::catalog;
-use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
-use kmsconf_model::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
+use kmsconf_model::ops::{OpKind, TargetOp};
+use kmsconf_model::state::HostState;
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -186,7 +187,7 @@ impl Target for LabTarget {
 
     fn execute(&self, batch: &[TargetOp]) -> Result<Vec<ChangeStatus>, Error> {
         let (outcomes, _) =
-            self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
+            self.round_trip(|file| batch.iter().map(|op| operations::run(file, op)).collect())?;
         Ok(outcomes)
     }
 
@@ -389,146 +390,6 @@ fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
     Ok(())
 }
 
-const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
-const E_INVALIDARG: u32 = 0x8007_0057;
-const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
-const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
-const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
-const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
-const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
-const SL_E_NETWORK: u32 = 0xC004_FC03;
-
-fn fail(code: u32, message: &str) -> ChangeStatus {
-    ChangeStatus::failed(code, catalog::explain_failure(code, message))
-}
-
-fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
-    if let Some(code) = file.take_fault(op.kind()) {
-        return fail(code, "injected lab fault");
-    }
-    match op {
-        TargetOp::InstallLicensePack { product, path } => {
-            if !path.exists() {
-                return fail(E_FILE_NOT_FOUND, &format!("license pack `{}` does not exist", path.display()));
-            }
-            file.host.license_packs.insert(*product);
-            file.host.products.entry(*product).or_insert_with(ProductState::empty);
-            ChangeStatus::applied()
-        }
-        TargetOp::InstallProductKey { product, key } => {
-            let needs_pack = catalog::product(*product).is_some_and(|p| p.license_pack);
-            if needs_pack && !file.host.license_packs.contains(product) {
-                return fail(SL_E_LICENSE_NOT_INSTALLED, &format!("no {} license is installed for this key", catalog::product_name(*product)));
-            }
-            let iid = installation_id(&file.host_id, *product, key.secret().expose());
-            file.host.products.insert(
-                *product,
-                ProductState {
-                    partial_key: Some(key.partial()),
-                    channel: Channel::KmsHost,
-                    license_status: if product.is_office() { LicenseStatus::Unlicensed } else { LicenseStatus::InitialGrace },
-                    installation_id: Some(iid),
-                    grace_minutes: if product.is_office() { 0 } else { 43200 },
-                    ..ProductState::empty()
-                },
-            );
-            ChangeStatus::Applied {
-                detail: Some(format!("installed key {}", key.masked())),
-            }
-        }
-        TargetOp::ActivateOnline { product } => {
-            let offline = file.offline;
-            let Some(p) = file.host.products.get_mut(product).filter(|p| p.partial_key.is_some()) else {
-                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no product key is installed for {product}"));
-            };
-            if p.channel == Channel::KmsClient {
-                return fail(SL_E_NO_KMS_CONTACTED, "the installed key is a KMS client key, which looks for a KMS host");
-            }
-            if offline {
-                return fail(SL_E_NETWORK, "the host cannot reach Microsoft's activation servers");
-            }
-            p.license_status = LicenseStatus::Licensed;
-            p.grace_minutes = 259_200;
-            ChangeStatus::Applied { detail: Some("activated online".into()) }
-        }
-        TargetOp::ShowInstallationId { product } => match file.host.products.get(product).and_then(|p| p.installation_id.clone()) {
-            Some(iid) => ChangeStatus::Pending {
-                message: format!(
-                    "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{product}` and apply again",
-                    catalog::product_name(*product)
-                ),
-            },
-            None => fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}")),
-        },
-        TargetOp::ActivateByPhone { product, confirmation_id } => {
-            let Some(p) = file.host.products.get_mut(product).filter(|p| p.channel == Channel::KmsHost) else {
-                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}"));
-            };
-            let iid = p.installation_id.clone().unwrap_or_default();
-            if confirmation_id_for(&iid).as_deref().map(digits) != Some(confirmation_id.digits().to_string()) {
-                return fail(SL_E_CID_MISMATCH, &format!("the confirmation ID does not belong to installation ID {iid}"));
-            }
-            p.license_status = LicenseStatus::Licensed;
-            p.grace_minutes = 259_200;
-            ChangeStatus::Applied { detail: Some("activated by phone".into()) }
-        }
-        TargetOp::SetService(setting) => set_service(file, setting),
-        TargetOp::RestartService => {
-            file.host.service.restart_pending = false;
-            ChangeStatus::Applied { detail: Some("Software Protection service restarted".into()) }
-        }
-        TargetOp::SetRuleGroup { group, enabled, remote_addresses } => {
-            let g = file.host.firewall.groups.entry(*group).or_insert(kmsconf_model::state::RuleGroupState {
-                enabled: false,
-                remote_addresses: Vec::new(),
-            });
-            g.enabled = *enabled;
-            g.remote_addresses = remote_addresses.clone();
-            ChangeStatus::applied()
-        }
-        TargetOp::SetPortRule { port, remote_addresses } => {
-            file.host.firewall.port_rule = Some(PortRule { port: *port, remote_addresses: remote_addresses.clone() });
-            ChangeStatus::applied()
-        }
-        TargetOp::RemovePortRule => {
-            file.host.firewall.port_rule = None;
-            ChangeStatus::applied()
-        }
-    }
-}
-
-/// Applies a setting as its row says: a number outside a range Windows enforces is refused
-/// with E_INVALIDARG, as WMI does.
-fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
-    if !file.host.windows_is_activated_kms_host() {
-        return fail(
-            SL_E_KMS_HOST_NOT_ACTIVATED,
-            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
-        );
-    }
-    let row = setting.setting();
-    let refused = row
-        .range
-        .filter(|r| r.refused_by_windows)
-        .zip(setting.value().number())
-        .filter(|(range, n)| !range.contains(*n));
-    if let Some((range, n)) = refused {
-        return fail(
-            E_INVALIDARG,
-            &format!(
-                "{n}{} is outside {} to {}",
-                range.unit, range.min, range.max
-            ),
-        );
-    }
-    let s = &mut file.host.service;
-    (row.store)(s, setting.value().clone());
-    if setting.needs_restart() {
-        s.restart_pending = true;
-    }
-    ChangeStatus::applied()
-}
-
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
@@ -570,9 +431,14 @@ pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::operations::{
+        SL_E_CID_MISMATCH, SL_E_KMS_HOST_NOT_ACTIVATED, SL_E_LICENSE_NOT_INSTALLED, SL_E_NETWORK,
+    };
     use super::*;
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
+    use kmsconf_model::ops::ServiceSetting;
+    use kmsconf_model::state::Channel;
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
