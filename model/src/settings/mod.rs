@@ -169,11 +169,6 @@ impl Setting {
     pub fn desired_setting(&'static self, cfg: &ServiceConfig) -> Option<ServiceSetting> {
         (self.desired)(cfg).and_then(|v| ServiceSetting::new(self, v).ok())
     }
-
-    /// The value in effect on the host, as an operation would set it.
-    pub fn current_setting(&'static self, state: &ServiceState) -> Option<ServiceSetting> {
-        ServiceSetting::new(self, (self.current)(state)).ok()
-    }
 }
 
 #[cfg(test)]

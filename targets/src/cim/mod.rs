@@ -6,7 +6,8 @@
 //!
 //! Each CIM class has its own wire struct with every property optional (older Windows lacks
 //! some), and one conversion function per part of the state, so a new property is one field in
-//! a wire struct and one line in a conversion.
+//! a wire struct and one line in a conversion. The KMS settings are the exception: `settings`
+//! reads them by the names their table rows give.
 
 use std::collections::{BTreeMap, BTreeSet};
 
