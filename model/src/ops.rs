@@ -3,84 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ProductId, PublishDomain, RuleGroup, TsigKey};
+use crate::config::{ProductId, RuleGroup, TsigKey};
 use crate::keys::{ConfirmationId, ProductKey};
-use crate::state::ServiceState;
+pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
 use serde::{Deserialize, Serialize};
 
 /// The registry key of the Software Protection Platform's KMS settings.
 pub const REGISTRY_KEY: &str =
     r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
-
-/// A KMS service setting, one per `SoftwareLicensingService` method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "setting", content = "value")]
-pub enum ServiceSetting {
-    Port(u16),
-    DnsPublishing(bool),
-    PublishDomains(Vec<PublishDomain>),
-    LowPriority(bool),
-    ActivationInterval(u32),
-    RenewalInterval(u32),
-    HostCaching(bool),
-}
-
-impl ServiceSetting {
-    /// The value the host has now for the setting `setting` changes (what planning compares with
-    /// and what apply reads back).
-    pub fn current(&self, state: &ServiceState) -> ServiceSetting {
-        match self {
-            ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
-            ServiceSetting::DnsPublishing(_) => ServiceSetting::DnsPublishing(state.dns_publishing),
-            ServiceSetting::PublishDomains(_) => {
-                ServiceSetting::PublishDomains(state.publish_domains.clone())
-            }
-            ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
-            ServiceSetting::ActivationInterval(_) => {
-                ServiceSetting::ActivationInterval(state.activation_interval)
-            }
-            ServiceSetting::RenewalInterval(_) => {
-                ServiceSetting::RenewalInterval(state.renewal_interval)
-            }
-            ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
-        }
-    }
-
-    /// What an administrator would type. `/spri` sets normal priority and `/cpri` low priority
-    /// (Microsoft's slmgr.vbs reference).
-    pub fn equivalent(&self) -> String {
-        match self {
-            ServiceSetting::Port(p) => format!("slmgr.vbs /sprt {p}"),
-            ServiceSetting::DnsPublishing(true) => "slmgr.vbs /sdns".into(),
-            ServiceSetting::DnsPublishing(false) => "slmgr.vbs /cdns".into(),
-            ServiceSetting::PublishDomains(list) if list.is_empty() => {
-                format!("reg delete \"{REGISTRY_KEY}\" /v DnsDomainPublishList /f")
-            }
-            ServiceSetting::PublishDomains(list) => {
-                let data: Vec<String> = list.iter().map(PublishDomain::to_string).collect();
-                format!(
-                    "reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f",
-                    data.join("\\0")
-                )
-            }
-            ServiceSetting::LowPriority(true) => "slmgr.vbs /cpri".into(),
-            ServiceSetting::LowPriority(false) => "slmgr.vbs /spri".into(),
-            ServiceSetting::ActivationInterval(m) => format!("slmgr.vbs /sai {m}"),
-            ServiceSetting::RenewalInterval(m) => format!("slmgr.vbs /sri {m}"),
-            ServiceSetting::HostCaching(true) => "slmgr.vbs /skhc".into(),
-            ServiceSetting::HostCaching(false) => "slmgr.vbs /ckhc".into(),
-        }
-    }
-
-    /// Whether Windows applies the setting only after the Software Protection service restarts.
-    pub fn needs_restart(&self) -> bool {
-        matches!(
-            self,
-            Self::Port(_) | Self::DnsPublishing(_) | Self::PublishDomains(_) | Self::LowPriority(_)
-        )
-    }
-}
 
 /// One planned operation, as stored in a plan file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -86,6 +86,21 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// Every KMS setting at Windows' default: what a fresh host has, and what discovery assumes
+    /// for a value the host does not show.
+    pub fn windows_default() -> Self {
+        Self {
+            port: 0,
+            dns_publishing: true,
+            publish_domains: Vec::new(),
+            low_priority: false,
+            activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
+            renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
+            host_caching: true,
+            restart_pending: false,
+        }
+    }
+
     pub fn effective_port(&self) -> u16 {
         if self.port == 0 {
             DEFAULT_PORT
@@ -290,16 +305,7 @@ impl HostState {
         Self {
             computer_name: computer_name.to_string(),
             os: "Windows Server 2022 Datacenter".into(),
-            service: ServiceState {
-                port: 0,
-                dns_publishing: true,
-                publish_domains: Vec::new(),
-                low_priority: false,
-                activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
-                renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
-                host_caching: true,
-                restart_pending: false,
-            },
+            service: ServiceState::windows_default(),
             firewall: FirewallState {
                 groups: RuleGroup::ALL
                     .iter()

@@ -59,7 +59,7 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
         let observed = state.zones.get(zone).cloned().unwrap_or_default();
         let records: Vec<SrvRecord> = wanted.iter().map(|(_, r)| r.clone()).collect();
         let diff = diff_zone(zone, &records, observed, cfg.exclusive);
-        changes.extend(diff.changes.into_iter().map(|c| c.op(cfg)));
+        changes.extend(diff.changes.into_iter().map(|c| c.into_change(cfg)));
         notices.extend(foreign_notice(zone, &diff.foreign));
     }
     if cfg.check_targets {
@@ -238,7 +238,7 @@ struct RecordChange {
 }
 
 impl RecordChange {
-    fn op(self, cfg: &DnsConfig) -> KmsChange {
+    fn into_change(self, cfg: &DnsConfig) -> KmsChange {
         let value = |r: &Option<SrvRecord>| r.as_ref().map_or(Value::Null, SrvRecord::value);
         let action = match (&self.remove, &self.add) {
             (None, _) => Action::Create,
@@ -256,7 +256,7 @@ impl RecordChange {
             self.remove.as_ref(),
             self.add.as_ref(),
         ))
-        .op(PlanOp::UpdateSrvRecord {
+        .into_change(PlanOp::UpdateSrvRecord {
             zone: self.zone,
             remove: self.remove,
             add: self.add,

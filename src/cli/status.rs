@@ -70,14 +70,6 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn on_off(v: bool) -> &'static str {
-    if v {
-        "on"
-    } else {
-        "off"
-    }
-}
-
 /// The human status: one block per host, one table row per KMS host product.
 pub fn render(hosts: &[HostStatus], style: Style) -> String {
     let mut out = String::new();
@@ -108,26 +100,7 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
             .map_or("unknown".to_string(), |n| n.to_string());
         let _ = writeln!(out, "  client machine ID {cmid}, rearms left {rearms}");
         if let Some(s) = &h.service {
-            let domains: Vec<String> = s
-                .publish_domains
-                .iter()
-                .map(|d| format!("{} {} {}", d.domain, d.priority, d.weight))
-                .collect();
-            let publish = if domains.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", domains.join("; "))
-            };
-            let _ = writeln!(
-                out,
-                "  service: port {}, DNS publishing {}{publish}, priority {}, activation interval {} min, renewal interval {} min, host caching {}",
-                s.port,
-                on_off(s.dns_publishing),
-                s.priority,
-                s.activation_interval,
-                s.renewal_interval,
-                on_off(s.host_caching)
-            );
+            let _ = writeln!(out, "  service: {}", s.summary());
             if s.restart_pending {
                 let _ = writeln!(
                     out,

@@ -258,7 +258,13 @@ mod tests {
 
     fn batch() -> Vec<TargetOp> {
         vec![
-            TargetOp::SetService(ServiceSetting::HostCaching(false)),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "host_caching",
+                    kmsconf_model::settings::SettingValue::Bool(false),
+                )
+                .expect("setting"),
+            ),
             TargetOp::RestartService,
         ]
     }

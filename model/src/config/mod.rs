@@ -171,12 +171,6 @@ pub struct ServiceConfig {
     pub host_caching: Option<bool>,
 }
 
-impl ServiceConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 /// One `DnsDomainPublishList` entry.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,

@@ -6,11 +6,16 @@
 //!
 //! Each CIM class has its own wire struct with every property optional (older Windows lacks
 //! some), and one conversion function per part of the state, so a new property is one field in
-//! a wire struct and one line in a conversion.
+//! a wire struct and one line in a conversion. The KMS settings are the exception: `settings`
+//! reads them by the names their table rows give.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kmsconf_model::config::{ProductId, PublishDomain, RuleGroup};
+mod settings;
+
+pub use settings::{publish_domain, service};
+
+use kmsconf_model::config::{ProductId, RuleGroup};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +23,6 @@ use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::state::{
     Channel, FirewallState, HostState, LicenseStatus, PortRule, ProductState, RuleGroupState,
-    ServiceState,
 };
 
 /// `SoftwareLicensingService` (root/cimv2), the properties discovery selects.
@@ -26,14 +30,6 @@ use kmsconf_model::state::{
 #[serde(rename_all = "PascalCase")]
 pub struct CimService {
     pub version: Option<String>,
-    pub key_management_service_listening_port: Option<i64>,
-    pub key_management_service_dns_publishing: Option<bool>,
-    pub key_management_service_low_priority: Option<bool>,
-    pub key_management_service_host_caching: Option<bool>,
-    #[serde(rename = "VLActivationInterval")]
-    pub vl_activation_interval: Option<i64>,
-    #[serde(rename = "VLRenewalInterval")]
-    pub vl_renewal_interval: Option<i64>,
     pub is_key_management_service_machine: Option<i64>,
     pub key_management_service_current_count: Option<i64>,
     pub required_client_count: Option<i64>,
@@ -43,6 +39,12 @@ pub struct CimService {
     pub client_machine_id: Option<String>,
     #[serde(rename = "RemainingWindowsReArmCount")]
     pub remaining_windows_rearm_count: Option<i64>,
+    /// Every other property, by name: the KMS settings' ([`Setting::property`]), read as their
+    /// rows say.
+    ///
+    /// [`Setting::property`]: kmsconf_model::settings::Setting::property
+    #[serde(flatten)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The KMS request counters, which `SoftwareLicensingService` and `SoftwareLicensingProduct`
@@ -94,17 +96,8 @@ pub struct CimProduct {
 /// The `SoftwareProtectionPlatform` registry values kmsconf manages, as `Get-ItemProperty`
 /// returns them (absent values are `null`).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CimRegistry {
-    /// REG_SZ: a port number written as text.
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub key_management_service_listening_port: Option<i64>,
-    pub disable_dns_publishing: Option<i64>,
-    pub enable_kms_low_priority: Option<i64>,
-    /// REG_MULTI_SZ: `domain[, priority[, weight]]` per entry.
-    #[serde(default, deserialize_with = "one_or_many")]
-    pub dns_domain_publish_list: Vec<String>,
-}
+#[serde(transparent)]
+pub struct CimRegistry(pub serde_json::Map<String, serde_json::Value>);
 
 /// One `MSFT_NetFirewallRule` with the parts of its port and address filters kmsconf reads.
 /// `Enabled` and `Direction` are enums, sent as their names (`True`, `Inbound`).
@@ -231,86 +224,6 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), String> 
 /// Deserializes JSON, saying where it failed.
 pub fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, String> {
     serde_json::from_str(json).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
-}
-
-/// The KMS settings: the registry values the Set* methods write win over the CIM properties,
-/// which show what the running service uses; a difference means a restart is pending.
-pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, String> {
-    let cim_port = svc.key_management_service_listening_port;
-    let port = reg
-        .key_management_service_listening_port
-        .or(cim_port)
-        .unwrap_or(0);
-    let port = u16::try_from(port)
-        .map_err(|_| format!("`KeyManagementServiceListeningPort` = `{port}` is not a TCP port"))?;
-    let cim_dns = svc.key_management_service_dns_publishing;
-    let dns = reg
-        .disable_dns_publishing
-        .map(|v| v == 0)
-        .or(cim_dns)
-        .unwrap_or(true);
-    let cim_low = svc.key_management_service_low_priority;
-    let low = reg
-        .enable_kms_low_priority
-        .map(|v| v != 0)
-        .or(cim_low)
-        .unwrap_or(false);
-    let differs = |configured: Option<i64>, running: Option<i64>| matches!((configured, running), (Some(c), Some(r)) if c != r);
-    let restart_pending = differs(reg.key_management_service_listening_port, cim_port)
-        || differs(
-            reg.disable_dns_publishing.map(|v| i64::from(v == 0)),
-            cim_dns.map(i64::from),
-        )
-        || differs(
-            reg.enable_kms_low_priority.map(|v| i64::from(v != 0)),
-            cim_low.map(i64::from),
-        );
-    Ok(ServiceState {
-        port,
-        dns_publishing: dns,
-        publish_domains: reg
-            .dns_domain_publish_list
-            .iter()
-            .filter(|e| !e.trim().is_empty())
-            .map(|e| publish_domain(e))
-            .collect::<Result<_, _>>()?,
-        low_priority: low,
-        activation_interval: minutes(svc.vl_activation_interval, "VLActivationInterval")?
-            .unwrap_or(kmsconf_model::config::DEFAULT_ACTIVATION_INTERVAL),
-        renewal_interval: minutes(svc.vl_renewal_interval, "VLRenewalInterval")?
-            .unwrap_or(kmsconf_model::config::DEFAULT_RENEWAL_INTERVAL),
-        host_caching: svc.key_management_service_host_caching.unwrap_or(true),
-        restart_pending,
-    })
-}
-
-fn minutes(value: Option<i64>, name: &str) -> Result<Option<u32>, String> {
-    value
-        .map(|v| {
-            u32::try_from(v).map_err(|_| format!("`{name}` = `{v}` is not a number of minutes"))
-        })
-        .transpose()
-}
-
-/// One `DnsDomainPublishList` entry: `domain[, priority[, weight]]`, both defaulting to 0.
-pub fn publish_domain(entry: &str) -> Result<PublishDomain, String> {
-    let mut parts = entry.split(',').map(str::trim);
-    let domain = parts.next().unwrap_or_default().to_string();
-    let mut number = |what: &str| -> Result<u16, String> {
-        match parts.next() {
-            None | Some("") => Ok(0),
-            Some(n) => n.parse().map_err(|_| {
-                format!("DnsDomainPublishList entry `{entry}` has {what} `{n}`, not 0 to 65535")
-            }),
-        }
-    };
-    let priority = number("priority")?;
-    let weight = number("weight")?;
-    Ok(PublishDomain {
-        domain,
-        priority,
-        weight,
-    })
 }
 
 type Products = (BTreeMap<ProductId, ProductState>, BTreeSet<ProductId>);
@@ -573,26 +486,6 @@ where
     })
 }
 
-/// A REG_SZ number (`"1689"`) or a number.
-fn number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumberOrText {
-        Number(i64),
-        Text(String),
-    }
-    match Option::<NumberOrText>::deserialize(d)? {
-        None => Ok(None),
-        Some(NumberOrText::Number(n)) => Ok(Some(n)),
-        Some(NumberOrText::Text(t)) if t.trim().is_empty() => Ok(None),
-        Some(NumberOrText::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a port number"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,7 +598,10 @@ mod tests {
         let e = parse_discovery(&text).expect_err("status 9");
         assert!(e.contains("`LicenseStatus` = `9` is not 0 to 6"), "{e}");
         let svc = CimService {
-            key_management_service_listening_port: Some(70_000),
+            properties: serde_json::json!({ "KeyManagementServiceListeningPort": 70_000 })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             ..CimService::default()
         };
         let e = service(&svc, &CimRegistry::default()).expect_err("port 70000");
@@ -717,7 +613,10 @@ mod tests {
             "\"KeyManagementServiceListeningPort\": null",
             "\"KeyManagementServiceListeningPort\": \"x\"",
         );
-        assert!(parse_discovery(&text).expect_err("port").contains("line"));
+        assert_eq!(
+            parse_discovery(&text).expect_err("port"),
+            "`KeyManagementServiceListeningPort` = `\"x\"` is not a TCP port"
+        );
         assert!(publish_domain("corp.example, 99999").is_err());
         assert!(parse_discovery("{").expect_err("eof").contains("line 1"));
     }
