@@ -7,6 +7,8 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
+
 /// The run that holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockHolder {
@@ -20,21 +22,15 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// A holder for this process, now.
-    pub fn current(operation: &str) -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let pid = std::process::id();
-        let machine = machine_name();
-        let seed = format!("{}:{}:{pid}:{machine}", now.as_secs(), now.subsec_nanos());
-        Self {
-            id: format!("{:016x}", fnv1a(seed.as_bytes())),
-            pid,
-            machine,
-            started: rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)),
+    /// A holder for this process, now, with a fresh [`random_id`].
+    pub fn current(operation: &str) -> Result<Self, Error> {
+        Ok(Self {
+            id: random_id()?,
+            pid: std::process::id(),
+            machine: machine_name(),
+            started: rfc3339(Timestamp::now().as_second()),
             operation: operation.to_string(),
-        }
+        })
     }
 }
 
@@ -72,10 +68,12 @@ fn machine_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// 16 hex digits from the operating system's random source: IDs that two runs, or two machines,
+/// never share.
+pub fn random_id() -> Result<String, Error> {
+    getrandom::u64()
+        .map(|n| format!("{n:016x}"))
+        .map_err(|e| Error::Random(e.to_string()))
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC; negative
@@ -133,9 +131,12 @@ mod tests {
 
     #[test]
     fn holders_differ_per_run_and_name_their_process() {
-        let a = LockHolder::current("apply");
+        let a = LockHolder::current("apply").expect("random source");
+        let b = LockHolder::current("apply").expect("random source");
         assert_eq!(a.pid, std::process::id());
         assert_eq!(a.id.len(), 16);
+        assert!(a.id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.id, b.id);
         assert!(a.to_string().contains(&a.id));
     }
 }
