@@ -78,7 +78,7 @@ pub struct Fault {
 }
 
 impl LabFile {
-    fn fresh(path: &Path) -> Self {
+    fn fresh(path: &Path) -> Result<Self, Error> {
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -89,16 +89,9 @@ impl LabFile {
             .take(15)
             .collect::<String>()
             .to_ascii_uppercase();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let host_id = format!(
-            "{:016x}",
-            fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
-        );
         let mut file = Self {
             format: FORMAT,
-            host_id,
+            host_id: kmsconf_engine::lock::random_id()?,
             host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
             offline: false,
             unreachable: false,
@@ -111,7 +104,7 @@ impl LabFile {
         let observed = clients::observe(&file, 0);
         file.host.client_machine_id = observed.client_machine_id;
         file.host.remaining_rearm_count = Some(LAB_REARM_COUNT);
-        file
+        Ok(file)
     }
 
     /// Takes the first fault aimed at `kind`, counting it down.
@@ -335,7 +328,7 @@ pub fn with_lab_file<R>(
     let (mut file, created) = match std::fs::read_to_string(path) {
         Ok(text) => (parse(path, &text)?, false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            (LabFile::fresh(path), true)
+            (LabFile::fresh(path)?, true)
         }
         Err(e) => return Err(io(e)),
     };
@@ -391,6 +384,8 @@ fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
     Ok(())
 }
 
+/// FNV-1a: deterministic on purpose, so the installation, confirmation and client machine IDs a
+/// lab host shows are the same on every run.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
@@ -610,9 +605,9 @@ mod tests {
     #[test]
     fn a_second_lock_fails_naming_the_holder_and_a_dead_holder_can_be_cleared() {
         let (_d, t) = lab();
-        let holder = LockHolder::current("apply");
+        let holder = LockHolder::current("apply").expect("random source");
         let guard = t.lock(&holder).expect("first lock");
-        match t.lock(&LockHolder::current("apply")) {
+        match t.lock(&LockHolder::current("apply").expect("random source")) {
             Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("expected Locked, got a second lock"),
@@ -625,7 +620,8 @@ mod tests {
         assert!(live.contains("live process"), "{live}");
         drop(guard);
         assert!(
-            t.lock(&LockHolder::current("apply")).is_ok(),
+            t.lock(&LockHolder::current("apply").expect("random source"))
+                .is_ok(),
             "released on drop"
         );
         // a record left behind (as by a killed process) is cleared by force-unlock with its ID

@@ -110,19 +110,21 @@ fn every_op() -> Vec<TargetOp> {
     ]
 }
 
-/// Compares with `providers/testdata/powershell/NAME`; `UPDATE_SNAPSHOTS=1` rewrites it.
+/// Compares with `targets/testdata/powershell/NAME`, byte for byte. These stay plain `.ps1`
+/// files rather than insta snapshots, so they read, lint and run as PowerShell; the switch
+/// that accepts every insta snapshot, `INSTA_UPDATE=always`, rewrites them too.
 fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/powershell")
         .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+    if std::env::var("INSTA_UPDATE").is_ok_and(|v| v == "always") {
         std::fs::write(&path, actual).expect("write golden");
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         expected == actual,
-        "{name} differs from the golden file (UPDATE_SNAPSHOTS=1 rewrites it)\n{actual}"
+        "{name} differs from its golden file (`INSTA_UPDATE=always` rewrites it)\n{actual}"
     );
 }
 
