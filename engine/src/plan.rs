@@ -195,20 +195,11 @@ impl<D: Domain> Plan<D> {
     /// A plan file is JSON a person can edit: hosts that depend on each other in a cycle could
     /// never be applied in order.
     fn check_host_order(&self) -> Result<(), String> {
-        let names: std::collections::BTreeSet<&str> =
-            self.hosts.iter().map(|h| h.name.as_str()).collect();
-        let mut dag = crate::graph::Dag::new();
-        for host in &self.hosts {
-            dag.add_node(host.name.clone());
-            for dep in host
-                .depends_on
-                .iter()
-                .filter(|d| names.contains(d.as_str()))
-            {
-                dag.add_edge(dep.clone(), host.name.clone());
-            }
-        }
-        match dag.topological_order() {
+        let deps = self
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.depends_on.clone()));
+        match crate::graph::Dag::from_deps(deps) {
             Err(Error::Cycle(cycle)) => Err(format!(
                 "dependency cycle between hosts: {}",
                 cycle.join(" -> ")

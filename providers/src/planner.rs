@@ -116,15 +116,11 @@ pub fn plan_host_with(
 /// Puts changes in the order they would run (dependency level, then address), so the plan
 /// reads top to bottom as apply will do it.
 fn order(changes: &mut [KmsChange]) -> Result<(), Error> {
-    let mut dag = kmsconf_engine::graph::Dag::new();
-    for c in changes.iter() {
-        dag.add_node(c.address.clone());
-        for d in &c.depends_on {
-            if changes.iter().any(|o| &o.address == d) {
-                dag.add_edge(d.clone(), c.address.clone());
-            }
-        }
-    }
+    let dag = kmsconf_engine::graph::Dag::from_deps(
+        changes
+            .iter()
+            .map(|c| (c.address.clone(), c.depends_on.clone())),
+    )?;
     let levels = dag.levels()?;
     let rank = |a: &str| {
         levels

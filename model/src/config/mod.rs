@@ -272,14 +272,11 @@ impl Config {
 
     /// The hosts in the order they must be converged (dependencies first, then by name).
     pub fn host_order(&self) -> Result<Vec<String>, Error> {
-        let mut dag = kmsconf_engine::graph::Dag::new();
-        for host in self.hosts.values() {
-            dag.add_node(host.name.clone());
-            for dep in &host.depends_on {
-                dag.add_edge(dep.clone(), host.name.clone());
-            }
-        }
-        Ok(dag.topological_order()?)
+        let deps = self
+            .hosts
+            .values()
+            .map(|h| (h.name.clone(), h.depends_on.clone()));
+        Ok(kmsconf_engine::graph::Dag::from_deps(deps)?.topological_order()?)
     }
 }
 

@@ -71,9 +71,9 @@ pub(super) fn check_dependencies(
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, Vec<(String, usize)>>,
 ) {
-    let mut dag = kmsconf_engine::graph::Dag::new();
+    let mut valid: Vec<(String, Vec<String>)> = Vec::new();
     for (host, deps) in spans {
-        dag.add_node(host.clone());
+        let mut kept = Vec::new();
         for (dep, at) in deps {
             if dep == host {
                 ctx.error(*at, format!("host `{host}` depends on itself"));
@@ -83,11 +83,12 @@ pub(super) fn check_dependencies(
                     format!("host `{host}` depends on `{dep}`, which is not a host in this file"),
                 );
             } else {
-                dag.add_edge(dep.clone(), host.clone());
+                kept.push(dep.clone());
             }
         }
+        valid.push((host.clone(), kept));
     }
-    if let Err(kmsconf_engine::Error::Cycle(cycle)) = dag.topological_order() {
+    if let Err(kmsconf_engine::Error::Cycle(cycle)) = kmsconf_engine::graph::Dag::from_deps(valid) {
         let first = &cycle[0];
         let next = cycle.get(1).unwrap_or(first);
         // point at the `depends_on` entry that closes the cycle: `next` depends on `first`
