@@ -258,7 +258,11 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
 }
 
 /// Why the server refused an update, in words a person can act on.
-fn rejection(code: ResponseCode, tsig_error: Option<TsigError>, key: Option<&str>) -> String {
+pub(super) fn rejection(
+    code: ResponseCode,
+    tsig_error: Option<TsigError>,
+    key: Option<&str>,
+) -> String {
     let key = key.unwrap_or("(none)");
     match tsig_error {
         Some(TsigError::BadSig) => return format!("TSIG authentication failed (BADSIG): the server does not accept the signature of key `{key}`; the secret differs from the server's"),
@@ -303,6 +307,7 @@ mod tests {
             expected,
             add: vec![srv(0, 1689, "kms01.corp.example")],
             tsig: None,
+            gss_tsig: None,
         }
     }
 
