@@ -235,7 +235,8 @@ impl Gss {
                     break;
                 }
                 let text = String::from_utf8_lossy(&self.take(text)).into_owned();
-                if !text.is_empty() && !parts.contains(&text) {
+                // MIT words a zero minor status "Success"; it adds nothing to a failure
+                if !text.is_empty() && text != "Success" && !parts.contains(&text) {
                     parts.push(text);
                 }
                 if context == 0 {

@@ -348,6 +348,10 @@ fn gss_rejection(code: ResponseCode, tsig_error: Option<TsigError>, zone: &str) 
             "the server refused the update ({}): the account may not change `_vlmcs._tcp.{zone}`: it needs the right to create records in the zone, and a record another account created can only be changed by that account or one with write access to it",
             rcode_name(code)
         ),
+        (None, ResponseCode::ServFail) => format!(
+            "the server failed to apply the update ({}): Samba answers so when the account may not change `_vlmcs._tcp.{zone}` (where Windows DNS answers REFUSED): it needs the right to create records in the zone, and a record another account created can only be changed by that account or one with write access to it",
+            rcode_name(code)
+        ),
         (error, code) => rejection(code, error, None),
     }
 }
