@@ -7,7 +7,6 @@
 //! krb5.conf (`KRB5_CONFIG`) points at that KDC and each test has its own credential caches.
 //! Without those programs these tests fail: `scripts/test.sh` installs them.
 
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -24,22 +23,11 @@ const SVC_PASSWORD: &str = "Svc-Passw0rd!";
 const ADDRESS: &str = "127.0.0.2";
 
 fn program(name: &str, package: &str) -> PathBuf {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("`{name}` is not installed: these tests need a Samba AD DC; run `apt-get install -y {package}` (`bash scripts/test.sh` does)"))
+    crate::dns::require(name, package)
 }
 
-/// A port free for UDP and TCP on [`ADDRESS`].
 fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind((ADDRESS, 0)).expect("udp");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind((ADDRESS, port)).is_ok() {
-            return port;
-        }
-    }
+    crate::dns::free_port_on(ADDRESS)
 }
 
 /// The ports of one DC: DNS, Kerberos, kpasswd.
@@ -234,21 +222,8 @@ impl Dc {
         self.dir.path().join("svc-kmsconf.keytab")
     }
 
-    /// `dig +short` of one name and type, sorted lines.
     pub fn dig(&self, name: &str, kind: &str) -> Vec<String> {
-        let out = Command::new(program("dig", "bind9-dnsutils"))
-            .args(["+short", "+norec", "+time=1", "+tries=1", "-p"])
-            .arg(self.ports.0[0].to_string())
-            .args([&format!("@{ADDRESS}"), name, kind])
-            .output()
-            .expect("dig");
-        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
+        crate::dns::dig(ADDRESS, self.ports.0[0], name, kind)
     }
 
     pub fn srv(&self) -> Vec<String> {

@@ -16,7 +16,10 @@ use hickory_proto::ProtoError;
 use kmsconf_gssapi::{Credentials, ErrorKind, SecurityContext, Step};
 use kmsconf_model::dns::{GssTsigCredentials, ZoneUpdate};
 
-use super::protocol::{exchange_all, fqdn, plain, rcode_name, rejection, update_message};
+use super::protocol::{
+    exchange_all, fqdn, plain, rcode_name, rejection, unknown_outcome, update_answer,
+    update_message,
+};
 use super::socket::TcpLink;
 use super::tkey::{self, Mode, Tkey};
 
@@ -296,14 +299,11 @@ impl<'c> Session<'c> {
                 .sign(data)
                 .map_err(|e| format!("cannot sign the update: {}", describe(&e)))
         })?;
-        let answer_bytes = self.link.exchange(&signed.bytes).map_err(|m| {
-            format!("{m}; the update may or may not have been applied: run `kmsconf plan` to see")
-        })?;
-        let answer = Message::from_vec(&answer_bytes)
-            .map_err(|e| format!("the server's answer is malformed ({e}); the update may or may not have been applied: run `kmsconf plan` to see"))?;
-        if answer.metadata.id != message.metadata.id {
-            return Err("the server answered another message".into());
-        }
+        let answer_bytes = self
+            .link
+            .exchange(&signed.bytes)
+            .map_err(|m| unknown_outcome(&m))?;
+        let answer = update_answer(&answer_bytes, message.metadata.id)?;
         let code = answer.metadata.response_code;
         let tsig_error = answer.signature().and_then(|s| s.data.error);
         if code != ResponseCode::NoError || tsig_error.is_some() {
