@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ProductId, RuleGroup, TsigKey};
+use crate::config::{GssTsig, ProductId, RuleGroup, TsigKey};
 use crate::keys::{ConfirmationId, ProductKey};
 pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
@@ -59,9 +59,12 @@ pub enum PlanOp {
         zone: String,
         remove: Option<crate::dns::SrvRecord>,
         add: Option<crate::dns::SrvRecord>,
-        /// The key that signs the update (a reference to its secret); `None` only with
-        /// `insecure_updates = true`.
+        /// The key that signs the update (a reference to its secret); `None` with `gss_tsig`
+        /// or `insecure_updates = true`.
         tsig: Option<TsigKey>,
+        /// GSS-TSIG (Kerberos) signing instead of `tsig`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gss_tsig: Option<Box<GssTsig>>,
     },
 }
 
@@ -133,8 +136,9 @@ pub struct SrvRecordChange {
     pub expected: Vec<crate::dns::SrvRecord>,
     pub remove: Option<crate::dns::SrvRecord>,
     pub add: Option<crate::dns::SrvRecord>,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<crate::dns::TsigCredentials>,
+    pub gss_tsig: Option<Box<crate::dns::GssTsigCredentials>>,
 }
 
 /// The kinds of operation a lab fault can be aimed at (`kmsconf lab fault --op`).

@@ -87,6 +87,15 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
             ));
         }
     }
+    let keytab = cfg.gss_tsig.as_ref().and_then(|g| g.keytab.as_ref());
+    if let Some(keytab) = keytab.filter(|_| !changes.is_empty()) {
+        if !keytab.source.is_available() {
+            notices.push(format!(
+                "the GSS-TSIG keytab ({}) cannot be read now: apply will fail until it can",
+                keytab.source.describe()
+            ));
+        }
+    }
     HostPlan {
         name: DNS_PLAN_HOST.to_string(),
         target: TargetSpec::Dns {
@@ -261,6 +270,7 @@ impl RecordChange {
             remove: self.remove,
             add: self.add,
             tsig: cfg.tsig.clone(),
+            gss_tsig: cfg.gss_tsig.clone().map(Box::new),
         })
     }
 }

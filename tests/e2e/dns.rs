@@ -29,7 +29,7 @@ impl Drop for Bind {
     }
 }
 
-fn require(program: &str, package: &str) -> PathBuf {
+pub(crate) fn require(program: &str, package: &str) -> PathBuf {
     for dir in [
         "/usr/sbin",
         "/usr/bin",
@@ -43,18 +43,40 @@ fn require(program: &str, package: &str) -> PathBuf {
             return path;
         }
     }
-    panic!("`{program}` is not installed: these tests need a real BIND 9; run `apt-get install -y {package}` (`bash scripts/test.sh` does)");
+    panic!("`{program}` is not installed: these tests need it; run `apt-get install -y {package}` (`bash scripts/test.sh` does)");
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
 fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// A port free for both UDP and TCP on `address`.
+pub(crate) fn free_port_on(address: &str) -> u16 {
     loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let udp = UdpSocket::bind((address, 0)).expect("udp");
         let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind((address, port)).is_ok() {
             return port;
         }
     }
+}
+
+/// `dig +short` of one name and type at `address`:`port`, sorted lines.
+pub(crate) fn dig(address: &str, port: u16, name: &str, kind: &str) -> Vec<String> {
+    let out = Command::new(require("dig", "bind9-dnsutils"))
+        .args(["+short", "+norec", "+time=1", "+tries=1", "-p"])
+        .arg(port.to_string())
+        .args([&format!("@{address}"), name, kind])
+        .output()
+        .expect("dig");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
 }
 
 impl Bind {
@@ -122,19 +144,7 @@ impl Bind {
 
     /// `dig +short` of one name and type, sorted lines.
     fn dig(&self, name: &str, kind: &str) -> Vec<String> {
-        let out = Command::new(require("dig", "bind9-dnsutils"))
-            .args(["+short", "+norec", "+time=1", "+tries=1", "-p"])
-            .arg(self.port.to_string())
-            .args(["@127.0.0.1", name, kind])
-            .output()
-            .expect("dig");
-        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
+        dig("127.0.0.1", self.port, name, kind)
     }
 
     fn srv(&self, zone: &str) -> Vec<String> {

@@ -10,6 +10,7 @@ mod export;
 mod failures;
 mod fleet;
 mod gitops;
+mod gss;
 mod metrics;
 mod pipelines;
 mod plan_apply;

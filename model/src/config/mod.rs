@@ -68,8 +68,10 @@ pub struct DnsConfig {
     pub ttl: u32,
     /// kmsconf owns the whole `_vlmcs._tcp` RRset of each zone.
     pub exclusive: bool,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<TsigKey>,
+    /// GSS-TSIG (Kerberos) signing; never together with `tsig`.
+    pub gss_tsig: Option<GssTsig>,
     /// Read the A/AAAA records of the published hosts' addresses.
     pub check_targets: bool,
 }
@@ -88,6 +90,17 @@ pub struct TsigKey {
     pub name: String,
     pub algorithm: TsigAlgorithm,
     pub secret: DeclaredSecret,
+}
+
+/// GSS-TSIG (Kerberos) signing: the server principal (`None`: `DNS/<SOA primary name>`) and,
+/// with a keytab, the client principal whose keys it holds; with neither, the default credential
+/// cache's principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GssTsig {
+    pub server_principal: Option<String>,
+    pub principal: Option<String>,
+    /// Always a `{ file = ... }` reference: GSS-API reads the keytab itself, kmsconf never does.
+    pub keytab: Option<DeclaredSecret>,
 }
 
 /// How one host is published in the SRV records.

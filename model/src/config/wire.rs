@@ -93,6 +93,9 @@ pub struct DnsWire {
     pub exclusive: bool,
     /// The TSIG key that signs updates (as `tsig-keygen` prints it).
     pub tsig: Option<At<TsigWire>>,
+    /// Sign updates with GSS-TSIG (Kerberos, RFC 3645), as Active Directory-integrated zones
+    /// require for secure dynamic updates; excludes `tsig`.
+    pub gss_tsig: Option<At<GssTsigWire>>,
     /// Allow unsigned updates when no `tsig` is given (discouraged; a validate warning).
     pub insecure_updates: Option<At<bool>>,
     /// Also read the A/AAAA records of the published hosts' addresses and say in the plan when
@@ -112,6 +115,20 @@ pub struct TsigWire {
     pub algorithm: TsigAlgorithm,
     /// The base64 secret: `{ env = "VAR" }` or `{ file = "path" }`.
     pub secret: At<SecretWire>,
+}
+
+/// GSS-TSIG: whose Kerberos credentials sign the updates, and for which server principal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GssTsigWire {
+    /// The DNS server's Kerberos principal (`DNS/dc1.corp.example@CORP.EXAMPLE`); default
+    /// `DNS/<the zone's SOA primary name>` in the default realm.
+    pub server_principal: Option<At<String>>,
+    /// The client principal (`svc-kmsconf@CORP.EXAMPLE`); default: the principal of the default
+    /// credential cache (`KRB5CCNAME`), as `nsupdate -g` uses it. Required with `keytab`.
+    pub principal: Option<At<String>>,
+    /// A keytab to take `principal`'s credentials from instead of the cache: `{ file = "path" }`.
+    pub keytab: Option<At<SecretWire>>,
 }
 
 /// TSIG HMAC algorithms kmsconf signs with.
