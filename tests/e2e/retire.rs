@@ -173,7 +173,13 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
         "the records go although the RRset is not exclusive"
     );
     assert!(equivalents(&plan, "kms02").is_empty(), "{plan:#}");
-    let human = p.ok(&["plan"], 0).stdout;
+    let activation_id = upk.trim_start_matches("slmgr.vbs /upk ");
+    let human = p
+        .ok(&["plan"], 0)
+        .stdout
+        .replace(&bind.port.to_string(), "PORT")
+        .replace(activation_id, "ACTIVATION-ID");
+    snapshot("retire-plan.txt", &human);
     let dns_at = human.find("host dns").expect("dns entry");
     let kms01_at = human.find("host kms01").expect("kms01 entry");
     assert!(dns_at < kms01_at, "the records go first:\n{human}");
@@ -204,6 +210,18 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
     assert!(again.stdout.contains("No changes"), "{again:?}");
 
     let status = p.ok(&["status", "--host", "kms01"], 0).stdout;
+    // the lab derives the client machine ID from the host's random ID
+    let shown: Vec<String> = status
+        .lines()
+        .map(|l| match l.split_once("client machine ID ") {
+            Some((head, rest)) => format!(
+                "{head}client machine ID CMID{}",
+                rest.find(',').map_or("", |i| &rest[i..])
+            ),
+            None => l.to_string(),
+        })
+        .collect();
+    snapshot("retire-status.txt", &shown.join("\n"));
     assert!(
         status.contains("retired: a KMS client, Windows holds a KMS client key ending in 6VM33"),
         "{status}"
