@@ -162,7 +162,20 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
                 confirmation_id: cid,
             }
         }
+        PlanOp::UninstallProductKey {
+            product,
+            activation_id,
+            ..
+        } => TargetOp::UninstallProductKey {
+            product: *product,
+            activation_id: activation_id.clone(),
+        },
+        PlanOp::InstallClientKey { product, edition } => TargetOp::InstallProductKey {
+            product: *product,
+            key: client_key(edition)?,
+        },
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
+        PlanOp::ClearListeningPort => TargetOp::ClearListeningPort,
         PlanOp::RestartService => TargetOp::RestartService,
         PlanOp::SetRuleGroup {
             group,
@@ -187,6 +200,15 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             ))
         }
     })
+}
+
+/// The public KMS client setup key (GVLK) of an edition of kmsconf's table.
+fn client_key(edition: &str) -> Result<ProductKey, String> {
+    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| {
+        format!("edition `{edition}` has no KMS client setup key in this kmsconf's table")
+    })?;
+    ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone()))
+        .map_err(|m| format!("the KMS client setup key of `{edition}` is malformed: {m}"))
 }
 
 /// Reads the host key of `product` now, and checks it is still the key the plan was made with

@@ -40,7 +40,23 @@ pub enum PlanOp {
         product: ProductId,
         confirmation_id: DeclaredSecret,
     },
+    /// Uninstalls the key of one product: `UninstallProductKey` on the SKU with this activation
+    /// ID (`slmgr.vbs /upk <activation ID>`, never without one).
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+        /// The last five characters of the key the plan saw there.
+        partial: String,
+    },
+    /// Installs the public KMS client setup key (GVLK) of an edition of kmsconf's table.
+    InstallClientKey {
+        product: ProductId,
+        /// The edition's id in `gvlks.toml`.
+        edition: String,
+    },
     SetService(ServiceSetting),
+    /// `ClearKeyManagementServiceListeningPort`: the KMS host listens on 1688 again.
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -106,7 +122,13 @@ pub enum TargetOp {
         product: ProductId,
         confirmation_id: ConfirmationId,
     },
+    /// `UninstallProductKey` on the product instance whose `ID` is `activation_id`.
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+    },
     SetService(ServiceSetting),
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -147,6 +169,7 @@ pub struct SrvRecordChange {
 pub enum OpKind {
     InstallLicense,
     InstallKey,
+    UninstallKey,
     Activate,
     SetService,
     Firewall,
@@ -155,9 +178,10 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         Self::InstallLicense,
         Self::InstallKey,
+        Self::UninstallKey,
         Self::Activate,
         Self::SetService,
         Self::Firewall,
@@ -169,6 +193,7 @@ impl OpKind {
         match self {
             Self::InstallLicense => "install-license",
             Self::InstallKey => "install-key",
+            Self::UninstallKey => "uninstall-key",
             Self::Activate => "activate",
             Self::SetService => "set-service",
             Self::Firewall => "firewall",
@@ -187,10 +212,11 @@ impl TargetOp {
         match self {
             Self::InstallLicensePack { .. } => OpKind::InstallLicense,
             Self::InstallProductKey { .. } => OpKind::InstallKey,
+            Self::UninstallProductKey { .. } => OpKind::UninstallKey,
             Self::ActivateOnline { .. }
             | Self::ShowInstallationId { .. }
             | Self::ActivateByPhone { .. } => OpKind::Activate,
-            Self::SetService(_) => OpKind::SetService,
+            Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
             Self::RestartService => OpKind::Restart,
             Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => {
                 OpKind::Firewall

@@ -121,6 +121,37 @@ fn plan_firewall(
     changes
 }
 
+/// What retiring a host does to its firewall, after `deps`: the Key Management Service group
+/// disabled (its scope kept) and kmsconf's port rule removed. Other groups are left as they are
+/// (File and Printer Sharing serves other roles).
+pub(crate) fn retire(state: &FirewallState, deps: &[String]) -> Vec<KmsChange> {
+    let group = RuleGroup::KeyManagementService;
+    let mut changes = Vec::new();
+    if let Some(current) = state.groups.get(&group).filter(|g| g.enabled) {
+        let value = |enabled: bool| json!({ "enabled": enabled, "remote_addresses": scope(&current.remote_addresses) });
+        changes.push(
+            ChangeSpec::new(
+                format!("firewall.{group}"),
+                Action::Update,
+                value(true),
+                value(false),
+            )
+            .equivalent(format!(
+                "netsh advfirewall firewall set rule group=\"{}\" new enable=no",
+                group.display_name()
+            ))
+            .depends_on_all(deps)
+            .into_change(PlanOp::SetRuleGroup {
+                group,
+                enabled: false,
+                remote_addresses: current.remote_addresses.clone(),
+            }),
+        );
+    }
+    changes.extend(port_rule_change(state.port_rule.as_ref(), None, deps));
+    changes
+}
+
 /// Enabling `group` (and, for the Key Management Service group, setting its scope to
 /// `kms_scope`), unless it already is so.
 fn rule_group_change(

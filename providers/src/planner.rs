@@ -84,7 +84,8 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
     plan_host_with(&Providers::default(), cfg, discovery)
 }
 
-/// Plans one host with the given providers, each in turn seeing the changes planned before it.
+/// Plans one host with the given providers, each in turn seeing the changes planned before it;
+/// a retired host is planned by [`crate::retire`] instead.
 pub fn plan_host_with(
     providers: &Providers,
     cfg: &HostConfig,
@@ -96,10 +97,16 @@ pub fn plan_host_with(
     if discovery.created {
         notices.push(created_notice(&state));
     }
-    for provider in providers.plan_order() {
-        let planned = provider.plan(cfg, &state, &changes)?;
+    if cfg.is_retired() {
+        let planned = crate::retire::plan_retired(cfg, &state)?;
         changes.extend(planned.changes);
         notices.extend(planned.notices);
+    } else {
+        for provider in providers.plan_order() {
+            let planned = provider.plan(cfg, &state, &changes)?;
+            changes.extend(planned.changes);
+            notices.extend(planned.notices);
+        }
     }
     order(&mut changes)?;
     Ok(HostPlan {

@@ -106,7 +106,11 @@ impl Service {
     }
 }
 
-fn setting_change(desired: ServiceSetting, now: &ServiceSetting, ready: &[String]) -> KmsChange {
+pub(crate) fn setting_change(
+    desired: ServiceSetting,
+    now: &ServiceSetting,
+    ready: &[String],
+) -> KmsChange {
     ChangeSpec::new(
         address(desired.setting()),
         Action::Update,
@@ -119,7 +123,11 @@ fn setting_change(desired: ServiceSetting, now: &ServiceSetting, ready: &[String
 }
 
 /// The one restart, after every setting; `needing` are the settings that take effect only then.
-fn restart_change(needing: &[String], changes: &[KmsChange], ready: &[String]) -> KmsChange {
+pub(crate) fn restart_change(
+    needing: &[String],
+    changes: &[KmsChange],
+    ready: &[String],
+) -> KmsChange {
     let why = if needing.is_empty() {
         "settings written earlier are waiting for this restart".to_string()
     } else {

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_model::catalog;
 use kmsconf_model::ops::{OpKind, TargetOp};
-use kmsconf_model::state::HostState;
+use kmsconf_model::state::{Channel, HostState};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -413,6 +413,25 @@ fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// The activation ID (`SoftwareLicensingProduct.ID`) of the SKU a lab host's product key sits
+/// on: an Office KMS host SKU's from the catalogue; for Windows one made up per host and channel
+/// (a KMS host key and a KMS client key sit on different SKUs), in the form Windows shows.
+fn activation_id(host_id: &str, product: ProductId, channel: Channel) -> String {
+    if let Some(id) = catalog::product(product).and_then(|p| p.activation_id.clone()) {
+        return id;
+    }
+    let a = fnv1a(format!("{host_id}/{product}/{channel}").as_bytes());
+    let b = fnv1a(format!("sku/{a}").as_bytes());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// The installation ID the lab host shows for a key: nine groups of seven digits, as `/dti`.
 fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
     digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
@@ -434,7 +453,6 @@ mod tests {
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
     use kmsconf_model::ops::ServiceSetting;
-    use kmsconf_model::state::Channel;
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 

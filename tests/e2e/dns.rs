@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A test-only TSIG secret (32 random bytes, base64, as `tsig-keygen` prints them).
-const SECRET: &str = "ATSV6v4vFfNOo1xANYr5m1GtHveSqjzLBk8r45sOiJk=";
+pub(crate) const SECRET: &str = "ATSV6v4vFfNOo1xANYr5m1GtHveSqjzLBk8r45sOiJk=";
 /// A well-formed secret the server does not have.
 const WRONG_SECRET: &str = "q1Y3Vg9k0yJ0Zr4mQbZpO8k7m3N2q5Tt4w9x8yZ1abc=";
 
 /// A running `named`, stopped by its PID when dropped (also when a test fails).
-struct Bind {
+pub(crate) struct Bind {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -82,7 +82,7 @@ pub(crate) fn dig(address: &str, port: u16, name: &str, kind: &str) -> Vec<Strin
 impl Bind {
     /// Starts `named` with the zones `corp.example` and `lab.example`, where key `kmsconf-key`
     /// may change the `_vlmcs._tcp` SRV records, and waits until it answers.
-    fn start() -> Bind {
+    pub(crate) fn start() -> Bind {
         Bind::start_with(SECRET)
     }
 
@@ -147,7 +147,7 @@ impl Bind {
         dig("127.0.0.1", self.port, name, kind)
     }
 
-    fn srv(&self, zone: &str) -> Vec<String> {
+    pub(crate) fn srv(&self, zone: &str) -> Vec<String> {
         self.dig(&format!("_vlmcs._tcp.{zone}"), "SRV")
     }
 
@@ -288,7 +288,7 @@ fn project(bind: &Bind, exclusive: bool) -> Project {
     p
 }
 
-fn json(r: &Run) -> serde_json::Value {
+pub(crate) fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {r:?}"))
 }
 

@@ -16,6 +16,7 @@ mod pipelines;
 mod plan_apply;
 mod quickstart;
 mod readme;
+mod retire;
 mod robustness;
 mod schemas;
 mod secrets;

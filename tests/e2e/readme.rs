@@ -162,12 +162,12 @@ fn the_config_snippets_validate() {
     );
     p.write("dns.toml", &blocks[1]);
     p.ok(&["validate", "-c", "dns.toml"], 0);
-    assert!(
-        blocks[2].contains("gss_tsig"),
-        "the third snippet is the GSS-TSIG one"
-    );
-    p.write("gss.toml", &blocks[2]);
-    p.ok(&["validate", "-c", "gss.toml"], 0);
+    // the later snippets are whole configs
+    for (i, block) in blocks.iter().enumerate().skip(2) {
+        let name = format!("snippet{i}.toml");
+        p.write(&name, block);
+        p.ok(&["validate", "-c", &name], 0);
+    }
 }
 
 #[test]

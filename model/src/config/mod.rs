@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use wire::{Activation, ProductId, RuleGroup, TsigAlgorithm};
+pub use wire::{Activation, HostLifecycle, ProductId, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -40,6 +40,8 @@ pub struct HostConfig {
     pub name: String,
     pub target: TargetSpec,
     pub address: Option<String>,
+    /// A KMS host (`present`), or one to retire (`retired`, which declares nothing else).
+    pub state: HostLifecycle,
     pub depends_on: Vec<String>,
     pub service: ServiceConfig,
     pub firewall: Option<FirewallConfig>,
@@ -51,6 +53,11 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// Whether the host is declared `state = "retired"`.
+    pub fn is_retired(&self) -> bool {
+        self.state == HostLifecycle::Retired
+    }
+
     /// The port KMS clients reach this host on: the managed `[service] port`, else Windows'
     /// default.
     pub fn kms_port(&self) -> u16 {

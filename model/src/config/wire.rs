@@ -62,6 +62,13 @@ pub struct HostWire {
     pub target: At<String>,
     /// The name KMS clients use to reach this host (DNS name or IP address).
     pub address: Option<At<String>>,
+    /// `present` (default): the host is a KMS host as the tables beside this key declare.
+    /// `retired`: kmsconf makes it a KMS client again (stops its DNS publishing, removes its
+    /// `_vlmcs._tcp` records, replaces its KMS host keys with its edition's KMS client key,
+    /// closes the KMS firewall rules); a retired host declares only `target`, `address` and
+    /// `depends_on`.
+    #[serde(default)]
+    pub state: HostLifecycle,
     /// Hosts that must be converged before this one.
     #[serde(default)]
     pub depends_on: Vec<At<String>>,
@@ -74,6 +81,26 @@ pub struct HostWire {
     pub products: BTreeMap<ProductId, ProductWire>,
     /// Present = publish this host in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
     pub dns: Option<At<HostDnsWire>>,
+}
+
+/// Whether a declared host is to be a KMS host or to stop being one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostLifecycle {
+    /// A KMS host, converged to what its tables declare.
+    #[default]
+    Present,
+    /// A former KMS host, converged to a KMS client that neither publishes nor listens.
+    Retired,
+}
+
+impl HostLifecycle {
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Retired => "retired",
+        }
+    }
 }
 
 /// The authoritative DNS server that takes RFC 2136 updates, and what kmsconf manages there.

@@ -38,6 +38,10 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             install_license_pack(file, *product, path)
         }
         TargetOp::InstallProductKey { product, key } => install_product_key(file, *product, key),
+        TargetOp::UninstallProductKey {
+            product,
+            activation_id,
+        } => uninstall_product_key(file, *product, activation_id),
         TargetOp::ActivateOnline { product } => activate_online(file, *product),
         TargetOp::ShowInstallationId { product } => show_installation_id(file, *product),
         TargetOp::ActivateByPhone {
@@ -45,6 +49,7 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             confirmation_id,
         } => activate_by_phone(file, *product, confirmation_id),
         TargetOp::SetService(setting) => set_service(file, setting),
+        TargetOp::ClearListeningPort => clear_listening_port(file),
         TargetOp::RestartService => restart_service(file),
         TargetOp::SetRuleGroup {
             group,
@@ -83,7 +88,8 @@ fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> 
     ChangeStatus::applied()
 }
 
-/// An Office key needs its license pack; a Windows key starts its grace period.
+/// An Office key needs its license pack; a Windows key starts its grace period. A published KMS
+/// client setup key installs as a KMS client key, any other as a KMS host key.
 fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
     let needs_pack = catalog::product(product).is_some_and(|p| p.license_pack);
     if needs_pack && !file.host.license_packs.contains(&product) {
@@ -94,6 +100,9 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
                 catalog::product_name(product)
             ),
         );
+    }
+    if catalog::is_client_key(key.secret().expose()) {
+        return install_client_key(file, product, key);
     }
     let iid = installation_id(&file.host_id, product, key.secret().expose());
     let office = product.is_office();
@@ -114,6 +123,54 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
     );
     ChangeStatus::Applied {
         detail: Some(format!("installed key {}", key.masked())),
+    }
+}
+
+/// A KMS client key: the product waits in its grace period for a KMS host to activate it.
+fn install_client_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
+    file.host.products.insert(
+        product,
+        ProductState {
+            partial_key: Some(key.partial()),
+            channel: Channel::KmsClient,
+            license_status: LicenseStatus::InitialGrace,
+            grace_minutes: 43200,
+            ..ProductState::empty()
+        },
+    );
+    ChangeStatus::Applied {
+        detail: Some(format!(
+            "installed KMS client key {}",
+            key.secret().expose()
+        )),
+    }
+}
+
+/// `UninstallProductKey` on the SKU with `activation_id`: the product keeps its license pack
+/// (Office) but no key; Windows without a key is no keyed product at all, as discovery sees it.
+fn uninstall_product_key(
+    file: &mut LabFile,
+    product: ProductId,
+    activation_id: &str,
+) -> ChangeStatus {
+    let keyed = file.host.products.get(&product).filter(|p| {
+        p.partial_key.is_some()
+            && super::activation_id(&file.host_id, product, p.channel)
+                .eq_ignore_ascii_case(activation_id)
+    });
+    if keyed.is_none() {
+        return fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no product key is installed on the {product} SKU {activation_id}"),
+        );
+    }
+    if file.host.license_packs.contains(&product) {
+        file.host.products.insert(product, ProductState::empty());
+    } else {
+        file.host.products.remove(&product);
+    }
+    ChangeStatus::Applied {
+        detail: Some(format!("uninstalled the key of {activation_id}")),
     }
 }
 
@@ -204,11 +261,8 @@ fn activate_by_phone(
 /// Applies a setting as its row says: a number outside a range Windows enforces is refused
 /// with E_INVALIDARG, as WMI does.
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
-    if !file.host.windows_is_activated_kms_host() {
-        return fail(
-            SL_E_KMS_HOST_NOT_ACTIVATED,
-            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
-        );
+    if let Some(refused) = refuse_unless_kms_host(file) {
+        return refused;
     }
     let row = setting.setting();
     let refused = row
@@ -230,6 +284,27 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
     if setting.needs_restart() {
         s.restart_pending = true;
     }
+    ChangeStatus::applied()
+}
+
+/// What Windows answers a KMS setting on a host that is not an activated KMS host.
+fn refuse_unless_kms_host(file: &LabFile) -> Option<ChangeStatus> {
+    (!file.host.windows_is_activated_kms_host()).then(|| {
+        fail(
+            SL_E_KMS_HOST_NOT_ACTIVATED,
+            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
+        )
+    })
+}
+
+/// `ClearKeyManagementServiceListeningPort`, which applies to KMS hosts only: back to 1688
+/// once the service restarts.
+fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
+    if let Some(refused) = refuse_unless_kms_host(file) {
+        return refused;
+    }
+    file.host.service.port = 0;
+    file.host.service.restart_pending = true;
     ChangeStatus::applied()
 }
 

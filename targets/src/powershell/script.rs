@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
-use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::catalog::{Method, PORT_RULE_NAME};
 use kmsconf_model::config::{ProductId, RuleGroup};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{RegistryKind, SettingValue, Write, SETTINGS};
@@ -123,14 +123,27 @@ fn describe(op: &TargetOp) -> String {
             format!("{product}: install the license pack")
         }
         TargetOp::InstallProductKey { product, key } => {
-            format!("{product}: install the KMS host key {}", key.masked())
+            let kind = if catalog::is_client_key(key.secret().expose()) {
+                "client"
+            } else {
+                "host"
+            };
+            format!("{product}: install the KMS {kind} key {}", key.masked())
         }
+        TargetOp::UninstallProductKey {
+            product,
+            activation_id,
+        } => match guid(activation_id) {
+            Some(id) => format!("{product}: uninstall the key of SKU {id}"),
+            None => format!("{product}: uninstall a key (the activation ID is not a GUID)"),
+        },
         TargetOp::ActivateOnline { product } => format!("{product}: activate online"),
         TargetOp::ShowInstallationId { product } => format!("{product}: read the installation ID"),
         TargetOp::ActivateByPhone { product, .. } => {
             format!("{product}: deposit the confirmation ID")
         }
         TargetOp::SetService(s) => format!("service: {}", s.equivalent()),
+        TargetOp::ClearListeningPort => "service: clear the KMS listening port".into(),
         TargetOp::RestartService => "service: restart the Software Protection service".into(),
         TargetOp::SetRuleGroup { group, .. } => format!("firewall: rule group {group}"),
         TargetOp::SetPortRule { port, .. } => format!("firewall: {PORT_RULE_NAME} on TCP {port}"),
@@ -168,6 +181,10 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
                 read_products(*product)
             )
         }
+        TargetOp::UninstallProductKey {
+            product: _,
+            activation_id,
+        } => uninstall_product_key(activation_id),
         TargetOp::ActivateOnline { product } => activate(*product, "'Activate'"),
         TargetOp::ShowInstallationId { product } => read_products(*product),
         TargetOp::ActivateByPhone {
@@ -182,6 +199,7 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
             activate(*product, &call)
         }
         TargetOp::SetService(setting) => format!("{}\n{READ_SERVICE}", set_service(setting)),
+        TargetOp::ClearListeningPort => format!("{}\n{READ_SERVICE}", clear_listening_port()),
         TargetOp::RestartService => format!(
             "Restart-Service -Name sppsvc -Force -WarningAction SilentlyContinue\n{READ_SERVICE}"
         ),
@@ -202,6 +220,50 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
             quote(PORT_RULE_NAME)
         ),
     }
+}
+
+/// `UninstallProductKey` on the keyed product whose `ID` is `activation_id` (as `slmgr.vbs /upk
+/// <activation ID>`, never the form without one), then what slmgr.vbs does after it: refresh
+/// the license status, and drop `KeyManagementServiceVersion` when no KMS host product is left.
+/// Reads back that SKU.
+fn uninstall_product_key(activation_id: &str) -> String {
+    let Some(id) = guid(activation_id) else {
+        // host data that is not a GUID never reaches the script text
+        return "throw '0x80070057 the activation ID the plan holds is not a GUID'".to_string();
+    };
+    let method = catalog::method(Method::UninstallProductKey)
+        .map_or("UninstallProductKey", |m| m.method.as_str());
+    format!(
+        "$product = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '{id}' AND PartialProductKey IS NOT NULL\")\n\
+         if ($product.Count -eq 0) {{ throw '0xC004F014 no product key is installed on SKU {id}' }}\n\
+         Invoke-KmsconfMethod $product[0] '{method}'\n\
+         {REFRESH}\n\
+         $kms = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL AND IsKeyManagementServiceMachine = 1')\n\
+         if ($kms.Count -eq 0) {{\n\
+         \x20   foreach ($key in @($SppKey, 'HKLM:\\SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform')) {{ Remove-ItemProperty -Path $key -Name KeyManagementServiceVersion -ErrorAction SilentlyContinue }}\n\
+         }}\n\
+         [ordered]@{{ Products = Get-KmsconfProducts \"ID = '{id}'\" }}"
+    )
+}
+
+/// An activation ID as a WQL literal may hold it: a GUID, lowercase.
+fn guid(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let groups: Vec<&str> = lower.split('-').collect();
+    let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+    let hex = groups
+        .iter()
+        .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    (lengths == [8, 4, 4, 4, 12] && hex).then_some(lower)
+}
+
+/// `ClearKeyManagementServiceListeningPort` on the service (Windows takes it on a KMS host only).
+fn clear_listening_port() -> String {
+    let method = catalog::method(Method::ClearListeningPort)
+        .map_or("ClearKeyManagementServiceListeningPort", |m| {
+            m.method.as_str()
+        });
+    format!("Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) '{method}'")
 }
 
 /// Installs every license file of the pack at `path` (a folder of `.xrm-ms` files, or one).

@@ -359,3 +359,64 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
         .contains("no discovery answer"));
     assert!(messages("KMSCONF:result:!!!").is_err());
 }
+
+/// The operations a retirement sends: the port cleared, a key uninstalled by its activation ID,
+/// the public KMS client key installed.
+fn retirement_ops() -> Vec<TargetOp> {
+    let gvlk = kmsconf_model::catalog::edition("windows-server-2022-datacenter")
+        .map(|e| e.key.clone())
+        .expect("2022 DC");
+    vec![
+        TargetOp::ClearListeningPort,
+        TargetOp::UninstallProductKey {
+            product: ProductId::Office2019,
+            activation_id: "70512334-47B4-44DB-A233-BE5EA33B914C".into(),
+        },
+        TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: ProductKey::parse(&Secret::new(gvlk)).expect("gvlk"),
+        },
+    ]
+}
+
+#[test]
+fn the_retirement_script_matches_its_golden_file_and_names_the_product() {
+    let script = batch_script(&retirement_ops());
+    golden("retire.ps1", &script.text);
+    assert!(script.text.contains(
+        "Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '70512334-47b4-44db-a233-be5ea33b914c' AND PartialProductKey IS NOT NULL\""
+    ));
+    assert!(script
+        .text
+        .contains("'ClearKeyManagementServiceListeningPort'"));
+    assert!(script
+        .text
+        .contains("# windows: install the KMS client key"));
+    // a value that is not an activation ID never reaches WQL
+    let odd = batch_script(&[TargetOp::UninstallProductKey {
+        product: ProductId::Windows,
+        activation_id: "x' OR ID LIKE '%".into(),
+    }]);
+    assert!(odd.text.contains("is not a GUID") && !odd.text.contains("ID LIKE"));
+}
+
+#[test]
+fn retirement_read_backs_are_verified() {
+    let id = "70512334-47b4-44db-a233-be5ea33b914c";
+    let op = TargetOp::UninstallProductKey {
+        product: ProductId::Office2019,
+        activation_id: id.into(),
+    };
+    let gone = json!({ "Products": [{ "ID": id, "ApplicationID": "0ff1ce15-a989-479d-af46-f275c6370663", "PartialProductKey": null }] });
+    assert!(matches!(
+        verify(&op, &gone),
+        Ok(ChangeStatus::Applied { .. })
+    ));
+    let kept = json!({ "Products": [{ "ID": id, "ApplicationID": "0ff1ce15-a989-479d-af46-f275c6370663", "PartialProductKey": "WXYZ2" }] });
+    assert!(verify(&op, &kept).is_err_and(|e| e.contains("still holds the key ending in WXYZ2")));
+    let cleared =
+        json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": null } });
+    assert!(verify(&TargetOp::ClearListeningPort, &cleared).is_ok());
+    let set = json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": "1689" } });
+    assert!(verify(&TargetOp::ClearListeningPort, &set).is_err());
+}

@@ -278,6 +278,27 @@ fn convert_tsig(ctx: &mut Ctx, wire: &wire::TsigWire) -> Option<TsigKey> {
 }
 
 /// Cross-checks between `[dns]` and the published hosts.
+/// A retired host's `_vlmcs._tcp` records are found by its `address`: without one, kmsconf
+/// cannot remove them.
+pub(super) fn check_retired(
+    ctx: &mut Ctx,
+    dns_at: Option<usize>,
+    hosts: &BTreeMap<String, HostConfig>,
+) {
+    if dns_at.is_none() {
+        return;
+    }
+    for host in hosts
+        .values()
+        .filter(|h| h.is_retired() && h.address.is_none())
+    {
+        ctx.diagnostics.push(Diagnostic::warning(
+            host.declared_at.clone(),
+            format!("host `{}` is retired without an `address`, so kmsconf cannot find its `{SRV_PREFIX}` records in the `[dns]` zones to remove them: set `address` to the name its records point at", host.name),
+        ));
+    }
+}
+
 pub(super) fn check_published(
     ctx: &mut Ctx,
     dns_at: Option<usize>,
