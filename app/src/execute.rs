@@ -3,10 +3,10 @@
 //! saved plan's entry changed since it was made.
 
 use kmsconf_engine::apply::run_host;
-use kmsconf_engine::secret::DeclaredSecret;
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::ProductId;
-use kmsconf_model::dns::TsigCredentials;
+use kmsconf_model::dns::{GssTsigCredentials, TsigCredentials};
 use kmsconf_model::keys::{ConfirmationId, ProductKey, TsigSecret};
 use kmsconf_model::ops::{EntryOp, PlanOp, SrvRecordChange, TargetOp};
 use kmsconf_model::{EntryState, KmsHostPlan};
@@ -63,6 +63,7 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
         remove,
         add,
         tsig,
+        gss_tsig,
     } = op
     else {
         return resolve(&plan.name, op).map(EntryOp::Host);
@@ -79,7 +80,39 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
         remove: remove.clone(),
         add: add.clone(),
         tsig: tsig.as_ref().map(resolve_tsig).transpose()?,
+        gss_tsig: gss_tsig
+            .as_deref()
+            .map(resolve_gss_tsig)
+            .transpose()?
+            .map(Box::new),
     }))
+}
+
+/// Checks that the GSS-TSIG keytab, if any, can be opened; GSS-API reads it, kmsconf does not.
+fn resolve_gss_tsig(gss: &kmsconf_model::config::GssTsig) -> Result<GssTsigCredentials, String> {
+    let keytab = match gss.keytab.as_ref().map(|k| &k.source) {
+        Some(SecretSource::File(path)) => {
+            std::fs::File::open(path).map_err(|e| {
+                format!(
+                    "the GSS-TSIG keytab `{}` cannot be read: {e}",
+                    path.display()
+                )
+            })?;
+            Some(path.clone())
+        }
+        Some(other) => {
+            return Err(format!(
+                "the GSS-TSIG keytab must be a file, not {}",
+                other.describe()
+            ))
+        }
+        None => None,
+    };
+    Ok(GssTsigCredentials {
+        server_principal: gss.server_principal.clone(),
+        principal: gss.principal.clone(),
+        keytab,
+    })
 }
 
 /// Reads the secret of the TSIG key a record change names.
@@ -129,7 +162,20 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
                 confirmation_id: cid,
             }
         }
+        PlanOp::UninstallProductKey {
+            product,
+            activation_id,
+            ..
+        } => TargetOp::UninstallProductKey {
+            product: *product,
+            activation_id: activation_id.clone(),
+        },
+        PlanOp::InstallClientKey { product, edition } => TargetOp::InstallProductKey {
+            product: *product,
+            key: client_key(edition)?,
+        },
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
+        PlanOp::ClearListeningPort => TargetOp::ClearListeningPort,
         PlanOp::RestartService => TargetOp::RestartService,
         PlanOp::SetRuleGroup {
             group,
@@ -154,6 +200,15 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             ))
         }
     })
+}
+
+/// The public KMS client setup key (GVLK) of an edition of kmsconf's table.
+fn client_key(edition: &str) -> Result<ProductKey, String> {
+    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| {
+        format!("edition `{edition}` has no KMS client setup key in this kmsconf's table")
+    })?;
+    ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone()))
+        .map_err(|m| format!("the KMS client setup key of `{edition}` is malformed: {m}"))
 }
 
 /// Reads the host key of `product` now, and checks it is still the key the plan was made with

@@ -156,7 +156,7 @@ pub fn open_plan(plan: &KmsPlan, connect: &Connect) -> Result<Vec<Entry>, Error>
 /// Takes every entry's apply lock, or none: the first entry locked by another run, or not
 /// reachable, is an error (locks taken so far are released).
 pub fn lock_all(entries: &[Entry]) -> Result<Vec<LockGuard>, Error> {
-    let holder = LockHolder::current("apply");
+    let holder = LockHolder::current("apply")?;
     tracing::debug!(lock_id = %holder.id, "taking apply locks");
     entries
         .iter()
@@ -168,7 +168,7 @@ pub fn lock_all(entries: &[Entry]) -> Result<Vec<LockGuard>, Error> {
 /// the whole run (an error naming the holder; locks taken so far are released); an entry that
 /// cannot be reached only fails itself, so the rest of the fleet goes on.
 pub fn lock_each(entries: Vec<Entry>, parallelism: usize) -> Result<Locked, Error> {
-    let holder = LockHolder::current("apply");
+    let holder = LockHolder::current("apply")?;
     tracing::debug!(lock_id = %holder.id, "taking apply locks");
     let inputs: Vec<(String, Entry)> = entries.into_iter().map(|e| (e.name.clone(), e)).collect();
     let results = schedule(

@@ -34,4 +34,6 @@ pub enum Error {
     PlanIntegrity { path: PathBuf, message: String },
     #[error("secret {what}: {message}")]
     Secret { what: String, message: String },
+    #[error("cannot make an ID: the operating system's random source failed: {0}")]
+    Random(String),
 }

@@ -4,7 +4,10 @@
 
 use std::fmt;
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use crate::Error;
 
 /// The run that holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,21 +22,15 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// A holder for this process, now.
-    pub fn current(operation: &str) -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let pid = std::process::id();
-        let machine = machine_name();
-        let seed = format!("{}:{}:{pid}:{machine}", now.as_secs(), now.subsec_nanos());
-        Self {
-            id: format!("{:016x}", fnv1a(seed.as_bytes())),
-            pid,
-            machine,
-            started: rfc3339(i64::try_from(now.as_secs()).unwrap_or(i64::MAX)),
+    /// A holder for this process, now, with a fresh [`random_id`].
+    pub fn current(operation: &str) -> Result<Self, Error> {
+        Ok(Self {
+            id: random_id()?,
+            pid: std::process::id(),
+            machine: machine_name(),
+            started: rfc3339(Timestamp::now().as_second()),
             operation: operation.to_string(),
-        }
+        })
     }
 }
 
@@ -71,81 +68,30 @@ fn machine_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// 16 hex digits from the operating system's random source: IDs that two runs, or two machines,
+/// never share.
+pub fn random_id() -> Result<String, Error> {
+    getrandom::u64()
+        .map(|n| format!("{n:016x}"))
+        .map_err(|e| Error::Random(e.to_string()))
 }
 
 /// Seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC; negative
-/// seconds are before 1970).
+/// seconds are before 1970). Seconds outside the years -9999 to 9999 show as the nearest end.
 pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let secs = secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    Timestamp::from_second(secs)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
 }
 
 /// Reads `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)` (what .NET's `ToString('o')` writes)
 /// as seconds since the Unix epoch; `None` when it is not such a time.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let t = text.trim();
-    let num = |s: &str| -> Option<i64> {
-        s.chars()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    let (date, time) = t.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
-        Some(i) => time.split_at(i),
-        None => return None,
-    };
-    let clock = clock.split('.').next()?;
-    let mut c = clock.split(':');
-    let (hh, mm, ss) = (num(c.next()?)?, num(c.next()?)?, num(c.next()?)?);
-    let offset_secs = match offset {
-        "Z" | "z" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o.get(1..)?.split_once(':')?;
-            let (oh, om) = (num(oh)?, num(om)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    // the ranges keep the arithmetic below from overflowing on whatever a host answers
-    let in_range = (0..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&day);
-    if !in_range || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs)
+    text.trim()
+        .parse::<Timestamp>()
+        .ok()
+        .map(Timestamp::as_second)
 }
 
 #[cfg(test)]
@@ -185,9 +131,12 @@ mod tests {
 
     #[test]
     fn holders_differ_per_run_and_name_their_process() {
-        let a = LockHolder::current("apply");
+        let a = LockHolder::current("apply").expect("random source");
+        let b = LockHolder::current("apply").expect("random source");
         assert_eq!(a.pid, std::process::id());
         assert_eq!(a.id.len(), 16);
+        assert!(a.id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.id, b.id);
         assert!(a.to_string().contains(&a.id));
     }
 }

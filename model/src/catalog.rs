@@ -1,6 +1,6 @@
 //! Knowledge tables: the KMS host products, the activation error codes, the public KMS client
-//! setup keys (GVLKs) and the firewall rule groups, loaded once from the data files under
-//! `providers/data/` (sources named there).
+//! setup keys (GVLKs), the firewall rule groups and the Software Licensing methods a retirement
+//! calls, loaded once from the data files under `model/data/` (sources named there).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -82,6 +82,59 @@ pub struct RuleGroupInfo {
     pub scoped: bool,
 }
 
+/// A Software Licensing CIM method kmsconf calls, as `data/methods.toml` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    UninstallProductKey,
+    InstallProductKey,
+    ClearListeningPort,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [
+        Self::UninstallProductKey,
+        Self::InstallProductKey,
+        Self::ClearListeningPort,
+    ];
+}
+
+/// One row of `data/methods.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodInfo {
+    /// The CIM class (root/cimv2) the method belongs to.
+    pub class: String,
+    /// The method's name, as the scripts call it.
+    pub method: String,
+    /// Windows accepts the call only on a KMS host (a KMS host key installed).
+    pub kms_host_only: bool,
+    /// The `slmgr.vbs` switch that calls it; `None` when no switch does.
+    pub slmgr: Option<String>,
+    pub behaviour: String,
+    pub source: String,
+}
+
+/// The row of a method.
+pub fn method(method: Method) -> Option<&'static MethodInfo> {
+    static TABLE: OnceLock<BTreeMap<Method, MethodInfo>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| toml::from_str(include_str!("../data/methods.toml")).unwrap_or_default())
+        .get(&method)
+}
+
+/// The `slmgr.vbs` switch of a method (`/upk`), or its CIM call where no switch calls it.
+pub fn method_equivalent(m: Method) -> String {
+    match method(m) {
+        Some(MethodInfo {
+            slmgr: Some(switch),
+            ..
+        }) => format!("slmgr.vbs {switch}"),
+        Some(info) => format!("{}.{}()", info.class, info.method),
+        None => format!("{m:?}"),
+    }
+}
+
 /// The firewall rule groups kmsconf manages (`data/firewall.toml`).
 pub fn rule_group(group: RuleGroup) -> Option<&'static RuleGroupInfo> {
     static TABLE: OnceLock<BTreeMap<RuleGroup, RuleGroupInfo>> = OnceLock::new();
@@ -123,6 +176,23 @@ fn editions() -> &'static [Edition] {
 /// The GVLK table entry of an edition id.
 pub fn edition(id: &str) -> Option<&'static Edition> {
     editions().iter().find(|e| e.id == id)
+}
+
+/// The Windows edition a host runs, by the operating system's caption as Windows shows it
+/// (`Microsoft Windows Server 2022 Datacenter`); the table's names list editions that share a
+/// key as `A / B`.
+pub fn windows_edition(caption: &str) -> Option<&'static Edition> {
+    let caption = caption.trim();
+    let caption = caption.strip_prefix("Microsoft ").unwrap_or(caption).trim();
+    editions().iter().find(|e| {
+        e.product == ProductId::Windows
+            && e.name.split(" / ").any(|n| n.eq_ignore_ascii_case(caption))
+    })
+}
+
+/// Whether `key` is a published KMS client setup key (GVLK), which installs as a KMS client key.
+pub fn is_client_key(key: &str) -> bool {
+    editions().iter().any(|e| e.key.eq_ignore_ascii_case(key))
 }
 
 /// Every edition with a published GVLK, in the table's order.
@@ -280,6 +350,43 @@ mod tests {
         assert_eq!(
             edition("office-2019-professional-plus").map(|e| e.product),
             Some(ProductId::Office2019)
+        );
+    }
+
+    #[test]
+    fn editions_are_found_by_the_caption_windows_shows() {
+        let dc = windows_edition("Microsoft Windows Server 2022 Datacenter").expect("2022 DC");
+        assert_eq!(dc.id, "windows-server-2022-datacenter");
+        assert_eq!(
+            windows_edition("Windows Server 2022 Datacenter").map(|e| e.id.as_str()),
+            Some("windows-server-2022-datacenter")
+        );
+        assert_eq!(
+            windows_edition("Microsoft Windows 10 Enterprise").map(|e| e.id.as_str()),
+            Some("windows-enterprise")
+        );
+        assert!(windows_edition("Microsoft Windows Server 2022 Datacenter Evaluation").is_none());
+        assert!(is_client_key(&dc.key));
+        assert!(!is_client_key("BCDFG-HJKMP-QRTVW-XY234-6789B"));
+    }
+
+    #[test]
+    fn every_method_has_a_sourced_row() {
+        let text = include_str!("../data/methods.toml");
+        let rows: BTreeMap<Method, MethodInfo> = toml::from_str(text).expect("table parses");
+        assert_eq!(rows.len(), Method::ALL.len());
+        for m in Method::ALL {
+            let info = method(m).unwrap_or_else(|| panic!("{m:?} missing"));
+            assert!(info.source.contains("sppwmi"), "{m:?}: {}", info.source);
+        }
+        assert_eq!(
+            method_equivalent(Method::UninstallProductKey),
+            "slmgr.vbs /upk"
+        );
+        assert!(method(Method::ClearListeningPort).is_some_and(|m| m.kms_host_only));
+        assert_eq!(
+            method_equivalent(Method::ClearListeningPort),
+            "SoftwareLicensingService.ClearKeyManagementServiceListeningPort()"
         );
     }
 

@@ -1,5 +1,8 @@
 //! Time as kmsconf reads and shows it: seconds since the Unix epoch (UTC), RFC 3339 timestamps,
-//! and short durations (`90s`, `15m`, `2h`, `31d`) for lab controls and doctor messages.
+//! and short durations (`90s`, `15m`, `2h`, `31d`) for lab controls and doctor messages. The
+//! calendar and the display of durations are jiff's.
+
+use jiff::{RoundMode, Span, SpanRound, Unit};
 
 /// Now, seconds since the Unix epoch; 0 if the system clock is before 1970.
 pub fn now() -> i64 {
@@ -18,7 +21,8 @@ pub fn now_millis() -> i64 {
 /// `2026-11-25T11:40:35Z`.
 pub use kmsconf_engine::lock::rfc3339;
 
-/// Reads `[+|-]N[s|m|h|d]` (no unit = seconds), e.g. `+2h`, `-10m`, `31d`, `0`.
+/// Reads `[+|-]N[s|m|h|d]` (no unit = seconds), e.g. `+2h`, `-10m`, `31d`, `0`. Not jiff's
+/// friendly format: that also takes `2 weeks`, `1y` and `2h 30m`, which lab controls refuse.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let t = text.trim();
     let bad = || format!("`{text}` is not a duration such as `90s`, `15m`, `-2h` or `31d`");
@@ -53,24 +57,34 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 /// The longest duration [`parse_duration`] takes, in days: 100 years.
 const MAX_DAYS: i64 = 100 * 365;
 
-/// A duration as a person reads it, largest two units: `3d 4h`, `12m 5s`, `0s`.
+/// A duration as a person reads it: its largest unit and the next one when that is not zero,
+/// truncated (`3d 4h`, `1m 30s`, `2h`, `0s`); jiff balances it into 24-hour days and prints it
+/// in its friendly format. The sign is dropped: callers say "ahead" or "behind".
 pub fn human(seconds: i64) -> String {
-    let s = seconds.unsigned_abs();
-    let parts = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = s;
-    for (size, unit) in parts {
-        if rest >= size && out.len() < 2 {
-            out.push(format!("{}{unit}", rest / size));
-            rest %= size;
-        } else if !out.is_empty() {
-            break;
-        }
-    }
-    if out.is_empty() {
-        return "0s".into();
-    }
-    out.join(" ")
+    let in_days = SpanRound::new()
+        .largest(Unit::Day)
+        .mode(RoundMode::Trunc)
+        .days_are_24_hours();
+    let two_units = |balanced: Span| {
+        let smallest = if balanced.get_days() != 0 {
+            Unit::Hour
+        } else if balanced.get_hours() != 0 {
+            Unit::Minute
+        } else {
+            Unit::Second
+        };
+        balanced.round(in_days.smallest(smallest)).ok()
+    };
+    // a span holds about 20,000 years; past that (nothing kmsconf measures) plain seconds
+    i64::try_from(seconds.unsigned_abs())
+        .ok()
+        .and_then(|s| Span::new().try_seconds(s).ok())
+        .and_then(|span| span.round(in_days).ok())
+        .and_then(two_units)
+        .map_or_else(
+            || format!("{}s", seconds.unsigned_abs()),
+            |shown| format!("{shown:#}"),
+        )
 }
 
 #[cfg(test)]
@@ -102,5 +116,9 @@ mod tests {
         assert_eq!(human(90), "1m 30s");
         assert_eq!(human(-7200), "2h");
         assert_eq!(human(3 * 86_400 + 4 * 3600 + 5), "3d 4h");
+        assert_eq!(human(86_400 + 59 * 60), "1d");
+        assert_eq!(human(3600 + 59), "1h");
+        assert_eq!(human(31 * 86_400), "31d");
+        assert_eq!(human(i64::MIN), "9223372036854775808s");
     }
 }

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod error;
 pub mod keys;
 pub mod ops;
+pub mod settings;
 pub mod state;
 
 use serde::{Deserialize, Serialize};

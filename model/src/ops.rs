@@ -3,84 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ProductId, PublishDomain, RuleGroup, TsigKey};
+use crate::config::{GssTsig, ProductId, RuleGroup, TsigKey};
 use crate::keys::{ConfirmationId, ProductKey};
-use crate::state::ServiceState;
+pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
 use serde::{Deserialize, Serialize};
 
 /// The registry key of the Software Protection Platform's KMS settings.
 pub const REGISTRY_KEY: &str =
     r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
-
-/// A KMS service setting, one per `SoftwareLicensingService` method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "setting", content = "value")]
-pub enum ServiceSetting {
-    Port(u16),
-    DnsPublishing(bool),
-    PublishDomains(Vec<PublishDomain>),
-    LowPriority(bool),
-    ActivationInterval(u32),
-    RenewalInterval(u32),
-    HostCaching(bool),
-}
-
-impl ServiceSetting {
-    /// The value the host has now for the setting `setting` changes (what planning compares with
-    /// and what apply reads back).
-    pub fn current(&self, state: &ServiceState) -> ServiceSetting {
-        match self {
-            ServiceSetting::Port(_) => ServiceSetting::Port(state.effective_port()),
-            ServiceSetting::DnsPublishing(_) => ServiceSetting::DnsPublishing(state.dns_publishing),
-            ServiceSetting::PublishDomains(_) => {
-                ServiceSetting::PublishDomains(state.publish_domains.clone())
-            }
-            ServiceSetting::LowPriority(_) => ServiceSetting::LowPriority(state.low_priority),
-            ServiceSetting::ActivationInterval(_) => {
-                ServiceSetting::ActivationInterval(state.activation_interval)
-            }
-            ServiceSetting::RenewalInterval(_) => {
-                ServiceSetting::RenewalInterval(state.renewal_interval)
-            }
-            ServiceSetting::HostCaching(_) => ServiceSetting::HostCaching(state.host_caching),
-        }
-    }
-
-    /// What an administrator would type. `/spri` sets normal priority and `/cpri` low priority
-    /// (Microsoft's slmgr.vbs reference).
-    pub fn equivalent(&self) -> String {
-        match self {
-            ServiceSetting::Port(p) => format!("slmgr.vbs /sprt {p}"),
-            ServiceSetting::DnsPublishing(true) => "slmgr.vbs /sdns".into(),
-            ServiceSetting::DnsPublishing(false) => "slmgr.vbs /cdns".into(),
-            ServiceSetting::PublishDomains(list) if list.is_empty() => {
-                format!("reg delete \"{REGISTRY_KEY}\" /v DnsDomainPublishList /f")
-            }
-            ServiceSetting::PublishDomains(list) => {
-                let data: Vec<String> = list.iter().map(PublishDomain::to_string).collect();
-                format!(
-                    "reg add \"{REGISTRY_KEY}\" /v DnsDomainPublishList /t REG_MULTI_SZ /d \"{}\" /f",
-                    data.join("\\0")
-                )
-            }
-            ServiceSetting::LowPriority(true) => "slmgr.vbs /cpri".into(),
-            ServiceSetting::LowPriority(false) => "slmgr.vbs /spri".into(),
-            ServiceSetting::ActivationInterval(m) => format!("slmgr.vbs /sai {m}"),
-            ServiceSetting::RenewalInterval(m) => format!("slmgr.vbs /sri {m}"),
-            ServiceSetting::HostCaching(true) => "slmgr.vbs /skhc".into(),
-            ServiceSetting::HostCaching(false) => "slmgr.vbs /ckhc".into(),
-        }
-    }
-
-    /// Whether Windows applies the setting only after the Software Protection service restarts.
-    pub fn needs_restart(&self) -> bool {
-        matches!(
-            self,
-            Self::Port(_) | Self::DnsPublishing(_) | Self::PublishDomains(_) | Self::LowPriority(_)
-        )
-    }
-}
 
 /// One planned operation, as stored in a plan file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +40,23 @@ pub enum PlanOp {
         product: ProductId,
         confirmation_id: DeclaredSecret,
     },
+    /// Uninstalls the key of one product: `UninstallProductKey` on the SKU with this activation
+    /// ID (`slmgr.vbs /upk <activation ID>`, never without one).
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+        /// The last five characters of the key the plan saw there.
+        partial: String,
+    },
+    /// Installs the public KMS client setup key (GVLK) of an edition of kmsconf's table.
+    InstallClientKey {
+        product: ProductId,
+        /// The edition's id in `gvlks.toml`.
+        edition: String,
+    },
     SetService(ServiceSetting),
+    /// `ClearKeyManagementServiceListeningPort`: the KMS host listens on 1688 again.
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -128,9 +75,12 @@ pub enum PlanOp {
         zone: String,
         remove: Option<crate::dns::SrvRecord>,
         add: Option<crate::dns::SrvRecord>,
-        /// The key that signs the update (a reference to its secret); `None` only with
-        /// `insecure_updates = true`.
+        /// The key that signs the update (a reference to its secret); `None` with `gss_tsig`
+        /// or `insecure_updates = true`.
         tsig: Option<TsigKey>,
+        /// GSS-TSIG (Kerberos) signing instead of `tsig`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gss_tsig: Option<Box<GssTsig>>,
     },
 }
 
@@ -172,7 +122,13 @@ pub enum TargetOp {
         product: ProductId,
         confirmation_id: ConfirmationId,
     },
+    /// `UninstallProductKey` on the product instance whose `ID` is `activation_id`.
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+    },
     SetService(ServiceSetting),
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -202,8 +158,9 @@ pub struct SrvRecordChange {
     pub expected: Vec<crate::dns::SrvRecord>,
     pub remove: Option<crate::dns::SrvRecord>,
     pub add: Option<crate::dns::SrvRecord>,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<crate::dns::TsigCredentials>,
+    pub gss_tsig: Option<Box<crate::dns::GssTsigCredentials>>,
 }
 
 /// The kinds of operation a lab fault can be aimed at (`kmsconf lab fault --op`).
@@ -212,6 +169,7 @@ pub struct SrvRecordChange {
 pub enum OpKind {
     InstallLicense,
     InstallKey,
+    UninstallKey,
     Activate,
     SetService,
     Firewall,
@@ -220,9 +178,10 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         Self::InstallLicense,
         Self::InstallKey,
+        Self::UninstallKey,
         Self::Activate,
         Self::SetService,
         Self::Firewall,
@@ -234,6 +193,7 @@ impl OpKind {
         match self {
             Self::InstallLicense => "install-license",
             Self::InstallKey => "install-key",
+            Self::UninstallKey => "uninstall-key",
             Self::Activate => "activate",
             Self::SetService => "set-service",
             Self::Firewall => "firewall",
@@ -252,10 +212,11 @@ impl TargetOp {
         match self {
             Self::InstallLicensePack { .. } => OpKind::InstallLicense,
             Self::InstallProductKey { .. } => OpKind::InstallKey,
+            Self::UninstallProductKey { .. } => OpKind::UninstallKey,
             Self::ActivateOnline { .. }
             | Self::ShowInstallationId { .. }
             | Self::ActivateByPhone { .. } => OpKind::Activate,
-            Self::SetService(_) => OpKind::SetService,
+            Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
             Self::RestartService => OpKind::Restart,
             Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => {
                 OpKind::Firewall

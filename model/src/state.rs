@@ -86,6 +86,21 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    /// Every KMS setting at Windows' default: what a fresh host has, and what discovery assumes
+    /// for a value the host does not show.
+    pub fn windows_default() -> Self {
+        Self {
+            port: 0,
+            dns_publishing: true,
+            publish_domains: Vec::new(),
+            low_priority: false,
+            activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
+            renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
+            host_caching: true,
+            restart_pending: false,
+        }
+    }
+
     pub fn effective_port(&self) -> u16 {
         if self.port == 0 {
             DEFAULT_PORT
@@ -123,6 +138,10 @@ pub struct PortRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductState {
+    /// `ID`: the activation ID of the SKU that holds the key, which `UninstallProductKey` (as
+    /// `slmgr.vbs /upk <activation ID>`) acts on; `None` where the target did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
     /// `PartialProductKey`: the last five characters of the installed key.
     pub partial_key: Option<String>,
     pub channel: Channel,
@@ -183,6 +202,7 @@ impl ProductState {
     /// A product with nothing installed yet (a license pack only).
     pub fn empty() -> Self {
         Self {
+            activation_id: None,
             partial_key: None,
             channel: Channel::None,
             license_status: LicenseStatus::Unlicensed,
@@ -278,6 +298,7 @@ impl HostState {
     /// grace period; firewall rule groups off; every KMS setting at Windows' default.
     pub fn fresh_windows_server(computer_name: &str) -> Self {
         let windows = ProductState {
+            activation_id: None,
             partial_key: Some("6VM33".into()),
             channel: Channel::KmsClient,
             license_status: LicenseStatus::InitialGrace,
@@ -290,16 +311,7 @@ impl HostState {
         Self {
             computer_name: computer_name.to_string(),
             os: "Windows Server 2022 Datacenter".into(),
-            service: ServiceState {
-                port: 0,
-                dns_publishing: true,
-                publish_domains: Vec::new(),
-                low_priority: false,
-                activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
-                renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
-                host_caching: true,
-                restart_pending: false,
-            },
+            service: ServiceState::windows_default(),
             firewall: FirewallState {
                 groups: RuleGroup::ALL
                     .iter()
@@ -332,6 +344,14 @@ impl HostState {
             p.requests = RequestCounters::default();
         }
         s
+    }
+
+    /// Whether any product holds a KMS host key (slmgr.vbs's `IsKeyManagementServiceMachine`
+    /// test before it writes a KMS setting).
+    pub fn has_kms_host_key(&self) -> bool {
+        self.products
+            .values()
+            .any(|p| p.channel == Channel::KmsHost)
     }
 
     /// The Windows product as a KMS host, if it is an activated one.

@@ -6,12 +6,12 @@
 //! activated KMS host, a pending restart), so that `plan` against the exported config shows no
 //! changes wherever the config language can express the host.
 
-use std::fmt::Write as _;
+use kmsconf_model::config::{ProductId, PublishDomain};
+use kmsconf_model::settings::SettingValue;
+use kmsconf_model::state::HostState;
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
-use kmsconf_model::config::{ProductId, PublishDomain, RuleGroup, DEFAULT_PORT};
-
-use kmsconf_model::catalog;
-use kmsconf_model::state::{Channel, HostState, LicenseStatus};
+use crate::provider::Providers;
 
 /// An exported config and the variables it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,174 +55,183 @@ pub fn key_variable(host: &str, product: ProductId) -> String {
         .collect()
 }
 
-fn string(text: &str) -> String {
-    toml::Value::String(text.to_string()).to_string()
-}
-
-/// `name` as a TOML key: bare when TOML allows it, else a quoted string.
+/// `name` as a TOML key: bare when TOML allows it, else a quoted string (for comments; the
+/// document quotes its own keys).
 fn table_key(name: &str) -> String {
-    let bare = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
-    if bare {
-        name.to_string()
-    } else {
-        string(name)
-    }
+    toml_edit::Key::new(name).display_repr().to_string()
 }
 
-fn strings(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|i| string(i)).collect();
-    format!("[{}]", quoted.join(", "))
+/// The exported document as providers add to it: tables in the order they come, each after
+/// the comments written since the one before, and a blank line between.
+pub struct ExportDoc {
+    doc: DocumentMut,
+    host: String,
+    name: String,
+    /// Comment lines waiting for the next table (or the end of the document).
+    pending: String,
+    tables: isize,
+    variables: Vec<(String, String)>,
 }
 
-fn domain(d: &PublishDomain) -> String {
-    if d.priority == 0 && d.weight == 0 {
-        string(&d.domain)
-    } else {
-        format!(
-            "{{ domain = {}, priority = {}, weight = {} }}",
-            string(&d.domain),
-            d.priority,
-            d.weight
-        )
-    }
-}
-
-/// The config for one host named `name`, reached as `target` (as the user wrote it).
-pub fn export(host: &str, target: &str, state: &HostState) -> Export {
-    // the name as a TOML key: a name with a `.` is quoted, or it would be a dotted key
-    let name = &table_key(host);
-    let mut out = String::new();
-    let mut variables = Vec::new();
-    let _ = writeln!(
-        out,
-        "# Exported by kmsconf from `{target}` ({}, {}).\n# Host keys are never read back from a host: set each variable below to the key installed\n# there (Windows shows only its last five characters, given beside it).\n",
-        state.computer_name, state.os
-    );
-    let _ = writeln!(out, "[hosts.{name}]\ntarget = {}", string(target));
-    service(&mut out, name, state);
-    firewall(&mut out, name, state);
-    for (id, p) in &state.products {
-        let product = catalog::product_name(*id);
-        match (&p.partial_key, p.channel) {
-            (Some(partial), Channel::KmsHost) => {
-                let variable = key_variable(host, *id);
-                let activation = if p.license_status == LicenseStatus::Licensed {
-                    "\"online\"   # licensed".to_string()
-                } else {
-                    format!(
-                        "\"none\"   # {}: set \"online\" or \"phone\" to activate it",
-                        p.license_status
-                    )
-                };
-                let _ = writeln!(
-                    out,
-                    "\n[hosts.{name}.products.{id}]\nhost_key = {{ env = {} }}   # the installed key ends in {partial}\nactivation = {activation}",
-                    string(&variable)
-                );
-                variables.push((variable, partial.clone()));
-            }
-            (Some(partial), channel) => {
-                let _ = writeln!(
-                    out,
-                    "\n# {product}: a {channel} ending in {partial} is installed, not a KMS host key;\n# declare [hosts.{name}.products.{id}] with the KMS host key to make this a KMS host."
-                );
-            }
-            (None, _) => {
-                let _ = writeln!(
-                    out,
-                    "\n# {product}: the KMS host license pack is installed, but no key."
-                );
-            }
+impl ExportDoc {
+    fn new(host: &str) -> Self {
+        Self {
+            doc: DocumentMut::new(),
+            host: host.to_string(),
+            name: table_key(host),
+            pending: String::new(),
+            tables: 0,
+            variables: Vec::new(),
         }
     }
-    Export {
-        toml: out,
-        variables,
+
+    /// The host name as the config declares it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The host name as a TOML key, for comments that name a table.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds `table` at `hosts.HOST.PATH...`.
+    pub fn insert_table(&mut self, path: &[&str], mut table: Table) {
+        self.tables += 1;
+        table.set_position(Some(self.tables));
+        table
+            .decor_mut()
+            .set_prefix(format!("{}\n", std::mem::take(&mut self.pending)));
+        let Some((last, parents)) = path.split_last() else {
+            self.doc["hosts"] = implicit_table();
+            let hosts = self.doc.get_mut("hosts").and_then(Item::as_table_mut);
+            if let Some(hosts) = hosts {
+                hosts.insert(&self.host, Item::Table(table));
+            }
+            return;
+        };
+        let mut parent = self
+            .doc
+            .get_mut("hosts")
+            .and_then(|h| h.get_mut(self.host.as_str()))
+            .and_then(Item::as_table_mut);
+        for part in parents {
+            parent =
+                parent.and_then(|p| p.entry(part).or_insert_with(implicit_table).as_table_mut());
+        }
+        // every table on the way is one this document made
+        if let Some(parent) = parent {
+            parent.insert(last, Item::Table(table));
+        }
+    }
+
+    /// A comment of its own, after a blank line.
+    pub fn comment_block(&mut self, text: &str) {
+        self.pending.push('\n');
+        self.comment_after(text);
+    }
+
+    /// A comment right after what came before.
+    pub fn comment_after(&mut self, text: &str) {
+        for line in text.lines() {
+            self.pending.push_str(&format!("# {line}\n"));
+        }
+    }
+
+    /// Records that the config reads `variable`, which must hold a key ending in `partial`.
+    pub fn variable(&mut self, variable: String, partial: String) {
+        self.variables.push((variable, partial));
+    }
+
+    fn finish(mut self) -> Export {
+        self.doc.set_trailing(std::mem::take(&mut self.pending));
+        Export {
+            toml: self.doc.to_string(),
+            variables: self.variables,
+        }
     }
 }
 
-fn service(out: &mut String, name: &str, state: &HostState) {
-    if !state.windows_is_activated_kms_host() {
-        let _ = writeln!(
-            out,
-            "\n# KMS service settings are left out: Windows accepts them only on an activated KMS host,\n# and this host is not one yet."
-        );
-        return;
-    }
-    let s = &state.service;
-    let domains: Vec<String> = s.publish_domains.iter().map(domain).collect();
-    // an empty list on a host that does not publish itself says nothing, and `validate` warns
-    // that a publish list has no effect while publishing is off
-    let publish_domains = if !s.dns_publishing && domains.is_empty() {
-        String::new()
-    } else {
-        format!("publish_domains = [{}]\n", domains.join(", "))
-    };
-    let _ = writeln!(
-        out,
-        "\n[hosts.{name}.service]\nport = {}\ndns_publishing = {}\n{publish_domains}low_priority = {}\nactivation_interval = {}\nrenewal_interval = {}\nhost_caching = {}",
-        s.effective_port(),
-        s.dns_publishing,
-        s.low_priority,
-        s.activation_interval,
-        s.renewal_interval,
-        s.host_caching
-    );
-    if s.restart_pending {
-        let _ = writeln!(
-            out,
-            "# A restart of the Software Protection service is pending on the host: the first plan\n# shows it."
-        );
+/// A table with no keys of its own, so no header: `[hosts]` above `[hosts.kms01]`.
+fn implicit_table() -> Item {
+    let mut t = Table::new();
+    t.set_implicit(true);
+    Item::Table(t)
+}
+
+/// A setting's value as the config writes it.
+pub fn value(v: &SettingValue) -> Item {
+    match v {
+        SettingValue::U16(n) => toml_edit::value(i64::from(*n)),
+        SettingValue::U32(n) => toml_edit::value(i64::from(*n)),
+        SettingValue::Bool(b) => toml_edit::value(*b),
+        SettingValue::List(list) => {
+            let entries: Array = list.iter().map(domain).collect();
+            toml_edit::value(entries)
+        }
     }
 }
 
-fn firewall(out: &mut String, name: &str, state: &HostState) {
-    let fw = &state.firewall;
-    let enabled: Vec<RuleGroup> = RuleGroup::ALL
-        .into_iter()
-        .filter(|g| fw.groups.get(g).is_some_and(|s| s.enabled))
-        .collect();
-    if enabled.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n# Firewall: no managed rule group is enabled, so none is declared."
-        );
-        return;
+/// A publish list entry: the domain alone when priority and weight are the default 0.
+fn domain(d: &PublishDomain) -> Value {
+    if d.priority == 0 && d.weight == 0 {
+        return Value::from(d.domain.as_str());
     }
-    let ids: Vec<String> = enabled.iter().map(|g| g.id().to_string()).collect();
-    let _ = writeln!(
-        out,
-        "\n[hosts.{name}.firewall]\nrule_groups = {}",
-        strings(&ids)
-    );
-    let kms = fw.groups.get(&RuleGroup::KeyManagementService);
-    let scope = kms
-        .filter(|g| g.enabled)
-        .map(|g| g.remote_addresses.clone())
-        .unwrap_or_default();
-    if !scope.is_empty() {
-        let _ = writeln!(out, "remote_addresses = {}", strings(&scope));
+    let mut t = InlineTable::new();
+    t.insert("domain", Value::from(d.domain.as_str()));
+    t.insert("priority", Value::from(i64::from(d.priority)));
+    t.insert("weight", Value::from(i64::from(d.weight)));
+    Value::InlineTable(t)
+}
+
+/// A list of strings.
+pub fn strings(items: &[String]) -> Item {
+    let list: Array = items.iter().map(String::as_str).collect();
+    toml_edit::value(list)
+}
+
+/// `{ env = "VARIABLE" }` with a comment after it.
+pub fn env_placeholder(variable: &str, comment: &str) -> Item {
+    let mut t = InlineTable::new();
+    t.insert("env", Value::from(variable));
+    with_comment(Value::InlineTable(t), comment)
+}
+
+/// A string with a comment after it.
+pub fn commented(text: &str, comment: &str) -> Item {
+    with_comment(Value::from(text), comment)
+}
+
+fn with_comment(mut v: Value, comment: &str) -> Item {
+    v.decor_mut().set_suffix(format!("   # {comment}"));
+    Item::Value(v)
+}
+
+/// The config for one host named `host`, reached as `target` (as the user wrote it).
+pub fn export(host: &str, target: &str, state: &HostState) -> Export {
+    export_with(&Providers::default(), host, target, state)
+}
+
+/// [`export`] by the given providers.
+pub fn export_with(providers: &Providers, host: &str, target: &str, state: &HostState) -> Export {
+    let mut doc = ExportDoc::new(host);
+    doc.comment_after(&format!(
+        "Exported by kmsconf from `{target}` ({}, {}).\nHost keys are never read back from a host: set each variable below to the key installed\nthere (Windows shows only its last five characters, given beside it).",
+        state.computer_name, state.os
+    ));
+    let mut table = Table::new();
+    table.insert("target", toml_edit::value(target));
+    doc.insert_table(&[], table);
+    for provider in providers.export_order() {
+        provider.export(state, &mut doc);
     }
-    let kms_enabled = enabled.contains(&RuleGroup::KeyManagementService);
-    let port = state.service.effective_port();
-    let wanted = (kms_enabled && port != DEFAULT_PORT).then_some((port, &scope));
-    let present = fw.port_rule.as_ref().map(|r| (r.port, &r.remote_addresses));
-    if wanted != present {
-        let _ = writeln!(
-            out,
-            "# kmsconf's own rule for the KMS port ({}) does not match this config: the first plan\n# changes it.",
-            kmsconf_model::catalog::PORT_RULE_NAME
-        );
-    }
+    doc.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_model::state::ProductState;
+    use kmsconf_model::state::{Channel, LicenseStatus, ProductState};
 
     #[test]
     fn names_and_variables_are_valid_config_names() {
@@ -253,6 +262,7 @@ mod tests {
         state.products.insert(
             ProductId::Windows,
             ProductState {
+                activation_id: None,
                 partial_key: Some("6789B".into()),
                 channel: Channel::KmsHost,
                 license_status: LicenseStatus::Unlicensed,

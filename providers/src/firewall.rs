@@ -2,16 +2,83 @@
 //! localized display name) and kmsconf's own rule for a custom KMS port.
 
 use kmsconf_model::catalog::PORT_RULE_NAME;
-use kmsconf_model::config::{FirewallConfig, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::config::{FirewallConfig, HostConfig, RuleGroup, DEFAULT_PORT};
 use kmsconf_model::Action;
 use serde_json::{json, Value};
 
+use crate::export::{strings, ExportDoc};
 use crate::planner::ChangeSpec;
+use crate::provider::{Planned, Provider};
+use crate::status::HostStatus;
+use crate::Error;
 use kmsconf_model::ops::PlanOp;
-use kmsconf_model::state::{FirewallState, PortRule};
+use kmsconf_model::state::{FirewallState, HostState, PortRule};
 use kmsconf_model::KmsChange;
+use toml_edit::Table;
 
 const PORT_RULE: &str = "firewall.kms-port-rule";
+
+/// The firewall provider.
+pub struct Firewall;
+
+impl Provider for Firewall {
+    fn plan(
+        &self,
+        cfg: &HostConfig,
+        state: &HostState,
+        earlier: &[KmsChange],
+    ) -> Result<Planned, Error> {
+        let Some(fw) = &cfg.firewall else {
+            return Ok(Planned::default());
+        };
+        let port = cfg.service.port.unwrap_or(state.service.effective_port());
+        let port_change = earlier
+            .iter()
+            .find(|c| c.address == crate::service::PORT)
+            .map(|c| c.address.as_str());
+        Ok(Planned {
+            changes: plan_firewall(fw, &state.firewall, port, port_change),
+            notices: Vec::new(),
+        })
+    }
+
+    fn export(&self, state: &HostState, doc: &mut ExportDoc) {
+        let fw = &state.firewall;
+        let enabled: Vec<RuleGroup> = RuleGroup::ALL
+            .into_iter()
+            .filter(|g| fw.groups.get(g).is_some_and(|s| s.enabled))
+            .collect();
+        if enabled.is_empty() {
+            doc.comment_block("Firewall: no managed rule group is enabled, so none is declared.");
+            return;
+        }
+        let ids: Vec<String> = enabled.iter().map(|g| g.id().to_string()).collect();
+        let mut table = Table::new();
+        table.insert("rule_groups", strings(&ids));
+        let scope = fw
+            .groups
+            .get(&RuleGroup::KeyManagementService)
+            .filter(|g| g.enabled)
+            .map(|g| g.remote_addresses.clone())
+            .unwrap_or_default();
+        if !scope.is_empty() {
+            table.insert("remote_addresses", strings(&scope));
+        }
+        doc.insert_table(&["firewall"], table);
+        let kms_enabled = enabled.contains(&RuleGroup::KeyManagementService);
+        let port = state.service.effective_port();
+        let wanted = (kms_enabled && port != DEFAULT_PORT).then_some((port, &scope));
+        let present = fw.port_rule.as_ref().map(|r| (r.port, &r.remote_addresses));
+        if wanted != present {
+            doc.comment_after(&format!(
+                "kmsconf's own rule for the KMS port ({PORT_RULE_NAME}) does not match this config: the first plan\nchanges it."
+            ));
+        }
+    }
+
+    /// `status` shows no firewall state: `doctor` checks it.
+    fn status(&self, _cfg: &HostConfig, _state: &HostState, _status: &mut HostStatus) {}
+}
 
 fn scope(addresses: &[String]) -> Value {
     if addresses.is_empty() {
@@ -31,7 +98,7 @@ fn remoteip(addresses: &[String]) -> String {
 
 /// Plans the rule groups and the port rule. `port` is the KMS port after apply; `port_change`
 /// the address of the change that sets it, which the port rule waits for.
-pub(crate) fn plan_firewall(
+fn plan_firewall(
     cfg: &FirewallConfig,
     state: &FirewallState,
     port: u16,
@@ -51,6 +118,37 @@ pub(crate) fn plan_firewall(
     });
     let deps: Vec<String> = port_change.map(str::to_string).into_iter().collect();
     changes.extend(port_rule_change(state.port_rule.as_ref(), desired, &deps));
+    changes
+}
+
+/// What retiring a host does to its firewall, after `deps`: the Key Management Service group
+/// disabled (its scope kept) and kmsconf's port rule removed. Other groups are left as they are
+/// (File and Printer Sharing serves other roles).
+pub(crate) fn retire(state: &FirewallState, deps: &[String]) -> Vec<KmsChange> {
+    let group = RuleGroup::KeyManagementService;
+    let mut changes = Vec::new();
+    if let Some(current) = state.groups.get(&group).filter(|g| g.enabled) {
+        let value = |enabled: bool| json!({ "enabled": enabled, "remote_addresses": scope(&current.remote_addresses) });
+        changes.push(
+            ChangeSpec::new(
+                format!("firewall.{group}"),
+                Action::Update,
+                value(true),
+                value(false),
+            )
+            .equivalent(format!(
+                "netsh advfirewall firewall set rule group=\"{}\" new enable=no",
+                group.display_name()
+            ))
+            .depends_on_all(deps)
+            .into_change(PlanOp::SetRuleGroup {
+                group,
+                enabled: false,
+                remote_addresses: current.remote_addresses.clone(),
+            }),
+        );
+    }
+    changes.extend(port_rule_change(state.port_rule.as_ref(), None, deps));
     changes
 }
 
@@ -92,7 +190,7 @@ fn rule_group_change(
             value(true, &desired_scope),
         )
         .equivalent(equivalent)
-        .op(PlanOp::SetRuleGroup {
+        .into_change(PlanOp::SetRuleGroup {
             group,
             enabled: true,
             remote_addresses: desired_scope,
@@ -127,8 +225,8 @@ fn port_rule_change(
                         want.port,
                         remoteip(&want.remote_addresses)
                     ))
-                    .after_all(deps)
-                    .op(PlanOp::SetPortRule { port: want.port, remote_addresses: want.remote_addresses }),
+                    .depends_on_all(deps)
+                    .into_change(PlanOp::SetPortRule { port: want.port, remote_addresses: want.remote_addresses }),
             )
         }
         (Some(current), None) => Some(
@@ -136,8 +234,8 @@ fn port_rule_change(
                 .equivalent(format!(
                     "netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""
                 ))
-                .after_all(deps)
-                .op(PlanOp::RemovePortRule),
+                .depends_on_all(deps)
+                .into_change(PlanOp::RemovePortRule),
         ),
         _ => None,
     }

@@ -6,23 +6,99 @@ use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::Action;
 use serde_json::{json, Value};
 
+use crate::export::{commented, env_placeholder, key_variable, ExportDoc};
 use crate::planner::ChangeSpec;
+use crate::provider::{Planned, Provider};
+use crate::status::{product_status, HostStatus};
 use crate::Error;
+use kmsconf_engine::secret::DeclaredSecret;
 use kmsconf_model::catalog;
+use kmsconf_model::config::HostConfig;
 use kmsconf_model::ops::PlanOp;
 use kmsconf_model::state::{Channel, HostState, LicenseStatus};
 use kmsconf_model::KmsChange;
+use toml_edit::Table;
 
-pub(crate) struct ProductPlan {
-    pub changes: Vec<KmsChange>,
-    pub notices: Vec<String>,
+/// The licensing provider: every product the config declares.
+pub struct Licensing;
+
+impl Provider for Licensing {
+    fn plan(
+        &self,
+        cfg: &HostConfig,
+        state: &HostState,
+        _earlier: &[KmsChange],
+    ) -> Result<Planned, Error> {
+        let mut planned = Planned::default();
+        for (id, product) in &cfg.products {
+            let p = plan_product(&cfg.name, *id, product, state)?;
+            planned.changes.extend(p.changes);
+            planned.notices.extend(p.notices);
+        }
+        Ok(planned)
+    }
+
+    fn export(&self, state: &HostState, doc: &mut ExportDoc) {
+        for (id, p) in &state.products {
+            let product = catalog::product_name(*id);
+            let table_name = id.to_string();
+            match (&p.partial_key, p.channel) {
+                (Some(partial), Channel::KmsHost) => {
+                    let variable = key_variable(doc.host(), *id);
+                    let (activation, why) = if p.license_status == LicenseStatus::Licensed {
+                        ("online", "licensed".to_string())
+                    } else {
+                        let status = p.license_status;
+                        (
+                            "none",
+                            format!("{status}: set \"online\" or \"phone\" to activate it"),
+                        )
+                    };
+                    let mut table = Table::new();
+                    let ends = format!("the installed key ends in {partial}");
+                    table.insert("host_key", env_placeholder(&variable, &ends));
+                    table.insert("activation", commented(activation, &why));
+                    doc.insert_table(&["products", &table_name], table);
+                    doc.variable(variable, partial.clone());
+                }
+                (Some(partial), channel) => {
+                    let name = doc.name().to_string();
+                    doc.comment_block(&format!(
+                        "{product}: a {channel} ending in {partial} is installed, not a KMS host key;\ndeclare [hosts.{name}.products.{id}] with the KMS host key to make this a KMS host."
+                    ));
+                }
+                (None, _) => doc.comment_block(&format!(
+                    "{product}: the KMS host license pack is installed, but no key."
+                )),
+            }
+        }
+    }
+
+    /// The declared products and those holding a KMS host key; on a retired host also Windows,
+    /// whose KMS client key shows what the host has become.
+    fn status(&self, cfg: &HostConfig, state: &HostState, status: &mut HostStatus) {
+        for id in ProductId::ALL {
+            let declared = cfg.products.contains_key(&id);
+            let observed = state.products.get(&id);
+            let is_host = observed.is_some_and(|p| p.channel == Channel::KmsHost);
+            let client = cfg.is_retired() && id == ProductId::Windows;
+            if declared || is_host || client {
+                status.products.push(product_status(id, declared, observed));
+            }
+        }
+    }
+}
+
+struct ProductPlan {
+    changes: Vec<KmsChange>,
+    notices: Vec<String>,
 }
 
 fn address(id: ProductId, part: &str) -> String {
     format!("products.{id}.{part}")
 }
 
-pub(crate) fn plan_product(
+fn plan_product(
     host: &str,
     id: ProductId,
     cfg: &ProductConfig,
@@ -32,17 +108,7 @@ pub(crate) fn plan_product(
         host: host.to_string(),
         message,
     };
-    let what = format!("hosts.{host}.products.{id}.host_key");
-    let secret = cfg
-        .host_key
-        .resolve(&what)
-        .map_err(|e| err(e.to_string()))?;
-    let key = ProductKey::parse(&secret).map_err(|m| {
-        err(format!(
-            "the host key of `{id}` ({}) is malformed: {m}",
-            cfg.host_key.source.describe()
-        ))
-    })?;
+    let key = host_key(host, id, cfg).map_err(err)?;
     let observed = state.products.get(&id);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
@@ -81,14 +147,26 @@ pub(crate) fn plan_product(
             json!(activation.after),
         )
         .equivalent(activation.equivalent)
-        .after_all(&key_dep);
+        .depends_on_all(&key_dep);
         if let Some(note) = activation.note {
             notices.push(format!("{id}: {note}"));
             spec = spec.note(note);
         }
-        changes.push(spec.op(activation.op));
+        changes.push(spec.into_change(activation.op));
     }
     Ok(ProductPlan { changes, notices })
+}
+
+/// The declared KMS host key, read and checked now so a typo is found at plan time.
+fn host_key(host: &str, id: ProductId, cfg: &ProductConfig) -> Result<ProductKey, String> {
+    let what = format!("hosts.{host}.products.{id}.host_key");
+    let secret = cfg.host_key.resolve(&what).map_err(|e| e.to_string())?;
+    ProductKey::parse(&secret).map_err(|m| {
+        format!(
+            "the host key of `{id}` ({}) is malformed: {m}",
+            cfg.host_key.source.describe()
+        )
+    })
 }
 
 /// Installing the product's KMS host license pack, when it needs one the host lacks; `Err` when
@@ -122,7 +200,7 @@ fn license_pack_change(
         "run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)",
         catalog::product_name(id)
     ))
-    .op(PlanOp::InstallLicensePack {
+    .into_change(PlanOp::InstallLicensePack {
         product: id,
         source: source.clone(),
         path,
@@ -152,12 +230,30 @@ fn host_key_change(
         key_value(&key.partial(), Channel::KmsHost),
     )
     .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
-    .after_all(deps)
-    .op(PlanOp::InstallProductKey {
+    .depends_on_all(deps)
+    .into_change(PlanOp::InstallProductKey {
         product: id,
         key: cfg.host_key.clone(),
         partial: key.partial(),
     })
+}
+
+/// Checks the confirmation ID's form now, so a typo is found at plan time, not halfway through
+/// apply.
+fn check_confirmation_id(host: &str, id: ProductId, cid: &DeclaredSecret) -> Result<(), Error> {
+    let err = |message: String| Error::Plan {
+        host: host.into(),
+        message,
+    };
+    let what = format!("hosts.{host}.products.{id}.confirmation_id");
+    let secret = cid.resolve(&what).map_err(|e| err(e.to_string()))?;
+    ConfirmationId::parse(&secret).map_err(|m| {
+        err(format!(
+            "the confirmation ID of `{id}` ({}) is malformed: {m}",
+            cid.source.describe()
+        ))
+    })?;
+    Ok(())
 }
 
 struct PlannedActivation {
@@ -187,19 +283,7 @@ fn plan_activation(
         .filter(|c| !c.source.is_available());
     match (cfg.activation, cid) {
         (Activation::Phone, Some(cid)) => {
-            // check the form now, so a typo is found at plan time, not halfway through apply
-            let what = format!("hosts.{host}.products.{id}.confirmation_id");
-            let secret = cid.resolve(&what).map_err(|e| Error::Plan {
-                host: host.into(),
-                message: e.to_string(),
-            })?;
-            ConfirmationId::parse(&secret).map_err(|m| Error::Plan {
-                host: host.into(),
-                message: format!(
-                    "the confirmation ID of `{id}` ({}) is malformed: {m}",
-                    cid.source.describe()
-                ),
-            })?;
+            check_confirmation_id(host, id, cid)?;
             Ok(PlannedActivation {
                 op: PlanOp::ActivateByPhone {
                     product: id,

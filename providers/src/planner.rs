@@ -3,11 +3,12 @@
 
 use kmsconf_engine::plan::{Change, HostPlan};
 use kmsconf_engine::target::Discovery;
-use kmsconf_model::config::{Activation, HostConfig, ProductId};
+use kmsconf_model::config::HostConfig;
 use kmsconf_model::Action;
 use serde_json::Value;
 
-use crate::{firewall, licensing, service, Error};
+use crate::provider::Providers;
+use crate::Error;
 use kmsconf_model::ops::PlanOp;
 use kmsconf_model::state::HostState;
 use kmsconf_model::EntryState;
@@ -42,7 +43,8 @@ impl ChangeSpec {
         self
     }
 
-    pub fn after_all(mut self, deps: &[String]) -> Self {
+    /// The change runs after every one of `deps`.
+    pub fn depends_on_all(mut self, deps: &[String]) -> Self {
         self.depends_on.extend(deps.iter().cloned());
         self
     }
@@ -52,7 +54,8 @@ impl ChangeSpec {
         self
     }
 
-    pub fn op(mut self, operation: PlanOp) -> KmsChange {
+    /// The change that carries out `operation`.
+    pub fn into_change(mut self, operation: PlanOp) -> KmsChange {
         self.depends_on.sort();
         self.depends_on.dedup();
         Change {
@@ -78,32 +81,32 @@ pub fn created_notice(state: &HostState) -> String {
 
 /// Plans one host.
 pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<KmsHostPlan, Error> {
+    plan_host_with(&Providers::default(), cfg, discovery)
+}
+
+/// Plans one host with the given providers, each in turn seeing the changes planned before it;
+/// a retired host is planned by [`crate::retire`] instead.
+pub fn plan_host_with(
+    providers: &Providers,
+    cfg: &HostConfig,
+    discovery: Discovery<HostState>,
+) -> Result<KmsHostPlan, Error> {
     let state = discovery.state;
     let mut changes: Vec<KmsChange> = Vec::new();
     let mut notices: Vec<String> = Vec::new();
     if discovery.created {
         notices.push(created_notice(&state));
     }
-    for (id, product) in &cfg.products {
-        let planned = licensing::plan_product(&cfg.name, *id, product, &state)?;
+    if cfg.is_retired() {
+        let planned = crate::retire::plan_retired(cfg, &state)?;
         changes.extend(planned.changes);
         notices.extend(planned.notices);
-    }
-    let ready = service_prerequisites(cfg, &state, &changes)?;
-    let service_changes = service::plan_service(&cfg.service, &state.service, &ready);
-    let port_change = service_changes
-        .iter()
-        .find(|c| c.address == service::PORT)
-        .map(|c| c.address.clone());
-    changes.extend(service_changes);
-    if let Some(fw) = &cfg.firewall {
-        let port = cfg.service.port.unwrap_or(state.service.effective_port());
-        changes.extend(firewall::plan_firewall(
-            fw,
-            &state.firewall,
-            port,
-            port_change.as_deref(),
-        ));
+    } else {
+        for provider in providers.plan_order() {
+            let planned = provider.plan(cfg, &state, &changes)?;
+            changes.extend(planned.changes);
+            notices.extend(planned.notices);
+        }
     }
     order(&mut changes)?;
     Ok(HostPlan {
@@ -117,55 +120,14 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
     })
 }
 
-/// The changes service settings must wait for: Windows applies KMS settings only on an
-/// installed and activated KMS host key.
-fn service_prerequisites(
-    cfg: &HostConfig,
-    state: &HostState,
-    changes: &[KmsChange],
-) -> Result<Vec<String>, Error> {
-    let prefix = format!("products.{}.", ProductId::Windows);
-    let windows_changes: Vec<String> = changes
-        .iter()
-        .filter(|c| c.address.starts_with(&prefix))
-        .map(|c| c.address.clone())
-        .collect();
-    if cfg.service.is_empty() {
-        return Ok(windows_changes);
-    }
-    let err = |message: &str| Error::Plan {
-        host: cfg.name.clone(),
-        message: message.to_string(),
-    };
-    let activated_after_apply = match cfg.products.get(&ProductId::Windows) {
-        None => state.windows_is_activated_kms_host(),
-        Some(p) if p.activation == Activation::None => {
-            state.windows_is_activated_kms_host() && windows_changes.is_empty()
-        }
-        Some(_) => true,
-    };
-    if !activated_after_apply {
-        let message = match cfg.products.get(&ProductId::Windows) {
-            None => format!("KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.{}.products.windows]` with its `host_key`", cfg.name),
-            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated".to_string(),
-        };
-        return Err(err(&message));
-    }
-    Ok(windows_changes)
-}
-
 /// Puts changes in the order they would run (dependency level, then address), so the plan
 /// reads top to bottom as apply will do it.
 fn order(changes: &mut [KmsChange]) -> Result<(), Error> {
-    let mut dag = kmsconf_engine::graph::Dag::new();
-    for c in changes.iter() {
-        dag.add_node(c.address.clone());
-        for d in &c.depends_on {
-            if changes.iter().any(|o| &o.address == d) {
-                dag.add_edge(d.clone(), c.address.clone());
-            }
-        }
-    }
+    let dag = kmsconf_engine::graph::Dag::from_deps(
+        changes
+            .iter()
+            .map(|c| (c.address.clone(), c.depends_on.clone())),
+    )?;
     let levels = dag.levels()?;
     let rank = |a: &str| {
         levels

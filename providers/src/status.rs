@@ -2,12 +2,20 @@
 //! `/dli all` would show (license status in words, partial key, count against the threshold,
 //! KMS settings, cumulative request counters), built from one discovery. Nothing is printed here.
 
-use kmsconf_model::config::{HostConfig, ProductId, PublishDomain};
-use schemars::JsonSchema;
-use serde::Serialize;
+use std::borrow::Cow;
 
+use kmsconf_model::config::{HostConfig, HostLifecycle, ProductId, PublishDomain};
+use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
+
+use crate::provider::Providers;
 use kmsconf_model::catalog;
-use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState, RequestCounters};
+use kmsconf_model::state::{
+    Channel, HostState, LicenseStatus, ProductState, RequestCounters, ServiceState,
+};
 
 /// One host's status, or why it could not be read.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -15,6 +23,9 @@ pub struct HostStatus {
     pub name: String,
     pub target: String,
     pub address: Option<String>,
+    /// `present`, or `retired`: the host is to be a KMS client, and its products show what
+    /// key it holds now.
+    pub state: HostLifecycle,
     /// Set when discovery failed; every other observed field is then absent.
     pub error: Option<String>,
     pub computer_name: Option<String>,
@@ -27,19 +38,127 @@ pub struct HostStatus {
     pub products: Vec<ProductStatus>,
 }
 
-/// The KMS settings in effect.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+/// The KMS settings in effect: in `--json`, one field per setting (as its row names it) and
+/// `restart_pending`.
+#[derive(Debug, Clone)]
 pub struct ServiceStatus {
-    pub port: u16,
-    pub dns_publishing: bool,
-    pub publish_domains: Vec<PublishDomain>,
-    /// `normal` or `low`.
-    #[schemars(with = "String", extend("enum" = ["normal", "low"]))]
-    pub priority: &'static str,
-    pub activation_interval: u32,
-    pub renewal_interval: u32,
-    pub host_caching: bool,
+    pub settings: Vec<ShownSetting>,
     pub restart_pending: bool,
+}
+
+/// One setting as `status` shows it.
+#[derive(Debug, Clone)]
+pub struct ShownSetting {
+    pub field: &'static str,
+    pub json: Value,
+    /// The human text (`port 1688`); `None` shows nothing (an empty publish list).
+    pub text: Option<String>,
+    /// The text follows the one before with a space rather than `, ` (the publish list, after
+    /// DNS publishing).
+    pub attached: bool,
+}
+
+impl ServiceStatus {
+    /// The status of `settings` on a host in `state`.
+    pub fn new(settings: &[Setting], state: &ServiceState) -> Self {
+        Self {
+            settings: settings.iter().map(|s| shown(s, state)).collect(),
+            restart_pending: state.restart_pending,
+        }
+    }
+
+    /// The human line: `port 1688, DNS publishing on (corp.example 0 0), priority normal, ...`.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for s in &self.settings {
+            if let Some(text) = &s.text {
+                if !out.is_empty() {
+                    out.push_str(if s.attached { " " } else { ", " });
+                }
+                out.push_str(text);
+            }
+        }
+        out
+    }
+}
+
+fn shown(setting: &Setting, state: &ServiceState) -> ShownSetting {
+    let value = (setting.current)(state);
+    let how = &setting.status;
+    let (json, text) = match &value {
+        SettingValue::U16(_) | SettingValue::U32(_) => (
+            json!(value.number()),
+            Some(format!("{} {value}{}", how.label, how.unit)),
+        ),
+        SettingValue::Bool(b) => {
+            let word = if *b { how.words.0 } else { how.words.1 };
+            let json = if how.words_in_json {
+                json!(word)
+            } else {
+                json!(b)
+            };
+            (json, Some(format!("{} {word}", how.label)))
+        }
+        SettingValue::List(list) => {
+            let entries: Vec<String> = list
+                .iter()
+                .map(|d| format!("{} {} {}", d.domain, d.priority, d.weight))
+                .collect();
+            let text = (!entries.is_empty()).then(|| format!("({})", entries.join("; ")));
+            (json!(list), text)
+        }
+    };
+    ShownSetting {
+        field: how.field,
+        json,
+        text,
+        attached: value.kind() == Kind::List,
+    }
+}
+
+impl Serialize for ServiceStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.settings.len() + 1))?;
+        for s in &self.settings {
+            map.serialize_entry(s.field, &s.json)?;
+        }
+        map.serialize_entry("restart_pending", &self.restart_pending)?;
+        map.end()
+    }
+}
+
+/// The schema of the `--json` form, generated from the setting rows like the form itself.
+impl JsonSchema for ServiceStatus {
+    fn schema_name() -> Cow<'static, str> {
+        "ServiceStatus".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut properties = serde_json::Map::new();
+        let mut required = Vec::new();
+        for setting in SETTINGS {
+            let how = &setting.status;
+            let schema = match setting.kind {
+                Kind::U16 => json!({ "type": "integer", "minimum": 0, "maximum": u16::MAX }),
+                Kind::U32 => json!({ "type": "integer", "minimum": 0 }),
+                Kind::Bool if how.words_in_json => {
+                    json!({ "type": "string", "enum": [how.words.0, how.words.1] })
+                }
+                Kind::Bool => json!({ "type": "boolean" }),
+                Kind::List => generator.subschema_for::<Vec<PublishDomain>>().to_value(),
+            };
+            properties.insert(how.field.to_string(), schema);
+            required.push(how.field);
+        }
+        properties.insert("restart_pending".into(), json!({ "type": "boolean" }));
+        required.push("restart_pending");
+        schemars::json_schema!({
+            "description": "The KMS settings in effect: one field per setting, and whether a restart is pending.",
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        })
+    }
 }
 
 /// One KMS host product: declared in the config, or holding a KMS host key on the host.
@@ -69,10 +188,21 @@ pub fn host_status(
     target: String,
     observed: Result<&HostState, String>,
 ) -> HostStatus {
+    host_status_with(&Providers::default(), cfg, target, observed)
+}
+
+/// [`host_status`] by the given providers.
+pub fn host_status_with(
+    providers: &Providers,
+    cfg: &HostConfig,
+    target: String,
+    observed: Result<&HostState, String>,
+) -> HostStatus {
     let mut status = HostStatus {
         name: cfg.name.clone(),
         target,
         address: cfg.address.clone(),
+        state: cfg.state,
         error: None,
         computer_name: None,
         os: None,
@@ -94,29 +224,17 @@ pub fn host_status(
     status.clock = state.clock.map(kmsconf_model::clock::rfc3339);
     status.client_machine_id = state.client_machine_id.clone();
     status.remaining_rearm_count = state.remaining_rearm_count;
-    let s = &state.service;
-    status.service = Some(ServiceStatus {
-        port: s.effective_port(),
-        dns_publishing: s.dns_publishing,
-        publish_domains: s.publish_domains.clone(),
-        priority: if s.low_priority { "low" } else { "normal" },
-        activation_interval: s.activation_interval,
-        renewal_interval: s.renewal_interval,
-        host_caching: s.host_caching,
-        restart_pending: s.restart_pending,
-    });
-    for id in ProductId::ALL {
-        let declared = cfg.products.contains_key(&id);
-        let observed = state.products.get(&id);
-        let is_host = observed.is_some_and(|p| p.channel == Channel::KmsHost);
-        if declared || is_host {
-            status.products.push(product_status(id, declared, observed));
-        }
+    for provider in providers.export_order() {
+        provider.status(cfg, state, &mut status);
     }
     status
 }
 
-fn product_status(id: ProductId, declared: bool, observed: Option<&ProductState>) -> ProductStatus {
+pub(crate) fn product_status(
+    id: ProductId,
+    declared: bool,
+    observed: Option<&ProductState>,
+) -> ProductStatus {
     let info = catalog::product(id);
     let required = observed
         .and_then(|p| p.required_count)

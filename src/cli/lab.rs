@@ -23,7 +23,8 @@ pub enum LabCommand {
     Fault {
         /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
-        /// install-license, install-key, activate, set-service, firewall, restart or discover.
+        /// install-license, install-key, uninstall-key, activate, set-service, firewall, restart
+        /// or discover.
         #[arg(long, value_parser = parse_op)]
         op: OpKind,
         /// The HRESULT to answer, e.g. 0xC004F074.

@@ -1,10 +1,12 @@
 //! Human output: the plan as a reviewer reads it, and the apply report. Colour only on a
-//! terminal and never with `NO_COLOR`; everything reads the same without it.
+//! terminal and never with `NO_COLOR` (anstyle writes the codes); everything reads the same
+//! without it.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::Path;
 
+use anstyle::AnsiColor;
 use kmsconf_app::failure::HostFailure;
 use kmsconf_app::output::PlanSummary;
 use kmsconf_app::session::HostResult;
@@ -38,30 +40,33 @@ impl Style {
     pub fn plain() -> Self {
         Self { enabled: false }
     }
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.enabled {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_string()
         }
     }
+    fn colour(&self, colour: AnsiColor, text: &str) -> String {
+        self.paint(anstyle::Style::new().fg_color(Some(colour.into())), text)
+    }
     pub fn red(&self, t: &str) -> String {
-        self.paint("31", t)
+        self.colour(AnsiColor::Red, t)
     }
     pub fn green(&self, t: &str) -> String {
-        self.paint("32", t)
+        self.colour(AnsiColor::Green, t)
     }
     pub fn yellow(&self, t: &str) -> String {
-        self.paint("33", t)
+        self.colour(AnsiColor::Yellow, t)
     }
     pub fn cyan(&self, t: &str) -> String {
-        self.paint("36", t)
+        self.colour(AnsiColor::Cyan, t)
     }
     pub fn bold(&self, t: &str) -> String {
-        self.paint("1", t)
+        self.paint(anstyle::Style::new().bold(), t)
     }
     pub fn dim(&self, t: &str) -> String {
-        self.paint("2", t)
+        self.paint(anstyle::Style::new().dimmed(), t)
     }
     fn action(&self, a: Action) -> String {
         let s = a.symbol().to_string();
@@ -241,5 +246,16 @@ mod tests {
             "{ enabled = true, remote_addresses = [\"10.0.0.0/8\"] }"
         );
         assert!(!Style::plain().red("x").contains('\x1b'));
+    }
+
+    #[test]
+    fn colour_is_the_plain_sgr_codes() {
+        let on = Style { enabled: true };
+        assert_eq!(on.red("x"), "\x1b[31mx\x1b[0m");
+        assert_eq!(on.green("x"), "\x1b[32mx\x1b[0m");
+        assert_eq!(on.yellow("x"), "\x1b[33mx\x1b[0m");
+        assert_eq!(on.cyan("x"), "\x1b[36mx\x1b[0m");
+        assert_eq!(on.bold("x"), "\x1b[1mx\x1b[0m");
+        assert_eq!(on.dim("x"), "\x1b[2mx\x1b[0m");
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod clients;
 pub mod listen;
+mod operations;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,13 +25,13 @@ use std::time::Duration;
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::read::read_bounded;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
-use kmsconf_model::config::{ProductId, INTERVAL_RANGE};
+use kmsconf_model::config::ProductId;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use kmsconf_model::catalog;
-use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
-use kmsconf_model::state::{Channel, HostState, LicenseStatus, PortRule, ProductState};
+use kmsconf_model::ops::{OpKind, TargetOp};
+use kmsconf_model::state::{Channel, HostState};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -78,7 +79,7 @@ pub struct Fault {
 }
 
 impl LabFile {
-    fn fresh(path: &Path) -> Self {
+    fn fresh(path: &Path) -> Result<Self, Error> {
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -89,16 +90,9 @@ impl LabFile {
             .take(15)
             .collect::<String>()
             .to_ascii_uppercase();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let host_id = format!(
-            "{:016x}",
-            fnv1a(format!("{}:{nanos}:{}", path.display(), std::process::id()).as_bytes())
-        );
         let mut file = Self {
             format: FORMAT,
-            host_id,
+            host_id: kmsconf_engine::lock::random_id()?,
             host: HostState::fresh_windows_server(if name.is_empty() { "LABHOST" } else { &name }),
             offline: false,
             unreachable: false,
@@ -111,7 +105,7 @@ impl LabFile {
         let observed = clients::observe(&file, 0);
         file.host.client_machine_id = observed.client_machine_id;
         file.host.remaining_rearm_count = Some(LAB_REARM_COUNT);
-        file
+        Ok(file)
     }
 
     /// Takes the first fault aimed at `kind`, counting it down.
@@ -211,7 +205,7 @@ impl Target for LabTarget {
 
     fn execute(&self, batch: &[TargetOp]) -> Result<Vec<ChangeStatus>, Error> {
         let (outcomes, _) =
-            self.round_trip(|file| batch.iter().map(|op| run(file, op)).collect())?;
+            self.round_trip(|file| batch.iter().map(|op| operations::run(file, op)).collect())?;
         Ok(outcomes)
     }
 
@@ -364,7 +358,7 @@ pub fn with_lab_file<R>(
         Err(kmsconf_engine::Error::Read { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound && create =>
         {
-            (LabFile::fresh(path), true)
+            (LabFile::fresh(path)?, true)
         }
         Err(e) => return Err(e.into()),
     };
@@ -437,142 +431,8 @@ fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
     Ok(())
 }
 
-const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
-const E_INVALIDARG: u32 = 0x8007_0057;
-const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
-const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
-const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
-const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
-const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
-const SL_E_NETWORK: u32 = 0xC004_FC03;
-
-fn fail(code: u32, message: &str) -> ChangeStatus {
-    ChangeStatus::failed(code, catalog::explain_failure(code, message))
-}
-
-fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
-    if let Some(code) = file.take_fault(op.kind()) {
-        return fail(code, "injected lab fault");
-    }
-    match op {
-        TargetOp::InstallLicensePack { product, path } => {
-            if !path.exists() {
-                return fail(E_FILE_NOT_FOUND, &format!("license pack `{}` does not exist", path.display()));
-            }
-            file.host.license_packs.insert(*product);
-            file.host.products.entry(*product).or_insert_with(ProductState::empty);
-            ChangeStatus::applied()
-        }
-        TargetOp::InstallProductKey { product, key } => {
-            let needs_pack = catalog::product(*product).is_some_and(|p| p.license_pack);
-            if needs_pack && !file.host.license_packs.contains(product) {
-                return fail(SL_E_LICENSE_NOT_INSTALLED, &format!("no {} license is installed for this key", catalog::product_name(*product)));
-            }
-            let iid = installation_id(&file.host_id, *product, key.secret().expose());
-            file.host.products.insert(
-                *product,
-                ProductState {
-                    partial_key: Some(key.partial()),
-                    channel: Channel::KmsHost,
-                    license_status: if product.is_office() { LicenseStatus::Unlicensed } else { LicenseStatus::InitialGrace },
-                    installation_id: Some(iid),
-                    grace_minutes: if product.is_office() { 0 } else { 43200 },
-                    ..ProductState::empty()
-                },
-            );
-            ChangeStatus::Applied {
-                detail: Some(format!("installed key {}", key.masked())),
-            }
-        }
-        TargetOp::ActivateOnline { product } => {
-            let offline = file.offline;
-            let Some(p) = file.host.products.get_mut(product).filter(|p| p.partial_key.is_some()) else {
-                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no product key is installed for {product}"));
-            };
-            if p.channel == Channel::KmsClient {
-                return fail(SL_E_NO_KMS_CONTACTED, "the installed key is a KMS client key, which looks for a KMS host");
-            }
-            if offline {
-                return fail(SL_E_NETWORK, "the host cannot reach Microsoft's activation servers");
-            }
-            p.license_status = LicenseStatus::Licensed;
-            p.grace_minutes = 259_200;
-            ChangeStatus::Applied { detail: Some("activated online".into()) }
-        }
-        TargetOp::ShowInstallationId { product } => match file.host.products.get(product).and_then(|p| p.installation_id.clone()) {
-            Some(iid) => ChangeStatus::Pending {
-                message: format!(
-                    "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{product}` and apply again",
-                    catalog::product_name(*product)
-                ),
-            },
-            None => fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}")),
-        },
-        TargetOp::ActivateByPhone { product, confirmation_id } => {
-            let Some(p) = file.host.products.get_mut(product).filter(|p| p.channel == Channel::KmsHost) else {
-                return fail(SL_E_PKEY_NOT_INSTALLED, &format!("no KMS host key is installed for {product}"));
-            };
-            let iid = p.installation_id.clone().unwrap_or_default();
-            if confirmation_id_for(&iid).as_deref().map(digits) != Some(confirmation_id.digits().to_string()) {
-                return fail(SL_E_CID_MISMATCH, &format!("the confirmation ID does not belong to installation ID {iid}"));
-            }
-            p.license_status = LicenseStatus::Licensed;
-            p.grace_minutes = 259_200;
-            ChangeStatus::Applied { detail: Some("activated by phone".into()) }
-        }
-        TargetOp::SetService(setting) => set_service(file, setting),
-        TargetOp::RestartService => {
-            file.host.service.restart_pending = false;
-            ChangeStatus::Applied { detail: Some("Software Protection service restarted".into()) }
-        }
-        TargetOp::SetRuleGroup { group, enabled, remote_addresses } => {
-            let g = file.host.firewall.groups.entry(*group).or_insert(kmsconf_model::state::RuleGroupState {
-                enabled: false,
-                remote_addresses: Vec::new(),
-            });
-            g.enabled = *enabled;
-            g.remote_addresses = remote_addresses.clone();
-            ChangeStatus::applied()
-        }
-        TargetOp::SetPortRule { port, remote_addresses } => {
-            file.host.firewall.port_rule = Some(PortRule { port: *port, remote_addresses: remote_addresses.clone() });
-            ChangeStatus::applied()
-        }
-        TargetOp::RemovePortRule => {
-            file.host.firewall.port_rule = None;
-            ChangeStatus::applied()
-        }
-    }
-}
-
-fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
-    if !file.host.windows_is_activated_kms_host() {
-        return fail(
-            SL_E_KMS_HOST_NOT_ACTIVATED,
-            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
-        );
-    }
-    let s = &mut file.host.service;
-    match setting {
-        ServiceSetting::Port(p) => s.port = *p,
-        ServiceSetting::DnsPublishing(v) => s.dns_publishing = *v,
-        ServiceSetting::PublishDomains(list) => s.publish_domains = list.clone(),
-        ServiceSetting::LowPriority(v) => s.low_priority = *v,
-        ServiceSetting::ActivationInterval(m) | ServiceSetting::RenewalInterval(m)
-            if !INTERVAL_RANGE.contains(m) =>
-        {
-            return fail(E_INVALIDARG, &format!("{m} minutes is outside 15 to 43200"));
-        }
-        ServiceSetting::ActivationInterval(m) => s.activation_interval = *m,
-        ServiceSetting::RenewalInterval(m) => s.renewal_interval = *m,
-        ServiceSetting::HostCaching(v) => s.host_caching = *v,
-    }
-    if setting.needs_restart() {
-        s.restart_pending = true;
-    }
-    ChangeStatus::applied()
-}
-
+/// FNV-1a: deterministic on purpose, so the installation, confirmation and client machine IDs a
+/// lab host shows are the same on every run.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
@@ -600,6 +460,25 @@ fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// The activation ID (`SoftwareLicensingProduct.ID`) of the SKU a lab host's product key sits
+/// on: an Office KMS host SKU's from the catalogue; for Windows one made up per host and channel
+/// (a KMS host key and a KMS client key sit on different SKUs), in the form Windows shows.
+fn activation_id(host_id: &str, product: ProductId, channel: Channel) -> String {
+    if let Some(id) = catalog::product(product).and_then(|p| p.activation_id.clone()) {
+        return id;
+    }
+    let a = fnv1a(format!("{host_id}/{product}/{channel}").as_bytes());
+    let b = fnv1a(format!("sku/{a}").as_bytes());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// The installation ID the lab host shows for a key: nine groups of seven digits, as `/dti`.
 fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
     digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
@@ -614,9 +493,13 @@ pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::operations::{
+        SL_E_CID_MISMATCH, SL_E_KMS_HOST_NOT_ACTIVATED, SL_E_LICENSE_NOT_INSTALLED, SL_E_NETWORK,
+    };
     use super::*;
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
+    use kmsconf_model::ops::ServiceSetting;
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
@@ -649,7 +532,10 @@ mod tests {
     #[test]
     fn settings_are_refused_until_windows_is_an_activated_kms_host() {
         let (_d, t) = lab();
-        let set = [TargetOp::SetService(ServiceSetting::Port(1689))];
+        let set = [TargetOp::SetService(
+            ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
+                .expect("setting"),
+        )];
         assert!(matches!(
             t.execute(&set).expect("run")[0],
             ChangeStatus::Failed {
@@ -788,9 +674,9 @@ mod tests {
     #[test]
     fn a_second_lock_fails_naming_the_holder_and_a_dead_holder_can_be_cleared() {
         let (_d, t) = lab();
-        let holder = LockHolder::current("apply");
+        let holder = LockHolder::current("apply").expect("random source");
         let guard = t.lock(&holder).expect("first lock");
-        match t.lock(&LockHolder::current("apply")) {
+        match t.lock(&LockHolder::current("apply").expect("random source")) {
             Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("expected Locked, got a second lock"),
@@ -803,7 +689,8 @@ mod tests {
         assert!(live.contains("live process"), "{live}");
         drop(guard);
         assert!(
-            t.lock(&LockHolder::current("apply")).is_ok(),
+            t.lock(&LockHolder::current("apply").expect("random source"))
+                .is_ok(),
             "released on drop"
         );
         // a record left behind (as by a killed process) is cleared by force-unlock with its ID

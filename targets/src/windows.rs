@@ -258,7 +258,13 @@ mod tests {
 
     fn batch() -> Vec<TargetOp> {
         vec![
-            TargetOp::SetService(ServiceSetting::HostCaching(false)),
+            TargetOp::SetService(
+                ServiceSetting::named(
+                    "host_caching",
+                    kmsconf_model::settings::SettingValue::Bool(false),
+                )
+                .expect("setting"),
+            ),
             TargetOp::RestartService,
         ]
     }
@@ -334,11 +340,11 @@ mod tests {
 
     #[test]
     fn a_taken_lock_names_its_holder_and_a_free_one_is_taken() {
-        let holder = LockHolder::current("apply");
+        let holder = LockHolder::current("apply").expect("random source");
         let record = serde_json::to_string(&holder).expect("json");
         let taken = serde_json::json!({ "Acquired": false, "Holder": record }).to_string();
         let e = target(line("lock", &taken), Some(0), false)
-            .lock(&LockHolder::current("apply"))
+            .lock(&LockHolder::current("apply").expect("random source"))
             .err()
             .expect("locked");
         assert!(
@@ -357,7 +363,7 @@ mod tests {
 
     #[test]
     fn force_unlock_needs_the_lock_id() {
-        let holder = LockHolder::current("apply");
+        let holder = LockHolder::current("apply").expect("random source");
         let record = serde_json::to_string(&holder).expect("json");
         let kept = serde_json::json!({ "Released": false, "Holder": record }).to_string();
         let e = target(line("unlock", &kept), Some(0), false)

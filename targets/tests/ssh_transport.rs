@@ -146,7 +146,13 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
     s.mode("drop", &answer);
     let batch = [
         key_op(),
-        TargetOp::SetService(ServiceSetting::ActivationInterval(60)),
+        TargetOp::SetService(
+            ServiceSetting::named(
+                "activation_interval",
+                kmsconf_model::settings::SettingValue::U32(60),
+            )
+            .expect("setting"),
+        ),
         TargetOp::RestartService,
     ];
     let out = target(&s, Duration::from_secs(30))

@@ -1,4 +1,4 @@
-//! Helpers: a temporary project directory, the binary, and snapshot files.
+//! Helpers: a temporary project directory, the binary, and insta snapshots of what it prints.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -22,6 +22,19 @@ pub struct Run {
 impl Run {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Exit code, stdout and stderr as a snapshot shows them, the project directory as
+    /// `[PROJECT]`.
+    pub fn shown(&self, project: &Project) -> String {
+        let text = format!(
+            "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        let dir = project.dir.path();
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        text.replace(&canonical.display().to_string(), "[PROJECT]")
+            .replace(&dir.display().to_string(), "[PROJECT]")
     }
 }
 
@@ -150,25 +163,28 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Compares `actual` with `tests/e2e/snapshots/NAME`; with `UPDATE_SNAPSHOTS=1` rewrites it.
+/// Compares `actual` with the reviewed insta snapshot `tests/e2e/snapshots/NAME.snap`. A new or
+/// changed output fails; `cargo insta review` (or `INSTA_UPDATE=always cargo test`) accepts it,
+/// and CI (`CI` set) never writes one.
 pub fn snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/e2e/snapshots")
-        .join(name);
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).expect("write snapshot");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "no snapshot {}: run with UPDATE_SNAPSHOTS=1 and review it",
-            path.display()
-        )
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, actual);
     });
-    assert!(
-        expected == actual,
-        "snapshot {name} differs (UPDATE_SNAPSHOTS=1 rewrites it)\n--- expected\n{expected}\n--- actual\n{actual}"
-    );
+}
+
+/// Snapshots all a person sees of a run, as `snapshot` does: exit code, stdout and stderr, with
+/// the project's temporary directory shown as `[PROJECT]`.
+pub fn snapshot_run(name: &str, project: &Project, run: &Run) {
+    snapshot(name, &run.shown(project));
+}
+
+/// The same for a run on the input file `input`, into `NAME.snap` beside `NAME.EXT`.
+pub fn snapshot_run_beside(input: &Path, project: &Project, run: &Run) {
+    let dir = input.parent().expect("input's directory");
+    let name = input.file_stem().and_then(|s| s.to_str()).expect("name");
+    insta::with_settings!({ snapshot_path => dir, input_file => input }, {
+        snapshot_run(name, project, run);
+    });
 }
 
 /// The installation ID a pending phone activation printed.

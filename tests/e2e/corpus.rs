@@ -1,11 +1,12 @@
-//! Regression corpus of malformed inputs: configs (`tests/corpus/config/*.toml`, the expected
-//! error in the last line's `# expect:` comment), plan files and lab state files (`*.json` with the
-//! expected error in `*.expect`). Each must be rejected with its error, never a panic.
+//! Regression corpus of malformed inputs: configs (`tests/corpus/config/*.toml`, run through
+//! `kmsconf validate`), plan files (`tests/corpus/plan/*.json`, through `kmsconf show`) and lab
+//! state files (`tests/corpus/lab/*.json`, through `kmsconf lab show`). Each must be refused
+//! with its error and never a panic; `NAME.snap` beside each input holds the exit code and all
+//! the binary printed.
 
 use std::path::{Path, PathBuf};
 
-use kmsconf_model::config::Config;
-use kmsconf_model::KmsPlan;
+use crate::common::*;
 
 fn corpus(kind: &str, ext: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,72 +21,49 @@ fn corpus(kind: &str, ext: &str) -> Vec<PathBuf> {
     files
 }
 
-fn expectation(path: &Path, text: &str) -> String {
-    let sidecar = path.with_extension("expect");
-    match std::fs::read_to_string(&sidecar) {
-        Ok(e) => e.trim().to_string(),
-        Err(_) => text
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("# expect: "))
-            .unwrap_or_else(|| panic!("{} has no expectation", path.display()))
-            .to_string(),
-    }
+/// Runs `kmsconf ARGS` in a fresh project holding the input as `as_name`, checks it is refused
+/// (exit code 1, so no panic) and snapshots the run beside the input; returns the stderr.
+fn refused(path: &Path, as_name: &str, args: &[&str]) -> String {
+    let p = Project::new();
+    p.write(as_name, &std::fs::read_to_string(path).expect("read"));
+    let r = p.run(args);
+    assert_eq!(r.code, 1, "{}: {r:?}", path.display());
+    snapshot_run_beside(path, &p, &r);
+    r.stderr
 }
 
 #[test]
-fn malformed_configs_are_rejected_with_their_error() {
+fn malformed_configs_are_refused_with_their_errors() {
     let files = corpus("config", "toml");
     assert!(files.len() >= 40, "the corpus keeps at least 40 configs");
-    let mut failures = Vec::new();
     for path in &files {
-        let text = std::fs::read_to_string(path).expect("read");
-        let expected = expectation(path, &text);
-        // `K` and `C` name variables that are not set, so only literal secrets are checked here
-        match Config::parse(Path::new("kmsconf.toml"), &text) {
-            Ok(_) => failures.push(format!("{}: accepted", path.display())),
-            Err(e) if e.to_string().contains(&expected) => {}
-            Err(e) => failures.push(format!(
-                "{}:\n  expected: {expected}\n  got: {e}",
-                path.display()
-            )),
-        }
+        // `K` and `C` name variables that are not set, so only literal secrets are checked
+        refused(path, "kmsconf.toml", &["validate"]);
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Every `*.json` of `tests/corpus/KIND` must be refused by `load` with its expected error,
-/// giving its position once.
-fn check_json_corpus<T, E: std::fmt::Display>(kind: &str, load: impl Fn(&Path) -> Result<T, E>) {
+/// Every `*.json` of `tests/corpus/KIND` is refused by `kmsconf ARGS FILE`, giving its position
+/// once.
+fn check_json_corpus(kind: &str, args: &[&str]) {
     let files = corpus(kind, "json");
     assert!(!files.is_empty());
     for path in &files {
-        let text = std::fs::read_to_string(path).expect("read");
-        let expected = expectation(path, &text);
-        match load(path) {
-            Ok(_) => panic!("{}: accepted", path.display()),
-            Err(e) => {
-                assert!(
-                    e.to_string().contains(&expected),
-                    "{}: expected {expected}, got {e}",
-                    path.display()
-                );
-                assert!(
-                    e.to_string().matches("line ").count() <= 1,
-                    "{}: the position is given once: {e}",
-                    path.display()
-                );
-            }
-        }
+        let args: Vec<&str> = args.iter().copied().chain(["input.json"]).collect();
+        let stderr = refused(path, "input.json", &args);
+        assert!(
+            stderr.matches("line ").count() <= 1,
+            "{}: the position is given once: {stderr}",
+            path.display()
+        );
     }
 }
 
 #[test]
-fn malformed_plan_files_are_rejected_with_their_error() {
-    check_json_corpus("plan", |p| KmsPlan::load(p, None));
+fn malformed_plan_files_are_refused_with_their_errors() {
+    check_json_corpus("plan", &["show"]);
 }
 
 #[test]
-fn malformed_lab_files_are_rejected_with_their_error() {
-    check_json_corpus("lab", kmsconf_targets::lab::load);
+fn malformed_lab_files_are_refused_with_their_errors() {
+    check_json_corpus("lab", &["lab", "show"]);
 }

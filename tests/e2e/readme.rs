@@ -166,6 +166,12 @@ fn the_config_snippets_validate() {
     );
     p.write("dns.toml", &blocks[1]);
     p.ok(&["validate", "-c", "dns.toml"], 0);
+    // the later snippets are whole configs
+    for (i, block) in blocks.iter().enumerate().skip(2) {
+        let name = format!("snippet{i}.toml");
+        p.write(&name, block);
+        p.ok(&["validate", "-c", &name], 0);
+    }
 }
 
 #[test]
@@ -188,7 +194,8 @@ fn the_corpus_count_is_true() {
     for kind in ["config", "plan", "lab"] {
         for entry in std::fs::read_dir(root.join(kind)).expect("corpus dir") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e != "expect") {
+            // inputs, not the `.snap` snapshot beside each
+            if path.extension().is_some_and(|e| e == "toml" || e == "json") {
                 inputs += 1;
             }
         }

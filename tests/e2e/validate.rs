@@ -1,58 +1,53 @@
-//! `kmsconf validate`: every error as FILE:LINE:COL, no host contacted.
+//! `kmsconf validate`: every error as FILE:LINE:COL, no host contacted. Each run is snapshotted
+//! whole with its config (`tests/e2e/snapshots/validate-*.snap`).
 
 use crate::common::*;
 
-fn errors(config: &str) -> String {
+/// Runs `kmsconf validate` on `config` and snapshots the run as `validate-NAME`; it must not
+/// contact a host.
+fn validate(name: &str, config: &str, code: i32) {
     let p = Project::new();
     p.write("kmsconf.toml", config);
-    let r = p.ok(&["validate"], 1);
+    let r = p.ok(&["validate"], code);
     assert!(!p.path("lab").exists(), "validate must not contact a host");
-    r.stderr
+    let shown = format!("----- kmsconf.toml -----\n{config}{}", r.shown(&p));
+    snapshot(&format!("validate-{name}"), &shown);
 }
 
 #[test]
 fn a_valid_config_passes_without_touching_a_host() {
-    let p = Project::new();
-    p.write("kmsconf.toml", &single_host(""));
-    let r = p.ok(&["validate"], 0);
-    assert!(r.stdout.contains("valid (1 host)"), "{r:?}");
-    assert!(!p.path("lab").exists());
+    validate("valid", &single_host(""), 0);
 }
 
 #[test]
 fn unknown_keys_are_errors_with_their_position() {
-    let e = errors("[hosts.kms01]\ntarget = \"lab:a.json\"\nprot = 1\n");
-    assert!(e.contains("kmsconf.toml:3:1: unknown field `prot`"), "{e}");
-    let e = errors("[host.kms01]\ntarget = \"lab:a.json\"\n");
-    assert!(
-        e.contains("kmsconf.toml:1:2: unknown key `host`, expected `hosts`"),
-        "{e}"
+    validate(
+        "unknown-field",
+        "[hosts.kms01]\ntarget = \"lab:a.json\"\nprot = 1\n",
+        1,
+    );
+    validate(
+        "unknown-top-level-key",
+        "[host.kms01]\ntarget = \"lab:a.json\"\n",
+        1,
     );
 }
 
 #[test]
 fn wrong_types_are_errors_with_their_position() {
-    let e =
-        errors("[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.service]\nport = \"1688\"\n");
-    assert!(
-        e.contains("kmsconf.toml:4:8: invalid type: string \"1688\", expected i64"),
-        "{e}"
+    validate(
+        "wrong-type",
+        "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.service]\nport = \"1688\"\n",
+        1,
     );
 }
 
 #[test]
 fn out_of_range_intervals_and_ports_are_all_reported() {
-    let e = errors(
+    validate(
+        "out-of-range",
         "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.service]\nport = 70000\nactivation_interval = 5\nrenewal_interval = 50000\n",
-    );
-    assert!(
-        e.contains("kmsconf.toml:4:8: `port` = 70000 is out of range: Windows accepts 1 to 65535"),
-        "{e}"
-    );
-    assert!(e.contains("kmsconf.toml:5:23: `activation_interval` = 5 is out of range: Windows accepts 15 to 43200 minutes"), "{e}");
-    assert!(
-        e.contains("kmsconf.toml:6:20: `renewal_interval` = 50000 is out of range"),
-        "{e}"
+        1,
     );
 }
 
@@ -64,93 +59,71 @@ fn malformed_product_keys_are_errors_without_the_key() {
     // from a variable, a malformed key fails only the host that needs it (at plan time), as a
     // missing one does; validate warns
     let r = p.ok(&["validate"], 0);
-    assert!(
-        r.stderr.contains(
-            "kmsconf.toml:4:12: warning: the host key of `windows` (env `BAD_KEY`) is malformed"
-        ),
-        "{r:?}"
+    assert!(!r.all().contains("HJKMP"), "the key is never shown: {r:?}");
+    snapshot_run("validate-malformed-key-from-env", &p, &r);
+    validate(
+        "malformed-key-with-typographic-dash",
+        "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.windows]\nhost_key = \"BCDFG–HJKMP-QRTVW-XY234-6789B\"\n",
+        1,
     );
-    assert!(!r.all().contains("HJKMP"));
-    let e = errors("[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.windows]\nhost_key = \"BCDFG–HJKMP-QRTVW-XY234-6789B\"\n");
-    assert!(e.contains("kmsconf.toml:4:12: the host key of `windows` (a literal in the config) is malformed: the product key contains a typographic dash"), "{e}");
 }
 
 #[test]
 fn unknown_product_names_are_errors() {
-    let e = errors("[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.office-2007]\nhost_key = { env = \"K\" }\n");
-    assert!(
-        e.contains("kmsconf.toml:3:23: unknown variant `office-2007`, expected one of `windows`"),
-        "{e}"
+    validate(
+        "unknown-product",
+        "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.office-2007]\nhost_key = { env = \"K\" }\n",
+        1,
     );
 }
 
 #[test]
 fn dependency_cycles_are_errors() {
-    let e = errors(
+    validate(
+        "dependency-cycle",
         "[hosts.a]\ntarget = \"lab:a.json\"\ndepends_on = [\"b\"]\n[hosts.b]\ntarget = \"lab:b.json\"\ndepends_on = [\"a\"]\n",
+        1,
     );
-    assert!(
-        e.contains("kmsconf.toml:6:15: dependency cycle between hosts: a -> b -> a"),
-        "{e}"
-    );
-    let e = errors("[hosts.a]\ntarget = \"lab:a.json\"\ndepends_on = [\"zz\"]\n");
-    assert!(
-        e.contains("kmsconf.toml:3:15: host `a` depends on `zz`, which is not a host in this file"),
-        "{e}"
+    validate(
+        "unknown-dependency",
+        "[hosts.a]\ntarget = \"lab:a.json\"\ndepends_on = [\"zz\"]\n",
+        1,
     );
 }
 
 #[test]
 fn duplicate_hosts_are_errors() {
-    let e =
-        errors("[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01]\ntarget = \"lab:b.json\"\n");
-    assert!(e.contains("kmsconf.toml:3:8: duplicate key `kms01`"), "{e}");
-    let e = errors("[hosts.a]\ntarget = \"lab:x.json\"\n[hosts.b]\ntarget = \"lab:./x.json\"\n");
-    assert!(
-        e.contains("kmsconf.toml:4:10: hosts `a` and `b` have the same target"),
-        "{e}"
+    validate(
+        "duplicate-host",
+        "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01]\ntarget = \"lab:b.json\"\n",
+        1,
+    );
+    validate(
+        "same-target",
+        "[hosts.a]\ntarget = \"lab:x.json\"\n[hosts.b]\ntarget = \"lab:./x.json\"\n",
+        1,
     );
 }
 
 #[test]
 fn every_error_is_reported_in_one_run() {
-    let e = errors(
+    validate(
+        "every-error",
         "[hosts.a]\ntarget = \"nope\"\n[hosts.a.service]\nport = 0\n[hosts.b]\ntarget = \"lab:b.json\"\nbogus = true\n[hosts.c]\ntarget = \"lab:c.json\"\n[hosts.c.firewall]\nrule_groups = [\"key-management-service\"]\nremote_addresses = [\"10.0.0.0/33\"]\n",
-    );
-    let lines: Vec<&str> = e
-        .lines()
-        .filter(|l| l.starts_with("kmsconf.toml:"))
-        .collect();
-    assert_eq!(lines.len(), 4, "{e}");
-    assert!(
-        lines[0].starts_with("kmsconf.toml:2:10: unknown target `nope`"),
-        "{e}"
-    );
-    assert!(
-        lines[1].starts_with("kmsconf.toml:4:8: `port` = 0 is out of range"),
-        "{e}"
-    );
-    assert!(
-        lines[2].starts_with("kmsconf.toml:7:1: unknown field `bogus`"),
-        "{e}"
-    );
-    assert!(
-        lines[3].starts_with("kmsconf.toml:12:21: remote address `10.0.0.0/33`"),
-        "{e}"
+        1,
     );
 }
 
 #[test]
 fn a_syntax_error_has_its_position() {
-    let e = errors("[hosts.kms01\ntarget = 1\n");
-    assert!(e.starts_with("kmsconf.toml:1:"), "{e}");
+    validate("syntax-error", "[hosts.kms01\ntarget = 1\n", 1);
 }
 
 #[test]
 fn a_missing_config_file_is_a_clear_error() {
     let p = Project::new();
     let r = p.ok(&["validate"], 1);
-    assert!(r.stderr.contains("cannot read `kmsconf.toml`"), "{r:?}");
+    snapshot_run("validate-missing-config", &p, &r);
 }
 
 /// Three errors and a literal secret's warning, each pointing at a different kind of token.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use wire::{Activation, ProductId, RuleGroup, TsigAlgorithm};
+pub use wire::{Activation, HostLifecycle, ProductId, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -40,6 +40,8 @@ pub struct HostConfig {
     pub name: String,
     pub target: TargetSpec,
     pub address: Option<String>,
+    /// A KMS host (`present`), or one to retire (`retired`, which declares nothing else).
+    pub state: HostLifecycle,
     pub depends_on: Vec<String>,
     pub service: ServiceConfig,
     pub firewall: Option<FirewallConfig>,
@@ -51,6 +53,11 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// Whether the host is declared `state = "retired"`.
+    pub fn is_retired(&self) -> bool {
+        self.state == HostLifecycle::Retired
+    }
+
     /// The port KMS clients reach this host on: the managed `[service] port`, else Windows'
     /// default.
     pub fn kms_port(&self) -> u16 {
@@ -68,8 +75,10 @@ pub struct DnsConfig {
     pub ttl: u32,
     /// kmsconf owns the whole `_vlmcs._tcp` RRset of each zone.
     pub exclusive: bool,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<TsigKey>,
+    /// GSS-TSIG (Kerberos) signing; never together with `tsig`.
+    pub gss_tsig: Option<GssTsig>,
     /// Read the A/AAAA records of the published hosts' addresses.
     pub check_targets: bool,
 }
@@ -88,6 +97,17 @@ pub struct TsigKey {
     pub name: String,
     pub algorithm: TsigAlgorithm,
     pub secret: DeclaredSecret,
+}
+
+/// GSS-TSIG (Kerberos) signing: the server principal (`None`: `DNS/<SOA primary name>`) and,
+/// with a keytab, the client principal whose keys it holds; with neither, the default credential
+/// cache's principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GssTsig {
+    pub server_principal: Option<String>,
+    pub principal: Option<String>,
+    /// Always a `{ file = ... }` reference: GSS-API reads the keytab itself, kmsconf never does.
+    pub keytab: Option<DeclaredSecret>,
 }
 
 /// How one host is published in the SRV records.
@@ -169,12 +189,6 @@ pub struct ServiceConfig {
     pub activation_interval: Option<u32>,
     pub renewal_interval: Option<u32>,
     pub host_caching: Option<bool>,
-}
-
-impl ServiceConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
 }
 
 /// One `DnsDomainPublishList` entry.
@@ -292,14 +306,11 @@ impl Config {
 
     /// The hosts in the order they must be converged (dependencies first, then by name).
     pub fn host_order(&self) -> Result<Vec<String>, Error> {
-        let mut dag = kmsconf_engine::graph::Dag::new();
-        for host in self.hosts.values() {
-            dag.add_node(host.name.clone());
-            for dep in &host.depends_on {
-                dag.add_edge(dep.clone(), host.name.clone());
-            }
-        }
-        Ok(dag.topological_order()?)
+        let deps = self
+            .hosts
+            .values()
+            .map(|h| (h.name.clone(), h.depends_on.clone()));
+        Ok(kmsconf_engine::graph::Dag::from_deps(deps)?.topological_order()?)
     }
 }
 

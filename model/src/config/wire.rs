@@ -71,6 +71,13 @@ pub struct HostWire {
     pub target: At<String>,
     /// The name KMS clients use to reach this host (DNS name or IP address).
     pub address: Option<At<String>>,
+    /// `present` (default): the host is a KMS host as the tables beside this key declare.
+    /// `retired`: kmsconf makes it a KMS client again (stops its DNS publishing, removes its
+    /// `_vlmcs._tcp` records, replaces its KMS host keys with its edition's KMS client key,
+    /// closes the KMS firewall rules); a retired host declares only `target`, `address` and
+    /// `depends_on`.
+    #[serde(default)]
+    pub state: HostLifecycle,
     /// Hosts that must be converged before this one.
     #[serde(default)]
     pub depends_on: Vec<At<String>>,
@@ -83,6 +90,26 @@ pub struct HostWire {
     pub products: BTreeMap<ProductId, ProductWire>,
     /// Present = publish this host in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
     pub dns: Option<At<HostDnsWire>>,
+}
+
+/// Whether a declared host is to be a KMS host or to stop being one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostLifecycle {
+    /// A KMS host, converged to what its tables declare.
+    #[default]
+    Present,
+    /// A former KMS host, converged to a KMS client that neither publishes nor listens.
+    Retired,
+}
+
+impl HostLifecycle {
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Retired => "retired",
+        }
+    }
 }
 
 /// The authoritative DNS server that takes RFC 2136 updates, and what kmsconf manages there.
@@ -102,6 +129,9 @@ pub struct DnsWire {
     pub exclusive: bool,
     /// The TSIG key that signs updates (as `tsig-keygen` prints it).
     pub tsig: Option<At<TsigWire>>,
+    /// Sign updates with GSS-TSIG (Kerberos, RFC 3645), as Active Directory-integrated zones
+    /// require for secure dynamic updates; excludes `tsig`.
+    pub gss_tsig: Option<At<GssTsigWire>>,
     /// Allow unsigned updates when no `tsig` is given (discouraged; a validate warning).
     pub insecure_updates: Option<At<bool>>,
     /// Also read the A/AAAA records of the published hosts' addresses and say in the plan when
@@ -121,6 +151,20 @@ pub struct TsigWire {
     pub algorithm: TsigAlgorithm,
     /// The base64 secret: `{ env = "VAR" }` or `{ file = "path" }`.
     pub secret: At<SecretWire>,
+}
+
+/// GSS-TSIG: whose Kerberos credentials sign the updates, and for which server principal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GssTsigWire {
+    /// The DNS server's Kerberos principal (`DNS/dc1.corp.example@CORP.EXAMPLE`); default
+    /// `DNS/<the zone's SOA primary name>` in the default realm.
+    pub server_principal: Option<At<String>>,
+    /// The client principal (`svc-kmsconf@CORP.EXAMPLE`); default: the principal of the default
+    /// credential cache (`KRB5CCNAME`), as `nsupdate -g` uses it. Required with `keytab`.
+    pub principal: Option<At<String>>,
+    /// A keytab to take `principal`'s credentials from instead of the cache: `{ file = "path" }`.
+    pub keytab: Option<At<SecretWire>>,
 }
 
 /// TSIG HMAC algorithms kmsconf signs with.

@@ -41,16 +41,16 @@ function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments 
     }
 }
 
+# The KMS settings' properties ($SettingProperties, from kmsconf's table of settings) and the
+# service's own.
 function Get-KmsconfService {
-    Get-CimInstance -ClassName SoftwareLicensingService | Select-Object -Property Version,
-        KeyManagementServiceListeningPort, KeyManagementServiceDnsPublishing,
-        KeyManagementServiceLowPriority, KeyManagementServiceHostCaching, VLActivationInterval,
-        VLRenewalInterval, IsKeyManagementServiceMachine, KeyManagementServiceCurrentCount,
-        RequiredClientCount, KeyManagementServiceTotalRequests, KeyManagementServiceFailedRequests,
-        KeyManagementServiceUnlicensedRequests, KeyManagementServiceLicensedRequests,
-        KeyManagementServiceOOBGraceRequests, KeyManagementServiceOOTGraceRequests,
-        KeyManagementServiceNonGenuineGraceRequests, KeyManagementServiceNotificationRequests,
-        ClientMachineID, RemainingWindowsReArmCount
+    Get-CimInstance -ClassName SoftwareLicensingService | Select-Object -Property (@('Version',
+        'IsKeyManagementServiceMachine', 'KeyManagementServiceCurrentCount', 'RequiredClientCount',
+        'KeyManagementServiceTotalRequests', 'KeyManagementServiceFailedRequests',
+        'KeyManagementServiceUnlicensedRequests', 'KeyManagementServiceLicensedRequests',
+        'KeyManagementServiceOOBGraceRequests', 'KeyManagementServiceOOTGraceRequests',
+        'KeyManagementServiceNonGenuineGraceRequests', 'KeyManagementServiceNotificationRequests',
+        'ClientMachineID', 'RemainingWindowsReArmCount') + $SettingProperties)
 }
 
 function Get-KmsconfProducts([string]$Filter) {
@@ -72,17 +72,15 @@ function Get-KmsconfKeyedProduct([string]$Filter) {
     $found[0]
 }
 
+# The registry values of the KMS settings ($SettingRegistryValues), $null where absent.
 function Get-KmsconfRegistry {
     $values = Get-ItemProperty -Path $SppKey -ErrorAction SilentlyContinue
-    $read = { param($Name) if ($null -ne $values -and $values.PSObject.Properties[$Name]) { $values.$Name } else { $null } }
-    $list = & $read 'DnsDomainPublishList'
-    if ($null -eq $list) { $list = @() }
-    [ordered]@{
-        KeyManagementServiceListeningPort = & $read 'KeyManagementServiceListeningPort'
-        DisableDnsPublishing = & $read 'DisableDnsPublishing'
-        EnableKmsLowPriority = & $read 'EnableKmsLowPriority'
-        DnsDomainPublishList = [string[]]@($list)
+    $registry = [ordered]@{}
+    foreach ($name in $SettingRegistryValues) {
+        $registry[$name] = $null
+        if ($null -ne $values -and $values.PSObject.Properties[$name]) { $registry[$name] = $values.$name }
     }
+    $registry
 }
 
 function Get-KmsconfFirewallRules {

@@ -41,16 +41,16 @@ function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments 
     }
 }
 
+# The KMS settings' properties ($SettingProperties, from kmsconf's table of settings) and the
+# service's own.
 function Get-KmsconfService {
-    Get-CimInstance -ClassName SoftwareLicensingService | Select-Object -Property Version,
-        KeyManagementServiceListeningPort, KeyManagementServiceDnsPublishing,
-        KeyManagementServiceLowPriority, KeyManagementServiceHostCaching, VLActivationInterval,
-        VLRenewalInterval, IsKeyManagementServiceMachine, KeyManagementServiceCurrentCount,
-        RequiredClientCount, KeyManagementServiceTotalRequests, KeyManagementServiceFailedRequests,
-        KeyManagementServiceUnlicensedRequests, KeyManagementServiceLicensedRequests,
-        KeyManagementServiceOOBGraceRequests, KeyManagementServiceOOTGraceRequests,
-        KeyManagementServiceNonGenuineGraceRequests, KeyManagementServiceNotificationRequests,
-        ClientMachineID, RemainingWindowsReArmCount
+    Get-CimInstance -ClassName SoftwareLicensingService | Select-Object -Property (@('Version',
+        'IsKeyManagementServiceMachine', 'KeyManagementServiceCurrentCount', 'RequiredClientCount',
+        'KeyManagementServiceTotalRequests', 'KeyManagementServiceFailedRequests',
+        'KeyManagementServiceUnlicensedRequests', 'KeyManagementServiceLicensedRequests',
+        'KeyManagementServiceOOBGraceRequests', 'KeyManagementServiceOOTGraceRequests',
+        'KeyManagementServiceNonGenuineGraceRequests', 'KeyManagementServiceNotificationRequests',
+        'ClientMachineID', 'RemainingWindowsReArmCount') + $SettingProperties)
 }
 
 function Get-KmsconfProducts([string]$Filter) {
@@ -72,17 +72,15 @@ function Get-KmsconfKeyedProduct([string]$Filter) {
     $found[0]
 }
 
+# The registry values of the KMS settings ($SettingRegistryValues), $null where absent.
 function Get-KmsconfRegistry {
     $values = Get-ItemProperty -Path $SppKey -ErrorAction SilentlyContinue
-    $read = { param($Name) if ($null -ne $values -and $values.PSObject.Properties[$Name]) { $values.$Name } else { $null } }
-    $list = & $read 'DnsDomainPublishList'
-    if ($null -eq $list) { $list = @() }
-    [ordered]@{
-        KeyManagementServiceListeningPort = & $read 'KeyManagementServiceListeningPort'
-        DisableDnsPublishing = & $read 'DisableDnsPublishing'
-        EnableKmsLowPriority = & $read 'EnableKmsLowPriority'
-        DnsDomainPublishList = [string[]]@($list)
+    $registry = [ordered]@{}
+    foreach ($name in $SettingRegistryValues) {
+        $registry[$name] = $null
+        if ($null -ne $values -and $values.PSObject.Properties[$name]) { $registry[$name] = $values.$name }
     }
+    $registry
 }
 
 function Get-KmsconfFirewallRules {
@@ -118,6 +116,8 @@ function Invoke-KmsconfOp([int]$Index, [scriptblock]$Body) {
 $RuleNames = @('SPPSVC-In-TCP', 'kmsconf-KMS-Port-In-TCP')
 $RuleGroups = @('@FirewallAPI.dll,-28502')
 $ProductFilter = 'PartialProductKey IS NOT NULL OR (Description LIKE ''%VOLUME_KMS%'' AND NOT Description LIKE ''%VOLUME_KMSCLIENT%'') OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
+$SettingProperties = @('KeyManagementServiceListeningPort', 'KeyManagementServiceDnsPublishing', 'KeyManagementServiceLowPriority', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceHostCaching')
+$SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority')
 
 # office-2019: install the license pack
 Invoke-KmsconfOp 0 {

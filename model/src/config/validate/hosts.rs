@@ -16,6 +16,8 @@ use super::{is_host_name, Ctx};
 use crate::config::wire::HostWire;
 use crate::config::{HostConfig, TargetSpec};
 use kmsconf_engine::diagnostic::Diagnostic;
+use toml::de::DeValue;
+use toml::Spanned;
 
 pub(super) fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
     if let Err(message) = crate::config::check_host_name(name) {
@@ -62,6 +64,7 @@ pub(super) fn convert_host(
         name: name.to_string(),
         target: target?,
         address,
+        state: wire.state,
         depends_on: wire.depends_on.iter().map(|d| d.get().clone()).collect(),
         service,
         firewall,
@@ -71,14 +74,60 @@ pub(super) fn convert_host(
     })
 }
 
+/// The keys of a host table that declare what a KMS host should be, with where each is written.
+const MANAGED_KEYS: [&str; 4] = ["service", "firewall", "products", "dns"];
+
+/// The managed keys a host table holds, with their offsets, read before the table is
+/// deserialized (which drops the keys' positions).
+pub(super) fn managed_keys(body: &Spanned<DeValue>) -> Vec<(String, usize)> {
+    let DeValue::Table(table) = body.get_ref() else {
+        return Vec::new();
+    };
+    table
+        .iter()
+        .filter(|(key, _)| MANAGED_KEYS.contains(&key.get_ref().as_ref()))
+        .map(|(key, _)| (key.get_ref().to_string(), key.span().start))
+        .collect()
+}
+
+/// A retired host is retired as a whole: it declares no service, firewall, products or DNS.
+pub(super) fn check_retired_declares_nothing(
+    ctx: &mut Ctx,
+    name: &str,
+    managed: &[(String, usize)],
+) {
+    for (key, at) in managed {
+        ctx.error(
+            *at,
+            format!("host `{name}` is retired (`state = \"retired\"`), so it declares only `target`, `address` and `depends_on`: remove `{key}`"),
+        );
+    }
+}
+
+/// Nothing may wait for a retired host: it is retired after the DNS records it leaves are
+/// removed, which waits for the published hosts, so a host depending on it would be a cycle.
+pub(super) fn check_retired_dependencies(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, Vec<(String, usize)>>,
+) {
+    for (host, deps) in spans {
+        for (dep, at) in deps {
+            if hosts.get(dep).is_some_and(HostConfig::is_retired) {
+                ctx.error(*at, format!("host `{host}` depends on `{dep}`, which is retired: a retired host is converged after the others, so no host can wait for it"));
+            }
+        }
+    }
+}
+
 pub(super) fn check_dependencies(
     ctx: &mut Ctx,
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, Vec<(String, usize)>>,
 ) {
-    let mut dag = kmsconf_engine::graph::Dag::new();
+    let mut valid: Vec<(String, Vec<String>)> = Vec::new();
     for (host, deps) in spans {
-        dag.add_node(host.clone());
+        let mut kept = Vec::new();
         for (dep, at) in deps {
             if dep == host {
                 ctx.error(*at, format!("host `{host}` depends on itself"));
@@ -88,11 +137,12 @@ pub(super) fn check_dependencies(
                     format!("host `{host}` depends on `{dep}`, which is not a host in this file"),
                 );
             } else {
-                dag.add_edge(dep.clone(), host.clone());
+                kept.push(dep.clone());
             }
         }
+        valid.push((host.clone(), kept));
     }
-    if let Err(kmsconf_engine::Error::Cycle(cycle)) = dag.topological_order() {
+    if let Err(kmsconf_engine::Error::Cycle(cycle)) = kmsconf_engine::graph::Dag::from_deps(valid) {
         let first = &cycle[0];
         let next = cycle.get(1).unwrap_or(first);
         // point at the `depends_on` entry that closes the cycle: `next` depends on `first`

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::wire::{DnsWire, HostWire};
+use super::wire::{DnsWire, HostLifecycle, HostWire};
 use super::{DnsConfig, HostConfig};
 use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
@@ -92,9 +92,11 @@ pub(super) fn validate(
     }
     let hosts = &found.hosts;
     hosts::check_dependencies(&mut ctx, hosts, &found.depends_spans);
+    hosts::check_retired_dependencies(&mut ctx, hosts, &found.depends_spans);
     hosts::check_duplicate_targets(&mut ctx, hosts, &found.target_spans);
     hosts::check_duplicate_names(&mut ctx, hosts);
     dns::check_published(&mut ctx, found.dns_at, hosts, &found.published);
+    dns::check_retired(&mut ctx, found.dns_at, hosts);
     (Some((found.hosts, found.dns)), ctx.diagnostics)
 }
 
@@ -146,6 +148,7 @@ fn read_host(ctx: &mut Ctx, found: &mut Found, name: Spanned<DeString>, body: Sp
     let name_at = name.span().start;
     let name = name.into_inner().into_owned();
     hosts::check_host_name(ctx, &name, name_at);
+    let managed = hosts::managed_keys(&body);
     let wire = match HostWire::deserialize(ValueDeserializer::from(body)) {
         Ok(wire) => wire,
         Err(e) => {
@@ -162,6 +165,9 @@ fn read_host(ctx: &mut Ctx, found: &mut Found, name: Spanned<DeString>, body: Sp
             .collect(),
     );
     found.target_spans.insert(name.clone(), wire.target.start());
+    if wire.state == HostLifecycle::Retired {
+        hosts::check_retired_declares_nothing(ctx, &name, &managed);
+    }
     if let Some(table) = &wire.dns {
         found.published.push(Published {
             host: name.clone(),

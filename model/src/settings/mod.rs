@@ -1,0 +1,175 @@
+//! The KMS service settings of `[service]` as data: one [`Setting`] row per setting ([`SETTINGS`])
+//! holding everything kmsconf knows about it, so that planning, the lab, the Windows scripts,
+//! export and status all read the same row instead of each matching on the setting.
+//!
+//! Adding a setting is one config field (the wire and validated types, which serde and schemars
+//! need) plus one row in [`table`].
+
+mod table;
+mod value;
+
+pub use table::SETTINGS;
+pub use value::{Kind, ServiceSetting, SettingValue};
+
+use crate::config::ServiceConfig;
+use crate::state::ServiceState;
+
+/// One KMS service setting.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    /// The key under `[hosts.NAME.service]`, the `setting` of a plan file's operation and the
+    /// change address `service.KEY`.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// What a valid value is, in words, for messages about a value a host sent
+    /// (`a TCP port`).
+    pub meaning: &'static str,
+    /// The valid range of a number.
+    pub range: Option<ValueRange>,
+    /// The value the config asks for; `None` = not managed.
+    pub desired: fn(&ServiceConfig) -> Option<SettingValue>,
+    /// The value in effect on the host: what planning compares with and apply reads back.
+    pub current: fn(&ServiceState) -> SettingValue,
+    /// Writes a value into the host state: what a lab host does when it applies the setting, and
+    /// how discovery fills in what it read.
+    pub store: fn(&mut ServiceState, SettingValue),
+    /// How Windows writes it.
+    pub write: Write,
+    /// The `SoftwareLicensingService` property that shows what the running service uses.
+    pub property: Option<&'static str>,
+    /// Whether Windows applies it only after the Software Protection service restarts.
+    pub needs_restart: bool,
+    /// How `status` shows it.
+    pub status: Shown,
+    /// Whether `export` writes the setting for this host (a line can be noise, or draw a
+    /// `validate` warning, where it says nothing).
+    pub exported: fn(&ServiceState) -> bool,
+}
+
+/// A number's documented range.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueRange {
+    pub min: u32,
+    pub max: u32,
+    /// Appended to a number in messages (` minutes`).
+    pub unit: &'static str,
+    /// Windows itself refuses a value outside the range (WMI answers E_INVALIDARG), as the lab
+    /// then does; otherwise only config validation checks it.
+    pub refused_by_windows: bool,
+}
+
+impl ValueRange {
+    pub fn contains(&self, n: u32) -> bool {
+        (self.min..=self.max).contains(&n)
+    }
+}
+
+/// How Windows writes a setting, and where it keeps what was written.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A `SoftwareLicensingService` method taking the value as its one argument.
+    Method {
+        method: CimMethod,
+        /// What an administrator would type for the same change.
+        slmgr: Slmgr,
+        /// Where Windows keeps the value the method wrote (it wins over [`Setting::property`];
+        /// a difference means a restart is pending).
+        registry: Option<RegistryValue>,
+    },
+    /// A registry value written directly (`reg add`; an empty list is `reg delete`).
+    Registry(RegistryValue),
+}
+
+impl Write {
+    /// The registry value that holds what was set, if there is one.
+    pub fn registry(&self) -> Option<&RegistryValue> {
+        match self {
+            Self::Method { registry, .. } => registry.as_ref(),
+            Self::Registry(value) => Some(value),
+        }
+    }
+}
+
+/// A `SoftwareLicensingService` method and its argument.
+#[derive(Debug, Clone)]
+pub struct CimMethod {
+    pub name: &'static str,
+    pub argument: &'static str,
+    /// The argument says the opposite of the setting (`DisablePublishing` for DNS publishing).
+    pub inverted: bool,
+}
+
+/// A value under [`REGISTRY_KEY`](crate::ops::REGISTRY_KEY).
+#[derive(Debug, Clone)]
+pub struct RegistryValue {
+    pub name: &'static str,
+    pub kind: RegistryKind,
+    /// The value says the opposite of the setting (`DisableDnsPublishing`).
+    pub inverted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// REG_SZ, a number written as text.
+    Sz,
+    Dword,
+    MultiSz,
+}
+
+impl RegistryKind {
+    /// The type as `reg.exe` names it.
+    pub fn reg_type(self) -> &'static str {
+        match self {
+            Self::Sz => "REG_SZ",
+            Self::Dword => "REG_DWORD",
+            Self::MultiSz => "REG_MULTI_SZ",
+        }
+    }
+
+    /// The type as PowerShell's `New-ItemProperty -PropertyType` names it.
+    pub fn property_type(self) -> &'static str {
+        match self {
+            Self::Sz => "String",
+            Self::Dword => "DWord",
+            Self::MultiSz => "MultiString",
+        }
+    }
+}
+
+/// The `slmgr.vbs` switch that sets a value, shown as the equivalent of a change.
+#[derive(Debug, Clone)]
+pub enum Slmgr {
+    /// `slmgr.vbs SWITCH VALUE`.
+    Value(&'static str),
+    /// One switch for on, one for off.
+    Switch { on: &'static str, off: &'static str },
+}
+
+/// How `status` shows a setting: a field of `--json`'s `service` object, and a part of the
+/// human `service:` line.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub field: &'static str,
+    /// Human text: `LABEL VALUE UNIT`.
+    pub label: &'static str,
+    pub unit: &'static str,
+    /// The words a switch shows for on and off.
+    pub words: (&'static str, &'static str),
+    /// The JSON field holds the word rather than `true`/`false`.
+    pub words_in_json: bool,
+}
+
+/// The row of `key`, among the production rows.
+pub fn find(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+impl Setting {
+    /// The value this config asks for, as an operation, if it manages the setting.
+    pub fn desired_setting(&'static self, cfg: &ServiceConfig) -> Option<ServiceSetting> {
+        (self.desired)(cfg).and_then(|v| ServiceSetting::new(self, v).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests;

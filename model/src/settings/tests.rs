@@ -1,0 +1,166 @@
+use super::*;
+use crate::config::PublishDomain;
+use serde_json::json;
+
+fn set(key: &str, value: SettingValue) -> ServiceSetting {
+    ServiceSetting::named(key, value).expect("setting")
+}
+
+#[test]
+fn keys_are_unique_and_every_row_is_whole() {
+    for (i, row) in SETTINGS.iter().enumerate() {
+        assert!(
+            SETTINGS[..i].iter().all(|r| r.key != row.key),
+            "{}",
+            row.key
+        );
+        // a value Windows reads back: from its property or its registry value
+        assert!(
+            row.property.is_some() || row.write.registry().is_some(),
+            "{}",
+            row.key
+        );
+        assert_eq!(
+            row.range.is_some(),
+            row.kind != Kind::Bool && row.kind != Kind::List
+        );
+    }
+}
+
+/// The plan file keeps the shape it had when `ServiceSetting` was an enum.
+#[test]
+fn every_setting_keeps_its_plan_file_form() {
+    let domains = vec![PublishDomain {
+        domain: "corp.example".into(),
+        priority: 10,
+        weight: 50,
+    }];
+    let cases = [
+        (set("port", SettingValue::U16(1689)), json!(1689)),
+        (
+            set("dns_publishing", SettingValue::Bool(false)),
+            json!(false),
+        ),
+        (
+            set("publish_domains", SettingValue::List(domains)),
+            json!([{ "domain": "corp.example", "priority": 10, "weight": 50 }]),
+        ),
+        (set("low_priority", SettingValue::Bool(true)), json!(true)),
+        (set("activation_interval", SettingValue::U32(60)), json!(60)),
+        (
+            set("renewal_interval", SettingValue::U32(20160)),
+            json!(20160),
+        ),
+        (set("host_caching", SettingValue::Bool(false)), json!(false)),
+    ];
+    assert_eq!(cases.len(), SETTINGS.len());
+    for (setting, value) in cases {
+        let text = serde_json::to_value(&setting).expect("json");
+        assert_eq!(
+            text,
+            json!({ "setting": setting.setting().key, "value": value })
+        );
+        let back: ServiceSetting = serde_json::from_value(text).expect("back");
+        assert_eq!(back, setting);
+    }
+    let op = crate::ops::PlanOp::SetService(set("port", SettingValue::U16(1689)));
+    let text = serde_json::to_string(&op).expect("json");
+    assert_eq!(
+        text,
+        r#"{"op":"set_service","setting":"port","value":1689}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<crate::ops::PlanOp>(&text).expect("back"),
+        op
+    );
+    let wrong = r#"{"op":"set_service","setting":"port","value":true}"#;
+    assert!(serde_json::from_str::<crate::ops::PlanOp>(wrong).is_err());
+    let unknown = r#"{"op":"set_service","setting":"colour","value":1}"#;
+    assert!(serde_json::from_str::<crate::ops::PlanOp>(unknown).is_err());
+}
+
+#[test]
+fn equivalents_are_what_an_administrator_types() {
+    let cases = [
+        (set("port", SettingValue::U16(1689)), "slmgr.vbs /sprt 1689"),
+        (
+            set("dns_publishing", SettingValue::Bool(true)),
+            "slmgr.vbs /sdns",
+        ),
+        (
+            set("dns_publishing", SettingValue::Bool(false)),
+            "slmgr.vbs /cdns",
+        ),
+        (
+            set("low_priority", SettingValue::Bool(true)),
+            "slmgr.vbs /cpri",
+        ),
+        (
+            set("low_priority", SettingValue::Bool(false)),
+            "slmgr.vbs /spri",
+        ),
+        (
+            set("activation_interval", SettingValue::U32(60)),
+            "slmgr.vbs /sai 60",
+        ),
+        (
+            set("renewal_interval", SettingValue::U32(20160)),
+            "slmgr.vbs /sri 20160",
+        ),
+        (
+            set("host_caching", SettingValue::Bool(true)),
+            "slmgr.vbs /skhc",
+        ),
+        (
+            set("host_caching", SettingValue::Bool(false)),
+            "slmgr.vbs /ckhc",
+        ),
+        (
+            set("publish_domains", SettingValue::List(Vec::new())),
+            r#"reg delete "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform" /v DnsDomainPublishList /f"#,
+        ),
+    ];
+    for (setting, text) in cases {
+        assert_eq!(setting.equivalent(), text);
+    }
+    let restarts: Vec<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.needs_restart)
+        .map(|s| s.key)
+        .collect();
+    assert_eq!(
+        restarts,
+        ["port", "dns_publishing", "publish_domains", "low_priority"]
+    );
+}
+
+/// The config's JSON Schema (from the wire type) states the same range as each row.
+#[test]
+fn every_row_is_a_config_key_with_the_rows_range() {
+    let schema = serde_json::to_value(schemars::schema_for!(crate::config::wire::ServiceWire))
+        .expect("schema");
+    let properties = schema["properties"].as_object().expect("properties");
+    assert_eq!(properties.len(), SETTINGS.len());
+    for row in SETTINGS {
+        let property = &properties[row.key];
+        if let Some(range) = row.range {
+            assert_eq!(property["minimum"], json!(range.min), "{}", row.key);
+            assert_eq!(property["maximum"], json!(range.max), "{}", row.key);
+        }
+    }
+}
+
+/// A fresh host is at every row's Windows default, and the state reads back what a row stores.
+#[test]
+fn rows_store_what_they_read() {
+    let mut state = crate::state::ServiceState::windows_default();
+    assert_eq!(
+        state,
+        crate::state::HostState::fresh_windows_server("K").service
+    );
+    for row in SETTINGS {
+        let value = (row.current)(&state);
+        (row.store)(&mut state, value.clone());
+        assert_eq!((row.current)(&state), value, "{}", row.key);
+    }
+}

@@ -1,0 +1,674 @@
+//! Reads what the PowerShell scripts send back: CIM objects (`SoftwareLicensingService`,
+//! `SoftwareLicensingProduct`, `MSFT_NetFirewallRule` with its filters), the
+//! `SoftwareProtectionPlatform` registry values and the host clock, as JSON with the property
+//! names and types of Microsoft's class reference, and turns them into a [`HostState`] plus the
+//! volatile [`Observations`] (counters, clock) that do not take part in planning.
+//!
+//! Each CIM class has its own wire struct with every property optional (older Windows lacks
+//! some), and one conversion function per part of the state, so a new property is one field in
+//! a wire struct and one line in a conversion. The KMS settings are the exception: `settings`
+//! reads them by the names their table rows give.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+mod settings;
+
+pub use settings::{publish_domain, service};
+
+use kmsconf_model::config::{ProductId, RuleGroup};
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use kmsconf_model::catalog;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::state::{
+    Channel, FirewallState, HostState, LicenseStatus, PortRule, ProductState, RuleGroupState,
+};
+
+/// `SoftwareLicensingService` (root/cimv2), the properties discovery selects.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimService {
+    pub version: Option<String>,
+    pub is_key_management_service_machine: Option<i64>,
+    pub key_management_service_current_count: Option<i64>,
+    pub required_client_count: Option<i64>,
+    #[serde(flatten)]
+    pub requests: CimRequestCounters,
+    #[serde(rename = "ClientMachineID")]
+    pub client_machine_id: Option<String>,
+    #[serde(rename = "RemainingWindowsReArmCount")]
+    pub remaining_windows_rearm_count: Option<i64>,
+    /// Every other property, by name: the KMS settings' ([`Setting::property`]), read as their
+    /// rows say.
+    ///
+    /// [`Setting::property`]: kmsconf_model::settings::Setting::property
+    #[serde(flatten)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The KMS request counters, which `SoftwareLicensingService` and `SoftwareLicensingProduct`
+/// both carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CimRequestCounters {
+    #[serde(rename(deserialize = "KeyManagementServiceTotalRequests"))]
+    pub total: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceFailedRequests"))]
+    pub failed: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceUnlicensedRequests"))]
+    pub unlicensed: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceLicensedRequests"))]
+    pub licensed: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceOOBGraceRequests"))]
+    pub oob_grace: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceOOTGraceRequests"))]
+    pub oot_grace: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceNonGenuineGraceRequests"))]
+    pub non_genuine_grace: Option<i64>,
+    #[serde(rename(deserialize = "KeyManagementServiceNotificationRequests"))]
+    pub notification: Option<i64>,
+}
+
+/// `SoftwareLicensingProduct` (root/cimv2), the properties discovery selects.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimProduct {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "ApplicationID")]
+    pub application_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub partial_product_key: Option<String>,
+    /// Not in the Windows 7 era class; present on Windows 8 / Server 2012 and later.
+    pub product_key_channel: Option<String>,
+    pub license_status: Option<i64>,
+    pub grace_period_remaining: Option<i64>,
+    pub offline_installation_id: Option<String>,
+    pub license_is_addon: Option<bool>,
+    pub is_key_management_service_machine: Option<i64>,
+    pub key_management_service_current_count: Option<i64>,
+    pub required_client_count: Option<i64>,
+    #[serde(flatten)]
+    pub requests: CimRequestCounters,
+}
+
+/// The `SoftwareProtectionPlatform` registry values kmsconf manages, as `Get-ItemProperty`
+/// returns them (absent values are `null`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct CimRegistry(pub serde_json::Map<String, serde_json::Value>);
+
+/// One `MSFT_NetFirewallRule` with the parts of its port and address filters kmsconf reads.
+/// `Enabled` and `Direction` are enums, sent as their names (`True`, `Inbound`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimFirewallRule {
+    pub name: String,
+    pub group: Option<String>,
+    pub direction: Option<String>,
+    pub enabled: Option<String>,
+    pub protocol: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub local_port: Vec<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub remote_address: Vec<String>,
+}
+
+impl CimFirewallRule {
+    fn is_enabled(&self) -> bool {
+        self.enabled.as_deref() == Some("True")
+    }
+    fn is_inbound(&self) -> bool {
+        self.direction.as_deref().is_none_or(|d| d == "Inbound")
+    }
+}
+
+/// `Win32_OperatingSystem`, for the reader only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimOperatingSystem {
+    pub caption: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The host clock, which KMS activation depends on (0xC004F06C when client and host disagree).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimClock {
+    /// `[DateTime]::UtcNow.ToString('o')`.
+    pub utc: Option<String>,
+    /// `[TimeZoneInfo]::Local.Id`.
+    pub time_zone: Option<String>,
+    pub utc_offset_minutes: Option<i64>,
+}
+
+/// Everything the discovery script sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CimDiscovery {
+    pub computer_name: String,
+    pub operating_system: Option<CimOperatingSystem>,
+    pub software_licensing_service: CimService,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub software_licensing_product: Vec<CimProduct>,
+    #[serde(default)]
+    pub software_protection_platform: CimRegistry,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub firewall_rules: Vec<CimFirewallRule>,
+    pub clock: Option<CimClock>,
+}
+
+/// What discovery sees that changes on its own (counters, clock) and so takes no part in
+/// planning or in the staleness check of a saved plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Observations {
+    /// `KeyManagementServiceCurrentCount`; `None` for -1 (not a KMS host or no requests yet).
+    pub current_count: Option<u32>,
+    pub required_client_count: Option<u32>,
+    pub requests: CimRequestCounters,
+    pub client_machine_id: Option<String>,
+    pub rearm_count: Option<u32>,
+    pub clock: CimClock,
+    pub products: BTreeMap<ProductId, ProductObservations>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProductObservations {
+    pub is_kms_host: bool,
+    pub current_count: Option<u32>,
+    pub required_client_count: Option<u32>,
+    pub requests: CimRequestCounters,
+}
+
+/// Reads the discovery document. Errors name the property that is wrong.
+pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), String> {
+    let doc: CimDiscovery = from_json(json)?;
+    let (products, license_packs) = products(&doc.software_licensing_product)?;
+    let mut state = HostState {
+        computer_name: doc.computer_name.clone(),
+        os: doc
+            .operating_system
+            .as_ref()
+            .and_then(|o| o.caption.clone())
+            .map_or_else(|| "Windows".to_string(), |c| c.trim().to_string()),
+        service: service(
+            &doc.software_licensing_service,
+            &doc.software_protection_platform,
+        )?,
+        firewall: firewall(&doc.firewall_rules),
+        products,
+        license_packs,
+        clock: None,
+        client_machine_id: None,
+        remaining_rearm_count: None,
+    };
+    let seen = observations(&doc);
+    state.clock = seen
+        .clock
+        .utc
+        .as_deref()
+        .and_then(kmsconf_engine::lock::parse_rfc3339);
+    state.client_machine_id = seen.client_machine_id.clone().filter(|c| !c.is_empty());
+    state.remaining_rearm_count = seen.rearm_count;
+    for (id, product) in &mut state.products {
+        if let Some(p) = seen.products.get(id) {
+            product.current_count = p.current_count;
+            product.required_count = p.required_client_count.filter(|_| p.is_kms_host);
+            product.requests = counters(&p.requests);
+        }
+    }
+    Ok((state, seen))
+}
+
+/// Deserializes JSON, saying where it failed.
+pub fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, String> {
+    serde_json::from_str(json).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
+}
+
+type Products = (BTreeMap<ProductId, ProductState>, BTreeSet<ProductId>);
+
+fn products(all: &[CimProduct]) -> Result<Products, String> {
+    let mut products = BTreeMap::new();
+    let mut packs = BTreeSet::new();
+    for id in ProductId::ALL {
+        let Some(p) = select_product(id, all) else {
+            continue;
+        };
+        if id.is_office() {
+            packs.insert(id);
+        }
+        products.insert(id, product_state(p)?);
+    }
+    Ok((products, packs))
+}
+
+/// The CIM product that stands for a catalogue product: for Windows the keyed, non-add-on
+/// product of the Windows application (a KMS host key first); for Office the KMS host SKU by its
+/// activation ID, present once its license pack is installed.
+pub fn select_product(id: ProductId, all: &[CimProduct]) -> Option<&CimProduct> {
+    let info = catalog::product(id)?;
+    if let Some(activation_id) = &info.activation_id {
+        return all
+            .iter()
+            .find(|p| p.id.eq_ignore_ascii_case(activation_id));
+    }
+    let keyed = all.iter().filter(|p| {
+        p.application_id.eq_ignore_ascii_case(&info.application_id)
+            && p.partial_product_key
+                .as_deref()
+                .is_some_and(|k| !k.is_empty())
+            && p.license_is_addon != Some(true)
+    });
+    let keyed: Vec<&CimProduct> = keyed.collect();
+    keyed
+        .iter()
+        .find(|p| channel(p) == Channel::KmsHost)
+        .or(keyed.first())
+        .copied()
+}
+
+pub fn product_state(p: &CimProduct) -> Result<ProductState, String> {
+    let status = p.license_status.unwrap_or(0);
+    let license_status = u32::try_from(status)
+        .ok()
+        .and_then(LicenseStatus::from_cim)
+        .ok_or_else(|| {
+            format!(
+                "product `{}`: `LicenseStatus` = `{status}` is not 0 to 6",
+                p.id
+            )
+        })?;
+    let grace = p.grace_period_remaining.unwrap_or(0);
+    Ok(ProductState {
+        activation_id: Some(p.id.to_ascii_lowercase()).filter(|id| !id.is_empty()),
+        partial_key: p.partial_product_key.clone().filter(|k| !k.is_empty()),
+        channel: channel(p),
+        license_status,
+        installation_id: p.offline_installation_id.clone().filter(|i| !i.is_empty()),
+        grace_minutes: u32::try_from(grace.max(0)).unwrap_or(u32::MAX),
+        current_count: None,
+        required_count: None,
+        requests: kmsconf_model::state::RequestCounters::default(),
+    })
+}
+
+/// The key channel: `ProductKeyChannel` where Windows has it, else the `Description` text
+/// slmgr.vbs itself tests (`VOLUME_KMS` but not `VOLUME_KMSCLIENT` is a KMS host key).
+pub fn channel(p: &CimProduct) -> Channel {
+    if p.partial_product_key.as_deref().is_none_or(str::is_empty) {
+        return Channel::None;
+    }
+    if let Some(c) = p.product_key_channel.as_deref() {
+        match c {
+            "Volume:CSVLK" => return Channel::KmsHost,
+            "Volume:GVLK" => return Channel::KmsClient,
+            "Volume:MAK" => return Channel::Mak,
+            _ if c.starts_with("Retail") || c.starts_with("OEM") => return Channel::Retail,
+            _ => {}
+        }
+    }
+    let d = p
+        .description
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    if d.contains("VOLUME_KMSCLIENT") {
+        Channel::KmsClient
+    } else if d.contains("VOLUME_KMS") {
+        Channel::KmsHost
+    } else if d.contains("VOLUME_MAK") {
+        Channel::Mak
+    } else {
+        Channel::Retail
+    }
+}
+
+/// The rules of a managed group: by rule name, or inbound rules by group resource string.
+pub fn group_rules(group: RuleGroup, rules: &[CimFirewallRule]) -> Vec<&CimFirewallRule> {
+    let Some(info) = catalog::rule_group(group) else {
+        return Vec::new();
+    };
+    rules
+        .iter()
+        .filter(|r| {
+            info.rule_names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&r.name))
+                || (r.is_inbound()
+                    && info.group.as_deref().is_some_and(|g| {
+                        r.group
+                            .as_deref()
+                            .is_some_and(|rg| rg.eq_ignore_ascii_case(g))
+                    }))
+        })
+        .collect()
+}
+
+pub fn firewall(rules: &[CimFirewallRule]) -> FirewallState {
+    let mut groups = BTreeMap::new();
+    for group in RuleGroup::ALL {
+        let matched = group_rules(group, rules);
+        if matched.is_empty() {
+            continue;
+        }
+        let scopes: BTreeSet<Vec<String>> = matched
+            .iter()
+            .map(|r| remote_addresses(&r.remote_address))
+            .collect();
+        let state = RuleGroupState {
+            enabled: matched.iter().all(|r| r.is_enabled()),
+            // rules of one group with different scopes have no one scope to report
+            remote_addresses: if scopes.len() == 1 {
+                scopes.into_iter().next().unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+        };
+        groups.insert(group, state);
+    }
+    let port_rule = rules
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME) && r.is_enabled())
+        .map(|r| PortRule {
+            port: r
+                .local_port
+                .first()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            remote_addresses: remote_addresses(&r.remote_address),
+        });
+    FirewallState { groups, port_rule }
+}
+
+/// Windows shows `Any` for no scope and subnets with a mask (`10.0.0.0/255.0.0.0`); kmsconf
+/// writes `[]` and prefixes (`10.0.0.0/8`), and a single address without `/32`.
+pub fn remote_addresses(list: &[String]) -> Vec<String> {
+    if list.iter().any(|a| a.eq_ignore_ascii_case("any")) {
+        return Vec::new();
+    }
+    list.iter().map(|a| normalize_address(a)).collect()
+}
+
+fn normalize_address(address: &str) -> String {
+    let Some((ip, mask)) = address.split_once('/') else {
+        return address.to_string();
+    };
+    let prefix = match mask.parse::<std::net::Ipv4Addr>() {
+        Ok(m) => {
+            let bits = u32::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() != 32 {
+                return address.to_string();
+            }
+            bits.leading_ones()
+        }
+        Err(_) => match mask.parse::<u32>() {
+            Ok(p) => p,
+            Err(_) => return address.to_string(),
+        },
+    };
+    let full = if ip.contains(':') { 128 } else { 32 };
+    if prefix == full {
+        ip.to_string()
+    } else {
+        format!("{ip}/{prefix}")
+    }
+}
+
+fn count(value: Option<i64>) -> Option<u32> {
+    value
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| *v != u32::MAX)
+}
+
+fn observations(doc: &CimDiscovery) -> Observations {
+    let svc = &doc.software_licensing_service;
+    let products = ProductId::ALL
+        .into_iter()
+        .filter_map(|id| {
+            let p = select_product(id, &doc.software_licensing_product)?;
+            let seen = ProductObservations {
+                is_kms_host: p.is_key_management_service_machine == Some(1),
+                current_count: count(p.key_management_service_current_count),
+                required_client_count: count(p.required_client_count),
+                requests: p.requests.clone(),
+            };
+            Some((id, seen))
+        })
+        .collect();
+    Observations {
+        current_count: count(svc.key_management_service_current_count),
+        required_client_count: count(svc.required_client_count),
+        requests: svc.requests.clone(),
+        client_machine_id: svc.client_machine_id.clone(),
+        rearm_count: count(svc.remaining_windows_rearm_count),
+        clock: doc.clock.clone().unwrap_or_default(),
+        products,
+    }
+}
+
+/// The request counters in the state's terms; a missing or negative counter (CIM's -1, or
+/// 4294967295 when PowerShell reads it unsigned) is 0.
+fn counters(c: &CimRequestCounters) -> kmsconf_model::state::RequestCounters {
+    let n = |v: Option<i64>| {
+        v.filter(|v| *v >= 0 && *v != i64::from(u32::MAX))
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    kmsconf_model::state::RequestCounters {
+        total: n(c.total),
+        failed: n(c.failed),
+        unlicensed: n(c.unlicensed),
+        licensed: n(c.licensed),
+        initial_grace: n(c.oob_grace),
+        out_of_tolerance_grace: n(c.oot_grace),
+        non_genuine_grace: n(c.non_genuine_grace),
+        notification: n(c.notification),
+    }
+}
+
+/// PowerShell's `ConvertTo-Json` writes a one-element collection as the element itself and an
+/// absent one as `null`: accept a list, a single value or `null`.
+pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::Many(v)) => v,
+        Some(OneOrMany::One(v)) => vec![v],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/cim")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_kms_host_reads_as_its_state_with_pending_restart_and_counters() {
+        let (state, seen) = parse_discovery(&fixture("kms-host.json")).expect("parses");
+        assert_eq!(state.computer_name, "KMS01");
+        assert_eq!(state.os, "Microsoft Windows Server 2022 Datacenter");
+        // the registry holds what was set; the CIM property what the running service uses
+        assert_eq!(state.service.port, 1689);
+        assert!(state.service.restart_pending);
+        assert!(state.service.dns_publishing && !state.service.low_priority);
+        assert_eq!(state.service.activation_interval, 60);
+        let domains: Vec<String> = state
+            .service
+            .publish_domains
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            domains,
+            [
+                "corp.example, 0, 0",
+                "branch.example, 10, 50",
+                "lab.example, 0, 0"
+            ]
+        );
+
+        let windows = &state.products[&ProductId::Windows];
+        assert_eq!(
+            windows.partial_key.as_deref(),
+            Some("6789B"),
+            "the ESU add-on is not Windows' key"
+        );
+        assert!(windows.is_activated_kms_host());
+        let office = &state.products[&ProductId::Office2019];
+        assert_eq!(
+            (office.channel, office.license_status),
+            (Channel::KmsHost, LicenseStatus::Unlicensed)
+        );
+        assert_eq!(
+            state.license_packs.iter().collect::<Vec<_>>(),
+            [&ProductId::Office2019]
+        );
+
+        let kms = &state.firewall.groups[&RuleGroup::KeyManagementService];
+        assert!(kms.enabled);
+        assert_eq!(
+            kms.remote_addresses,
+            ["10.0.0.0/8", "192.168.1.10", "LocalSubnet"]
+        );
+        // the outbound rule of the group does not count
+        assert!(state.firewall.groups[&RuleGroup::FileAndPrinterSharing].enabled);
+        let rule = state.firewall.port_rule.as_ref().expect("port rule");
+        assert_eq!((rule.port, rule.remote_addresses.len()), (1689, 3));
+
+        assert_eq!(seen.current_count, Some(12));
+        assert_eq!(seen.requests.total, Some(340));
+        assert_eq!(seen.rearm_count, Some(1001));
+        assert_eq!(seen.clock.time_zone.as_deref(), Some("Korea Standard Time"));
+        assert_eq!(
+            seen.products[&ProductId::Office2019].current_count,
+            None,
+            "-1 as uint32"
+        );
+        assert!(seen.products[&ProductId::Windows].is_kms_host);
+    }
+
+    #[test]
+    fn a_fresh_server_reads_as_the_lab_s_fresh_host_does() {
+        let (state, seen) = parse_discovery(&fixture("fresh-server.json")).expect("parses");
+        let lab = HostState::fresh_windows_server("X");
+        assert_eq!(state.service, lab.service);
+        assert_eq!(state.firewall.port_rule, None);
+        let fps = &state.firewall.groups[&RuleGroup::FileAndPrinterSharing];
+        assert!(
+            !fps.enabled,
+            "one rule of the group is off, so the group is not enabled"
+        );
+        assert_eq!(fps.remote_addresses, ["LocalSubnet"]);
+        assert_eq!(
+            state.firewall.groups[&RuleGroup::KeyManagementService],
+            lab.firewall.groups[&RuleGroup::KeyManagementService]
+        );
+        let windows = &state.products[&ProductId::Windows];
+        assert_eq!(
+            (windows.channel, windows.license_status),
+            (Channel::KmsClient, LicenseStatus::InitialGrace)
+        );
+        assert!(state.license_packs.is_empty());
+        assert_eq!(
+            (seen.current_count, seen.required_client_count),
+            (None, None)
+        );
+        assert_eq!(state.os, "Microsoft Windows Server 2022 Standard");
+    }
+
+    #[test]
+    fn malformed_documents_name_what_is_wrong() {
+        let text =
+            fixture("fresh-server.json").replace("\"LicenseStatus\": 2", "\"LicenseStatus\": 9");
+        let e = parse_discovery(&text).expect_err("status 9");
+        assert!(e.contains("`LicenseStatus` = `9` is not 0 to 6"), "{e}");
+        let svc = CimService {
+            properties: serde_json::json!({ "KeyManagementServiceListeningPort": 70_000 })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            ..CimService::default()
+        };
+        let e = service(&svc, &CimRegistry::default()).expect_err("port 70000");
+        assert_eq!(
+            e,
+            "`KeyManagementServiceListeningPort` = `70000` is not a TCP port"
+        );
+        let text = fixture("fresh-server.json").replace(
+            "\"KeyManagementServiceListeningPort\": null",
+            "\"KeyManagementServiceListeningPort\": \"x\"",
+        );
+        assert_eq!(
+            parse_discovery(&text).expect_err("port"),
+            "`KeyManagementServiceListeningPort` = `\"x\"` is not a TCP port"
+        );
+        assert!(publish_domain("corp.example, 99999").is_err());
+        assert!(parse_discovery("{").expect_err("eof").contains("line 1"));
+    }
+
+    #[test]
+    fn channels_come_from_the_key_channel_or_the_description() {
+        let p = |channel: Option<&str>, description: &str| CimProduct {
+            partial_product_key: Some("ABCDE".into()),
+            product_key_channel: channel.map(String::from),
+            description: Some(description.into()),
+            ..CimProduct::default()
+        };
+        assert_eq!(
+            channel(&p(None, "Office 16, VOLUME_KMS channel")),
+            Channel::KmsHost
+        );
+        assert_eq!(
+            channel(&p(
+                None,
+                "Windows(R) Operating System, VOLUME_KMSCLIENT channel"
+            )),
+            Channel::KmsClient
+        );
+        assert_eq!(channel(&p(Some("OEM:DM"), "")), Channel::Retail);
+        assert_eq!(channel(&p(Some("Volume:MAK"), "VOLUME_KMS")), Channel::Mak);
+        let unkeyed = CimProduct {
+            partial_product_key: None,
+            ..p(Some("Volume:CSVLK"), "")
+        };
+        assert_eq!(channel(&unkeyed), Channel::None);
+    }
+
+    #[test]
+    fn addresses_are_compared_in_the_form_the_config_uses() {
+        let list = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(remote_addresses(&list(&["Any"])), Vec::<String>::new());
+        assert_eq!(
+            remote_addresses(&list(&[
+                "10.0.0.0/255.255.0.0",
+                "10.1.2.3/255.255.255.255",
+                "10.0.0.1-10.0.0.9",
+                "fe80::/64",
+                "1.2.3.0/255.0.255.0"
+            ])),
+            list(&[
+                "10.0.0.0/16",
+                "10.1.2.3",
+                "10.0.0.1-10.0.0.9",
+                "fe80::/64",
+                "1.2.3.0/255.0.255.0"
+            ])
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! What a lab host does for each operation, one function per operation, answering with the
+//! HRESULTs Windows gives: a missing license pack, key or activation, a wrong confirmation ID,
+//! no internet, an interval outside the range WMI enforces.
+
+use std::path::Path;
+
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::catalog;
+use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::keys::{ConfirmationId, ProductKey};
+use kmsconf_model::ops::{ServiceSetting, TargetOp};
+use kmsconf_model::state::{Channel, LicenseStatus, PortRule, ProductState, RuleGroupState};
+
+use super::{confirmation_id_for, digits, installation_id, LabFile};
+
+pub(super) const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
+pub(super) const E_INVALIDARG: u32 = 0x8007_0057;
+pub(super) const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
+pub(super) const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
+pub(super) const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
+pub(super) const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
+pub(super) const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
+pub(super) const SL_E_NETWORK: u32 = 0xC004_FC03;
+/// The grace minutes of an activated product (180 days).
+const ACTIVATED_GRACE_MINUTES: u32 = 259_200;
+
+fn fail(code: u32, message: &str) -> ChangeStatus {
+    ChangeStatus::failed(code, catalog::explain_failure(code, message))
+}
+
+/// Runs one operation on the lab host, unless a fault aimed at its kind fires first.
+pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
+    if let Some(code) = file.take_fault(op.kind()) {
+        return fail(code, "injected lab fault");
+    }
+    match op {
+        TargetOp::InstallLicensePack { product, path } => {
+            install_license_pack(file, *product, path)
+        }
+        TargetOp::InstallProductKey { product, key } => install_product_key(file, *product, key),
+        TargetOp::UninstallProductKey {
+            product,
+            activation_id,
+        } => uninstall_product_key(file, *product, activation_id),
+        TargetOp::ActivateOnline { product } => activate_online(file, *product),
+        TargetOp::ShowInstallationId { product } => show_installation_id(file, *product),
+        TargetOp::ActivateByPhone {
+            product,
+            confirmation_id,
+        } => activate_by_phone(file, *product, confirmation_id),
+        TargetOp::SetService(setting) => set_service(file, setting),
+        TargetOp::ClearListeningPort => clear_listening_port(file),
+        TargetOp::RestartService => restart_service(file),
+        TargetOp::SetRuleGroup {
+            group,
+            enabled,
+            remote_addresses,
+        } => set_rule_group(file, *group, *enabled, remote_addresses),
+        TargetOp::SetPortRule {
+            port,
+            remote_addresses,
+        } => {
+            file.host.firewall.port_rule = Some(PortRule {
+                port: *port,
+                remote_addresses: remote_addresses.clone(),
+            });
+            ChangeStatus::applied()
+        }
+        TargetOp::RemovePortRule => {
+            file.host.firewall.port_rule = None;
+            ChangeStatus::applied()
+        }
+    }
+}
+
+fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> ChangeStatus {
+    if !path.exists() {
+        return fail(
+            E_FILE_NOT_FOUND,
+            &format!("license pack `{}` does not exist", path.display()),
+        );
+    }
+    file.host.license_packs.insert(product);
+    file.host
+        .products
+        .entry(product)
+        .or_insert_with(ProductState::empty);
+    ChangeStatus::applied()
+}
+
+/// An Office key needs its license pack; a Windows key starts its grace period. A published KMS
+/// client setup key installs as a KMS client key, any other as a KMS host key.
+fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
+    let needs_pack = catalog::product(product).is_some_and(|p| p.license_pack);
+    if needs_pack && !file.host.license_packs.contains(&product) {
+        return fail(
+            SL_E_LICENSE_NOT_INSTALLED,
+            &format!(
+                "no {} license is installed for this key",
+                catalog::product_name(product)
+            ),
+        );
+    }
+    if catalog::is_client_key(key.secret().expose()) {
+        return install_client_key(file, product, key);
+    }
+    let iid = installation_id(&file.host_id, product, key.secret().expose());
+    let office = product.is_office();
+    file.host.products.insert(
+        product,
+        ProductState {
+            partial_key: Some(key.partial()),
+            channel: Channel::KmsHost,
+            license_status: if office {
+                LicenseStatus::Unlicensed
+            } else {
+                LicenseStatus::InitialGrace
+            },
+            installation_id: Some(iid),
+            grace_minutes: if office { 0 } else { 43200 },
+            ..ProductState::empty()
+        },
+    );
+    ChangeStatus::Applied {
+        detail: Some(format!("installed key {}", key.masked())),
+    }
+}
+
+/// A KMS client key: the product waits in its grace period for a KMS host to activate it.
+fn install_client_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
+    file.host.products.insert(
+        product,
+        ProductState {
+            partial_key: Some(key.partial()),
+            channel: Channel::KmsClient,
+            license_status: LicenseStatus::InitialGrace,
+            grace_minutes: 43200,
+            ..ProductState::empty()
+        },
+    );
+    ChangeStatus::Applied {
+        detail: Some(format!(
+            "installed KMS client key {}",
+            key.secret().expose()
+        )),
+    }
+}
+
+/// `UninstallProductKey` on the SKU with `activation_id`: the product keeps its license pack
+/// (Office) but no key; Windows without a key is no keyed product at all, as discovery sees it.
+fn uninstall_product_key(
+    file: &mut LabFile,
+    product: ProductId,
+    activation_id: &str,
+) -> ChangeStatus {
+    let keyed = file.host.products.get(&product).filter(|p| {
+        p.partial_key.is_some()
+            && super::activation_id(&file.host_id, product, p.channel)
+                .eq_ignore_ascii_case(activation_id)
+    });
+    if keyed.is_none() {
+        return fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no product key is installed on the {product} SKU {activation_id}"),
+        );
+    }
+    if file.host.license_packs.contains(&product) {
+        file.host.products.insert(product, ProductState::empty());
+    } else {
+        file.host.products.remove(&product);
+    }
+    ChangeStatus::Applied {
+        detail: Some(format!("uninstalled the key of {activation_id}")),
+    }
+}
+
+fn activate_online(file: &mut LabFile, product: ProductId) -> ChangeStatus {
+    let offline = file.offline;
+    let keyed = file
+        .host
+        .products
+        .get_mut(&product)
+        .filter(|p| p.partial_key.is_some());
+    let Some(p) = keyed else {
+        return fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no product key is installed for {product}"),
+        );
+    };
+    if p.channel == Channel::KmsClient {
+        return fail(
+            SL_E_NO_KMS_CONTACTED,
+            "the installed key is a KMS client key, which looks for a KMS host",
+        );
+    }
+    if offline {
+        return fail(
+            SL_E_NETWORK,
+            "the host cannot reach Microsoft's activation servers",
+        );
+    }
+    p.license_status = LicenseStatus::Licensed;
+    p.grace_minutes = ACTIVATED_GRACE_MINUTES;
+    ChangeStatus::Applied {
+        detail: Some("activated online".into()),
+    }
+}
+
+fn show_installation_id(file: &LabFile, product: ProductId) -> ChangeStatus {
+    let iid = file
+        .host
+        .products
+        .get(&product)
+        .and_then(|p| p.installation_id.clone());
+    match iid {
+        Some(iid) => ChangeStatus::Pending {
+            message: format!(
+                "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{product}` and apply again",
+                catalog::product_name(product)
+            ),
+        },
+        None => fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no KMS host key is installed for {product}"),
+        ),
+    }
+}
+
+/// Only the confirmation ID that belongs to the installation ID activates.
+fn activate_by_phone(
+    file: &mut LabFile,
+    product: ProductId,
+    confirmation_id: &ConfirmationId,
+) -> ChangeStatus {
+    let keyed = file
+        .host
+        .products
+        .get_mut(&product)
+        .filter(|p| p.channel == Channel::KmsHost);
+    let Some(p) = keyed else {
+        return fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no KMS host key is installed for {product}"),
+        );
+    };
+    let iid = p.installation_id.clone().unwrap_or_default();
+    let expected = confirmation_id_for(&iid).as_deref().map(digits);
+    if expected.as_deref() != Some(confirmation_id.digits()) {
+        return fail(
+            SL_E_CID_MISMATCH,
+            &format!("the confirmation ID does not belong to installation ID {iid}"),
+        );
+    }
+    p.license_status = LicenseStatus::Licensed;
+    p.grace_minutes = ACTIVATED_GRACE_MINUTES;
+    ChangeStatus::Applied {
+        detail: Some("activated by phone".into()),
+    }
+}
+
+/// Applies a setting as its row says: a number outside a range Windows enforces is refused
+/// with E_INVALIDARG, as WMI does.
+fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
+    if let Some(refused) = refuse_unless_kms_host(file) {
+        return refused;
+    }
+    let row = setting.setting();
+    let refused = row
+        .range
+        .filter(|r| r.refused_by_windows)
+        .zip(setting.value().number())
+        .filter(|(range, n)| !range.contains(*n));
+    if let Some((range, n)) = refused {
+        return fail(
+            E_INVALIDARG,
+            &format!(
+                "{n}{} is outside {} to {}",
+                range.unit, range.min, range.max
+            ),
+        );
+    }
+    let s = &mut file.host.service;
+    (row.store)(s, setting.value().clone());
+    if setting.needs_restart() {
+        s.restart_pending = true;
+    }
+    ChangeStatus::applied()
+}
+
+/// What Windows answers a KMS setting on a host that is not an activated KMS host.
+fn refuse_unless_kms_host(file: &LabFile) -> Option<ChangeStatus> {
+    (!file.host.windows_is_activated_kms_host()).then(|| {
+        fail(
+            SL_E_KMS_HOST_NOT_ACTIVATED,
+            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
+        )
+    })
+}
+
+/// `ClearKeyManagementServiceListeningPort`, which applies to KMS hosts only: back to 1688
+/// once the service restarts.
+fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
+    if let Some(refused) = refuse_unless_kms_host(file) {
+        return refused;
+    }
+    file.host.service.port = 0;
+    file.host.service.restart_pending = true;
+    ChangeStatus::applied()
+}
+
+fn restart_service(file: &mut LabFile) -> ChangeStatus {
+    file.host.service.restart_pending = false;
+    ChangeStatus::Applied {
+        detail: Some("Software Protection service restarted".into()),
+    }
+}
+
+fn set_rule_group(
+    file: &mut LabFile,
+    group: RuleGroup,
+    enabled: bool,
+    remote_addresses: &[String],
+) -> ChangeStatus {
+    let g = file
+        .host
+        .firewall
+        .groups
+        .entry(group)
+        .or_insert(RuleGroupState {
+            enabled: false,
+            remote_addresses: Vec::new(),
+        });
+    g.enabled = enabled;
+    g.remote_addresses = remote_addresses.to_vec();
+    ChangeStatus::applied()
+}

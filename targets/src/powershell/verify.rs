@@ -1,0 +1,244 @@
+//! Checks what the host read back after each operation against what was sent: a call can
+//! succeed without the state changing, so an operation counts as applied only when the read-back
+//! shows it.
+
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::catalog;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::ops::TargetOp;
+use kmsconf_model::state::{Channel, LicenseStatus, ProductState};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cim::{self, CimFirewallRule, CimProduct, CimRegistry, CimService};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReadBack {
+    #[serde(default, deserialize_with = "cim::one_or_many")]
+    products: Vec<CimProduct>,
+    service: Option<CimService>,
+    registry: Option<CimRegistry>,
+    #[serde(default, deserialize_with = "cim::one_or_many")]
+    firewall_rules: Vec<CimFirewallRule>,
+}
+
+/// Checks what the host read back after an operation; `Err` says what did not take.
+pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> {
+    let rb: ReadBack = serde_json::from_value(read_back.clone())
+        .map_err(|e| format!("the read-back is unreadable: {e}"))?;
+    let product = |id: ProductId| -> Result<ProductState, String> {
+        let p = cim::select_product(id, &rb.products)
+            .ok_or_else(|| format!("the host shows no {} product", catalog::product_name(id)))?;
+        cim::product_state(p)
+    };
+    match op {
+        TargetOp::InstallLicensePack { product: id, .. } => {
+            product(*id)?;
+            Ok(ChangeStatus::Applied {
+                detail: Some(format!("{} licenses installed", catalog::product_name(*id))),
+            })
+        }
+        TargetOp::InstallProductKey { product: id, key } => verify_key(&product(*id)?, key),
+        TargetOp::UninstallProductKey { activation_id, .. } => {
+            verify_uninstalled(&rb.products, activation_id)
+        }
+        TargetOp::ActivateOnline { product: id } => verify_activated(*id, &product(*id)?, "online"),
+        TargetOp::ActivateByPhone { product: id, .. } => {
+            verify_activated(*id, &product(*id)?, "by phone")
+        }
+        TargetOp::ShowInstallationId { product: id } => {
+            let iid = product(*id)?
+                .installation_id
+                .ok_or("the host shows no installation ID")?;
+            Ok(ChangeStatus::Pending {
+                message: format!(
+                    "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{id}` and apply again",
+                    catalog::product_name(*id)
+                ),
+            })
+        }
+        TargetOp::SetService(setting) => {
+            let now = setting.current(&read_service(&rb)?);
+            if &now != setting {
+                return Err(format!("it reads back as `{}`", now.equivalent()));
+            }
+            Ok(ChangeStatus::applied())
+        }
+        TargetOp::ClearListeningPort => verify_port_cleared(&rb),
+        TargetOp::RestartService => verify_restart(&rb),
+        TargetOp::SetRuleGroup {
+            group,
+            enabled,
+            remote_addresses,
+        } => verify_rule_group(&rb, *group, *enabled, remote_addresses),
+        TargetOp::SetPortRule {
+            port,
+            remote_addresses,
+        } => verify_port_rule(&rb, *port, remote_addresses),
+        TargetOp::RemovePortRule => {
+            let present = rb
+                .firewall_rules
+                .iter()
+                .any(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME));
+            if present {
+                return Err(format!("{PORT_RULE_NAME} is still there"));
+            }
+            Ok(ChangeStatus::applied())
+        }
+    }
+}
+
+/// The product is licensed after activating it `how` (`online`, `by phone`).
+fn verify_activated(id: ProductId, p: &ProductState, how: &str) -> Result<ChangeStatus, String> {
+    if p.license_status != LicenseStatus::Licensed {
+        return Err(format!(
+            "{} is {}, not licensed",
+            catalog::product_name(id),
+            p.license_status
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some(format!("activated {how}")),
+    })
+}
+
+/// The running service uses what was written: no setting waits for a restart any more.
+fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, String> {
+    if read_service(rb)?.restart_pending {
+        return Err("the service still runs with the settings from before the restart".into());
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some("Software Protection service restarted".into()),
+    })
+}
+
+/// The SKU uninstalled from holds no key any more.
+fn verify_uninstalled(
+    products: &[CimProduct],
+    activation_id: &str,
+) -> Result<ChangeStatus, String> {
+    let still = products.iter().find(|p| {
+        p.id.eq_ignore_ascii_case(activation_id)
+            && p.partial_product_key
+                .as_deref()
+                .is_some_and(|k| !k.is_empty())
+    });
+    if let Some(p) = still {
+        return Err(format!(
+            "SKU {activation_id} still holds the key ending in {}",
+            p.partial_product_key.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some(format!("uninstalled the key of {activation_id}")),
+    })
+}
+
+/// The port set earlier is gone from the registry (the service listens on 1688 once it
+/// restarts, which the plan's restart does).
+fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, String> {
+    let row = kmsconf_model::settings::find("port").and_then(|r| r.write.registry());
+    let value = rb
+        .registry
+        .as_ref()
+        .zip(row)
+        .and_then(|(reg, r)| reg.0.get(r.name))
+        .filter(|v| !v.is_null());
+    let cleared = value.is_none_or(|v| {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        matches!(text.trim(), "" | "0" | "1688")
+    });
+    if !cleared {
+        return Err(format!(
+            "the listening port still reads back as {}",
+            value.map(ToString::to_string).unwrap_or_default()
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some("listening port cleared (1688 once the service restarts)".into()),
+    })
+}
+
+/// The installed key is the one sent, and it installed as what it is: a published KMS client
+/// setup key as a KMS client key, any other as a KMS host key.
+fn verify_key(
+    p: &ProductState,
+    key: &kmsconf_model::keys::ProductKey,
+) -> Result<ChangeStatus, String> {
+    if p.partial_key.as_deref() != Some(key.partial().as_str()) {
+        return Err(format!(
+            "the installed key ends in {}, not {}",
+            p.partial_key.as_deref().unwrap_or("nothing"),
+            key.partial()
+        ));
+    }
+    let expected = if catalog::is_client_key(key.secret().expose()) {
+        Channel::KmsClient
+    } else {
+        Channel::KmsHost
+    };
+    if p.channel != expected {
+        return Err(format!(
+            "the key installed as a {}, not a {expected}",
+            p.channel
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some(format!("installed key {}", key.masked())),
+    })
+}
+
+/// Every rule of the group is enabled (or disabled), and a scoped group has the addresses sent.
+fn verify_rule_group(
+    rb: &ReadBack,
+    group: RuleGroup,
+    enabled: bool,
+    remote_addresses: &[String],
+) -> Result<ChangeStatus, String> {
+    let fw = cim::firewall(&rb.firewall_rules);
+    let g = fw.groups.get(&group).ok_or("the group's rules are gone")?;
+    if g.enabled != enabled {
+        return Err(format!(
+            "the {} rules are not all {}",
+            group.display_name(),
+            if enabled { "enabled" } else { "disabled" }
+        ));
+    }
+    let scoped = catalog::rule_group(group).is_some_and(|i| i.scoped);
+    if scoped && g.remote_addresses != remote_addresses {
+        return Err(format!(
+            "the rule's remote addresses read back as {:?}",
+            g.remote_addresses
+        ));
+    }
+    Ok(ChangeStatus::applied())
+}
+
+/// kmsconf's own port rule is enabled, on the port and from the addresses sent.
+fn verify_port_rule(
+    rb: &ReadBack,
+    port: u16,
+    remote_addresses: &[String],
+) -> Result<ChangeStatus, String> {
+    let fw = cim::firewall(&rb.firewall_rules);
+    let rule = fw
+        .port_rule
+        .ok_or_else(|| format!("there is no enabled rule {PORT_RULE_NAME}"))?;
+    if rule.port != port || rule.remote_addresses != remote_addresses {
+        return Err(format!(
+            "{PORT_RULE_NAME} reads back as TCP {} from {:?}",
+            rule.port, rule.remote_addresses
+        ));
+    }
+    Ok(ChangeStatus::applied())
+}
+
+fn read_service(rb: &ReadBack) -> Result<kmsconf_model::state::ServiceState, String> {
+    let svc = rb
+        .service
+        .as_ref()
+        .ok_or("the host read back no service properties")?;
+    cim::service(svc, rb.registry.as_ref().unwrap_or(&CimRegistry::default()))
+}
