@@ -262,3 +262,32 @@ fn settings_without_a_windows_key_name_the_table_to_declare() {
         "{r:?}"
     );
 }
+
+/// `slmgr.vbs /sai` and `/sri` warn that the KMS needs a restart, as `/sprt` does: a config that
+/// changes only an interval plans the Software Protection restart too.
+#[test]
+fn an_interval_alone_plans_the_service_restart() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.write(
+        "kmsconf.toml",
+        &single_host("\n[hosts.kms01.service]\nactivation_interval = 60\n"),
+    );
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let addresses: Vec<&str> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["address"].as_str().expect("address"))
+        .collect();
+    assert_eq!(
+        addresses,
+        ["service.activation_interval", "service.restart"],
+        "{doc}"
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let state = p.read("lab/kms01.json");
+    assert!(state.contains("\"restart_pending\": false"), "{state}");
+}

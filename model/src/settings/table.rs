@@ -187,7 +187,8 @@ pub static SETTINGS: &[Setting] = &[
             registry: None,
         },
         property: Some("VLActivationInterval"),
-        needs_restart: false,
+        // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too
+        needs_restart: true,
         status: shown("activation_interval", "activation interval", " min"),
         exported: |_| true,
     },
@@ -213,7 +214,8 @@ pub static SETTINGS: &[Setting] = &[
             registry: None,
         },
         property: Some("VLRenewalInterval"),
-        needs_restart: false,
+        // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too
+        needs_restart: true,
         status: shown("renewal_interval", "renewal interval", " min"),
         exported: |_| true,
     },
