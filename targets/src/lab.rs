@@ -5,9 +5,10 @@
 //! What it enforces, as Windows does: an Office key needs its license pack; activation needs a
 //! KMS host key; online activation fails with 0xC004FC03 when the host is offline; phone
 //! activation accepts only the confirmation ID that matches the installation ID (which
-//! `kmsconf lab confirmation-id` produces, as the phone line would); KMS settings are refused
-//! until the Windows KMS host key is installed and activated; settings that need a service
-//! restart stay pending until it happens. Every round trip holds an OS lock on `PATH.lock` and
+//! `kmsconf lab confirmation-id` produces, as the phone line would); the KMS settings slmgr.vbs
+//! gates are refused until a KMS host key is installed (activation is not needed); settings
+//! that need a service restart stay pending until it happens; the Key Management Service
+//! firewall group holds its two built-in rules with their profiles and scopes. Every round trip holds an OS lock on `PATH.lock` and
 //! writes the state file atomically, so concurrent runs and kills never leave it half-written.
 //!
 //! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
@@ -371,7 +372,31 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         }
         _ => {}
     }
-    serde_json::from_str(text).map_err(|e| invalid(at(&e)))
+    let mut file: LabFile = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    add_built_in_rules(&mut file.host.firewall);
+    Ok(file)
+}
+
+/// A lab file from before the Key Management Service rules were kept one by one holds the group
+/// with no rules: give it Windows' built-in rules, enabled (and scoped) as the group was.
+fn add_built_in_rules(fw: &mut kmsconf_model::state::FirewallState) {
+    let fresh = kmsconf_model::state::FirewallState::windows_default();
+    for (group, built_in) in fresh.groups {
+        let Some(g) = fw.groups.get_mut(&group) else {
+            continue;
+        };
+        if !g.rules.is_empty() || built_in.rules.is_empty() {
+            continue;
+        }
+        let mut rules = built_in.rules;
+        for r in rules.values_mut() {
+            r.enabled = g.enabled;
+            if !g.remote_addresses.is_empty() {
+                r.remote_addresses = g.remote_addresses.clone();
+            }
+        }
+        *g = kmsconf_model::state::RuleGroupState::from_rules(rules);
+    }
 }
 
 fn save(path: &Path, file: &LabFile) -> Result<(), Error> {

@@ -30,7 +30,7 @@ fn two_hosts_converge_and_the_plan_reads_as_reviewed() {
     assert!(
         applied
             .stderr
-            .contains("kms02: 12 applied, 0 failed, 0 skipped, 0 pending"),
+            .contains("kms02: 13 applied, 0 failed, 0 skipped, 0 pending"),
         "{applied:?}"
     );
     p.ok(&["plan", "--detailed-exitcode"], 0);

@@ -51,7 +51,8 @@ fn a_failed_activation_skips_its_dependents_and_a_rerun_converges() {
     );
     // the firewall groups do not depend on activation: they finish
     assert!(
-        out.contains("applied  firewall.key-management-service"),
+        out.contains("applied  firewall.key-management-service.SPPSVC-In-TCP\n")
+            && out.contains("applied  firewall.key-management-service.SPPSVC-In-TCP-NoScope"),
         "{r:?}"
     );
     assert!(
@@ -59,7 +60,7 @@ fn a_failed_activation_skips_its_dependents_and_a_rerun_converges() {
         "{r:?}"
     );
     assert!(
-        out.contains("Apply: 3 applied, 1 failed, 3 skipped"),
+        out.contains("Apply: 4 applied, 1 failed, 3 skipped"),
         "{r:?}"
     );
 

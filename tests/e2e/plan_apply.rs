@@ -291,3 +291,40 @@ fn an_interval_alone_plans_the_service_restart() {
     let state = p.read("lab/kms01.json");
     assert!(state.contains("\"restart_pending\": false"), "{state}");
 }
+
+/// Both Key Management Service rules are managed: by default the domain rule
+/// (`SPPSVC-In-TCP-NoScope`) and the private one open, Public stays closed, and each rule keeps
+/// its built-in scope; `profiles` with `public` opens it too.
+#[test]
+fn the_kms_rules_open_on_the_configured_profiles_only() {
+    let p = Project::new();
+    let firewall = |extra: &str| {
+        single_host(&format!(
+            "\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\n{extra}"
+        ))
+    };
+    p.write("kmsconf.toml", &firewall(""));
+    p.ok(&["apply", "--auto-approve"], 0);
+    let state: serde_json::Value =
+        serde_json::from_str(&p.read("lab/kms01.json")).expect("lab json");
+    let rules = &state["host"]["firewall"]["groups"]["key-management-service"]["rules"];
+    assert_eq!(
+        rules["SPPSVC-In-TCP"],
+        serde_json::json!({ "enabled": true, "profiles": ["private"], "remote_addresses": ["LocalSubnet"] })
+    );
+    assert_eq!(
+        rules["SPPSVC-In-TCP-NoScope"],
+        serde_json::json!({ "enabled": true, "profiles": ["domain"], "remote_addresses": [] })
+    );
+    p.write(
+        "kmsconf.toml",
+        &firewall("profiles = [\"domain\", \"private\", \"public\"]\n"),
+    );
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains(
+            "# Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private,Public\n"
+        ),
+        "{plan:?}"
+    );
+}

@@ -2,11 +2,12 @@
 //! HRESULTs Windows gives: a missing license pack, key or activation, a wrong confirmation ID,
 //! no internet, an interval outside the range WMI enforces.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::state::{Channel, LicenseStatus, PortRule, ProductState, RuleGroupState};
@@ -51,13 +52,29 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             enabled,
             remote_addresses,
         } => set_rule_group(file, *group, *enabled, remote_addresses),
+        TargetOp::SetFirewallRule {
+            group,
+            rule,
+            enabled,
+            profiles,
+            remote_addresses,
+        } => set_firewall_rule(
+            file,
+            *group,
+            rule,
+            *enabled,
+            profiles,
+            remote_addresses.as_deref(),
+        ),
         TargetOp::SetPortRule {
             port,
             remote_addresses,
+            profiles,
         } => {
             file.host.firewall.port_rule = Some(PortRule {
                 port: *port,
                 remote_addresses: remote_addresses.clone(),
+                profiles: profiles.clone(),
             });
             ChangeStatus::applied()
         }
@@ -254,8 +271,38 @@ fn set_rule_group(
         .or_insert(RuleGroupState {
             enabled: false,
             remote_addresses: Vec::new(),
+            rules: BTreeMap::new(),
         });
     g.enabled = enabled;
     g.remote_addresses = remote_addresses.to_vec();
+    ChangeStatus::applied()
+}
+
+/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is an error, as the cmdlet
+/// gives; an enabled rule takes the profiles, and the scope when one is given.
+fn set_firewall_rule(
+    file: &mut LabFile,
+    group: RuleGroup,
+    rule: &str,
+    enabled: bool,
+    profiles: &[Profile],
+    remote_addresses: Option<&[String]>,
+) -> ChangeStatus {
+    let Some(g) = file.host.firewall.groups.get_mut(&group) else {
+        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+    };
+    let mut rules = std::mem::take(&mut g.rules);
+    let Some(r) = rules.get_mut(rule) else {
+        g.rules = rules;
+        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+    };
+    r.enabled = enabled;
+    if enabled {
+        r.profiles = profiles.to_vec();
+        if let Some(scope) = remote_addresses {
+            r.remote_addresses = scope.to_vec();
+        }
+    }
+    *g = RuleGroupState::from_rules(rules);
     ChangeStatus::applied()
 }

@@ -95,6 +95,7 @@ function Get-KmsconfFirewallRules {
             Group = $_.Group
             Direction = [string]$_.Direction
             Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
             Protocol = [string]$port.Protocol
             LocalPort = [string[]]@($port.LocalPort)
             RemoteAddress = [string[]]@($address.RemoteAddress)

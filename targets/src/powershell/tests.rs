@@ -1,7 +1,7 @@
 use super::*;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::PublishDomain;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use serde_json::json;
@@ -92,10 +92,19 @@ fn every_op() -> Vec<TargetOp> {
             .expect("setting"),
         ),
         TargetOp::RestartService,
-        TargetOp::SetRuleGroup {
+        TargetOp::SetFirewallRule {
             group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP-NoScope".into(),
             enabled: true,
-            remote_addresses: vec!["10.0.0.0/8".into()],
+            profiles: vec![Profile::Domain],
+            remote_addresses: Some(vec!["10.0.0.0/8".into()]),
+        },
+        TargetOp::SetFirewallRule {
+            group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP".into(),
+            enabled: true,
+            profiles: vec![Profile::Private],
+            remote_addresses: None,
         },
         TargetOp::SetRuleGroup {
             group: RuleGroup::FileAndPrinterSharing,
@@ -105,6 +114,7 @@ fn every_op() -> Vec<TargetOp> {
         TargetOp::SetPortRule {
             port: 1689,
             remote_addresses: Vec::new(),
+            profiles: vec![Profile::Domain, Profile::Private],
         },
         TargetOp::RemovePortRule,
     ]
@@ -132,7 +142,14 @@ fn golden(name: &str, actual: &str) {
 fn the_discovery_script_matches_its_golden_file() {
     let script = discovery_script();
     golden("discovery.ps1", &script.text);
-    assert!(script.text.contains("-Name $name") && script.text.contains("'SPPSVC-In-TCP'"));
+    // both Key Management Service rules, by the group's resource string; products without LIKE
+    assert!(
+        script.text.contains("-Group $group") && script.text.contains("'@FirewallAPI.dll,-28002'")
+    );
+    assert!(
+        !script.text.contains("LIKE"),
+        "products are matched by equality"
+    );
     assert!(
         !script.text.contains("Key Management Service'"),
         "never the display name"
@@ -324,18 +341,33 @@ fn a_phone_activation_shows_the_installation_id_as_pending() {
 
 #[test]
 fn firewall_read_backs_are_compared_with_windows_address_forms() {
-    let op = TargetOp::SetRuleGroup {
+    let op = TargetOp::SetFirewallRule {
         group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
         enabled: true,
-        remote_addresses: vec!["10.0.0.0/8".into()],
+        profiles: vec![Profile::Domain],
+        remote_addresses: Some(vec!["10.0.0.0/8".into()]),
     };
-    let rule = |enabled: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP", "Direction": "Inbound", "Enabled": enabled, "LocalPort": "1688", "RemoteAddress": address }] });
+    let rule = |enabled: &str, profile: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP-NoScope", "Group": "@FirewallAPI.dll,-28002", "Direction": "Inbound", "Enabled": enabled, "Profile": profile, "LocalPort": "1688", "RemoteAddress": address }] });
     assert_eq!(
-        verify(&op, &rule("True", "10.0.0.0/255.0.0.0")),
+        verify(&op, &rule("True", "Domain", "10.0.0.0/255.0.0.0")),
         Ok(ChangeStatus::applied())
     );
-    assert!(verify(&op, &rule("False", "10.0.0.0/255.0.0.0")).is_err());
-    assert!(verify(&op, &rule("True", "Any")).is_err());
+    assert!(verify(&op, &rule("False", "Domain", "10.0.0.0/255.0.0.0")).is_err());
+    assert!(verify(&op, &rule("True", "Domain", "Any")).is_err());
+    assert!(verify(&op, &rule("True", "Domain, Public", "10.0.0.0/8")).is_err());
+    // without a configured scope the rule keeps its own
+    let unscoped = TargetOp::SetFirewallRule {
+        group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
+        enabled: true,
+        profiles: vec![Profile::Domain],
+        remote_addresses: None,
+    };
+    assert_eq!(
+        verify(&unscoped, &rule("True", "Domain", "Any")),
+        Ok(ChangeStatus::applied())
+    );
     let remove = TargetOp::RemovePortRule;
     assert_eq!(
         verify(&remove, &json!({ "FirewallRules": [] })),

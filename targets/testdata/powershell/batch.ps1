@@ -95,6 +95,7 @@ function Get-KmsconfFirewallRules {
             Group = $_.Group
             Direction = [string]$_.Direction
             Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
             Protocol = [string]$port.Protocol
             LocalPort = [string[]]@($port.LocalPort)
             RemoteAddress = [string[]]@($address.RemoteAddress)
@@ -113,9 +114,9 @@ function Invoke-KmsconfOp([int]$Index, [scriptblock]$Body) {
     }
 }
 
-$RuleNames = @('SPPSVC-In-TCP', 'kmsconf-KMS-Port-In-TCP')
-$RuleGroups = @('@FirewallAPI.dll,-28502')
-$ProductFilter = 'PartialProductKey IS NOT NULL OR (Description LIKE ''%VOLUME_KMS%'' AND NOT Description LIKE ''%VOLUME_KMSCLIENT%'') OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
+$RuleNames = @('kmsconf-KMS-Port-In-TCP')
+$RuleGroups = @('@FirewallAPI.dll,-28002', '@FirewallAPI.dll,-28502')
+$ProductFilter = 'PartialProductKey IS NOT NULL OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
 $SettingProperties = @('KeyManagementServiceListeningPort', 'KeyManagementServiceDnsPublishing', 'KeyManagementServiceLowPriority', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceHostCaching')
 $SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority')
 
@@ -218,34 +219,36 @@ Invoke-KmsconfOp 13 {
     [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
 }
 
-# firewall: rule group key-management-service
+# firewall: rule SPPSVC-In-TCP-NoScope
 Invoke-KmsconfOp 14 {
-    $rules = @()
-    $rules += @(Get-NetFirewallRule -Name 'SPPSVC-In-TCP' -ErrorAction SilentlyContinue)
-    if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the Key Management Service group' }
-    $rules | Set-NetFirewallRule -Enabled True -RemoteAddress @('10.0.0.0/8')
+    Set-NetFirewallRule -Name 'SPPSVC-In-TCP-NoScope' -Enabled True -Profile Domain -RemoteAddress @('10.0.0.0/8')
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# firewall: rule SPPSVC-In-TCP
+Invoke-KmsconfOp 15 {
+    Set-NetFirewallRule -Name 'SPPSVC-In-TCP' -Enabled True -Profile Private
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: rule group file-and-printer-sharing
-Invoke-KmsconfOp 15 {
-    $rules = @()
-    $rules += @(Get-NetFirewallRule -Group '@FirewallAPI.dll,-28502' -Direction Inbound -ErrorAction SilentlyContinue)
+Invoke-KmsconfOp 16 {
+    $rules = @(Get-NetFirewallRule -Group '@FirewallAPI.dll,-28502' -Direction Inbound -ErrorAction SilentlyContinue)
     if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the File and Printer Sharing group' }
     $rules | Set-NetFirewallRule -Enabled True
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: kmsconf-KMS-Port-In-TCP on TCP 1689
-Invoke-KmsconfOp 16 {
+Invoke-KmsconfOp 17 {
     $rule = Get-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
-    if ($null -ne $rule) { $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any }
-    else { New-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any | Out-Null }
+    if ($null -ne $rule) { $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any -Profile Domain,Private }
+    else { New-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any -Profile Domain,Private | Out-Null }
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: remove kmsconf-KMS-Port-In-TCP
-Invoke-KmsconfOp 17 {
+Invoke-KmsconfOp 18 {
     Remove-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
