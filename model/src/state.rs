@@ -411,6 +411,14 @@ impl HostState {
         s
     }
 
+    /// Whether a KMS host key is installed for any product: what slmgr.vbs checks
+    /// (`IsKeyManagementServiceMachine` of a keyed product) before it sets a KMS setting.
+    pub fn has_kms_host_key(&self) -> bool {
+        self.products
+            .values()
+            .any(|p| p.partial_key.is_some() && p.channel == Channel::KmsHost)
+    }
+
     /// The Windows product as a KMS host, if it is an activated one.
     pub fn windows_is_activated_kms_host(&self) -> bool {
         self.products

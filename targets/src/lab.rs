@@ -452,9 +452,7 @@ pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::operations::{
-        SL_E_CID_MISMATCH, SL_E_KMS_HOST_NOT_ACTIVATED, SL_E_LICENSE_NOT_INSTALLED, SL_E_NETWORK,
-    };
+    use super::operations::{SL_E_CIDIID_MISMATCHED, SL_E_INVALID_PRODUCT_KEY, SL_E_NETWORK};
     use super::*;
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
@@ -485,38 +483,44 @@ mod tests {
         assert!(!t.discover().expect("again").created);
     }
 
+    /// As slmgr.vbs: the gated settings wait for an installed KMS host key, not for activation;
+    /// host caching is not gated at all.
     #[test]
-    fn settings_are_refused_until_windows_is_an_activated_kms_host() {
+    fn settings_wait_for_a_kms_host_key_not_for_activation() {
         let (_d, t) = lab();
-        let set = [TargetOp::SetService(
-            ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
-                .expect("setting"),
-        )];
+        let set = |key: &str, value| {
+            [TargetOp::SetService(
+                ServiceSetting::named(key, value).expect("setting"),
+            )]
+        };
+        let port = set("port", kmsconf_model::settings::SettingValue::U16(1689));
+        let refused = t.execute(&port).expect("run");
+        assert!(
+            matches!(&refused[0], ChangeStatus::Failed { code: None, message } if message.contains("no KMS host key")),
+            "{refused:?}"
+        );
+        let caching = set(
+            "host_caching",
+            kmsconf_model::settings::SettingValue::Bool(false),
+        );
+        assert_eq!(
+            t.execute(&caching).expect("run")[0],
+            ChangeStatus::applied()
+        );
+        let install = [TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: key(),
+        }];
         assert!(matches!(
-            t.execute(&set).expect("run")[0],
-            ChangeStatus::Failed {
-                code: Some(SL_E_KMS_HOST_NOT_ACTIVATED),
-                ..
-            }
+            t.execute(&install).expect("run")[0],
+            ChangeStatus::Applied { .. }
         ));
-        let ops = [
-            TargetOp::InstallProductKey {
-                product: ProductId::Windows,
-                key: key(),
-            },
-            TargetOp::ActivateOnline {
-                product: ProductId::Windows,
-            },
-        ];
-        assert!(t
-            .execute(&ops)
-            .expect("run")
-            .iter()
-            .all(|o| matches!(o, ChangeStatus::Applied { .. })));
-        assert_eq!(t.execute(&set).expect("run")[0], ChangeStatus::applied());
+        // installed, not activated: taken
+        assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
         let state = t.discover().expect("discover").state;
         assert_eq!(state.service.port, 1689);
         assert!(state.service.restart_pending);
+        assert!(!state.windows_is_activated_kms_host());
     }
 
     #[test]
@@ -529,7 +533,7 @@ mod tests {
         assert!(matches!(
             t.execute(&office).expect("run")[0],
             ChangeStatus::Failed {
-                code: Some(SL_E_LICENSE_NOT_INSTALLED),
+                code: Some(SL_E_INVALID_PRODUCT_KEY),
                 ..
             }
         ));
@@ -584,7 +588,7 @@ mod tests {
         assert!(matches!(
             out[0],
             ChangeStatus::Failed {
-                code: Some(SL_E_CID_MISMATCH),
+                code: Some(SL_E_CIDIID_MISMATCHED),
                 ..
             }
         ));

@@ -1,6 +1,7 @@
 //! What a lab host does for each operation, one function per operation, answering with the
-//! HRESULTs Windows gives: a missing license pack, key or activation, a wrong confirmation ID,
-//! no internet, an interval outside the range WMI enforces.
+//! HRESULTs Windows gives (each a row of the facts table, `data/windows.toml`): a missing license
+//! pack or key, a confirmation ID of another installation ID, no internet, an interval outside
+//! the range WMI enforces; KMS settings that slmgr.vbs gates wait for an installed KMS host key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,9 +18,10 @@ use super::{confirmation_id_for, digits, installation_id, LabFile};
 pub(super) const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
 pub(super) const E_INVALIDARG: u32 = 0x8007_0057;
 pub(super) const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
-pub(super) const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
-pub(super) const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
-pub(super) const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
+/// What the lab answers for an Office KMS host key installed before its license pack (see the
+/// facts table, `data/windows.toml`, for why this code).
+pub(super) const SL_E_INVALID_PRODUCT_KEY: u32 = 0xC004_F050;
+pub(super) const SL_E_CIDIID_MISMATCHED: u32 = 0xC004_F031;
 pub(super) const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
 pub(super) const SL_E_NETWORK: u32 = 0xC004_FC03;
 /// The grace minutes of an activated product (180 days).
@@ -105,9 +107,9 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
     let needs_pack = catalog::product(product).is_some_and(|p| p.license_pack);
     if needs_pack && !file.host.license_packs.contains(&product) {
         return fail(
-            SL_E_LICENSE_NOT_INSTALLED,
+            SL_E_INVALID_PRODUCT_KEY,
             &format!(
-                "no {} license is installed for this key",
+                "no {} license pack is installed, so the host knows no product this key belongs to",
                 catalog::product_name(product)
             ),
         );
@@ -207,7 +209,7 @@ fn activate_by_phone(
     let expected = confirmation_id_for(&iid).as_deref().map(digits);
     if expected.as_deref() != Some(confirmation_id.digits()) {
         return fail(
-            SL_E_CID_MISMATCH,
+            SL_E_CIDIID_MISMATCHED,
             &format!("the confirmation ID does not belong to installation ID {iid}"),
         );
     }
@@ -221,13 +223,17 @@ fn activate_by_phone(
 /// Applies a setting as its row says: a number outside a range Windows enforces is refused
 /// with E_INVALIDARG, as WMI does.
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
-    if !file.host.windows_is_activated_kms_host() {
-        return fail(
-            SL_E_KMS_HOST_NOT_ACTIVATED,
-            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
-        );
-    }
     let row = setting.setting();
+    if row.needs_kms_host_key && !file.host.has_kms_host_key() {
+        // slmgr.vbs prints a warning and calls nothing: there is no HRESULT to give
+        return ChangeStatus::Failed {
+            code: None,
+            message: format!(
+                "no KMS host key is installed (no keyed product has IsKeyManagementServiceMachine), so `{}` is not set",
+                row.key
+            ),
+        };
+    }
     let refused = row
         .range
         .filter(|r| r.refused_by_windows)
