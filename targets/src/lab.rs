@@ -523,6 +523,31 @@ mod tests {
         assert!(!state.windows_is_activated_kms_host());
     }
 
+    /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.
+    #[test]
+    fn a_pack_of_per_os_folders_is_refused_naming_them() {
+        let (d, t) = lab();
+        let pack = d.path().join("office-2010");
+        for os in ["win2k3", "win7", "win8"] {
+            std::fs::create_dir_all(pack.join(os)).expect("mkdir");
+            std::fs::write(pack.join(os).join("license.xrm-ms"), "x").expect("write");
+        }
+        let install = |path: std::path::PathBuf| {
+            t.execute(&[TargetOp::InstallLicensePack {
+                product: ProductId::Office2010,
+                path,
+            }])
+            .expect("run")
+            .remove(0)
+        };
+        let refused = install(pack.clone());
+        assert!(
+            matches!(&refused, ChangeStatus::Failed { code: Some(0x8007_0002), message } if message.contains("(win2k3, win7, win8)")),
+            "{refused:?}"
+        );
+        assert_eq!(install(pack.join("win8")), ChangeStatus::applied());
+    }
+
     #[test]
     fn office_keys_need_their_pack_and_online_activation_needs_internet() {
         let (_d, t) = lab();

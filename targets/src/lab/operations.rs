@@ -87,11 +87,24 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
     }
 }
 
+/// A pack folder that holds only one folder per host OS (as the Office 2010 KMS host pack does)
+/// is refused, as on Windows: the config must name the host OS's folder.
 fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> ChangeStatus {
     if !path.exists() {
         return fail(
             E_FILE_NOT_FOUND,
             &format!("license pack `{}` does not exist", path.display()),
+        );
+    }
+    let per_os = per_os_folders(path);
+    if !per_os.is_empty() {
+        return fail(
+            E_FILE_NOT_FOUND,
+            &format!(
+                "license pack `{}` keeps its license files in one folder per host OS ({}): set license_pack to the folder for this host's Windows",
+                path.display(),
+                per_os.join(", ")
+            ),
         );
     }
     file.host.license_packs.insert(product);
@@ -100,6 +113,24 @@ fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> 
         .entry(product)
         .or_insert_with(ProductState::empty);
     ChangeStatus::applied()
+}
+
+/// The subfolders of a folder that has no files of its own; empty for anything else.
+fn per_os_folders(path: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let entries: Vec<std::fs::DirEntry> = entries.filter_map(Result::ok).collect();
+    if entries.iter().any(|e| e.path().is_file()) {
+        return Vec::new();
+    }
+    let mut folders: Vec<String> = entries
+        .iter()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    folders
 }
 
 /// An Office key needs its license pack; a Windows key starts its grace period.

@@ -158,8 +158,10 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
             secrets.push((index.to_string(), key.secret().clone()));
             format!(
                 "$svc = Get-CimInstance -ClassName SoftwareLicensingService\n\
+                 $version = [string]$svc.Version\n\
                  Invoke-KmsconfMethod $svc 'InstallProductKey' @{{ ProductKey = {secret_ref} }}\n\
                  {REFRESH}\n\
+                 Set-KmsconfKmsVersion $version\n\
                  {}",
                 read_products(*product)
             )
@@ -206,14 +208,21 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
     }
 }
 
-/// Installs every license file of the pack at `path` (a folder of `.xrm-ms` files, or one).
+/// Installs the license files of the pack at `path`: a folder's own `.xrm-ms` files (not its
+/// subfolders), or one file. A pack that keeps one folder per host OS (the Office 2010 KMS host
+/// pack: `win2k3`, `win7`, `win8`), whose own installer installs only the host OS's folder, is
+/// refused with the folders named, so the config names the exact one.
 fn install_license_pack(product: ProductId, path: &std::path::Path) -> String {
     format!(
             "$path = {path}\n\
-             if (Test-Path -LiteralPath $path -PathType Container) {{ $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -Recurse -File) }}\n\
+             if (Test-Path -LiteralPath $path -PathType Container) {{ $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }}\n\
              elseif (Test-Path -LiteralPath $path -PathType Leaf) {{ $files = @(Get-Item -LiteralPath $path) }}\n\
              else {{ throw ('0x80070002 license pack {{0}} does not exist on the host' -f $path) }}\n\
-             if ($files.Count -eq 0) {{ throw ('0x80070002 license pack {{0}} holds no .xrm-ms license files' -f $path) }}\n\
+             if ($files.Count -eq 0) {{\n\
+             \x20   $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue | Where-Object {{ @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 }} | ForEach-Object {{ $_.Name }})\n\
+             \x20   if ($perOs.Count -gt 0) {{ throw ('0x80070002 license pack {{0}} keeps its license files in one folder per host OS ({{1}}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }}\n\
+             \x20   throw ('0x80070002 license pack {{0}} holds no .xrm-ms license files' -f $path)\n\
+             }}\n\
              $svc = Get-CimInstance -ClassName SoftwareLicensingService\n\
              foreach ($file in $files) {{\n\
              \x20   if ($file.Extension -ne '.xrm-ms') {{ throw ('{{0}} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }}\n\

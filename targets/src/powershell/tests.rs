@@ -14,7 +14,7 @@ fn key() -> ProductKey {
 }
 
 /// Every kind of operation, in the order a full first apply would run them.
-fn every_op() -> Vec<TargetOp> {
+pub(super) fn every_op() -> Vec<TargetOp> {
     vec![
         TargetOp::InstallLicensePack {
             product: ProductId::Office2019,
@@ -390,4 +390,73 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
         .expect_err("none")
         .contains("no discovery answer"));
     assert!(messages("KMSCONF:result:!!!").is_err());
+}
+
+/// Constrained Language Mode is detected before anything else: the bootstrap's first statement
+/// reads the language mode, and its answer is an error that says what to change.
+#[test]
+fn constrained_language_mode_is_detected_first_and_named() {
+    assert!(BOOTSTRAP.starts_with("$mode = [string]$ExecutionContext.SessionState.LanguageMode;"));
+    let clm = "KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\r\n";
+    for e in [
+        messages(clm).expect_err("refused"),
+        discovery(clm).expect_err("refused"),
+    ] {
+        assert!(
+            e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+            "{e}"
+        );
+    }
+}
+
+/// A method result without `ReturnValue`, or with a null one, is success; the HRESULT is also
+/// read from the record's FullyQualifiedErrorId.
+#[test]
+fn method_results_and_hresults_are_read_robustly() {
+    let text = discovery_script().text;
+    assert!(text.contains("$result.PSObject.Properties['ReturnValue']"));
+    assert!(text.contains("if ($null -ne $code -and [uint32]$code -ne 0)"));
+    assert!(!text.contains("$result.ReturnValue -ne 0"));
+    assert!(text.contains("[string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}'"));
+}
+
+/// `slmgr.vbs /ipk` writes KeyManagementServiceVersion (REG_SZ, also under Wow6432Node) when a
+/// KMS host key is installed and deletes it otherwise; kmsconf's key install does the same.
+#[test]
+fn a_key_install_keeps_key_management_service_version_as_slmgr_does() {
+    let script = batch_script(&[TargetOp::InstallProductKey {
+        product: ProductId::Windows,
+        key: ProductKey::parse(&kmsconf_engine::secret::Secret::new(
+            "BCDFG-HJKMP-QRTVW-XY234-6789B",
+        ))
+        .expect("key"),
+    }]);
+    let text = &script.text;
+    let version = text
+        .find("$version = [string]$svc.Version")
+        .expect("read first");
+    let install = text.find("'InstallProductKey'").expect("install");
+    let write = text
+        .find("Set-KmsconfKmsVersion $version")
+        .expect("then written");
+    assert!(version < install && install < write);
+    assert!(text.contains(
+        "SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
+    ));
+    assert!(text.contains("-Name 'KeyManagementServiceVersion' -PropertyType String"));
+    assert!(text.contains("Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion'"));
+}
+
+/// A license pack folder's own files only: a pack with one folder per host OS is refused with
+/// the folders named, instead of installing every OS's licenses.
+#[test]
+fn a_license_pack_is_one_folder_not_a_tree() {
+    let script = batch_script(&[TargetOp::InstallLicensePack {
+        product: ProductId::Office2010,
+        path: "C:\\packs\\office-2010".into(),
+    }]);
+    assert!(!script.text.contains("-Recurse"));
+    assert!(script
+        .text
+        .contains("keeps its license files in one folder per host OS"));
 }
