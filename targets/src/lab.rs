@@ -471,6 +471,32 @@ mod tests {
         ProductKey::parse(&Secret::new(KEY)).expect("key")
     }
 
+    /// Every HRESULT the lab answers is a row of the facts table marked `lab = true`, and so
+    /// in the error catalogue.
+    #[test]
+    fn every_code_the_lab_returns_is_in_the_facts_table() {
+        use super::operations::{
+            E_FILE_NOT_FOUND, E_INVALIDARG, SL_E_NO_KMS_CONTACTED, SL_E_PKEY_NOT_INSTALLED,
+        };
+        for code in [
+            E_FILE_NOT_FOUND,
+            E_INVALIDARG,
+            SL_E_PKEY_NOT_INSTALLED,
+            SL_E_INVALID_PRODUCT_KEY,
+            SL_E_CIDIID_MISMATCHED,
+            SL_E_NO_KMS_CONTACTED,
+            SL_E_NETWORK,
+        ] {
+            let row = kmsconf_model::facts::facts().hresult(code);
+            assert!(
+                row.is_some_and(|h| h.lab),
+                "{} is not a lab row of the facts table",
+                catalog::format_code(code)
+            );
+            assert!(catalog::code(code).is_some());
+        }
+    }
+
     #[test]
     fn a_missing_host_is_created_fresh_and_reported_once() {
         let (_d, t) = lab();
