@@ -1,0 +1,142 @@
+//! Every Windows name the scripts and the CIM fixtures use must be a row of the facts table
+//! (`model/data/windows.toml`): a class, property, method, parameter, registry value or firewall
+//! rule that no source backs fails here.
+
+use super::tests::every_op;
+use super::{batch_script, discovery_script};
+use kmsconf_model::facts::facts;
+
+/// The words that follow `marker` in `text`, up to a character that cannot be in a name.
+fn after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+    text.match_indices(marker)
+        .map(|(i, _)| {
+            let rest = text[i + marker.len()..].trim_start_matches(['\'', ' ']);
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "_-@,.".contains(c)))
+                .unwrap_or(rest.len());
+            rest[..end].trim_end_matches([',', '.'])
+        })
+        .filter(|w| !w.is_empty() && !w.starts_with('$'))
+        .collect()
+}
+
+/// The names of a PowerShell list: `Select-Object -Property ID, Name` or `@('A', 'B')`.
+fn listed(text: &str, open: &str, close: char) -> Vec<String> {
+    text.match_indices(open)
+        .flat_map(|(i, _)| {
+            let rest = &text[i + open.len()..];
+            let end = rest.find(close).unwrap_or(rest.len());
+            rest[..end]
+                .split([',', '\n', '(', '+', '@'])
+                .map(|w| w.trim().trim_matches('\'').to_string())
+                .filter(|w| {
+                    !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn names_in(script: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for marker in [
+        "-ClassName ",
+        "Invoke-KmsconfMethod $svc ",
+        "Invoke-KmsconfMethod $product ",
+    ] {
+        names.extend(after(script, marker).into_iter().map(String::from));
+    }
+    for marker in [
+        "Set-NetFirewallRule -Name ",
+        "-Group '",
+        "ItemProperty -Path $SppKey -Name ",
+        "-Path $key -Name ",
+    ] {
+        names.extend(after(script, marker).into_iter().map(String::from));
+    }
+    names.extend(listed(script, "Select-Object -Property (@(", ')'));
+    names.extend(listed(script, "Select-Object -Property ID,", ')'));
+    names.extend(listed(script, "$SettingProperties = @(", ')'));
+    names.extend(listed(script, "$SettingRegistryValues = @(", ')'));
+    // the method call's argument names: `@{ ProductKey = ...; ... }`
+    for (i, _) in script.match_indices("' @{ ") {
+        let rest = &script[i + 5..];
+        let end = rest.find('}').unwrap_or(rest.len());
+        for part in rest[..end].split(';') {
+            if let Some((name, _)) = part.split_once('=') {
+                names.push(name.trim().to_string());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn every_name_the_scripts_use_is_in_the_facts_table() {
+    let f = facts();
+    let scripts = [discovery_script().text, batch_script(&every_op()).text];
+    let mut seen = 0;
+    for script in &scripts {
+        for name in names_in(script) {
+            seen += 1;
+            assert!(
+                f.knows(&name) || name == kmsconf_model::catalog::PORT_RULE_NAME,
+                "the scripts use `{name}`, which the facts table (model/data/windows.toml) does not hold"
+            );
+        }
+    }
+    assert!(seen > 60, "the scan found only {seen} names");
+    // the scan itself finds a name the table lacks
+    let made_up = "Invoke-KmsconfMethod $svc 'SetKeyManagementServiceMagic' @{ Magic = 1 }";
+    assert!(names_in(made_up).iter().any(|n| !f.knows(n)));
+}
+
+#[test]
+fn every_property_the_cim_fixtures_carry_is_in_the_facts_table() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cim");
+    let f = facts();
+    for name in ["kms-host.json", "fresh-server.json"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("fixture");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+        for (part, class) in [
+            ("SoftwareLicensingService", "SoftwareLicensingService"),
+            ("SoftwareLicensingProduct", "SoftwareLicensingProduct"),
+            ("FirewallRules", "MSFT_NetFirewallRule"),
+            ("OperatingSystem", "Win32_OperatingSystem"),
+        ] {
+            let objects = match &doc[part] {
+                serde_json::Value::Array(many) => many.clone(),
+                one => vec![one.clone()],
+            };
+            let props = &f
+                .class
+                .iter()
+                .find(|c| c.name == class)
+                .expect("class")
+                .properties;
+            for object in objects {
+                for key in object
+                    .as_object()
+                    .map(|o| o.keys().collect())
+                    .unwrap_or_else(Vec::new)
+                {
+                    assert!(
+                        props.contains(key),
+                        "{name}: {class}.{key} is not in the facts table"
+                    );
+                }
+            }
+        }
+        let registry = doc["SoftwareProtectionPlatform"]
+            .as_object()
+            .expect("registry");
+        for key in registry.keys() {
+            assert!(
+                f.knows(key),
+                "{name}: registry value {key} is not in the facts table"
+            );
+        }
+    }
+}
