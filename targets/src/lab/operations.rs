@@ -9,6 +9,7 @@ use std::path::Path;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::facts::Method;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::state::{Channel, LicenseStatus, PortRule, ProductState, RuleGroupState};
@@ -357,8 +358,12 @@ fn refuse_without_kms_host_key(file: &LabFile, what: &str) -> Option<ChangeStatu
 /// `ClearKeyManagementServiceListeningPort`, which applies to KMS hosts only: back to 1688
 /// once the service restarts.
 fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
-    if let Some(refused) = refuse_without_kms_host_key(file, "the listening port is not cleared") {
-        return refused;
+    if Method::CLEAR_LISTENING_PORT.kms_host_only() {
+        if let Some(refused) =
+            refuse_without_kms_host_key(file, "the listening port is not cleared")
+        {
+            return refused;
+        }
     }
     file.host.service.port = 0;
     file.host.service.restart_pending = true;

@@ -2,7 +2,7 @@
 //! (`model/data/windows.toml`): a class, property, method, parameter, registry value or firewall
 //! rule that no source backs fails here.
 
-use super::tests::every_op;
+use super::tests::{every_op, retirement_ops};
 use super::{batch_script, discovery_script};
 use kmsconf_model::facts::facts;
 
@@ -37,12 +37,41 @@ fn listed(text: &str, open: &str, close: char) -> Vec<String> {
         .collect()
 }
 
+/// The properties a WQL filter tests: the word before ` IS `, ` = ` or ` LIKE ` inside a
+/// `-Filter "..."` or `-Filter '...'` (or the `$ProductFilter` the discovery builds).
+fn wql_properties(text: &str) -> Vec<String> {
+    let mut filters: Vec<&str> = Vec::new();
+    for open in ["-Filter \"", "-Filter '", "$ProductFilter = '"] {
+        // a single-quoted filter doubles the quotes of its literals, so it runs to the line's end
+        let close = if open.ends_with('"') { '"' } else { '\n' };
+        for (i, _) in text.match_indices(open) {
+            let rest = &text[i + open.len()..];
+            let end = rest.find([close, '\n']).unwrap_or(rest.len());
+            filters.push(&rest[..end]);
+        }
+    }
+    filters
+        .into_iter()
+        .flat_map(|filter| {
+            let words: Vec<&str> = filter.split([' ', '(', ')']).collect();
+            words
+                .windows(2)
+                .filter(|w| matches!(w[1], "IS" | "=" | "LIKE"))
+                .map(|w| w[0].to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| w.chars().all(|c| c.is_ascii_alphanumeric()) && !w.is_empty())
+        .collect()
+}
+
 fn names_in(script: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for marker in [
         "-ClassName ",
         "Invoke-KmsconfMethod $svc ",
         "Invoke-KmsconfMethod $product ",
+        "Invoke-KmsconfMethod $product[0] ",
+        "-ClassName SoftwareLicensingService) ",
     ] {
         names.extend(after(script, marker).into_iter().map(String::from));
     }
@@ -58,6 +87,7 @@ fn names_in(script: &str) -> Vec<String> {
     names.extend(listed(script, "Select-Object -Property ID,", ')'));
     names.extend(listed(script, "$SettingProperties = @(", ')'));
     names.extend(listed(script, "$SettingRegistryValues = @(", ')'));
+    names.extend(wql_properties(script));
     // the method call's argument names: `@{ ProductKey = ...; ... }`
     for (i, _) in script.match_indices("' @{ ") {
         let rest = &script[i + 5..];
@@ -76,7 +106,11 @@ fn names_in(script: &str) -> Vec<String> {
 #[test]
 fn every_name_the_scripts_use_is_in_the_facts_table() {
     let f = facts();
-    let scripts = [discovery_script().text, batch_script(&every_op()).text];
+    let scripts = [
+        discovery_script().text,
+        batch_script(&every_op()).text,
+        batch_script(&retirement_ops()).text,
+    ];
     let mut seen = 0;
     for script in &scripts {
         for name in names_in(script) {
@@ -88,9 +122,31 @@ fn every_name_the_scripts_use_is_in_the_facts_table() {
         }
     }
     assert!(seen > 60, "the scan found only {seen} names");
+    // the retirement's names are among those scanned
+    let retire = names_in(&scripts[2]);
+    for name in [
+        "UninstallProductKey",
+        "ClearKeyManagementServiceListeningPort",
+        "RefreshLicenseStatus",
+        "KeyManagementServiceVersion",
+        "IsKeyManagementServiceMachine",
+        "PartialProductKey",
+        "ID",
+    ] {
+        assert!(retire.iter().any(|n| n == name), "`{name}` was not scanned");
+    }
     // the scan itself finds a name the table lacks
-    let made_up = "Invoke-KmsconfMethod $svc 'SetKeyManagementServiceMagic' @{ Magic = 1 }";
-    assert!(names_in(made_up).iter().any(|n| !f.knows(n)));
+    for made_up in [
+        "Invoke-KmsconfMethod $svc 'SetKeyManagementServiceMagic' @{ Magic = 1 }",
+        "Invoke-KmsconfMethod $product[0] 'UninstallEverything'",
+        "Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'ClearEverything'",
+        "Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"MadeUpProperty IS NOT NULL\"",
+    ] {
+        assert!(
+            names_in(made_up).iter().any(|n| !f.knows(n)),
+            "{made_up}"
+        );
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
-use kmsconf_model::catalog::{Method, PORT_RULE_NAME};
+use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{RegistryKind, SettingValue, Write, SETTINGS};
@@ -235,13 +235,11 @@ fn uninstall_product_key(activation_id: &str) -> String {
         // host data that is not a GUID never reaches the script text
         return "throw '0x80070057 the activation ID the plan holds is not a GUID'".to_string();
     };
-    let method = catalog::method(Method::UninstallProductKey)
-        .map_or("UninstallProductKey", |m| m.method.as_str());
     format!(
         "$version = [string](Get-CimInstance -ClassName SoftwareLicensingService).Version\n\
          $product = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '{id}' AND PartialProductKey IS NOT NULL\")\n\
          if ($product.Count -eq 0) {{ throw '0xC004F014 no product key is installed on SKU {id}' }}\n\
-         Invoke-KmsconfMethod $product[0] '{method}'\n\
+         Invoke-KmsconfMethod $product[0] 'UninstallProductKey'\n\
          {REFRESH}\n\
          Set-KmsconfKmsVersion $version\n\
          [ordered]@{{ Products = Get-KmsconfProducts \"ID = '{id}'\" }}"
@@ -261,11 +259,7 @@ fn guid(text: &str) -> Option<String> {
 
 /// `ClearKeyManagementServiceListeningPort` on the service (Windows takes it on a KMS host only).
 fn clear_listening_port() -> String {
-    let method = catalog::method(Method::ClearListeningPort)
-        .map_or("ClearKeyManagementServiceListeningPort", |m| {
-            m.method.as_str()
-        });
-    format!("Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) '{method}'")
+    "Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'ClearKeyManagementServiceListeningPort'".into()
 }
 
 /// Installs the license files of the pack at `path`: a folder's own `.xrm-ms` files (not its

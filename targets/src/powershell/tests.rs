@@ -394,7 +394,7 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
 
 /// The operations a retirement sends: the port cleared, a key uninstalled by its activation ID,
 /// the public KMS client key installed.
-fn retirement_ops() -> Vec<TargetOp> {
+pub(super) fn retirement_ops() -> Vec<TargetOp> {
     let gvlk = kmsconf_model::catalog::edition("windows-server-2022-datacenter")
         .map(|e| e.key.clone())
         .expect("2022 DC");
