@@ -513,6 +513,23 @@ mod tests {
             );
             assert!(catalog::code(code).is_some());
         }
+        // the retirement's: a key uninstall on a SKU that holds none
+        let (_d, t) = lab();
+        let gone = t
+            .execute(&[TargetOp::UninstallProductKey {
+                product: ProductId::Office2019,
+                activation_id: "70512334-47b4-44db-a233-be5ea33b914c".into(),
+            }])
+            .expect("run");
+        let ChangeStatus::Failed {
+            code: Some(code), ..
+        } = gone[0]
+        else {
+            panic!("{gone:?}");
+        };
+        assert_eq!(code, SL_E_PKEY_NOT_INSTALLED);
+        let row = kmsconf_model::facts::facts().hresult(code).expect("row");
+        assert!(row.lab && row.ops.iter().any(|o| o == OpKind::UninstallKey.id()));
     }
 
     #[test]

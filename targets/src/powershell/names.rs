@@ -4,7 +4,9 @@
 
 use super::tests::{every_op, retirement_ops};
 use super::{batch_script, discovery_script};
+use kmsconf_model::config::ProductId;
 use kmsconf_model::facts::facts;
+use kmsconf_model::ops::TargetOp;
 
 /// The words that follow `marker` in `text`, up to a character that cannot be in a name.
 fn after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
@@ -147,6 +149,49 @@ fn every_name_the_scripts_use_is_in_the_facts_table() {
             "{made_up}"
         );
     }
+}
+
+/// Every HRESULT an operation's script block throws itself is a row of the facts table for
+/// that operation's kind (`kmsconf lab fault --op`), so `explain` knows it and the table says
+/// where it comes from.
+#[test]
+fn every_code_a_script_throws_is_in_the_facts_table_for_its_operation() {
+    let f = facts();
+    let mut seen = 0;
+    for op in
+        every_op()
+            .into_iter()
+            .chain(retirement_ops())
+            .chain([TargetOp::UninstallProductKey {
+                product: ProductId::Windows,
+                activation_id: "not a guid".into(),
+            }])
+    {
+        let text = batch_script(std::slice::from_ref(&op)).text;
+        let body = text
+            .split("Invoke-KmsconfOp 0 {")
+            .nth(1)
+            .unwrap_or_default();
+        for (i, _) in body.match_indices("throw ") {
+            let Some(code) = body[i..].find("0x").map(|at| &body[i + at..i + at + 10]) else {
+                continue;
+            };
+            seen += 1;
+            let number = kmsconf_model::catalog::parse_code(code).expect("a code");
+            let row = f.hresult(number).unwrap_or_else(|| {
+                panic!(
+                    "{code}, thrown for {:?}, is not in the facts table",
+                    op.kind()
+                )
+            });
+            assert!(
+                row.ops.iter().any(|o| o == op.kind().id()),
+                "{code} is thrown for `{}`, which its facts row does not list",
+                op.kind().id()
+            );
+        }
+    }
+    assert!(seen >= 5, "the scan found only {seen} codes");
 }
 
 #[test]
