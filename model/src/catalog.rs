@@ -1,11 +1,11 @@
-//! Knowledge tables: the KMS host products, the activation error codes, the public KMS client
-//! setup keys (GVLKs), the firewall rule groups and the Software Licensing methods a retirement
-//! calls, loaded once from the data files under `model/data/` (sources named there).
+//! Knowledge tables: the KMS host products, the activation error codes and the public KMS client
+//! setup keys (GVLKs), loaded once from the data files under `model/data/` (sources named
+//! there); the firewall rule groups come from the Windows facts table ([`crate::facts`]).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::config::{ProductId, RuleGroup};
+use crate::config::ProductId;
 use serde::Deserialize;
 
 /// The name of the rule kmsconf adds when the KMS host listens on a custom port.
@@ -69,79 +69,7 @@ struct EditionsFile {
 /// Where the error catalogue comes from, as `kmsconf explain` names it.
 pub const CODES_SOURCE: &str = "Microsoft, \"Resolving common activation error codes\" (learn.microsoft.com, windows-server/get-started/activation-error-codes)";
 
-/// How a built-in firewall rule group is recognised on a host, whatever its display language.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleGroupInfo {
-    /// Rules matched by their `Name`.
-    #[serde(default)]
-    pub rule_names: Vec<String>,
-    /// Inbound rules matched by their `Group` resource string.
-    pub group: Option<String>,
-    /// Whether kmsconf manages the rules' remote address scope.
-    pub scoped: bool,
-}
-
-/// A Software Licensing CIM method kmsconf calls, as `data/methods.toml` describes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    UninstallProductKey,
-    InstallProductKey,
-    ClearListeningPort,
-}
-
-impl Method {
-    pub const ALL: [Method; 3] = [
-        Self::UninstallProductKey,
-        Self::InstallProductKey,
-        Self::ClearListeningPort,
-    ];
-}
-
-/// One row of `data/methods.toml`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MethodInfo {
-    /// The CIM class (root/cimv2) the method belongs to.
-    pub class: String,
-    /// The method's name, as the scripts call it.
-    pub method: String,
-    /// Windows accepts the call only on a KMS host (a KMS host key installed).
-    pub kms_host_only: bool,
-    /// The `slmgr.vbs` switch that calls it; `None` when no switch does.
-    pub slmgr: Option<String>,
-    pub behaviour: String,
-    pub source: String,
-}
-
-/// The row of a method.
-pub fn method(method: Method) -> Option<&'static MethodInfo> {
-    static TABLE: OnceLock<BTreeMap<Method, MethodInfo>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| toml::from_str(include_str!("../data/methods.toml")).unwrap_or_default())
-        .get(&method)
-}
-
-/// The `slmgr.vbs` switch of a method (`/upk`), or its CIM call where no switch calls it.
-pub fn method_equivalent(m: Method) -> String {
-    match method(m) {
-        Some(MethodInfo {
-            slmgr: Some(switch),
-            ..
-        }) => format!("slmgr.vbs {switch}"),
-        Some(info) => format!("{}.{}()", info.class, info.method),
-        None => format!("{m:?}"),
-    }
-}
-
-/// The firewall rule groups kmsconf manages (`data/firewall.toml`).
-pub fn rule_group(group: RuleGroup) -> Option<&'static RuleGroupInfo> {
-    static TABLE: OnceLock<BTreeMap<RuleGroup, RuleGroupInfo>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| toml::from_str(include_str!("../data/firewall.toml")).unwrap_or_default())
-        .get(&group)
-}
+pub use crate::facts::{rule_group, RuleGroupInfo};
 
 fn products() -> &'static BTreeMap<ProductId, ProductInfo> {
     static TABLE: OnceLock<BTreeMap<ProductId, ProductInfo>> = OnceLock::new();
@@ -283,22 +211,6 @@ mod tests {
     }
 
     #[test]
-    fn every_rule_group_is_identified_without_its_display_name() {
-        for group in RuleGroup::ALL {
-            let info = rule_group(group).unwrap_or_else(|| panic!("{group} missing"));
-            assert!(
-                !info.rule_names.is_empty() || info.group.is_some(),
-                "{group}"
-            );
-            for name in &info.rule_names {
-                assert!(name.is_ascii() && !name.contains(' '), "{name}");
-            }
-            assert!(info.group.as_deref().is_none_or(|g| g.starts_with('@')));
-        }
-        assert!(rule_group(RuleGroup::KeyManagementService).is_some_and(|g| g.scoped));
-    }
-
-    #[test]
     fn every_code_in_the_table_parses_and_is_unique() {
         let text = include_str!("../data/hresults.toml");
         let file: CodesFile = toml::from_str(text).expect("table parses");
@@ -368,26 +280,6 @@ mod tests {
         assert!(windows_edition("Microsoft Windows Server 2022 Datacenter Evaluation").is_none());
         assert!(is_client_key(&dc.key));
         assert!(!is_client_key("BCDFG-HJKMP-QRTVW-XY234-6789B"));
-    }
-
-    #[test]
-    fn every_method_has_a_sourced_row() {
-        let text = include_str!("../data/methods.toml");
-        let rows: BTreeMap<Method, MethodInfo> = toml::from_str(text).expect("table parses");
-        assert_eq!(rows.len(), Method::ALL.len());
-        for m in Method::ALL {
-            let info = method(m).unwrap_or_else(|| panic!("{m:?} missing"));
-            assert!(info.source.contains("sppwmi"), "{m:?}: {}", info.source);
-        }
-        assert_eq!(
-            method_equivalent(Method::UninstallProductKey),
-            "slmgr.vbs /upk"
-        );
-        assert!(method(Method::ClearListeningPort).is_some_and(|m| m.kms_host_only));
-        assert_eq!(
-            method_equivalent(Method::ClearListeningPort),
-            "SoftwareLicensingService.ClearKeyManagementServiceListeningPort()"
-        );
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! ([`crate::dns`]), which this host waits for. Office host license packs stay installed: there
 //! is no documented way to uninstall them.
 
-use kmsconf_model::catalog::{self, Method};
+use kmsconf_model::catalog;
 use kmsconf_model::config::{HostConfig, ProductId};
+use kmsconf_model::facts::Method;
 use kmsconf_model::ops::{PlanOp, ServiceSetting};
 use kmsconf_model::settings::SettingValue;
 use kmsconf_model::state::{Channel, HostState};
@@ -67,42 +68,39 @@ pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Erro
     Ok(Planned { changes, notices })
 }
 
-/// DNS publishing off and the publish list and listening port cleared. DNS publishing and the
-/// port are written only while a KMS host key is installed: Windows refuses them without one, and
-/// a KMS client neither publishes nor listens.
+/// DNS publishing off and the publish list and listening port cleared. A setting slmgr.vbs
+/// gates on a KMS host key (its row's `needs_kms_host_key`), and the port, whose clear the facts
+/// table marks `kms_host_only`, are written only while one is installed: a KMS client neither
+/// publishes nor listens.
 fn settings_changes(state: &HostState) -> Vec<KmsChange> {
+    let mut changes: Vec<KmsChange> = [
+        ("dns_publishing", SettingValue::Bool(false)),
+        ("publish_domains", SettingValue::List(Vec::new())),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| setting_change(key, value, state))
+    .collect();
     let service = &state.service;
-    let kms_host = state.has_kms_host_key();
-    let mut changes = Vec::new();
-    if kms_host && service.dns_publishing {
-        changes.extend(setting_change(
-            "dns_publishing",
-            SettingValue::Bool(false),
-            state,
-        ));
-    }
-    if !service.publish_domains.is_empty() {
-        changes.extend(setting_change(
-            "publish_domains",
-            SettingValue::List(Vec::new()),
-            state,
-        ));
-    }
-    if kms_host && service.effective_port() != kmsconf_model::config::DEFAULT_PORT {
+    if state.has_kms_host_key() && service.effective_port() != kmsconf_model::config::DEFAULT_PORT {
         changes.push(clear_port_change(service.port));
     }
     changes
 }
 
+/// Setting `key` to `value`, unless it already is or its row is gated on a KMS host key the host
+/// does not hold.
 fn setting_change(key: &str, value: SettingValue, state: &HostState) -> Option<KmsChange> {
     let desired = ServiceSetting::named(key, value).ok()?;
+    if desired.setting().needs_kms_host_key && !state.has_kms_host_key() {
+        return None;
+    }
     let now = desired.current(&state.service);
-    Some(crate::service::setting_change(desired, &now, &[]))
+    (desired != now).then(|| crate::service::setting_change(desired, &now, &[]))
 }
 
 fn clear_port_change(port: u16) -> KmsChange {
     ChangeSpec::new(crate::service::PORT, Action::Update, json!(port), json!(kmsconf_model::config::DEFAULT_PORT))
-        .equivalent(catalog::method_equivalent(Method::ClearListeningPort))
+        .equivalent(Method::CLEAR_LISTENING_PORT.equivalent())
         .note("no slmgr.vbs switch clears the port (`slmgr.vbs /sprt 1688` listens on the same port but writes it); Windows clears it only on a KMS host, so before the key goes")
         .into_change(PlanOp::ClearListeningPort)
 }
@@ -128,7 +126,7 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
         )
         .equivalent(format!(
             "{} {activation_id}",
-            catalog::method_equivalent(Method::UninstallProductKey)
+            Method::UNINSTALL_PRODUCT_KEY.equivalent()
         ))
         .depends_on_all(deps)
         .into_change(PlanOp::UninstallProductKey {
@@ -167,7 +165,7 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
     let change = ChangeSpec::new(CLIENT_KEY, Action::Create, Value::Null, after)
         .equivalent(format!(
             "{} {}",
-            catalog::method_equivalent(Method::InstallProductKey),
+            Method::INSTALL_PRODUCT_KEY.equivalent(),
             edition.key
         ))
         .depends_on_all(deps)

@@ -117,7 +117,8 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
             "service.publish_domains",
             "products.windows.host_key",
             "products.windows.client_key",
-            "firewall.key-management-service",
+            "firewall.key-management-service.SPPSVC-In-TCP",
+            "firewall.key-management-service.SPPSVC-In-TCP-NoScope",
             "firewall.kms-port-rule",
             "service.restart",
         ],
@@ -148,10 +149,13 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
         equivalent("products.windows.client_key"),
         "slmgr.vbs /ipk WX4NM-KYWYW-QJJR4-XV3QB-6VM33"
     );
-    assert_eq!(
-        equivalent("firewall.key-management-service"),
-        "netsh advfirewall firewall set rule group=\"Key Management Service\" new enable=no"
-    );
+    for rule in ["SPPSVC-In-TCP", "SPPSVC-In-TCP-NoScope"] {
+        assert_eq!(
+            equivalent(&format!("firewall.key-management-service.{rule}")),
+            format!("Set-NetFirewallRule -Name {rule} -Enabled False"),
+            "both KMS rules close, one by one"
+        );
+    }
     assert_eq!(
         equivalent("firewall.kms-port-rule"),
         "netsh advfirewall firewall delete rule name=\"kmsconf-KMS-Port-In-TCP\""
@@ -196,6 +200,12 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
     );
     let groups = &host["firewall"]["groups"];
     assert_eq!(groups["key-management-service"]["enabled"], false);
+    for rule in ["SPPSVC-In-TCP", "SPPSVC-In-TCP-NoScope"] {
+        assert_eq!(
+            groups["key-management-service"]["rules"][rule]["enabled"], false,
+            "{host:#}"
+        );
+    }
     assert_eq!(
         groups["file-and-printer-sharing"]["enabled"], true,
         "File and Printer Sharing is left as it is"
@@ -282,7 +292,8 @@ fn a_retirement_that_fails_part_way_converges_when_run_again() {
         addresses,
         [
             "products.windows.client_key",
-            "firewall.key-management-service",
+            "firewall.key-management-service.SPPSVC-In-TCP",
+            "firewall.key-management-service.SPPSVC-In-TCP-NoScope",
             "firewall.kms-port-rule",
             "service.restart"
         ],

@@ -90,7 +90,7 @@ fn a_malformed_secret_fails_only_its_host() {
             "host kms01: cannot plan: the host key of `windows` (env `KMS_HOST_KEY`) is malformed"
         ) && r
             .stdout
-            .contains("host kms02 (lab:lab/kms02.json): 12 changes"),
+            .contains("host kms02 (lab:lab/kms02.json): 13 changes"),
         "{r:?}"
     );
     // the other way round, kms01 converges although kms02's key is malformed

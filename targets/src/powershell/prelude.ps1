@@ -8,6 +8,7 @@ Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $SppKey = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+$SppKey32 = 'HKLM:\SOFTWARE\Wow6432Node\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 
 function Send-Kmsconf([string]$Kind, $Value) {
     $json = ConvertTo-Json -InputObject $Value -Depth 8 -Compress
@@ -16,8 +17,10 @@ function Send-Kmsconf([string]$Kind, $Value) {
     [Console]::Out.Flush()
 }
 
-# The HRESULT of a failure: the WMI error's error_Code, else one quoted in the message, else the
-# exception's own HResult when it is not a generic .NET one (0x8013xxxx).
+# The HRESULT of a failure: the WMI error's error_Code, else the one in the record's
+# FullyQualifiedErrorId (Invoke-CimMethod's `HRESULT 0xc004f050,Microsoft.Management...`), else
+# one quoted in the message, else the exception's own HResult when it is not a generic .NET one
+# (0x8013xxxx).
 function Get-KmsconfHResult($ErrorRecord) {
     $e = $ErrorRecord.Exception
     $outer = $e
@@ -26,6 +29,11 @@ function Get-KmsconfHResult($ErrorRecord) {
             $code = $e.ErrorData.CimInstanceProperties['error_Code']
             if ($null -ne $code -and $null -ne $code.Value) { return ('0x{0:X8}' -f [uint32]$code.Value) }
         }
+        $e = $e.InnerException
+    }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+    $e = $outer
+    while ($null -ne $e) {
         if ($e.Message -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
         $e = $e.InnerException
     }
@@ -34,10 +42,27 @@ function Get-KmsconfHResult($ErrorRecord) {
     return $own
 }
 
+# A method result with no ReturnValue, or a null one, is success (under StrictMode reading a
+# missing property throws, so it is looked up first); a non-zero one is the HRESULT.
 function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments = @{}) {
     $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
-    if ($null -ne $result -and $result.ReturnValue -ne 0) {
-        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$result.ReturnValue)
+    $code = $null
+    if ($null -ne $result -and $result.PSObject.Properties['ReturnValue']) { $code = $result.ReturnValue }
+    if ($null -ne $code -and [uint32]$code -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$code)
+    }
+}
+
+# slmgr.vbs /ipk: the service's Version as REG_SZ KeyManagementServiceVersion (under the
+# Wow6432Node key too, when it exists) while a keyed product is a KMS host (VOLUME_KMS, not
+# VOLUME_KMSCLIENT), deleted otherwise.
+function Set-KmsconfKmsVersion([string]$Version) {
+    $kmsHosts = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL' |
+        Where-Object { [string]$_.Description -match 'VOLUME_KMS' -and [string]$_.Description -notmatch 'VOLUME_KMSCLIENT' })
+    foreach ($key in @($SppKey, $SppKey32)) {
+        if (-not (Test-Path -LiteralPath $key)) { continue }
+        if ($kmsHosts.Count -gt 0) { New-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -PropertyType String -Value $Version -Force | Out-Null }
+        else { Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -ErrorAction SilentlyContinue }
     }
 }
 
@@ -95,6 +120,7 @@ function Get-KmsconfFirewallRules {
             Group = $_.Group
             Direction = [string]$_.Direction
             Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
             Protocol = [string]$port.Protocol
             LocalPort = [string[]]@($port.LocalPort)
             RemoteAddress = [string[]]@($address.RemoteAddress)

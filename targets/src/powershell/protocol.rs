@@ -75,8 +75,22 @@ pub struct Message {
     pub json: String,
 }
 
-/// The `KMSCONF:` lines of the host's standard output, decoded; other lines are ignored.
+/// What the bootstrap prints instead of running anything when PowerShell is not in
+/// FullLanguage mode.
+const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
+
+/// The `KMSCONF:` lines of the host's standard output, decoded; other lines are ignored. A
+/// session in Constrained Language Mode is an error that says so.
 pub fn messages(stdout: &str) -> Result<Vec<Message>, String> {
+    if let Some(mode) = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(LANGUAGE_MODE))
+    {
+        return Err(format!(
+            "PowerShell on the host runs in `{}` mode (an AppLocker or WDAC policy), where kmsconf's scripts cannot make the .NET calls they need; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode",
+            mode.trim()
+        ));
+    }
     stdout
         .lines()
         .filter_map(|l| l.trim().strip_prefix("KMSCONF:"))

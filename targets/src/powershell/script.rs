@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
-use kmsconf_model::catalog::{Method, PORT_RULE_NAME};
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{RegistryKind, SettingValue, Write, SETTINGS};
 
@@ -18,12 +18,11 @@ const DISCOVER: &str = include_str!("discover.ps1");
 const LOCK: &str = include_str!("lock.ps1");
 const UNLOCK: &str = include_str!("unlock.ps1");
 
-/// The WQL filter for the products discovery reads: every keyed product, every KMS host
-/// channel, and the Office KMS host SKUs (present once their license pack is installed).
+/// The WQL filter for the products discovery reads: every keyed product, and the Office KMS
+/// host SKUs by activation ID (present once their license pack is installed). Equality tests
+/// only: no `LIKE`, whose cost and escaping WQL leaves to the provider.
 fn product_filter() -> String {
-    let mut filter = String::from(
-        "PartialProductKey IS NOT NULL OR (Description LIKE '%VOLUME_KMS%' AND NOT Description LIKE '%VOLUME_KMSCLIENT%')",
-    );
+    let mut filter = String::from("PartialProductKey IS NOT NULL");
     for id in ProductId::ALL {
         if let Some(activation_id) = catalog::product(id).and_then(|p| p.activation_id.clone()) {
             let _ = write!(filter, " OR ID = '{activation_id}'");
@@ -48,15 +47,11 @@ fn filter_for(product: ProductId) -> String {
 
 /// The prelude with the tables it needs (firewall rule names and groups, product filter).
 fn prelude() -> String {
-    let mut names = Vec::new();
-    let mut groups = Vec::new();
-    for group in RuleGroup::ALL {
-        if let Some(info) = catalog::rule_group(group) {
-            names.extend(info.rule_names.iter().cloned());
-            groups.extend(info.group.iter().cloned());
-        }
-    }
-    names.push(PORT_RULE_NAME.to_string());
+    let names = vec![PORT_RULE_NAME.to_string()];
+    let groups: Vec<String> = RuleGroup::ALL
+        .into_iter()
+        .filter_map(|g| catalog::rule_group(g).map(|info| info.group.clone()))
+        .collect();
     // what discovery and every read-back read of the KMS settings: each row's CIM property and
     // registry value
     let properties: Vec<String> = SETTINGS
@@ -146,6 +141,7 @@ fn describe(op: &TargetOp) -> String {
         TargetOp::ClearListeningPort => "service: clear the KMS listening port".into(),
         TargetOp::RestartService => "service: restart the Software Protection service".into(),
         TargetOp::SetRuleGroup { group, .. } => format!("firewall: rule group {group}"),
+        TargetOp::SetFirewallRule { rule, .. } => format!("firewall: rule {rule}"),
         TargetOp::SetPortRule { port, .. } => format!("firewall: {PORT_RULE_NAME} on TCP {port}"),
         TargetOp::RemovePortRule => format!("firewall: remove {PORT_RULE_NAME}"),
     }
@@ -175,8 +171,10 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
             secrets.push((index.to_string(), key.secret().clone()));
             format!(
                 "$svc = Get-CimInstance -ClassName SoftwareLicensingService\n\
+                 $version = [string]$svc.Version\n\
                  Invoke-KmsconfMethod $svc 'InstallProductKey' @{{ ProductKey = {secret_ref} }}\n\
                  {REFRESH}\n\
+                 Set-KmsconfKmsVersion $version\n\
                  {}",
                 read_products(*product)
             )
@@ -203,18 +201,24 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
         TargetOp::RestartService => format!(
             "Restart-Service -Name sppsvc -Force -WarningAction SilentlyContinue\n{READ_SERVICE}"
         ),
-        TargetOp::SetRuleGroup {
-            group,
+        TargetOp::SetRuleGroup { group, enabled, .. } => {
+            format!("{}\n{READ_FIREWALL}", set_rule_group(*group, *enabled))
+        }
+        TargetOp::SetFirewallRule {
+            rule,
             enabled,
+            profiles,
             remote_addresses,
+            ..
         } => format!(
             "{}\n{READ_FIREWALL}",
-            set_rule_group(*group, *enabled, remote_addresses)
+            set_firewall_rule(rule, *enabled, profiles, remote_addresses.as_deref())
         ),
         TargetOp::SetPortRule {
             port,
             remote_addresses,
-        } => set_port_rule(*port, remote_addresses),
+            profiles,
+        } => set_port_rule(*port, remote_addresses, profiles),
         TargetOp::RemovePortRule => format!(
             "Remove-NetFirewallRule -Name {} -ErrorAction SilentlyContinue\n{READ_FIREWALL}",
             quote(PORT_RULE_NAME)
@@ -224,24 +228,20 @@ fn op_body(index: usize, op: &TargetOp, secrets: &mut Vec<(String, Secret)>) -> 
 
 /// `UninstallProductKey` on the keyed product whose `ID` is `activation_id` (as `slmgr.vbs /upk
 /// <activation ID>`, never the form without one), then what slmgr.vbs does after it: refresh
-/// the license status, and drop `KeyManagementServiceVersion` when no KMS host product is left.
-/// Reads back that SKU.
+/// the license status, and rewrite or delete `KeyManagementServiceVersion` by whether a KMS host
+/// product is left (the key install's `Set-KmsconfKmsVersion`). Reads back that SKU.
 fn uninstall_product_key(activation_id: &str) -> String {
     let Some(id) = guid(activation_id) else {
         // host data that is not a GUID never reaches the script text
         return "throw '0x80070057 the activation ID the plan holds is not a GUID'".to_string();
     };
-    let method = catalog::method(Method::UninstallProductKey)
-        .map_or("UninstallProductKey", |m| m.method.as_str());
     format!(
-        "$product = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '{id}' AND PartialProductKey IS NOT NULL\")\n\
+        "$version = [string](Get-CimInstance -ClassName SoftwareLicensingService).Version\n\
+         $product = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '{id}' AND PartialProductKey IS NOT NULL\")\n\
          if ($product.Count -eq 0) {{ throw '0xC004F014 no product key is installed on SKU {id}' }}\n\
-         Invoke-KmsconfMethod $product[0] '{method}'\n\
+         Invoke-KmsconfMethod $product[0] 'UninstallProductKey'\n\
          {REFRESH}\n\
-         $kms = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL AND IsKeyManagementServiceMachine = 1')\n\
-         if ($kms.Count -eq 0) {{\n\
-         \x20   foreach ($key in @($SppKey, 'HKLM:\\SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform')) {{ Remove-ItemProperty -Path $key -Name KeyManagementServiceVersion -ErrorAction SilentlyContinue }}\n\
-         }}\n\
+         Set-KmsconfKmsVersion $version\n\
          [ordered]@{{ Products = Get-KmsconfProducts \"ID = '{id}'\" }}"
     )
 }
@@ -259,21 +259,24 @@ fn guid(text: &str) -> Option<String> {
 
 /// `ClearKeyManagementServiceListeningPort` on the service (Windows takes it on a KMS host only).
 fn clear_listening_port() -> String {
-    let method = catalog::method(Method::ClearListeningPort)
-        .map_or("ClearKeyManagementServiceListeningPort", |m| {
-            m.method.as_str()
-        });
-    format!("Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) '{method}'")
+    "Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'ClearKeyManagementServiceListeningPort'".into()
 }
 
-/// Installs every license file of the pack at `path` (a folder of `.xrm-ms` files, or one).
+/// Installs the license files of the pack at `path`: a folder's own `.xrm-ms` files (not its
+/// subfolders), or one file. A pack that keeps one folder per host OS (the Office 2010 KMS host
+/// pack: `win2k3`, `win7`, `win8`), whose own installer installs only the host OS's folder, is
+/// refused with the folders named, so the config names the exact one.
 fn install_license_pack(product: ProductId, path: &std::path::Path) -> String {
     format!(
             "$path = {path}\n\
-             if (Test-Path -LiteralPath $path -PathType Container) {{ $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -Recurse -File) }}\n\
+             if (Test-Path -LiteralPath $path -PathType Container) {{ $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }}\n\
              elseif (Test-Path -LiteralPath $path -PathType Leaf) {{ $files = @(Get-Item -LiteralPath $path) }}\n\
              else {{ throw ('0x80070002 license pack {{0}} does not exist on the host' -f $path) }}\n\
-             if ($files.Count -eq 0) {{ throw ('0x80070002 license pack {{0}} holds no .xrm-ms license files' -f $path) }}\n\
+             if ($files.Count -eq 0) {{\n\
+             \x20   $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue | Where-Object {{ @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 }} | ForEach-Object {{ $_.Name }})\n\
+             \x20   if ($perOs.Count -gt 0) {{ throw ('0x80070002 license pack {{0}} keeps its license files in one folder per host OS ({{1}}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }}\n\
+             \x20   throw ('0x80070002 license pack {{0}} holds no .xrm-ms license files' -f $path)\n\
+             }}\n\
              $svc = Get-CimInstance -ClassName SoftwareLicensingService\n\
              foreach ($file in $files) {{\n\
              \x20   if ($file.Extension -ne '.xrm-ms') {{ throw ('{{0}} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }}\n\
@@ -298,13 +301,14 @@ fn activate(product: ProductId, call: &str) -> String {
     )
 }
 
-/// Sets kmsconf's own rule for the KMS port, creating it if it is not there.
-fn set_port_rule(port: u16, remote_addresses: &[String]) -> String {
+/// Sets kmsconf's own rule for the KMS port on `profiles`, creating it if it is not there.
+fn set_port_rule(port: u16, remote_addresses: &[String], profiles: &[Profile]) -> String {
     let scope = scope(remote_addresses);
+    let profile = Profile::windows_list(profiles);
     format!(
                 "$rule = Get-NetFirewallRule -Name {name} -ErrorAction SilentlyContinue\n\
-                 if ($null -ne $rule) {{ $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort {port} -RemoteAddress {scope} }}\n\
-                 else {{ New-NetFirewallRule -Name {name} -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort {port} -RemoteAddress {scope} | Out-Null }}\n\
+                 if ($null -ne $rule) {{ $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort {port} -RemoteAddress {scope} -Profile {profile} }}\n\
+                 else {{ New-NetFirewallRule -Name {name} -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort {port} -RemoteAddress {scope} -Profile {profile} | Out-Null }}\n\
                  {READ_FIREWALL}",
                 name = quote(PORT_RULE_NAME),
             )
@@ -316,6 +320,27 @@ fn scope(addresses: &[String]) -> String {
     } else {
         quote_list(addresses)
     }
+}
+
+/// One built-in rule by its locale-independent `Name`: enabled on `profiles` (and scoped when
+/// `remote_addresses` is given), or disabled.
+fn set_firewall_rule(
+    rule: &str,
+    enabled: bool,
+    profiles: &[Profile],
+    remote_addresses: Option<&[String]>,
+) -> String {
+    if !enabled {
+        return format!("Set-NetFirewallRule -Name {} -Enabled False", quote(rule));
+    }
+    let scope_arg = remote_addresses
+        .map(|list| format!(" -RemoteAddress {}", scope(list)))
+        .unwrap_or_default();
+    format!(
+        "Set-NetFirewallRule -Name {} -Enabled True -Profile {}{scope_arg}",
+        quote(rule),
+        Profile::windows_list(profiles)
+    )
 }
 
 /// The script text that writes a setting, as its row says: its `SoftwareLicensingService`
@@ -365,38 +390,20 @@ fn registry_data(kind: RegistryKind, data: &[String]) -> String {
     }
 }
 
-fn set_rule_group(group: RuleGroup, enabled: bool, remote_addresses: &[String]) -> String {
-    let info = catalog::rule_group(group).cloned().unwrap_or_default();
-    let mut find = String::from("$rules = @()\n");
-    for name in &info.rule_names {
-        let _ = writeln!(
-            find,
-            "$rules += @(Get-NetFirewallRule -Name {} -ErrorAction SilentlyContinue)",
-            quote(name)
+/// A group kmsconf enables whole, by its group resource string; its rules keep their scope.
+fn set_rule_group(group: RuleGroup, enabled: bool) -> String {
+    let Some(info) = catalog::rule_group(group) else {
+        return format!(
+            "throw 'kmsconf has no facts about the {} group'",
+            group.display_name()
         );
-    }
-    if let Some(g) = &info.group {
-        let _ = writeln!(
-            find,
-            "$rules += @(Get-NetFirewallRule -Group {} -Direction Inbound -ErrorAction SilentlyContinue)",
-            quote(g)
-        );
-    }
-    let _ = writeln!(
-        find,
-        "if ($rules.Count -eq 0) {{ throw 'the host has none of the built-in rules of the {} group' }}",
-        group.display_name()
-    );
-    let enabled = if enabled { "True" } else { "False" };
-    // only a scoped group's remote addresses are kmsconf's; other groups keep theirs
-    let scope_arg = if info.scoped {
-        format!(" -RemoteAddress {}", scope(remote_addresses))
-    } else {
-        String::new()
     };
-    let _ = write!(
-        find,
-        "$rules | Set-NetFirewallRule -Enabled {enabled}{scope_arg}"
-    );
-    find
+    let enabled = if enabled { "True" } else { "False" };
+    format!(
+        "$rules = @(Get-NetFirewallRule -Group {} -Direction Inbound -ErrorAction SilentlyContinue)\n\
+         if ($rules.Count -eq 0) {{ throw 'the host has none of the built-in rules of the {} group' }}\n\
+         $rules | Set-NetFirewallRule -Enabled {enabled}",
+        quote(&info.group),
+        group.display_name()
+    )
 }

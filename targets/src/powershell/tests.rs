@@ -1,7 +1,7 @@
 use super::*;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::PublishDomain;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use serde_json::json;
@@ -14,7 +14,7 @@ fn key() -> ProductKey {
 }
 
 /// Every kind of operation, in the order a full first apply would run them.
-fn every_op() -> Vec<TargetOp> {
+pub(super) fn every_op() -> Vec<TargetOp> {
     vec![
         TargetOp::InstallLicensePack {
             product: ProductId::Office2019,
@@ -92,10 +92,19 @@ fn every_op() -> Vec<TargetOp> {
             .expect("setting"),
         ),
         TargetOp::RestartService,
-        TargetOp::SetRuleGroup {
+        TargetOp::SetFirewallRule {
             group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP-NoScope".into(),
             enabled: true,
-            remote_addresses: vec!["10.0.0.0/8".into()],
+            profiles: vec![Profile::Domain],
+            remote_addresses: Some(vec!["10.0.0.0/8".into()]),
+        },
+        TargetOp::SetFirewallRule {
+            group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP".into(),
+            enabled: true,
+            profiles: vec![Profile::Private],
+            remote_addresses: None,
         },
         TargetOp::SetRuleGroup {
             group: RuleGroup::FileAndPrinterSharing,
@@ -105,6 +114,7 @@ fn every_op() -> Vec<TargetOp> {
         TargetOp::SetPortRule {
             port: 1689,
             remote_addresses: Vec::new(),
+            profiles: vec![Profile::Domain, Profile::Private],
         },
         TargetOp::RemovePortRule,
     ]
@@ -132,7 +142,14 @@ fn golden(name: &str, actual: &str) {
 fn the_discovery_script_matches_its_golden_file() {
     let script = discovery_script();
     golden("discovery.ps1", &script.text);
-    assert!(script.text.contains("-Name $name") && script.text.contains("'SPPSVC-In-TCP'"));
+    // both Key Management Service rules, by the group's resource string; products without LIKE
+    assert!(
+        script.text.contains("-Group $group") && script.text.contains("'@FirewallAPI.dll,-28002'")
+    );
+    assert!(
+        !script.text.contains("LIKE"),
+        "products are matched by equality"
+    );
     assert!(
         !script.text.contains("Key Management Service'"),
         "never the display name"
@@ -324,18 +341,33 @@ fn a_phone_activation_shows_the_installation_id_as_pending() {
 
 #[test]
 fn firewall_read_backs_are_compared_with_windows_address_forms() {
-    let op = TargetOp::SetRuleGroup {
+    let op = TargetOp::SetFirewallRule {
         group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
         enabled: true,
-        remote_addresses: vec!["10.0.0.0/8".into()],
+        profiles: vec![Profile::Domain],
+        remote_addresses: Some(vec!["10.0.0.0/8".into()]),
     };
-    let rule = |enabled: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP", "Direction": "Inbound", "Enabled": enabled, "LocalPort": "1688", "RemoteAddress": address }] });
+    let rule = |enabled: &str, profile: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP-NoScope", "Group": "@FirewallAPI.dll,-28002", "Direction": "Inbound", "Enabled": enabled, "Profile": profile, "LocalPort": "1688", "RemoteAddress": address }] });
     assert_eq!(
-        verify(&op, &rule("True", "10.0.0.0/255.0.0.0")),
+        verify(&op, &rule("True", "Domain", "10.0.0.0/255.0.0.0")),
         Ok(ChangeStatus::applied())
     );
-    assert!(verify(&op, &rule("False", "10.0.0.0/255.0.0.0")).is_err());
-    assert!(verify(&op, &rule("True", "Any")).is_err());
+    assert!(verify(&op, &rule("False", "Domain", "10.0.0.0/255.0.0.0")).is_err());
+    assert!(verify(&op, &rule("True", "Domain", "Any")).is_err());
+    assert!(verify(&op, &rule("True", "Domain, Public", "10.0.0.0/8")).is_err());
+    // without a configured scope the rule keeps its own
+    let unscoped = TargetOp::SetFirewallRule {
+        group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
+        enabled: true,
+        profiles: vec![Profile::Domain],
+        remote_addresses: None,
+    };
+    assert_eq!(
+        verify(&unscoped, &rule("True", "Domain", "Any")),
+        Ok(ChangeStatus::applied())
+    );
     let remove = TargetOp::RemovePortRule;
     assert_eq!(
         verify(&remove, &json!({ "FirewallRules": [] })),
@@ -362,7 +394,7 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
 
 /// The operations a retirement sends: the port cleared, a key uninstalled by its activation ID,
 /// the public KMS client key installed.
-fn retirement_ops() -> Vec<TargetOp> {
+pub(super) fn retirement_ops() -> Vec<TargetOp> {
     let gvlk = kmsconf_model::catalog::edition("windows-server-2022-datacenter")
         .map(|e| e.key.clone())
         .expect("2022 DC");
@@ -419,4 +451,73 @@ fn retirement_read_backs_are_verified() {
     assert!(verify(&TargetOp::ClearListeningPort, &cleared).is_ok());
     let set = json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": "1689" } });
     assert!(verify(&TargetOp::ClearListeningPort, &set).is_err());
+}
+
+/// Constrained Language Mode is detected before anything else: the bootstrap's first statement
+/// reads the language mode, and its answer is an error that says what to change.
+#[test]
+fn constrained_language_mode_is_detected_first_and_named() {
+    assert!(BOOTSTRAP.starts_with("$mode = [string]$ExecutionContext.SessionState.LanguageMode;"));
+    let clm = "KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\r\n";
+    for e in [
+        messages(clm).expect_err("refused"),
+        discovery(clm).expect_err("refused"),
+    ] {
+        assert!(
+            e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+            "{e}"
+        );
+    }
+}
+
+/// A method result without `ReturnValue`, or with a null one, is success; the HRESULT is also
+/// read from the record's FullyQualifiedErrorId.
+#[test]
+fn method_results_and_hresults_are_read_robustly() {
+    let text = discovery_script().text;
+    assert!(text.contains("$result.PSObject.Properties['ReturnValue']"));
+    assert!(text.contains("if ($null -ne $code -and [uint32]$code -ne 0)"));
+    assert!(!text.contains("$result.ReturnValue -ne 0"));
+    assert!(text.contains("[string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}'"));
+}
+
+/// `slmgr.vbs /ipk` writes KeyManagementServiceVersion (REG_SZ, also under Wow6432Node) when a
+/// KMS host key is installed and deletes it otherwise; kmsconf's key install does the same.
+#[test]
+fn a_key_install_keeps_key_management_service_version_as_slmgr_does() {
+    let script = batch_script(&[TargetOp::InstallProductKey {
+        product: ProductId::Windows,
+        key: ProductKey::parse(&kmsconf_engine::secret::Secret::new(
+            "BCDFG-HJKMP-QRTVW-XY234-6789B",
+        ))
+        .expect("key"),
+    }]);
+    let text = &script.text;
+    let version = text
+        .find("$version = [string]$svc.Version")
+        .expect("read first");
+    let install = text.find("'InstallProductKey'").expect("install");
+    let write = text
+        .find("Set-KmsconfKmsVersion $version")
+        .expect("then written");
+    assert!(version < install && install < write);
+    assert!(text.contains(
+        "SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
+    ));
+    assert!(text.contains("-Name 'KeyManagementServiceVersion' -PropertyType String"));
+    assert!(text.contains("Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion'"));
+}
+
+/// A license pack folder's own files only: a pack with one folder per host OS is refused with
+/// the folders named, instead of installing every OS's licenses.
+#[test]
+fn a_license_pack_is_one_folder_not_a_tree() {
+    let script = batch_script(&[TargetOp::InstallLicensePack {
+        product: ProductId::Office2010,
+        path: "C:\\packs\\office-2010".into(),
+    }]);
+    assert!(!script.text.contains("-Recurse"));
+    assert!(script
+        .text
+        .contains("keeps its license files in one folder per host OS"));
 }

@@ -8,6 +8,7 @@ Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $SppKey = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+$SppKey32 = 'HKLM:\SOFTWARE\Wow6432Node\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 
 function Send-Kmsconf([string]$Kind, $Value) {
     $json = ConvertTo-Json -InputObject $Value -Depth 8 -Compress
@@ -16,8 +17,10 @@ function Send-Kmsconf([string]$Kind, $Value) {
     [Console]::Out.Flush()
 }
 
-# The HRESULT of a failure: the WMI error's error_Code, else one quoted in the message, else the
-# exception's own HResult when it is not a generic .NET one (0x8013xxxx).
+# The HRESULT of a failure: the WMI error's error_Code, else the one in the record's
+# FullyQualifiedErrorId (Invoke-CimMethod's `HRESULT 0xc004f050,Microsoft.Management...`), else
+# one quoted in the message, else the exception's own HResult when it is not a generic .NET one
+# (0x8013xxxx).
 function Get-KmsconfHResult($ErrorRecord) {
     $e = $ErrorRecord.Exception
     $outer = $e
@@ -26,6 +29,11 @@ function Get-KmsconfHResult($ErrorRecord) {
             $code = $e.ErrorData.CimInstanceProperties['error_Code']
             if ($null -ne $code -and $null -ne $code.Value) { return ('0x{0:X8}' -f [uint32]$code.Value) }
         }
+        $e = $e.InnerException
+    }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+    $e = $outer
+    while ($null -ne $e) {
         if ($e.Message -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
         $e = $e.InnerException
     }
@@ -34,10 +42,27 @@ function Get-KmsconfHResult($ErrorRecord) {
     return $own
 }
 
+# A method result with no ReturnValue, or a null one, is success (under StrictMode reading a
+# missing property throws, so it is looked up first); a non-zero one is the HRESULT.
 function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments = @{}) {
     $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
-    if ($null -ne $result -and $result.ReturnValue -ne 0) {
-        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$result.ReturnValue)
+    $code = $null
+    if ($null -ne $result -and $result.PSObject.Properties['ReturnValue']) { $code = $result.ReturnValue }
+    if ($null -ne $code -and [uint32]$code -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$code)
+    }
+}
+
+# slmgr.vbs /ipk: the service's Version as REG_SZ KeyManagementServiceVersion (under the
+# Wow6432Node key too, when it exists) while a keyed product is a KMS host (VOLUME_KMS, not
+# VOLUME_KMSCLIENT), deleted otherwise.
+function Set-KmsconfKmsVersion([string]$Version) {
+    $kmsHosts = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL' |
+        Where-Object { [string]$_.Description -match 'VOLUME_KMS' -and [string]$_.Description -notmatch 'VOLUME_KMSCLIENT' })
+    foreach ($key in @($SppKey, $SppKey32)) {
+        if (-not (Test-Path -LiteralPath $key)) { continue }
+        if ($kmsHosts.Count -gt 0) { New-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -PropertyType String -Value $Version -Force | Out-Null }
+        else { Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -ErrorAction SilentlyContinue }
     }
 }
 
@@ -95,6 +120,7 @@ function Get-KmsconfFirewallRules {
             Group = $_.Group
             Direction = [string]$_.Direction
             Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
             Protocol = [string]$port.Protocol
             LocalPort = [string[]]@($port.LocalPort)
             RemoteAddress = [string[]]@($address.RemoteAddress)
@@ -113,19 +139,23 @@ function Invoke-KmsconfOp([int]$Index, [scriptblock]$Body) {
     }
 }
 
-$RuleNames = @('SPPSVC-In-TCP', 'kmsconf-KMS-Port-In-TCP')
-$RuleGroups = @('@FirewallAPI.dll,-28502')
-$ProductFilter = 'PartialProductKey IS NOT NULL OR (Description LIKE ''%VOLUME_KMS%'' AND NOT Description LIKE ''%VOLUME_KMSCLIENT%'') OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
+$RuleNames = @('kmsconf-KMS-Port-In-TCP')
+$RuleGroups = @('@FirewallAPI.dll,-28002', '@FirewallAPI.dll,-28502')
+$ProductFilter = 'PartialProductKey IS NOT NULL OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
 $SettingProperties = @('KeyManagementServiceListeningPort', 'KeyManagementServiceDnsPublishing', 'KeyManagementServiceLowPriority', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceHostCaching')
 $SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority')
 
 # office-2019: install the license pack
 Invoke-KmsconfOp 0 {
     $path = 'C:\packs\office-2019 (it''s here)'
-    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -Recurse -File) }
+    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }
     elseif (Test-Path -LiteralPath $path -PathType Leaf) { $files = @(Get-Item -LiteralPath $path) }
     else { throw ('0x80070002 license pack {0} does not exist on the host' -f $path) }
-    if ($files.Count -eq 0) { throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path) }
+    if ($files.Count -eq 0) {
+        $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue | Where-Object { @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 } | ForEach-Object { $_.Name })
+        if ($perOs.Count -gt 0) { throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }
+        throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path)
+    }
     $svc = Get-CimInstance -ClassName SoftwareLicensingService
     foreach ($file in $files) {
         if ($file.Extension -ne '.xrm-ms') { throw ('{0} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }
@@ -138,8 +168,10 @@ Invoke-KmsconfOp 0 {
 # windows: install the KMS host key *****-*****-*****-*****-6789B
 Invoke-KmsconfOp 1 {
     $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    $version = [string]$svc.Version
     Invoke-KmsconfMethod $svc 'InstallProductKey' @{ ProductKey = [string]$Request.secrets.'1' }
     Invoke-KmsconfMethod (Get-CimInstance -ClassName SoftwareLicensingService) 'RefreshLicenseStatus'
+    Set-KmsconfKmsVersion $version
     [ordered]@{ Products = Get-KmsconfProducts 'ApplicationID = ''55c92734-d682-4d71-983e-d6ec3f16059f'' AND PartialProductKey IS NOT NULL' }
 }
 
@@ -218,34 +250,36 @@ Invoke-KmsconfOp 13 {
     [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
 }
 
-# firewall: rule group key-management-service
+# firewall: rule SPPSVC-In-TCP-NoScope
 Invoke-KmsconfOp 14 {
-    $rules = @()
-    $rules += @(Get-NetFirewallRule -Name 'SPPSVC-In-TCP' -ErrorAction SilentlyContinue)
-    if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the Key Management Service group' }
-    $rules | Set-NetFirewallRule -Enabled True -RemoteAddress @('10.0.0.0/8')
+    Set-NetFirewallRule -Name 'SPPSVC-In-TCP-NoScope' -Enabled True -Profile Domain -RemoteAddress @('10.0.0.0/8')
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# firewall: rule SPPSVC-In-TCP
+Invoke-KmsconfOp 15 {
+    Set-NetFirewallRule -Name 'SPPSVC-In-TCP' -Enabled True -Profile Private
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: rule group file-and-printer-sharing
-Invoke-KmsconfOp 15 {
-    $rules = @()
-    $rules += @(Get-NetFirewallRule -Group '@FirewallAPI.dll,-28502' -Direction Inbound -ErrorAction SilentlyContinue)
+Invoke-KmsconfOp 16 {
+    $rules = @(Get-NetFirewallRule -Group '@FirewallAPI.dll,-28502' -Direction Inbound -ErrorAction SilentlyContinue)
     if ($rules.Count -eq 0) { throw 'the host has none of the built-in rules of the File and Printer Sharing group' }
     $rules | Set-NetFirewallRule -Enabled True
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: kmsconf-KMS-Port-In-TCP on TCP 1689
-Invoke-KmsconfOp 16 {
+Invoke-KmsconfOp 17 {
     $rule = Get-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
-    if ($null -ne $rule) { $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any }
-    else { New-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any | Out-Null }
+    if ($null -ne $rule) { $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any -Profile Domain,Private }
+    else { New-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort 1689 -RemoteAddress Any -Profile Domain,Private | Out-Null }
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
 
 # firewall: remove kmsconf-KMS-Port-In-TCP
-Invoke-KmsconfOp 17 {
+Invoke-KmsconfOp 18 {
     Remove-NetFirewallRule -Name 'kmsconf-KMS-Port-In-TCP' -ErrorAction SilentlyContinue
     [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
 }
