@@ -6,14 +6,17 @@
 //! Nothing here prints; progress goes to a [`Progress`] the caller supplies.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use kmsconf_engine::apply::{ChangeReport, ChangeStatus};
 use kmsconf_engine::graph::Dag;
 use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::plan::Seal;
 use kmsconf_engine::schedule::schedule;
+use kmsconf_engine::secret::Secret;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
-use kmsconf_providers::{dns, planner};
+use kmsconf_providers::{dns, planner, shown};
 use kmsconf_targets::{Connect, DynTarget};
 
 use crate::failure::HostFailure;
@@ -129,6 +132,20 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
         });
     }
     Opened { entries, failures }
+}
+
+/// Reads a plan file for `show` or `apply`: its digest (with `key`, its HMAC) vouches that it is
+/// the file that was saved, and each change must show what its operation does from the state
+/// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.
+pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
+    let (plan, seal) = KmsPlan::load(path, key)?;
+    for host in &plan.hosts {
+        shown::check(host).map_err(|message| kmsconf_engine::Error::PlanIntegrity {
+            path: path.to_path_buf(),
+            message,
+        })?;
+    }
+    Ok((plan, seal))
 }
 
 /// Opens the entries of a saved plan: each as the plan recorded its target, the DNS server

@@ -56,7 +56,7 @@ impl ProductKey {
 
     /// The key as slmgr would take it, masked: `*****-*****-*****-*****-ABCDE`.
     pub fn masked(&self) -> String {
-        format!("*****-*****-*****-*****-{}", self.partial())
+        masked(&self.partial())
     }
 
     pub fn secret(&self) -> &Secret {
@@ -68,6 +68,11 @@ impl fmt::Debug for ProductKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ProductKey({})", self.masked())
     }
+}
+
+/// A key as kmsconf shows it, from its last five characters: `*****-*****-*****-*****-6789B`.
+pub fn masked(partial: &str) -> String {
+    format!("*****-*****-*****-*****-{partial}")
 }
 
 /// A confirmation ID from the activation phone line: 48 digits, often written in groups.

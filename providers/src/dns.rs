@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use kmsconf_engine::plan::HostPlan;
 use kmsconf_model::config::{Config, DnsConfig, TargetSpec, DNS_PLAN_HOST};
-use kmsconf_model::dns::{srv_name, DnsState, SrvRecord, SRV_PREFIX};
+use kmsconf_model::dns::{DnsState, SrvRecord, SRV_PREFIX};
 use kmsconf_model::ops::PlanOp;
-use kmsconf_model::{Action, EntryState, KmsChange, KmsHostPlan};
+use kmsconf_model::{EntryState, KmsChange, KmsHostPlan};
 use serde_json::Value;
 
 use crate::planner::ChangeSpec;
@@ -289,23 +289,8 @@ struct RecordChange {
 
 impl RecordChange {
     fn into_change(self, cfg: &DnsConfig) -> KmsChange {
-        let value = |r: &Option<SrvRecord>| r.as_ref().map_or(Value::Null, SrvRecord::value);
-        let action = match (&self.remove, &self.add) {
-            (None, _) => Action::Create,
-            (Some(_), Some(_)) => Action::Update,
-            (Some(_), None) => Action::Delete,
-        };
-        let mut spec = ChangeSpec::new(
-            self.address.clone(),
-            action,
-            value(&self.remove),
-            value(&self.add),
-        )
-        .equivalent(nsupdate_equivalent(
-            &self.zone,
-            self.remove.as_ref(),
-            self.add.as_ref(),
-        ));
+        let before = self.remove.as_ref().map_or(Value::Null, SrvRecord::value);
+        let mut spec = ChangeSpec::new(self.address.clone(), before);
         if let Some(note) = self.note {
             spec = spec.note(note);
         }
@@ -317,19 +302,6 @@ impl RecordChange {
             gss_tsig: cfg.gss_tsig.clone().map(Box::new),
         })
     }
-}
-
-/// What an administrator would type into `nsupdate` for the same change.
-fn nsupdate_equivalent(zone: &str, remove: Option<&SrvRecord>, add: Option<&SrvRecord>) -> String {
-    let name = srv_name(zone);
-    let mut lines = Vec::new();
-    if let Some(r) = remove {
-        lines.push(format!("update delete {name}. SRV {}", r.rdata()));
-    }
-    if let Some(r) = add {
-        lines.push(format!("update add {name}. {} SRV {}", r.ttl, r.rdata()));
-    }
-    format!("nsupdate: {}", lines.join("; "))
 }
 
 #[derive(Debug, Default)]
@@ -562,15 +534,5 @@ mod tests {
             "{notice}"
         );
         assert!(foreign_notice(Z, &[]).is_none());
-    }
-
-    #[test]
-    fn the_equivalent_is_nsupdate_input() {
-        let e = nsupdate_equivalent(
-            Z,
-            Some(&srv(0, 100, 1688, "kms01.z")),
-            Some(&srv(0, 100, 1689, "kms01.z")),
-        );
-        assert_eq!(e, "nsupdate: update delete _vlmcs._tcp.corp.example. SRV 0 100 1688 kms01.z.; update add _vlmcs._tcp.corp.example. 3600 SRV 0 100 1689 kms01.z.");
     }
 }

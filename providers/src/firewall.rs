@@ -8,15 +8,15 @@
 //! is built for none of them, so the public profile stays closed unless the config lists it; its
 //! scope changes only when the config sets `remote_addresses`.
 
-use kmsconf_model::catalog::{self, PORT_RULE_NAME};
+use kmsconf_model::catalog;
 use kmsconf_model::config::{FirewallConfig, HostConfig, Profile, RuleGroup, DEFAULT_PORT};
 use kmsconf_model::facts::RuleInfo;
-use kmsconf_model::Action;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::export::{strings, ExportDoc};
 use crate::planner::ChangeSpec;
 use crate::provider::{Planned, Provider};
+use crate::shown::{group_value, port_rule_value, rule_value};
 use crate::status::HostStatus;
 use crate::Error;
 use kmsconf_model::ops::PlanOp;
@@ -120,26 +120,6 @@ fn exported_config(fw: &FirewallState) -> Option<FirewallConfig> {
         },
         rule_groups,
     })
-}
-
-fn scope(addresses: &[String]) -> Value {
-    if addresses.is_empty() {
-        json!("any")
-    } else {
-        json!(addresses)
-    }
-}
-
-fn remoteip(addresses: &[String]) -> String {
-    if addresses.is_empty() {
-        "any".into()
-    } else {
-        addresses.join(",")
-    }
-}
-
-fn profile_ids(profiles: &[Profile]) -> Value {
-    json!(profiles.iter().map(|p| p.id()).collect::<Vec<_>>())
 }
 
 /// Plans the rule groups and the port rule. `port` is the KMS port after apply; `port_change`
@@ -266,45 +246,15 @@ fn set_rule_change(
     remote_addresses: Option<Vec<String>>,
     deps: &[String],
 ) -> KmsChange {
-    let value = |r: &RuleState| {
-        json!({
-            "enabled": r.enabled,
-            "profiles": profile_ids(&r.profiles),
-            "remote_addresses": scope(&r.remote_addresses),
+    ChangeSpec::new(format!("firewall.{group}.{rule}"), rule_value(current))
+        .depends_on_all(deps)
+        .into_change(PlanOp::SetFirewallRule {
+            group,
+            rule: rule.to_string(),
+            enabled: desired.enabled,
+            profiles: desired.profiles,
+            remote_addresses,
         })
-    };
-    let mut equivalent = format!("Set-NetFirewallRule -Name {rule}");
-    if desired.enabled {
-        equivalent.push_str(&format!(
-            " -Enabled True -Profile {}",
-            Profile::windows_list(&desired.profiles)
-        ));
-        if let Some(list) = &remote_addresses {
-            let shown = if list.is_empty() {
-                "Any".to_string()
-            } else {
-                list.join(",")
-            };
-            equivalent.push_str(&format!(" -RemoteAddress {shown}"));
-        }
-    } else {
-        equivalent.push_str(" -Enabled False");
-    }
-    ChangeSpec::new(
-        format!("firewall.{group}.{rule}"),
-        Action::Update,
-        value(current),
-        value(&desired),
-    )
-    .equivalent(equivalent)
-    .depends_on_all(deps)
-    .into_change(PlanOp::SetFirewallRule {
-        group,
-        rule: rule.to_string(),
-        enabled: desired.enabled,
-        profiles: desired.profiles,
-        remote_addresses,
-    })
 }
 
 /// Enabling a group kmsconf manages whole (File and Printer Sharing), unless it already is; its
@@ -317,19 +267,11 @@ fn rule_group_change(group: RuleGroup, state: &FirewallState) -> Option<KmsChang
     let current_scope = current
         .map(|g| g.remote_addresses.clone())
         .unwrap_or_default();
-    let value =
-        |enabled: bool, s: &[String]| json!({ "enabled": enabled, "remote_addresses": scope(s) });
     Some(
         ChangeSpec::new(
             format!("firewall.{group}"),
-            Action::Update,
-            value(false, &current_scope),
-            value(true, &current_scope),
+            group_value(false, &current_scope),
         )
-        .equivalent(format!(
-            "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
-            group.display_name()
-        ))
         .into_change(PlanOp::SetRuleGroup {
             group,
             enabled: true,
@@ -344,34 +286,11 @@ fn port_rule_change(
     desired: Option<PortRule>,
     deps: &[String],
 ) -> Option<KmsChange> {
-    let rule_value = |r: &PortRule| {
-        json!({
-            "port": r.port,
-            "profiles": profile_ids(&r.profiles),
-            "remote_addresses": scope(&r.remote_addresses),
-        })
-    };
     match (current, desired) {
         (current, Some(want)) if current != Some(&want) => {
-            let (action, verb, new) = if current.is_some() {
-                (Action::Update, "set rule name", " new")
-            } else {
-                (
-                    Action::Create,
-                    "add rule name",
-                    " dir=in action=allow protocol=TCP",
-                )
-            };
-            let before = current.map_or(Value::Null, rule_value);
-            let profiles: Vec<&str> = want.profiles.iter().map(|p| p.id()).collect();
+            let before = current.map_or(Value::Null, port_rule_value);
             Some(
-                ChangeSpec::new(PORT_RULE, action, before, rule_value(&want))
-                    .equivalent(format!(
-                        "netsh advfirewall firewall {verb}=\"{PORT_RULE_NAME}\"{new} localport={} remoteip={} profile={}",
-                        want.port,
-                        remoteip(&want.remote_addresses),
-                        profiles.join(",")
-                    ))
+                ChangeSpec::new(PORT_RULE, before)
                     .depends_on_all(deps)
                     .into_change(PlanOp::SetPortRule {
                         port: want.port,
@@ -381,10 +300,7 @@ fn port_rule_change(
             )
         }
         (Some(current), None) => Some(
-            ChangeSpec::new(PORT_RULE, Action::Delete, rule_value(current), Value::Null)
-                .equivalent(format!(
-                    "netsh advfirewall firewall delete rule name=\"{PORT_RULE_NAME}\""
-                ))
+            ChangeSpec::new(PORT_RULE, port_rule_value(current))
                 .depends_on_all(deps)
                 .into_change(PlanOp::RemovePortRule),
         ),
@@ -396,6 +312,7 @@ fn port_rule_change(
 mod tests {
     use super::*;
     use kmsconf_model::config::DEFAULT_PROFILES;
+    use serde_json::json;
 
     fn config(profiles: &[Profile], scope: Option<&[&str]>) -> FirewallConfig {
         FirewallConfig {

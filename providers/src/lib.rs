@@ -14,6 +14,7 @@ pub mod planner;
 pub mod provider;
 pub mod retire;
 pub mod service;
+pub mod shown;
 pub mod status;
 
 pub use error::Error;

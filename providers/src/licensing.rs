@@ -3,7 +3,6 @@
 
 use kmsconf_model::config::{Activation, ProductConfig, ProductId};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
-use kmsconf_model::Action;
 use serde_json::{json, Value};
 
 use crate::export::{commented, env_placeholder, key_variable, ExportDoc};
@@ -140,14 +139,7 @@ fn plan_product(
             .map(|c| c.address.clone())
             .collect();
         let activation = plan_activation(host, id, cfg, state, key_matches)?;
-        let mut spec = ChangeSpec::new(
-            address(id, "activation"),
-            Action::Activate,
-            before,
-            json!(activation.after),
-        )
-        .equivalent(activation.equivalent)
-        .depends_on_all(&key_dep);
+        let mut spec = ChangeSpec::new(address(id, "activation"), before).depends_on_all(&key_dep);
         if let Some(note) = activation.note {
             notices.push(format!("{id}: {note}"));
             spec = spec.note(note);
@@ -190,21 +182,13 @@ fn license_pack_change(
         .license_pack_path
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(source));
-    let c = ChangeSpec::new(
-        address(id, "license_pack"),
-        Action::Create,
-        Value::Null,
-        json!(source),
-    )
-    .equivalent(format!(
-        "run the {} KMS host license pack `{source}` (installs its licenses, as slmgr.vbs /ilc)",
-        catalog::product_name(id)
-    ))
-    .into_change(PlanOp::InstallLicensePack {
-        product: id,
-        source: source.clone(),
-        path,
-    });
+    let c = ChangeSpec::new(address(id, "license_pack"), Value::Null).into_change(
+        PlanOp::InstallLicensePack {
+            product: id,
+            source: source.clone(),
+            path,
+        },
+    );
     Ok(Some(c))
 }
 
@@ -217,25 +201,16 @@ fn host_key_change(
     installed: Option<(&str, Channel)>,
     deps: &[String],
 ) -> KmsChange {
-    let key_value =
-        |partial: &str, channel: Channel| json!({ "partial_key": partial, "channel": channel });
-    let (action, before) = match installed {
-        Some((partial, channel)) => (Action::Update, key_value(partial, channel)),
-        None => (Action::Create, Value::Null),
-    };
-    ChangeSpec::new(
-        address(id, "host_key"),
-        action,
-        before,
-        key_value(&key.partial(), Channel::KmsHost),
-    )
-    .equivalent(format!("slmgr.vbs /ipk {}", key.masked()))
-    .depends_on_all(deps)
-    .into_change(PlanOp::InstallProductKey {
-        product: id,
-        key: cfg.host_key.clone(),
-        partial: key.partial(),
-    })
+    let before = installed.map_or(Value::Null, |(partial, channel)| {
+        crate::shown::key_value(partial, channel)
+    });
+    ChangeSpec::new(address(id, "host_key"), before)
+        .depends_on_all(deps)
+        .into_change(PlanOp::InstallProductKey {
+            product: id,
+            key: cfg.host_key.clone(),
+            partial: key.partial(),
+        })
 }
 
 /// Checks the confirmation ID's form now, so a typo is found at plan time, not halfway through
@@ -258,8 +233,6 @@ fn check_confirmation_id(host: &str, id: ProductId, cid: &DeclaredSecret) -> Res
 
 struct PlannedActivation {
     op: PlanOp,
-    after: &'static str,
-    equivalent: String,
     note: Option<String>,
 }
 
@@ -270,7 +243,6 @@ fn plan_activation(
     state: &HostState,
     key_installed: bool,
 ) -> Result<PlannedActivation, Error> {
-    let arg = catalog::slmgr_product_arg(id);
     // A confirmation ID whose variable or file is not there yet means "not phoned yet": the
     // activation stays pending, and the plan says where it will be read from.
     let cid = cfg
@@ -289,8 +261,6 @@ fn plan_activation(
                     product: id,
                     confirmation_id: cid.clone(),
                 },
-                after: LicenseStatus::Licensed.word(),
-                equivalent: format!("slmgr.vbs /atp <confirmation ID>{arg}"),
                 note: None,
             })
         }
@@ -310,15 +280,11 @@ fn plan_activation(
             };
             Ok(PlannedActivation {
                 op: PlanOp::ShowInstallationId { product: id },
-                after: "pending-confirmation-id",
-                equivalent: format!("slmgr.vbs /dti{arg}"),
                 note: Some(note),
             })
         }
         _ => Ok(PlannedActivation {
             op: PlanOp::ActivateOnline { product: id },
-            after: LicenseStatus::Licensed.word(),
-            equivalent: format!("slmgr.vbs /ato{arg}"),
             note: None,
         }),
     }

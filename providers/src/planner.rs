@@ -4,43 +4,34 @@
 use kmsconf_engine::plan::{Change, HostPlan};
 use kmsconf_engine::target::Discovery;
 use kmsconf_model::config::HostConfig;
-use kmsconf_model::Action;
 use serde_json::Value;
 
 use crate::provider::Providers;
+use crate::shown;
 use crate::Error;
 use kmsconf_model::ops::PlanOp;
 use kmsconf_model::state::HostState;
 use kmsconf_model::EntryState;
 use kmsconf_model::{KmsChange, KmsHostPlan};
 
-/// Builds one change; providers fill in the fields that differ.
+/// Builds one change; providers fill in the fields that differ. What it shows besides `before`
+/// (its verb, `after` and equivalent) is rendered from its operation by [`shown::describe`].
 pub(crate) struct ChangeSpec {
     pub address: String,
-    pub action: Action,
     pub before: Value,
-    pub after: Value,
-    pub equivalent: String,
     pub depends_on: Vec<String>,
     pub note: Option<String>,
 }
 
 impl ChangeSpec {
-    pub fn new(address: impl Into<String>, action: Action, before: Value, after: Value) -> Self {
+    /// A change of `address`, which is `before` as the host was observed.
+    pub fn new(address: impl Into<String>, before: Value) -> Self {
         Self {
             address: address.into(),
-            action,
             before,
-            after,
-            equivalent: String::new(),
             depends_on: Vec::new(),
             note: None,
         }
-    }
-
-    pub fn equivalent(mut self, text: impl Into<String>) -> Self {
-        self.equivalent = text.into();
-        self
     }
 
     /// The change runs after every one of `deps`.
@@ -58,12 +49,13 @@ impl ChangeSpec {
     pub fn into_change(mut self, operation: PlanOp) -> KmsChange {
         self.depends_on.sort();
         self.depends_on.dedup();
+        let shown = shown::describe(&operation, &self.before);
         Change {
             address: self.address,
-            action: self.action,
+            action: shown.action,
             before: self.before,
-            after: self.after,
-            equivalent: (!self.equivalent.is_empty()).then_some(self.equivalent),
+            after: shown.after,
+            equivalent: Some(shown.equivalent),
             depends_on: self.depends_on,
             note: self.note,
             operation,

@@ -11,11 +11,10 @@
 
 use kmsconf_model::catalog;
 use kmsconf_model::config::{HostConfig, ProductId};
-use kmsconf_model::facts::Method;
 use kmsconf_model::ops::{PlanOp, ServiceSetting};
 use kmsconf_model::settings::SettingValue;
 use kmsconf_model::state::{Channel, HostState};
-use kmsconf_model::{Action, KmsChange};
+use kmsconf_model::KmsChange;
 use serde_json::{json, Value};
 
 use crate::planner::ChangeSpec;
@@ -99,8 +98,7 @@ fn setting_change(key: &str, value: SettingValue, state: &HostState) -> Option<K
 }
 
 fn clear_port_change(port: u16) -> KmsChange {
-    ChangeSpec::new(crate::service::PORT, Action::Update, json!(port), json!(kmsconf_model::config::DEFAULT_PORT))
-        .equivalent(Method::CLEAR_LISTENING_PORT.equivalent())
+    ChangeSpec::new(crate::service::PORT, json!(port))
         .note("no slmgr.vbs switch clears the port (`slmgr.vbs /sprt 1688` listens on the same port but writes it); Windows clears it only on a KMS host, so before the key goes")
         .into_change(PlanOp::ClearListeningPort)
 }
@@ -117,23 +115,14 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
             return Err(format!("the host did not report the activation ID of its {} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)", catalog::product_name(*id)));
         };
         let partial = p.partial_key.clone().unwrap_or_default();
-        let before = json!({ "partial_key": partial, "channel": p.channel });
-        let change = ChangeSpec::new(
-            format!("products.{id}.host_key"),
-            Action::Delete,
-            before,
-            Value::Null,
-        )
-        .equivalent(format!(
-            "{} {activation_id}",
-            Method::UNINSTALL_PRODUCT_KEY.equivalent()
-        ))
-        .depends_on_all(deps)
-        .into_change(PlanOp::UninstallProductKey {
-            product: *id,
-            activation_id,
-            partial,
-        });
+        let before = crate::shown::key_value(&partial, p.channel);
+        let change = ChangeSpec::new(format!("products.{id}.host_key"), before)
+            .depends_on_all(deps)
+            .into_change(PlanOp::UninstallProductKey {
+                product: *id,
+                activation_id,
+                partial,
+            });
         changes.push(change);
     }
     Ok(changes)
@@ -152,22 +141,7 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
     let Some(edition) = catalog::windows_edition(&state.os) else {
         return Err(format!("the host runs `{}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf", state.os));
     };
-    let partial: String = edition
-        .key
-        .chars()
-        .rev()
-        .take(5)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let after = json!({ "partial_key": partial, "channel": Channel::KmsClient });
-    let change = ChangeSpec::new(CLIENT_KEY, Action::Create, Value::Null, after)
-        .equivalent(format!(
-            "{} {}",
-            Method::INSTALL_PRODUCT_KEY.equivalent(),
-            edition.key
-        ))
+    let change = ChangeSpec::new(CLIENT_KEY, Value::Null)
         .depends_on_all(deps)
         .note(format!(
             "the public KMS client setup key of {}",
@@ -185,6 +159,7 @@ mod tests {
     use super::*;
     use kmsconf_model::config::Config;
     use kmsconf_model::state::{LicenseStatus, ProductState};
+    use kmsconf_model::Action;
 
     fn retired() -> HostConfig {
         let text = "[hosts.kms01]\ntarget = \"lab:kms01.json\"\nstate = \"retired\"\n";

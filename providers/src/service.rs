@@ -5,7 +5,7 @@
 use kmsconf_model::config::{HostConfig, ProductId};
 use kmsconf_model::settings::{ServiceSetting, Setting};
 use kmsconf_model::state::HostState;
-use kmsconf_model::{Action, KmsChange};
+use kmsconf_model::KmsChange;
 use serde_json::json;
 use toml_edit::Table;
 
@@ -113,15 +113,9 @@ pub(crate) fn setting_change(
     now: &ServiceSetting,
     deps: &[String],
 ) -> KmsChange {
-    ChangeSpec::new(
-        address(desired.setting()),
-        Action::Update,
-        now.value().plan_json(),
-        desired.value().plan_json(),
-    )
-    .equivalent(desired.equivalent())
-    .depends_on_all(deps)
-    .into_change(PlanOp::SetService(desired))
+    ChangeSpec::new(address(desired.setting()), now.value().plan_json())
+        .depends_on_all(deps)
+        .into_change(PlanOp::SetService(desired))
 }
 
 /// The one restart, after every setting and key install; `needing` are the settings that take
@@ -137,17 +131,11 @@ pub(crate) fn restart_change(
         format!("applies {}", needing.join(", "))
     };
     let all: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
-    ChangeSpec::new(
-        RESTART,
-        Action::Restart,
-        json!("running"),
-        json!("restarted"),
-    )
-    .equivalent("net stop sppsvc && net start sppsvc")
-    .depends_on_all(&all)
-    .depends_on_all(key)
-    .note(why)
-    .into_change(PlanOp::RestartService)
+    ChangeSpec::new(RESTART, json!("running"))
+        .depends_on_all(&all)
+        .depends_on_all(key)
+        .note(why)
+        .into_change(PlanOp::RestartService)
 }
 
 /// The changes the `gated` settings (the ones slmgr.vbs sets only once a KMS host key is

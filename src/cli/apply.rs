@@ -125,7 +125,7 @@ fn from_plan_file(
     parallelism: usize,
     json: bool,
 ) -> Result<Prepared, CliError> {
-    let (plan, seal) = KmsPlan::load(file, session::plan_key()?.as_ref())?;
+    let (plan, seal) = app::load_plan(file, session::plan_key()?.as_ref())?;
     let verified = format!("{}: verified", session::seal_line(&seal));
     if json {
         note!("{verified}");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kmsconf_model::KmsPlan;
+use kmsconf_app::session as app;
 
 use super::output::{self, FormatArgs};
 use super::{session, CliError};
@@ -19,7 +19,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
-    let (plan, seal) = KmsPlan::load(&args.plan, session::plan_key()?.as_ref())?;
+    let (plan, seal) = app::load_plan(&args.plan, session::plan_key()?.as_ref())?;
     // a saved plan never has failed hosts: `plan --out` refuses to save one
     output::emit(&output::plan(&plan, &[], args.format.format()))?;
     if args.format.format() != output::Format::Markdown {

@@ -143,10 +143,15 @@ fn with_a_plan_key_a_recomputed_digest_is_refused_and_the_key_never_shows() {
         "{r:?}"
     );
     assert_eq!(p.read("lab/kms01.json"), lab, "no host was touched");
-    // without the key only the digest is checked, and a recomputed digest passes: the README says so
+    // without the key the recomputed digest passes, and the display no longer matching the
+    // operation is what refuses the file
     p.unset("KMSCONF_PLAN_KEY");
-    let r = p.ok(&["show", "plan.json"], 0);
-    assert!(r.stderr.contains("not signed"), "{r:?}");
+    let r = p.ok(&["show", "plan.json"], 1);
+    assert!(
+        r.stderr
+            .contains("change `service.activation_interval`: its `after` is `60`"),
+        "{r:?}"
+    );
     // an unsigned plan is refused where the key is set
     p.ok(&["plan", "--out", "unsigned.json"], 0);
     p.env("KMSCONF_PLAN_KEY", KEY);
@@ -170,6 +175,61 @@ fn with_a_plan_key_a_recomputed_digest_is_refused_and_the_key_never_shows() {
         "{r:?}"
     );
     assert!(!r.all().contains("short"), "{r:?}");
+}
+
+/// Issue 13, item 1, against an attacker who recomputes the digest: each change must show what
+/// its operation does, so an edited `after` or `equivalent`, or an operation edited under them, is
+/// refused by show, the markdown summary and apply, naming the host and the change.
+#[test]
+fn an_edited_display_or_operation_with_a_recomputed_digest_is_refused() {
+    let p = settings_project();
+    p.ok(&["plan", "--out", "reviewed.json"], 0);
+    let reviewed = p.read("reviewed.json");
+    let lab = p.read("lab/kms01.json");
+    let at = "error: `plan.json` was changed after it was saved: host `kms01`, change `service.activation_interval`:";
+    type Edit = fn(&mut Value);
+    let edits: [(Edit, &str); 3] = [
+        (
+            |c| c["after"] = 15.into(),
+            "its `after` is `15`, but its operation gives `60`",
+        ),
+        (
+            |c| c["equivalent"] = "slmgr.vbs /sai 120".into(),
+            "its `equivalent` is `slmgr.vbs /sai 120`, but its operation gives `slmgr.vbs /sai 60`",
+        ),
+        (
+            |c| c["operation"]["value"] = 15.into(),
+            "its `after` is `60`, but its operation gives `15`",
+        ),
+    ];
+    for (edit_change, why) in edits {
+        p.write("plan.json", &reviewed);
+        edit(&p, "plan.json", |plan| {
+            edit_change(change(plan, "service.activation_interval"));
+            reseal(plan);
+        });
+        for args in [
+            &["show", "plan.json"][..],
+            &["show", "plan.json", "--format", "markdown"],
+            &["apply", "plan.json"],
+        ] {
+            let r = p.ok(args, 1);
+            assert!(r.stderr.contains(&format!("{at} {why}")), "{args:?}: {r:?}");
+            assert!(r.stdout.is_empty(), "{args:?}: nothing is shown: {r:?}");
+        }
+        assert_eq!(p.read("lab/kms01.json"), lab, "no host was touched");
+    }
+    // an operation and its display edited together: what is shown is what would be applied
+    p.write("plan.json", &reviewed);
+    edit(&p, "plan.json", |plan| {
+        let c = change(plan, "service.activation_interval");
+        c["operation"]["value"] = 15.into();
+        c["after"] = 15.into();
+        c["equivalent"] = "slmgr.vbs /sai 15".into();
+        reseal(plan);
+    });
+    let r = p.ok(&["show", "plan.json"], 0);
+    assert!(r.stdout.contains("slmgr.vbs /sai 15"), "{r:?}");
 }
 
 #[test]
