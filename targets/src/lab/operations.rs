@@ -225,6 +225,9 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
             ),
         );
     }
+    if setting.needs_restart() && file.running_service.is_none() {
+        file.running_service = Some(file.host.service.clone());
+    }
     let s = &mut file.host.service;
     (row.store)(s, setting.value().clone());
     if setting.needs_restart() {
@@ -235,6 +238,7 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
 
 fn restart_service(file: &mut LabFile) -> ChangeStatus {
     file.host.service.restart_pending = false;
+    file.running_service = None;
     ChangeStatus::Applied {
         detail: Some("Software Protection service restarted".into()),
     }

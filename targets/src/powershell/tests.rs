@@ -1,10 +1,11 @@
 use super::*;
+use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::PublishDomain;
 use kmsconf_model::config::{ProductId, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 const CID: &str = "123456-234567-345678-456789-567890-678901-789012-890123";
@@ -110,8 +111,8 @@ fn every_op() -> Vec<TargetOp> {
     ]
 }
 
-/// Compares with `targets/testdata/powershell/NAME`, byte for byte. These stay plain `.ps1`
-/// files rather than insta snapshots, so they read, lint and run as PowerShell; the switch
+/// Compares with `targets/testdata/powershell/NAME`, byte for byte. These stay plain files
+/// rather than insta snapshots, so the agent reads, lints and runs as PowerShell; the switch
 /// that accepts every insta snapshot, `INSTA_UPDATE=always`, rewrites them too.
 fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,37 +129,78 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
+/// The request lines of [`every_op`], numbered from 1 as a session numbers them.
+fn request_lines() -> Vec<(Request, String)> {
+    every_op()
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let mut request = Request::operation(op);
+            request.id = i as u64 + 1;
+            let line = request.line().expose().to_string();
+            (request, line)
+        })
+        .collect()
+}
+
 #[test]
-fn the_discovery_script_matches_its_golden_file() {
-    let script = discovery_script();
-    golden("discovery.ps1", &script.text);
-    assert!(script.text.contains("-Name $name") && script.text.contains("'SPPSVC-In-TCP'"));
+fn the_agent_matches_its_golden_file_and_reads_narrowly() {
+    let agent = agent_script();
+    golden("agent.ps1", agent);
+    assert!(agent.contains("-Name $name") && agent.contains("'SPPSVC-In-TCP'"));
     assert!(
-        !script.text.contains("Key Management Service'"),
+        !agent.contains("Key Management Service'"),
         "never the display name"
     );
+    assert!(!agent.to_ascii_uppercase().contains(" LIKE "), "no LIKE");
+    assert!(agent.contains("$ProductFilter = 'PartialProductKey IS NOT NULL OR ID = '"));
+    assert!(agent.contains("-Filter $Filter -Property $ProductProperties"));
 }
 
 #[test]
-fn the_batch_script_matches_its_golden_file_and_holds_no_secret() {
-    let script = batch_script(&every_op());
-    golden("batch.ps1", &script.text);
-    assert!(!script.text.contains("HJKMP") && !script.text.contains("234567"));
-    assert!(script.text.contains("[string]$Request.secrets.'1'"));
-    assert!(script
-        .text
-        .contains("'C:\\packs\\office-2019 (it''s here)'"));
+fn requests_are_data_and_match_their_golden_file() {
+    let lines: Vec<String> = request_lines().into_iter().map(|(_, l)| l).collect();
+    golden("requests.jsonl", &lines.concat());
+    for line in &lines {
+        let doc: Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(doc["id"].is_u64() && doc["op"].is_string(), "{line}");
+        // no PowerShell source: no variable, no cmdlet, no script block
+        for needle in ["$", "Invoke-", "Get-", "Set-", "New-", "{ "] {
+            assert!(!line.contains(needle), "{needle} in {line}");
+        }
+        assert!(line.is_ascii() && line.ends_with('\n') && line.matches('\n').count() == 1);
+    }
+    let docs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(docs[1]["key"], KEY);
+    assert_eq!(docs[4]["confirmation_id"], CID.replace('-', ""));
+    assert_eq!(docs[0]["path"], "C:\\packs\\office-2019 (it's here)");
+    assert_eq!(
+        docs[5]["method"]["name"],
+        "SetKeyManagementServiceListeningPort"
+    );
+    assert_eq!(docs[7]["registry"]["type"], "MultiString");
 }
 
 #[test]
-fn secrets_travel_only_on_standard_input() {
-    let script = batch_script(&every_op());
-    let stdin = script.stdin();
-    let decoded = BASE64.decode(stdin.expose().trim()).expect("base64");
-    let doc: Value = serde_json::from_slice(&decoded).expect("json");
-    assert_eq!(doc["input"]["secrets"]["1"], KEY);
-    assert_eq!(doc["input"]["secrets"]["4"], CID.replace('-', ""));
-    assert_eq!(doc["script"], script.text);
+fn secrets_travel_only_in_request_lines_never_in_a_trace_or_the_command_line() {
+    for (request, line) in request_lines() {
+        let traced = format!("{request:?}");
+        assert!(
+            !traced.contains("HJKMP") && !traced.contains("234567"),
+            "{traced}"
+        );
+        if line.contains(KEY) {
+            assert!(traced.contains("key=<redacted>"), "{traced}");
+            assert_eq!(
+                request.redact(&format!("bad key {KEY}")),
+                "bad key <redacted>"
+            );
+        }
+    }
+    assert!(!agent_script().contains("HJKMP"));
     let args = arguments().join(" ");
     assert!(!args.contains("HJKMP") && args.contains("-EncodedCommand"));
     let encoded = arguments().last().cloned().unwrap_or_default();
@@ -168,10 +210,21 @@ fn secrets_travel_only_on_standard_input() {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     assert_eq!(String::from_utf16(&units).expect("utf16"), BOOTSTRAP);
-    assert_eq!(
-        script.redact(&format!("bad key {KEY}")),
-        "bad key <redacted>"
-    );
+    let agent = BASE64.decode(agent_line().trim()).expect("base64");
+    assert_eq!(agent, agent_script().as_bytes());
+}
+
+#[test]
+fn text_outside_ascii_is_escaped_in_a_request() {
+    let mut request = Request::operation(&TargetOp::InstallLicensePack {
+        product: ProductId::Office2019,
+        path: "D:\\팩\\office".into(),
+    });
+    request.id = 7;
+    let line = request.line().expose().to_string();
+    assert!(line.is_ascii() && line.contains("\\ud329"), "{line}");
+    let doc: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(doc["path"], "D:\\팩\\office");
 }
 
 #[test]
@@ -203,8 +256,8 @@ fn quoting_survives_every_single_quote_powershell_knows() {
     assert_eq!(quote("$env:X `n"), "'$env:X `n'");
 }
 
-fn line(kind: &str, value: &Value) -> String {
-    format!("KMSCONF:{kind}:{}\n", BASE64.encode(value.to_string()))
+fn answer(value: Value) -> Answer {
+    serde_json::from_value(value).expect("answer")
 }
 
 fn product(partial: &str, channel: &str, status: u32) -> Value {
@@ -219,7 +272,7 @@ fn product(partial: &str, channel: &str, status: u32) -> Value {
 
 #[test]
 fn results_are_checked_against_what_the_host_read_back() {
-    let batch = vec![
+    let batch = [
         TargetOp::InstallProductKey {
             product: ProductId::Windows,
             key: key(),
@@ -239,25 +292,17 @@ fn results_are_checked_against_what_the_host_read_back() {
                 .expect("setting"),
         ),
     ];
-    let script = batch_script(&batch);
     let service = json!({ "VLActivationInterval": 120, "KeyManagementServiceListeningPort": 1688 });
-    let stdout = [
-        "Windows PowerShell banner noise\n".to_string(),
-        line("begin", &json!({ "Index": 0 })),
-        line("result", &json!({ "Index": 0, "Ok": true, "ReadBack": { "Products": product("6789B", "Volume:CSVLK", 2) } })),
-        line("begin", &json!({ "Index": 1 })),
-        line("result", &json!({ "Index": 1, "Ok": false, "HResult": "0xC004F074", "Message": format!("key {KEY} no KMS") })),
-        line("begin", &json!({ "Index": 2 })),
-        line("result", &json!({ "Index": 2, "Ok": true, "ReadBack": { "Service": service, "Registry": {} } })),
-        line("begin", &json!({ "Index": 3 })),
-        line("result", &json!({ "Index": 3, "Ok": true, "ReadBack": { "Service": service, "Registry": { "KeyManagementServiceListeningPort": "1689" } } })),
-    ]
-    .concat();
-    let progress = batch_progress(&batch, &script, &stdout).expect("reads");
-    let out: Vec<ChangeStatus> = progress
-        .results
-        .into_iter()
-        .map(|o| o.expect("all answered"))
+    let answers = [
+        json!({ "Id": 1, "Ok": true, "Answer": { "Products": product("6789B", "Volume:CSVLK", 2) } }),
+        json!({ "Id": 2, "Ok": false, "HResult": "0xC004F074", "Message": format!("key {KEY} no KMS") }),
+        json!({ "Id": 3, "Ok": true, "Answer": { "Service": service, "Registry": {} } }),
+        json!({ "Id": 4, "Ok": true, "Answer": { "Service": service, "Registry": { "KeyManagementServiceListeningPort": "1689" } } }),
+    ];
+    let out: Vec<ChangeStatus> = batch
+        .iter()
+        .zip(answers)
+        .map(|(op, a)| outcome(op, answer(a), &Request::operation(op)))
         .collect();
     assert_eq!(
         out[0],
@@ -273,7 +318,7 @@ fn results_are_checked_against_what_the_host_read_back() {
         panic!("{:?}", out[1])
     };
     assert!(
-        message.contains("no KMS host could be contacted") && !message.contains("HJKMP"),
+        message.contains("no KMS host could be contacted"),
         "{message}"
     );
     let ChangeStatus::Failed {
@@ -288,6 +333,14 @@ fn results_are_checked_against_what_the_host_read_back() {
         "{message}"
     );
     assert_eq!(out[3], ChangeStatus::applied());
+    let key_op = &batch[0];
+    let refused = answer(json!({ "Id": 1, "Ok": false, "Message": format!("invalid key {KEY}") }));
+    let ChangeStatus::Failed { message, .. } =
+        outcome(key_op, refused, &Request::operation(key_op))
+    else {
+        panic!("refused")
+    };
+    assert_eq!(message, "invalid key <redacted>");
 }
 
 #[test]
@@ -345,17 +398,17 @@ fn firewall_read_backs_are_compared_with_windows_address_forms() {
 
 #[test]
 fn discovery_errors_carry_the_hresult_and_its_meaning() {
-    let out = line(
-        "error",
-        &json!({ "HResult": "0x80070005", "Message": "Access denied" }),
+    let failed = answer(
+        json!({ "Id": 1, "Ok": false, "HResult": "0x80070005", "Message": "Access denied" }),
     );
-    let e = discovery(&out).expect_err("error");
+    let e = discovery(failed).expect_err("error");
     assert!(
         e.contains("0x80070005") && e.contains("administrative rights"),
         "{e}"
     );
-    assert!(discovery("nothing")
-        .expect_err("none")
-        .contains("no discovery answer"));
-    assert!(messages("KMSCONF:result:!!!").is_err());
+    assert!(message("Windows PowerShell").is_none());
+    assert!(matches!(message("KMSCONF:result:!!!"), Some(Err(_))));
+    let line = format!("KMSCONF:begin:{}", BASE64.encode(r#"{"Id":3}"#));
+    let m = message(&line).expect("a line").expect("decodes");
+    assert_eq!((m.kind.as_str(), m.json.as_str()), ("begin", r#"{"Id":3}"#));
 }
