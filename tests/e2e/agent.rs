@@ -104,6 +104,12 @@ fn plan_apply_and_saved_plans_converge_with_one_connection_per_host() {
     );
     once_per_host(&s, &p, 3, &["plan", "--detailed-exitcode"], 0);
     once_per_host(&s, &p, 3, &["status"], 0);
+    // doctor's port check finds nothing listening for these hosts; it still connects once each
+    let _ = std::fs::remove_file(s.path("sessions"));
+    let doctor = p.run(&["doctor"]);
+    let mut sessions = s.sessions();
+    sessions.sort();
+    assert_eq!(sessions, ADDRESSES[..3], "{doctor:?}");
 
     let lab = p.ok(
         &[
