@@ -140,12 +140,27 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             enabled: *enabled,
             remote_addresses: remote_addresses.clone(),
         },
+        PlanOp::SetFirewallRule {
+            group,
+            rule,
+            enabled,
+            profiles,
+            remote_addresses,
+        } => TargetOp::SetFirewallRule {
+            group: *group,
+            rule: rule.clone(),
+            enabled: *enabled,
+            profiles: profiles.clone(),
+            remote_addresses: remote_addresses.clone(),
+        },
         PlanOp::SetPortRule {
             port,
             remote_addresses,
+            profiles,
         } => TargetOp::SetPortRule {
             port: *port,
             remote_addresses: remote_addresses.clone(),
+            profiles: profiles.clone(),
         },
         PlanOp::RemovePortRule => TargetOp::RemovePortRule,
         PlanOp::UpdateSrvRecord { .. } => {

@@ -35,6 +35,7 @@ fn dummy() -> Setting {
         }),
         property: None,
         needs_restart: false,
+        needs_kms_host_key: false,
         status: Shown {
             field: "no_host_caching",
             label: "no host caching",

@@ -1,11 +1,11 @@
-//! Knowledge tables: the KMS host products, the activation error codes, the public KMS client
-//! setup keys (GVLKs) and the firewall rule groups, loaded once from the data files under
-//! `providers/data/` (sources named there).
+//! Knowledge tables: the KMS host products, the activation error codes and the public KMS client
+//! setup keys (GVLKs), loaded once from the data files under `model/data/` (sources named
+//! there); the firewall rule groups come from the Windows facts table ([`crate::facts`]).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::config::{ProductId, RuleGroup};
+use crate::config::ProductId;
 use serde::Deserialize;
 
 /// The name of the rule kmsconf adds when the KMS host listens on a custom port.
@@ -69,26 +69,7 @@ struct EditionsFile {
 /// Where the error catalogue comes from, as `kmsconf explain` names it.
 pub const CODES_SOURCE: &str = "Microsoft, \"Resolving common activation error codes\" (learn.microsoft.com, windows-server/get-started/activation-error-codes)";
 
-/// How a built-in firewall rule group is recognised on a host, whatever its display language.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleGroupInfo {
-    /// Rules matched by their `Name`.
-    #[serde(default)]
-    pub rule_names: Vec<String>,
-    /// Inbound rules matched by their `Group` resource string.
-    pub group: Option<String>,
-    /// Whether kmsconf manages the rules' remote address scope.
-    pub scoped: bool,
-}
-
-/// The firewall rule groups kmsconf manages (`data/firewall.toml`).
-pub fn rule_group(group: RuleGroup) -> Option<&'static RuleGroupInfo> {
-    static TABLE: OnceLock<BTreeMap<RuleGroup, RuleGroupInfo>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| toml::from_str(include_str!("../data/firewall.toml")).unwrap_or_default())
-        .get(&group)
-}
+pub use crate::facts::{rule_group, RuleGroupInfo};
 
 fn products() -> &'static BTreeMap<ProductId, ProductInfo> {
     static TABLE: OnceLock<BTreeMap<ProductId, ProductInfo>> = OnceLock::new();
@@ -210,22 +191,6 @@ mod tests {
             slmgr_product_arg(ProductId::Office2019),
             " 70512334-47b4-44db-a233-be5ea33b914c"
         );
-    }
-
-    #[test]
-    fn every_rule_group_is_identified_without_its_display_name() {
-        for group in RuleGroup::ALL {
-            let info = rule_group(group).unwrap_or_else(|| panic!("{group} missing"));
-            assert!(
-                !info.rule_names.is_empty() || info.group.is_some(),
-                "{group}"
-            );
-            for name in &info.rule_names {
-                assert!(name.is_ascii() && !name.contains(' '), "{name}");
-            }
-            assert!(info.group.as_deref().is_none_or(|g| g.starts_with('@')));
-        }
-        assert!(rule_group(RuleGroup::KeyManagementService).is_some_and(|g| g.scoped));
     }
 
     #[test]

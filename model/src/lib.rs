@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod facts;
 pub mod keys;
 pub mod ops;
 pub mod settings;

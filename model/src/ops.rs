@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ProductId, RuleGroup, TsigKey};
+use crate::config::{ProductId, Profile, RuleGroup, TsigKey};
 use crate::keys::{ConfirmationId, ProductKey};
 pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
@@ -48,9 +48,21 @@ pub enum PlanOp {
         /// Empty = any remote address.
         remote_addresses: Vec<String>,
     },
+    /// Enables or disables one built-in rule of a group by its `Name`; an enabled rule gets
+    /// `profiles`, and `remote_addresses` when the config scopes it (`None`: its own scope stays).
+    SetFirewallRule {
+        group: RuleGroup,
+        rule: String,
+        enabled: bool,
+        profiles: Vec<Profile>,
+        remote_addresses: Option<Vec<String>>,
+    },
     SetPortRule {
         port: u16,
         remote_addresses: Vec<String>,
+        /// A plan from before kmsconf managed profiles opened the rule on all three.
+        #[serde(default = "all_profiles")]
+        profiles: Vec<Profile>,
     },
     RemovePortRule,
     /// Removes and/or adds one record of a zone's `_vlmcs._tcp` SRV RRset on the DNS server;
@@ -110,11 +122,23 @@ pub enum TargetOp {
         enabled: bool,
         remote_addresses: Vec<String>,
     },
+    SetFirewallRule {
+        group: RuleGroup,
+        rule: String,
+        enabled: bool,
+        profiles: Vec<Profile>,
+        remote_addresses: Option<Vec<String>>,
+    },
     SetPortRule {
         port: u16,
         remote_addresses: Vec<String>,
+        profiles: Vec<Profile>,
     },
     RemovePortRule,
+}
+
+fn all_profiles() -> Vec<Profile> {
+    Profile::ALL.to_vec()
 }
 
 /// One operation handed to a plan entry's target: a KMS host's operation, or one record change
@@ -188,9 +212,10 @@ impl TargetOp {
             | Self::ActivateByPhone { .. } => OpKind::Activate,
             Self::SetService(_) => OpKind::SetService,
             Self::RestartService => OpKind::Restart,
-            Self::SetRuleGroup { .. } | Self::SetPortRule { .. } | Self::RemovePortRule => {
-                OpKind::Firewall
-            }
+            Self::SetRuleGroup { .. }
+            | Self::SetFirewallRule { .. }
+            | Self::SetPortRule { .. }
+            | Self::RemovePortRule => OpKind::Firewall,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::config::{ProductId, PublishDomain, RuleGroup, DEFAULT_PORT};
+use crate::config::{ProductId, Profile, PublishDomain, RuleGroup, DEFAULT_PORT};
 use crate::dns::DnsState;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 /// `{"kind": "kms_host", "state": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "state", rename_all = "snake_case")]
+// one value per plan entry, never in a hot collection: boxing the host would only add a hop
+#[allow(clippy::large_enum_variant)]
 pub enum EntryState {
     KmsHost(HostState),
     DnsServer(DnsState),
@@ -118,12 +120,85 @@ pub struct FirewallState {
     pub port_rule: Option<PortRule>,
 }
 
+impl FirewallState {
+    /// The managed groups as Windows installs them: every rule disabled, the Key Management
+    /// Service rules with their built-in profiles and scopes (the facts table,
+    /// `data/windows.toml`).
+    pub fn windows_default() -> Self {
+        let groups = RuleGroup::ALL
+            .into_iter()
+            .map(|g| {
+                let rules: BTreeMap<String, RuleState> = crate::catalog::rule_group(g)
+                    .map(|info| {
+                        info.rules
+                            .iter()
+                            .map(|r| (r.name.clone(), r.built_in()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let state = if rules.is_empty() {
+                    RuleGroupState {
+                        enabled: false,
+                        remote_addresses: Vec::new(),
+                        rules,
+                    }
+                } else {
+                    RuleGroupState::from_rules(rules)
+                };
+                (g, state)
+            })
+            .collect();
+        Self {
+            groups,
+            port_rule: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleGroupState {
+    /// Every rule of the group is enabled.
     pub enabled: bool,
+    /// Remote address scope the rules share; empty = any (or no one scope).
+    pub remote_addresses: Vec<String>,
+    /// Each rule by its `Name`, for a group whose rules kmsconf manages one by one (the Key
+    /// Management Service group); empty for a group it enables whole.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleState>,
+}
+
+impl RuleGroupState {
+    /// The group's state from its rules: enabled when all are, the scope when they share one.
+    pub fn from_rules(rules: BTreeMap<String, RuleState>) -> Self {
+        let scopes: BTreeSet<&Vec<String>> = rules.values().map(|r| &r.remote_addresses).collect();
+        Self {
+            enabled: !rules.is_empty() && rules.values().all(|r| r.enabled),
+            remote_addresses: match scopes.into_iter().collect::<Vec<_>>().as_slice() {
+                [one] => (*one).clone(),
+                _ => Vec::new(),
+            },
+            rules,
+        }
+    }
+}
+
+/// One built-in firewall rule, as `Get-NetFirewallRule` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleState {
+    pub enabled: bool,
+    /// The profiles the rule applies to, sorted.
+    pub profiles: Vec<Profile>,
     /// Remote address scope; empty = any.
     pub remote_addresses: Vec<String>,
+}
+
+impl RuleState {
+    /// Whether the rule lets traffic in on `profile`.
+    pub fn open_on(&self, profile: Profile) -> bool {
+        self.enabled && self.profiles.contains(&profile)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +207,14 @@ pub struct PortRule {
     pub port: u16,
     /// Remote address scope; empty = any.
     pub remote_addresses: Vec<String>,
+    /// The profiles the rule applies to, sorted; a rule from before kmsconf managed profiles
+    /// reads as all three (what `New-NetFirewallRule` gives without `-Profile`).
+    #[serde(default = "all_profiles")]
+    pub profiles: Vec<Profile>,
+}
+
+fn all_profiles() -> Vec<Profile> {
+    Profile::ALL.to_vec()
 }
 
 /// `SoftwareLicensingProduct` for one product.
@@ -306,19 +389,7 @@ impl HostState {
             computer_name: computer_name.to_string(),
             os: "Windows Server 2022 Datacenter".into(),
             service: ServiceState::windows_default(),
-            firewall: FirewallState {
-                groups: RuleGroup::ALL
-                    .iter()
-                    .map(|g| {
-                        let state = RuleGroupState {
-                            enabled: false,
-                            remote_addresses: Vec::new(),
-                        };
-                        (*g, state)
-                    })
-                    .collect(),
-                port_rule: None,
-            },
+            firewall: FirewallState::windows_default(),
             products: [(ProductId::Windows, windows)].into_iter().collect(),
             license_packs: BTreeSet::new(),
             clock: None,
@@ -338,6 +409,14 @@ impl HostState {
             p.requests = RequestCounters::default();
         }
         s
+    }
+
+    /// Whether a KMS host key is installed for any product: what slmgr.vbs checks
+    /// (`IsKeyManagementServiceMachine` of a keyed product) before it sets a KMS setting.
+    pub fn has_kms_host_key(&self) -> bool {
+        self.products
+            .values()
+            .any(|p| p.partial_key.is_some() && p.channel == Channel::KmsHost)
     }
 
     /// The Windows product as a KMS host, if it is an activated one.

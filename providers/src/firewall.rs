@@ -1,8 +1,16 @@
-//! Firewall provider: the built-in rule groups (matched by locale-independent id, never by the
-//! localized display name) and kmsconf's own rule for a custom KMS port.
+//! Firewall provider: the built-in rule groups (matched by locale-independent group resource
+//! string and rule name, never by the localized display name) and kmsconf's own rule for a
+//! custom KMS port.
+//!
+//! The Key Management Service group is managed rule by rule: `SPPSVC-In-TCP` (built in for the
+//! private and public profiles, scope `LocalSubnet`) and `SPPSVC-In-TCP-NoScope` (domain, any
+//! address). Each rule is enabled on the configured profiles it is built for and disabled when it
+//! is built for none of them, so the public profile stays closed unless the config lists it; its
+//! scope changes only when the config sets `remote_addresses`.
 
-use kmsconf_model::catalog::PORT_RULE_NAME;
-use kmsconf_model::config::{FirewallConfig, HostConfig, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::catalog::{self, PORT_RULE_NAME};
+use kmsconf_model::config::{FirewallConfig, HostConfig, Profile, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::facts::RuleInfo;
 use kmsconf_model::Action;
 use serde_json::{json, Value};
 
@@ -12,7 +20,7 @@ use crate::provider::{Planned, Provider};
 use crate::status::HostStatus;
 use crate::Error;
 use kmsconf_model::ops::PlanOp;
-use kmsconf_model::state::{FirewallState, HostState, PortRule};
+use kmsconf_model::state::{FirewallState, HostState, PortRule, RuleState};
 use kmsconf_model::KmsChange;
 use toml_edit::Table;
 
@@ -36,48 +44,82 @@ impl Provider for Firewall {
             .iter()
             .find(|c| c.address == crate::service::PORT)
             .map(|c| c.address.as_str());
-        Ok(Planned {
-            changes: plan_firewall(fw, &state.firewall, port, port_change),
-            notices: Vec::new(),
-        })
+        Ok(plan_firewall(fw, &state.firewall, port, port_change))
     }
 
     fn export(&self, state: &HostState, doc: &mut ExportDoc) {
-        let fw = &state.firewall;
-        let enabled: Vec<RuleGroup> = RuleGroup::ALL
-            .into_iter()
-            .filter(|g| fw.groups.get(g).is_some_and(|s| s.enabled))
-            .collect();
-        if enabled.is_empty() {
+        let Some(cfg) = exported_config(&state.firewall) else {
             doc.comment_block("Firewall: no managed rule group is enabled, so none is declared.");
             return;
-        }
-        let ids: Vec<String> = enabled.iter().map(|g| g.id().to_string()).collect();
+        };
+        let ids: Vec<String> = cfg.rule_groups.iter().map(|g| g.id().to_string()).collect();
         let mut table = Table::new();
         table.insert("rule_groups", strings(&ids));
-        let scope = fw
-            .groups
-            .get(&RuleGroup::KeyManagementService)
-            .filter(|g| g.enabled)
-            .map(|g| g.remote_addresses.clone())
-            .unwrap_or_default();
-        if !scope.is_empty() {
-            table.insert("remote_addresses", strings(&scope));
+        if cfg.rule_groups.contains(&RuleGroup::KeyManagementService) {
+            let profiles: Vec<String> = cfg.profiles.iter().map(|p| p.id().to_string()).collect();
+            table.insert("profiles", strings(&profiles));
+        }
+        if let Some(scope) = &cfg.remote_addresses {
+            table.insert("remote_addresses", strings(scope));
         }
         doc.insert_table(&["firewall"], table);
-        let kms_enabled = enabled.contains(&RuleGroup::KeyManagementService);
         let port = state.service.effective_port();
-        let wanted = (kms_enabled && port != DEFAULT_PORT).then_some((port, &scope));
-        let present = fw.port_rule.as_ref().map(|r| (r.port, &r.remote_addresses));
-        if wanted != present {
+        let planned = plan_firewall(&cfg, &state.firewall, port, None);
+        if !planned.changes.is_empty() {
+            let what: Vec<&str> = planned.changes.iter().map(|c| c.address.as_str()).collect();
             doc.comment_after(&format!(
-                "kmsconf's own rule for the KMS port ({PORT_RULE_NAME}) does not match this config: the first plan\nchanges it."
+                "The host's firewall differs from what this table can say ({}): the first plan\nchanges it.",
+                what.join(", ")
             ));
         }
     }
 
     /// `status` shows no firewall state: `doctor` checks it.
     fn status(&self, _cfg: &HostConfig, _state: &HostState, _status: &mut HostStatus) {}
+}
+
+/// The firewall table that says what the host has: the enabled groups, the profiles the KMS
+/// rules are open on, and their scope when they all share one that is not the built-in one.
+fn exported_config(fw: &FirewallState) -> Option<FirewallConfig> {
+    let kms = fw.groups.get(&RuleGroup::KeyManagementService);
+    let kms_rules = kms.map(|g| &g.rules);
+    let open: Vec<Profile> = Profile::ALL
+        .into_iter()
+        .filter(|p| kms_rules.is_some_and(|r| r.values().any(|r| r.open_on(*p))))
+        .collect();
+    let rule_groups: Vec<RuleGroup> = RuleGroup::ALL
+        .into_iter()
+        .filter(|g| match g {
+            RuleGroup::KeyManagementService => !open.is_empty(),
+            _ => fw.groups.get(g).is_some_and(|s| s.enabled),
+        })
+        .collect();
+    if rule_groups.is_empty() {
+        return None;
+    }
+    let built_in = catalog::rule_group(RuleGroup::KeyManagementService).is_some_and(|info| {
+        info.rules.iter().all(|r| {
+            kms_rules
+                .and_then(|rules| rules.get(&r.name))
+                .is_none_or(|s| s.remote_addresses == r.remote_addresses)
+        })
+    });
+    let scope = kms.map(|g| g.remote_addresses.clone()).unwrap_or_default();
+    let shared = kms.is_some_and(|g| {
+        let scopes: std::collections::BTreeSet<&Vec<String>> =
+            g.rules.values().map(|r| &r.remote_addresses).collect();
+        scopes.len() == 1
+    });
+    Some(FirewallConfig {
+        remote_addresses: (!open.is_empty() && shared && !built_in && !scope.is_empty())
+            .then_some(scope),
+        profiles: if open.is_empty() {
+            kmsconf_model::config::DEFAULT_PROFILES.to_vec()
+        } else {
+            open
+        },
+        rule_groups,
+    })
 }
 
 fn scope(addresses: &[String]) -> Value {
@@ -96,6 +138,10 @@ fn remoteip(addresses: &[String]) -> String {
     }
 }
 
+fn profile_ids(profiles: &[Profile]) -> Value {
+    json!(profiles.iter().map(|p| p.id()).collect::<Vec<_>>())
+}
+
 /// Plans the rule groups and the port rule. `port` is the KMS port after apply; `port_change`
 /// the address of the change that sets it, which the port rule waits for.
 fn plan_firewall(
@@ -103,66 +149,147 @@ fn plan_firewall(
     state: &FirewallState,
     port: u16,
     port_change: Option<&str>,
-) -> Vec<KmsChange> {
-    let kms_scope: Vec<String> = cfg.remote_addresses.clone().unwrap_or_default();
-    let mut changes: Vec<KmsChange> = cfg
-        .rule_groups
-        .iter()
-        .filter_map(|group| rule_group_change(*group, state, &kms_scope))
-        .collect();
+) -> Planned {
+    let mut planned = Planned::default();
+    for group in &cfg.rule_groups {
+        match catalog::rule_group(*group).filter(|info| !info.rules.is_empty()) {
+            Some(info) => {
+                for rule in &info.rules {
+                    match state.groups.get(group).and_then(|g| g.rules.get(&rule.name)) {
+                        Some(current) => {
+                            planned.changes.extend(rule_change(*group, rule, current, cfg))
+                        }
+                        None => planned.notices.push(format!(
+                            "the host has no firewall rule `{}` (group `{}`), so kmsconf leaves it out",
+                            rule.name, info.group
+                        )),
+                    }
+                }
+            }
+            None => planned.changes.extend(rule_group_change(*group, state)),
+        }
+    }
     let wants_rule =
         cfg.rule_groups.contains(&RuleGroup::KeyManagementService) && port != DEFAULT_PORT;
-    let desired = wants_rule.then_some(PortRule {
+    let desired = wants_rule.then(|| PortRule {
         port,
-        remote_addresses: kms_scope,
+        remote_addresses: cfg.remote_addresses.clone().unwrap_or_default(),
+        profiles: cfg.profiles.clone(),
     });
     let deps: Vec<String> = port_change.map(str::to_string).into_iter().collect();
-    changes.extend(port_rule_change(state.port_rule.as_ref(), desired, &deps));
-    changes
+    planned
+        .changes
+        .extend(port_rule_change(state.port_rule.as_ref(), desired, &deps));
+    planned
 }
 
-/// Enabling `group` (and, for the Key Management Service group, setting its scope to
-/// `kms_scope`), unless it already is so.
-fn rule_group_change(
+/// What a built-in rule should be: enabled on the configured profiles it is built for (with the
+/// configured scope, if any), or disabled when it is built for none of them.
+fn desired_rule(rule: &RuleInfo, current: &RuleState, cfg: &FirewallConfig) -> RuleState {
+    let profiles: Vec<Profile> = cfg
+        .profiles
+        .iter()
+        .copied()
+        .filter(|p| rule.profiles.contains(p))
+        .collect();
+    if profiles.is_empty() {
+        return RuleState {
+            enabled: false,
+            ..current.clone()
+        };
+    }
+    RuleState {
+        enabled: true,
+        profiles,
+        remote_addresses: cfg
+            .remote_addresses
+            .clone()
+            .unwrap_or_else(|| current.remote_addresses.clone()),
+    }
+}
+
+/// Setting one rule of a group as the config wants it, unless it already is so. A disabled rule
+/// is the same whatever its profiles and scope.
+fn rule_change(
     group: RuleGroup,
-    state: &FirewallState,
-    kms_scope: &[String],
+    rule: &RuleInfo,
+    current: &RuleState,
+    cfg: &FirewallConfig,
 ) -> Option<KmsChange> {
+    let desired = desired_rule(rule, current, cfg);
+    if desired == *current || (!desired.enabled && !current.enabled) {
+        return None;
+    }
+    let value = |r: &RuleState| {
+        json!({
+            "enabled": r.enabled,
+            "profiles": profile_ids(&r.profiles),
+            "remote_addresses": scope(&r.remote_addresses),
+        })
+    };
+    let mut equivalent = format!("Set-NetFirewallRule -Name {}", rule.name);
+    let remote_addresses = cfg.remote_addresses.clone().filter(|_| desired.enabled);
+    if desired.enabled {
+        equivalent.push_str(&format!(
+            " -Enabled True -Profile {}",
+            Profile::windows_list(&desired.profiles)
+        ));
+        if let Some(list) = &remote_addresses {
+            let shown = if list.is_empty() {
+                "Any".to_string()
+            } else {
+                list.join(",")
+            };
+            equivalent.push_str(&format!(" -RemoteAddress {shown}"));
+        }
+    } else {
+        equivalent.push_str(" -Enabled False");
+    }
+    Some(
+        ChangeSpec::new(
+            format!("firewall.{group}.{}", rule.name),
+            Action::Update,
+            value(current),
+            value(&desired),
+        )
+        .equivalent(equivalent)
+        .into_change(PlanOp::SetFirewallRule {
+            group,
+            rule: rule.name.clone(),
+            enabled: desired.enabled,
+            profiles: desired.profiles,
+            remote_addresses,
+        }),
+    )
+}
+
+/// Enabling a group kmsconf manages whole (File and Printer Sharing), unless it already is; its
+/// rules keep their own scope.
+fn rule_group_change(group: RuleGroup, state: &FirewallState) -> Option<KmsChange> {
     let current = state.groups.get(&group);
-    let enabled = current.is_some_and(|g| g.enabled);
+    if current.is_some_and(|g| g.enabled) {
+        return None;
+    }
     let current_scope = current
         .map(|g| g.remote_addresses.clone())
         .unwrap_or_default();
-    // only the KMS rule's scope is managed; other groups keep the scope they have
-    let desired_scope = if group == RuleGroup::KeyManagementService {
-        kms_scope.to_vec()
-    } else {
-        current_scope.clone()
-    };
-    if enabled && current_scope == desired_scope {
-        return None;
-    }
     let value =
         |enabled: bool, s: &[String]| json!({ "enabled": enabled, "remote_addresses": scope(s) });
-    let mut equivalent = format!(
-        "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
-        group.display_name()
-    );
-    if group == RuleGroup::KeyManagementService {
-        equivalent.push_str(&format!(" remoteip={}", remoteip(&desired_scope)));
-    }
     Some(
         ChangeSpec::new(
             format!("firewall.{group}"),
             Action::Update,
-            value(enabled, &current_scope),
-            value(true, &desired_scope),
+            value(false, &current_scope),
+            value(true, &current_scope),
         )
-        .equivalent(equivalent)
+        .equivalent(format!(
+            "netsh advfirewall firewall set rule group=\"{}\" new enable=yes",
+            group.display_name()
+        ))
         .into_change(PlanOp::SetRuleGroup {
             group,
             enabled: true,
-            remote_addresses: desired_scope,
+            remote_addresses: current_scope,
         }),
     )
 }
@@ -173,8 +300,13 @@ fn port_rule_change(
     desired: Option<PortRule>,
     deps: &[String],
 ) -> Option<KmsChange> {
-    let rule_value =
-        |r: &PortRule| json!({ "port": r.port, "remote_addresses": scope(&r.remote_addresses) });
+    let rule_value = |r: &PortRule| {
+        json!({
+            "port": r.port,
+            "profiles": profile_ids(&r.profiles),
+            "remote_addresses": scope(&r.remote_addresses),
+        })
+    };
     match (current, desired) {
         (current, Some(want)) if current != Some(&want) => {
             let (action, verb, new) = if current.is_some() {
@@ -187,15 +319,21 @@ fn port_rule_change(
                 )
             };
             let before = current.map_or(Value::Null, rule_value);
+            let profiles: Vec<&str> = want.profiles.iter().map(|p| p.id()).collect();
             Some(
                 ChangeSpec::new(PORT_RULE, action, before, rule_value(&want))
                     .equivalent(format!(
-                        "netsh advfirewall firewall {verb}=\"{PORT_RULE_NAME}\"{new} localport={} remoteip={}",
+                        "netsh advfirewall firewall {verb}=\"{PORT_RULE_NAME}\"{new} localport={} remoteip={} profile={}",
                         want.port,
-                        remoteip(&want.remote_addresses)
+                        remoteip(&want.remote_addresses),
+                        profiles.join(",")
                     ))
                     .depends_on_all(deps)
-                    .into_change(PlanOp::SetPortRule { port: want.port, remote_addresses: want.remote_addresses }),
+                    .into_change(PlanOp::SetPortRule {
+                        port: want.port,
+                        remote_addresses: want.remote_addresses,
+                        profiles: want.profiles,
+                    }),
             )
         }
         (Some(current), None) => Some(
@@ -207,5 +345,108 @@ fn port_rule_change(
                 .into_change(PlanOp::RemovePortRule),
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_model::config::DEFAULT_PROFILES;
+
+    fn config(profiles: &[Profile], scope: Option<&[&str]>) -> FirewallConfig {
+        FirewallConfig {
+            rule_groups: vec![RuleGroup::KeyManagementService],
+            remote_addresses: scope.map(|s| s.iter().map(|a| a.to_string()).collect()),
+            profiles: profiles.to_vec(),
+        }
+    }
+
+    fn addresses(planned: &Planned) -> Vec<(&str, Option<&str>)> {
+        planned
+            .changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.equivalent.as_deref()))
+            .collect()
+    }
+
+    /// A domain-joined host gets the Domain rule too; Public stays closed; the built-in scopes
+    /// stay when the config sets none.
+    #[test]
+    fn the_default_opens_both_rules_on_domain_and_private_with_their_own_scope() {
+        let fresh = FirewallState::windows_default();
+        let planned = plan_firewall(&config(&DEFAULT_PROFILES, None), &fresh, 1688, None);
+        assert_eq!(
+            addresses(&planned),
+            [
+                (
+                    "firewall.key-management-service.SPPSVC-In-TCP",
+                    Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private")
+                ),
+                (
+                    "firewall.key-management-service.SPPSVC-In-TCP-NoScope",
+                    Some("Set-NetFirewallRule -Name SPPSVC-In-TCP-NoScope -Enabled True -Profile Domain")
+                ),
+            ]
+        );
+        assert!(planned.changes.iter().all(|c| {
+            !matches!(
+                &c.operation,
+                PlanOp::SetFirewallRule {
+                    remote_addresses: Some(_),
+                    ..
+                }
+            )
+        }));
+        assert_eq!(
+            planned.changes[0].after,
+            json!({ "enabled": true, "profiles": ["private"], "remote_addresses": ["LocalSubnet"] })
+        );
+    }
+
+    #[test]
+    fn public_opens_only_when_asked_and_a_scope_applies_to_both_rules() {
+        let fresh = FirewallState::windows_default();
+        let all = [Profile::Domain, Profile::Private, Profile::Public];
+        let planned = plan_firewall(&config(&all, Some(&["10.0.0.0/8"])), &fresh, 1688, None);
+        assert_eq!(
+            planned.changes[0].equivalent.as_deref(),
+            Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private,Public -RemoteAddress 10.0.0.0/8")
+        );
+        assert_eq!(
+            planned.changes[1].equivalent.as_deref(),
+            Some("Set-NetFirewallRule -Name SPPSVC-In-TCP-NoScope -Enabled True -Profile Domain -RemoteAddress 10.0.0.0/8")
+        );
+        // domain only: the private/public rule is closed again
+        let mut open = fresh.clone();
+        if let Some(g) = open.groups.get_mut(&RuleGroup::KeyManagementService) {
+            for r in g.rules.values_mut() {
+                r.enabled = true;
+            }
+        }
+        let planned = plan_firewall(&config(&[Profile::Domain], None), &open, 1688, None);
+        assert_eq!(
+            addresses(&planned),
+            [(
+                "firewall.key-management-service.SPPSVC-In-TCP",
+                Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled False")
+            )]
+        );
+    }
+
+    #[test]
+    fn the_port_rule_opens_on_the_configured_profiles() {
+        let fresh = FirewallState::windows_default();
+        let planned = plan_firewall(&config(&DEFAULT_PROFILES, None), &fresh, 1689, None);
+        let port = planned
+            .changes
+            .iter()
+            .find(|c| c.address == PORT_RULE)
+            .expect("port rule");
+        assert!(
+            port.equivalent
+                .as_deref()
+                .is_some_and(|e| e.ends_with("localport=1689 remoteip=any profile=domain,private")),
+            "{port:?}"
+        );
     }
 }

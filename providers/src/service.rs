@@ -2,7 +2,7 @@
 //! restart they need. Every setting is a row of [`SETTINGS`](kmsconf_model::settings::SETTINGS);
 //! this module reads the rows and names none of them.
 
-use kmsconf_model::config::{Activation, HostConfig, ProductId};
+use kmsconf_model::config::{HostConfig, ProductId};
 use kmsconf_model::settings::{ServiceSetting, Setting};
 use kmsconf_model::state::HostState;
 use kmsconf_model::{Action, KmsChange};
@@ -44,20 +44,22 @@ impl Provider for Service {
         state: &HostState,
         earlier: &[KmsChange],
     ) -> Result<Planned, Error> {
-        let managed = self
+        let gated: Vec<&str> = self
             .settings
             .iter()
-            .any(|s| (s.desired)(&cfg.service).is_some());
-        let ready = prerequisites(cfg, state, earlier, managed)?;
+            .filter(|s| s.needs_kms_host_key && (s.desired)(&cfg.service).is_some())
+            .map(|s| s.key)
+            .collect();
+        let key = key_install(cfg, state, earlier, &gated)?;
         Ok(Planned {
-            changes: self.plan_settings(cfg, state, &ready),
+            changes: self.plan_settings(cfg, state, &key),
             notices: Vec::new(),
         })
     }
 
     fn export(&self, state: &HostState, doc: &mut ExportDoc) {
-        if !state.windows_is_activated_kms_host() {
-            doc.comment_block("KMS service settings are left out: Windows accepts them only on an activated KMS host,\nand this host is not one yet.");
+        if !state.has_kms_host_key() {
+            doc.comment_block("KMS service settings are left out: Windows takes them only once a KMS host key is\ninstalled, and this host has none yet.");
             return;
         }
         let s = &state.service;
@@ -77,21 +79,21 @@ impl Provider for Service {
 }
 
 impl Service {
-    /// Plans every managed setting that differs, and the restart they need; `ready` are the
-    /// changes that make the host an activated KMS host, which every setting waits for.
-    fn plan_settings(
-        &self,
-        cfg: &HostConfig,
-        state: &HostState,
-        ready: &[String],
-    ) -> Vec<KmsChange> {
+    /// Plans every managed setting that differs, and the restart they need; `key` are the
+    /// changes that install a KMS host key, which the settings slmgr.vbs gates on one wait for.
+    fn plan_settings(&self, cfg: &HostConfig, state: &HostState, key: &[String]) -> Vec<KmsChange> {
         let mut changes: Vec<KmsChange> = self
             .settings
             .iter()
             .filter_map(|row| row.desired_setting(&cfg.service))
             .filter_map(|desired| {
                 let now = desired.current(&state.service);
-                (desired != now).then(|| setting_change(desired, &now, ready))
+                let deps = if desired.setting().needs_kms_host_key {
+                    key
+                } else {
+                    &[]
+                };
+                (desired != now).then(|| setting_change(desired, &now, deps))
             })
             .collect();
         let needing: Vec<String> = changes
@@ -100,13 +102,13 @@ impl Service {
             .map(|c| c.address.clone())
             .collect();
         if !needing.is_empty() || state.service.restart_pending {
-            changes.push(restart_change(&needing, &changes, ready));
+            changes.push(restart_change(&needing, &changes, key));
         }
         changes
     }
 }
 
-fn setting_change(desired: ServiceSetting, now: &ServiceSetting, ready: &[String]) -> KmsChange {
+fn setting_change(desired: ServiceSetting, now: &ServiceSetting, deps: &[String]) -> KmsChange {
     ChangeSpec::new(
         address(desired.setting()),
         Action::Update,
@@ -114,12 +116,13 @@ fn setting_change(desired: ServiceSetting, now: &ServiceSetting, ready: &[String
         desired.value().plan_json(),
     )
     .equivalent(desired.equivalent())
-    .depends_on_all(ready)
+    .depends_on_all(deps)
     .into_change(PlanOp::SetService(desired))
 }
 
-/// The one restart, after every setting; `needing` are the settings that take effect only then.
-fn restart_change(needing: &[String], changes: &[KmsChange], ready: &[String]) -> KmsChange {
+/// The one restart, after every setting and key install; `needing` are the settings that take
+/// effect only then.
+fn restart_change(needing: &[String], changes: &[KmsChange], key: &[String]) -> KmsChange {
     let why = if needing.is_empty() {
         "settings written earlier are waiting for this restart".to_string()
     } else {
@@ -134,46 +137,44 @@ fn restart_change(needing: &[String], changes: &[KmsChange], ready: &[String]) -
     )
     .equivalent("net stop sppsvc && net start sppsvc")
     .depends_on_all(&all)
-    .depends_on_all(ready)
+    .depends_on_all(key)
     .note(why)
     .into_change(PlanOp::RestartService)
 }
 
-/// The changes service settings must wait for: Windows applies KMS settings only on an
-/// installed and activated KMS host key. `managed`: the config sets any service setting.
-fn prerequisites(
+/// The changes the `gated` settings (the ones slmgr.vbs sets only once a KMS host key is
+/// installed) must wait for: none when the host has a KMS host key now, else the key installs
+/// this plan makes (Windows' when it has one). Activation is not waited for: slmgr.vbs does not
+/// check it, so a phone activation still pending holds nothing back.
+fn key_install(
     cfg: &HostConfig,
     state: &HostState,
     earlier: &[KmsChange],
-    managed: bool,
+    gated: &[&str],
 ) -> Result<Vec<String>, Error> {
-    let prefix = format!("products.{}.", ProductId::Windows);
-    let windows_changes: Vec<String> = earlier
-        .iter()
-        .filter(|c| c.address.starts_with(&prefix))
-        .map(|c| c.address.clone())
-        .collect();
-    if !managed {
-        return Ok(windows_changes);
+    if gated.is_empty() || state.has_kms_host_key() {
+        return Ok(Vec::new());
     }
-    let activated_after_apply = match cfg.products.get(&ProductId::Windows) {
-        None => state.windows_is_activated_kms_host(),
-        Some(p) if p.activation == Activation::None => {
-            state.windows_is_activated_kms_host() && windows_changes.is_empty()
-        }
-        Some(_) => true,
+    let installs: Vec<&KmsChange> = earlier
+        .iter()
+        .filter(|c| matches!(c.operation, PlanOp::InstallProductKey { .. }))
+        .collect();
+    let windows = format!("products.{}.host_key", ProductId::Windows);
+    let deps: Vec<String> = match installs.iter().find(|c| c.address == windows) {
+        Some(c) => vec![c.address.clone()],
+        None => installs.iter().map(|c| c.address.clone()).collect(),
     };
-    if !activated_after_apply {
-        let message = match cfg.products.get(&ProductId::Windows) {
-            None => format!("KMS service settings can only be set on an activated KMS host, and this host has no activated Windows KMS host key: declare `[hosts.{}.products.windows]` with its `host_key`", cfg.name),
-            Some(_) => "KMS service settings need an activated Windows KMS host key, but `windows` has `activation = \"none\"` and is not activated".to_string(),
-        };
+    if deps.is_empty() {
         return Err(Error::Plan {
             host: cfg.name.clone(),
-            message,
+            message: format!(
+                "the KMS service settings {} need an installed KMS host key (slmgr.vbs sets them only where a product has IsKeyManagementServiceMachine), and this host has none: declare `[hosts.{}.products.windows]` with its `host_key`",
+                gated.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                cfg.name
+            ),
         });
     }
-    Ok(windows_changes)
+    Ok(deps)
 }
 
 #[cfg(test)]

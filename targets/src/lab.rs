@@ -5,9 +5,10 @@
 //! What it enforces, as Windows does: an Office key needs its license pack; activation needs a
 //! KMS host key; online activation fails with 0xC004FC03 when the host is offline; phone
 //! activation accepts only the confirmation ID that matches the installation ID (which
-//! `kmsconf lab confirmation-id` produces, as the phone line would); KMS settings are refused
-//! until the Windows KMS host key is installed and activated; settings that need a service
-//! restart stay pending until it happens. Every round trip holds an OS lock on `PATH.lock` and
+//! `kmsconf lab confirmation-id` produces, as the phone line would); the KMS settings slmgr.vbs
+//! gates are refused until a KMS host key is installed (activation is not needed); settings
+//! that need a service restart stay pending until it happens; the Key Management Service
+//! firewall group holds its two built-in rules with their profiles and scopes. Every round trip holds an OS lock on `PATH.lock` and
 //! writes the state file atomically, so concurrent runs and kills never leave it half-written.
 //!
 //! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
@@ -385,7 +386,31 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         }
         _ => {}
     }
-    serde_json::from_str(text).map_err(|e| invalid(at(&e)))
+    let mut file: LabFile = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    add_built_in_rules(&mut file.host.firewall);
+    Ok(file)
+}
+
+/// A lab file from before the Key Management Service rules were kept one by one holds the group
+/// with no rules: give it Windows' built-in rules, enabled (and scoped) as the group was.
+fn add_built_in_rules(fw: &mut kmsconf_model::state::FirewallState) {
+    let fresh = kmsconf_model::state::FirewallState::windows_default();
+    for (group, built_in) in fresh.groups {
+        let Some(g) = fw.groups.get_mut(&group) else {
+            continue;
+        };
+        if !g.rules.is_empty() || built_in.rules.is_empty() {
+            continue;
+        }
+        let mut rules = built_in.rules;
+        for r in rules.values_mut() {
+            r.enabled = g.enabled;
+            if !g.remote_addresses.is_empty() {
+                r.remote_addresses = g.remote_addresses.clone();
+            }
+        }
+        *g = kmsconf_model::state::RuleGroupState::from_rules(rules);
+    }
 }
 
 fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
@@ -441,9 +466,7 @@ pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::operations::{
-        SL_E_CID_MISMATCH, SL_E_KMS_HOST_NOT_ACTIVATED, SL_E_LICENSE_NOT_INSTALLED, SL_E_NETWORK,
-    };
+    use super::operations::{SL_E_CIDIID_MISMATCHED, SL_E_INVALID_PRODUCT_KEY, SL_E_NETWORK};
     use super::*;
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
@@ -462,6 +485,32 @@ mod tests {
         ProductKey::parse(&Secret::new(KEY)).expect("key")
     }
 
+    /// Every HRESULT the lab answers is a row of the facts table marked `lab = true`, and so
+    /// in the error catalogue.
+    #[test]
+    fn every_code_the_lab_returns_is_in_the_facts_table() {
+        use super::operations::{
+            E_FILE_NOT_FOUND, E_INVALIDARG, SL_E_NO_KMS_CONTACTED, SL_E_PKEY_NOT_INSTALLED,
+        };
+        for code in [
+            E_FILE_NOT_FOUND,
+            E_INVALIDARG,
+            SL_E_PKEY_NOT_INSTALLED,
+            SL_E_INVALID_PRODUCT_KEY,
+            SL_E_CIDIID_MISMATCHED,
+            SL_E_NO_KMS_CONTACTED,
+            SL_E_NETWORK,
+        ] {
+            let row = kmsconf_model::facts::facts().hresult(code);
+            assert!(
+                row.is_some_and(|h| h.lab),
+                "{} is not a lab row of the facts table",
+                catalog::format_code(code)
+            );
+            assert!(catalog::code(code).is_some());
+        }
+    }
+
     #[test]
     fn a_missing_host_is_created_fresh_and_reported_once() {
         let (_d, t) = lab();
@@ -474,38 +523,69 @@ mod tests {
         assert!(!t.discover().expect("again").created);
     }
 
+    /// As slmgr.vbs: the gated settings wait for an installed KMS host key, not for activation;
+    /// host caching is not gated at all.
     #[test]
-    fn settings_are_refused_until_windows_is_an_activated_kms_host() {
+    fn settings_wait_for_a_kms_host_key_not_for_activation() {
         let (_d, t) = lab();
-        let set = [TargetOp::SetService(
-            ServiceSetting::named("port", kmsconf_model::settings::SettingValue::U16(1689))
-                .expect("setting"),
-        )];
+        let set = |key: &str, value| {
+            [TargetOp::SetService(
+                ServiceSetting::named(key, value).expect("setting"),
+            )]
+        };
+        let port = set("port", kmsconf_model::settings::SettingValue::U16(1689));
+        let refused = t.execute(&port).expect("run");
+        assert!(
+            matches!(&refused[0], ChangeStatus::Failed { code: None, message } if message.contains("no KMS host key")),
+            "{refused:?}"
+        );
+        let caching = set(
+            "host_caching",
+            kmsconf_model::settings::SettingValue::Bool(false),
+        );
+        assert_eq!(
+            t.execute(&caching).expect("run")[0],
+            ChangeStatus::applied()
+        );
+        let install = [TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: key(),
+        }];
         assert!(matches!(
-            t.execute(&set).expect("run")[0],
-            ChangeStatus::Failed {
-                code: Some(SL_E_KMS_HOST_NOT_ACTIVATED),
-                ..
-            }
+            t.execute(&install).expect("run")[0],
+            ChangeStatus::Applied { .. }
         ));
-        let ops = [
-            TargetOp::InstallProductKey {
-                product: ProductId::Windows,
-                key: key(),
-            },
-            TargetOp::ActivateOnline {
-                product: ProductId::Windows,
-            },
-        ];
-        assert!(t
-            .execute(&ops)
-            .expect("run")
-            .iter()
-            .all(|o| matches!(o, ChangeStatus::Applied { .. })));
-        assert_eq!(t.execute(&set).expect("run")[0], ChangeStatus::applied());
+        // installed, not activated: taken
+        assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
         let state = t.discover().expect("discover").state;
         assert_eq!(state.service.port, 1689);
         assert!(state.service.restart_pending);
+        assert!(!state.windows_is_activated_kms_host());
+    }
+
+    /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.
+    #[test]
+    fn a_pack_of_per_os_folders_is_refused_naming_them() {
+        let (d, t) = lab();
+        let pack = d.path().join("office-2010");
+        for os in ["win2k3", "win7", "win8"] {
+            std::fs::create_dir_all(pack.join(os)).expect("mkdir");
+            std::fs::write(pack.join(os).join("license.xrm-ms"), "x").expect("write");
+        }
+        let install = |path: std::path::PathBuf| {
+            t.execute(&[TargetOp::InstallLicensePack {
+                product: ProductId::Office2010,
+                path,
+            }])
+            .expect("run")
+            .remove(0)
+        };
+        let refused = install(pack.clone());
+        assert!(
+            matches!(&refused, ChangeStatus::Failed { code: Some(0x8007_0002), message } if message.contains("(win2k3, win7, win8)")),
+            "{refused:?}"
+        );
+        assert_eq!(install(pack.join("win8")), ChangeStatus::applied());
     }
 
     #[test]
@@ -518,7 +598,7 @@ mod tests {
         assert!(matches!(
             t.execute(&office).expect("run")[0],
             ChangeStatus::Failed {
-                code: Some(SL_E_LICENSE_NOT_INSTALLED),
+                code: Some(SL_E_INVALID_PRODUCT_KEY),
                 ..
             }
         ));
@@ -573,7 +653,7 @@ mod tests {
         assert!(matches!(
             out[0],
             ChangeStatus::Failed {
-                code: Some(SL_E_CID_MISMATCH),
+                code: Some(SL_E_CIDIID_MISMATCHED),
                 ..
             }
         ));

@@ -49,11 +49,14 @@ struct LinkState {
 }
 
 /// What came back for a round of requests: per request, whether the agent began it and its
-/// answer; and how the session ended if it ended before answering them all.
+/// answer; how the session ended if it ended before answering them all; and the first line
+/// the host sent that was an error of its own (a session refused for its language mode, an
+/// unreadable answer), which then says why.
 struct Exchange {
     began: Vec<bool>,
     answers: Vec<Option<Answer>>,
     ended: Option<Finished>,
+    refused: Option<String>,
 }
 
 impl<T: Transport> WindowsTarget<T> {
@@ -90,6 +93,7 @@ impl<T: Transport> Link<T> {
             began: vec![false; requests.len()],
             answers: (0..requests.len()).map(|_| None).collect(),
             ended: None,
+            refused: None,
         };
         let deadline = Instant::now() + self.transport.timeout();
         while exchange.answers.iter().any(Option::is_none) {
@@ -118,11 +122,14 @@ impl<T: Transport> Link<T> {
         Ok(session)
     }
 
-    /// The error of a session that ended before answering: the connection's own failure, or
-    /// PowerShell's exit code and stderr.
-    fn lost(&self, run: &Finished, what: &str) -> Error {
+    /// The error of a session that ended before answering: the connection's own failure, the
+    /// host's own refusal, or PowerShell's exit code and stderr.
+    fn lost(&self, run: &Finished, refused: Option<String>, what: &str) -> Error {
         if let Some(e) = self.transport.failure(&self.host, run) {
             return e;
+        }
+        if let Some(message) = refused {
+            return self.remote(format!("{what}: {message}"));
         }
         let code = run
             .status
@@ -146,6 +153,7 @@ impl<T: Transport> Link<T> {
             Some(answer) => answer.value(what).map_err(|message| self.remote(message)),
             None => Err(self.lost(
                 &exchange.ended.unwrap_or_default(),
+                exchange.refused,
                 &format!("the host sent no {what} answer"),
             )),
         }
@@ -177,8 +185,13 @@ impl Exchange {
     /// Takes in one line of output: a `begin` marks its request started, an answer ends it; a
     /// line that is not an answer is ignored.
     fn read(&mut self, line: &str, first: u64) {
-        let Some(Ok(message)) = powershell::message(line) else {
-            return;
+        let message = match powershell::message(line) {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                self.refused.get_or_insert(e);
+                return;
+            }
+            None => return,
         };
         let index = |id: u64| usize::try_from(id.checked_sub(first)?).ok();
         if message.kind == "begin" {
@@ -259,6 +272,7 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
         let Some(answer) = exchange.answers[0].take() else {
             return Err(link.lost(
                 &exchange.ended.unwrap_or_default(),
+                exchange.refused,
                 "the host sent no discovery answer",
             ));
         };
@@ -274,11 +288,13 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
         let link = &self.link;
         let mut requests: Vec<Request> = batch.iter().map(Request::operation).collect();
         let exchange = link.exchange(&mut requests)?;
+        let refused = exchange.refused;
         let cause = exchange.ended.map(|mut run| {
             // PowerShell's own error text can quote what it was given; it reaches the report
             run.stderr = requests.iter().fold(run.stderr, |text, r| r.redact(&text));
             let lost = link.lost(
                 &run,
+                refused,
                 "PowerShell stopped before reporting on every operation",
             );
             let connection = link.transport.failure(&link.host, &run).is_some();
@@ -501,6 +517,30 @@ mod tests {
         assert!(
             e.to_string().contains("cannot read the discovery answer"),
             "{e}"
+        );
+    }
+
+    /// A host whose PowerShell runs in Constrained Language Mode: the bootstrap says so and
+    /// ends before reading anything, and the error is that, not a lost session.
+    #[test]
+    fn a_session_in_constrained_language_mode_is_refused_by_name() {
+        let script = "echo 'KMSCONF-LANGUAGE-MODE:ConstrainedLanguage'\nexit 1\n".to_string();
+        let host = WindowsTarget::new(
+            "kms01",
+            Shell {
+                script,
+                dropped: false,
+            },
+        );
+        let e = host.discover().expect_err("refused").to_string();
+        assert!(
+            e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+            "{e}"
+        );
+        let outcomes = host.execute(&batch()).expect("report");
+        assert!(
+            matches!(&outcomes[0], ChangeStatus::Failed { message, .. } if message.contains("not run") && message.contains("`ConstrainedLanguage` mode")),
+            "{outcomes:?}"
         );
     }
 

@@ -21,7 +21,8 @@ fn server() -> Server {
 }
 
 /// A config of `hosts` hosts, each reached over ssh at its own address, with the Windows KMS
-/// host key, service settings (one needing the restart) and the KMS firewall group.
+/// host key, service settings (one needing the restart) and the KMS firewall group's two rules on
+/// the domain and private profiles.
 fn config(s: &Server, hosts: usize, activation_interval: u32) -> String {
     ADDRESSES[..hosts]
         .iter()
@@ -31,7 +32,7 @@ fn config(s: &Server, hosts: usize, activation_interval: u32) -> String {
                 "[hosts.kms{i}]\ntarget = \"ssh://{user}@{address}:{port}\"\n\n\
                  [hosts.kms{i}.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n\n\
                  [hosts.kms{i}.service]\nport = 1689\nactivation_interval = {activation_interval}\n\n\
-                 [hosts.kms{i}.firewall]\nrule_groups = [\"key-management-service\"]\nremote_addresses = [\"10.0.0.0/8\"]\n\n",
+                 [hosts.kms{i}.firewall]\nrule_groups = [\"key-management-service\"]\nremote_addresses = [\"10.0.0.0/8\"]\nprofiles = [\"domain\", \"private\"]\n\n",
                 user = user(),
                 port = s.port
             )
@@ -123,6 +124,21 @@ fn plan_apply_and_saved_plans_converge_with_one_connection_per_host() {
         lab.stdout.contains("\"activation_interval\": 120") && !lab.stdout.contains("HJKMP"),
         "{lab:?}"
     );
+    // both Key Management Service rules, set one by one through the agent, with their profiles
+    let file: serde_json::Value = serde_json::from_str(&lab.stdout).expect("lab file");
+    let rules = &file["host"]["firewall"]["groups"]["key-management-service"]["rules"];
+    for (rule, profiles) in [
+        ("SPPSVC-In-TCP", serde_json::json!(["private"])),
+        ("SPPSVC-In-TCP-NoScope", serde_json::json!(["domain"])),
+    ] {
+        assert_eq!(rules[rule]["enabled"], true, "{rule}: {rules}");
+        assert_eq!(rules[rule]["profiles"], profiles, "{rule}: {rules}");
+        assert_eq!(
+            rules[rule]["remote_addresses"],
+            serde_json::json!(["10.0.0.0/8"]),
+            "{rule}: {rules}"
+        );
+    }
     let target = format!("ssh://{}@127.0.0.3:{}", user(), s.port);
     let exported = once_per_host_at(&s, &p, &["export", "--target", &target], "127.0.0.3");
     assert!(

@@ -433,3 +433,37 @@ fn status_and_doctor_make_one_round_trip_per_host() {
     assert_eq!(check(&doc, "kms01", "clock-skew")["status"], "ok", "{doc}");
     assert_eq!(trips(&p), before + 2);
 }
+
+/// The codes of issue 12: 0xC004F04D is an invalid (mistyped) ID, 0xC004F031 a CID of another
+/// IID, 0xC004F069 and 0xC004F050 the key-install codes; 0xC004F074 and 0xC004F038 give
+/// Microsoft's fixes (UTC clocks; sysprep /generalize or /rearm).
+#[test]
+fn explain_knows_the_phone_and_key_install_codes() {
+    let p = Project::new();
+    let explain = |code: &str| p.ok(&["explain", code], 0).stdout;
+    assert!(explain("0xC004F04D")
+        .starts_with("0xC004F04D: the installation ID or the confirmation ID is invalid"),);
+    let mismatch = explain("0xC004F031");
+    assert!(
+        mismatch
+            .starts_with("0xC004F031: the installation ID and the confirmation ID do not match"),
+        "{mismatch}"
+    );
+    assert!(mismatch.contains("SL_E_CIDIID_MISMATCHED"), "{mismatch}");
+    assert!(explain("0xC004F069").starts_with("0xC004F069: the product SKU is not found"));
+    assert!(explain("0xC004F050").contains("license pack"));
+    let unreachable = explain("0xC004F074");
+    assert!(
+        !unreachable.contains("clock and time zone"),
+        "{unreachable}"
+    );
+    assert!(
+        unreachable.contains("the time zone does not matter"),
+        "{unreachable}"
+    );
+    let count = explain("0xC004F038");
+    assert!(
+        count.contains("`sysprep /generalize` or `slmgr.vbs /rearm`"),
+        "{count}"
+    );
+}

@@ -30,7 +30,7 @@ fn two_hosts_converge_and_the_plan_reads_as_reviewed() {
     assert!(
         applied
             .stderr
-            .contains("kms02: 12 applied, 0 failed, 0 skipped, 0 pending"),
+            .contains("kms02: 13 applied, 0 failed, 0 skipped, 0 pending"),
         "{applied:?}"
     );
     p.ok(&["plan", "--detailed-exitcode"], 0);
@@ -62,7 +62,13 @@ fn phone_activation_stays_pending_until_the_confirmation_id_is_supplied() {
     // a wrong confirmation ID is refused with the real error and changes nothing
     p.env("OFFICE_2019_CID", &"1".repeat(48));
     let wrong = p.ok(&["apply", "--auto-approve"], 1);
-    assert!(wrong.stdout.contains("0xC004F04D"), "{wrong:?}");
+    assert!(wrong.stdout.contains("0xC004F031"), "{wrong:?}");
+    assert!(
+        wrong
+            .stdout
+            .contains("the installation ID and the confirmation ID do not match"),
+        "{wrong:?}"
+    );
 
     let cid = p
         .ok(&["lab", "confirmation-id", &iid], 0)

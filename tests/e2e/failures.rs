@@ -12,7 +12,87 @@ rule_groups = [\"key-management-service\", \"file-and-printer-sharing\"]
 ";
 
 #[test]
-fn a_failed_activation_skips_its_dependents_and_a_rerun_converges() {
+fn a_failed_key_install_skips_its_dependents_and_a_rerun_converges() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(HOST));
+    p.ok(
+        &[
+            "lab",
+            "fault",
+            "lab/kms01.json",
+            "--op",
+            "install-key",
+            "--hresult",
+            "0xC004F050",
+            "--times",
+            "1",
+        ],
+        0,
+    );
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    let out = &r.stdout;
+    assert!(
+        out.contains("failed   products.windows.host_key: 0xC004F050"),
+        "{r:?}"
+    );
+    assert!(out.contains("the product key is invalid"), "{r:?}");
+    // the KMS settings wait for the key install (slmgr.vbs gates them on a KMS host key)
+    assert!(
+        out.contains("skipped  service.port: because `products.windows.host_key` failed"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(
+            "skipped  products.windows.activation: because `products.windows.host_key` failed"
+        ),
+        "{r:?}"
+    );
+    assert!(out.contains("skipped  service.restart"), "{r:?}");
+    assert!(
+        out.contains("skipped  firewall.kms-port-rule: because `service.port` was skipped"),
+        "{r:?}"
+    );
+    // the firewall groups do not depend on the key: they finish
+    assert!(
+        out.contains("applied  firewall.key-management-service.SPPSVC-In-TCP\n")
+            && out.contains("applied  firewall.key-management-service.SPPSVC-In-TCP-NoScope"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("applied  firewall.file-and-printer-sharing"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("Apply: 3 applied, 1 failed, 4 skipped"),
+        "{r:?}"
+    );
+
+    // the re-plan shows exactly what is left
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let left: Vec<&str> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["address"].as_str().expect("a"))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            "products.windows.host_key",
+            "products.windows.activation",
+            "service.port",
+            "firewall.kms-port-rule",
+            "service.restart"
+        ]
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// A failed activation no longer holds the settings back: they need the key, not activation.
+#[test]
+fn a_failed_activation_leaves_the_settings_applied() {
     let p = Project::new();
     p.write("kmsconf.toml", &single_host(HOST));
     p.ok(
@@ -30,59 +110,13 @@ fn a_failed_activation_skips_its_dependents_and_a_rerun_converges() {
         0,
     );
     let r = p.ok(&["apply", "--auto-approve"], 1);
-    let out = &r.stdout;
-    assert!(out.contains("applied  products.windows.host_key"), "{r:?}");
     assert!(
-        out.contains("failed   products.windows.activation: 0xC004C008"),
+        r.stdout
+            .contains("failed   products.windows.activation: 0xC004C008"),
         "{r:?}"
     );
-    assert!(
-        out.contains("the KMS host key has used up its activations"),
-        "{r:?}"
-    );
-    assert!(
-        out.contains("skipped  service.port: because `products.windows.activation` failed"),
-        "{r:?}"
-    );
-    assert!(out.contains("skipped  service.restart"), "{r:?}");
-    assert!(
-        out.contains("skipped  firewall.kms-port-rule: because `service.port` was skipped"),
-        "{r:?}"
-    );
-    // the firewall groups do not depend on activation: they finish
-    assert!(
-        out.contains("applied  firewall.key-management-service"),
-        "{r:?}"
-    );
-    assert!(
-        out.contains("applied  firewall.file-and-printer-sharing"),
-        "{r:?}"
-    );
-    assert!(
-        out.contains("Apply: 3 applied, 1 failed, 3 skipped"),
-        "{r:?}"
-    );
-
-    // the re-plan shows exactly what is left
-    let plan = p.ok(&["plan", "--json"], 0);
-    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
-    let left: Vec<&str> = doc["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|c| c["address"].as_str().expect("a"))
-        .collect();
-    assert_eq!(
-        left,
-        vec![
-            "products.windows.activation",
-            "service.port",
-            "firewall.kms-port-rule",
-            "service.restart"
-        ]
-    );
-    p.ok(&["apply", "--auto-approve"], 0);
-    p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(r.stdout.contains("applied  service.port"), "{r:?}");
+    assert!(r.stdout.contains("applied  service.restart"), "{r:?}");
 }
 
 #[test]

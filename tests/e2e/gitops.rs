@@ -86,7 +86,7 @@ fn markdown_of_a_small_plan() {
     assert!(!md.all().contains(WINDOWS_KEY), "{md:?}");
     assert!(md
         .stdout
-        .contains("| `kms01` | `lab:lab/kms01.json` | 4 changes |"));
+        .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
     // the same inputs give the same bytes
     p.ok(&["plan", "--out", "plan.json"], 0);
     let a = p.ok(&["show", "plan.json", "--format", "markdown"], 0);
@@ -113,7 +113,7 @@ fn markdown_of_a_pending_phone_activation() {
     assert!(
         before
             .stdout
-            .contains("| 9 changes, pending phone activation (office-2019) |"),
+            .contains("| 10 changes, pending phone activation (office-2019) |"),
         "{before:?}"
     );
     let first = p.ok(&["apply", "--auto-approve"], 0);
@@ -306,7 +306,7 @@ fn markdown_names_the_hosts_that_could_not_be_planned() {
     assert!(r.stdout.contains("1 host could not be planned."), "{r:?}");
     assert!(r
         .stdout
-        .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
+        .contains("| `kms01` | `lab:lab/kms01.json` | 6 changes |"));
     assert!(r.stderr.contains("nothing was saved"), "{r:?}");
 }
 

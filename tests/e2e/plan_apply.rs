@@ -95,14 +95,14 @@ fn apply_is_idempotent_and_runs_in_dependency_order() {
             .unwrap_or_else(|| panic!("{a} not in {addresses:?}"))
     };
     assert!(pos("products.windows.host_key") < pos("products.windows.activation"));
-    assert!(pos("products.windows.activation") < pos("service.port"));
+    assert!(pos("products.windows.host_key") < pos("service.port"));
     assert!(pos("service.port") < pos("service.restart"));
     assert!(pos("service.activation_interval") < pos("service.restart"));
     assert!(pos("service.port") < pos("firewall.kms-port-rule"));
     let port = &doc["changes"][pos("service.port")];
     assert_eq!(
         port["depends_on"],
-        serde_json::json!(["products.windows.activation", "products.windows.host_key"])
+        serde_json::json!(["products.windows.host_key"])
     );
     assert_eq!(port["before"], 1688);
     assert_eq!(port["after"], 1689);
@@ -112,8 +112,8 @@ fn apply_is_idempotent_and_runs_in_dependency_order() {
     let applied = p.ok(&["apply", "--auto-approve", "--json"], 0);
     let report: serde_json::Value = serde_json::from_str(&applied.stdout).expect("json");
     let host = &report["hosts"][0];
-    // pack/key, activation, settings, restart + port rule: one batch per dependency level
-    assert_eq!(host["batches"], 4, "{report}");
+    // key; activation beside the settings; restart + port rule: one batch per dependency level
+    assert_eq!(host["batches"], 3, "{report}");
     assert!(host["changes"]
         .as_array()
         .expect("changes")
@@ -261,4 +261,109 @@ fn settings_without_a_windows_key_name_the_table_to_declare() {
             .contains("declare `[hosts.kms07.products.windows]` with its `host_key`"),
         "{r:?}"
     );
+}
+
+/// `slmgr.vbs /sai` and `/sri` warn that the KMS needs a restart, as `/sprt` does: a config that
+/// changes only an interval plans the Software Protection restart too.
+#[test]
+fn an_interval_alone_plans_the_service_restart() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["apply", "--auto-approve"], 0);
+    p.write(
+        "kmsconf.toml",
+        &single_host("\n[hosts.kms01.service]\nactivation_interval = 60\n"),
+    );
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let addresses: Vec<&str> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["address"].as_str().expect("address"))
+        .collect();
+    assert_eq!(
+        addresses,
+        ["service.activation_interval", "service.restart"],
+        "{doc}"
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let state = p.read("lab/kms01.json");
+    assert!(state.contains("\"restart_pending\": false"), "{state}");
+}
+
+/// Both Key Management Service rules are managed: by default the domain rule
+/// (`SPPSVC-In-TCP-NoScope`) and the private one open, Public stays closed, and each rule keeps
+/// its built-in scope; `profiles` with `public` opens it too.
+#[test]
+fn the_kms_rules_open_on_the_configured_profiles_only() {
+    let p = Project::new();
+    let firewall = |extra: &str| {
+        single_host(&format!(
+            "\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\n{extra}"
+        ))
+    };
+    p.write("kmsconf.toml", &firewall(""));
+    p.ok(&["apply", "--auto-approve"], 0);
+    let state: serde_json::Value =
+        serde_json::from_str(&p.read("lab/kms01.json")).expect("lab json");
+    let rules = &state["host"]["firewall"]["groups"]["key-management-service"]["rules"];
+    assert_eq!(
+        rules["SPPSVC-In-TCP"],
+        serde_json::json!({ "enabled": true, "profiles": ["private"], "remote_addresses": ["LocalSubnet"] })
+    );
+    assert_eq!(
+        rules["SPPSVC-In-TCP-NoScope"],
+        serde_json::json!({ "enabled": true, "profiles": ["domain"], "remote_addresses": [] })
+    );
+    p.write(
+        "kmsconf.toml",
+        &firewall("profiles = [\"domain\", \"private\", \"public\"]\n"),
+    );
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains(
+            "# Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private,Public\n"
+        ),
+        "{plan:?}"
+    );
+}
+
+/// KMS settings wait for the host key install, not its activation: a host whose Windows phone
+/// activation is still pending gets them (and the restart) applied, and host caching, which
+/// slmgr.vbs does not gate, waits for nothing.
+#[test]
+fn settings_are_applied_while_a_phone_activation_is_pending() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n[hosts.kms01.products.windows]\nhost_key = { env = \"KMS_HOST_KEY\" }\nactivation = \"phone\"\n\n[hosts.kms01.service]\nport = 1689\nhost_caching = false\n",
+    );
+    let plan = p.ok(&["plan", "--json"], 0);
+    let doc: serde_json::Value = serde_json::from_str(&plan.stdout).expect("json");
+    let change = |address: &str| {
+        doc["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["address"] == address)
+            .cloned()
+            .unwrap_or_else(|| panic!("{address} not planned: {doc}"))
+    };
+    assert_eq!(
+        change("service.port")["depends_on"],
+        serde_json::json!(["products.windows.host_key"])
+    );
+    assert_eq!(
+        change("service.host_caching")["depends_on"],
+        serde_json::json!([])
+    );
+    let applied = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.stdout.contains("pending"), "{applied:?}");
+    let state = p.read("lab/kms01.json");
+    assert!(
+        state.contains("\"port\": 1689") && state.contains("\"restart_pending\": false"),
+        "{state}"
+    );
+    assert!(state.contains("\"host_caching\": false"), "{state}");
 }

@@ -1,7 +1,10 @@
 //! The checks of one host: reachability, firewall, clock, products, grace, count and rearms,
 //! each a pure function of the config, one discovery and the port probe.
 
-use kmsconf_model::config::{HostConfig, ProductId, RuleGroup, DEFAULT_PORT};
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::config::{
+    HostConfig, ProductId, Profile, RuleGroup, DEFAULT_PORT, DEFAULT_PROFILES,
+};
 use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState};
 
 use super::{
@@ -39,7 +42,16 @@ pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -
     };
     // the rule must let in the port the host listens on now (a different configured port is
     // drift that `kmsconf plan` shows)
-    checks.push(firewall_rules(host, state, state.service.effective_port()));
+    let profiles = cfg
+        .firewall
+        .as_ref()
+        .map_or(DEFAULT_PROFILES.to_vec(), |f| f.profiles.clone());
+    checks.push(firewall_rules(
+        host,
+        state,
+        state.service.effective_port(),
+        &profiles,
+    ));
     checks.push(clock_skew(host, state.clock, observed.local_millis));
     for id in cfg.products.keys() {
         checks.push(product_licensed(host, *id, state.products.get(id)));
@@ -86,40 +98,113 @@ pub fn port_reachable(host: &str, probe: &PortProbe) -> Check {
     }
 }
 
-/// The inbound rule that lets clients reach the KMS port is enabled on the host.
-pub fn firewall_rules(host: &str, state: &HostState, port: u16) -> Check {
+/// The profiles the KMS port is open on: kmsconf's own rule for a custom port, else the Key
+/// Management Service rules that are enabled (`None` for a custom port no rule is known for).
+fn open_profiles(state: &HostState, port: u16) -> Option<Vec<(Profile, String)>> {
     let fw = &state.firewall;
-    let group = fw.groups.get(&RuleGroup::KeyManagementService);
-    let group_on = group.is_some_and(|g| g.enabled);
-    let port_rule = fw.port_rule.as_ref().filter(|r| r.port == port);
-    let scope = |list: &[String]| {
-        if list.is_empty() {
-            String::new()
+    if let Some(rule) = fw.port_rule.as_ref().filter(|r| r.port == port) {
+        let from = scope(&rule.remote_addresses);
+        let open = rule
+            .profiles
+            .iter()
+            .map(|p| (*p, format!("{PORT_RULE_NAME}{from}")));
+        return Some(open.collect());
+    }
+    if port != DEFAULT_PORT {
+        return None;
+    }
+    let rules = fw
+        .groups
+        .get(&RuleGroup::KeyManagementService)
+        .map(|g| g.rules.clone())
+        .unwrap_or_default();
+    let open = Profile::ALL.into_iter().filter_map(|p| {
+        rules
+            .iter()
+            .find(|(_, r)| r.open_on(p))
+            .map(|(name, r)| (p, format!("{name}{}", scope(&r.remote_addresses))))
+    });
+    Some(open.collect())
+}
+
+fn scope(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", list.join(", "))
+    }
+}
+
+/// The inbound rules that let clients reach the KMS port are enabled on the host, on every
+/// profile the config opens it on (Domain and Private unless it says otherwise).
+pub fn firewall_rules(host: &str, state: &HostState, port: u16, wanted: &[Profile]) -> Check {
+    let ids = |list: &[Profile]| list.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ");
+    let declare = format!("declare `rule_groups = [\"key-management-service\"]` with `profiles = [{}]` under `[hosts.{host}.firewall]` and run `kmsconf apply`", wanted.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "));
+    let Some(open) = open_profiles(state, port) else {
+        let kms_on = state
+            .firewall
+            .groups
+            .get(&RuleGroup::KeyManagementService)
+            .is_some_and(|g| g.rules.values().any(|r| r.enabled));
+        let check = if kms_on {
+            Check::new(host, FIREWALL_RULES, Verdict::Warning, format!("the Key Management Service rules are enabled, but the host listens on custom port {port} and the built-in rules are for TCP 1688; no rule is known to let {port} in"))
         } else {
-            format!(" (only from {})", list.join(", "))
-        }
+            Check::new(
+                host,
+                FIREWALL_RULES,
+                Verdict::Failed,
+                format!("no enabled inbound rule lets TCP {port} in"),
+            )
+        };
+        return check
+            .fix(format!("{declare}, with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{PORT_RULE_NAME}` for the port"))
+            .code(0x8007_06BA);
     };
-    let fix = format!("declare `rule_groups = [\"key-management-service\"]` under `[hosts.{host}.firewall]` and run `kmsconf apply` (by hand: `Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True`)");
-    if let Some(rule) = port_rule {
-        let detail = format!(
-            "kmsconf's rule `{}` lets TCP {port} in{}",
-            kmsconf_model::catalog::PORT_RULE_NAME,
-            scope(&rule.remote_addresses)
+    let missing: Vec<Profile> = wanted
+        .iter()
+        .copied()
+        .filter(|p| !open.iter().any(|(o, _)| o == p))
+        .collect();
+    let by: Vec<String> = open
+        .iter()
+        .map(|(p, rule)| format!("{p}: {rule}"))
+        .collect();
+    if missing.is_empty() {
+        return Check::new(
+            host,
+            FIREWALL_RULES,
+            Verdict::Ok,
+            format!(
+                "TCP {port} is open on the {} profiles ({})",
+                ids(wanted),
+                by.join("; ")
+            ),
         );
-        return Check::new(host, FIREWALL_RULES, Verdict::Ok, detail);
     }
-    match (group_on, port == DEFAULT_PORT) {
-        (true, true) => {
-            let s = group.map(|g| scope(&g.remote_addresses)).unwrap_or_default();
-            Check::new(host, FIREWALL_RULES, Verdict::Ok, format!("the Key Management Service rule group is enabled: TCP {port} in{s}"))
-        }
-        (true, false) => Check::new(host, FIREWALL_RULES, Verdict::Warning, format!("the Key Management Service rule group is enabled, but the host listens on custom port {port} and the built-in rule is for TCP 1688; no rule is known to let {port} in"))
-            .fix(format!("declare the firewall under `[hosts.{host}.firewall]` with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{}` for the port", kmsconf_model::catalog::PORT_RULE_NAME))
-            .code(0x8007_06BA),
-        (false, _) => Check::new(host, FIREWALL_RULES, Verdict::Failed, format!("no enabled inbound rule lets TCP {port} in: the Key Management Service rule group is disabled"))
-            .fix(fix)
-            .code(0x8007_06BA),
+    let fix = format!("{declare} (by hand: `Set-NetFirewallRule -Name SPPSVC-In-TCP-NoScope -Enabled True` opens the domain profile, `Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private` the private one)");
+    if open.is_empty() {
+        return Check::new(
+            host,
+            FIREWALL_RULES,
+            Verdict::Failed,
+            format!("no enabled inbound rule lets TCP {port} in on any profile"),
+        )
+        .fix(fix)
+        .code(0x8007_06BA);
     }
+    Check::new(
+        host,
+        FIREWALL_RULES,
+        Verdict::Warning,
+        format!(
+            "TCP {port} is open on {} but not on the {} profile(s) clients may come from ({})",
+            ids(&open.iter().map(|(p, _)| *p).collect::<Vec<_>>()),
+            ids(&missing),
+            by.join("; ")
+        ),
+    )
+    .fix(fix)
+    .code(0x8007_06BA)
 }
 
 /// The host's clock against the clock of the machine running kmsconf.
@@ -142,7 +227,7 @@ pub fn clock_skew(host: &str, host_clock: Option<i64>, local_millis: i64) -> Che
         "the host's clock is {} {direction} this machine's",
         clock::human(shown)
     );
-    let fix = "synchronise the host with the same time source as its clients (`w32tm /resync` on a domain member, or an NTP source) and check the time zone; activation compares clocks in UTC";
+    let fix = "synchronise the host with the same time source as its clients (`w32tm /resync` on a domain member, or an NTP source); activation compares clocks in UTC, so the time zone does not matter";
     match skew.saturating_abs() {
         s if s <= CLOCK_WARN_SECONDS => Check::new(
             host,

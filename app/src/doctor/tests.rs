@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use kmsconf_model::config::{Config, HostConfig, ProductId, RuleGroup};
+use kmsconf_model::config::{Config, HostConfig, ProductId, Profile, RuleGroup, DEFAULT_PROFILES};
 
 use super::*;
 use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RequestCounters};
@@ -32,11 +32,16 @@ fn healthy() -> HostState {
         initial_grace: 30,
         ..RequestCounters::default()
     };
-    s.firewall
+    for rule in s
+        .firewall
         .groups
         .get_mut(&RuleGroup::KeyManagementService)
         .expect("group")
-        .enabled = true;
+        .rules
+        .values_mut()
+    {
+        rule.enabled = true;
+    }
     s
 }
 
@@ -131,23 +136,59 @@ fn clock_skew_is_ok_then_warning_then_failed() {
 
 #[test]
 fn the_firewall_needs_the_group_or_kmsconfs_port_rule() {
+    let wanted = DEFAULT_PROFILES;
     let mut s = healthy();
-    assert_eq!(firewall_rules("kms01", &s, 1688).status, Verdict::Ok);
-    assert_eq!(firewall_rules("kms01", &s, 1689).status, Verdict::Warning);
+    assert_eq!(
+        firewall_rules("kms01", &s, 1688, &wanted).status,
+        Verdict::Ok
+    );
+    assert_eq!(
+        firewall_rules("kms01", &s, 1689, &wanted).status,
+        Verdict::Warning
+    );
     s.firewall.port_rule = Some(kmsconf_model::state::PortRule {
         port: 1689,
         remote_addresses: vec!["10.0.0.0/8".into()],
+        profiles: vec![Profile::Domain, Profile::Private],
     });
-    let c = firewall_rules("kms01", &s, 1689);
+    let c = firewall_rules("kms01", &s, 1689, &wanted);
     assert_eq!(c.status, Verdict::Ok);
-    assert!(c.detail.contains("only from 10.0.0.0/8"), "{c:?}");
+    assert!(c.detail.contains("from 10.0.0.0/8"), "{c:?}");
     s.firewall.port_rule = None;
-    s.firewall
+    let kms = s
+        .firewall
         .groups
         .get_mut(&RuleGroup::KeyManagementService)
-        .expect("group")
-        .enabled = false;
-    assert_eq!(firewall_rules("kms01", &s, 1688).status, Verdict::Failed);
+        .expect("group");
+    for rule in kms.rules.values_mut() {
+        rule.enabled = false;
+    }
+    assert_eq!(
+        firewall_rules("kms01", &s, 1688, &wanted).status,
+        Verdict::Failed
+    );
+}
+
+/// A domain-joined host needs the Domain rule (`SPPSVC-In-TCP-NoScope`): the private/public rule
+/// alone leaves the domain profile closed.
+#[test]
+fn the_firewall_check_follows_the_profiles() {
+    let mut s = healthy();
+    let kms = s
+        .firewall
+        .groups
+        .get_mut(&RuleGroup::KeyManagementService)
+        .expect("group");
+    if let Some(r) = kms.rules.get_mut("SPPSVC-In-TCP-NoScope") {
+        r.enabled = false;
+    }
+    let c = firewall_rules("kms01", &s, 1688, &DEFAULT_PROFILES);
+    assert_eq!(c.status, Verdict::Warning, "{c:?}");
+    assert!(c.detail.contains("not on the domain profile"), "{c:?}");
+    assert_eq!(
+        firewall_rules("kms01", &s, 1688, &[Profile::Private]).status,
+        Verdict::Ok
+    );
 }
 
 #[test]

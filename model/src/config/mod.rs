@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use wire::{Activation, ProductId, RuleGroup, TsigAlgorithm};
+pub use wire::{Activation, ProductId, Profile, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -191,9 +191,16 @@ impl fmt::Display for PublishDomain {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallConfig {
     pub rule_groups: Vec<RuleGroup>,
-    /// Scope of the Key Management Service rule; `None` = any remote address.
+    /// Scope of the Key Management Service rules; `None` = each rule keeps the scope it has.
     pub remote_addresses: Option<Vec<String>>,
+    /// The profiles the KMS port is opened on, sorted; [`DEFAULT_PROFILES`] unless the config
+    /// says otherwise.
+    pub profiles: Vec<Profile>,
 }
+
+/// The profiles the KMS port is opened on when the config does not say: Domain and Private, as
+/// Microsoft's "Create a KMS activation host" does; Public stays closed.
+pub const DEFAULT_PROFILES: [Profile; 2] = [Profile::Domain, Profile::Private];
 
 #[derive(Debug, Clone)]
 pub struct ProductConfig {

@@ -226,9 +226,93 @@ pub struct FirewallWire {
     /// Rule groups that must be enabled for inbound traffic.
     #[serde(default)]
     pub rule_groups: Vec<At<RuleGroup>>,
-    /// Remote addresses the Key Management Service rule accepts (IP, CIDR, range `a-b`, or
-    /// `LocalSubnet`); absent = any.
+    /// Remote addresses the Key Management Service rules accept (IP, CIDR, range `a-b`, or
+    /// `LocalSubnet`); absent = each rule keeps the scope it has (built in: `LocalSubnet` for
+    /// `SPPSVC-In-TCP`, any address for `SPPSVC-In-TCP-NoScope`).
     pub remote_addresses: Option<At<Vec<At<String>>>>,
+    /// The firewall profiles on which the KMS port is opened; absent = `["domain", "private"]`
+    /// (as Microsoft's "Create a KMS activation host" does), so the Public profile stays closed
+    /// unless it is listed.
+    pub profiles: Option<At<Vec<At<Profile>>>>,
+}
+
+/// A Windows Firewall profile (the network a connection arrives on).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Deserialize,
+    JsonSchema,
+    serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// A network where the host authenticates to its domain controller.
+    Domain,
+    /// A network the administrator marked private.
+    Private,
+    /// Any other network.
+    Public,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 3] = [Self::Domain, Self::Private, Self::Public];
+
+    /// The id in the config: `domain`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Domain => "domain",
+            Self::Private => "private",
+            Self::Public => "public",
+        }
+    }
+
+    /// The name Windows uses (`Set-NetFirewallRule -Profile Domain`, `netsh profile=domain`).
+    pub fn windows_name(self) -> &'static str {
+        match self {
+            Self::Domain => "Domain",
+            Self::Private => "Private",
+            Self::Public => "Public",
+        }
+    }
+
+    /// Reads Windows' `Profile` of a rule (`Domain, Private`, `Any`); `None` for a word it is not.
+    pub fn parse_windows(text: &str) -> Option<Vec<Profile>> {
+        let mut out = Vec::new();
+        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            if word.eq_ignore_ascii_case("Any") {
+                return Some(Self::ALL.to_vec());
+            }
+            out.push(
+                Self::ALL
+                    .into_iter()
+                    .find(|p| p.windows_name().eq_ignore_ascii_case(word))?,
+            );
+        }
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
+    /// A list as `Set-NetFirewallRule -Profile` takes it: `Domain,Private`.
+    pub fn windows_list(profiles: &[Profile]) -> String {
+        profiles
+            .iter()
+            .map(|p| p.windows_name())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
 }
 
 /// The built-in firewall rule groups kmsconf manages, by locale-independent id.
@@ -247,7 +331,8 @@ pub struct FirewallWire {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum RuleGroup {
-    /// "Key Management Service" (rule `SPPSVC-In-TCP`, TCP 1688 in).
+    /// "Key Management Service" (group `@FirewallAPI.dll,-28002`: rules `SPPSVC-In-TCP` and
+    /// `SPPSVC-In-TCP-NoScope`, TCP 1688 in).
     KeyManagementService,
     /// "File and Printer Sharing".
     FileAndPrinterSharing,

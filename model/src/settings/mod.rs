@@ -39,6 +39,10 @@ pub struct Setting {
     pub property: Option<&'static str>,
     /// Whether Windows applies it only after the Software Protection service restarts.
     pub needs_restart: bool,
+    /// Whether Windows takes it only once a KMS host key is installed (slmgr.vbs calls the
+    /// method only when a keyed product has `IsKeyManagementServiceMachine`; it does not check
+    /// activation).
+    pub needs_kms_host_key: bool,
     /// How `status` shows it.
     pub status: Shown,
     /// Whether `export` writes the setting for this host (a line can be noise, or draw a

@@ -63,6 +63,7 @@ pub static SETTINGS: &[Setting] = &[
         },
         property: Some("KeyManagementServiceListeningPort"),
         needs_restart: true,
+        needs_kms_host_key: true,
         status: shown("port", "port", ""),
         exported: |_| true,
     },
@@ -96,6 +97,7 @@ pub static SETTINGS: &[Setting] = &[
         },
         property: Some("KeyManagementServiceDnsPublishing"),
         needs_restart: true,
+        needs_kms_host_key: true,
         status: shown("dns_publishing", "DNS publishing", ""),
         exported: |_| true,
     },
@@ -120,6 +122,8 @@ pub static SETTINGS: &[Setting] = &[
         }),
         property: None,
         needs_restart: true,
+        // slmgr.vbs sets it without looking for a KMS host key
+        needs_kms_host_key: false,
         status: shown("publish_domains", "", ""),
         // an empty list on a host that does not publish itself says nothing, and `validate`
         // warns that a publish list has no effect while publishing is off
@@ -156,6 +160,7 @@ pub static SETTINGS: &[Setting] = &[
         },
         property: Some("KeyManagementServiceLowPriority"),
         needs_restart: true,
+        needs_kms_host_key: true,
         status: Shown {
             field: "priority",
             label: "priority",
@@ -187,7 +192,9 @@ pub static SETTINGS: &[Setting] = &[
             registry: None,
         },
         property: Some("VLActivationInterval"),
-        needs_restart: false,
+        // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too
+        needs_restart: true,
+        needs_kms_host_key: true,
         status: shown("activation_interval", "activation interval", " min"),
         exported: |_| true,
     },
@@ -213,7 +220,9 @@ pub static SETTINGS: &[Setting] = &[
             registry: None,
         },
         property: Some("VLRenewalInterval"),
-        needs_restart: false,
+        // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too
+        needs_restart: true,
+        needs_kms_host_key: true,
         status: shown("renewal_interval", "renewal interval", " min"),
         exported: |_| true,
     },
@@ -243,6 +252,8 @@ pub static SETTINGS: &[Setting] = &[
         },
         property: Some("KeyManagementServiceHostCaching"),
         needs_restart: false,
+        // slmgr.vbs sets it without looking for a KMS host key
+        needs_kms_host_key: false,
         status: shown("host_caching", "host caching", ""),
         exported: |_| true,
     },

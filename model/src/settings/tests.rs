@@ -130,7 +130,14 @@ fn equivalents_are_what_an_administrator_types() {
         .collect();
     assert_eq!(
         restarts,
-        ["port", "dns_publishing", "publish_domains", "low_priority"]
+        [
+            "port",
+            "dns_publishing",
+            "publish_domains",
+            "low_priority",
+            "activation_interval",
+            "renewal_interval"
+        ]
     );
 }
 

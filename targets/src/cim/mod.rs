@@ -15,7 +15,7 @@ mod settings;
 
 pub use settings::{publish_domain, service};
 
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,7 @@ use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::state::{
     Channel, FirewallState, HostState, LicenseStatus, PortRule, ProductState, RuleGroupState,
+    RuleState,
 };
 
 /// `SoftwareLicensingService` (root/cimv2), the properties discovery selects.
@@ -108,6 +109,8 @@ pub struct CimFirewallRule {
     pub group: Option<String>,
     pub direction: Option<String>,
     pub enabled: Option<String>,
+    /// `MSFT_NetFirewallRule.Profile` as its enum's text: `Domain, Private`, `Any`.
+    pub profile: Option<String>,
     pub protocol: Option<String>,
     #[serde(default, deserialize_with = "one_or_many")]
     pub local_port: Vec<String>,
@@ -196,7 +199,7 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), String> 
             &doc.software_licensing_service,
             &doc.software_protection_platform,
         )?,
-        firewall: firewall(&doc.firewall_rules),
+        firewall: firewall(&doc.firewall_rules)?,
         products,
         license_packs,
         clock: None,
@@ -323,7 +326,7 @@ pub fn channel(p: &CimProduct) -> Channel {
     }
 }
 
-/// The rules of a managed group: by rule name, or inbound rules by group resource string.
+/// The inbound rules of a managed group, by its group resource string.
 pub fn group_rules(group: RuleGroup, rules: &[CimFirewallRule]) -> Vec<&CimFirewallRule> {
     let Some(info) = catalog::rule_group(group) else {
         return Vec::new();
@@ -331,53 +334,66 @@ pub fn group_rules(group: RuleGroup, rules: &[CimFirewallRule]) -> Vec<&CimFirew
     rules
         .iter()
         .filter(|r| {
-            info.rule_names
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(&r.name))
-                || (r.is_inbound()
-                    && info.group.as_deref().is_some_and(|g| {
-                        r.group
-                            .as_deref()
-                            .is_some_and(|rg| rg.eq_ignore_ascii_case(g))
-                    }))
+            r.is_inbound()
+                && r.group
+                    .as_deref()
+                    .is_some_and(|g| g.eq_ignore_ascii_case(&info.group))
         })
         .collect()
 }
 
-pub fn firewall(rules: &[CimFirewallRule]) -> FirewallState {
+/// One rule's state; `Err` names a `Profile` Windows would not send.
+fn rule_state(r: &CimFirewallRule) -> Result<RuleState, String> {
+    let text = r.profile.as_deref().unwrap_or("Any");
+    let profiles = Profile::parse_windows(text).ok_or_else(|| {
+        format!(
+            "firewall rule `{}`: `Profile` = `{text}` is not a profile",
+            r.name
+        )
+    })?;
+    Ok(RuleState {
+        enabled: r.is_enabled(),
+        profiles,
+        remote_addresses: remote_addresses(&r.remote_address),
+    })
+}
+
+/// The managed groups (each rule by name for a group the table lists rules of) and kmsconf's
+/// own port rule.
+pub fn firewall(rules: &[CimFirewallRule]) -> Result<FirewallState, String> {
     let mut groups = BTreeMap::new();
     for group in RuleGroup::ALL {
         let matched = group_rules(group, rules);
         if matched.is_empty() {
             continue;
         }
-        let scopes: BTreeSet<Vec<String>> = matched
-            .iter()
-            .map(|r| remote_addresses(&r.remote_address))
-            .collect();
-        let state = RuleGroupState {
-            enabled: matched.iter().all(|r| r.is_enabled()),
-            // rules of one group with different scopes have no one scope to report
-            remote_addresses: if scopes.len() == 1 {
-                scopes.into_iter().next().unwrap_or_default()
-            } else {
-                Vec::new()
-            },
-        };
+        let per_rule = catalog::rule_group(group).is_some_and(|i| !i.rules.is_empty());
+        let mut states = BTreeMap::new();
+        for r in &matched {
+            states.insert(r.name.clone(), rule_state(r)?);
+        }
+        let mut state = RuleGroupState::from_rules(states);
+        if !per_rule {
+            state.rules.clear();
+        }
         groups.insert(group, state);
     }
     let port_rule = rules
         .iter()
         .find(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME) && r.is_enabled())
-        .map(|r| PortRule {
-            port: r
-                .local_port
-                .first()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0),
-            remote_addresses: remote_addresses(&r.remote_address),
-        });
-    FirewallState { groups, port_rule }
+        .map(|r| -> Result<PortRule, String> {
+            Ok(PortRule {
+                port: r
+                    .local_port
+                    .first()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
+                remote_addresses: remote_addresses(&r.remote_address),
+                profiles: rule_state(r)?.profiles,
+            })
+        })
+        .transpose()?;
+    Ok(FirewallState { groups, port_rule })
 }
 
 /// Windows shows `Any` for no scope and subnets with a mask (`10.0.0.0/255.0.0.0`); kmsconf
@@ -539,16 +555,23 @@ mod tests {
             [&ProductId::Office2019]
         );
 
+        // both rules of the group, found by its resource string, each with its profiles
         let kms = &state.firewall.groups[&RuleGroup::KeyManagementService];
         assert!(kms.enabled);
         assert_eq!(
             kms.remote_addresses,
             ["10.0.0.0/8", "192.168.1.10", "LocalSubnet"]
         );
+        assert_eq!(kms.rules["SPPSVC-In-TCP"].profiles, [Profile::Private]);
+        assert_eq!(
+            kms.rules["SPPSVC-In-TCP-NoScope"].profiles,
+            [Profile::Domain]
+        );
         // the outbound rule of the group does not count
         assert!(state.firewall.groups[&RuleGroup::FileAndPrinterSharing].enabled);
         let rule = state.firewall.port_rule.as_ref().expect("port rule");
         assert_eq!((rule.port, rule.remote_addresses.len()), (1689, 3));
+        assert_eq!(rule.profiles, [Profile::Domain, Profile::Private]);
 
         assert_eq!(seen.current_count, Some(12));
         assert_eq!(seen.requests.total, Some(340));

@@ -14,7 +14,7 @@ use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::catalog;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
 use kmsconf_model::settings;
@@ -210,6 +210,20 @@ fn unexplained(code: u32, message: &str) -> String {
     rest.strip_suffix(suffix).unwrap_or(rest).to_string()
 }
 
+/// The `profiles` argument by Windows names (`Domain`), as the NetSecurity cmdlets take it: the
+/// cmdlets refuse an empty or unknown one.
+fn profiles(a: &Map<String, Value>) -> Result<Vec<Profile>, String> {
+    let names: Vec<String> = arg(a, "profiles")?;
+    Profile::parse_windows(&names.join(","))
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "argument `profiles`: `{}` is not a list of profiles",
+                names.join(", ")
+            )
+        })
+}
+
 /// The operation a request stands for, from its arguments as data.
 fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
     let product = || arg::<ProductId>(a, "product");
@@ -250,9 +264,17 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
             enabled: arg(a, "enabled")?,
             remote_addresses: arg(a, "remote_addresses")?,
         },
+        "set_firewall_rule" => TargetOp::SetFirewallRule {
+            group: arg::<RuleGroup>(a, "group")?,
+            rule: arg(a, "rule")?,
+            enabled: arg(a, "enabled")?,
+            profiles: profiles(a)?,
+            remote_addresses: arg(a, "remote_addresses")?,
+        },
         "set_port_rule" => TargetOp::SetPortRule {
             port: arg(a, "port")?,
             remote_addresses: arg(a, "remote_addresses")?,
+            profiles: profiles(a)?,
         },
         "remove_port_rule" => TargetOp::RemovePortRule,
         other => return Err(format!("unknown operation {other}")),

@@ -6,9 +6,11 @@
 
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
-use kmsconf_model::config::ProductId;
+use kmsconf_model::config::{ProductId, Profile};
 use kmsconf_model::settings::{RegistryKind, SettingValue, SETTINGS};
-use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState, ServiceState};
+use kmsconf_model::state::{
+    Channel, HostState, LicenseStatus, ProductState, RuleState, ServiceState,
+};
 use serde_json::{json, Map, Value};
 
 /// The activation ID the lab gives its Windows product (Windows is found by its application).
@@ -57,7 +59,9 @@ fn service(state: &HostState, running: Option<&ServiceState>) -> Value {
     svc.insert("Version".into(), json!("10.0.20348.1"));
     for row in SETTINGS {
         if let Some(property) = row.property {
-            let source = if row.needs_restart {
+            // a restarted-for setting with no registry value of its own (the intervals) shows
+            // what was set: it is the only place the agent can read it from
+            let source = if row.needs_restart && row.write.registry().is_some() {
                 running
             } else {
                 &state.service
@@ -234,49 +238,68 @@ fn digits(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// The managed groups' built-in rules (by name, or one rule carrying the group's resource
-/// string), and kmsconf's own port rule.
+/// The managed groups' built-in rules as `Get-NetFirewallRule -Group` finds them: each rule of a
+/// group kmsconf manages rule by rule (the Key Management Service group's two) with its own
+/// profiles and scope, one rule carrying the resource string of a group it enables whole; and
+/// kmsconf's own port rule.
 fn firewall_rules(state: &HostState) -> Vec<Value> {
-    let scope = |addresses: &[String]| -> Value {
-        if addresses.is_empty() {
-            json!("Any")
-        } else {
-            json!(addresses)
-        }
-    };
     let mut rules = Vec::new();
     for (group, g) in &state.firewall.groups {
         let Some(info) = catalog::rule_group(*group) else {
             continue;
         };
-        let mut names = info.rule_names.clone();
-        if names.is_empty() {
-            names.push(format!("kmsconf-lab-{group}-In"));
+        if g.rules.is_empty() {
+            let whole = RuleState {
+                enabled: g.enabled,
+                profiles: Profile::ALL.to_vec(),
+                remote_addresses: g.remote_addresses.clone(),
+            };
+            let name = format!("kmsconf-lab-{group}-In");
+            rules.push(rule_json(&name, Some(&info.group), "1688", &whole));
         }
-        for name in names {
-            rules.push(json!({
-                "Name": name,
-                "Group": info.group,
-                "Direction": "Inbound",
-                "Enabled": if g.enabled { "True" } else { "False" },
-                "Protocol": "TCP",
-                "LocalPort": "1688",
-                "RemoteAddress": scope(&g.remote_addresses),
-            }));
+        for (name, r) in &g.rules {
+            rules.push(rule_json(name, Some(&info.group), "1688", r));
         }
     }
     if let Some(rule) = &state.firewall.port_rule {
-        rules.push(json!({
-            "Name": PORT_RULE_NAME,
-            "Group": null,
-            "Direction": "Inbound",
-            "Enabled": "True",
-            "Protocol": "TCP",
-            "LocalPort": [rule.port.to_string()],
-            "RemoteAddress": scope(&rule.remote_addresses),
-        }));
+        let state = RuleState {
+            enabled: true,
+            profiles: rule.profiles.clone(),
+            remote_addresses: rule.remote_addresses.clone(),
+        };
+        let port = rule.port.to_string();
+        rules.push(rule_json(PORT_RULE_NAME, None, &port, &state));
     }
     rules
+}
+
+/// One inbound TCP rule as the agent reads it (`MSFT_NetFirewallRule` with its port and address
+/// filters): Windows shows all three profiles as `Any`, no scope as `Any`.
+fn rule_json(name: &str, group: Option<&str>, port: &str, r: &RuleState) -> Value {
+    let profile = if r.profiles.len() == Profile::ALL.len() {
+        "Any".to_string()
+    } else {
+        r.profiles
+            .iter()
+            .map(|p| p.windows_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let scope = if r.remote_addresses.is_empty() {
+        json!("Any")
+    } else {
+        json!(r.remote_addresses)
+    };
+    json!({
+        "Name": name,
+        "Group": group,
+        "Direction": "Inbound",
+        "Enabled": if r.enabled { "True" } else { "False" },
+        "Profile": profile,
+        "Protocol": "TCP",
+        "LocalPort": [port],
+        "RemoteAddress": scope,
+    })
 }
 
 #[cfg(test)]
@@ -332,20 +355,34 @@ mod tests {
         state
             .products
             .insert(ProductId::Office2019, ProductState::empty());
+        // both Key Management Service rules, each with its own profiles and scope
+        let rule = |profiles: Vec<Profile>, scope: &str| RuleState {
+            enabled: true,
+            profiles,
+            remote_addresses: vec![scope.into()],
+        };
+        let rules = [
+            ("SPPSVC-In-TCP", rule(vec![Profile::Private], "LocalSubnet")),
+            (
+                "SPPSVC-In-TCP-NoScope",
+                rule(vec![Profile::Domain], "10.0.0.0/8"),
+            ),
+        ];
         state.firewall.groups.insert(
             RuleGroup::KeyManagementService,
-            RuleGroupState {
-                enabled: true,
-                remote_addresses: vec!["10.0.0.0/8".into()],
-            },
+            RuleGroupState::from_rules(rules.map(|(n, r)| (n.to_string(), r)).into()),
         );
         state.firewall.port_rule = Some(PortRule {
             port: 1689,
             remote_addresses: Vec::new(),
+            profiles: vec![Profile::Domain, Profile::Private],
         });
         let seen = read(&state, Some(&running));
         same_service(&seen.service, &state.service);
         assert_eq!(seen.firewall, state.firewall);
+        // every name of what `kmsconf lab agent` answers is a row of the facts table too
+        let doc = discovery(&state, Some(&running));
+        crate::powershell::names::assert_document_names_known("the lab agent's discovery", &doc);
         assert_eq!(seen.license_packs, state.license_packs);
         state.service.restart_pending = false;
         let restarted = read(&state, None);

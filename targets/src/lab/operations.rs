@@ -1,12 +1,14 @@
 //! What a lab host does for each operation, one function per operation, answering with the
-//! HRESULTs Windows gives: a missing license pack, key or activation, a wrong confirmation ID,
-//! no internet, an interval outside the range WMI enforces.
+//! HRESULTs Windows gives (each a row of the facts table, `data/windows.toml`): a missing license
+//! pack or key, a confirmation ID of another installation ID, no internet, an interval outside
+//! the range WMI enforces; KMS settings that slmgr.vbs gates wait for an installed KMS host key.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::state::{Channel, LicenseStatus, PortRule, ProductState, RuleGroupState};
@@ -16,9 +18,10 @@ use super::{confirmation_id_for, digits, installation_id, LabFile};
 pub(super) const E_FILE_NOT_FOUND: u32 = 0x8007_0002;
 pub(super) const E_INVALIDARG: u32 = 0x8007_0057;
 pub(super) const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
-pub(super) const SL_E_LICENSE_NOT_INSTALLED: u32 = 0xC004_F015;
-pub(super) const SL_E_KMS_HOST_NOT_ACTIVATED: u32 = 0xC004_F041;
-pub(super) const SL_E_CID_MISMATCH: u32 = 0xC004_F04D;
+/// What the lab answers for an Office KMS host key installed before its license pack (see the
+/// facts table, `data/windows.toml`, for why this code).
+pub(super) const SL_E_INVALID_PRODUCT_KEY: u32 = 0xC004_F050;
+pub(super) const SL_E_CIDIID_MISMATCHED: u32 = 0xC004_F031;
 pub(super) const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
 pub(super) const SL_E_NETWORK: u32 = 0xC004_FC03;
 /// The grace minutes of an activated product (180 days).
@@ -51,13 +54,29 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             enabled,
             remote_addresses,
         } => set_rule_group(file, *group, *enabled, remote_addresses),
+        TargetOp::SetFirewallRule {
+            group,
+            rule,
+            enabled,
+            profiles,
+            remote_addresses,
+        } => set_firewall_rule(
+            file,
+            *group,
+            rule,
+            *enabled,
+            profiles,
+            remote_addresses.as_deref(),
+        ),
         TargetOp::SetPortRule {
             port,
             remote_addresses,
+            profiles,
         } => {
             file.host.firewall.port_rule = Some(PortRule {
                 port: *port,
                 remote_addresses: remote_addresses.clone(),
+                profiles: profiles.clone(),
             });
             ChangeStatus::applied()
         }
@@ -68,11 +87,24 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
     }
 }
 
+/// A pack folder that holds only one folder per host OS (as the Office 2010 KMS host pack does)
+/// is refused, as on Windows: the config must name the host OS's folder.
 fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> ChangeStatus {
     if !path.exists() {
         return fail(
             E_FILE_NOT_FOUND,
             &format!("license pack `{}` does not exist", path.display()),
+        );
+    }
+    let per_os = per_os_folders(path);
+    if !per_os.is_empty() {
+        return fail(
+            E_FILE_NOT_FOUND,
+            &format!(
+                "license pack `{}` keeps its license files in one folder per host OS ({}): set license_pack to the folder for this host's Windows",
+                path.display(),
+                per_os.join(", ")
+            ),
         );
     }
     file.host.license_packs.insert(product);
@@ -83,14 +115,32 @@ fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> 
     ChangeStatus::applied()
 }
 
+/// The subfolders of a folder that has no files of its own; empty for anything else.
+fn per_os_folders(path: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let entries: Vec<std::fs::DirEntry> = entries.filter_map(Result::ok).collect();
+    if entries.iter().any(|e| e.path().is_file()) {
+        return Vec::new();
+    }
+    let mut folders: Vec<String> = entries
+        .iter()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    folders
+}
+
 /// An Office key needs its license pack; a Windows key starts its grace period.
 fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
     let needs_pack = catalog::product(product).is_some_and(|p| p.license_pack);
     if needs_pack && !file.host.license_packs.contains(&product) {
         return fail(
-            SL_E_LICENSE_NOT_INSTALLED,
+            SL_E_INVALID_PRODUCT_KEY,
             &format!(
-                "no {} license is installed for this key",
+                "no {} license pack is installed, so the host knows no product this key belongs to",
                 catalog::product_name(product)
             ),
         );
@@ -190,7 +240,7 @@ fn activate_by_phone(
     let expected = confirmation_id_for(&iid).as_deref().map(digits);
     if expected.as_deref() != Some(confirmation_id.digits()) {
         return fail(
-            SL_E_CID_MISMATCH,
+            SL_E_CIDIID_MISMATCHED,
             &format!("the confirmation ID does not belong to installation ID {iid}"),
         );
     }
@@ -204,13 +254,17 @@ fn activate_by_phone(
 /// Applies a setting as its row says: a number outside a range Windows enforces is refused
 /// with E_INVALIDARG, as WMI does.
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
-    if !file.host.windows_is_activated_kms_host() {
-        return fail(
-            SL_E_KMS_HOST_NOT_ACTIVATED,
-            "this is not an activated KMS host, so slmgr.vbs refuses KMS settings",
-        );
-    }
     let row = setting.setting();
+    if row.needs_kms_host_key && !file.host.has_kms_host_key() {
+        // slmgr.vbs prints a warning and calls nothing: there is no HRESULT to give
+        return ChangeStatus::Failed {
+            code: None,
+            message: format!(
+                "no KMS host key is installed (no keyed product has IsKeyManagementServiceMachine), so `{}` is not set",
+                row.key
+            ),
+        };
+    }
     let refused = row
         .range
         .filter(|r| r.refused_by_windows)
@@ -258,8 +312,38 @@ fn set_rule_group(
         .or_insert(RuleGroupState {
             enabled: false,
             remote_addresses: Vec::new(),
+            rules: BTreeMap::new(),
         });
     g.enabled = enabled;
     g.remote_addresses = remote_addresses.to_vec();
+    ChangeStatus::applied()
+}
+
+/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is an error, as the cmdlet
+/// gives; an enabled rule takes the profiles, and the scope when one is given.
+fn set_firewall_rule(
+    file: &mut LabFile,
+    group: RuleGroup,
+    rule: &str,
+    enabled: bool,
+    profiles: &[Profile],
+    remote_addresses: Option<&[String]>,
+) -> ChangeStatus {
+    let Some(g) = file.host.firewall.groups.get_mut(&group) else {
+        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+    };
+    let mut rules = std::mem::take(&mut g.rules);
+    let Some(r) = rules.get_mut(rule) else {
+        g.rules = rules;
+        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+    };
+    r.enabled = enabled;
+    if enabled {
+        r.profiles = profiles.to_vec();
+        if let Some(scope) = remote_addresses {
+            r.remote_addresses = scope.to_vec();
+        }
+    }
+    *g = RuleGroupState::from_rules(rules);
     ChangeStatus::applied()
 }

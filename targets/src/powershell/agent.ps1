@@ -9,6 +9,7 @@ Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $SppKey = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+$SppKey32 = 'HKLM:\SOFTWARE\Wow6432Node\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
 $LockDir = Join-Path $env:ProgramData 'kmsconf'
 $LockPath = Join-Path $LockDir 'apply.lock'
 $ServiceProperties = @('Version', 'IsKeyManagementServiceMachine', 'KeyManagementServiceCurrentCount',
@@ -32,8 +33,10 @@ function Send-Kmsconf([string]$Kind, $Value) {
     [Console]::Out.Flush()
 }
 
-# The HRESULT of a failure: the WMI error's error_Code, else one quoted in the message, else the
-# exception's own HResult when it is not a generic .NET one (0x8013xxxx).
+# The HRESULT of a failure: the WMI error's error_Code, else the one in the record's
+# FullyQualifiedErrorId (Invoke-CimMethod's `HRESULT 0xc004f050,Microsoft.Management...`), else
+# one quoted in the message, else the exception's own HResult when it is not a generic .NET one
+# (0x8013xxxx).
 function Get-KmsconfHResult($ErrorRecord) {
     $e = $ErrorRecord.Exception
     $outer = $e
@@ -42,6 +45,11 @@ function Get-KmsconfHResult($ErrorRecord) {
             $code = $e.ErrorData.CimInstanceProperties['error_Code']
             if ($null -ne $code -and $null -ne $code.Value) { return ('0x{0:X8}' -f [uint32]$code.Value) }
         }
+        $e = $e.InnerException
+    }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+    $e = $outer
+    while ($null -ne $e) {
         if ($e.Message -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
         $e = $e.InnerException
     }
@@ -50,10 +58,27 @@ function Get-KmsconfHResult($ErrorRecord) {
     return $own
 }
 
+# A method result with no ReturnValue, or a null one, is success (under StrictMode reading a
+# missing property throws, so it is looked up first); a non-zero one is the HRESULT.
 function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments = @{}) {
     $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
-    if ($null -ne $result -and $result.ReturnValue -ne 0) {
-        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$result.ReturnValue)
+    $code = $null
+    if ($null -ne $result -and $result.PSObject.Properties['ReturnValue']) { $code = $result.ReturnValue }
+    if ($null -ne $code -and [uint32]$code -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$code)
+    }
+}
+
+# slmgr.vbs /ipk: the service's Version as REG_SZ KeyManagementServiceVersion (under the
+# Wow6432Node key too, when it exists) while a keyed product is a KMS host (VOLUME_KMS, not
+# VOLUME_KMSCLIENT), deleted otherwise.
+function Set-KmsconfKmsVersion([string]$Version) {
+    $kmsHosts = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL' -Property Description |
+        Where-Object { [string]$_.Description -match 'VOLUME_KMS' -and [string]$_.Description -notmatch 'VOLUME_KMSCLIENT' })
+    foreach ($key in @($SppKey, $SppKey32)) {
+        if (-not (Test-Path -LiteralPath $key)) { continue }
+        if ($kmsHosts.Count -gt 0) { New-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -PropertyType String -Value $Version -Force | Out-Null }
+        else { Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -ErrorAction SilentlyContinue }
     }
 }
 
@@ -129,6 +154,7 @@ function Get-KmsconfFirewallRules {
             Group = $_.Group
             Direction = [string]$_.Direction
             Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
             Protocol = [string]$port.Protocol
             LocalPort = [string[]]@($port.LocalPort)
             RemoteAddress = [string[]]@($address.RemoteAddress)
@@ -145,6 +171,13 @@ function Get-KmsconfScope($Addresses) {
     $list = [string[]]@($Addresses)
     if ($list.Count -eq 0) { return 'Any' }
     $list
+}
+
+# Firewall profiles as the NetSecurity `Profile` flags take them: `Domain, Private`.
+function Get-KmsconfProfiles($Profiles) {
+    $list = [string[]]@($Profiles)
+    if ($list.Count -eq 0) { throw 'no firewall profile to set' }
+    $list -join ', '
 }
 
 # --- the operations: one function each, taking the request, returning what it read back ------
@@ -206,14 +239,23 @@ function Invoke-KmsconfUnlock($Request) {
     [ordered]@{ Released = $true; Holder = $current }
 }
 
-# Installs every license file of the pack at the request's path (a folder of `.xrm-ms` files,
-# or one), as `slmgr /ilc` does.
+# Installs the license files of the pack at the request's path, as `slmgr /ilc` does: a
+# folder's own `.xrm-ms` files (not its subfolders), or one file. A pack that keeps one folder
+# per host OS (the Office 2010 KMS host pack: `win2k3`, `win7`, `win8`), whose own installer
+# installs only the host OS's folder, is refused with the folders named, so the config names
+# the exact one.
 function Invoke-KmsconfInstallLicensePack($Request) {
     $path = [string]$Request.path
-    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -Recurse -File) }
+    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }
     elseif (Test-Path -LiteralPath $path -PathType Leaf) { $files = @(Get-Item -LiteralPath $path) }
     else { throw ('0x80070002 license pack {0} does not exist on the host' -f $path) }
-    if ($files.Count -eq 0) { throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path) }
+    if ($files.Count -eq 0) {
+        $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue |
+            Where-Object { @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 } |
+            ForEach-Object { $_.Name })
+        if ($perOs.Count -gt 0) { throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }
+        throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path)
+    }
     $svc = Get-KmsconfLicensingService
     foreach ($file in $files) {
         if ($file.Extension -ne '.xrm-ms') { throw ('{0} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }
@@ -223,9 +265,13 @@ function Invoke-KmsconfInstallLicensePack($Request) {
     Read-KmsconfProducts $Request
 }
 
+# Installs the key, then keeps KeyManagementServiceVersion as slmgr.vbs /ipk does.
 function Invoke-KmsconfInstallProductKey($Request) {
-    Invoke-KmsconfMethod (Get-KmsconfLicensingService) 'InstallProductKey' @{ ProductKey = [string]$Request.key }
+    $svc = Get-KmsconfLicensingService
+    $version = [string]$svc.Version
+    Invoke-KmsconfMethod $svc 'InstallProductKey' @{ ProductKey = [string]$Request.key }
     Update-KmsconfLicenseStatus
+    Set-KmsconfKmsVersion $version
     Read-KmsconfProducts $Request
 }
 
@@ -291,34 +337,43 @@ function Invoke-KmsconfRestartService($Request) {
     Read-KmsconfService
 }
 
-# Enables or disables a built-in rule group, found by its rules' names and its group resource
-# string; only a scoped group's remote addresses are kmsconf's, other groups keep theirs.
+# Enables or disables a group kmsconf manages whole, its inbound rules found by the group's
+# resource string; its rules keep their profiles and scope.
 function Invoke-KmsconfSetRuleGroup($Request) {
-    $rules = @()
-    foreach ($name in @($Request.rule_names)) { $rules += @(Get-NetFirewallRule -Name ([string]$name) -ErrorAction SilentlyContinue) }
-    if ($null -ne $Request.resource) {
-        $rules += @(Get-NetFirewallRule -Group ([string]$Request.resource) -Direction Inbound -ErrorAction SilentlyContinue)
-    }
+    $rules = @(Get-NetFirewallRule -Group ([string]$Request.resource) -Direction Inbound -ErrorAction SilentlyContinue)
     if ($rules.Count -eq 0) { throw ('the host has none of the built-in rules of the {0} group' -f $Request.display_name) }
     $enabled = if ($Request.enabled) { 'True' } else { 'False' }
-    if ($Request.scoped) {
-        $rules | Set-NetFirewallRule -Enabled $enabled -RemoteAddress (Get-KmsconfScope $Request.remote_addresses)
+    $rules | Set-NetFirewallRule -Enabled $enabled
+    Read-KmsconfFirewall
+}
+
+# One built-in rule by its locale-independent Name: enabled on the request's profiles (and
+# scoped when it carries remote addresses; without them the rule keeps its own scope), or
+# disabled.
+function Invoke-KmsconfSetFirewallRule($Request) {
+    $name = [string]$Request.rule
+    if (-not $Request.enabled) {
+        Set-NetFirewallRule -Name $name -Enabled False
+    } elseif ($null -eq $Request.remote_addresses) {
+        Set-NetFirewallRule -Name $name -Enabled True -Profile (Get-KmsconfProfiles $Request.profiles)
     } else {
-        $rules | Set-NetFirewallRule -Enabled $enabled
+        Set-NetFirewallRule -Name $name -Enabled True -Profile (Get-KmsconfProfiles $Request.profiles) -RemoteAddress (Get-KmsconfScope $Request.remote_addresses)
     }
     Read-KmsconfFirewall
 }
 
-# Sets kmsconf's own rule for the KMS port, creating it if it is not there.
+# Sets kmsconf's own rule for the KMS port on the request's profiles, creating it if it is not
+# there.
 function Invoke-KmsconfSetPortRule($Request) {
     $name = [string]$Request.name
     $port = [uint16]$Request.port
     $scope = Get-KmsconfScope $Request.remote_addresses
+    $profiles = Get-KmsconfProfiles $Request.profiles
     $rule = Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue
     if ($null -ne $rule) {
-        $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope
+        $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope -Profile $profiles
     } else {
-        New-NetFirewallRule -Name $name -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope | Out-Null
+        New-NetFirewallRule -Name $name -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope -Profile $profiles | Out-Null
     }
     Read-KmsconfFirewall
 }
@@ -342,6 +397,7 @@ $Operations = @{
     'set_service' = @('result', ${function:Invoke-KmsconfSetService})
     'restart_service' = @('result', ${function:Invoke-KmsconfRestartService})
     'set_rule_group' = @('result', ${function:Invoke-KmsconfSetRuleGroup})
+    'set_firewall_rule' = @('result', ${function:Invoke-KmsconfSetFirewallRule})
     'set_port_rule' = @('result', ${function:Invoke-KmsconfSetPortRule})
     'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
 }

@@ -30,8 +30,13 @@ pub const PROGRAM: &str = "powershell.exe";
 /// reads the requests that follow. Fixed text with no secret in it: this is all that appears on
 /// the command line. Its preferences are global, so the NetSecurity cmdlets (CDXML functions,
 /// which do not see a script's own preference variables) stop on errors too, and no progress
-/// record ("Preparing modules for first use") reaches stderr.
-const BOOTSTRAP: &str = "$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; \
+/// record ("Preparing modules for first use") reaches stderr. Before anything else it checks the
+/// language mode: under Constrained Language Mode (AppLocker or WDAC) the .NET calls that follow
+/// would fail halfway, so it says so on a line of its own, with nothing but a cmdlet and a
+/// property read.
+const BOOTSTRAP: &str = "$mode = [string]$ExecutionContext.SessionState.LanguageMode; \
+if ($mode -ne 'FullLanguage') { Write-Output ('KMSCONF-LANGUAGE-MODE:' + $mode); exit 1 }; \
+$ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; \
 $agent = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String([Console]::In.ReadLine().Trim())); \
 & ([ScriptBlock]::Create($agent))";
 
@@ -81,5 +86,7 @@ fn quote_list(items: &[String]) -> String {
     format!("@({})", quoted.join(", "))
 }
 
+#[cfg(test)]
+pub(crate) mod names;
 #[cfg(test)]
 mod tests;

@@ -76,9 +76,21 @@ pub struct Message {
     pub json: String,
 }
 
-/// The answer line in `line`, if it is one (other output, such as a banner, is `None`).
+/// What the bootstrap prints instead of running anything when PowerShell is not in
+/// FullLanguage mode.
+const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
+
+/// The answer line in `line`, if it is one (other output, such as a banner, is `None`). A
+/// session in Constrained Language Mode is an error that says so.
 pub fn message(line: &str) -> Option<Result<Message, String>> {
-    line.trim().strip_prefix("KMSCONF:").map(decode)
+    let line = line.trim();
+    if let Some(mode) = line.strip_prefix(LANGUAGE_MODE) {
+        return Some(Err(format!(
+            "PowerShell on the host runs in `{}` mode (an AppLocker or WDAC policy), where kmsconf's agent cannot make the .NET calls it needs; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode",
+            mode.trim()
+        )));
+    }
+    line.strip_prefix("KMSCONF:").map(decode)
 }
 
 fn decode(rest: &str) -> Result<Message, String> {

@@ -8,7 +8,7 @@ use std::fmt;
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{SettingValue, Write};
 use serde::Serialize;
@@ -106,12 +106,34 @@ impl Request {
                 "set_rule_group",
                 rule_group(*group, *enabled, remote_addresses),
             ),
+            TargetOp::SetFirewallRule {
+                group,
+                rule,
+                enabled,
+                profiles,
+                remote_addresses,
+            } => Self::new(
+                "set_firewall_rule",
+                json!({
+                    "group": group,
+                    "rule": rule,
+                    "enabled": enabled,
+                    "profiles": windows_profiles(profiles),
+                    "remote_addresses": remote_addresses,
+                }),
+            ),
             TargetOp::SetPortRule {
                 port,
                 remote_addresses,
+                profiles,
             } => Self::new(
                 "set_port_rule",
-                json!({ "name": PORT_RULE_NAME, "port": port, "remote_addresses": remote_addresses }),
+                json!({
+                    "name": PORT_RULE_NAME,
+                    "port": port,
+                    "remote_addresses": remote_addresses,
+                    "profiles": windows_profiles(profiles),
+                }),
             ),
             TargetOp::RemovePortRule => {
                 Self::new("remove_port_rule", json!({ "name": PORT_RULE_NAME }))
@@ -217,17 +239,19 @@ fn argument(value: &SettingValue, inverted: bool) -> (Value, &'static str) {
     }
 }
 
-/// A rule group by its rules' names and its group resource string; `scoped` says whether the
-/// remote addresses are kmsconf's to set.
+/// A group kmsconf enables whole, by its group resource string (`null` for a group the facts
+/// table does not hold, which the agent refuses).
 fn rule_group(group: RuleGroup, enabled: bool, remote_addresses: &[String]) -> Value {
-    let info = catalog::rule_group(group).cloned().unwrap_or_default();
     json!({
         "group": group,
         "display_name": group.display_name(),
-        "rule_names": info.rule_names,
-        "resource": info.group,
-        "scoped": info.scoped,
+        "resource": catalog::rule_group(group).map(|info| info.group.clone()),
         "enabled": enabled,
         "remote_addresses": remote_addresses,
     })
+}
+
+/// Profiles by their Windows names (`Domain`), as the NetSecurity cmdlets take them.
+fn windows_profiles(profiles: &[Profile]) -> Vec<&'static str> {
+    profiles.iter().map(|p| p.windows_name()).collect()
 }

@@ -1,7 +1,7 @@
 //! The agent script kmsconf starts on a Windows host: the fixed `agent.ps1` after a header of
-//! the tables it reads by (firewall rule names and groups, the product filter, the KMS settings'
-//! CIM properties and registry values). The tables come from kmsconf's own data files, never
-//! from a config, so the script is the same on every host and every run.
+//! the tables it reads by (firewall rule groups and kmsconf's own rule, the product filter, the
+//! KMS settings' CIM properties and registry values). The tables come from kmsconf's own data
+//! files, never from a config, so the script is the same on every host and every run.
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -15,9 +15,9 @@ use super::{quote, quote_list};
 
 const AGENT: &str = include_str!("agent.ps1");
 
-/// The WQL filter for the products discovery reads: every keyed product, and the Office KMS host
-/// SKUs by activation ID (present once their license pack is installed). No `LIKE`: it makes
-/// WMI read every product, as no filter does.
+/// The WQL filter for the products discovery reads: every keyed product, and the Office KMS
+/// host SKUs by activation ID (present once their license pack is installed). Equality tests
+/// only: no `LIKE`, which makes WMI read every product, as no filter does.
 fn product_filter() -> String {
     let mut filter = String::from("PartialProductKey IS NOT NULL");
     for id in ProductId::ALL {
@@ -30,15 +30,12 @@ fn product_filter() -> String {
 
 /// The header of tables, then the agent.
 fn build() -> String {
-    let mut names = Vec::new();
-    let mut groups = Vec::new();
-    for group in RuleGroup::ALL {
-        if let Some(info) = catalog::rule_group(group) {
-            names.extend(info.rule_names.iter().cloned());
-            groups.extend(info.group.iter().cloned());
-        }
-    }
-    names.push(PORT_RULE_NAME.to_string());
+    let names = vec![PORT_RULE_NAME.to_string()];
+    // each managed group by its resource string: the Key Management Service group's two rules
+    let groups: Vec<String> = RuleGroup::ALL
+        .into_iter()
+        .filter_map(|g| catalog::rule_group(g).map(|info| info.group.clone()))
+        .collect();
     let properties: Vec<String> = SETTINGS
         .iter()
         .filter_map(|s| s.property.map(String::from))

@@ -2,7 +2,7 @@ use super::*;
 use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::PublishDomain;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use serde_json::{json, Value};
@@ -15,7 +15,7 @@ fn key() -> ProductKey {
 }
 
 /// Every kind of operation, in the order a full first apply would run them.
-fn every_op() -> Vec<TargetOp> {
+pub(super) fn every_op() -> Vec<TargetOp> {
     vec![
         TargetOp::InstallLicensePack {
             product: ProductId::Office2019,
@@ -93,10 +93,19 @@ fn every_op() -> Vec<TargetOp> {
             .expect("setting"),
         ),
         TargetOp::RestartService,
-        TargetOp::SetRuleGroup {
+        TargetOp::SetFirewallRule {
             group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP-NoScope".into(),
             enabled: true,
-            remote_addresses: vec!["10.0.0.0/8".into()],
+            profiles: vec![Profile::Domain],
+            remote_addresses: Some(vec!["10.0.0.0/8".into()]),
+        },
+        TargetOp::SetFirewallRule {
+            group: RuleGroup::KeyManagementService,
+            rule: "SPPSVC-In-TCP".into(),
+            enabled: true,
+            profiles: vec![Profile::Private],
+            remote_addresses: None,
         },
         TargetOp::SetRuleGroup {
             group: RuleGroup::FileAndPrinterSharing,
@@ -106,6 +115,7 @@ fn every_op() -> Vec<TargetOp> {
         TargetOp::SetPortRule {
             port: 1689,
             remote_addresses: Vec::new(),
+            profiles: vec![Profile::Domain, Profile::Private],
         },
         TargetOp::RemovePortRule,
     ]
@@ -130,7 +140,7 @@ fn golden(name: &str, actual: &str) {
 }
 
 /// The request lines of [`every_op`], numbered from 1 as a session numbers them.
-fn request_lines() -> Vec<(Request, String)> {
+pub(super) fn request_lines() -> Vec<(Request, String)> {
     every_op()
         .iter()
         .enumerate()
@@ -147,7 +157,8 @@ fn request_lines() -> Vec<(Request, String)> {
 fn the_agent_matches_its_golden_file_and_reads_narrowly() {
     let agent = agent_script();
     golden("agent.ps1", agent);
-    assert!(agent.contains("-Name $name") && agent.contains("'SPPSVC-In-TCP'"));
+    // both Key Management Service rules, by the group's resource string
+    assert!(agent.contains("-Group $group") && agent.contains("'@FirewallAPI.dll,-28002'"));
     assert!(
         !agent.contains("Key Management Service'"),
         "never the display name"
@@ -377,18 +388,33 @@ fn a_phone_activation_shows_the_installation_id_as_pending() {
 
 #[test]
 fn firewall_read_backs_are_compared_with_windows_address_forms() {
-    let op = TargetOp::SetRuleGroup {
+    let op = TargetOp::SetFirewallRule {
         group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
         enabled: true,
-        remote_addresses: vec!["10.0.0.0/8".into()],
+        profiles: vec![Profile::Domain],
+        remote_addresses: Some(vec!["10.0.0.0/8".into()]),
     };
-    let rule = |enabled: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP", "Direction": "Inbound", "Enabled": enabled, "LocalPort": "1688", "RemoteAddress": address }] });
+    let rule = |enabled: &str, profile: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP-NoScope", "Group": "@FirewallAPI.dll,-28002", "Direction": "Inbound", "Enabled": enabled, "Profile": profile, "LocalPort": "1688", "RemoteAddress": address }] });
     assert_eq!(
-        verify(&op, &rule("True", "10.0.0.0/255.0.0.0")),
+        verify(&op, &rule("True", "Domain", "10.0.0.0/255.0.0.0")),
         Ok(ChangeStatus::applied())
     );
-    assert!(verify(&op, &rule("False", "10.0.0.0/255.0.0.0")).is_err());
-    assert!(verify(&op, &rule("True", "Any")).is_err());
+    assert!(verify(&op, &rule("False", "Domain", "10.0.0.0/255.0.0.0")).is_err());
+    assert!(verify(&op, &rule("True", "Domain", "Any")).is_err());
+    assert!(verify(&op, &rule("True", "Domain, Public", "10.0.0.0/8")).is_err());
+    // without a configured scope the rule keeps its own
+    let unscoped = TargetOp::SetFirewallRule {
+        group: RuleGroup::KeyManagementService,
+        rule: "SPPSVC-In-TCP-NoScope".into(),
+        enabled: true,
+        profiles: vec![Profile::Domain],
+        remote_addresses: None,
+    };
+    assert_eq!(
+        verify(&unscoped, &rule("True", "Domain", "Any")),
+        Ok(ChangeStatus::applied())
+    );
     let remove = TargetOp::RemovePortRule;
     assert_eq!(
         verify(&remove, &json!({ "FirewallRules": [] })),
@@ -411,4 +437,90 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
     let line = format!("KMSCONF:begin:{}", BASE64.encode(r#"{"Id":3}"#));
     let m = message(&line).expect("a line").expect("decodes");
     assert_eq!((m.kind.as_str(), m.json.as_str()), ("begin", r#"{"Id":3}"#));
+}
+
+/// Constrained Language Mode is detected before anything else: the bootstrap's first statement
+/// reads the language mode, and its answer is an error that says what to change.
+#[test]
+fn constrained_language_mode_is_detected_first_and_named() {
+    assert!(BOOTSTRAP.starts_with("$mode = [string]$ExecutionContext.SessionState.LanguageMode;"));
+    let e = message("KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\r\n")
+        .expect("an answer line")
+        .expect_err("refused");
+    assert!(
+        e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+        "{e}"
+    );
+}
+
+/// The text of the agent's function `name`, up to the next function.
+fn function(name: &str) -> &'static str {
+    let agent = agent_script();
+    let start = agent
+        .find(&format!("function {name}("))
+        .unwrap_or_else(|| panic!("no function {name}"));
+    let rest = &agent[start..];
+    let end = rest[1..].find("\nfunction ").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
+}
+
+/// A method result without `ReturnValue`, or with a null one, is success; the HRESULT is also
+/// read from the record's FullyQualifiedErrorId.
+#[test]
+fn method_results_and_hresults_are_read_robustly() {
+    let method = function("Invoke-KmsconfMethod");
+    assert!(method.contains("$result.PSObject.Properties['ReturnValue']"));
+    assert!(method.contains("if ($null -ne $code -and [uint32]$code -ne 0)"));
+    assert!(!agent_script().contains("$result.ReturnValue -ne 0"));
+    assert!(function("Get-KmsconfHResult")
+        .contains("[string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}'"));
+}
+
+/// `slmgr.vbs /ipk` writes KeyManagementServiceVersion (REG_SZ, also under Wow6432Node) when a
+/// KMS host key is installed and deletes it otherwise; the agent's key install does the same.
+#[test]
+fn a_key_install_keeps_key_management_service_version_as_slmgr_does() {
+    let text = function("Invoke-KmsconfInstallProductKey");
+    let version = text
+        .find("$version = [string]$svc.Version")
+        .expect("read first");
+    let install = text.find("'InstallProductKey'").expect("install");
+    let write = text
+        .find("Set-KmsconfKmsVersion $version")
+        .expect("then written");
+    assert!(version < install && install < write);
+    assert!(agent_script().contains(
+        "SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
+    ));
+    let set = function("Set-KmsconfKmsVersion");
+    assert!(set.contains("-Name 'KeyManagementServiceVersion' -PropertyType String"));
+    assert!(set.contains("Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion'"));
+}
+
+/// A license pack folder's own files only: a pack with one folder per host OS is refused with
+/// the folders named, instead of installing every OS's licenses.
+#[test]
+fn a_license_pack_is_one_folder_not_a_tree() {
+    let text = function("Invoke-KmsconfInstallLicensePack");
+    assert!(!agent_script().contains("-Recurse"));
+    assert!(text.contains("keeps its license files in one folder per host OS"));
+}
+
+/// A Key Management Service rule is set by its name, with its profiles, and keeps its own
+/// scope when the request carries none: the request holds the data, the agent the cmdlets.
+#[test]
+fn a_firewall_rule_keeps_its_scope_unless_one_is_sent() {
+    let text = function("Invoke-KmsconfSetFirewallRule");
+    assert!(text.contains("$null -eq $Request.remote_addresses"));
+    let lines: Vec<String> = request_lines().into_iter().map(|(_, l)| l).collect();
+    let rules: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .filter(|d| d["op"] == "set_firewall_rule")
+        .collect();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0]["rule"], "SPPSVC-In-TCP-NoScope");
+    assert_eq!(rules[0]["profiles"], json!(["Domain"]));
+    assert_eq!(rules[0]["remote_addresses"], json!(["10.0.0.0/8"]));
+    assert_eq!(rules[1]["remote_addresses"], Value::Null);
 }

@@ -5,9 +5,9 @@
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
-use kmsconf_model::config::{ProductId, RuleGroup};
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::ops::TargetOp;
-use kmsconf_model::state::{Channel, LicenseStatus, ProductState};
+use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RuleState};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -64,15 +64,26 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
             Ok(ChangeStatus::applied())
         }
         TargetOp::RestartService => verify_restart(&rb),
-        TargetOp::SetRuleGroup {
+        TargetOp::SetRuleGroup { group, enabled, .. } => verify_rule_group(&rb, *group, *enabled),
+        TargetOp::SetFirewallRule {
             group,
+            rule,
             enabled,
+            profiles,
             remote_addresses,
-        } => verify_rule_group(&rb, *group, *enabled, remote_addresses),
+        } => {
+            let want = RuleState {
+                enabled: *enabled,
+                profiles: profiles.clone(),
+                remote_addresses: remote_addresses.clone().unwrap_or_default(),
+            };
+            verify_firewall_rule(&rb, *group, rule, &want, remote_addresses.is_some())
+        }
         TargetOp::SetPortRule {
             port,
             remote_addresses,
-        } => verify_port_rule(&rb, *port, remote_addresses),
+            profiles,
+        } => verify_port_rule(&rb, *port, remote_addresses, profiles),
         TargetOp::RemovePortRule => {
             let present = rb
                 .firewall_rules
@@ -133,14 +144,13 @@ fn verify_key(
     })
 }
 
-/// Every rule of the group is enabled (or disabled), and a scoped group has the addresses sent.
+/// Every rule of the group is enabled (or disabled).
 fn verify_rule_group(
     rb: &ReadBack,
     group: RuleGroup,
     enabled: bool,
-    remote_addresses: &[String],
 ) -> Result<ChangeStatus, String> {
-    let fw = cim::firewall(&rb.firewall_rules);
+    let fw = cim::firewall(&rb.firewall_rules)?;
     let g = fw.groups.get(&group).ok_or("the group's rules are gone")?;
     if g.enabled != enabled {
         return Err(format!(
@@ -149,11 +159,33 @@ fn verify_rule_group(
             if enabled { "enabled" } else { "disabled" }
         ));
     }
-    let scoped = catalog::rule_group(group).is_some_and(|i| i.scoped);
-    if scoped && g.remote_addresses != remote_addresses {
+    Ok(ChangeStatus::applied())
+}
+
+/// The rule reads back enabled on the profiles (and with the scope) sent, or disabled.
+fn verify_firewall_rule(
+    rb: &ReadBack,
+    group: RuleGroup,
+    rule: &str,
+    want: &RuleState,
+    scoped: bool,
+) -> Result<ChangeStatus, String> {
+    let fw = cim::firewall(&rb.firewall_rules)?;
+    let r = fw
+        .groups
+        .get(&group)
+        .and_then(|g| g.rules.get(rule))
+        .ok_or_else(|| format!("the host shows no rule `{rule}`"))?;
+    let same = r.enabled == want.enabled
+        && (!want.enabled
+            || (r.profiles == want.profiles
+                && (!scoped || r.remote_addresses == want.remote_addresses)));
+    if !same {
         return Err(format!(
-            "the rule's remote addresses read back as {:?}",
-            g.remote_addresses
+            "`{rule}` reads back {} on {:?} from {:?}",
+            if r.enabled { "enabled" } else { "disabled" },
+            r.profiles,
+            r.remote_addresses
         ));
     }
     Ok(ChangeStatus::applied())
@@ -164,12 +196,13 @@ fn verify_port_rule(
     rb: &ReadBack,
     port: u16,
     remote_addresses: &[String],
+    profiles: &[Profile],
 ) -> Result<ChangeStatus, String> {
-    let fw = cim::firewall(&rb.firewall_rules);
+    let fw = cim::firewall(&rb.firewall_rules)?;
     let rule = fw
         .port_rule
         .ok_or_else(|| format!("there is no enabled rule {PORT_RULE_NAME}"))?;
-    if rule.port != port || rule.remote_addresses != remote_addresses {
+    if rule.port != port || rule.remote_addresses != remote_addresses || rule.profiles != profiles {
         return Err(format!(
             "{PORT_RULE_NAME} reads back as TCP {} from {:?}",
             rule.port, rule.remote_addresses

@@ -1,5 +1,6 @@
-//! The `[hosts.NAME.firewall]` table: the rule groups to enable and the remote addresses the
-//! KMS rule is scoped to, kept in the form discovery reads back from Windows.
+//! The `[hosts.NAME.firewall]` table: the rule groups to enable, the profiles the KMS port is
+//! opened on, and the remote addresses the KMS rules are scoped to, kept in the form discovery
+//! reads back from Windows.
 
 use std::net::IpAddr;
 
@@ -35,7 +36,7 @@ pub(super) fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> Firewall
     }
     let remote_addresses = f.remote_addresses.as_ref().map(|list| {
         if list.get().is_empty() {
-            ctx.error(list.start(), "`remote_addresses` is empty; leave it out to allow any remote address");
+            ctx.error(list.start(), "`remote_addresses` is empty; leave it out to keep the rules' own scope");
         }
         if !groups.contains(&wire::RuleGroup::KeyManagementService) {
             ctx.error(
@@ -62,10 +63,45 @@ pub(super) fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> Firewall
             canonical
         }
     });
+    let profiles = f.profiles.as_ref().map_or_else(
+        || crate::config::DEFAULT_PROFILES.to_vec(),
+        |list| profiles(ctx, list, &groups),
+    );
     FirewallConfig {
         rule_groups: groups,
         remote_addresses,
+        profiles,
     }
+}
+
+/// The `profiles` list, sorted: not empty, each profile once, and only with the KMS group.
+fn profiles(
+    ctx: &mut Ctx,
+    list: &wire::At<Vec<wire::At<wire::Profile>>>,
+    groups: &[wire::RuleGroup],
+) -> Vec<wire::Profile> {
+    if list.get().is_empty() {
+        ctx.error(
+            list.start(),
+            "`profiles` is empty; leave it out to open the KMS port on the domain and private profiles",
+        );
+    }
+    if !groups.contains(&wire::RuleGroup::KeyManagementService) {
+        ctx.error(
+            list.start(),
+            "`profiles` says where the `key-management-service` rule group opens the KMS port, and that group is not in `rule_groups`",
+        );
+    }
+    let mut out: Vec<wire::Profile> = Vec::new();
+    for p in list.get() {
+        if out.contains(p.get()) {
+            ctx.error(p.start(), format!("profile `{}` is listed twice", p.get()));
+        } else {
+            out.push(*p.get());
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Checks a remote address and returns it in the form discovery reads it back from Windows

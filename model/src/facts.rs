@@ -1,0 +1,181 @@
+//! The Windows facts table (`data/windows.toml`): every CIM class, property, method and
+//! parameter, registry value, built-in firewall rule and HRESULT kmsconf relies on, each with its
+//! source. The scripts, the CIM parsing, the lab and the error catalogue are built from it or
+//! checked against it; [`Facts::knows`] is what those checks ask.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::config::{Profile, RuleGroup};
+use crate::state::RuleState;
+
+/// The whole table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    /// Source keys to what each source is.
+    pub sources: BTreeMap<String, String>,
+    pub class: Vec<ClassFact>,
+    pub method: Vec<MethodFact>,
+    pub registry: Vec<RegistryFact>,
+    pub firewall_group: Vec<RuleGroupInfo>,
+    pub hresult: Vec<HresultFact>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassFact {
+    pub name: String,
+    pub properties: Vec<String>,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodFact {
+    pub class: String,
+    pub name: String,
+    #[serde(default)]
+    pub parameters: Vec<Parameter>,
+    /// slmgr.vbs warns that the Software Protection service must restart after it.
+    #[serde(default)]
+    pub restart: bool,
+    /// slmgr.vbs calls it only when a KMS host key is installed.
+    #[serde(default)]
+    pub gate: bool,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    pub name: String,
+    /// The CIM type: `string`, `uint32`, `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryFact {
+    /// `spp` or `spp32` (the Wow6432Node copy).
+    pub key: String,
+    pub name: String,
+    /// As `reg.exe` names it: `REG_SZ`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub restart: bool,
+    pub source: String,
+}
+
+/// How a built-in firewall rule group is recognised on a host, whatever its display language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleGroupInfo {
+    pub id: RuleGroup,
+    /// The resource string in the rules' `Group` property (inbound rules only).
+    pub group: String,
+    /// Whether kmsconf manages the rules' remote address scope.
+    pub scoped: bool,
+    /// The rules kmsconf manages one by one (empty: it enables the group whole).
+    #[serde(default)]
+    pub rules: Vec<RuleInfo>,
+    pub source: String,
+}
+
+/// A built-in rule as Windows installs it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInfo {
+    pub name: String,
+    pub profiles: Vec<Profile>,
+    /// Empty = any remote address.
+    pub remote_addresses: Vec<String>,
+    pub protocol: String,
+    pub local_port: u16,
+    pub service: String,
+    pub source: String,
+}
+
+impl RuleInfo {
+    /// The rule on a fresh host: disabled, with its built-in profiles and scope.
+    pub fn built_in(&self) -> RuleState {
+        let mut profiles = self.profiles.clone();
+        profiles.sort();
+        RuleState {
+            enabled: false,
+            profiles,
+            remote_addresses: self.remote_addresses.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HresultFact {
+    pub code: String,
+    /// The slerror.h (or winerror.h) symbol.
+    pub name: String,
+    /// The operation kinds that meet it (`kmsconf lab fault --op` ids).
+    pub ops: Vec<String>,
+    /// The lab returns it.
+    pub lab: bool,
+    /// `false`: no source confirms it; the README lists it as unverified.
+    #[serde(default = "yes")]
+    pub verified: bool,
+    pub source: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The table, parsed once. It is compiled in and checked by a unit test, so a parse failure is
+/// a build defect; an empty table then makes every lookup fall back safely.
+pub fn facts() -> &'static Facts {
+    static TABLE: OnceLock<Facts> = OnceLock::new();
+    TABLE.get_or_init(|| toml::from_str(include_str!("../data/windows.toml")).unwrap_or_default())
+}
+
+/// The firewall rule group's row.
+pub fn rule_group(group: RuleGroup) -> Option<&'static RuleGroupInfo> {
+    facts().firewall_group.iter().find(|g| g.id == group)
+}
+
+impl Facts {
+    /// Whether `name` is a class, property, method, parameter, registry value or firewall rule
+    /// name the table holds.
+    pub fn knows(&self, name: &str) -> bool {
+        self.class
+            .iter()
+            .any(|c| c.name == name || c.properties.iter().any(|p| p == name))
+            || self.method.iter().any(|m| {
+                m.name == name || m.class == name || m.parameters.iter().any(|p| p.name == name)
+            })
+            || self.registry.iter().any(|r| r.name == name)
+            || self
+                .firewall_group
+                .iter()
+                .any(|g| g.group == name || g.rules.iter().any(|r| r.name == name))
+    }
+
+    /// The method `name` of `class`.
+    pub fn method(&self, class: &str, name: &str) -> Option<&MethodFact> {
+        self.method
+            .iter()
+            .find(|m| m.class == class && m.name == name)
+    }
+
+    /// The HRESULT row of `code`.
+    pub fn hresult(&self, code: u32) -> Option<&HresultFact> {
+        self.hresult
+            .iter()
+            .find(|h| crate::catalog::parse_code(&h.code) == Some(code))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+use super::*;
+use crate::settings::{Write, SETTINGS};
+
+#[test]
+fn the_table_parses_and_every_row_names_a_known_source() {
+    let strict: Facts =
+        toml::from_str(include_str!("../../data/windows.toml")).expect("the table parses");
+    let f = facts();
+    assert_eq!(f.class.len(), strict.class.len());
+    let sources: Vec<&String> = f
+        .class
+        .iter()
+        .map(|c| &c.source)
+        .chain(f.method.iter().map(|m| &m.source))
+        .chain(f.registry.iter().map(|r| &r.source))
+        .chain(f.firewall_group.iter().map(|g| &g.source))
+        .chain(
+            f.firewall_group
+                .iter()
+                .flat_map(|g| g.rules.iter().map(|r| &r.source)),
+        )
+        .chain(f.hresult.iter().map(|h| &h.source))
+        .collect();
+    for s in sources {
+        assert!(
+            f.sources.contains_key(s),
+            "source `{s}` is not in [sources]"
+        );
+    }
+    for m in &f.method {
+        assert!(
+            f.class.iter().any(|c| c.name == m.class),
+            "{}: class {}",
+            m.name,
+            m.class
+        );
+    }
+}
+
+/// Each setting row's method, argument, property and registry value are in the table, and its
+/// restart need and its gate on a KMS host key are the table's.
+#[test]
+fn every_setting_row_agrees_with_the_table() {
+    let f = facts();
+    for row in SETTINGS {
+        let (restart, gate) = match &row.write {
+            Write::Method {
+                method, registry, ..
+            } => {
+                let m = f
+                    .method("SoftwareLicensingService", method.name)
+                    .unwrap_or_else(|| {
+                        panic!("{}: method {} not in the table", row.key, method.name)
+                    });
+                assert!(
+                    m.parameters.iter().any(|p| p.name == method.argument),
+                    "{}: parameter {}",
+                    row.key,
+                    method.argument
+                );
+                if let Some(r) = registry {
+                    assert!(f.knows(r.name), "{}: registry {}", row.key, r.name);
+                }
+                (m.restart, m.gate)
+            }
+            Write::Registry(r) => {
+                let fact = f
+                    .registry
+                    .iter()
+                    .find(|x| x.name == r.name)
+                    .unwrap_or_else(|| panic!("{}: registry {} not in the table", row.key, r.name));
+                assert_eq!(fact.kind, r.kind.reg_type(), "{}", row.key);
+                (fact.restart, false)
+            }
+        };
+        if let Some(r) = row.write.registry() {
+            let fact = f.registry.iter().find(|x| x.name == r.name).expect("row");
+            assert_eq!(fact.kind, r.kind.reg_type(), "{}", row.key);
+        }
+        if let Some(p) = row.property {
+            assert!(f.knows(p), "{}: property {p}", row.key);
+        }
+        assert_eq!(row.needs_restart, restart, "{}: restart", row.key);
+        assert_eq!(row.needs_kms_host_key, gate, "{}: gate", row.key);
+    }
+}
+
+#[test]
+fn the_kms_group_has_both_rules_and_every_code_is_explained() {
+    let kms = rule_group(RuleGroup::KeyManagementService).expect("kms group");
+    assert_eq!(kms.group, "@FirewallAPI.dll,-28002");
+    let names: Vec<&str> = kms.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["SPPSVC-In-TCP", "SPPSVC-In-TCP-NoScope"]);
+    assert_eq!(kms.rules[0].profiles, [Profile::Private, Profile::Public]);
+    assert_eq!(kms.rules[0].remote_addresses, ["LocalSubnet"]);
+    assert_eq!(kms.rules[1].profiles, [Profile::Domain]);
+    assert!(kms.rules[1].remote_addresses.is_empty());
+    for g in RuleGroup::ALL {
+        let info = rule_group(g).unwrap_or_else(|| panic!("{g} missing"));
+        assert!(info.group.starts_with('@'), "{g}");
+    }
+    let f = facts();
+    for h in &f.hresult {
+        let code = crate::catalog::parse_code(&h.code).expect("code parses");
+        assert!(
+            crate::catalog::code(code).is_some(),
+            "{} ({}) is not in the error catalogue",
+            h.code,
+            h.name
+        );
+        for op in &h.ops {
+            assert!(
+                crate::ops::OpKind::parse(op).is_some(),
+                "{}: op {op}",
+                h.code
+            );
+        }
+    }
+}
