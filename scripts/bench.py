@@ -2,6 +2,7 @@
 """Fleet benchmarks for kmsconf against lab hosts (issue 5). Rerun with:
 
     python3 scripts/bench.py [--sizes 1,10,100,1000] [--runs 5] [--latency-sizes 8,64,256]
+    python3 scripts/bench.py --scale-sizes 1000,10000 --runs 3   # the 10,000-host budget
 
 For each fleet size it builds a config whose hosts each have the Windows KMS host key and two
 Office products (packs, keys, activation), service settings and firewall rules, then measures:
@@ -22,6 +23,10 @@ Office products (packs, keys, activation), service settings and firewall rules, 
         batch, unlock), as kmsconf made them until issue 11: `lab:` hosts whose every round trip
         costs connection + start + request; connections per host are the lab's round trips plus
         the lock's and the unlock's.
+With --scale-sizes, for each size it measures `validate`, a fresh `plan` and a no-change `plan`
+(median wall time and peak RSS), and prints each against the 10,000-host budget (validate
+< 1 s, plan < 3 s, peak RSS < 300 MB) and the ratio to the first size: linear growth keeps
+time per host flat. `--max-validate`, `--max-plan` and `--max-rss-mb` set the budget.
 Prints Markdown tables; figures are medians of --runs runs (the Windows ones of one run).
 """
 import argparse
@@ -43,36 +48,40 @@ KEYS = {
 
 
 def host_block(i, target=None):
-    target = target or f"lab:lab/h{i:04d}.json"
+    target = target or f"lab:lab/h{i:05d}.json"
     return f"""
-[hosts.h{i:04d}]
+[hosts.h{i:05d}]
 target = "{target}"
 
-[hosts.h{i:04d}.service]
+[hosts.h{i:05d}.service]
 port = 1689
 activation_interval = 60
 renewal_interval = 4320
 low_priority = true
 
-[hosts.h{i:04d}.firewall]
+[hosts.h{i:05d}.firewall]
 rule_groups = ["key-management-service", "file-and-printer-sharing"]
 remote_addresses = ["10.0.0.0/8"]
 
-[hosts.h{i:04d}.products.windows]
+[hosts.h{i:05d}.products.windows]
 host_key = {{ env = "KMS_HOST_KEY" }}
 
-[hosts.h{i:04d}.products.office-2019]
+[hosts.h{i:05d}.products.office-2019]
 host_key = {{ env = "OFFICE_2019_KEY" }}
 license_pack = "packs/office"
 
-[hosts.h{i:04d}.products.office-2021]
+[hosts.h{i:05d}.products.office-2021]
 host_key = {{ env = "OFFICE_2021_KEY" }}
 license_pack = "packs/office"
 """
 
 
+CPU = {}
+
+
 def run(binary, args, cwd, extra_env=None):
-    """Runs kmsconf; returns (seconds, peak RSS in KiB, exit code, stdout)."""
+    """Runs kmsconf; returns (seconds, peak RSS in KiB, exit code, stdout). The CPU seconds it
+    used (user + system) are kept in CPU[tuple(args)], last run."""
     env = dict(os.environ, **KEYS, **(extra_env or {}))
     env.pop("KMSCONF_LOG", None)
     start = time.perf_counter()
@@ -80,6 +89,7 @@ def run(binary, args, cwd, extra_env=None):
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    CPU[tuple(args)] = usage.ru_utime + usage.ru_stime
     return elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status), out.decode()
 
 
@@ -87,7 +97,7 @@ def fleet(n, base, ssh=False, name=None):
     d = os.path.join(base, name or f"fleet-{n}")
     os.makedirs(os.path.join(d, "packs", "office"), exist_ok=True)
     with open(os.path.join(d, "kmsconf.toml"), "w") as f:
-        f.write("".join(host_block(i, f"ssh://h{i:04d}" if ssh else None) for i in range(n)))
+        f.write("".join(host_block(i, f"ssh://h{i:05d}" if ssh else None) for i in range(n)))
     return d
 
 
@@ -186,7 +196,9 @@ def set_latency(d, ms):
 
 
 def median_run(binary, args, cwd, runs, reset=None):
-    times, rss = [], []
+    """Median wall seconds and peak RSS of `runs` runs; CPU[("median",) + args] is the median
+    CPU seconds."""
+    times, rss, cpu = [], [], []
     for _ in range(runs):
         if reset:
             reset()
@@ -195,13 +207,44 @@ def median_run(binary, args, cwd, runs, reset=None):
             sys.exit(f"kmsconf {' '.join(args)} failed with {code} in {cwd}")
         times.append(t)
         rss.append(m)
+        cpu.append(CPU[tuple(args)])
+    CPU[("median", *args)] = statistics.median(cpu)
     return statistics.median(times), max(rss)
+
+
+def scale(binary, base, sizes, runs, budget):
+    """validate, fresh plan and no-change plan per size, against the budget; returns whether all fit."""
+    print("| hosts | validate, median | plan (fresh), median | plan (no change), median | CPU (user + sys): validate / fresh / no change | peak RSS | CPU per host / first size's: validate / fresh / no change |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    first = None
+    fits = True
+    for n in sizes:
+        d = fleet(n, base)
+        tv, rv = median_run(binary, ["validate"], d, runs)
+        tp, rp = median_run(binary, ["plan"], d, runs)  # the first run creates the lab hosts
+        run(binary, ["apply", "--auto-approve"], d)
+        tn, rn = median_run(binary, ["plan", "--detailed-exitcode"], d, runs)
+        rss = max(rv, rp, rn) / 1024
+        cpu = [CPU[("median", *args)] for args in (["validate"], ["plan"], ["plan", "--detailed-exitcode"])]
+        per = [c / n for c in cpu]
+        first = first or per
+        ratio = " / ".join(f"{b / a:.2f}" for a, b in zip(first, per))
+        shown = " / ".join(f"{c:.2f} s" for c in cpu)
+        print(f"| {n} | {tv*1000:.0f} ms | {tp*1000:.0f} ms | {tn*1000:.0f} ms | {shown} | {rss:.1f} MiB | {ratio} |")
+        if n >= 10000:
+            fits &= tv < budget.max_validate and max(tp, tn) < budget.max_plan and rss < budget.max_rss_mb
+        shutil.rmtree(d)
+    return fits
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1,10,100,1000")
     ap.add_argument("--latency-sizes", default="8,64,256")
+    ap.add_argument("--scale-sizes", default="")
+    ap.add_argument("--max-validate", type=float, default=1.0)
+    ap.add_argument("--max-plan", type=float, default=3.0)
+    ap.add_argument("--max-rss-mb", type=float, default=300.0)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--windows-sizes", default="1,8,64")
     ap.add_argument("--connect-ms", type=int, default=300)
@@ -212,6 +255,12 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "kmsconf"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "kmsconf")
     base = tempfile.mkdtemp(prefix="kmsconf-bench-")
+    if a.scale_sizes:
+        try:
+            fits = scale(binary, base, [int(s) for s in a.scale_sizes.split(",")], a.runs, a)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        sys.exit(0 if fits else "over the 10,000-host budget")
     try:
         if not a.only_windows:
             lab_tables(a, binary, base)

@@ -11,7 +11,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -n "${KMSCONF:-}" ]; then
-  kmsconf="$KMSCONF"
+  # the script works in a temporary directory: a relative path is taken from where it was run
+  case "$KMSCONF" in
+    */*) kmsconf="$(cd "$(dirname "$KMSCONF")" && pwd)/$(basename "$KMSCONF")" ;;
+    *) kmsconf="$(command -v "$KMSCONF")" ;;
+  esac
 else
   cargo build --quiet --manifest-path "$root/Cargo.toml" --bin kmsconf
   kmsconf="$root/target/debug/kmsconf"

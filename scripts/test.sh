@@ -3,7 +3,8 @@
 # missing, then runs `cargo test --workspace` (extra arguments are passed on to it).
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
-# server on 127.0.0.1, and check the metrics and alert rules with Prometheus' `promtool`. They
+# server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
+# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. They
 # fail, never skip, without those programs: this script is what makes a fresh machine ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,17 +14,26 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-# package -> a program it installs (what the tests run)
+# package -> a program or file it installs (what the tests run); a package without one (the
+# samba-ad-dc metapackage) is looked up with dpkg-query
 declare -A provides=(
   [bind9]=/usr/sbin/named
   [bind9-dnsutils]=/usr/bin/nsupdate
   [openssh-server]=/usr/sbin/sshd
   [openssh-client]=/usr/bin/ssh-keygen
   [prometheus]=/usr/bin/promtool
+  [samba]=/usr/sbin/samba
+  [samba-ad-provision]=/usr/share/samba/setup/provision.ldif
+  [krb5-user]=/usr/bin/kinit
 )
 missing=()
-for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus; do
-  if [ ! -x "${provides[$package]}" ]; then missing+=("$package"); fi
+for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
+  samba-ad-provision krb5-user; do
+  if [ -n "${provides[$package]:-}" ]; then
+    [ -e "${provides[$package]}" ] || missing+=("$package")
+  elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -31,11 +41,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test: installing ${missing[*]}" >&2
     apt-get update
-    apt-get install -y "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
   elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     echo "test: installing ${missing[*]} (with sudo)" >&2
     sudo apt-get update
-    sudo apt-get install -y "${missing[@]}"
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
   else
     echo "test: the tests need ${missing[*]}; install them as root, then run this script again:" >&2
     echo "  $install" >&2

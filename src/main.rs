@@ -21,8 +21,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    cli::init_tracing();
-    match cli::run(args) {
+    match cli::init_tracing().and_then(|()| cli::run(args)) {
         Ok(code) => code,
         Err(e) => {
             cli::report_error(&e);

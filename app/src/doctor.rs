@@ -6,6 +6,7 @@
 mod dns;
 mod host;
 mod probe;
+mod retired;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ pub use host::{
     product_licensed, rearm_count,
 };
 pub use probe::{probe_port, PortProbe};
+pub use retired::{check_retired, check_unpublished, no_host_key, port_closed, RetiredSrv};
 
 /// Stable check ids (the `check` field of `doctor --json`).
 pub const HOST_REACHABLE: &str = "host-reachable";
@@ -36,6 +38,10 @@ pub const COUNT_THRESHOLD: &str = "count-threshold";
 pub const REARM_COUNT: &str = "rearm-count";
 pub const SERVICE_RESTART: &str = "service-restart";
 pub const DNS_SRV: &str = "dns-srv";
+/// Retired hosts: nothing listens on the KMS port, no KMS host key, no SRV record.
+pub const PORT_CLOSED: &str = "port-closed";
+pub const NO_HOST_KEY: &str = "no-host-key";
+pub const DNS_UNPUBLISHED: &str = "dns-unpublished";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -77,7 +83,8 @@ pub struct Check {
         with = "String",
         extend("enum" = [
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
-            GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV
+            GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
+            NO_HOST_KEY, DNS_UNPUBLISHED
         ])
     )]
     pub check: &'static str,
@@ -128,7 +135,7 @@ pub struct HostReading {
     pub local_millis: i64,
 }
 
-/// One host's checks, and the notice to show when the discovery created a lab host.
+/// One host's checks (a retired host's are [`check_retired`]), and the notice to show when the discovery created a lab host.
 #[derive(Debug, Clone)]
 pub struct Diagnosis {
     pub checks: Vec<Check>,
@@ -158,10 +165,12 @@ pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnos
     };
     let port = kms_port(cfg, observed.state.as_ref().ok());
     let probe = probe_port(probe_address(cfg), port, PORT_TIMEOUT);
-    Diagnosis {
-        checks: check_host(cfg, &observed, &probe),
-        created,
-    }
+    let checks = if cfg.is_retired() {
+        check_retired(cfg, &observed, &probe)
+    } else {
+        check_host(cfg, &observed, &probe)
+    };
+    Diagnosis { checks, created }
 }
 
 /// The address the port check connects to: the host's `address`, else its name.

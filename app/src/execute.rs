@@ -3,10 +3,10 @@
 //! saved plan's entry changed since it was made.
 
 use kmsconf_engine::apply::run_host;
-use kmsconf_engine::secret::DeclaredSecret;
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::ProductId;
-use kmsconf_model::dns::TsigCredentials;
+use kmsconf_model::dns::{GssTsigCredentials, TsigCredentials};
 use kmsconf_model::keys::{ConfirmationId, ProductKey, TsigSecret};
 use kmsconf_model::ops::{EntryOp, PlanOp, SrvRecordChange, TargetOp};
 use kmsconf_model::{EntryState, KmsHostPlan};
@@ -63,6 +63,7 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
         remove,
         add,
         tsig,
+        gss_tsig,
     } = op
     else {
         return resolve(&plan.name, op).map(EntryOp::Host);
@@ -79,7 +80,39 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
         remove: remove.clone(),
         add: add.clone(),
         tsig: tsig.as_ref().map(resolve_tsig).transpose()?,
+        gss_tsig: gss_tsig
+            .as_deref()
+            .map(resolve_gss_tsig)
+            .transpose()?
+            .map(Box::new),
     }))
+}
+
+/// Checks that the GSS-TSIG keytab, if any, can be opened; GSS-API reads it, kmsconf does not.
+fn resolve_gss_tsig(gss: &kmsconf_model::config::GssTsig) -> Result<GssTsigCredentials, String> {
+    let keytab = match gss.keytab.as_ref().map(|k| &k.source) {
+        Some(SecretSource::File(path)) => {
+            std::fs::File::open(path).map_err(|e| {
+                format!(
+                    "the GSS-TSIG keytab `{}` cannot be read: {e}",
+                    path.display()
+                )
+            })?;
+            Some(path.clone())
+        }
+        Some(other) => {
+            return Err(format!(
+                "the GSS-TSIG keytab must be a file, not {}",
+                other.describe()
+            ))
+        }
+        None => None,
+    };
+    Ok(GssTsigCredentials {
+        server_principal: gss.server_principal.clone(),
+        principal: gss.principal.clone(),
+        keytab,
+    })
 }
 
 /// Reads the secret of the TSIG key a record change names.
@@ -129,7 +162,20 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
                 confirmation_id: cid,
             }
         }
+        PlanOp::UninstallProductKey {
+            product,
+            activation_id,
+            ..
+        } => TargetOp::UninstallProductKey {
+            product: *product,
+            activation_id: activation_id.clone(),
+        },
+        PlanOp::InstallClientKey { product, edition } => TargetOp::InstallProductKey {
+            product: *product,
+            key: client_key(edition)?,
+        },
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
+        PlanOp::ClearListeningPort => TargetOp::ClearListeningPort,
         PlanOp::RestartService => TargetOp::RestartService,
         PlanOp::SetRuleGroup {
             group,
@@ -171,6 +217,15 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
     })
 }
 
+/// The public KMS client setup key (GVLK) of an edition of kmsconf's table.
+fn client_key(edition: &str) -> Result<ProductKey, String> {
+    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| {
+        format!("edition `{edition}` has no KMS client setup key in this kmsconf's table")
+    })?;
+    ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone()))
+        .map_err(|m| format!("the KMS client setup key of `{edition}` is malformed: {m}"))
+}
+
 /// Reads the host key of `product` now, and checks it is still the key the plan was made with
 /// (the one ending in `partial`).
 fn resolve_host_key(
@@ -185,12 +240,30 @@ fn resolve_host_key(
         .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
     if parsed.partial() != partial {
         return Err(format!(
-            "stale plan: the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
+            "the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
             key.source.describe(),
             parsed.partial()
         ));
     }
     Ok(parsed)
+}
+
+/// What of a saved plan's secrets no longer fits it: a host key that now ends in other
+/// characters than the plan recorded, or a secret that cannot be read or is malformed. Checked
+/// for every entry before the first change on any, so a stale plan changes nothing.
+pub fn secret_staleness(plan: &KmsHostPlan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter_map(|change| match &change.operation {
+            op @ (PlanOp::InstallProductKey { .. } | PlanOp::ActivateByPhone { .. }) => {
+                resolve(&plan.name, op).err()
+            }
+            PlanOp::UpdateSrvRecord {
+                tsig: Some(key), ..
+            } => resolve_tsig(key).err(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The places where the host's state differs from the state a saved plan was made from

@@ -5,12 +5,14 @@
 //! The DNS server of `[dns]` is the entry `dns`: a target like the hosts, with a no-op lock.
 //! Nothing here prints; progress goes to a [`Progress`] the caller supplies.
 
+use std::collections::HashMap;
+
 use kmsconf_engine::apply::{ChangeReport, ChangeStatus};
 use kmsconf_engine::graph::Dag;
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::schedule::schedule;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
-use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan};
+use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
 use kmsconf_providers::{dns, planner};
 use kmsconf_targets::{Connect, DynTarget};
 
@@ -270,7 +272,11 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 state,
                 created: discovery.created,
             };
-            planner::plan_host(host, discovery).map_err(HostFailure::from)
+            let mut plan = planner::plan_host(host, discovery).map_err(HostFailure::from)?;
+            if matches!(host.target, TargetSpec::Lab { .. }) {
+                plan.notices.extend(missing_lab_packs(&plan));
+            }
+            Ok(plan)
         }
         EntryState::DnsServer(state) => {
             let cfg = config
@@ -282,20 +288,44 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
     }
 }
 
-/// Rediscovers every entry of a saved plan and refuses the whole plan if any changed: a stale
-/// plan changes nothing.
+/// A lab host's license packs are files on this machine: one that is not there is said at plan
+/// time, not found when apply installs it.
+fn missing_lab_packs(plan: &KmsHostPlan) -> Vec<String> {
+    plan.changes
+        .iter()
+        .filter_map(|c| match &c.operation {
+            PlanOp::InstallLicensePack {
+                product,
+                source,
+                path,
+            } if !path.exists() => Some(format!(
+                "license pack `{source}` of `{product}` does not exist (relative to the config file): apply will fail to install it"
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rediscovers every entry of a saved plan and reads the secrets its changes need, and refuses
+/// the whole plan if any entry changed or any secret no longer fits: a stale plan changes
+/// nothing, on any host.
 pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Result<(), Error> {
     let inputs: Vec<(String, &KmsHostPlan)> =
         plan.hosts.iter().map(|h| (h.name.clone(), h)).collect();
+    let targets = by_name(entries);
     let results = schedule(
         &independent(&inputs),
         inputs,
         parallelism,
         |name, host: &KmsHostPlan| {
-            let r = match target_of(entries, name) {
+            let r = match targets.get(name) {
                 Some(t) => t
                     .discover()
-                    .map(|d| execute::staleness(&host.observed, &d.state))
+                    .map(|d| {
+                        let mut diffs = execute::staleness(&host.observed, &d.state);
+                        diffs.extend(execute::secret_staleness(host));
+                        diffs
+                    })
                     .map_err(|e| e.to_string()),
                 None => Err("no target".to_string()),
             };
@@ -321,11 +351,12 @@ pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Res
     }
 }
 
-fn target_of<'a>(entries: &'a [Entry], name: &str) -> Option<&'a DynTarget> {
+/// Each entry's target by its name: found in one lookup a host, not a search of the fleet.
+fn by_name(entries: &[Entry]) -> HashMap<&str, &DynTarget> {
     entries
         .iter()
-        .find(|e| e.name == name)
-        .map(|e| e.target.as_ref())
+        .map(|e| (e.name.as_str(), e.target.as_ref()))
+        .collect()
 }
 
 /// What one apply job does: apply a planned entry, or fail one that could not be planned.
@@ -360,17 +391,20 @@ pub fn execute(
         .map(|h| (h.name.clone(), h.depends_on.clone()))
         .chain(unplanned.iter().map(|(n, _)| (n.clone(), Vec::new())));
     let dag = Dag::from_deps(deps).unwrap_or_default();
+    let targets = by_name(entries);
+    let hosts: HashMap<&str, &KmsHostPlan> =
+        plan.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
     schedule(
         &dag,
         inputs,
         parallelism,
         |name, work| match work {
             Work::Unplanned(e) => (Err(e.clone().cannot_plan()), false),
-            Work::Planned(host) => apply_one(name, host, entries, progress),
+            Work::Planned(host) => apply_one(name, host, targets.get(name).copied(), progress),
         },
         |name, prerequisite| {
             progress.done(name, "skipped");
-            Ok(skipped_host(plan, name, prerequisite))
+            Ok(skipped_host(hosts.get(name).copied(), prerequisite))
         },
     )
 }
@@ -378,7 +412,7 @@ pub fn execute(
 fn apply_one(
     name: &str,
     host: &KmsHostPlan,
-    entries: &[Entry],
+    target: Option<&DynTarget>,
     progress: &dyn Progress,
 ) -> (HostResult, bool) {
     let _span = tracing::info_span!("apply", host = %name).entered();
@@ -390,7 +424,7 @@ fn apply_one(
         name,
         &format!("applying {n} change{}", if n == 1 { "" } else { "s" }),
     );
-    let r = match target_of(entries, name) {
+    let r = match target {
         Some(t) => execute::apply_entry(t, host).map_err(HostFailure::from),
         None => Err(HostFailure::plan("no target was opened for it")),
     };
@@ -415,12 +449,9 @@ fn apply_one(
 
 /// An entry not applied because an entry it depends on did not converge: each of its changes
 /// is reported (and counted) as skipped.
-fn skipped_host(plan: &KmsPlan, name: &str, prerequisite: &str) -> KmsHostRun {
+fn skipped_host(host: Option<&KmsHostPlan>, prerequisite: &str) -> KmsHostRun {
     let reason = format!("host `{prerequisite}` (a dependency) did not converge");
-    let changes = plan
-        .hosts
-        .iter()
-        .find(|h| h.name == name)
+    let changes = host
         .map(|h| h.changes.as_slice())
         .unwrap_or_default()
         .iter()

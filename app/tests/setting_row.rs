@@ -90,7 +90,11 @@ fn plan_and_apply(providers: &Providers, config: &Config, lab: &LabTarget) -> Ve
 fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config::parse(&dir.path().join("kmsconf.toml"), CONFIG).expect("config");
-    let lab = LabTarget::new("kms01", dir.path().join("kms01.json"));
+    let lab = LabTarget::new(
+        "kms01",
+        dir.path().join("kms01.json"),
+        std::time::Duration::from_secs(600),
+    );
     // the host becomes an activated KMS host first, with the production table
     plan_and_apply(&Providers::default(), &config, &lab);
 

@@ -29,9 +29,57 @@ impl Location {
     }
 }
 
+/// Where each line of a source starts, so many places in one large file are found by a binary
+/// search each instead of a scan from its start (which made validation quadratic in hosts).
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    /// The same place as [`Location::at`] gives, for `source` (the text this index was made of).
+    pub fn location(&self, file: &Path, source: &str, offset: usize) -> Location {
+        let offset = offset.min(source.len());
+        let line = self.starts.partition_point(|start| *start <= offset);
+        let line_start = self.starts[line.saturating_sub(1)];
+        let column = source
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        Location {
+            file: file.to_path_buf(),
+            line,
+            column,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// How long a value a message quotes may be before it is cut.
+const QUOTED_CHARS: usize = 60;
+
+/// A value as a message quotes it: in backticks, and when long cut with its length said, so a
+/// 10 MB value does not become a 10 MB message.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!(
+            "`{}…` ({} characters)",
+            value[..end].escape_debug(),
+            value.chars().count()
+        ),
+        None => format!("`{}`", value.escape_debug()),
     }
 }
 
@@ -79,6 +127,22 @@ impl fmt::Display for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_index_finds_what_a_scan_finds() {
+        let source = "a = 1\nbé = \"x\"\n\n[t]\nk = 2";
+        let index = LineIndex::new(source);
+        let file = Path::new("f.toml");
+        for offset in 0..=source.len() + 2 {
+            if source.is_char_boundary(offset.min(source.len())) {
+                assert_eq!(
+                    index.location(file, source, offset),
+                    Location::at(file, source, offset),
+                    "offset {offset}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn line_and_column_are_one_based_and_count_characters() {

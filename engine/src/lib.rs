@@ -12,8 +12,10 @@ pub mod error;
 pub mod graph;
 pub mod lock;
 pub mod plan;
+pub mod read;
 pub mod schedule;
 pub mod schema;
+mod seal;
 pub mod secret;
 pub mod target;
 #[cfg(test)]

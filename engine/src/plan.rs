@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::secret::Secret;
 use crate::Error;
 
 /// The types a domain plugs into plans and apply runs.
@@ -137,30 +138,86 @@ impl<D: Domain> Plan<D> {
     }
 }
 
-impl<D: Domain> Plan<D> {
-    /// Writes the plan file atomically.
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| Error::PlanFile {
-            path: path.to_path_buf(),
-            message: format!("cannot encode the plan: {e}"),
-        })?;
-        text.push('\n');
-        crate::write::atomic_write(path, text.as_bytes())
-    }
+/// What makes a saved plan trustworthy: the SHA-256 digest of its canonical content, which
+/// `plan`, `show` and `apply` print so a reviewer can see they read the same file, and whether an
+/// HMAC made with a plan key vouched for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// `sha256:` and 64 lowercase hex digits.
+    pub digest: String,
+    /// An HMAC-SHA-256 with the plan key was written (save) or verified (load).
+    pub authenticated: bool,
 }
 
+/// The plan file fields that seal the rest; they are left out of the content they seal.
+const DIGEST_FIELD: &str = "digest";
+const HMAC_FIELD: &str = "hmac";
+
 impl<D: Domain> Plan<D> {
-    /// Reads a plan file, checking that it is one and that this kmsconf understands its version.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    /// The plan as its file holds it, without the seal; an error for a plan that cannot be
+    /// saved (one that needs a literal secret).
+    /// Dependencies on hosts the plan does not hold (left out by `--host`) are left out: apply
+    /// could not order by them, and a loaded plan may depend only on its own hosts.
+    fn content(&self) -> Result<Value, String> {
+        let mut value =
+            serde_json::to_value(self).map_err(|e| format!("cannot encode the plan: {e}"))?;
+        let names: std::collections::BTreeSet<&str> =
+            self.hosts.iter().map(|h| h.name.as_str()).collect();
+        let hosts = value.get_mut("hosts").and_then(Value::as_array_mut);
+        for host in hosts.into_iter().flatten() {
+            if let Some(deps) = host.get_mut("depends_on").and_then(Value::as_array_mut) {
+                deps.retain(|d| d.as_str().is_some_and(|d| names.contains(d)));
+            }
+        }
+        Ok(value)
+    }
+
+    /// The digest `save` would record, for showing a plan before or without saving it; `None`
+    /// for a plan that cannot be saved.
+    pub fn digest(&self) -> Option<String> {
+        self.content().ok().map(|v| crate::seal::digest(&v))
+    }
+
+    /// Writes the plan file atomically with its digest, and with `key` its HMAC.
+    pub fn save(&self, path: &Path, key: Option<&Secret>) -> Result<Seal, Error> {
         let err = |message: String| Error::PlanFile {
             path: path.to_path_buf(),
             message,
         };
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
+        let content = self.content().map_err(err)?;
+        let digest = crate::seal::digest(&content);
+        let mut file = content.clone();
+        if let Value::Object(map) = &mut file {
+            map.insert(DIGEST_FIELD.into(), Value::String(digest.clone()));
+            if let Some(key) = key {
+                map.insert(
+                    HMAC_FIELD.into(),
+                    Value::String(crate::seal::hmac(&content, key)),
+                );
+            }
+        }
+        let mut text = serde_json::to_string_pretty(&file)
+            .map_err(|e| err(format!("cannot encode the plan: {e}")))?;
+        text.push('\n');
+        crate::write::atomic_write(path, text.as_bytes())?;
+        Ok(Seal {
+            digest,
+            authenticated: key.is_some(),
+        })
+    }
+}
+
+impl<D: Domain> Plan<D> {
+    /// Reads a plan file, checking that it is one, that this kmsconf understands its version,
+    /// that its content is what was saved (its digest; with `key`, its HMAC), and that its hosts
+    /// and their dependencies make sense.
+    pub fn load(path: &Path, key: Option<&Secret>) -> Result<(Self, Seal), Error> {
+        let bytes = crate::read::read_bounded(path, crate::read::PLAN)?;
+        let err = |message: String| Error::PlanFile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             // serde_json ends its message with the position, which goes first here
             let message = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
@@ -184,37 +241,113 @@ impl<D: Domain> Plan<D> {
             }
             None => return Err(err("it has no `format_version`".into())),
         }
+        // what is checked is exactly what is then read: the parsed value, not the text
+        let (content, seal) = unseal(value, key).map_err(|message| Error::PlanIntegrity {
+            path: path.to_path_buf(),
+            message,
+        })?;
         let plan: Self =
-            serde_json::from_value(value).map_err(|e| err(format!("malformed plan: {e}")))?;
-        plan.check_host_order().map_err(err)?;
-        Ok(plan)
+            serde_json::from_value(content).map_err(|e| err(format!("malformed plan: {e}")))?;
+        plan.check_hosts().map_err(err)?;
+        Ok((plan, seal))
     }
 }
 
+/// A plan file's content (the file without `digest` and `hmac`) once they vouch for it.
+fn unseal(value: Value, key: Option<&Secret>) -> Result<(Value, Seal), String> {
+    let Value::Object(mut map) = value else {
+        return Err("it is not a JSON object".into());
+    };
+    let recorded = map.remove(DIGEST_FIELD);
+    let hmac = map.remove(HMAC_FIELD);
+    let content = Value::Object(map);
+    let recorded = recorded
+        .as_ref()
+        .and_then(Value::as_str)
+        .ok_or("it has no `digest`; make the plan again with this kmsconf")?;
+    let digest = crate::seal::digest(&content);
+    if recorded != digest {
+        return Err(format!(
+            "its content hashes to `{digest}`, not to its recorded digest `{recorded}`; make a new plan and review it"
+        ));
+    }
+    if let Some(key) = key {
+        let hmac = hmac.as_ref().and_then(Value::as_str).ok_or(
+            "it has no `hmac`, but a plan key was given: only a plan made with the same key is accepted",
+        )?;
+        if !crate::seal::verify_hmac(&content, key, hmac) {
+            return Err(
+                "its `hmac` does not match the plan key: it was changed, or made with another key"
+                    .into(),
+            );
+        }
+    }
+    Ok((
+        content,
+        Seal {
+            digest,
+            authenticated: key.is_some(),
+        },
+    ))
+}
+
 impl<D: Domain> Plan<D> {
-    /// A plan file is JSON a person can edit: hosts that depend on each other in a cycle could
-    /// never be applied in order.
-    fn check_host_order(&self) -> Result<(), String> {
-        let names: std::collections::BTreeSet<&str> =
-            self.hosts.iter().map(|h| h.name.as_str()).collect();
-        let mut dag = crate::graph::Dag::new();
+    /// A plan file is JSON a person can edit: each host must appear once, depend only on hosts
+    /// of the plan, and not in a cycle; each change must depend only on changes of its host.
+    fn check_hosts(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
         for host in &self.hosts {
-            dag.add_node(host.name.clone());
-            for dep in host
-                .depends_on
-                .iter()
-                .filter(|d| names.contains(d.as_str()))
-            {
-                dag.add_edge(dep.clone(), host.name.clone());
+            if !names.insert(host.name.as_str()) {
+                return Err(format!("host `{}` is listed twice", host.name));
             }
         }
-        match dag.topological_order() {
+        for host in &self.hosts {
+            if let Some(dep) = host.depends_on.iter().find(|d| !names.contains(d.as_str())) {
+                return Err(format!(
+                    "host `{}` depends on `{dep}`, which is not a host of the plan",
+                    host.name
+                ));
+            }
+            host.check_changes()?;
+        }
+        let deps = self
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.depends_on.clone()));
+        match crate::graph::Dag::from_deps(deps) {
             Err(Error::Cycle(cycle)) => Err(format!(
                 "dependency cycle between hosts: {}",
                 cycle.join(" -> ")
             )),
             _ => Ok(()),
         }
+    }
+}
+
+impl<D: Domain> HostPlan<D> {
+    fn check_changes(&self) -> Result<(), String> {
+        let mut addresses = std::collections::BTreeSet::new();
+        for change in &self.changes {
+            if !addresses.insert(change.address.as_str()) {
+                return Err(format!(
+                    "host `{}` has the change `{}` twice",
+                    self.name, change.address
+                ));
+            }
+        }
+        for change in &self.changes {
+            if let Some(dep) = change
+                .depends_on
+                .iter()
+                .find(|d| !addresses.contains(d.as_str()))
+            {
+                return Err(format!(
+                    "change `{}` of host `{}` depends on `{dep}`, which is not a change of that host",
+                    change.address, self.name
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -261,15 +394,16 @@ mod tests {
     fn plan_files_round_trip_and_reject_other_files() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("plan.json");
-        plan().save(&p).expect("save");
-        let back: Plan<Test> = Plan::load(&p).expect("load");
+        let saved = plan().save(&p, None).expect("save");
+        let (back, seal): (Plan<Test>, _) = Plan::load(&p, None).expect("load");
+        assert_eq!(seal, saved);
         assert_eq!(back.hosts[0].changes, plan().hosts[0].changes);
         assert_eq!(back.config_dir(), Path::new("/srv/conf"));
         std::fs::write(&p, "{\"kind\": \"other\"}").expect("write");
-        let e = Plan::<Test>::load(&p).expect_err("not a plan");
+        let e = Plan::<Test>::load(&p, None).expect_err("not a plan");
         assert!(e.to_string().contains("test-plan"), "{e}");
         std::fs::write(&p, "{\"kind\": \"test-plan\", \"format_version\": 99}").expect("write");
-        let e = Plan::<Test>::load(&p).expect_err("future");
+        let e = Plan::<Test>::load(&p, None).expect_err("future");
         assert!(e.to_string().contains("version 99"), "{e}");
     }
 
@@ -277,10 +411,13 @@ mod tests {
     fn plan_files_without_a_config_dir_still_load() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("plan.json");
-        let mut old = serde_json::to_value(plan()).expect("encode");
-        old.as_object_mut().expect("object").remove("config_dir");
-        std::fs::write(&p, old.to_string()).expect("write");
-        let back: Plan<Test> = Plan::load(&p).expect("load");
+        let mut old = plan();
+        old.config_dir = None;
+        old.save(&p, None).expect("save");
+        assert!(!std::fs::read_to_string(&p)
+            .expect("read")
+            .contains("config_dir"));
+        let (back, _): (Plan<Test>, _) = Plan::load(&p, None).expect("load");
         assert_eq!(back.config_dir, None);
         let cwd = std::env::current_dir().expect("cwd");
         assert_eq!(back.config_dir(), cwd);
@@ -296,12 +433,141 @@ mod tests {
         second.depends_on = vec!["host01".into()];
         cyclic.hosts[0].depends_on = vec!["host02".into()];
         cyclic.hosts.push(second);
-        cyclic.save(&p).expect("save");
-        let e = Plan::<Test>::load(&p).expect_err("a cycle");
+        cyclic.save(&p, None).expect("save");
+        let e = Plan::<Test>::load(&p, None).expect_err("a cycle");
         assert!(
             e.to_string()
                 .ends_with("dependency cycle between hosts: host01 -> host02 -> host01"),
             "{e}"
         );
+    }
+
+    /// Saves `plan`, lets `edit` change the file's JSON (keeping its digest), and loads it.
+    fn load_edited(plan: &Plan<Test>, edit: impl FnOnce(&mut Value)) -> Result<Plan<Test>, Error> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plan.json");
+        plan.save(&p, None).expect("save");
+        let mut value: Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).expect("read")).expect("json");
+        edit(&mut value);
+        std::fs::write(&p, serde_json::to_string_pretty(&value).expect("encode")).expect("write");
+        Plan::load(&p, None).map(|(plan, _)| plan)
+    }
+
+    /// Recomputes the digest after an edit, as an attacker who knows the format can.
+    fn reseal(value: &mut Value) {
+        let map = value.as_object_mut().expect("object");
+        map.remove(DIGEST_FIELD);
+        let mut content = map.clone();
+        content.remove(HMAC_FIELD);
+        let digest = crate::seal::digest(&Value::Object(content));
+        map.insert(DIGEST_FIELD.into(), Value::String(digest));
+    }
+
+    #[test]
+    fn an_edited_operation_or_display_is_refused_naming_the_mismatch() {
+        let digest = plan().digest().expect("digest");
+        for edit in ["operation", "after", "before", "equivalent"] {
+            let e = load_edited(&plan(), |v| {
+                v["hosts"][0]["changes"][0][edit] = serde_json::json!("edited");
+            })
+            .expect_err("edited");
+            assert!(
+                e.to_string()
+                    .contains("was changed after it was saved: its content hashes to `sha256:")
+                    && e.to_string()
+                        .contains(&format!("not to its recorded digest `{digest}`")),
+                "{edit}: {e}"
+            );
+        }
+        // layout is not content: the same plan re-indented still loads
+        load_edited(&plan(), |_| {}).expect("re-indented");
+        let e = load_edited(&plan(), |v| {
+            v.as_object_mut().expect("object").remove(DIGEST_FIELD);
+        })
+        .expect_err("no digest");
+        assert!(
+            e.to_string()
+                .ends_with("it has no `digest`; make the plan again with this kmsconf"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn with_a_key_only_a_plan_signed_with_it_loads() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plan.json");
+        let key = Secret::new("0123456789abcdef0123456789abcdef");
+        let seal = plan().save(&p, Some(&key)).expect("save");
+        assert!(seal.authenticated);
+        let (_, loaded) = Plan::<Test>::load(&p, Some(&key)).expect("signed");
+        assert_eq!(loaded, seal);
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert!(!text.contains(key.expose()), "the key is never written");
+        // an attacker who edits the operation and recomputes the digest has no key for the HMAC
+        let mut value: Value = serde_json::from_str(&text).expect("json");
+        value["hosts"][0]["changes"][0]["operation"] = serde_json::json!("edited");
+        reseal(&mut value);
+        std::fs::write(&p, value.to_string()).expect("write");
+        let (unsigned, _) = Plan::<Test>::load(&p, None).expect("the digest alone holds");
+        assert_eq!(unsigned.hosts[0].changes[0].operation, "edited");
+        let e = Plan::<Test>::load(&p, Some(&key)).expect_err("hmac");
+        assert!(
+            e.to_string().ends_with(
+                "its `hmac` does not match the plan key: it was changed, or made with another key"
+            ),
+            "{e}"
+        );
+        plan().save(&p, None).expect("save unsigned");
+        let e = Plan::<Test>::load(&p, Some(&key)).expect_err("unsigned");
+        assert!(
+            e.to_string()
+                .contains("it has no `hmac`, but a plan key was given"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_host_listed_twice_or_an_unknown_dependency_is_refused() {
+        let e = load_edited(&plan(), |v| {
+            let host = v["hosts"][0].clone();
+            v["hosts"].as_array_mut().expect("hosts").push(host);
+            reseal(v);
+        })
+        .expect_err("twice");
+        assert!(
+            e.to_string().ends_with("host `host01` is listed twice"),
+            "{e}"
+        );
+        let e = load_edited(&plan(), |v| {
+            v["hosts"][0]["depends_on"] = serde_json::json!(["host09"]);
+            reseal(v);
+        })
+        .expect_err("unknown host");
+        assert!(
+            e.to_string()
+                .ends_with("host `host01` depends on `host09`, which is not a host of the plan"),
+            "{e}"
+        );
+        let e = load_edited(&plan(), |v| {
+            v["hosts"][0]["changes"][0]["depends_on"] = serde_json::json!(["b.setting"]);
+            reseal(v);
+        })
+        .expect_err("unknown change");
+        assert!(
+            e.to_string().ends_with("change `a.setting` of host `host01` depends on `b.setting`, which is not a change of that host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_saved_plan_drops_dependencies_on_hosts_outside_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("plan.json");
+        let mut selected = plan();
+        selected.hosts[0].depends_on = vec!["not-selected".into()];
+        selected.save(&p, None).expect("save");
+        let (back, _) = Plan::<Test>::load(&p, None).expect("load");
+        assert!(back.hosts[0].depends_on.is_empty());
     }
 }

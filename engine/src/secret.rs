@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Location;
+use crate::read::{read_bounded, SECRET};
 use crate::Error;
 
 /// A secret value. Shows nothing of itself except through [`Secret::expose`].
@@ -54,7 +55,9 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    /// Reads the secret. `what` names it in errors (e.g. `hosts.web01.password`).
+    /// Reads the secret. `what` names it in errors (e.g. `hosts.web01.password`). A leading
+    /// UTF-8 byte order mark (Windows PowerShell 5.1's `Set-Content -Encoding UTF8` writes one)
+    /// and surrounding whitespace are not part of it.
     pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
         let err = |message: String| Error::Secret {
             what: format!("`{what}`"),
@@ -62,7 +65,7 @@ impl SecretSource {
         };
         match self {
             Self::Env(var) => match std::env::var(var) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(v) if !clean(&v).is_empty() => Ok(Secret::new(clean(&v))),
                 Ok(_) => Err(err(format!("environment variable `{var}` is empty"))),
                 Err(std::env::VarError::NotPresent) => {
                     Err(err(format!("environment variable `{var}` is not set")))
@@ -71,11 +74,15 @@ impl SecretSource {
                     "environment variable `{var}` is not valid UTF-8"
                 ))),
             },
-            Self::File(path) => match std::fs::read_to_string(path) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-                Ok(_) => Err(err(format!("file `{}` is empty", path.display()))),
-                Err(e) => Err(err(format!("cannot read `{}`: {e}", path.display()))),
-            },
+            Self::File(path) => {
+                let bytes = read_bounded(path, SECRET).map_err(|e| err(e.to_string()))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| err(format!("file `{}` is not valid UTF-8", path.display())))?;
+                match clean(&text) {
+                    "" => Err(err(format!("file `{}` is empty", path.display()))),
+                    value => Ok(Secret::new(value)),
+                }
+            }
             Self::Literal(secret) => Ok(secret.clone()),
         }
     }
@@ -88,11 +95,19 @@ impl SecretSource {
         }
     }
 
-    /// Whether there is a value to read now: the variable is set and not empty, the file exists.
+    /// Whether there is a value to read now: the variable is set, the file exists, and what
+    /// they hold is not empty (a byte order mark and whitespace alone are empty). A file that
+    /// exists but cannot be read counts as there: [`Self::resolve`] says why it fails.
     pub fn is_available(&self) -> bool {
         match self {
-            Self::Env(var) => std::env::var_os(var).is_some_and(|v| !v.is_empty()),
-            Self::File(path) => path.exists(),
+            Self::Env(var) => {
+                std::env::var_os(var).is_some_and(|v| !clean(&v.to_string_lossy()).is_empty())
+            }
+            Self::File(path) => match read_bounded(path, SECRET) {
+                Ok(bytes) => !clean(&String::from_utf8_lossy(&bytes)).is_empty(),
+                Err(Error::Read { source, .. }) => source.kind() != std::io::ErrorKind::NotFound,
+                Err(_) => true,
+            },
             Self::Literal(_) => true,
         }
     }
@@ -109,6 +124,11 @@ impl SecretSource {
             Self::Literal(_) => "a literal in the config".to_string(),
         }
     }
+}
+
+/// A secret's text without a leading UTF-8 byte order mark and surrounding whitespace.
+fn clean(text: &str) -> &str {
+    text.trim_start().trim_start_matches('\u{feff}').trim()
 }
 
 /// A secret source together with the place in the config that declared it.
@@ -160,5 +180,37 @@ mod tests {
             .expect_err("unset")
             .to_string()
             .contains("is not set"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_whitespace_are_not_part_of_a_secret() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // what Windows PowerShell 5.1's `Set-Content -Encoding UTF8` writes
+        std::fs::write(dir.path().join("k"), format!("\u{feff}{KEY}\r\n")).expect("write");
+        let f = SecretSource::File("k".into()).rooted(dir.path());
+        assert_eq!(f.resolve("k").expect("file").expose(), KEY);
+        std::fs::write(dir.path().join("e"), "\u{feff} \r\n").expect("write");
+        let empty = SecretSource::File("e".into()).rooted(dir.path());
+        assert!(
+            !empty.is_available(),
+            "only a mark and whitespace: nothing yet"
+        );
+        assert!(!SecretSource::File(dir.path().join("missing")).is_available());
+        let e = empty.resolve("e").expect_err("empty");
+        assert!(e.to_string().ends_with("is empty"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_or_fifo_secret_is_refused_at_once() {
+        let e = SecretSource::File("/dev/zero".into())
+            .resolve("k")
+            .expect_err("a device");
+        assert!(
+            e.to_string()
+                .ends_with("cannot read `/dev/zero`: it is not a regular file: it is a device"),
+            "{e}"
+        );
+        assert!(SecretSource::File("/dev/zero".into()).is_available());
     }
 }

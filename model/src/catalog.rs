@@ -106,6 +106,23 @@ pub fn edition(id: &str) -> Option<&'static Edition> {
     editions().iter().find(|e| e.id == id)
 }
 
+/// The Windows edition a host runs, by the operating system's caption as Windows shows it
+/// (`Microsoft Windows Server 2022 Datacenter`); the table's names list editions that share a
+/// key as `A / B`.
+pub fn windows_edition(caption: &str) -> Option<&'static Edition> {
+    let caption = caption.trim();
+    let caption = caption.strip_prefix("Microsoft ").unwrap_or(caption).trim();
+    editions().iter().find(|e| {
+        e.product == ProductId::Windows
+            && e.name.split(" / ").any(|n| n.eq_ignore_ascii_case(caption))
+    })
+}
+
+/// Whether `key` is a published KMS client setup key (GVLK), which installs as a KMS client key.
+pub fn is_client_key(key: &str) -> bool {
+    editions().iter().any(|e| e.key.eq_ignore_ascii_case(key))
+}
+
 /// Every edition with a published GVLK, in the table's order.
 pub fn all_editions() -> &'static [Edition] {
     editions()
@@ -246,6 +263,23 @@ mod tests {
             edition("office-2019-professional-plus").map(|e| e.product),
             Some(ProductId::Office2019)
         );
+    }
+
+    #[test]
+    fn editions_are_found_by_the_caption_windows_shows() {
+        let dc = windows_edition("Microsoft Windows Server 2022 Datacenter").expect("2022 DC");
+        assert_eq!(dc.id, "windows-server-2022-datacenter");
+        assert_eq!(
+            windows_edition("Windows Server 2022 Datacenter").map(|e| e.id.as_str()),
+            Some("windows-server-2022-datacenter")
+        );
+        assert_eq!(
+            windows_edition("Microsoft Windows 10 Enterprise").map(|e| e.id.as_str()),
+            Some("windows-enterprise")
+        );
+        assert!(windows_edition("Microsoft Windows Server 2022 Datacenter Evaluation").is_none());
+        assert!(is_client_key(&dc.key));
+        assert!(!is_client_key("BCDFG-HJKMP-QRTVW-XY234-6789B"));
     }
 
     #[test]

@@ -34,7 +34,6 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(body.len());
     let (number, unit) = body.split_at(split);
-    let n: i64 = number.parse().map_err(|_| bad())?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -42,11 +41,21 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => return Err(bad()),
     };
+    if number.is_empty() {
+        return Err(bad());
+    }
+    // digits only here: a number too large for i64 is out of range, not malformed
+    let out_of_range =
+        || format!("`{text}` is outside -{MAX_DAYS}d..=+{MAX_DAYS}d (100 years either way)");
+    let n: i64 = number.parse().map_err(|_| out_of_range())?;
     n.checked_mul(scale)
         .and_then(|v| v.checked_mul(sign))
-        .filter(|v| v.abs() <= 100 * 365 * 86_400)
-        .ok_or_else(bad)
+        .filter(|v| v.abs() <= MAX_DAYS * 86_400)
+        .ok_or_else(out_of_range)
 }
+
+/// The longest duration [`parse_duration`] takes, in days: 100 years.
+const MAX_DAYS: i64 = 100 * 365;
 
 /// A duration as a person reads it: its largest unit and the next one when that is not zero,
 /// truncated (`3d 4h`, `1m 30s`, `2h`, `0s`); jiff balances it into 24-hour days and prints it

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -86,6 +87,17 @@ impl fmt::Debug for TsigCredentials {
     }
 }
 
+/// GSS-TSIG credentials as apply uses them: the keytab is a path GSS-API reads (kmsconf never
+/// reads it), so there is nothing secret here to redact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GssTsigCredentials {
+    /// `None`: `DNS/<the zone's SOA primary name>` in the default realm.
+    pub server_principal: Option<String>,
+    /// `None`: the default credential cache's principal.
+    pub principal: Option<String>,
+    pub keytab: Option<PathBuf>,
+}
+
 /// One atomic RFC 2136 UPDATE of one zone's `_vlmcs._tcp` RRset.
 #[derive(Debug, Clone)]
 pub struct ZoneUpdate {
@@ -94,6 +106,7 @@ pub struct ZoneUpdate {
     pub expected: Vec<SrvRecord>,
     pub remove: Vec<SrvRecord>,
     pub add: Vec<SrvRecord>,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<TsigCredentials>,
+    pub gss_tsig: Option<Box<GssTsigCredentials>>,
 }

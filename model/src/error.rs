@@ -1,19 +1,11 @@
 //! The model's one error type: a config file that cannot be read or is invalid.
 
-use std::path::PathBuf;
-
 use kmsconf_engine::diagnostic::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Engine(#[from] kmsconf_engine::Error),
-    #[error("cannot read `{path}`: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// The configuration has one or more errors; each carries its file, line and column.
     #[error("{}", render_diagnostics(.0))]
     Invalid(Vec<Diagnostic>),

@@ -45,7 +45,72 @@ pub struct MethodFact {
     /// slmgr.vbs calls it only when a KMS host key is installed.
     #[serde(default)]
     pub gate: bool,
+    /// The class reference says it applies to KMS hosts only (an installed KMS host key).
+    #[serde(default)]
+    pub kms_host_only: bool,
+    /// The `slmgr.vbs` switch that makes the same call (`/upk`); `None` when no switch does.
+    #[serde(default)]
+    pub slmgr: Option<String>,
     pub source: String,
+}
+
+impl MethodFact {
+    /// What an administrator types for the same call: its `slmgr.vbs` switch, else the CIM call.
+    pub fn equivalent(&self) -> String {
+        match &self.slmgr {
+            Some(switch) => format!("slmgr.vbs {switch}"),
+            None => format!("{}.{}()", self.class, self.name),
+        }
+    }
+}
+
+/// A CIM method kmsconf calls outside the settings table, by the class and name of its row (the
+/// table's tests check every one has a row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Method {
+    pub class: &'static str,
+    pub name: &'static str,
+}
+
+impl Method {
+    pub const INSTALL_PRODUCT_KEY: Self = Self::service("InstallProductKey");
+    pub const UNINSTALL_PRODUCT_KEY: Self = Self {
+        class: "SoftwareLicensingProduct",
+        name: "UninstallProductKey",
+    };
+    pub const CLEAR_LISTENING_PORT: Self = Self::service("ClearKeyManagementServiceListeningPort");
+    pub const REFRESH_LICENSE_STATUS: Self = Self::service("RefreshLicenseStatus");
+    pub const ALL: [Self; 4] = [
+        Self::INSTALL_PRODUCT_KEY,
+        Self::UNINSTALL_PRODUCT_KEY,
+        Self::CLEAR_LISTENING_PORT,
+        Self::REFRESH_LICENSE_STATUS,
+    ];
+
+    const fn service(name: &'static str) -> Self {
+        Self {
+            class: "SoftwareLicensingService",
+            name,
+        }
+    }
+
+    /// Its row of the table.
+    pub fn fact(self) -> Option<&'static MethodFact> {
+        facts().method(self.class, self.name)
+    }
+
+    /// Its `slmgr.vbs` switch (`slmgr.vbs /upk`), or its CIM call where no switch makes it.
+    pub fn equivalent(self) -> String {
+        self.fact().map_or_else(
+            || format!("{}.{}()", self.class, self.name),
+            MethodFact::equivalent,
+        )
+    }
+
+    /// Windows takes it on a KMS host only (an installed KMS host key).
+    pub fn kms_host_only(self) -> bool {
+        self.fact().is_some_and(|m| m.kms_host_only)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -75,7 +75,8 @@ impl kmsconf_engine::plan::Domain for Kms {
     type Action = Action;
     const PLAN_KIND: &'static str = "kmsconf-plan";
     /// 2: each entry's observed state is tagged with its kind (`kms_host` or `dns_server`).
-    const FORMAT_VERSION: u32 = 2;
+    /// 3: the file carries the `digest` of its content (and with a plan key its `hmac`).
+    const FORMAT_VERSION: u32 = 3;
 }
 
 /// A plan as kmsconf makes it.

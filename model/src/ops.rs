@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{ProductId, Profile, RuleGroup, TsigKey};
+use crate::config::{GssTsig, ProductId, Profile, RuleGroup, TsigKey};
 use crate::keys::{ConfirmationId, ProductKey};
 pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
@@ -40,7 +40,23 @@ pub enum PlanOp {
         product: ProductId,
         confirmation_id: DeclaredSecret,
     },
+    /// Uninstalls the key of one product: `UninstallProductKey` on the SKU with this activation
+    /// ID (`slmgr.vbs /upk <activation ID>`, never without one).
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+        /// The last five characters of the key the plan saw there.
+        partial: String,
+    },
+    /// Installs the public KMS client setup key (GVLK) of an edition of kmsconf's table.
+    InstallClientKey {
+        product: ProductId,
+        /// The edition's id in `gvlks.toml`.
+        edition: String,
+    },
     SetService(ServiceSetting),
+    /// `ClearKeyManagementServiceListeningPort`: the KMS host listens on 1688 again.
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -71,9 +87,12 @@ pub enum PlanOp {
         zone: String,
         remove: Option<crate::dns::SrvRecord>,
         add: Option<crate::dns::SrvRecord>,
-        /// The key that signs the update (a reference to its secret); `None` only with
-        /// `insecure_updates = true`.
+        /// The key that signs the update (a reference to its secret); `None` with `gss_tsig`
+        /// or `insecure_updates = true`.
         tsig: Option<TsigKey>,
+        /// GSS-TSIG (Kerberos) signing instead of `tsig`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gss_tsig: Option<Box<GssTsig>>,
     },
 }
 
@@ -115,7 +134,13 @@ pub enum TargetOp {
         product: ProductId,
         confirmation_id: ConfirmationId,
     },
+    /// `UninstallProductKey` on the product instance whose `ID` is `activation_id`.
+    UninstallProductKey {
+        product: ProductId,
+        activation_id: String,
+    },
     SetService(ServiceSetting),
+    ClearListeningPort,
     RestartService,
     SetRuleGroup {
         group: RuleGroup,
@@ -157,8 +182,9 @@ pub struct SrvRecordChange {
     pub expected: Vec<crate::dns::SrvRecord>,
     pub remove: Option<crate::dns::SrvRecord>,
     pub add: Option<crate::dns::SrvRecord>,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<crate::dns::TsigCredentials>,
+    pub gss_tsig: Option<Box<crate::dns::GssTsigCredentials>>,
 }
 
 /// The kinds of operation a lab fault can be aimed at (`kmsconf lab fault --op`).
@@ -167,6 +193,7 @@ pub struct SrvRecordChange {
 pub enum OpKind {
     InstallLicense,
     InstallKey,
+    UninstallKey,
     Activate,
     SetService,
     Firewall,
@@ -175,9 +202,10 @@ pub enum OpKind {
 }
 
 impl OpKind {
-    pub const ALL: [OpKind; 7] = [
+    pub const ALL: [OpKind; 8] = [
         Self::InstallLicense,
         Self::InstallKey,
+        Self::UninstallKey,
         Self::Activate,
         Self::SetService,
         Self::Firewall,
@@ -189,6 +217,7 @@ impl OpKind {
         match self {
             Self::InstallLicense => "install-license",
             Self::InstallKey => "install-key",
+            Self::UninstallKey => "uninstall-key",
             Self::Activate => "activate",
             Self::SetService => "set-service",
             Self::Firewall => "firewall",
@@ -207,10 +236,11 @@ impl TargetOp {
         match self {
             Self::InstallLicensePack { .. } => OpKind::InstallLicense,
             Self::InstallProductKey { .. } => OpKind::InstallKey,
+            Self::UninstallProductKey { .. } => OpKind::UninstallKey,
             Self::ActivateOnline { .. }
             | Self::ShowInstallationId { .. }
             | Self::ActivateByPhone { .. } => OpKind::Activate,
-            Self::SetService(_) => OpKind::SetService,
+            Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
             Self::RestartService => OpKind::Restart,
             Self::SetRuleGroup { .. }
             | Self::SetFirewallRule { .. }

@@ -221,6 +221,10 @@ fn all_profiles() -> Vec<Profile> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductState {
+    /// `ID`: the activation ID of the SKU that holds the key, which `UninstallProductKey` (as
+    /// `slmgr.vbs /upk <activation ID>`) acts on; `None` where the target did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
     /// `PartialProductKey`: the last five characters of the installed key.
     pub partial_key: Option<String>,
     pub channel: Channel,
@@ -281,6 +285,7 @@ impl ProductState {
     /// A product with nothing installed yet (a license pack only).
     pub fn empty() -> Self {
         Self {
+            activation_id: None,
             partial_key: None,
             channel: Channel::None,
             license_status: LicenseStatus::Unlicensed,
@@ -376,6 +381,7 @@ impl HostState {
     /// grace period; firewall rule groups off; every KMS setting at Windows' default.
     pub fn fresh_windows_server(computer_name: &str) -> Self {
         let windows = ProductState {
+            activation_id: None,
             partial_key: Some("6VM33".into()),
             channel: Channel::KmsClient,
             license_status: LicenseStatus::InitialGrace,

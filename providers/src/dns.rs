@@ -3,8 +3,10 @@
 //! [`crate::targets::dns`]).
 //!
 //! Each published host has one record per zone, matched by its target (the host's `address`);
-//! records under the same name that no host declares are reported and left alone, or deleted
-//! when the config says kmsconf owns the RRset (`exclusive = true`). A plan holds one change per
+//! records pointing at a retired host's `address` are deleted (whatever their port, and whether
+//! or not kmsconf owns the RRset: the host is declared, and declared gone); other records no host
+//! declares are reported and left alone, or deleted when the config says kmsconf owns the RRset
+//! (`exclusive = true`). A plan holds one change per
 //! record; apply sends all of a zone's changes in one atomic UPDATE whose prerequisite is the
 //! RRset exactly as the plan saw it, so a concurrent change makes it fail instead of clobbering.
 
@@ -39,6 +41,22 @@ fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
         .collect()
 }
 
+/// The retired hosts whose records are to go, by the target their records carry.
+fn retired(config: &Config) -> Vec<(String, String)> {
+    config
+        .hosts
+        .values()
+        .filter(|h| h.is_retired())
+        .filter_map(|h| {
+            let address = h.address.as_ref()?;
+            Some((
+                h.name.clone(),
+                address.trim_end_matches('.').to_ascii_lowercase(),
+            ))
+        })
+        .collect()
+}
+
 /// The addresses whose A/AAAA records discovery should read (with `check_targets`).
 pub fn published_targets(cfg: &DnsConfig, config: &Config) -> Vec<String> {
     if !cfg.check_targets {
@@ -53,12 +71,17 @@ pub fn published_targets(cfg: &DnsConfig, config: &Config) -> Vec<String> {
 /// Plans the DNS server as the plan entry `dns`, which runs after the published hosts.
 pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPlan {
     let wanted = desired(cfg, config);
+    let retired = retired(config);
     let mut changes = Vec::new();
     let mut notices = Vec::new();
     for zone in &cfg.zones {
         let observed = state.zones.get(zone).cloned().unwrap_or_default();
         let records: Vec<SrvRecord> = wanted.iter().map(|(_, r)| r.clone()).collect();
-        let diff = diff_zone(zone, &records, observed, cfg.exclusive);
+        let owned = Owned {
+            retired: &retired,
+            exclusive: cfg.exclusive,
+        };
+        let diff = diff_zone(zone, &records, observed, &owned);
         changes.extend(diff.changes.into_iter().map(|c| c.into_change(cfg)));
         notices.extend(foreign_notice(zone, &diff.foreign));
     }
@@ -87,6 +110,15 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
             ));
         }
     }
+    let keytab = cfg.gss_tsig.as_ref().and_then(|g| g.keytab.as_ref());
+    if let Some(keytab) = keytab.filter(|_| !changes.is_empty()) {
+        if !keytab.source.is_available() {
+            notices.push(format!(
+                "the GSS-TSIG keytab ({}) cannot be read now: apply will fail until it can",
+                keytab.source.describe()
+            ));
+        }
+    }
     HostPlan {
         name: DNS_PLAN_HOST.to_string(),
         target: TargetSpec::Dns {
@@ -105,6 +137,22 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
 pub fn annotate(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
     note_port_changes(plan, config);
     note_self_publishing(plan, config);
+    retire_after_dns(plan, config);
+}
+
+/// A retired host waits for the DNS entry, so clients stop being sent to it before it stops
+/// serving them (and is not retired when the hosts that replace it did not converge); it is
+/// listed after the entry it waits for.
+fn retire_after_dns(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
+    if !plan.hosts.iter().any(|h| h.name == DNS_PLAN_HOST) {
+        return;
+    }
+    let retired = |name: &str| config.hosts.get(name).is_some_and(|h| h.is_retired());
+    for host in plan.hosts.iter_mut().filter(|h| retired(&h.name)) {
+        host.depends_on.push(DNS_PLAN_HOST.to_string());
+    }
+    // a stable sort: present hosts, the DNS entry, then the retired hosts, each in plan order
+    plan.hosts.sort_by_key(|h| retired(&h.name));
 }
 
 /// A host kmsconf publishes should not also publish itself (Windows' default): its own dynamic
@@ -235,6 +283,8 @@ struct RecordChange {
     address: String,
     remove: Option<SrvRecord>,
     add: Option<SrvRecord>,
+    /// Why a record goes that the `exclusive` setting alone would keep.
+    note: Option<String>,
 }
 
 impl RecordChange {
@@ -245,7 +295,7 @@ impl RecordChange {
             (Some(_), Some(_)) => Action::Update,
             (Some(_), None) => Action::Delete,
         };
-        ChangeSpec::new(
+        let mut spec = ChangeSpec::new(
             self.address.clone(),
             action,
             value(&self.remove),
@@ -255,12 +305,16 @@ impl RecordChange {
             &self.zone,
             self.remove.as_ref(),
             self.add.as_ref(),
-        ))
-        .into_change(PlanOp::UpdateSrvRecord {
+        ));
+        if let Some(note) = self.note {
+            spec = spec.note(note);
+        }
+        spec.into_change(PlanOp::UpdateSrvRecord {
             zone: self.zone,
             remove: self.remove,
             add: self.add,
             tsig: cfg.tsig.clone(),
+            gss_tsig: cfg.gss_tsig.clone().map(Box::new),
         })
     }
 }
@@ -285,13 +339,22 @@ struct ZoneDiff {
     foreign: Vec<SrvRecord>,
 }
 
+/// Which of a zone's records no published host declares kmsconf deletes.
+struct Owned<'a> {
+    /// Retired hosts and the target of their records: deleted in any case.
+    retired: &'a [(String, String)],
+    /// Every other record is deleted too.
+    exclusive: bool,
+}
+
 /// Compares the records the hosts declare with a zone's RRset. A declared record is matched by
-/// its target (preferring a record on the same port); what is left over is foreign.
+/// its target (preferring a record on the same port); what is left over goes when a retired
+/// host's or the RRset is kmsconf's, and is foreign otherwise.
 fn diff_zone(
     zone: &str,
     wanted: &[SrvRecord],
     mut observed: Vec<SrvRecord>,
-    exclusive: bool,
+    owned: &Owned,
 ) -> ZoneDiff {
     observed.sort();
     let address = |label: &str| format!("{zone}/{SRV_PREFIX}/{label}");
@@ -312,25 +375,35 @@ fn diff_zone(
             address: address(&want.target),
             remove,
             add: Some(want.clone()),
+            note: None,
         });
     }
-    if !exclusive {
-        diff.foreign = observed;
-        return diff;
-    }
+    let retired_host = |r: &SrvRecord| {
+        owned
+            .retired
+            .iter()
+            .find(|(_, t)| *t == r.target)
+            .map(|(h, _)| h.clone())
+    };
+    let (gone, kept): (Vec<SrvRecord>, Vec<SrvRecord>) = observed
+        .into_iter()
+        .partition(|r| owned.exclusive || retired_host(r).is_some());
+    diff.foreign = kept;
     let mut taken: Vec<String> = diff.changes.iter().map(|c| c.address.clone()).collect();
-    for record in observed {
+    for record in gone {
         // the target alone where that is unique, else the whole record data (unique in an RRset)
         let mut label = address(&record.target);
         if taken.contains(&label) {
             label = address(&record.rdata());
         }
         taken.push(label.clone());
+        let note = retired_host(&record).map(|h| format!("host `{h}` is retired"));
         diff.changes.push(RecordChange {
             zone: zone.to_string(),
             address: label,
             remove: Some(record),
             add: None,
+            note,
         });
     }
     diff
@@ -352,10 +425,59 @@ mod tests {
 
     const Z: &str = "corp.example";
 
+    fn owned(exclusive: bool) -> Owned<'static> {
+        Owned {
+            retired: &[],
+            exclusive,
+        }
+    }
+
+    #[test]
+    fn a_retired_hosts_records_go_on_any_port_and_others_stay() {
+        let retired = [("kms01".to_string(), "kms01.z".to_string())];
+        let owned = Owned {
+            retired: &retired,
+            exclusive: false,
+        };
+        let wanted = [srv(0, 0, 1688, "kms02.z")];
+        let observed = vec![
+            srv(0, 0, 1688, "kms01.z"),
+            srv(0, 0, 1689, "kms01.z"),
+            srv(0, 0, 1688, "kms02.z"),
+            srv(0, 0, 1688, "other.z"),
+        ];
+        let diff = diff_zone(Z, &wanted, observed, &owned);
+        let gone: Vec<(&str, Option<&str>)> = diff
+            .changes
+            .iter()
+            .map(|c| (c.address.as_str(), c.note.as_deref()))
+            .collect();
+        assert_eq!(
+            gone,
+            [
+                (
+                    "corp.example/_vlmcs._tcp/kms01.z",
+                    Some("host `kms01` is retired")
+                ),
+                (
+                    "corp.example/_vlmcs._tcp/0 0 1689 kms01.z.",
+                    Some("host `kms01` is retired")
+                ),
+            ]
+        );
+        assert!(diff.changes.iter().all(|c| c.add.is_none()));
+        assert_eq!(diff.foreign, vec![srv(0, 0, 1688, "other.z")]);
+    }
+
     #[test]
     fn a_missing_record_is_created_and_a_matching_one_left_alone() {
         let wanted = [srv(0, 100, 1688, "kms01.z"), srv(10, 0, 1688, "kms02.z")];
-        let diff = diff_zone(Z, &wanted, vec![srv(0, 100, 1688, "kms01.z")], false);
+        let diff = diff_zone(
+            Z,
+            &wanted,
+            vec![srv(0, 100, 1688, "kms01.z")],
+            &owned(false),
+        );
         assert_eq!(diff.changes.len(), 1);
         let c = &diff.changes[0];
         assert_eq!(c.address, "corp.example/_vlmcs._tcp/kms02.z");
@@ -372,7 +494,7 @@ mod tests {
         let mut old_ttl = srv(0, 100, 1689, "kms01.z");
         old_ttl.ttl = 60;
         for before in [srv(0, 100, 1688, "kms01.z"), old_ttl] {
-            let diff = diff_zone(Z, &wanted, vec![before.clone()], false);
+            let diff = diff_zone(Z, &wanted, vec![before.clone()], &owned(false));
             assert_eq!(diff.changes.len(), 1, "{before}");
             assert_eq!(diff.changes[0].remove, Some(before));
             assert_eq!(diff.changes[0].add, Some(wanted[0].clone()));
@@ -387,14 +509,14 @@ mod tests {
             srv(0, 0, 1688, "old.z"),
             srv(5, 0, 1690, "kms01.z"),
         ];
-        let kept = diff_zone(Z, &wanted, observed.clone(), false);
+        let kept = diff_zone(Z, &wanted, observed.clone(), &owned(false));
         assert!(kept.changes.is_empty());
         assert_eq!(
             kept.foreign,
             vec![srv(0, 0, 1688, "old.z"), srv(5, 0, 1690, "kms01.z")]
         );
 
-        let owned = diff_zone(Z, &wanted, observed, true);
+        let owned = diff_zone(Z, &wanted, observed, &owned(true));
         let addresses: Vec<&str> = owned.changes.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(
             addresses,
@@ -409,7 +531,7 @@ mod tests {
     #[test]
     fn deletions_with_the_same_target_get_distinct_addresses() {
         let observed = vec![srv(0, 0, 1688, "old.z"), srv(0, 0, 1689, "old.z")];
-        let diff = diff_zone(Z, &[], observed, true);
+        let diff = diff_zone(Z, &[], observed, &owned(true));
         let addresses: Vec<&str> = diff.changes.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(
             addresses,

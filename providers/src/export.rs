@@ -262,6 +262,7 @@ mod tests {
         state.products.insert(
             ProductId::Windows,
             ProductState {
+                activation_id: None,
                 partial_key: Some("6789B".into()),
                 channel: Channel::KmsHost,
                 license_status: LicenseStatus::Unlicensed,

@@ -183,6 +183,31 @@ fn plan_firewall(
     planned
 }
 
+/// What retiring a host does to its firewall, after `deps`: both Key Management Service rules
+/// disabled one by one (their profiles and scope kept, as a disabled rule is the same whatever
+/// they are) and kmsconf's port rule removed. Other groups are left as they are (File and Printer
+/// Sharing serves other roles).
+pub(crate) fn retire(state: &FirewallState, deps: &[String]) -> Vec<KmsChange> {
+    let group = RuleGroup::KeyManagementService;
+    let rules = catalog::rule_group(group).map_or(&[][..], |info| info.rules.as_slice());
+    let current = state.groups.get(&group).map(|g| &g.rules);
+    let mut changes: Vec<KmsChange> = rules
+        .iter()
+        .filter_map(|rule| {
+            let now = current
+                .and_then(|r| r.get(&rule.name))
+                .filter(|r| r.enabled)?;
+            let off = RuleState {
+                enabled: false,
+                ..now.clone()
+            };
+            Some(set_rule_change(group, &rule.name, now, off, None, deps))
+        })
+        .collect();
+    changes.extend(port_rule_change(state.port_rule.as_ref(), None, deps));
+    changes
+}
+
 /// What a built-in rule should be: enabled on the configured profiles it is built for (with the
 /// configured scope, if any), or disabled when it is built for none of them.
 fn desired_rule(rule: &RuleInfo, current: &RuleState, cfg: &FirewallConfig) -> RuleState {
@@ -220,6 +245,27 @@ fn rule_change(
     if desired == *current || (!desired.enabled && !current.enabled) {
         return None;
     }
+    let remote_addresses = cfg.remote_addresses.clone().filter(|_| desired.enabled);
+    Some(set_rule_change(
+        group,
+        &rule.name,
+        current,
+        desired,
+        remote_addresses,
+        &[],
+    ))
+}
+
+/// `Set-NetFirewallRule -Name RULE` from `current` to `desired`, after `deps`; `remote_addresses`
+/// is the scope it sets (`None`: the rule keeps its own).
+fn set_rule_change(
+    group: RuleGroup,
+    rule: &str,
+    current: &RuleState,
+    desired: RuleState,
+    remote_addresses: Option<Vec<String>>,
+    deps: &[String],
+) -> KmsChange {
     let value = |r: &RuleState| {
         json!({
             "enabled": r.enabled,
@@ -227,8 +273,7 @@ fn rule_change(
             "remote_addresses": scope(&r.remote_addresses),
         })
     };
-    let mut equivalent = format!("Set-NetFirewallRule -Name {}", rule.name);
-    let remote_addresses = cfg.remote_addresses.clone().filter(|_| desired.enabled);
+    let mut equivalent = format!("Set-NetFirewallRule -Name {rule}");
     if desired.enabled {
         equivalent.push_str(&format!(
             " -Enabled True -Profile {}",
@@ -245,22 +290,21 @@ fn rule_change(
     } else {
         equivalent.push_str(" -Enabled False");
     }
-    Some(
-        ChangeSpec::new(
-            format!("firewall.{group}.{}", rule.name),
-            Action::Update,
-            value(current),
-            value(&desired),
-        )
-        .equivalent(equivalent)
-        .into_change(PlanOp::SetFirewallRule {
-            group,
-            rule: rule.name.clone(),
-            enabled: desired.enabled,
-            profiles: desired.profiles,
-            remote_addresses,
-        }),
+    ChangeSpec::new(
+        format!("firewall.{group}.{rule}"),
+        Action::Update,
+        value(current),
+        value(&desired),
     )
+    .equivalent(equivalent)
+    .depends_on_all(deps)
+    .into_change(PlanOp::SetFirewallRule {
+        group,
+        rule: rule.to_string(),
+        enabled: desired.enabled,
+        profiles: desired.profiles,
+        remote_addresses,
+    })
 }
 
 /// Enabling a group kmsconf manages whole (File and Printer Sharing), unless it already is; its

@@ -1,6 +1,6 @@
 //! kmsconf providers: pure planners that turn a host's desired state and its observed
 //! [`HostState`](kmsconf_model::HostState) into planned changes ([`licensing`], [`service`],
-//! [`firewall`], each a [`Provider`]), the `_vlmcs._tcp` SRV records of `[dns]` into zone changes ([`dns`]), and a
+//! [`firewall`], each a [`Provider`]; a retired host's changes come from [`retire`]), the `_vlmcs._tcp` SRV records of `[dns]` into zone changes ([`dns`]), and a
 //! host's state into the config that reproduces it ([`export`]) or the rows `status` shows
 //! ([`status`]). No I/O: providers never reach a host and never print; the application joins
 //! them with the targets.
@@ -12,6 +12,7 @@ pub mod firewall;
 pub mod licensing;
 pub mod planner;
 pub mod provider;
+pub mod retire;
 pub mod service;
 pub mod status;
 

@@ -74,12 +74,15 @@ impl Provider for Licensing {
         }
     }
 
+    /// The declared products and those holding a KMS host key; on a retired host also Windows,
+    /// whose KMS client key shows what the host has become.
     fn status(&self, cfg: &HostConfig, state: &HostState, status: &mut HostStatus) {
         for id in ProductId::ALL {
             let declared = cfg.products.contains_key(&id);
             let observed = state.products.get(&id);
             let is_host = observed.is_some_and(|p| p.channel == Channel::KmsHost);
-            if declared || is_host {
+            let client = cfg.is_retired() && id == ProductId::Windows;
+            if declared || is_host || client {
                 status.products.push(product_status(id, declared, observed));
             }
         }

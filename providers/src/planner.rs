@@ -84,7 +84,8 @@ pub fn plan_host(cfg: &HostConfig, discovery: Discovery<HostState>) -> Result<Km
     plan_host_with(&Providers::default(), cfg, discovery)
 }
 
-/// Plans one host with the given providers, each in turn seeing the changes planned before it.
+/// Plans one host with the given providers, each in turn seeing the changes planned before it;
+/// a retired host is planned by [`crate::retire`] instead.
 pub fn plan_host_with(
     providers: &Providers,
     cfg: &HostConfig,
@@ -96,10 +97,16 @@ pub fn plan_host_with(
     if discovery.created {
         notices.push(created_notice(&state));
     }
-    for provider in providers.plan_order() {
-        let planned = provider.plan(cfg, &state, &changes)?;
+    if cfg.is_retired() {
+        let planned = crate::retire::plan_retired(cfg, &state)?;
         changes.extend(planned.changes);
         notices.extend(planned.notices);
+    } else {
+        for provider in providers.plan_order() {
+            let planned = provider.plan(cfg, &state, &changes)?;
+            changes.extend(planned.changes);
+            notices.extend(planned.notices);
+        }
     }
     order(&mut changes)?;
     Ok(HostPlan {
@@ -116,15 +123,11 @@ pub fn plan_host_with(
 /// Puts changes in the order they would run (dependency level, then address), so the plan
 /// reads top to bottom as apply will do it.
 fn order(changes: &mut [KmsChange]) -> Result<(), Error> {
-    let mut dag = kmsconf_engine::graph::Dag::new();
-    for c in changes.iter() {
-        dag.add_node(c.address.clone());
-        for d in &c.depends_on {
-            if changes.iter().any(|o| &o.address == d) {
-                dag.add_edge(d.clone(), c.address.clone());
-            }
-        }
-    }
+    let dag = kmsconf_engine::graph::Dag::from_deps(
+        changes
+            .iter()
+            .map(|c| (c.address.clone(), c.depends_on.clone())),
+    )?;
     let levels = dag.levels()?;
     let rank = |a: &str| {
         levels

@@ -108,7 +108,11 @@ impl Service {
     }
 }
 
-fn setting_change(desired: ServiceSetting, now: &ServiceSetting, deps: &[String]) -> KmsChange {
+pub(crate) fn setting_change(
+    desired: ServiceSetting,
+    now: &ServiceSetting,
+    deps: &[String],
+) -> KmsChange {
     ChangeSpec::new(
         address(desired.setting()),
         Action::Update,
@@ -122,7 +126,11 @@ fn setting_change(desired: ServiceSetting, now: &ServiceSetting, deps: &[String]
 
 /// The one restart, after every setting and key install; `needing` are the settings that take
 /// effect only then.
-fn restart_change(needing: &[String], changes: &[KmsChange], key: &[String]) -> KmsChange {
+pub(crate) fn restart_change(
+    needing: &[String],
+    changes: &[KmsChange],
+    key: &[String],
+) -> KmsChange {
     let why = if needing.is_empty() {
         "settings written earlier are waiting for this restart".to_string()
     } else {

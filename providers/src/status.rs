@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use kmsconf_model::config::{HostConfig, ProductId, PublishDomain};
+use kmsconf_model::config::{HostConfig, HostLifecycle, ProductId, PublishDomain};
 use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::ser::SerializeMap;
@@ -23,6 +23,9 @@ pub struct HostStatus {
     pub name: String,
     pub target: String,
     pub address: Option<String>,
+    /// `present`, or `retired`: the host is to be a KMS client, and its products show what
+    /// key it holds now.
+    pub state: HostLifecycle,
     /// Set when discovery failed; every other observed field is then absent.
     pub error: Option<String>,
     pub computer_name: Option<String>,
@@ -199,6 +202,7 @@ pub fn host_status_with(
         name: cfg.name.clone(),
         target,
         address: cfg.address.clone(),
+        state: cfg.state,
         error: None,
         computer_name: None,
         os: None,

@@ -21,8 +21,9 @@ use super::{output, CliError, ConfigArg};
 pub struct ApplyArgs {
     #[command(flatten)]
     config: ConfigArg,
-    /// A plan saved by `kmsconf plan --out`; applied as reviewed, or refused when stale.
-    #[arg(value_name = "PLANFILE")]
+    /// A plan saved by `kmsconf plan --out`; applied as reviewed, or refused when stale or
+    /// changed. It names its own hosts, so it cannot be given with `--config`.
+    #[arg(value_name = "PLANFILE", conflicts_with = "file")]
     plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]
@@ -38,7 +39,7 @@ pub struct ApplyArgs {
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
     let prepared = match &args.plan {
-        Some(file) => from_plan_file(file, parallelism)?,
+        Some(file) => from_plan_file(file, parallelism, args.json)?,
         None => from_config(&args, parallelism)?,
     };
     if !prepared.plan.has_changes() && prepared.unplanned.is_empty() {
@@ -119,8 +120,18 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     })
 }
 
-fn from_plan_file(file: &std::path::Path, parallelism: usize) -> Result<Prepared, CliError> {
-    let plan = KmsPlan::load(file)?;
+fn from_plan_file(
+    file: &std::path::Path,
+    parallelism: usize,
+    json: bool,
+) -> Result<Prepared, CliError> {
+    let (plan, seal) = KmsPlan::load(file, session::plan_key()?.as_ref())?;
+    let verified = format!("{}: verified", session::seal_line(&seal));
+    if json {
+        note!("{verified}");
+    } else {
+        say!("{verified}");
+    }
     let entries = app::open_plan(&plan, &session::connect()?)?;
     let locks = app::lock_all(&entries)?;
     app::check_fresh(&plan, &entries, parallelism)?;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use kmsconf_app::doctor::{self, Check, ExpectedSrv, SrvLookup, Verdict};
+use kmsconf_app::doctor::{self, Check, ExpectedSrv, RetiredSrv, SrvLookup, Verdict};
 use kmsconf_app::output::{DoctorOutput, DoctorSummary};
 use kmsconf_app::session as app;
 use kmsconf_model::config::Config;
@@ -45,8 +45,12 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     session::report_created(&created, args.json || args.format != Format::Human);
     let diagnosed: Vec<String> = per_host.iter().map(|(name, _)| name.clone()).collect();
     let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
-    if let Some((expected, lookup)) = dns_inputs(&config, &args.hosts) {
-        checks.extend(doctor::dns_checks(&expected, lookup.as_ref()));
+    if let Some(inputs) = dns_inputs(&config, &args.hosts) {
+        checks.extend(doctor::dns_checks(
+            &inputs.expected,
+            &inputs.retired,
+            inputs.lookup.as_ref(),
+        ));
     }
     let summary = DoctorSummary::of(&checks);
     if args.format == Format::Openmetrics {
@@ -63,17 +67,33 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// What the DNS checks compare and with what.
+struct DnsInputs {
+    expected: Vec<ExpectedSrv>,
+    retired: Vec<RetiredSrv>,
+    lookup: Box<dyn SrvLookup>,
+}
+
 /// The declared `_vlmcs._tcp` records (one per zone and published host: target = the host's
-/// `address`, port = its `[service] port` or 1688) and a resolver asking `[dns] server`, when
-/// the config has a `[dns]` table and `--host` selects `dns` (or nothing).
-fn dns_inputs(config: &Config, only: &[String]) -> Option<(Vec<ExpectedSrv>, Box<dyn SrvLookup>)> {
+/// `address`, port = its `[service] port` or 1688), the retired hosts' addresses no record may
+/// point at, and a resolver asking `[dns] server`, when the config has a `[dns]` table and
+/// `--host` selects `dns` (or nothing).
+fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
     let dns = config
         .dns
         .as_ref()
         .filter(|_| app::select(config, only).is_ok_and(|s| s.dns))?;
     let mut expected = Vec::new();
+    let mut retired = Vec::new();
     for zone in &dns.zones {
         for host in config.hosts.values() {
+            if let (true, Some(address)) = (host.is_retired(), &host.address) {
+                retired.push(RetiredSrv {
+                    host: host.name.clone(),
+                    zone: zone.clone(),
+                    target: address.clone(),
+                });
+            }
             let (Some(publish), Some(address)) = (host.dns, &host.address) else {
                 continue;
             };
@@ -87,7 +107,11 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<(Vec<ExpectedSrv>, Box
             });
         }
     }
-    Some((expected, Box::new(SrvResolver::new(&dns.server))))
+    Some(DnsInputs {
+        expected,
+        retired,
+        lookup: Box::new(SrvResolver::new(&dns.server)),
+    })
 }
 
 /// The human report: one block per host, one line per check, the fix under what is not ok.

@@ -23,7 +23,8 @@ pub enum LabCommand {
     Fault {
         /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
-        /// install-license, install-key, activate, set-service, firewall, restart or discover.
+        /// install-license, install-key, uninstall-key, activate, set-service, firewall, restart
+        /// or discover.
         #[arg(long, value_parser = parse_op)]
         op: OpKind,
         /// The HRESULT to answer, e.g. 0xC004F074.
@@ -42,7 +43,8 @@ pub enum LabCommand {
     Latency {
         /// The lab host's state file (a path from the current directory, not from the config).
         path: PathBuf,
-        /// Milliseconds per round trip; `0` removes the delay.
+        /// Milliseconds per round trip, up to 600000 (ten minutes); `0` removes the delay.
+        #[arg(value_parser = clap::value_parser!(u64).range(0..=lab::MAX_LATENCY_MS))]
         milliseconds: u64,
     },
     /// Cut the host off the internet (online activation fails with 0xC004FC03), or restore it.
@@ -150,9 +152,16 @@ fn parse_op(text: &str) -> Result<OpKind, String> {
     })
 }
 
+/// A failure HRESULT: one with the severity bit set (`0` is S_OK, which no fault answers).
 fn parse_hresult(text: &str) -> Result<u32, String> {
-    catalog::parse_code(text)
-        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))
+    let code = catalog::parse_code(text)
+        .ok_or_else(|| format!("`{text}` is not an HRESULT such as `0xC004F074`"))?;
+    if code & 0x8000_0000 == 0 {
+        return Err(format!(
+            "`{text}` is not a failure: a fault answers an HRESULT from 0x80000000 to 0xFFFFFFFF, such as `0xC004F074`"
+        ));
+    }
+    Ok(code)
 }
 
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {

@@ -123,6 +123,10 @@ fn header(plan: &KmsPlan, failures: &[(String, HostFailure)]) -> String {
     );
     let lines = render::summary(plan, failures);
     let _ = writeln!(out, "**{}**\n", text(&lines.join(" ")));
+    if let Some(digest) = plan.digest() {
+        // what `kmsconf apply PLANFILE` prints before it changes anything
+        let _ = writeln!(out, "Plan digest: {}\n", code(&digest, false));
+    }
     out
 }
 

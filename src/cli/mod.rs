@@ -165,14 +165,27 @@ fn validate(file: &std::path::Path, format: github::Format) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Logs to stderr, filtered by `KMSCONF_LOG` (`warn` when unset or empty); a filter that does
+/// not parse is an error, not silently no logs.
+pub fn init_tracing() -> Result<(), CliError> {
+    let text = std::env::var_os(env::LOG).unwrap_or_default();
+    let text = text.to_string_lossy();
+    let filter = match text.trim() {
+        "" => tracing_subscriber::EnvFilter::new("warn"),
+        text => tracing_subscriber::EnvFilter::try_new(text).map_err(|e| {
+            CliError::Message(format!(
+                "`{}` = {} is not a log filter ({e}): give a level (`error`, `warn`, `info`, `debug`, `trace`) or `target=level` pairs separated by commas, e.g. `kmsconf_providers=debug`",
+                env::LOG,
+                kmsconf_engine::diagnostic::quoted(text)
+            ))
+        })?,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(render::Style::stderr().enabled)
         .try_init();
+    Ok(())
 }
 
 pub fn report_error(e: &CliError) {

@@ -5,8 +5,8 @@
 //! Written so that the Prometheus text parsers (node_exporter's textfile collector, `promtool
 //! check metrics`) read it as well: the license stateset is typed `gauge` (how Prometheus stores
 //! a stateset: one series per state, 1 for the current one, the state in a label named like the
-//! metric), the counter family is named with its `_total` suffix, and the two `*_count` gauges
-//! have no TYPE line (see [`Family::untyped`]); `# EOF` is a comment to them.
+//! metric), the counter family is named with its `_total` suffix, and the two `*_count` metrics
+//! are typed `untyped` (see [`Family::untyped`]); `# EOF` is a comment to them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,8 +32,7 @@ const HOST_REACHABLE: &str = "host-reachable";
 /// One metric family: its header, then its samples, as OpenMetrics wants them together.
 struct Family {
     name: &'static str,
-    /// `None`: no TYPE line, so `unknown` to OpenMetrics and untyped to Prometheus.
-    kind: Option<&'static str>,
+    kind: &'static str,
     help: &'static str,
     samples: Vec<(Vec<(&'static str, String)>, String)>,
 }
@@ -42,19 +41,18 @@ impl Family {
     fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
         Self {
             name,
-            kind: Some(kind),
+            kind,
             help,
             samples: Vec::new(),
         }
     }
 
-    /// A family without a TYPE line: promtool's linter refuses a gauge named `*_count` (a suffix
-    /// it keeps for histograms and summaries), and these names are kmsconf's contract.
+    /// A family typed `untyped`: promtool's linter refuses a gauge named `*_count` (a suffix it
+    /// keeps for histograms and summaries), these names are kmsconf's contract, and `untyped` is
+    /// the Prometheus text format's type for "no more is said" (OpenMetrics calls it `unknown`,
+    /// which promtool does not parse).
     fn untyped(name: &'static str, help: &'static str) -> Self {
-        Self {
-            kind: None,
-            ..Self::new(name, "", help)
-        }
+        Self::new(name, "untyped", help)
     }
 
     fn add(&mut self, labels: Vec<(&'static str, String)>, value: impl ToString) {
@@ -63,9 +61,7 @@ impl Family {
 
     fn write(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        if let Some(kind) = self.kind {
-            let _ = writeln!(out, "# TYPE {} {kind}", self.name);
-        }
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (labels, value) in &self.samples {
             let labels: Vec<String> = labels
                 .iter()

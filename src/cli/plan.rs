@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kmsconf_app::session as app;
+use kmsconf_engine::plan::Seal;
 use kmsconf_model::KmsPlan;
 
 use super::output::{self, FormatArgs};
@@ -56,11 +57,12 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         )));
     }
     if let Some(out) = &args.out {
-        save(&planned.plan, out)?;
+        let seal = save(&planned.plan, out)?;
         note!(
-            "Saved the plan to `{}`; apply it with `kmsconf apply {}`.",
+            "Saved the plan to `{}`; apply it with `kmsconf apply {}`.\n{}",
             out.display(),
-            out.display()
+            out.display(),
+            session::seal_line(&seal)
         );
     }
     let changes = planned.plan.has_changes();
@@ -71,7 +73,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<(), CliError> {
+fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<Seal, CliError> {
     let literal = plan
         .hosts
         .iter()
@@ -83,6 +85,5 @@ fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<(), CliError> {
             secret.declared_at
         )));
     }
-    plan.save(out)?;
-    Ok(())
+    Ok(plan.save(out, session::plan_key()?.as_ref())?)
 }

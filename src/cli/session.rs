@@ -5,6 +5,9 @@
 use std::path::Path;
 
 use kmsconf_app::session::Progress as AppProgress;
+use kmsconf_engine::diagnostic::quoted;
+use kmsconf_engine::plan::Seal;
+use kmsconf_engine::secret::Secret;
 use kmsconf_model::config::Config;
 use kmsconf_targets::Connect;
 
@@ -31,17 +34,57 @@ pub fn connect() -> Result<Connect, CliError> {
     {
         connect.ssh_command = cmd.split_whitespace().map(String::from).collect();
     }
-    if let Ok(text) = std::env::var(super::env::TIMEOUT) {
-        let seconds: u64 = text.trim().parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-            CliError::Message(format!(
-                "`{}` = `{text}` is not a number of seconds",
-                super::env::TIMEOUT
-            ))
-        })?;
+    if let Some(text) = std::env::var_os(super::env::TIMEOUT) {
+        let text = text.to_string_lossy();
+        let seconds: u64 = text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| TIMEOUT_SECONDS.contains(s))
+            .ok_or_else(|| {
+                CliError::Message(format!(
+                    "`{}` = {} is not allowed: give a whole number of seconds from {} to {} (default 600)",
+                    super::env::TIMEOUT,
+                    quoted(&text),
+                    TIMEOUT_SECONDS.start(),
+                    TIMEOUT_SECONDS.end()
+                ))
+            })?;
         connect.timeout = std::time::Duration::from_secs(seconds);
         connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
     }
     Ok(connect)
+}
+
+/// `KMSCONF_TIMEOUT`'s range: at least a second, at most a day.
+const TIMEOUT_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+/// The shortest plan key accepted: an HMAC key much shorter than the hash is easy to guess.
+const PLAN_KEY_CHARS: usize = 32;
+
+/// The plan key from `KMSCONF_PLAN_KEY`, if set; an error for one too short to be a key.
+pub fn plan_key() -> Result<Option<Secret>, CliError> {
+    let Some(value) = std::env::var_os(super::env::PLAN_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().map(str::trim).unwrap_or_default();
+    if key.chars().count() < PLAN_KEY_CHARS {
+        return Err(CliError::Message(format!(
+            "`{}` must be at least {PLAN_KEY_CHARS} characters of UTF-8 (e.g. from `openssl rand -hex 32`), or unset",
+            super::env::PLAN_KEY
+        )));
+    }
+    Ok(Some(Secret::new(key)))
+}
+
+/// How a plan file's seal is shown: its digest, and whether the plan key vouched for it.
+pub fn seal_line(seal: &Seal) -> String {
+    let how = if seal.authenticated {
+        format!("signed with `{}`", super::env::PLAN_KEY)
+    } else {
+        "not signed: anyone who can write the file can recompute its digest".to_string()
+    };
+    format!("Plan digest: {} ({how})", seal.digest)
 }
 
 impl AppProgress for Progress {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use kmsconf_model::KmsPlan;
 
 use super::output::{self, FormatArgs};
-use super::CliError;
+use super::{session, CliError};
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
@@ -19,8 +19,12 @@ pub struct ShowArgs {
 }
 
 pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
-    let plan = KmsPlan::load(&args.plan)?;
+    let (plan, seal) = KmsPlan::load(&args.plan, session::plan_key()?.as_ref())?;
     // a saved plan never has failed hosts: `plan --out` refuses to save one
     output::emit(&output::plan(&plan, &[], args.format.format()))?;
+    if args.format.format() != output::Format::Markdown {
+        // the markdown summary carries the digest itself
+        note!("{}", session::seal_line(&seal));
+    }
     Ok(ExitCode::SUCCESS)
 }

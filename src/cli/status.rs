@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use kmsconf_app::output::StatusOutput;
 use kmsconf_app::session as app;
-use kmsconf_model::state::LicenseStatus;
+use kmsconf_model::config::{HostLifecycle, ProductId};
+use kmsconf_model::state::{Channel, LicenseStatus};
 use kmsconf_providers::planner;
 use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
@@ -94,6 +95,9 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
             h.computer_name.as_deref().unwrap_or("?"),
             h.os.as_deref().unwrap_or("?")
         );
+        if h.state == HostLifecycle::Retired {
+            let _ = writeln!(out, "  {}", retired_line(&h.products, style));
+        }
         let cmid = h.client_machine_id.as_deref().unwrap_or("unknown");
         let rearms = h
             .remaining_rearm_count
@@ -113,6 +117,32 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
         products(&mut out, &h.products, style);
     }
     out
+}
+
+/// What a retired host is now: a KMS client (its Windows key's channel and last characters), or
+/// still a KMS host until apply retires it.
+fn retired_line(products: &[ProductStatus], style: Style) -> String {
+    let hosts: Vec<String> = products
+        .iter()
+        .filter(|p| p.channel == Channel::KmsHost.to_string())
+        .map(|p| p.product.to_string())
+        .collect();
+    if !hosts.is_empty() {
+        let still = format!(
+            "retired, but still a KMS host: {} hold{} a KMS host key (`kmsconf apply` retires it)",
+            hosts.join(", "),
+            if hosts.len() == 1 { "s" } else { "" }
+        );
+        return style.yellow(&still);
+    }
+    let windows = products.iter().find(|p| p.product == ProductId::Windows);
+    match windows.and_then(|w| w.partial_key.as_deref().map(|k| (w, k))) {
+        Some((w, key)) => format!(
+            "retired: a KMS client, Windows holds a {} ending in {key} ({})",
+            w.channel, w.license_status
+        ),
+        None => "retired: no KMS host key; Windows holds no key".to_string(),
+    }
 }
 
 fn count_cell(p: &ProductStatus) -> String {

@@ -10,8 +10,10 @@
 //! This module is the target and what answers mean for discovery; `protocol` holds the messages
 //! and the exchanges, `socket` the blocking I/O they run on.
 
+mod gss_tsig;
 mod protocol;
 mod socket;
+mod tkey;
 
 use std::net::SocketAddr;
 
@@ -110,7 +112,7 @@ impl DnsServer {
         let address = self.address()?;
         Ok(batch
             .iter()
-            .map(|update| match send_update(address, update) {
+            .map(|update| match send(address, update) {
                 Ok(detail) => ChangeStatus::Applied {
                     detail: Some(detail),
                 },
@@ -123,6 +125,14 @@ impl DnsServer {
                 },
             })
             .collect())
+    }
+}
+
+/// One zone's UPDATE, signed as the config says.
+fn send(address: SocketAddr, update: &ZoneUpdate) -> Result<String, String> {
+    match &update.gss_tsig {
+        Some(gss) => gss_tsig::send_update(address, update, gss),
+        None => send_update(address, update),
     }
 }
 
@@ -201,6 +211,7 @@ fn zone_updates(batch: &[EntryOp]) -> (Vec<ZoneUpdate>, Vec<Option<usize>>) {
                     remove: Vec::new(),
                     add: Vec::new(),
                     tsig: change.tsig.clone(),
+                    gss_tsig: change.gss_tsig.clone(),
                 });
                 updates.len() - 1
             }
@@ -391,6 +402,7 @@ mod tests {
                 remove,
                 add,
                 tsig: None,
+                gss_tsig: None,
             })
         };
         let ops = [

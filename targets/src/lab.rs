@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::read::read_bounded;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use kmsconf_model::config::ProductId;
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_model::catalog;
 use kmsconf_model::ops::{OpKind, TargetOp};
-use kmsconf_model::state::{HostState, ServiceState};
+use kmsconf_model::state::{Channel, HostState, ServiceState};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -132,17 +133,29 @@ impl LabFile {
     }
 }
 
+/// The longest `latency_ms` a lab host takes: ten minutes, the default `KMSCONF_TIMEOUT`.
+pub const MAX_LATENCY_MS: u64 = 600_000;
+
+/// A lab state file holds one host and its simulated clients; far larger is not one.
+const LAB_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a lab state file",
+    bytes: 16 << 20,
+};
+
 /// A lab host reached through its state file.
 pub struct LabTarget {
     host: String,
     path: PathBuf,
+    /// The longest a round trip may take, as for a real host: a slower one times out.
+    timeout: Duration,
 }
 
 impl LabTarget {
-    pub fn new(host: &str, path: PathBuf) -> Self {
+    pub fn new(host: &str, path: PathBuf, timeout: Duration) -> Self {
         Self {
             host: host.to_string(),
             path,
+            timeout,
         }
     }
 
@@ -156,9 +169,20 @@ impl LabTarget {
                     message: format!("lab host `{}` is set unreachable (`kmsconf lab unreachable {} off` undoes it)", self.path.display(), self.path.display()),
                 });
             }
-            if file.latency_ms > 0 {
-                std::thread::sleep(Duration::from_millis(file.latency_ms));
+            let latency = Duration::from_millis(file.latency_ms);
+            if latency > self.timeout {
+                std::thread::sleep(self.timeout);
+                return Err(Error::Timeout {
+                    host: self.host.clone(),
+                    seconds: self.timeout.as_secs(),
+                    during: format!(
+                        "a round trip to lab host `{}`, which takes {} ms",
+                        self.path.display(),
+                        file.latency_ms
+                    ),
+                });
             }
+            std::thread::sleep(latency);
             file.round_trips = file.round_trips.saturating_add(1);
             Ok(f(file))
         })
@@ -323,6 +347,10 @@ pub fn with_lab_file<R>(
         path: path.to_path_buf(),
         source,
     };
+    // through a symlink, the file it names is the host: read, locked and replaced there, so two
+    // links to one file are one host and the link stays a link
+    let resolved = resolve_link(path);
+    let path = resolved.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -340,12 +368,14 @@ pub fn with_lab_file<R>(
         path: lock_path.clone(),
         source,
     })?;
-    let (mut file, created) = match std::fs::read_to_string(path) {
-        Ok(text) => (parse(path, &text)?, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+    let (mut file, created) = match read_bounded(path, LAB_LIMIT) {
+        Ok(bytes) => (parse(path, &bytes)?, false),
+        Err(kmsconf_engine::Error::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound && create =>
+        {
             (LabFile::fresh(path)?, true)
         }
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(e.into()),
     };
     let before = file.clone();
     let result = f(&mut file)?;
@@ -355,16 +385,24 @@ pub fn with_lab_file<R>(
     Ok((result, created))
 }
 
-/// Reads a lab file without creating or changing it.
-pub fn load(path: &Path) -> Result<LabFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(path, &text)
+/// The file `path` names, through any symlinks; a link to a file not created yet names where
+/// it will be.
+fn resolve_link(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match std::fs::read_link(path) {
+        Ok(target) => path.parent().unwrap_or(Path::new("")).join(target),
+        Err(_) => path.to_path_buf(),
+    }
 }
 
-fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
+/// Reads a lab file without creating or changing it.
+pub fn load(path: &Path) -> Result<LabFile, Error> {
+    parse(path, &read_bounded(path, LAB_LIMIT)?)
+}
+
+fn parse(path: &Path, text: &[u8]) -> Result<LabFile, Error> {
     let invalid = |message: String| Error::LabState {
         path: path.to_path_buf(),
         message,
@@ -377,7 +415,7 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         format!("line {} column {}: {message}", e.line(), e.column())
     };
     // the format first: a file of another format is named as such, not by its first odd field
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
     match value.get("format").and_then(serde_json::Value::as_u64) {
         Some(format) if format != u64::from(FORMAT) => {
             return Err(invalid(format!(
@@ -386,7 +424,13 @@ fn parse(path: &Path, text: &str) -> Result<LabFile, Error> {
         }
         _ => {}
     }
-    let mut file: LabFile = serde_json::from_str(text).map_err(|e| invalid(at(&e)))?;
+    let mut file: LabFile = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
+    if file.latency_ms > MAX_LATENCY_MS {
+        return Err(invalid(format!(
+            "`latency_ms` is {}, outside 0..={MAX_LATENCY_MS}",
+            file.latency_ms
+        )));
+    }
     add_built_in_rules(&mut file.host.firewall);
     Ok(file)
 }
@@ -419,7 +463,9 @@ fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
         message: e.to_string(),
     })?;
     text.push('\n');
-    kmsconf_engine::write::atomic_write(path, text.as_bytes())?;
+    // a simulated host: a kill must leave the file whole (the rename does), a power loss
+    // need not keep the last round trip
+    kmsconf_engine::write::atomic_write_unflushed(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -452,6 +498,25 @@ fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// The activation ID (`SoftwareLicensingProduct.ID`) of the SKU a lab host's product key sits
+/// on: an Office KMS host SKU's from the catalogue; for Windows one made up per host and channel
+/// (a KMS host key and a KMS client key sit on different SKUs), in the form Windows shows.
+fn activation_id(host_id: &str, product: ProductId, channel: Channel) -> String {
+    if let Some(id) = catalog::product(product).and_then(|p| p.activation_id.clone()) {
+        return id;
+    }
+    let a = fnv1a(format!("{host_id}/{product}/{channel}").as_bytes());
+    let b = fnv1a(format!("sku/{a}").as_bytes());
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// The installation ID the lab host shows for a key: nine groups of seven digits, as `/dti`.
 fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
     digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
@@ -471,13 +536,16 @@ mod tests {
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::{ConfirmationId, ProductKey};
     use kmsconf_model::ops::ServiceSetting;
-    use kmsconf_model::state::Channel;
 
     const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 
     fn lab() -> (tempfile::TempDir, LabTarget) {
         let dir = tempfile::tempdir().expect("tmp");
-        let t = LabTarget::new("kms01", dir.path().join("kms01.json"));
+        let t = LabTarget::new(
+            "kms01",
+            dir.path().join("kms01.json"),
+            Duration::from_secs(600),
+        );
         (dir, t)
     }
 
@@ -509,6 +577,23 @@ mod tests {
             );
             assert!(catalog::code(code).is_some());
         }
+        // the retirement's: a key uninstall on a SKU that holds none
+        let (_d, t) = lab();
+        let gone = t
+            .execute(&[TargetOp::UninstallProductKey {
+                product: ProductId::Office2019,
+                activation_id: "70512334-47b4-44db-a233-be5ea33b914c".into(),
+            }])
+            .expect("run");
+        let ChangeStatus::Failed {
+            code: Some(code), ..
+        } = gone[0]
+        else {
+            panic!("{gone:?}");
+        };
+        assert_eq!(code, SL_E_PKEY_NOT_INSTALLED);
+        let row = kmsconf_model::facts::facts().hresult(code).expect("row");
+        assert!(row.lab && row.ops.iter().any(|o| o == OpKind::UninstallKey.id()));
     }
 
     #[test]
@@ -524,7 +609,8 @@ mod tests {
     }
 
     /// As slmgr.vbs: the gated settings wait for an installed KMS host key, not for activation;
-    /// host caching is not gated at all.
+    /// host caching is not gated at all. The listening port's clear (a retirement's, "applies to
+    /// KMS hosts only") passes the same gate.
     #[test]
     fn settings_wait_for_a_kms_host_key_not_for_activation() {
         let (_d, t) = lab();
@@ -535,6 +621,12 @@ mod tests {
         };
         let port = set("port", kmsconf_model::settings::SettingValue::U16(1689));
         let refused = t.execute(&port).expect("run");
+        assert!(
+            matches!(&refused[0], ChangeStatus::Failed { code: None, message } if message.contains("no KMS host key")),
+            "{refused:?}"
+        );
+        let clear = [TargetOp::ClearListeningPort];
+        let refused = t.execute(&clear).expect("run");
         assert!(
             matches!(&refused[0], ChangeStatus::Failed { code: None, message } if message.contains("no KMS host key")),
             "{refused:?}"
@@ -561,6 +653,8 @@ mod tests {
         assert_eq!(state.service.port, 1689);
         assert!(state.service.restart_pending);
         assert!(!state.windows_is_activated_kms_host());
+        assert_eq!(t.execute(&clear).expect("run")[0], ChangeStatus::applied());
+        assert_eq!(t.discover().expect("discover").state.service.port, 0);
     }
 
     /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.

@@ -71,7 +71,11 @@ pub fn open_host(
     connect: &Connect,
 ) -> Result<Box<DynHostTarget>, Error> {
     match spec {
-        TargetSpec::Lab { path } => Ok(Box::new(lab::LabTarget::new(host, path.clone()))),
+        TargetSpec::Lab { path } => Ok(Box::new(lab::LabTarget::new(
+            host,
+            path.clone(),
+            connect.timeout,
+        ))),
         TargetSpec::Local => Ok(Box::new(WindowsTarget::new(
             host,
             local::LocalShell::new(connect.timeout),

@@ -189,3 +189,63 @@ fn a_fault_on_the_agents_host_fails_its_change_and_a_rerun_converges() {
     assert!(rerun.stdout.contains("activated online"), "{rerun:?}");
     once_per_host(&s, &p, 1, &["plan", "--detailed-exitcode"], 0);
 }
+
+/// Retiring a host through the agent: the retired host becomes a KMS client (its key
+/// uninstalled by its SKU's activation ID, the GVLK installed, both KMS rules off, the port
+/// cleared), the other host is left alone, a re-plan shows no changes, and every command still
+/// makes one connection per host.
+#[test]
+fn a_host_retires_through_the_agent_with_one_connection_per_host() {
+    let s = server();
+    let p = project(&s, 2);
+    once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 0);
+    let lab = |address: &str| -> serde_json::Value {
+        let shown = p.ok(
+            &[
+                "lab",
+                "show",
+                &s.path(&format!("lab/{address}.json")).display().to_string(),
+            ],
+            0,
+        );
+        serde_json::from_str(&shown.stdout).expect("lab file")
+    };
+    let kept_before = lab(ADDRESSES[1])["host"].clone();
+
+    let fleet = config(&s, 2, 60);
+    let kept = fleet
+        .find("[hosts.kms1]")
+        .map_or("", |at| &fleet[at..])
+        .to_string();
+    let retired = format!(
+        "[hosts.kms0]\ntarget = \"ssh://{}@{}:{}\"\nstate = \"retired\"\n\n{kept}",
+        user(),
+        ADDRESSES[0],
+        s.port
+    );
+    p.write("kmsconf.toml", &retired);
+    let plan = once_per_host(&s, &p, 2, &["plan", "--detailed-exitcode"], 2);
+    assert!(
+        plan.stdout.contains("slmgr.vbs /upk")
+            && plan
+                .stdout
+                .contains("ClearKeyManagementServiceListeningPort"),
+        "{plan:?}"
+    );
+    let applied = once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 0);
+    assert!(!applied.all().contains("HJKMP"), "a secret was printed");
+    once_per_host(&s, &p, 2, &["plan", "--detailed-exitcode"], 0);
+
+    let host = lab(ADDRESSES[0])["host"].clone();
+    let windows = &host["products"]["windows"];
+    assert_eq!(windows["channel"], "kms-client", "{host}");
+    assert_eq!(windows["partial_key"], "6VM33", "the GVLK: {host}");
+    let rules = &host["firewall"]["groups"]["key-management-service"]["rules"];
+    for rule in ["SPPSVC-In-TCP", "SPPSVC-In-TCP-NoScope"] {
+        assert_eq!(rules[rule]["enabled"], false, "{rule}: {rules}");
+    }
+    assert!(host["firewall"]["port_rule"].is_null(), "{host}");
+    assert_eq!(host["service"]["port"], 0, "{host}");
+    // the other host is as it was
+    assert_eq!(lab(ADDRESSES[1])["host"], kept_before);
+}

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A test-only TSIG secret (32 random bytes, base64, as `tsig-keygen` prints them).
-const SECRET: &str = "ATSV6v4vFfNOo1xANYr5m1GtHveSqjzLBk8r45sOiJk=";
+pub(crate) const SECRET: &str = "ATSV6v4vFfNOo1xANYr5m1GtHveSqjzLBk8r45sOiJk=";
 /// A well-formed secret the server does not have.
 const WRONG_SECRET: &str = "q1Y3Vg9k0yJ0Zr4mQbZpO8k7m3N2q5Tt4w9x8yZ1abc=";
 
 /// A running `named`, stopped by its PID when dropped (also when a test fails).
-struct Bind {
+pub(crate) struct Bind {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -29,7 +29,7 @@ impl Drop for Bind {
     }
 }
 
-fn require(program: &str, package: &str) -> PathBuf {
+pub(crate) fn require(program: &str, package: &str) -> PathBuf {
     for dir in [
         "/usr/sbin",
         "/usr/bin",
@@ -43,24 +43,46 @@ fn require(program: &str, package: &str) -> PathBuf {
             return path;
         }
     }
-    panic!("`{program}` is not installed: these tests need a real BIND 9; run `apt-get install -y {package}` (`bash scripts/test.sh` does)");
+    panic!("`{program}` is not installed: these tests need it; run `apt-get install -y {package}` (`bash scripts/test.sh` does)");
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
 fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// A port free for both UDP and TCP on `address`.
+pub(crate) fn free_port_on(address: &str) -> u16 {
     loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let udp = UdpSocket::bind((address, 0)).expect("udp");
         let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind((address, port)).is_ok() {
             return port;
         }
     }
 }
 
+/// `dig +short` of one name and type at `address`:`port`, sorted lines.
+pub(crate) fn dig(address: &str, port: u16, name: &str, kind: &str) -> Vec<String> {
+    let out = Command::new(require("dig", "bind9-dnsutils"))
+        .args(["+short", "+norec", "+time=1", "+tries=1", "-p"])
+        .arg(port.to_string())
+        .args([&format!("@{address}"), name, kind])
+        .output()
+        .expect("dig");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
 impl Bind {
     /// Starts `named` with the zones `corp.example` and `lab.example`, where key `kmsconf-key`
     /// may change the `_vlmcs._tcp` SRV records, and waits until it answers.
-    fn start() -> Bind {
+    pub(crate) fn start() -> Bind {
         Bind::start_with(SECRET)
     }
 
@@ -122,22 +144,10 @@ impl Bind {
 
     /// `dig +short` of one name and type, sorted lines.
     fn dig(&self, name: &str, kind: &str) -> Vec<String> {
-        let out = Command::new(require("dig", "bind9-dnsutils"))
-            .args(["+short", "+norec", "+time=1", "+tries=1", "-p"])
-            .arg(self.port.to_string())
-            .args(["@127.0.0.1", name, kind])
-            .output()
-            .expect("dig");
-        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
+        dig("127.0.0.1", self.port, name, kind)
     }
 
-    fn srv(&self, zone: &str) -> Vec<String> {
+    pub(crate) fn srv(&self, zone: &str) -> Vec<String> {
         self.dig(&format!("_vlmcs._tcp.{zone}"), "SRV")
     }
 
@@ -278,7 +288,7 @@ fn project(bind: &Bind, exclusive: bool) -> Project {
     p
 }
 
-fn json(r: &Run) -> serde_json::Value {
+pub(crate) fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {r:?}"))
 }
 

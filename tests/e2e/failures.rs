@@ -275,7 +275,7 @@ fn a_bad_timeout_setting_is_one_error_not_a_failure_of_each_host() {
     p.env("KMSCONF_TIMEOUT", "abc");
     for args in [&["plan"][..], &["apply", "--auto-approve"]] {
         let r = p.ok(args, 1);
-        let message = "`KMSCONF_TIMEOUT` = `abc` is not a number of seconds";
+        let message = "`KMSCONF_TIMEOUT` = `abc` is not allowed: give a whole number of seconds from 1 to 86400";
         assert_eq!(r.all().matches(message).count(), 1, "{r:?}");
         assert!(!r.all().contains("cannot plan"), "{r:?}");
     }

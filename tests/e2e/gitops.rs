@@ -56,6 +56,7 @@ fn show_reads_plan_files_made_before_the_config_dir_was_recorded() {
     let mut doc: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("json");
     assert!(doc["config_dir"].is_string(), "{doc}");
     doc.as_object_mut().expect("object").remove("config_dir");
+    crate::integrity::reseal(&mut doc);
     p.write("old.json", &doc.to_string());
     let shown = p.ok(&["show", "old.json"], 0);
     assert_eq!(shown.stdout, planned.stdout);
@@ -82,7 +83,10 @@ fn show_refuses_what_is_not_a_plan_and_format_flags_do_not_mix() {
 fn markdown_of_a_small_plan() {
     let p = Project::example("single-os-host");
     let md = p.ok(&["plan", "--format", "markdown"], 0);
-    snapshot("single-os-host-plan.md", &md.stdout);
+    snapshot(
+        "single-os-host-plan.md",
+        &crate::integrity::mask_digests(&md.stdout),
+    );
     assert!(!md.all().contains(WINDOWS_KEY), "{md:?}");
     assert!(md
         .stdout
@@ -124,7 +128,7 @@ fn markdown_of_a_pending_phone_activation() {
         "the reviewer needs the installation ID"
     );
     // installation IDs are random per lab host
-    let redacted = md.stdout.replace(&iid, "<INSTALLATION-ID>");
+    let redacted = crate::integrity::mask_digests(&md.stdout).replace(&iid, "<INSTALLATION-ID>");
     snapshot("phone-pending-plan.md", &redacted);
     assert!(
         md.stdout.contains(
@@ -164,7 +168,7 @@ fn markdown_of_a_large_plan_is_cut_honestly() {
     let md = p
         .ok(&["show", "plan.json", "--format", "markdown"], 0)
         .stdout;
-    snapshot("large-plan.md", &md);
+    snapshot("large-plan.md", &crate::integrity::mask_digests(&md));
     assert!(
         md.chars().count() < 65_536,
         "{} characters",
@@ -319,6 +323,7 @@ fn a_plan_file_with_hosts_in_a_cycle_is_refused() {
     p.ok(&["plan", "--out", "plan.json"], 0);
     let mut doc: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("json");
     doc["hosts"][0]["depends_on"] = serde_json::json!(["kms02"]);
+    crate::integrity::reseal(&mut doc);
     p.write("plan.json", &doc.to_string());
     let lab = p.read("lab/kms01.json");
     let r = p.ok(&["apply", "plan.json"], 1);

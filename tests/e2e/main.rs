@@ -2,7 +2,9 @@
 //! One test binary (this crate) keeps the build short.
 
 mod agent;
+mod bounded;
 mod common;
+mod config_schema;
 mod corpus;
 mod day2;
 mod dns;
@@ -11,11 +13,14 @@ mod export;
 mod failures;
 mod fleet;
 mod gitops;
+mod gss;
+mod integrity;
 mod metrics;
 mod pipelines;
 mod plan_apply;
 mod quickstart;
 mod readme;
+mod retire;
 mod robustness;
 mod schemas;
 mod secrets;

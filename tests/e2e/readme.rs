@@ -149,7 +149,11 @@ fn the_config_snippets_validate() {
     let blocks = toml_blocks(&readme());
     assert!(blocks.len() >= 2, "README's config snippets were not found");
     let p = Project::new();
-    // the reference snippet names a dependency `kms00` that it does not show
+    // the reference snippet names a dependency `kms00` that it does not show, and says so
+    assert!(
+        readme().contains("**A reference, not a config to copy**"),
+        "README labels its reference config"
+    );
     let reference = format!(
         "[hosts.kms00]\ntarget = \"lab:lab/kms00.json\"\n\n{}",
         blocks[0]
@@ -162,6 +166,12 @@ fn the_config_snippets_validate() {
     );
     p.write("dns.toml", &blocks[1]);
     p.ok(&["validate", "-c", "dns.toml"], 0);
+    // the later snippets are whole configs
+    for (i, block) in blocks.iter().enumerate().skip(2) {
+        let name = format!("snippet{i}.toml");
+        p.write(&name, block);
+        p.ok(&["validate", "-c", &name], 0);
+    }
 }
 
 #[test]
@@ -173,7 +183,7 @@ fn the_markdown_sample_is_the_real_output() {
         .and_then(|b| b.split("\n```").next())
         .expect("README's markdown sample");
     let p = Project::example("single-os-host");
-    let md = p.ok(&["plan", "--format", "markdown"], 0).stdout;
+    let md = crate::integrity::mask_digests(&p.ok(&["plan", "--format", "markdown"], 0).stdout);
     assert_eq!(md.trim_end(), sample, "README's markdown sample is stale");
 }
 

@@ -80,7 +80,7 @@ fn valid_plan_text() -> &'static str {
         let plan = kmsconf_providers::planner::plan_host(&host, discovery).expect("plan");
         let plan = KmsPlan::new(path, dir.path().to_path_buf(), vec![plan]);
         let file = dir.path().join("plan.json");
-        plan.save(&file).expect("save");
+        plan.save(&file, None).expect("save");
         std::fs::read_to_string(file).expect("read")
     })
 }
@@ -116,7 +116,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("plan.json");
         std::fs::write(&path, &bytes).expect("write");
-        if let Err(e) = KmsPlan::load(&path) {
+        if let Err(e) = KmsPlan::load(&path, None) {
             prop_assert!(e.to_string().contains("plan.json"), "the error names the file: {}", e);
         }
     }
@@ -134,7 +134,7 @@ proptest! {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("plan.json");
         std::fs::write(&path, &text).expect("write");
-        if let Err(e) = KmsPlan::load(&path) {
+        if let Err(e) = KmsPlan::load(&path, None) {
             prop_assert!(e.to_string().contains("plan.json"), "the error names the file: {}", e);
         }
     }

@@ -75,3 +75,92 @@ fn a_literal_secret_warns_and_cannot_go_into_a_plan_file() {
     assert!(!p.path("plan.json").exists());
     assert!(!r.all().contains(WINDOWS_KEY) && !v.all().contains(WINDOWS_KEY));
 }
+
+/// Issue 13, item 6: a malformed secret fails its own host, as a missing one does; the other
+/// hosts are planned and applied.
+#[test]
+fn a_malformed_secret_fails_only_its_host() {
+    let mut p = Project::example("two-hosts");
+    // kms02 depends on kms01, so break kms01's key: kms02 is then skipped, not failed
+    p.env("KMS_HOST_KEY", "BCDFG-HJKMP-QRTVW-XY234-6789");
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let r = p.ok(&["plan"], 1);
+    assert!(
+        r.stdout.contains(
+            "host kms01: cannot plan: the host key of `windows` (env `KMS_HOST_KEY`) is malformed"
+        ) && r
+            .stdout
+            .contains("host kms02 (lab:lab/kms02.json): 13 changes"),
+        "{r:?}"
+    );
+    // the other way round, kms01 converges although kms02's key is malformed
+    p.env("KMS_HOST_KEY", WINDOWS_KEY)
+        .env("KMS_HOST_KEY_2", "not-a-key");
+    let r = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains("host kms02: cannot plan: the host key of `windows` (env `KMS_HOST_KEY_2`) is malformed"),
+        "{r:?}"
+    );
+    assert!(
+        p.read("lab/kms01.json")
+            .contains("\"channel\": \"kms-host\""),
+        "{r:?}"
+    );
+    assert!(!r.all().contains("not-a-key"), "{r:?}");
+}
+
+/// Issue 13, item 5: Windows PowerShell 5.1's `Set-Content -Encoding UTF8` starts the file with
+/// a byte order mark; it and the line end are not part of the key.
+#[test]
+fn a_secret_file_with_a_byte_order_mark_is_read_without_it() {
+    let p = Project::new();
+    p.write("kmsconf.toml", "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = { file = \"key.txt\" }\n");
+    p.write("key.txt", &format!("\u{feff}{WINDOWS_KEY}\r\n"));
+    p.ok(&["validate"], 0);
+    p.ok(&["apply", "--auto-approve"], 0);
+    assert!(p
+        .read("lab/kms01.json")
+        .contains("\"partial_key\": \"6789B\""));
+}
+
+/// Issue 13, item 6: an empty confirmation-ID file means "not phoned yet", as an empty variable
+/// or a missing file does.
+#[test]
+fn an_empty_confirmation_id_file_is_pending() {
+    let p = Project::new();
+    p.write("kmsconf.toml", "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = { env = \"KMS_HOST_KEY\" }\nactivation = \"phone\"\nconfirmation_id = { file = \"cid.txt\" }\n");
+    for content in [None, Some(""), Some("\u{feff}\r\n")] {
+        if let Some(text) = content {
+            p.write("cid.txt", text);
+        }
+        let r = p.ok(&["plan"], 0);
+        assert!(
+            r.stdout.contains("phone activation pending")
+                && r.stdout.contains("put the confirmation ID in file"),
+            "{content:?}: {r:?}"
+        );
+    }
+}
+
+/// Issue 13, item 3: a secret that is a device or a FIFO is refused at once, never read.
+#[cfg(unix)]
+#[test]
+fn a_device_or_fifo_secret_never_hangs() {
+    let p = Project::new();
+    let made = std::process::Command::new("mkfifo")
+        .arg(p.path("fifo"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for (file, kind) in [("/dev/zero", "a device"), ("fifo", "a FIFO")] {
+        p.write("kmsconf.toml", &format!("[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = {{ file = \"{file}\" }}\n"));
+        let start = std::time::Instant::now();
+        let r = p.ok(&["plan"], 1);
+        assert!(start.elapsed().as_secs() < 10, "{r:?}");
+        assert!(
+            r.stdout
+                .contains(&format!("it is not a regular file: it is {kind}")),
+            "{r:?}"
+        );
+    }
+}

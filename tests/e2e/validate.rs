@@ -56,7 +56,9 @@ fn malformed_product_keys_are_errors_without_the_key() {
     let mut p = Project::new();
     p.env("BAD_KEY", "BCDFG-HJKMP-QRTVW-XY234-6789");
     p.write("kmsconf.toml", "[hosts.kms01]\ntarget = \"lab:a.json\"\n[hosts.kms01.products.windows]\nhost_key = { env = \"BAD_KEY\" }\n");
-    let r = p.ok(&["validate"], 1);
+    // from a variable, a malformed key fails only the host that needs it (at plan time), as a
+    // missing one does; validate warns
+    let r = p.ok(&["validate"], 0);
     assert!(!r.all().contains("HJKMP"), "the key is never shown: {r:?}");
     snapshot_run("validate-malformed-key-from-env", &p, &r);
     validate(

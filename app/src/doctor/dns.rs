@@ -1,7 +1,7 @@
 //! The DNS checks: do the `_vlmcs._tcp` SRV records of each zone send clients to the declared
 //! hosts and ports, and do any point at hosts the config no longer declares.
 
-use super::{Check, Verdict, DNS_SRV};
+use super::{Check, RetiredSrv, Verdict, DNS_SRV};
 
 /// One `_vlmcs._tcp` SRV record as DNS returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl SrvLookup for kmsconf_targets::dns::SrvResolver {
     }
 }
 
-fn same_name(a: &str, b: &str) -> bool {
+pub(super) fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
@@ -138,15 +138,18 @@ fn check_host_records(expected: &ExpectedSrv, name: &str, mine: &[&SrvRecord]) -
 }
 
 /// Records in a zone that point at no declared host: clients trying them fail (0x800706BA).
+/// `retired` are the addresses of retired hosts, whose records their own check reports.
 pub fn check_stale_srv(
     zone: &str,
     declared: &[ExpectedSrv],
+    retired: &[&str],
     found: &Result<Vec<SrvRecord>, String>,
 ) -> Option<Check> {
     let records = found.as_ref().ok()?;
     let stale: Vec<String> = records
         .iter()
         .filter(|r| !declared.iter().any(|d| same_name(&d.target, &r.target)))
+        .filter(|r| !retired.iter().any(|t| same_name(t, &r.target)))
         .map(|r| format!("{}:{}", r.target.trim_end_matches('.'), r.port))
         .collect();
     if stale.is_empty() {
@@ -160,10 +163,19 @@ pub fn check_stale_srv(
     )
 }
 
-/// The DNS checks: one query per zone, then [`check_srv`] per declared host and
-/// [`check_stale_srv`] per zone.
-pub fn dns_checks(expected: &[ExpectedSrv], lookup: &dyn SrvLookup) -> Vec<Check> {
-    let mut zones: Vec<&str> = expected.iter().map(|e| e.zone.as_str()).collect();
+/// The DNS checks: one query per zone, then [`check_srv`] per declared host,
+/// [`check_unpublished`](super::check_unpublished) per retired host and [`check_stale_srv`] per
+/// zone.
+pub fn dns_checks(
+    expected: &[ExpectedSrv],
+    retired: &[RetiredSrv],
+    lookup: &dyn SrvLookup,
+) -> Vec<Check> {
+    let mut zones: Vec<&str> = expected
+        .iter()
+        .map(|e| e.zone.as_str())
+        .chain(retired.iter().map(|r| r.zone.as_str()))
+        .collect();
     zones.sort_unstable();
     zones.dedup();
     let mut checks = Vec::new();
@@ -175,7 +187,10 @@ pub fn dns_checks(expected: &[ExpectedSrv], lookup: &dyn SrvLookup) -> Vec<Check
             .cloned()
             .collect();
         checks.extend(in_zone.iter().map(|e| check_srv(e, &found)));
-        checks.extend(check_stale_srv(zone, &in_zone, &found));
+        let gone: Vec<&RetiredSrv> = retired.iter().filter(|r| r.zone == zone).collect();
+        checks.extend(gone.iter().map(|r| super::check_unpublished(r, &found)));
+        let targets: Vec<&str> = gone.iter().map(|r| r.target.as_str()).collect();
+        checks.extend(check_stale_srv(zone, &in_zone, &targets, &found));
     }
     checks
 }

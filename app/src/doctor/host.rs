@@ -21,18 +21,7 @@ pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -
     let state = match &observed.state {
         Ok(s) => Some(s),
         Err(e) => {
-            checks.push(
-                Check::new(
-                    host,
-                    HOST_REACHABLE,
-                    Verdict::Failed,
-                    format!("discovery failed: {e}"),
-                )
-                .fix(format!(
-                    "make `{}` reachable for kmsconf, then run doctor again",
-                    cfg.target
-                )),
-            );
+            checks.push(unreachable(cfg, e));
             None
         }
     };
@@ -80,6 +69,20 @@ pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -
         checks.push(rearm_count(host, state.remaining_rearm_count));
     }
     checks
+}
+
+/// Discovery failed with `error`.
+pub(super) fn unreachable(cfg: &HostConfig, error: &str) -> Check {
+    Check::new(
+        &cfg.name,
+        HOST_REACHABLE,
+        Verdict::Failed,
+        format!("discovery failed: {error}"),
+    )
+    .fix(format!(
+        "make `{}` reachable for kmsconf, then run doctor again",
+        cfg.target
+    ))
 }
 
 /// `telnet host 1688`: can a client reach the KMS port from here?

@@ -363,7 +363,7 @@ fn records_of_undeclared_hosts_are_reported_once_per_zone() {
             ])
         }
     }
-    let checks = dns_checks(&[expected("kms01.corp.example", 1688)], &Fake);
+    let checks = dns_checks(&[expected("kms01.corp.example", 1688)], &[], &Fake);
     assert_eq!(checks.len(), 2, "{checks:#?}");
     assert_eq!(checks[0].status, Verdict::Ok);
     assert_eq!(

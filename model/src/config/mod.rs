@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use wire::{Activation, ProductId, Profile, RuleGroup, TsigAlgorithm};
+pub use wire::{Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -40,6 +40,8 @@ pub struct HostConfig {
     pub name: String,
     pub target: TargetSpec,
     pub address: Option<String>,
+    /// A KMS host (`present`), or one to retire (`retired`, which declares nothing else).
+    pub state: HostLifecycle,
     pub depends_on: Vec<String>,
     pub service: ServiceConfig,
     pub firewall: Option<FirewallConfig>,
@@ -51,6 +53,11 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
+    /// Whether the host is declared `state = "retired"`.
+    pub fn is_retired(&self) -> bool {
+        self.state == HostLifecycle::Retired
+    }
+
     /// The port KMS clients reach this host on: the managed `[service] port`, else Windows'
     /// default.
     pub fn kms_port(&self) -> u16 {
@@ -68,8 +75,10 @@ pub struct DnsConfig {
     pub ttl: u32,
     /// kmsconf owns the whole `_vlmcs._tcp` RRset of each zone.
     pub exclusive: bool,
-    /// `None` only with `insecure_updates = true`.
+    /// `None` with `gss_tsig` or `insecure_updates = true`.
     pub tsig: Option<TsigKey>,
+    /// GSS-TSIG (Kerberos) signing; never together with `tsig`.
+    pub gss_tsig: Option<GssTsig>,
     /// Read the A/AAAA records of the published hosts' addresses.
     pub check_targets: bool,
 }
@@ -88,6 +97,17 @@ pub struct TsigKey {
     pub name: String,
     pub algorithm: TsigAlgorithm,
     pub secret: DeclaredSecret,
+}
+
+/// GSS-TSIG (Kerberos) signing: the server principal (`None`: `DNS/<SOA primary name>`) and,
+/// with a keytab, the client principal whose keys it holds; with neither, the default credential
+/// cache's principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GssTsig {
+    pub server_principal: Option<String>,
+    pub principal: Option<String>,
+    /// Always a `{ file = ... }` reference: GSS-API reads the keytab itself, kmsconf never does.
+    pub keytab: Option<DeclaredSecret>,
 }
 
 /// How one host is published in the SRV records.
@@ -226,10 +246,17 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "host name `{name}` may use only letters, digits, `-`, `_` and `.`"
+            "host name {} may use only ASCII letters, digits, `-`, `_` and `.`",
+            kmsconf_engine::diagnostic::quoted(name)
         ))
     }
 }
+
+/// A config of 10,000 hosts is about 2 MiB; anything far larger is not a config.
+pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a config file",
+    bytes: 16 << 20,
+};
 
 /// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
 pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
@@ -241,9 +268,16 @@ pub const DEFAULT_PORT: u16 = 1688;
 impl Config {
     /// Reads and validates a config file. Errors hold every problem found, in file order.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = kmsconf_engine::read::read_bounded(path, CONFIG_LIMIT)?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            // the place of the first byte that is not UTF-8, as every other config error has
+            let valid = e.utf8_error().valid_up_to();
+            let text = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+            let at = Location::at(path, text, valid);
+            Error::Invalid(vec![Diagnostic::error(
+                at,
+                "the config is not valid UTF-8 text (TOML files are UTF-8)",
+            )])
         })?;
         Self::parse(path, &source)
     }
@@ -279,14 +313,11 @@ impl Config {
 
     /// The hosts in the order they must be converged (dependencies first, then by name).
     pub fn host_order(&self) -> Result<Vec<String>, Error> {
-        let mut dag = kmsconf_engine::graph::Dag::new();
-        for host in self.hosts.values() {
-            dag.add_node(host.name.clone());
-            for dep in &host.depends_on {
-                dag.add_edge(dep.clone(), host.name.clone());
-            }
-        }
-        Ok(dag.topological_order()?)
+        let deps = self
+            .hosts
+            .values()
+            .map(|h| (h.name.clone(), h.depends_on.clone()));
+        Ok(kmsconf_engine::graph::Dag::from_deps(deps)?.topological_order()?)
     }
 }
 

@@ -41,6 +41,13 @@ impl<T: JsonSchema> JsonSchema for At<T> {
     }
 }
 
+/// What [`check_host_name`](super::check_host_name) accepts, for editors: ASCII letters,
+/// digits, `-`, `_` and `.`.
+pub const HOST_NAME_PATTERN: &str = "^[A-Za-z0-9._-]+$";
+
+/// The forms of `target` (the port 1..=65535; no `~`, which no shell expands), for editors.
+pub const TARGET_PATTERN: &str = r"^\s*(lab:\s*[^~\s].*|local|ssh://(\S+@)?(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
+
 /// A kmsconf configuration file.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +55,7 @@ impl<T: JsonSchema> JsonSchema for At<T> {
 pub struct ConfigWire {
     /// One table per KMS host; the key is the host's name.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": HOST_NAME_PATTERN }))]
     pub hosts: BTreeMap<String, HostWire>,
     /// The DNS server where kmsconf keeps the `_vlmcs._tcp` SRV records of the published hosts.
     pub dns: Option<DnsWire>,
@@ -59,9 +67,17 @@ pub struct ConfigWire {
 pub struct HostWire {
     /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
     /// to this config file), `local`, or `ssh://[user@]host[:port]`.
+    #[schemars(regex(pattern = TARGET_PATTERN))]
     pub target: At<String>,
     /// The name KMS clients use to reach this host (DNS name or IP address).
     pub address: Option<At<String>>,
+    /// `present` (default): the host is a KMS host as the tables beside this key declare.
+    /// `retired`: kmsconf makes it a KMS client again (stops its DNS publishing, removes its
+    /// `_vlmcs._tcp` records, replaces its KMS host keys with its edition's KMS client key,
+    /// closes the KMS firewall rules); a retired host declares only `target`, `address` and
+    /// `depends_on`.
+    #[serde(default)]
+    pub state: HostLifecycle,
     /// Hosts that must be converged before this one.
     #[serde(default)]
     pub depends_on: Vec<At<String>>,
@@ -74,6 +90,26 @@ pub struct HostWire {
     pub products: BTreeMap<ProductId, ProductWire>,
     /// Present = publish this host in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
     pub dns: Option<At<HostDnsWire>>,
+}
+
+/// Whether a declared host is to be a KMS host or to stop being one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostLifecycle {
+    /// A KMS host, converged to what its tables declare.
+    #[default]
+    Present,
+    /// A former KMS host, converged to a KMS client that neither publishes nor listens.
+    Retired,
+}
+
+impl HostLifecycle {
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Retired => "retired",
+        }
+    }
 }
 
 /// The authoritative DNS server that takes RFC 2136 updates, and what kmsconf manages there.
@@ -93,6 +129,9 @@ pub struct DnsWire {
     pub exclusive: bool,
     /// The TSIG key that signs updates (as `tsig-keygen` prints it).
     pub tsig: Option<At<TsigWire>>,
+    /// Sign updates with GSS-TSIG (Kerberos, RFC 3645), as Active Directory-integrated zones
+    /// require for secure dynamic updates; excludes `tsig`.
+    pub gss_tsig: Option<At<GssTsigWire>>,
     /// Allow unsigned updates when no `tsig` is given (discouraged; a validate warning).
     pub insecure_updates: Option<At<bool>>,
     /// Also read the A/AAAA records of the published hosts' addresses and say in the plan when
@@ -112,6 +151,20 @@ pub struct TsigWire {
     pub algorithm: TsigAlgorithm,
     /// The base64 secret: `{ env = "VAR" }` or `{ file = "path" }`.
     pub secret: At<SecretWire>,
+}
+
+/// GSS-TSIG: whose Kerberos credentials sign the updates, and for which server principal.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GssTsigWire {
+    /// The DNS server's Kerberos principal (`DNS/dc1.corp.example@CORP.EXAMPLE`); default
+    /// `DNS/<the zone's SOA primary name>` in the default realm.
+    pub server_principal: Option<At<String>>,
+    /// The client principal (`svc-kmsconf@CORP.EXAMPLE`); default: the principal of the default
+    /// credential cache (`KRB5CCNAME`), as `nsupdate -g` uses it. Required with `keytab`.
+    pub principal: Option<At<String>>,
+    /// A keytab to take `principal`'s credentials from instead of the cache: `{ file = "path" }`.
+    pub keytab: Option<At<SecretWire>>,
 }
 
 /// TSIG HMAC algorithms kmsconf signs with.
@@ -225,14 +278,17 @@ impl<'de> Deserialize<'de> for PublishDomainWire {
 pub struct FirewallWire {
     /// Rule groups that must be enabled for inbound traffic.
     #[serde(default)]
+    #[schemars(extend("uniqueItems" = true))]
     pub rule_groups: Vec<At<RuleGroup>>,
     /// Remote addresses the Key Management Service rules accept (IP, CIDR, range `a-b`, or
     /// `LocalSubnet`); absent = each rule keeps the scope it has (built in: `LocalSubnet` for
     /// `SPPSVC-In-TCP`, any address for `SPPSVC-In-TCP-NoScope`).
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub remote_addresses: Option<At<Vec<At<String>>>>,
     /// The firewall profiles on which the KMS port is opened; absent = `["domain", "private"]`
     /// (as Microsoft's "Create a KMS activation host" does), so the Public profile stays closed
     /// unless it is listed.
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub profiles: Option<At<Vec<At<Profile>>>>,
 }
 
@@ -435,6 +491,7 @@ pub struct ProductWire {
     /// The KMS host key (CSVLK): `{ env = "VAR" }` or `{ file = "path" }`.
     pub host_key: At<SecretWire>,
     /// Where the host gets the product's KMS host license pack from, when it is not installed.
+    #[schemars(regex(pattern = r"\S"))]
     pub license_pack: Option<At<String>>,
     /// How the host key is activated with Microsoft; default `online`.
     #[serde(default)]
@@ -459,14 +516,16 @@ pub enum Activation {
 /// A secret: read from an environment variable or a file; a literal string is accepted with a
 /// warning.
 #[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub enum SecretWire {
     Env {
         /// Environment variable holding the secret.
+        #[schemars(regex(pattern = r"^[^=\x00]+$"))]
         env: String,
     },
     File {
         /// File holding the secret, relative to the config file.
+        #[schemars(regex(pattern = r"\S"))]
         file: String,
     },
     /// The secret written in the config (discouraged).

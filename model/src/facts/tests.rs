@@ -117,3 +117,38 @@ fn the_kms_group_has_both_rules_and_every_code_is_explained() {
         }
     }
 }
+
+/// The methods a retirement calls are rows with their own sources: the switch slmgr.vbs has for
+/// each (none clears the port), and the port's clear is for KMS hosts only.
+#[test]
+fn every_method_kmsconf_names_is_a_sourced_row() {
+    let f = facts();
+    for m in Method::ALL {
+        let row = m
+            .fact()
+            .unwrap_or_else(|| panic!("{}.{} is not in the table", m.class, m.name));
+        assert!(
+            f.sources[&row.source].contains("Microsoft Learn"),
+            "{}",
+            m.name
+        );
+    }
+    assert_eq!(Method::UNINSTALL_PRODUCT_KEY.equivalent(), "slmgr.vbs /upk");
+    assert_eq!(Method::INSTALL_PRODUCT_KEY.equivalent(), "slmgr.vbs /ipk");
+    assert_eq!(
+        Method::CLEAR_LISTENING_PORT.equivalent(),
+        "SoftwareLicensingService.ClearKeyManagementServiceListeningPort()"
+    );
+    assert!(Method::CLEAR_LISTENING_PORT.kms_host_only());
+    assert!(!Method::UNINSTALL_PRODUCT_KEY.kms_host_only());
+    for id in [
+        "install-product-key",
+        "uninstall-product-key",
+        "clear-listening-port",
+    ] {
+        assert!(
+            f.sources[&format!("sppwmi-{id}")].contains("slmgr.vbs"),
+            "{id}: the slmgr.vbs source is named too"
+        );
+    }
+}

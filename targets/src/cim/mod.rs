@@ -284,6 +284,7 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, String> {
         })?;
     let grace = p.grace_period_remaining.unwrap_or(0);
     Ok(ProductState {
+        activation_id: Some(p.id.to_ascii_lowercase()).filter(|id| !id.is_empty()),
         partial_key: p.partial_product_key.clone().filter(|k| !k.is_empty()),
         channel: channel(p),
         license_status,

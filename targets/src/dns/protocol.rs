@@ -229,14 +229,8 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
     let bytes = message
         .to_vec()
         .map_err(|e| format!("cannot encode the update: {e}"))?;
-    let answer_bytes = tcp_exchange(address, &bytes).map_err(|m| {
-        format!("{m}; the update may or may not have been applied: run `kmsconf plan` to see")
-    })?;
-    let answer = Message::from_vec(&answer_bytes)
-        .map_err(|e| format!("the server's answer is malformed ({e}); the update may or may not have been applied: run `kmsconf plan` to see"))?;
-    if answer.metadata.id != message.metadata.id {
-        return Err("the server answered another message".into());
-    }
+    let answer_bytes = tcp_exchange(address, &bytes).map_err(|m| unknown_outcome(&m))?;
+    let answer = update_answer(&answer_bytes, message.metadata.id)?;
     let key = update.tsig.as_ref().map(|t| t.name.as_str());
     let tsig_error = answer.signature().and_then(|s| s.data.error);
     let code = answer.metadata.response_code;
@@ -257,8 +251,27 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
     ))
 }
 
+/// A failure after which the server may or may not have applied the update.
+pub(super) fn unknown_outcome(m: &str) -> String {
+    format!("{m}; the update may or may not have been applied: run `kmsconf plan` to see")
+}
+
+/// The server's answer to the update with ID `id`.
+pub(super) fn update_answer(bytes: &[u8], id: u16) -> Result<Message, String> {
+    let answer = Message::from_vec(bytes)
+        .map_err(|e| unknown_outcome(&format!("the server's answer is malformed ({e})")))?;
+    if answer.metadata.id != id {
+        return Err("the server answered another message".into());
+    }
+    Ok(answer)
+}
+
 /// Why the server refused an update, in words a person can act on.
-fn rejection(code: ResponseCode, tsig_error: Option<TsigError>, key: Option<&str>) -> String {
+pub(super) fn rejection(
+    code: ResponseCode,
+    tsig_error: Option<TsigError>,
+    key: Option<&str>,
+) -> String {
     let key = key.unwrap_or("(none)");
     match tsig_error {
         Some(TsigError::BadSig) => return format!("TSIG authentication failed (BADSIG): the server does not accept the signature of key `{key}`; the secret differs from the server's"),
@@ -303,6 +316,7 @@ mod tests {
             expected,
             add: vec![srv(0, 1689, "kms01.corp.example")],
             tsig: None,
+            gss_tsig: None,
         }
     }
 

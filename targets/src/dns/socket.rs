@@ -91,34 +91,52 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 /// One message over TCP (two-byte length prefix, RFC 1035 section 4.2.2) and its answer.
 pub(super) fn tcp_exchange(address: SocketAddr, message: &[u8]) -> Result<Vec<u8>, String> {
-    let mut stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|e| {
-        if is_timeout(&e) {
-            format!(
-                "it did not accept a TCP connection within {} seconds",
-                TCP_TIMEOUT.as_secs()
-            )
-        } else {
-            format!("cannot connect over TCP to {address}: {e}")
-        }
-    })?;
-    let _ = stream.set_read_timeout(Some(TCP_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TCP_TIMEOUT));
-    let length = u16::try_from(message.len()).map_err(|_| "the message is too long".to_string())?;
-    let mut framed = length.to_be_bytes().to_vec();
-    framed.extend_from_slice(message);
-    stream
-        .write_all(&framed)
-        .map_err(|e| format!("cannot send over TCP: {e}"))?;
-    let lost = |e: std::io::Error| {
-        if is_timeout(&e) {
-            format!("it did not answer within {} seconds", TCP_TIMEOUT.as_secs())
-        } else {
-            format!("the TCP connection failed before the answer: {e}")
-        }
-    };
-    let mut prefix = [0u8; 2];
-    stream.read_exact(&mut prefix).map_err(lost)?;
-    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-    stream.read_exact(&mut answer).map_err(lost)?;
-    Ok(answer)
+    TcpLink::connect(address)?.exchange(message)
+}
+
+/// A TCP connection to the server that carries several messages in turn, as a GSS-TSIG
+/// negotiation and the updates signed with it do.
+pub(super) struct TcpLink {
+    stream: TcpStream,
+}
+
+impl TcpLink {
+    pub(super) fn connect(address: SocketAddr) -> Result<Self, String> {
+        let stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|e| {
+            if is_timeout(&e) {
+                format!(
+                    "it did not accept a TCP connection within {} seconds",
+                    TCP_TIMEOUT.as_secs()
+                )
+            } else {
+                format!("cannot connect over TCP to {address}: {e}")
+            }
+        })?;
+        let _ = stream.set_read_timeout(Some(TCP_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(TCP_TIMEOUT));
+        Ok(Self { stream })
+    }
+
+    /// Sends one message and reads one answer.
+    pub(super) fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
+        let length =
+            u16::try_from(message.len()).map_err(|_| "the message is too long".to_string())?;
+        let mut framed = length.to_be_bytes().to_vec();
+        framed.extend_from_slice(message);
+        self.stream
+            .write_all(&framed)
+            .map_err(|e| format!("cannot send over TCP: {e}"))?;
+        let lost = |e: std::io::Error| {
+            if is_timeout(&e) {
+                format!("it did not answer within {} seconds", TCP_TIMEOUT.as_secs())
+            } else {
+                format!("the TCP connection failed before the answer: {e}")
+            }
+        };
+        let mut prefix = [0u8; 2];
+        self.stream.read_exact(&mut prefix).map_err(lost)?;
+        let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+        self.stream.read_exact(&mut answer).map_err(lost)?;
+        Ok(answer)
+    }
 }

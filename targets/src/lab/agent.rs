@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -52,7 +53,12 @@ pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result
         source,
     };
     let mut agent = Agent {
-        target: LabTarget::new("agent", path.to_path_buf()),
+        // the client's own timeout bounds each request; the agent waits out any latency set
+        target: LabTarget::new(
+            "agent",
+            path.to_path_buf(),
+            Duration::from_millis(super::MAX_LATENCY_MS),
+        ),
         lock: None,
     };
     // the agent script: a real host runs it; the lab is that agent already
@@ -236,6 +242,10 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
             product: product()?,
             key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))?,
         },
+        "uninstall_product_key" => TargetOp::UninstallProductKey {
+            product: product()?,
+            activation_id: arg(a, "activation_id")?,
+        },
         "activate_online" => TargetOp::ActivateOnline {
             product: product()?,
         },
@@ -258,6 +268,7 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
                 .map_err(|e| format!("argument `value`: {e}"))?;
             TargetOp::SetService(ServiceSetting::new(row, value)?)
         }
+        "clear_listening_port" => TargetOp::ClearListeningPort,
         "restart_service" => TargetOp::RestartService,
         "set_rule_group" => TargetOp::SetRuleGroup {
             group: arg::<RuleGroup>(a, "group")?,

@@ -13,7 +13,8 @@ use kmsconf_model::state::{
 };
 use serde_json::{json, Map, Value};
 
-/// The activation ID the lab gives its Windows product (Windows is found by its application).
+/// The activation ID of a Windows product whose lab state names none (Windows is found by its
+/// application).
 const WINDOWS_SKU: &str = "ef6cfc9f-8c5d-44ac-9aad-de6a2ea0ae03";
 /// How CIM shows -1 in a uint32 counter.
 const MINUS_ONE: u32 = u32::MAX;
@@ -193,8 +194,10 @@ fn product(id: ProductId, p: &ProductState) -> Value {
     for (name, value) in [
         (
             "ID",
-            json!(info
-                .and_then(|i| i.activation_id.clone())
+            json!(p
+                .activation_id
+                .clone()
+                .or_else(|| info.and_then(|i| i.activation_id.clone()))
                 .unwrap_or_else(|| WINDOWS_SKU.to_string())),
         ),
         (

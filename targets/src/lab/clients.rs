@@ -154,6 +154,7 @@ pub fn observe(file: &LabFile, local_now: i64) -> HostState {
         host.remaining_rearm_count = Some(super::LAB_REARM_COUNT);
     }
     for (id, product) in &mut host.products {
+        product.activation_id = Some(super::activation_id(&file.host_id, *id, product.channel));
         if !product.is_activated_kms_host() {
             product.current_count = None;
             product.required_count = None;

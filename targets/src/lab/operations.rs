@@ -9,6 +9,7 @@ use std::path::Path;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::facts::Method;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::state::{Channel, LicenseStatus, PortRule, ProductState, RuleGroupState};
@@ -41,6 +42,10 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             install_license_pack(file, *product, path)
         }
         TargetOp::InstallProductKey { product, key } => install_product_key(file, *product, key),
+        TargetOp::UninstallProductKey {
+            product,
+            activation_id,
+        } => uninstall_product_key(file, *product, activation_id),
         TargetOp::ActivateOnline { product } => activate_online(file, *product),
         TargetOp::ShowInstallationId { product } => show_installation_id(file, *product),
         TargetOp::ActivateByPhone {
@@ -48,6 +53,7 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             confirmation_id,
         } => activate_by_phone(file, *product, confirmation_id),
         TargetOp::SetService(setting) => set_service(file, setting),
+        TargetOp::ClearListeningPort => clear_listening_port(file),
         TargetOp::RestartService => restart_service(file),
         TargetOp::SetRuleGroup {
             group,
@@ -133,7 +139,8 @@ fn per_os_folders(path: &Path) -> Vec<String> {
     folders
 }
 
-/// An Office key needs its license pack; a Windows key starts its grace period.
+/// An Office key needs its license pack; a Windows key starts its grace period. A published KMS
+/// client setup key installs as a KMS client key, any other as a KMS host key.
 fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
     let needs_pack = catalog::product(product).is_some_and(|p| p.license_pack);
     if needs_pack && !file.host.license_packs.contains(&product) {
@@ -144,6 +151,9 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
                 catalog::product_name(product)
             ),
         );
+    }
+    if catalog::is_client_key(key.secret().expose()) {
+        return install_client_key(file, product, key);
     }
     let iid = installation_id(&file.host_id, product, key.secret().expose());
     let office = product.is_office();
@@ -164,6 +174,54 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
     );
     ChangeStatus::Applied {
         detail: Some(format!("installed key {}", key.masked())),
+    }
+}
+
+/// A KMS client key: the product waits in its grace period for a KMS host to activate it.
+fn install_client_key(file: &mut LabFile, product: ProductId, key: &ProductKey) -> ChangeStatus {
+    file.host.products.insert(
+        product,
+        ProductState {
+            partial_key: Some(key.partial()),
+            channel: Channel::KmsClient,
+            license_status: LicenseStatus::InitialGrace,
+            grace_minutes: 43200,
+            ..ProductState::empty()
+        },
+    );
+    ChangeStatus::Applied {
+        detail: Some(format!(
+            "installed KMS client key {}",
+            key.secret().expose()
+        )),
+    }
+}
+
+/// `UninstallProductKey` on the SKU with `activation_id`: the product keeps its license pack
+/// (Office) but no key; Windows without a key is no keyed product at all, as discovery sees it.
+fn uninstall_product_key(
+    file: &mut LabFile,
+    product: ProductId,
+    activation_id: &str,
+) -> ChangeStatus {
+    let keyed = file.host.products.get(&product).filter(|p| {
+        p.partial_key.is_some()
+            && super::activation_id(&file.host_id, product, p.channel)
+                .eq_ignore_ascii_case(activation_id)
+    });
+    if keyed.is_none() {
+        return fail(
+            SL_E_PKEY_NOT_INSTALLED,
+            &format!("no product key is installed on the {product} SKU {activation_id}"),
+        );
+    }
+    if file.host.license_packs.contains(&product) {
+        file.host.products.insert(product, ProductState::empty());
+    } else {
+        file.host.products.remove(&product);
+    }
+    ChangeStatus::Applied {
+        detail: Some(format!("uninstalled the key of {activation_id}")),
     }
 }
 
@@ -255,15 +313,12 @@ fn activate_by_phone(
 /// with E_INVALIDARG, as WMI does.
 fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
     let row = setting.setting();
-    if row.needs_kms_host_key && !file.host.has_kms_host_key() {
-        // slmgr.vbs prints a warning and calls nothing: there is no HRESULT to give
-        return ChangeStatus::Failed {
-            code: None,
-            message: format!(
-                "no KMS host key is installed (no keyed product has IsKeyManagementServiceMachine), so `{}` is not set",
-                row.key
-            ),
-        };
+    if row.needs_kms_host_key {
+        if let Some(refused) =
+            refuse_without_kms_host_key(file, &format!("`{}` is not set", row.key))
+        {
+            return refused;
+        }
     }
     let refused = row
         .range
@@ -287,6 +342,34 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
     if setting.needs_restart() {
         s.restart_pending = true;
     }
+    ChangeStatus::applied()
+}
+
+/// The one KMS host gate: a refusal ending in `what` unless some product holds a KMS host key (what
+/// slmgr.vbs checks before a gated setting, and what "applies to KMS hosts only" means for
+/// `ClearKeyManagementServiceListeningPort`); activation is never looked at. slmgr.vbs only
+/// warns, and no source names the HRESULT Windows gives, so the refusal carries none.
+fn refuse_without_kms_host_key(file: &LabFile, what: &str) -> Option<ChangeStatus> {
+    (!file.host.has_kms_host_key()).then(|| ChangeStatus::Failed {
+        code: None,
+        message: format!(
+            "no KMS host key is installed (no keyed product has IsKeyManagementServiceMachine), so {what}"
+        ),
+    })
+}
+
+/// `ClearKeyManagementServiceListeningPort`, which applies to KMS hosts only: back to 1688
+/// once the service restarts.
+fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
+    if Method::CLEAR_LISTENING_PORT.kms_host_only() {
+        if let Some(refused) =
+            refuse_without_kms_host_key(file, "the listening port is not cleared")
+        {
+            return refused;
+        }
+    }
+    file.host.service.port = 0;
+    file.host.service.restart_pending = true;
     ChangeStatus::applied()
 }
 

@@ -275,6 +275,25 @@ function Invoke-KmsconfInstallProductKey($Request) {
     Read-KmsconfProducts $Request
 }
 
+# slmgr.vbs /upk <activation ID>: UninstallProductKey on the keyed product of that SKU (never
+# the form without one), then the license status refreshed and KeyManagementServiceVersion kept
+# as slmgr.vbs keeps it (gone once no KMS host product is left). The ID is parsed as a GUID, so
+# no text of the request reaches the query. Reads back that SKU.
+function Invoke-KmsconfUninstallProductKey($Request) {
+    $id = $null
+    try { $id = ([guid][string]$Request.activation_id).ToString() }
+    catch { throw ('0x80070057 the activation ID {0} is not a GUID' -f $Request.activation_id) }
+    $svc = Get-KmsconfLicensingService
+    $version = [string]$svc.Version
+    $found = @(Get-KmsconfProducts ("ID = '{0}' AND PartialProductKey IS NOT NULL" -f $id))
+    if ($found.Count -eq 0) { throw ('0xC004F014 no product key is installed on SKU {0}' -f $id) }
+    $product = $found[0]
+    Invoke-KmsconfMethod $product 'UninstallProductKey'
+    Update-KmsconfLicenseStatus
+    Set-KmsconfKmsVersion $version
+    [ordered]@{ Products = @(Get-KmsconfProducts ("ID = '{0}'" -f $id) | ConvertTo-KmsconfProduct) }
+}
+
 # Calls a method on the product's keyed instance, then reads that instance again by its key
 # (one query per operation).
 function Invoke-KmsconfProductMethod($Request, [string]$Method, [hashtable]$Arguments) {
@@ -329,6 +348,13 @@ function Invoke-KmsconfSetService($Request) {
         }
         New-ItemProperty -Path $SppKey -Name ([string]$registry.name) -PropertyType ([string]$registry.type) -Value $data -Force | Out-Null
     }
+    Read-KmsconfService
+}
+
+# ClearKeyManagementServiceListeningPort: the KMS host listens on the default port, 1688, once
+# the service restarts (the plan's restart follows).
+function Invoke-KmsconfClearListeningPort($Request) {
+    Invoke-KmsconfMethod (Get-KmsconfLicensingService) 'ClearKeyManagementServiceListeningPort'
     Read-KmsconfService
 }
 
@@ -391,10 +417,12 @@ $Operations = @{
     'unlock' = @('unlock', ${function:Invoke-KmsconfUnlock})
     'install_license_pack' = @('result', ${function:Invoke-KmsconfInstallLicensePack})
     'install_product_key' = @('result', ${function:Invoke-KmsconfInstallProductKey})
+    'uninstall_product_key' = @('result', ${function:Invoke-KmsconfUninstallProductKey})
     'activate_online' = @('result', ${function:Invoke-KmsconfActivateOnline})
     'show_installation_id' = @('result', ${function:Invoke-KmsconfShowInstallationId})
     'deposit_confirmation_id' = @('result', ${function:Invoke-KmsconfDepositConfirmationId})
     'set_service' = @('result', ${function:Invoke-KmsconfSetService})
+    'clear_listening_port' = @('result', ${function:Invoke-KmsconfClearListeningPort})
     'restart_service' = @('result', ${function:Invoke-KmsconfRestartService})
     'set_rule_group' = @('result', ${function:Invoke-KmsconfSetRuleGroup})
     'set_firewall_rule' = @('result', ${function:Invoke-KmsconfSetFirewallRule})

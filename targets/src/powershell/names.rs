@@ -2,8 +2,8 @@
 //! answers use must be a row of the facts table (`model/data/windows.toml`): a class, property,
 //! method, parameter, registry value or firewall rule that no source backs fails here.
 
-use super::agent_script;
-use super::tests::request_lines;
+use super::tests::{every_op, function as function_text, request_lines};
+use super::{agent_script, Request};
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::facts::facts;
 use serde_json::Value;
@@ -56,6 +56,37 @@ fn quoted(text: &str, open: &str) -> Vec<String> {
         .collect()
 }
 
+/// The properties a WQL filter tests: the word before ` IS ` or ` = ` inside a `-Filter '...'`,
+/// the `$ProductFilter` of the header, or a filter built by `"..." -f` from parsed IDs.
+fn wql_properties(text: &str) -> Vec<String> {
+    let mut filters: Vec<&str> = Vec::new();
+    for open in ["-Filter '", "$ProductFilter = '"] {
+        for (i, _) in text.match_indices(open) {
+            let rest = &text[i + open.len()..];
+            // a single-quoted filter doubles the quotes of its literals: it runs to the line's end
+            filters.push(&rest[..rest.find('\n').unwrap_or(rest.len())]);
+        }
+    }
+    for (i, _) in text.match_indices("\" -f ") {
+        let literal = &text[..i];
+        if let Some(start) = literal.rfind('"') {
+            filters.push(&literal[start + 1..]);
+        }
+    }
+    filters
+        .into_iter()
+        .flat_map(|filter| {
+            let words: Vec<&str> = filter.split([' ', '(', ')']).collect();
+            words
+                .windows(2)
+                .filter(|w| matches!(w[1], "IS" | "=" | "LIKE"))
+                .map(|w| w[0].to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
+        .collect()
+}
+
 fn names_in(script: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for marker in [
@@ -93,6 +124,7 @@ fn names_in(script: &str) -> Vec<String> {
         names.extend(listed(script, list, ')'));
     }
     names.extend(listed(script, "Select-Object -Property ", '\n'));
+    names.extend(wql_properties(script));
     // the method calls' argument names: `@{ ProductKey = ...; ... }`
     for open in ["' @{ ", "$arguments = @{ "] {
         for (i, _) in script.match_indices(open) {
@@ -157,9 +189,67 @@ fn every_name_the_agent_and_its_requests_use_is_in_the_facts_table() {
         }
     }
     assert!(in_requests > 10, "the scan found only {in_requests} names");
+    // the retirement's names are among those scanned
+    for name in [
+        "UninstallProductKey",
+        "ClearKeyManagementServiceListeningPort",
+        "RefreshLicenseStatus",
+        "KeyManagementServiceVersion",
+        "IsKeyManagementServiceMachine",
+        "PartialProductKey",
+        "ApplicationID",
+        "ID",
+    ] {
+        assert!(names.iter().any(|n| n == name), "`{name}` was not scanned");
+    }
     // the scan itself finds a name the table lacks
-    let made_up = "Invoke-KmsconfMethod $svc 'SetKeyManagementServiceMagic' @{ Magic = 1 }";
-    assert!(names_in(made_up).iter().any(|n| !known(n)));
+    for made_up in [
+        "Invoke-KmsconfMethod $svc 'SetKeyManagementServiceMagic' @{ Magic = 1 }",
+        "Invoke-KmsconfMethod $product 'UninstallEverything'",
+        "Invoke-KmsconfMethod (Get-KmsconfLicensingService) 'ClearEverything'",
+        "Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'MadeUpProperty IS NOT NULL'",
+        "Get-KmsconfProducts (\"MadeUpId = '{0}'\" -f $id)",
+    ] {
+        assert!(names_in(made_up).iter().any(|n| !known(n)), "{made_up}");
+    }
+}
+
+/// Every HRESULT an operation's function in the agent throws itself is a row of the facts table
+/// for that operation's kind (`kmsconf lab fault --op`), so `explain` knows it and the table says
+/// where it comes from.
+#[test]
+fn every_code_an_operation_throws_is_in_the_facts_table_for_its_kind() {
+    let f = facts();
+    let agent = agent_script();
+    let mut seen = 0;
+    for op in every_op() {
+        let name = Request::operation(&op).op;
+        // the agent's table: `'install_product_key' = @('result', ${function:Invoke-...})`
+        let function = agent
+            .split(&format!("'{name}' = @("))
+            .nth(1)
+            .and_then(|entry| entry.split("${function:").nth(1))
+            .and_then(|rest| rest.split('}').next())
+            .unwrap_or_else(|| panic!("the agent has no function for `{name}`"));
+        let body = function_text(function);
+        for (i, _) in body.match_indices("throw ") {
+            let thrown = body[i + "throw ".len()..].trim_start_matches(['(', '\'']);
+            let Some(code) = thrown.get(..10).filter(|c| c.starts_with("0x")) else {
+                continue;
+            };
+            seen += 1;
+            let number = kmsconf_model::catalog::parse_code(code).expect("a code");
+            let row = f.hresult(number).unwrap_or_else(|| {
+                panic!("{code}, thrown by {function}, is not in the facts table")
+            });
+            assert!(
+                row.ops.iter().any(|o| o == op.kind().id()),
+                "{code} is thrown by {function} for `{}`, which its facts row does not list",
+                op.kind().id()
+            );
+        }
+    }
+    assert!(seen >= 4, "the scan found only {seen} codes");
 }
 
 /// Every property of a CIM-shaped discovery document (a fixture of a real host, or what

@@ -83,6 +83,13 @@ impl Request {
                 Self::new("install_product_key", product_args(*product))
                     .with_secret("key", key.secret().clone())
             }
+            TargetOp::UninstallProductKey {
+                product,
+                activation_id,
+            } => Self::new(
+                "uninstall_product_key",
+                json!({ "product": product, "activation_id": activation_id }),
+            ),
             TargetOp::ActivateOnline { product } => {
                 Self::new("activate_online", product_args(*product))
             }
@@ -97,6 +104,7 @@ impl Request {
                 Secret::new(confirmation_id.digits().to_string()),
             ),
             TargetOp::SetService(setting) => Self::new("set_service", set_service(setting)),
+            TargetOp::ClearListeningPort => Self::new("clear_listening_port", json!({})),
             TargetOp::RestartService => Self::new("restart_service", json!({})),
             TargetOp::SetRuleGroup {
                 group,

@@ -8,6 +8,8 @@ use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use serde_json::{json, Value};
 
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
+/// The public KMS client setup key of Windows Server 2022 Datacenter (`gvlks.toml`).
+const GVLK: &str = "WX4NM-KYWYW-QJJR4-XV3QB-6VM33";
 const CID: &str = "123456-234567-345678-456789-567890-678901-789012-890123";
 
 fn key() -> ProductKey {
@@ -118,6 +120,17 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             profiles: vec![Profile::Domain, Profile::Private],
         },
         TargetOp::RemovePortRule,
+        // a retirement's: the port cleared, a key uninstalled by its SKU's activation ID, the
+        // edition's public KMS client key installed
+        TargetOp::ClearListeningPort,
+        TargetOp::UninstallProductKey {
+            product: ProductId::Office2019,
+            activation_id: "70512334-47B4-44DB-A233-BE5EA33B914C".into(),
+        },
+        TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: ProductKey::parse(&Secret::new(GVLK)).expect("gvlk"),
+        },
     ]
 }
 
@@ -439,6 +452,71 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
     assert_eq!((m.kind.as_str(), m.json.as_str()), ("begin", r#"{"Id":3}"#));
 }
 
+/// A retirement's requests carry the SKU's activation ID as data, which the agent parses as a
+/// GUID before it reaches WQL, and the public client key as a field, redacted like any key.
+#[test]
+fn retirement_requests_carry_the_sku_as_data() {
+    assert_eq!(
+        kmsconf_model::catalog::edition("windows-server-2022-datacenter").map(|e| e.key.as_str()),
+        Some(GVLK)
+    );
+    let docs: Vec<(Request, Value)> = request_lines()
+        .into_iter()
+        .map(|(r, l)| (r, serde_json::from_str(&l).expect("json")))
+        .collect();
+    let op = |name: &str| {
+        docs.iter()
+            .filter(|(_, d)| d["op"] == name)
+            .collect::<Vec<_>>()
+    };
+    let uninstall = op("uninstall_product_key");
+    assert_eq!(
+        uninstall[0].1["activation_id"],
+        "70512334-47B4-44DB-A233-BE5EA33B914C"
+    );
+    assert_eq!(op("clear_listening_port").len(), 1);
+    let client = op("install_product_key")
+        .into_iter()
+        .find(|(_, d)| d["key"] == GVLK)
+        .expect("the client key");
+    assert!(format!("{:?}", client.0).contains("key=<redacted>"));
+    let agent = function("Invoke-KmsconfUninstallProductKey");
+    let parsed = agent
+        .find("([guid][string]$Request.activation_id)")
+        .expect("parsed as a GUID");
+    let queried = agent.find("Get-KmsconfProducts").expect("then queried");
+    assert!(parsed < queried && agent.contains("0x80070057"));
+    for query in agent
+        .lines()
+        .filter(|l| l.contains("Get-KmsconfProducts ("))
+    {
+        assert!(query.contains("-f $id)"), "{query}");
+    }
+    assert!(function("Invoke-KmsconfClearListeningPort")
+        .contains("'ClearKeyManagementServiceListeningPort'"));
+}
+
+#[test]
+fn retirement_read_backs_are_verified() {
+    let id = "70512334-47b4-44db-a233-be5ea33b914c";
+    let op = TargetOp::UninstallProductKey {
+        product: ProductId::Office2019,
+        activation_id: id.into(),
+    };
+    let gone = json!({ "Products": [{ "ID": id, "ApplicationID": "0ff1ce15-a989-479d-af46-f275c6370663", "PartialProductKey": null }] });
+    assert!(matches!(
+        verify(&op, &gone),
+        Ok(ChangeStatus::Applied { .. })
+    ));
+    let kept = json!({ "Products": [{ "ID": id, "ApplicationID": "0ff1ce15-a989-479d-af46-f275c6370663", "PartialProductKey": "WXYZ2" }] });
+    assert!(verify(&op, &kept).is_err_and(|e| e.contains("still holds the key ending in WXYZ2")));
+    let cleared =
+        json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": null } });
+    assert!(verify(&TargetOp::ClearListeningPort, &cleared).is_ok());
+    let set = json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": "1689" } });
+    assert!(verify(&TargetOp::ClearListeningPort, &set).is_err());
+}
+
 /// Constrained Language Mode is detected before anything else: the bootstrap's first statement
 /// reads the language mode, and its answer is an error that says what to change.
 #[test]
@@ -454,7 +532,7 @@ fn constrained_language_mode_is_detected_first_and_named() {
 }
 
 /// The text of the agent's function `name`, up to the next function.
-fn function(name: &str) -> &'static str {
+pub(super) fn function(name: &str) -> &'static str {
     let agent = agent_script();
     let start = agent
         .find(&format!("function {name}("))

@@ -41,6 +41,9 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
             })
         }
         TargetOp::InstallProductKey { product: id, key } => verify_key(&product(*id)?, key),
+        TargetOp::UninstallProductKey { activation_id, .. } => {
+            verify_uninstalled(&rb.products, activation_id)
+        }
         TargetOp::ActivateOnline { product: id } => verify_activated(*id, &product(*id)?, "online"),
         TargetOp::ActivateByPhone { product: id, .. } => {
             verify_activated(*id, &product(*id)?, "by phone")
@@ -63,6 +66,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
             }
             Ok(ChangeStatus::applied())
         }
+        TargetOp::ClearListeningPort => verify_port_cleared(&rb),
         TargetOp::RestartService => verify_restart(&rb),
         TargetOp::SetRuleGroup { group, enabled, .. } => verify_rule_group(&rb, *group, *enabled),
         TargetOp::SetFirewallRule {
@@ -121,7 +125,55 @@ fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, String> {
     })
 }
 
-/// The installed key is the one sent, and it installed as a KMS host key.
+/// The SKU uninstalled from holds no key any more.
+fn verify_uninstalled(
+    products: &[CimProduct],
+    activation_id: &str,
+) -> Result<ChangeStatus, String> {
+    let still = products.iter().find(|p| {
+        p.id.eq_ignore_ascii_case(activation_id)
+            && p.partial_product_key
+                .as_deref()
+                .is_some_and(|k| !k.is_empty())
+    });
+    if let Some(p) = still {
+        return Err(format!(
+            "SKU {activation_id} still holds the key ending in {}",
+            p.partial_product_key.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some(format!("uninstalled the key of {activation_id}")),
+    })
+}
+
+/// The port set earlier is gone from the registry (the service listens on 1688 once it
+/// restarts, which the plan's restart does).
+fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, String> {
+    let row = kmsconf_model::settings::find("port").and_then(|r| r.write.registry());
+    let value = rb
+        .registry
+        .as_ref()
+        .zip(row)
+        .and_then(|(reg, r)| reg.0.get(r.name))
+        .filter(|v| !v.is_null());
+    let cleared = value.is_none_or(|v| {
+        let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        matches!(text.trim(), "" | "0" | "1688")
+    });
+    if !cleared {
+        return Err(format!(
+            "the listening port still reads back as {}",
+            value.map(ToString::to_string).unwrap_or_default()
+        ));
+    }
+    Ok(ChangeStatus::Applied {
+        detail: Some("listening port cleared (1688 once the service restarts)".into()),
+    })
+}
+
+/// The installed key is the one sent, and it installed as what it is: a published KMS client
+/// setup key as a KMS client key, any other as a KMS host key.
 fn verify_key(
     p: &ProductState,
     key: &kmsconf_model::keys::ProductKey,
@@ -133,9 +185,14 @@ fn verify_key(
             key.partial()
         ));
     }
-    if p.channel != Channel::KmsHost {
+    let expected = if catalog::is_client_key(key.secret().expose()) {
+        Channel::KmsClient
+    } else {
+        Channel::KmsHost
+    };
+    if p.channel != expected {
         return Err(format!(
-            "the key installed as a {}, not a KMS host key",
+            "the key installed as a {}, not a {expected}",
             p.channel
         ));
     }

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::secrets::convert_secret;
+use super::secrets::{convert_secret, malformed};
 use super::{is_host_name, Ctx};
 use crate::config::wire::{self, At, DnsWire};
 use crate::config::{
-    DnsConfig, HostConfig, HostDnsConfig, TsigKey, DEFAULT_DNS_TTL, DNS_PLAN_HOST, MAX_DNS_TTL,
+    DnsConfig, GssTsig, HostConfig, HostDnsConfig, TsigKey, DEFAULT_DNS_TTL, DNS_PLAN_HOST,
+    MAX_DNS_TTL,
 };
 use crate::keys::TsigSecret;
 use kmsconf_engine::diagnostic::Diagnostic;
@@ -75,7 +76,36 @@ pub(super) fn convert_dns(ctx: &mut Ctx, at: usize, wire: DnsWire) -> Option<Dns
         },
     };
     let tsig = wire.tsig.as_ref().map(|t| convert_tsig(ctx, t.get()));
-    match (&wire.tsig, &wire.insecure_updates) {
+    let gss_tsig = wire
+        .gss_tsig
+        .as_ref()
+        .and_then(|g| convert_gss_tsig(ctx, g));
+    check_signing(ctx, at, &wire);
+    Some(DnsConfig {
+        server: server?,
+        zones,
+        ttl,
+        exclusive: wire.exclusive,
+        tsig: tsig.flatten(),
+        gss_tsig,
+        check_targets: wire.check_targets,
+    })
+}
+
+/// Updates are signed one way, or unsigned only when asked.
+fn check_signing(ctx: &mut Ctx, at: usize, wire: &DnsWire) {
+    if let (Some(_), Some(gss)) = (&wire.tsig, &wire.gss_tsig) {
+        ctx.error(
+            gss.start(),
+            "`tsig` and `gss_tsig` exclude each other: an update is signed one way; keep `gss_tsig` for an Active Directory zone, `tsig` for BIND, Knot or PowerDNS",
+        );
+    }
+    let signer = match (&wire.tsig, &wire.gss_tsig) {
+        (Some(t), _) => Some(format!("with TSIG key `{}`", t.get().name.get())),
+        (None, Some(_)) => Some("with GSS-TSIG (Kerberos)".to_string()),
+        (None, None) => None,
+    };
+    match (signer, &wire.insecure_updates) {
         (None, Some(flag)) if *flag.get() => ctx.warn(
             flag.start(),
             "`insecure_updates = true`: DNS updates are sent without TSIG, so anyone the server accepts unsigned updates from can change these records too",
@@ -84,23 +114,84 @@ pub(super) fn convert_dns(ctx: &mut Ctx, at: usize, wire: DnsWire) -> Option<Dns
             at,
             "`[dns]` has no `tsig` key, and updates are only sent TSIG-signed: add `tsig = { name = \"KEY\", algorithm = \"hmac-sha256\", secret = { env = \"VAR\" } }` (the key `tsig-keygen` prints), or set `insecure_updates = true` to send them unsigned",
         ),
-        (Some(t), Some(flag)) if *flag.get() => ctx.warn(
+        (Some(signer), Some(flag)) if *flag.get() => ctx.warn(
             flag.start(),
-            format!(
-                "`insecure_updates` has no effect: updates are signed with TSIG key `{}`",
-                t.get().name.get()
-            ),
+            format!("`insecure_updates` has no effect: updates are signed {signer}"),
         ),
         _ => {}
     }
-    Some(DnsConfig {
-        server: server?,
-        zones,
-        ttl,
-        exclusive: wire.exclusive,
-        tsig: tsig.flatten(),
-        check_targets: wire.check_targets,
+}
+
+/// `gss_tsig`: principals of the form Kerberos takes, and a keytab that is a file.
+fn convert_gss_tsig(ctx: &mut Ctx, wire: &At<wire::GssTsigWire>) -> Option<GssTsig> {
+    if cfg!(windows) {
+        ctx.error(
+            wire.start(),
+            "`gss_tsig` is not supported on Windows: kmsconf signs GSS-TSIG through MIT Kerberos (Linux), not SSPI; run kmsconf on a Linux machine with a Kerberos ticket or keytab",
+        );
+        return None;
+    }
+    let g = wire.get();
+    let server_principal = g
+        .server_principal
+        .as_ref()
+        .and_then(|p| convert_principal(ctx, "server_principal", p, true));
+    let principal = g
+        .principal
+        .as_ref()
+        .and_then(|p| convert_principal(ctx, "principal", p, false));
+    let keytab = g.keytab.as_ref().and_then(|k| match k.get() {
+        wire::SecretWire::File { .. } => Some(convert_secret(ctx, "the keytab", k)),
+        _ => {
+            ctx.error(
+                k.start(),
+                "`keytab` must be `{ file = \"path\" }`: Kerberos reads a keytab from a file",
+            );
+            None
+        }
+    });
+    if let (Some(k), None) = (&g.keytab, &g.principal) {
+        ctx.error(
+            k.start(),
+            "`keytab` needs `principal`: name the principal whose keys it holds (`principal = \"svc-kmsconf@CORP.EXAMPLE\"`)",
+        );
+    }
+    Some(GssTsig {
+        server_principal,
+        principal,
+        keytab,
     })
+}
+
+/// A Kerberos principal: `name[/instance]@REALM` (realm optional), no blanks; a server principal
+/// has its service and host (`DNS/dc1.corp.example`).
+fn convert_principal(ctx: &mut Ctx, key: &str, at: &At<String>, service: bool) -> Option<String> {
+    let text = at.get().trim();
+    let (name, realm) = text.split_once('@').unwrap_or((text, "x"));
+    let valid = !name.is_empty()
+        && !realm.is_empty()
+        && !realm.contains('@')
+        && !text.contains(char::is_whitespace)
+        && (!service
+            || name
+                .split_once('/')
+                .is_some_and(|(s, h)| !s.is_empty() && !h.is_empty()));
+    if valid {
+        return Some(text.to_string());
+    }
+    let form = if service {
+        "`SERVICE/host[@REALM]` (`DNS/dc1.corp.example@CORP.EXAMPLE`)"
+    } else {
+        "`name[@REALM]` (`svc-kmsconf@CORP.EXAMPLE`)"
+    };
+    ctx.error(
+        at.start(),
+        format!(
+            "`{key}` `{}` is not a Kerberos principal: write it as {form}",
+            at.get()
+        ),
+    );
+    None
 }
 
 /// `host[:port]`, `[v6]:port` or a bare IP address, as the `host:port` text `ToSocketAddrs` takes.
@@ -170,13 +261,11 @@ fn convert_tsig(ctx: &mut Ctx, wire: &wire::TsigWire) -> Option<TsigKey> {
     // checked now where it can be read; an unset variable is checked when it is needed
     if let Ok(value) = secret.source.resolve(what) {
         if let Err(m) = TsigSecret::parse(&value) {
-            ctx.error(
-                wire.secret.start(),
-                format!(
-                    "{what} of key `{name}` ({}) is malformed: {m}",
-                    secret.source.describe()
-                ),
+            let message = format!(
+                "{what} of key `{name}` ({}) is malformed: {m}",
+                secret.source.describe()
             );
+            malformed(ctx, wire.secret.start(), &secret, message);
         }
     }
     is_host_name(&name).then_some(TsigKey {
@@ -187,6 +276,27 @@ fn convert_tsig(ctx: &mut Ctx, wire: &wire::TsigWire) -> Option<TsigKey> {
 }
 
 /// Cross-checks between `[dns]` and the published hosts.
+/// A retired host's `_vlmcs._tcp` records are found by its `address`: without one, kmsconf
+/// cannot remove them.
+pub(super) fn check_retired(
+    ctx: &mut Ctx,
+    dns_at: Option<usize>,
+    hosts: &BTreeMap<String, HostConfig>,
+) {
+    if dns_at.is_none() {
+        return;
+    }
+    for host in hosts
+        .values()
+        .filter(|h| h.is_retired() && h.address.is_none())
+    {
+        ctx.diagnostics.push(Diagnostic::warning(
+            host.declared_at.clone(),
+            format!("host `{}` is retired without an `address`, so kmsconf cannot find its `{SRV_PREFIX}` records in the `[dns]` zones to remove them: set `address` to the name its records point at", host.name),
+        ));
+    }
+}
+
 pub(super) fn check_published(
     ctx: &mut Ctx,
     dns_at: Option<usize>,

@@ -2,6 +2,7 @@
 //! opened on, and the remote addresses the KMS rules are scoped to, kept in the form discovery
 //! reads back from Windows.
 
+use kmsconf_engine::diagnostic::quoted;
 use std::net::IpAddr;
 
 use super::Ctx;
@@ -116,7 +117,8 @@ fn remote_address(text: &str) -> Result<String, String> {
     }
     let bad = || {
         format!(
-            "remote address `{text}` is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
+            "remote address {} is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
+            quoted(text),
             ADDRESS_KEYWORDS.join(", ")
         )
     };
@@ -138,7 +140,10 @@ fn remote_address(text: &str) -> Result<String, String> {
         let (a, b): (IpAddr, IpAddr) =
             (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         if a.is_ipv4() != b.is_ipv4() || a > b {
-            return Err(format!("remote address range `{text}` must go from a lower to a higher address of one family"));
+            return Err(format!(
+                "remote address range {} must go from a lower to a higher address of one family",
+                quoted(text)
+            ));
         }
         return Ok(format!("{a}-{b}"));
     }

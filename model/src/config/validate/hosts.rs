@@ -1,7 +1,9 @@
 //! The host tables: one `[hosts.NAME]` to a [`HostConfig`], then the checks across hosts
 //! (dependencies that exist and form no cycle, one declaration per machine and per name).
 
-use std::collections::BTreeMap;
+use kmsconf_engine::diagnostic::quoted;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ use super::{is_host_name, Ctx};
 use crate::config::wire::HostWire;
 use crate::config::{HostConfig, TargetSpec};
 use kmsconf_engine::diagnostic::Diagnostic;
+use toml::de::DeValue;
+use toml::Spanned;
 
 pub(super) fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
     if let Err(message) = crate::config::check_host_name(name) {
@@ -32,7 +36,10 @@ pub(super) fn convert_host(
         if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
             ctx.error(
                 a.start(),
-                format!("`address` `{}` is not a DNS name or an IP address", a.get()),
+                format!(
+                    "`address` {} is not a DNS name or an IP address",
+                    quoted(a.get())
+                ),
             );
         }
         a.get().clone()
@@ -57,6 +64,7 @@ pub(super) fn convert_host(
         name: name.to_string(),
         target: target?,
         address,
+        state: wire.state,
         depends_on: wire.depends_on.iter().map(|d| d.get().clone()).collect(),
         service,
         firewall,
@@ -66,14 +74,60 @@ pub(super) fn convert_host(
     })
 }
 
+/// The keys of a host table that declare what a KMS host should be, with where each is written.
+const MANAGED_KEYS: [&str; 4] = ["service", "firewall", "products", "dns"];
+
+/// The managed keys a host table holds, with their offsets, read before the table is
+/// deserialized (which drops the keys' positions).
+pub(super) fn managed_keys(body: &Spanned<DeValue>) -> Vec<(String, usize)> {
+    let DeValue::Table(table) = body.get_ref() else {
+        return Vec::new();
+    };
+    table
+        .iter()
+        .filter(|(key, _)| MANAGED_KEYS.contains(&key.get_ref().as_ref()))
+        .map(|(key, _)| (key.get_ref().to_string(), key.span().start))
+        .collect()
+}
+
+/// A retired host is retired as a whole: it declares no service, firewall, products or DNS.
+pub(super) fn check_retired_declares_nothing(
+    ctx: &mut Ctx,
+    name: &str,
+    managed: &[(String, usize)],
+) {
+    for (key, at) in managed {
+        ctx.error(
+            *at,
+            format!("host `{name}` is retired (`state = \"retired\"`), so it declares only `target`, `address` and `depends_on`: remove `{key}`"),
+        );
+    }
+}
+
+/// Nothing may wait for a retired host: it is retired after the DNS records it leaves are
+/// removed, which waits for the published hosts, so a host depending on it would be a cycle.
+pub(super) fn check_retired_dependencies(
+    ctx: &mut Ctx,
+    hosts: &BTreeMap<String, HostConfig>,
+    spans: &BTreeMap<String, Vec<(String, usize)>>,
+) {
+    for (host, deps) in spans {
+        for (dep, at) in deps {
+            if hosts.get(dep).is_some_and(HostConfig::is_retired) {
+                ctx.error(*at, format!("host `{host}` depends on `{dep}`, which is retired: a retired host is converged after the others, so no host can wait for it"));
+            }
+        }
+    }
+}
+
 pub(super) fn check_dependencies(
     ctx: &mut Ctx,
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, Vec<(String, usize)>>,
 ) {
-    let mut dag = kmsconf_engine::graph::Dag::new();
+    let mut valid: Vec<(String, Vec<String>)> = Vec::new();
     for (host, deps) in spans {
-        dag.add_node(host.clone());
+        let mut kept = Vec::new();
         for (dep, at) in deps {
             if dep == host {
                 ctx.error(*at, format!("host `{host}` depends on itself"));
@@ -83,11 +137,12 @@ pub(super) fn check_dependencies(
                     format!("host `{host}` depends on `{dep}`, which is not a host in this file"),
                 );
             } else {
-                dag.add_edge(dep.clone(), host.clone());
+                kept.push(dep.clone());
             }
         }
+        valid.push((host.clone(), kept));
     }
-    if let Err(kmsconf_engine::Error::Cycle(cycle)) = dag.topological_order() {
+    if let Err(kmsconf_engine::Error::Cycle(cycle)) = kmsconf_engine::graph::Dag::from_deps(valid) {
         let first = &cycle[0];
         let next = cycle.get(1).unwrap_or(first);
         // point at the `depends_on` entry that closes the cycle: `next` depends on `first`
@@ -102,23 +157,59 @@ pub(super) fn check_dependencies(
     }
 }
 
+/// Two hosts that reach one machine. Each target is reduced to a key once (a lab file through
+/// its symlinks, an ssh host without case and with its port), so the check is one map lookup a
+/// host, not a comparison with every host before it.
 pub(super) fn check_duplicate_targets(
     ctx: &mut Ctx,
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, usize>,
 ) {
-    let mut seen: Vec<(&TargetSpec, &str)> = Vec::new();
+    let mut seen: HashMap<TargetKey, &str> = HashMap::new();
     for host in hosts.values() {
-        let normalized = &host.target;
-        if let Some((_, first)) = seen.iter().find(|(t, _)| same_target(t, normalized)) {
-            let at = spans.get(&host.name).copied().unwrap_or(0);
-            ctx.error(
-                at,
-                format!("hosts `{first}` and `{}` have the same target `{}`: one machine can only be declared once", host.name, host.target),
-            );
-        } else {
-            seen.push((normalized, &host.name));
+        match seen.entry(target_key(&host.target)) {
+            Entry::Occupied(first) => {
+                let at = spans.get(&host.name).copied().unwrap_or(0);
+                ctx.error(
+                    at,
+                    format!("hosts `{}` and `{}` have the same target `{}`: one machine can only be declared once", first.get(), host.name, host.target),
+                );
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(&host.name);
+            }
         }
+    }
+}
+
+/// What makes two targets one machine.
+#[derive(PartialEq, Eq, Hash)]
+enum TargetKey {
+    Lab(PathBuf),
+    Ssh(String, u16),
+    Other(String),
+}
+
+fn target_key(target: &TargetSpec) -> TargetKey {
+    match target {
+        TargetSpec::Lab { path } => TargetKey::Lab(lab_file(path)),
+        TargetSpec::Ssh { host, port, .. } => {
+            TargetKey::Ssh(host.to_ascii_lowercase(), port.unwrap_or(22))
+        }
+        other => TargetKey::Other(other.to_string()),
+    }
+}
+
+/// The file a lab path names: through symlinks when it (or its directory) exists, else the path
+/// with `.` and `a/..` removed (the file may not exist yet).
+fn lab_file(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => normalize(path),
     }
 }
 
@@ -140,21 +231,6 @@ pub(super) fn check_duplicate_names(ctx: &mut Ctx, hosts: &BTreeMap<String, Host
                 seen.insert(host.name.to_ascii_lowercase(), &host.name);
             }
         }
-    }
-}
-
-fn same_target(a: &TargetSpec, b: &TargetSpec) -> bool {
-    match (a, b) {
-        (TargetSpec::Lab { path: x }, TargetSpec::Lab { path: y }) => normalize(x) == normalize(y),
-        (
-            TargetSpec::Ssh {
-                host: h1, port: p1, ..
-            },
-            TargetSpec::Ssh {
-                host: h2, port: p2, ..
-            },
-        ) => h1.eq_ignore_ascii_case(h2) && p1.unwrap_or(22) == p2.unwrap_or(22),
-        _ => a == b,
     }
 }
 

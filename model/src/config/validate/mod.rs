@@ -18,10 +18,10 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::wire::{DnsWire, HostWire};
+use super::wire::{DnsWire, HostLifecycle, HostWire};
 use super::{DnsConfig, HostConfig};
 use dns::Published;
-use kmsconf_engine::diagnostic::{Diagnostic, Location};
+use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
 pub(super) use targets::target_from_text;
 
@@ -29,12 +29,13 @@ struct Ctx<'a> {
     path: &'a Path,
     dir: &'a Path,
     source: &'a str,
+    lines: LineIndex,
     diagnostics: Vec<Diagnostic>,
 }
 
 impl Ctx<'_> {
     fn at(&self, offset: usize) -> Location {
-        Location::at(self.path, self.source, offset)
+        self.lines.location(self.path, self.source, offset)
     }
     fn error(&mut self, offset: usize, message: impl Into<String>) {
         let d = Diagnostic::error(self.at(offset), message);
@@ -70,6 +71,7 @@ pub(super) fn validate(
         path,
         dir,
         source,
+        lines: LineIndex::new(source),
         diagnostics: Vec::new(),
     };
     let Some(root) = parse_toml(&mut ctx) else {
@@ -90,9 +92,11 @@ pub(super) fn validate(
     }
     let hosts = &found.hosts;
     hosts::check_dependencies(&mut ctx, hosts, &found.depends_spans);
+    hosts::check_retired_dependencies(&mut ctx, hosts, &found.depends_spans);
     hosts::check_duplicate_targets(&mut ctx, hosts, &found.target_spans);
     hosts::check_duplicate_names(&mut ctx, hosts);
     dns::check_published(&mut ctx, found.dns_at, hosts, &found.published);
+    dns::check_retired(&mut ctx, found.dns_at, hosts);
     (Some((found.hosts, found.dns)), ctx.diagnostics)
 }
 
@@ -144,6 +148,7 @@ fn read_host(ctx: &mut Ctx, found: &mut Found, name: Spanned<DeString>, body: Sp
     let name_at = name.span().start;
     let name = name.into_inner().into_owned();
     hosts::check_host_name(ctx, &name, name_at);
+    let managed = hosts::managed_keys(&body);
     let wire = match HostWire::deserialize(ValueDeserializer::from(body)) {
         Ok(wire) => wire,
         Err(e) => {
@@ -160,6 +165,9 @@ fn read_host(ctx: &mut Ctx, found: &mut Found, name: Spanned<DeString>, body: Sp
             .collect(),
     );
     found.target_spans.insert(name.clone(), wire.target.start());
+    if wire.state == HostLifecycle::Retired {
+        hosts::check_retired_declares_nothing(ctx, &name, &managed);
+    }
     if let Some(table) = &wire.dns {
         found.published.push(Published {
             host: name.clone(),

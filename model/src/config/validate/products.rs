@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::secrets::convert_secret;
+use super::secrets::{convert_secret, malformed};
 use super::Ctx;
 use crate::config::wire::{self, ProductWire};
 use crate::config::ProductConfig;
@@ -21,13 +21,11 @@ pub(super) fn convert_product(
     // that cannot be read yet (an unset variable in a review job) is checked at plan time.
     if let Ok(secret) = host_key.source.resolve(&key_what) {
         if let Err(m) = ProductKey::parse(&secret) {
-            ctx.error(
-                p.host_key.start(),
-                format!(
-                    "{key_what} ({}) is malformed: {m}",
-                    host_key.source.describe()
-                ),
+            let message = format!(
+                "{key_what} ({}) is malformed: {m}",
+                host_key.source.describe()
             );
+            malformed(ctx, p.host_key.start(), &host_key, message);
         }
     }
     if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
@@ -51,7 +49,8 @@ pub(super) fn convert_product(
         }
         if let Ok(secret) = declared.source.resolve(&what) {
             if let Err(m) = ConfirmationId::parse(&secret) {
-                ctx.error(cid.start(), format!("{what} ({}) is malformed: {m}", declared.source.describe()));
+                let message = format!("{what} ({}) is malformed: {m}", declared.source.describe());
+                malformed(ctx, cid.start(), &declared, message);
             }
         }
         declared

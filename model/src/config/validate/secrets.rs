@@ -1,6 +1,7 @@
 //! Secret references (`{ env = "VAR" }`, `{ file = "path" }` or, with a warning, a literal):
 //! checked for form here; their values are read only where a check needs them.
 
+use kmsconf_engine::diagnostic::quoted;
 use std::path::PathBuf;
 
 use super::Ctx;
@@ -20,8 +21,8 @@ pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -
                 ctx.error(
                     wire.start(),
                     format!(
-                        "{what}: `{}` is not an environment variable name",
-                        env.escape_debug()
+                        "{what}: {} is not an environment variable name",
+                        quoted(env)
                     ),
                 );
             }
@@ -44,5 +45,19 @@ pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -
     DeclaredSecret {
         source,
         declared_at: ctx.at(wire.start()),
+    }
+}
+
+/// A secret whose value has the wrong form. Written in the config, it is an error of the config;
+/// read from a variable or a file, it is a warning here, and planning fails only the entry that
+/// needs it, as it does for a secret that is missing.
+pub(super) fn malformed(ctx: &mut Ctx, offset: usize, declared: &DeclaredSecret, message: String) {
+    if declared.source.is_literal() {
+        ctx.error(offset, message);
+    } else {
+        ctx.warn(
+            offset,
+            format!("{message}; `plan` and `apply` fail the entry that needs it until it is fixed"),
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{is_host_name, Ctx};
 use crate::config::wire::At;
 use crate::config::TargetSpec;
+use kmsconf_engine::diagnostic::quoted;
 
 pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     match target_from_text(target.get(), ctx.dir) {
@@ -27,6 +28,13 @@ pub(in crate::config) fn target_from_text(text: &str, dir: &Path) -> Result<Targ
         if path.is_empty() {
             return Err(format!("target `{text}` has no path; {expected}"));
         }
+        if path.starts_with('~') {
+            // no shell reads the config: `~` would be a folder named `~`
+            return Err(format!(
+                "target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute",
+                quoted(text)
+            ));
+        }
         return Ok(TargetSpec::Lab {
             path: dir.join(path),
         });
@@ -45,10 +53,14 @@ pub(in crate::config) fn target_from_text(text: &str, dir: &Path) -> Result<Targ
         {
             return Err("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`".into());
         }
-        return parse_ssh(rest)
-            .ok_or_else(|| format!("target `{text}` is not a valid ssh target; {expected}"));
+        return parse_ssh(rest).ok_or_else(|| {
+            format!(
+                "target {} is not a valid ssh target; {expected}",
+                quoted(text)
+            )
+        });
     }
-    Err(format!("unknown target `{text}`; {expected}"))
+    Err(format!("unknown target {}; {expected}", quoted(text)))
 }
 
 fn parse_ssh(rest: &str) -> Option<TargetSpec> {

@@ -1,0 +1,525 @@
+//! The FFI boundary: MIT's `libgssapi_krb5.so.2` (and, for one message, `libkrb5.so.3`) opened
+//! with `libloading`, their C types, and owning wrappers that release what the library
+//! allocates. Everything above this module is safe Rust.
+//!
+//! This is the only module of kmsconf that may use `unsafe` (the workspace forbids it, this
+//! crate denies it): loading a C library and calling it cannot be done otherwise. Each `unsafe`
+//! block says why it is sound. The C declarations follow MIT krb5's `gssapi/gssapi.h`
+//! (RFC 2744's C bindings) and `gssapi/gssapi_ext.h` (`gss_acquire_cred_from`), for LP64 Linux.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+
+use libloading::Library;
+
+/// `OM_uint32`, the type of every GSS-API status.
+pub(crate) type Status = u32;
+
+#[repr(C)]
+struct BufferDesc {
+    length: usize,
+    value: *mut c_void,
+}
+
+impl BufferDesc {
+    fn empty() -> Self {
+        Self {
+            length: 0,
+            value: ptr::null_mut(),
+        }
+    }
+
+    /// A descriptor of `bytes` for the library to read (never to write or free).
+    fn borrowing(bytes: &[u8]) -> Self {
+        Self {
+            length: bytes.len(),
+            value: bytes.as_ptr().cast_mut().cast(),
+        }
+    }
+}
+
+#[repr(C)]
+struct OidDesc {
+    length: u32,
+    elements: *mut c_void,
+}
+
+#[repr(C)]
+struct KeyValue {
+    key: *const c_char,
+    value: *const c_char,
+}
+
+#[repr(C)]
+struct KeyValueSet {
+    count: u32,
+    elements: *const KeyValue,
+}
+
+type Handle = *mut c_void;
+
+/// DER contents of the OIDs kmsconf names: `GSS_KRB5_NT_PRINCIPAL_NAME` (1.2.840.113554.1.2.2.1),
+/// SPNEGO (1.3.6.1.5.5.2), the mechanism Windows, Samba and `nsupdate -g` negotiate, and
+/// Kerberos itself (1.2.840.113554.1.2.2).
+pub(crate) const KRB5_PRINCIPAL_NAME: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02, 0x01];
+pub(crate) const SPNEGO: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+pub(crate) const KRB5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+
+const GSS_C_INITIATE: c_int = 1;
+const GSS_C_GSS_CODE: c_int = 1;
+const GSS_C_MECH_CODE: c_int = 2;
+/// `GSS_S_CONTINUE_NEEDED`: a context needs another token from the server.
+pub(crate) const CONTINUE_NEEDED: Status = 1;
+/// The calling and routine error bits of a major status (the rest are supplementary info).
+const ERROR_MASK: Status = 0xffff_0000;
+
+pub(crate) fn is_error(major: Status) -> bool {
+    major & ERROR_MASK != 0
+}
+
+type ImportName =
+    unsafe extern "C" fn(*mut Status, *mut BufferDesc, *mut OidDesc, *mut Handle) -> Status;
+type DisplayName =
+    unsafe extern "C" fn(*mut Status, Handle, *mut BufferDesc, *mut *mut OidDesc) -> Status;
+type ReleaseHandle = unsafe extern "C" fn(*mut Status, *mut Handle) -> Status;
+type AcquireCredFrom = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    Status,
+    *mut c_void,
+    c_int,
+    *const KeyValueSet,
+    *mut Handle,
+    *mut *mut c_void,
+    *mut Status,
+) -> Status;
+type InquireCred = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    *mut Handle,
+    *mut Status,
+    *mut c_int,
+    *mut *mut c_void,
+) -> Status;
+type InitSecContext = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    *mut Handle,
+    Handle,
+    *mut OidDesc,
+    Status,
+    Status,
+    *mut c_void,
+    *mut BufferDesc,
+    *mut *mut OidDesc,
+    *mut BufferDesc,
+    *mut Status,
+    *mut Status,
+) -> Status;
+type GetMic =
+    unsafe extern "C" fn(*mut Status, Handle, Status, *mut BufferDesc, *mut BufferDesc) -> Status;
+type VerifyMic = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    *mut BufferDesc,
+    *mut BufferDesc,
+    *mut Status,
+) -> Status;
+type DeleteSecContext = unsafe extern "C" fn(*mut Status, *mut Handle, *mut BufferDesc) -> Status;
+type ReleaseBuffer = unsafe extern "C" fn(*mut Status, *mut BufferDesc) -> Status;
+type DisplayStatus = unsafe extern "C" fn(
+    *mut Status,
+    Status,
+    c_int,
+    *mut OidDesc,
+    *mut Status,
+    *mut BufferDesc,
+) -> Status;
+type Krb5InitContext = unsafe extern "C" fn(*mut Handle) -> i32;
+type Krb5CcDefaultName = unsafe extern "C" fn(Handle) -> *const c_char;
+type Krb5FreeContext = unsafe extern "C" fn(Handle);
+
+/// MIT GSS-API, loaded: the library and the functions kmsconf calls.
+pub(crate) struct Gss {
+    import_name: ImportName,
+    display_name: DisplayName,
+    release_name: ReleaseHandle,
+    acquire_cred_from: AcquireCredFrom,
+    inquire_cred: InquireCred,
+    release_cred: ReleaseHandle,
+    init_sec_context: InitSecContext,
+    get_mic: GetMic,
+    verify_mic: VerifyMic,
+    delete_sec_context: DeleteSecContext,
+    release_buffer: ReleaseBuffer,
+    display_status: DisplayStatus,
+    /// Kept open for as long as the function pointers above are used: they point into it.
+    _gssapi: Library,
+}
+
+/// The file names tried, MIT's stable sonames.
+pub(crate) const GSSAPI_LIBRARY: &str = "libgssapi_krb5.so.2";
+const KRB5_LIBRARY: &str = "libkrb5.so.3";
+
+macro_rules! symbol {
+    ($lib:expr, $name:literal) => {
+        // SAFETY: the symbol is a function of MIT's GSS-API whose C prototype the type alias of
+        // the field it is stored in declares (gssapi.h); the pointer is only called while the
+        // library is open, as `Gss` keeps it.
+        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
+            .map_err(|e| format!("`{}` lacks `{}`: {e}", GSSAPI_LIBRARY, $name))?
+    };
+}
+
+impl Gss {
+    pub(crate) fn open() -> Result<Self, String> {
+        // SAFETY: loading MIT krb5's GSS-API library runs its initialisers, which have no
+        // preconditions; it is a system library built for this purpose.
+        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(|e| e.to_string())?;
+        Ok(Self {
+            import_name: symbol!(lib, "gss_import_name"),
+            display_name: symbol!(lib, "gss_display_name"),
+            release_name: symbol!(lib, "gss_release_name"),
+            acquire_cred_from: symbol!(lib, "gss_acquire_cred_from"),
+            inquire_cred: symbol!(lib, "gss_inquire_cred"),
+            release_cred: symbol!(lib, "gss_release_cred"),
+            init_sec_context: symbol!(lib, "gss_init_sec_context"),
+            get_mic: symbol!(lib, "gss_get_mic"),
+            verify_mic: symbol!(lib, "gss_verify_mic"),
+            delete_sec_context: symbol!(lib, "gss_delete_sec_context"),
+            release_buffer: symbol!(lib, "gss_release_buffer"),
+            display_status: symbol!(lib, "gss_display_status"),
+            _gssapi: lib,
+        })
+    }
+
+    /// Copies a buffer the library allocated, then releases it.
+    fn take(&self, mut buffer: BufferDesc) -> Vec<u8> {
+        let bytes = if buffer.value.is_null() || buffer.length == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: the library filled `buffer` with `length` readable bytes at `value`.
+            unsafe { std::slice::from_raw_parts(buffer.value.cast::<u8>(), buffer.length) }.to_vec()
+        };
+        let mut minor = 0;
+        // SAFETY: `buffer` was allocated by this library and is released exactly once.
+        unsafe { (self.release_buffer)(&mut minor, &mut buffer) };
+        bytes
+    }
+
+    /// The library's words for a status: the major status's, then the mechanism's minor one.
+    pub(crate) fn describe(&self, major: Status, minor: Status) -> String {
+        let mut parts = Vec::new();
+        for (value, kind) in [(major, GSS_C_GSS_CODE), (minor, GSS_C_MECH_CODE)] {
+            if kind == GSS_C_MECH_CODE && value == 0 {
+                continue;
+            }
+            let mut context: Status = 0;
+            loop {
+                let mut minor_out = 0;
+                let mut text = BufferDesc::empty();
+                // SAFETY: all pointers are to live locals; a null mechanism means the default.
+                let status = unsafe {
+                    (self.display_status)(
+                        &mut minor_out,
+                        value,
+                        kind,
+                        ptr::null_mut(),
+                        &mut context,
+                        &mut text,
+                    )
+                };
+                if is_error(status) {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&self.take(text)).into_owned();
+                // MIT words a zero minor status "Success"; it adds nothing to a failure
+                if !text.is_empty() && text != "Success" && !parts.contains(&text) {
+                    parts.push(text);
+                }
+                if context == 0 {
+                    break;
+                }
+            }
+        }
+        parts.join(": ")
+    }
+}
+
+/// An imported name, released when dropped.
+pub(crate) struct Name<'l> {
+    lib: &'l Gss,
+    handle: Handle,
+}
+
+impl<'l> Name<'l> {
+    /// `text` as a Kerberos principal name (`user@REALM`, `DNS/host`; no realm = the default).
+    pub(crate) fn principal(lib: &'l Gss, text: &str) -> Result<Self, (Status, Status)> {
+        let mut minor = 0;
+        let mut handle: Handle = ptr::null_mut();
+        let mut buffer = BufferDesc::borrowing(text.as_bytes());
+        let mut oid = OidDesc {
+            length: KRB5_PRINCIPAL_NAME.len() as u32,
+            elements: KRB5_PRINCIPAL_NAME.as_ptr().cast_mut().cast(),
+        };
+        // SAFETY: the buffer and OID point at live, unmodified bytes the library only reads;
+        // `handle` receives a name this wrapper releases.
+        let major = unsafe { (lib.import_name)(&mut minor, &mut buffer, &mut oid, &mut handle) };
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(Self { lib, handle })
+    }
+
+    /// The name as the library shows it (a principal with its realm).
+    pub(crate) fn display(&self) -> Option<String> {
+        let mut minor = 0;
+        let mut text = BufferDesc::empty();
+        // SAFETY: `handle` is a live name; the output buffer is released by `take`.
+        let major =
+            unsafe { (self.lib.display_name)(&mut minor, self.handle, &mut text, ptr::null_mut()) };
+        (!is_error(major)).then(|| String::from_utf8_lossy(&self.lib.take(text)).into_owned())
+    }
+}
+
+impl Drop for Name<'_> {
+    fn drop(&mut self) {
+        let mut minor = 0;
+        // SAFETY: the name is live and released once.
+        unsafe { (self.lib.release_name)(&mut minor, &mut self.handle) };
+    }
+}
+
+/// Initiator credentials, released when dropped.
+pub(crate) struct Cred<'l> {
+    lib: &'l Gss,
+    handle: Handle,
+}
+
+impl<'l> Cred<'l> {
+    /// Initiator credentials of `name` (`None`: the cache's default principal) from the
+    /// credential store `store` (`client_keytab`, `ccache`, ...; empty: the default cache).
+    pub(crate) fn acquire(
+        lib: &'l Gss,
+        name: Option<&Name<'l>>,
+        store: &[(&str, &str)],
+    ) -> Result<Self, (Status, Status)> {
+        let owned: Vec<(CString, CString)> = store
+            .iter()
+            .filter_map(|(k, v)| Some((CString::new(*k).ok()?, CString::new(*v).ok()?)))
+            .collect();
+        let elements: Vec<KeyValue> = owned
+            .iter()
+            .map(|(k, v)| KeyValue {
+                key: k.as_ptr(),
+                value: v.as_ptr(),
+            })
+            .collect();
+        let set = KeyValueSet {
+            count: elements.len() as u32,
+            elements: elements.as_ptr(),
+        };
+        let mut minor = 0;
+        let mut handle: Handle = ptr::null_mut();
+        // SAFETY: the name is live or null (GSS_C_NO_NAME); `set` and the C strings it points at
+        // outlive the call; null mechanism set and outputs mean defaults / not wanted.
+        let major = unsafe {
+            (lib.acquire_cred_from)(
+                &mut minor,
+                name.map_or(ptr::null_mut(), |n| n.handle),
+                0,
+                ptr::null_mut(),
+                GSS_C_INITIATE,
+                &set,
+                &mut handle,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(Self { lib, handle })
+    }
+
+    /// The principal the credentials are for, and their remaining lifetime in seconds.
+    pub(crate) fn inquire(&self) -> Result<(String, u32), (Status, Status)> {
+        let mut minor = 0;
+        let mut name: Handle = ptr::null_mut();
+        let mut lifetime: Status = 0;
+        // SAFETY: `handle` is live; the name received is wrapped and so released.
+        let major = unsafe {
+            (self.lib.inquire_cred)(
+                &mut minor,
+                self.handle,
+                &mut name,
+                &mut lifetime,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        let name = Name {
+            lib: self.lib,
+            handle: name,
+        };
+        Ok((name.display().unwrap_or_default(), lifetime))
+    }
+}
+
+impl Drop for Cred<'_> {
+    fn drop(&mut self) {
+        let mut minor = 0;
+        // SAFETY: the credential is live and released once.
+        unsafe { (self.lib.release_cred)(&mut minor, &mut self.handle) };
+    }
+}
+
+/// A security context being established or established, deleted when dropped.
+pub(crate) struct Context<'l> {
+    lib: &'l Gss,
+    handle: Handle,
+}
+
+/// Context flags requested: mutual authentication (the server proves itself too), replay
+/// detection and integrity (MICs), as `nsupdate -g` asks.
+const REQUEST_FLAGS: Status = 2 | 4 | 32;
+
+impl<'l> Context<'l> {
+    pub(crate) fn new(lib: &'l Gss) -> Self {
+        Self {
+            lib,
+            handle: ptr::null_mut(),
+        }
+    }
+
+    /// One call of `gss_init_sec_context` with mechanism `mech` (DER contents of its OID): the
+    /// major status and the token to send.
+    pub(crate) fn step(
+        &mut self,
+        cred: &Cred<'l>,
+        target: &Name<'l>,
+        mech: &'static [u8],
+        input: Option<&[u8]>,
+    ) -> Result<(Status, Vec<u8>), (Status, Status)> {
+        let mut minor = 0;
+        let mut mech = OidDesc {
+            length: mech.len() as u32,
+            elements: mech.as_ptr().cast_mut().cast(),
+        };
+        let mut input = input.map(BufferDesc::borrowing);
+        let mut output = BufferDesc::empty();
+        // SAFETY: cred, context and name handles are live (the context starts null, as the
+        // first call requires); the input buffer borrows live bytes; the output is released by
+        // `take`; null bindings and optional outputs are allowed.
+        let major = unsafe {
+            (self.lib.init_sec_context)(
+                &mut minor,
+                cred.handle,
+                &mut self.handle,
+                target.handle,
+                &mut mech,
+                REQUEST_FLAGS,
+                0,
+                ptr::null_mut(),
+                input
+                    .as_mut()
+                    .map_or(ptr::null_mut(), |b| b as *mut BufferDesc),
+                ptr::null_mut(),
+                &mut output,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let token = self.lib.take(output);
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok((major, token))
+    }
+
+    /// `gss_get_mic` of `data` with the default quality of protection.
+    pub(crate) fn get_mic(&self, data: &[u8]) -> Result<Vec<u8>, (Status, Status)> {
+        let mut minor = 0;
+        let mut message = BufferDesc::borrowing(data);
+        let mut token = BufferDesc::empty();
+        // SAFETY: the context is live; the message borrows live bytes; the token is released
+        // by `take`.
+        let major =
+            unsafe { (self.lib.get_mic)(&mut minor, self.handle, 0, &mut message, &mut token) };
+        let token = self.lib.take(token);
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(token)
+    }
+
+    /// `gss_verify_mic` of `data` against `mic`.
+    pub(crate) fn verify_mic(&self, data: &[u8], mic: &[u8]) -> Result<(), (Status, Status)> {
+        let mut minor = 0;
+        let mut message = BufferDesc::borrowing(data);
+        let mut token = BufferDesc::borrowing(mic);
+        // SAFETY: the context is live; both buffers borrow live bytes the library only reads.
+        let major = unsafe {
+            (self.lib.verify_mic)(
+                &mut minor,
+                self.handle,
+                &mut message,
+                &mut token,
+                ptr::null_mut(),
+            )
+        };
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Context<'_> {
+    fn drop(&mut self) {
+        if self.handle.is_null() {
+            return;
+        }
+        let mut minor = 0;
+        // SAFETY: the context is live and deleted once; no output token is asked for.
+        unsafe { (self.lib.delete_sec_context)(&mut minor, &mut self.handle, ptr::null_mut()) };
+    }
+}
+
+/// The name of the default credential cache (`KRB5CCNAME`, else krb5.conf's
+/// `default_ccache_name`, else MIT's built-in default), for messages; `None` if libkrb5 cannot
+/// say.
+pub(crate) fn default_ccache_name() -> Option<String> {
+    // SAFETY: as for the GSS-API library: MIT's libkrb5 (which that library links to) is a
+    // system library whose initialisers have no preconditions.
+    let lib = unsafe { Library::new(KRB5_LIBRARY) }.ok()?;
+    // SAFETY: the three symbols have these prototypes in MIT's krb5.h; they are used only
+    // while `lib` is open.
+    let (init, name, free) = unsafe {
+        (
+            *lib.get::<Krb5InitContext>(b"krb5_init_context\0").ok()?,
+            *lib.get::<Krb5CcDefaultName>(b"krb5_cc_default_name\0")
+                .ok()?,
+            *lib.get::<Krb5FreeContext>(b"krb5_free_context\0").ok()?,
+        )
+    };
+    let mut context: Handle = ptr::null_mut();
+    // SAFETY: `context` receives a new krb5 context, freed below.
+    if unsafe { init(&mut context) } != 0 {
+        return None;
+    }
+    // SAFETY: `context` is live; the returned string is owned by the context and copied before
+    // the context is freed.
+    let text = unsafe {
+        let p = name(context);
+        (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+    };
+    // SAFETY: the context is freed once, after its last use.
+    unsafe { free(context) };
+    text
+}

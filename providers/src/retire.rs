@@ -1,0 +1,271 @@
+//! Retirement: the changes that turn a host declared `state = "retired"` from a KMS host back
+//! into a KMS client that neither publishes itself nor listens.
+//!
+//! In the order Windows allows: the KMS settings first (DNS publishing off, the publish list
+//! cleared, the listening port cleared: Windows takes the first and the last only while a KMS
+//! host key is installed), then each KMS host key's uninstall by its activation ID and the
+//! edition's public KMS client key (GVLK), then the firewall, then one restart of the Software
+//! Protection service. The host's `_vlmcs._tcp` records are removed by the DNS entry
+//! ([`crate::dns`]), which this host waits for. Office host license packs stay installed: there
+//! is no documented way to uninstall them.
+
+use kmsconf_model::catalog;
+use kmsconf_model::config::{HostConfig, ProductId};
+use kmsconf_model::facts::Method;
+use kmsconf_model::ops::{PlanOp, ServiceSetting};
+use kmsconf_model::settings::SettingValue;
+use kmsconf_model::state::{Channel, HostState};
+use kmsconf_model::{Action, KmsChange};
+use serde_json::{json, Value};
+
+use crate::planner::ChangeSpec;
+use crate::provider::Planned;
+use crate::Error;
+
+/// The address of the change that installs the Windows KMS client key.
+pub const CLIENT_KEY: &str = "products.windows.client_key";
+
+/// Plans the retirement of `cfg`'s host, observed in `state`.
+pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Error> {
+    let err = |message: String| Error::Plan {
+        host: cfg.name.clone(),
+        message,
+    };
+    let mut changes = settings_changes(state);
+    let settings: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
+    changes.extend(uninstall_changes(state, &settings).map_err(err)?);
+    let windows_uninstall: Vec<String> = changes
+        .iter()
+        .filter(|c| c.address == "products.windows.host_key")
+        .map(|c| c.address.clone())
+        .collect();
+    changes.extend(client_key_change(state, &windows_uninstall).map_err(err)?);
+    let keys: Vec<String> = changes
+        .iter()
+        .filter(|c| c.address.starts_with("products."))
+        .map(|c| c.address.clone())
+        .collect();
+    let firewall = crate::firewall::retire(&state.firewall, &keys);
+    let needs_restart = !changes.is_empty() || state.service.restart_pending;
+    changes.extend(firewall);
+    if needs_restart {
+        let mut restart = crate::service::restart_change(&settings, &changes, &[]);
+        restart.note = Some("the Software Protection service starts again as a KMS client: no KMS host key, DNS publishing or custom port".into());
+        changes.push(restart);
+    }
+    let mut notices = Vec::new();
+    if !state.license_packs.is_empty() {
+        let packs: Vec<String> = state
+            .license_packs
+            .iter()
+            .map(|id| catalog::product_name(*id))
+            .collect();
+        notices.push(format!(
+            "retired: the KMS host license packs of {} stay installed (Windows documents no way to remove them); they activate nothing without a KMS host key",
+            packs.join(", ")
+        ));
+    }
+    Ok(Planned { changes, notices })
+}
+
+/// DNS publishing off and the publish list and listening port cleared. A setting slmgr.vbs
+/// gates on a KMS host key (its row's `needs_kms_host_key`), and the port, whose clear the facts
+/// table marks `kms_host_only`, are written only while one is installed: a KMS client neither
+/// publishes nor listens.
+fn settings_changes(state: &HostState) -> Vec<KmsChange> {
+    let mut changes: Vec<KmsChange> = [
+        ("dns_publishing", SettingValue::Bool(false)),
+        ("publish_domains", SettingValue::List(Vec::new())),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| setting_change(key, value, state))
+    .collect();
+    let service = &state.service;
+    if state.has_kms_host_key() && service.effective_port() != kmsconf_model::config::DEFAULT_PORT {
+        changes.push(clear_port_change(service.port));
+    }
+    changes
+}
+
+/// Setting `key` to `value`, unless it already is or its row is gated on a KMS host key the host
+/// does not hold.
+fn setting_change(key: &str, value: SettingValue, state: &HostState) -> Option<KmsChange> {
+    let desired = ServiceSetting::named(key, value).ok()?;
+    if desired.setting().needs_kms_host_key && !state.has_kms_host_key() {
+        return None;
+    }
+    let now = desired.current(&state.service);
+    (desired != now).then(|| crate::service::setting_change(desired, &now, &[]))
+}
+
+fn clear_port_change(port: u16) -> KmsChange {
+    ChangeSpec::new(crate::service::PORT, Action::Update, json!(port), json!(kmsconf_model::config::DEFAULT_PORT))
+        .equivalent(Method::CLEAR_LISTENING_PORT.equivalent())
+        .note("no slmgr.vbs switch clears the port (`slmgr.vbs /sprt 1688` listens on the same port but writes it); Windows clears it only on a KMS host, so before the key goes")
+        .into_change(PlanOp::ClearListeningPort)
+}
+
+/// `slmgr.vbs /upk <activation ID>` for every product holding a KMS host key, after `deps`.
+fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, String> {
+    let mut changes = Vec::new();
+    for (id, p) in state
+        .products
+        .iter()
+        .filter(|(_, p)| p.channel == Channel::KmsHost)
+    {
+        let Some(activation_id) = p.activation_id.clone() else {
+            return Err(format!("the host did not report the activation ID of its {} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)", catalog::product_name(*id)));
+        };
+        let partial = p.partial_key.clone().unwrap_or_default();
+        let before = json!({ "partial_key": partial, "channel": p.channel });
+        let change = ChangeSpec::new(
+            format!("products.{id}.host_key"),
+            Action::Delete,
+            before,
+            Value::Null,
+        )
+        .equivalent(format!(
+            "{} {activation_id}",
+            Method::UNINSTALL_PRODUCT_KEY.equivalent()
+        ))
+        .depends_on_all(deps)
+        .into_change(PlanOp::UninstallProductKey {
+            product: *id,
+            activation_id,
+            partial,
+        });
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+/// The public KMS client key of the host's edition, when Windows holds a KMS host key or no key
+/// at all (a MAK or retail key is left alone), after `deps`.
+fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, String> {
+    let channel = state
+        .products
+        .get(&ProductId::Windows)
+        .map_or(Channel::None, |p| p.channel);
+    if !matches!(channel, Channel::KmsHost | Channel::None) {
+        return Ok(None);
+    }
+    let Some(edition) = catalog::windows_edition(&state.os) else {
+        return Err(format!("the host runs `{}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf", state.os));
+    };
+    let partial: String = edition
+        .key
+        .chars()
+        .rev()
+        .take(5)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let after = json!({ "partial_key": partial, "channel": Channel::KmsClient });
+    let change = ChangeSpec::new(CLIENT_KEY, Action::Create, Value::Null, after)
+        .equivalent(format!(
+            "{} {}",
+            Method::INSTALL_PRODUCT_KEY.equivalent(),
+            edition.key
+        ))
+        .depends_on_all(deps)
+        .note(format!(
+            "the public KMS client setup key of {}",
+            edition.name
+        ))
+        .into_change(PlanOp::InstallClientKey {
+            product: ProductId::Windows,
+            edition: edition.id.clone(),
+        });
+    Ok(Some(change))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_model::config::Config;
+    use kmsconf_model::state::{LicenseStatus, ProductState};
+
+    fn retired() -> HostConfig {
+        let text = "[hosts.kms01]\ntarget = \"lab:kms01.json\"\nstate = \"retired\"\n";
+        let config = Config::parse(std::path::Path::new("kmsconf.toml"), text).expect("config");
+        config.hosts["kms01"].clone()
+    }
+
+    /// An activated KMS host with an Office 2019 host key beside Windows'.
+    fn kms_host() -> HostState {
+        let mut s = HostState::fresh_windows_server("KMS01");
+        let host_key = |id: &str, partial: &str| ProductState {
+            activation_id: Some(id.into()),
+            partial_key: Some(partial.into()),
+            channel: Channel::KmsHost,
+            license_status: LicenseStatus::Licensed,
+            ..ProductState::empty()
+        };
+        s.products.insert(
+            ProductId::Windows,
+            host_key("11111111-2222-4333-8444-555555555555", "6789B"),
+        );
+        s.products.insert(
+            ProductId::Office2019,
+            host_key("70512334-47b4-44db-a233-be5ea33b914c", "RTVWX"),
+        );
+        s.license_packs.insert(ProductId::Office2019);
+        s
+    }
+
+    #[test]
+    fn every_host_key_goes_by_its_activation_id_and_office_packs_stay() {
+        let planned = plan_retired(&retired(), &kms_host()).expect("plan");
+        let upk: Vec<&str> = planned
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .filter_map(|c| c.equivalent.as_deref())
+            .collect();
+        assert_eq!(
+            upk,
+            [
+                "slmgr.vbs /upk 11111111-2222-4333-8444-555555555555",
+                "slmgr.vbs /upk 70512334-47b4-44db-a233-be5ea33b914c"
+            ]
+        );
+        let gvlk = planned.changes.iter().find(|c| c.address == CLIENT_KEY);
+        assert_eq!(
+            gvlk.map(|c| c.depends_on.clone()),
+            Some(vec!["products.windows.host_key".to_string()])
+        );
+        assert!(
+            planned.notices[0].contains("license packs of Office 2019 stay installed"),
+            "{:?}",
+            planned.notices
+        );
+    }
+
+    #[test]
+    fn an_edition_without_a_gvlk_and_a_key_without_an_activation_id_are_plan_errors() {
+        let mut state = kms_host();
+        state.os = "Microsoft Windows Server 2022 Datacenter Evaluation".into();
+        let e = plan_retired(&retired(), &state).expect_err("no GVLK");
+        assert!(
+            e.to_string()
+                .contains("runs `Microsoft Windows Server 2022 Datacenter Evaluation`, an edition with no KMS client setup key"),
+            "{e}"
+        );
+        let mut state = kms_host();
+        if let Some(w) = state.products.get_mut(&ProductId::Windows) {
+            w.activation_id = None;
+        }
+        let e = plan_retired(&retired(), &state).expect_err("no activation ID");
+        assert!(e.to_string().contains("only by its activation ID"), "{e}");
+    }
+
+    #[test]
+    fn a_kms_client_with_nothing_left_plans_nothing() {
+        let mut state = HostState::fresh_windows_server("KMS01");
+        state.service.dns_publishing = true;
+        state.service.port = 1689;
+        let planned = plan_retired(&retired(), &state).expect("plan");
+        assert!(planned.changes.is_empty(), "{:?}", planned.changes);
+    }
+}
