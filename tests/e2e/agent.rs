@@ -192,8 +192,8 @@ fn a_fault_on_the_agents_host_fails_its_change_and_a_rerun_converges() {
 
 /// Retiring a host through the agent: the retired host becomes a KMS client (its key
 /// uninstalled by its SKU's activation ID, the GVLK installed, both KMS rules off, the port
-/// cleared), the other host is left alone, a re-plan shows no changes, and every command still
-/// makes one connection per host.
+/// cleared), a run that fails part-way converges when run again, the other host is left alone,
+/// a re-plan shows no changes, and every command still makes one connection per host.
 #[test]
 fn a_host_retires_through_the_agent_with_one_connection_per_host() {
     let s = server();
@@ -232,6 +232,22 @@ fn a_host_retires_through_the_agent_with_one_connection_per_host() {
                 .contains("ClearKeyManagementServiceListeningPort"),
         "{plan:?}"
     );
+    // the key's uninstall fails once, part-way through: a second run converges
+    let file = s.path(&format!("lab/{}.json", ADDRESSES[0]));
+    let fault = [
+        "lab",
+        "fault",
+        &file.display().to_string(),
+        "--op",
+        "uninstall-key",
+        "--hresult",
+        "0xC004F014",
+        "--times",
+        "1",
+    ];
+    p.ok(&fault, 0);
+    let failed = once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 1);
+    assert!(failed.all().contains("0xC004F014"), "{failed:?}");
     let applied = once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 0);
     assert!(!applied.all().contains("HJKMP"), "a secret was printed");
     once_per_host(&s, &p, 2, &["plan", "--detailed-exitcode"], 0);

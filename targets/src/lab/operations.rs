@@ -368,6 +368,10 @@ fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
             return refused;
         }
     }
+    // the running service keeps listening where it did until the restart
+    if file.running_service.is_none() {
+        file.running_service = Some(file.host.service.clone());
+    }
     file.host.service.port = 0;
     file.host.service.restart_pending = true;
     ChangeStatus::applied()
