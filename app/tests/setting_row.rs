@@ -1,5 +1,5 @@
 //! A setting is one row: a test-only row added to the table is planned, applied on a lab host,
-//! written by the Windows script, exported and shown by `status`, with no code naming it.
+//! sent to the Windows agent, exported and shown by `status`, with no code naming it.
 
 use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::config::Config;
@@ -124,13 +124,15 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
         panic!("{:?}", change.operation)
     };
 
-    // the Windows script writes the row's registry value
-    let script =
-        kmsconf_targets::powershell::batch_script(&[TargetOp::SetService(setting.clone())]);
-    assert!(
-        script.text.contains("New-ItemProperty -Path $SppKey -Name KmsconfTestNoHostCaching -PropertyType DWord -Value ([uint32]1) -Force"),
-        "{}",
-        script.text
+    // the Windows agent is asked to write the row's registry value
+    let request =
+        kmsconf_targets::powershell::Request::operation(&TargetOp::SetService(setting.clone()));
+    let line: serde_json::Value =
+        serde_json::from_str(request.line().expose()).expect("one JSON line");
+    assert_eq!(
+        line["registry"],
+        serde_json::json!({ "name": "KmsconfTestNoHostCaching", "type": "DWord", "data": ["1"] }),
+        "{line}"
     );
 
     assert_eq!(

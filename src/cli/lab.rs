@@ -88,6 +88,13 @@ pub enum LabCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Speak the Windows agent's protocol on stdin and stdout for a host whose state is the lab
+    /// file (created fresh if missing): what `powershell.exe` runs on a real host, for testing
+    /// the `ssh://` path against a host whose state changes.
+    Agent {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -205,6 +212,10 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         LabCommand::Clients(c) => run_clients(c)?,
         LabCommand::Clock { path, offset } => set_clock(&path, offset)?,
         LabCommand::Listen { paths } => return super::listen::run(&paths),
+        LabCommand::Agent { path } => {
+            let stdin = std::io::stdin().lock();
+            lab::agent::serve(&path, stdin, std::io::stdout().lock())?;
+        }
         LabCommand::Show { path } => {
             let file = lab::load(&path)?;
             say!(

@@ -15,6 +15,8 @@
 //! that can be set off from the real one (`clock_offset_seconds`), so counts, the 30-day window,
 //! duplicate CMIDs and clock skew behave as they do on a real host.
 
+pub mod agent;
+mod cim;
 pub mod clients;
 pub mod listen;
 mod operations;
@@ -32,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_model::catalog;
 use kmsconf_model::ops::{OpKind, TargetOp};
-use kmsconf_model::state::{Channel, HostState};
+use kmsconf_model::state::{Channel, HostState, ServiceState};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -64,9 +66,14 @@ pub struct LabFile {
     /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
     #[serde(default)]
     pub clients: Vec<clients::ClientRequest>,
-    /// Round trips kmsconf made to this host (discoveries and batches), for the benchmarks.
+    /// Round trips kmsconf made to this host (discoveries and batches, or the requests of
+    /// `kmsconf lab agent`), for the benchmarks.
     #[serde(default)]
     pub round_trips: u64,
+    /// While a restart is pending: the settings the running Software Protection service still
+    /// uses (what a Windows host's CIM properties show, its registry showing `host.service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_service: Option<ServiceState>,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
@@ -102,6 +109,7 @@ impl LabFile {
             clock_offset_seconds: 0,
             clients: Vec::new(),
             round_trips: 0,
+            running_service: None,
         };
         let observed = clients::observe(&file, 0);
         file.host.client_machine_id = observed.client_machine_id;
@@ -266,6 +274,12 @@ impl Target for LabTarget {
 }
 
 impl LabTarget {
+    /// The record of the apply lock's holder, if there is one.
+    fn current_holder(&self) -> Option<LockHolder> {
+        let (mut file, _) = self.open_apply_lock().ok()?;
+        read_holder(&mut file)
+    }
+
     fn open_apply_lock(&self) -> Result<(File, PathBuf), Error> {
         let path = PathBuf::from(format!("{}.apply.lock", self.path.display()));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod local;
 pub mod powershell;
 mod process;
+mod session;
 pub mod ssh;
 mod windows;
 
@@ -38,7 +39,7 @@ pub type DynHostTarget = dyn Target<State = HostState, Operation = TargetOp, Err
 pub struct Connect {
     /// The ssh program and any arguments before kmsconf's own (default `ssh`).
     pub ssh_command: Vec<String>,
-    /// Longest wait for one round trip (discovery, or one batch).
+    /// Longest wait for the answers to one round of requests (discovery, or one batch).
     pub timeout: Duration,
     /// Longest wait for the SSH connection itself.
     pub connect_timeout: Duration,

@@ -4,14 +4,13 @@
 
 use std::time::Duration;
 
-use kmsconf_engine::secret::Secret;
-
 use super::powershell;
-use super::process::{self, Finished};
+use super::process::Finished;
+use super::session::Session;
 use super::windows::Transport;
 use crate::Error;
 
-/// Runs `powershell.exe` locally, script and secrets on its standard input.
+/// Runs one `powershell.exe` locally per run, the agent and the requests on its standard input.
 #[derive(Debug, Clone)]
 pub struct LocalShell {
     program: String,
@@ -34,14 +33,8 @@ impl LocalShell {
 }
 
 impl Transport for LocalShell {
-    fn run(&self, host: &str, stdin: &Secret) -> Result<Finished, Error> {
-        process::run(
-            &self.program,
-            &powershell::arguments(),
-            stdin.expose().as_bytes(),
-            self.timeout,
-        )
-        .map_err(|e| Error::Remote {
+    fn start(&self, host: &str) -> Result<Session, Error> {
+        Session::start(&self.program, &powershell::arguments()).map_err(|e| Error::Remote {
             host: host.to_string(),
             message: if e.kind() == std::io::ErrorKind::NotFound {
                 format!(
@@ -54,11 +47,15 @@ impl Transport for LocalShell {
         })
     }
 
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
         run.timed_out.then(|| Error::Timeout {
             host: host.to_string(),
             seconds: self.timeout.as_secs(),
-            during: "for PowerShell to finish".into(),
+            during: "for PowerShell to answer".into(),
         })
     }
 }
@@ -86,7 +83,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let fake = dir.path().join("powershell");
         let script = concat!(
-            "#!/bin/sh\ncat > /dev/null\n",
+            "#!/bin/sh\nread -r agent\n",
             r#"printf '%s\n' '#< CLIXML' '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">At line:1 char:1_x000D__x000A_</S><S S="Error">+ Access is denied_x000D__x000A_</S></Objs>' >&2"#,
             "\nexit 1\n"
         );
@@ -114,12 +111,16 @@ mod tests {
         let fake = dir.path().join("powershell");
         let fixture =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cim/fresh-server.json");
+        let document: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&fixture).expect("fixture"))
+                .expect("json");
+        let envelope = serde_json::json!({ "Id": 0, "Ok": true, "Answer": document });
         let answer = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
-            std::fs::read(&fixture).expect("fixture"),
+            envelope.to_string(),
         );
         let script = format!(
-            "#!/bin/sh\ncat > '{}/stdin'\necho 'KMSCONF:discovery:{answer}'\n",
+            "#!/bin/sh\nread -r agent\nprintf '%s' \"$agent\" > '{}/agent'\nread -r request\necho 'KMSCONF:discovery:{answer}'\n",
             dir.path().display()
         );
         std::fs::write(&fake, script).expect("fake");
@@ -132,8 +133,8 @@ mod tests {
             .discover()
             .expect("discover");
         assert_eq!(d.state.computer_name, "WIN-7Q2LABHOST");
-        assert!(!std::fs::read_to_string(dir.path().join("stdin"))
-            .expect("stdin")
+        assert!(!std::fs::read_to_string(dir.path().join("agent"))
+            .expect("agent")
             .is_empty());
     }
 }

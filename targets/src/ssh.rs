@@ -1,13 +1,13 @@
 //! `target = "ssh://[user@]host[:port]"`: PowerShell on a Windows host through its OpenSSH
 //! server, using the system `ssh` client so the user's ssh config, agent, known_hosts and jump
 //! hosts all apply. Batch mode (never a password prompt) and strict host key checking are on
-//! unless the user's own `ssh` arguments say otherwise; script and secrets go on standard input,
+//! unless the user's own `ssh` arguments say otherwise. One `ssh` per host and per run carries
+//! the agent session; the agent and the requests, secrets included, go on its standard input,
 //! never on the command line.
 
-use kmsconf_engine::secret::Secret;
-
 use super::powershell;
-use super::process::{self, Finished};
+use super::process::Finished;
+use super::session::Session;
 use super::windows::Transport;
 use super::Connect;
 use crate::Error;
@@ -81,17 +81,15 @@ impl SshShell {
 }
 
 impl Transport for SshShell {
-    fn run(&self, host: &str, stdin: &Secret) -> Result<Finished, Error> {
-        process::run(
-            self.program(),
-            &self.arguments(),
-            stdin.expose().as_bytes(),
-            self.timeout,
-        )
-        .map_err(|e| Error::Unreachable {
+    fn start(&self, host: &str) -> Result<Session, Error> {
+        Session::start(self.program(), &self.arguments()).map_err(|e| Error::Unreachable {
             host: host.to_string(),
             message: format!("cannot start `{}`: {e}", self.program()),
         })
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
@@ -99,7 +97,7 @@ impl Transport for SshShell {
             return Some(Error::Timeout {
                 host: host.to_string(),
                 seconds: self.timeout.as_secs(),
-                during: "for the host to finish (connection and PowerShell)".into(),
+                during: "for the host to answer (connection and PowerShell)".into(),
             });
         }
         if run.status != Some(SSH_ERROR) {

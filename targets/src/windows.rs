@@ -1,43 +1,136 @@
-//! A real Windows KMS host: the PowerShell scripts of [`super::powershell`] carried by a
-//! [`Transport`] (SSH or local). Turns transport failures into the report the user needs: for a
-//! batch cut short, exactly which operations ran, which may have run, and which did not.
+//! A real Windows KMS host: the agent of [`super::powershell`] in one [`Session`] per run,
+//! started through a [`Transport`] (SSH or local) on first use. Lock, discovery, every batch and
+//! unlock go through that one session; a session that ends early is reported as the user needs
+//! it (for a batch cut short, exactly which operations ran, which may have run, and which did
+//! not), and the next request opens a new one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
-use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use serde::Deserialize;
 
-use super::powershell;
+use super::powershell::{self, Answer, Request};
 use super::process::Finished;
+use super::session::{Next, Session};
 use crate::Error;
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
 
-/// Moves a script to PowerShell on the host and its answer back.
+/// Starts PowerShell on a host, with the fixed bootstrap, through some connection.
 pub trait Transport: Send + Sync {
-    /// Runs PowerShell on the host with `stdin` (script and secrets). `Err` only when it could
-    /// not be started at all.
-    fn run(&self, host: &str, stdin: &Secret) -> Result<Finished, Error>;
-    /// The connection-level failure of a run (host key, authentication, timeout, drop), if any;
-    /// `None` when PowerShell ran to its end.
+    /// Starts the connection's process. `Err` only when it could not be started at all.
+    fn start(&self, host: &str) -> Result<Session, Error>;
+    /// The connection-level failure of a session that ended (host key, authentication,
+    /// timeout, drop), if any; `None` when PowerShell itself ended.
     fn failure(&self, host: &str, run: &Finished) -> Option<Error>;
+    /// The longest wait for the answers to one round of requests.
+    fn timeout(&self) -> Duration;
 }
 
 /// A Windows host reached through a transport.
 pub struct WindowsTarget<T> {
-    host: String,
-    transport: T,
+    link: Arc<Link<T>>,
 }
 
-impl<T: Transport + Clone + 'static> WindowsTarget<T> {
+/// The host, its transport and its session: shared by the target and the lock it hands out, so
+/// that the unlock goes through the same session and the session ends with the last of them.
+struct Link<T> {
+    host: String,
+    transport: T,
+    state: Mutex<LinkState>,
+}
+
+#[derive(Default)]
+struct LinkState {
+    session: Option<Session>,
+    next_id: u64,
+}
+
+/// What came back for a round of requests: per request, whether the agent began it and its
+/// answer; how the session ended if it ended before answering them all; and the first line
+/// the host sent that was an error of its own (a session refused for its language mode, an
+/// unreadable answer), which then says why.
+struct Exchange {
+    began: Vec<bool>,
+    answers: Vec<Option<Answer>>,
+    ended: Option<Finished>,
+    refused: Option<String>,
+}
+
+impl<T: Transport> WindowsTarget<T> {
     pub fn new(host: &str, transport: T) -> Self {
         Self {
-            host: host.to_string(),
-            transport,
+            link: Arc::new(Link {
+                host: host.to_string(),
+                transport,
+                state: Mutex::new(LinkState::default()),
+            }),
         }
     }
+}
 
-    fn remote_error(&self, run: &Finished, what: &str) -> Error {
+impl<T: Transport> Link<T> {
+    /// Sends `requests` through the session (opening it if there is none) and reads their
+    /// answers. `Err` only when the session could not be started.
+    fn exchange(&self, requests: &mut [Request]) -> Result<Exchange, Error> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut session = match state.session.take() {
+            Some(session) => session,
+            None => self.open()?,
+        };
+        let first = state.next_id;
+        state.next_id += requests.len() as u64;
+        for (i, request) in requests.iter_mut().enumerate() {
+            request.id = first + i as u64;
+            tracing::trace!(host = %self.host, ?request, "sending");
+            if !session.send(request.line().expose().as_bytes()) {
+                break;
+            }
+        }
+        let mut exchange = Exchange {
+            began: vec![false; requests.len()],
+            answers: (0..requests.len()).map(|_| None).collect(),
+            ended: None,
+            refused: None,
+        };
+        let deadline = Instant::now() + self.transport.timeout();
+        while exchange.answers.iter().any(Option::is_none) {
+            match session.next(deadline) {
+                Next::Line(line) => exchange.read(&line, first),
+                Next::Ended => {
+                    exchange.ended = Some(session.close(false));
+                    return Ok(exchange);
+                }
+                Next::TimedOut => {
+                    exchange.ended = Some(session.close(true));
+                    return Ok(exchange);
+                }
+            }
+        }
+        state.session = Some(session);
+        Ok(exchange)
+    }
+
+    /// Starts a session and sends it the agent.
+    fn open(&self) -> Result<Session, Error> {
+        let mut session = self.transport.start(&self.host)?;
+        tracing::debug!(host = %self.host, "session opened");
+        // a process that does not read its input has ended: the first read says how
+        session.send(powershell::agent_line().as_bytes());
+        Ok(session)
+    }
+
+    /// The error of a session that ended before answering: the connection's own failure, the
+    /// host's own refusal, or PowerShell's exit code and stderr.
+    fn lost(&self, run: &Finished, refused: Option<String>, what: &str) -> Error {
+        if let Some(e) = self.transport.failure(&self.host, run) {
+            return e;
+        }
+        if let Some(message) = refused {
+            return self.remote(format!("{what}: {message}"));
+        }
         let code = run
             .status
             .map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
@@ -51,29 +144,32 @@ impl<T: Transport + Clone + 'static> WindowsTarget<T> {
             },
         }
     }
-}
 
-impl<T: Transport + Clone + 'static> WindowsTarget<T> {
-    /// Runs a script that answers one `kind` line, and returns that line's JSON.
-    fn run_for(
-        &self,
-        script: &powershell::Script,
-        kind: &str,
-        what: &str,
-    ) -> Result<String, Error> {
-        let run = self.transport.run(&self.host, &script.stdin())?;
-        if let Some(e) = self.transport.failure(&self.host, &run) {
-            return Err(e);
+    /// Sends one request and returns its answer's value; `what` names it in errors.
+    fn ask(&self, request: Request, what: &str) -> Result<serde_json::Value, Error> {
+        let mut requests = [request];
+        let mut exchange = self.exchange(&mut requests)?;
+        match exchange.answers[0].take() {
+            Some(answer) => answer.value(what).map_err(|message| self.remote(message)),
+            None => Err(self.lost(
+                &exchange.ended.unwrap_or_default(),
+                exchange.refused,
+                &format!("the host sent no {what} answer"),
+            )),
         }
-        powershell::answer(&run.stdout, kind, what).map_err(|m| self.remote_error(&run, &m))
+    }
+
+    fn remote(&self, message: String) -> Error {
+        Error::Remote {
+            host: self.host.clone(),
+            message,
+        }
     }
 
     fn unlock(&self, lock_id: &str) -> Result<UnlockAnswer, Error> {
-        let json = self.run_for(&powershell::unlock_script(lock_id), "unlock", "unlock")?;
-        super::cim::from_json(&json).map_err(|m| Error::Remote {
-            host: self.host.clone(),
-            message: format!("cannot read the unlock answer: {m}"),
-        })
+        let value = self.ask(Request::unlock(lock_id), "unlock")?;
+        serde_json::from_value(value)
+            .map_err(|e| self.remote(format!("cannot read the unlock answer: {e}")))
     }
 
     fn holder(&self, record: Option<String>) -> Result<LockHolder, Error> {
@@ -82,6 +178,50 @@ impl<T: Transport + Clone + 'static> WindowsTarget<T> {
             host: self.host.clone(),
             message: format!("the lock file `%ProgramData%\\kmsconf\\apply.lock` holds no kmsconf lock record ({} bytes); remove it by hand if no kmsconf runs", record.len()),
         })
+    }
+}
+
+impl Exchange {
+    /// Takes in one line of output: a `begin` marks its request started, an answer ends it; a
+    /// line that is not an answer is ignored.
+    fn read(&mut self, line: &str, first: u64) {
+        let message = match powershell::message(line) {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                self.refused.get_or_insert(e);
+                return;
+            }
+            None => return,
+        };
+        let index = |id: u64| usize::try_from(id.checked_sub(first)?).ok();
+        if message.kind == "begin" {
+            let begun = serde_json::from_str::<powershell::Begin>(&message.json).ok();
+            if let Some(slot) = begun
+                .and_then(|b| index(b.id))
+                .and_then(|i| self.began.get_mut(i))
+            {
+                *slot = true;
+            }
+            return;
+        }
+        let answer = match serde_json::from_str::<Answer>(&message.json) {
+            Ok(answer) => answer,
+            Err(e) => Answer {
+                id: None,
+                ok: false,
+                h_result: None,
+                message: Some(format!("unreadable `{}` answer: {e}", message.kind)),
+                answer: serde_json::Value::Null,
+            },
+        };
+        // an answer without an ID (a request the agent could not read) is the first one waiting
+        let slot = match answer.id.and_then(index) {
+            Some(i) => self.answers.get_mut(i),
+            None => self.answers.iter_mut().find(|a| a.is_none()),
+        };
+        if let Some(slot) = slot {
+            *slot = Some(answer);
+        }
     }
 }
 
@@ -99,40 +239,45 @@ struct UnlockAnswer {
     holder: Option<String>,
 }
 
-/// A held lock on a Windows host: released by a round trip when dropped.
-struct WindowsLock<T: Transport + Clone + 'static> {
-    target: WindowsTarget<T>,
+/// A held lock on a Windows host: released through the host's session when dropped.
+struct WindowsLock<T: Transport> {
+    link: Arc<Link<T>>,
     id: String,
 }
 
-impl<T: Transport + Clone + 'static> Drop for WindowsLock<T> {
+impl<T: Transport> Drop for WindowsLock<T> {
     fn drop(&mut self) {
-        match self.target.unlock(&self.id) {
+        let host = &self.link.host;
+        match self.link.unlock(&self.id) {
             Ok(a) if a.released => {}
             Ok(_) => {
-                tracing::warn!(host = %self.target.host, "the apply lock was gone or taken over when released")
+                tracing::warn!(host = %host, "the apply lock was gone or taken over when released")
             }
             Err(e) => {
-                tracing::warn!(host = %self.target.host, error = %e, "could not release the apply lock; `kmsconf force-unlock` removes it")
+                tracing::warn!(host = %host, error = %e, "could not release the apply lock; `kmsconf force-unlock` removes it")
             }
         }
     }
 }
 
-impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
+impl<T: Transport + 'static> Target for WindowsTarget<T> {
     type State = HostState;
     type Operation = TargetOp;
     type Error = Error;
 
     fn discover(&self) -> Result<Discovery<HostState>, Error> {
-        let script = powershell::discovery_script();
-        let run = self.transport.run(&self.host, &script.stdin())?;
-        if let Some(e) = self.transport.failure(&self.host, &run) {
-            return Err(e);
-        }
-        let (state, observations) =
-            powershell::discovery(&run.stdout).map_err(|m| self.remote_error(&run, &m))?;
-        tracing::debug!(host = %self.host, ?observations, "discovered");
+        let link = &self.link;
+        let mut requests = [Request::discover()];
+        let mut exchange = link.exchange(&mut requests)?;
+        let Some(answer) = exchange.answers[0].take() else {
+            return Err(link.lost(
+                &exchange.ended.unwrap_or_default(),
+                exchange.refused,
+                "the host sent no discovery answer",
+            ));
+        };
+        let (state, observations) = powershell::discovery(answer).map_err(|m| link.remote(m))?;
+        tracing::debug!(host = %link.host, ?observations, "discovered");
         Ok(Discovery {
             state,
             created: false,
@@ -140,35 +285,33 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
     }
 
     fn execute(&self, batch: &[TargetOp]) -> Result<Vec<ChangeStatus>, Error> {
-        let script = powershell::batch_script(batch);
-        let mut run = self.transport.run(&self.host, &script.stdin())?;
-        // PowerShell's own error text can quote what it was given; it reaches the report
-        run.stderr = script.redact(&run.stderr);
-        let failure = self.transport.failure(&self.host, &run);
-        let progress = match powershell::batch_progress(batch, &script, &run.stdout) {
-            Ok(p) => p,
-            Err(m) => return Err(failure.unwrap_or_else(|| self.remote_error(&run, &m))),
+        let link = &self.link;
+        let mut requests: Vec<Request> = batch.iter().map(Request::operation).collect();
+        let exchange = link.exchange(&mut requests)?;
+        let refused = exchange.refused;
+        let cause = exchange.ended.map(|mut run| {
+            // PowerShell's own error text can quote what it was given; it reaches the report
+            run.stderr = requests.iter().fold(run.stderr, |text, r| r.redact(&text));
+            let lost = link.lost(
+                &run,
+                refused,
+                "PowerShell stopped before reporting on every operation",
+            );
+            let connection = link.transport.failure(&link.host, &run).is_some();
+            (lost, connection)
+        });
+        let nothing_began = !exchange.began.iter().any(|b| *b);
+        let cause = match cause {
+            None => String::new(),
+            Some((e, true)) if nothing_began => return Err(e),
+            Some((e, _)) => e.to_string(),
         };
-        if progress.results.iter().all(Option::is_some) {
-            return Ok(progress.results.into_iter().flatten().collect());
-        }
-        let nothing_began = !progress.began.iter().any(|b| *b);
-        let cause = match failure {
-            Some(e) if nothing_began => return Err(e),
-            Some(e) => e.to_string(),
-            None => self
-                .remote_error(
-                    &run,
-                    "PowerShell stopped before reporting on every operation",
-                )
-                .to_string(),
-        };
-        Ok(progress
-            .results
-            .into_iter()
-            .zip(progress.began)
-            .map(|(result, began)| match (result, began) {
-                (Some(o), _) => o,
+        Ok(batch
+            .iter()
+            .zip(&requests)
+            .zip(exchange.answers.into_iter().zip(exchange.began))
+            .map(|((op, request), (answer, began))| match (answer, began) {
+                (Some(answer), _) => powershell::outcome(op, answer, request),
                 (None, true) => ChangeStatus::Failed {
                     code: None,
                     message: format!("started, but no result came back, so it may or may not have taken effect: {cause}; `kmsconf plan` shows the host's state now"),
@@ -183,22 +326,20 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
 
     /// A lock file on the host (`%ProgramData%\kmsconf\apply.lock`), created atomically.
     fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Error> {
+        let link = &self.link;
         let record = serde_json::to_string(holder).unwrap_or_default();
-        let json = self.run_for(&powershell::lock_script(&record), "lock", "lock")?;
-        let answer: LockAnswer = super::cim::from_json(&json).map_err(|m| Error::Remote {
-            host: self.host.clone(),
-            message: format!("cannot read the lock answer: {m}"),
-        })?;
+        let value = link.ask(Request::lock(&record), "lock")?;
+        let answer: LockAnswer = serde_json::from_value(value)
+            .map_err(|e| link.remote(format!("cannot read the lock answer: {e}")))?;
         if !answer.acquired {
-            let current = self.holder(answer.holder)?;
+            let current = link.holder(answer.holder)?;
             return Err(Error::Locked {
-                host: self.host.clone(),
+                host: link.host.clone(),
                 holder: Box::new(current),
             });
         }
-        let target = WindowsTarget::new(&self.host, self.transport.clone());
         Ok(LockGuard::new(WindowsLock {
-            target,
+            link: Arc::clone(link),
             id: holder.id.clone(),
         }))
     }
@@ -206,16 +347,17 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
     /// Removes the lock file when its record has `lock_id`. A remote host cannot tell whether
     /// the holder still runs: as with Terraform, the ID is the confirmation.
     fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
-        let answer = self.unlock(lock_id)?;
+        let link = &self.link;
+        let answer = link.unlock(lock_id)?;
         let err = |message: String| Error::Unlock {
-            host: self.host.clone(),
+            host: link.host.clone(),
             message,
         };
         match (answer.released, answer.holder) {
-            (true, record) => self.holder(record),
+            (true, record) => link.holder(record),
             (false, None) => Err(err("the host is not locked".into())),
             (false, record) => {
-                let current = self.holder(record)?;
+                let current = link.holder(record)?;
                 Err(err(format!(
                     "lock ID `{lock_id}` does not match the current lock {current}"
                 )))
@@ -224,22 +366,27 @@ impl<T: Transport + Clone + 'static> Target for WindowsTarget<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use base64::Engine as _;
+    use kmsconf_engine::secret::Secret;
     use kmsconf_model::ops::ServiceSetting;
 
-    /// A transport that answers with fixed output, and whether the connection failed.
-    #[derive(Clone)]
-    struct Canned {
-        run: Finished,
+    /// A transport whose "host" is `sh -c SCRIPT`, and whether its connection counts as failed.
+    struct Shell {
+        script: String,
         dropped: bool,
     }
 
-    impl Transport for Canned {
-        fn run(&self, _: &str, _: &Secret) -> Result<Finished, Error> {
-            Ok(self.run.clone())
+    impl Transport for Shell {
+        fn start(&self, _: &str) -> Result<Session, Error> {
+            Session::start("sh", &["-c".into(), self.script.clone()]).map_err(|e| {
+                Error::Unreachable {
+                    host: "kms01".into(),
+                    message: e.to_string(),
+                }
+            })
         }
         fn failure(&self, host: &str, _: &Finished) -> Option<Error> {
             self.dropped.then(|| Error::ConnectionDropped {
@@ -247,13 +394,24 @@ mod tests {
                 message: "reset".into(),
             })
         }
+        fn timeout(&self) -> Duration {
+            Duration::from_secs(20)
+        }
     }
 
+    /// A shell command printing one answer line.
     fn line(kind: &str, json: &str) -> String {
-        format!(
-            "KMSCONF:{kind}:{}\n",
-            base64::engine::general_purpose::STANDARD.encode(json)
-        )
+        let data = base64::engine::general_purpose::STANDARD.encode(json);
+        format!("echo 'KMSCONF:{kind}:{data}'\n")
+    }
+
+    /// A host that reads the agent and `requests` requests, then runs `then`.
+    fn target(requests: usize, then: &str, dropped: bool) -> WindowsTarget<Shell> {
+        let script = format!(
+            "read -r agent\n{}{then}",
+            "read -r request\n".repeat(requests)
+        );
+        WindowsTarget::new("kms01", Shell { script, dropped })
     }
 
     fn batch() -> Vec<TargetOp> {
@@ -269,22 +427,13 @@ mod tests {
         ]
     }
 
-    fn target(stdout: String, status: Option<i32>, dropped: bool) -> WindowsTarget<Canned> {
-        let run = Finished {
-            status,
-            stdout,
-            stderr: "Restart-Service : Cannot stop service".into(),
-            timed_out: false,
-        };
-        WindowsTarget::new("kms01", Canned { run, dropped })
-    }
-
     #[test]
-    fn a_script_that_stops_early_fails_what_it_did_not_report() {
-        let out = line("begin", r#"{"Index":0}"#);
-        let outcomes = target(out, Some(1), false)
-            .execute(&batch())
-            .expect("report");
+    fn an_agent_that_stops_early_fails_what_it_did_not_report() {
+        let then = format!(
+            "{}echo 'Restart-Service : Cannot stop service' >&2\nexit 1\n",
+            line("begin", r#"{"Id":0}"#)
+        );
+        let outcomes = target(2, &then, false).execute(&batch()).expect("report");
         for o in &outcomes {
             assert!(
                 matches!(o, ChangeStatus::Failed { message, .. } if message.contains("exit code 1") && message.contains("Cannot stop service")),
@@ -306,21 +455,11 @@ mod tests {
             product: kmsconf_model::config::ProductId::Windows,
             key: kmsconf_model::keys::ProductKey::parse(&Secret::new(key)).expect("key"),
         };
-        let run = Finished {
-            status: Some(1),
-            stdout: line("begin", r#"{"Index":0}"#),
-            stderr: format!("InstallProductKey : invalid key {key}"),
-            timed_out: false,
-        };
-        let outcomes = WindowsTarget::new(
-            "kms01",
-            Canned {
-                run,
-                dropped: false,
-            },
-        )
-        .execute(&[op])
-        .expect("report");
+        let then = format!(
+            "{}echo 'InstallProductKey : invalid key {key}' >&2\nexit 1\n",
+            line("begin", r#"{"Id":0}"#)
+        );
+        let outcomes = target(1, &then, false).execute(&[op]).expect("report");
         let ChangeStatus::Failed { message, .. } = &outcomes[0] else {
             panic!("{outcomes:?}")
         };
@@ -332,7 +471,7 @@ mod tests {
 
     #[test]
     fn a_connection_lost_before_anything_ran_fails_the_whole_batch() {
-        let e = target(String::new(), None, true)
+        let e = target(0, "exit 255\n", true)
             .execute(&batch())
             .expect_err("nothing ran");
         assert!(matches!(e, Error::ConnectionDropped { .. }), "{e:?}");
@@ -342,8 +481,8 @@ mod tests {
     fn a_taken_lock_names_its_holder_and_a_free_one_is_taken() {
         let holder = LockHolder::current("apply").expect("random source");
         let record = serde_json::to_string(&holder).expect("json");
-        let taken = serde_json::json!({ "Acquired": false, "Holder": record }).to_string();
-        let e = target(line("lock", &taken), Some(0), false)
+        let taken = serde_json::json!({ "Id": 0, "Ok": true, "Answer": { "Acquired": false, "Holder": record } });
+        let e = target(1, &line("lock", &taken.to_string()), false)
             .lock(&LockHolder::current("apply").expect("random source"))
             .err()
             .expect("locked");
@@ -351,39 +490,81 @@ mod tests {
             matches!(&e, Error::Locked { holder: h, .. } if **h == holder),
             "{e}"
         );
-        let free = r#"{"Acquired":true,"Holder":null}"#;
-        assert!(target(line("lock", free), Some(0), false)
-            .lock(&holder)
-            .is_ok());
-        let script = powershell::lock_script(&record);
-        assert!(
-            script.text.contains("[IO.FileMode]::CreateNew") && script.text.contains(&holder.id)
-        );
+        let free = r#"{"Id":0,"Ok":true,"Answer":{"Acquired":true,"Holder":null}}"#;
+        assert!(target(1, &line("lock", free), false).lock(&holder).is_ok());
     }
 
     #[test]
     fn force_unlock_needs_the_lock_id() {
         let holder = LockHolder::current("apply").expect("random source");
         let record = serde_json::to_string(&holder).expect("json");
-        let kept = serde_json::json!({ "Released": false, "Holder": record }).to_string();
-        let e = target(line("unlock", &kept), Some(0), false)
+        let kept = serde_json::json!({ "Id": 0, "Ok": true, "Answer": { "Released": false, "Holder": record } });
+        let e = target(1, &line("unlock", &kept.to_string()), false)
             .force_unlock("other")
             .expect_err("mismatch");
         assert!(e.to_string().contains("does not match"), "{e}");
-        let gone = serde_json::json!({ "Released": true, "Holder": record }).to_string();
-        let removed = target(line("unlock", &gone), Some(0), false)
+        let gone = serde_json::json!({ "Id": 0, "Ok": true, "Answer": { "Released": true, "Holder": record } });
+        let removed = target(1, &line("unlock", &gone.to_string()), false)
             .force_unlock(&holder.id)
             .expect("removed");
         assert_eq!(removed, holder);
     }
 
     #[test]
-    fn a_discovery_answer_that_is_not_one_names_the_exit_code() {
-        let out = line("discovery", "{}");
-        let e = target(out, Some(0), false).discover().expect_err("bad");
+    fn a_discovery_answer_that_is_not_one_names_the_problem() {
+        let then = line("discovery", r#"{"Id":0,"Ok":true,"Answer":{}}"#);
+        let e = target(1, &then, false).discover().expect_err("bad");
         assert!(
             e.to_string().contains("cannot read the discovery answer"),
             "{e}"
+        );
+    }
+
+    /// A host whose PowerShell runs in Constrained Language Mode: the bootstrap says so and
+    /// ends before reading anything, and the error is that, not a lost session.
+    #[test]
+    fn a_session_in_constrained_language_mode_is_refused_by_name() {
+        let script = "echo 'KMSCONF-LANGUAGE-MODE:ConstrainedLanguage'\nexit 1\n".to_string();
+        let host = WindowsTarget::new(
+            "kms01",
+            Shell {
+                script,
+                dropped: false,
+            },
+        );
+        let e = host.discover().expect_err("refused").to_string();
+        assert!(
+            e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+            "{e}"
+        );
+        let outcomes = host.execute(&batch()).expect("report");
+        assert!(
+            matches!(&outcomes[0], ChangeStatus::Failed { message, .. } if message.contains("not run") && message.contains("`ConstrainedLanguage` mode")),
+            "{outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn banner_lines_are_ignored_and_answers_matched_by_id() {
+        let then = format!(
+            "echo 'Windows PowerShell'\n{}{}{}",
+            line("begin", r#"{"Id":0}"#),
+            line("result", r#"{"Id":1,"Ok":false,"Message":"second"}"#),
+            line("result", r#"{"Id":0,"Ok":false,"Message":"first"}"#),
+        );
+        let out = target(2, &then, false).execute(&batch()).expect("report");
+        assert_eq!(
+            out,
+            [
+                ChangeStatus::Failed {
+                    code: None,
+                    message: "first".into()
+                },
+                ChangeStatus::Failed {
+                    code: None,
+                    message: "second".into()
+                }
+            ]
         );
     }
 }

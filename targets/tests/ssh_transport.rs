@@ -1,7 +1,8 @@
 //! The SSH transport against a real OpenSSH server (see `support/sshd.rs`): Debian's `sshd`, on a
 //! free port with a throw-away host key and user key, and stopped by PID when the test ends.
 //! There is no PowerShell on Linux, so the server's PATH starts with a fake `powershell.exe`
-//! that records its arguments and standard input and answers as the test tells it.
+//! that speaks the agent protocol, records its session, arguments, agent and requests, and
+//! answers as the test tells it.
 //!
 //! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `scripts/test.sh` installs it). Without it
 //! these tests fail, they never skip.
@@ -44,10 +45,6 @@ fn target(s: &Server, timeout: Duration) -> Box<targets::DynHostTarget> {
     targets::open_host("kms01", &spec, &connect).expect("open")
 }
 
-fn line(kind: &str, value: &Value) -> String {
-    format!("KMSCONF:{kind}:{}\n", BASE64.encode(value.to_string()))
-}
-
 fn fixture() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/cim/kms-host.json");
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
@@ -64,18 +61,26 @@ fn windows_product() -> Value {
     fixture()["SoftwareLicensingProduct"][0].clone()
 }
 
-fn request(s: &Server) -> Value {
-    let bytes = BASE64
-        .decode(s.read("stdin").trim())
-        .expect("stdin is base64");
-    serde_json::from_slice(&bytes).expect("stdin is JSON")
+fn begin() -> (&'static str, Value) {
+    ("begin", json!({ "Id": "@ID@" }))
+}
+
+fn ok(kind: &'static str, answer: Value) -> (&'static str, Value) {
+    (kind, json!({ "Id": "@ID@", "Ok": true, "Answer": answer }))
+}
+
+/// The requests the fake received, as JSON.
+fn requests(s: &Server) -> Vec<Value> {
+    s.read("requests")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a request is one JSON line"))
+        .collect()
 }
 
 #[test]
-fn discovery_runs_powershell_with_the_script_on_stdin() {
+fn discovery_runs_powershell_with_the_agent_on_stdin() {
     let s = Server::start();
-    let answer = format!("Windows PowerShell\n{}", line("discovery", &fixture()));
-    s.mode("answer", &answer);
+    s.answer("discover", &[begin(), ok("discovery", fixture())]);
     let d = target(&s, Duration::from_secs(30))
         .discover()
         .expect("discover");
@@ -84,25 +89,57 @@ fn discovery_runs_powershell_with_the_script_on_stdin() {
     let argv = s.read("argv");
     assert_eq!(argv.lines().next(), Some("-NoLogo"), "{argv}");
     assert!(argv.contains("-EncodedCommand"), "{argv}");
-    let script = request(&s)["script"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(script.contains("Get-KmsconfService"), "{script}");
+    let agent = BASE64
+        .decode(s.read("agent").trim())
+        .expect("the agent is base64");
+    let agent = String::from_utf8(agent).expect("utf8");
+    assert!(
+        agent.contains("function Invoke-KmsconfDiscover($Request)"),
+        "{agent}"
+    );
+    assert_eq!(requests(&s)[0]["op"], "discover");
+}
+
+#[test]
+fn one_session_carries_lock_discovery_every_batch_and_unlock() {
+    let s = Server::start();
+    s.answer("discover", &[begin(), ok("discovery", fixture())]);
+    let read_back = json!({ "Products": windows_product() });
+    s.answer("install_product_key", &[begin(), ok("result", read_back)]);
+    let t = target(&s, Duration::from_secs(30));
+    let holder = kmsconf_engine::lock::LockHolder::current("apply").expect("random source");
+    let guard = t.lock(&holder).expect("lock");
+    t.discover().expect("discover");
+    for _ in 0..2 {
+        let out = t.execute(&[key_op()]).expect("execute");
+        assert!(matches!(&out[0], ChangeStatus::Applied { .. }), "{out:?}");
+    }
+    drop(guard);
+    drop(t);
+    assert_eq!(s.sessions(), ["127.0.0.1"], "one connection for the run");
+    let ops: Vec<Value> = requests(&s).iter().map(|r| r["op"].clone()).collect();
+    assert_eq!(
+        ops,
+        [
+            "lock",
+            "discover",
+            "install_product_key",
+            "install_product_key",
+            "unlock"
+        ]
+    );
+    let ids: Vec<u64> = requests(&s)
+        .iter()
+        .filter_map(|r| r["id"].as_u64())
+        .collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4], "each request its own ID");
 }
 
 #[test]
 fn secrets_arrive_on_stdin_and_never_in_argv() {
     let s = Server::start();
-    let answer = [
-        line("begin", &json!({ "Index": 0 })),
-        line(
-            "result",
-            &json!({ "Index": 0, "Ok": true, "ReadBack": { "Products": windows_product() } }),
-        ),
-    ]
-    .concat();
-    s.mode("answer", &answer);
+    let read_back = json!({ "Products": windows_product() });
+    s.answer("install_product_key", &[begin(), ok("result", read_back)]);
     let out = target(&s, Duration::from_secs(30))
         .execute(&[key_op()])
         .expect("execute");
@@ -111,15 +148,14 @@ fn secrets_arrive_on_stdin_and_never_in_argv() {
         !s.read("argv").contains("HJKMP"),
         "the key is on the command line"
     );
-    let request = request(&s);
-    assert_eq!(request["input"]["secrets"]["0"], KEY);
-    assert!(!request["script"].to_string().contains("HJKMP"));
+    assert_eq!(requests(&s)[0]["key"], KEY);
+    assert!(!s.read("agent").contains("HJKMP"));
 }
 
 #[test]
 fn a_failing_powershell_reports_its_exit_code_and_stderr() {
     let s = Server::start();
-    s.mode("fail", "");
+    s.mode("fail");
     let e = target(&s, Duration::from_secs(30))
         .discover()
         .expect_err("fails");
@@ -134,16 +170,9 @@ fn a_failing_powershell_reports_its_exit_code_and_stderr() {
 #[test]
 fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
     let s = Server::start();
-    let answer = [
-        line("begin", &json!({ "Index": 0 })),
-        line(
-            "result",
-            &json!({ "Index": 0, "Ok": true, "ReadBack": { "Products": windows_product() } }),
-        ),
-        line("begin", &json!({ "Index": 1 })),
-    ]
-    .concat();
-    s.mode("drop", &answer);
+    let read_back = json!({ "Products": windows_product() });
+    s.answer("install_product_key", &[begin(), ok("result", read_back)]);
+    s.answer("set_service", &[begin(), ("drop", json!(null))]);
     let batch = [
         key_op(),
         TargetOp::SetService(
@@ -155,9 +184,8 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
         ),
         TargetOp::RestartService,
     ];
-    let out = target(&s, Duration::from_secs(30))
-        .execute(&batch)
-        .expect("a partial report, not an error");
+    let t = target(&s, Duration::from_secs(30));
+    let out = t.execute(&batch).expect("a partial report, not an error");
     assert!(matches!(&out[0], ChangeStatus::Applied { .. }), "{out:?}");
     let message = |o: &ChangeStatus| match o {
         ChangeStatus::Failed { message, .. } => message.clone(),
@@ -172,6 +200,10 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
         third.starts_with("not run: ") && third.contains("closed by remote host"),
         "{third}"
     );
+    // the next request opens a new session
+    s.answer("discover", &[begin(), ok("discovery", fixture())]);
+    t.discover().expect("a new session");
+    assert_eq!(s.sessions().len(), 2);
 }
 
 #[test]
@@ -217,9 +249,9 @@ fn a_refused_key_is_an_authentication_error() {
 }
 
 #[test]
-fn a_host_that_does_not_finish_times_out() {
+fn a_host_that_does_not_answer_times_out() {
     let s = Server::start();
-    s.mode("hang", "");
+    s.mode("hang");
     let started = Instant::now();
     let e = target(&s, Duration::from_secs(2))
         .discover()

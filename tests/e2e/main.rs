@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `kmsconf` binary against lab hosts in temporary directories.
 //! One test binary (this crate) keeps the build short.
 
+mod agent;
 mod bounded;
 mod common;
 mod config_schema;

@@ -334,6 +334,9 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
             ),
         );
     }
+    if setting.needs_restart() && file.running_service.is_none() {
+        file.running_service = Some(file.host.service.clone());
+    }
     let s = &mut file.host.service;
     (row.store)(s, setting.value().clone());
     if setting.needs_restart() {
@@ -365,6 +368,10 @@ fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
             return refused;
         }
     }
+    // the running service keeps listening where it did until the restart
+    if file.running_service.is_none() {
+        file.running_service = Some(file.host.service.clone());
+    }
     file.host.service.port = 0;
     file.host.service.restart_pending = true;
     ChangeStatus::applied()
@@ -372,6 +379,7 @@ fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
 
 fn restart_service(file: &mut LabFile) -> ChangeStatus {
     file.host.service.restart_pending = false;
+    file.running_service = None;
     ChangeStatus::Applied {
         detail: Some("Software Protection service restarted".into()),
     }

@@ -1,5 +1,6 @@
-//! What comes back from a script: readable stderr (CLIXML decoded), the `KMSCONF:` answer lines,
-//! the discovery answer, and how far a batch got with one outcome per operation.
+//! What comes back from the agent: readable stderr (CLIXML decoded), the `KMSCONF:` answer lines,
+//! each request's answer, the discovery document, and one outcome per operation checked against
+//! what the host read back.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::verify::verify;
-use super::Script;
+use super::Request;
 use crate::cim::{self, Observations};
 
 /// Windows PowerShell started with `-EncodedCommand` and redirected streams writes its error
@@ -68,7 +69,7 @@ fn clixml_text(escaped: &str) -> String {
     String::from_utf16_lossy(&units)
 }
 
-/// One line of the host's answer.
+/// One `KMSCONF:<kind>:<base64 JSON>` line of the agent's output, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     pub kind: String,
@@ -79,146 +80,92 @@ pub struct Message {
 /// FullLanguage mode.
 const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
 
-/// The `KMSCONF:` lines of the host's standard output, decoded; other lines are ignored. A
+/// The answer line in `line`, if it is one (other output, such as a banner, is `None`). A
 /// session in Constrained Language Mode is an error that says so.
-pub fn messages(stdout: &str) -> Result<Vec<Message>, String> {
-    if let Some(mode) = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix(LANGUAGE_MODE))
-    {
-        return Err(format!(
-            "PowerShell on the host runs in `{}` mode (an AppLocker or WDAC policy), where kmsconf's scripts cannot make the .NET calls they need; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode",
+pub fn message(line: &str) -> Option<Result<Message, String>> {
+    let line = line.trim();
+    if let Some(mode) = line.strip_prefix(LANGUAGE_MODE) {
+        return Some(Err(format!(
+            "PowerShell on the host runs in `{}` mode (an AppLocker or WDAC policy), where kmsconf's agent cannot make the .NET calls it needs; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode",
             mode.trim()
-        ));
+        )));
     }
-    stdout
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("KMSCONF:"))
-        .map(|rest| {
-            let (kind, data) = rest
-                .split_once(':')
-                .ok_or_else(|| format!("malformed answer line `KMSCONF:{rest}`"))?;
-            let bytes = BASE64
-                .decode(data.trim())
-                .map_err(|e| format!("answer `{kind}` is not base64: {e}"))?;
-            let json =
-                String::from_utf8(bytes).map_err(|_| format!("answer `{kind}` is not UTF-8"))?;
-            Ok(Message {
-                kind: kind.to_string(),
-                json,
-            })
-        })
-        .collect()
+    line.strip_prefix("KMSCONF:").map(decode)
 }
 
-/// An error the script reported for itself (`KMSCONF:error:`).
+fn decode(rest: &str) -> Result<Message, String> {
+    let (kind, data) = rest
+        .split_once(':')
+        .ok_or_else(|| format!("malformed answer line `KMSCONF:{rest}`"))?;
+    let bytes = BASE64
+        .decode(data.trim())
+        .map_err(|e| format!("answer `{kind}` is not base64: {e}"))?;
+    let json = String::from_utf8(bytes).map_err(|_| format!("answer `{kind}` is not UTF-8"))?;
+    Ok(Message {
+        kind: kind.to_string(),
+        json,
+    })
+}
+
+/// The answer to one request: `begin` says the agent started it; every other kind ends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Answer {
+    pub id: Option<u64>,
+    pub ok: bool,
+    pub h_result: Option<String>,
+    pub message: Option<String>,
+    #[serde(default)]
+    pub answer: Value,
+}
+
+impl Answer {
+    /// What the agent answered, or the failure it reported, for the user. `what` names the
+    /// step (`discovery`, `lock`).
+    pub fn value(self, what: &str) -> Result<Value, String> {
+        if self.ok {
+            return Ok(self.answer);
+        }
+        let message = self.message.unwrap_or_default();
+        Err(
+            match self.h_result.as_deref().and_then(catalog::parse_code) {
+                Some(code) => format!(
+                    "{what} failed: {}",
+                    catalog::explain_failure(code, &message)
+                ),
+                None => format!("{what} failed: {message}"),
+            },
+        )
+    }
+}
+
+/// The `Id` of a `begin` line.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ScriptError {
-    h_result: Option<String>,
-    message: Option<String>,
+pub struct Begin {
+    pub id: u64,
 }
 
-/// The JSON of the host's `kind` answer, or the error the script reported. `what` names the
-/// step in messages (`discovery`, `lock`).
-pub fn answer(stdout: &str, kind: &str, what: &str) -> Result<String, String> {
-    let messages = messages(stdout)?;
-    if let Some(m) = messages.iter().find(|m| m.kind == "error") {
-        let e: ScriptError = cim::from_json(&m.json)?;
-        let message = e.message.unwrap_or_default();
-        return Err(match e.h_result.as_deref().and_then(catalog::parse_code) {
-            Some(code) => format!(
-                "{what} failed: {}",
-                catalog::explain_failure(code, &message)
-            ),
-            None => format!("{what} failed: {message}"),
-        });
-    }
-    messages
-        .into_iter()
-        .find(|m| m.kind == kind)
-        .map(|m| m.json)
-        .ok_or_else(|| format!("the host sent no {what} answer"))
-}
-
-/// Reads the discovery answer. `Err` holds a message for the user.
-pub fn discovery(stdout: &str) -> Result<(HostState, Observations), String> {
-    let json = answer(stdout, "discovery", "discovery")?;
+/// Reads the discovery document. `Err` holds a message for the user.
+pub fn discovery(answer: Answer) -> Result<(HostState, Observations), String> {
+    let json = answer.value("discovery")?.to_string();
     cim::parse_discovery(&json).map_err(|e| format!("cannot read the discovery answer: {e}"))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct OpResult {
-    index: usize,
-    ok: bool,
-    h_result: Option<String>,
-    message: Option<String>,
-    read_back: Option<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Begin {
-    index: usize,
-}
-
-/// How far the host got with a batch, from the lines it sent before the transport ended.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub began: Vec<bool>,
-    pub results: Vec<Option<ChangeStatus>>,
-}
-
-/// Reads a batch's answers: one outcome per operation the host reported on, each checked
-/// against what it read back. Operations without a result are `None` in `results`; `began`
-/// says whether the host started them.
-pub fn batch_progress(
-    batch: &[TargetOp],
-    script: &Script,
-    stdout: &str,
-) -> Result<Progress, String> {
-    let mut progress = Progress {
-        began: vec![false; batch.len()],
-        results: vec![None; batch.len()],
-    };
-    for m in messages(stdout)? {
-        match m.kind.as_str() {
-            "begin" => {
-                let b: Begin = cim::from_json(&m.json)?;
-                if let Some(slot) = progress.began.get_mut(b.index) {
-                    *slot = true;
-                }
-            }
-            "result" => {
-                let r: OpResult = cim::from_json(&m.json)?;
-                let Some(op) = batch.get(r.index) else {
-                    return Err(format!(
-                        "the host answered for operation {} of {}",
-                        r.index,
-                        batch.len()
-                    ));
-                };
-                let index = r.index;
-                progress.results[index] = Some(outcome(op, r, script));
-            }
-            _ => {}
-        }
-    }
-    Ok(progress)
-}
-
-fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> ChangeStatus {
-    if !r.ok {
-        let message = script.redact(
-            r.message
+/// The outcome of one operation from its answer: the host's failure with its HRESULT, or what
+/// it read back checked against what was sent.
+pub fn outcome(op: &TargetOp, answer: Answer, request: &Request) -> ChangeStatus {
+    if !answer.ok {
+        let message = request.redact(
+            answer
+                .message
                 .as_deref()
                 .unwrap_or("the host gave no message")
                 .trim()
                 // Windows' messages end in a period; the explanation follows after a colon
                 .trim_end_matches('.'),
         );
-        return match r.h_result.as_deref().and_then(catalog::parse_code) {
+        return match answer.h_result.as_deref().and_then(catalog::parse_code) {
             Some(code) => ChangeStatus::failed(code, catalog::explain_failure(code, &message)),
             None => ChangeStatus::Failed {
                 code: None,
@@ -226,8 +173,7 @@ fn outcome(op: &TargetOp, r: OpResult, script: &Script) -> ChangeStatus {
             },
         };
     }
-    let read_back = r.read_back.unwrap_or(Value::Null);
-    match verify(op, &read_back) {
+    match verify(op, &answer.answer) {
         Ok(outcome) => outcome,
         Err(message) => ChangeStatus::Failed {
             code: None,

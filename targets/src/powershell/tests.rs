@@ -1,12 +1,15 @@
 use super::*;
+use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::PublishDomain;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
+/// The public KMS client setup key of Windows Server 2022 Datacenter (`gvlks.toml`).
+const GVLK: &str = "WX4NM-KYWYW-QJJR4-XV3QB-6VM33";
 const CID: &str = "123456-234567-345678-456789-567890-678901-789012-890123";
 
 fn key() -> ProductKey {
@@ -117,11 +120,22 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             profiles: vec![Profile::Domain, Profile::Private],
         },
         TargetOp::RemovePortRule,
+        // a retirement's: the port cleared, a key uninstalled by its SKU's activation ID, the
+        // edition's public KMS client key installed
+        TargetOp::ClearListeningPort,
+        TargetOp::UninstallProductKey {
+            product: ProductId::Office2019,
+            activation_id: "70512334-47B4-44DB-A233-BE5EA33B914C".into(),
+        },
+        TargetOp::InstallProductKey {
+            product: ProductId::Windows,
+            key: ProductKey::parse(&Secret::new(GVLK)).expect("gvlk"),
+        },
     ]
 }
 
-/// Compares with `targets/testdata/powershell/NAME`, byte for byte. These stay plain `.ps1`
-/// files rather than insta snapshots, so they read, lint and run as PowerShell; the switch
+/// Compares with `targets/testdata/powershell/NAME`, byte for byte. These stay plain files
+/// rather than insta snapshots, so the agent reads, lints and runs as PowerShell; the switch
 /// that accepts every insta snapshot, `INSTA_UPDATE=always`, rewrites them too.
 fn golden(name: &str, actual: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,44 +152,79 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
+/// The request lines of [`every_op`], numbered from 1 as a session numbers them.
+pub(super) fn request_lines() -> Vec<(Request, String)> {
+    every_op()
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let mut request = Request::operation(op);
+            request.id = i as u64 + 1;
+            let line = request.line().expose().to_string();
+            (request, line)
+        })
+        .collect()
+}
+
 #[test]
-fn the_discovery_script_matches_its_golden_file() {
-    let script = discovery_script();
-    golden("discovery.ps1", &script.text);
-    // both Key Management Service rules, by the group's resource string; products without LIKE
+fn the_agent_matches_its_golden_file_and_reads_narrowly() {
+    let agent = agent_script();
+    golden("agent.ps1", agent);
+    // both Key Management Service rules, by the group's resource string
+    assert!(agent.contains("-Group $group") && agent.contains("'@FirewallAPI.dll,-28002'"));
     assert!(
-        script.text.contains("-Group $group") && script.text.contains("'@FirewallAPI.dll,-28002'")
-    );
-    assert!(
-        !script.text.contains("LIKE"),
-        "products are matched by equality"
-    );
-    assert!(
-        !script.text.contains("Key Management Service'"),
+        !agent.contains("Key Management Service'"),
         "never the display name"
     );
+    assert!(!agent.to_ascii_uppercase().contains(" LIKE "), "no LIKE");
+    assert!(agent.contains("$ProductFilter = 'PartialProductKey IS NOT NULL OR ID = '"));
+    assert!(agent.contains("-Filter $Filter -Property $ProductProperties"));
 }
 
 #[test]
-fn the_batch_script_matches_its_golden_file_and_holds_no_secret() {
-    let script = batch_script(&every_op());
-    golden("batch.ps1", &script.text);
-    assert!(!script.text.contains("HJKMP") && !script.text.contains("234567"));
-    assert!(script.text.contains("[string]$Request.secrets.'1'"));
-    assert!(script
-        .text
-        .contains("'C:\\packs\\office-2019 (it''s here)'"));
+fn requests_are_data_and_match_their_golden_file() {
+    let lines: Vec<String> = request_lines().into_iter().map(|(_, l)| l).collect();
+    golden("requests.jsonl", &lines.concat());
+    for line in &lines {
+        let doc: Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert!(doc["id"].is_u64() && doc["op"].is_string(), "{line}");
+        // no PowerShell source: no variable, no cmdlet, no script block
+        for needle in ["$", "Invoke-", "Get-", "Set-", "New-", "{ "] {
+            assert!(!line.contains(needle), "{needle} in {line}");
+        }
+        assert!(line.is_ascii() && line.ends_with('\n') && line.matches('\n').count() == 1);
+    }
+    let docs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(docs[1]["key"], KEY);
+    assert_eq!(docs[4]["confirmation_id"], CID.replace('-', ""));
+    assert_eq!(docs[0]["path"], "C:\\packs\\office-2019 (it's here)");
+    assert_eq!(
+        docs[5]["method"]["name"],
+        "SetKeyManagementServiceListeningPort"
+    );
+    assert_eq!(docs[7]["registry"]["type"], "MultiString");
 }
 
 #[test]
-fn secrets_travel_only_on_standard_input() {
-    let script = batch_script(&every_op());
-    let stdin = script.stdin();
-    let decoded = BASE64.decode(stdin.expose().trim()).expect("base64");
-    let doc: Value = serde_json::from_slice(&decoded).expect("json");
-    assert_eq!(doc["input"]["secrets"]["1"], KEY);
-    assert_eq!(doc["input"]["secrets"]["4"], CID.replace('-', ""));
-    assert_eq!(doc["script"], script.text);
+fn secrets_travel_only_in_request_lines_never_in_a_trace_or_the_command_line() {
+    for (request, line) in request_lines() {
+        let traced = format!("{request:?}");
+        assert!(
+            !traced.contains("HJKMP") && !traced.contains("234567"),
+            "{traced}"
+        );
+        if line.contains(KEY) {
+            assert!(traced.contains("key=<redacted>"), "{traced}");
+            assert_eq!(
+                request.redact(&format!("bad key {KEY}")),
+                "bad key <redacted>"
+            );
+        }
+    }
+    assert!(!agent_script().contains("HJKMP"));
     let args = arguments().join(" ");
     assert!(!args.contains("HJKMP") && args.contains("-EncodedCommand"));
     let encoded = arguments().last().cloned().unwrap_or_default();
@@ -185,10 +234,21 @@ fn secrets_travel_only_on_standard_input() {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     assert_eq!(String::from_utf16(&units).expect("utf16"), BOOTSTRAP);
-    assert_eq!(
-        script.redact(&format!("bad key {KEY}")),
-        "bad key <redacted>"
-    );
+    let agent = BASE64.decode(agent_line().trim()).expect("base64");
+    assert_eq!(agent, agent_script().as_bytes());
+}
+
+#[test]
+fn text_outside_ascii_is_escaped_in_a_request() {
+    let mut request = Request::operation(&TargetOp::InstallLicensePack {
+        product: ProductId::Office2019,
+        path: "D:\\팩\\office".into(),
+    });
+    request.id = 7;
+    let line = request.line().expose().to_string();
+    assert!(line.is_ascii() && line.contains("\\ud329"), "{line}");
+    let doc: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(doc["path"], "D:\\팩\\office");
 }
 
 #[test]
@@ -220,8 +280,8 @@ fn quoting_survives_every_single_quote_powershell_knows() {
     assert_eq!(quote("$env:X `n"), "'$env:X `n'");
 }
 
-fn line(kind: &str, value: &Value) -> String {
-    format!("KMSCONF:{kind}:{}\n", BASE64.encode(value.to_string()))
+fn answer(value: Value) -> Answer {
+    serde_json::from_value(value).expect("answer")
 }
 
 fn product(partial: &str, channel: &str, status: u32) -> Value {
@@ -236,7 +296,7 @@ fn product(partial: &str, channel: &str, status: u32) -> Value {
 
 #[test]
 fn results_are_checked_against_what_the_host_read_back() {
-    let batch = vec![
+    let batch = [
         TargetOp::InstallProductKey {
             product: ProductId::Windows,
             key: key(),
@@ -256,25 +316,17 @@ fn results_are_checked_against_what_the_host_read_back() {
                 .expect("setting"),
         ),
     ];
-    let script = batch_script(&batch);
     let service = json!({ "VLActivationInterval": 120, "KeyManagementServiceListeningPort": 1688 });
-    let stdout = [
-        "Windows PowerShell banner noise\n".to_string(),
-        line("begin", &json!({ "Index": 0 })),
-        line("result", &json!({ "Index": 0, "Ok": true, "ReadBack": { "Products": product("6789B", "Volume:CSVLK", 2) } })),
-        line("begin", &json!({ "Index": 1 })),
-        line("result", &json!({ "Index": 1, "Ok": false, "HResult": "0xC004F074", "Message": format!("key {KEY} no KMS") })),
-        line("begin", &json!({ "Index": 2 })),
-        line("result", &json!({ "Index": 2, "Ok": true, "ReadBack": { "Service": service, "Registry": {} } })),
-        line("begin", &json!({ "Index": 3 })),
-        line("result", &json!({ "Index": 3, "Ok": true, "ReadBack": { "Service": service, "Registry": { "KeyManagementServiceListeningPort": "1689" } } })),
-    ]
-    .concat();
-    let progress = batch_progress(&batch, &script, &stdout).expect("reads");
-    let out: Vec<ChangeStatus> = progress
-        .results
-        .into_iter()
-        .map(|o| o.expect("all answered"))
+    let answers = [
+        json!({ "Id": 1, "Ok": true, "Answer": { "Products": product("6789B", "Volume:CSVLK", 2) } }),
+        json!({ "Id": 2, "Ok": false, "HResult": "0xC004F074", "Message": format!("key {KEY} no KMS") }),
+        json!({ "Id": 3, "Ok": true, "Answer": { "Service": service, "Registry": {} } }),
+        json!({ "Id": 4, "Ok": true, "Answer": { "Service": service, "Registry": { "KeyManagementServiceListeningPort": "1689" } } }),
+    ];
+    let out: Vec<ChangeStatus> = batch
+        .iter()
+        .zip(answers)
+        .map(|(op, a)| outcome(op, answer(a), &Request::operation(op)))
         .collect();
     assert_eq!(
         out[0],
@@ -290,7 +342,7 @@ fn results_are_checked_against_what_the_host_read_back() {
         panic!("{:?}", out[1])
     };
     assert!(
-        message.contains("no KMS host could be contacted") && !message.contains("HJKMP"),
+        message.contains("no KMS host could be contacted"),
         "{message}"
     );
     let ChangeStatus::Failed {
@@ -305,6 +357,14 @@ fn results_are_checked_against_what_the_host_read_back() {
         "{message}"
     );
     assert_eq!(out[3], ChangeStatus::applied());
+    let key_op = &batch[0];
+    let refused = answer(json!({ "Id": 1, "Ok": false, "Message": format!("invalid key {KEY}") }));
+    let ChangeStatus::Failed { message, .. } =
+        outcome(key_op, refused, &Request::operation(key_op))
+    else {
+        panic!("refused")
+    };
+    assert_eq!(message, "invalid key <redacted>");
 }
 
 #[test]
@@ -377,59 +437,63 @@ fn firewall_read_backs_are_compared_with_windows_address_forms() {
 
 #[test]
 fn discovery_errors_carry_the_hresult_and_its_meaning() {
-    let out = line(
-        "error",
-        &json!({ "HResult": "0x80070005", "Message": "Access denied" }),
+    let failed = answer(
+        json!({ "Id": 1, "Ok": false, "HResult": "0x80070005", "Message": "Access denied" }),
     );
-    let e = discovery(&out).expect_err("error");
+    let e = discovery(failed).expect_err("error");
     assert!(
         e.contains("0x80070005") && e.contains("administrative rights"),
         "{e}"
     );
-    assert!(discovery("nothing")
-        .expect_err("none")
-        .contains("no discovery answer"));
-    assert!(messages("KMSCONF:result:!!!").is_err());
+    assert!(message("Windows PowerShell").is_none());
+    assert!(matches!(message("KMSCONF:result:!!!"), Some(Err(_))));
+    let line = format!("KMSCONF:begin:{}", BASE64.encode(r#"{"Id":3}"#));
+    let m = message(&line).expect("a line").expect("decodes");
+    assert_eq!((m.kind.as_str(), m.json.as_str()), ("begin", r#"{"Id":3}"#));
 }
 
-/// The operations a retirement sends: the port cleared, a key uninstalled by its activation ID,
-/// the public KMS client key installed.
-pub(super) fn retirement_ops() -> Vec<TargetOp> {
-    let gvlk = kmsconf_model::catalog::edition("windows-server-2022-datacenter")
-        .map(|e| e.key.clone())
-        .expect("2022 DC");
-    vec![
-        TargetOp::ClearListeningPort,
-        TargetOp::UninstallProductKey {
-            product: ProductId::Office2019,
-            activation_id: "70512334-47B4-44DB-A233-BE5EA33B914C".into(),
-        },
-        TargetOp::InstallProductKey {
-            product: ProductId::Windows,
-            key: ProductKey::parse(&Secret::new(gvlk)).expect("gvlk"),
-        },
-    ]
-}
-
+/// A retirement's requests carry the SKU's activation ID as data, which the agent parses as a
+/// GUID before it reaches WQL, and the public client key as a field, redacted like any key.
 #[test]
-fn the_retirement_script_matches_its_golden_file_and_names_the_product() {
-    let script = batch_script(&retirement_ops());
-    golden("retire.ps1", &script.text);
-    assert!(script.text.contains(
-        "Get-CimInstance -ClassName SoftwareLicensingProduct -Filter \"ID = '70512334-47b4-44db-a233-be5ea33b914c' AND PartialProductKey IS NOT NULL\""
-    ));
-    assert!(script
-        .text
+fn retirement_requests_carry_the_sku_as_data() {
+    assert_eq!(
+        kmsconf_model::catalog::edition("windows-server-2022-datacenter").map(|e| e.key.as_str()),
+        Some(GVLK)
+    );
+    let docs: Vec<(Request, Value)> = request_lines()
+        .into_iter()
+        .map(|(r, l)| (r, serde_json::from_str(&l).expect("json")))
+        .collect();
+    let op = |name: &str| {
+        docs.iter()
+            .filter(|(_, d)| d["op"] == name)
+            .collect::<Vec<_>>()
+    };
+    let uninstall = op("uninstall_product_key");
+    assert_eq!(
+        uninstall[0].1["activation_id"],
+        "70512334-47B4-44DB-A233-BE5EA33B914C"
+    );
+    assert_eq!(op("clear_listening_port").len(), 1);
+    let client = op("install_product_key")
+        .into_iter()
+        .find(|(_, d)| d["key"] == GVLK)
+        .expect("the client key");
+    assert!(format!("{:?}", client.0).contains("key=<redacted>"));
+    let agent = function("Invoke-KmsconfUninstallProductKey");
+    let parsed = agent
+        .find("([guid][string]$Request.activation_id)")
+        .expect("parsed as a GUID");
+    let queried = agent.find("Get-KmsconfProducts").expect("then queried");
+    assert!(parsed < queried && agent.contains("0x80070057"));
+    for query in agent
+        .lines()
+        .filter(|l| l.contains("Get-KmsconfProducts ("))
+    {
+        assert!(query.contains("-f $id)"), "{query}");
+    }
+    assert!(function("Invoke-KmsconfClearListeningPort")
         .contains("'ClearKeyManagementServiceListeningPort'"));
-    assert!(script
-        .text
-        .contains("# windows: install the KMS client key"));
-    // a value that is not an activation ID never reaches WQL
-    let odd = batch_script(&[TargetOp::UninstallProductKey {
-        product: ProductId::Windows,
-        activation_id: "x' OR ID LIKE '%".into(),
-    }]);
-    assert!(odd.text.contains("is not a GUID") && !odd.text.contains("ID LIKE"));
 }
 
 #[test]
@@ -458,41 +522,43 @@ fn retirement_read_backs_are_verified() {
 #[test]
 fn constrained_language_mode_is_detected_first_and_named() {
     assert!(BOOTSTRAP.starts_with("$mode = [string]$ExecutionContext.SessionState.LanguageMode;"));
-    let clm = "KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\r\n";
-    for e in [
-        messages(clm).expect_err("refused"),
-        discovery(clm).expect_err("refused"),
-    ] {
-        assert!(
-            e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
-            "{e}"
-        );
-    }
+    let e = message("KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\r\n")
+        .expect("an answer line")
+        .expect_err("refused");
+    assert!(
+        e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
+        "{e}"
+    );
+}
+
+/// The text of the agent's function `name`, up to the next function.
+pub(super) fn function(name: &str) -> &'static str {
+    let agent = agent_script();
+    let start = agent
+        .find(&format!("function {name}("))
+        .unwrap_or_else(|| panic!("no function {name}"));
+    let rest = &agent[start..];
+    let end = rest[1..].find("\nfunction ").map_or(rest.len(), |i| i + 1);
+    &rest[..end]
 }
 
 /// A method result without `ReturnValue`, or with a null one, is success; the HRESULT is also
 /// read from the record's FullyQualifiedErrorId.
 #[test]
 fn method_results_and_hresults_are_read_robustly() {
-    let text = discovery_script().text;
-    assert!(text.contains("$result.PSObject.Properties['ReturnValue']"));
-    assert!(text.contains("if ($null -ne $code -and [uint32]$code -ne 0)"));
-    assert!(!text.contains("$result.ReturnValue -ne 0"));
-    assert!(text.contains("[string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}'"));
+    let method = function("Invoke-KmsconfMethod");
+    assert!(method.contains("$result.PSObject.Properties['ReturnValue']"));
+    assert!(method.contains("if ($null -ne $code -and [uint32]$code -ne 0)"));
+    assert!(!agent_script().contains("$result.ReturnValue -ne 0"));
+    assert!(function("Get-KmsconfHResult")
+        .contains("[string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}'"));
 }
 
 /// `slmgr.vbs /ipk` writes KeyManagementServiceVersion (REG_SZ, also under Wow6432Node) when a
-/// KMS host key is installed and deletes it otherwise; kmsconf's key install does the same.
+/// KMS host key is installed and deletes it otherwise; the agent's key install does the same.
 #[test]
 fn a_key_install_keeps_key_management_service_version_as_slmgr_does() {
-    let script = batch_script(&[TargetOp::InstallProductKey {
-        product: ProductId::Windows,
-        key: ProductKey::parse(&kmsconf_engine::secret::Secret::new(
-            "BCDFG-HJKMP-QRTVW-XY234-6789B",
-        ))
-        .expect("key"),
-    }]);
-    let text = &script.text;
+    let text = function("Invoke-KmsconfInstallProductKey");
     let version = text
         .find("$version = [string]$svc.Version")
         .expect("read first");
@@ -501,23 +567,38 @@ fn a_key_install_keeps_key_management_service_version_as_slmgr_does() {
         .find("Set-KmsconfKmsVersion $version")
         .expect("then written");
     assert!(version < install && install < write);
-    assert!(text.contains(
+    assert!(agent_script().contains(
         "SOFTWARE\\Wow6432Node\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform"
     ));
-    assert!(text.contains("-Name 'KeyManagementServiceVersion' -PropertyType String"));
-    assert!(text.contains("Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion'"));
+    let set = function("Set-KmsconfKmsVersion");
+    assert!(set.contains("-Name 'KeyManagementServiceVersion' -PropertyType String"));
+    assert!(set.contains("Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion'"));
 }
 
 /// A license pack folder's own files only: a pack with one folder per host OS is refused with
 /// the folders named, instead of installing every OS's licenses.
 #[test]
 fn a_license_pack_is_one_folder_not_a_tree() {
-    let script = batch_script(&[TargetOp::InstallLicensePack {
-        product: ProductId::Office2010,
-        path: "C:\\packs\\office-2010".into(),
-    }]);
-    assert!(!script.text.contains("-Recurse"));
-    assert!(script
-        .text
-        .contains("keeps its license files in one folder per host OS"));
+    let text = function("Invoke-KmsconfInstallLicensePack");
+    assert!(!agent_script().contains("-Recurse"));
+    assert!(text.contains("keeps its license files in one folder per host OS"));
+}
+
+/// A Key Management Service rule is set by its name, with its profiles, and keeps its own
+/// scope when the request carries none: the request holds the data, the agent the cmdlets.
+#[test]
+fn a_firewall_rule_keeps_its_scope_unless_one_is_sent() {
+    let text = function("Invoke-KmsconfSetFirewallRule");
+    assert!(text.contains("$null -eq $Request.remote_addresses"));
+    let lines: Vec<String> = request_lines().into_iter().map(|(_, l)| l).collect();
+    let rules: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .filter(|d| d["op"] == "set_firewall_rule")
+        .collect();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0]["rule"], "SPPSVC-In-TCP-NoScope");
+    assert_eq!(rules[0]["profiles"], json!(["Domain"]));
+    assert_eq!(rules[0]["remote_addresses"], json!(["10.0.0.0/8"]));
+    assert_eq!(rules[1]["remote_addresses"], Value::Null);
 }

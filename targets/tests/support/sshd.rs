@@ -1,8 +1,11 @@
-//! A throw-away OpenSSH server for tests: Debian's `sshd` on 127.0.0.1 on a free port, with its
-//! own host key, user keys, known_hosts and client config in a temp dir, stopped by PID when
-//! dropped. Its PATH starts with a fake `powershell.exe` that records its arguments and standard
-//! input and answers as the test says (files `mode`, `answer`, `answer-batch` in the dir).
-//! Shared by the providers' transport tests and the end-to-end tests (`#[path]`).
+//! A throw-away OpenSSH server for tests: Debian's `sshd` on 127.0.0.1 to 127.0.0.4 (one address
+//! per simulated host) on a free port, with its own host key, user keys, known_hosts and client
+//! config in a temp dir, stopped by PID when dropped. Its PATH starts with a stand-in
+//! `powershell.exe`: by default [`FAKE_POWERSHELL`], which speaks the agent protocol with canned
+//! answers (files `mode` and `answer-OP` in the dir); [`Server::powershell`] replaces it (the
+//! end-to-end tests put `kmsconf lab agent` there). Every stand-in records each session it
+//! serves in the file `sessions`: one line per connection, naming the address it came to.
+//! Shared by the targets' transport tests and the end-to-end tests (`#[path]`).
 //!
 //! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `scripts/test.sh` installs it): without it
 //! the tests fail, they never skip.
@@ -15,40 +18,45 @@ use std::time::{Duration, Instant};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
 
+/// The addresses sshd listens on: one per simulated host.
+pub const ADDRESSES: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+
 pub const FAKE_POWERSHELL: &str = r#"#!/bin/sh
-# A stand-in for powershell.exe: records argv and stdin, then does what the file `mode` says.
+# A stand-in for powershell.exe speaking kmsconf's agent protocol with canned answers. It records
+# its session, argv, the agent it is sent and each request, then does what the file `mode` says:
+# `fail` writes an error and exits 3, `hang` sleeps; otherwise it answers each request with the
+# lines of the file `answer-OP` (`KIND JSON`, `@ID@` standing for the request's ID; a line `drop`
+# kills its sshd session there). Lock and unlock always succeed.
 dir="$(dirname "$0")/.."
-input="$(cat)"
-# kmsconf's apply lock and its release always succeed, and are recorded apart from the
-# discovery or batch the test looks at
-case "$(printf '%s' "$input" | base64 -d 2>/dev/null)" in
-  *'$LockId = '*)
-    printf '%s\n' "$input" > "$dir/stdin-unlock"
-    printf 'KMSCONF:unlock:%s\n' "$(printf '{"Released":true,"Holder":null}' | base64 -w0)"
-    exit 0 ;;
-  *'$Holder = '*)
-    printf '%s\n' "$input" > "$dir/stdin-lock"
-    printf 'KMSCONF:lock:%s\n' "$(printf '{"Acquired":true,"Holder":null}' | base64 -w0)"
-    exit 0 ;;
-esac
+echo "$SSH_CONNECTION" | cut -d' ' -f3 >> "$dir/sessions"
 printf '%s\n' "$@" > "$dir/argv"
-printf '%s\n' "$input" > "$dir/stdin"
-mode="$(cat "$dir/mode" 2>/dev/null)"
-case "$mode" in
-  answer)
-    # a batch (its script calls Invoke-KmsconfOp) gets `answer-batch`, discovery `answer`
-    if base64 -d "$dir/stdin" | grep -q 'Invoke-KmsconfOp [0-9]'; then cat "$dir/answer-batch"; else cat "$dir/answer"; fi
-    exit 0 ;;
-  fail) cat "$dir/answer" 2>/dev/null; echo "Get-CimInstance : Access denied" >&2; exit 3 ;;
-  hang) sleep 8 ;;
-  drop)
-    cat "$dir/answer"
-    # let sshd pass the answer on before its session dies
-    sleep 1
-    p=$PPID
-    while [ "$(cat /proc/$p/comm)" != "sshd" ]; do p=$(awk '{print $4}' /proc/$p/stat); done
-    kill -9 "$p" ;;
+IFS= read -r agent
+printf '%s\n' "$agent" > "$dir/agent"
+case "$(cat "$dir/mode" 2>/dev/null)" in
+  fail) echo "Get-CimInstance : Access denied" >&2; exit 3 ;;
+  hang) sleep 8; exit 0 ;;
 esac
+send() { printf 'KMSCONF:%s:%s\n' "$1" "$(printf '%s' "$2" | sed "s/@ID@/$id/g" | base64 -w0)"; }
+while IFS= read -r line; do
+  printf '%s\n' "$line" >> "$dir/requests"
+  id=$(printf '%s' "$line" | sed 's/^{"id":\([0-9]*\),.*/\1/')
+  op=$(printf '%s' "$line" | sed 's/^{"id":[0-9]*,"op":"\([a-z_]*\)".*/\1/')
+  case "$op" in
+    lock) send begin '{"Id":@ID@}'; send lock '{"Id":@ID@,"Ok":true,"Answer":{"Acquired":true,"Holder":null}}'; continue ;;
+    unlock) echo "$id" >> "$dir/unlocked"; send begin '{"Id":@ID@}'; send unlock '{"Id":@ID@,"Ok":true,"Answer":{"Released":true,"Holder":null}}'; continue ;;
+  esac
+  while IFS=' ' read -r kind json; do
+    if [ "$kind" = drop ]; then
+      # let sshd pass the answers on before its session dies
+      sleep 1
+      p=$PPID
+      while [ "$(cat /proc/$p/comm)" != "sshd" ]; do p=$(awk '{print $4}' /proc/$p/stat); done
+      kill -9 "$p"
+      exit 0
+    fi
+    send "$kind" "$json"
+  done < "$dir/answer-$op"
+done
 "#;
 
 /// A running sshd and everything it and the client need, in one temp dir.
@@ -86,6 +94,11 @@ pub fn user() -> String {
 
 impl Server {
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Starts the server with `env` set for the sessions it runs (the stand-ins read it).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install Debian's openssh-server (`apt-get install -y openssh-server`, as scripts/test.sh does)"
@@ -97,22 +110,22 @@ impl Server {
         }
         std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).expect("authorized_keys");
         std::fs::create_dir(d.join("bin")).expect("bin");
-        let fake = d.join("bin/powershell.exe");
-        std::fs::write(&fake, FAKE_POWERSHELL).expect("fake");
-        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&fake, perms).expect("chmod");
         // sshd refuses to start without its privilege separation directory
         if !Path::new("/run/sshd").exists() {
             std::fs::create_dir_all("/run/sshd")
                 .expect("create /run/sshd (run the tests as root, as CI does)");
         }
         let port = free_port();
+        let listen: String = ADDRESSES
+            .iter()
+            .map(|a| format!("ListenAddress {a}\n"))
+            .collect();
+        let extra: String = env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+            "Port {port}\n{listen}HostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-             PermitRootLogin prohibit-password\nAllowUsers {user}\nSetEnv PATH={d}/bin:/usr/bin:/bin\n",
+             PermitRootLogin prohibit-password\nAllowUsers {user}\nSetEnv PATH={d}/bin:/usr/bin:/bin{extra}\n",
             d = d.display(),
             user = user()
         );
@@ -127,6 +140,7 @@ impl Server {
             .spawn()
             .expect("start sshd");
         let server = Server { dir, port, child };
+        server.powershell(FAKE_POWERSHELL);
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -137,7 +151,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         let host_key = server.read("host_key.pub");
-        server.write("known_hosts", &format!("[127.0.0.1]:{port} {host_key}"));
+        let known: String = ADDRESSES
+            .iter()
+            .map(|a| format!("[{a}]:{port} {host_key}"))
+            .collect();
+        server.write("known_hosts", &known);
         server.client("user_key");
         server
     }
@@ -163,11 +181,34 @@ impl Server {
         );
     }
 
-    /// What the fake does next, and its answer (to discovery and batches alike; write
-    /// `answer-batch` afterwards to answer batches differently).
-    pub fn mode(&self, mode: &str, answer: &str) {
+    /// What the fake does next: `answer` (the default), `fail` or `hang`.
+    pub fn mode(&self, mode: &str) {
         self.write("mode", mode);
-        self.write("answer", answer);
-        self.write("answer-batch", answer);
+    }
+
+    /// The fake's answer to each request `op`: lines of a kind and its JSON, where the JSON
+    /// string `"@ID@"` stands for the request's ID; the kind `drop` kills the session there.
+    pub fn answer(&self, op: &str, lines: &[(&str, serde_json::Value)]) {
+        let text: String = lines
+            .iter()
+            .map(|(kind, json)| {
+                format!("{kind} {}\n", json.to_string().replace("\"@ID@\"", "@ID@"))
+            })
+            .collect();
+        self.write(&format!("answer-{op}"), &text);
+    }
+
+    /// Replaces the stand-in `powershell.exe` with `script`.
+    pub fn powershell(&self, script: &str) {
+        let fake = self.path("bin/powershell.exe");
+        std::fs::write(&fake, script).expect("stand-in");
+        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&fake, perms).expect("chmod");
+    }
+
+    /// The sessions the stand-in served, as the addresses they came to, in order.
+    pub fn sessions(&self) -> Vec<String> {
+        self.read("sessions").lines().map(String::from).collect()
     }
 }

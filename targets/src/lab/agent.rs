@@ -1,0 +1,293 @@
+//! `kmsconf lab agent PATH`: the Windows agent's protocol on standard input and output, for a
+//! host whose state is the lab file PATH. It reads (and ignores) the agent script a real host
+//! would run, then answers each request line as the agent does: `begin`, then one answer with
+//! the CIM-shaped read-back of [`super::cim`], the effects coming from the lab simulation
+//! ([`super::operations`]). Behind `ssh` it tests the whole Windows path (transport, session,
+//! protocol, CIM parsing, read-back verification) against a host whose state changes.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use kmsconf_engine::lock::{LockGuard, LockHolder};
+use kmsconf_engine::secret::Secret;
+use kmsconf_engine::target::{ChangeStatus, Target};
+use kmsconf_model::catalog;
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::keys::{ConfirmationId, ProductKey};
+use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
+use kmsconf_model::settings;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{cim, clients, operations, LabFile, LabTarget};
+use crate::Error;
+
+/// One request line, as the agent reads it.
+#[derive(Deserialize)]
+struct Incoming {
+    id: u64,
+    op: String,
+    #[serde(flatten)]
+    args: Map<String, Value>,
+}
+
+/// What the agent answers a request: its kind, and `Ok(answer)` or the HRESULT and message of
+/// a failure.
+type Reply = (&'static str, Result<Value, (Option<u32>, String)>);
+
+/// The agent's session: the host, and the apply lock this session holds.
+struct Agent {
+    target: LabTarget,
+    lock: Option<(String, LockGuard)>,
+}
+
+/// Serves requests from `input` until it ends, answering on `output`. `Err` when the lab file
+/// cannot be used, or the host is set unreachable (the session then ends, as a lost connection).
+pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut agent = Agent {
+        // the client's own timeout bounds each request; the agent waits out any latency set
+        target: LabTarget::new(
+            "agent",
+            path.to_path_buf(),
+            Duration::from_millis(super::MAX_LATENCY_MS),
+        ),
+        lock: None,
+    };
+    // the agent script: a real host runs it; the lab is that agent already
+    let mut lines = input.lines().skip(1);
+    while let Some(line) = lines.next().transpose().map_err(io)? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let incoming: Incoming = match serde_json::from_str(&line) {
+            Ok(i) => i,
+            Err(e) => {
+                let message = format!("unreadable request: {e}");
+                send(&mut output, "error", None, Err((None, message))).map_err(io)?;
+                continue;
+            }
+        };
+        send(&mut output, "begin", Some(incoming.id), Ok(Value::Null)).map_err(io)?;
+        let (kind, reply) = agent.handle(&incoming)?;
+        send(&mut output, kind, Some(incoming.id), reply).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Writes one `KMSCONF:` line: `begin` with the ID alone, any other kind with the envelope.
+fn send(
+    out: &mut impl Write,
+    kind: &str,
+    id: Option<u64>,
+    reply: Result<Value, (Option<u32>, String)>,
+) -> std::io::Result<()> {
+    let body = match (kind, reply) {
+        ("begin", _) => json!({ "Id": id }),
+        (_, Ok(answer)) => {
+            json!({ "Id": id, "Ok": true, "HResult": null, "Message": null, "Answer": answer })
+        }
+        (_, Err((code, message))) => json!({
+            "Id": id, "Ok": false,
+            "HResult": code.map(catalog::format_code), "Message": message,
+        }),
+    };
+    writeln!(out, "KMSCONF:{kind}:{}", BASE64.encode(body.to_string()))?;
+    out.flush()
+}
+
+/// A request's argument `name`.
+fn arg<T: DeserializeOwned>(args: &Map<String, Value>, name: &str) -> Result<T, String> {
+    let value = args.get(name).cloned().unwrap_or(Value::Null);
+    serde_json::from_value(value).map_err(|e| format!("argument `{name}`: {e}"))
+}
+
+impl Agent {
+    fn handle(&mut self, request: &Incoming) -> Result<Reply, Error> {
+        let a = &request.args;
+        let failed = |message: String| Err((None, message));
+        Ok(match request.op.as_str() {
+            "discover" => ("discovery", self.discover()?),
+            "lock" => ("lock", self.take_lock(a).or_else(failed)),
+            "unlock" => ("unlock", self.release(a).or_else(failed)),
+            _ => match operation(&request.op, a) {
+                Ok(op) => ("result", self.run(&op)?),
+                Err(message) => ("result", failed(message)),
+            },
+        })
+    }
+
+    fn discover(&self) -> Result<Result<Value, (Option<u32>, String)>, Error> {
+        let (answer, _) =
+            self.target
+                .round_trip(|file| match file.take_fault(OpKind::Discover) {
+                    Some(code) => Err((Some(code), "injected lab fault".to_string())),
+                    None => {
+                        let state = clients::observe(file, kmsconf_model::clock::now());
+                        Ok(cim::discovery(&state, file.running_service.as_ref()))
+                    }
+                })?;
+        Ok(answer)
+    }
+
+    /// Runs one operation in the lab simulation and reads back what the agent would.
+    fn run(&self, op: &TargetOp) -> Result<Result<Value, (Option<u32>, String)>, Error> {
+        let ((status, read_back), _) = self.target.round_trip(|file: &mut LabFile| {
+            let status = operations::run(file, op);
+            let state = clients::observe(file, kmsconf_model::clock::now());
+            let read_back = match op.kind() {
+                OpKind::SetService | OpKind::Restart => {
+                    cim::read_service(&state, file.running_service.as_ref())
+                }
+                OpKind::Firewall => cim::read_firewall(&state),
+                _ => cim::read_products(&state),
+            };
+            (status, read_back)
+        })?;
+        Ok(match status {
+            ChangeStatus::Failed {
+                code: Some(code),
+                message,
+            } => Err((Some(code), unexplained(code, &message))),
+            ChangeStatus::Failed {
+                code: None,
+                message,
+            } => Err((None, message)),
+            _ => Ok(read_back),
+        })
+    }
+
+    fn take_lock(&mut self, args: &Map<String, Value>) -> Result<Value, String> {
+        let record: String = arg(args, "holder")?;
+        let holder: LockHolder =
+            serde_json::from_str(&record).map_err(|e| format!("the lock record: {e}"))?;
+        match self.target.lock(&holder) {
+            Ok(guard) => {
+                self.lock = Some((holder.id, guard));
+                Ok(json!({ "Acquired": true, "Holder": null }))
+            }
+            Err(Error::Locked { holder, .. }) => Ok(json!({
+                "Acquired": false,
+                "Holder": serde_json::to_string(&holder).unwrap_or_default(),
+            })),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Releases this session's lock, or (as a Windows host removes the lock file of a run that
+    /// died) the record another run left behind, when it carries the lock ID.
+    fn release(&mut self, args: &Map<String, Value>) -> Result<Value, String> {
+        let lock_id: String = arg(args, "lock_id")?;
+        if self.lock.as_ref().is_some_and(|(id, _)| *id == lock_id) {
+            let record = self.target.current_holder();
+            self.lock = None;
+            return Ok(json!({ "Released": true, "Holder": record_json(record) }));
+        }
+        match self.target.current_holder() {
+            Some(h) if h.id == lock_id => {
+                let removed = self
+                    .target
+                    .force_unlock(&lock_id)
+                    .map_err(|e| e.to_string())?;
+                Ok(json!({ "Released": true, "Holder": record_json(Some(removed)) }))
+            }
+            record => Ok(json!({ "Released": false, "Holder": record_json(record) })),
+        }
+    }
+}
+
+fn record_json(holder: Option<LockHolder>) -> Option<String> {
+    holder.map(|h| serde_json::to_string(&h).unwrap_or_default())
+}
+
+/// The lab's message without the explanation it added (the Windows target adds its own).
+fn unexplained(code: u32, message: &str) -> String {
+    let prefix = format!("{} ", catalog::format_code(code));
+    let explained = catalog::explain_failure(code, "");
+    let suffix = explained.strip_prefix(&prefix).unwrap_or("");
+    let rest = message.strip_prefix(&prefix).unwrap_or(message);
+    rest.strip_suffix(suffix).unwrap_or(rest).to_string()
+}
+
+/// The `profiles` argument by Windows names (`Domain`), as the NetSecurity cmdlets take it: the
+/// cmdlets refuse an empty or unknown one.
+fn profiles(a: &Map<String, Value>) -> Result<Vec<Profile>, String> {
+    let names: Vec<String> = arg(a, "profiles")?;
+    Profile::parse_windows(&names.join(","))
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "argument `profiles`: `{}` is not a list of profiles",
+                names.join(", ")
+            )
+        })
+}
+
+/// The operation a request stands for, from its arguments as data.
+fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
+    let product = || arg::<ProductId>(a, "product");
+    Ok(match op {
+        "install_license_pack" => TargetOp::InstallLicensePack {
+            product: product()?,
+            path: arg::<String>(a, "path")?.into(),
+        },
+        "install_product_key" => TargetOp::InstallProductKey {
+            product: product()?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))?,
+        },
+        "uninstall_product_key" => TargetOp::UninstallProductKey {
+            product: product()?,
+            activation_id: arg(a, "activation_id")?,
+        },
+        "activate_online" => TargetOp::ActivateOnline {
+            product: product()?,
+        },
+        "show_installation_id" => TargetOp::ShowInstallationId {
+            product: product()?,
+        },
+        "deposit_confirmation_id" => TargetOp::ActivateByPhone {
+            product: product()?,
+            confirmation_id: ConfirmationId::parse(&Secret::new(arg::<String>(
+                a,
+                "confirmation_id",
+            )?))?,
+        },
+        "set_service" => {
+            let key: String = arg(a, "setting")?;
+            let row = settings::find(&key).ok_or(format!("no setting `{key}`"))?;
+            let value = row
+                .kind
+                .from_json(a.get("value").cloned().unwrap_or(Value::Null))
+                .map_err(|e| format!("argument `value`: {e}"))?;
+            TargetOp::SetService(ServiceSetting::new(row, value)?)
+        }
+        "clear_listening_port" => TargetOp::ClearListeningPort,
+        "restart_service" => TargetOp::RestartService,
+        "set_rule_group" => TargetOp::SetRuleGroup {
+            group: arg::<RuleGroup>(a, "group")?,
+            enabled: arg(a, "enabled")?,
+            remote_addresses: arg(a, "remote_addresses")?,
+        },
+        "set_firewall_rule" => TargetOp::SetFirewallRule {
+            group: arg::<RuleGroup>(a, "group")?,
+            rule: arg(a, "rule")?,
+            enabled: arg(a, "enabled")?,
+            profiles: profiles(a)?,
+            remote_addresses: arg(a, "remote_addresses")?,
+        },
+        "set_port_rule" => TargetOp::SetPortRule {
+            port: arg(a, "port")?,
+            remote_addresses: arg(a, "remote_addresses")?,
+            profiles: profiles(a)?,
+        },
+        "remove_port_rule" => TargetOp::RemovePortRule,
+        other => return Err(format!("unknown operation {other}")),
+    })
+}

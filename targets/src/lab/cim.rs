@@ -1,0 +1,394 @@
+//! A lab host as a Windows host's agent shows it: the CIM-shaped JSON of discovery and of each
+//! operation's read-back (`SoftwareLicensingService`, `SoftwareLicensingProduct`, the
+//! `SoftwareProtectionPlatform` registry values, `MSFT_NetFirewallRule`), with the property
+//! names, types and quirks `crate::cim` reads, so `kmsconf lab agent` exercises that parsing.
+//! The opposite direction of `crate::cim`: what it reads, this writes.
+
+use kmsconf_model::catalog;
+use kmsconf_model::catalog::PORT_RULE_NAME;
+use kmsconf_model::config::{ProductId, Profile};
+use kmsconf_model::settings::{RegistryKind, SettingValue, SETTINGS};
+use kmsconf_model::state::{
+    Channel, HostState, LicenseStatus, ProductState, RuleState, ServiceState,
+};
+use serde_json::{json, Map, Value};
+
+/// The activation ID of a Windows product whose lab state names none (Windows is found by its
+/// application).
+const WINDOWS_SKU: &str = "ef6cfc9f-8c5d-44ac-9aad-de6a2ea0ae03";
+/// How CIM shows -1 in a uint32 counter.
+const MINUS_ONE: u32 = u32::MAX;
+
+/// The discovery document: `running` is the service the Software Protection service runs with
+/// when a restart is pending (`None`: the one configured).
+pub fn discovery(state: &HostState, running: Option<&ServiceState>) -> Value {
+    json!({
+        "ComputerName": state.computer_name,
+        "OperatingSystem": { "Caption": state.os, "Version": "10.0.20348" },
+        "SoftwareLicensingService": service(state, running),
+        "SoftwareLicensingProduct": products(state),
+        "SoftwareProtectionPlatform": registry(&state.service),
+        "FirewallRules": firewall_rules(state),
+        "Clock": {
+            "Utc": state.clock.map(kmsconf_engine::lock::rfc3339),
+            "TimeZone": "UTC",
+            "UtcOffsetMinutes": 0,
+        },
+    })
+}
+
+/// What the agent reads back after a product operation.
+pub fn read_products(state: &HostState) -> Value {
+    json!({ "Products": products(state) })
+}
+
+/// What the agent reads back after a service operation.
+pub fn read_service(state: &HostState, running: Option<&ServiceState>) -> Value {
+    json!({ "Service": service(state, running), "Registry": registry(&state.service) })
+}
+
+/// What the agent reads back after a firewall operation.
+pub fn read_firewall(state: &HostState) -> Value {
+    json!({ "FirewallRules": firewall_rules(state) })
+}
+
+/// `SoftwareLicensingService`: each setting's property shows what the running service uses (a
+/// setting that needs no restart is in use at once); the service-wide counters are Windows'.
+fn service(state: &HostState, running: Option<&ServiceState>) -> Value {
+    let running = running.unwrap_or(&state.service);
+    let mut svc = Map::new();
+    svc.insert("Version".into(), json!("10.0.20348.1"));
+    for row in SETTINGS {
+        if let Some(property) = row.property {
+            // a restarted-for setting with no registry value of its own (the intervals) shows
+            // what was set: it is the only place the agent can read it from
+            let source = if row.needs_restart && row.write.registry().is_some() {
+                running
+            } else {
+                &state.service
+            };
+            svc.insert(property.into(), setting_json(&(row.current)(source)));
+        }
+    }
+    let windows = state.products.get(&ProductId::Windows);
+    counters(&mut svc, windows);
+    svc.insert("ClientMachineID".into(), json!(state.client_machine_id));
+    svc.insert(
+        "RemainingWindowsReArmCount".into(),
+        json!(state.remaining_rearm_count),
+    );
+    Value::Object(svc)
+}
+
+fn setting_json(value: &SettingValue) -> Value {
+    match value {
+        SettingValue::U16(n) => json!(n),
+        SettingValue::U32(n) => json!(n),
+        SettingValue::Bool(b) => json!(b),
+        SettingValue::List(list) => json!(list.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    }
+}
+
+/// The KMS counters of a product (or, from the Windows product, the service's): -1 and null
+/// where the product is not a KMS host, as CIM shows them.
+fn counters(into: &mut Map<String, Value>, product: Option<&ProductState>) {
+    let kms = product.and_then(|p| p.required_count.map(|_| p));
+    into.insert(
+        "IsKeyManagementServiceMachine".into(),
+        json!(u32::from(kms.is_some())),
+    );
+    into.insert(
+        "KeyManagementServiceCurrentCount".into(),
+        json!(kms.and_then(|p| p.current_count).unwrap_or(MINUS_ONE)),
+    );
+    into.insert(
+        "RequiredClientCount".into(),
+        json!(kms.and_then(|p| p.required_count).unwrap_or(MINUS_ONE)),
+    );
+    let requests = kms.map(|p| &p.requests);
+    for (name, count) in [
+        (
+            "KeyManagementServiceTotalRequests",
+            requests.map(|r| r.total),
+        ),
+        (
+            "KeyManagementServiceFailedRequests",
+            requests.map(|r| r.failed),
+        ),
+        (
+            "KeyManagementServiceUnlicensedRequests",
+            requests.map(|r| r.unlicensed),
+        ),
+        (
+            "KeyManagementServiceLicensedRequests",
+            requests.map(|r| r.licensed),
+        ),
+        (
+            "KeyManagementServiceOOBGraceRequests",
+            requests.map(|r| r.initial_grace),
+        ),
+        (
+            "KeyManagementServiceOOTGraceRequests",
+            requests.map(|r| r.out_of_tolerance_grace),
+        ),
+        (
+            "KeyManagementServiceNonGenuineGraceRequests",
+            requests.map(|r| r.non_genuine_grace),
+        ),
+        (
+            "KeyManagementServiceNotificationRequests",
+            requests.map(|r| r.notification),
+        ),
+    ] {
+        into.insert(name.into(), json!(count));
+    }
+}
+
+/// The registry values of the settings: present once set away from Windows' default, in their
+/// registry type (REG_SZ as text, DWORD as a number, REG_MULTI_SZ as a list).
+fn registry(configured: &ServiceState) -> Value {
+    let default = ServiceState::windows_default();
+    let mut values = Map::new();
+    for row in SETTINGS {
+        let Some(reg) = row.write.registry() else {
+            continue;
+        };
+        let value = (row.current)(configured);
+        let data = if value == (row.current)(&default) {
+            None
+        } else {
+            value.registry_data(reg.inverted)
+        };
+        let json = match (reg.kind, data) {
+            (_, None) => Value::Null,
+            (RegistryKind::MultiSz, Some(d)) => json!(d),
+            (RegistryKind::Sz, Some(d)) => json!(d.concat()),
+            (RegistryKind::Dword, Some(d)) => json!(d.concat().parse::<u32>().unwrap_or(0)),
+        };
+        values.insert(reg.name.into(), json);
+    }
+    Value::Object(values)
+}
+
+/// The products discovery's filter selects: the keyed ones, and the Office SKUs whose license
+/// pack is installed.
+fn products(state: &HostState) -> Vec<Value> {
+    state
+        .products
+        .iter()
+        .filter(|(id, p)| p.partial_key.is_some() || state.license_packs.contains(id))
+        .map(|(id, p)| product(*id, p))
+        .collect()
+}
+
+fn product(id: ProductId, p: &ProductState) -> Value {
+    let info = catalog::product(id);
+    let channel = match p.channel {
+        Channel::KmsHost => Some(("Volume:CSVLK", "VOLUME_KMS")),
+        Channel::KmsClient => Some(("Volume:GVLK", "VOLUME_KMSCLIENT")),
+        Channel::Mak => Some(("Volume:MAK", "VOLUME_MAK")),
+        Channel::Retail => Some(("Retail", "RETAIL")),
+        Channel::None => None,
+    };
+    let mut product = Map::new();
+    for (name, value) in [
+        (
+            "ID",
+            json!(p
+                .activation_id
+                .clone()
+                .or_else(|| info.and_then(|i| i.activation_id.clone()))
+                .unwrap_or_else(|| WINDOWS_SKU.to_string())),
+        ),
+        (
+            "ApplicationID",
+            json!(info.map(|i| i.application_id.clone())),
+        ),
+        ("Name", json!(catalog::product_name(id))),
+        (
+            "Description",
+            json!(format!(
+                "{}, {} channel",
+                catalog::product_name(id),
+                channel.map_or("VOLUME_KMS", |c| c.1)
+            )),
+        ),
+        ("PartialProductKey", json!(p.partial_key)),
+        ("ProductKeyChannel", json!(channel.map(|c| c.0))),
+        ("LicenseStatus", json!(license_status(p.license_status))),
+        ("GracePeriodRemaining", json!(p.grace_minutes)),
+        (
+            "OfflineInstallationId",
+            json!(p.installation_id.as_deref().map(digits)),
+        ),
+        ("LicenseIsAddon", json!(false)),
+    ] {
+        product.insert(name.into(), value);
+    }
+    counters(&mut product, Some(p));
+    Value::Object(product)
+}
+
+/// `LicenseStatus` as CIM numbers it.
+fn license_status(status: LicenseStatus) -> u32 {
+    (0..=6)
+        .find(|n| LicenseStatus::from_cim(*n) == Some(status))
+        .unwrap_or(0)
+}
+
+/// Windows shows the installation ID as its digits alone.
+fn digits(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// The managed groups' built-in rules as `Get-NetFirewallRule -Group` finds them: each rule of a
+/// group kmsconf manages rule by rule (the Key Management Service group's two) with its own
+/// profiles and scope, one rule carrying the resource string of a group it enables whole; and
+/// kmsconf's own port rule.
+fn firewall_rules(state: &HostState) -> Vec<Value> {
+    let mut rules = Vec::new();
+    for (group, g) in &state.firewall.groups {
+        let Some(info) = catalog::rule_group(*group) else {
+            continue;
+        };
+        if g.rules.is_empty() {
+            let whole = RuleState {
+                enabled: g.enabled,
+                profiles: Profile::ALL.to_vec(),
+                remote_addresses: g.remote_addresses.clone(),
+            };
+            let name = format!("kmsconf-lab-{group}-In");
+            rules.push(rule_json(&name, Some(&info.group), "1688", &whole));
+        }
+        for (name, r) in &g.rules {
+            rules.push(rule_json(name, Some(&info.group), "1688", r));
+        }
+    }
+    if let Some(rule) = &state.firewall.port_rule {
+        let state = RuleState {
+            enabled: true,
+            profiles: rule.profiles.clone(),
+            remote_addresses: rule.remote_addresses.clone(),
+        };
+        let port = rule.port.to_string();
+        rules.push(rule_json(PORT_RULE_NAME, None, &port, &state));
+    }
+    rules
+}
+
+/// One inbound TCP rule as the agent reads it (`MSFT_NetFirewallRule` with its port and address
+/// filters): Windows shows all three profiles as `Any`, no scope as `Any`.
+fn rule_json(name: &str, group: Option<&str>, port: &str, r: &RuleState) -> Value {
+    let profile = if r.profiles.len() == Profile::ALL.len() {
+        "Any".to_string()
+    } else {
+        r.profiles
+            .iter()
+            .map(|p| p.windows_name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let scope = if r.remote_addresses.is_empty() {
+        json!("Any")
+    } else {
+        json!(r.remote_addresses)
+    };
+    json!({
+        "Name": name,
+        "Group": group,
+        "Direction": "Inbound",
+        "Enabled": if r.enabled { "True" } else { "False" },
+        "Profile": profile,
+        "Protocol": "TCP",
+        "LocalPort": [port],
+        "RemoteAddress": scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_model::config::RuleGroup;
+    use kmsconf_model::state::{PortRule, RuleGroupState};
+
+    /// What `crate::cim` reads from the lab's document is the lab's state.
+    fn read(state: &HostState, running: Option<&ServiceState>) -> HostState {
+        let json = discovery(state, running).to_string();
+        crate::cim::parse_discovery(&json).expect("parses").0
+    }
+
+    /// The same settings, as planning compares them (a port never set is 1688 in effect), and
+    /// the same pending restart.
+    fn same_service(seen: &ServiceState, lab: &ServiceState) {
+        for row in SETTINGS {
+            assert_eq!((row.current)(seen), (row.current)(lab), "{}", row.key);
+        }
+        assert_eq!(seen.restart_pending, lab.restart_pending);
+    }
+
+    #[test]
+    fn a_fresh_host_reads_back_as_itself() {
+        let mut state = HostState::fresh_windows_server("LAB01");
+        state.clock = Some(1_800_000_000);
+        let seen = read(&state, None);
+        same_service(&seen.service, &state.service);
+        assert_eq!(seen.firewall, state.firewall);
+        assert_eq!(seen.products.len(), 1);
+        let (w, lab) = (
+            &seen.products[&ProductId::Windows],
+            &state.products[&ProductId::Windows],
+        );
+        assert_eq!(
+            (&w.partial_key, w.channel, w.license_status),
+            (&lab.partial_key, lab.channel, lab.license_status)
+        );
+        assert_eq!(seen.clock, state.clock);
+        assert!(seen.license_packs.is_empty());
+    }
+
+    #[test]
+    fn settings_a_restart_waits_for_read_back_as_pending() {
+        let mut state = HostState::fresh_windows_server("LAB01");
+        let running = state.service.clone();
+        state.service.port = 1689;
+        state.service.dns_publishing = false;
+        state.service.activation_interval = 60;
+        state.service.restart_pending = true;
+        state.license_packs.insert(ProductId::Office2019);
+        state
+            .products
+            .insert(ProductId::Office2019, ProductState::empty());
+        // both Key Management Service rules, each with its own profiles and scope
+        let rule = |profiles: Vec<Profile>, scope: &str| RuleState {
+            enabled: true,
+            profiles,
+            remote_addresses: vec![scope.into()],
+        };
+        let rules = [
+            ("SPPSVC-In-TCP", rule(vec![Profile::Private], "LocalSubnet")),
+            (
+                "SPPSVC-In-TCP-NoScope",
+                rule(vec![Profile::Domain], "10.0.0.0/8"),
+            ),
+        ];
+        state.firewall.groups.insert(
+            RuleGroup::KeyManagementService,
+            RuleGroupState::from_rules(rules.map(|(n, r)| (n.to_string(), r)).into()),
+        );
+        state.firewall.port_rule = Some(PortRule {
+            port: 1689,
+            remote_addresses: Vec::new(),
+            profiles: vec![Profile::Domain, Profile::Private],
+        });
+        let seen = read(&state, Some(&running));
+        same_service(&seen.service, &state.service);
+        assert_eq!(seen.firewall, state.firewall);
+        // every name of what `kmsconf lab agent` answers is a row of the facts table too
+        let doc = discovery(&state, Some(&running));
+        crate::powershell::names::assert_document_names_known("the lab agent's discovery", &doc);
+        assert_eq!(seen.license_packs, state.license_packs);
+        state.service.restart_pending = false;
+        let restarted = read(&state, None);
+        same_service(&restarted.service, &state.service);
+    }
+}

@@ -1,0 +1,453 @@
+# kmsconf agent: starts once per host and per run, reads requests from standard input (one JSON
+# object per line: `id`, `op` and the operation's arguments, secrets included) until the input
+# ends, and answers each with lines `KMSCONF:<kind>:<base64 of UTF-8 JSON>`: `begin` when it
+# starts a request, then one answer `{ Id, Ok, HResult, Message, Answer }`. Nothing a request
+# carries ever becomes PowerShell source: each operation is one function below, reading its
+# arguments from the request object. It reads only CIM objects, registry values and NetSecurity
+# cmdlets (never slmgr.vbs's localized text), selecting only the properties kmsconf uses.
+Set-StrictMode -Version 2.0
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+$SppKey = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+$SppKey32 = 'HKLM:\SOFTWARE\Wow6432Node\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform'
+$LockDir = Join-Path $env:ProgramData 'kmsconf'
+$LockPath = Join-Path $LockDir 'apply.lock'
+$ServiceProperties = @('Version', 'IsKeyManagementServiceMachine', 'KeyManagementServiceCurrentCount',
+    'RequiredClientCount', 'KeyManagementServiceTotalRequests', 'KeyManagementServiceFailedRequests',
+    'KeyManagementServiceUnlicensedRequests', 'KeyManagementServiceLicensedRequests',
+    'KeyManagementServiceOOBGraceRequests', 'KeyManagementServiceOOTGraceRequests',
+    'KeyManagementServiceNonGenuineGraceRequests', 'KeyManagementServiceNotificationRequests',
+    'ClientMachineID', 'RemainingWindowsReArmCount') + $SettingProperties
+$ProductProperties = @('ID', 'ApplicationID', 'Name', 'Description', 'PartialProductKey',
+    'ProductKeyChannel', 'LicenseStatus', 'GracePeriodRemaining', 'OfflineInstallationId',
+    'LicenseIsAddon', 'IsKeyManagementServiceMachine', 'KeyManagementServiceCurrentCount',
+    'RequiredClientCount', 'KeyManagementServiceTotalRequests', 'KeyManagementServiceFailedRequests',
+    'KeyManagementServiceUnlicensedRequests', 'KeyManagementServiceLicensedRequests',
+    'KeyManagementServiceOOBGraceRequests', 'KeyManagementServiceOOTGraceRequests',
+    'KeyManagementServiceNonGenuineGraceRequests', 'KeyManagementServiceNotificationRequests')
+
+function Send-Kmsconf([string]$Kind, $Value) {
+    $json = ConvertTo-Json -InputObject $Value -Depth 8 -Compress
+    $bytes = [Text.Encoding]::UTF8.GetBytes($json)
+    [Console]::Out.WriteLine('KMSCONF:' + $Kind + ':' + [Convert]::ToBase64String($bytes))
+    [Console]::Out.Flush()
+}
+
+# The HRESULT of a failure: the WMI error's error_Code, else the one in the record's
+# FullyQualifiedErrorId (Invoke-CimMethod's `HRESULT 0xc004f050,Microsoft.Management...`), else
+# one quoted in the message, else the exception's own HResult when it is not a generic .NET one
+# (0x8013xxxx).
+function Get-KmsconfHResult($ErrorRecord) {
+    $e = $ErrorRecord.Exception
+    $outer = $e
+    while ($null -ne $e) {
+        if ($e.PSObject.Properties['ErrorData'] -and $null -ne $e.ErrorData) {
+            $code = $e.ErrorData.CimInstanceProperties['error_Code']
+            if ($null -ne $code -and $null -ne $code.Value) { return ('0x{0:X8}' -f [uint32]$code.Value) }
+        }
+        $e = $e.InnerException
+    }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+    $e = $outer
+    while ($null -ne $e) {
+        if ($e.Message -match '0x[0-9A-Fa-f]{8}') { return $Matches[0] }
+        $e = $e.InnerException
+    }
+    $own = '0x{0:X8}' -f $outer.HResult
+    if ($own.StartsWith('0x8013')) { return $null }
+    return $own
+}
+
+# A method result with no ReturnValue, or a null one, is success (under StrictMode reading a
+# missing property throws, so it is looked up first); a non-zero one is the HRESULT.
+function Invoke-KmsconfMethod($Instance, [string]$Method, [hashtable]$Arguments = @{}) {
+    $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
+    $code = $null
+    if ($null -ne $result -and $result.PSObject.Properties['ReturnValue']) { $code = $result.ReturnValue }
+    if ($null -ne $code -and [uint32]$code -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$code)
+    }
+}
+
+# slmgr.vbs /ipk: the service's Version as REG_SZ KeyManagementServiceVersion (under the
+# Wow6432Node key too, when it exists) while a keyed product is a KMS host (VOLUME_KMS, not
+# VOLUME_KMSCLIENT), deleted otherwise.
+function Set-KmsconfKmsVersion([string]$Version) {
+    $kmsHosts = @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter 'PartialProductKey IS NOT NULL' -Property Description |
+        Where-Object { [string]$_.Description -match 'VOLUME_KMS' -and [string]$_.Description -notmatch 'VOLUME_KMSCLIENT' })
+    foreach ($key in @($SppKey, $SppKey32)) {
+        if (-not (Test-Path -LiteralPath $key)) { continue }
+        if ($kmsHosts.Count -gt 0) { New-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -PropertyType String -Value $Version -Force | Out-Null }
+        else { Remove-ItemProperty -Path $key -Name 'KeyManagementServiceVersion' -ErrorAction SilentlyContinue }
+    }
+}
+
+function Get-KmsconfLicensingService {
+    Get-CimInstance -ClassName SoftwareLicensingService -Property $ServiceProperties
+}
+
+function Update-KmsconfLicenseStatus {
+    Invoke-KmsconfMethod (Get-KmsconfLicensingService) 'RefreshLicenseStatus'
+}
+
+# What kmsconf reads of products: the properties it uses, as plain objects.
+function ConvertTo-KmsconfProduct {
+    process { $_ | Select-Object -Property $ProductProperties }
+}
+
+# One WQL query for the products `$Filter` selects, with only the properties kmsconf uses.
+function Get-KmsconfProducts([string]$Filter) {
+    @(Get-CimInstance -ClassName SoftwareLicensingProduct -Filter $Filter -Property $ProductProperties)
+}
+
+# The WQL filter for a request's product: its SKU by activation ID (Office), or the keyed
+# products of its application (Windows). The IDs are parsed as GUIDs, so no text reaches the query.
+function Get-KmsconfProductFilter($Request) {
+    if ($null -ne $Request.activation_id) {
+        return ("ID = '{0}'" -f ([guid][string]$Request.activation_id).ToString())
+    }
+    "ApplicationID = '{0}' AND PartialProductKey IS NOT NULL" -f ([guid][string]$Request.application_id).ToString()
+}
+
+# The product a key was installed on: keyed, not an add-on (Windows), or the SKU itself (Office).
+function Get-KmsconfKeyedProduct($Request) {
+    $found = @(Get-KmsconfProducts (Get-KmsconfProductFilter $Request) |
+        Where-Object { $_.PartialProductKey -and -not $_.LicenseIsAddon })
+    if ($found.Count -eq 0) { throw '0xC004F014 no product key is installed for this product' }
+    $found[0]
+}
+
+function Read-KmsconfProducts($Request) {
+    [ordered]@{ Products = @(Get-KmsconfProducts (Get-KmsconfProductFilter $Request) | ConvertTo-KmsconfProduct) }
+}
+
+# The KMS settings' properties ($SettingProperties, from kmsconf's table of settings) and the
+# service's own.
+function Get-KmsconfService {
+    Get-KmsconfLicensingService | Select-Object -Property $ServiceProperties
+}
+
+# The registry values of the KMS settings ($SettingRegistryValues), $null where absent.
+function Get-KmsconfRegistry {
+    $values = Get-ItemProperty -Path $SppKey -ErrorAction SilentlyContinue
+    $registry = [ordered]@{}
+    foreach ($name in $SettingRegistryValues) {
+        $registry[$name] = $null
+        if ($null -ne $values -and $values.PSObject.Properties[$name]) { $registry[$name] = $values.$name }
+    }
+    $registry
+}
+
+function Read-KmsconfService {
+    [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
+}
+
+function Get-KmsconfFirewallRules {
+    $rules = @()
+    foreach ($name in $RuleNames) { $rules += @(Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue) }
+    foreach ($group in $RuleGroups) { $rules += @(Get-NetFirewallRule -Group $group -ErrorAction SilentlyContinue) }
+    @($rules | ForEach-Object {
+        $port = $_ | Get-NetFirewallPortFilter
+        $address = $_ | Get-NetFirewallAddressFilter
+        [ordered]@{
+            Name = $_.Name
+            Group = $_.Group
+            Direction = [string]$_.Direction
+            Enabled = [string]$_.Enabled
+            Profile = [string]$_.Profile
+            Protocol = [string]$port.Protocol
+            LocalPort = [string[]]@($port.LocalPort)
+            RemoteAddress = [string[]]@($address.RemoteAddress)
+        }
+    })
+}
+
+function Read-KmsconfFirewall {
+    [ordered]@{ FirewallRules = Get-KmsconfFirewallRules }
+}
+
+# A remote address scope: `Any` for none.
+function Get-KmsconfScope($Addresses) {
+    $list = [string[]]@($Addresses)
+    if ($list.Count -eq 0) { return 'Any' }
+    $list
+}
+
+# Firewall profiles as the NetSecurity `Profile` flags take them: `Domain, Private`.
+function Get-KmsconfProfiles($Profiles) {
+    $list = [string[]]@($Profiles)
+    if ($list.Count -eq 0) { throw 'no firewall profile to set' }
+    $list -join ', '
+}
+
+# --- the operations: one function each, taking the request, returning what it read back ------
+
+# Everything kmsconf manages, plus counters and the clock.
+function Invoke-KmsconfDiscover($Request) {
+    $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version | Select-Object -Property Caption, Version
+    [ordered]@{
+        ComputerName = $env:COMPUTERNAME
+        OperatingSystem = $os
+        SoftwareLicensingService = Get-KmsconfService
+        SoftwareLicensingProduct = @(Get-KmsconfProducts $ProductFilter | ConvertTo-KmsconfProduct)
+        SoftwareProtectionPlatform = Get-KmsconfRegistry
+        FirewallRules = Get-KmsconfFirewallRules
+        Clock = [ordered]@{
+            Utc = [DateTime]::UtcNow.ToString('o')
+            TimeZone = [TimeZoneInfo]::Local.Id
+            UtcOffsetMinutes = [int][TimeZoneInfo]::Local.GetUtcOffset([DateTime]::Now).TotalMinutes
+        }
+    }
+}
+
+# Takes kmsconf's apply lock on this host: a file created with CreateNew (which fails when it
+# exists, atomically), holding the holder's record. A run that dies leaves the file behind;
+# `kmsconf force-unlock HOST LOCK_ID` removes it.
+function Invoke-KmsconfLock($Request) {
+    New-Item -ItemType Directory -Force -Path $LockDir | Out-Null
+    $stream = $null
+    try {
+        $stream = [IO.File]::Open($LockPath, [IO.FileMode]::CreateNew, [IO.FileAccess]::Write, [IO.FileShare]::None)
+    } catch {
+        if (-not (Test-Path -LiteralPath $LockPath)) { throw }
+    }
+    if ($null -eq $stream) {
+        return [ordered]@{ Acquired = $false; Holder = [IO.File]::ReadAllText($LockPath) }
+    }
+    try {
+        $bytes = [Text.Encoding]::UTF8.GetBytes([string]$Request.holder)
+        $stream.Write($bytes, 0, $bytes.Length)
+    } finally {
+        $stream.Close()
+    }
+    [ordered]@{ Acquired = $true; Holder = $null }
+}
+
+# Releases the apply lock if its record carries the request's lock ID; otherwise reports the
+# record that is there (or that there is none).
+function Invoke-KmsconfUnlock($Request) {
+    if (-not (Test-Path -LiteralPath $LockPath)) {
+        return [ordered]@{ Released = $false; Holder = $null }
+    }
+    $current = [IO.File]::ReadAllText($LockPath)
+    $id = $null
+    try { $id = ($current | ConvertFrom-Json).id } catch { $id = $null }
+    if ($id -ne [string]$Request.lock_id) {
+        return [ordered]@{ Released = $false; Holder = $current }
+    }
+    Remove-Item -LiteralPath $LockPath -Force
+    [ordered]@{ Released = $true; Holder = $current }
+}
+
+# Installs the license files of the pack at the request's path, as `slmgr /ilc` does: a
+# folder's own `.xrm-ms` files (not its subfolders), or one file. A pack that keeps one folder
+# per host OS (the Office 2010 KMS host pack: `win2k3`, `win7`, `win8`), whose own installer
+# installs only the host OS's folder, is refused with the folders named, so the config names
+# the exact one.
+function Invoke-KmsconfInstallLicensePack($Request) {
+    $path = [string]$Request.path
+    if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }
+    elseif (Test-Path -LiteralPath $path -PathType Leaf) { $files = @(Get-Item -LiteralPath $path) }
+    else { throw ('0x80070002 license pack {0} does not exist on the host' -f $path) }
+    if ($files.Count -eq 0) {
+        $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue |
+            Where-Object { @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 } |
+            ForEach-Object { $_.Name })
+        if ($perOs.Count -gt 0) { throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }
+        throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path)
+    }
+    $svc = Get-KmsconfLicensingService
+    foreach ($file in $files) {
+        if ($file.Extension -ne '.xrm-ms') { throw ('{0} is not a license file (.xrm-ms): run the pack on the host once, or point license_pack at the license files it installs' -f $file.Name) }
+        Invoke-KmsconfMethod $svc 'InstallLicense' @{ License = [IO.File]::ReadAllText($file.FullName) }
+    }
+    Update-KmsconfLicenseStatus
+    Read-KmsconfProducts $Request
+}
+
+# Installs the key, then keeps KeyManagementServiceVersion as slmgr.vbs /ipk does.
+function Invoke-KmsconfInstallProductKey($Request) {
+    $svc = Get-KmsconfLicensingService
+    $version = [string]$svc.Version
+    Invoke-KmsconfMethod $svc 'InstallProductKey' @{ ProductKey = [string]$Request.key }
+    Update-KmsconfLicenseStatus
+    Set-KmsconfKmsVersion $version
+    Read-KmsconfProducts $Request
+}
+
+# slmgr.vbs /upk <activation ID>: UninstallProductKey on the keyed product of that SKU (never
+# the form without one), then the license status refreshed and KeyManagementServiceVersion kept
+# as slmgr.vbs keeps it (gone once no KMS host product is left). The ID is parsed as a GUID, so
+# no text of the request reaches the query. Reads back that SKU.
+function Invoke-KmsconfUninstallProductKey($Request) {
+    $id = $null
+    try { $id = ([guid][string]$Request.activation_id).ToString() }
+    catch { throw ('0x80070057 the activation ID {0} is not a GUID' -f $Request.activation_id) }
+    $svc = Get-KmsconfLicensingService
+    $version = [string]$svc.Version
+    $found = @(Get-KmsconfProducts ("ID = '{0}' AND PartialProductKey IS NOT NULL" -f $id))
+    if ($found.Count -eq 0) { throw ('0xC004F014 no product key is installed on SKU {0}' -f $id) }
+    $product = $found[0]
+    Invoke-KmsconfMethod $product 'UninstallProductKey'
+    Update-KmsconfLicenseStatus
+    Set-KmsconfKmsVersion $version
+    [ordered]@{ Products = @(Get-KmsconfProducts ("ID = '{0}'" -f $id) | ConvertTo-KmsconfProduct) }
+}
+
+# Calls a method on the product's keyed instance, then reads that instance again by its key
+# (one query per operation).
+function Invoke-KmsconfProductMethod($Request, [string]$Method, [hashtable]$Arguments) {
+    $product = Get-KmsconfKeyedProduct $Request
+    Invoke-KmsconfMethod $product $Method $Arguments
+    Update-KmsconfLicenseStatus
+    [ordered]@{ Products = @(Get-CimInstance -InputObject $product | ConvertTo-KmsconfProduct) }
+}
+
+function Invoke-KmsconfActivateOnline($Request) {
+    Invoke-KmsconfProductMethod $Request 'Activate' @{}
+}
+
+function Invoke-KmsconfShowInstallationId($Request) {
+    Read-KmsconfProducts $Request
+}
+
+function Invoke-KmsconfDepositConfirmationId($Request) {
+    $product = Get-KmsconfKeyedProduct $Request
+    $arguments = @{ InstallationId = $product.OfflineInstallationId; ConfirmationId = [string]$Request.confirmation_id }
+    Invoke-KmsconfMethod $product 'DepositOfflineConfirmationId' $arguments
+    Update-KmsconfLicenseStatus
+    [ordered]@{ Products = @(Get-CimInstance -InputObject $product | ConvertTo-KmsconfProduct) }
+}
+
+# A CIM method argument of the type the request names.
+function ConvertTo-KmsconfArgument($Value, [string]$Type) {
+    switch ($Type) {
+        'uint32' { return [uint32]$Value }
+        'bool' { return [bool]$Value }
+        'string[]' { return [string[]]@($Value) }
+    }
+    throw ('unknown argument type {0}' -f $Type)
+}
+
+# Sets one KMS setting as its row in kmsconf's table says: a SoftwareLicensingService method
+# and its argument, or a registry value (absent data removes it).
+function Invoke-KmsconfSetService($Request) {
+    $method = $Request.method
+    $registry = $Request.registry
+    if ($null -ne $method) {
+        $value = ConvertTo-KmsconfArgument $method.value ([string]$method.type)
+        Invoke-KmsconfMethod (Get-KmsconfLicensingService) ([string]$method.name) @{ ([string]$method.argument) = $value }
+    } elseif ($null -eq $registry.data) {
+        Remove-ItemProperty -Path $SppKey -Name ([string]$registry.name) -ErrorAction SilentlyContinue
+    } else {
+        $data = switch ([string]$registry.type) {
+            'MultiString' { [string[]]@($registry.data) }
+            'String' { [string](@($registry.data) -join '') }
+            'DWord' { [uint32](@($registry.data) -join '') }
+            default { throw ('unknown registry type {0}' -f $registry.type) }
+        }
+        New-ItemProperty -Path $SppKey -Name ([string]$registry.name) -PropertyType ([string]$registry.type) -Value $data -Force | Out-Null
+    }
+    Read-KmsconfService
+}
+
+# ClearKeyManagementServiceListeningPort: the KMS host listens on the default port, 1688, once
+# the service restarts (the plan's restart follows).
+function Invoke-KmsconfClearListeningPort($Request) {
+    Invoke-KmsconfMethod (Get-KmsconfLicensingService) 'ClearKeyManagementServiceListeningPort'
+    Read-KmsconfService
+}
+
+function Invoke-KmsconfRestartService($Request) {
+    Restart-Service -Name sppsvc -Force -WarningAction SilentlyContinue
+    Read-KmsconfService
+}
+
+# Enables or disables a group kmsconf manages whole, its inbound rules found by the group's
+# resource string; its rules keep their profiles and scope.
+function Invoke-KmsconfSetRuleGroup($Request) {
+    $rules = @(Get-NetFirewallRule -Group ([string]$Request.resource) -Direction Inbound -ErrorAction SilentlyContinue)
+    if ($rules.Count -eq 0) { throw ('the host has none of the built-in rules of the {0} group' -f $Request.display_name) }
+    $enabled = if ($Request.enabled) { 'True' } else { 'False' }
+    $rules | Set-NetFirewallRule -Enabled $enabled
+    Read-KmsconfFirewall
+}
+
+# One built-in rule by its locale-independent Name: enabled on the request's profiles (and
+# scoped when it carries remote addresses; without them the rule keeps its own scope), or
+# disabled.
+function Invoke-KmsconfSetFirewallRule($Request) {
+    $name = [string]$Request.rule
+    if (-not $Request.enabled) {
+        Set-NetFirewallRule -Name $name -Enabled False
+    } elseif ($null -eq $Request.remote_addresses) {
+        Set-NetFirewallRule -Name $name -Enabled True -Profile (Get-KmsconfProfiles $Request.profiles)
+    } else {
+        Set-NetFirewallRule -Name $name -Enabled True -Profile (Get-KmsconfProfiles $Request.profiles) -RemoteAddress (Get-KmsconfScope $Request.remote_addresses)
+    }
+    Read-KmsconfFirewall
+}
+
+# Sets kmsconf's own rule for the KMS port on the request's profiles, creating it if it is not
+# there.
+function Invoke-KmsconfSetPortRule($Request) {
+    $name = [string]$Request.name
+    $port = [uint16]$Request.port
+    $scope = Get-KmsconfScope $Request.remote_addresses
+    $profiles = Get-KmsconfProfiles $Request.profiles
+    $rule = Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue
+    if ($null -ne $rule) {
+        $rule | Set-NetFirewallRule -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope -Profile $profiles
+    } else {
+        New-NetFirewallRule -Name $name -DisplayName 'kmsconf: KMS custom port (TCP-In)' -Enabled True -Direction Inbound -Action Allow -Protocol TCP -LocalPort $port -RemoteAddress $scope -Profile $profiles | Out-Null
+    }
+    Read-KmsconfFirewall
+}
+
+function Invoke-KmsconfRemovePortRule($Request) {
+    Remove-NetFirewallRule -Name ([string]$Request.name) -ErrorAction SilentlyContinue
+    Read-KmsconfFirewall
+}
+
+# --- the loop: each operation's answer kind and function ----------------------------------------
+
+$Operations = @{
+    'discover' = @('discovery', ${function:Invoke-KmsconfDiscover})
+    'lock' = @('lock', ${function:Invoke-KmsconfLock})
+    'unlock' = @('unlock', ${function:Invoke-KmsconfUnlock})
+    'install_license_pack' = @('result', ${function:Invoke-KmsconfInstallLicensePack})
+    'install_product_key' = @('result', ${function:Invoke-KmsconfInstallProductKey})
+    'uninstall_product_key' = @('result', ${function:Invoke-KmsconfUninstallProductKey})
+    'activate_online' = @('result', ${function:Invoke-KmsconfActivateOnline})
+    'show_installation_id' = @('result', ${function:Invoke-KmsconfShowInstallationId})
+    'deposit_confirmation_id' = @('result', ${function:Invoke-KmsconfDepositConfirmationId})
+    'set_service' = @('result', ${function:Invoke-KmsconfSetService})
+    'clear_listening_port' = @('result', ${function:Invoke-KmsconfClearListeningPort})
+    'restart_service' = @('result', ${function:Invoke-KmsconfRestartService})
+    'set_rule_group' = @('result', ${function:Invoke-KmsconfSetRuleGroup})
+    'set_firewall_rule' = @('result', ${function:Invoke-KmsconfSetFirewallRule})
+    'set_port_rule' = @('result', ${function:Invoke-KmsconfSetPortRule})
+    'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
+}
+
+while ($null -ne ($line = [Console]::In.ReadLine())) {
+    if ($line.Trim().Length -eq 0) { continue }
+    $id = $null
+    try {
+        $request = ConvertFrom-Json -InputObject $line
+        $id = $request.id
+        $operation = $Operations[[string]$request.op]
+        if ($null -eq $operation) { throw ('unknown operation {0}' -f $request.op) }
+    } catch {
+        Send-Kmsconf 'error' ([ordered]@{ Id = $id; Ok = $false; HResult = $null; Message = $_.Exception.Message })
+        continue
+    }
+    Send-Kmsconf 'begin' ([ordered]@{ Id = $id })
+    try {
+        $out = @(& $operation[1] $request)
+        $answer = if ($out.Count -gt 0) { $out[-1] } else { $null }
+        Send-Kmsconf $operation[0] ([ordered]@{ Id = $id; Ok = $true; HResult = $null; Message = $null; Answer = $answer })
+    } catch {
+        Send-Kmsconf $operation[0] ([ordered]@{ Id = $id; Ok = $false; HResult = (Get-KmsconfHResult $_); Message = $_.Exception.Message })
+    }
+}
