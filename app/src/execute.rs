@@ -5,7 +5,7 @@
 use kmsconf_engine::apply::run_host;
 use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 use kmsconf_engine::target::ChangeStatus;
-use kmsconf_model::config::ProductId;
+use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use kmsconf_model::dns::{GssTsigCredentials, TsigCredentials};
 use kmsconf_model::keys::{ConfirmationId, ProductKey, TsigSecret};
 use kmsconf_model::ops::{EntryOp, PlanOp, SrvRecordChange, TargetOp};
@@ -141,10 +141,7 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             product,
             key,
             partial,
-        } => TargetOp::InstallProductKey {
-            product: *product,
-            key: resolve_host_key(host, *product, key, partial)?,
-        },
+        } => install_host_key(host, *product, key, partial)?,
         PlanOp::ActivateOnline { product } => TargetOp::ActivateOnline { product: *product },
         PlanOp::ShowInstallationId { product } => {
             TargetOp::ShowInstallationId { product: *product }
@@ -152,16 +149,7 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
         PlanOp::ActivateByPhone {
             product,
             confirmation_id,
-        } => {
-            let what = format!("hosts.{host}.products.{product}.confirmation_id");
-            let secret = confirmation_id.resolve(&what).map_err(|e| e.to_string())?;
-            let cid = ConfirmationId::parse(&secret)
-                .map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
-            TargetOp::ActivateByPhone {
-                product: *product,
-                confirmation_id: cid,
-            }
-        }
+        } => activate_by_phone(host, *product, confirmation_id)?,
         PlanOp::UninstallProductKey {
             product,
             activation_id,
@@ -170,10 +158,7 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             product: *product,
             activation_id: activation_id.clone(),
         },
-        PlanOp::InstallClientKey { product, edition } => TargetOp::InstallProductKey {
-            product: *product,
-            key: client_key(edition)?,
-        },
+        PlanOp::InstallClientKey { product, edition } => install_client_key(*product, edition)?,
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
         PlanOp::ClearListeningPort => TargetOp::ClearListeningPort,
         PlanOp::RestartService => TargetOp::RestartService,
@@ -192,13 +177,7 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             enabled,
             profiles,
             remote_addresses,
-        } => TargetOp::SetFirewallRule {
-            group: *group,
-            rule: rule.clone(),
-            enabled: *enabled,
-            profiles: profiles.clone(),
-            remote_addresses: remote_addresses.clone(),
-        },
+        } => set_firewall_rule(*group, rule, *enabled, profiles, remote_addresses),
         PlanOp::SetPortRule {
             port,
             remote_addresses,
@@ -209,12 +188,66 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
             profiles: profiles.clone(),
         },
         PlanOp::RemovePortRule => TargetOp::RemovePortRule,
-        PlanOp::UpdateSrvRecord { .. } => {
-            return Err(format!(
-                "a DNS record change was planned for host `{host}`, which is not a DNS server"
-            ))
-        }
+        PlanOp::UpdateSrvRecord { .. } => return Err(not_a_dns_server(host)),
     })
+}
+
+/// Installs the host key of `product`, read now (see [`resolve_host_key`]).
+fn install_host_key(
+    host: &str,
+    product: ProductId,
+    key: &DeclaredSecret,
+    partial: &str,
+) -> Result<TargetOp, String> {
+    Ok(TargetOp::InstallProductKey {
+        product,
+        key: resolve_host_key(host, product, key, partial)?,
+    })
+}
+
+/// Deposits the confirmation ID of `product`, read now.
+fn activate_by_phone(
+    host: &str,
+    product: ProductId,
+    confirmation_id: &DeclaredSecret,
+) -> Result<TargetOp, String> {
+    let what = format!("hosts.{host}.products.{product}.confirmation_id");
+    let secret = confirmation_id.resolve(&what).map_err(|e| e.to_string())?;
+    let cid = ConfirmationId::parse(&secret)
+        .map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
+    Ok(TargetOp::ActivateByPhone {
+        product,
+        confirmation_id: cid,
+    })
+}
+
+/// Installs the public KMS client setup key (GVLK) of `edition` on `product`.
+fn install_client_key(product: ProductId, edition: &str) -> Result<TargetOp, String> {
+    Ok(TargetOp::InstallProductKey {
+        product,
+        key: client_key(edition)?,
+    })
+}
+
+/// Why a host refuses a DNS record change.
+fn not_a_dns_server(host: &str) -> String {
+    format!("a DNS record change was planned for host `{host}`, which is not a DNS server")
+}
+
+fn set_firewall_rule(
+    group: RuleGroup,
+    rule: &str,
+    enabled: bool,
+    profiles: &[Profile],
+    remote_addresses: &Option<Vec<String>>,
+) -> TargetOp {
+    TargetOp::SetFirewallRule {
+        group,
+        rule: rule.to_string(),
+        enabled,
+        profiles: profiles.to_vec(),
+        remote_addresses: remote_addresses.clone(),
+    }
 }
 
 /// The public KMS client setup key (GVLK) of an edition of kmsconf's table.

@@ -86,38 +86,11 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
         notices.extend(foreign_notice(zone, &diff.foreign));
     }
     if cfg.check_targets {
-        for (host, record) in &wanted {
-            match state.targets.get(&record.target) {
-                Some(addresses) if addresses.is_empty() => notices.push(format!(
-                    "host `{host}`: its address `{}` has no A or AAAA record on the DNS server, so clients would find the SRV record but not the host",
-                    record.target
-                )),
-                Some(_) => {}
-                None => notices.push(format!(
-                    "host `{host}`: the DNS server would not answer for `{}` (not in a zone it serves), so its A/AAAA records were not checked",
-                    record.target
-                )),
-            }
-        }
+        notices.extend(target_notices(&wanted, &state));
     }
     changes.sort_by(|a: &KmsChange, b| a.address.cmp(&b.address));
-    if let Some(key) = cfg.tsig.as_ref().filter(|_| !changes.is_empty()) {
-        if !key.secret.source.is_available() {
-            notices.push(format!(
-                "the secret of TSIG key `{}` ({}) cannot be read now: apply will fail until it can",
-                key.name,
-                key.secret.source.describe()
-            ));
-        }
-    }
-    let keytab = cfg.gss_tsig.as_ref().and_then(|g| g.keytab.as_ref());
-    if let Some(keytab) = keytab.filter(|_| !changes.is_empty()) {
-        if !keytab.source.is_available() {
-            notices.push(format!(
-                "the GSS-TSIG keytab ({}) cannot be read now: apply will fail until it can",
-                keytab.source.describe()
-            ));
-        }
+    if !changes.is_empty() {
+        notices.extend(unreadable_secret_notices(cfg));
     }
     HostPlan {
         name: DNS_PLAN_HOST.to_string(),
@@ -130,6 +103,49 @@ pub fn plan_dns(cfg: &DnsConfig, config: &Config, state: DnsState) -> KmsHostPla
         changes,
         notices,
     }
+}
+
+/// The published hosts whose address has no A/AAAA record, or is in no zone the server serves.
+fn target_notices(wanted: &[(String, SrvRecord)], state: &DnsState) -> Vec<String> {
+    let mut notices = Vec::new();
+    for (host, record) in wanted {
+        match state.targets.get(&record.target) {
+            Some(addresses) if addresses.is_empty() => notices.push(format!(
+                "host `{host}`: its address `{}` has no A or AAAA record on the DNS server, so clients would find the SRV record but not the host",
+                record.target
+            )),
+            Some(_) => {}
+            None => notices.push(format!(
+                "host `{host}`: the DNS server would not answer for `{}` (not in a zone it serves), so its A/AAAA records were not checked",
+                record.target
+            )),
+        }
+    }
+    notices
+}
+
+/// The signing secrets (TSIG key, GSS-TSIG keytab) that cannot be read now.
+fn unreadable_secret_notices(cfg: &DnsConfig) -> Vec<String> {
+    let mut notices = Vec::new();
+    if let Some(key) = cfg.tsig.as_ref() {
+        if !key.secret.source.is_available() {
+            notices.push(format!(
+                "the secret of TSIG key `{}` ({}) cannot be read now: apply will fail until it can",
+                key.name,
+                key.secret.source.describe()
+            ));
+        }
+    }
+    let keytab = cfg.gss_tsig.as_ref().and_then(|g| g.keytab.as_ref());
+    if let Some(keytab) = keytab {
+        if !keytab.source.is_available() {
+            notices.push(format!(
+                "the GSS-TSIG keytab ({}) cannot be read now: apply will fail until it can",
+                keytab.source.describe()
+            ));
+        }
+    }
+    notices
 }
 
 /// What the DNS entry and the published hosts of one plan say about each other: which record

@@ -189,26 +189,8 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
                 path.display()
             );
         }
-        LabCommand::Offline { path, state } => {
-            control(&path, |f| f.offline = state == "on")?;
-            say!(
-                "{}: internet access {}",
-                path.display(),
-                if state == "on" { "cut" } else { "restored" }
-            );
-        }
-        LabCommand::Unreachable { path, state } => {
-            control(&path, |f| f.unreachable = state == "on")?;
-            say!(
-                "{}: {}",
-                path.display(),
-                if state == "on" {
-                    "unreachable"
-                } else {
-                    "reachable"
-                }
-            );
-        }
+        LabCommand::Offline { path, state } => set_offline(&path, &state)?,
+        LabCommand::Unreachable { path, state } => set_unreachable(&path, &state)?,
         LabCommand::Clients(c) => run_clients(c)?,
         LabCommand::Clock { path, offset } => set_clock(&path, offset)?,
         LabCommand::Listen { paths } => return super::listen::run(&paths),
@@ -225,6 +207,32 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Cuts the lab host's internet access (`on`) or restores it (`off`).
+fn set_offline(path: &Path, state: &str) -> Result<(), CliError> {
+    control(path, |f| f.offline = state == "on")?;
+    say!(
+        "{}: internet access {}",
+        path.display(),
+        if state == "on" { "cut" } else { "restored" }
+    );
+    Ok(())
+}
+
+/// Makes the lab host unreachable (`on`) or reachable again (`off`).
+fn set_unreachable(path: &Path, state: &str) -> Result<(), CliError> {
+    control(path, |f| f.unreachable = state == "on")?;
+    say!(
+        "{}: {}",
+        path.display(),
+        if state == "on" {
+            "unreachable"
+        } else {
+            "reachable"
+        }
+    );
+    Ok(())
 }
 
 fn inject_fault(path: &Path, op: OpKind, hresult: u32, times: Option<u32>) -> Result<(), CliError> {

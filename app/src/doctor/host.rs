@@ -144,24 +144,7 @@ pub fn firewall_rules(host: &str, state: &HostState, port: u16, wanted: &[Profil
     let ids = |list: &[Profile]| list.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ");
     let declare = format!("declare `rule_groups = [\"key-management-service\"]` with `profiles = [{}]` under `[hosts.{host}.firewall]` and run `kmsconf apply`", wanted.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "));
     let Some(open) = open_profiles(state, port) else {
-        let kms_on = state
-            .firewall
-            .groups
-            .get(&RuleGroup::KeyManagementService)
-            .is_some_and(|g| g.rules.values().any(|r| r.enabled));
-        let check = if kms_on {
-            Check::new(host, FIREWALL_RULES, Verdict::Warning, format!("the Key Management Service rules are enabled, but the host listens on custom port {port} and the built-in rules are for TCP 1688; no rule is known to let {port} in"))
-        } else {
-            Check::new(
-                host,
-                FIREWALL_RULES,
-                Verdict::Failed,
-                format!("no enabled inbound rule lets TCP {port} in"),
-            )
-        };
-        return check
-            .fix(format!("{declare}, with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{PORT_RULE_NAME}` for the port"))
-            .code(0x8007_06BA);
+        return custom_port_closed(host, state, port, &declare);
     };
     let missing: Vec<Profile> = wanted
         .iter()
@@ -208,6 +191,28 @@ pub fn firewall_rules(host: &str, state: &HostState, port: u16, wanted: &[Profil
     )
     .fix(fix)
     .code(0x8007_06BA)
+}
+
+/// No rule is known to let the custom port `port` in; `declare` is how the config opens it.
+fn custom_port_closed(host: &str, state: &HostState, port: u16, declare: &str) -> Check {
+    let kms_on = state
+        .firewall
+        .groups
+        .get(&RuleGroup::KeyManagementService)
+        .is_some_and(|g| g.rules.values().any(|r| r.enabled));
+    let check = if kms_on {
+        Check::new(host, FIREWALL_RULES, Verdict::Warning, format!("the Key Management Service rules are enabled, but the host listens on custom port {port} and the built-in rules are for TCP 1688; no rule is known to let {port} in"))
+    } else {
+        Check::new(
+            host,
+            FIREWALL_RULES,
+            Verdict::Failed,
+            format!("no enabled inbound rule lets TCP {port} in"),
+        )
+    };
+    check
+        .fix(format!("{declare}, with `port = {port}` in `[hosts.{host}.service]`: kmsconf then adds `{PORT_RULE_NAME}` for the port"))
+        .code(0x8007_06BA)
 }
 
 /// The host's clock against the clock of the machine running kmsconf.

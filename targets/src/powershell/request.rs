@@ -4,11 +4,13 @@
 //! names them redacted.
 
 use std::fmt;
+use std::path::Path;
 
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{SettingValue, Write};
 use serde::Serialize;
@@ -75,13 +77,10 @@ impl Request {
     pub fn operation(op: &TargetOp) -> Self {
         match op {
             TargetOp::InstallLicensePack { product, path } => {
-                let mut args = product_args(*product);
-                args["path"] = json!(path.display().to_string());
-                Self::new("install_license_pack", args)
+                Self::new("install_license_pack", license_pack(*product, path))
             }
             TargetOp::InstallProductKey { product, key } => {
-                Self::new("install_product_key", product_args(*product))
-                    .with_secret("key", key.secret().clone())
+                Self::install_product_key(*product, key)
             }
             TargetOp::UninstallProductKey {
                 product,
@@ -99,10 +98,7 @@ impl Request {
             TargetOp::ActivateByPhone {
                 product,
                 confirmation_id,
-            } => Self::new("deposit_confirmation_id", product_args(*product)).with_secret(
-                "confirmation_id",
-                Secret::new(confirmation_id.digits().to_string()),
-            ),
+            } => Self::deposit_confirmation_id(*product, confirmation_id),
             TargetOp::SetService(setting) => Self::new("set_service", set_service(setting)),
             TargetOp::ClearListeningPort => Self::new("clear_listening_port", json!({})),
             TargetOp::RestartService => Self::new("restart_service", json!({})),
@@ -122,13 +118,7 @@ impl Request {
                 remote_addresses,
             } => Self::new(
                 "set_firewall_rule",
-                json!({
-                    "group": group,
-                    "rule": rule,
-                    "enabled": enabled,
-                    "profiles": windows_profiles(profiles),
-                    "remote_addresses": remote_addresses,
-                }),
+                firewall_rule(*group, rule, *enabled, profiles, remote_addresses),
             ),
             TargetOp::SetPortRule {
                 port,
@@ -136,17 +126,26 @@ impl Request {
                 profiles,
             } => Self::new(
                 "set_port_rule",
-                json!({
-                    "name": PORT_RULE_NAME,
-                    "port": port,
-                    "remote_addresses": remote_addresses,
-                    "profiles": windows_profiles(profiles),
-                }),
+                port_rule(*port, remote_addresses, profiles),
             ),
             TargetOp::RemovePortRule => {
                 Self::new("remove_port_rule", json!({ "name": PORT_RULE_NAME }))
             }
         }
+    }
+
+    /// Installs `key` on `product`; the key travels as a secret.
+    fn install_product_key(product: ProductId, key: &ProductKey) -> Self {
+        Self::new("install_product_key", product_args(product))
+            .with_secret("key", key.secret().clone())
+    }
+
+    /// Activates `product` by phone; the confirmation ID travels as a secret.
+    fn deposit_confirmation_id(product: ProductId, confirmation_id: &ConfirmationId) -> Self {
+        Self::new("deposit_confirmation_id", product_args(product)).with_secret(
+            "confirmation_id",
+            Secret::new(confirmation_id.digits().to_string()),
+        )
     }
 
     /// The line written to the host, secrets included: never log it. JSON with every character
@@ -231,6 +230,40 @@ fn set_service(setting: &ServiceSetting) -> Value {
         "value": value,
         "method": method,
         "registry": registry,
+    })
+}
+
+/// A license pack: the product it is for and its path on the host.
+fn license_pack(product: ProductId, path: &Path) -> Value {
+    let mut args = product_args(product);
+    args["path"] = json!(path.display().to_string());
+    args
+}
+
+/// One built-in rule of a group, by its `Name` (`remote_addresses` null: its own scope stays).
+fn firewall_rule(
+    group: RuleGroup,
+    rule: &str,
+    enabled: bool,
+    profiles: &[Profile],
+    remote_addresses: &Option<Vec<String>>,
+) -> Value {
+    json!({
+        "group": group,
+        "rule": rule,
+        "enabled": enabled,
+        "profiles": windows_profiles(profiles),
+        "remote_addresses": remote_addresses,
+    })
+}
+
+/// kmsconf's own rule that lets the KMS port in.
+fn port_rule(port: u16, remote_addresses: &[String], profiles: &[Profile]) -> Value {
+    json!({
+        "name": PORT_RULE_NAME,
+        "port": port,
+        "remote_addresses": remote_addresses,
+        "profiles": windows_profiles(profiles),
     })
 }
 

@@ -6,7 +6,7 @@ use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
-use kmsconf_model::ops::TargetOp;
+use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RuleState};
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,24 +48,8 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
         TargetOp::ActivateByPhone { product: id, .. } => {
             verify_activated(*id, &product(*id)?, "by phone")
         }
-        TargetOp::ShowInstallationId { product: id } => {
-            let iid = product(*id)?
-                .installation_id
-                .ok_or("the host shows no installation ID")?;
-            Ok(ChangeStatus::Pending {
-                message: format!(
-                    "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{id}` and apply again",
-                    catalog::product_name(*id)
-                ),
-            })
-        }
-        TargetOp::SetService(setting) => {
-            let now = setting.current(&read_service(&rb)?);
-            if &now != setting {
-                return Err(format!("it reads back as `{}`", now.equivalent()));
-            }
-            Ok(ChangeStatus::applied())
-        }
+        TargetOp::ShowInstallationId { product: id } => installation_id_pending(*id, product(*id)?),
+        TargetOp::SetService(setting) => verify_service(&rb, setting),
         TargetOp::ClearListeningPort => verify_port_cleared(&rb),
         TargetOp::RestartService => verify_restart(&rb),
         TargetOp::SetRuleGroup { group, enabled, .. } => verify_rule_group(&rb, *group, *enabled),
@@ -88,17 +72,42 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
             remote_addresses,
             profiles,
         } => verify_port_rule(&rb, *port, remote_addresses, profiles),
-        TargetOp::RemovePortRule => {
-            let present = rb
-                .firewall_rules
-                .iter()
-                .any(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME));
-            if present {
-                return Err(format!("{PORT_RULE_NAME} is still there"));
-            }
-            Ok(ChangeStatus::applied())
-        }
+        TargetOp::RemovePortRule => verify_port_rule_removed(&rb),
     }
+}
+
+/// The installation ID the host shows for `id`, for the user to call the activation line with.
+fn installation_id_pending(id: ProductId, p: ProductState) -> Result<ChangeStatus, String> {
+    let iid = p
+        .installation_id
+        .ok_or("the host shows no installation ID")?;
+    Ok(ChangeStatus::Pending {
+        message: format!(
+            "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{id}` and apply again",
+            catalog::product_name(id)
+        ),
+    })
+}
+
+/// The service setting reads back as it was written.
+fn verify_service(rb: &ReadBack, setting: &ServiceSetting) -> Result<ChangeStatus, String> {
+    let now = setting.current(&read_service(rb)?);
+    if &now != setting {
+        return Err(format!("it reads back as `{}`", now.equivalent()));
+    }
+    Ok(ChangeStatus::applied())
+}
+
+/// kmsconf's port rule is gone.
+fn verify_port_rule_removed(rb: &ReadBack) -> Result<ChangeStatus, String> {
+    let present = rb
+        .firewall_rules
+        .iter()
+        .any(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME));
+    if present {
+        return Err(format!("{PORT_RULE_NAME} is still there"));
+    }
+    Ok(ChangeStatus::applied())
 }
 
 /// The product is licensed after activating it `how` (`online`, `by phone`).
