@@ -88,7 +88,9 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     progress.finish();
     planned.failures.extend(opened.failures);
     planned.failures.extend(locked.failures);
-    let text = render::plan(
+    let mut text = String::new();
+    render::plan(
+        &mut text,
         &planned.plan,
         &config.dir,
         &planned.failures,

@@ -43,14 +43,55 @@ impl FormatArgs {
     }
 }
 
-/// The plan in `format`; `failures` are the hosts that could not be planned, with why. Lab
-/// targets are shown relative to the config's directory recorded in the plan.
-pub fn plan(plan: &KmsPlan, failures: &[(String, HostFailure)], format: Format) -> String {
+/// Prints the plan in `format`; `failures` are the hosts that could not be planned, with why.
+/// Lab targets are shown relative to the config's directory recorded in the plan. The human
+/// plan goes out as it is rendered, never held whole.
+pub fn emit_plan(
+    plan: &KmsPlan,
+    failures: &[(String, HostFailure)],
+    format: Format,
+) -> Result<(), CliError> {
     let base = plan.config_dir();
     match format {
-        Format::Human => render::plan(plan, &base, failures, Style::stdout()),
-        Format::Json => json(&PlanOutput::new(plan, &base, failures)),
-        Format::Markdown => markdown::plan(plan, &base, failures),
+        Format::Human => {
+            let mut out = Stdout::new();
+            render::plan(&mut out, plan, &base, failures, Style::stdout());
+            out.finish()
+        }
+        Format::Json => emit(&json(&PlanOutput::new(plan, &base, failures))),
+        Format::Markdown => emit(&markdown::plan(plan, &base, failures)),
+    }
+}
+
+/// Standard output for text rendered piece by piece, buffered; as for [`emit`], a reader that
+/// stops early is not an error, and what is left is not written.
+struct Stdout {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    error: Option<std::io::Error>,
+}
+
+impl Stdout {
+    fn new() -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            error: None,
+        }
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        if self.error.is_none() {
+            self.error = self.out.flush().err();
+        }
+        written(self.error.map_or(Ok(()), Err))
+    }
+}
+
+impl std::fmt::Write for Stdout {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        if self.error.is_none() {
+            self.error = self.out.write_all(text.as_bytes()).err();
+        }
+        Ok(())
     }
 }
 
@@ -65,7 +106,12 @@ pub fn json(doc: &impl serde::Serialize) -> String {
 /// closes the pipe: that is not an error, and the command goes on (a plan is still saved).
 pub fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// What writing to standard output came to: a closed pipe is not an error.
+fn written(result: std::io::Result<()>) -> Result<(), CliError> {
+    match result {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Message(format!(
             "cannot write to standard output: {e}"
         ))),

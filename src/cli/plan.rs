@@ -44,11 +44,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     );
     progress.finish();
     planned.failures.extend(opened.failures);
-    output::emit(&output::plan(
-        &planned.plan,
-        &planned.failures,
-        args.format.format(),
-    ))?;
+    output::emit_plan(&planned.plan, &planned.failures, args.format.format())?;
     if !planned.failures.is_empty() {
         return Err(CliError::Message(format!(
             "{} host{} could not be planned; nothing was saved",

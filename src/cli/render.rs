@@ -2,7 +2,7 @@
 //! terminal and never with `NO_COLOR` (anstyle writes the codes); everything reads the same
 //! without it.
 
-use std::fmt::Write as _;
+use std::fmt::Write;
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -99,7 +99,7 @@ pub fn value(v: &Value) -> String {
     }
 }
 
-fn change_line(out: &mut String, c: &KmsChange, style: Style) {
+fn change_line(out: &mut impl Write, c: &KmsChange, style: Style) {
     let head = match c.action {
         Action::Create => format!("{}: {}", c.address, value(&c.after)),
         Action::Delete => format!("{}: {}", c.address, value(&c.before)),
@@ -120,14 +120,14 @@ fn change_line(out: &mut String, c: &KmsChange, style: Style) {
     }
 }
 
-/// The human plan.
+/// The human plan, written to `out` as it is rendered: a 10,000-host plan is tens of megabytes.
 pub fn plan(
+    out: &mut impl Write,
     plan: &KmsPlan,
     base: &Path,
     failures: &[(String, HostFailure)],
     style: Style,
-) -> String {
-    let mut out = String::new();
+) {
     for host in &plan.hosts {
         let name = style.bold(&format!("host {}", host.name));
         let t = host.target.relative_to(base);
@@ -145,23 +145,21 @@ pub fn plan(
             let _ = writeln!(out, "  {}", style.yellow(&format!("note: {notice}")));
         }
         for c in &host.changes {
-            change_line(&mut out, c, style);
+            change_line(out, c, style);
         }
-        out.push('\n');
+        let _ = out.write_char('\n');
     }
     for (host, e) in failures {
         let _ = writeln!(
             out,
-            "{} {}",
+            "{} {}\n",
             style.red(&format!("host {host}: cannot plan:")),
             e
         );
-        out.push('\n');
     }
     for line in summary(plan, failures) {
         let _ = writeln!(out, "{line}");
     }
-    out
 }
 
 /// The closing lines of a plan: what it does in numbers, or that nothing changes.

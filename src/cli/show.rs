@@ -21,7 +21,7 @@ pub struct ShowArgs {
 pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
     let (plan, seal) = app::load_plan(&args.plan, session::plan_key()?.as_ref())?;
     // a saved plan never has failed hosts: `plan --out` refuses to save one
-    output::emit(&output::plan(&plan, &[], args.format.format()))?;
+    output::emit_plan(&plan, &[], args.format.format())?;
     if args.format.format() != output::Format::Markdown {
         // the markdown summary carries the digest itself
         note!("{}", session::seal_line(&seal));

@@ -8,8 +8,9 @@
 //! `kmsconf lab confirmation-id` produces, as the phone line would); the KMS settings slmgr.vbs
 //! gates are refused until a KMS host key is installed (activation is not needed); settings
 //! that need a service restart stay pending until it happens; the Key Management Service
-//! firewall group holds its two built-in rules with their profiles and scopes. Every round trip holds an OS lock on `PATH.lock` and
-//! writes the state file atomically, so concurrent runs and kills never leave it half-written.
+//! firewall group holds its two built-in rules with their profiles and scopes. Every round trip
+//! holds an OS lock on `PATH.lock`, which also counts the round trips, and writes the state file
+//! atomically when it changed the host, so concurrent runs and kills never leave it half-written.
 //!
 //! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
 //! that can be set off from the real one (`clock_offset_seconds`), so counts, the 30-day window,
@@ -66,14 +67,14 @@ pub struct LabFile {
     /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
     #[serde(default)]
     pub clients: Vec<clients::ClientRequest>,
-    /// Round trips kmsconf made to this host (discoveries and batches, or the requests of
-    /// `kmsconf lab agent`), for the benchmarks.
-    #[serde(default)]
-    pub round_trips: u64,
     /// While a restart is pending: the settings the running Software Protection service still
     /// uses (what a Windows host's CIM properties show, its registry showing `host.service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_service: Option<ServiceState>,
+    /// Where files from before `PATH.lock` counted the round trips kept the count: still read,
+    /// so they load unchanged, and no longer written.
+    #[serde(default, skip_serializing)]
+    round_trips: serde::de::IgnoredAny,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
@@ -108,8 +109,8 @@ impl LabFile {
             faults: Vec::new(),
             clock_offset_seconds: 0,
             clients: Vec::new(),
-            round_trips: 0,
             running_service: None,
+            round_trips: serde::de::IgnoredAny,
         };
         let observed = clients::observe(&file, 0);
         file.host.client_machine_id = observed.client_machine_id;
@@ -159,10 +160,10 @@ impl LabTarget {
         }
     }
 
-    /// One round trip: lock, load (or create), honour the lab's controls, run `f`, save if
-    /// anything changed.
+    /// One round trip: lock, load (or create), honour the lab's controls, count it, run `f`,
+    /// save if anything changed.
     fn round_trip<R>(&self, f: impl FnOnce(&mut LabFile) -> R) -> Result<(R, bool), Error> {
-        with_lab_file(&self.path, true, |file| {
+        with_locked(&self.path, true, |file, lock| {
             if file.unreachable {
                 return Err(Error::Unreachable {
                     host: self.host.clone(),
@@ -183,7 +184,7 @@ impl LabTarget {
                 });
             }
             std::thread::sleep(latency);
-            file.round_trips = file.round_trips.saturating_add(1);
+            lock.count_round_trip()?;
             Ok(f(file))
         })
     }
@@ -343,31 +344,26 @@ pub fn with_lab_file<R>(
     create: bool,
     f: impl FnOnce(&mut LabFile) -> Result<R, Error>,
 ) -> Result<(R, bool), Error> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    with_locked(path, create, |file, _| f(file))
+}
+
+/// [`with_lab_file`], with `f` also given the lock it runs under.
+fn with_locked<R>(
+    path: &Path,
+    create: bool,
+    f: impl FnOnce(&mut LabFile, &mut HostLock) -> Result<R, Error>,
+) -> Result<(R, bool), Error> {
     // through a symlink, the file it names is the host: read, locked and replaced there, so two
     // links to one file are one host and the link stays a link
     let resolved = resolve_link(path);
     let path = resolved.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|source| Error::Io {
-            path: lock_path.clone(),
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
             source,
         })?;
-    lock.lock().map_err(|source| Error::Io {
-        path: lock_path.clone(),
-        source,
-    })?;
+    }
+    let mut lock = HostLock::take(path)?;
     let (mut file, created) = match read_bounded(path, LAB_LIMIT) {
         Ok(bytes) => (parse(path, &bytes)?, false),
         Err(kmsconf_engine::Error::Read { source, .. })
@@ -378,11 +374,64 @@ pub fn with_lab_file<R>(
         Err(e) => return Err(e.into()),
     };
     let before = file.clone();
-    let result = f(&mut file)?;
+    let result = f(&mut file, &mut lock)?;
     if created || file != before {
         save(path, &file)?;
     }
     Ok((result, created))
+}
+
+/// The OS lock on `PATH.lock` that one round trip or lab command holds. The lock file's text is
+/// the number of round trips kmsconf made to the host (discoveries and batches), for the
+/// benchmarks: counting there, a discovery that changes nothing never rewrites the state file.
+struct HostLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl HostLock {
+    fn take(path: &Path) -> Result<Self, Error> {
+        let path = PathBuf::from(format!("{}.lock", path.display()));
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        Ok(Self { file, path })
+    }
+
+    /// One more round trip in the count; a lock file without one (from before it was kept
+    /// there, or edited) starts again from zero.
+    fn count_round_trip(&mut self) -> Result<(), Error> {
+        use std::io::{Read, Seek, Write};
+        let mut bytes = Vec::new();
+        let counted = self
+            .file
+            .rewind()
+            .and_then(|()| self.file.read_to_end(&mut bytes))
+            .and_then(|_| {
+                let count = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+                    .saturating_add(1);
+                let text = format!("{count}\n");
+                self.file.rewind()?;
+                self.file.write_all(text.as_bytes())?;
+                self.file.set_len(text.len() as u64)
+            });
+        counted.map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
 }
 
 /// The file `path` names, through any symlinks; a link to a file not created yet names where
@@ -856,13 +905,60 @@ mod tests {
     fn extreme_numbers_in_a_hand_edited_file_are_not_an_overflow() {
         let (_d, t) = lab();
         with_lab_file(&t.path, true, |f| {
-            f.round_trips = u64::MAX;
             f.clock_offset_seconds = i64::MAX;
             Ok(())
         })
         .expect("control");
+        std::fs::write(round_trips_path(&t), u64::MAX.to_string()).expect("write");
         let state = t.discover().expect("discover").state;
         assert_eq!(state.clock, Some(i64::MAX));
+        assert_eq!(round_trips(&t), u64::MAX);
+    }
+
+    fn round_trips_path(t: &LabTarget) -> PathBuf {
+        PathBuf::from(format!("{}.lock", t.path.display()))
+    }
+
+    fn round_trips(t: &LabTarget) -> u64 {
+        let text = std::fs::read_to_string(round_trips_path(t)).expect("lock file");
+        text.trim().parse().expect("a count")
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn round_trips_are_counted_in_the_lock_file_and_a_discovery_leaves_the_state_file_alone() {
+        let (_d, t) = lab();
+        t.discover().expect("creates");
+        // a rewrite replaces the file (a new inode), even with the same text
+        let inode = || {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&t.path).expect("state file").ino()
+        };
+        let first = inode();
+        t.discover().expect("again");
+        assert_eq!(inode(), first);
+        t.execute(&[]).expect("an empty batch is a round trip too");
+        assert_eq!(round_trips(&t), 3);
+        std::fs::write(round_trips_path(&t), "not a count, longer than one").expect("write");
+        t.discover().expect("discover");
+        assert_eq!(round_trips(&t), 1);
+    }
+
+    #[test]
+    fn a_file_that_kept_its_round_trips_loads_and_drops_them() {
+        let (_d, t) = lab();
+        t.discover().expect("creates");
+        let mut value: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&t.path).expect("read")).expect("json");
+        value["round_trips"] = 7.into();
+        std::fs::write(&t.path, value.to_string()).expect("write");
+        with_lab_file(&t.path, false, |f| {
+            f.offline = true;
+            Ok(())
+        })
+        .expect("loads");
+        let saved = std::fs::read_to_string(&t.path).expect("read");
+        assert!(!saved.contains("round_trips"), "{saved}");
     }
 
     #[test]
