@@ -19,11 +19,7 @@ fn fails_fast(p: &Project, args: &[&str]) -> Run {
 #[test]
 fn a_fifo_or_a_device_as_config_plan_or_lab_file_is_refused_at_once() {
     let p = Project::new();
-    let made = std::process::Command::new("mkfifo")
-        .arg(p.path("fifo"))
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
+    p.fifo("fifo");
     for (file, kind) in [("fifo", "a FIFO"), ("/dev/zero", "a device")] {
         let expected = format!("it is not a regular file: it is {kind}");
         for args in [

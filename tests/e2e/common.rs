@@ -134,6 +134,16 @@ impl Project {
         }
     }
 
+    /// Makes a FIFO named `name` in the project (a file that blocks whoever reads it).
+    #[cfg(unix)]
+    pub fn fifo(&self, name: &str) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(self.path(name))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+    }
+
     /// Runs and asserts the exit code.
     pub fn ok(&self, args: &[&str], code: i32) -> Run {
         let r = self.run(args);

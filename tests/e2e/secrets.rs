@@ -147,11 +147,7 @@ fn an_empty_confirmation_id_file_is_pending() {
 #[test]
 fn a_device_or_fifo_secret_never_hangs() {
     let p = Project::new();
-    let made = std::process::Command::new("mkfifo")
-        .arg(p.path("fifo"))
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
+    p.fifo("fifo");
     for (file, kind) in [("/dev/zero", "a device"), ("fifo", "a FIFO")] {
         p.write("kmsconf.toml", &format!("[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = {{ file = \"{file}\" }}\n"));
         let start = std::time::Instant::now();
