@@ -14,6 +14,8 @@ use serde::Deserialize;
 use super::powershell::{self, Answer, Request};
 use super::process::Finished;
 use super::session::{Next, Session};
+#[cfg(test)]
+use super::session::Process;
 use crate::Error;
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
@@ -381,7 +383,9 @@ mod tests {
 
     impl Transport for Shell {
         fn start(&self, _: &str) -> Result<Session, Error> {
-            Session::start("sh", &["-c".into(), self.script.clone()]).map_err(|e| {
+            Process::start("sh", &["-c".into(), self.script.clone()])
+                .map(|p| Box::new(p) as Session)
+                .map_err(|e| {
                 Error::Unreachable {
                     host: "kms01".into(),
                     message: e.to_string(),
