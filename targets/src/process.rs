@@ -39,7 +39,7 @@ impl Broken {
         match self.clone() {
             Self::Unreachable(message) => Error::Unreachable { host, message },
             Self::Auth(message) => Error::AuthRefused { host, message },
-            Self::Certificate(message) => Error::HostKey { host, message },
+            Self::Certificate(message) => Error::Certificate { host, message },
             Self::Timeout { seconds, during } => Error::Timeout {
                 host,
                 seconds,
