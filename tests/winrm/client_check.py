@@ -57,7 +57,7 @@ class Client:
         self.url = f"{'https' if args.ca else 'http'}://127.0.0.1:{args.port}/wsman"
         self.ctx = None
 
-    def post(self, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+    def post(self, body: bytes, headers: dict) -> tuple[int, dict, bytes, http.client.HTTPMessage]:
         self.conn.request("POST", "/wsman", body=body, headers=headers)
         r = self.conn.getresponse()
         data = r.read()
