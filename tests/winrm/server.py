@@ -950,6 +950,8 @@ def serve_main(argv):
     if args.log:
         logging.basicConfig(filename=args.log, level=logging.INFO,
                             format="%(asctime)s %(threadName)s %(levelname)s %(message)s")
+    else:
+        log.addHandler(logging.NullHandler())  # silent: no last-resort warnings on stderr
     try:
         import spnego  # noqa: F401  (fail at start, not at the first request)
         state = State(args)
