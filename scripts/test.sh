@@ -25,10 +25,11 @@ declare -A provides=(
   [samba]=/usr/sbin/samba
   [samba-ad-provision]=/usr/share/samba/setup/provision.ldif
   [krb5-user]=/usr/bin/kinit
+  [python3]=/usr/bin/python3
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision krb5-user; do
+  samba-ad-provision krb5-user python3 python3-venv; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
@@ -52,5 +53,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+
+# Python test venv: the test WinRM endpoint (tests/winrm/server.py) and the recorded-traffic
+# tests run with this interpreter; pip runs again only when the pinned requirement line changes
+requirements="pyyaml==6.0.2 pyspnego==0.12.4 cryptography==50.0.2"
+venv=target/test-venv
+if [ "$(cat "$venv/requirements.txt" 2>/dev/null)" != "$requirements" ]; then
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # one word per requirement
+  "$venv/bin/pip" install -q --disable-pip-version-check $requirements
+  echo "$requirements" >"$venv/requirements.txt"
+fi
+export KMSCONF_TEST_PYTHON="$PWD/$venv/bin/python"
 
 exec cargo test --workspace "$@"
