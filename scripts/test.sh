@@ -25,17 +25,22 @@ declare -A provides=(
   [samba]=/usr/sbin/samba
   [samba-ad-provision]=/usr/share/samba/setup/provision.ldif
   [krb5-user]=/usr/bin/kinit
-  [python3]=/usr/bin/python3
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision krb5-user python3 python3-venv; do
+  samba-ad-provision krb5-user; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$package")
   fi
 done
+
+# a python3 that can make a venv with pip (Debian's needs python3-venv; another one, pyenv's
+# say, already can)
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   install="apt-get update && apt-get install -y ${missing[*]}"
