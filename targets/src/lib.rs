@@ -14,6 +14,7 @@ mod process;
 mod session;
 pub mod ssh;
 mod windows;
+pub mod winrm;
 
 use std::time::Duration;
 
