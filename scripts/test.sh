@@ -4,8 +4,10 @@
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
 # server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
-# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. They
-# fail, never skip, without those programs: this script is what makes a fresh machine ready.
+# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. The
+# WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
+# packages it installs in a venv. They fail, never skip, without those programs: this script is
+# what makes a fresh machine ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,8 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # package -> a program or file it installs (what the tests run); a package without one (the
-# samba-ad-dc metapackage) is looked up with dpkg-query
+# samba-ad-dc metapackage; python3-venv, whose files carry the Python version) is looked up with
+# dpkg-query
 declare -A provides=(
   [bind9]=/usr/sbin/named
   [bind9-dnsutils]=/usr/bin/nsupdate
@@ -28,7 +31,7 @@ declare -A provides=(
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision krb5-user; do
+  samba-ad-provision krb5-user python3-venv; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
@@ -52,5 +55,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+
+# Python test venv: the tests' Python packages, pinned, all on the one `pip install` line
+# (PyYAML reads pypsrp's fixtures; pyspnego, with cryptography, is the WinRM test server's NTLM)
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check pyyaml==6.0.2 pyspnego==0.12.4 cryptography==50.0.2
+# pypsrp 0.9.1's recorded WinRM traffic (downloaded once into the cache, never committed)
+"$venv/bin/python" scripts/winrm-fixtures.py --cache target/test-cache \
+  --out target/test-cache/wsman-fixtures.json
+export KMSCONF_WSMAN_FIXTURES="$PWD/target/test-cache/wsman-fixtures.json"
 
 exec cargo test --workspace "$@"
