@@ -4,8 +4,10 @@
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
 # server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
-# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. They
-# fail, never skip, without those programs: this script is what makes a fresh machine ready.
+# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. The
+# WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
+# packages it installs in a venv. They fail, never skip, without those programs: this script is
+# what makes a fresh machine ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,5 +72,9 @@ if [ "$(cat "$venv/requirements.txt" 2>/dev/null)" != "$requirements" ]; then
   echo "$requirements" >"$venv/requirements.txt"
 fi
 export KMSCONF_TEST_PYTHON="$PWD/$venv/bin/python"
+# pypsrp 0.9.1's recorded WinRM traffic (downloaded once into the cache, never committed)
+"$KMSCONF_TEST_PYTHON" scripts/winrm-fixtures.py --cache target/test-cache \
+  --out target/test-cache/wsman-fixtures.json
+export KMSCONF_WSMAN_FIXTURES="$PWD/target/test-cache/wsman-fixtures.json"
 
 exec cargo test --workspace "$@"

@@ -39,13 +39,13 @@ impl ShellSession {
     /// Creates the shell and starts the agent's PowerShell in it.
     pub fn start(mut client: Client, deadline: Instant) -> Result<Self, Broken> {
         let endpoint = client.endpoint.clone();
-        let id = wsman::message_id();
+        let id = message_id();
         let xml = wsman::create_shell(&endpoint, &id);
         let shell_id = match call(&mut client, Expect::Create, &xml, &id, "creating the shell")? {
             Reply::Created { shell_id } => shell_id,
             other => return Err(unexpected("Create", &other)),
         };
-        let id = wsman::message_id();
+        let id = message_id();
         let xml = wsman::command(
             &endpoint,
             &id,
@@ -86,7 +86,7 @@ impl ShellSession {
             let n = self.stdin.len().min(SEND_CHUNK);
             let chunk: Vec<u8> = self.stdin.drain(..n).collect();
             let last = end && self.stdin.is_empty();
-            let id = wsman::message_id();
+            let id = message_id();
             let xml = wsman::send(
                 &client.endpoint,
                 &id,
@@ -111,7 +111,7 @@ impl ShellSession {
             return;
         };
         let endpoint = client.endpoint_until(deadline);
-        let id = wsman::message_id();
+        let id = message_id();
         let xml = wsman::receive(&endpoint, &id, &self.shell_id, &self.command_id);
         let answer = client.call(
             Expect::Receive,
@@ -204,7 +204,7 @@ impl Channel for ShellSession {
         }
         if let Some(mut client) = self.client.take() {
             if !self.done {
-                let id = wsman::message_id();
+                let id = message_id();
                 let xml = wsman::signal_terminate(&client.endpoint, &id, &self.shell_id, &self.command_id);
                 let _ = call(&mut client, Expect::Signal, &xml, &id, "stopping PowerShell");
             }
@@ -223,7 +223,7 @@ impl Drop for ShellSession {
     /// A session dropped without closing still removes its shell from the host.
     fn drop(&mut self) {
         if let Some(mut client) = self.client.take() {
-            let id = wsman::message_id();
+            let id = message_id();
             let xml = wsman::signal_terminate(&client.endpoint, &id, &self.shell_id, &self.command_id);
             let _ = call(&mut client, Expect::Signal, &xml, &id, "stopping PowerShell");
             delete(&mut client, &self.shell_id);
@@ -253,11 +253,25 @@ fn delete(client: &mut Client, shell_id: &str) {
     if !client.is_open() {
         return;
     }
-    let id = wsman::message_id();
+    let id = message_id();
     let xml = wsman::delete_shell(&client.endpoint, &id, shell_id);
     if let Err(e) = call(client, Expect::Delete, &xml, &id, "deleting the shell") {
         tracing::warn!(error = ?e, "could not delete the WinRM shell; the host removes it when its idle timeout passes");
     }
+}
+
+/// A fresh WS-Addressing MessageID. Should the system's random source fail, a MessageID only
+/// needs to be unique on this connection: the time and a counter make one.
+fn message_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    wsman::message_id().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("uuid:{:08X}-0000-4000-8000-{:012X}", nanos as u32, n)
+    })
 }
 
 fn unexpected(what: &str, reply: &Reply) -> Broken {
