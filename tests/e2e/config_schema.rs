@@ -73,6 +73,7 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
     ("56-depends-on-cycle-3.toml", "a cycle across hosts"),
     ("57-duplicate-lab-target.toml", "compares hosts"),
     ("58-duplicate-ssh-target.toml", "compares hosts"),
+    ("79-duplicate-winrm-target.toml", "compares hosts"),
     (
         "62-duplicate-host-name-case.toml",
         "unique ignoring case, across keys",

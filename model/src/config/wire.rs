@@ -71,6 +71,7 @@ pub struct ConfigWire {
 /// The desired state of one KMS host.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = winrm::target_rules)]
 pub struct HostWire {
     /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
     /// to this config file), `local`, `ssh://[user@]host[:port]`, or over WinRM

@@ -68,3 +68,30 @@ impl std::fmt::Display for WinRmAuth {
         f.write_str(self.id())
     }
 }
+
+/// The rules between a host's `target` and its `winrm` table, for editors: a WinRM target needs
+/// the table, any other target has none, and over `winrm://` (HTTP) neither Basic nor `ca_file`.
+pub(super) fn target_rules(schema: &mut schemars::Schema) {
+    let target = |pattern: serde_json::Value| {
+        serde_json::json!({ "properties": { "target": pattern }, "required": ["target"] })
+    };
+    let rules = serde_json::json!([
+        {
+            "if": target(serde_json::json!({ "pattern": r"^\s*winrm(\+https)?://" })),
+            "then": { "required": ["winrm"] },
+            "else": { "not": { "required": ["winrm"] } }
+        },
+        {
+            "if": target(serde_json::json!({ "pattern": r"^\s*winrm://" })),
+            "then": {
+                "properties": {
+                    "winrm": {
+                        "properties": { "auth": { "not": { "const": "basic" } } },
+                        "not": { "required": ["ca_file"] }
+                    }
+                }
+            }
+        }
+    ]);
+    schema.insert("allOf".into(), rules);
+}
