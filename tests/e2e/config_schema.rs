@@ -125,3 +125,13 @@ fn every_corpus_config_rejected_for_a_schema_reason_fails_the_schema() {
         passed.join("\n")
     );
 }
+
+#[test]
+fn valid_winrm_hosts_pass_the_schema() {
+    let (schemas, index) = schema();
+    let doc: toml::Table = toml::from_str(crate::validate::WINRM_HOSTS).expect("TOML");
+    let json: Value = serde_json::to_value(doc).expect("TOML as JSON");
+    if let Err(e) = schemas.validate(&json, index) {
+        panic!("the schema refuses a valid config: {e:#}");
+    }
+}

@@ -32,9 +32,8 @@ pub(super) fn convert_host(
     at: usize,
     wire: HostWire,
 ) -> Option<HostConfig> {
-    let target = parse_target(ctx, &wire.target).map(|t| {
-        with_winrm_settings(ctx, name, t, wire.target.start(), wire.winrm.as_ref())
-    });
+    let target = parse_target(ctx, &wire.target)
+        .map(|t| with_winrm_settings(ctx, name, t, wire.target.start(), wire.winrm.as_ref()));
     let address = wire.address.as_ref().map(|a| {
         if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
             ctx.error(

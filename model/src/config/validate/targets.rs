@@ -209,13 +209,27 @@ mod tests {
     fn winrm_targets_take_each_account_form_and_show_as_written() {
         let dir = Path::new("/srv/kms");
         for (text, want) in [
-            (r"winrm://CORP\admin@kms01", winrm(false, r"CORP\admin", "kms01", None)),
+            (
+                r"winrm://CORP\admin@kms01",
+                winrm(false, r"CORP\admin", "kms01", None),
+            ),
             (
                 "winrm://admin@corp.example@kms01.corp.example:15985",
-                winrm(false, "admin@corp.example", "kms01.corp.example", Some(15985)),
+                winrm(
+                    false,
+                    "admin@corp.example",
+                    "kms01.corp.example",
+                    Some(15985),
+                ),
             ),
-            ("winrm+https://admin@[::1]:5986", winrm(true, "admin", "::1", Some(5986))),
-            ("winrm+https://svc-kms@10.0.0.5", winrm(true, "svc-kms", "10.0.0.5", None)),
+            (
+                "winrm+https://admin@[::1]:5986",
+                winrm(true, "admin", "::1", Some(5986)),
+            ),
+            (
+                "winrm+https://svc-kms@10.0.0.5",
+                winrm(true, "svc-kms", "10.0.0.5", None),
+            ),
         ] {
             let spec = target_from_text(text, dir).expect(text);
             assert_eq!(spec, want, "{text}");

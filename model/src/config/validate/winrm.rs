@@ -77,11 +77,18 @@ fn convert_winrm(
             None
         }
     };
-    let auth = wire.auth.as_ref().map_or(WinRmAuth::default(), |a| *a.get());
+    let auth = wire
+        .auth
+        .as_ref()
+        .map_or(WinRmAuth::default(), |a| *a.get());
     if let Some(a) = wire.auth.as_ref().filter(|_| !https) {
         check_auth_over_http(ctx, a);
     }
-    if let Some(a) = wire.auth.as_ref().filter(|a| *a.get() == WinRmAuth::Kerberos) {
+    if let Some(a) = wire
+        .auth
+        .as_ref()
+        .filter(|a| *a.get() == WinRmAuth::Kerberos)
+    {
         if host.parse::<IpAddr>().is_ok() {
             ctx.warn(a.start(), format!("`auth = \"kerberos\"` with the IP address `{host}` as the host: Kerberos finds the service principal (`HTTP/NAME`) by the host's DNS name, so unless an SPN was registered for the address it fails; write the host's DNS name in the target"));
         }

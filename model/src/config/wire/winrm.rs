@@ -29,9 +29,7 @@ pub struct WinRmWire {
 }
 
 /// How kmsconf authenticates over WinRM; every method logs on with the account's password.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WinRmAuth {
     /// SPNEGO: Kerberos where it can be used, else NTLM, as Windows' own client does.
@@ -72,9 +70,7 @@ impl std::fmt::Display for WinRmAuth {
 /// The rules between a host's `target` and its `winrm` table, for editors: a WinRM target needs
 /// the table, any other target has none, and over `winrm://` (HTTP) neither Basic nor `ca_file`.
 pub(super) fn target_rules(schema: &mut schemars::Schema) {
-    let target = |pattern: serde_json::Value| {
-        serde_json::json!({ "properties": { "target": pattern }, "required": ["target"] })
-    };
+    let target = |pattern: serde_json::Value| serde_json::json!({ "properties": { "target": pattern }, "required": ["target"] });
     let rules = serde_json::json!([
         {
             "if": target(serde_json::json!({ "pattern": r"^\s*winrm(\+https)?://" })),
