@@ -89,6 +89,10 @@ pub fn open_host(
             let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
             Ok(Box::new(WindowsTarget::new(host, shell)))
         }
+        TargetSpec::WinRm { .. } => Err(Error::UnsupportedTarget {
+            target: spec.to_string(),
+            reason: "the WinRM transport is not built yet".into(),
+        }),
         TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
             target: spec.to_string(),
             reason: "a DNS server is not a KMS host".into(),
