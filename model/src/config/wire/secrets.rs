@@ -1,29 +1,46 @@
 //! Secret references as the config writes them: `{ env = "VAR" }`, `{ file = "path" }` or, where
 //! a literal is tolerated, a string.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// A secret: read from an environment variable or a file; a literal string is accepted with a
-/// warning.
-#[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged, deny_unknown_fields)]
+/// warning. Its schema is [`SecretReferenceWire`]'s with the string added.
+#[derive(Debug, Clone)]
 pub enum SecretWire {
     Env {
-        /// Environment variable holding the secret.
-        #[schemars(regex(pattern = r"^[^=\x00]+$"))]
         env: String,
     },
     File {
-        /// File holding the secret, relative to the config file.
-        #[schemars(regex(pattern = r"\S"))]
         file: String,
     },
     /// The secret written in the config (discouraged).
     Literal(String),
+}
+
+impl JsonSchema for SecretWire {
+    fn schema_name() -> Cow<'static, str> {
+        "SecretWire".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut schema = SecretReferenceWire::json_schema(generator);
+        schema.insert(
+            "description".into(),
+            "A secret: read from an environment variable or a file; a literal string is accepted with a\nwarning.".into(),
+        );
+        if let Some(serde_json::Value::Array(forms)) = schema.get_mut("anyOf") {
+            forms.push(serde_json::json!({
+                "description": "The secret written in the config (discouraged).",
+                "type": "string"
+            }));
+        }
+        schema
+    }
 }
 
 impl<'de> Deserialize<'de> for SecretWire {
