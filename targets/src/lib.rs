@@ -89,10 +89,16 @@ pub fn open_host(
             let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
             Ok(Box::new(WindowsTarget::new(host, shell)))
         }
-        TargetSpec::WinRm { .. } => Err(Error::UnsupportedTarget {
-            target: spec.to_string(),
-            reason: "the WinRM transport is not built yet".into(),
-        }),
+        TargetSpec::WinRm { .. } => {
+            let options =
+                winrm::WinRmOptions::of(spec).ok_or_else(|| Error::UnsupportedTarget {
+                    target: spec.to_string(),
+                    reason: "not a WinRM target".into(),
+                })?;
+            let shell =
+                winrm::WinRmShell::new(host, options, connect.timeout, connect.connect_timeout);
+            Ok(Box::new(WindowsTarget::new(host, shell)))
+        }
         TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
             target: spec.to_string(),
             reason: "a DNS server is not a KMS host".into(),

@@ -37,16 +37,16 @@ impl Transport for LocalShell {
         Process::start(&self.program, &powershell::arguments())
             .map(|p| Box::new(p) as Session)
             .map_err(|e| Error::Remote {
-            host: host.to_string(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "`{}` was not found: target `local` runs only on Windows",
-                    self.program
-                )
-            } else {
-                format!("cannot start `{}`: {e}", self.program)
-            },
-        })
+                host: host.to_string(),
+                message: if e.kind() == std::io::ErrorKind::NotFound {
+                    format!(
+                        "`{}` was not found: target `local` runs only on Windows",
+                        self.program
+                    )
+                } else {
+                    format!("cannot start `{}`: {e}", self.program)
+                },
+            })
     }
 
     fn timeout(&self) -> Duration {

@@ -85,9 +85,9 @@ impl Transport for SshShell {
         Process::start(self.program(), &self.arguments())
             .map(|p| Box::new(p) as Session)
             .map_err(|e| Error::Unreachable {
-            host: host.to_string(),
-            message: format!("cannot start `{}`: {e}", self.program()),
-        })
+                host: host.to_string(),
+                message: format!("cannot start `{}`: {e}", self.program()),
+            })
     }
 
     fn timeout(&self) -> std::time::Duration {

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::powershell::{self, Answer, Request};
 use super::process::Finished;
-use super::session::{Next, Session};
 #[cfg(test)]
 use super::session::Process;
+use super::session::{Next, Session};
 use crate::Error;
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
@@ -385,12 +385,10 @@ mod tests {
         fn start(&self, _: &str) -> Result<Session, Error> {
             Process::start("sh", &["-c".into(), self.script.clone()])
                 .map(|p| Box::new(p) as Session)
-                .map_err(|e| {
-                Error::Unreachable {
+                .map_err(|e| Error::Unreachable {
                     host: "kms01".into(),
                     message: e.to_string(),
-                }
-            })
+                })
         }
         fn failure(&self, host: &str, _: &Finished) -> Option<Error> {
             self.dropped.then(|| Error::ConnectionDropped {

@@ -342,7 +342,10 @@ mod tests {
             SecurityBufferRef::token_buf(&mut token),
             SecurityBufferRef::data_buf(&mut data),
         ];
-        server.ntlm.decrypt_message(&mut buffers).expect("server unseals");
+        server
+            .ntlm
+            .decrypt_message(&mut buffers)
+            .expect("server unseals");
         assert_eq!(buffers[1].data(), b"<s:Envelope/>");
 
         let mut token = vec![0u8; 16];
@@ -382,8 +385,8 @@ mod tests {
     #[test]
     fn negotiate_without_a_kdc_offers_spnego() {
         let password = Secret::new("Passw0rd!");
-        let mut client = Context::new(Mechanism::Negotiate, "CORP\\admin", &password, "kms01")
-            .expect("client");
+        let mut client =
+            Context::new(Mechanism::Negotiate, "CORP\\admin", &password, "kms01").expect("client");
         let token = client.step(None).expect("first token");
         assert_eq!(token.first(), Some(&0x60), "a GSS-API InitialContextToken");
     }

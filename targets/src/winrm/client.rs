@@ -56,7 +56,11 @@ pub enum CallError {
 impl Client {
     /// Connects and authenticates; the errors are those of the connection (unreachable,
     /// certificate, credentials refused, timeout).
-    pub fn connect(options: &WinRmOptions, password: Secret, timeout: Duration) -> Result<Self, Broken> {
+    pub fn connect(
+        options: &WinRmOptions,
+        password: Secret,
+        timeout: Duration,
+    ) -> Result<Self, Broken> {
         let tls = options.https.then(|| Tls {
             ca_file: options.ca_file.clone(),
         });
@@ -121,7 +125,8 @@ impl Client {
             .map_err(|e| Broken::Auth(format!("{}: {e}", self.who)))?;
         for _ in 0..MAX_ROUNDS {
             let header = format!("Negotiate {}", BASE64.encode(&token));
-            let response = self.post(&[("Authorization", header)], b"", timeout, "authenticating")?;
+            let response =
+                self.post(&[("Authorization", header)], b"", timeout, "authenticating")?;
             let offered = negotiate_token(&response);
             match response.status {
                 200 => {
@@ -188,11 +193,17 @@ impl Client {
 
     /// The headers and body of a message: sealed over HTTP.
     fn wrap(&mut self, xml: &str) -> Result<(Vec<(&'static str, String)>, Vec<u8>), Broken> {
-        let plain = ("Content-Type", "application/soap+xml;charset=UTF-8".to_string());
+        let plain = (
+            "Content-Type",
+            "application/soap+xml;charset=UTF-8".to_string(),
+        );
         match &mut self.authn {
             Authn::Tls => Ok((vec![plain], xml.as_bytes().to_vec())),
             Authn::Basic(credentials) => Ok((
-                vec![plain, ("Authorization", format!("Basic {}", credentials.expose()))],
+                vec![
+                    plain,
+                    ("Authorization", format!("Basic {}", credentials.expose())),
+                ],
                 xml.as_bytes().to_vec(),
             )),
             Authn::Sealed(context, protocol) => {
@@ -200,7 +211,10 @@ impl Client {
                     .seal(xml.as_bytes())
                     .map_err(|e| Broken::Dropped(format!("cannot seal a message: {e}")))?;
                 let body = encryption::frame(*protocol, xml.len(), &header, &sealed);
-                Ok((vec![("Content-Type", encryption::content_type(*protocol))], body))
+                Ok((
+                    vec![("Content-Type", encryption::content_type(*protocol))],
+                    body,
+                ))
             }
         }
     }
@@ -210,7 +224,10 @@ impl Client {
         let content_type = response.header("Content-Type").unwrap_or("");
         let bytes = match &mut self.authn {
             Authn::Sealed(context, _) => {
-                if !content_type.to_ascii_lowercase().starts_with("multipart/encrypted") {
+                if !content_type
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/encrypted")
+                {
                     return Err(Broken::Refused(format!(
                         "{} answered HTTP {} with an unsealed `{content_type}` body over HTTP; kmsconf accepts only sealed messages there",
                         self.who, response.status
@@ -218,9 +235,9 @@ impl Client {
                 }
                 let framed = encryption::unframe(content_type, &response.body)
                     .map_err(|e| Broken::Refused(format!("unreadable sealed answer: {e}")))?;
-                let plain = context
-                    .unseal(framed.header, framed.sealed)
-                    .map_err(|e| Broken::Refused(format!("a sealed answer failed its integrity check: {e}")))?;
+                let plain = context.unseal(framed.header, framed.sealed).map_err(|e| {
+                    Broken::Refused(format!("a sealed answer failed its integrity check: {e}"))
+                })?;
                 if plain.len() != framed.plain_len {
                     return Err(Broken::Refused(format!(
                         "a sealed answer of {} bytes says it holds {}",
@@ -232,8 +249,7 @@ impl Client {
             }
             _ => response.body.clone(),
         };
-        String::from_utf8(bytes)
-            .map_err(|_| Broken::Refused("an answer that is not UTF-8".into()))
+        String::from_utf8(bytes).map_err(|_| Broken::Refused("an answer that is not UTF-8".into()))
     }
 
     /// Sends `xml` and parses its reply as `expect`. `operation` is the call's OperationTimeout.
@@ -294,7 +310,9 @@ fn status_error(response: &Response, status: u16, during: &str) -> Broken {
     } else {
         format!(": {}", text.trim())
     };
-    Broken::Refused(format!("the WinRM service answered HTTP {status} {during}{detail}"))
+    Broken::Refused(format!(
+        "the WinRM service answered HTTP {status} {during}{detail}"
+    ))
 }
 
 /// A connection error as the session reports it.

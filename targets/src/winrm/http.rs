@@ -459,10 +459,7 @@ fn handshake(
 
 /// A TLS failure as the user needs it: a certificate problem says what is wrong with it.
 fn tls_error(e: io::Error, host: &str, seconds: u64) -> HttpError {
-    let Some(inner) = e
-        .get_ref()
-        .and_then(|i| i.downcast_ref::<rustls::Error>())
-    else {
+    let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
         return timed_out(e, seconds);
     };
     match inner {
@@ -528,7 +525,8 @@ mod tests {
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 500 Err\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
             b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: Kerberos\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         ]);
-        let mut c = Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
+        let mut c =
+            Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
         let t = Duration::from_secs(5);
         let r = c.post("/wsman", &[], b"x", t).expect("first");
         assert_eq!((r.status, r.body.as_slice()), (200, b"hello".as_slice()));
@@ -552,7 +550,8 @@ mod tests {
     #[test]
     fn a_cut_answer_and_a_silent_server_are_told_apart() {
         let port = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]);
-        let mut c = Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
+        let mut c =
+            Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
         let e = c
             .post("/wsman", &[], b"", Duration::from_secs(5))
             .expect_err("cut");
@@ -560,7 +559,8 @@ mod tests {
 
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let mut c = Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
+        let mut c =
+            Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
         let e = c
             .post("/wsman", &[], b"", Duration::from_millis(200))
             .expect_err("silent");

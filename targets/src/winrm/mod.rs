@@ -12,25 +12,20 @@ mod shell;
 pub mod wsman;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use kmsconf_engine::secret::DeclaredSecret;
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+pub use kmsconf_model::config::WinRmAuth as AuthMethod;
+use kmsconf_model::config::{default_winrm_port, TargetSpec};
 
 use super::process::Finished;
 use super::session::Session;
 use super::windows::Transport;
 use crate::Error;
 
-/// How the account authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// SPNEGO: Kerberos when the account's realm has a KDC kmsconf can find, else NTLM.
-    Negotiate,
-    Ntlm,
-    Kerberos,
-    /// HTTPS only.
-    Basic,
-}
+/// Where the password of a target given on the command line (`export --target winrm://…`) is
+/// read from: such a target has no `[hosts.NAME.winrm]` table.
+pub const PASSWORD_VARIABLE: &str = "KMSCONF_WINRM_PASSWORD";
 
 /// Where and how to reach one host's WinRM service.
 #[derive(Debug, Clone)]
@@ -40,7 +35,8 @@ pub struct WinRmOptions {
     pub port: u16,
     /// `DOMAIN\user` or `user@domain`.
     pub user: String,
-    pub password: DeclaredSecret,
+    /// `None` for a target given on the command line: [`PASSWORD_VARIABLE`].
+    pub password: Option<DeclaredSecret>,
     pub auth: AuthMethod,
     pub ca_file: Option<PathBuf>,
     /// WinRM's OperationTimeout: the longest a Receive waits for output before answering
@@ -56,25 +52,62 @@ pub struct WinRmShell {
     password_name: String,
     timeout: Duration,
     connect_timeout: Duration,
+    lost: shell::Lost,
+}
+
+impl WinRmOptions {
+    /// The options of a `winrm://` or `winrm+https://` target; `None` for another target.
+    pub fn of(spec: &TargetSpec) -> Option<Self> {
+        let TargetSpec::WinRm {
+            https,
+            user,
+            host,
+            port,
+            winrm,
+        } = spec
+        else {
+            return None;
+        };
+        Some(Self {
+            https: *https,
+            host: host.clone(),
+            port: port.unwrap_or_else(|| default_winrm_port(*https)),
+            user: user.clone(),
+            password: winrm.password.clone(),
+            auth: winrm.auth,
+            ca_file: winrm.ca_file.clone(),
+            operation_timeout: winrm.operation_timeout.duration(),
+        })
+    }
 }
 
 impl WinRmShell {
-    pub fn new(host: &str, options: WinRmOptions, timeout: Duration, connect_timeout: Duration) -> Self {
+    pub fn new(
+        host: &str,
+        options: WinRmOptions,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
         Self {
             options,
             password_name: format!("hosts.{host}.winrm.password"),
             timeout,
             connect_timeout,
+            lost: shell::Lost::default(),
         }
     }
 }
 
 impl Transport for WinRmShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
-        let password = self.options.password.resolve(&self.password_name)?;
-        let deadline = Instant::now() + self.timeout;
+        let password = match &self.options.password {
+            Some(declared) => declared.resolve(&self.password_name)?,
+            None => SecretSource::Env(PASSWORD_VARIABLE.into()).resolve(&format!(
+                "{PASSWORD_VARIABLE} (the password of a WinRM target given on the command line)"
+            ))?,
+        };
         let connected = client::Client::connect(&self.options, password, self.connect_timeout)
-            .and_then(|c| shell::ShellSession::start(c, deadline));
+            .and_then(|c| shell::ShellSession::start(c, self.lost.clone()));
         match connected {
             Ok(session) => Ok(Box::new(session)),
             Err(broken) => Err(broken.error(host)),

@@ -5,6 +5,7 @@
 //! it waits for output.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::client::{fault_message, CallError, Client};
@@ -21,8 +22,14 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// Output kept of standard error.
 const STDERR_MAX: usize = 64 * 1024;
 
+/// Shells whose connection broke (shell ID, command ID): the next connection to the host removes
+/// them, which ends the agent in each (and with it, on a lab host, the apply lock it holds), as
+/// the end of an ssh connection ends its PowerShell.
+pub type Lost = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A running agent in a WinRM shell.
 pub struct ShellSession {
+    lost: Lost,
     client: Option<Client>,
     shell_id: String,
     command_id: String,
@@ -36,8 +43,14 @@ pub struct ShellSession {
 }
 
 impl ShellSession {
-    /// Creates the shell and starts the agent's PowerShell in it.
-    pub fn start(mut client: Client, deadline: Instant) -> Result<Self, Broken> {
+    /// Removes the shells lost before, then creates the shell and starts the agent's
+    /// PowerShell in it.
+    pub fn start(mut client: Client, lost: Lost) -> Result<Self, Broken> {
+        let orphans = std::mem::take(&mut *lost.lock().unwrap_or_else(PoisonError::into_inner));
+        for (shell_id, command_id) in orphans {
+            terminate(&mut client, &shell_id, &command_id);
+            delete(&mut client, &shell_id);
+        }
         let endpoint = client.endpoint.clone();
         let id = message_id();
         let xml = wsman::create_shell(&endpoint, &id);
@@ -53,7 +66,13 @@ impl ShellSession {
             powershell::PROGRAM,
             &powershell::arguments(),
         );
-        let command_id = match call(&mut client, Expect::Command, &xml, &id, "starting PowerShell") {
+        let command_id = match call(
+            &mut client,
+            Expect::Command,
+            &xml,
+            &id,
+            "starting PowerShell",
+        ) {
             Ok(Reply::CommandStarted { command_id }) => command_id,
             Ok(other) => return Err(unexpected("Command", &other)),
             Err(e) => {
@@ -61,9 +80,9 @@ impl ShellSession {
                 return Err(e);
             }
         };
-        let _ = deadline;
         tracing::debug!(shell = %shell_id, command = %command_id, "WinRM shell started");
         Ok(Self {
+            lost,
             client: Some(client),
             shell_id,
             command_id,
@@ -151,7 +170,8 @@ impl ShellSession {
     fn finish_partial(&mut self) {
         if !self.partial.is_empty() {
             let rest = std::mem::take(&mut self.partial);
-            self.lines.push_back(String::from_utf8_lossy(&rest).into_owned());
+            self.lines
+                .push_back(String::from_utf8_lossy(&rest).into_owned());
         }
     }
 
@@ -159,7 +179,12 @@ impl ShellSession {
     fn lose(&mut self, broken: Broken) {
         tracing::debug!(?broken, "WinRM session lost");
         self.broken.get_or_insert(broken);
-        self.client = None;
+        if self.client.take().is_some() && !self.done {
+            self.lost
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((self.shell_id.clone(), self.command_id.clone()));
+        }
         self.finish_partial();
     }
 }
@@ -204,9 +229,7 @@ impl Channel for ShellSession {
         }
         if let Some(mut client) = self.client.take() {
             if !self.done {
-                let id = message_id();
-                let xml = wsman::signal_terminate(&client.endpoint, &id, &self.shell_id, &self.command_id);
-                let _ = call(&mut client, Expect::Signal, &xml, &id, "stopping PowerShell");
+                terminate(&mut client, &self.shell_id, &self.command_id);
             }
             delete(&mut client, &self.shell_id);
         }
@@ -223,9 +246,7 @@ impl Drop for ShellSession {
     /// A session dropped without closing still removes its shell from the host.
     fn drop(&mut self) {
         if let Some(mut client) = self.client.take() {
-            let id = message_id();
-            let xml = wsman::signal_terminate(&client.endpoint, &id, &self.shell_id, &self.command_id);
-            let _ = call(&mut client, Expect::Signal, &xml, &id, "stopping PowerShell");
+            terminate(&mut client, &self.shell_id, &self.command_id);
             delete(&mut client, &self.shell_id);
         }
     }
@@ -243,9 +264,21 @@ fn call(
     client
         .call(expect, xml, id, operation, during)
         .map_err(|e| match e {
-            CallError::Fault(fault) => Broken::Refused(format!("{during}: {}", fault_message(&fault))),
+            CallError::Fault(fault) => {
+                Broken::Refused(format!("{during}: {}", fault_message(&fault)))
+            }
             CallError::Broken(b) => b,
         })
+}
+
+/// Stops the command (its process ends); a failure is left to the shell's deletion.
+fn terminate(client: &mut Client, shell_id: &str, command_id: &str) {
+    if !client.is_open() {
+        return;
+    }
+    let id = message_id();
+    let xml = wsman::signal_terminate(&client.endpoint, &id, shell_id, command_id);
+    let _ = call(client, Expect::Signal, &xml, &id, "stopping PowerShell");
 }
 
 /// Deletes the shell; a failure only costs the host an idle shell until its timeout.
