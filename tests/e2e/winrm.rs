@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
 
-const USER: &str = "LAB\\alice";
 const PASSWORD: &str = "S3cret!pw-winrm";
 
 /// The Python of the test venv `scripts/test.sh` makes.

@@ -361,7 +361,7 @@ mod tests {
         let (h, d) = (buffers[0].data().to_vec(), buffers[1].data().to_vec());
         assert_eq!(client.unseal(&h, &d).expect("unsealed"), b"reply");
         // a tampered message is refused
-        let (h, mut d) = client.seal(b"second").map(|(h, d)| (h, d)).expect("seal");
+        let (h, mut d) = client.seal(b"second").expect("seal");
         d[0] ^= 1;
         let mut token = h;
         let mut buffers = [

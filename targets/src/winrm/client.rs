@@ -23,6 +23,9 @@ const GRACE: Duration = Duration::from_secs(30);
 /// Authentication rounds before kmsconf gives up (NTLM needs 2, Kerberos 1, SPNEGO up to 3).
 const MAX_ROUNDS: usize = 6;
 
+/// A request's own headers.
+type Headers = Vec<(&'static str, String)>;
+
 /// How requests are authenticated once the connection is.
 enum Authn {
     /// HTTP: every body sealed by the context.
@@ -192,7 +195,7 @@ impl Client {
     }
 
     /// The headers and body of a message: sealed over HTTP.
-    fn wrap(&mut self, xml: &str) -> Result<(Vec<(&'static str, String)>, Vec<u8>), Broken> {
+    fn wrap(&mut self, xml: &str) -> Result<(Headers, Vec<u8>), Broken> {
         let plain = (
             "Content-Type",
             "application/soap+xml;charset=UTF-8".to_string(),

@@ -589,8 +589,7 @@ mod tests {
         let e = client_config(&Tls {
             ca_file: Some(path),
         })
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(e.to_string().contains("ca.pem"), "{e}");
     }
 }
