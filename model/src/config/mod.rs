@@ -18,6 +18,7 @@ use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
 pub use winrm::{
     default_winrm_port, OperationTimeout, WinRmSettings, WINRM_HTTPS_PORT, WINRM_HTTP_PORT,
+    WINRM_PASSWORD_VARIABLE,
 };
 pub use wire::{
     Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm, WinRmAuth,

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::WinRmAuth;
 use kmsconf_engine::secret::DeclaredSecret;
 
+/// Where a WinRM target given on the command line (`export --target winrm://…`), which has no
+/// `[hosts.NAME.winrm]` table, reads its password; an exported config reads it there too.
+pub const WINRM_PASSWORD_VARIABLE: &str = "KMSCONF_WINRM_PASSWORD";
+
 /// WinRM's port over HTTP (`winrm://`).
 pub const WINRM_HTTP_PORT: u16 = 5985;
 /// WinRM's port over HTTPS (`winrm+https://`).

@@ -23,9 +23,7 @@ use super::session::Session;
 use super::windows::Transport;
 use crate::Error;
 
-/// Where the password of a target given on the command line (`export --target winrm://…`) is
-/// read from: such a target has no `[hosts.NAME.winrm]` table.
-pub const PASSWORD_VARIABLE: &str = "KMSCONF_WINRM_PASSWORD";
+pub use kmsconf_model::config::WINRM_PASSWORD_VARIABLE as PASSWORD_VARIABLE;
 
 /// Where and how to reach one host's WinRM service.
 #[derive(Debug, Clone)]
