@@ -221,16 +221,41 @@ fn a_wrong_password_a_closed_port_and_a_fault_are_each_told_plainly() {
         "{quota:?}"
     );
 
+    let h = Host::start(&["--fault-on", "Create:access-denied"]);
+    p.write("kmsconf.toml", &host_table("kms0", &http_url(&h), ""));
+    let denied = p.ok(&["status"], 1);
+    assert!(
+        denied.all().contains("AccessDenied") && denied.all().contains("Access is denied"),
+        "{denied:?}"
+    );
+
     let h = Host::start(&[]);
     p.write("kmsconf.toml", &host_table("kms0", &http_url(&h), ""));
+    // force-unlock goes through the host's WinRM session like any other request
+    let unlock = once_per_host(&[&h], &p, &["force-unlock", "kms0", "0123456789abcdef"], 1);
+    assert!(
+        unlock.all().contains("the host is not locked"),
+        "{unlock:?}"
+    );
+    // every crate's trace, sspi's included, shows no password
+    p.env("KMSCONF_LOG", "trace");
+    let traced = once_per_host(&[&h], &p, &["plan"], 0);
+    p.unset("KMSCONF_LOG");
+    assert!(traced.stderr.contains("WinRM shell started"), "{traced:?}");
+    assert!(!traced.all().contains(PASSWORD), "the password was traced");
     p.env("WINRM_PASSWORD", "not-the-password");
+    let shells = h.count("shells_created");
     let refused = p.ok(&["plan"], 1);
     assert!(
         refused.all().contains("was refused (HTTP 401)") && refused.all().contains("LAB\\alice"),
         "{refused:?}"
     );
     assert!(!refused.all().contains("not-the-password"));
-    assert_eq!(h.count("shells_created"), 0);
+    assert_eq!(
+        h.count("shells_created"),
+        shells,
+        "no shell without authentication"
+    );
 
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
