@@ -4,8 +4,10 @@
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
 # server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
-# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. They
-# fail, never skip, without those programs: this script is what makes a fresh machine ready.
+# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. The
+# WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
+# packages it installs in a venv. They fail, never skip, without those programs: this script is
+# what makes a fresh machine ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +38,12 @@ for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus sam
   fi
 done
 
+# a python3 that can make a venv with pip (Debian's needs python3-venv; another one, pyenv's
+# say, already can)
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
   install="apt-get update && apt-get install -y ${missing[*]}"
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -52,5 +60,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+
+# Python test venv: the test WinRM endpoint (tests/winrm/server.py) and the recorded-traffic
+# tests run with this interpreter; pip runs again only when the pinned requirement line changes
+requirements="pyyaml==6.0.2 pyspnego==0.12.4 cryptography==50.0.2"
+venv=target/test-venv
+if [ "$(cat "$venv/requirements.txt" 2>/dev/null)" != "$requirements" ]; then
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086 # one word per requirement
+  "$venv/bin/pip" install -q --disable-pip-version-check $requirements
+  echo "$requirements" >"$venv/requirements.txt"
+fi
+export KMSCONF_TEST_PYTHON="$PWD/$venv/bin/python"
+# pypsrp 0.9.1's recorded WinRM traffic (downloaded once into the cache, never committed)
+"$KMSCONF_TEST_PYTHON" scripts/winrm-fixtures.py --cache target/test-cache \
+  --out target/test-cache/wsman-fixtures.json
+export KMSCONF_WSMAN_FIXTURES="$PWD/target/test-cache/wsman-fixtures.json"
 
 exec cargo test --workspace "$@"

@@ -18,7 +18,9 @@ pub enum FailureKind {
     ConnectionDropped,
     /// The host's SSH key is not the one `known_hosts` holds.
     HostKey,
-    /// The SSH server refused every credential offered.
+    /// The host's TLS certificate (WinRM over HTTPS) is not trusted or not for its name.
+    Certificate,
+    /// The SSH server refused every credential offered, or the WinRM service the account.
     AuthRefused,
     /// PowerShell on the host failed, or answered something kmsconf cannot read.
     Remote,
@@ -82,6 +84,7 @@ impl From<kmsconf_targets::Error> for HostFailure {
             E::Timeout { .. } => FailureKind::Timeout,
             E::ConnectionDropped { .. } => FailureKind::ConnectionDropped,
             E::HostKey { .. } => FailureKind::HostKey,
+            E::Certificate { .. } => FailureKind::Certificate,
             E::AuthRefused { .. } => FailureKind::AuthRefused,
             E::Remote { .. } => FailureKind::Remote,
             E::Dns { .. } => FailureKind::Dns,

@@ -207,6 +207,8 @@ fn with_comment(mut v: Value, comment: &str) -> Item {
     Item::Value(v)
 }
 
+pub use kmsconf_model::config::WINRM_PASSWORD_VARIABLE;
+
 /// The config for one host named `host`, reached as `target` (as the user wrote it).
 pub fn export(host: &str, target: &str, state: &HostState) -> Export {
     export_with(&Providers::default(), host, target, state)
@@ -222,6 +224,15 @@ pub fn export_with(providers: &Providers, host: &str, target: &str, state: &Host
     let mut table = Table::new();
     table.insert("target", toml_edit::value(target));
     doc.insert_table(&[], table);
+    if target.starts_with("winrm://") || target.starts_with("winrm+https://") {
+        // the password export itself read: a reference, never the value
+        let mut winrm = Table::new();
+        winrm.insert(
+            "password",
+            env_placeholder(WINRM_PASSWORD_VARIABLE, "the account's password"),
+        );
+        doc.insert_table(&["winrm"], winrm);
+    }
     for provider in providers.export_order() {
         provider.export(state, &mut doc);
     }
@@ -232,6 +243,24 @@ pub fn export_with(providers: &Providers, host: &str, target: &str, state: &Host
 mod tests {
     use super::*;
     use kmsconf_model::state::{Channel, LicenseStatus, ProductState};
+
+    #[test]
+    fn a_winrm_host_exports_its_password_as_a_reference() {
+        let state = HostState::fresh_windows_server("KMS01");
+        let e = export("kms01", "winrm://CORP\\admin@kms01", &state);
+        assert!(
+            e.toml.contains("[hosts.kms01.winrm]")
+                && e.toml
+                    .contains("password = { env = \"KMSCONF_WINRM_PASSWORD\" }"),
+            "{}",
+            e.toml
+        );
+        let doc: DocumentMut = e.toml.parse().expect("valid TOML");
+        assert_eq!(
+            doc["hosts"]["kms01"]["target"].as_str(),
+            Some("winrm://CORP\\admin@kms01")
+        );
+    }
 
     #[test]
     fn names_and_variables_are_valid_config_names() {

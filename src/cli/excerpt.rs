@@ -13,7 +13,7 @@ use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use super::render::Style;
 
 /// Config keys whose string value is a secret, masked in excerpts.
-const SECRET_KEYS: [&str; 3] = ["host_key", "confirmation_id", "secret"];
+const SECRET_KEYS: [&str; 4] = ["host_key", "confirmation_id", "secret", "password"];
 
 /// A diagnostic as a person reads it: its `FILE:LINE:COL: message` line, then the excerpt when
 /// the file can be read.
@@ -58,7 +58,7 @@ fn parse_location(text: &str) -> Option<Location> {
 fn excerpt(at: &Location, level: Level<'_>, style: Style) -> Option<String> {
     let source = std::fs::read_to_string(Path::new(&at.file)).ok()?;
     let line = source.lines().nth(at.line.checked_sub(1)?)?;
-    let line = mask_secrets(line);
+    let line = mask_url_password(&mask_secrets(line));
     let start = line
         .char_indices()
         .nth(at.column.saturating_sub(1))
@@ -135,6 +135,26 @@ fn mask_secrets(line: &str) -> String {
     out
 }
 
+/// `line` with the password of a URL's `user:password@` replaced by as many `*`: a target holding
+/// one is refused, and its excerpt must not show what it refuses.
+fn mask_url_password(line: &str) -> String {
+    let Some(scheme_end) = line.find("://").map(|i| i + 3) else {
+        return line.to_string();
+    };
+    let url = &line[scheme_end..];
+    let url = &url[..url.find(['"', '\'']).unwrap_or(url.len())];
+    let Some((userinfo, _)) = url.rsplit_once('@') else {
+        return line.to_string();
+    };
+    let Some(colon) = userinfo.find(':') else {
+        return line.to_string();
+    };
+    let (start, end) = (scheme_end + colon + 1, scheme_end + userinfo.len());
+    let mut out = line.to_string();
+    out.replace_range(start..end, &"*".repeat(line[start..end].chars().count()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +190,25 @@ mod tests {
             "host_key = \"********"
         );
         assert_eq!(mask_secrets("host_key = \"\""), "host_key = \"\"");
+        assert_eq!(
+            mask_secrets("password = \"s3cret\""),
+            "password = \"******\""
+        );
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked_with_their_length() {
+        assert_eq!(
+            mask_url_password(r#"target = "winrm://CORP\\admin:p@ss@kms01:5985" # x"#),
+            r#"target = "winrm://CORP\\admin:****@kms01:5985" # x"#
+        );
+        for unchanged in [
+            r#"target = "winrm://admin@corp.example@kms01""#,
+            r#"target = "ssh://[::1]:22""#,
+            r#"target = "lab:a.json""#,
+        ] {
+            assert_eq!(mask_url_password(unchanged), unchanged);
+        }
     }
 
     #[test]

@@ -12,8 +12,9 @@ use super::{session, CliError};
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// The host to read: `lab:PATH` (relative to the current directory), `local` or
-    /// `ssh://[user@]host[:port]`.
+    /// The host to read: `lab:PATH` (relative to the current directory), `local`,
+    /// `ssh://[user@]host[:port]`, or `winrm[+https]://user@host[:port]` (the password from
+    /// KMSCONF_WINRM_PASSWORD; negotiate authentication, the system's CA roots).
     #[arg(long, value_name = "TARGET")]
     target: String,
     /// The host's name in the config; default its computer name, in lowercase.
@@ -48,6 +49,12 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
         .unwrap_or_else(|| export::host_name(&state.computer_name));
     let exported = export::export(&name, args.target.trim(), &state);
     super::output::emit(&exported.toml)?;
+    if matches!(spec, TargetSpec::WinRm { .. }) {
+        note!(
+            "the config reads the WinRM password from `{}`",
+            export::WINRM_PASSWORD_VARIABLE
+        );
+    }
     for (variable, partial) in &exported.variables {
         note!("set `{variable}` to the host key ending in {partial}");
     }

@@ -20,7 +20,10 @@ pub enum Error {
     /// The host's SSH key is not the one `known_hosts` holds, or is not known at all.
     #[error("host `{host}`: host key verification failed: {message}")]
     HostKey { host: String, message: String },
-    /// The SSH server refused every credential offered.
+    /// The host's TLS certificate (WinRM over HTTPS) is not trusted or not for its name.
+    #[error("host `{host}`: {message}")]
+    Certificate { host: String, message: String },
+    /// The SSH server refused every credential offered; the WinRM service refused the account.
     #[error("host `{host}`: authentication refused: {message}")]
     AuthRefused { host: String, message: String },
     #[error("host `{host}`: no answer within {seconds} s {during}")]

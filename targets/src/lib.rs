@@ -14,6 +14,7 @@ mod process;
 mod session;
 pub mod ssh;
 mod windows;
+pub mod winrm;
 
 use std::time::Duration;
 
@@ -86,6 +87,16 @@ pub fn open_host(
             port,
         } => {
             let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
+            Ok(Box::new(WindowsTarget::new(host, shell)))
+        }
+        TargetSpec::WinRm { .. } => {
+            let options =
+                winrm::WinRmOptions::of(spec).ok_or_else(|| Error::UnsupportedTarget {
+                    target: spec.to_string(),
+                    reason: "not a WinRM target".into(),
+                })?;
+            let shell =
+                winrm::WinRmShell::new(host, options, connect.timeout, connect.connect_timeout);
             Ok(Box::new(WindowsTarget::new(host, shell)))
         }
         TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {

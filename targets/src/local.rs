@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::powershell;
 use super::process::Finished;
-use super::session::Session;
+use super::session::{Process, Session};
 use super::windows::Transport;
 use crate::Error;
 
@@ -34,17 +34,19 @@ impl LocalShell {
 
 impl Transport for LocalShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
-        Session::start(&self.program, &powershell::arguments()).map_err(|e| Error::Remote {
-            host: host.to_string(),
-            message: if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "`{}` was not found: target `local` runs only on Windows",
-                    self.program
-                )
-            } else {
-                format!("cannot start `{}`: {e}", self.program)
-            },
-        })
+        Process::start(&self.program, &powershell::arguments())
+            .map(|p| Box::new(p) as Session)
+            .map_err(|e| Error::Remote {
+                host: host.to_string(),
+                message: if e.kind() == std::io::ErrorKind::NotFound {
+                    format!(
+                        "`{}` was not found: target `local` runs only on Windows",
+                        self.program
+                    )
+                } else {
+                    format!("cannot start `{}`: {e}", self.program)
+                },
+            })
     }
 
     fn timeout(&self) -> Duration {

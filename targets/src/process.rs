@@ -9,6 +9,46 @@ pub struct Finished {
     pub stderr: String,
     /// The deadline passed and the program was killed.
     pub timed_out: bool,
+    /// What broke the connection, when the transport itself knows (WinRM: an HTTP or WS-Man
+    /// error); `None` for a process, whose transport reads it from the exit code and stderr.
+    pub broken: Option<Broken>,
+}
+
+/// A connection failure a transport saw itself, kept until the session's end is reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broken {
+    /// Nothing answered at the address (refused, unresolvable, unroutable).
+    Unreachable(String),
+    /// The host refused the credentials.
+    Auth(String),
+    /// The host's TLS certificate is unknown or not for its name.
+    Certificate(String),
+    /// No answer within `seconds`.
+    Timeout { seconds: u64, during: String },
+    /// The connection ended or broke mid-exchange.
+    Dropped(String),
+    /// The host answered with an error of its protocol (a WS-Management fault, an HTTP status).
+    Refused(String),
+}
+
+impl Broken {
+    /// The target error for host `host`.
+    pub fn error(&self, host: &str) -> crate::Error {
+        use crate::Error;
+        let host = host.to_string();
+        match self.clone() {
+            Self::Unreachable(message) => Error::Unreachable { host, message },
+            Self::Auth(message) => Error::AuthRefused { host, message },
+            Self::Certificate(message) => Error::Certificate { host, message },
+            Self::Timeout { seconds, during } => Error::Timeout {
+                host,
+                seconds,
+                during,
+            },
+            Self::Dropped(message) => Error::ConnectionDropped { host, message },
+            Self::Refused(message) => Error::Remote { host, message },
+        }
+    }
 }
 
 impl Finished {

@@ -14,8 +14,23 @@ use super::process::Finished;
 /// How long a closed session may take to end before it is killed.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
+/// A host's agent session for a run, whatever carries it: a transport process (ssh, local
+/// PowerShell) or a WinRM shell.
+pub trait Channel: Send {
+    /// Writes to the agent's input; `false` when it no longer reads (it ended).
+    fn send(&mut self, bytes: &[u8]) -> bool;
+    /// The next line of the agent's output, waiting until `deadline` at most.
+    fn next(&mut self, deadline: Instant) -> Next;
+    /// Ends the session (the agent ends at the end of its input), killing it at once when
+    /// `kill`; returns how it ended.
+    fn close(self: Box<Self>, kill: bool) -> Finished;
+}
+
+/// A session as the Windows target holds it.
+pub type Session = Box<dyn Channel>;
+
 /// A running transport process.
-pub struct Session {
+pub struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
@@ -30,7 +45,7 @@ pub enum Next {
     TimedOut,
 }
 
-impl Session {
+impl Process {
     /// Starts `program args`. Only an error starting it is an `Err`.
     pub fn start(program: &str, args: &[String]) -> std::io::Result<Self> {
         let mut child = Command::new(program)
@@ -67,47 +82,6 @@ impl Session {
         })
     }
 
-    /// Writes to the process's input; `false` when it no longer reads (it ended).
-    pub fn send(&mut self, bytes: &[u8]) -> bool {
-        match self.stdin.as_mut() {
-            Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()).is_ok(),
-            None => false,
-        }
-    }
-
-    /// The next line of output, waiting until `deadline` at most.
-    pub fn next(&mut self, deadline: Instant) -> Next {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok(line) => Next::Line(line),
-            Err(RecvTimeoutError::Disconnected) => Next::Ended,
-            Err(RecvTimeoutError::Timeout) => Next::TimedOut,
-        }
-    }
-
-    /// Ends the session: closes its input (the agent ends at the end of its input) and waits for
-    /// the process, killing it at once when `kill`, or after a grace period. Returns how it
-    /// ended, with what it wrote to stderr.
-    pub fn close(mut self, kill: bool) -> Finished {
-        self.stdin = None;
-        let status = if kill { None } else { self.wait(CLOSE_GRACE) };
-        if status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let stderr = self
-            .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        Finished {
-            status,
-            stderr,
-            timed_out: kill,
-        }
-    }
-
     /// The exit code once the process ends within `grace`; `None` if it does not (or was killed
     /// by a signal).
     fn wait(&mut self, grace: Duration) -> Option<i32> {
@@ -124,7 +98,51 @@ impl Session {
     }
 }
 
-impl Drop for Session {
+impl Channel for Process {
+    /// Writes to the process's input; `false` when it no longer reads (it ended).
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        match self.stdin.as_mut() {
+            Some(stdin) => stdin.write_all(bytes).and_then(|()| stdin.flush()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The next line of output, waiting until `deadline` at most.
+    fn next(&mut self, deadline: Instant) -> Next {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(wait) {
+            Ok(line) => Next::Line(line),
+            Err(RecvTimeoutError::Disconnected) => Next::Ended,
+            Err(RecvTimeoutError::Timeout) => Next::TimedOut,
+        }
+    }
+
+    /// Ends the session: closes its input (the agent ends at the end of its input) and waits for
+    /// the process, killing it at once when `kill`, or after a grace period. Returns how it
+    /// ended, with what it wrote to stderr.
+    fn close(mut self: Box<Self>, kill: bool) -> Finished {
+        self.stdin = None;
+        let status = if kill { None } else { self.wait(CLOSE_GRACE) };
+        if status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        Finished {
+            status,
+            stderr,
+            timed_out: kill,
+            broken: None,
+        }
+    }
+}
+
+impl Drop for Process {
     /// A session dropped without [`Session::close`] is closed the same way.
     fn drop(&mut self) {
         self.stdin = None;

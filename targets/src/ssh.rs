@@ -7,7 +7,7 @@
 
 use super::powershell;
 use super::process::Finished;
-use super::session::Session;
+use super::session::{Process, Session};
 use super::windows::Transport;
 use super::Connect;
 use crate::Error;
@@ -82,10 +82,12 @@ impl SshShell {
 
 impl Transport for SshShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
-        Session::start(self.program(), &self.arguments()).map_err(|e| Error::Unreachable {
-            host: host.to_string(),
-            message: format!("cannot start `{}`: {e}", self.program()),
-        })
+        Process::start(self.program(), &self.arguments())
+            .map(|p| Box::new(p) as Session)
+            .map_err(|e| Error::Unreachable {
+                host: host.to_string(),
+                message: format!("cannot start `{}`: {e}", self.program()),
+            })
     }
 
     fn timeout(&self) -> std::time::Duration {

@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 use super::powershell::{self, Answer, Request};
 use super::process::Finished;
+#[cfg(test)]
+use super::session::Process;
 use super::session::{Next, Session};
 use crate::Error;
 use kmsconf_model::ops::TargetOp;
@@ -381,12 +383,12 @@ mod tests {
 
     impl Transport for Shell {
         fn start(&self, _: &str) -> Result<Session, Error> {
-            Session::start("sh", &["-c".into(), self.script.clone()]).map_err(|e| {
-                Error::Unreachable {
+            Process::start("sh", &["-c".into(), self.script.clone()])
+                .map(|p| Box::new(p) as Session)
+                .map_err(|e| Error::Unreachable {
                     host: "kms01".into(),
                     message: e.to_string(),
-                }
-            })
+                })
         }
         fn failure(&self, host: &str, _: &Finished) -> Option<Error> {
             self.dropped.then(|| Error::ConnectionDropped {

@@ -73,6 +73,7 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
     ("56-depends-on-cycle-3.toml", "a cycle across hosts"),
     ("57-duplicate-lab-target.toml", "compares hosts"),
     ("58-duplicate-ssh-target.toml", "compares hosts"),
+    ("79-duplicate-winrm-target.toml", "compares hosts"),
     (
         "62-duplicate-host-name-case.toml",
         "unique ignoring case, across keys",
@@ -123,4 +124,14 @@ fn every_corpus_config_rejected_for_a_schema_reason_fails_the_schema() {
         "the schema accepts these configs that validate rejects:\n{}",
         passed.join("\n")
     );
+}
+
+#[test]
+fn valid_winrm_hosts_pass_the_schema() {
+    let (schemas, index) = schema();
+    let doc: toml::Table = toml::from_str(crate::validate::WINRM_HOSTS).expect("TOML");
+    let json: Value = serde_json::to_value(doc).expect("TOML as JSON");
+    if let Err(e) = schemas.validate(&json, index) {
+        panic!("the schema refuses a valid config: {e:#}");
+    }
 }

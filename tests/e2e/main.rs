@@ -26,3 +26,4 @@ mod schemas;
 mod secrets;
 mod ssh;
 mod validate;
+mod winrm;

@@ -134,14 +134,26 @@ fn every_flag_in_the_command_tables_exists_and_every_command_is_documented() {
     }
 }
 
-/// The ```toml blocks of README.md, in order.
+/// The ```toml blocks of README.md, in order; a block indented in a list item loses its
+/// indentation.
 fn toml_blocks(readme: &str) -> Vec<String> {
-    readme
-        .split("```toml\n")
-        .skip(1)
-        .filter_map(|b| b.split("\n```").next())
-        .map(str::to_string)
-        .collect()
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for line in readme.lines() {
+        let indent = line.len() - line.trim_start().len();
+        match open.as_mut() {
+            None if line.trim() == "```toml" => open = Some((indent, String::new())),
+            None => {}
+            Some(_) if line.trim() == "```" => {
+                blocks.extend(open.take().map(|(_, block)| block));
+            }
+            Some((indent, block)) => {
+                block.push_str(line.get(*indent..).unwrap_or(line.trim_start()));
+                block.push('\n');
+            }
+        }
+    }
+    blocks
 }
 
 #[test]

@@ -316,7 +316,7 @@ fn a_retired_host_declares_nothing_but_where_it_is() {
     );
     let r = p.ok(&["validate"], 1);
     assert!(
-        r.stderr.contains("kmsconf.toml:5:14: host `kms01` is retired (`state = \"retired\"`), so it declares only `target`, `address` and `depends_on`: remove `service`"),
+        r.stderr.contains("kmsconf.toml:5:14: host `kms01` is retired (`state = \"retired\"`), so it declares only `target`, `address`, `depends_on` and `winrm`: remove `service`"),
         "{r:?}"
     );
     assert!(

@@ -19,6 +19,34 @@ fn a_valid_config_passes_without_touching_a_host() {
     validate("valid", &single_host(""), 0);
 }
 
+/// WinRM hosts in every form the config takes: a domain account over HTTP, a UPN over HTTPS with
+/// Basic and a CA file, and a retired host (which keeps its `winrm` table) reached by Kerberos at
+/// an address, which validate warns about. It passes the config schema too (`config_schema.rs`).
+pub const WINRM_HOSTS: &str = r#"[hosts.kms01]
+target = "winrm://CORP\\admin@kms01.corp.example"
+[hosts.kms01.winrm]
+password = { env = "KMS01_PASSWORD" }
+auth = "ntlm"
+operation_timeout = 60
+
+[hosts.kms02]
+target = "winrm+https://svc-kms@corp.example@kms02.corp.example:15986"
+[hosts.kms02.winrm]
+password = { file = "secrets/kms02.password" }
+auth = "basic"
+ca_file = "certs/corp-ca.pem"
+
+[hosts.kms03]
+target = 'winrm+https://CORP\admin@[fd00::3]'
+state = "retired"
+winrm = { password = { env = "KMS03_PASSWORD" }, auth = "kerberos" }
+"#;
+
+#[test]
+fn winrm_hosts_validate_with_their_settings_and_no_host_contacted() {
+    validate("winrm", WINRM_HOSTS, 0);
+}
+
 #[test]
 fn unknown_keys_are_errors_with_their_position() {
     validate(

@@ -4,6 +4,7 @@
 //! stopping at the first, so one `kmsconf validate` run shows the whole list.
 
 mod validate;
+mod winrm;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,13 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use wire::{Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm};
+pub use winrm::{
+    default_winrm_port, OperationTimeout, WinRmSettings, WINRM_HTTPS_PORT, WINRM_HTTP_PORT,
+    WINRM_PASSWORD_VARIABLE,
+};
+pub use wire::{
+    Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm, WinRmAuth,
+};
 
 /// The default config file name, looked up in the current directory.
 pub const DEFAULT_FILE: &str = "kmsconf.toml";
@@ -131,6 +138,17 @@ pub enum TargetSpec {
         host: String,
         port: Option<u16>,
     },
+    /// A Windows host reached over WinRM as `user` (`DOMAIN\user` or `user@domain`):
+    /// `winrm://` (HTTP, every message sealed) or `winrm+https://` (TLS); `port` as written,
+    /// [`default_winrm_port`] when absent.
+    #[serde(rename = "winrm")]
+    WinRm {
+        https: bool,
+        user: String,
+        host: String,
+        port: Option<u16>,
+        winrm: WinRmSettings,
+    },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },
 }
@@ -155,28 +173,50 @@ impl TargetSpec {
 }
 
 impl fmt::Display for TargetSpec {
+    /// The URL form, as a config writes it (a WinRM target's settings, password included, are
+    /// not part of it).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Lab { path } => write!(f, "lab:{}", path.display()),
             Self::Local => f.write_str("local"),
             Self::Ssh { user, host, port } => {
                 f.write_str("ssh://")?;
-                if let Some(u) = user {
-                    write!(f, "{u}@")?;
-                }
-                if host.contains(':') {
-                    write!(f, "[{host}]")?;
-                } else {
-                    f.write_str(host)?;
-                }
-                if let Some(p) = port {
-                    write!(f, ":{p}")?;
-                }
-                Ok(())
+                write_authority(f, user.as_deref(), host, *port)
+            }
+            Self::WinRm {
+                https,
+                user,
+                host,
+                port,
+                ..
+            } => {
+                f.write_str(if *https { "winrm+https://" } else { "winrm://" })?;
+                write_authority(f, Some(user), host, *port)
             }
             Self::Dns { server } => write!(f, "dns:{server}"),
         }
     }
+}
+
+/// `[user@]host[:port]`, an IPv6 host in brackets.
+fn write_authority(
+    f: &mut fmt::Formatter<'_>,
+    user: Option<&str>,
+    host: &str,
+    port: Option<u16>,
+) -> fmt::Result {
+    if let Some(u) = user {
+        write!(f, "{u}@")?;
+    }
+    if host.contains(':') {
+        write!(f, "[{host}]")?;
+    } else {
+        f.write_str(host)?;
+    }
+    if let Some(p) = port {
+        write!(f, ":{p}")?;
+    }
+    Ok(())
 }
 
 /// Managed KMS service settings; `None` = leave as the host has it.

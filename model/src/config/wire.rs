@@ -12,6 +12,12 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+mod secrets;
+mod winrm;
+
+pub use secrets::{SecretReferenceWire, SecretWire};
+pub use winrm::{WinRmAuth, WinRmWire};
+
 /// A value with the byte range it came from in the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
@@ -46,7 +52,8 @@ impl<T: JsonSchema> JsonSchema for At<T> {
 pub const HOST_NAME_PATTERN: &str = "^[A-Za-z0-9._-]+$";
 
 /// The forms of `target` (the port 1..=65535; no `~`, which no shell expands), for editors.
-pub const TARGET_PATTERN: &str = r"^\s*(lab:\s*[^~\s].*|local|ssh://(\S+@)?(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
+/// A winrm target names its account (`DOMAIN\user` or `user@domain`), never a password.
+pub const TARGET_PATTERN: &str = r"^\s*(lab:\s*[^~\s].*|local|(ssh://(\S+@)?|winrm(\+https)?://[^\s:/@\\]+([@\\][^\s:/@\\]+)?@)(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
 
 /// A kmsconf configuration file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -64,9 +71,13 @@ pub struct ConfigWire {
 /// The desired state of one KMS host.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = winrm::target_rules)]
 pub struct HostWire {
     /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
-    /// to this config file), `local`, or `ssh://[user@]host[:port]`.
+    /// to this config file), `local`, `ssh://[user@]host[:port]`, or over WinRM
+    /// `winrm://user@host[:port]` (HTTP, messages sealed; port 5985) or
+    /// `winrm+https://user@host[:port]` (port 5986), the account as `DOMAIN\user` or
+    /// `user@domain`, its password in `winrm`.
     #[schemars(regex(pattern = TARGET_PATTERN))]
     pub target: At<String>,
     /// The name KMS clients use to reach this host (DNS name or IP address).
@@ -74,8 +85,8 @@ pub struct HostWire {
     /// `present` (default): the host is a KMS host as the tables beside this key declare.
     /// `retired`: kmsconf makes it a KMS client again (stops its DNS publishing, removes its
     /// `_vlmcs._tcp` records, replaces its KMS host keys with its edition's KMS client key,
-    /// closes the KMS firewall rules); a retired host declares only `target`, `address` and
-    /// `depends_on`.
+    /// closes the KMS firewall rules); a retired host declares only `target`, `address`,
+    /// `depends_on` and `winrm`.
     #[serde(default)]
     pub state: HostLifecycle,
     /// Hosts that must be converged before this one.
@@ -90,6 +101,9 @@ pub struct HostWire {
     pub products: BTreeMap<ProductId, ProductWire>,
     /// Present = publish this host in the `_vlmcs._tcp` SRV record of every `[dns]` zone.
     pub dns: Option<At<HostDnsWire>>,
+    /// How kmsconf logs on to a `winrm://` or `winrm+https://` target; required with one, and
+    /// only with one.
+    pub winrm: Option<At<WinRmWire>>,
 }
 
 /// Whether a declared host is to be a KMS host or to stop being one.
@@ -511,56 +525,4 @@ pub enum Activation {
     Phone,
     /// Install the key only.
     None,
-}
-
-/// A secret: read from an environment variable or a file; a literal string is accepted with a
-/// warning.
-#[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum SecretWire {
-    Env {
-        /// Environment variable holding the secret.
-        #[schemars(regex(pattern = r"^[^=\x00]+$"))]
-        env: String,
-    },
-    File {
-        /// File holding the secret, relative to the config file.
-        #[schemars(regex(pattern = r"\S"))]
-        file: String,
-    },
-    /// The secret written in the config (discouraged).
-    Literal(String),
-}
-
-impl<'de> Deserialize<'de> for SecretWire {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SecretWire;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`{ env = \"VAR\" }`, `{ file = \"path\" }` or a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(SecretWire::Literal(v.to_string()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut found: Option<SecretWire> = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let value: String = map.next_value()?;
-                    let item = match key.as_str() {
-                        "env" => SecretWire::Env { env: value },
-                        "file" => SecretWire::File { file: value },
-                        other => return Err(de::Error::unknown_field(other, &["env", "file"])),
-                    };
-                    if found.replace(item).is_some() {
-                        return Err(de::Error::custom(
-                            "a secret takes exactly one of `env` or `file`",
-                        ));
-                    }
-                }
-                found.ok_or_else(|| de::Error::custom("a secret needs `env` or `file`"))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }

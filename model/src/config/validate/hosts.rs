@@ -12,9 +12,10 @@ use super::firewall::convert_firewall;
 use super::products::convert_product;
 use super::service::convert_service;
 use super::targets::parse_target;
+use super::winrm::with_winrm_settings;
 use super::{is_host_name, Ctx};
 use crate::config::wire::HostWire;
-use crate::config::{HostConfig, TargetSpec};
+use crate::config::{default_winrm_port, HostConfig, TargetSpec};
 use kmsconf_engine::diagnostic::Diagnostic;
 use toml::de::DeValue;
 use toml::Spanned;
@@ -31,7 +32,8 @@ pub(super) fn convert_host(
     at: usize,
     wire: HostWire,
 ) -> Option<HostConfig> {
-    let target = parse_target(ctx, &wire.target);
+    let target = parse_target(ctx, &wire.target)
+        .map(|t| with_winrm_settings(ctx, name, t, wire.target.start(), wire.winrm.as_ref()));
     let address = wire.address.as_ref().map(|a| {
         if !is_host_name(a.get()) && a.get().parse::<IpAddr>().is_err() {
             ctx.error(
@@ -90,7 +92,8 @@ pub(super) fn managed_keys(body: &Spanned<DeValue>) -> Vec<(String, usize)> {
         .collect()
 }
 
-/// A retired host is retired as a whole: it declares no service, firewall, products or DNS.
+/// A retired host is retired as a whole: it declares no service, firewall, products or DNS (its
+/// `winrm` table stays: kmsconf still reaches the host to retire it).
 pub(super) fn check_retired_declares_nothing(
     ctx: &mut Ctx,
     name: &str,
@@ -99,7 +102,7 @@ pub(super) fn check_retired_declares_nothing(
     for (key, at) in managed {
         ctx.error(
             *at,
-            format!("host `{name}` is retired (`state = \"retired\"`), so it declares only `target`, `address` and `depends_on`: remove `{key}`"),
+            format!("host `{name}` is retired (`state = \"retired\"`), so it declares only `target`, `address`, `depends_on` and `winrm`: remove `{key}`"),
         );
     }
 }
@@ -187,6 +190,7 @@ pub(super) fn check_duplicate_targets(
 enum TargetKey {
     Lab(PathBuf),
     Ssh(String, u16),
+    WinRm(String, u16),
     Other(String),
 }
 
@@ -196,6 +200,12 @@ fn target_key(target: &TargetSpec) -> TargetKey {
         TargetSpec::Ssh { host, port, .. } => {
             TargetKey::Ssh(host.to_ascii_lowercase(), port.unwrap_or(22))
         }
+        TargetSpec::WinRm {
+            https, host, port, ..
+        } => TargetKey::WinRm(
+            host.to_ascii_lowercase(),
+            port.unwrap_or(default_winrm_port(*https)),
+        ),
         other => TargetKey::Other(other.to_string()),
     }
 }

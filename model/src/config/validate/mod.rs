@@ -13,6 +13,7 @@ mod secrets;
 mod sections;
 mod service;
 mod targets;
+mod winrm;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

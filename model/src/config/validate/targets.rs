@@ -1,13 +1,16 @@
-//! The `target` key: how kmsconf reaches a host (`lab:PATH`, `local` or
-//! `ssh://[user@]host[:port]`), read the same way from a config and from the command line.
+//! The `target` key: how kmsconf reaches a host (`lab:PATH`, `local`,
+//! `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`),
+//! read the same way from a config and from the command line.
 
 use std::net::IpAddr;
 use std::path::Path;
 
 use super::{is_host_name, Ctx};
 use crate::config::wire::At;
-use crate::config::TargetSpec;
+use crate::config::{TargetSpec, WinRmSettings};
 use kmsconf_engine::diagnostic::quoted;
+
+const EXPECTED: &str = "expected `lab:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
 
 pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     match target_from_text(target.get(), ctx.dir) {
@@ -20,50 +23,104 @@ pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetS
 }
 
 /// Reads a target as written in a config in `dir` (or given on the command line, `dir` being
-/// the current directory).
+/// the current directory). A WinRM target gets the default settings: its `[hosts.NAME.winrm]`
+/// table is read beside it.
 pub(in crate::config) fn target_from_text(text: &str, dir: &Path) -> Result<TargetSpec, String> {
     let text = text.trim();
-    let expected = "expected `lab:PATH`, `local` or `ssh://[user@]host[:port]`";
     if let Some(path) = text.strip_prefix("lab:") {
-        if path.is_empty() {
-            return Err(format!("target `{text}` has no path; {expected}"));
-        }
-        if path.starts_with('~') {
-            // no shell reads the config: `~` would be a folder named `~`
-            return Err(format!(
-                "target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute",
-                quoted(text)
-            ));
-        }
-        return Ok(TargetSpec::Lab {
-            path: dir.join(path),
-        });
+        return lab_target(text, path, dir);
     }
     if text == "local" {
         if !cfg!(windows) {
-            return Err("target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` to reach a Windows host".into());
+            return Err("target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` or `winrm://user@host` to reach a Windows host".into());
         }
         return Ok(TargetSpec::Local);
     }
     if let Some(rest) = text.strip_prefix("ssh://") {
-        // the message does not repeat the target: it would print the password
-        if rest
-            .rsplit_once('@')
-            .is_some_and(|(user, _)| user.contains(':'))
-        {
-            return Err("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`".into());
-        }
-        return parse_ssh(rest).ok_or_else(|| {
-            format!(
-                "target {} is not a valid ssh target; {expected}",
-                quoted(text)
-            )
-        });
+        return ssh_target(text, rest);
     }
-    Err(format!("unknown target {}; {expected}", quoted(text)))
+    for (scheme, https) in [("winrm://", false), ("winrm+https://", true)] {
+        if let Some(rest) = text.strip_prefix(scheme) {
+            return winrm_target(text, scheme, rest, https);
+        }
+    }
+    Err(format!("unknown target {}; {EXPECTED}", quoted(text)))
 }
 
-fn parse_ssh(rest: &str) -> Option<TargetSpec> {
+fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, String> {
+    if path.is_empty() {
+        return Err(format!("target `{text}` has no path; {EXPECTED}"));
+    }
+    if path.starts_with('~') {
+        // no shell reads the config: `~` would be a folder named `~`
+        return Err(format!(
+            "target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute",
+            quoted(text)
+        ));
+    }
+    Ok(TargetSpec::Lab {
+        path: dir.join(path),
+    })
+}
+
+fn ssh_target(text: &str, rest: &str) -> Result<TargetSpec, String> {
+    // the message does not repeat the target: it would print the password
+    if holds_password(rest) {
+        return Err("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`".into());
+    }
+    let (user, host, port) = parse_authority(rest).ok_or_else(|| {
+        format!(
+            "target {} is not a valid ssh target; {EXPECTED}",
+            quoted(text)
+        )
+    })?;
+    Ok(TargetSpec::Ssh { user, host, port })
+}
+
+/// A WinRM target names the account kmsconf logs on as: every authentication it offers
+/// (Negotiate, NTLM, Kerberos, Basic) is the account's password, which `[hosts.NAME.winrm]`
+/// declares.
+fn winrm_target(text: &str, scheme: &str, rest: &str, https: bool) -> Result<TargetSpec, String> {
+    if holds_password(rest) {
+        return Err(format!("a winrm target must not hold a password (`user:password@host`): plans show and save the target; write `{scheme}user@host` and declare the password in `[hosts.NAME.winrm]` as `password = {{ env = \"VAR\" }}`"));
+    }
+    let invalid = || {
+        format!(
+            "target {} is not a valid winrm target; expected `{scheme}user@host[:port]`, the account as `user`, `DOMAIN\\user` or `user@domain`",
+            quoted(text)
+        )
+    };
+    let (user, host, port) = parse_authority(rest).ok_or_else(invalid)?;
+    let Some(user) = user else {
+        return Err(format!("target {} names no account: WinRM logs on as a Windows account, so write it in the target (`{scheme}DOMAIN\\user@host` or `{scheme}user@domain@host`) and its password in `[hosts.NAME.winrm]`", quoted(text)));
+    };
+    if !is_account(&user) {
+        return Err(invalid());
+    }
+    Ok(TargetSpec::WinRm {
+        https,
+        user,
+        host,
+        port,
+        winrm: WinRmSettings::default(),
+    })
+}
+
+/// `user:password@host`: the text before the last `@` holds a `:`.
+fn holds_password(rest: &str) -> bool {
+    rest.rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'))
+}
+
+/// `user`, `DOMAIN\user` or `user@domain` (a UPN): no blank, no empty part, one qualifier at most.
+fn is_account(user: &str) -> bool {
+    !user.contains(|c: char| c.is_whitespace() || c.is_control() || c == '/')
+        && user.matches(['\\', '@']).count() <= 1
+        && user.split(['\\', '@']).all(|part| !part.is_empty())
+}
+
+/// `[user@]host[:port]`, an IPv6 host in brackets; `None` when it is not that.
+fn parse_authority(rest: &str) -> Option<(Option<String>, String, Option<u16>)> {
     // the last `@` ends the user, as for ssh itself: a domain account is `user@domain@host`
     let (user, hostport) = match rest.rsplit_once('@') {
         Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
@@ -73,22 +130,23 @@ fn parse_ssh(rest: &str) -> Option<TargetSpec> {
     let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
         let (h, after) = inner.split_once(']')?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+            Some(p) => Some(parse_port(p)?),
             None if after.is_empty() => None,
             None => return None,
         };
         (h.to_string(), port)
     } else {
         match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h.to_string(),
-                Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
-            ),
+            Some((h, p)) => (h.to_string(), Some(parse_port(p)?)),
             None => (hostport.to_string(), None),
         }
     };
     let valid = is_host_name(&host) || host.parse::<IpAddr>().is_ok();
-    valid.then_some(TargetSpec::Ssh { user, host, port })
+    valid.then_some((user, host, port))
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|p| *p > 0)
 }
 
 #[cfg(test)]
@@ -135,5 +193,85 @@ mod tests {
             assert_eq!(spec.to_string(), text);
             assert_eq!(target_from_text(&spec.to_string(), dir), Ok(spec));
         }
+    }
+
+    fn winrm(https: bool, user: &str, host: &str, port: Option<u16>) -> TargetSpec {
+        TargetSpec::WinRm {
+            https,
+            user: user.into(),
+            host: host.into(),
+            port,
+            winrm: WinRmSettings::default(),
+        }
+    }
+
+    #[test]
+    fn winrm_targets_take_each_account_form_and_show_as_written() {
+        let dir = Path::new("/srv/kms");
+        for (text, want) in [
+            (
+                r"winrm://CORP\admin@kms01",
+                winrm(false, r"CORP\admin", "kms01", None),
+            ),
+            (
+                "winrm://admin@corp.example@kms01.corp.example:15985",
+                winrm(
+                    false,
+                    "admin@corp.example",
+                    "kms01.corp.example",
+                    Some(15985),
+                ),
+            ),
+            (
+                "winrm+https://admin@[::1]:5986",
+                winrm(true, "admin", "::1", Some(5986)),
+            ),
+            (
+                "winrm+https://svc-kms@10.0.0.5",
+                winrm(true, "svc-kms", "10.0.0.5", None),
+            ),
+        ] {
+            let spec = target_from_text(text, dir).expect(text);
+            assert_eq!(spec, want, "{text}");
+            assert_eq!(spec.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn winrm_targets_need_an_account_and_never_hold_a_password() {
+        let dir = Path::new("/srv/kms");
+        let e = target_from_text(r"winrm://CORP\admin:s3cret@kms01", dir).expect_err("password");
+        assert!(
+            e.contains("must not hold a password")
+                && e.contains("[hosts.NAME.winrm]")
+                && !e.contains("s3cret"),
+            "{e}"
+        );
+        let e = target_from_text("winrm+https://kms01:5986", dir).expect_err("no account");
+        assert!(e.contains("names no account"), "{e}");
+        for bad in [
+            "winrm://@kms01",
+            r"winrm://CORP\@kms01",
+            r"winrm://\admin@kms01",
+            r"winrm://CORP\admin@corp@kms01",
+            "winrm://admin@kms01:0",
+            "winrm://admin@kms01/wsman",
+            "winrm://ad min@kms01",
+        ] {
+            let e = target_from_text(bad, dir).expect_err(bad);
+            assert!(e.contains("is not a valid winrm target"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_winrm_target_is_saved_in_a_plan_with_its_settings() {
+        let spec = winrm(true, "admin", "kms01", Some(5986));
+        let json = serde_json::to_string(&spec).expect("serializes");
+        assert!(json.starts_with(r#"{"winrm":{"https":true"#), "{json}");
+        assert!(json.contains(r#""operation_timeout":20"#), "{json}");
+        let back: TargetSpec = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back, spec);
+        let out_of_range = json.replace(r#""operation_timeout":20"#, r#""operation_timeout":0"#);
+        assert!(serde_json::from_str::<TargetSpec>(&out_of_range).is_err());
     }
 }

@@ -1,0 +1,129 @@
+//! `target = "winrm://…"` and `"winrm+https://…"`: a Windows host through WinRM, the way
+//! Windows admins (and Ansible) already reach it. One connection and one authentication
+//! context per host per run carry one `windows/shell/cmd` shell, in which PowerShell runs the
+//! same agent as over ssh: the agent script and the requests (secrets included) go on its
+//! standard input, sealed; the command line holds only the fixed bootstrap.
+
+pub mod auth;
+mod client;
+pub mod encryption;
+pub mod http;
+mod shell;
+pub mod wsman;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+pub use kmsconf_model::config::WinRmAuth as AuthMethod;
+use kmsconf_model::config::{default_winrm_port, TargetSpec};
+
+use super::process::Finished;
+use super::session::Session;
+use super::windows::Transport;
+use crate::Error;
+
+pub use kmsconf_model::config::WINRM_PASSWORD_VARIABLE as PASSWORD_VARIABLE;
+
+/// Where and how to reach one host's WinRM service.
+#[derive(Debug, Clone)]
+pub struct WinRmOptions {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// `DOMAIN\user` or `user@domain`.
+    pub user: String,
+    /// `None` for a target given on the command line: [`PASSWORD_VARIABLE`].
+    pub password: Option<DeclaredSecret>,
+    pub auth: AuthMethod,
+    pub ca_file: Option<PathBuf>,
+    /// WinRM's OperationTimeout: the longest a Receive waits for output before answering
+    /// "nothing yet".
+    pub operation_timeout: Duration,
+}
+
+/// The WinRM transport of one host.
+#[derive(Debug, Clone)]
+pub struct WinRmShell {
+    options: WinRmOptions,
+    /// What the password is called in errors (`hosts.kms01.winrm.password`).
+    password_name: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    lost: shell::Lost,
+}
+
+impl WinRmOptions {
+    /// The options of a `winrm://` or `winrm+https://` target; `None` for another target.
+    pub fn of(spec: &TargetSpec) -> Option<Self> {
+        let TargetSpec::WinRm {
+            https,
+            user,
+            host,
+            port,
+            winrm,
+        } = spec
+        else {
+            return None;
+        };
+        Some(Self {
+            https: *https,
+            host: host.clone(),
+            port: port.unwrap_or_else(|| default_winrm_port(*https)),
+            user: user.clone(),
+            password: winrm.password.clone(),
+            auth: winrm.auth,
+            ca_file: winrm.ca_file.clone(),
+            operation_timeout: winrm.operation_timeout.duration(),
+        })
+    }
+}
+
+impl WinRmShell {
+    pub fn new(
+        host: &str,
+        options: WinRmOptions,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self {
+            options,
+            password_name: format!("hosts.{host}.winrm.password"),
+            timeout,
+            connect_timeout,
+            lost: shell::Lost::default(),
+        }
+    }
+}
+
+impl Transport for WinRmShell {
+    fn start(&self, host: &str) -> Result<Session, Error> {
+        let password = match &self.options.password {
+            Some(declared) => declared.resolve(&self.password_name)?,
+            None => SecretSource::Env(PASSWORD_VARIABLE.into()).resolve(&format!(
+                "{PASSWORD_VARIABLE} (the password of a WinRM target given on the command line)"
+            ))?,
+        };
+        let connected = client::Client::connect(&self.options, password, self.connect_timeout)
+            .and_then(|c| shell::ShellSession::start(c, self.lost.clone()));
+        match connected {
+            Ok(session) => Ok(Box::new(session)),
+            Err(broken) => Err(broken.error(host)),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
+        if let Some(broken) = &run.broken {
+            return Some(broken.error(host));
+        }
+        run.timed_out.then(|| Error::Timeout {
+            host: host.to_string(),
+            seconds: self.timeout.as_secs(),
+            during: "for the host to answer over WinRM".into(),
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! The agent session over WinRM: a `windows/shell/cmd` shell running `powershell.exe` with the
+//! agent's fixed bootstrap, its standard input fed by Send and its output read by Receive, on
+//! the one authenticated connection of [`super::client`]. The connection is not shared: a
+//! Receive (a long poll) and a Send never overlap, so the session sends what is queued before
+//! it waits for output.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::client::{fault_message, CallError, Client};
+use super::wsman::{self, Expect, Reply};
+use crate::powershell;
+use crate::process::{Broken, Finished};
+use crate::session::{Channel, Next};
+
+/// The most standard input sent in one Send (base64 makes it 4/3 larger; the envelope stays
+/// well under WinRM's default MaxEnvelopeSize of 150 KiB).
+const SEND_CHUNK: usize = 64 * 1024;
+/// How long a closing session may take to end before it is terminated.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// Output kept of standard error.
+const STDERR_MAX: usize = 64 * 1024;
+
+/// Shells whose connection broke (shell ID, command ID): the next connection to the host removes
+/// them, which ends the agent in each (and with it, on a lab host, the apply lock it holds), as
+/// the end of an ssh connection ends its PowerShell.
+pub type Lost = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A running agent in a WinRM shell.
+pub struct ShellSession {
+    lost: Lost,
+    client: Option<Client>,
+    shell_id: String,
+    command_id: String,
+    stdin: Vec<u8>,
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+    stderr: Vec<u8>,
+    exit_code: Option<i32>,
+    done: bool,
+    broken: Option<Broken>,
+}
+
+impl ShellSession {
+    /// Removes the shells lost before, then creates the shell and starts the agent's
+    /// PowerShell in it.
+    pub fn start(mut client: Client, lost: Lost) -> Result<Self, Broken> {
+        let orphans = std::mem::take(&mut *lost.lock().unwrap_or_else(PoisonError::into_inner));
+        for (shell_id, command_id) in orphans {
+            terminate(&mut client, &shell_id, &command_id);
+            delete(&mut client, &shell_id);
+        }
+        let endpoint = client.endpoint.clone();
+        let id = message_id();
+        let xml = wsman::create_shell(&endpoint, &id);
+        let shell_id = match call(&mut client, Expect::Create, &xml, &id, "creating the shell")? {
+            Reply::Created { shell_id } => shell_id,
+            other => return Err(unexpected("Create", &other)),
+        };
+        let id = message_id();
+        let xml = wsman::command(
+            &endpoint,
+            &id,
+            &shell_id,
+            powershell::PROGRAM,
+            &powershell::arguments(),
+        );
+        let command_id = match call(
+            &mut client,
+            Expect::Command,
+            &xml,
+            &id,
+            "starting PowerShell",
+        ) {
+            Ok(Reply::CommandStarted { command_id }) => command_id,
+            Ok(other) => return Err(unexpected("Command", &other)),
+            Err(e) => {
+                delete(&mut client, &shell_id);
+                return Err(e);
+            }
+        };
+        tracing::debug!(shell = %shell_id, command = %command_id, "WinRM shell started");
+        Ok(Self {
+            lost,
+            client: Some(client),
+            shell_id,
+            command_id,
+            stdin: Vec::new(),
+            lines: VecDeque::new(),
+            partial: Vec::new(),
+            stderr: Vec::new(),
+            exit_code: None,
+            done: false,
+            broken: None,
+        })
+    }
+
+    /// Sends the queued standard input.
+    fn flush(&mut self, end: bool) {
+        while !self.stdin.is_empty() || end {
+            let Some(client) = self.client.as_mut() else {
+                return;
+            };
+            let n = self.stdin.len().min(SEND_CHUNK);
+            let chunk: Vec<u8> = self.stdin.drain(..n).collect();
+            let last = end && self.stdin.is_empty();
+            let id = message_id();
+            let xml = wsman::send(
+                &client.endpoint,
+                &id,
+                &self.shell_id,
+                &self.command_id,
+                &chunk,
+                last,
+            );
+            if let Err(e) = call(client, Expect::Send, &xml, &id, "sending requests") {
+                self.lose(e);
+                return;
+            }
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// One Receive: output, or nothing before the OperationTimeout.
+    fn receive(&mut self, deadline: Instant) {
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let endpoint = client.endpoint_until(deadline);
+        let id = message_id();
+        let xml = wsman::receive(&endpoint, &id, &self.shell_id, &self.command_id);
+        let answer = client.call(
+            Expect::Receive,
+            &xml,
+            &id,
+            endpoint.operation_timeout,
+            "waiting for PowerShell's answers",
+        );
+        match answer {
+            Ok(Reply::Received(r)) => {
+                self.take_output(&r.stdout);
+                if self.stderr.len() < STDERR_MAX {
+                    self.stderr.extend_from_slice(&r.stderr);
+                }
+                if r.done {
+                    self.done = true;
+                    self.exit_code = r.exit_code;
+                    self.finish_partial();
+                }
+            }
+            Ok(other) => self.lose(unexpected("Receive", &other)),
+            Err(CallError::Fault(fault)) if fault.is_timed_out() => {}
+            Err(CallError::Fault(fault)) => self.lose(Broken::Refused(fault_message(&fault))),
+            Err(CallError::Broken(b)) => self.lose(b),
+        }
+    }
+
+    fn take_output(&mut self, bytes: &[u8]) {
+        self.partial.extend_from_slice(bytes);
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            self.lines
+                .push_back(String::from_utf8_lossy(&line).into_owned());
+        }
+    }
+
+    fn finish_partial(&mut self) {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.lines
+                .push_back(String::from_utf8_lossy(&rest).into_owned());
+        }
+    }
+
+    /// The connection broke: nothing more is sent on it.
+    fn lose(&mut self, broken: Broken) {
+        tracing::debug!(?broken, "WinRM session lost");
+        self.broken.get_or_insert(broken);
+        if self.client.take().is_some() && !self.done {
+            self.lost
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((self.shell_id.clone(), self.command_id.clone()));
+        }
+        self.finish_partial();
+    }
+}
+
+impl Channel for ShellSession {
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        if self.client.is_none() || self.done {
+            return false;
+        }
+        self.stdin.extend_from_slice(bytes);
+        true
+    }
+
+    fn next(&mut self, deadline: Instant) -> Next {
+        loop {
+            if let Some(line) = self.lines.pop_front() {
+                return Next::Line(line);
+            }
+            if self.done || self.client.is_none() {
+                return Next::Ended;
+            }
+            if !self.stdin.is_empty() {
+                self.flush(false);
+                continue;
+            }
+            if Instant::now() >= deadline {
+                return Next::TimedOut;
+            }
+            self.receive(deadline);
+        }
+    }
+
+    fn close(mut self: Box<Self>, kill: bool) -> Finished {
+        if !kill && !self.done && self.client.is_some() {
+            // the agent ends at the end of its input
+            self.flush(true);
+            let deadline = Instant::now() + CLOSE_GRACE;
+            while !self.done && self.client.is_some() && Instant::now() < deadline {
+                self.receive(deadline);
+            }
+            self.lines.clear();
+        }
+        if let Some(mut client) = self.client.take() {
+            if !self.done {
+                terminate(&mut client, &self.shell_id, &self.command_id);
+            }
+            delete(&mut client, &self.shell_id);
+        }
+        Finished {
+            status: if self.done { self.exit_code } else { None },
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            timed_out: kill,
+            broken: self.broken.take(),
+        }
+    }
+}
+
+impl Drop for ShellSession {
+    /// A session dropped without closing still removes its shell from the host.
+    fn drop(&mut self) {
+        if let Some(mut client) = self.client.take() {
+            terminate(&mut client, &self.shell_id, &self.command_id);
+            delete(&mut client, &self.shell_id);
+        }
+    }
+}
+
+/// A call whose fault is a failure too.
+fn call(
+    client: &mut Client,
+    expect: Expect,
+    xml: &str,
+    id: &str,
+    during: &str,
+) -> Result<Reply, Broken> {
+    let operation = client.endpoint.operation_timeout;
+    client
+        .call(expect, xml, id, operation, during)
+        .map_err(|e| match e {
+            CallError::Fault(fault) => {
+                Broken::Refused(format!("{during}: {}", fault_message(&fault)))
+            }
+            CallError::Broken(b) => b,
+        })
+}
+
+/// Stops the command (its process ends); a failure is left to the shell's deletion.
+fn terminate(client: &mut Client, shell_id: &str, command_id: &str) {
+    if !client.is_open() {
+        return;
+    }
+    let id = message_id();
+    let xml = wsman::signal_terminate(&client.endpoint, &id, shell_id, command_id);
+    let _ = call(client, Expect::Signal, &xml, &id, "stopping PowerShell");
+}
+
+/// Deletes the shell; a failure only costs the host an idle shell until its timeout.
+fn delete(client: &mut Client, shell_id: &str) {
+    if !client.is_open() {
+        return;
+    }
+    let id = message_id();
+    let xml = wsman::delete_shell(&client.endpoint, &id, shell_id);
+    if let Err(e) = call(client, Expect::Delete, &xml, &id, "deleting the shell") {
+        tracing::warn!(error = ?e, "could not delete the WinRM shell; the host removes it when its idle timeout passes");
+    }
+}
+
+/// A fresh WS-Addressing MessageID. Should the system's random source fail, a MessageID only
+/// needs to be unique on this connection: the time and a counter make one.
+fn message_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    wsman::message_id().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("uuid:{:08X}-0000-4000-8000-{:012X}", nanos as u32, n)
+    })
+}
+
+fn unexpected(what: &str, reply: &Reply) -> Broken {
+    Broken::Refused(format!("the host answered a {what} with {}", reply.kind()))
+}
