@@ -108,12 +108,9 @@ impl Client {
                 if options.https {
                     Authn::Tls
                 } else {
-                    let protocol = if mechanism == Mechanism::Kerberos {
-                        Protocol::Kerberos
-                    } else {
-                        Protocol::Spnego
-                    };
-                    Authn::Sealed(Box::new(context), protocol)
+                    // kmsconf's tokens are SPNEGO for every method but raw NTLM, which Windows
+                    // also takes under `Negotiate`: the SPNEGO session encryption either way
+                    Authn::Sealed(Box::new(context), Protocol::Spnego)
                 }
             }
         };
