@@ -22,6 +22,31 @@ pub struct Facts {
     pub registry: Vec<RegistryFact>,
     pub firewall_group: Vec<RuleGroupInfo>,
     pub hresult: Vec<HresultFact>,
+    /// What the WinRM transport relies on: ports, URIs, fault codes, the sealed body format.
+    #[serde(default)]
+    pub winrm: Vec<WinRmFact>,
+}
+
+/// One WinRM fact: a named value and its source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WinRmFact {
+    pub name: String,
+    pub value: String,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Facts {
+    /// The value of WinRM fact `name` (empty when the table has no such row: the tests that
+    /// compare it with the code then fail).
+    pub fn winrm(&self, name: &str) -> &str {
+        self.winrm
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("", |f| f.value.as_str())
+    }
 }
 
 #[derive(Debug, Deserialize)]

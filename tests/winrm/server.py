@@ -146,6 +146,9 @@ def invalid_header(what: str) -> Fault:
 
 
 def quota_exceeded() -> Fault:
+    # Not recorded anywhere kmsconf has read: the text is Windows' as users report it, the code
+    # is a stand-in (no source gives the unsigned code Windows writes for it); kmsconf shows
+    # whatever code and text the host sends
     return Fault("s:Sender", "w:QuotaLimit",
                  "The WS-Management service cannot process the request. This user has exceeded the "
                  "maximum number of concurrent shells allowed for this plugin. Close at least one open "

@@ -20,6 +20,7 @@ fn the_table_parses_and_every_row_names_a_known_source() {
                 .flat_map(|g| g.rules.iter().map(|r| &r.source)),
         )
         .chain(f.hresult.iter().map(|h| &h.source))
+        .chain(f.winrm.iter().map(|w| &w.source))
         .collect();
     for s in sources {
         assert!(
@@ -151,4 +152,17 @@ fn every_method_kmsconf_names_is_a_sourced_row() {
             "{id}: the slmgr.vbs source is named too"
         );
     }
+}
+
+/// The WinRM constants the model uses are the table's.
+#[test]
+fn winrm_ports_are_the_tables() {
+    use crate::config::{OperationTimeout, WINRM_HTTPS_PORT, WINRM_HTTP_PORT};
+    let f = facts();
+    assert_eq!(f.winrm("http-port"), WINRM_HTTP_PORT.to_string());
+    assert_eq!(f.winrm("https-port"), WINRM_HTTPS_PORT.to_string());
+    assert_eq!(
+        f.winrm("client-operation-timeout"),
+        OperationTimeout::DEFAULT.seconds().to_string()
+    );
 }

@@ -70,15 +70,11 @@ impl Client {
         let connection = Connection::open(&options.host, options.port, tls.as_ref(), timeout)
             .map_err(|e| broken(e, "connecting"))?;
         let scheme = if options.https { "https" } else { "http" };
-        let endpoint = Endpoint {
-            url: format!(
-                "{scheme}://{}{PATH}",
-                super::http::authority(&options.host, options.port)
-            ),
-            max_envelope_size: 153_600,
-            operation_timeout: options.operation_timeout,
-            locale: "en-US".into(),
-        };
+        let mut endpoint = Endpoint::new(format!(
+            "{scheme}://{}{PATH}",
+            super::http::authority(&options.host, options.port)
+        ));
+        endpoint.operation_timeout = options.operation_timeout;
         let mut client = Self {
             connection,
             authn: Authn::Tls,

@@ -127,3 +127,29 @@ impl Transport for WinRmShell {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kmsconf_model::facts::facts;
+
+    /// The WS-Management constants the transport sends and reads are the facts table's.
+    #[test]
+    fn the_transports_constants_are_the_tables() {
+        let f = facts();
+        assert_eq!(f.winrm("shell-resource-uri"), super::wsman::RESOURCE_URI);
+        assert_eq!(
+            f.winrm("timed-out-fault"),
+            super::wsman::TIMED_OUT_CODE.to_string()
+        );
+        assert_eq!(
+            f.winrm("max-envelope-size"),
+            super::wsman::Endpoint::new("x")
+                .max_envelope_size
+                .to_string()
+        );
+        assert!(
+            super::encryption::content_type(super::encryption::Protocol::Spnego)
+                .contains(&format!("protocol=\"{}\"", f.winrm("sealed-protocol")))
+        );
+    }
+}
