@@ -4,9 +4,11 @@
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
 # server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
-# `kinit`) on 127.0.0.2, and check the metrics and alert rules with Prometheus' `promtool`. The
-# WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
-# packages it installs in a venv. They fail, never skip, without those programs: this script is
+# `kinit`) on 127.0.0.2, their own MIT KDC (`krb5kdc`, its realm made with `kdb5_util` and
+# `kadmin.local`) on 127.0.0.1, and check the metrics and alert rules with Prometheus' `promtool`.
+# The WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
+# packages it installs in a venv; two of them (python-gssapi, pykrb5) build against MIT krb5's
+# headers (`libkrb5-dev`). They fail, never skip, without those programs: this script is
 # what makes a fresh machine ready.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +29,13 @@ declare -A provides=(
   [samba]=/usr/sbin/samba
   [samba-ad-provision]=/usr/share/samba/setup/provision.ldif
   [krb5-user]=/usr/bin/kinit
+  [krb5-kdc]=/usr/sbin/krb5kdc
+  [krb5-admin-server]=/usr/sbin/kadmin.local
+  [libkrb5-dev]=/usr/bin/krb5-config
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision krb5-user; do
+  samba-ad-provision krb5-user krb5-kdc krb5-admin-server libkrb5-dev; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
@@ -39,10 +44,15 @@ for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus sam
 done
 
 # a python3 that can make a venv with pip (Debian's needs python3-venv; another one, pyenv's
-# say, already can)
+# say, already can), and build C extensions (Debian's needs python3-dev and a C compiler)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 fi
+if ! python3 -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' \
+  >/dev/null 2>&1; then
+  missing+=(python3-dev)
+fi
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   install="apt-get update && apt-get install -y ${missing[*]}"
@@ -63,7 +73,8 @@ fi
 
 # Python test venv: the test WinRM endpoint (tests/winrm/server.py) and the recorded-traffic
 # tests run with this interpreter; pip runs again only when the pinned requirement line changes
-requirements="pyyaml==6.0.2 pyspnego==0.12.4 cryptography==50.0.2"
+# (gssapi and krb5, pyspnego's Kerberos, build from source here: about 4 minutes on 2 cores)
+requirements="pyyaml==6.0.2 pyspnego==0.12.4 cryptography==50.0.2 gssapi==1.12.0 krb5==0.10.0"
 venv=target/test-venv
 if [ "$(cat "$venv/requirements.txt" 2>/dev/null)" != "$requirements" ]; then
   python3 -m venv "$venv"

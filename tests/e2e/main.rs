@@ -16,6 +16,7 @@ mod gitops;
 mod gss;
 mod integrity;
 mod metrics;
+mod mit_kdc;
 mod pipelines;
 mod plan_apply;
 mod quickstart;

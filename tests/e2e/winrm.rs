@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
+use crate::mit_kdc::{Kdc, REALM};
 
 const PASSWORD: &str = "S3cret!pw-winrm";
 
@@ -30,6 +31,11 @@ pub struct Host {
 
 impl Host {
     fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, &[])
+    }
+
+    /// A host started with `extra` arguments and `env` variables.
+    fn start_with(extra: &[&str], env: &[(&str, &Path)]) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("users"), format!("LAB:alice:{PASSWORD}\n")).expect("users");
         let port_file = dir.path().join("port");
@@ -47,6 +53,7 @@ impl Host {
             .arg(dir.path().join("server.log"))
             .args(extra)
             .env("NTLM_USER_FILE", dir.path().join("users"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -382,4 +389,56 @@ fn once_per_host_basic(h: &Host, p: &Project) {
     let before = h.count("connections");
     p.ok(&["plan", "--detailed-exitcode"], 0);
     assert_eq!(h.count("connections") - before, 1, "{}", h.stats());
+}
+
+/// `auth = "kerberos"` (Kerberos inside SPNEGO) against Debian's MIT KDC: sspi gets its tickets
+/// from the realm's KDC, the test host accepts them with MIT krb5 and the keytab of
+/// `HTTP/localhost`, and every body is sealed in Kerberos wrap tokens both ways. The account is
+/// named `REALM\user`: sspi sends a UPN (`user@REALM`) as an enterprise name, which MIT's KDC
+/// does not look up (CLIENT_NOT_FOUND).
+#[test]
+fn kerberos_authenticates_and_seals_against_an_mit_kdc() {
+    let kdc = Kdc::start(&[("alice", PASSWORD)], &["HTTP/localhost"]);
+    let h = Host::start_with(
+        &["--keytab", &kdc.keytab().display().to_string()],
+        &[("KRB5_CONFIG", &kdc.krb5_conf())],
+    );
+    let url = format!("winrm://{REALM}\\\\alice@localhost:{}", h.port);
+    let mut p = project(&host_table("kms0", &url, "auth = \"kerberos\""));
+    // the KDC found through krb5.conf's realm
+    p.env("KRB5_CONFIG", &kdc.krb5_conf().display().to_string());
+    let hosts = [&h];
+    once_per_host(&hosts, &p, &["plan", "--detailed-exitcode"], 2);
+    let applied = once_per_host(&hosts, &p, &["apply", "--auto-approve"], 0);
+    assert!(
+        applied
+            .stdout
+            .contains("installed key *****-*****-*****-*****-6789B"),
+        "{applied:?}"
+    );
+    assert!(
+        !applied.all().contains(PASSWORD),
+        "the password was printed"
+    );
+    once_per_host(&hosts, &p, &["plan", "--detailed-exitcode"], 0);
+    // or named by SSPI_KDC_URL, with no krb5.conf at all
+    p.env("KRB5_CONFIG", &p.path("no-krb5.conf").display().to_string());
+    p.env("SSPI_KDC_URL", &format!("tcp://127.0.0.1:{}", kdc.port));
+    once_per_host(&hosts, &p, &["status"], 0);
+    assert_eq!(
+        h.stats()["authentications_by_protocol"],
+        serde_json::json!({"kerberos": 4}),
+        "Kerberos, never NTLM"
+    );
+
+    p.env("WINRM_PASSWORD", "not-the-password");
+    let refused = p.ok(&["plan"], 1);
+    assert!(refused.all().contains("PREAUTH_FAILED"), "{refused:?}");
+    assert!(!refused.all().contains("not-the-password"));
+    assert_eq!(
+        h.count("shells_created"),
+        4,
+        "no shell without authentication"
+    );
+    h.wait_for_deleted();
 }

@@ -2,9 +2,10 @@
 """A test WinRM endpoint on 127.0.0.1 standing in for one Windows host, for kmsconf's e2e tests.
 
 It speaks what a Windows WinRM listener speaks, as strictly as is cheap: HTTP/1.1 keep-alive on
-`/wsman`, Negotiate (SPNEGO or raw NTLM, a real acceptor from pyspnego) bound to the TCP
-connection, MS-WSMV 2.2.9.1 message encryption required over HTTP, and the WinRS `cmd` shell whose
-one command runs `kmsconf lab agent` in place of `powershell.exe`. It is not a WS-Man
+`/wsman`, Negotiate (SPNEGO or raw NTLM, a real acceptor from pyspnego; SPNEGO's Kerberos through
+MIT krb5 given `--keytab`) bound to the TCP connection, MS-WSMV 2.2.9.1 message encryption
+required over HTTP, and the WinRS `cmd` shell whose one command runs `kmsconf lab agent` in place
+of `powershell.exe`. It is not a WS-Man
 implementation: it knows only the shell's Create, Command, Send, Receive, Signal and Delete.
 
 Response shapes follow pypsrp's recordings of Windows Server 2012 R2-2019 (tests/responses/*.yml
@@ -170,17 +171,18 @@ class Stats:
         self.path, self.lock = path, threading.Lock()
         self.data = {"connections": 0, "authentications": 0, "auth_failures": 0,
                      "plaintext_refused": 0, "shells_created": 0, "commands": 0,
-                     "requests_by_action": {}}
+                     "requests_by_action": {}, "authentications_by_protocol": {}}
         self.write()
 
-    def bump(self, field: str, action: str | None = None) -> int:
+    def bump(self, field: str, key: str | None = None) -> int:
+        """Adds one to `field`, or to its `key` entry when the field counts by key."""
         with self.lock:
-            if action is None:
+            if key is None:
                 self.data[field] += 1
                 value = self.data[field]
             else:
-                counts = self.data["requests_by_action"]
-                counts[action] = value = counts.get(action, 0) + 1
+                counts = self.data[field]
+                counts[key] = value = counts.get(key, 0) + 1
             self._write_locked()
             return value
 
@@ -780,7 +782,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out = self.ctx.step(token)
         except Exception as e:  # a wrong password or a malformed token: both are a 401
             self.state.stats.bump("auth_failures")
-            log.warning("authentication failed: %s", type(e).__name__)
+            log.warning("authentication failed: %s: %s", type(e).__name__, e)
             self.ctx = None
             self.reply(401, headers=self.challenge_headers(), close=True)
             return False, []
@@ -789,6 +791,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False, []
         self.user = str(self.ctx.client_principal or "")
         self.state.stats.bump("authentications")
+        # which mechanism SPNEGO settled on: `kerberos` or `ntlm`
+        self.state.stats.bump("authentications_by_protocol", self.ctx.negotiated_protocol)
         log.info("authenticated `%s` (%s, %s)", self.user, scheme, self.ctx.negotiated_protocol)
         # SPNEGO's last leg (accept-completed, mechListMIC) rides on the answer, as HTTP.sys does
         headers = [("WWW-Authenticate", f"{scheme} {base64.b64encode(out).decode()}")] if out else []
@@ -932,6 +936,8 @@ def parse_args(argv):
                    help="Create:quota, Create:access-denied, Receive:drop:N, Command:delay:SECONDS, ...")
     p.add_argument("--max-connections", type=int, help="close connections beyond this many open ones")
     p.add_argument("--log", help="log file (no passwords, no stdin contents)")
+    p.add_argument("--keytab", help="Kerberos keys of HTTP/<host> (KRB5_KTNAME), for SPNEGO's Kerberos; "
+                                    "the realm's KDC comes from KRB5_CONFIG")
     return p.parse_args(argv)
 
 
@@ -955,6 +961,9 @@ def serve_main(argv):
                             format="%(asctime)s %(threadName)s %(levelname)s %(message)s")
     else:
         log.addHandler(logging.NullHandler())  # silent: no last-resort warnings on stderr
+    if args.keytab:
+        # read by MIT krb5 when pyspnego's acceptor (python-gssapi) takes its credentials
+        os.environ["KRB5_KTNAME"] = "FILE:" + os.path.abspath(args.keytab)
     try:
         import spnego  # noqa: F401  (fail at start, not at the first request)
         state = State(args)

@@ -1,0 +1,145 @@
+//! Debian's MIT Kerberos KDC (`krb5kdc` and `kdb5_util` from `krb5-kdc`, `kadmin.local` from
+//! `krb5-admin-server`) on 127.0.0.1 with a free port, for the WinRM Kerberos test.
+//!
+//! Each KDC gets a new realm database and its own krb5.conf and kdc.conf (`KRB5_CONFIG`,
+//! `KRB5_KDC_PROFILE`) in a temp dir, which takes well under a second, and is stopped by its PID.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REALM: &str = "KMSCONF.TEST";
+const ADDRESS: &str = "127.0.0.1";
+/// The database's master key: a throwaway realm's.
+const MASTER_PASSWORD: &str = "kmsconf-test-master";
+const KEYTAB: &str = "services.keytab";
+
+pub struct Kdc {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Kdc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Kdc {
+    /// A KDC whose realm holds `users` (name, password) and `services` (random keys, written to
+    /// [`Kdc::keytab`]).
+    pub fn start(users: &[(&str, &str)], services: &[&str]) -> Kdc {
+        let dir = tempfile::tempdir().expect("tmp");
+        let port = crate::dns::free_port_on(ADDRESS);
+        let d = dir.path().display();
+        // every principal requires pre-authentication, as in Active Directory: sspi asks for a
+        // ticket without it first and takes only PREAUTH_REQUIRED as the answer
+        let kdc_conf = format!(
+            "[kdcdefaults]\n kdc_listen = {ADDRESS}:{port}\n kdc_tcp_listen = {ADDRESS}:{port}\n\n\
+             [realms]\n {REALM} = {{\n  database_name = {d}/principal\n  key_stash_file = {d}/stash\n  \
+             default_principal_flags = +preauth\n }}\n\n[logging]\n kdc = FILE:{d}/kdc.log\n"
+        );
+        // TCP only: kmsconf reaches a KDC over TCP, and so does every test client here
+        let krb5_conf = format!(
+            "[libdefaults]\n default_realm = {REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n \
+             rdns = false\n dns_canonicalize_hostname = false\n udp_preference_limit = 1\n\n\
+             [realms]\n {REALM} = {{\n  kdc = {ADDRESS}:{port}\n }}\n"
+        );
+        std::fs::write(dir.path().join("kdc.conf"), kdc_conf).expect("kdc.conf");
+        std::fs::write(dir.path().join("krb5.conf"), krb5_conf).expect("krb5.conf");
+        let setup = Setup(dir.path());
+        setup.run(
+            "kdb5_util",
+            "krb5-kdc",
+            &["create", "-s", "-r", REALM, "-P", MASTER_PASSWORD],
+        );
+        for (user, password) in users {
+            setup.kadmin(&format!("addprinc -pw {password} {user}"));
+        }
+        let keytab = dir.path().join(KEYTAB);
+        for service in services {
+            setup.kadmin(&format!("addprinc -randkey {service}"));
+            setup.kadmin(&format!("ktadd -k {} {service}", keytab.display()));
+        }
+        let child = setup
+            .command("krb5kdc", "krb5-kdc")
+            .args(["-n", "-r", REALM])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start krb5kdc");
+        let mut kdc = Kdc { child, port, dir };
+        kdc.wait_until_answering();
+        kdc
+    }
+
+    /// The realm's krb5.conf, for `KRB5_CONFIG`.
+    pub fn krb5_conf(&self) -> PathBuf {
+        self.dir.path().join("krb5.conf")
+    }
+
+    /// The services' keys.
+    pub fn keytab(&self) -> PathBuf {
+        self.dir.path().join(KEYTAB)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("kdc.log")).unwrap_or_default()
+    }
+
+    fn wait_until_answering(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "krb5kdc exited ({status}) before answering:\n{}",
+                    self.log()
+                );
+            }
+            if std::net::TcpStream::connect((ADDRESS, self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("krb5kdc did not answer within 20 seconds:\n{}", self.log());
+    }
+}
+
+/// The programs that make a realm, run on its configuration.
+struct Setup<'a>(&'a Path);
+
+impl Setup<'_> {
+    fn command(&self, program: &str, package: &str) -> Command {
+        let mut command = Command::new(crate::dns::require(program, package));
+        command
+            .env("KRB5_CONFIG", self.0.join("krb5.conf"))
+            .env("KRB5_KDC_PROFILE", self.0.join("kdc.conf"))
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, program: &str, package: &str, args: &[&str]) {
+        let out = self
+            .command(program, package)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {} failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn kadmin(&self, query: &str) {
+        self.run(
+            "kadmin.local",
+            "krb5-admin-server",
+            &["-r", REALM, "-q", query],
+        );
+    }
+}
