@@ -165,13 +165,15 @@ fn validate(file: &std::path::Path, format: github::Format) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs to stderr, filtered by `KMSCONF_LOG` (`warn` when unset or empty); a filter that does
-/// not parse is an error, not silently no logs.
+/// Logs to stderr, filtered by `KMSCONF_LOG` (`warn` when unset or empty, and then nothing of
+/// the `sspi` crate's own: kmsconf's messages already carry what its errors say, and its error
+/// lines dump whole Kerberos structures); a filter that does not parse is an error, not silently
+/// no logs.
 pub fn init_tracing() -> Result<(), CliError> {
     let text = std::env::var_os(env::LOG).unwrap_or_default();
     let text = text.to_string_lossy();
     let filter = match text.trim() {
-        "" => tracing_subscriber::EnvFilter::new("warn"),
+        "" => tracing_subscriber::EnvFilter::new("warn,sspi=off"),
         text => tracing_subscriber::EnvFilter::try_new(text).map_err(|e| {
             CliError::Message(format!(
                 "`{}` = {} is not a log filter ({e}): give a level (`error`, `warn`, `info`, `debug`, `trace`) or `target=level` pairs separated by commas, e.g. `kmsconf_providers=debug`",
