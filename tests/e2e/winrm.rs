@@ -284,6 +284,25 @@ fn a_wrong_password_a_closed_port_and_a_fault_are_each_told_plainly() {
     );
 }
 
+/// kmsconf never takes an unsealed answer over HTTP, nor a sealed one that fails its integrity
+/// check: the endpoint sends one of each on the first Receive.
+#[test]
+fn an_unsealed_or_tampered_answer_over_http_is_refused() {
+    for (kind, said) in [
+        ("plaintext", "unsealed"),
+        ("tamper", "failed its integrity check"),
+    ] {
+        let h = Host::start(&["--fault-on", &format!("Receive:{kind}")]);
+        let p = project(&host_table("kms0", &http_url(&h), ""));
+        let refused = p.ok(&["plan"], 1);
+        assert!(refused.all().contains(said), "{kind}: {refused:?}");
+        assert!(
+            refused.all().contains("1 host could not be planned"),
+            "{kind}: {refused:?}"
+        );
+    }
+}
+
 #[test]
 fn a_connection_dropped_mid_batch_says_what_ran_and_a_rerun_converges() {
     // the third Receive of a run is the first one waiting on the batch (lock, discovery, batch)

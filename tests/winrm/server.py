@@ -203,9 +203,11 @@ class Stats:
 class FaultPlan:
     """`--fault-on ACTION:KIND[:N]`: quota and access-denied answer every matching request (or
     only the N-th when N is given); drop closes the connection on the N-th (default first);
-    delay waits N seconds before handling it."""
+    delay waits N seconds before handling it; plaintext answers the N-th (default first) with an
+    unsealed body over HTTP, tamper with a sealed body one bit of which was flipped in transit:
+    a client must refuse both."""
 
-    KINDS = ("quota", "access-denied", "drop", "delay")
+    KINDS = ("quota", "access-denied", "drop", "delay", "plaintext", "tamper")
 
     def __init__(self, specs: list[str]):
         self.rules = []
@@ -225,7 +227,8 @@ class FaultPlan:
         for rule_action, kind, number in self.rules:
             if rule_action != action:
                 continue
-            if kind == "delay" or (kind == "drop" and ordinal == int(number or 1)) or (
+            once = kind in ("drop", "plaintext", "tamper")
+            if kind == "delay" or (once and ordinal == int(number or 1)) or (
                 kind in ("quota", "access-denied") and (number is None or ordinal == int(number))
             ):
                 hits.append((kind, number))
@@ -705,7 +708,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer_soap(self, message: bytes, encrypted: bool, extra_headers):
         machine = self.headers.get("Host", "127.0.0.1").rsplit(":", 1)[0] or "127.0.0.1"
-        relates_to, status = "", 200
+        relates_to, status, corrupt = "", 200, None
         try:
             req = Request(message)
             relates_to = req.message_id
@@ -723,6 +726,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise quota_exceeded()
                 elif kind == "access-denied":
                     raise access_denied()
+                elif kind in ("plaintext", "tamper"):
+                    corrupt = kind
             client_ip = self.client_address[0]
             response = ShellService(self.state).handle(req, self.user or "", client_ip, machine)
         except Fault as fault:
@@ -730,8 +735,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = 500
             response = envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to,
                                 fault.body(machine))
-        if encrypted:
+        if encrypted and corrupt != "plaintext":
             body, content_type = seal(self.ctx, response), ENCRYPTED_TYPE
+            if corrupt == "tamper":
+                # a bit of the sealed data (after the part headers and the signature) flipped
+                at = len(body) - len(BOUNDARY) - 8
+                body = body[:at] + bytes([body[at] ^ 1]) + body[at + 1:]
         else:
             body, content_type = response, "application/soap+xml;charset=UTF-8"
         self.reply(status, body, content_type, extra_headers)

@@ -225,14 +225,14 @@ impl Client {
                     .starts_with("multipart/encrypted")
                 {
                     return Err(Broken::Refused(format!(
-                        "{} answered HTTP {} with an unsealed `{content_type}` body over HTTP; kmsconf accepts only sealed messages there",
-                        self.who, response.status
+                        "the WinRM service answered HTTP {} with an unsealed `{content_type}` body after {} authenticated; over HTTP kmsconf accepts only sealed messages (something between may be rewriting the connection)",
+                        response.status, self.who
                     )));
                 }
                 let framed = encryption::unframe(content_type, &response.body)
                     .map_err(|e| Broken::Refused(format!("unreadable sealed answer: {e}")))?;
                 let plain = context.unseal(framed.header, framed.sealed).map_err(|e| {
-                    Broken::Refused(format!("a sealed answer failed its integrity check: {e}"))
+                    Broken::Refused(format!("a sealed answer failed its integrity check: it was changed on the way, or does not come from the host kmsconf authenticated with ({e})"))
                 })?;
                 if plain.len() != framed.plain_len {
                     return Err(Broken::Refused(format!(
