@@ -21,7 +21,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    match cli::init_tracing().and_then(|()| cli::run(args)) {
+    let run = cli::init_tracing().and_then(|()| {
+        cli::raise_open_file_limit();
+        cli::run(args)
+    });
+    match run {
         Ok(code) => code,
         Err(e) => {
             cli::report_error(&e);

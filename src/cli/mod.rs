@@ -190,6 +190,16 @@ pub fn init_tracing() -> Result<(), CliError> {
     Ok(())
 }
 
+/// Raises the open-file soft limit to the hard limit: every host of a run keeps its connection
+/// (an ssh process and its pipes, or a WinRM socket) from its lock to its unlock, and a soft limit
+/// of 1024 would fail hosts past the first few hundred with "Too many open files".
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::debug!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
     if let Some(diagnostics) = e.diagnostics() {

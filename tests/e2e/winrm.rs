@@ -463,3 +463,38 @@ fn kerberos_authenticates_and_seals_against_an_mit_kdc() {
     );
     h.wait_for_deleted();
 }
+
+/// A run keeps one connection per host open from lock to unlock: kmsconf raises its open-file
+/// soft limit to the hard limit, so a soft limit of 256 does not cut a fleet of WinRM (or ssh)
+/// hosts short.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let hard = Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .expect("ulimit");
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    let p = Project::example("single-os-host");
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && exec \"$0\" validate",
+            env!("CARGO_BIN_EXE_kmsconf"),
+        ])
+        .current_dir(p.dir.path())
+        .env("KMSCONF_LOG", "kmsconf=debug")
+        .output()
+        .expect("run kmsconf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let limit = stderr
+        .split("open-file limit limit=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string();
+    match hard.parse::<u64>() {
+        Ok(hard) => assert_eq!(limit, hard.to_string(), "{stderr}"),
+        // `unlimited`: raised as far as the kernel allows, well past 256
+        Err(_) => assert!(limit.parse::<u64>().is_ok_and(|l| l > 256), "{stderr}"),
+    }
+}
