@@ -89,4 +89,6 @@ fn quote_list(items: &[String]) -> String {
 #[cfg(test)]
 pub(crate) mod names;
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod tests;

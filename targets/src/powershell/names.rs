@@ -2,7 +2,8 @@
 //! answers use must be a row of the facts table (`model/data/windows.toml`): a class, property,
 //! method, parameter, registry value or firewall rule that no source backs fails here.
 
-use super::tests::{every_op, function as function_text, request_lines};
+use super::script_tests::function as function_text;
+use super::tests::{every_op, request_lines};
 use super::{agent_script, Request};
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::facts::facts;

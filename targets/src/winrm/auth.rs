@@ -24,16 +24,6 @@ pub enum Mechanism {
     Kerberos,
 }
 
-impl Mechanism {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Negotiate => "Negotiate",
-            Self::Ntlm => "NTLM",
-            Self::Kerberos => "Kerberos",
-        }
-    }
-}
-
 /// An authentication failure, in words a person can act on.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -43,8 +43,6 @@ pub struct Client {
     pub endpoint: Endpoint,
     /// `user` at `host:port`, for messages.
     who: String,
-    /// Requests made on this connection (the tests count them).
-    pub calls: u64,
 }
 
 /// A WS-Management call that did not give its reply.
@@ -84,7 +82,6 @@ impl Client {
                 options.user,
                 super::http::authority(&options.host, options.port)
             ),
-            calls: 0,
         };
         client.authn = match options.auth {
             AuthMethod::Basic => Authn::Basic(Secret::new(BASE64.encode(format!(
@@ -131,7 +128,6 @@ impl Client {
                             .step(Some(&last))
                             .map_err(|e| Broken::Auth(format!("{}: the host's final token: {e}", self.who)))?;
                     }
-                    self.calls += 1;
                     return Ok(context);
                 }
                 401 => match offered {
@@ -170,7 +166,6 @@ impl Client {
     fn exchange(&mut self, xml: &str, timeout: Duration, during: &str) -> Result<String, Broken> {
         let (headers, body) = self.wrap(xml)?;
         let response = self.post(&headers, &body, timeout, during)?;
-        self.calls += 1;
         match response.status {
             200 | 400 | 500 => {}
             401 => {
@@ -323,12 +318,6 @@ fn broken(e: HttpError, during: &str) -> Broken {
             during: during.to_string(),
         },
         other => Broken::Dropped(format!("{other} ({during})")),
-    }
-}
-
-impl From<wsman::Fault> for Broken {
-    fn from(fault: wsman::Fault) -> Self {
-        Broken::Refused(fault_message(&fault))
     }
 }
 
