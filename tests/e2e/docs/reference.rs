@@ -85,71 +85,85 @@ impl Section {
         } else {
             format!("{}.{key}", self.path)
         };
-        let placeholder = PLACEHOLDERS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map_or("KEY", |(_, p)| p);
         let prop = resolve(root, prop);
-        if let Some(props) = prop["properties"].as_object() {
-            let refs: Vec<&Value> = props.values().collect();
-            if refs.len() > 1 && refs.windows(2).all(|w| w[0] == w[1]) {
-                if let Some(table) = refs
-                    .first()
-                    .and_then(|r| object_with_properties(root, &resolve(root, r)))
-                {
-                    let path = format!("{path}.{placeholder}");
+        let table = tables_by_key(root, key, &path, &prop)
+            .or_else(|| {
+                object_with_properties(root, &prop).map(|table| {
                     let title = format!("`[{path}]`");
-                    let ids: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
-                    let kind = format!(
-                        "tables by {placeholder} ({}): {}",
-                        ids.join(", "),
-                        link("", &title)
-                    );
-                    return (kind, Some(section(title, path, table)));
-                }
-            }
+                    (link("table", &title), section(title, path.clone(), table))
+                })
+            })
+            .or_else(|| self.array_of_tables(root, key, &path, &prop));
+        match table {
+            Some((kind, child)) => (kind, Some(child)),
+            None => (type_name(root, &prop), None),
         }
-        if let Some(map) = prop.get("additionalProperties").map(|v| resolve(root, v)) {
-            if let Some(table) = object_with_properties(root, &map) {
-                let path = format!("{path}.{placeholder}");
-                let title = format!("`[{path}]`");
-                let names = prop["propertyNames"]["pattern"]
-                    .as_str()
-                    .map(|p| format!(", {placeholder} matching `{p}`"))
-                    .unwrap_or_default();
-                let kind = format!("tables by {placeholder}: {}{names}", link("", &title));
-                return (kind, Some(section(title, path, table)));
-            }
-        }
-        if let Some(table) = object_with_properties(root, &prop) {
-            let title = format!("`[{path}]`");
-            return (link("table", &title), Some(section(title, path, table)));
-        }
-        if prop["type"] == "array"
-            || prop["type"]
-                .as_array()
-                .is_some_and(|t| t.contains(&"array".into()))
-        {
-            let items = resolve(root, &prop["items"]);
-            let entry = alternatives(&items)
-                .into_iter()
-                .find_map(|alt| object_with_properties(root, &resolve(root, &alt)));
-            if let Some(mut table) = entry {
-                // the entry's own table has no description of its own: its array item's says it
-                if let (Some(t), Some(d)) = (table.as_object_mut(), items.get("description")) {
-                    t.entry("description").or_insert_with(|| d.clone());
-                }
-                let title = format!("`[{}]` `{key}` entries", self.path);
-                let kind = format!("array of {}", type_name(root, &items))
-                    .replace("a table", &link("a table", &title));
-                return (
-                    kind + &array_limits(&prop),
-                    Some(section(title, path, table)),
-                );
-            }
-        }
-        (type_name(root, &prop), None)
     }
+
+    /// An array whose entries may be tables (`publish_domains`).
+    fn array_of_tables(
+        &self,
+        root: &Value,
+        key: &str,
+        path: &str,
+        prop: &Value,
+    ) -> Option<(String, Section)> {
+        if !has_type(prop, "array") {
+            return None;
+        }
+        let items = resolve(root, &prop["items"]);
+        let mut table = alternatives(&items)
+            .into_iter()
+            .find_map(|alt| object_with_properties(root, &resolve(root, &alt)))?;
+        // the entry's table has no description of its own: its array item's says it
+        if let (Some(t), Some(d)) = (table.as_object_mut(), items.get("description")) {
+            t.entry("description").or_insert_with(|| d.clone());
+        }
+        let title = format!("`[{}]` `{key}` entries", self.path);
+        let kind = format!("array of {}", type_name(root, &items))
+            .replace("a table", &link("a table", &title))
+            + &array_limits(prop);
+        Some((kind, section(title, path.into(), table)))
+    }
+}
+
+/// A key holding tables by name: `hosts` (any name) or `products` (named keys of one type).
+fn tables_by_key(root: &Value, key: &str, path: &str, prop: &Value) -> Option<(String, Section)> {
+    let placeholder = PLACEHOLDERS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("KEY", |(_, p)| p);
+    let path = format!("{path}.{placeholder}");
+    let title = format!("`[{path}]`");
+    if let Some(props) = prop["properties"].as_object() {
+        let types: Vec<&Value> = props.values().collect();
+        if types.len() < 2 || types.windows(2).any(|w| w[0] != w[1]) {
+            return None;
+        }
+        let table = object_with_properties(root, &resolve(root, types[0]))?;
+        let ids: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
+        let kind = format!(
+            "tables by {placeholder} ({}): {}",
+            ids.join(", "),
+            link("", &title)
+        );
+        return Some((kind, section(title, path, table)));
+    }
+    let table = object_with_properties(root, &resolve(root, prop.get("additionalProperties")?))?;
+    let names = prop["propertyNames"]["pattern"]
+        .as_str()
+        .map(|p| format!(", {placeholder} matching `{p}`"))
+        .unwrap_or_default();
+    let kind = format!("tables by {placeholder}: {}{names}", link("", &title));
+    Some((kind, section(title, path, table)))
+}
+
+/// Whether a schema's `type` is `kind`, or a list holding it (`["array", "null"]`).
+fn has_type(schema: &Value, kind: &str) -> bool {
+    schema["type"] == kind
+        || schema["type"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|k| k == kind))
 }
 
 fn section(title: String, path: String, schema: Value) -> Section {
@@ -275,11 +289,7 @@ fn array_limits(schema: &Value) -> String {
 /// it means.
 fn values(root: &Value, prop: &Value) -> Option<String> {
     let mut schema = resolve(root, prop);
-    if schema["type"] == "array"
-        || schema["type"]
-            .as_array()
-            .is_some_and(|t| t.contains(&"array".into()))
-    {
+    if has_type(&schema, "array") {
         schema = resolve(root, &schema["items"]);
     }
     let listed: Vec<String> = schema["oneOf"]
