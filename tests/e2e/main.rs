@@ -8,6 +8,7 @@ mod config_schema;
 mod corpus;
 mod day2;
 mod dns;
+mod docs;
 mod examples;
 mod export;
 mod failures;

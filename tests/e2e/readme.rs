@@ -1,14 +1,36 @@
-//! README.md against the real binary: every command and flag its command tables name exists
-//! (and every command the binary has is in a table), its config snippets validate, its markdown
-//! sample is the real output, and the figures it gives about the repository are true.
+//! README.md and the book (`docs/src/`) against the real binary: every command and flag their
+//! command tables name exists (and every command the binary has is in the book's tables and in
+//! README's), their config snippets validate, README's plan and the GitOps chapter's markdown
+//! sample are the real output, and the figures they give about the repository are true.
 
 use std::path::Path;
 
 use crate::common::Project;
+use crate::docs::pages;
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md")
+}
+
+/// The book's pages (everything but README.md), as one text.
+fn book() -> String {
+    pages()
+        .into_iter()
+        .filter(|(path, _)| path != "README.md")
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One page of the book, by its path under `docs/src`.
+fn page(name: &str) -> String {
+    let path = format!("docs/src/{name}");
+    pages()
+        .into_iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, text)| text)
+        .unwrap_or_else(|| panic!("{path} is missing"))
 }
 
 /// Each row of the README's command tables: its first cell (`kmsconf ...` in backticks, without
@@ -70,38 +92,44 @@ fn listed_subcommands(p: &Project, path: &[&str]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Asserts that every flag `row` names is one `kmsconf PATH --help` lists, and returns that help.
+fn flags_exist(p: &Project, row: &str, page: &str) -> (Vec<String>, String) {
+    let path = subcommand(row);
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let help = p.ok(&args, 0).stdout;
+    for flag in row
+        .split(|c: char| c.is_whitespace() || "[]|".contains(c))
+        .filter(|w| w.starts_with('-'))
+    {
+        assert!(
+            [" ", ",", "\n"]
+                .iter()
+                .any(|end| help.contains(&format!("{flag}{end}"))),
+            "{page} documents `kmsconf {row}` but `kmsconf {}` has no `{flag}`:\n{help}",
+            args.join(" ")
+        );
+    }
+    (path, help)
+}
+
 #[test]
 fn every_flag_in_the_command_tables_exists_and_every_command_is_documented() {
     let p = Project::new();
-    let rows = table_commands(&readme());
+    let rows = table_commands(&book());
     assert!(
         rows.len() > 20,
-        "the command tables were not found: {rows:?}"
+        "the book's command tables were not found: {rows:?}"
     );
     for (row, line) in &rows {
-        let path = subcommand(row);
-        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
-        args.push("--help");
-        let help = p.ok(&args, 0).stdout;
-        for flag in row
-            .split(|c: char| c.is_whitespace() || "[]|".contains(c))
-            .filter(|w| w.starts_with('-'))
-        {
-            assert!(
-                [" ", ",", "\n"]
-                    .iter()
-                    .any(|end| help.contains(&format!("{flag}{end}"))),
-                "README documents `kmsconf {row}` but `kmsconf {}` has no `{flag}`:\n{help}",
-                args.join(" ")
-            );
-        }
+        let (path, help) = flags_exist(&p, row, "the book");
         for flag in help_flags(&help) {
             assert!(
                 line.contains(&format!("`{flag}"))
                     || line.contains(&format!(" {flag}"))
                     || line.contains(&format!("[{flag}")),
-                "`kmsconf {}` has `{flag}` but README's row does not mention it: {line}",
-                args.join(" ")
+                "`kmsconf {}` has `{flag}` but the book's row does not mention it: {line}",
+                path.join(" ")
             );
         }
     }
@@ -111,9 +139,18 @@ fn every_flag_in_the_command_tables_exists_and_every_command_is_documented() {
             .iter()
             .any(|d| d.iter().map(String::as_str).eq(path.iter().copied()))
     };
+    // README's short table: real commands and flags, and every command is there
+    let short: Vec<Vec<String>> = table_commands(&readme())
+        .iter()
+        .map(|(row, _)| flags_exist(&p, row, "README").0)
+        .collect();
     for top in listed_subcommands(&p, &[]) {
         assert!(
             has(&[&top]),
+            "`kmsconf {top}` is not in the book's command table"
+        );
+        assert!(
+            short.iter().any(|s| *s == [top.clone()]),
             "`kmsconf {top}` is not in README's command table"
         );
     }
@@ -122,13 +159,13 @@ fn every_flag_in_the_command_tables_exists_and_every_command_is_documented() {
             for c in listed_subcommands(&p, &["lab", "clients"]) {
                 assert!(
                     has(&["lab", "clients", &c]),
-                    "`kmsconf lab clients {c}` is not in README's lab table"
+                    "`kmsconf lab clients {c}` is not in the book's lab table"
                 );
             }
         } else {
             assert!(
                 has(&["lab", &lab]),
-                "`kmsconf lab {lab}` is not in README's lab table"
+                "`kmsconf lab {lab}` is not in the book's lab table"
             );
         }
     }
@@ -158,45 +195,91 @@ fn toml_blocks(readme: &str) -> Vec<String> {
 
 #[test]
 fn the_config_snippets_validate() {
-    let blocks = toml_blocks(&readme());
-    assert!(blocks.len() >= 2, "README's config snippets were not found");
     let p = Project::new();
-    // the reference snippet names a dependency `kms00` that it does not show, and says so
-    assert!(
-        readme().contains("**A reference, not a config to copy**"),
-        "README labels its reference config"
-    );
-    let reference = format!(
-        "[hosts.kms00]\ntarget = \"lab:lab/kms00.json\"\n\n{}",
-        blocks[0]
-    );
-    p.write("reference.toml", &reference);
-    p.ok(&["validate", "-c", "reference.toml"], 0);
-    assert!(
-        blocks[1].contains("[dns]"),
-        "the second snippet is the DNS one"
-    );
-    p.write("dns.toml", &blocks[1]);
-    p.ok(&["validate", "-c", "dns.toml"], 0);
-    // the later snippets are whole configs
-    for (i, block) in blocks.iter().enumerate().skip(2) {
-        let name = format!("snippet{i}.toml");
-        p.write(&name, block);
-        p.ok(&["validate", "-c", &name], 0);
+    // the config chapter's reference names a dependency `kms00` that it does not show, and says so
+    let config = page("config.md");
+    let marker = "**A reference, not a config to copy**";
+    let reference = config
+        .split(marker)
+        .nth(1)
+        .map(toml_blocks)
+        .and_then(|blocks| blocks.into_iter().next())
+        .expect("the config chapter labels its reference config");
+    let mut checked = 0;
+    for (path, text) in pages() {
+        for (i, block) in toml_blocks(&text).into_iter().enumerate() {
+            let config = if block == reference {
+                format!("[hosts.kms00]\ntarget = \"lab:lab/kms00.json\"\n\n{block}")
+            } else {
+                block
+            };
+            let name = format!("snippet{checked}.toml");
+            p.write(&name, &config);
+            let run = p.run(&["validate", "-c", &name]);
+            assert_eq!(
+                run.code,
+                0,
+                "{path}, TOML block {}:\n{config}\n{run:?}",
+                i + 1
+            );
+            checked += 1;
+        }
     }
+    assert!(checked >= 7, "only {checked} TOML snippets were found");
+}
+
+/// README's first config and the plan it shows for it: the block after it that starts with
+/// `$ VAR=VALUE kmsconf plan`.
+#[test]
+fn the_readme_plan_is_the_real_output() {
+    let readme = readme();
+    let config = toml_blocks(&readme)
+        .into_iter()
+        .next()
+        .expect("README's config");
+    let sample = readme
+        .split("```text\n$ ")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("README's plan");
+    let (command, shown) = sample
+        .split_once('\n')
+        .expect("a command line, then output");
+    let mut p = Project::new();
+    let mut words = command.split_whitespace();
+    for word in words.by_ref() {
+        match word.split_once('=') {
+            Some((var, value)) => {
+                p.env(var, value);
+            }
+            None => {
+                assert_eq!(word, "kmsconf", "README's plan command: {command}");
+                break;
+            }
+        }
+    }
+    let args: Vec<&str> = words.collect();
+    assert_eq!(args, ["plan"], "README's plan command: {command}");
+    p.write("kmsconf.toml", &config);
+    let plan = p.ok(&args, 0).stdout;
+    assert_eq!(plan.trim_end(), shown, "README's plan is stale");
 }
 
 #[test]
 fn the_markdown_sample_is_the_real_output() {
-    let readme = readme();
-    let sample = readme
+    let gitops = page("gitops.md");
+    let sample = gitops
         .split("```markdown\n")
         .nth(1)
         .and_then(|b| b.split("\n```").next())
-        .expect("README's markdown sample");
+        .expect("the GitOps chapter's markdown sample");
     let p = Project::example("single-os-host");
     let md = crate::integrity::mask_digests(&p.ok(&["plan", "--format", "markdown"], 0).stdout);
-    assert_eq!(md.trim_end(), sample, "README's markdown sample is stale");
+    assert_eq!(
+        md.trim_end(),
+        sample,
+        "the GitOps chapter's markdown sample is stale"
+    );
 }
 
 #[test]
@@ -214,7 +297,7 @@ fn the_corpus_count_is_true() {
     }
     let claim = format!("`tests/corpus/` holds {inputs} malformed");
     assert!(
-        readme().contains(&claim),
-        "README should say: {claim} (the corpus has {inputs} inputs)"
+        page("reliability.md").contains(&claim),
+        "docs/src/reliability.md should say: {claim} (the corpus has {inputs} inputs)"
     );
 }
