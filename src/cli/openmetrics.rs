@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use kmsconf_app::doctor::{Check, Verdict};
 use kmsconf_model::state::LicenseStatus;
-use kmsconf_providers::status::{HostStatus, ProductStatus};
+use kmsconf_app::status::{HostStatus, ProductStatus};
 
 /// The output formats of `status` and `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
