@@ -293,10 +293,9 @@ fn set_firewall_rule(
 
 /// The public KMS client setup key (GVLK) of an edition of kmsconf's table.
 fn client_key(edition: &str) -> Result<ProductKey, ResolveError> {
-    let e =
-        kmsconf_model::catalog::edition(edition).ok_or_else(|| ResolveError::NoClientKey {
-            edition: edition.to_string(),
-        })?;
+    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| ResolveError::NoClientKey {
+        edition: edition.to_string(),
+    })?;
     ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone())).map_err(|m| {
         ResolveError::ClientKey {
             edition: edition.to_string(),

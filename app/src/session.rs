@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use kmsconf_engine::apply::{ChangeReport, ChangeStatus};
+use kmsconf_engine::error::IntegrityError;
 use kmsconf_engine::graph::Dag;
 use kmsconf_engine::lock::{LockGuard, LockHolder};
-use kmsconf_engine::error::IntegrityError;
 use kmsconf_engine::plan::Seal;
 use kmsconf_engine::schedule::schedule;
 use kmsconf_engine::secret::Secret;
-use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_engine::target::Discovery;
+use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_model::state::HostState;
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
 use kmsconf_providers::{dns, planner, shown};

@@ -57,7 +57,9 @@ pub enum PlanFileError {
     },
     #[error("it has no `\"kind\": \"{0}\"`")]
     Kind(&'static str),
-    #[error("it has format version {found}; this kmsconf reads version {supported}: make a new plan")]
+    #[error(
+        "it has format version {found}; this kmsconf reads version {supported}: make a new plan"
+    )]
     Version { found: u64, supported: u32 },
     #[error("it has no `format_version`")]
     NoVersion,

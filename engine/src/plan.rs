@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::secret::Secret;
 use crate::error::{IntegrityError, PlanFileError};
+use crate::secret::Secret;
 use crate::Error;
 
 /// The types a domain plugs into plans and apply runs.
@@ -196,8 +196,8 @@ impl<D: Domain> Plan<D> {
                 );
             }
         }
-        let mut text = serde_json::to_string_pretty(&file)
-            .map_err(|e| err(PlanFileError::Encode(e)))?;
+        let mut text =
+            serde_json::to_string_pretty(&file).map_err(|e| err(PlanFileError::Encode(e)))?;
         text.push('\n');
         crate::write::atomic_write(path, text.as_bytes())?;
         Ok(Seal {

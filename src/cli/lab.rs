@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use kmsconf_app::lab::{self, Fault, LabFile, NewRequests};
 use kmsconf_model::catalog;
 use kmsconf_model::clock;
 use kmsconf_model::config::ProductId;
 use kmsconf_model::ops::OpKind;
-use kmsconf_app::lab::{self, Fault, LabFile, NewRequests};
 
 use super::CliError;
 
@@ -321,7 +321,11 @@ fn list_clients(path: &Path) -> Result<(), CliError> {
     for (product, counted) in lab::counted_clients(path)? {
         say!("{product}: count {}", counted.len());
         for client in counted {
-            say!("  {}  {} ago", client.cmid, clock::human(client.ago_seconds));
+            say!(
+                "  {}  {} ago",
+                client.cmid,
+                clock::human(client.ago_seconds)
+            );
         }
     }
     Ok(())

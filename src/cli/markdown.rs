@@ -6,9 +6,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use kmsconf_app::engine::Verb as _;
 use kmsconf_app::failure::HostFailure;
 use kmsconf_app::output::PlanSummary;
-use kmsconf_app::engine::Verb as _;
 use kmsconf_model::Action;
 use kmsconf_model::{KmsChange, KmsHostPlan, KmsPlan, PlanOp};
 

@@ -24,7 +24,10 @@ pub enum ProbeError {
     #[error("no answer from {endpoint} within {seconds}s")]
     Timeout { endpoint: SocketAddr, seconds: u64 },
     #[error("{endpoint}: {reason}")]
-    Refused { endpoint: SocketAddr, reason: String },
+    Refused {
+        endpoint: SocketAddr,
+        reason: String,
+    },
 }
 
 /// Connects to `address:port` (every address the name resolves to, in turn) within `timeout`:
