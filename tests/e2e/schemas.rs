@@ -137,3 +137,15 @@ fn the_json_of_every_command_matches_its_schema_through_failures() {
     broken["hosts"][0]["products"][0]["license_status"] = "activated".into();
     assert!(check("status", &broken).is_err());
 }
+
+/// What a script reads of a host that cannot be read: the whole `status --json` run, the
+/// failure as the `{kind, code, message}` object plan and apply report.
+#[test]
+fn status_json_reports_an_unreadable_host_as_a_failure_object() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["lab", "unreachable", "lab/kms01.json", "on"], 0);
+    let run = p.ok(&["status", "--json"], 1);
+    valid("status", &run);
+    snapshot_run("status-unreachable.json", &p, &run);
+}
