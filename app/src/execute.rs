@@ -429,4 +429,48 @@ mod tests {
         let old: HostState = serde_json::from_value(value).expect("old state loads");
         assert_eq!(old.remaining_rearm_count, None);
     }
+
+    /// A host lost before its first batch: the change fails with the target's message, and the
+    /// target's typed error reaches the app as the run's failure, with its kind.
+    #[test]
+    fn the_target_error_that_stops_a_host_comes_back_typed() {
+        use kmsconf_model::config::TargetSpec;
+        use kmsconf_model::{Action, KmsChange};
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("kms01.json");
+        kmsconf_targets::lab::with_lab_file(&path, true, |f| {
+            f.unreachable = true;
+            Ok(())
+        })
+        .expect("lab host");
+        let spec = TargetSpec::Lab { path };
+        let target = kmsconf_targets::open("kms01", &spec, &Default::default()).expect("open");
+        let plan = KmsHostPlan {
+            name: "kms01".into(),
+            target: spec,
+            depends_on: vec![],
+            created: false,
+            observed: EntryState::KmsHost(HostState::fresh_windows_server("KMS01")),
+            changes: vec![KmsChange {
+                address: "service.restart".into(),
+                action: Action::Restart,
+                before: Value::Null,
+                after: Value::Null,
+                equivalent: None,
+                depends_on: vec![],
+                note: None,
+                operation: PlanOp::RestartService,
+            }],
+            notices: vec![],
+        };
+        let run = apply_entry(target.as_ref(), &plan).expect("acyclic");
+        assert_eq!(run.failed(), 1);
+        let stopped = run.stopped.expect("the run says why the host stopped");
+        assert_eq!(stopped.kind, FailureKind::Unreachable);
+        assert!(
+            stopped.message.contains("is set unreachable"),
+            "{stopped:?}"
+        );
+    }
 }
