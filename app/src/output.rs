@@ -391,6 +391,29 @@ impl ExplainOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KmsHostRun;
+
+    /// A host reached but lost part-way reports its changes and, as `error`, why it stopped;
+    /// a host not reached reports only the failure. Both are the one `{kind, code, message}`.
+    #[test]
+    fn apply_output_carries_the_failure_object_of_a_host_that_stopped() {
+        let lost = HostFailure::new(FailureKind::ConnectionDropped, "the connection dropped");
+        let stopped = KmsHostRun {
+            stopped: Some(lost.clone()),
+            ..KmsHostRun::default()
+        };
+        let unreached = HostFailure::new(FailureKind::Unreachable, "cannot reach host `b`");
+        let results = [
+            ("a".to_string(), Ok(stopped)),
+            ("b".to_string(), Err(unreached.clone())),
+        ];
+        let out = ApplyOutput::new(&results);
+        assert_eq!(out.hosts[0].error, Some(lost));
+        assert_eq!(out.hosts[0].changes.as_ref().map(Vec::len), Some(0));
+        assert_eq!(out.hosts[1].error, Some(unreached.clone()));
+        assert_eq!(out.hosts[1].failure, Some(unreached));
+        assert_eq!(out.summary.hosts_failed, 1);
+    }
 
     /// `schema/output/*.schema.json` are what `kmsconf schema --output KIND` prints.
     #[test]
