@@ -1,5 +1,6 @@
 //! The `kmsconf` binary: parse arguments, set up tracing, run one command, map its result to an
-//! exit code. Everything else lives in the engine and providers crates.
+//! exit code. Everything else lives in `kmsconf-app`, which the commands call and whose results
+//! they render.
 
 mod cli;
 

@@ -1,7 +1,8 @@
 //! `kmsconf doctor`: the checks the troubleshooting chapters of the guide do by hand, each with a
 //! verdict (ok / warning / failed), why, and the fix. The checks are pure functions of the config,
 //! one discovery and one TCP probe, so each verdict is unit-tested; [`diagnose`] gathers those
-//! inputs for one host. Nothing is printed here.
+//! inputs for one host, [`run`] for every selected host and the DNS zones. Nothing is printed
+//! here.
 
 mod dns;
 mod host;
@@ -10,21 +11,26 @@ mod retired;
 
 use std::time::Duration;
 
-use kmsconf_model::config::{HostConfig, DEFAULT_PORT};
+use kmsconf_model::config::{Config, HostConfig, DEFAULT_PORT};
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use kmsconf_model::catalog;
 use kmsconf_model::clock;
 use kmsconf_model::state::HostState;
-use kmsconf_targets::DynTarget;
+use kmsconf_targets::dns::SrvResolver;
+use kmsconf_targets::Connect;
+
+use crate::failure::HostFailure;
+use crate::session;
+use crate::Error;
 
 pub use dns::{check_srv, check_stale_srv, dns_checks, ExpectedSrv, SrvLookup, SrvRecord};
 pub use host::{
     check_host, clock_skew, count_threshold, firewall_rules, grace_period, port_reachable,
     product_licensed, rearm_count,
 };
-pub use probe::{probe_port, PortProbe};
+pub use probe::{probe_port, PortProbe, ProbeError};
 pub use retired::{check_retired, check_unpublished, no_host_key, port_closed, RetiredSrv};
 
 /// Stable check ids (the `check` field of `doctor --json`).
@@ -96,6 +102,8 @@ pub struct Check {
     pub fix: Option<String>,
     /// The activation error code clients see because of this, where there is one.
     pub code: Option<String>,
+    /// Why the host (or the DNS server) could not be read, when that is what the check found.
+    pub error: Option<HostFailure>,
 }
 
 impl Check {
@@ -108,6 +116,7 @@ impl Check {
             detail: detail.into(),
             fix: None,
             code: None,
+            error: None,
         }
     }
     fn about(mut self, subject: impl Into<String>) -> Self {
@@ -122,6 +131,10 @@ impl Check {
         self.code = Some(catalog::format_code(code));
         self
     }
+    fn failure(mut self, error: HostFailure) -> Self {
+        self.error = Some(error);
+        self
+    }
     /// Whether the fix asks for `slmgr.vbs /rearm`, which only works while rearms are left.
     fn uses_rearm(&self) -> bool {
         self.status != Verdict::Ok && self.fix.as_deref().is_some_and(|f| f.contains("/rearm"))
@@ -131,7 +144,7 @@ impl Check {
 /// What discovery returned, with the local clock at the middle of the round trip.
 #[derive(Debug, Clone)]
 pub struct HostReading {
-    pub state: Result<HostState, String>,
+    pub state: Result<HostState, HostFailure>,
     pub local_millis: i64,
 }
 
@@ -142,17 +155,95 @@ pub struct Diagnosis {
     pub created: Option<String>,
 }
 
+/// Every check of the selected hosts (all when `only` is empty) and, when `[dns]` is selected,
+/// of the DNS zones; `parallelism` hosts at a time.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    /// The hosts diagnosed, in order (the DNS checks are not a host's).
+    pub hosts: Vec<String>,
+    /// `(host, notice)` for each lab host the discovery created.
+    pub created: Vec<(String, String)>,
+}
+
+/// Diagnoses each selected host, then checks the `_vlmcs._tcp` records of the `[dns]` zones.
+pub fn run(
+    config: &Config,
+    only: &[String],
+    connect: &Connect,
+    parallelism: usize,
+) -> Result<Report, Error> {
+    let per_host = session::each_host(config, only, parallelism, |host| {
+        (host.name.clone(), diagnose(host, connect))
+    })?;
+    let created = per_host
+        .iter()
+        .filter_map(|(name, d)| d.created.clone().map(|n| (name.clone(), n)))
+        .collect();
+    let hosts = per_host.iter().map(|(name, _)| name.clone()).collect();
+    let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
+    if let Some(inputs) = dns_inputs(config, only) {
+        let lookup = SrvResolver::new(&inputs.server);
+        checks.extend(dns_checks(&inputs.expected, &inputs.retired, &lookup));
+    }
+    Ok(Report {
+        checks,
+        hosts,
+        created,
+    })
+}
+
+/// What the DNS checks compare, and the server they ask.
+struct DnsInputs {
+    expected: Vec<ExpectedSrv>,
+    retired: Vec<RetiredSrv>,
+    server: String,
+}
+
+/// The declared `_vlmcs._tcp` records (one per zone and published host: target = the host's
+/// `address`, port = its `[service] port` or 1688), the retired hosts' addresses no record may
+/// point at, and the `[dns] server` to ask, when the config has a `[dns]` table and `--host`
+/// selects `dns` (or nothing).
+fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
+    let dns = config
+        .dns
+        .as_ref()
+        .filter(|_| session::select(config, only).is_ok_and(|s| s.dns))?;
+    let mut expected = Vec::new();
+    let mut retired = Vec::new();
+    for zone in &dns.zones {
+        for host in config.hosts.values() {
+            if let (true, Some(address)) = (host.is_retired(), &host.address) {
+                retired.push(RetiredSrv {
+                    host: host.name.clone(),
+                    zone: zone.clone(),
+                    target: address.clone(),
+                });
+            }
+            let (Some(publish), Some(address)) = (host.dns, &host.address) else {
+                continue;
+            };
+            expected.push(ExpectedSrv {
+                host: host.name.clone(),
+                zone: zone.clone(),
+                target: address.clone(),
+                port: host.kms_port(),
+                priority: publish.priority,
+                weight: publish.weight,
+            });
+        }
+    }
+    Some(DnsInputs {
+        expected,
+        retired,
+        server: dns.server.clone(),
+    })
+}
+
 /// Discovers the host (one round trip), probes its KMS port, and runs every check.
-pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnosis {
+pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     let before = clock::now_millis();
-    let discovery = target
-        .and_then(|t| t.discover().map_err(|e| e.to_string()))
-        .and_then(|d| {
-            let created = d.created;
-            d.state
-                .into_host()
-                .map(|state| kmsconf_engine::target::Discovery { state, created })
-        });
+    let discovery = session::discover_host(cfg, connect);
     let created = match &discovery {
         Ok(d) if d.created => Some(kmsconf_providers::planner::created_notice(&d.state)),
         _ => None,

@@ -2,7 +2,9 @@
 //! operation's secrets at the last moment, sends one batch per dependency level, and says how a
 //! saved plan's entry changed since it was made.
 
-use kmsconf_engine::apply::run_host;
+use std::path::PathBuf;
+
+use kmsconf_engine::apply::{run_host, BatchError};
 use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 use kmsconf_engine::target::ChangeStatus;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
@@ -14,9 +16,46 @@ use kmsconf_providers::dns;
 use kmsconf_targets::DynTarget;
 use serde_json::Value;
 
+use crate::failure::{self, FailureKind, HostFailure};
 use crate::Error;
 
-/// Applies one entry's planned changes through its target.
+/// Why a planned operation cannot be sent: a secret that cannot be read or no longer fits, or
+/// an operation planned for the wrong kind of entry. It fails that change only.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("a DNS record change was planned for host `{host}`, which is not a DNS server")]
+    NotADnsServer { host: String },
+    #[error("the GSS-TSIG keytab `{}` cannot be read: {source}", path.display())]
+    Keytab {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the GSS-TSIG keytab must be a file, not {given}")]
+    KeytabNotAFile { given: String },
+    #[error(transparent)]
+    Secret(#[from] kmsconf_engine::Error),
+    #[error("the secret of TSIG key `{key}` is malformed: {reason}")]
+    TsigSecret { key: String, reason: String },
+    #[error("the confirmation ID of `{product}` is malformed: {reason}")]
+    ConfirmationId { product: ProductId, reason: String },
+    #[error("the host key of `{product}` is malformed: {reason}")]
+    HostKey { product: ProductId, reason: String },
+    #[error("the host key of `{product}` from {from} now ends in {now}, but the plan was made with a key ending in {planned}")]
+    HostKeyChanged {
+        product: ProductId,
+        from: String,
+        now: String,
+        planned: String,
+    },
+    #[error("edition `{edition}` has no KMS client setup key in this kmsconf's table")]
+    NoClientKey { edition: String },
+    #[error("the KMS client setup key of `{edition}` is malformed: {reason}")]
+    ClientKey { edition: String, reason: String },
+}
+
+/// Applies one entry's planned changes through its target. The target's error that stopped
+/// the entry part-way comes back as the run's [`stopped`](kmsconf_engine::apply::HostRun)
+/// failure, with its kind and code.
 pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsHostRun, Error> {
     let run = run_host(&plan.changes, |batch| {
         let mut outcomes: Vec<Option<ChangeStatus>> = Vec::with_capacity(batch.len());
@@ -27,9 +66,9 @@ pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsH
                     ops.push(op);
                     outcomes.push(None);
                 }
-                Err(message) => outcomes.push(Some(ChangeStatus::Failed {
+                Err(e) => outcomes.push(Some(ChangeStatus::Failed {
                     code: None,
-                    message,
+                    message: e.to_string(),
                 })),
             }
         }
@@ -38,7 +77,7 @@ pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsH
         } else {
             // keys and confirmation IDs show masked or redacted: their Debug never exposes them
             tracing::trace!(host = %plan.name, ?ops, "sending a batch");
-            let answers = target.execute(&ops).map_err(|e| e.to_string())?;
+            let answers = target.execute(&ops)?;
             tracing::trace!(host = %plan.name, ?answers, "batch answered");
             answers.into_iter()
         };
@@ -53,11 +92,14 @@ pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsH
             })
             .collect())
     })?;
-    Ok(run)
+    Ok(run.map_stopped(|e| match e {
+        BatchError::Target(e) => failure::of_target(e),
+        e @ BatchError::Answers { .. } => HostFailure::new(FailureKind::Remote, e.to_string()),
+    }))
 }
 
 /// Turns a planned operation of `plan` into what its target receives, reading secrets now.
-fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
+fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, ResolveError> {
     let PlanOp::UpdateSrvRecord {
         zone,
         remove,
@@ -69,10 +111,7 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
         return resolve(&plan.name, op).map(EntryOp::Host);
     };
     let EntryState::DnsServer(observed) = &plan.observed else {
-        return Err(format!(
-            "a DNS record change was planned for host `{}`, which is not a DNS server",
-            plan.name
-        ));
+        return Err(not_a_dns_server(&plan.name));
     };
     Ok(EntryOp::Srv(SrvRecordChange {
         zone: zone.clone(),
@@ -89,22 +128,21 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, String> {
 }
 
 /// Checks that the GSS-TSIG keytab, if any, can be opened; GSS-API reads it, kmsconf does not.
-fn resolve_gss_tsig(gss: &kmsconf_model::config::GssTsig) -> Result<GssTsigCredentials, String> {
+fn resolve_gss_tsig(
+    gss: &kmsconf_model::config::GssTsig,
+) -> Result<GssTsigCredentials, ResolveError> {
     let keytab = match gss.keytab.as_ref().map(|k| &k.source) {
         Some(SecretSource::File(path)) => {
-            std::fs::File::open(path).map_err(|e| {
-                format!(
-                    "the GSS-TSIG keytab `{}` cannot be read: {e}",
-                    path.display()
-                )
+            std::fs::File::open(path).map_err(|source| ResolveError::Keytab {
+                path: path.clone(),
+                source,
             })?;
             Some(path.clone())
         }
         Some(other) => {
-            return Err(format!(
-                "the GSS-TSIG keytab must be a file, not {}",
-                other.describe()
-            ))
+            return Err(ResolveError::KeytabNotAFile {
+                given: other.describe(),
+            })
         }
         None => None,
     };
@@ -116,13 +154,12 @@ fn resolve_gss_tsig(gss: &kmsconf_model::config::GssTsig) -> Result<GssTsigCrede
 }
 
 /// Reads the secret of the TSIG key a record change names.
-fn resolve_tsig(key: &kmsconf_model::config::TsigKey) -> Result<TsigCredentials, String> {
-    let secret = key
-        .secret
-        .resolve("dns.tsig.secret")
-        .map_err(|e| e.to_string())?;
-    let secret = TsigSecret::parse(&secret)
-        .map_err(|m| format!("the secret of TSIG key `{}` is malformed: {m}", key.name))?;
+fn resolve_tsig(key: &kmsconf_model::config::TsigKey) -> Result<TsigCredentials, ResolveError> {
+    let secret = key.secret.resolve("dns.tsig.secret")?;
+    let secret = TsigSecret::parse(&secret).map_err(|m| ResolveError::TsigSecret {
+        key: key.name.clone(),
+        reason: m.to_string(),
+    })?;
     Ok(TsigCredentials {
         name: key.name.clone(),
         algorithm: key.algorithm,
@@ -131,7 +168,7 @@ fn resolve_tsig(key: &kmsconf_model::config::TsigKey) -> Result<TsigCredentials,
 }
 
 /// Turns a planned operation into what the target receives, reading secrets now.
-fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, String> {
+fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
     Ok(match op {
         PlanOp::InstallLicensePack { product, path, .. } => TargetOp::InstallLicensePack {
             product: *product,
@@ -198,7 +235,7 @@ fn install_host_key(
     product: ProductId,
     key: &DeclaredSecret,
     partial: &str,
-) -> Result<TargetOp, String> {
+) -> Result<TargetOp, ResolveError> {
     Ok(TargetOp::InstallProductKey {
         product,
         key: resolve_host_key(host, product, key, partial)?,
@@ -210,11 +247,13 @@ fn activate_by_phone(
     host: &str,
     product: ProductId,
     confirmation_id: &DeclaredSecret,
-) -> Result<TargetOp, String> {
+) -> Result<TargetOp, ResolveError> {
     let what = format!("hosts.{host}.products.{product}.confirmation_id");
-    let secret = confirmation_id.resolve(&what).map_err(|e| e.to_string())?;
-    let cid = ConfirmationId::parse(&secret)
-        .map_err(|m| format!("the confirmation ID of `{product}` is malformed: {m}"))?;
+    let secret = confirmation_id.resolve(&what)?;
+    let cid = ConfirmationId::parse(&secret).map_err(|m| ResolveError::ConfirmationId {
+        product,
+        reason: m.to_string(),
+    })?;
     Ok(TargetOp::ActivateByPhone {
         product,
         confirmation_id: cid,
@@ -222,7 +261,7 @@ fn activate_by_phone(
 }
 
 /// Installs the public KMS client setup key (GVLK) of `edition` on `product`.
-fn install_client_key(product: ProductId, edition: &str) -> Result<TargetOp, String> {
+fn install_client_key(product: ProductId, edition: &str) -> Result<TargetOp, ResolveError> {
     Ok(TargetOp::InstallProductKey {
         product,
         key: client_key(edition)?,
@@ -230,8 +269,10 @@ fn install_client_key(product: ProductId, edition: &str) -> Result<TargetOp, Str
 }
 
 /// Why a host refuses a DNS record change.
-fn not_a_dns_server(host: &str) -> String {
-    format!("a DNS record change was planned for host `{host}`, which is not a DNS server")
+fn not_a_dns_server(host: &str) -> ResolveError {
+    ResolveError::NotADnsServer {
+        host: host.to_string(),
+    }
 }
 
 fn set_firewall_rule(
@@ -251,12 +292,16 @@ fn set_firewall_rule(
 }
 
 /// The public KMS client setup key (GVLK) of an edition of kmsconf's table.
-fn client_key(edition: &str) -> Result<ProductKey, String> {
-    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| {
-        format!("edition `{edition}` has no KMS client setup key in this kmsconf's table")
+fn client_key(edition: &str) -> Result<ProductKey, ResolveError> {
+    let e = kmsconf_model::catalog::edition(edition).ok_or_else(|| ResolveError::NoClientKey {
+        edition: edition.to_string(),
     })?;
-    ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone()))
-        .map_err(|m| format!("the KMS client setup key of `{edition}` is malformed: {m}"))
+    ProductKey::parse(&kmsconf_engine::secret::Secret::new(e.key.clone())).map_err(|m| {
+        ResolveError::ClientKey {
+            edition: edition.to_string(),
+            reason: m.to_string(),
+        }
+    })
 }
 
 /// Reads the host key of `product` now, and checks it is still the key the plan was made with
@@ -266,17 +311,20 @@ fn resolve_host_key(
     product: ProductId,
     key: &DeclaredSecret,
     partial: &str,
-) -> Result<ProductKey, String> {
+) -> Result<ProductKey, ResolveError> {
     let what = format!("hosts.{host}.products.{product}.host_key");
-    let secret = key.resolve(&what).map_err(|e| e.to_string())?;
-    let parsed = ProductKey::parse(&secret)
-        .map_err(|m| format!("the host key of `{product}` is malformed: {m}"))?;
+    let secret = key.resolve(&what)?;
+    let parsed = ProductKey::parse(&secret).map_err(|m| ResolveError::HostKey {
+        product,
+        reason: m.to_string(),
+    })?;
     if parsed.partial() != partial {
-        return Err(format!(
-            "the host key of `{product}` from {} now ends in {}, but the plan was made with a key ending in {partial}",
-            key.source.describe(),
-            parsed.partial()
-        ));
+        return Err(ResolveError::HostKeyChanged {
+            product,
+            from: key.source.describe(),
+            now: parsed.partial().to_string(),
+            planned: partial.to_string(),
+        });
     }
     Ok(parsed)
 }
@@ -284,7 +332,7 @@ fn resolve_host_key(
 /// What of a saved plan's secrets no longer fits it: a host key that now ends in other
 /// characters than the plan recorded, or a secret that cannot be read or is malformed. Checked
 /// for every entry before the first change on any, so a stale plan changes nothing.
-pub fn secret_staleness(plan: &KmsHostPlan) -> Vec<String> {
+pub fn secret_staleness(plan: &KmsHostPlan) -> Vec<ResolveError> {
     plan.changes
         .iter()
         .filter_map(|change| match &change.operation {
@@ -380,5 +428,49 @@ mod tests {
         }
         let old: HostState = serde_json::from_value(value).expect("old state loads");
         assert_eq!(old.remaining_rearm_count, None);
+    }
+
+    /// A host lost before its first batch: the change fails with the target's message, and the
+    /// target's typed error reaches the app as the run's failure, with its kind.
+    #[test]
+    fn the_target_error_that_stops_a_host_comes_back_typed() {
+        use kmsconf_model::config::TargetSpec;
+        use kmsconf_model::{Action, KmsChange};
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("kms01.json");
+        kmsconf_targets::lab::with_lab_file(&path, true, |f| {
+            f.unreachable = true;
+            Ok(())
+        })
+        .expect("lab host");
+        let spec = TargetSpec::Lab { path };
+        let target = kmsconf_targets::open("kms01", &spec, &Default::default()).expect("open");
+        let plan = KmsHostPlan {
+            name: "kms01".into(),
+            target: spec,
+            depends_on: vec![],
+            created: false,
+            observed: EntryState::KmsHost(HostState::fresh_windows_server("KMS01")),
+            changes: vec![KmsChange {
+                address: "service.restart".into(),
+                action: Action::Restart,
+                before: Value::Null,
+                after: Value::Null,
+                equivalent: None,
+                depends_on: vec![],
+                note: None,
+                operation: PlanOp::RestartService,
+            }],
+            notices: vec![],
+        };
+        let run = apply_entry(target.as_ref(), &plan).expect("acyclic");
+        assert_eq!(run.failed(), 1);
+        let stopped = run.stopped.expect("the run says why the host stopped");
+        assert_eq!(stopped.kind, FailureKind::Unreachable);
+        assert!(
+            stopped.message.contains("is set unreachable"),
+            "{stopped:?}"
+        );
     }
 }

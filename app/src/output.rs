@@ -16,8 +16,9 @@ use crate::doctor::{Check, Verdict};
 use crate::failure::{FailureKind, HostFailure};
 use crate::session::HostResult;
 
-/// The version of every `--json` document.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of every `--json` document. 2: a failure is the `{kind, code, message}` object
+/// everywhere (`status`'s and `apply`'s `error`, `doctor`'s `error` of a check).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The `--json` documents, by the name `kmsconf schema --output` and `schema/output/` give them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,9 +218,11 @@ pub struct AppliedHost {
     /// Round trips to the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<usize>,
-    /// Why the entry got no result (the same text as `failure.message`).
+    /// Why the entry got no result, or why the host stopped answering part-way through its
+    /// changes (which then say what was not applied).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<HostFailure>,
+    /// The same object as `error`, under the name format 1 gave it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<HostFailure>,
 }
@@ -266,14 +269,14 @@ impl ApplyOutput {
                     name: name.clone(),
                     changes: Some(run.changes.clone()),
                     batches: Some(run.batches),
-                    error: None,
-                    failure: None,
+                    error: run.stopped.clone(),
+                    failure: run.stopped.clone(),
                 },
                 Err(f) => AppliedHost {
                     name: name.clone(),
                     changes: None,
                     batches: None,
-                    error: Some(f.message.clone()),
+                    error: Some(f.clone()),
                     failure: Some(f.clone()),
                 },
             })
@@ -388,6 +391,29 @@ impl ExplainOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::KmsHostRun;
+
+    /// A host reached but lost part-way reports its changes and, as `error`, why it stopped;
+    /// a host not reached reports only the failure. Both are the one `{kind, code, message}`.
+    #[test]
+    fn apply_output_carries_the_failure_object_of_a_host_that_stopped() {
+        let lost = HostFailure::new(FailureKind::ConnectionDropped, "the connection dropped");
+        let stopped = KmsHostRun {
+            stopped: Some(lost.clone()),
+            ..KmsHostRun::default()
+        };
+        let unreached = HostFailure::new(FailureKind::Unreachable, "cannot reach host `b`");
+        let results = [
+            ("a".to_string(), Ok(stopped)),
+            ("b".to_string(), Err(unreached.clone())),
+        ];
+        let out = ApplyOutput::new(&results);
+        assert_eq!(out.hosts[0].error, Some(lost));
+        assert_eq!(out.hosts[0].changes.as_ref().map(Vec::len), Some(0));
+        assert_eq!(out.hosts[1].error, Some(unreached.clone()));
+        assert_eq!(out.hosts[1].failure, Some(unreached));
+        assert_eq!(out.summary.hosts_failed, 1);
+    }
 
     /// `schema/output/*.schema.json` are what `kmsconf schema --output KIND` prints.
     #[test]

@@ -9,17 +9,21 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use kmsconf_engine::apply::{ChangeReport, ChangeStatus};
+use kmsconf_engine::error::IntegrityError;
 use kmsconf_engine::graph::Dag;
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::plan::Seal;
 use kmsconf_engine::schedule::schedule;
 use kmsconf_engine::secret::Secret;
+use kmsconf_engine::target::Discovery;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
+use kmsconf_model::state::HostState;
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
 use kmsconf_providers::{dns, planner, shown};
 use kmsconf_targets::{Connect, DynTarget};
 
-use crate::failure::HostFailure;
+use crate::error::Stale;
+use crate::failure::{self, HostFailure};
 use crate::{execute, Error, KmsHostRun};
 
 /// Where a long run reports what each entry is doing (a live line per host on a terminal).
@@ -121,7 +125,7 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
                 name: host.name.clone(),
                 target,
             }),
-            Err(e) => failures.push((host.name.clone(), HostFailure::from(e))),
+            Err(e) => failures.push((host.name.clone(), failure::of_target(e))),
         }
     }
     if let Some(cfg) = config.dns.as_ref().filter(|_| selection.dns) {
@@ -134,6 +138,25 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
     Opened { entries, failures }
 }
 
+/// Opens a KMS host's target and discovers it, for the read-only commands (status, doctor).
+pub fn discover_host(
+    host: &HostConfig,
+    connect: &Connect,
+) -> Result<Discovery<HostState>, HostFailure> {
+    let target = kmsconf_targets::open(&host.name, &host.target, connect);
+    let discovery = target
+        .and_then(|t| t.discover())
+        .map_err(failure::of_target)?;
+    let state = discovery
+        .state
+        .into_host()
+        .map_err(|reason| HostFailure::plan(reason.to_string()))?;
+    Ok(Discovery {
+        state,
+        created: discovery.created,
+    })
+}
+
 /// Reads a plan file for `show` or `apply`: its digest (with `key`, its HMAC) vouches that it is
 /// the file that was saved, and each change must show what its operation does from the state
 /// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.
@@ -142,10 +165,26 @@ pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), E
     for host in &plan.hosts {
         shown::check(host).map_err(|message| kmsconf_engine::Error::PlanIntegrity {
             path: path.to_path_buf(),
-            message,
+            reason: IntegrityError::Content(message),
         })?;
     }
     Ok((plan, seal))
+}
+
+/// Saves `plan` for `apply PLANFILE`, sealed with its digest (and with `key` its HMAC); refused
+/// for a plan that needs a secret written in the config, which a plan file never holds.
+pub fn save_plan(plan: &KmsPlan, path: &Path, key: Option<&Secret>) -> Result<Seal, Error> {
+    let literal = plan
+        .hosts
+        .iter()
+        .flat_map(|h| &h.changes)
+        .find_map(|c| c.operation.literal_secret());
+    if let Some(secret) = literal {
+        return Err(Error::LiteralSecret {
+            declared_at: secret.declared_at.clone(),
+        });
+    }
+    Ok(plan.save(path, key)?)
 }
 
 /// Opens the entries of a saved plan: each as the plan recorded its target, the DNS server
@@ -213,7 +252,7 @@ pub fn lock_each(entries: Vec<Entry>, parallelism: usize) -> Result<Locked, Erro
             Err(e @ kmsconf_targets::Error::Locked { .. }) => {
                 held_elsewhere.get_or_insert(e);
             }
-            Err(e) => locked.failures.push((entry.name, HostFailure::from(e))),
+            Err(e) => locked.failures.push((entry.name, failure::of_target(e))),
         }
     }
     match held_elsewhere {
@@ -278,7 +317,7 @@ fn planned_summary(r: &Result<KmsHostPlan, HostFailure>) -> String {
 /// declared state, the DNS server against the records the published hosts need.
 fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure> {
     let _span = tracing::info_span!("plan", host = %entry.name).entered();
-    let discovery = entry.target.discover()?;
+    let discovery = entry.target.discover().map_err(failure::of_target)?;
     tracing::debug!(host = %entry.name, created = discovery.created, "discovered");
     match discovery.state {
         EntryState::KmsHost(state) => {
@@ -289,7 +328,7 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 state,
                 created: discovery.created,
             };
-            let mut plan = planner::plan_host(host, discovery).map_err(HostFailure::from)?;
+            let mut plan = planner::plan_host(host, discovery).map_err(failure::of_plan)?;
             if matches!(host.target, TargetSpec::Lab { .. }) {
                 plan.notices.extend(missing_lab_packs(&plan));
             }
@@ -340,25 +379,23 @@ pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Res
                     .discover()
                     .map(|d| {
                         let mut diffs = execute::staleness(&host.observed, &d.state);
-                        diffs.extend(execute::secret_staleness(host));
+                        let secrets = execute::secret_staleness(host);
+                        diffs.extend(secrets.iter().map(ToString::to_string));
                         diffs
                     })
-                    .map_err(|e| e.to_string()),
-                None => Err("no target".to_string()),
+                    .map_err(failure::of_target),
+                None => Err(HostFailure::plan("no target")),
             };
             (r, true)
         },
-        |_, _| Err(String::new()),
+        |_, _| Err(HostFailure::skipped("not checked")),
     );
     let mut problems = Vec::new();
-    for (name, r) in results {
+    for (host, r) in results {
         match r {
             Ok(diffs) if diffs.is_empty() => {}
-            Ok(diffs) => problems.push(format!(
-                "host `{name}` changed since the plan was made:\n  {}",
-                diffs.join("\n  ")
-            )),
-            Err(e) => problems.push(format!("host `{name}`: {e}")),
+            Ok(diffs) => problems.push(Stale::Changed { host, diffs }),
+            Err(reason) => problems.push(Stale::Unread { host, reason }),
         }
     }
     if problems.is_empty() {
@@ -483,6 +520,7 @@ fn skipped_host(host: Option<&KmsHostPlan>, prerequisite: &str) -> KmsHostRun {
     KmsHostRun {
         changes,
         batches: 0,
+        stopped: None,
     }
 }
 

@@ -21,22 +21,27 @@ pub struct ChangeReport<A> {
 
 /// The result of applying one host's changes.
 #[derive(Debug, Clone, Serialize)]
-pub struct HostRun<A> {
+pub struct HostRun<A, E> {
     pub changes: Vec<ChangeReport<A>>,
     /// Batches sent to the host (round trips), for the reader and for the benchmarks.
     pub batches: usize,
+    /// Why the host stopped part-way, as its target reported it: that batch's changes failed
+    /// and everything after it was skipped.
+    #[serde(skip)]
+    pub stopped: Option<E>,
 }
 
-impl<A> Default for HostRun<A> {
+impl<A, E> Default for HostRun<A, E> {
     fn default() -> Self {
         Self {
             changes: Vec::new(),
             batches: 0,
+            stopped: None,
         }
     }
 }
 
-impl<A> HostRun<A> {
+impl<A, E> HostRun<A, E> {
     pub fn count(&self, f: impl Fn(&ChangeStatus) -> bool) -> usize {
         self.changes.iter().filter(|c| f(&c.status)).count()
     }
@@ -52,15 +57,35 @@ impl<A> HostRun<A> {
     pub fn applied(&self) -> usize {
         self.count(|s| matches!(s, ChangeStatus::Applied { .. }))
     }
+
+    /// The same run, with the error that stopped it turned into another type.
+    pub fn map_stopped<F>(self, f: impl FnOnce(E) -> F) -> HostRun<A, F> {
+        HostRun {
+            changes: self.changes,
+            batches: self.batches,
+            stopped: self.stopped.map(f),
+        }
+    }
+}
+
+/// Why a batch got no outcomes: the target's own error, or an answer that does not fit.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BatchError<E> {
+    /// The target could not run the batch (the host unreachable, the connection lost).
+    #[error(transparent)]
+    Target(E),
+    #[error("the host answered {answered} results for {sent} operations")]
+    Answers { answered: usize, sent: usize },
 }
 
 /// Runs `changes` in dependency order. `run_batch` receives the changes of one level that may
-/// run (their dependencies succeeded) and returns one outcome each, or an error for the whole
-/// batch (host unreachable), which fails the batch and skips everything after it.
-pub fn run_host<D: Domain>(
+/// run (their dependencies succeeded) and returns one outcome each, or the target's error for
+/// the whole batch (host unreachable), which fails the batch, skips everything after it and
+/// comes back, as it is, in [`HostRun::stopped`].
+pub fn run_host<D: Domain, E: std::fmt::Display>(
     changes: &[Change<D>],
-    mut run_batch: impl FnMut(&[&Change<D>]) -> Result<Vec<ChangeStatus>, String>,
-) -> Result<HostRun<D::Action>, Error> {
+    mut run_batch: impl FnMut(&[&Change<D>]) -> Result<Vec<ChangeStatus>, E>,
+) -> Result<HostRun<D::Action, BatchError<E>>, Error> {
     let by_address: BTreeMap<&str, &Change<D>> =
         changes.iter().map(|c| (c.address.as_str(), c)).collect();
     let dag = Dag::from_deps(
@@ -70,12 +95,12 @@ pub fn run_host<D: Domain>(
     )?;
     let mut status: BTreeMap<String, ChangeStatus> = BTreeMap::new();
     let mut batches = 0;
-    let mut host_error: Option<String> = None;
+    let mut stopped: Option<BatchError<E>> = None;
     for level in dag.levels()? {
         let mut ready: Vec<&Change<D>> = Vec::new();
         for address in &level {
             let change = by_address[address.as_str()];
-            if let Some(reason) = blocked_by(&dag, address, &status, host_error.as_deref()) {
+            if let Some(reason) = blocked_by(&dag, address, &status, stopped.as_ref()) {
                 status.insert(address.clone(), ChangeStatus::Skipped { reason });
             } else {
                 ready.push(change);
@@ -86,8 +111,8 @@ pub fn run_host<D: Domain>(
         }
         batches += 1;
         let outcomes = one_per_change(run_batch(&ready), ready.len());
-        if let Err(message) = record(&mut status, &ready, outcomes) {
-            host_error = Some(message);
+        if let Err(e) = record(&mut status, &ready, outcomes) {
+            stopped = Some(e);
         }
     }
     let changes = changes
@@ -100,34 +125,36 @@ pub fn run_host<D: Domain>(
             }),
         })
         .collect();
-    Ok(HostRun { changes, batches })
-}
-
-/// A batch's outcomes, when the host answered one for each of the `sent` changes.
-fn one_per_change(
-    outcomes: Result<Vec<ChangeStatus>, String>,
-    sent: usize,
-) -> Result<Vec<ChangeStatus>, String> {
-    outcomes.and_then(|o| {
-        if o.len() == sent {
-            Ok(o)
-        } else {
-            Err(format!(
-                "the host answered {} results for {} operations",
-                o.len(),
-                sent
-            ))
-        }
+    Ok(HostRun {
+        changes,
+        batches,
+        stopped,
     })
 }
 
+/// A batch's outcomes, when the host answered one for each of the `sent` changes.
+fn one_per_change<E>(
+    outcomes: Result<Vec<ChangeStatus>, E>,
+    sent: usize,
+) -> Result<Vec<ChangeStatus>, BatchError<E>> {
+    let outcomes = outcomes.map_err(BatchError::Target)?;
+    if outcomes.len() == sent {
+        Ok(outcomes)
+    } else {
+        Err(BatchError::Answers {
+            answered: outcomes.len(),
+            sent,
+        })
+    }
+}
+
 /// Files each change's outcome; a batch that failed as a whole fails each of its changes, and
-/// its message comes back as the host's error.
-fn record<D: Domain>(
+/// its error comes back as the host's.
+fn record<D: Domain, E: std::fmt::Display>(
     status: &mut BTreeMap<String, ChangeStatus>,
     ready: &[&Change<D>],
-    outcomes: Result<Vec<ChangeStatus>, String>,
-) -> Result<(), String> {
+    outcomes: Result<Vec<ChangeStatus>, BatchError<E>>,
+) -> Result<(), BatchError<E>> {
     match outcomes {
         Ok(outcomes) => {
             for (c, o) in ready.iter().zip(outcomes) {
@@ -135,7 +162,8 @@ fn record<D: Domain>(
             }
             Ok(())
         }
-        Err(message) => {
+        Err(e) => {
+            let message = e.to_string();
             for c in ready {
                 status.insert(
                     c.address.clone(),
@@ -145,7 +173,7 @@ fn record<D: Domain>(
                     },
                 );
             }
-            Err(message)
+            Err(e)
         }
     }
 }
@@ -154,7 +182,7 @@ fn blocked_by(
     dag: &Dag,
     address: &str,
     status: &BTreeMap<String, ChangeStatus>,
-    host_error: Option<&str>,
+    host_error: Option<&impl std::fmt::Display>,
 ) -> Option<String> {
     if let Some(e) = host_error {
         return Some(format!("the host stopped answering: {e}"));
@@ -198,7 +226,7 @@ mod tests {
             change("firewall.port", &["port"]),
         ];
         let mut seen = Vec::new();
-        let run = run_host(&changes, |batch| {
+        let run = run_host(&changes, |batch| -> Result<_, String> {
             seen.push(batch.iter().map(|c| c.address.clone()).collect::<Vec<_>>());
             Ok(batch
                 .iter()
@@ -231,7 +259,11 @@ mod tests {
     #[test]
     fn a_lost_host_fails_the_batch_and_skips_the_rest() {
         let changes = vec![change("a", &[]), change("b", &["a"])];
-        let run = run_host(&changes, |_| Err("connection reset".into())).expect("acyclic");
+        let run = run_host(&changes, |_| Err("connection reset")).expect("acyclic");
         assert_eq!((run.failed(), run.skipped()), (1, 1));
+        assert!(matches!(
+            run.stopped,
+            Some(BatchError::Target("connection reset"))
+        ));
     }
 }

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::{IntegrityError, PlanFileError};
 use crate::secret::Secret;
 use crate::Error;
 
@@ -158,9 +159,8 @@ impl<D: Domain> Plan<D> {
     /// saved (one that needs a literal secret).
     /// Dependencies on hosts the plan does not hold (left out by `--host`) are left out: apply
     /// could not order by them, and a loaded plan may depend only on its own hosts.
-    fn content(&self) -> Result<Value, String> {
-        let mut value =
-            serde_json::to_value(self).map_err(|e| format!("cannot encode the plan: {e}"))?;
+    fn content(&self) -> Result<Value, PlanFileError> {
+        let mut value = serde_json::to_value(self).map_err(PlanFileError::Encode)?;
         let names: std::collections::BTreeSet<&str> =
             self.hosts.iter().map(|h| h.name.as_str()).collect();
         let hosts = value.get_mut("hosts").and_then(Value::as_array_mut);
@@ -180,9 +180,9 @@ impl<D: Domain> Plan<D> {
 
     /// Writes the plan file atomically with its digest, and with `key` its HMAC.
     pub fn save(&self, path: &Path, key: Option<&Secret>) -> Result<Seal, Error> {
-        let err = |message: String| Error::PlanFile {
+        let err = |reason| Error::PlanFile {
             path: path.to_path_buf(),
-            message,
+            reason,
         };
         let content = self.content().map_err(err)?;
         let digest = crate::seal::digest(&content);
@@ -196,8 +196,8 @@ impl<D: Domain> Plan<D> {
                 );
             }
         }
-        let mut text = serde_json::to_string_pretty(&file)
-            .map_err(|e| err(format!("cannot encode the plan: {e}")))?;
+        let mut text =
+            serde_json::to_string_pretty(&file).map_err(|e| err(PlanFileError::Encode(e)))?;
         text.push('\n');
         crate::write::atomic_write(path, text.as_bytes())?;
         Ok(Seal {
@@ -213,50 +213,49 @@ impl<D: Domain> Plan<D> {
     /// and their dependencies make sense.
     pub fn load(path: &Path, key: Option<&Secret>) -> Result<(Self, Seal), Error> {
         let bytes = crate::read::read_bounded(path, crate::read::PLAN)?;
-        let err = |message: String| Error::PlanFile {
+        let err = |reason| Error::PlanFile {
             path: path.to_path_buf(),
-            message,
+            reason,
         };
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             // serde_json ends its message with the position, which goes first here
             let message = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
-            err(format!(
-                "invalid JSON at line {} column {}: {}",
-                e.line(),
-                e.column(),
-                message.strip_suffix(&suffix).unwrap_or(&message)
-            ))
+            err(PlanFileError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: message.strip_suffix(&suffix).unwrap_or(&message).into(),
+            })
         })?;
         if value.get("kind").and_then(Value::as_str) != Some(D::PLAN_KIND) {
-            return Err(err(format!("it has no `\"kind\": \"{}\"`", D::PLAN_KIND)));
+            return Err(err(PlanFileError::Kind(D::PLAN_KIND)));
         }
         match value.get("format_version").and_then(Value::as_u64) {
             Some(v) if v == u64::from(D::FORMAT_VERSION) => {}
-            Some(v) => {
-                return Err(err(format!(
-                    "it has format version {v}; this kmsconf reads version {}: make a new plan",
-                    D::FORMAT_VERSION
-                )))
+            Some(found) => {
+                return Err(err(PlanFileError::Version {
+                    found,
+                    supported: D::FORMAT_VERSION,
+                }))
             }
-            None => return Err(err("it has no `format_version`".into())),
+            None => return Err(err(PlanFileError::NoVersion)),
         }
         // what is checked is exactly what is then read: the parsed value, not the text
-        let (content, seal) = unseal(value, key).map_err(|message| Error::PlanIntegrity {
+        let (content, seal) = unseal(value, key).map_err(|reason| Error::PlanIntegrity {
             path: path.to_path_buf(),
-            message,
+            reason,
         })?;
         let plan: Self =
-            serde_json::from_value(content).map_err(|e| err(format!("malformed plan: {e}")))?;
+            serde_json::from_value(content).map_err(|e| err(PlanFileError::Malformed(e)))?;
         plan.check_hosts().map_err(err)?;
         Ok((plan, seal))
     }
 }
 
 /// A plan file's content (the file without `digest` and `hmac`) once they vouch for it.
-fn unseal(value: Value, key: Option<&Secret>) -> Result<(Value, Seal), String> {
+fn unseal(value: Value, key: Option<&Secret>) -> Result<(Value, Seal), IntegrityError> {
     let Value::Object(mut map) = value else {
-        return Err("it is not a JSON object".into());
+        return Err(IntegrityError::NotAnObject);
     };
     let recorded = map.remove(DIGEST_FIELD);
     let hmac = map.remove(HMAC_FIELD);
@@ -264,22 +263,21 @@ fn unseal(value: Value, key: Option<&Secret>) -> Result<(Value, Seal), String> {
     let recorded = recorded
         .as_ref()
         .and_then(Value::as_str)
-        .ok_or("it has no `digest`; make the plan again with this kmsconf")?;
+        .ok_or(IntegrityError::NoDigest)?;
     let digest = crate::seal::digest(&content);
     if recorded != digest {
-        return Err(format!(
-            "its content hashes to `{digest}`, not to its recorded digest `{recorded}`; make a new plan and review it"
-        ));
+        return Err(IntegrityError::Digest {
+            computed: digest,
+            recorded: recorded.to_string(),
+        });
     }
     if let Some(key) = key {
-        let hmac = hmac.as_ref().and_then(Value::as_str).ok_or(
-            "it has no `hmac`, but a plan key was given: only a plan made with the same key is accepted",
-        )?;
+        let hmac = hmac
+            .as_ref()
+            .and_then(Value::as_str)
+            .ok_or(IntegrityError::NoHmac)?;
         if !crate::seal::verify_hmac(&content, key, hmac) {
-            return Err(
-                "its `hmac` does not match the plan key: it was changed, or made with another key"
-                    .into(),
-            );
+            return Err(IntegrityError::Hmac);
         }
     }
     Ok((
@@ -294,19 +292,19 @@ fn unseal(value: Value, key: Option<&Secret>) -> Result<(Value, Seal), String> {
 impl<D: Domain> Plan<D> {
     /// A plan file is JSON a person can edit: each host must appear once, depend only on hosts
     /// of the plan, and not in a cycle; each change must depend only on changes of its host.
-    fn check_hosts(&self) -> Result<(), String> {
+    fn check_hosts(&self) -> Result<(), PlanFileError> {
         let mut names = std::collections::BTreeSet::new();
         for host in &self.hosts {
             if !names.insert(host.name.as_str()) {
-                return Err(format!("host `{}` is listed twice", host.name));
+                return Err(PlanFileError::HostTwice(host.name.clone()));
             }
         }
         for host in &self.hosts {
             if let Some(dep) = host.depends_on.iter().find(|d| !names.contains(d.as_str())) {
-                return Err(format!(
-                    "host `{}` depends on `{dep}`, which is not a host of the plan",
-                    host.name
-                ));
+                return Err(PlanFileError::UnknownHost {
+                    host: host.name.clone(),
+                    dependency: dep.clone(),
+                });
             }
             host.check_changes()?;
         }
@@ -315,24 +313,21 @@ impl<D: Domain> Plan<D> {
             .iter()
             .map(|h| (h.name.clone(), h.depends_on.clone()));
         match crate::graph::Dag::from_deps(deps) {
-            Err(Error::Cycle(cycle)) => Err(format!(
-                "dependency cycle between hosts: {}",
-                cycle.join(" -> ")
-            )),
+            Err(Error::Cycle(cycle)) => Err(PlanFileError::HostCycle(cycle)),
             _ => Ok(()),
         }
     }
 }
 
 impl<D: Domain> HostPlan<D> {
-    fn check_changes(&self) -> Result<(), String> {
+    fn check_changes(&self) -> Result<(), PlanFileError> {
         let mut addresses = std::collections::BTreeSet::new();
         for change in &self.changes {
             if !addresses.insert(change.address.as_str()) {
-                return Err(format!(
-                    "host `{}` has the change `{}` twice",
-                    self.name, change.address
-                ));
+                return Err(PlanFileError::ChangeTwice {
+                    host: self.name.clone(),
+                    address: change.address.clone(),
+                });
             }
         }
         for change in &self.changes {
@@ -341,10 +336,11 @@ impl<D: Domain> HostPlan<D> {
                 .iter()
                 .find(|d| !addresses.contains(d.as_str()))
             {
-                return Err(format!(
-                    "change `{}` of host `{}` depends on `{dep}`, which is not a change of that host",
-                    change.address, self.name
-                ));
+                return Err(PlanFileError::UnknownChange {
+                    host: self.name.clone(),
+                    address: change.address.clone(),
+                    dependency: dep.clone(),
+                });
             }
         }
         Ok(())

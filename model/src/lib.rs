@@ -12,6 +12,7 @@ pub mod config;
 pub mod dns;
 pub mod error;
 pub mod facts;
+pub mod failure;
 pub mod keys;
 pub mod ops;
 pub mod settings;

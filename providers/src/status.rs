@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use kmsconf_model::config::{HostConfig, HostLifecycle, ProductId, PublishDomain};
+use kmsconf_model::failure::HostFailure;
 use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::ser::SerializeMap;
@@ -27,7 +28,7 @@ pub struct HostStatus {
     /// key it holds now.
     pub state: HostLifecycle,
     /// Set when discovery failed; every other observed field is then absent.
-    pub error: Option<String>,
+    pub error: Option<HostFailure>,
     pub computer_name: Option<String>,
     pub os: Option<String>,
     /// The host's clock when it answered (RFC 3339, UTC).
@@ -186,7 +187,7 @@ pub struct ProductStatus {
 pub fn host_status(
     cfg: &HostConfig,
     target: String,
-    observed: Result<&HostState, String>,
+    observed: Result<&HostState, HostFailure>,
 ) -> HostStatus {
     host_status_with(&Providers::default(), cfg, target, observed)
 }
@@ -196,7 +197,7 @@ pub fn host_status_with(
     providers: &Providers,
     cfg: &HostConfig,
     target: String,
-    observed: Result<&HostState, String>,
+    observed: Result<&HostState, HostFailure>,
 ) -> HostStatus {
     let mut status = HostStatus {
         name: cfg.name.clone(),

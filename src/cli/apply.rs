@@ -6,10 +6,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use kmsconf_app::engine::LockGuard;
 use kmsconf_app::failure::HostFailure;
 use kmsconf_app::output::{ApplyOutput, ApplySummary};
 use kmsconf_app::session::{self as app, Entry, HostResult};
-use kmsconf_engine::lock::LockGuard;
 use kmsconf_model::KmsPlan;
 
 use super::progress::Progress;

@@ -4,11 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
-    Engine(#[from] kmsconf_engine::Error),
-    #[error(transparent)]
     Model(#[from] kmsconf_model::Error),
-    #[error(transparent)]
-    Targets(#[from] kmsconf_targets::Error),
     #[error(transparent)]
     App(#[from] kmsconf_app::Error),
     #[error("{0}")]
@@ -17,7 +13,7 @@ pub enum CliError {
 
 impl CliError {
     /// The config diagnostics, printed as they are (`FILE:LINE:COL: message`) with an excerpt.
-    pub fn diagnostics(&self) -> Option<&[kmsconf_engine::diagnostic::Diagnostic]> {
+    pub fn diagnostics(&self) -> Option<&[kmsconf_app::engine::Diagnostic]> {
         match self {
             Self::Model(kmsconf_model::Error::Invalid(d))
             | Self::App(kmsconf_app::Error::Model(kmsconf_model::Error::Invalid(d))) => Some(d),

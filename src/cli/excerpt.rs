@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
-use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
+use kmsconf_app::engine::{Diagnostic, Location, Severity};
 
 use super::render::Style;
 

@@ -2,11 +2,10 @@
 //! it, so an existing KMS host can be brought under Git. Keys appear as `{ env = ... }`
 //! placeholders; stderr lists the variables to set.
 
-use std::path::Path;
 use std::process::ExitCode;
 
+use kmsconf_app::export;
 use kmsconf_model::config::TargetSpec;
-use kmsconf_providers::export;
 
 use super::{session, CliError};
 
@@ -30,24 +29,8 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::Message(format!("cannot read the current directory: {e}")))?;
     let spec = TargetSpec::parse(&args.target, &cwd).map_err(CliError::Message)?;
-    if let TargetSpec::Lab { path } = &spec {
-        refuse_missing_lab(path)?;
-    }
-    // until discovery gives the computer name, messages name the host by its target
-    let label = args
-        .name
-        .clone()
-        .unwrap_or_else(|| args.target.trim().to_string());
-    let target = kmsconf_targets::open(&label, &spec, &session::connect()?)?;
-    let state = target
-        .discover()?
-        .state
-        .into_host()
-        .map_err(|m| CliError::Message(format!("`{}`: {m}", args.target.trim())))?;
-    let name = args
-        .name
-        .unwrap_or_else(|| export::host_name(&state.computer_name));
-    let exported = export::export(&name, args.target.trim(), &state);
+    let target = args.target.trim();
+    let exported = export::run(target, &spec, args.name.as_deref(), &session::connect()?)?;
     super::output::emit(&exported.toml)?;
     if matches!(spec, TargetSpec::WinRm { .. }) {
         note!(
@@ -59,15 +42,4 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
         note!("set `{variable}` to the host key ending in {partial}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Discovery would create a missing lab host; export only reads.
-fn refuse_missing_lab(path: &Path) -> Result<(), CliError> {
-    if path.exists() {
-        return Ok(());
-    }
-    Err(CliError::Message(format!(
-        "there is no lab host at `{}` (export reads a host; `kmsconf plan` creates lab hosts)",
-        path.display()
-    )))
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use kmsconf_engine::diagnostic::{Diagnostic, Severity};
+use kmsconf_app::engine::{Diagnostic, Severity};
 use kmsconf_model::config::Config;
 
 /// The output formats of `validate`.
@@ -75,7 +75,7 @@ fn property(text: &str) -> String {
 mod tests {
     use std::path::PathBuf;
 
-    use kmsconf_engine::diagnostic::Location;
+    use kmsconf_app::engine::Location;
 
     use super::*;
 

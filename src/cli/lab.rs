@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use kmsconf_app::lab::{self, Fault, LabFile, NewRequests};
 use kmsconf_model::catalog;
 use kmsconf_model::clock;
 use kmsconf_model::config::ProductId;
 use kmsconf_model::ops::OpKind;
-use kmsconf_targets::lab::clients::{self, NewRequests};
-use kmsconf_targets::lab::{self, Fault, LabFile};
 
 use super::CliError;
 
@@ -167,7 +166,7 @@ fn parse_hresult(text: &str) -> Result<u32, String> {
 pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
     match command {
         LabCommand::ConfirmationId { installation_id } => {
-            let cid = lab::confirmation_id_for(&installation_id).ok_or_else(|| {
+            let cid = lab::confirmation_id(&installation_id).ok_or_else(|| {
                 CliError::Message("an installation ID is 63 digits (nine groups of seven)".into())
             })?;
             say!("{cid}");
@@ -196,10 +195,10 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         LabCommand::Listen { paths } => return super::listen::run(&paths),
         LabCommand::Agent { path } => {
             let stdin = std::io::stdin().lock();
-            lab::agent::serve(&path, stdin, std::io::stdout().lock())?;
+            lab::serve_agent(&path, stdin, std::io::stdout().lock())?;
         }
         LabCommand::Show { path } => {
-            let file = lab::load(&path)?;
+            let file = lab::show(&path)?;
             say!(
                 "{}",
                 serde_json::to_string_pretty(&file).unwrap_or_default()
@@ -295,13 +294,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
 /// Records simulated activation requests and says what the host made of them.
 fn add_clients(path: &Path, new: NewRequests) -> Result<(), CliError> {
     let product = new.product;
-    let mut result = Ok(None);
-    control(path, |f| {
-        result = clients::add(f, &new, clock::now()).map(Some)
-    })?;
-    let added = result
-        .map_err(CliError::Message)?
-        .ok_or_else(|| CliError::Message("the lab host did not record the requests".into()))?;
+    let added = control(path, |f| lab::add_clients(f, &new))??;
     let name = catalog::product_name(product);
     if added.refused > 0 {
         say!(
@@ -325,36 +318,27 @@ fn add_clients(path: &Path, new: NewRequests) -> Result<(), CliError> {
 
 /// The clients the host counts now, per product.
 fn list_clients(path: &Path) -> Result<(), CliError> {
-    let file = lab::load(path)?;
-    let now = clients::host_now(&file, clock::now());
-    for product in ProductId::ALL {
-        let counted = clients::counted(&file.clients, product, now);
-        if counted.is_empty() {
-            continue;
-        }
+    for (product, counted) in lab::counted_clients(path)? {
         say!("{product}: count {}", counted.len());
-        for r in counted {
+        for client in counted {
             say!(
                 "  {}  {} ago",
-                r.cmid,
-                clock::human(now.saturating_sub(r.at))
+                client.cmid,
+                clock::human(client.ago_seconds)
             );
         }
     }
     Ok(())
 }
 
-/// Changes a lab file (creating a fresh host if there is none), under its lock.
-fn control(path: &Path, f: impl FnOnce(&mut LabFile)) -> Result<(), CliError> {
-    let ((), created) = lab::with_lab_file(path, true, |file| {
-        f(file);
-        Ok(())
-    })?;
+/// Changes a lab file (creating a fresh host if there is none, which it says), under its lock.
+fn control<R>(path: &Path, f: impl FnOnce(&mut LabFile) -> R) -> Result<R, CliError> {
+    let (r, created) = lab::control(path, f)?;
     if created {
         note!(
             "{}: lab host created as a fresh, unconfigured Windows Server",
             path.display()
         );
     }
-    Ok(())
+    Ok(r)
 }

@@ -1,12 +1,13 @@
 //! `kmsconf lab listen`: holds lab hosts' KMS ports open on 127.0.0.1 until Ctrl-C or SIGTERM,
 //! so the port check of `doctor` succeeds through a real TCP connect. The sockets live in
-//! `kmsconf_targets::lab::listen`; this file waits for the signal and says what it holds.
+//! the lab target, reached through `kmsconf_app::lab`; this file waits for the signal and says
+//! what it holds.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use kmsconf_targets::lab::listen::{self, Opened};
+use kmsconf_app::lab::{self, Opened};
 
 use super::CliError;
 
@@ -17,7 +18,7 @@ pub fn run(paths: &[PathBuf]) -> Result<ExitCode, CliError> {
     })
     .map_err(|e| CliError::Message(format!("cannot wait for Ctrl-C or SIGTERM: {e}")))?;
     let mut listening = 0;
-    for opened in listen::open(paths)? {
+    for opened in lab::listen(paths)? {
         match opened {
             Opened::Listening(l) => {
                 say!(

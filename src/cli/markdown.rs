@@ -6,9 +6,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use kmsconf_app::engine::Verb as _;
 use kmsconf_app::failure::HostFailure;
 use kmsconf_app::output::PlanSummary;
-use kmsconf_engine::plan::Verb as _;
 use kmsconf_model::Action;
 use kmsconf_model::{KmsChange, KmsHostPlan, KmsPlan, PlanOp};
 
@@ -403,13 +403,12 @@ fn longest_run(s: &str, ch: char) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::plan::{Change, HostPlan};
     use kmsconf_model::config::{ProductId, TargetSpec};
     use kmsconf_model::HostState;
     use serde_json::json;
 
     fn change(address: &str, equivalent: &str) -> KmsChange {
-        Change {
+        KmsChange {
             address: address.into(),
             action: Action::Update,
             before: json!(120),
@@ -422,7 +421,7 @@ mod tests {
     }
 
     fn host(name: &str, changes: Vec<KmsChange>) -> KmsHostPlan {
-        HostPlan {
+        KmsHostPlan {
             name: name.into(),
             target: TargetSpec::Lab {
                 path: format!("/srv/kms/lab/{name}.json").into(),

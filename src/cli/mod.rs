@@ -134,16 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 
 fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<ExitCode, CliError> {
     let config = session::load_config(file)?;
-    let Some(declared) = config.hosts.get(host) else {
-        let known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
-        return Err(CliError::Message(format!(
-            "no host `{host}` in `{}` (hosts: {})",
-            config.path.display(),
-            known.join(", ")
-        )));
-    };
-    let target = kmsconf_targets::open(&declared.name, &declared.target, &session::connect()?)?;
-    let holder = target.force_unlock(lock_id)?;
+    let holder = kmsconf_app::unlock::force_unlock(&config, host, lock_id, &session::connect()?)?;
     say!("host `{host}`: removed the lock held by {holder}");
     Ok(ExitCode::SUCCESS)
 }
@@ -178,7 +169,7 @@ pub fn init_tracing() -> Result<(), CliError> {
             CliError::Message(format!(
                 "`{}` = {} is not a log filter ({e}): give a level (`error`, `warn`, `info`, `debug`, `trace`) or `target=level` pairs separated by commas, e.g. `kmsconf_providers=debug`",
                 env::LOG,
-                kmsconf_engine::diagnostic::quoted(text)
+                kmsconf_app::engine::quoted(text)
             ))
         })?,
     };

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use kmsconf_app::doctor::{Check, Verdict};
+use kmsconf_app::status::{HostStatus, ProductStatus};
 use kmsconf_model::state::LicenseStatus;
-use kmsconf_providers::status::{HostStatus, ProductStatus};
 
 /// The output formats of `status` and `doctor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -231,6 +231,7 @@ mod tests {
             detail: String::new(),
             fix: None,
             code: None,
+            error: None,
         };
         let checks = [
             check("dns", "dns-srv", Verdict::Ok),

@@ -4,8 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kmsconf_app::session as app;
-use kmsconf_engine::plan::Seal;
-use kmsconf_model::KmsPlan;
 
 use super::output::{self, FormatArgs};
 use super::progress::Progress;
@@ -53,7 +51,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
         )));
     }
     if let Some(out) = &args.out {
-        let seal = save(&planned.plan, out)?;
+        let seal = app::save_plan(&planned.plan, out, session::plan_key()?.as_ref())?;
         note!(
             "Saved the plan to `{}`; apply it with `kmsconf apply {}`.\n{}",
             out.display(),
@@ -67,19 +65,4 @@ pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn save(plan: &KmsPlan, out: &std::path::Path) -> Result<Seal, CliError> {
-    let literal = plan
-        .hosts
-        .iter()
-        .flat_map(|h| &h.changes)
-        .find_map(|c| c.operation.literal_secret());
-    if let Some(secret) = literal {
-        return Err(CliError::Message(format!(
-            "cannot save a plan that needs a secret written in the config (declared at {}): a plan file holds only references; use `{{ env = \"VAR\" }}` or `{{ file = \"path\" }}`",
-            secret.declared_at
-        )));
-    }
-    Ok(plan.save(out, session::plan_key()?.as_ref())?)
 }

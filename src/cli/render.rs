@@ -7,11 +7,11 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use anstyle::AnsiColor;
+use kmsconf_app::engine::ChangeStatus;
+use kmsconf_app::engine::Verb as _;
 use kmsconf_app::failure::HostFailure;
 use kmsconf_app::output::PlanSummary;
 use kmsconf_app::session::HostResult;
-use kmsconf_engine::apply::ChangeStatus;
-use kmsconf_engine::plan::Verb as _;
 use kmsconf_model::Action;
 use kmsconf_model::{KmsChange, KmsPlan};
 use serde_json::Value;

@@ -4,12 +4,10 @@
 
 use std::path::Path;
 
+use kmsconf_app::engine::{quoted, Seal, Secret};
 use kmsconf_app::session::Progress as AppProgress;
-use kmsconf_engine::diagnostic::quoted;
-use kmsconf_engine::plan::Seal;
-use kmsconf_engine::secret::Secret;
+use kmsconf_app::Connect;
 use kmsconf_model::config::Config;
-use kmsconf_targets::Connect;
 
 use super::progress::Progress;
 use super::render::Style;

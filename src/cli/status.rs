@@ -5,11 +5,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_app::output::StatusOutput;
-use kmsconf_app::session as app;
+use kmsconf_app::status::{self, HostStatus, ProductStatus};
 use kmsconf_model::config::{HostLifecycle, ProductId};
 use kmsconf_model::state::{Channel, LicenseStatus};
-use kmsconf_providers::planner;
-use kmsconf_providers::status::{self, HostStatus, ProductStatus};
 
 use super::openmetrics::{self, Format};
 use super::render::Style;
@@ -32,31 +30,10 @@ pub struct StatusArgs {
 
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let connect = session::connect()?;
-    let read = app::each_host(&config, &args.hosts, 8, |host| {
-        let shown = host.target.relative_to(&config.dir);
-        let discovery = kmsconf_targets::open(&host.name, &host.target, &connect)
-            .and_then(|t| t.discover())
-            .map_err(|e| e.to_string())
-            .and_then(|d| {
-                let created = d.created;
-                let state = d.state.into_host()?;
-                Ok(kmsconf_engine::target::Discovery { state, created })
-            });
-        let created = match &discovery {
-            Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
-            _ => None,
-        };
-        let observed = discovery.map(|d| d.state);
-        let status = status::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
-        (status, created)
-    })?;
-    let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
-    session::report_created(
-        &created.into_iter().flatten().collect::<Vec<_>>(),
-        args.json || args.format != Format::Human,
-    );
-    let unread = hosts.iter().any(|h| h.error.is_some());
+    let report = status::run(&config, &args.hosts, &session::connect()?, 8)?;
+    session::report_created(&report.created, args.json || args.format != Format::Human);
+    let unread = report.unread();
+    let hosts = report.hosts;
     if args.format == Format::Openmetrics {
         output::emit(&openmetrics::status(&hosts))?;
     } else if args.json || args.format == Format::Json {

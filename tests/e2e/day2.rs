@@ -228,7 +228,10 @@ fn status_shows_each_host_and_product_as_a_table_and_as_json() {
     assert_eq!(w["current_count"], 26);
     assert_eq!(w["required_count"], 25);
     assert_eq!(hosts[1]["products"][0]["current_count"], 6);
-    assert!(hosts[2]["error"]
+    // an unreadable host's error is the structured failure plan and apply report
+    assert_eq!(hosts[2]["error"]["kind"], "unreachable", "{doc:#}");
+    assert_eq!(hosts[2]["error"]["code"], serde_json::Value::Null);
+    assert!(hosts[2]["error"]["message"]
         .as_str()
         .is_some_and(|e| e.contains("unreachable")));
 

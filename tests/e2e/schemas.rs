@@ -86,10 +86,9 @@ fn the_json_of_every_command_matches_its_schema_through_failures() {
     assert_eq!(plan["errors"][0]["kind"], "unreachable", "{plan:#}");
 
     let apply = valid("apply", &p.ok(&["apply", "--auto-approve", "--json"], 1));
-    assert_eq!(
-        host(&apply, "hosts", "kms03")["failure"]["kind"],
-        "unreachable"
-    );
+    let unreached = host(&apply, "hosts", "kms03");
+    assert_eq!(unreached["error"]["kind"], "unreachable", "{apply:#}");
+    assert_eq!(unreached["failure"], unreached["error"]);
     let failed = host(&apply, "hosts", "kms02")["changes"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["status"] == "failed"))
@@ -97,7 +96,15 @@ fn the_json_of_every_command_matches_its_schema_through_failures() {
     assert_eq!(failed["code"], 0xC004_C008_u32);
 
     let status = valid("status", &p.ok(&["status", "--json"], 1));
-    assert!(host(&status, "hosts", "kms03")["error"].is_string());
+    let unread = &host(&status, "hosts", "kms03")["error"];
+    assert_eq!(unread["kind"], "unreachable", "{status:#}");
+    assert!(
+        unreached["error"]["message"]
+            .as_str()
+            .zip(unread["message"].as_str())
+            .is_some_and(|(apply, status)| apply.ends_with(status)),
+        "{apply:#}\n{status:#}"
+    );
     assert_eq!(
         host(&status, "hosts", "kms01")["products"][0]["license_status"],
         "licensed"
@@ -105,6 +112,15 @@ fn the_json_of_every_command_matches_its_schema_through_failures() {
 
     let doctor = valid("doctor", &p.ok(&["doctor", "--json"], 1));
     assert!(doctor["summary"]["failed"].as_u64() > Some(0), "{doctor:#}");
+    let reach = doctor["checks"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["host"] == "kms03" && c["check"] == "host-reachable")
+        })
+        .unwrap_or_else(|| panic!("no host-reachable check of kms03: {doctor:#}"));
+    assert_eq!(reach["error"]["kind"], "unreachable");
+    assert!(doctor["checks"][0]["error"].is_null(), "{doctor:#}");
 
     let known = valid("explain", &p.ok(&["explain", "0xC004F074", "--json"], 0));
     assert_eq!(known["known"], true);
@@ -120,4 +136,16 @@ fn the_json_of_every_command_matches_its_schema_through_failures() {
     let mut broken = status;
     broken["hosts"][0]["products"][0]["license_status"] = "activated".into();
     assert!(check("status", &broken).is_err());
+}
+
+/// What a script reads of a host that cannot be read: the whole `status --json` run, the
+/// failure as the `{kind, code, message}` object plan and apply report.
+#[test]
+fn status_json_reports_an_unreadable_host_as_a_failure_object() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["lab", "unreachable", "lab/kms01.json", "on"], 0);
+    let run = p.ok(&["status", "--json"], 1);
+    valid("status", &run);
+    snapshot_run("status-unreachable.json", &p, &run);
 }

@@ -2,6 +2,7 @@
 //! hosts and ports, and do any point at hosts the config no longer declares.
 
 use super::{Check, RetiredSrv, Verdict, DNS_SRV};
+use crate::failure::{FailureKind, HostFailure};
 
 /// One `_vlmcs._tcp` SRV record as DNS returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +25,16 @@ pub struct ExpectedSrv {
     pub weight: u16,
 }
 
-/// Reads the `_vlmcs._tcp` SRV records of a name. Implemented by the DNS provider's resolver.
+/// Reads the `_vlmcs._tcp` SRV records of a name. Implemented by the DNS target's resolver;
+/// a failed query is a [`FailureKind::Dns`] failure.
 pub trait SrvLookup {
-    fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String>;
+    fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, HostFailure>;
 }
 
 impl SrvLookup for kmsconf_targets::dns::SrvResolver {
-    fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
-        let records = kmsconf_targets::dns::SrvResolver::lookup_srv(self, name)?;
+    fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, HostFailure> {
+        let records = kmsconf_targets::dns::SrvResolver::lookup_srv(self, name)
+            .map_err(|e| HostFailure::new(FailureKind::Dns, e.to_string()))?;
         Ok(records
             .into_iter()
             .map(|r| SrvRecord {
@@ -50,7 +53,7 @@ pub(super) fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// Whether the records `found` for `expected.zone` send clients to the declared host and port.
-pub fn check_srv(expected: &ExpectedSrv, found: &Result<Vec<SrvRecord>, String>) -> Check {
+pub fn check_srv(expected: &ExpectedSrv, found: &Result<Vec<SrvRecord>, HostFailure>) -> Check {
     let name = format!("_vlmcs._tcp.{}", expected.zone);
     let c = |v, detail: String| srv_check(expected, v, detail);
     let publish = format!("publish it: `[hosts.{}.dns]` with kmsconf's `[dns]` section, or `dns_publishing = true` on the host, or create `{name} SRV {} {} {} {}.`", expected.host, expected.priority, expected.weight, expected.port, expected.target);
@@ -59,6 +62,7 @@ pub fn check_srv(expected: &ExpectedSrv, found: &Result<Vec<SrvRecord>, String>)
             return c(Verdict::Failed, format!("the query for {name} failed: {e}"))
                 .fix("check the DNS server kmsconf asks and the zone")
                 .code(0x8007_232A)
+                .failure(e.clone())
         }
         Ok(r) => r,
     };
@@ -143,7 +147,7 @@ pub fn check_stale_srv(
     zone: &str,
     declared: &[ExpectedSrv],
     retired: &[&str],
-    found: &Result<Vec<SrvRecord>, String>,
+    found: &Result<Vec<SrvRecord>, HostFailure>,
 ) -> Option<Check> {
     let records = found.as_ref().ok()?;
     let stale: Vec<String> = records

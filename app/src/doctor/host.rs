@@ -7,6 +7,8 @@ use kmsconf_model::config::{
 };
 use kmsconf_model::state::{Channel, HostState, LicenseStatus, ProductState};
 
+use crate::failure::HostFailure;
+
 use super::{
     catalog, clock, Check, HostReading, PortProbe, Verdict, CLOCK_FAIL_SECONDS, CLOCK_SKEW,
     CLOCK_WARN_SECONDS, COUNT_THRESHOLD, FIREWALL_RULES, GRACE_FAIL_MINUTES, GRACE_PERIOD,
@@ -72,7 +74,7 @@ pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -
 }
 
 /// Discovery failed with `error`.
-pub(super) fn unreachable(cfg: &HostConfig, error: &str) -> Check {
+pub(super) fn unreachable(cfg: &HostConfig, error: &HostFailure) -> Check {
     Check::new(
         &cfg.name,
         HOST_REACHABLE,
@@ -83,6 +85,7 @@ pub(super) fn unreachable(cfg: &HostConfig, error: &str) -> Check {
         "make `{}` reachable for kmsconf, then run doctor again",
         cfg.target
     ))
+    .failure(error.clone())
 }
 
 /// `telnet host 1688`: can a client reach the KMS port from here?

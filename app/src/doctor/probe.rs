@@ -1,7 +1,7 @@
 //! The port probe: one TCP connect to the KMS port from the machine running kmsconf, the only
 //! network I/O doctor does besides discovery and the DNS query.
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// The result of the TCP connect to the KMS port.
@@ -10,7 +10,24 @@ pub struct PortProbe {
     pub address: String,
     pub port: u16,
     /// How long the connection took, or why it failed.
-    pub result: Result<Duration, String>,
+    pub result: Result<Duration, ProbeError>,
+}
+
+/// Why the TCP connect to the KMS port failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    /// The address does not resolve here: the port could not be tried at all.
+    #[error("cannot resolve `{address}`: {reason}")]
+    Resolve { address: String, reason: String },
+    #[error("`{address}` resolves to no address")]
+    NoAddress { address: String },
+    #[error("no answer from {endpoint} within {seconds}s")]
+    Timeout { endpoint: SocketAddr, seconds: u64 },
+    #[error("{endpoint}: {reason}")]
+    Refused {
+        endpoint: SocketAddr,
+        reason: String,
+    },
 }
 
 /// Connects to `address:port` (every address the name resolves to, in turn) within `timeout`:
@@ -20,16 +37,29 @@ pub fn probe_port(address: &str, port: u16, timeout: Duration) -> PortProbe {
     let result = (|| {
         let addrs: Vec<_> = (address, port)
             .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve `{address}`: {e}"))?
+            .map_err(|e| ProbeError::Resolve {
+                address: address.to_string(),
+                reason: e.to_string(),
+            })?
             .collect();
-        let mut last = format!("`{address}` resolves to no address");
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+        let mut last = ProbeError::NoAddress {
+            address: address.to_string(),
+        };
+        for endpoint in addrs {
+            match TcpStream::connect_timeout(&endpoint, timeout) {
                 Ok(_) => return Ok(start.elapsed()),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    last = format!("no answer from {addr} within {}s", timeout.as_secs())
+                    last = ProbeError::Timeout {
+                        endpoint,
+                        seconds: timeout.as_secs(),
+                    }
                 }
-                Err(e) => last = format!("{addr}: {e}"),
+                Err(e) => {
+                    last = ProbeError::Refused {
+                        endpoint,
+                        reason: e.to_string(),
+                    }
+                }
             }
         }
         Err(last)

@@ -7,7 +7,10 @@ use kmsconf_model::config::HostConfig;
 use kmsconf_model::state::{Channel, HostState};
 
 use super::dns::{same_name, SrvRecord};
-use super::{Check, HostReading, PortProbe, Verdict, DNS_UNPUBLISHED, NO_HOST_KEY, PORT_CLOSED};
+use super::{
+    Check, HostReading, PortProbe, ProbeError, Verdict, DNS_UNPUBLISHED, NO_HOST_KEY, PORT_CLOSED,
+};
+use crate::failure::HostFailure;
 
 const RETIRE: &str =
     "run `kmsconf plan` to see what retiring it still changes and `kmsconf apply` to finish";
@@ -33,7 +36,7 @@ pub fn port_closed(host: &str, probe: &PortProbe) -> Check {
     match &probe.result {
         Ok(_) => Check::new(host, PORT_CLOSED, Verdict::Failed, format!("TCP {endpoint} still accepts connections, so the retired host (or something else on its address) still listens on the KMS port"))
             .fix(RETIRE),
-        Err(e) if e.starts_with("cannot resolve") => Check::new(host, PORT_CLOSED, Verdict::Warning, format!("TCP {endpoint} could not be checked: {e}"))
+        Err(e @ ProbeError::Resolve { .. }) => Check::new(host, PORT_CLOSED, Verdict::Warning, format!("TCP {endpoint} could not be checked: {e}"))
             .fix("check the port from a machine that resolves the host's address"),
         Err(_) => Check::new(host, PORT_CLOSED, Verdict::Ok, format!("TCP {endpoint} does not accept connections")),
     }
@@ -86,7 +89,10 @@ pub struct RetiredSrv {
 }
 
 /// Whether the zone's records still send clients to the retired host.
-pub fn check_unpublished(retired: &RetiredSrv, found: &Result<Vec<SrvRecord>, String>) -> Check {
+pub fn check_unpublished(
+    retired: &RetiredSrv,
+    found: &Result<Vec<SrvRecord>, HostFailure>,
+) -> Check {
     let name = format!("_vlmcs._tcp.{}", retired.zone);
     let check = |v, detail: String| {
         Check::new(&retired.host, DNS_UNPUBLISHED, v, detail).about(retired.zone.clone())
@@ -95,6 +101,7 @@ pub fn check_unpublished(retired: &RetiredSrv, found: &Result<Vec<SrvRecord>, St
         Err(e) => {
             return check(Verdict::Warning, format!("the query for {name} failed, so kmsconf cannot tell whether it still points at {}: {e}", retired.target))
                 .fix("check the DNS server kmsconf asks and the zone")
+                .failure(e.clone())
         }
         Ok(r) => r,
     };

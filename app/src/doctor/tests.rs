@@ -5,6 +5,7 @@ use std::path::Path;
 use kmsconf_model::config::{Config, HostConfig, ProductId, Profile, RuleGroup, DEFAULT_PROFILES};
 
 use super::*;
+use crate::failure::FailureKind;
 use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RequestCounters};
 
 const NOW_MS: i64 = 1_795_000_000_000;
@@ -93,11 +94,19 @@ fn a_healthy_host_passes_every_check() {
 #[test]
 fn an_unreachable_host_still_gets_the_port_check() {
     let observed = HostReading {
-        state: Err("lab host is set unreachable".into()),
+        state: Err(HostFailure::new(
+            FailureKind::Unreachable,
+            "lab host is set unreachable",
+        )),
         local_millis: NOW_MS,
     };
     let checks = check_host(&host(""), &observed, &open_port());
     assert_eq!(verdict(&checks, HOST_REACHABLE), Verdict::Failed);
+    let reach = checks.iter().find(|c| c.check == HOST_REACHABLE);
+    assert_eq!(
+        reach.and_then(|c| c.error.as_ref()).map(|e| e.kind),
+        Some(FailureKind::Unreachable)
+    );
     assert_eq!(verdict(&checks, PORT_REACHABLE), Verdict::Ok);
     assert_eq!(checks.len(), 2);
 }
@@ -105,7 +114,10 @@ fn an_unreachable_host_still_gets_the_port_check() {
 #[test]
 fn a_closed_port_fails_with_the_fix() {
     let probe = PortProbe {
-        result: Err("connection refused".into()),
+        result: Err(ProbeError::Refused {
+            endpoint: "127.0.0.1:1688".parse().expect("address"),
+            reason: "connection refused".into(),
+        }),
         ..open_port()
     };
     let c = port_reachable("kms01", &probe);
@@ -345,17 +357,16 @@ fn srv_records_must_point_at_the_declared_host_and_port() {
         check_srv(&e, &Ok(vec![])).code.as_deref(),
         Some("0x8007251D")
     );
-    assert_eq!(
-        check_srv(&e, &Err("timeout".into())).status,
-        Verdict::Failed
-    );
+    let failed = check_srv(&e, &Err(HostFailure::new(FailureKind::Dns, "timeout")));
+    assert_eq!(failed.status, Verdict::Failed);
+    assert_eq!(failed.error.map(|e| e.kind), Some(FailureKind::Dns));
 }
 
 #[test]
 fn records_of_undeclared_hosts_are_reported_once_per_zone() {
     struct Fake;
     impl SrvLookup for Fake {
-        fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+        fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, HostFailure> {
             assert_eq!(name, "_vlmcs._tcp.corp.example");
             Ok(vec![
                 srv("kms01.corp.example", 1688, 0, 100),

@@ -1,0 +1,52 @@
+//! `kmsconf status`: each selected host as one discovery finds it, or why it could not be read,
+//! built by the providers' status rows. The binary renders the table, `--json` or OpenMetrics.
+
+use kmsconf_model::config::Config;
+use kmsconf_providers::{planner, status};
+use kmsconf_targets::Connect;
+
+use crate::session;
+use crate::Error;
+
+pub use status::{HostStatus, ProductStatus, ServiceStatus};
+
+/// Every selected host's status, and the lab hosts the discovery created.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub hosts: Vec<HostStatus>,
+    /// `(host, notice)` for each lab host the discovery created.
+    pub created: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Whether some host could not be read.
+    pub fn unread(&self) -> bool {
+        self.hosts.iter().any(|h| h.error.is_some())
+    }
+}
+
+/// Discovers the selected hosts (all when `only` is empty), `parallelism` at a time, without
+/// their apply locks.
+pub fn run(
+    config: &Config,
+    only: &[String],
+    connect: &Connect,
+    parallelism: usize,
+) -> Result<Report, Error> {
+    let read = session::each_host(config, only, parallelism, |host| {
+        let shown = host.target.relative_to(&config.dir);
+        let discovery = session::discover_host(host, connect);
+        let created = match &discovery {
+            Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
+            _ => None,
+        };
+        let observed = discovery.map(|d| d.state);
+        let status = status::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
+        (status, created)
+    })?;
+    let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
+    Ok(Report {
+        hosts,
+        created: created.into_iter().flatten().collect(),
+    })
+}
