@@ -16,9 +16,13 @@ use crate::doctor::{Check, Verdict};
 use crate::failure::{FailureKind, HostFailure};
 use crate::session::HostResult;
 
-/// The version of every `--json` document. 2: a failure is the `{kind, code, message}` object
-/// everywhere (`status`'s and `apply`'s `error`, `doctor`'s `error` of a check).
+/// The version of the `--json` documents whose failures are the `{kind, code, message}` object
+/// since version 2 (`status`'s and `apply`'s `error`, `doctor`'s `error` of a check).
 pub const FORMAT_VERSION: u32 = 2;
+
+/// The version of the `plan`/`show` and `explain` documents, which have not changed since 1
+/// (plan's `errors` were already `{kind, code, message}`).
+pub const STABLE_FORMAT_VERSION: u32 = 1;
 
 /// The `--json` documents, by the name `kmsconf schema --output` and `schema/output/` give them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +192,7 @@ impl PlanOutput {
             })
             .collect();
         Self {
-            format_version: FORMAT_VERSION,
+            format_version: STABLE_FORMAT_VERSION,
             kmsconf_version: plan.kmsconf_version.clone(),
             changes,
             hosts,
@@ -380,7 +384,7 @@ impl ExplainOutput {
             },
         });
         Self {
-            format_version: FORMAT_VERSION,
+            format_version: STABLE_FORMAT_VERSION,
             code: catalog::format_code(code),
             known: explanation.is_some(),
             explanation,
