@@ -46,8 +46,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("DNS server `{server}`: {message}")]
-    Dns { server: String, message: String },
+    #[error("DNS server `{server}`: {source}")]
+    Dns {
+        server: String,
+        source: crate::dns::DnsError,
+    },
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
         host: String,
