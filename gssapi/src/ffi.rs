@@ -180,11 +180,12 @@ macro_rules! symbol {
         // SAFETY: the symbol is a function of MIT's GSS-API whose C prototype the type alias of
         // the field it is stored in declares (gssapi.h); the pointer is only called while the
         // library is open, as `Gss` keeps it.
-        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
-            .map_err(|source| LoadError::Symbol {
+        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }.map_err(|source| {
+            LoadError::Symbol {
                 symbol: $name,
                 source,
-            })?
+            }
+        })?
     };
 }
 

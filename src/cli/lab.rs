@@ -300,7 +300,7 @@ fn add_clients(path: &Path, new: NewRequests) -> Result<(), CliError> {
         result = clients::add(f, &new, clock::now()).map(Some)
     })?;
     let added = result
-        .map_err(CliError::Message)?
+        .map_err(|e| CliError::Message(e.to_string()))?
         .ok_or_else(|| CliError::Message("the lab host did not record the requests".into()))?;
     let name = catalog::product_name(product);
     if added.refused > 0 {

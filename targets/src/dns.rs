@@ -31,9 +31,9 @@ use crate::Error;
 pub use error::DnsError;
 pub use gss_tsig::{GssTsigError, SignatureError};
 pub use protocol::update_message;
+use protocol::{exchange_all, fqdn, plain, send_update};
 pub use socket::SocketError;
 pub use tkey::TkeyError;
-use protocol::{exchange_all, fqdn, plain, send_update};
 
 /// A DNS server, and the names discovery reads from it.
 pub struct DnsServer {
@@ -56,7 +56,7 @@ impl DnsServer {
     fn error(&self, source: impl Into<DnsError>) -> Error {
         Error::Dns {
             server: self.server.clone(),
-            source: source.into(),
+            source: Box::new(source.into()),
         }
     }
 
@@ -379,10 +379,7 @@ mod tests {
         assert!(e.to_string().contains("REFUSED"), "{e}");
         answer.metadata.response_code = ResponseCode::NoError;
         let e = check_apex("corp.example", &answer).expect_err("no SOA");
-        assert!(
-            matches!(&e, DnsError::NotApex { parent: None, .. }),
-            "{e}"
-        );
+        assert!(matches!(&e, DnsError::NotApex { parent: None, .. }), "{e}");
         assert!(e.to_string().contains("not a zone on this server"), "{e}");
     }
 

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::powershell::AgentError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -36,8 +38,8 @@ pub enum Error {
     #[error("host `{host}`: the connection dropped: {message}")]
     ConnectionDropped { host: String, message: String },
     /// PowerShell on the host failed, or answered something kmsconf cannot read.
-    #[error("host `{host}`: {message}")]
-    Remote { host: String, message: String },
+    #[error("host `{host}`: {source}")]
+    Remote { host: String, source: RemoteError },
     #[error("target `{target}` is not available in this version of kmsconf: {reason}")]
     UnsupportedTarget { target: String, reason: String },
     #[error("cannot use `{path}`: {source}")]
@@ -49,7 +51,7 @@ pub enum Error {
     #[error("DNS server `{server}`: {source}")]
     Dns {
         server: String,
-        source: crate::dns::DnsError,
+        source: Box<crate::dns::DnsError>,
     },
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
@@ -65,4 +67,56 @@ pub enum Error {
         port: u16,
         message: String,
     },
+}
+
+impl Error {
+    /// The host's own error code (an HRESULT), where it gave one: a whole request refused
+    /// ([`Error::Refused`]), or a step the agent reported failed with one.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            Self::Refused { code, .. } => Some(*code),
+            Self::Remote {
+                source: RemoteError::Agent(AgentError::Failed { code, .. }),
+                ..
+            } => *code,
+            _ => None,
+        }
+    }
+}
+
+/// How PowerShell on a host failed, or what it answered that kmsconf cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// The session ended before `what` came, and the host had said why.
+    #[error("{what}: {source}")]
+    Refused { what: String, source: AgentError },
+    /// PowerShell ended before `what` came; `stderr` is the last of what it wrote there.
+    #[error(
+        "{what} (PowerShell ended with {}{})",
+        exit_code.map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}")),
+        if stderr.is_empty() { String::new() } else { format!(": {stderr}") }
+    )]
+    Ended {
+        what: String,
+        exit_code: Option<i32>,
+        stderr: String,
+    },
+    #[error("cannot read the {what} answer: {source}")]
+    Answer {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("`{program}` was not found: target `local` runs only on Windows")]
+    NotFound { program: String },
+    #[error("cannot start `{program}`: {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The host answered with an error of its remoting protocol (a WS-Management fault, an
+    /// HTTP status), in the transport's words.
+    #[error("{0}")]
+    Protocol(String),
 }

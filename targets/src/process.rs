@@ -46,7 +46,10 @@ impl Broken {
                 during,
             },
             Self::Dropped(message) => Error::ConnectionDropped { host, message },
-            Self::Refused(message) => Error::Remote { host, message },
+            Self::Refused(message) => Error::Remote {
+                host,
+                source: crate::RemoteError::Protocol(message),
+            },
         }
     }
 }

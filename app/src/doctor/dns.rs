@@ -31,7 +31,8 @@ pub trait SrvLookup {
 
 impl SrvLookup for kmsconf_targets::dns::SrvResolver {
     fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
-        let records = kmsconf_targets::dns::SrvResolver::lookup_srv(self, name)?;
+        let records =
+            kmsconf_targets::dns::SrvResolver::lookup_srv(self, name).map_err(|e| e.to_string())?;
         Ok(records
             .into_iter()
             .map(|r| SrvRecord {

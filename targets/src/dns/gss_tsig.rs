@@ -42,7 +42,10 @@ pub enum GssTsigError {
         source: kmsconf_gssapi::Error,
     },
     /// No context with `server` for `who`.
-    #[error("as `{who}` with `{server}` (GSS-TSIG): {}", context_text(source, server))]
+    #[error(
+        "as `{who}` with `{server}` (GSS-TSIG): {}",
+        context_text(source, server)
+    )]
     Context {
         who: String,
         server: String,
@@ -90,9 +93,13 @@ pub enum SignatureError {
     Unreadable(#[source] ProtoError),
     #[error("its answer is signed by `{key}` with `{algorithm}`, not by the negotiated context")]
     OtherKey { key: String, algorithm: String },
-    #[error("its answer is signed {seconds} seconds away from this machine's clock (allowed: {fudge})")]
+    #[error(
+        "its answer is signed {seconds} seconds away from this machine's clock (allowed: {fudge})"
+    )]
     Time { seconds: u64, fudge: u16 },
-    #[error("the signature of its answer does not verify (neither as RFC 8945 nor as Samba signs)")]
+    #[error(
+        "the signature of its answer does not verify (neither as RFC 8945 nor as Samba signs)"
+    )]
     Mismatch,
 }
 
@@ -141,8 +148,8 @@ pub(super) fn sign(
     let mac = mic(&data)?;
     let record = make_tsig_record(key_name.clone(), stub.set_mac(mac.clone()));
     let mut bytes = message.to_vec().map_err(encoding)?;
-    let additionals = u16::try_from(message.additionals.len() + 1)
-        .map_err(|_| GssTsigError::TooManyRecords)?;
+    let additionals =
+        u16::try_from(message.additionals.len() + 1).map_err(|_| GssTsigError::TooManyRecords)?;
     if bytes.len() < 12 {
         return Err(GssTsigError::NoHeader);
     }
@@ -267,9 +274,7 @@ fn credentials_text(
     keytab: Option<&Path>,
     e: &kmsconf_gssapi::Error,
 ) -> String {
-    let who = principal
-        .map(|p| format!(" for `{p}`"))
-        .unwrap_or_default();
+    let who = principal.map(|p| format!(" for `{p}`")).unwrap_or_default();
     match (&e.kind, keytab) {
         (ErrorKind::NoCredentials, None) => format!(
             "no Kerberos credentials{who} in cache `{}`: run kinit or set `keytab`",

@@ -28,11 +28,9 @@ pub(super) const TSIG_FUDGE: u16 = 300;
 
 /// A name as hickory takes it: fully qualified.
 pub(super) fn fqdn(name: &str) -> Result<Name, DnsError> {
-    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|source| {
-        DnsError::Name {
-            name: name.to_string(),
-            source,
-        }
+    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|source| DnsError::Name {
+        name: name.to_string(),
+        source,
     })
 }
 
@@ -270,8 +268,7 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
 
 /// The server's answer to the update with ID `id`.
 pub(super) fn update_answer(bytes: &[u8], id: u16) -> Result<Message, DnsError> {
-    let answer =
-        Message::from_vec(bytes).map_err(|e| DnsError::Malformed(e).unknown_outcome())?;
+    let answer = Message::from_vec(bytes).map_err(|e| DnsError::Malformed(e).unknown_outcome())?;
     if answer.metadata.id != id {
         return Err(DnsError::OtherMessage);
     }
@@ -281,8 +278,8 @@ pub(super) fn update_answer(bytes: &[u8], id: u16) -> Result<Message, DnsError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kmsconf_engine::secret::Secret;
     use hickory_proto::rr::rdata::tsig::TsigError;
+    use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::TsigSecret;
 
     fn srv(priority: u16, port: u16, target: &str) -> SrvRecord {

@@ -76,9 +76,7 @@ impl UdpLink {
             ([0u16; 8], 0).into()
         };
         let socket = UdpSocket::bind(local).map_err(SocketError::UdpOpen)?;
-        socket
-            .connect(address)
-            .map_err(SocketError::UdpConnect)?;
+        socket.connect(address).map_err(SocketError::UdpConnect)?;
         Ok(Self { socket, address })
     }
 
