@@ -8,8 +8,11 @@ use crate::powershell::AgentError;
 pub enum Error {
     #[error(transparent)]
     Engine(#[from] kmsconf_engine::Error),
-    #[error("lab state file `{path}` is invalid: {message}; fix or delete it (kmsconf never overwrites a file it cannot read)")]
-    LabState { path: PathBuf, message: String },
+    #[error("lab state file `{path}` is invalid: {source}; fix or delete it (kmsconf never overwrites a file it cannot read)")]
+    LabState {
+        path: PathBuf,
+        source: LabStateError,
+    },
     #[error("cannot reach host `{host}`: {message}")]
     Unreachable { host: String, message: String },
     /// The host answered a whole request (discovery) with an error code, an HRESULT.
@@ -58,14 +61,14 @@ pub enum Error {
         host: String,
         holder: Box<kmsconf_engine::lock::LockHolder>,
     },
-    #[error("host `{host}`: cannot break the lock: {message}")]
-    Unlock { host: String, message: String },
+    #[error("host `{host}`: cannot break the lock: {source}")]
+    Unlock { host: String, source: UnlockError },
     /// `kmsconf lab listen` cannot hold a lab host's KMS port open.
-    #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {message}")]
+    #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {source}")]
     Listen {
         path: PathBuf,
         port: u16,
-        message: String,
+        source: ListenError,
     },
 }
 
@@ -119,4 +122,69 @@ pub enum RemoteError {
     /// HTTP status), in the transport's words.
     #[error("{0}")]
     Protocol(String),
+}
+
+/// What is wrong with a lab host's state file.
+#[derive(Debug, thiserror::Error)]
+pub enum LabStateError {
+    /// Not JSON, or not a lab file's fields; serde's message without its position, which goes
+    /// first.
+    #[error("line {line} column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("format {found} is not the format {expected} this kmsconf reads")]
+    Format { found: u64, expected: u32 },
+    #[error("`latency_ms` is {found}, outside 0..={max}")]
+    Latency { found: u64, max: u64 },
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl From<serde_json::Error> for LabStateError {
+    fn from(e: serde_json::Error) -> Self {
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        Self::Json {
+            line: e.line(),
+            column: e.column(),
+            message: text.strip_suffix(&suffix).unwrap_or(&text).to_string(),
+        }
+    }
+}
+
+/// Why a host's apply lock cannot be broken.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error("the host is not locked")]
+    NotLocked,
+    #[error("lock ID `{lock_id}` does not match the current lock {current}")]
+    OtherLock {
+        lock_id: String,
+        current: Box<kmsconf_engine::lock::LockHolder>,
+    },
+    /// A lab host's lock is held by a process that runs.
+    #[error("the lock is held by a live process: {holder}; an OS lock ends with its process, so stop that run instead")]
+    Live {
+        holder: Box<kmsconf_engine::lock::LockHolder>,
+    },
+    /// A lab host's lock file is locked, but holds no record of who holds it.
+    #[error("`{}` is locked by another process that left no record", path.display())]
+    NoRecord { path: PathBuf },
+    /// A Windows host's lock file holds something other than a lock record.
+    #[error("the lock file `%ProgramData%\\kmsconf\\apply.lock` holds no kmsconf lock record ({bytes} bytes); remove it by hand if no kmsconf runs")]
+    Unreadable { bytes: usize },
+}
+
+/// Why a lab host's KMS port cannot be held open.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("lab host `{}` listens on the same port", other.display())]
+    SamePort { other: PathBuf },
+    #[error("the port is in use by another program")]
+    InUse,
+    #[error("{0}")]
+    Bind(#[source] std::io::Error),
 }

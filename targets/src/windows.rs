@@ -16,7 +16,7 @@ use super::process::Finished;
 #[cfg(test)]
 use super::session::Process;
 use super::session::{Next, Session};
-use crate::{Error, RemoteError};
+use crate::{Error, RemoteError, UnlockError};
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
 
@@ -176,7 +176,9 @@ impl<T: Transport> Link<T> {
         let record = record.unwrap_or_default();
         serde_json::from_str(&record).map_err(|_| Error::Unlock {
             host: self.host.clone(),
-            message: format!("the lock file `%ProgramData%\\kmsconf\\apply.lock` holds no kmsconf lock record ({} bytes); remove it by hand if no kmsconf runs", record.len()),
+            source: UnlockError::Unreadable {
+                bytes: record.len(),
+            },
         })
     }
 }
@@ -354,18 +356,19 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
     fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
         let link = &self.link;
         let answer = link.unlock(lock_id)?;
-        let err = |message: String| Error::Unlock {
+        let err = |source: UnlockError| Error::Unlock {
             host: link.host.clone(),
-            message,
+            source,
         };
         match (answer.released, answer.holder) {
             (true, record) => link.holder(record),
-            (false, None) => Err(err("the host is not locked".into())),
+            (false, None) => Err(err(UnlockError::NotLocked)),
             (false, record) => {
                 let current = link.holder(record)?;
-                Err(err(format!(
-                    "lock ID `{lock_id}` does not match the current lock {current}"
-                )))
+                Err(err(UnlockError::OtherLock {
+                    lock_id: lock_id.to_string(),
+                    current: Box::new(current),
+                }))
             }
         }
     }
