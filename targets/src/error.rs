@@ -1,4 +1,8 @@
-//! The targets' one error type: what can go wrong reaching a host or a DNS server.
+//! The targets' one error type, [`Error`]: what can go wrong reaching a host or a DNS server.
+//! Its variants are the kinds a caller reports (unreachable, refused, timeout, remote, DNS,
+//! locked, local...); each carries the host, server or file, and where a module knows more, that
+//! module's own error as its source (`dns::DnsError`, [`RemoteError`] with the agent's
+//! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
 use std::path::PathBuf;
 
