@@ -122,10 +122,9 @@ pub enum RemoteError {
         program: String,
         source: std::io::Error,
     },
-    /// The host answered with an error of its remoting protocol (a WS-Management fault, an
-    /// HTTP status), in the transport's words.
-    #[error("{0}")]
-    Protocol(String),
+    /// The WinRM service answered with a fault, an HTTP status, or a body kmsconf cannot read.
+    #[error(transparent)]
+    WinRm(Box<crate::winrm::Refusal>),
 }
 
 /// What is wrong with a lab host's state file.
