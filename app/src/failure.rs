@@ -19,10 +19,7 @@ pub fn of_target(e: kmsconf_targets::Error) -> HostFailure {
         E::Locked { .. } | E::Unlock { .. } => FailureKind::Locked,
         E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Engine(_) => FailureKind::Local,
     };
-    let code = match &e {
-        E::Refused { code, .. } => Some(*code),
-        _ => None,
-    };
+    let code = e.code();
     HostFailure {
         kind,
         code,

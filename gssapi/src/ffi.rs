@@ -163,21 +163,37 @@ pub(crate) struct Gss {
 pub(crate) const GSSAPI_LIBRARY: &str = "libgssapi_krb5.so.2";
 const KRB5_LIBRARY: &str = "libkrb5.so.3";
 
+/// Why the library cannot be used: it does not open, or lacks a function kmsconf calls.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError {
+    #[error("{0}")]
+    Open(libloading::Error),
+    #[error("`{GSSAPI_LIBRARY}` lacks `{symbol}`: {source}")]
+    Symbol {
+        symbol: &'static str,
+        source: libloading::Error,
+    },
+}
+
 macro_rules! symbol {
     ($lib:expr, $name:literal) => {
         // SAFETY: the symbol is a function of MIT's GSS-API whose C prototype the type alias of
         // the field it is stored in declares (gssapi.h); the pointer is only called while the
         // library is open, as `Gss` keeps it.
-        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }
-            .map_err(|e| format!("`{}` lacks `{}`: {e}", GSSAPI_LIBRARY, $name))?
+        *unsafe { $lib.get(concat!($name, "\0").as_bytes()) }.map_err(|source| {
+            LoadError::Symbol {
+                symbol: $name,
+                source,
+            }
+        })?
     };
 }
 
 impl Gss {
-    pub(crate) fn open() -> Result<Self, String> {
+    pub(crate) fn open() -> Result<Self, LoadError> {
         // SAFETY: loading MIT krb5's GSS-API library runs its initialisers, which have no
         // preconditions; it is a system library built for this purpose.
-        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(|e| e.to_string())?;
+        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
         Ok(Self {
             import_name: symbol!(lib, "gss_import_name"),
             display_name: symbol!(lib, "gss_display_name"),

@@ -77,7 +77,7 @@ pub struct Gssapi {
     lib: ffi::Gss,
 }
 
-static LOADED: OnceLock<Result<Gssapi, String>> = OnceLock::new();
+static LOADED: OnceLock<Result<Gssapi, ffi::LoadError>> = OnceLock::new();
 
 /// Opens `libgssapi_krb5.so.2` (once).
 pub fn load() -> Result<&'static Gssapi, Error> {

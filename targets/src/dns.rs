@@ -10,6 +10,7 @@
 //! This module is the target and what answers mean for discovery; `protocol` holds the messages
 //! and the exchanges, `socket` the blocking I/O they run on.
 
+mod error;
 mod gss_tsig;
 mod protocol;
 mod socket;
@@ -27,8 +28,12 @@ use kmsconf_model::ops::EntryOp;
 use kmsconf_model::EntryState;
 
 use crate::Error;
+pub use error::DnsError;
+pub use gss_tsig::{GssTsigError, SignatureError};
 pub use protocol::update_message;
-use protocol::{exchange_all, fqdn, plain, rcode_name, send_update};
+use protocol::{exchange_all, fqdn, plain, send_update};
+pub use socket::SocketError;
+pub use tkey::TkeyError;
 
 /// A DNS server, and the names discovery reads from it.
 pub struct DnsServer {
@@ -48,15 +53,15 @@ impl DnsServer {
         }
     }
 
-    fn error(&self, message: impl Into<String>) -> Error {
+    fn error(&self, source: impl Into<DnsError>) -> Error {
         Error::Dns {
             server: self.server.clone(),
-            message: message.into(),
+            source: Box::new(source.into()),
         }
     }
 
     fn address(&self) -> Result<SocketAddr, Error> {
-        socket::resolve(&self.server).map_err(|m| self.error(m))
+        socket::resolve(&self.server).map_err(|e| self.error(e))
     }
 }
 
@@ -70,7 +75,7 @@ enum Question {
 }
 
 impl Question {
-    fn query(&self) -> Result<Query, String> {
+    fn query(&self) -> Result<Query, DnsError> {
         let (name, kind) = match self {
             Self::Apex(zone) => (zone.clone(), RecordType::SOA),
             Self::Srv(zone) => (srv_name(zone), RecordType::SRV),
@@ -97,11 +102,11 @@ impl DnsServer {
             .iter()
             .map(Question::query)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|m| self.error(m))?;
-        let answers = exchange_all(self.address()?, &queries).map_err(|m| self.error(m))?;
+            .map_err(|e| self.error(e))?;
+        let answers = exchange_all(self.address()?, &queries).map_err(|e| self.error(e))?;
         let mut state = DnsState::default();
         for (question, answer) in questions.iter().zip(answers) {
-            read_answer(&mut state, question, &answer).map_err(|m| self.error(m))?;
+            read_answer(&mut state, question, &answer).map_err(|e| self.error(e))?;
         }
         tracing::debug!(server = %self.server, zones = state.zones.len(), "discovered DNS");
         Ok(state)
@@ -129,7 +134,7 @@ impl DnsServer {
 }
 
 /// One zone's UPDATE, signed as the config says.
-fn send(address: SocketAddr, update: &ZoneUpdate) -> Result<String, String> {
+fn send(address: SocketAddr, update: &ZoneUpdate) -> Result<String, DnsError> {
     match &update.gss_tsig {
         Some(gss) => gss_tsig::send_update(address, update, gss),
         None => send_update(address, update),
@@ -188,7 +193,7 @@ impl Target for DnsServer {
     }
 
     fn force_unlock(&self, _lock_id: &str) -> Result<LockHolder, Error> {
-        Err(self.error("a DNS server has no apply lock to break"))
+        Err(self.error(DnsError::NoLock))
     }
 }
 
@@ -239,17 +244,21 @@ impl SrvResolver {
 
 impl SrvResolver {
     /// The SRV records of `name` (`_vlmcs._tcp.ZONE`), as a KMS client's lookup would find them.
-    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, String> {
+    pub fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, Error> {
         let zone = name
             .trim_end_matches('.')
             .strip_prefix(&format!("{SRV_PREFIX}."))
             .unwrap_or(name);
-        query_srv(&self.server, zone).map_err(|e| e.to_string())
+        query_srv(&self.server, zone)
     }
 }
 
 /// Records what one answer says into `state`, or explains why it cannot be used.
-fn read_answer(state: &mut DnsState, question: &Question, answer: &Message) -> Result<(), String> {
+fn read_answer(
+    state: &mut DnsState,
+    question: &Question,
+    answer: &Message,
+) -> Result<(), DnsError> {
     let code = answer.metadata.response_code;
     match question {
         Question::Apex(zone) => check_apex(zone, answer),
@@ -266,12 +275,11 @@ fn read_answer(state: &mut DnsState, question: &Question, answer: &Message) -> R
                     })
                     .collect(),
                 ResponseCode::NXDomain => Vec::new(),
-                other => {
-                    return Err(format!(
-                        "the query for `{}` SRV answered {}",
-                        srv_name(zone),
-                        rcode_name(other)
-                    ))
+                code => {
+                    return Err(DnsError::Rcode {
+                        question: format!("`{}` SRV", srv_name(zone)),
+                        code,
+                    })
                 }
             };
             records.sort();
@@ -309,29 +317,21 @@ fn srv_record(srv: &SRV, ttl: u32) -> SrvRecord {
 }
 
 /// The server must answer the zone's SOA authoritatively, with the SOA owned by the zone itself.
-fn check_apex(zone: &str, answer: &Message) -> Result<(), String> {
-    let code = answer.metadata.response_code;
-    match code {
+fn check_apex(zone: &str, answer: &Message) -> Result<(), DnsError> {
+    let zone_name = || zone.to_string();
+    match answer.metadata.response_code {
         ResponseCode::NoError => {}
-        ResponseCode::Refused => {
-            return Err(format!(
-                "it refused the query for zone `{zone}` (REFUSED): it does not serve this zone, or does not answer this machine"
-            ))
-        }
-        ResponseCode::NXDomain => {
-            return Err(format!("zone `{zone}` does not exist there (NXDOMAIN)"))
-        }
-        other => {
-            return Err(format!(
-                "the query for the SOA of zone `{zone}` answered {}",
-                rcode_name(other)
-            ))
+        ResponseCode::Refused => return Err(DnsError::ZoneRefused { zone: zone_name() }),
+        ResponseCode::NXDomain => return Err(DnsError::NoZone { zone: zone_name() }),
+        code => {
+            return Err(DnsError::Rcode {
+                question: format!("the SOA of zone `{zone}`"),
+                code,
+            })
         }
     }
     if !answer.metadata.authoritative {
-        return Err(format!(
-            "it is not authoritative for zone `{zone}` (its answer has no AA flag): `server` must be the zone's primary, which takes updates"
-        ));
+        return Err(DnsError::NotAuthoritative { zone: zone_name() });
     }
     let apex = answer
         .answers
@@ -342,11 +342,11 @@ fn check_apex(zone: &str, answer: &Message) -> Result<(), String> {
             .authorities
             .iter()
             .find(|r| matches!(r.data, RData::SOA(_)))
-            .map(|r| format!(" (it lies in zone `{}`)", plain(&r.name)))
-            .unwrap_or_default();
-        return Err(format!(
-            "`{zone}` is not a zone on this server{parent}: list the zone itself in `zones`"
-        ));
+            .map(|r| plain(&r.name));
+        return Err(DnsError::NotApex {
+            zone: zone_name(),
+            parent,
+        });
     }
     Ok(())
 }
@@ -375,10 +375,12 @@ mod tests {
 
         answer.metadata.response_code = ResponseCode::Refused;
         let e = check_apex("corp.example", &answer).expect_err("refused");
-        assert!(e.contains("REFUSED"), "{e}");
+        assert!(matches!(e, DnsError::ZoneRefused { .. }), "{e}");
+        assert!(e.to_string().contains("REFUSED"), "{e}");
         answer.metadata.response_code = ResponseCode::NoError;
         let e = check_apex("corp.example", &answer).expect_err("no SOA");
-        assert!(e.contains("not a zone on this server"), "{e}");
+        assert!(matches!(&e, DnsError::NotApex { parent: None, .. }), "{e}");
+        assert!(e.to_string().contains("not a zone on this server"), "{e}");
     }
 
     #[test]

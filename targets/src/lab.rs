@@ -32,7 +32,7 @@ use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use kmsconf_model::config::ProductId;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, LabStateError, UnlockError};
 use kmsconf_model::catalog;
 use kmsconf_model::ops::{OpKind, TargetOp};
 use kmsconf_model::state::{Channel, HostState, ServiceState};
@@ -233,10 +233,7 @@ impl Target for LabTarget {
                     },
                     None => Error::Unlock {
                         host: self.host.clone(),
-                        message: format!(
-                            "`{}` is locked by another process that left no record",
-                            path.display()
-                        ),
+                        source: UnlockError::NoRecord { path },
                     },
                 });
             }
@@ -251,23 +248,24 @@ impl Target for LabTarget {
 
     fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
         let (mut file, path) = self.open_apply_lock()?;
-        let err = |message: String| Error::Unlock {
+        let err = |source: UnlockError| Error::Unlock {
             host: self.host.clone(),
-            message,
+            source,
         };
         let held = matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock));
         let Some(holder) = read_holder(&mut file) else {
-            return Err(err("the host is not locked".into()));
+            return Err(err(UnlockError::NotLocked));
         };
         if holder.id != lock_id {
-            return Err(err(format!(
-                "lock ID `{lock_id}` does not match the current lock {holder}"
-            )));
+            return Err(err(UnlockError::OtherLock {
+                lock_id: lock_id.to_string(),
+                current: Box::new(holder),
+            }));
         }
         if held {
-            return Err(err(format!(
-                "the lock is held by a live process: {holder}; an OS lock ends with its process, so stop that run instead"
-            )));
+            return Err(err(UnlockError::Live {
+                holder: Box::new(holder),
+            }));
         }
         write_holder(&mut file, None).map_err(|source| Error::Io { path, source })?;
         Ok(holder)
@@ -452,33 +450,27 @@ pub fn load(path: &Path) -> Result<LabFile, Error> {
 }
 
 fn parse(path: &Path, text: &[u8]) -> Result<LabFile, Error> {
-    let invalid = |message: String| Error::LabState {
+    let invalid = |source: LabStateError| Error::LabState {
         path: path.to_path_buf(),
-        message,
-    };
-    let at = |e: &serde_json::Error| {
-        // serde_json ends its message with the position, which goes first here
-        let text = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
-        format!("line {} column {}: {message}", e.line(), e.column())
+        source,
     };
     // the format first: a file of another format is named as such, not by its first odd field
-    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| invalid(e.into()))?;
     match value.get("format").and_then(serde_json::Value::as_u64) {
-        Some(format) if format != u64::from(FORMAT) => {
-            return Err(invalid(format!(
-                "format {format} is not the format {FORMAT} this kmsconf reads"
-            )))
+        Some(found) if found != u64::from(FORMAT) => {
+            return Err(invalid(LabStateError::Format {
+                found,
+                expected: FORMAT,
+            }))
         }
         _ => {}
     }
-    let mut file: LabFile = serde_json::from_slice(text).map_err(|e| invalid(at(&e)))?;
+    let mut file: LabFile = serde_json::from_slice(text).map_err(|e| invalid(e.into()))?;
     if file.latency_ms > MAX_LATENCY_MS {
-        return Err(invalid(format!(
-            "`latency_ms` is {}, outside 0..={MAX_LATENCY_MS}",
-            file.latency_ms
-        )));
+        return Err(invalid(LabStateError::Latency {
+            found: file.latency_ms,
+            max: MAX_LATENCY_MS,
+        }));
     }
     add_built_in_rules(&mut file.host.firewall);
     Ok(file)
@@ -509,7 +501,7 @@ fn add_built_in_rules(fw: &mut kmsconf_model::state::FirewallState) {
 fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(file).map_err(|e| Error::LabState {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: LabStateError::Encode(e),
     })?;
     text.push('\n');
     // a simulated host: a kill must leave the file whole (the rename does), a power loss

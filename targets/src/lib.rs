@@ -21,7 +21,7 @@ use std::time::Duration;
 use kmsconf_engine::target::Target;
 use kmsconf_model::config::TargetSpec;
 
-pub use error::Error;
+pub use error::{Error, LabStateError, ListenError, RemoteError, UnlockError};
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{ChangeStatus, Discovery};
 use kmsconf_model::ops::{EntryOp, TargetOp};

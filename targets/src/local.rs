@@ -8,7 +8,7 @@ use super::powershell;
 use super::process::Finished;
 use super::session::{Process, Session};
 use super::windows::Transport;
-use crate::Error;
+use crate::{Error, RemoteError};
 
 /// Runs one `powershell.exe` locally per run, the agent and the requests on its standard input.
 #[derive(Debug, Clone)]
@@ -36,16 +36,16 @@ impl Transport for LocalShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
         Process::start(&self.program, &powershell::arguments())
             .map(|p| Box::new(p) as Session)
-            .map_err(|e| Error::Remote {
-                host: host.to_string(),
-                message: if e.kind() == std::io::ErrorKind::NotFound {
-                    format!(
-                        "`{}` was not found: target `local` runs only on Windows",
-                        self.program
-                    )
-                } else {
-                    format!("cannot start `{}`: {e}", self.program)
-                },
+            .map_err(|source| {
+                let program = self.program.clone();
+                Error::Remote {
+                    host: host.to_string(),
+                    source: if source.kind() == std::io::ErrorKind::NotFound {
+                        RemoteError::NotFound { program }
+                    } else {
+                        RemoteError::Start { program, source }
+                    },
+                }
             })
     }
 

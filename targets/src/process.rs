@@ -28,7 +28,7 @@ pub enum Broken {
     /// The connection ended or broke mid-exchange.
     Dropped(String),
     /// The host answered with an error of its protocol (a WS-Management fault, an HTTP status).
-    Refused(String),
+    Refused(crate::winrm::Refusal),
 }
 
 impl Broken {
@@ -46,7 +46,10 @@ impl Broken {
                 during,
             },
             Self::Dropped(message) => Error::ConnectionDropped { host, message },
-            Self::Refused(message) => Error::Remote { host, message },
+            Self::Refused(refusal) => Error::Remote {
+                host,
+                source: crate::RemoteError::WinRm(Box::new(refusal)),
+            },
         }
     }
 }

@@ -11,12 +11,12 @@ use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use serde::Deserialize;
 
-use super::powershell::{self, Answer, Request};
+use super::powershell::{self, AgentError, Answer, Request};
 use super::process::Finished;
 #[cfg(test)]
 use super::session::Process;
 use super::session::{Next, Session};
-use crate::Error;
+use crate::{Error, RemoteError, UnlockError};
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
 
@@ -58,7 +58,7 @@ struct Exchange {
     began: Vec<bool>,
     answers: Vec<Option<Answer>>,
     ended: Option<Finished>,
-    refused: Option<String>,
+    refused: Option<AgentError>,
 }
 
 impl<T: Transport> WindowsTarget<T> {
@@ -126,25 +126,19 @@ impl<T: Transport> Link<T> {
 
     /// The error of a session that ended before answering: the connection's own failure, the
     /// host's own refusal, or PowerShell's exit code and stderr.
-    fn lost(&self, run: &Finished, refused: Option<String>, what: &str) -> Error {
+    fn lost(&self, run: &Finished, refused: Option<AgentError>, what: &str) -> Error {
         if let Some(e) = self.transport.failure(&self.host, run) {
             return e;
         }
-        if let Some(message) = refused {
-            return self.remote(format!("{what}: {message}"));
-        }
-        let code = run
-            .status
-            .map_or_else(|| "no exit code".to_string(), |c| format!("exit code {c}"));
-        let stderr = super::process::tail(&powershell::readable_stderr(&run.stderr));
-        Error::Remote {
-            host: self.host.clone(),
-            message: if stderr.is_empty() {
-                format!("{what} (PowerShell ended with {code})")
-            } else {
-                format!("{what} (PowerShell ended with {code}: {stderr})")
+        let what = what.to_string();
+        self.remote(match refused {
+            Some(source) => RemoteError::Refused { what, source },
+            None => RemoteError::Ended {
+                what,
+                exit_code: run.status,
+                stderr: super::process::tail(&powershell::readable_stderr(&run.stderr)),
             },
-        }
+        })
     }
 
     /// Sends one request and returns its answer's value; `what` names it in errors.
@@ -152,7 +146,7 @@ impl<T: Transport> Link<T> {
         let mut requests = [request];
         let mut exchange = self.exchange(&mut requests)?;
         match exchange.answers[0].take() {
-            Some(answer) => answer.value(what).map_err(|message| self.remote(message)),
+            Some(answer) => answer.value(what).map_err(|e| self.remote(e.into())),
             None => Err(self.lost(
                 &exchange.ended.unwrap_or_default(),
                 exchange.refused,
@@ -161,24 +155,30 @@ impl<T: Transport> Link<T> {
         }
     }
 
-    fn remote(&self, message: String) -> Error {
+    fn remote(&self, source: RemoteError) -> Error {
         Error::Remote {
             host: self.host.clone(),
-            message,
+            source,
         }
     }
 
     fn unlock(&self, lock_id: &str) -> Result<UnlockAnswer, Error> {
         let value = self.ask(Request::unlock(lock_id), "unlock")?;
-        serde_json::from_value(value)
-            .map_err(|e| self.remote(format!("cannot read the unlock answer: {e}")))
+        serde_json::from_value(value).map_err(|source| {
+            self.remote(RemoteError::Answer {
+                what: "unlock",
+                source,
+            })
+        })
     }
 
     fn holder(&self, record: Option<String>) -> Result<LockHolder, Error> {
         let record = record.unwrap_or_default();
         serde_json::from_str(&record).map_err(|_| Error::Unlock {
             host: self.host.clone(),
-            message: format!("the lock file `%ProgramData%\\kmsconf\\apply.lock` holds no kmsconf lock record ({} bytes); remove it by hand if no kmsconf runs", record.len()),
+            source: UnlockError::Unreadable {
+                bytes: record.len(),
+            },
         })
     }
 }
@@ -278,7 +278,8 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
                 "the host sent no discovery answer",
             ));
         };
-        let (state, observations) = powershell::discovery(answer).map_err(|m| link.remote(m))?;
+        let (state, observations) =
+            powershell::discovery(answer).map_err(|e| link.remote(e.into()))?;
         tracing::debug!(host = %link.host, ?observations, "discovered");
         Ok(Discovery {
             state,
@@ -331,8 +332,12 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
         let link = &self.link;
         let record = serde_json::to_string(holder).unwrap_or_default();
         let value = link.ask(Request::lock(&record), "lock")?;
-        let answer: LockAnswer = serde_json::from_value(value)
-            .map_err(|e| link.remote(format!("cannot read the lock answer: {e}")))?;
+        let answer: LockAnswer = serde_json::from_value(value).map_err(|source| {
+            link.remote(RemoteError::Answer {
+                what: "lock",
+                source,
+            })
+        })?;
         if !answer.acquired {
             let current = link.holder(answer.holder)?;
             return Err(Error::Locked {
@@ -351,18 +356,19 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
     fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
         let link = &self.link;
         let answer = link.unlock(lock_id)?;
-        let err = |message: String| Error::Unlock {
+        let err = |source: UnlockError| Error::Unlock {
             host: link.host.clone(),
-            message,
+            source,
         };
         match (answer.released, answer.holder) {
             (true, record) => link.holder(record),
-            (false, None) => Err(err("the host is not locked".into())),
+            (false, None) => Err(err(UnlockError::NotLocked)),
             (false, record) => {
                 let current = link.holder(record)?;
-                Err(err(format!(
-                    "lock ID `{lock_id}` does not match the current lock {current}"
-                )))
+                Err(err(UnlockError::OtherLock {
+                    lock_id: lock_id.to_string(),
+                    current: Box::new(current),
+                }))
             }
         }
     }

@@ -2,7 +2,7 @@
 //! hosts and ports, and do any point at hosts the config no longer declares.
 
 use super::{Check, RetiredSrv, Verdict, DNS_SRV};
-use crate::failure::{FailureKind, HostFailure};
+use crate::failure::HostFailure;
 
 /// One `_vlmcs._tcp` SRV record as DNS returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub trait SrvLookup {
 impl SrvLookup for kmsconf_targets::dns::SrvResolver {
     fn lookup_srv(&self, name: &str) -> Result<Vec<SrvRecord>, HostFailure> {
         let records = kmsconf_targets::dns::SrvResolver::lookup_srv(self, name)
-            .map_err(|e| HostFailure::new(FailureKind::Dns, e.to_string()))?;
+            .map_err(crate::failure::of_target)?;
         Ok(records
             .into_iter()
             .map(|r| SrvRecord {

@@ -15,6 +15,31 @@ mod settings;
 
 pub use settings::{publish_domain, service};
 
+/// What in a host's CIM document kmsconf cannot read; each names the property that is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum CimError {
+    #[error("line {} column {}: {}", .0.line(), .0.column(), .0)]
+    Json(#[from] serde_json::Error),
+    #[error("product `{product}`: `LicenseStatus` = `{status}` is not 0 to 6")]
+    LicenseStatus { product: String, status: i64 },
+    #[error("firewall rule `{rule}`: `Profile` = `{profile}` is not a profile")]
+    Profile { rule: String, profile: String },
+    /// A KMS setting's registry value or CIM property (`name`) holds no `meaning`.
+    #[error("`{name}` = `{value}` is not {meaning}")]
+    Setting {
+        name: String,
+        value: serde_json::Value,
+        meaning: &'static str,
+    },
+    /// A `DnsDomainPublishList` entry's `field` (priority, weight) is no 16-bit number.
+    #[error("DnsDomainPublishList entry `{entry}` has {field} `{value}`, not 0 to 65535")]
+    PublishEntry {
+        entry: String,
+        field: &'static str,
+        value: String,
+    },
+}
+
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -185,7 +210,7 @@ pub struct ProductObservations {
 }
 
 /// Reads the discovery document. Errors name the property that is wrong.
-pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), String> {
+pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError> {
     let doc: CimDiscovery = from_json(json)?;
     let (products, license_packs) = products(&doc.software_licensing_product)?;
     let mut state = HostState {
@@ -225,13 +250,13 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), String> 
 }
 
 /// Deserializes JSON, saying where it failed.
-pub fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, String> {
-    serde_json::from_str(json).map_err(|e| format!("line {} column {}: {e}", e.line(), e.column()))
+pub fn from_json<T: DeserializeOwned>(json: &str) -> Result<T, CimError> {
+    Ok(serde_json::from_str(json)?)
 }
 
 type Products = (BTreeMap<ProductId, ProductState>, BTreeSet<ProductId>);
 
-fn products(all: &[CimProduct]) -> Result<Products, String> {
+fn products(all: &[CimProduct]) -> Result<Products, CimError> {
     let mut products = BTreeMap::new();
     let mut packs = BTreeSet::new();
     for id in ProductId::ALL {
@@ -271,16 +296,14 @@ pub fn select_product(id: ProductId, all: &[CimProduct]) -> Option<&CimProduct> 
         .copied()
 }
 
-pub fn product_state(p: &CimProduct) -> Result<ProductState, String> {
+pub fn product_state(p: &CimProduct) -> Result<ProductState, CimError> {
     let status = p.license_status.unwrap_or(0);
     let license_status = u32::try_from(status)
         .ok()
         .and_then(LicenseStatus::from_cim)
-        .ok_or_else(|| {
-            format!(
-                "product `{}`: `LicenseStatus` = `{status}` is not 0 to 6",
-                p.id
-            )
+        .ok_or_else(|| CimError::LicenseStatus {
+            product: p.id.clone(),
+            status,
         })?;
     let grace = p.grace_period_remaining.unwrap_or(0);
     Ok(ProductState {
@@ -344,13 +367,11 @@ pub fn group_rules(group: RuleGroup, rules: &[CimFirewallRule]) -> Vec<&CimFirew
 }
 
 /// One rule's state; `Err` names a `Profile` Windows would not send.
-fn rule_state(r: &CimFirewallRule) -> Result<RuleState, String> {
+fn rule_state(r: &CimFirewallRule) -> Result<RuleState, CimError> {
     let text = r.profile.as_deref().unwrap_or("Any");
-    let profiles = Profile::parse_windows(text).ok_or_else(|| {
-        format!(
-            "firewall rule `{}`: `Profile` = `{text}` is not a profile",
-            r.name
-        )
+    let profiles = Profile::parse_windows(text).ok_or_else(|| CimError::Profile {
+        rule: r.name.clone(),
+        profile: text.to_string(),
     })?;
     Ok(RuleState {
         enabled: r.is_enabled(),
@@ -361,7 +382,7 @@ fn rule_state(r: &CimFirewallRule) -> Result<RuleState, String> {
 
 /// The managed groups (each rule by name for a group the table lists rules of) and kmsconf's
 /// own port rule.
-pub fn firewall(rules: &[CimFirewallRule]) -> Result<FirewallState, String> {
+pub fn firewall(rules: &[CimFirewallRule]) -> Result<FirewallState, CimError> {
     let mut groups = BTreeMap::new();
     for group in RuleGroup::ALL {
         let matched = group_rules(group, rules);
@@ -382,7 +403,7 @@ pub fn firewall(rules: &[CimFirewallRule]) -> Result<FirewallState, String> {
     let port_rule = rules
         .iter()
         .find(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME) && r.is_enabled())
-        .map(|r| -> Result<PortRule, String> {
+        .map(|r| -> Result<PortRule, CimError> {
             Ok(PortRule {
                 port: r
                     .local_port

@@ -7,11 +7,11 @@ use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
 use kmsconf_model::state::ServiceState;
 use serde_json::Value;
 
-use super::{CimRegistry, CimService};
+use super::{CimError, CimRegistry, CimService};
 
 /// The KMS settings; a registry value that differs from its property means a restart is
 /// pending. A value the host does not show stays at Windows' default.
-pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, String> {
+pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, CimError> {
     let mut state = ServiceState::windows_default();
     for row in SETTINGS {
         let configured = match row.write.registry() {
@@ -40,14 +40,18 @@ fn read(
     name: &str,
     json: Option<&Value>,
     inverted: bool,
-) -> Result<Option<SettingValue>, String> {
+) -> Result<Option<SettingValue>, CimError> {
     let Some(json) = json.filter(|j| !j.is_null()) else {
         return Ok(None);
     };
     if json.as_str().is_some_and(|t| t.trim().is_empty()) && row.kind != Kind::List {
         return Ok(None);
     }
-    let bad = || format!("`{name}` = `{json}` is not {}", row.meaning);
+    let bad = || CimError::Setting {
+        name: name.to_string(),
+        value: json.clone(),
+        meaning: row.meaning,
+    };
     let number = || {
         json.as_i64()
             .or_else(|| json.as_str().and_then(|t| t.trim().parse().ok()))
@@ -73,7 +77,7 @@ fn read(
 }
 
 /// A REG_MULTI_SZ publish list; `None` when it is not text.
-fn publish_list(json: &Value) -> Option<Result<Vec<PublishDomain>, String>> {
+fn publish_list(json: &Value) -> Option<Result<Vec<PublishDomain>, CimError>> {
     let entries: Vec<&str> = match json {
         Value::String(one) => vec![one.as_str()],
         Value::Array(many) => many.iter().map(Value::as_str).collect::<Option<_>>()?,
@@ -89,14 +93,16 @@ fn publish_list(json: &Value) -> Option<Result<Vec<PublishDomain>, String>> {
 }
 
 /// One `DnsDomainPublishList` entry: `domain[, priority[, weight]]`, both defaulting to 0.
-pub fn publish_domain(entry: &str) -> Result<PublishDomain, String> {
+pub fn publish_domain(entry: &str) -> Result<PublishDomain, CimError> {
     let mut parts = entry.split(',').map(str::trim);
     let domain = parts.next().unwrap_or_default().to_string();
-    let mut number = |what: &str| -> Result<u16, String> {
+    let mut number = |field: &'static str| -> Result<u16, CimError> {
         match parts.next() {
             None | Some("") => Ok(0),
-            Some(n) => n.parse().map_err(|_| {
-                format!("DnsDomainPublishList entry `{entry}` has {what} `{n}`, not 0 to 65535")
+            Some(n) => n.parse().map_err(|_| CimError::PublishEntry {
+                entry: entry.to_string(),
+                field,
+                value: n.to_string(),
             }),
         }
     };

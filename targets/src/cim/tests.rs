@@ -114,7 +114,15 @@ fn a_fresh_server_reads_as_the_lab_s_fresh_host_does() {
 fn malformed_documents_name_what_is_wrong() {
     let text = fixture("fresh-server.json").replace("\"LicenseStatus\": 2", "\"LicenseStatus\": 9");
     let e = parse_discovery(&text).expect_err("status 9");
-    assert!(e.contains("`LicenseStatus` = `9` is not 0 to 6"), "{e}");
+    assert!(
+        matches!(e, CimError::LicenseStatus { status: 9, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("`LicenseStatus` = `9` is not 0 to 6"),
+        "{e}"
+    );
     let svc = CimService {
         properties: serde_json::json!({ "KeyManagementServiceListeningPort": 70_000 })
             .as_object()
@@ -124,7 +132,7 @@ fn malformed_documents_name_what_is_wrong() {
     };
     let e = service(&svc, &CimRegistry::default()).expect_err("port 70000");
     assert_eq!(
-        e,
+        e.to_string(),
         "`KeyManagementServiceListeningPort` = `70000` is not a TCP port"
     );
     let text = fixture("fresh-server.json").replace(
@@ -132,11 +140,13 @@ fn malformed_documents_name_what_is_wrong() {
         "\"KeyManagementServiceListeningPort\": \"x\"",
     );
     assert_eq!(
-        parse_discovery(&text).expect_err("port"),
+        parse_discovery(&text).expect_err("port").to_string(),
         "`KeyManagementServiceListeningPort` = `\"x\"` is not a TCP port"
     );
     assert!(publish_domain("corp.example, 99999").is_err());
-    assert!(parse_discovery("{").expect_err("eof").contains("line 1"));
+    let e = parse_discovery("{").expect_err("eof");
+    assert!(matches!(e, CimError::Json(_)), "{e}");
+    assert!(e.to_string().contains("line 1"), "{e}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! counts as applied. One context per zone update, deleted at the end.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
@@ -11,15 +12,13 @@ use hickory_proto::rr::rdata::tsig::{
     make_tsig_record, message_tbs, signed_bitmessage_to_buf, TsigAlgorithm, TsigError, TSIG,
 };
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
+use hickory_proto::serialize::binary::{BinEncodable, DecodeError};
 use hickory_proto::ProtoError;
 use kmsconf_gssapi::{Credentials, ErrorKind, SecurityContext, Step};
 use kmsconf_model::dns::{GssTsigCredentials, ZoneUpdate};
 
-use super::protocol::{
-    exchange_all, fqdn, plain, rcode_name, rejection, unknown_outcome, update_answer,
-    update_message,
-};
+use super::error::DnsError;
+use super::protocol::{exchange_all, fqdn, plain, rcode_name, update_answer, update_message};
 use super::socket::TcpLink;
 use super::tkey::{self, Mode, Tkey};
 
@@ -27,6 +26,82 @@ use super::tkey::{self, Mode, Tkey};
 const FUDGE: u16 = 300;
 /// Rounds of a negotiation before kmsconf gives up (Kerberos needs one).
 const MAX_ROUNDS: usize = 4;
+
+/// What goes wrong with GSS-TSIG: Kerberos credentials and the security context, signing, and
+/// the server's answers to the negotiation and the update.
+#[derive(Debug, thiserror::Error)]
+pub enum GssTsigError {
+    #[error("{0}")]
+    Unavailable(#[source] kmsconf_gssapi::Error),
+    /// No usable credentials of `principal` (the cache's default where `None`), from the
+    /// default cache or `keytab`.
+    #[error("{}", credentials_text(principal.as_deref(), keytab.as_deref(), source))]
+    Credentials {
+        principal: Option<String>,
+        keytab: Option<PathBuf>,
+        source: kmsconf_gssapi::Error,
+    },
+    /// No context with `server` for `who`.
+    #[error(
+        "as `{who}` with `{server}` (GSS-TSIG): {}",
+        context_text(source, server)
+    )]
+    Context {
+        who: String,
+        server: String,
+        source: kmsconf_gssapi::Error,
+    },
+    #[error("the server gave no SOA for zone `{zone}`, whose primary name makes the default `server_principal`: set `server_principal`")]
+    NoSoa { zone: String },
+    #[error("the GSS-TSIG negotiation did not finish in {MAX_ROUNDS} rounds")]
+    Unfinished,
+    #[error("the server's TKEY answer is malformed ({0})")]
+    MalformedTkey(#[source] DecodeError),
+    #[error("cannot encode the message to sign: {0}")]
+    Encode(#[source] ProtoError),
+    #[error("the message has too many records to sign")]
+    TooManyRecords,
+    #[error("the message has no header")]
+    NoHeader,
+    /// GSS-API computed no MIC of the context's deletion.
+    #[error("{0}")]
+    Mic(#[source] kmsconf_gssapi::Error),
+    #[error("cannot sign the update: {}", describe(.0))]
+    SignUpdate(#[source] kmsconf_gssapi::Error),
+    /// The server refused the signed update (`tsig`: its TSIG error).
+    #[error("{}", gss_rejection(*code, *tsig, zone))]
+    Rejected {
+        code: ResponseCode,
+        tsig: Option<TsigError>,
+        zone: String,
+    },
+    #[error("the server answered NOERROR, but {0}; treat the update as not authenticated: run `kmsconf plan` to see")]
+    Unverified(#[source] SignatureError),
+    /// The update with a negotiated context failed.
+    #[error("as `{who}` with `{server}` (GSS-TSIG): {source}")]
+    Update {
+        who: String,
+        server: String,
+        source: Box<DnsError>,
+    },
+}
+
+/// Why the signature of the server's answer does not prove the update was applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("its answer carries no readable signature ({0})")]
+    Unreadable(#[source] ProtoError),
+    #[error("its answer is signed by `{key}` with `{algorithm}`, not by the negotiated context")]
+    OtherKey { key: String, algorithm: String },
+    #[error(
+        "its answer is signed {seconds} seconds away from this machine's clock (allowed: {fudge})"
+    )]
+    Time { seconds: u64, fudge: u16 },
+    #[error(
+        "the signature of its answer does not verify (neither as RFC 8945 nor as Samba signs)"
+    )]
+    Mismatch,
+}
 
 /// Which convention the server's answer was signed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +132,9 @@ pub(super) fn sign(
     message: &Message,
     key_name: &Name,
     now: u64,
-    mic: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
-) -> Result<Signed, String> {
-    let encoding = |e: ProtoError| format!("cannot encode the message to sign: {e}");
+    mic: impl FnOnce(&[u8]) -> Result<Vec<u8>, GssTsigError>,
+) -> Result<Signed, GssTsigError> {
+    let encoding = GssTsigError::Encode;
     let stub = TSIG::new(
         TsigAlgorithm::Gss,
         now,
@@ -73,10 +148,10 @@ pub(super) fn sign(
     let mac = mic(&data)?;
     let record = make_tsig_record(key_name.clone(), stub.set_mac(mac.clone()));
     let mut bytes = message.to_vec().map_err(encoding)?;
-    let additionals = u16::try_from(message.additionals.len() + 1)
-        .map_err(|_| "the message has too many records to sign".to_string())?;
+    let additionals =
+        u16::try_from(message.additionals.len() + 1).map_err(|_| GssTsigError::TooManyRecords)?;
     if bytes.len() < 12 {
-        return Err("the message has no header".into());
+        return Err(GssTsigError::NoHeader);
     }
     bytes[10..12].copy_from_slice(&additionals.to_be_bytes());
     bytes.extend(record.to_bytes().map_err(encoding)?);
@@ -92,42 +167,37 @@ pub(super) fn verify_answer(
     key_name: &Name,
     now: u64,
     mut verify: impl FnMut(&[u8], &[u8]) -> bool,
-) -> Result<Convention, String> {
+) -> Result<Convention, SignatureError> {
     let (standard, record) = signed_bitmessage_to_buf(answer, Some(request_mac), true)
-        .map_err(|e| format!("its answer carries no readable signature ({e})"))?;
+        .map_err(SignatureError::Unreadable)?;
     let tsig = &record.data;
     if record.name != *key_name || tsig.algorithm != TsigAlgorithm::Gss {
-        return Err(format!(
-            "its answer is signed by `{}` with `{}`, not by the negotiated context",
-            plain(&record.name),
-            tsig.algorithm.to_name()
-        ));
+        return Err(SignatureError::OtherKey {
+            key: plain(&record.name),
+            algorithm: tsig.algorithm.to_name().to_string(),
+        });
     }
     if tsig.time.abs_diff(now) > u64::from(tsig.fudge) {
-        return Err(format!(
-            "its answer is signed {} seconds away from this machine's clock (allowed: {})",
-            tsig.time.abs_diff(now),
-            tsig.fudge
-        ));
+        return Err(SignatureError::Time {
+            seconds: tsig.time.abs_diff(now),
+            fudge: tsig.fudge,
+        });
     }
     if verify(&standard, &tsig.mac) {
         return Ok(Convention::Rfc8945);
     }
-    let (unprefixed, _) = signed_bitmessage_to_buf(answer, None, true)
-        .map_err(|e| format!("its answer carries no readable signature ({e})"))?;
+    let (unprefixed, _) =
+        signed_bitmessage_to_buf(answer, None, true).map_err(SignatureError::Unreadable)?;
     let samba = [request_mac, &unprefixed].concat();
     if verify(&samba, &tsig.mac) {
         return Ok(Convention::Samba);
     }
-    Err(
-        "the signature of its answer does not verify (neither as RFC 8945 nor as Samba signs)"
-            .into(),
-    )
+    Err(SignatureError::Mismatch)
 }
 
 /// A context name no other client uses at the same time (RFC 3645 section 4.1.2 leaves the
 /// form to the client).
-fn key_name() -> Result<Name, String> {
+fn key_name() -> Result<Name, DnsError> {
     use std::hash::BuildHasher;
     let random = std::collections::hash_map::RandomState::new()
         .hash_one((std::process::id(), SystemTime::now()));
@@ -135,7 +205,7 @@ fn key_name() -> Result<Name, String> {
 }
 
 /// `DNS/<the zone's SOA primary name>`, the principal Active Directory gives its DNS servers.
-fn default_server_principal(address: SocketAddr, zone: &str) -> Result<String, String> {
+fn default_server_principal(address: SocketAddr, zone: &str) -> Result<String, DnsError> {
     let query = Query::query(fqdn(zone)?, RecordType::SOA);
     let answers = exchange_all(address, &[query])?;
     answers
@@ -146,7 +216,12 @@ fn default_server_principal(address: SocketAddr, zone: &str) -> Result<String, S
                 _ => None,
             })
         })
-        .ok_or_else(|| format!("the server gave no SOA for zone `{zone}`, whose primary name makes the default `server_principal`: set `server_principal`"))
+        .ok_or_else(|| {
+            GssTsigError::NoSoa {
+                zone: zone.to_string(),
+            }
+            .into()
+        })
 }
 
 /// Sends one zone's UPDATE signed with GSS-TSIG; `Ok` only when the server answered NOERROR
@@ -155,7 +230,7 @@ pub(super) fn send_update(
     address: SocketAddr,
     update: &ZoneUpdate,
     gss: &GssTsigCredentials,
-) -> Result<String, String> {
+) -> Result<String, DnsError> {
     let server = match &gss.server_principal {
         Some(p) => p.clone(),
         None => default_server_principal(address, &update.zone)?,
@@ -164,42 +239,59 @@ pub(super) fn send_update(
     let who = credentials.principal().to_string();
     let context = credentials
         .context(&server)
-        .map_err(|e| context_error(&e, &who, &server))?;
+        .map_err(|source| GssTsigError::Context {
+            who: who.clone(),
+            server: server.clone(),
+            source,
+        })?;
     let server = context.server().to_string();
-    let mut session = Session::open(address, context)
-        .map_err(|(e, m)| e.map_or(m.clone(), |e| context_error(&e, &who, &server)))?;
+    let mut session = Session::open(address, context, &who)?;
     let result = session.update(update);
     session.delete();
-    result.map_err(|m| format!("as `{who}` with `{server}` (GSS-TSIG): {m}"))
+    result.map_err(|e| {
+        GssTsigError::Update {
+            who,
+            server,
+            source: Box::new(e),
+        }
+        .into()
+    })
 }
 
-fn credentials(gss: &GssTsigCredentials) -> Result<Credentials, String> {
-    let lib = kmsconf_gssapi::load().map_err(|e| e.detail)?;
+fn credentials(gss: &GssTsigCredentials) -> Result<Credentials, GssTsigError> {
+    let lib = kmsconf_gssapi::load().map_err(GssTsigError::Unavailable)?;
     lib.credentials(gss.principal.as_deref(), gss.keytab.as_deref())
-        .map_err(|e| {
-            let who = gss
-                .principal
-                .as_deref()
-                .map(|p| format!(" for `{p}`"))
-                .unwrap_or_default();
-            match (&e.kind, &gss.keytab) {
-                (ErrorKind::NoCredentials, None) => format!(
-                    "no Kerberos credentials{who} in cache `{}`: run kinit or set `keytab`",
-                    kmsconf_gssapi::default_ccache()
-                ),
-                (ErrorKind::Expired, None) => format!(
-                    "the Kerberos ticket{who} in cache `{}` has expired ({}): run kinit again",
-                    kmsconf_gssapi::default_ccache(),
-                    e.detail
-                ),
-                (_, Some(keytab)) => format!(
-                    "cannot get Kerberos credentials{who} from keytab `{}`: {}",
-                    keytab.display(),
-                    describe(&e)
-                ),
-                (_, None) => format!("cannot use the Kerberos credentials{who}: {}", describe(&e)),
-            }
+        .map_err(|source| GssTsigError::Credentials {
+            principal: gss.principal.clone(),
+            keytab: gss.keytab.clone(),
+            source,
         })
+}
+
+/// Why credentials of `principal` (from `keytab`, or the default cache) cannot be had.
+fn credentials_text(
+    principal: Option<&str>,
+    keytab: Option<&Path>,
+    e: &kmsconf_gssapi::Error,
+) -> String {
+    let who = principal.map(|p| format!(" for `{p}`")).unwrap_or_default();
+    match (&e.kind, keytab) {
+        (ErrorKind::NoCredentials, None) => format!(
+            "no Kerberos credentials{who} in cache `{}`: run kinit or set `keytab`",
+            kmsconf_gssapi::default_ccache()
+        ),
+        (ErrorKind::Expired, None) => format!(
+            "the Kerberos ticket{who} in cache `{}` has expired ({}): run kinit again",
+            kmsconf_gssapi::default_ccache(),
+            e.detail
+        ),
+        (_, Some(keytab)) => format!(
+            "cannot get Kerberos credentials{who} from keytab `{}`: {}",
+            keytab.display(),
+            describe(e)
+        ),
+        (_, None) => format!("cannot use the Kerberos credentials{who}: {}", describe(e)),
+    }
 }
 
 /// A GSS-API failure in words a person can act on, the library's own after them.
@@ -215,12 +307,12 @@ fn describe(e: &kmsconf_gssapi::Error) -> String {
     format!("{what} ({})", e.detail)
 }
 
-fn context_error(e: &kmsconf_gssapi::Error, who: &str, server: &str) -> String {
-    let what = match e.kind {
+/// Why no context with `server` could be had.
+fn context_text(e: &kmsconf_gssapi::Error, server: &str) -> String {
+    match e.kind {
         ErrorKind::UnknownServer => format!("the KDC does not know server principal `{server}`: set `server_principal` to the DNS server's (`DNS/<its full host name>`)"),
         _ => describe(e),
-    };
-    format!("as `{who}` with `{server}` (GSS-TSIG): {what}")
+    }
 }
 
 /// One TCP connection with a negotiated context.
@@ -231,19 +323,25 @@ struct Session<'c> {
 }
 
 impl<'c> Session<'c> {
-    /// Negotiates the context: TKEY queries in mode 3 while GSS-API has a token to send. An
-    /// error is GSS-API's (the first) or the exchange's (the second).
+    /// Negotiates the context for `who`: TKEY queries in mode 3 while GSS-API has a token to
+    /// send.
     fn open(
         address: SocketAddr,
         mut context: SecurityContext<'c>,
-    ) -> Result<Self, (Option<kmsconf_gssapi::Error>, String)> {
-        let mut step = context.step(None).map_err(|e| (Some(e), String::new()))?;
-        let plain_error = |m: String| (None, m);
-        let link = TcpLink::connect(address).map_err(plain_error)?;
+        who: &str,
+    ) -> Result<Self, DnsError> {
+        let server = context.server().to_string();
+        let refused = |source| GssTsigError::Context {
+            who: who.to_string(),
+            server: server.clone(),
+            source,
+        };
+        let mut step = context.step(None).map_err(refused)?;
+        let link = TcpLink::connect(address)?;
         let mut session = Self {
             link,
             context,
-            key_name: key_name().map_err(plain_error)?,
+            key_name: key_name()?,
         };
         for _ in 0..MAX_ROUNDS {
             let (token, last) = match step {
@@ -251,63 +349,61 @@ impl<'c> Session<'c> {
                 Step::Complete(token) => (token, true),
                 Step::Continue(token) => (token, false),
             };
-            let answer = session.tkey(Mode::Gssapi, token).map_err(plain_error)?;
+            let answer = session.tkey(Mode::Gssapi, token)?;
             if last {
                 return Ok(session);
             }
-            step = session
-                .context
-                .step(Some(&answer.key))
-                .map_err(|e| (Some(e), String::new()))?;
+            step = session.context.step(Some(&answer.key)).map_err(refused)?;
         }
-        Err(plain_error(format!(
-            "the GSS-TSIG negotiation did not finish in {MAX_ROUNDS} rounds"
-        )))
+        Err(GssTsigError::Unfinished.into())
     }
 
     /// One TKEY query and its answer's TKEY record.
-    fn tkey(&mut self, mode: Mode, token: Vec<u8>) -> Result<Tkey, String> {
+    fn tkey(&mut self, mode: Mode, token: Vec<u8>) -> Result<Tkey, DnsError> {
         let now = unix_now();
         let request = Tkey::request(mode, u32::try_from(now).unwrap_or(u32::MAX), token);
         let message = tkey::query(&self.key_name, &request)?;
         let bytes = if mode == Mode::Delete {
             let context = &self.context;
             sign(&message, &self.key_name, now, |data| {
-                context.sign(data).map_err(|e| e.detail)
+                context.sign(data).map_err(GssTsigError::Mic)
             })?
             .bytes
         } else {
-            message
-                .to_vec()
-                .map_err(|e| format!("cannot encode the TKEY query: {e}"))?
+            message.to_vec().map_err(|source| DnsError::Encode {
+                what: "the TKEY query",
+                source,
+            })?
         };
         let answer = self.link.exchange(&bytes)?;
-        let answer = Message::from_vec(&answer)
-            .map_err(|e| format!("the server's TKEY answer is malformed ({e})"))?;
+        let answer = Message::from_vec(&answer).map_err(GssTsigError::MalformedTkey)?;
         if answer.metadata.id != message.metadata.id {
-            return Err("the server answered another message".into());
+            return Err(DnsError::OtherMessage);
         }
-        tkey::answer(&answer, &self.key_name)
+        Ok(tkey::answer(&answer, &self.key_name)?)
     }
 
     /// Sends the zone's UPDATE signed with the context and checks the signed answer.
-    fn update(&mut self, update: &ZoneUpdate) -> Result<String, String> {
+    fn update(&mut self, update: &ZoneUpdate) -> Result<String, DnsError> {
         let message = update_message(update)?;
         let context = &self.context;
         let signed = sign(&message, &self.key_name, unix_now(), |data| {
-            context
-                .sign(data)
-                .map_err(|e| format!("cannot sign the update: {}", describe(&e)))
+            context.sign(data).map_err(GssTsigError::SignUpdate)
         })?;
         let answer_bytes = self
             .link
             .exchange(&signed.bytes)
-            .map_err(|m| unknown_outcome(&m))?;
+            .map_err(|e| DnsError::from(e).unknown_outcome())?;
         let answer = update_answer(&answer_bytes, message.metadata.id)?;
         let code = answer.metadata.response_code;
         let tsig_error = answer.signature().and_then(|s| s.data.error);
         if code != ResponseCode::NoError || tsig_error.is_some() {
-            return Err(gss_rejection(code, tsig_error, &update.zone));
+            return Err(GssTsigError::Rejected {
+                code,
+                tsig: tsig_error,
+                zone: update.zone.clone(),
+            }
+            .into());
         }
         let convention = verify_answer(
             &answer_bytes,
@@ -316,7 +412,7 @@ impl<'c> Session<'c> {
             unix_now(),
             |data, mic| self.context.verify(data, mic).is_ok(),
         )
-        .map_err(|m| format!("the server answered NOERROR, but {m}; treat the update as not authenticated: run `kmsconf plan` to see"))?;
+        .map_err(GssTsigError::Unverified)?;
         tracing::debug!(zone = %update.zone, ?convention, "the GSS-TSIG signature of the answer verified");
         let n = update.remove.len() + update.add.len();
         Ok(format!(
@@ -333,7 +429,7 @@ impl<'c> Session<'c> {
     fn delete(&mut self) {
         match self.tkey(Mode::Delete, Vec::new()) {
             Ok(_) => tracing::debug!("GSS-TSIG context deleted on the server"),
-            Err(m) => tracing::debug!(%m, "the server did not delete the GSS-TSIG context"),
+            Err(e) => tracing::debug!(%e, "the server did not delete the GSS-TSIG context"),
         }
     }
 }
@@ -352,7 +448,7 @@ fn gss_rejection(code: ResponseCode, tsig_error: Option<TsigError>, zone: &str) 
             "the server failed to apply the update ({}): Samba answers so when the account may not change `_vlmcs._tcp.{zone}` (where Windows DNS answers REFUSED): it needs the right to create records in the zone, and a record another account created can only be changed by that account or one with write access to it",
             rcode_name(code)
         ),
-        (error, code) => rejection(code, error, None),
+        (error, code) => DnsError::rejection(code, error, None).to_string(),
     }
 }
 
@@ -386,22 +482,30 @@ mod tests {
         for convention in [Convention::Rfc8945, Convention::Samba] {
             let answer = answer_signed(&key, &mac, convention);
             assert_eq!(
-                verify_answer(&answer, &mac, &key, 1_100, same),
-                Ok(convention)
+                verify_answer(&answer, &mac, &key, 1_100, same).expect("verifies"),
+                convention
             );
             let e = verify_answer(&answer, &[8u8; 28], &key, 1_100, same).expect_err("other MAC");
-            assert!(e.contains("does not verify"), "{e}");
+            assert!(matches!(e, SignatureError::Mismatch), "{e}");
+            assert!(e.to_string().contains("does not verify"), "{e}");
             let e = verify_answer(&answer, &mac, &key, 2_000, same).expect_err("late");
-            assert!(e.contains("seconds away"), "{e}");
+            assert!(
+                matches!(e, SignatureError::Time { seconds: 1_000, .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("seconds away"), "{e}");
             let other = Name::from_ascii("k2.kmsconf.").expect("name");
             let e = verify_answer(&answer, &mac, &other, 1_100, same).expect_err("other key");
-            assert!(e.contains("not by the negotiated context"), "{e}");
+            assert!(
+                e.to_string().contains("not by the negotiated context"),
+                "{e}"
+            );
         }
         let mut unsigned = Message::query();
         unsigned.metadata.id = 1;
         let bytes = unsigned.to_vec().expect("encode");
         let e = verify_answer(&bytes, &mac, &key, 1_000, same).expect_err("unsigned");
-        assert!(e.contains("no readable signature"), "{e}");
+        assert!(e.to_string().contains("no readable signature"), "{e}");
     }
 
     /// The update of the captured exchange, as kmsconf planned it.
@@ -456,7 +560,7 @@ mod tests {
             tried.push(data.to_vec());
             data == samba_signed
         });
-        assert_eq!(convention, Ok(Convention::Samba));
+        assert_eq!(convention.expect("verifies"), Convention::Samba);
         assert_eq!(tried.len(), 2, "RFC 8945's bytes first, then Samba's");
         assert_eq!(
             tried[0][..2],

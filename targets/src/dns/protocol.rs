@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode, UpdateMessage};
-use hickory_proto::rr::rdata::tsig::{TsigAlgorithm as HickoryAlgorithm, TsigError};
+use hickory_proto::rr::rdata::tsig::TsigAlgorithm as HickoryAlgorithm;
 use hickory_proto::rr::rdata::SRV;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use kmsconf_model::config::TsigAlgorithm;
 use kmsconf_model::dns::{srv_name, SrvRecord, TsigCredentials, ZoneUpdate};
 
+use super::error::DnsError;
 use super::socket::{tcp_exchange, UdpLink};
 
 /// How long each UDP try waits for the answers still missing; the last one ends the wait.
@@ -23,12 +24,14 @@ const UDP_TRIES: [Duration; 3] = [
 /// The UDP payload size kmsconf offers (EDNS), the value DNS Flag Day 2020 recommends.
 const UDP_PAYLOAD: u16 = 1232;
 /// Seconds of clock difference a TSIG signature allows (RFC 8945 recommends 300).
-const TSIG_FUDGE: u16 = 300;
+pub(super) const TSIG_FUDGE: u16 = 300;
 
 /// A name as hickory takes it: fully qualified.
-pub(super) fn fqdn(name: &str) -> Result<Name, String> {
-    Name::from_ascii(format!("{}.", name.trim_end_matches('.')))
-        .map_err(|e| format!("`{name}` is not a valid DNS name: {e}"))
+pub(super) fn fqdn(name: &str) -> Result<Name, DnsError> {
+    Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).map_err(|source| DnsError::Name {
+        name: name.to_string(),
+        source,
+    })
 }
 
 /// A name as kmsconf keeps it: lowercase, without the trailing dot.
@@ -57,7 +60,10 @@ pub(super) fn rcode_name(code: ResponseCode) -> String {
 
 /// Sends every query at once over one UDP socket and collects the answers by ID, sending again
 /// what is still missing; a truncated answer is asked again over TCP. One answer per query.
-pub(super) fn exchange_all(address: SocketAddr, queries: &[Query]) -> Result<Vec<Message>, String> {
+pub(super) fn exchange_all(
+    address: SocketAddr,
+    queries: &[Query],
+) -> Result<Vec<Message>, DnsError> {
     let link = UdpLink::connect(address)?;
     let (ids, messages) = encode_queries(queries)?;
     let answers = collect_over_udp(&link, queries, &ids, &messages)?;
@@ -65,11 +71,11 @@ pub(super) fn exchange_all(address: SocketAddr, queries: &[Query]) -> Result<Vec
     let mut out = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         let Some(answer) = answer else {
-            return Err(format!(
-                "it did not answer within {} seconds ({} tries over UDP to {address})",
-                total.as_secs(),
-                UDP_TRIES.len()
-            ));
+            return Err(DnsError::NoAnswer {
+                address,
+                seconds: total.as_secs(),
+                tries: UDP_TRIES.len(),
+            });
         };
         if answer.metadata.truncation {
             tracing::debug!(%address, "answer truncated over UDP; asking again over TCP");
@@ -77,7 +83,7 @@ pub(super) fn exchange_all(address: SocketAddr, queries: &[Query]) -> Result<Vec
             let mut slot = [None];
             match_answer(&bytes, &queries[i..=i], &ids[i..=i], &mut slot);
             let [full] = slot;
-            out.push(full.ok_or("its answer over TCP does not answer the query sent")?);
+            out.push(full.ok_or(DnsError::Truncated)?);
         } else {
             out.push(answer);
         }
@@ -86,16 +92,17 @@ pub(super) fn exchange_all(address: SocketAddr, queries: &[Query]) -> Result<Vec
 }
 
 /// Each query as an encoded message with an ID of its own; the IDs in the same order.
-fn encode_queries(queries: &[Query]) -> Result<(Vec<u16>, Vec<Vec<u8>>), String> {
+fn encode_queries(queries: &[Query]) -> Result<(Vec<u16>, Vec<Vec<u8>>), DnsError> {
     let mut ids = Vec::new();
     let messages: Vec<Vec<u8>> = queries
         .iter()
         .map(|q| {
             let message = query_message(q, &ids);
             ids.push(message.metadata.id);
-            message
-                .to_vec()
-                .map_err(|e| format!("cannot encode a query: {e}"))
+            message.to_vec().map_err(|source| DnsError::Encode {
+                what: "a query",
+                source,
+            })
         })
         .collect::<Result<_, _>>()?;
     Ok((ids, messages))
@@ -108,7 +115,7 @@ fn collect_over_udp(
     queries: &[Query],
     ids: &[u16],
     messages: &[Vec<u8>],
-) -> Result<Vec<Option<Message>>, String> {
+) -> Result<Vec<Option<Message>>, DnsError> {
     let mut answers: Vec<Option<Message>> = vec![None; queries.len()];
     let mut buffer = vec![0u8; 65535];
     for wait in UDP_TRIES {
@@ -164,7 +171,7 @@ fn match_answer(bytes: &[u8], queries: &[Query], ids: &[u16], answers: &mut [Opt
 /// The UPDATE for one zone, unsigned: zone section, the RRset as planned as prerequisite
 /// (RFC 2136 2.4.2 "RRset exists (value dependent)", or 2.4.3 "RRset does not exist" when it
 /// was empty), then the deletions (2.5.4) and additions (2.5.1).
-pub fn update_message(update: &ZoneUpdate) -> Result<Message, String> {
+pub fn update_message(update: &ZoneUpdate) -> Result<Message, DnsError> {
     let zone = fqdn(&update.zone)?;
     let owner = fqdn(&srv_name(&update.zone))?;
     let mut message = Message::query();
@@ -173,7 +180,7 @@ pub fn update_message(update: &ZoneUpdate) -> Result<Message, String> {
     let mut zone_query = Query::query(zone, RecordType::SOA);
     zone_query.set_query_class(DNSClass::IN);
     message.add_zone(zone_query);
-    let record = |r: &SrvRecord, class: DNSClass, ttl: u32| -> Result<Record, String> {
+    let record = |r: &SrvRecord, class: DNSClass, ttl: u32| -> Result<Record, DnsError> {
         let srv = SRV::new(r.priority, r.weight, r.port, fqdn(&r.target)?);
         let mut record = Record::from_rdata(owner.clone(), ttl, RData::SRV(srv));
         record.dns_class = class;
@@ -196,7 +203,7 @@ pub fn update_message(update: &ZoneUpdate) -> Result<Message, String> {
     Ok(message)
 }
 
-fn signer(tsig: &TsigCredentials) -> Result<TSigner, String> {
+fn signer(tsig: &TsigCredentials) -> Result<TSigner, DnsError> {
     let algorithm = match tsig.algorithm {
         TsigAlgorithm::HmacSha256 => HickoryAlgorithm::HmacSha256,
         TsigAlgorithm::HmacSha384 => HickoryAlgorithm::HmacSha384,
@@ -208,12 +215,15 @@ fn signer(tsig: &TsigCredentials) -> Result<TSigner, String> {
         fqdn(&tsig.name)?,
         TSIG_FUDGE,
     )
-    .map_err(|e| format!("cannot sign with TSIG key `{}`: {e}", tsig.name))
+    .map_err(|source| DnsError::Signer {
+        key: tsig.name.clone(),
+        source,
+    })
 }
 
 /// Sends one zone's UPDATE over TCP; `Ok` only when the server answered NOERROR and, for a
 /// signed update, signed its answer with the same key.
-pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<String, String> {
+pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<String, DnsError> {
     let mut message = update_message(update)?;
     let mut verifier = match &update.tsig {
         Some(tsig) => {
@@ -222,25 +232,30 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
                 .map_or(0, |d| d.as_secs());
             message
                 .finalize(&signer(tsig)?, now)
-                .map_err(|e| format!("cannot sign the update: {e}"))?
+                .map_err(DnsError::Sign)?
         }
         None => None,
     };
-    let bytes = message
-        .to_vec()
-        .map_err(|e| format!("cannot encode the update: {e}"))?;
-    let answer_bytes = tcp_exchange(address, &bytes).map_err(|m| unknown_outcome(&m))?;
+    let bytes = message.to_vec().map_err(|source| DnsError::Encode {
+        what: "the update",
+        source,
+    })?;
+    let answer_bytes =
+        tcp_exchange(address, &bytes).map_err(|e| DnsError::from(e).unknown_outcome())?;
     let answer = update_answer(&answer_bytes, message.metadata.id)?;
     let key = update.tsig.as_ref().map(|t| t.name.as_str());
     let tsig_error = answer.signature().and_then(|s| s.data.error);
     let code = answer.metadata.response_code;
     if code != ResponseCode::NoError || tsig_error.is_some() {
-        return Err(rejection(code, tsig_error, key));
+        return Err(DnsError::rejection(code, tsig_error, key));
     }
     if let Some(verifier) = verifier.as_mut() {
-        verifier.verify(&answer_bytes).map_err(|e| {
-            format!("the server answered NOERROR, but its answer does not carry a valid TSIG signature of key `{}` ({e}); treat the update as not authenticated: run `kmsconf plan` to see", key.unwrap_or_default())
-        })?;
+        verifier
+            .verify(&answer_bytes)
+            .map_err(|source| DnsError::Unverified {
+                key: key.unwrap_or_default().to_string(),
+                source,
+            })?;
     }
     let n = update.remove.len() + update.add.len();
     Ok(format!(
@@ -251,51 +266,19 @@ pub(super) fn send_update(address: SocketAddr, update: &ZoneUpdate) -> Result<St
     ))
 }
 
-/// A failure after which the server may or may not have applied the update.
-pub(super) fn unknown_outcome(m: &str) -> String {
-    format!("{m}; the update may or may not have been applied: run `kmsconf plan` to see")
-}
-
 /// The server's answer to the update with ID `id`.
-pub(super) fn update_answer(bytes: &[u8], id: u16) -> Result<Message, String> {
-    let answer = Message::from_vec(bytes)
-        .map_err(|e| unknown_outcome(&format!("the server's answer is malformed ({e})")))?;
+pub(super) fn update_answer(bytes: &[u8], id: u16) -> Result<Message, DnsError> {
+    let answer = Message::from_vec(bytes).map_err(|e| DnsError::Malformed(e).unknown_outcome())?;
     if answer.metadata.id != id {
-        return Err("the server answered another message".into());
+        return Err(DnsError::OtherMessage);
     }
     Ok(answer)
-}
-
-/// Why the server refused an update, in words a person can act on.
-pub(super) fn rejection(
-    code: ResponseCode,
-    tsig_error: Option<TsigError>,
-    key: Option<&str>,
-) -> String {
-    let key = key.unwrap_or("(none)");
-    match tsig_error {
-        Some(TsigError::BadSig) => return format!("TSIG authentication failed (BADSIG): the server does not accept the signature of key `{key}`; the secret differs from the server's"),
-        Some(TsigError::BadKey) => return format!("TSIG authentication failed (BADKEY): the server does not know key `{key}` with this algorithm"),
-        Some(TsigError::BadTime) => return format!("TSIG authentication failed (BADTIME): this machine's clock and the server's differ by more than {TSIG_FUDGE} seconds"),
-        Some(other) => return format!("TSIG authentication failed ({other:?}) with key `{key}`"),
-        None => {}
-    }
-    let what = match code {
-        ResponseCode::Refused => format!("the server refused the update: its update policy does not let key `{key}` change this name"),
-        ResponseCode::NotAuth => "the server is not authoritative for the zone, or did not authenticate the update".to_string(),
-        ResponseCode::NotZone => "the record name is not in the zone the update names".to_string(),
-        ResponseCode::NXRRSet | ResponseCode::YXRRSet | ResponseCode::NXDomain | ResponseCode::YXDomain => {
-            "the RRset changed since the plan was made (prerequisite failed), so nothing was changed: run `kmsconf plan` again".to_string()
-        }
-        ResponseCode::ServFail => "the server failed to apply the update".to_string(),
-        _ => "the server rejected the update".to_string(),
-    };
-    format!("{what} ({})", rcode_name(code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::rr::rdata::tsig::TsigError;
     use kmsconf_engine::secret::Secret;
     use kmsconf_model::keys::TsigSecret;
 
@@ -380,6 +363,7 @@ mod tests {
 
     #[test]
     fn rejections_name_the_cause() {
+        let rejection = |code, tsig, key| DnsError::rejection(code, tsig, key).to_string();
         let bad = rejection(ResponseCode::NotAuth, Some(TsigError::BadSig), Some("k"));
         assert!(bad.contains("BADSIG") && bad.contains("`k`"), "{bad}");
         for (error, name) in [

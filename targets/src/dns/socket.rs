@@ -6,12 +6,47 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
+/// Why a socket could not carry a message; each reads after the server's name.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("cannot resolve the server's name: {0}")]
+    Resolve(#[source] std::io::Error),
+    #[error("the server's name resolves to no address")]
+    NoAddress,
+    #[error("cannot open a UDP socket: {0}")]
+    UdpOpen(#[source] std::io::Error),
+    #[error("cannot reach it over UDP: {0}")]
+    UdpConnect(#[source] std::io::Error),
+    #[error("nothing answers DNS there (connection refused over UDP to {address})")]
+    UdpRefused { address: SocketAddr },
+    #[error("cannot exchange UDP messages with {address}: {source}")]
+    Udp {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("it did not accept a TCP connection within {seconds} seconds")]
+    TcpConnectTimeout { address: SocketAddr, seconds: u64 },
+    #[error("cannot connect over TCP to {address}: {source}")]
+    TcpConnect {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the message is too long")]
+    TooLong { length: usize },
+    #[error("cannot send over TCP: {0}")]
+    TcpSend(#[source] std::io::Error),
+    #[error("it did not answer within {seconds} seconds")]
+    TcpTimeout { seconds: u64 },
+    #[error("the TCP connection failed before the answer: {0}")]
+    TcpLost(#[source] std::io::Error),
+}
+
 /// Connect, send and receive limit of a TCP exchange.
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The address of `server`, `host:port` as the config holds it; a bare host or address means
 /// port 53.
-pub(super) fn resolve(server: &str) -> Result<SocketAddr, String> {
+pub(super) fn resolve(server: &str) -> Result<SocketAddr, SocketError> {
     let has_port = server.parse::<std::net::IpAddr>().is_err()
         && server
             .rsplit_once(':')
@@ -21,10 +56,10 @@ pub(super) fn resolve(server: &str) -> Result<SocketAddr, String> {
     } else {
         (server.trim_matches(['[', ']']), 53).to_socket_addrs()
     };
-    let mut found = found.map_err(|e| format!("cannot resolve the server's name: {e}"))?;
     found
+        .map_err(SocketError::Resolve)?
         .next()
-        .ok_or_else(|| "the server's name resolves to no address".to_string())
+        .ok_or(SocketError::NoAddress)
 }
 
 /// A UDP socket connected to the server: it sends datagrams there and receives only its answers.
@@ -34,25 +69,22 @@ pub(super) struct UdpLink {
 }
 
 impl UdpLink {
-    pub(super) fn connect(address: SocketAddr) -> Result<Self, String> {
+    pub(super) fn connect(address: SocketAddr) -> Result<Self, SocketError> {
         let local: SocketAddr = if address.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
             ([0u16; 8], 0).into()
         };
-        let socket =
-            UdpSocket::bind(local).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-        socket
-            .connect(address)
-            .map_err(|e| format!("cannot reach it over UDP: {e}"))?;
+        let socket = UdpSocket::bind(local).map_err(SocketError::UdpOpen)?;
+        socket.connect(address).map_err(SocketError::UdpConnect)?;
         Ok(Self { socket, address })
     }
 
-    pub(super) fn send(&self, bytes: &[u8]) -> Result<(), String> {
+    pub(super) fn send(&self, bytes: &[u8]) -> Result<(), SocketError> {
         self.socket
             .send(bytes)
             .map(drop)
-            .map_err(|e| udp_error(self.address, &e))
+            .map_err(|e| udp_error(self.address, e))
     }
 
     /// The next datagram into `buffer`, or `None` once `deadline` has passed without one.
@@ -60,7 +92,7 @@ impl UdpLink {
         &self,
         buffer: &'b mut [u8],
         deadline: Instant,
-    ) -> Result<Option<&'b [u8]>, String> {
+    ) -> Result<Option<&'b [u8]>, SocketError> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(None);
@@ -69,16 +101,16 @@ impl UdpLink {
         match self.socket.recv(buffer) {
             Ok(n) => Ok(Some(&buffer[..n])),
             Err(e) if is_timeout(&e) => Ok(None),
-            Err(e) => Err(udp_error(self.address, &e)),
+            Err(e) => Err(udp_error(self.address, e)),
         }
     }
 }
 
-fn udp_error(address: SocketAddr, e: &std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::ConnectionRefused {
-        format!("nothing answers DNS there (connection refused over UDP to {address})")
+fn udp_error(address: SocketAddr, source: std::io::Error) -> SocketError {
+    if source.kind() == std::io::ErrorKind::ConnectionRefused {
+        SocketError::UdpRefused { address }
     } else {
-        format!("cannot exchange UDP messages with {address}: {e}")
+        SocketError::Udp { address, source }
     }
 }
 
@@ -90,7 +122,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// One message over TCP (two-byte length prefix, RFC 1035 section 4.2.2) and its answer.
-pub(super) fn tcp_exchange(address: SocketAddr, message: &[u8]) -> Result<Vec<u8>, String> {
+pub(super) fn tcp_exchange(address: SocketAddr, message: &[u8]) -> Result<Vec<u8>, SocketError> {
     TcpLink::connect(address)?.exchange(message)
 }
 
@@ -101,15 +133,15 @@ pub(super) struct TcpLink {
 }
 
 impl TcpLink {
-    pub(super) fn connect(address: SocketAddr) -> Result<Self, String> {
-        let stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|e| {
-            if is_timeout(&e) {
-                format!(
-                    "it did not accept a TCP connection within {} seconds",
-                    TCP_TIMEOUT.as_secs()
-                )
+    pub(super) fn connect(address: SocketAddr) -> Result<Self, SocketError> {
+        let stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|source| {
+            if is_timeout(&source) {
+                SocketError::TcpConnectTimeout {
+                    address,
+                    seconds: TCP_TIMEOUT.as_secs(),
+                }
             } else {
-                format!("cannot connect over TCP to {address}: {e}")
+                SocketError::TcpConnect { address, source }
             }
         })?;
         let _ = stream.set_read_timeout(Some(TCP_TIMEOUT));
@@ -118,19 +150,22 @@ impl TcpLink {
     }
 
     /// Sends one message and reads one answer.
-    pub(super) fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, String> {
-        let length =
-            u16::try_from(message.len()).map_err(|_| "the message is too long".to_string())?;
+    pub(super) fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, SocketError> {
+        let length = u16::try_from(message.len()).map_err(|_| SocketError::TooLong {
+            length: message.len(),
+        })?;
         let mut framed = length.to_be_bytes().to_vec();
         framed.extend_from_slice(message);
         self.stream
             .write_all(&framed)
-            .map_err(|e| format!("cannot send over TCP: {e}"))?;
+            .map_err(SocketError::TcpSend)?;
         let lost = |e: std::io::Error| {
             if is_timeout(&e) {
-                format!("it did not answer within {} seconds", TCP_TIMEOUT.as_secs())
+                SocketError::TcpTimeout {
+                    seconds: TCP_TIMEOUT.as_secs(),
+                }
             } else {
-                format!("the TCP connection failed before the answer: {e}")
+                SocketError::TcpLost(e)
             }
         };
         let mut prefix = [0u8; 2];

@@ -8,6 +8,7 @@ use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+use hickory_proto::ProtoError;
 
 use super::protocol::rcode_name;
 
@@ -15,6 +16,24 @@ use super::protocol::rcode_name;
 const TKEY: RecordType = RecordType::Unknown(249);
 /// How long the server may keep a negotiated context, seconds: one apply needs it for minutes.
 const LIFETIME: u32 = 3600;
+
+/// What is wrong with a TKEY record, or the server's TKEY answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TkeyError {
+    #[error("cannot encode the TKEY algorithm: {0}")]
+    Algorithm(#[source] ProtoError),
+    #[error("a TKEY field is too long")]
+    FieldTooLong { length: usize },
+    #[error("the TKEY record is truncated")]
+    Truncated,
+    #[error("the server refused the GSS-TSIG negotiation ({})", rcode_name(*code))]
+    Refused { code: ResponseCode },
+    #[error("the server's answer to the GSS-TSIG negotiation has no TKEY record")]
+    Missing,
+    /// The server answered with a TKEY error (RFC 2930 section 2.6, RFC 8945 section 3).
+    #[error("{}", tkey_error(*error))]
+    Rejected { error: u16 },
+}
 
 /// The TKEY modes kmsconf uses (RFC 2930 section 2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +69,19 @@ impl Tkey {
     }
 
     /// The RDATA in wire format (RFC 2930 section 2), the algorithm name uncompressed.
-    pub(super) fn to_bytes(&self) -> Result<Vec<u8>, String> {
+    pub(super) fn to_bytes(&self) -> Result<Vec<u8>, TkeyError> {
         let mut out = TsigAlgorithm::Gss
             .to_name()
             .to_bytes()
-            .map_err(|e| format!("cannot encode the TKEY algorithm: {e}"))?;
+            .map_err(TkeyError::Algorithm)?;
         out.extend_from_slice(&self.inception.to_be_bytes());
         out.extend_from_slice(&self.expiration.to_be_bytes());
         out.extend_from_slice(&self.mode.to_be_bytes());
         out.extend_from_slice(&self.error.to_be_bytes());
         for field in [&self.key, &self.other] {
-            let length = u16::try_from(field.len()).map_err(|_| "a TKEY field is too long")?;
+            let length = u16::try_from(field.len()).map_err(|_| TkeyError::FieldTooLong {
+                length: field.len(),
+            })?;
             out.extend_from_slice(&length.to_be_bytes());
             out.extend_from_slice(field);
         }
@@ -68,7 +89,7 @@ impl Tkey {
     }
 
     /// Reads an RDATA; the algorithm name is skipped (a server answers with the one asked for).
-    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+    pub(super) fn from_bytes(bytes: &[u8]) -> Result<Self, TkeyError> {
         let mut reader = Reader { bytes, at: 0 };
         reader.skip_name()?;
         let inception = reader.u32()?;
@@ -97,26 +118,26 @@ struct Reader<'b> {
 }
 
 impl<'b> Reader<'b> {
-    fn take(&mut self, n: usize) -> Result<&'b [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'b [u8], TkeyError> {
         let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
-        let end = end.ok_or("the TKEY record is truncated")?;
+        let end = end.ok_or(TkeyError::Truncated)?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
     }
 
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, TkeyError> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, TkeyError> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Skips a domain name: labels up to the root label, or up to a compression pointer.
-    fn skip_name(&mut self) -> Result<(), String> {
+    fn skip_name(&mut self) -> Result<(), TkeyError> {
         loop {
             let length = self.take(1)?[0];
             match length {
@@ -130,7 +151,7 @@ impl<'b> Reader<'b> {
 
 /// A TKEY query (RFC 3645 section 4.1.2): the question is the key name, type TKEY, and the TKEY
 /// record goes in the additional section.
-pub(super) fn query(key_name: &Name, tkey: &Tkey) -> Result<Message, String> {
+pub(super) fn query(key_name: &Name, tkey: &Tkey) -> Result<Message, TkeyError> {
     let mut message = Message::query();
     message.metadata.op_code = OpCode::Query;
     message.metadata.recursion_desired = false;
@@ -148,13 +169,10 @@ pub(super) fn query(key_name: &Name, tkey: &Tkey) -> Result<Message, String> {
 }
 
 /// The TKEY record of the server's answer, once the answer says it was accepted.
-pub(super) fn answer(answer: &Message, key_name: &Name) -> Result<Tkey, String> {
+pub(super) fn answer(answer: &Message, key_name: &Name) -> Result<Tkey, TkeyError> {
     let code = answer.metadata.response_code;
     if code != ResponseCode::NoError {
-        return Err(format!(
-            "the server refused the GSS-TSIG negotiation ({})",
-            rcode_name(code)
-        ));
+        return Err(TkeyError::Refused { code });
     }
     let tkey = answer
         .answers
@@ -165,9 +183,9 @@ pub(super) fn answer(answer: &Message, key_name: &Name) -> Result<Tkey, String> 
             }
             _ => None,
         })
-        .ok_or("the server's answer to the GSS-TSIG negotiation has no TKEY record")??;
+        .ok_or(TkeyError::Missing)??;
     if tkey.error != 0 {
-        return Err(tkey_error(tkey.error));
+        return Err(TkeyError::Rejected { error: tkey.error });
     }
     Ok(tkey)
 }
@@ -247,7 +265,8 @@ mod tests {
         assert_eq!(&bytes[18..20], &[0, 3], "mode 3");
         assert_eq!(Tkey::from_bytes(&bytes).expect("decode"), tkey);
         let e = Tkey::from_bytes(&bytes[..bytes.len() - 3]).expect_err("truncated");
-        assert!(e.contains("truncated"), "{e}");
+        assert!(matches!(e, TkeyError::Truncated), "{e}");
+        assert!(e.to_string().contains("truncated"), "{e}");
     }
 
     #[test]

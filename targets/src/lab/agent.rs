@@ -39,6 +39,44 @@ struct Incoming {
 /// a failure.
 type Reply = (&'static str, Result<Value, (Option<u32>, String)>);
 
+/// Why the agent refuses a request, in the words its answer carries.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("argument `{name}`: {source}")]
+    Argument {
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error("argument `profiles`: `{}` is not a list of profiles", names.join(", "))]
+    Profiles { names: Vec<String> },
+    /// An argument the model refuses (a product key, a confirmation ID, a setting's value), in
+    /// the model's words.
+    #[error("{message}")]
+    Invalid {
+        argument: &'static str,
+        message: String,
+    },
+    #[error("no setting `{key}`")]
+    UnknownSetting { key: String },
+    #[error("argument `value`: {0}")]
+    Value(#[source] serde_json::Error),
+    #[error("unknown operation {0}")]
+    UnknownOperation(String),
+    #[error("the lock record: {0}")]
+    LockRecord(#[source] serde_json::Error),
+    #[error(transparent)]
+    Lab(#[from] Error),
+}
+
+impl RequestError {
+    fn invalid<E: std::fmt::Display>(argument: &'static str) -> impl FnOnce(E) -> Self {
+        move |e| Self::Invalid {
+            argument,
+            message: e.to_string(),
+        }
+    }
+}
+
 /// The agent's session: the host, and the apply lock this session holds.
 struct Agent {
     target: LabTarget,
@@ -104,22 +142,25 @@ fn send(
 }
 
 /// A request's argument `name`.
-fn arg<T: DeserializeOwned>(args: &Map<String, Value>, name: &str) -> Result<T, String> {
+fn arg<T: DeserializeOwned>(args: &Map<String, Value>, name: &str) -> Result<T, RequestError> {
     let value = args.get(name).cloned().unwrap_or(Value::Null);
-    serde_json::from_value(value).map_err(|e| format!("argument `{name}`: {e}"))
+    serde_json::from_value(value).map_err(|source| RequestError::Argument {
+        name: name.to_string(),
+        source,
+    })
 }
 
 impl Agent {
     fn handle(&mut self, request: &Incoming) -> Result<Reply, Error> {
         let a = &request.args;
-        let failed = |message: String| Err((None, message));
+        let failed = |e: RequestError| Err((None, e.to_string()));
         Ok(match request.op.as_str() {
             "discover" => ("discovery", self.discover()?),
             "lock" => ("lock", self.take_lock(a).or_else(failed)),
             "unlock" => ("unlock", self.release(a).or_else(failed)),
             _ => match operation(&request.op, a) {
                 Ok(op) => ("result", self.run(&op)?),
-                Err(message) => ("result", failed(message)),
+                Err(e) => ("result", failed(e)),
             },
         })
     }
@@ -164,10 +205,9 @@ impl Agent {
         })
     }
 
-    fn take_lock(&mut self, args: &Map<String, Value>) -> Result<Value, String> {
+    fn take_lock(&mut self, args: &Map<String, Value>) -> Result<Value, RequestError> {
         let record: String = arg(args, "holder")?;
-        let holder: LockHolder =
-            serde_json::from_str(&record).map_err(|e| format!("the lock record: {e}"))?;
+        let holder: LockHolder = serde_json::from_str(&record).map_err(RequestError::LockRecord)?;
         match self.target.lock(&holder) {
             Ok(guard) => {
                 self.lock = Some((holder.id, guard));
@@ -177,13 +217,13 @@ impl Agent {
                 "Acquired": false,
                 "Holder": serde_json::to_string(&holder).unwrap_or_default(),
             })),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Releases this session's lock, or (as a Windows host removes the lock file of a run that
     /// died) the record another run left behind, when it carries the lock ID.
-    fn release(&mut self, args: &Map<String, Value>) -> Result<Value, String> {
+    fn release(&mut self, args: &Map<String, Value>) -> Result<Value, RequestError> {
         let lock_id: String = arg(args, "lock_id")?;
         if self.lock.as_ref().is_some_and(|(id, _)| *id == lock_id) {
             let record = self.target.current_holder();
@@ -192,10 +232,7 @@ impl Agent {
         }
         match self.target.current_holder() {
             Some(h) if h.id == lock_id => {
-                let removed = self
-                    .target
-                    .force_unlock(&lock_id)
-                    .map_err(|e| e.to_string())?;
+                let removed = self.target.force_unlock(&lock_id)?;
                 Ok(json!({ "Released": true, "Holder": record_json(Some(removed)) }))
             }
             record => Ok(json!({ "Released": false, "Holder": record_json(record) })),
@@ -218,20 +255,16 @@ fn unexplained(code: u32, message: &str) -> String {
 
 /// The `profiles` argument by Windows names (`Domain`), as the NetSecurity cmdlets take it: the
 /// cmdlets refuse an empty or unknown one.
-fn profiles(a: &Map<String, Value>) -> Result<Vec<Profile>, String> {
+fn profiles(a: &Map<String, Value>) -> Result<Vec<Profile>, RequestError> {
     let names: Vec<String> = arg(a, "profiles")?;
-    Profile::parse_windows(&names.join(","))
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| {
-            format!(
-                "argument `profiles`: `{}` is not a list of profiles",
-                names.join(", ")
-            )
-        })
+    match Profile::parse_windows(&names.join(",")).filter(|p| !p.is_empty()) {
+        Some(profiles) => Ok(profiles),
+        None => Err(RequestError::Profiles { names }),
+    }
 }
 
 /// The operation a request stands for, from its arguments as data.
-fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
+fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, RequestError> {
     let product = || arg::<ProductId>(a, "product");
     Ok(match op {
         "install_license_pack" => TargetOp::InstallLicensePack {
@@ -240,7 +273,8 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
         },
         "install_product_key" => TargetOp::InstallProductKey {
             product: product()?,
-            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
+                .map_err(RequestError::invalid("key"))?,
         },
         "uninstall_product_key" => TargetOp::UninstallProductKey {
             product: product()?,
@@ -257,16 +291,21 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
             confirmation_id: ConfirmationId::parse(&Secret::new(arg::<String>(
                 a,
                 "confirmation_id",
-            )?))?,
+            )?))
+            .map_err(RequestError::invalid("confirmation_id"))?,
         },
         "set_service" => {
             let key: String = arg(a, "setting")?;
-            let row = settings::find(&key).ok_or(format!("no setting `{key}`"))?;
+            let Some(row) = settings::find(&key) else {
+                return Err(RequestError::UnknownSetting { key });
+            };
             let value = row
                 .kind
                 .from_json(a.get("value").cloned().unwrap_or(Value::Null))
-                .map_err(|e| format!("argument `value`: {e}"))?;
-            TargetOp::SetService(ServiceSetting::new(row, value)?)
+                .map_err(RequestError::Value)?;
+            TargetOp::SetService(
+                ServiceSetting::new(row, value).map_err(RequestError::invalid("value"))?,
+            )
         }
         "clear_listening_port" => TargetOp::ClearListeningPort,
         "restart_service" => TargetOp::RestartService,
@@ -288,6 +327,6 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
             profiles: profiles(a)?,
         },
         "remove_port_rule" => TargetOp::RemovePortRule,
-        other => return Err(format!("unknown operation {other}")),
+        other => return Err(RequestError::UnknownOperation(other.to_string())),
     })
 }

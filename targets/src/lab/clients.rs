@@ -61,13 +61,20 @@ pub struct Added {
     pub count: usize,
 }
 
+/// A client machine ID that is not in the GUID form Windows shows.
+#[derive(Debug, thiserror::Error)]
+#[error("`{cmid}` is not a CMID: Windows shows it as a GUID, e.g. `3f2504e0-4f89-11d3-9a0c-0305e82c3301`")]
+pub struct InvalidCmid {
+    pub cmid: String,
+}
+
 /// The host's clock for a local time.
 pub fn host_now(file: &LabFile, local_now: i64) -> i64 {
     local_now.saturating_add(file.clock_offset_seconds)
 }
 
 /// Records `new` as received by the host; returns what the host made of them.
-pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Added, String> {
+pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Added, InvalidCmid> {
     if let Some(cmid) = &new.cmid {
         check_cmid(cmid)?;
     }
@@ -188,7 +195,7 @@ fn generated_cmid(host_id: &str, n: u64) -> String {
     )
 }
 
-fn check_cmid(cmid: &str) -> Result<(), String> {
+fn check_cmid(cmid: &str) -> Result<(), InvalidCmid> {
     let groups: Vec<&str> = cmid.split('-').collect();
     let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
     let hex = groups
@@ -197,9 +204,9 @@ fn check_cmid(cmid: &str) -> Result<(), String> {
     if lengths == [8, 4, 4, 4, 12] && hex {
         Ok(())
     } else {
-        Err(format!(
-            "`{cmid}` is not a CMID: Windows shows it as a GUID, e.g. `3f2504e0-4f89-11d3-9a0c-0305e82c3301`"
-        ))
+        Err(InvalidCmid {
+            cmid: cmid.to_string(),
+        })
     }
 }
 

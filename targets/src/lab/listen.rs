@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, ListenError};
 
 /// One lab host whose KMS port is open.
 #[derive(Debug)]
@@ -57,21 +57,20 @@ pub fn open(paths: &[PathBuf]) -> Result<Vec<Opened>, Error> {
             continue;
         }
         let port = file.host.service.effective_port();
-        let refuse = |message: String| Error::Listen {
+        let refuse = |source: ListenError| Error::Listen {
             path: path.clone(),
             port,
-            message,
+            source,
         };
         if let Some(other) = listening_on(&opened, port) {
-            return Err(refuse(format!(
-                "lab host `{}` listens on the same port",
-                other.display()
-            )));
+            return Err(refuse(ListenError::SamePort {
+                other: other.to_path_buf(),
+            }));
         }
         let socket = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|e| {
             refuse(match e.kind() {
-                ErrorKind::AddrInUse => "the port is in use by another program".to_string(),
-                _ => e.to_string(),
+                ErrorKind::AddrInUse => ListenError::InUse,
+                _ => ListenError::Bind(e),
             })
         })?;
         opened.push(Opened::Listening(Listener {

@@ -15,10 +15,12 @@ mod request;
 mod script;
 mod verify;
 
-pub use protocol::{discovery, message, outcome, readable_stderr, Answer, Begin, Message};
+pub use protocol::{
+    discovery, message, outcome, readable_stderr, AgentError, Answer, Begin, Message,
+};
 pub use request::Request;
 pub use script::agent_script;
-pub use verify::verify;
+pub use verify::{verify, VerifyError};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

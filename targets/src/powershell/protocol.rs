@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::verify::verify;
 use super::Request;
-use crate::cim::{self, Observations};
+use crate::cim::{self, CimError, Observations};
 
 /// Windows PowerShell started with `-EncodedCommand` and redirected streams writes its error
 /// and progress streams to stderr as CLIXML (`#< CLIXML`, then `<Objs ...>` holding
@@ -69,6 +69,41 @@ fn clixml_text(escaped: &str) -> String {
     String::from_utf16_lossy(&units)
 }
 
+/// What the agent answered that says a request failed, or that kmsconf cannot read.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The session runs in a language mode where the agent cannot work; nothing was run.
+    #[error("PowerShell on the host runs in `{mode}` mode (an AppLocker or WDAC policy), where kmsconf's agent cannot make the .NET calls it needs; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode")]
+    LanguageMode { mode: String },
+    #[error("malformed answer line `KMSCONF:{line}`")]
+    MalformedLine { line: String },
+    #[error("answer `{kind}` is not base64: {source}")]
+    Base64 {
+        kind: String,
+        source: base64::DecodeError,
+    },
+    #[error("answer `{kind}` is not UTF-8")]
+    Utf8 { kind: String },
+    /// The agent reported that `step` (`discovery`, `lock`) failed, with the host's HRESULT
+    /// where it gave one.
+    #[error("{step} failed: {}", explained(*code, message))]
+    Failed {
+        step: String,
+        code: Option<u32>,
+        message: String,
+    },
+    #[error("cannot read the discovery answer: {0}")]
+    Discovery(#[source] CimError),
+}
+
+/// The host's message, explained by its HRESULT where there is one.
+fn explained(code: Option<u32>, message: &str) -> String {
+    match code {
+        Some(code) => catalog::explain_failure(code, message),
+        None => message.to_string(),
+    }
+}
+
 /// One `KMSCONF:<kind>:<base64 JSON>` line of the agent's output, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -82,25 +117,31 @@ const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
 
 /// The answer line in `line`, if it is one (other output, such as a banner, is `None`). A
 /// session in Constrained Language Mode is an error that says so.
-pub fn message(line: &str) -> Option<Result<Message, String>> {
+pub fn message(line: &str) -> Option<Result<Message, AgentError>> {
     let line = line.trim();
     if let Some(mode) = line.strip_prefix(LANGUAGE_MODE) {
-        return Some(Err(format!(
-            "PowerShell on the host runs in `{}` mode (an AppLocker or WDAC policy), where kmsconf's agent cannot make the .NET calls it needs; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode",
-            mode.trim()
-        )));
+        return Some(Err(AgentError::LanguageMode {
+            mode: mode.trim().to_string(),
+        }));
     }
     line.strip_prefix("KMSCONF:").map(decode)
 }
 
-fn decode(rest: &str) -> Result<Message, String> {
+fn decode(rest: &str) -> Result<Message, AgentError> {
     let (kind, data) = rest
         .split_once(':')
-        .ok_or_else(|| format!("malformed answer line `KMSCONF:{rest}`"))?;
+        .ok_or_else(|| AgentError::MalformedLine {
+            line: rest.to_string(),
+        })?;
     let bytes = BASE64
         .decode(data.trim())
-        .map_err(|e| format!("answer `{kind}` is not base64: {e}"))?;
-    let json = String::from_utf8(bytes).map_err(|_| format!("answer `{kind}` is not UTF-8"))?;
+        .map_err(|source| AgentError::Base64 {
+            kind: kind.to_string(),
+            source,
+        })?;
+    let json = String::from_utf8(bytes).map_err(|_| AgentError::Utf8 {
+        kind: kind.to_string(),
+    })?;
     Ok(Message {
         kind: kind.to_string(),
         json,
@@ -122,20 +163,15 @@ pub struct Answer {
 impl Answer {
     /// What the agent answered, or the failure it reported, for the user. `what` names the
     /// step (`discovery`, `lock`).
-    pub fn value(self, what: &str) -> Result<Value, String> {
+    pub fn value(self, what: &str) -> Result<Value, AgentError> {
         if self.ok {
             return Ok(self.answer);
         }
-        let message = self.message.unwrap_or_default();
-        Err(
-            match self.h_result.as_deref().and_then(catalog::parse_code) {
-                Some(code) => format!(
-                    "{what} failed: {}",
-                    catalog::explain_failure(code, &message)
-                ),
-                None => format!("{what} failed: {message}"),
-            },
-        )
+        Err(AgentError::Failed {
+            step: what.to_string(),
+            code: self.h_result.as_deref().and_then(catalog::parse_code),
+            message: self.message.unwrap_or_default(),
+        })
     }
 }
 
@@ -146,10 +182,10 @@ pub struct Begin {
     pub id: u64,
 }
 
-/// Reads the discovery document. `Err` holds a message for the user.
-pub fn discovery(answer: Answer) -> Result<(HostState, Observations), String> {
+/// Reads the discovery document.
+pub fn discovery(answer: Answer) -> Result<(HostState, Observations), AgentError> {
     let json = answer.value("discovery")?.to_string();
-    cim::parse_discovery(&json).map_err(|e| format!("cannot read the discovery answer: {e}"))
+    cim::parse_discovery(&json).map_err(AgentError::Discovery)
 }
 
 /// The outcome of one operation from its answer: the host's failure with its HRESULT, or what
@@ -175,9 +211,9 @@ pub fn outcome(op: &TargetOp, answer: Answer, request: &Request) -> ChangeStatus
     }
     match verify(op, &answer.answer) {
         Ok(outcome) => outcome,
-        Err(message) => ChangeStatus::Failed {
+        Err(e) => ChangeStatus::Failed {
             code: None,
-            message: format!("the host accepted the change but did not take it: {message}"),
+            message: format!("the host accepted the change but did not take it: {e}"),
         },
     }
 }

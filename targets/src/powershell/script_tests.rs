@@ -12,6 +12,11 @@ fn constrained_language_mode_is_detected_first_and_named() {
         .expect("an answer line")
         .expect_err("refused");
     assert!(
+        matches!(&e, AgentError::LanguageMode { mode } if mode == "ConstrainedLanguage"),
+        "{e}"
+    );
+    let e = e.to_string();
+    assert!(
         e.contains("`ConstrainedLanguage` mode") && e.contains("FullLanguage"),
         "{e}"
     );

@@ -379,9 +379,19 @@ fn a_key_that_installs_as_another_channel_is_a_failure() {
         &json!({ "Products": [product("6789B", "Volume:GVLK", 1)] }),
     )
     .expect_err("gvlk");
-    assert!(e.contains("KMS client key"), "{e}");
+    assert!(
+        matches!(
+            e,
+            VerifyError::OtherChannel {
+                expected: kmsconf_model::state::Channel::KmsHost,
+                found: kmsconf_model::state::Channel::KmsClient
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("KMS client key"), "{e}");
     let e = verify(&op, &json!({ "Products": [] })).expect_err("none");
-    assert!(e.contains("no Windows product"), "{e}");
+    assert!(e.to_string().contains("no Windows product"), "{e}");
 }
 
 #[test]
@@ -411,8 +421,8 @@ fn firewall_read_backs_are_compared_with_windows_address_forms() {
     };
     let rule = |enabled: &str, profile: &str, address: &str| json!({ "FirewallRules": [{ "Name": "SPPSVC-In-TCP-NoScope", "Group": "@FirewallAPI.dll,-28002", "Direction": "Inbound", "Enabled": enabled, "Profile": profile, "LocalPort": "1688", "RemoteAddress": address }] });
     assert_eq!(
-        verify(&op, &rule("True", "Domain", "10.0.0.0/255.0.0.0")),
-        Ok(ChangeStatus::applied())
+        verify(&op, &rule("True", "Domain", "10.0.0.0/255.0.0.0")).expect("applied"),
+        ChangeStatus::applied()
     );
     assert!(verify(&op, &rule("False", "Domain", "10.0.0.0/255.0.0.0")).is_err());
     assert!(verify(&op, &rule("True", "Domain", "Any")).is_err());
@@ -426,13 +436,13 @@ fn firewall_read_backs_are_compared_with_windows_address_forms() {
         remote_addresses: None,
     };
     assert_eq!(
-        verify(&unscoped, &rule("True", "Domain", "Any")),
-        Ok(ChangeStatus::applied())
+        verify(&unscoped, &rule("True", "Domain", "Any")).expect("applied"),
+        ChangeStatus::applied()
     );
     let remove = TargetOp::RemovePortRule;
     assert_eq!(
-        verify(&remove, &json!({ "FirewallRules": [] })),
-        Ok(ChangeStatus::applied())
+        verify(&remove, &json!({ "FirewallRules": [] })).expect("applied"),
+        ChangeStatus::applied()
     );
 }
 
@@ -442,6 +452,17 @@ fn discovery_errors_carry_the_hresult_and_its_meaning() {
         json!({ "Id": 1, "Ok": false, "HResult": "0x80070005", "Message": "Access denied" }),
     );
     let e = discovery(failed).expect_err("error");
+    assert!(
+        matches!(
+            e,
+            AgentError::Failed {
+                code: Some(0x8007_0005),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = e.to_string();
     assert!(
         e.contains("0x80070005") && e.contains("administrative rights"),
         "{e}"
@@ -510,7 +531,9 @@ fn retirement_read_backs_are_verified() {
         Ok(ChangeStatus::Applied { .. })
     ));
     let kept = json!({ "Products": [{ "ID": id, "ApplicationID": "0ff1ce15-a989-479d-af46-f275c6370663", "PartialProductKey": "WXYZ2" }] });
-    assert!(verify(&op, &kept).is_err_and(|e| e.contains("still holds the key ending in WXYZ2")));
+    assert!(verify(&op, &kept).is_err_and(|e| e
+        .to_string()
+        .contains("still holds the key ending in WXYZ2")));
     let cleared =
         json!({ "Service": {}, "Registry": { "KeyManagementServiceListeningPort": null } });
     assert!(verify(&TargetOp::ClearListeningPort, &cleared).is_ok());

@@ -11,7 +11,68 @@ use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RuleState};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cim::{self, CimFirewallRule, CimProduct, CimRegistry, CimService};
+use crate::cim::{self, CimError, CimFirewallRule, CimProduct, CimRegistry, CimService};
+
+/// What the host read back after an operation that shows the operation did not take.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the read-back is unreadable: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    #[error(transparent)]
+    Cim(#[from] CimError),
+    #[error("the host shows no {} product", catalog::product_name(*product))]
+    NoProduct { product: ProductId },
+    #[error("the host shows no installation ID")]
+    NoInstallationId,
+    #[error("the host read back no service properties")]
+    NoServiceProperties,
+    /// A service setting reads back other than it was written (each as its slmgr equivalent).
+    #[error("it reads back as `{found}`")]
+    Mismatch {
+        setting: &'static str,
+        expected: String,
+        found: String,
+    },
+    #[error("the service still runs with the settings from before the restart")]
+    RestartPending,
+    #[error("the listening port still reads back as {found}")]
+    PortNotCleared { found: String },
+    #[error("{} is {status}, not licensed", catalog::product_name(*product))]
+    NotLicensed {
+        product: ProductId,
+        status: LicenseStatus,
+    },
+    #[error("SKU {activation_id} still holds the key ending in {partial_key}")]
+    KeyStillInstalled {
+        activation_id: String,
+        partial_key: String,
+    },
+    #[error("the installed key ends in {}, not {expected}", found.as_deref().unwrap_or("nothing"))]
+    OtherKey {
+        expected: String,
+        found: Option<String>,
+    },
+    #[error("the key installed as a {found}, not a {expected}")]
+    OtherChannel { expected: Channel, found: Channel },
+    #[error("the group's rules are gone")]
+    NoRuleGroup { group: RuleGroup },
+    #[error("the {} rules are not all {}", group.display_name(), if *enabled { "enabled" } else { "disabled" })]
+    RuleGroup { group: RuleGroup, enabled: bool },
+    #[error("the host shows no rule `{rule}`")]
+    NoRule { rule: String },
+    /// The rule reads back as `found` (enabled, profiles, remote addresses).
+    #[error("`{rule}` reads back {} on {:?} from {:?}", if found.enabled { "enabled" } else { "disabled" }, found.profiles, found.remote_addresses)]
+    Rule { rule: String, found: RuleState },
+    #[error("there is no enabled rule {PORT_RULE_NAME}")]
+    NoPortRule,
+    #[error("{PORT_RULE_NAME} reads back as TCP {port} from {remote_addresses:?}")]
+    PortRule {
+        port: u16,
+        remote_addresses: Vec<String>,
+    },
+    #[error("{PORT_RULE_NAME} is still there")]
+    PortRuleRemains,
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -25,13 +86,13 @@ struct ReadBack {
 }
 
 /// Checks what the host read back after an operation; `Err` says what did not take.
-pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> {
-    let rb: ReadBack = serde_json::from_value(read_back.clone())
-        .map_err(|e| format!("the read-back is unreadable: {e}"))?;
-    let product = |id: ProductId| -> Result<ProductState, String> {
-        let p = cim::select_product(id, &rb.products)
-            .ok_or_else(|| format!("the host shows no {} product", catalog::product_name(id)))?;
-        cim::product_state(p)
+pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, VerifyError> {
+    let rb: ReadBack =
+        serde_json::from_value(read_back.clone()).map_err(VerifyError::Unreadable)?;
+    let product = |id: ProductId| -> Result<ProductState, VerifyError> {
+        let p =
+            cim::select_product(id, &rb.products).ok_or(VerifyError::NoProduct { product: id })?;
+        Ok(cim::product_state(p)?)
     };
     match op {
         TargetOp::InstallLicensePack { product: id, .. } => {
@@ -77,10 +138,8 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, String> 
 }
 
 /// The installation ID the host shows for `id`, for the user to call the activation line with.
-fn installation_id_pending(id: ProductId, p: ProductState) -> Result<ChangeStatus, String> {
-    let iid = p
-        .installation_id
-        .ok_or("the host shows no installation ID")?;
+fn installation_id_pending(id: ProductId, p: ProductState) -> Result<ChangeStatus, VerifyError> {
+    let iid = p.installation_id.ok_or(VerifyError::NoInstallationId)?;
     Ok(ChangeStatus::Pending {
         message: format!(
             "installation ID for {}: {iid}\n  call the activation line with it, then set `confirmation_id` for `{id}` and apply again",
@@ -90,34 +149,41 @@ fn installation_id_pending(id: ProductId, p: ProductState) -> Result<ChangeStatu
 }
 
 /// The service setting reads back as it was written.
-fn verify_service(rb: &ReadBack, setting: &ServiceSetting) -> Result<ChangeStatus, String> {
+fn verify_service(rb: &ReadBack, setting: &ServiceSetting) -> Result<ChangeStatus, VerifyError> {
     let now = setting.current(&read_service(rb)?);
     if &now != setting {
-        return Err(format!("it reads back as `{}`", now.equivalent()));
+        return Err(VerifyError::Mismatch {
+            setting: setting.setting().key,
+            expected: setting.equivalent(),
+            found: now.equivalent(),
+        });
     }
     Ok(ChangeStatus::applied())
 }
 
 /// kmsconf's port rule is gone.
-fn verify_port_rule_removed(rb: &ReadBack) -> Result<ChangeStatus, String> {
+fn verify_port_rule_removed(rb: &ReadBack) -> Result<ChangeStatus, VerifyError> {
     let present = rb
         .firewall_rules
         .iter()
         .any(|r| r.name.eq_ignore_ascii_case(PORT_RULE_NAME));
     if present {
-        return Err(format!("{PORT_RULE_NAME} is still there"));
+        return Err(VerifyError::PortRuleRemains);
     }
     Ok(ChangeStatus::applied())
 }
 
 /// The product is licensed after activating it `how` (`online`, `by phone`).
-fn verify_activated(id: ProductId, p: &ProductState, how: &str) -> Result<ChangeStatus, String> {
+fn verify_activated(
+    id: ProductId,
+    p: &ProductState,
+    how: &str,
+) -> Result<ChangeStatus, VerifyError> {
     if p.license_status != LicenseStatus::Licensed {
-        return Err(format!(
-            "{} is {}, not licensed",
-            catalog::product_name(id),
-            p.license_status
-        ));
+        return Err(VerifyError::NotLicensed {
+            product: id,
+            status: p.license_status,
+        });
     }
     Ok(ChangeStatus::Applied {
         detail: Some(format!("activated {how}")),
@@ -125,9 +191,9 @@ fn verify_activated(id: ProductId, p: &ProductState, how: &str) -> Result<Change
 }
 
 /// The running service uses what was written: no setting waits for a restart any more.
-fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, String> {
+fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, VerifyError> {
     if read_service(rb)?.restart_pending {
-        return Err("the service still runs with the settings from before the restart".into());
+        return Err(VerifyError::RestartPending);
     }
     Ok(ChangeStatus::Applied {
         detail: Some("Software Protection service restarted".into()),
@@ -138,7 +204,7 @@ fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, String> {
 fn verify_uninstalled(
     products: &[CimProduct],
     activation_id: &str,
-) -> Result<ChangeStatus, String> {
+) -> Result<ChangeStatus, VerifyError> {
     let still = products.iter().find(|p| {
         p.id.eq_ignore_ascii_case(activation_id)
             && p.partial_product_key
@@ -146,10 +212,10 @@ fn verify_uninstalled(
                 .is_some_and(|k| !k.is_empty())
     });
     if let Some(p) = still {
-        return Err(format!(
-            "SKU {activation_id} still holds the key ending in {}",
-            p.partial_product_key.as_deref().unwrap_or_default()
-        ));
+        return Err(VerifyError::KeyStillInstalled {
+            activation_id: activation_id.to_string(),
+            partial_key: p.partial_product_key.clone().unwrap_or_default(),
+        });
     }
     Ok(ChangeStatus::Applied {
         detail: Some(format!("uninstalled the key of {activation_id}")),
@@ -158,7 +224,7 @@ fn verify_uninstalled(
 
 /// The port set earlier is gone from the registry (the service listens on 1688 once it
 /// restarts, which the plan's restart does).
-fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, String> {
+fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, VerifyError> {
     let row = kmsconf_model::settings::find("port").and_then(|r| r.write.registry());
     let value = rb
         .registry
@@ -171,10 +237,9 @@ fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, String> {
         matches!(text.trim(), "" | "0" | "1688")
     });
     if !cleared {
-        return Err(format!(
-            "the listening port still reads back as {}",
-            value.map(ToString::to_string).unwrap_or_default()
-        ));
+        return Err(VerifyError::PortNotCleared {
+            found: value.map(ToString::to_string).unwrap_or_default(),
+        });
     }
     Ok(ChangeStatus::Applied {
         detail: Some("listening port cleared (1688 once the service restarts)".into()),
@@ -186,13 +251,12 @@ fn verify_port_cleared(rb: &ReadBack) -> Result<ChangeStatus, String> {
 fn verify_key(
     p: &ProductState,
     key: &kmsconf_model::keys::ProductKey,
-) -> Result<ChangeStatus, String> {
+) -> Result<ChangeStatus, VerifyError> {
     if p.partial_key.as_deref() != Some(key.partial().as_str()) {
-        return Err(format!(
-            "the installed key ends in {}, not {}",
-            p.partial_key.as_deref().unwrap_or("nothing"),
-            key.partial()
-        ));
+        return Err(VerifyError::OtherKey {
+            expected: key.partial(),
+            found: p.partial_key.clone(),
+        });
     }
     let expected = if catalog::is_client_key(key.secret().expose()) {
         Channel::KmsClient
@@ -200,10 +264,10 @@ fn verify_key(
         Channel::KmsHost
     };
     if p.channel != expected {
-        return Err(format!(
-            "the key installed as a {}, not a {expected}",
-            p.channel
-        ));
+        return Err(VerifyError::OtherChannel {
+            expected,
+            found: p.channel,
+        });
     }
     Ok(ChangeStatus::Applied {
         detail: Some(format!("installed key {}", key.masked())),
@@ -215,15 +279,14 @@ fn verify_rule_group(
     rb: &ReadBack,
     group: RuleGroup,
     enabled: bool,
-) -> Result<ChangeStatus, String> {
+) -> Result<ChangeStatus, VerifyError> {
     let fw = cim::firewall(&rb.firewall_rules)?;
-    let g = fw.groups.get(&group).ok_or("the group's rules are gone")?;
+    let g = fw
+        .groups
+        .get(&group)
+        .ok_or(VerifyError::NoRuleGroup { group })?;
     if g.enabled != enabled {
-        return Err(format!(
-            "the {} rules are not all {}",
-            group.display_name(),
-            if enabled { "enabled" } else { "disabled" }
-        ));
+        return Err(VerifyError::RuleGroup { group, enabled });
     }
     Ok(ChangeStatus::applied())
 }
@@ -235,24 +298,24 @@ fn verify_firewall_rule(
     rule: &str,
     want: &RuleState,
     scoped: bool,
-) -> Result<ChangeStatus, String> {
+) -> Result<ChangeStatus, VerifyError> {
     let fw = cim::firewall(&rb.firewall_rules)?;
     let r = fw
         .groups
         .get(&group)
         .and_then(|g| g.rules.get(rule))
-        .ok_or_else(|| format!("the host shows no rule `{rule}`"))?;
+        .ok_or_else(|| VerifyError::NoRule {
+            rule: rule.to_string(),
+        })?;
     let same = r.enabled == want.enabled
         && (!want.enabled
             || (r.profiles == want.profiles
                 && (!scoped || r.remote_addresses == want.remote_addresses)));
     if !same {
-        return Err(format!(
-            "`{rule}` reads back {} on {:?} from {:?}",
-            if r.enabled { "enabled" } else { "disabled" },
-            r.profiles,
-            r.remote_addresses
-        ));
+        return Err(VerifyError::Rule {
+            rule: rule.to_string(),
+            found: r.clone(),
+        });
     }
     Ok(ChangeStatus::applied())
 }
@@ -263,24 +326,25 @@ fn verify_port_rule(
     port: u16,
     remote_addresses: &[String],
     profiles: &[Profile],
-) -> Result<ChangeStatus, String> {
+) -> Result<ChangeStatus, VerifyError> {
     let fw = cim::firewall(&rb.firewall_rules)?;
-    let rule = fw
-        .port_rule
-        .ok_or_else(|| format!("there is no enabled rule {PORT_RULE_NAME}"))?;
+    let rule = fw.port_rule.ok_or(VerifyError::NoPortRule)?;
     if rule.port != port || rule.remote_addresses != remote_addresses || rule.profiles != profiles {
-        return Err(format!(
-            "{PORT_RULE_NAME} reads back as TCP {} from {:?}",
-            rule.port, rule.remote_addresses
-        ));
+        return Err(VerifyError::PortRule {
+            port: rule.port,
+            remote_addresses: rule.remote_addresses,
+        });
     }
     Ok(ChangeStatus::applied())
 }
 
-fn read_service(rb: &ReadBack) -> Result<kmsconf_model::state::ServiceState, String> {
+fn read_service(rb: &ReadBack) -> Result<kmsconf_model::state::ServiceState, VerifyError> {
     let svc = rb
         .service
         .as_ref()
-        .ok_or("the host read back no service properties")?;
-    cim::service(svc, rb.registry.as_ref().unwrap_or(&CimRegistry::default()))
+        .ok_or(VerifyError::NoServiceProperties)?;
+    Ok(cim::service(
+        svc,
+        rb.registry.as_ref().unwrap_or(&CimRegistry::default()),
+    )?)
 }

@@ -25,7 +25,7 @@ pub enum Mechanism {
 }
 
 /// An authentication failure, in words a person can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct AuthError(pub String);
 

@@ -9,10 +9,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kmsconf_engine::secret::Secret;
 
-use super::auth::{Context, Mechanism};
-use super::encryption::{self, Protocol};
+use super::auth::{AuthError, Context, Mechanism};
+use super::encryption::{self, FrameError, Protocol};
 use super::http::{Connection, HttpError, Response, Tls};
-use super::wsman::{self, Endpoint, Expect, ParseError, Reply};
+use super::wsman::{self, Endpoint, Expect, Fault, ParseError, Reply};
 use super::{AuthMethod, WinRmOptions};
 use crate::process::Broken;
 
@@ -43,6 +43,47 @@ pub struct Client {
     pub endpoint: Endpoint,
     /// `user` at `host:port`, for messages.
     who: String,
+}
+
+/// The WinRM service answered something other than what kmsconf asked for: a fault, an HTTP
+/// status, or a body kmsconf cannot or must not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A WS-Management fault, `during` the step it answered where that is named.
+    #[error("{}{}", during.as_deref().map(|d| format!("{d}: ")).unwrap_or_default(), fault_message(fault))]
+    Fault {
+        during: Option<String>,
+        fault: Fault,
+    },
+    #[error("{during}: {source}")]
+    Unreadable { during: String, source: ParseError },
+    /// An HTTP status kmsconf does not expect; `detail` is the start of the body.
+    #[error("the WinRM service answered HTTP {status} {during}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
+    Status {
+        status: u16,
+        during: String,
+        detail: String,
+    },
+    #[error("the WinRM service answered HTTP {status} with an unsealed `{content_type}` body after {who} authenticated; over HTTP kmsconf accepts only sealed messages (something between may be rewriting the connection)")]
+    Unsealed {
+        status: u16,
+        content_type: String,
+        who: String,
+    },
+    #[error("unreadable sealed answer: {0}")]
+    Frame(#[source] FrameError),
+    #[error("a sealed answer failed its integrity check: it was changed on the way, or does not come from the host kmsconf authenticated with ({0})")]
+    Integrity(#[source] AuthError),
+    #[error("a sealed answer of {found} bytes says it holds {said}")]
+    Length { found: usize, said: usize },
+    #[error("an answer that is not UTF-8")]
+    NotUtf8,
+    /// A reply of another kind than the request asks for.
+    #[error("the host answered a {request} with {reply}")]
+    Unexpected {
+        request: &'static str,
+        reply: &'static str,
+    },
 }
 
 /// A WS-Management call that did not give its reply.
@@ -219,28 +260,28 @@ impl Client {
                     .to_ascii_lowercase()
                     .starts_with("multipart/encrypted")
                 {
-                    return Err(Broken::Refused(format!(
-                        "the WinRM service answered HTTP {} with an unsealed `{content_type}` body after {} authenticated; over HTTP kmsconf accepts only sealed messages (something between may be rewriting the connection)",
-                        response.status, self.who
-                    )));
+                    return Err(Broken::Refused(Refusal::Unsealed {
+                        status: response.status,
+                        content_type: content_type.to_string(),
+                        who: self.who.clone(),
+                    }));
                 }
                 let framed = encryption::unframe(content_type, &response.body)
-                    .map_err(|e| Broken::Refused(format!("unreadable sealed answer: {e}")))?;
-                let plain = context.unseal(framed.header, framed.sealed).map_err(|e| {
-                    Broken::Refused(format!("a sealed answer failed its integrity check: it was changed on the way, or does not come from the host kmsconf authenticated with ({e})"))
-                })?;
+                    .map_err(|e| Broken::Refused(Refusal::Frame(e)))?;
+                let plain = context
+                    .unseal(framed.header, framed.sealed)
+                    .map_err(|e| Broken::Refused(Refusal::Integrity(e)))?;
                 if plain.len() != framed.plain_len {
-                    return Err(Broken::Refused(format!(
-                        "a sealed answer of {} bytes says it holds {}",
-                        plain.len(),
-                        framed.plain_len
-                    )));
+                    return Err(Broken::Refused(Refusal::Length {
+                        found: plain.len(),
+                        said: framed.plain_len,
+                    }));
                 }
                 plain
             }
             _ => response.body.clone(),
         };
-        String::from_utf8(bytes).map_err(|_| Broken::Refused("an answer that is not UTF-8".into()))
+        String::from_utf8(bytes).map_err(|_| Broken::Refused(Refusal::NotUtf8))
     }
 
     /// Sends `xml` and parses its reply as `expect`. `operation` is the call's OperationTimeout.
@@ -257,7 +298,10 @@ impl Client {
             .map_err(CallError::Broken)?;
         wsman::parse(expect, &answer, message_id).map_err(|e| match e {
             ParseError::Fault(fault) => CallError::Fault(fault),
-            other => CallError::Broken(Broken::Refused(format!("{during}: {other}"))),
+            source => CallError::Broken(Broken::Refused(Refusal::Unreadable {
+                during: during.to_string(),
+                source,
+            })),
         })
     }
 
@@ -296,14 +340,11 @@ fn status_error(response: &Response, status: u16, during: &str) -> Broken {
         .filter(|c| !c.is_control())
         .take(200)
         .collect();
-    let detail = if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!(": {}", text.trim())
-    };
-    Broken::Refused(format!(
-        "the WinRM service answered HTTP {status} {during}{detail}"
-    ))
+    Broken::Refused(Refusal::Status {
+        status,
+        during: during.to_string(),
+        detail: text.trim().to_string(),
+    })
 }
 
 /// A connection error as the session reports it.
@@ -322,7 +363,7 @@ fn broken(e: HttpError, during: &str) -> Broken {
 }
 
 /// A WS-Management fault as people read it: its text, its code and the reason.
-pub fn fault_message(fault: &wsman::Fault) -> String {
+pub fn fault_message(fault: &Fault) -> String {
     let code = fault
         .wsman_code
         .map(|c| format!(" (WS-Management error {c}, 0x{c:08X})"))

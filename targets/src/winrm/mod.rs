@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod client;
+pub use client::Refusal;
 pub mod encryption;
 pub mod http;
 mod shell;

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::client::{fault_message, CallError, Client};
+use super::client::{CallError, Client, Refusal};
 use super::wsman::{self, Expect, Reply};
 use crate::powershell;
 use crate::process::{Broken, Finished};
@@ -153,7 +153,10 @@ impl ShellSession {
             }
             Ok(other) => self.lose(unexpected("Receive", &other)),
             Err(CallError::Fault(fault)) if fault.is_timed_out() => {}
-            Err(CallError::Fault(fault)) => self.lose(Broken::Refused(fault_message(&fault))),
+            Err(CallError::Fault(fault)) => self.lose(Broken::Refused(Refusal::Fault {
+                during: None,
+                fault,
+            })),
             Err(CallError::Broken(b)) => self.lose(b),
         }
     }
@@ -264,9 +267,10 @@ fn call(
     client
         .call(expect, xml, id, operation, during)
         .map_err(|e| match e {
-            CallError::Fault(fault) => {
-                Broken::Refused(format!("{during}: {}", fault_message(&fault)))
-            }
+            CallError::Fault(fault) => Broken::Refused(Refusal::Fault {
+                during: Some(during.to_string()),
+                fault,
+            }),
             CallError::Broken(b) => b,
         })
 }
@@ -307,6 +311,9 @@ fn message_id() -> String {
     })
 }
 
-fn unexpected(what: &str, reply: &Reply) -> Broken {
-    Broken::Refused(format!("the host answered a {what} with {}", reply.kind()))
+fn unexpected(request: &'static str, reply: &Reply) -> Broken {
+    Broken::Refused(Refusal::Unexpected {
+        request,
+        reply: reply.kind(),
+    })
 }
