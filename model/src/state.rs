@@ -128,11 +128,11 @@ impl FirewallState {
         let groups = RuleGroup::ALL
             .into_iter()
             .map(|g| {
-                let rules: BTreeMap<String, RuleState> = crate::catalog::rule_group(g)
+                let rules: BTreeMap<String, RuleState> = crate::facts::rule_group(g)
                     .map(|info| {
                         info.rules
                             .iter()
-                            .map(|r| (r.name.clone(), r.built_in()))
+                            .map(|r| (r.name.clone(), RuleState::built_in(r)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -195,6 +195,17 @@ pub struct RuleState {
 }
 
 impl RuleState {
+    /// Rule `rule` on a fresh host: disabled, with its built-in profiles and scope.
+    pub fn built_in(rule: &crate::facts::RuleInfo) -> Self {
+        let mut profiles = rule.profiles.clone();
+        profiles.sort();
+        Self {
+            enabled: false,
+            profiles,
+            remote_addresses: rule.remote_addresses.clone(),
+        }
+    }
+
     /// Whether the rule lets traffic in on `profile`.
     pub fn open_on(&self, profile: Profile) -> bool {
         self.enabled && self.profiles.contains(&profile)

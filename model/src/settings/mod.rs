@@ -14,6 +14,10 @@ pub use value::{Kind, ServiceSetting, SettingValue};
 use crate::config::ServiceConfig;
 use crate::state::ServiceState;
 
+/// The registry key of the Software Protection Platform's KMS settings.
+pub const REGISTRY_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
+
 /// One KMS service setting.
 #[derive(Debug, Clone)]
 pub struct Setting {
@@ -103,7 +107,7 @@ pub struct CimMethod {
     pub inverted: bool,
 }
 
-/// A value under [`REGISTRY_KEY`](crate::ops::REGISTRY_KEY).
+/// A value under [`REGISTRY_KEY`].
 #[derive(Debug, Clone)]
 pub struct RegistryValue {
     pub name: &'static str,

@@ -8,9 +8,8 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 
-use super::{RegistryValue, Setting, Slmgr, Write};
+use super::{RegistryValue, Setting, Slmgr, Write, REGISTRY_KEY};
 use crate::config::PublishDomain;
-use crate::ops::REGISTRY_KEY;
 use crate::state::ServiceState;
 
 /// The type of a setting's value.
