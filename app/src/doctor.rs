@@ -154,7 +154,7 @@ pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnos
                 .map(|state| kmsconf_engine::target::Discovery { state, created })
         });
     let created = match &discovery {
-        Ok(d) if d.created => Some(kmsconf_providers::planner::created_notice(&d.state)),
+        Ok(d) if d.created => Some(kmsconf_providers::registry::created_notice(&d.state)),
         _ => None,
     };
     let state = discovery.map(|d| d.state);

@@ -16,7 +16,7 @@ use kmsconf_engine::schedule::schedule;
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
-use kmsconf_providers::{dns, planner, shown};
+use kmsconf_providers::{dns, registry, shown};
 use kmsconf_targets::{Connect, DynTarget};
 
 use crate::failure::HostFailure;
@@ -289,7 +289,7 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 state,
                 created: discovery.created,
             };
-            let mut plan = planner::plan_host(host, discovery).map_err(HostFailure::from)?;
+            let mut plan = registry::plan_host(host, discovery).map_err(HostFailure::from)?;
             if matches!(host.target, TargetSpec::Lab { .. }) {
                 plan.notices.extend(missing_lab_packs(&plan));
             }

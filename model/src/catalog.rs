@@ -156,7 +156,6 @@ pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
     codes().values()
 }
 
-
 /// `0xC004F074`.
 pub fn format_code(code: u32) -> String {
     format!("0x{code:08X}")

@@ -189,7 +189,6 @@ pub struct RuleInfo {
     pub source: String,
 }
 
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HresultFact {

@@ -5,9 +5,8 @@ use kmsconf_model::config::{Activation, ProductConfig, ProductId};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use serde_json::{json, Value};
 
+use crate::contract::{ChangeSpec, Planned, Provider};
 use crate::export::{commented, env_placeholder, key_variable, ExportDoc};
-use crate::planner::ChangeSpec;
-use crate::provider::{Planned, Provider};
 use crate::status::{product_status, HostStatus};
 use crate::Error;
 use kmsconf_engine::secret::DeclaredSecret;

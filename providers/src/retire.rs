@@ -17,12 +17,8 @@ use kmsconf_model::state::{Channel, HostState};
 use kmsconf_model::KmsChange;
 use serde_json::{json, Value};
 
-use crate::planner::ChangeSpec;
-use crate::provider::Planned;
+use crate::contract::{ChangeSpec, Planned, CLIENT_KEY};
 use crate::Error;
-
-/// The address of the change that installs the Windows KMS client key.
-pub const CLIENT_KEY: &str = "products.windows.client_key";
 
 /// Plans the retirement of `cfg`'s host, observed in `state`.
 pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Error> {
@@ -98,7 +94,7 @@ fn setting_change(key: &str, value: SettingValue, state: &HostState) -> Option<K
 }
 
 fn clear_port_change(port: u16) -> KmsChange {
-    ChangeSpec::new(crate::service::PORT, json!(port))
+    ChangeSpec::new(crate::contract::PORT, json!(port))
         .note("no slmgr.vbs switch clears the port (`slmgr.vbs /sprt 1688` listens on the same port but writes it); Windows clears it only on a KMS host, so before the key goes")
         .into_change(PlanOp::ClearListeningPort)
 }

@@ -9,17 +9,13 @@ use kmsconf_model::KmsChange;
 use serde_json::json;
 use toml_edit::Table;
 
+use crate::contract::{ChangeSpec, Planned, Provider};
 use crate::export::ExportDoc;
-use crate::planner::ChangeSpec;
-use crate::provider::{Planned, Provider};
 use crate::status::{HostStatus, ServiceStatus};
 use crate::Error;
 use kmsconf_model::ops::PlanOp;
 
-pub const RESTART: &str = "service.restart";
-/// The change that sets the KMS port, which the firewall's port rule and the published SRV
-/// records wait for.
-pub const PORT: &str = "service.port";
+use crate::contract::RESTART;
 
 /// The address of a setting's change: `service.port`.
 pub fn address(setting: &Setting) -> String {
@@ -178,6 +174,6 @@ mod tests {
     #[test]
     fn the_port_change_is_the_port_rows() {
         let port = kmsconf_model::settings::find("port").expect("row");
-        assert_eq!(super::address(port), super::PORT);
+        assert_eq!(super::address(port), crate::contract::PORT);
     }
 }

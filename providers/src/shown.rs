@@ -484,7 +484,7 @@ mod tests {
             state,
             created: false,
         };
-        crate::planner::plan_host(&config.hosts["kms01"], discovery).expect("plan")
+        crate::registry::plan_host(&config.hosts["kms01"], discovery).expect("plan")
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use kmsconf_model::config::TargetSpec;
-use kmsconf_providers::export;
+use kmsconf_providers::{export, registry};
 
 use super::{session, CliError};
 
@@ -47,7 +47,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     let name = args
         .name
         .unwrap_or_else(|| export::host_name(&state.computer_name));
-    let exported = export::export(&name, args.target.trim(), &state);
+    let exported = registry::export(&name, args.target.trim(), &state);
     super::output::emit(&exported.toml)?;
     if matches!(spec, TargetSpec::WinRm { .. }) {
         note!(

@@ -8,8 +8,8 @@ use kmsconf_app::output::StatusOutput;
 use kmsconf_app::session as app;
 use kmsconf_model::config::{HostLifecycle, ProductId};
 use kmsconf_model::state::{Channel, LicenseStatus};
-use kmsconf_providers::planner;
-use kmsconf_providers::status::{self, HostStatus, ProductStatus};
+use kmsconf_providers::registry;
+use kmsconf_providers::status::{HostStatus, ProductStatus};
 
 use super::openmetrics::{self, Format};
 use super::render::Style;
@@ -44,11 +44,11 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
                 Ok(kmsconf_engine::target::Discovery { state, created })
             });
         let created = match &discovery {
-            Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
+            Ok(d) if d.created => Some((host.name.clone(), registry::created_notice(&d.state))),
             _ => None,
         };
         let observed = discovery.map(|d| d.state);
-        let status = status::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
+        let status = registry::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
         (status, created)
     })?;
     let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();
