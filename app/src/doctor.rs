@@ -152,6 +152,7 @@ pub fn diagnose(cfg: &HostConfig, target: Result<&DynTarget, String>) -> Diagnos
             d.state
                 .into_host()
                 .map(|state| kmsconf_engine::target::Discovery { state, created })
+                .map_err(|e| e.to_string())
         });
     let created = match &discovery {
         Ok(d) if d.created => Some(kmsconf_providers::registry::created_notice(&d.state)),

@@ -109,7 +109,7 @@ impl From<kmsconf_providers::Error> for HostFailure {
     fn from(e: kmsconf_providers::Error) -> Self {
         // the message of a planning error already names the host, which the report shows
         let message = match e {
-            kmsconf_providers::Error::Plan { message, .. } => message,
+            kmsconf_providers::Error::Plan { source, .. } => source.to_string(),
             other => other.to_string(),
         };
         Self::plan(message)

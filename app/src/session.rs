@@ -140,9 +140,9 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
 pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
     let (plan, seal) = KmsPlan::load(path, key)?;
     for host in &plan.hosts {
-        shown::check(host).map_err(|message| kmsconf_engine::Error::PlanIntegrity {
+        shown::check(host).map_err(|e| kmsconf_engine::Error::PlanIntegrity {
             path: path.to_path_buf(),
-            message,
+            message: e.to_string(),
         })?;
     }
     Ok((plan, seal))

@@ -103,8 +103,8 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
     let providers = Providers::with_settings(rows);
     let host = &config.hosts["kms01"];
 
-    let plan =
-        registry::plan_host_with(&providers, host, lab.discover().expect("discover")).expect("plan");
+    let plan = registry::plan_host_with(&providers, host, lab.discover().expect("discover"))
+        .expect("plan");
     let [change] = plan.changes.as_slice() else {
         panic!("one change expected: {:?}", plan.changes)
     };
@@ -144,8 +144,8 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
         !state.service.host_caching,
         "the lab applied it through the row"
     );
-    let again =
-        registry::plan_host_with(&providers, host, lab.discover().expect("discover")).expect("plan");
+    let again = registry::plan_host_with(&providers, host, lab.discover().expect("discover"))
+        .expect("plan");
     assert!(again.changes.is_empty(), "{:?}", again.changes);
 
     let exported = registry::export_with(&providers, "kms01", "lab:kms01.json", &state);
@@ -157,7 +157,12 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
         exported.toml
     );
 
-    let shown = registry::host_status_with(&providers, host, "lab".into(), Ok(&state));
+    let shown = registry::host_status_with(
+        &providers,
+        host,
+        "lab".into(),
+        Ok::<_, std::convert::Infallible>(&state),
+    );
     let service = shown.service.expect("service status");
     assert!(
         service

@@ -26,10 +26,10 @@ pub enum EntryState {
 
 impl EntryState {
     /// The KMS host's state; a DNS server's entry is an error saying so.
-    pub fn into_host(self) -> Result<HostState, String> {
+    pub fn into_host(self) -> Result<HostState, NotAKmsHost> {
         match self {
             Self::KmsHost(host) => Ok(host),
-            Self::DnsServer(_) => Err("this is a DNS server, not a KMS host".into()),
+            Self::DnsServer(_) => Err(NotAKmsHost),
         }
     }
 
@@ -46,6 +46,11 @@ impl EntryState {
         }
     }
 }
+
+/// A DNS server's entry where a KMS host's was expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this is a DNS server, not a KMS host")]
+pub struct NotAKmsHost;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,5 +23,5 @@ pub mod shown;
 pub mod status;
 
 pub use contract::{Planned, Provider};
-pub use error::Error;
+pub use error::{Error, PlanError};
 pub use registry::Providers;

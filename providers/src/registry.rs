@@ -143,7 +143,7 @@ pub fn export_with(providers: &Providers, host: &str, target: &str, state: &Host
 pub fn host_status(
     cfg: &HostConfig,
     target: String,
-    observed: Result<&HostState, String>,
+    observed: Result<&HostState, impl std::fmt::Display>,
 ) -> HostStatus {
     host_status_with(&Providers::default(), cfg, target, observed)
 }
@@ -153,7 +153,7 @@ pub fn host_status_with(
     providers: &Providers,
     cfg: &HostConfig,
     target: String,
-    observed: Result<&HostState, String>,
+    observed: Result<&HostState, impl std::fmt::Display>,
 ) -> HostStatus {
     let mut status = HostStatus {
         name: cfg.name.clone(),
@@ -172,7 +172,7 @@ pub fn host_status_with(
     let state = match observed {
         Ok(s) => s,
         Err(e) => {
-            status.error = Some(e);
+            status.error = Some(e.to_string());
             return status;
         }
     };

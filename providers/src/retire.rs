@@ -18,14 +18,12 @@ use kmsconf_model::KmsChange;
 use serde_json::{json, Value};
 
 use crate::contract::{ChangeSpec, Planned, CLIENT_KEY};
+use crate::error::PlanError;
 use crate::Error;
 
 /// Plans the retirement of `cfg`'s host, observed in `state`.
 pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Error> {
-    let err = |message: String| Error::Plan {
-        host: cfg.name.clone(),
-        message,
-    };
+    let err = |e: PlanError| e.on(&cfg.name);
     let mut changes = settings_changes(state);
     let settings: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
     changes.extend(uninstall_changes(state, &settings).map_err(err)?);
@@ -100,7 +98,7 @@ fn clear_port_change(port: u16) -> KmsChange {
 }
 
 /// `slmgr.vbs /upk <activation ID>` for every product holding a KMS host key, after `deps`.
-fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, String> {
+fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, PlanError> {
     let mut changes = Vec::new();
     for (id, p) in state
         .products
@@ -108,7 +106,9 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
         .filter(|(_, p)| p.channel == Channel::KmsHost)
     {
         let Some(activation_id) = p.activation_id.clone() else {
-            return Err(format!("the host did not report the activation ID of its {} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)", catalog::product_name(*id)));
+            return Err(PlanError::NoActivationId {
+                product: catalog::product_name(*id),
+            });
         };
         let partial = p.partial_key.clone().unwrap_or_default();
         let before = crate::shown::key_value(&partial, p.channel);
@@ -126,7 +126,7 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
 
 /// The public KMS client key of the host's edition, when Windows holds a KMS host key or no key
 /// at all (a MAK or retail key is left alone), after `deps`.
-fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, String> {
+fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, PlanError> {
     let channel = state
         .products
         .get(&ProductId::Windows)
@@ -135,7 +135,9 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
         return Ok(None);
     }
     let Some(edition) = catalog::windows_edition(&state.os) else {
-        return Err(format!("the host runs `{}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf", state.os));
+        return Err(PlanError::NoClientKey {
+            os: state.os.clone(),
+        });
     };
     let change = ChangeSpec::new(CLIENT_KEY, Value::Null)
         .depends_on_all(deps)

@@ -10,6 +10,7 @@ use serde_json::json;
 use toml_edit::Table;
 
 use crate::contract::{ChangeSpec, Planned, Provider};
+use crate::error::PlanError;
 use crate::export::ExportDoc;
 use crate::status::{HostStatus, ServiceStatus};
 use crate::Error;
@@ -157,14 +158,12 @@ fn key_install(
         None => installs.iter().map(|c| c.address.clone()).collect(),
     };
     if deps.is_empty() {
-        return Err(Error::Plan {
+        let settings = gated.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
+        return Err(PlanError::SettingsNeedHostKey {
+            settings: settings.join(", "),
             host: cfg.name.clone(),
-            message: format!(
-                "the KMS service settings {} need an installed KMS host key (slmgr.vbs sets them only where a product has IsKeyManagementServiceMachine), and this host has none: declare `[hosts.{}.products.windows]` with its `host_key`",
-                gated.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-                cfg.name
-            ),
-        });
+        }
+        .on(&cfg.name));
     }
     Ok(deps)
 }

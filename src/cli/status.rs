@@ -40,7 +40,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
             .map_err(|e| e.to_string())
             .and_then(|d| {
                 let created = d.created;
-                let state = d.state.into_host()?;
+                let state = d.state.into_host().map_err(|e| e.to_string())?;
                 Ok(kmsconf_engine::target::Discovery { state, created })
             });
         let created = match &discovery {

@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
+pub use validate::TargetError;
 pub use winrm::{
-    default_winrm_port, OperationTimeout, WinRmSettings, WINRM_HTTPS_PORT, WINRM_HTTP_PORT,
-    WINRM_PASSWORD_VARIABLE,
+    default_winrm_port, OperationTimeout, TimeoutOutOfRange, WinRmSettings, WINRM_HTTPS_PORT,
+    WINRM_HTTP_PORT, WINRM_PASSWORD_VARIABLE,
 };
 pub use wire::{
     Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm, WinRmAuth,
@@ -156,7 +157,7 @@ pub enum TargetSpec {
 impl TargetSpec {
     /// Reads a target as a config in `dir` would hold it (`lab:` paths are relative to `dir`).
     /// `local` is refused on anything but Windows.
-    pub fn parse(text: &str, dir: &Path) -> Result<Self, String> {
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, TargetError> {
         validate::target_from_text(text, dir)
     }
 
@@ -280,15 +281,19 @@ pub fn is_host_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
+/// A host name (`[hosts.NAME]`, `kmsconf export --name`) with a character it may not use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host name {} may use only ASCII letters, digits, `-`, `_` and `.`", kmsconf_engine::diagnostic::quoted(.name))]
+pub struct HostNameError {
+    pub name: String,
+}
+
 /// Checks a host name as the config and `kmsconf export --name` take it; `Err` says why not.
-pub fn check_host_name(name: &str) -> Result<(), String> {
+pub fn check_host_name(name: &str) -> Result<(), HostNameError> {
     if !name.is_empty() && name.chars().all(is_host_name_char) {
         Ok(())
     } else {
-        Err(format!(
-            "host name {} may use only ASCII letters, digits, `-`, `_` and `.`",
-            kmsconf_engine::diagnostic::quoted(name)
-        ))
+        Err(HostNameError { name: name.into() })
     }
 }
 

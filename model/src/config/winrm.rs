@@ -74,16 +74,17 @@ impl Default for OperationTimeout {
     }
 }
 
+/// An operation timeout outside [`OperationTimeout::RANGE`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation timeout {seconds} is out of range {}..={} seconds", OperationTimeout::RANGE.start(), OperationTimeout::RANGE.end())]
+pub struct TimeoutOutOfRange {
+    pub seconds: u32,
+}
+
 impl TryFrom<u32> for OperationTimeout {
-    type Error = String;
-    fn try_from(seconds: u32) -> Result<Self, String> {
-        Self::from_seconds(seconds).ok_or_else(|| {
-            format!(
-                "operation timeout {seconds} is out of range {}..={} seconds",
-                Self::RANGE.start(),
-                Self::RANGE.end()
-            )
-        })
+    type Error = TimeoutOutOfRange;
+    fn try_from(seconds: u32) -> Result<Self, TimeoutOutOfRange> {
+        Self::from_seconds(seconds).ok_or(TimeoutOutOfRange { seconds })
     }
 }
 

@@ -9,7 +9,7 @@ mod table;
 mod value;
 
 pub use table::SETTINGS;
-pub use value::{Kind, ServiceSetting, SettingValue};
+pub use value::{Kind, ServiceSetting, SettingError, SettingValue};
 
 use crate::config::ServiceConfig;
 use crate::state::ServiceState;

@@ -104,6 +104,20 @@ impl fmt::Display for SettingValue {
     }
 }
 
+/// Why a setting cannot take a value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting `{key}`")]
+    Unknown { key: String },
+    /// `meaning` is the row's description of what the setting takes.
+    #[error("`{key}` takes {meaning}, not `{value}`")]
+    WrongKind {
+        key: &'static str,
+        meaning: &'static str,
+        value: SettingValue,
+    },
+}
+
 /// Setting one KMS service setting to a value: the operation a plan holds.
 #[derive(Clone)]
 pub struct ServiceSetting {
@@ -113,19 +127,20 @@ pub struct ServiceSetting {
 
 impl ServiceSetting {
     /// `Err` when the value is not of the setting's kind.
-    pub fn new(setting: &'static Setting, value: SettingValue) -> Result<Self, String> {
+    pub fn new(setting: &'static Setting, value: SettingValue) -> Result<Self, SettingError> {
         if value.kind() != setting.kind {
-            return Err(format!(
-                "`{}` takes {}, not `{value}`",
-                setting.key, setting.meaning
-            ));
+            return Err(SettingError::WrongKind {
+                key: setting.key,
+                meaning: setting.meaning,
+                value,
+            });
         }
         Ok(Self { setting, value })
     }
 
     /// Setting the setting `key` of [`SETTINGS`](super::SETTINGS) to `value`.
-    pub fn named(key: &str, value: SettingValue) -> Result<Self, String> {
-        let setting = super::find(key).ok_or_else(|| format!("unknown setting `{key}`"))?;
+    pub fn named(key: &str, value: SettingValue) -> Result<Self, SettingError> {
+        let setting = super::find(key).ok_or_else(|| SettingError::Unknown { key: key.into() })?;
         Self::new(setting, value)
     }
 

@@ -240,7 +240,8 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
         },
         "install_product_key" => TargetOp::InstallProductKey {
             product: product()?,
-            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
+                .map_err(|e| e.to_string())?,
         },
         "uninstall_product_key" => TargetOp::UninstallProductKey {
             product: product()?,
@@ -257,7 +258,8 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
             confirmation_id: ConfirmationId::parse(&Secret::new(arg::<String>(
                 a,
                 "confirmation_id",
-            )?))?,
+            )?))
+            .map_err(|e| e.to_string())?,
         },
         "set_service" => {
             let key: String = arg(a, "setting")?;
@@ -266,7 +268,7 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, String> {
                 .kind
                 .from_json(a.get("value").cloned().unwrap_or(Value::Null))
                 .map_err(|e| format!("argument `value`: {e}"))?;
-            TargetOp::SetService(ServiceSetting::new(row, value)?)
+            TargetOp::SetService(ServiceSetting::new(row, value).map_err(|e| e.to_string())?)
         }
         "clear_listening_port" => TargetOp::ClearListeningPort,
         "restart_service" => TargetOp::RestartService,

@@ -28,6 +28,7 @@ use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
 pub(super) use targets::target_from_text;
+pub use targets::TargetError;
 
 struct Ctx<'a> {
     path: &'a Path,
