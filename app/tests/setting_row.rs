@@ -5,7 +5,7 @@ use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::config::Config;
 use kmsconf_model::ops::{PlanOp, TargetOp};
 use kmsconf_model::settings::{
-    Kind, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Write, SETTINGS,
+    Kind, OnRetire, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Write, SETTINGS,
 };
 use kmsconf_model::state::HostState;
 use kmsconf_providers::{registry, Providers};
@@ -44,6 +44,7 @@ fn dummy() -> Setting {
             words_in_json: false,
         },
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     }
 }
 

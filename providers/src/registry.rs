@@ -41,6 +41,11 @@ impl Providers {
         }
     }
 
+    /// The setting rows the service provider manages (and a retirement resets).
+    pub fn settings(&self) -> &'static [Setting] {
+        self.service.settings()
+    }
+
     /// In dependency order: the service settings wait for the host key and its activation, the
     /// firewall's port rule for the port setting.
     pub fn plan_order(&self) -> [&dyn Provider; 3] {
@@ -80,7 +85,7 @@ pub fn plan_host_with(
         notices.push(created_notice(&state));
     }
     if cfg.is_retired() {
-        let planned = crate::retire::plan_retired(cfg, &state)?;
+        let planned = crate::retire::plan_retired(providers.settings(), cfg, &state)?;
         changes.extend(planned.changes);
         notices.extend(planned.notices);
     } else {

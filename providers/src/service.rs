@@ -32,6 +32,10 @@ impl Service {
     pub fn new(settings: &'static [Setting]) -> Self {
         Self { settings }
     }
+
+    pub fn settings(&self) -> &'static [Setting] {
+        self.settings
+    }
 }
 
 impl Provider for Service {

@@ -52,6 +52,21 @@ pub struct Setting {
     /// Whether `export` writes the setting for this host (a line can be noise, or draw a
     /// `validate` warning, where it says nothing).
     pub exported: fn(&ServiceState) -> bool,
+    /// What retiring the host does to it, so that it becomes a KMS client that neither
+    /// publishes itself nor listens.
+    pub on_retire: OnRetire,
+}
+
+/// What a retirement does to a setting.
+#[derive(Debug, Clone)]
+pub enum OnRetire {
+    /// A KMS client keeps it as it is.
+    Keep,
+    /// Set to this value (DNS publishing off, the publish list empty).
+    Set(SettingValue),
+    /// Cleared back to Windows' default where it differs from it: the listening port, which
+    /// `ClearKeyManagementServiceListeningPort` clears (no value written stands for "not set").
+    Clear,
 }
 
 /// A number's documented range.
