@@ -303,8 +303,11 @@ pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limi
     bytes: 16 << 20,
 };
 
-/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
+/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days): the one
+/// place it is written (the config schema, validation and the setting rows read it).
 pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
+/// The ports `/sprt` takes.
+pub const PORT_RANGE: std::ops::RangeInclusive<u32> = 1..=65535;
 /// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
 pub const DEFAULT_ACTIVATION_INTERVAL: u32 = 120;
 pub const DEFAULT_RENEWAL_INTERVAL: u32 = 10080;

@@ -1,6 +1,6 @@
 //! The rows: one per KMS service setting. Sources: Microsoft's `SoftwareLicensingService` class
 //! reference (methods and properties), the Volume Activation Technical Reference (registry values
-//! and the 15..=43200 minute interval range WMI enforces), and `slmgr.vbs` itself (its switches,
+//! and the minute interval range WMI enforces, [`INTERVAL_RANGE`]), and `slmgr.vbs` itself (its switches,
 //! and which of them warn that the Software Protection service must restart); see
 //! `kms-facts.md`.
 
@@ -8,7 +8,7 @@ use super::{
     CimMethod, Kind, OnRetire, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Slmgr,
     ValueRange, Write,
 };
-use crate::config::INTERVAL_RANGE;
+use crate::config::{INTERVAL_RANGE, PORT_RANGE};
 
 const SWITCH: (&str, &str) = ("on", "off");
 
@@ -36,8 +36,8 @@ pub static SETTINGS: &[Setting] = &[
         kind: Kind::U16,
         meaning: "a TCP port",
         range: Some(ValueRange {
-            min: 1,
-            max: 65535,
+            min: *PORT_RANGE.start(),
+            max: *PORT_RANGE.end(),
             unit: "",
             refused_by_windows: false,
         }),
