@@ -1,6 +1,7 @@
 //! The providers' one error type: a host whose desired and observed state cannot be planned
-//! ([`PlanError`], with the host it is about), or a loaded plan whose changes do not show what
-//! their operations do ([`ShownMismatch`](crate::shown::ShownMismatch)).
+//! ([`PlanError`], with the host it is about). A loaded plan whose changes do not show what their
+//! operations do is a [`ShownMismatch`](crate::shown::ShownMismatch), which the application
+//! reports as the plan file's integrity error.
 
 use kmsconf_model::config::ProductId;
 use kmsconf_model::keys::KeyError;
@@ -16,8 +17,6 @@ pub enum Error {
         #[source]
         source: PlanError,
     },
-    #[error(transparent)]
-    Shown(#[from] crate::shown::ShownMismatch),
 }
 
 /// Why one host cannot be planned.

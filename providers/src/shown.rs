@@ -404,11 +404,11 @@ fn text(value: &Value) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShownMismatch {
     #[error("{at}: its operation is not one for this kind of entry")]
-    WrongEntry { at: Change },
+    WrongEntry { at: Box<Change> },
     /// `from` is what `derived` came from (the observed state or the operation).
     #[error("{at}: its `{field}` is {file}, but {from} gives {derived}")]
     Field {
-        at: Change,
+        at: Box<Change>,
         field: &'static str,
         file: String,
         from: &'static str,
@@ -434,9 +434,11 @@ impl std::fmt::Display for Change {
 /// operation edited under them, is refused naming the entry and the change.
 pub fn check(host: &KmsHostPlan) -> Result<(), ShownMismatch> {
     for change in &host.changes {
-        let at = || Change {
-            host: host.name.clone(),
-            address: change.address.clone(),
+        let at = || {
+            Box::new(Change {
+                host: host.name.clone(),
+                address: change.address.clone(),
+            })
         };
         let op = &change.operation;
         let before = before(op, &host.observed, &host.changes)
