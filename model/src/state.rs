@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::config::{ProductId, Profile, PublishDomain, RuleGroup, DEFAULT_PORT};
 use crate::dns::DnsState;
+pub use crate::error::NotAKmsHost;
 use serde::{Deserialize, Serialize};
 
 /// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
@@ -46,11 +47,6 @@ impl EntryState {
         }
     }
 }
-
-/// A DNS server's entry where a KMS host's was expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("this is a DNS server, not a KMS host")]
-pub struct NotAKmsHost;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

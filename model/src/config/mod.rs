@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::{HostNameError, TargetError, TimeoutOutOfRange};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
-pub use validate::TargetError;
 pub use winrm::{
-    default_winrm_port, OperationTimeout, TimeoutOutOfRange, WinRmSettings, WINRM_HTTPS_PORT,
-    WINRM_HTTP_PORT, WINRM_PASSWORD_VARIABLE,
+    default_winrm_port, OperationTimeout, WinRmSettings, WINRM_HTTPS_PORT, WINRM_HTTP_PORT,
+    WINRM_PASSWORD_VARIABLE,
 };
 pub use wire::{
     Activation, HostLifecycle, ProductId, Profile, RuleGroup, TsigAlgorithm, WinRmAuth,
@@ -279,13 +279,6 @@ pub struct ProductConfig {
 /// Whether `c` may appear in a host name (`[hosts.NAME]`): ASCII letters, digits, `-`, `_`, `.`.
 pub fn is_host_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
-}
-
-/// A host name (`[hosts.NAME]`, `kmsconf export --name`) with a character it may not use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("host name {} may use only ASCII letters, digits, `-`, `_` and `.`", kmsconf_engine::diagnostic::quoted(.name))]
-pub struct HostNameError {
-    pub name: String,
 }
 
 /// Checks a host name as the config and `kmsconf export --name` take it; `Err` says why not.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::TimeoutOutOfRange;
+
 use super::WinRmAuth;
 use kmsconf_engine::secret::DeclaredSecret;
 
@@ -74,17 +76,14 @@ impl Default for OperationTimeout {
     }
 }
 
-/// An operation timeout outside [`OperationTimeout::RANGE`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("operation timeout {seconds} is out of range {}..={} seconds", OperationTimeout::RANGE.start(), OperationTimeout::RANGE.end())]
-pub struct TimeoutOutOfRange {
-    pub seconds: u32,
-}
-
 impl TryFrom<u32> for OperationTimeout {
     type Error = TimeoutOutOfRange;
     fn try_from(seconds: u32) -> Result<Self, TimeoutOutOfRange> {
-        Self::from_seconds(seconds).ok_or(TimeoutOutOfRange { seconds })
+        Self::from_seconds(seconds).ok_or(TimeoutOutOfRange {
+            seconds,
+            min: *Self::RANGE.start(),
+            max: *Self::RANGE.end(),
+        })
     }
 }
 

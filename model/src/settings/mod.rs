@@ -8,8 +8,9 @@
 mod table;
 mod value;
 
+pub use crate::error::SettingError;
 pub use table::SETTINGS;
-pub use value::{Kind, ServiceSetting, SettingError, SettingValue};
+pub use value::{Kind, ServiceSetting, SettingValue};
 
 use crate::config::ServiceConfig;
 use crate::state::ServiceState;

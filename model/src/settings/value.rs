@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::{RegistryValue, Setting, Slmgr, Write, REGISTRY_KEY};
 use crate::config::PublishDomain;
+use crate::error::SettingError;
 use crate::state::ServiceState;
 
 /// The type of a setting's value.
@@ -104,20 +105,6 @@ impl fmt::Display for SettingValue {
     }
 }
 
-/// Why a setting cannot take a value.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SettingError {
-    #[error("unknown setting `{key}`")]
-    Unknown { key: String },
-    /// `meaning` is the row's description of what the setting takes.
-    #[error("`{key}` takes {meaning}, not `{value}`")]
-    WrongKind {
-        key: &'static str,
-        meaning: &'static str,
-        value: SettingValue,
-    },
-}
-
 /// Setting one KMS service setting to a value: the operation a plan holds.
 #[derive(Clone)]
 pub struct ServiceSetting {
@@ -132,7 +119,7 @@ impl ServiceSetting {
             return Err(SettingError::WrongKind {
                 key: setting.key,
                 meaning: setting.meaning,
-                value,
+                value: value.to_string(),
             });
         }
         Ok(Self { setting, value })

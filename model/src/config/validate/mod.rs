@@ -28,7 +28,6 @@ use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
 pub(super) use targets::target_from_text;
-pub use targets::TargetError;
 
 struct Ctx<'a> {
     path: &'a Path,

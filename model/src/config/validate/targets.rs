@@ -8,33 +8,7 @@ use std::path::Path;
 use super::{is_host_name, Ctx};
 use crate::config::wire::At;
 use crate::config::{TargetSpec, WinRmSettings};
-use kmsconf_engine::diagnostic::quoted;
-
-const EXPECTED: &str = "expected `lab:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
-
-/// Why a `target` does not read. `target` is the text as written (`{}` quotes it); the ssh and
-/// winrm password errors do not repeat it, as it would print the password.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    #[error("target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` or `winrm://user@host` to reach a Windows host")]
-    LocalNotWindows,
-    #[error("unknown target {}; {EXPECTED}", quoted(.target))]
-    Unknown { target: String },
-    #[error("target `{target}` has no path; {EXPECTED}")]
-    LabNoPath { target: String },
-    #[error("target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute", quoted(.target))]
-    LabHome { target: String },
-    #[error("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`")]
-    SshPassword,
-    #[error("target {} is not a valid ssh target; {EXPECTED}", quoted(.target))]
-    SshInvalid { target: String },
-    #[error("a winrm target must not hold a password (`user:password@host`): plans show and save the target; write `{scheme}user@host` and declare the password in `[hosts.NAME.winrm]` as `password = {{ env = \"VAR\" }}`")]
-    WinRmPassword { scheme: String },
-    #[error("target {} is not a valid winrm target; expected `{scheme}user@host[:port]`, the account as `user`, `DOMAIN\\user` or `user@domain`", quoted(.target))]
-    WinRmInvalid { target: String, scheme: String },
-    #[error("target {} names no account: WinRM logs on as a Windows account, so write it in the target (`{scheme}DOMAIN\\user@host` or `{scheme}user@domain@host`) and its password in `[hosts.NAME.winrm]`", quoted(.target))]
-    WinRmNoAccount { target: String, scheme: String },
-}
+use crate::error::TargetError;
 
 pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     match target_from_text(target.get(), ctx.dir) {
