@@ -245,7 +245,7 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     let before = clock::now_millis();
     let discovery = session::discover_host(cfg, connect);
     let created = match &discovery {
-        Ok(d) if d.created => Some(kmsconf_providers::planner::created_notice(&d.state)),
+        Ok(d) if d.created => Some(kmsconf_providers::registry::created_notice(&d.state)),
         _ => None,
     };
     let state = discovery.map(|d| d.state);

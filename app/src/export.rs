@@ -2,7 +2,7 @@
 //! `{ env = ... }` placeholders). The binary prints the TOML and the variables to set.
 
 use kmsconf_model::config::TargetSpec;
-use kmsconf_providers::export;
+use kmsconf_providers::{export, registry};
 use kmsconf_targets::Connect;
 
 use crate::Error;
@@ -35,5 +35,5 @@ pub fn run(
             reason: reason.to_string(),
         })?;
     let name = name.map_or_else(|| host_name(&state.computer_name), str::to_string);
-    Ok(export::export(&name, target, &state))
+    Ok(registry::export(&name, target, &state))
 }

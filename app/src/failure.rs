@@ -31,7 +31,7 @@ pub fn of_target(e: kmsconf_targets::Error) -> HostFailure {
 pub fn of_plan(e: kmsconf_providers::Error) -> HostFailure {
     // the message of a planning error already names the host, which the report shows
     let message = match e {
-        kmsconf_providers::Error::Plan { message, .. } => message,
+        kmsconf_providers::Error::Plan { source, .. } => source.to_string(),
         other => other.to_string(),
     };
     HostFailure::plan(message)

@@ -19,7 +19,7 @@ use kmsconf_engine::target::Discovery;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
 use kmsconf_model::state::HostState;
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
-use kmsconf_providers::{dns, planner, shown};
+use kmsconf_providers::{dns, registry, shown};
 use kmsconf_targets::{Connect, DynTarget};
 
 use crate::error::Stale;
@@ -163,9 +163,9 @@ pub fn discover_host(
 pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
     let (plan, seal) = KmsPlan::load(path, key)?;
     for host in &plan.hosts {
-        shown::check(host).map_err(|message| kmsconf_engine::Error::PlanIntegrity {
+        shown::check(host).map_err(|e| kmsconf_engine::Error::PlanIntegrity {
             path: path.to_path_buf(),
-            reason: IntegrityError::Content(message),
+            reason: IntegrityError::Content(e.to_string()),
         })?;
     }
     Ok((plan, seal))
@@ -328,7 +328,7 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 state,
                 created: discovery.created,
             };
-            let mut plan = planner::plan_host(host, discovery).map_err(failure::of_plan)?;
+            let mut plan = registry::plan_host(host, discovery).map_err(failure::of_plan)?;
             if matches!(host.target, TargetSpec::Lab { .. }) {
                 plan.notices.extend(missing_lab_packs(&plan));
             }

@@ -2,7 +2,7 @@
 //! built by the providers' status rows. The binary renders the table, `--json` or OpenMetrics.
 
 use kmsconf_model::config::Config;
-use kmsconf_providers::{planner, status};
+use kmsconf_providers::{registry, status};
 use kmsconf_targets::Connect;
 
 use crate::session;
@@ -37,11 +37,11 @@ pub fn run(
         let shown = host.target.relative_to(&config.dir);
         let discovery = session::discover_host(host, connect);
         let created = match &discovery {
-            Ok(d) if d.created => Some((host.name.clone(), planner::created_notice(&d.state))),
+            Ok(d) if d.created => Some((host.name.clone(), registry::created_notice(&d.state))),
             _ => None,
         };
         let observed = discovery.map(|d| d.state);
-        let status = status::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
+        let status = registry::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
         (status, created)
     })?;
     let (hosts, created): (Vec<HostStatus>, Vec<_>) = read.into_iter().unzip();

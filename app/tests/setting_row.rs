@@ -5,10 +5,10 @@ use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::config::Config;
 use kmsconf_model::ops::{PlanOp, TargetOp};
 use kmsconf_model::settings::{
-    Kind, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Write, SETTINGS,
+    Kind, OnRetire, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Write, SETTINGS,
 };
 use kmsconf_model::state::HostState;
-use kmsconf_providers::{export, planner, status, Providers};
+use kmsconf_providers::{registry, Providers};
 use kmsconf_targets::lab::LabTarget;
 
 /// "No host caching", the opposite of `host_caching`: it keeps its value in the `host_caching`
@@ -44,6 +44,7 @@ fn dummy() -> Setting {
             words_in_json: false,
         },
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     }
 }
 
@@ -59,7 +60,7 @@ host_key = "BCDFG-HJKMP-QRTVW-XY234-6789B"
 fn plan_and_apply(providers: &Providers, config: &Config, lab: &LabTarget) -> Vec<String> {
     let host = &config.hosts["kms01"];
     let plan =
-        planner::plan_host_with(providers, host, lab.discover().expect("discover")).expect("plan");
+        registry::plan_host_with(providers, host, lab.discover().expect("discover")).expect("plan");
     let addresses: Vec<String> = plan.changes.iter().map(|c| c.address.clone()).collect();
     let ops: Vec<TargetOp> = plan
         .changes
@@ -103,8 +104,8 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
     let providers = Providers::with_settings(rows);
     let host = &config.hosts["kms01"];
 
-    let plan =
-        planner::plan_host_with(&providers, host, lab.discover().expect("discover")).expect("plan");
+    let plan = registry::plan_host_with(&providers, host, lab.discover().expect("discover"))
+        .expect("plan");
     let [change] = plan.changes.as_slice() else {
         panic!("one change expected: {:?}", plan.changes)
     };
@@ -144,11 +145,11 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
         !state.service.host_caching,
         "the lab applied it through the row"
     );
-    let again =
-        planner::plan_host_with(&providers, host, lab.discover().expect("discover")).expect("plan");
+    let again = registry::plan_host_with(&providers, host, lab.discover().expect("discover"))
+        .expect("plan");
     assert!(again.changes.is_empty(), "{:?}", again.changes);
 
-    let exported = export::export_with(&providers, "kms01", "lab:kms01.json", &state);
+    let exported = registry::export_with(&providers, "kms01", "lab:kms01.json", &state);
     assert!(
         exported
             .toml
@@ -157,7 +158,7 @@ fn a_dummy_row_is_planned_applied_written_exported_and_shown() {
         exported.toml
     );
 
-    let shown = status::host_status_with(&providers, host, "lab".into(), Ok(&state));
+    let shown = registry::host_status_with(&providers, host, "lab".into(), Ok(&state));
     let service = shown.service.expect("service status");
     assert!(
         service

@@ -69,7 +69,7 @@ struct EditionsFile {
 /// Where the error catalogue comes from, as `kmsconf explain` names it.
 pub const CODES_SOURCE: &str = "Microsoft, \"Resolving common activation error codes\" (learn.microsoft.com, windows-server/get-started/activation-error-codes)";
 
-pub use crate::facts::{rule_group, RuleGroupInfo};
+pub use crate::facts::{parse_code, rule_group, RuleGroupInfo};
 
 fn products() -> &'static BTreeMap<ProductId, ProductInfo> {
     static TABLE: OnceLock<BTreeMap<ProductId, ProductInfo>> = OnceLock::new();
@@ -154,25 +154,6 @@ pub fn code(code: u32) -> Option<&'static CodeInfo> {
 /// Every known code, in numeric order.
 pub fn all_codes() -> impl Iterator<Item = &'static CodeInfo> {
     codes().values()
-}
-
-/// Reads `0xC004F074`, `C004F074` or a decimal (also negative, as a signed HRESULT).
-/// Eight hex digits without `0x` are the code as Windows prints it, also when all are decimal
-/// digits (`80070005`): an error HRESULT in decimal has ten digits or a minus sign.
-pub fn parse_code(text: &str) -> Option<u32> {
-    let t = text.trim();
-    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        return u32::from_str_radix(hex, 16).ok();
-    }
-    if t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return u32::from_str_radix(t, 16).ok();
-    }
-    if let Ok(n) = t.parse::<i64>() {
-        return u32::try_from(n)
-            .ok()
-            .or_else(|| i32::try_from(n).ok().map(|n| n as u32));
-    }
-    u32::from_str_radix(t, 16).ok()
 }
 
 /// `0xC004F074`.

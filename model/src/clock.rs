@@ -21,11 +21,20 @@ pub fn now_millis() -> i64 {
 /// `2026-11-25T11:40:35Z`.
 pub use kmsconf_engine::lock::rfc3339;
 
+/// Why a duration does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{text}` is not a duration such as `90s`, `15m`, `-2h` or `31d`")]
+    Malformed { text: String },
+    #[error("`{text}` is outside -{MAX_DAYS}d..=+{MAX_DAYS}d (100 years either way)")]
+    OutOfRange { text: String },
+}
+
 /// Reads `[+|-]N[s|m|h|d]` (no unit = seconds), e.g. `+2h`, `-10m`, `31d`, `0`. Not jiff's
 /// friendly format: that also takes `2 weeks`, `1y` and `2h 30m`, which lab controls refuse.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
+pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     let t = text.trim();
-    let bad = || format!("`{text}` is not a duration such as `90s`, `15m`, `-2h` or `31d`");
+    let bad = || DurationError::Malformed { text: text.into() };
     let (sign, body) = match t.strip_prefix('-') {
         Some(rest) => (-1, rest),
         None => (1, t.strip_prefix('+').unwrap_or(t)),
@@ -45,8 +54,7 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         return Err(bad());
     }
     // digits only here: a number too large for i64 is out of range, not malformed
-    let out_of_range =
-        || format!("`{text}` is outside -{MAX_DAYS}d..=+{MAX_DAYS}d (100 years either way)");
+    let out_of_range = || DurationError::OutOfRange { text: text.into() };
     let n: i64 = number.parse().map_err(|_| out_of_range())?;
     n.checked_mul(scale)
         .and_then(|v| v.checked_mul(sign))

@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::config::{Profile, RuleGroup};
-use crate::state::RuleState;
 
 /// The whole table.
 #[derive(Debug, Default, Deserialize)]
@@ -190,19 +189,6 @@ pub struct RuleInfo {
     pub source: String,
 }
 
-impl RuleInfo {
-    /// The rule on a fresh host: disabled, with its built-in profiles and scope.
-    pub fn built_in(&self) -> RuleState {
-        let mut profiles = self.profiles.clone();
-        profiles.sort();
-        RuleState {
-            enabled: false,
-            profiles,
-            remote_addresses: self.remote_addresses.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HresultFact {
@@ -263,8 +249,27 @@ impl Facts {
     pub fn hresult(&self, code: u32) -> Option<&HresultFact> {
         self.hresult
             .iter()
-            .find(|h| crate::catalog::parse_code(&h.code) == Some(code))
+            .find(|h| parse_code(&h.code) == Some(code))
     }
+}
+
+/// Reads `0xC004F074`, `C004F074` or a decimal (also negative, as a signed HRESULT).
+/// Eight hex digits without `0x` are the code as Windows prints it, also when all are decimal
+/// digits (`80070005`): an error HRESULT in decimal has ten digits or a minus sign.
+pub fn parse_code(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u32::from_str_radix(hex, 16).ok();
+    }
+    if t.len() == 8 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return u32::from_str_radix(t, 16).ok();
+    }
+    if let Ok(n) = t.parse::<i64>() {
+        return u32::try_from(n)
+            .ok()
+            .or_else(|| i32::try_from(n).ok().map(|n| n as u32));
+    }
+    u32::from_str_radix(t, 16).ok()
 }
 
 #[cfg(test)]

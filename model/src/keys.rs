@@ -10,6 +10,28 @@ use kmsconf_engine::secret::Secret;
 /// (Microsoft's published KMS client keys, e.g. `WX4NM-...`, show it).
 const KEY_ALPHABET: &str = "BCDFGHJKMNPQRTVWXY2346789";
 
+/// Why a product key, confirmation ID or TSIG secret is malformed. Never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "the product key contains a typographic dash (en or em dash) where a hyphen `-` belongs"
+    )]
+    TypographicDash,
+    #[error("a product key is five groups of five characters separated by `-`")]
+    Groups,
+    /// `shown` is the one character outside the alphabet (escaped when not printable).
+    #[error("a product key uses only the characters `{KEY_ALPHABET}`; it contains `{shown}`")]
+    Character { shown: String },
+    #[error("a product key contains the letter `N` at most once")]
+    RepeatedN,
+    #[error("a confirmation ID is 48 digits (spaces and `-` between groups are allowed)")]
+    ConfirmationId,
+    #[error("a TSIG secret is base64 text, as `tsig-keygen` prints it")]
+    TsigBase64,
+    #[error("the TSIG secret is empty")]
+    TsigEmpty,
+}
+
 /// A product key in the five-by-five form Windows accepts. Built only from a well-formed string.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProductKey(Secret);
@@ -17,17 +39,17 @@ pub struct ProductKey(Secret);
 impl ProductKey {
     /// Checks the form (five groups of five from Microsoft's 24-character alphabet) without ever
     /// putting the key into the error message.
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
+    pub fn parse(secret: &Secret) -> Result<Self, KeyError> {
         let key = secret.expose().trim().to_ascii_uppercase();
         if key
             .chars()
             .any(|c| matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}'))
         {
-            return Err("the product key contains a typographic dash (en or em dash) where a hyphen `-` belongs".into());
+            return Err(KeyError::TypographicDash);
         }
         let groups: Vec<&str> = key.split('-').collect();
         if groups.len() != 5 || groups.iter().any(|g| g.chars().count() != 5) {
-            return Err("a product key is five groups of five characters separated by `-`".into());
+            return Err(KeyError::Groups);
         }
         if let Some(bad) = key
             .chars()
@@ -38,12 +60,10 @@ impl ProductKey {
             } else {
                 format!("{:?}", bad)
             };
-            return Err(format!(
-                "a product key uses only the characters `{KEY_ALPHABET}`; it contains `{shown}`"
-            ));
+            return Err(KeyError::Character { shown });
         }
         if key.matches('N').count() > 1 {
-            return Err("a product key contains the letter `N` at most once".into());
+            return Err(KeyError::RepeatedN);
         }
         Ok(Self(Secret::new(key)))
     }
@@ -80,16 +100,14 @@ pub fn masked(partial: &str) -> String {
 pub struct ConfirmationId(Secret);
 
 impl ConfirmationId {
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
+    pub fn parse(secret: &Secret) -> Result<Self, KeyError> {
         let digits: String = secret
             .expose()
             .chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
         if digits.len() != 48 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(
-                "a confirmation ID is 48 digits (spaces and `-` between groups are allowed)".into(),
-            );
+            return Err(KeyError::ConfirmationId);
         }
         Ok(Self(Secret::new(digits)))
     }
@@ -111,7 +129,7 @@ pub struct TsigSecret(Vec<u8>);
 
 impl TsigSecret {
     /// Decodes the base64 secret without ever putting it into the error message.
-    pub fn parse(secret: &Secret) -> Result<Self, String> {
+    pub fn parse(secret: &Secret) -> Result<Self, KeyError> {
         let text: String = secret
             .expose()
             .chars()
@@ -120,9 +138,9 @@ impl TsigSecret {
         use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.as_bytes())
-            .map_err(|_| "a TSIG secret is base64 text, as `tsig-keygen` prints it".to_string())?;
+            .map_err(|_| KeyError::TsigBase64)?;
         if bytes.is_empty() {
-            return Err("the TSIG secret is empty".into());
+            return Err(KeyError::TsigEmpty);
         }
         Ok(Self(bytes))
     }
@@ -162,7 +180,7 @@ mod tests {
             "WX4NM–KYWYW-QJJR4-XV3QB-6VM33",
         ] {
             let e = ProductKey::parse(&Secret::new(bad)).expect_err(bad);
-            assert!(!e.contains("KYWYW"), "{e}");
+            assert!(!e.to_string().contains("KYWYW"), "{e}");
         }
         assert!(ProductKey::parse(&Secret::new(KEY.to_lowercase())).is_ok());
     }
@@ -186,6 +204,6 @@ mod tests {
         assert_eq!(ok.bytes(), b"secret-key-bytes");
         assert_eq!(format!("{ok:?}"), "TsigSecret(<redacted>)");
         let e = TsigSecret::parse(&Secret::new("not base64 %%%")).expect_err("bad");
-        assert!(!e.contains("%%%"), "{e}");
+        assert!(!e.to_string().contains("%%%"), "{e}");
     }
 }

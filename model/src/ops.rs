@@ -9,10 +9,6 @@ pub use crate::settings::ServiceSetting;
 use kmsconf_engine::secret::DeclaredSecret;
 use serde::{Deserialize, Serialize};
 
-/// The registry key of the Software Protection Platform's KMS settings.
-pub const REGISTRY_KEY: &str =
-    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
-
 /// One planned operation, as stored in a plan file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]

@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::config::{ProductId, Profile, PublishDomain, RuleGroup, DEFAULT_PORT};
 use crate::dns::DnsState;
+pub use crate::error::NotAKmsHost;
 use serde::{Deserialize, Serialize};
 
 /// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
@@ -26,10 +27,10 @@ pub enum EntryState {
 
 impl EntryState {
     /// The KMS host's state; a DNS server's entry is an error saying so.
-    pub fn into_host(self) -> Result<HostState, String> {
+    pub fn into_host(self) -> Result<HostState, NotAKmsHost> {
         match self {
             Self::KmsHost(host) => Ok(host),
-            Self::DnsServer(_) => Err("this is a DNS server, not a KMS host".into()),
+            Self::DnsServer(_) => Err(NotAKmsHost),
         }
     }
 
@@ -128,11 +129,11 @@ impl FirewallState {
         let groups = RuleGroup::ALL
             .into_iter()
             .map(|g| {
-                let rules: BTreeMap<String, RuleState> = crate::catalog::rule_group(g)
+                let rules: BTreeMap<String, RuleState> = crate::facts::rule_group(g)
                     .map(|info| {
                         info.rules
                             .iter()
-                            .map(|r| (r.name.clone(), r.built_in()))
+                            .map(|r| (r.name.clone(), RuleState::built_in(r)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -195,6 +196,17 @@ pub struct RuleState {
 }
 
 impl RuleState {
+    /// Rule `rule` on a fresh host: disabled, with its built-in profiles and scope.
+    pub fn built_in(rule: &crate::facts::RuleInfo) -> Self {
+        let mut profiles = rule.profiles.clone();
+        profiles.sort();
+        Self {
+            enabled: false,
+            profiles,
+            remote_addresses: rule.remote_addresses.clone(),
+        }
+    }
+
     /// Whether the rule lets traffic in on `profile`.
     pub fn open_on(&self, profile: Profile) -> bool {
         self.enabled && self.profiles.contains(&profile)

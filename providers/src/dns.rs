@@ -19,7 +19,7 @@ use kmsconf_model::ops::PlanOp;
 use kmsconf_model::{EntryState, KmsChange, KmsHostPlan};
 use serde_json::Value;
 
-use crate::planner::ChangeSpec;
+use crate::contract::ChangeSpec;
 
 /// The records each zone should hold for the published hosts, by target.
 fn desired(cfg: &DnsConfig, config: &Config) -> Vec<(String, SrvRecord)> {
@@ -210,7 +210,7 @@ fn note_port_changes(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
         let change = host
             .changes
             .iter()
-            .find(|c| c.address == crate::service::PORT);
+            .find(|c| c.address == crate::contract::PORT);
         if let (Some(change), Some(address), Some(_)) = (change, &cfg.address, cfg.dns) {
             let target = address.trim_end_matches('.').to_ascii_lowercase();
             port_changes.insert(target, (host.name.clone(), change.after.clone()));
@@ -224,7 +224,7 @@ fn note_port_changes(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
         if let Some((host, port)) = target.and_then(|t| port_changes.get(t)) {
             change.note = Some(format!(
                 "written after host `{host}` converges: its `{}` changes to {port}",
-                crate::service::PORT
+                crate::contract::PORT
             ));
         }
     }

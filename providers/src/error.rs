@@ -1,10 +1,60 @@
-//! The providers' one error type: a host whose desired and observed state cannot be planned.
+//! The providers' one error type: a host whose desired and observed state cannot be planned
+//! ([`PlanError`], with the host it is about). A loaded plan whose changes do not show what their
+//! operations do is a [`ShownMismatch`](crate::shown::ShownMismatch), which the application
+//! reports as the plan file's integrity error.
+
+use kmsconf_model::config::ProductId;
+use kmsconf_model::keys::KeyError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Engine(#[from] kmsconf_engine::Error),
     /// The host cannot be planned (an edition kmsconf does not know, a key that does not fit).
-    #[error("host `{host}`: {message}")]
-    Plan { host: String, message: String },
+    #[error("host `{host}`: {source}")]
+    Plan {
+        host: String,
+        #[source]
+        source: PlanError,
+    },
+}
+
+/// Why one host cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A declared secret (a host key, a confirmation ID) cannot be read.
+    #[error(transparent)]
+    Secret(kmsconf_engine::Error),
+    /// `from` says where the key was read from (`$KMS_KEY`, a file).
+    #[error("the host key of `{product}` ({from}) is malformed: {error}")]
+    HostKey {
+        product: ProductId,
+        from: String,
+        error: KeyError,
+    },
+    #[error("the confirmation ID of `{product}` ({from}) is malformed: {error}")]
+    ConfirmationId {
+        product: ProductId,
+        from: String,
+        error: KeyError,
+    },
+    #[error("`{product}` needs the {name} KMS host license pack, which is not installed on the host: set `license_pack` to where the host can get it")]
+    LicensePack { product: ProductId, name: String },
+    /// `settings` are the gated setting keys, each in backticks.
+    #[error("the KMS service settings {settings} need an installed KMS host key (slmgr.vbs sets them only where a product has IsKeyManagementServiceMachine), and this host has none: declare `[hosts.{host}.products.windows]` with its `host_key`")]
+    SettingsNeedHostKey { settings: String, host: String },
+    #[error("the host did not report the activation ID of its {product} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)")]
+    NoActivationId { product: String },
+    #[error("the host runs `{os}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf")]
+    NoClientKey { os: String },
+}
+
+impl PlanError {
+    /// This error as the error of host `host`'s plan.
+    pub fn on(self, host: impl Into<String>) -> Error {
+        Error::Plan {
+            host: host.into(),
+            source: self,
+        }
+    }
 }

@@ -11,8 +11,6 @@ use kmsconf_model::settings::SettingValue;
 use kmsconf_model::state::HostState;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::provider::Providers;
-
 /// An exported config and the variables it expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Export {
@@ -74,6 +72,30 @@ pub struct ExportDoc {
 }
 
 impl ExportDoc {
+    /// The document of host `host`, reached as `target`, observed in `state`: the heading that
+    /// says where it came from, the target and (for WinRM) the password reference. The providers
+    /// then add their parts.
+    pub(crate) fn for_host(host: &str, target: &str, state: &HostState) -> Self {
+        let mut doc = Self::new(host);
+        doc.comment_after(&format!(
+            "Exported by kmsconf from `{target}` ({}, {}).\nHost keys are never read back from a host: set each variable below to the key installed\nthere (Windows shows only its last five characters, given beside it).",
+            state.computer_name, state.os
+        ));
+        let mut table = Table::new();
+        table.insert("target", toml_edit::value(target));
+        doc.insert_table(&[], table);
+        if target.starts_with("winrm://") || target.starts_with("winrm+https://") {
+            // the password export itself read: a reference, never the value
+            let mut winrm = Table::new();
+            winrm.insert(
+                "password",
+                env_placeholder(WINRM_PASSWORD_VARIABLE, "the account's password"),
+            );
+            doc.insert_table(&["winrm"], winrm);
+        }
+        doc
+    }
+
     fn new(host: &str) -> Self {
         Self {
             doc: DocumentMut::new(),
@@ -143,7 +165,7 @@ impl ExportDoc {
         self.variables.push((variable, partial));
     }
 
-    fn finish(mut self) -> Export {
+    pub(crate) fn finish(mut self) -> Export {
         self.doc.set_trailing(std::mem::take(&mut self.pending));
         Export {
             toml: self.doc.to_string(),
@@ -209,39 +231,10 @@ fn with_comment(mut v: Value, comment: &str) -> Item {
 
 pub use kmsconf_model::config::WINRM_PASSWORD_VARIABLE;
 
-/// The config for one host named `host`, reached as `target` (as the user wrote it).
-pub fn export(host: &str, target: &str, state: &HostState) -> Export {
-    export_with(&Providers::default(), host, target, state)
-}
-
-/// [`export`] by the given providers.
-pub fn export_with(providers: &Providers, host: &str, target: &str, state: &HostState) -> Export {
-    let mut doc = ExportDoc::new(host);
-    doc.comment_after(&format!(
-        "Exported by kmsconf from `{target}` ({}, {}).\nHost keys are never read back from a host: set each variable below to the key installed\nthere (Windows shows only its last five characters, given beside it).",
-        state.computer_name, state.os
-    ));
-    let mut table = Table::new();
-    table.insert("target", toml_edit::value(target));
-    doc.insert_table(&[], table);
-    if target.starts_with("winrm://") || target.starts_with("winrm+https://") {
-        // the password export itself read: a reference, never the value
-        let mut winrm = Table::new();
-        winrm.insert(
-            "password",
-            env_placeholder(WINRM_PASSWORD_VARIABLE, "the account's password"),
-        );
-        doc.insert_table(&["winrm"], winrm);
-    }
-    for provider in providers.export_order() {
-        provider.export(state, &mut doc);
-    }
-    doc.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::export;
     use kmsconf_model::state::{Channel, LicenseStatus, ProductState};
 
     #[test]

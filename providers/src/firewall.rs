@@ -13,9 +13,8 @@ use kmsconf_model::config::{FirewallConfig, HostConfig, Profile, RuleGroup, DEFA
 use kmsconf_model::facts::RuleInfo;
 use serde_json::Value;
 
+use crate::contract::{ChangeSpec, Planned, Provider};
 use crate::export::{strings, ExportDoc};
-use crate::planner::ChangeSpec;
-use crate::provider::{Planned, Provider};
 use crate::shown::{group_value, port_rule_value, rule_value};
 use crate::status::HostStatus;
 use crate::Error;
@@ -42,7 +41,7 @@ impl Provider for Firewall {
         let port = cfg.service.port.unwrap_or(state.service.effective_port());
         let port_change = earlier
             .iter()
-            .find(|c| c.address == crate::service::PORT)
+            .find(|c| c.address == crate::contract::PORT)
             .map(|c| c.address.as_str());
         Ok(plan_firewall(fw, &state.firewall, port, port_change))
     }

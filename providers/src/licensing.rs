@@ -5,9 +5,9 @@ use kmsconf_model::config::{Activation, ProductConfig, ProductId};
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use serde_json::{json, Value};
 
+use crate::contract::{ChangeSpec, Planned, Provider};
+use crate::error::PlanError;
 use crate::export::{commented, env_placeholder, key_variable, ExportDoc};
-use crate::planner::ChangeSpec;
-use crate::provider::{Planned, Provider};
 use crate::status::{product_status, HostStatus};
 use crate::Error;
 use kmsconf_engine::secret::DeclaredSecret;
@@ -103,10 +103,7 @@ fn plan_product(
     cfg: &ProductConfig,
     state: &HostState,
 ) -> Result<ProductPlan, Error> {
-    let err = |message: String| Error::Plan {
-        host: host.to_string(),
-        message,
-    };
+    let err = |e: PlanError| e.on(host);
     let key = host_key(host, id, cfg).map_err(err)?;
     let observed = state.products.get(&id);
     let mut changes = Vec::new();
@@ -150,14 +147,13 @@ fn plan_product(
 }
 
 /// The declared KMS host key, read and checked now so a typo is found at plan time.
-fn host_key(host: &str, id: ProductId, cfg: &ProductConfig) -> Result<ProductKey, String> {
+fn host_key(host: &str, id: ProductId, cfg: &ProductConfig) -> Result<ProductKey, PlanError> {
     let what = format!("hosts.{host}.products.{id}.host_key");
-    let secret = cfg.host_key.resolve(&what).map_err(|e| e.to_string())?;
-    ProductKey::parse(&secret).map_err(|m| {
-        format!(
-            "the host key of `{id}` ({}) is malformed: {m}",
-            cfg.host_key.source.describe()
-        )
+    let secret = cfg.host_key.resolve(&what).map_err(PlanError::Secret)?;
+    ProductKey::parse(&secret).map_err(|error| PlanError::HostKey {
+        product: id,
+        from: cfg.host_key.source.describe(),
+        error,
     })
 }
 
@@ -167,16 +163,16 @@ fn license_pack_change(
     id: ProductId,
     cfg: &ProductConfig,
     state: &HostState,
-) -> Result<Option<KmsChange>, String> {
+) -> Result<Option<KmsChange>, PlanError> {
     let needs_pack = catalog::product(id).is_some_and(|p| p.license_pack);
     if !needs_pack || state.license_packs.contains(&id) {
         return Ok(None);
     }
     let Some(source) = &cfg.license_pack else {
-        return Err(format!(
-            "`{id}` needs the {} KMS host license pack, which is not installed on the host: set `license_pack` to where the host can get it",
-            catalog::product_name(id)
-        ));
+        return Err(PlanError::LicensePack {
+            product: id,
+            name: catalog::product_name(id),
+        });
     };
     let path = cfg
         .license_pack_path
@@ -216,17 +212,17 @@ fn host_key_change(
 /// Checks the confirmation ID's form now, so a typo is found at plan time, not halfway through
 /// apply.
 fn check_confirmation_id(host: &str, id: ProductId, cid: &DeclaredSecret) -> Result<(), Error> {
-    let err = |message: String| Error::Plan {
-        host: host.into(),
-        message,
-    };
     let what = format!("hosts.{host}.products.{id}.confirmation_id");
-    let secret = cid.resolve(&what).map_err(|e| err(e.to_string()))?;
-    ConfirmationId::parse(&secret).map_err(|m| {
-        err(format!(
-            "the confirmation ID of `{id}` ({}) is malformed: {m}",
-            cid.source.describe()
-        ))
+    let secret = cid
+        .resolve(&what)
+        .map_err(|e| PlanError::Secret(e).on(host))?;
+    ConfirmationId::parse(&secret).map_err(|error| {
+        PlanError::ConfirmationId {
+            product: id,
+            from: cid.source.describe(),
+            error,
+        }
+        .on(host)
     })?;
     Ok(())
 }

@@ -12,25 +12,24 @@
 use kmsconf_model::catalog;
 use kmsconf_model::config::{HostConfig, ProductId};
 use kmsconf_model::ops::{PlanOp, ServiceSetting};
-use kmsconf_model::settings::SettingValue;
-use kmsconf_model::state::{Channel, HostState};
+use kmsconf_model::settings::{OnRetire, Setting, SettingValue};
+use kmsconf_model::state::{Channel, HostState, ServiceState};
 use kmsconf_model::KmsChange;
 use serde_json::{json, Value};
 
-use crate::planner::ChangeSpec;
-use crate::provider::Planned;
+use crate::contract::{ChangeSpec, Planned, CLIENT_KEY};
+use crate::error::PlanError;
 use crate::Error;
 
-/// The address of the change that installs the Windows KMS client key.
-pub const CLIENT_KEY: &str = "products.windows.client_key";
-
-/// Plans the retirement of `cfg`'s host, observed in `state`.
-pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Error> {
-    let err = |message: String| Error::Plan {
-        host: cfg.name.clone(),
-        message,
-    };
-    let mut changes = settings_changes(state);
+/// Plans the retirement of `cfg`'s host, observed in `state`, resetting each of `settings` as
+/// its row's `on_retire` says.
+pub fn plan_retired(
+    settings: &'static [Setting],
+    cfg: &HostConfig,
+    state: &HostState,
+) -> Result<Planned, Error> {
+    let err = |e: PlanError| e.on(&cfg.name);
+    let mut changes = settings_changes(settings, state);
     let settings: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
     changes.extend(uninstall_changes(state, &settings).map_err(err)?);
     let windows_uninstall: Vec<String> = changes
@@ -67,44 +66,53 @@ pub fn plan_retired(cfg: &HostConfig, state: &HostState) -> Result<Planned, Erro
     Ok(Planned { changes, notices })
 }
 
-/// DNS publishing off and the publish list and listening port cleared. A setting slmgr.vbs
-/// gates on a KMS host key (its row's `needs_kms_host_key`), and the port, whose clear the facts
-/// table marks `kms_host_only`, are written only while one is installed: a KMS client neither
-/// publishes nor listens.
-fn settings_changes(state: &HostState) -> Vec<KmsChange> {
-    let mut changes: Vec<KmsChange> = [
-        ("dns_publishing", SettingValue::Bool(false)),
-        ("publish_domains", SettingValue::List(Vec::new())),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| setting_change(key, value, state))
-    .collect();
-    let service = &state.service;
-    if state.has_kms_host_key() && service.effective_port() != kmsconf_model::config::DEFAULT_PORT {
-        changes.push(clear_port_change(service.port));
-    }
-    changes
+/// Each setting reset as its row's `on_retire` says (DNS publishing off, the publish list and the
+/// listening port cleared). A setting slmgr.vbs gates on a KMS host key (its row's
+/// `needs_kms_host_key`), and the port, whose clear the facts table marks `kms_host_only`, are
+/// written only while one is installed: a KMS client neither publishes nor listens.
+fn settings_changes(settings: &'static [Setting], state: &HostState) -> Vec<KmsChange> {
+    settings
+        .iter()
+        .filter_map(|row| match &row.on_retire {
+            OnRetire::Keep => None,
+            OnRetire::Set(value) => setting_change(row, value.clone(), state),
+            OnRetire::Clear => clear_change(row, state),
+        })
+        .collect()
 }
 
-/// Setting `key` to `value`, unless it already is or its row is gated on a KMS host key the host
+/// Setting `row` to `value`, unless it already is or the row is gated on a KMS host key the host
 /// does not hold.
-fn setting_change(key: &str, value: SettingValue, state: &HostState) -> Option<KmsChange> {
-    let desired = ServiceSetting::named(key, value).ok()?;
-    if desired.setting().needs_kms_host_key && !state.has_kms_host_key() {
+fn setting_change(
+    row: &'static Setting,
+    value: SettingValue,
+    state: &HostState,
+) -> Option<KmsChange> {
+    let desired = ServiceSetting::new(row, value).ok()?;
+    if row.needs_kms_host_key && !state.has_kms_host_key() {
         return None;
     }
     let now = desired.current(&state.service);
     (desired != now).then(|| crate::service::setting_change(desired, &now, &[]))
 }
 
-fn clear_port_change(port: u16) -> KmsChange {
-    ChangeSpec::new(crate::service::PORT, json!(port))
+/// Clearing `row` (the listening port) where it differs from Windows' default and a KMS host key
+/// is installed.
+fn clear_change(row: &Setting, state: &HostState) -> Option<KmsChange> {
+    let now = (row.current)(&state.service);
+    let default = (row.current)(&ServiceState::windows_default());
+    (state.has_kms_host_key() && now != default).then(|| clear_port_change(&now))
+}
+
+/// `ClearKeyManagementServiceListeningPort`: the one clear Windows has, the port's.
+fn clear_port_change(now: &SettingValue) -> KmsChange {
+    ChangeSpec::new(crate::contract::PORT, json!(now))
         .note("no slmgr.vbs switch clears the port (`slmgr.vbs /sprt 1688` listens on the same port but writes it); Windows clears it only on a KMS host, so before the key goes")
         .into_change(PlanOp::ClearListeningPort)
 }
 
 /// `slmgr.vbs /upk <activation ID>` for every product holding a KMS host key, after `deps`.
-fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, String> {
+fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, PlanError> {
     let mut changes = Vec::new();
     for (id, p) in state
         .products
@@ -112,7 +120,9 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
         .filter(|(_, p)| p.channel == Channel::KmsHost)
     {
         let Some(activation_id) = p.activation_id.clone() else {
-            return Err(format!("the host did not report the activation ID of its {} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)", catalog::product_name(*id)));
+            return Err(PlanError::NoActivationId {
+                product: catalog::product_name(*id),
+            });
         };
         let partial = p.partial_key.clone().unwrap_or_default();
         let before = crate::shown::key_value(&partial, p.channel);
@@ -130,7 +140,7 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
 
 /// The public KMS client key of the host's edition, when Windows holds a KMS host key or no key
 /// at all (a MAK or retail key is left alone), after `deps`.
-fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, String> {
+fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, PlanError> {
     let channel = state
         .products
         .get(&ProductId::Windows)
@@ -139,7 +149,9 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
         return Ok(None);
     }
     let Some(edition) = catalog::windows_edition(&state.os) else {
-        return Err(format!("the host runs `{}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf", state.os));
+        return Err(PlanError::NoClientKey {
+            os: state.os.clone(),
+        });
     };
     let change = ChangeSpec::new(CLIENT_KEY, Value::Null)
         .depends_on_all(deps)
@@ -158,6 +170,7 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
 mod tests {
     use super::*;
     use kmsconf_model::config::Config;
+    use kmsconf_model::settings::SETTINGS;
     use kmsconf_model::state::{LicenseStatus, ProductState};
     use kmsconf_model::Action;
 
@@ -191,7 +204,7 @@ mod tests {
 
     #[test]
     fn every_host_key_goes_by_its_activation_id_and_office_packs_stay() {
-        let planned = plan_retired(&retired(), &kms_host()).expect("plan");
+        let planned = plan_retired(SETTINGS, &retired(), &kms_host()).expect("plan");
         let upk: Vec<&str> = planned
             .changes
             .iter()
@@ -221,7 +234,7 @@ mod tests {
     fn an_edition_without_a_gvlk_and_a_key_without_an_activation_id_are_plan_errors() {
         let mut state = kms_host();
         state.os = "Microsoft Windows Server 2022 Datacenter Evaluation".into();
-        let e = plan_retired(&retired(), &state).expect_err("no GVLK");
+        let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no GVLK");
         assert!(
             e.to_string()
                 .contains("runs `Microsoft Windows Server 2022 Datacenter Evaluation`, an edition with no KMS client setup key"),
@@ -231,7 +244,7 @@ mod tests {
         if let Some(w) = state.products.get_mut(&ProductId::Windows) {
             w.activation_id = None;
         }
-        let e = plan_retired(&retired(), &state).expect_err("no activation ID");
+        let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no activation ID");
         assert!(e.to_string().contains("only by its activation ID"), "{e}");
     }
 
@@ -240,7 +253,7 @@ mod tests {
         let mut state = HostState::fresh_windows_server("KMS01");
         state.service.dns_publishing = true;
         state.service.port = 1689;
-        let planned = plan_retired(&retired(), &state).expect("plan");
+        let planned = plan_retired(SETTINGS, &retired(), &state).expect("plan");
         assert!(planned.changes.is_empty(), "{:?}", planned.changes);
     }
 }

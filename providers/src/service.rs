@@ -9,17 +9,14 @@ use kmsconf_model::KmsChange;
 use serde_json::json;
 use toml_edit::Table;
 
+use crate::contract::{ChangeSpec, Planned, Provider};
+use crate::error::PlanError;
 use crate::export::ExportDoc;
-use crate::planner::ChangeSpec;
-use crate::provider::{Planned, Provider};
 use crate::status::{HostStatus, ServiceStatus};
 use crate::Error;
 use kmsconf_model::ops::PlanOp;
 
-pub const RESTART: &str = "service.restart";
-/// The change that sets the KMS port, which the firewall's port rule and the published SRV
-/// records wait for.
-pub const PORT: &str = "service.port";
+use crate::contract::RESTART;
 
 /// The address of a setting's change: `service.port`.
 pub fn address(setting: &Setting) -> String {
@@ -34,6 +31,10 @@ pub struct Service {
 impl Service {
     pub fn new(settings: &'static [Setting]) -> Self {
         Self { settings }
+    }
+
+    pub fn settings(&self) -> &'static [Setting] {
+        self.settings
     }
 }
 
@@ -161,14 +162,12 @@ fn key_install(
         None => installs.iter().map(|c| c.address.clone()).collect(),
     };
     if deps.is_empty() {
-        return Err(Error::Plan {
+        let settings = gated.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
+        return Err(PlanError::SettingsNeedHostKey {
+            settings: settings.join(", "),
             host: cfg.name.clone(),
-            message: format!(
-                "the KMS service settings {} need an installed KMS host key (slmgr.vbs sets them only where a product has IsKeyManagementServiceMachine), and this host has none: declare `[hosts.{}.products.windows]` with its `host_key`",
-                gated.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
-                cfg.name
-            ),
-        });
+        }
+        .on(&cfg.name));
     }
     Ok(deps)
 }
@@ -178,6 +177,6 @@ mod tests {
     #[test]
     fn the_port_change_is_the_port_rows() {
         let port = kmsconf_model::settings::find("port").expect("row");
-        assert_eq!(super::address(port), super::PORT);
+        assert_eq!(super::address(port), crate::contract::PORT);
     }
 }

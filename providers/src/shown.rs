@@ -400,24 +400,61 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// A change of a loaded plan that does not show what its operation does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShownMismatch {
+    #[error("{at}: its operation is not one for this kind of entry")]
+    WrongEntry { at: Box<Change> },
+    /// `from` is what `derived` came from (the observed state or the operation).
+    #[error("{at}: its `{field}` is {file}, but {from} gives {derived}")]
+    Field {
+        at: Box<Change>,
+        field: &'static str,
+        file: String,
+        from: &'static str,
+        derived: String,
+    },
+}
+
+/// Which change of which plan entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub host: String,
+    pub address: String,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host `{}`, change `{}`", self.host, self.address)
+    }
+}
+
 /// Checks that every change of a loaded plan entry shows what its operation does, from the
 /// state observed with the plan: an edited `before`, `action`, `after` or `equivalent`, or an
 /// operation edited under them, is refused naming the entry and the change.
-pub fn check(host: &KmsHostPlan) -> Result<(), String> {
+pub fn check(host: &KmsHostPlan) -> Result<(), ShownMismatch> {
     for change in &host.changes {
-        let at = format!("host `{}`, change `{}`", host.name, change.address);
+        let at = || {
+            Box::new(Change {
+                host: host.name.clone(),
+                address: change.address.clone(),
+            })
+        };
         let op = &change.operation;
         let before = before(op, &host.observed, &host.changes)
-            .ok_or_else(|| format!("{at}: its operation is not one for this kind of entry"))?;
+            .ok_or_else(|| ShownMismatch::WrongEntry { at: at() })?;
         let shown = describe(op, &before);
-        let shows = |field: &str, file: &Value, derived: &Value, source: &str| {
+        let shows = |field: &'static str, file: &Value, derived: &Value, source: &'static str| {
             if file == derived {
                 return Ok(());
             }
-            let (file, derived) = (text(file), text(derived));
-            Err(format!(
-                "{at}: its `{field}` is {file}, but {source} gives {derived}"
-            ))
+            Err(ShownMismatch::Field {
+                at: at(),
+                field,
+                file: text(file),
+                from: source,
+                derived: text(derived),
+            })
         };
         shows(
             "before",
@@ -484,7 +521,7 @@ mod tests {
             state,
             created: false,
         };
-        crate::planner::plan_host(&config.hosts["kms01"], discovery).expect("plan")
+        crate::registry::plan_host(&config.hosts["kms01"], discovery).expect("plan")
     }
 
     #[test]
@@ -515,7 +552,7 @@ mod tests {
             let mut host = retired_plan();
             let change = host.changes.iter_mut().find(|c| c.address == address);
             edit(change.expect("planned"));
-            let e = check(&host).expect_err(field);
+            let e = check(&host).expect_err(field).to_string();
             assert!(
                 e.starts_with(&format!(
                     "host `kms01`, change `{address}`: its `{field}` is `"
@@ -529,7 +566,7 @@ mod tests {
     fn a_host_operation_in_the_dns_entry_is_refused() {
         let mut host = retired_plan();
         host.observed = EntryState::DnsServer(Default::default());
-        let e = check(&host).expect_err("wrong entry");
+        let e = check(&host).expect_err("wrong entry").to_string();
         assert!(
             e.ends_with("its operation is not one for this kind of entry"),
             "{e}"

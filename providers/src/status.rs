@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use kmsconf_model::config::{HostConfig, HostLifecycle, ProductId, PublishDomain};
+use kmsconf_model::config::{HostLifecycle, ProductId, PublishDomain};
 use kmsconf_model::failure::HostFailure;
 use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -12,11 +12,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
-use crate::provider::Providers;
 use kmsconf_model::catalog;
-use kmsconf_model::state::{
-    Channel, HostState, LicenseStatus, ProductState, RequestCounters, ServiceState,
-};
+use kmsconf_model::state::{Channel, LicenseStatus, ProductState, RequestCounters, ServiceState};
 
 /// One host's status, or why it could not be read.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -181,54 +178,6 @@ pub struct ProductStatus {
     pub required_count_server: Option<u32>,
     pub grace_minutes: u32,
     pub requests: RequestCounters,
-}
-
-/// Builds one host's status from its config and what discovery returned.
-pub fn host_status(
-    cfg: &HostConfig,
-    target: String,
-    observed: Result<&HostState, HostFailure>,
-) -> HostStatus {
-    host_status_with(&Providers::default(), cfg, target, observed)
-}
-
-/// [`host_status`] by the given providers.
-pub fn host_status_with(
-    providers: &Providers,
-    cfg: &HostConfig,
-    target: String,
-    observed: Result<&HostState, HostFailure>,
-) -> HostStatus {
-    let mut status = HostStatus {
-        name: cfg.name.clone(),
-        target,
-        address: cfg.address.clone(),
-        state: cfg.state,
-        error: None,
-        computer_name: None,
-        os: None,
-        clock: None,
-        client_machine_id: None,
-        remaining_rearm_count: None,
-        service: None,
-        products: Vec::new(),
-    };
-    let state = match observed {
-        Ok(s) => s,
-        Err(e) => {
-            status.error = Some(e);
-            return status;
-        }
-    };
-    status.computer_name = Some(state.computer_name.clone());
-    status.os = Some(state.os.clone());
-    status.clock = state.clock.map(kmsconf_model::clock::rfc3339);
-    status.client_machine_id = state.client_machine_id.clone();
-    status.remaining_rearm_count = state.remaining_rearm_count;
-    for provider in providers.export_order() {
-        provider.status(cfg, state, &mut status);
-    }
-    status
 }
 
 pub(crate) fn product_status(

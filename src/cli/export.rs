@@ -22,13 +22,16 @@ pub struct ExportArgs {
 }
 
 fn parse_name(text: &str) -> Result<String, String> {
-    kmsconf_model::config::check_host_name(text).map(|()| text.to_string())
+    kmsconf_model::config::check_host_name(text)
+        .map(|()| text.to_string())
+        .map_err(|e| e.to_string())
 }
 
 pub fn run(args: ExportArgs) -> Result<ExitCode, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::Message(format!("cannot read the current directory: {e}")))?;
-    let spec = TargetSpec::parse(&args.target, &cwd).map_err(CliError::Message)?;
+    let spec =
+        TargetSpec::parse(&args.target, &cwd).map_err(|e| CliError::Message(e.to_string()))?;
     let target = args.target.trim();
     let exported = export::run(target, &spec, args.name.as_deref(), &session::connect()?)?;
     super::output::emit(&exported.toml)?;

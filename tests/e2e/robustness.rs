@@ -77,7 +77,7 @@ fn valid_plan_text() -> &'static str {
         let mut host = host.clone();
         host.products.clear();
         host.service = Default::default();
-        let plan = kmsconf_providers::planner::plan_host(&host, discovery).expect("plan");
+        let plan = kmsconf_providers::registry::plan_host(&host, discovery).expect("plan");
         let plan = KmsPlan::new(path, dir.path().to_path_buf(), vec![plan]);
         let file = dir.path().join("plan.json");
         plan.save(&file, None).expect("save");

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::{HostNameError, TargetError, TimeoutOutOfRange};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
@@ -156,7 +157,7 @@ pub enum TargetSpec {
 impl TargetSpec {
     /// Reads a target as a config in `dir` would hold it (`lab:` paths are relative to `dir`).
     /// `local` is refused on anything but Windows.
-    pub fn parse(text: &str, dir: &Path) -> Result<Self, String> {
+    pub fn parse(text: &str, dir: &Path) -> Result<Self, TargetError> {
         validate::target_from_text(text, dir)
     }
 
@@ -281,14 +282,11 @@ pub fn is_host_name_char(c: char) -> bool {
 }
 
 /// Checks a host name as the config and `kmsconf export --name` take it; `Err` says why not.
-pub fn check_host_name(name: &str) -> Result<(), String> {
+pub fn check_host_name(name: &str) -> Result<(), HostNameError> {
     if !name.is_empty() && name.chars().all(is_host_name_char) {
         Ok(())
     } else {
-        Err(format!(
-            "host name {} may use only ASCII letters, digits, `-`, `_` and `.`",
-            kmsconf_engine::diagnostic::quoted(name)
-        ))
+        Err(HostNameError { name: name.into() })
     }
 }
 
@@ -298,8 +296,11 @@ pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limi
     bytes: 16 << 20,
 };
 
-/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
+/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days): the one
+/// place it is written (the config schema, validation and the setting rows read it).
 pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
+/// The ports `/sprt` takes.
+pub const PORT_RANGE: std::ops::RangeInclusive<u32> = 1..=65535;
 /// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
 pub const DEFAULT_ACTIVATION_INTERVAL: u32 = 120;
 pub const DEFAULT_RENEWAL_INTERVAL: u32 = 10080;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::TimeoutOutOfRange;
+
 use super::WinRmAuth;
 use kmsconf_engine::secret::DeclaredSecret;
 
@@ -75,14 +77,12 @@ impl Default for OperationTimeout {
 }
 
 impl TryFrom<u32> for OperationTimeout {
-    type Error = String;
-    fn try_from(seconds: u32) -> Result<Self, String> {
-        Self::from_seconds(seconds).ok_or_else(|| {
-            format!(
-                "operation timeout {seconds} is out of range {}..={} seconds",
-                Self::RANGE.start(),
-                Self::RANGE.end()
-            )
+    type Error = TimeoutOutOfRange;
+    fn try_from(seconds: u32) -> Result<Self, TimeoutOutOfRange> {
+        Self::from_seconds(seconds).ok_or(TimeoutOutOfRange {
+            seconds,
+            min: *Self::RANGE.start(),
+            max: *Self::RANGE.end(),
         })
     }
 }

@@ -226,7 +226,7 @@ pub struct HostDnsWire {
 #[serde(deny_unknown_fields)]
 pub struct ServiceWire {
     /// TCP port the KMS host listens on (`slmgr.vbs /sprt`); Windows' default is 1688.
-    #[schemars(range(min = 1, max = 65535))]
+    #[schemars(range(min = *super::PORT_RANGE.start(), max = *super::PORT_RANGE.end()))]
     pub port: Option<At<i64>>,
     /// Publish the `_vlmcs._tcp` SRV record in DNS (`/sdns` true, `/cdns` false).
     pub dns_publishing: Option<bool>,
@@ -235,10 +235,10 @@ pub struct ServiceWire {
     /// Run the KMS service at low priority (`slmgr.vbs /cpri` true, `/spri` false).
     pub low_priority: Option<bool>,
     /// Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.
-    #[schemars(range(min = 15, max = 43200))]
+    #[schemars(range(min = *super::INTERVAL_RANGE.start(), max = *super::INTERVAL_RANGE.end()))]
     pub activation_interval: Option<At<i64>>,
     /// Minutes between an activated client's renewals (`/sri`), 15..=43200.
-    #[schemars(range(min = 15, max = 43200))]
+    #[schemars(range(min = *super::INTERVAL_RANGE.start(), max = *super::INTERVAL_RANGE.end()))]
     pub renewal_interval: Option<At<i64>>,
     /// Let clients cache this host's address (`/skhc` true, `/ckhc` false).
     pub host_caching: Option<bool>,

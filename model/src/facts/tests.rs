@@ -102,7 +102,7 @@ fn the_kms_group_has_both_rules_and_every_code_is_explained() {
     }
     let f = facts();
     for h in &f.hresult {
-        let code = crate::catalog::parse_code(&h.code).expect("code parses");
+        let code = super::parse_code(&h.code).expect("code parses");
         assert!(
             crate::catalog::code(code).is_some(),
             "{} ({}) is not in the error catalogue",

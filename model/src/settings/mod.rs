@@ -8,11 +8,16 @@
 mod table;
 mod value;
 
+pub use crate::error::SettingError;
 pub use table::SETTINGS;
 pub use value::{Kind, ServiceSetting, SettingValue};
 
 use crate::config::ServiceConfig;
 use crate::state::ServiceState;
+
+/// The registry key of the Software Protection Platform's KMS settings.
+pub const REGISTRY_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SoftwareProtectionPlatform";
 
 /// One KMS service setting.
 #[derive(Debug, Clone)]
@@ -48,6 +53,21 @@ pub struct Setting {
     /// Whether `export` writes the setting for this host (a line can be noise, or draw a
     /// `validate` warning, where it says nothing).
     pub exported: fn(&ServiceState) -> bool,
+    /// What retiring the host does to it, so that it becomes a KMS client that neither
+    /// publishes itself nor listens.
+    pub on_retire: OnRetire,
+}
+
+/// What a retirement does to a setting.
+#[derive(Debug, Clone)]
+pub enum OnRetire {
+    /// A KMS client keeps it as it is.
+    Keep,
+    /// Set to this value (DNS publishing off, the publish list empty).
+    Set(SettingValue),
+    /// Cleared back to Windows' default where it differs from it: the listening port, which
+    /// `ClearKeyManagementServiceListeningPort` clears (no value written stands for "not set").
+    Clear,
 }
 
 /// A number's documented range.
@@ -103,7 +123,7 @@ pub struct CimMethod {
     pub inverted: bool,
 }
 
-/// A value under [`REGISTRY_KEY`](crate::ops::REGISTRY_KEY).
+/// A value under [`REGISTRY_KEY`].
 #[derive(Debug, Clone)]
 pub struct RegistryValue {
     pub name: &'static str,

@@ -1,14 +1,14 @@
 //! The rows: one per KMS service setting. Sources: Microsoft's `SoftwareLicensingService` class
 //! reference (methods and properties), the Volume Activation Technical Reference (registry values
-//! and the 15..=43200 minute interval range WMI enforces), and `slmgr.vbs` itself (its switches,
+//! and the minute interval range WMI enforces, [`INTERVAL_RANGE`]), and `slmgr.vbs` itself (its switches,
 //! and which of them warn that the Software Protection service must restart); see
 //! `kms-facts.md`.
 
 use super::{
-    CimMethod, Kind, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Slmgr, ValueRange,
-    Write,
+    CimMethod, Kind, OnRetire, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Slmgr,
+    ValueRange, Write,
 };
-use crate::config::INTERVAL_RANGE;
+use crate::config::{INTERVAL_RANGE, PORT_RANGE};
 
 const SWITCH: (&str, &str) = ("on", "off");
 
@@ -36,8 +36,8 @@ pub static SETTINGS: &[Setting] = &[
         kind: Kind::U16,
         meaning: "a TCP port",
         range: Some(ValueRange {
-            min: 1,
-            max: 65535,
+            min: *PORT_RANGE.start(),
+            max: *PORT_RANGE.end(),
             unit: "",
             refused_by_windows: false,
         }),
@@ -66,6 +66,7 @@ pub static SETTINGS: &[Setting] = &[
         needs_kms_host_key: true,
         status: shown("port", "port", ""),
         exported: |_| true,
+        on_retire: OnRetire::Clear,
     },
     Setting {
         key: "dns_publishing",
@@ -100,6 +101,7 @@ pub static SETTINGS: &[Setting] = &[
         needs_kms_host_key: true,
         status: shown("dns_publishing", "DNS publishing", ""),
         exported: |_| true,
+        on_retire: OnRetire::Set(SettingValue::Bool(false)),
     },
     Setting {
         key: "publish_domains",
@@ -128,6 +130,7 @@ pub static SETTINGS: &[Setting] = &[
         // an empty list on a host that does not publish itself says nothing, and `validate`
         // warns that a publish list has no effect while publishing is off
         exported: |s| s.dns_publishing || !s.publish_domains.is_empty(),
+        on_retire: OnRetire::Set(SettingValue::List(Vec::new())),
     },
     Setting {
         key: "low_priority",
@@ -169,6 +172,7 @@ pub static SETTINGS: &[Setting] = &[
             words_in_json: true,
         },
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     },
     Setting {
         key: "activation_interval",
@@ -197,6 +201,7 @@ pub static SETTINGS: &[Setting] = &[
         needs_kms_host_key: true,
         status: shown("activation_interval", "activation interval", " min"),
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     },
     Setting {
         key: "renewal_interval",
@@ -225,6 +230,7 @@ pub static SETTINGS: &[Setting] = &[
         needs_kms_host_key: true,
         status: shown("renewal_interval", "renewal interval", " min"),
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     },
     Setting {
         key: "host_caching",
@@ -256,5 +262,6 @@ pub static SETTINGS: &[Setting] = &[
         needs_kms_host_key: false,
         status: shown("host_caching", "host caching", ""),
         exported: |_| true,
+        on_retire: OnRetire::Keep,
     },
 ];

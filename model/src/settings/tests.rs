@@ -153,6 +153,38 @@ fn every_row_is_a_config_key_with_the_rows_range() {
         if let Some(range) = row.range {
             assert_eq!(property["minimum"], json!(range.min), "{}", row.key);
             assert_eq!(property["maximum"], json!(range.max), "{}", row.key);
+            // a range the description states is this one
+            let description = property["description"].as_str().unwrap_or_default();
+            if description.contains("..=") {
+                let stated = format!("{}..={}", range.min, range.max);
+                assert!(description.contains(&stated), "{}: {description}", row.key);
+            }
+        }
+    }
+}
+
+/// Validation takes each row's range, and no more: its ends are accepted, one past them refused.
+#[test]
+fn validation_takes_exactly_each_rows_range() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let parse = |key: &str, value: i64| {
+        let text = format!(
+            "[hosts.kms01]\ntarget = \"lab:kms01.json\"\n[hosts.kms01.service]\n{key} = {value}\n"
+        );
+        crate::config::Config::parse(&dir.path().join("kmsconf.toml"), &text)
+    };
+    for row in SETTINGS {
+        let Some(range) = row.range else { continue };
+        let (min, max) = (i64::from(range.min), i64::from(range.max));
+        for ok in [min, max] {
+            assert!(parse(row.key, ok).is_ok(), "{} = {ok}", row.key);
+        }
+        for bad in [min - 1, max + 1] {
+            let e = parse(row.key, bad).expect_err(row.key).to_string();
+            assert!(
+                e.contains(&format!("`{}` = {bad} is out of range", row.key)),
+                "{e}"
+            );
         }
     }
 }

@@ -8,9 +8,9 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 
-use super::{RegistryValue, Setting, Slmgr, Write};
+use super::{RegistryValue, Setting, Slmgr, Write, REGISTRY_KEY};
 use crate::config::PublishDomain;
-use crate::ops::REGISTRY_KEY;
+use crate::error::SettingError;
 use crate::state::ServiceState;
 
 /// The type of a setting's value.
@@ -114,19 +114,20 @@ pub struct ServiceSetting {
 
 impl ServiceSetting {
     /// `Err` when the value is not of the setting's kind.
-    pub fn new(setting: &'static Setting, value: SettingValue) -> Result<Self, String> {
+    pub fn new(setting: &'static Setting, value: SettingValue) -> Result<Self, SettingError> {
         if value.kind() != setting.kind {
-            return Err(format!(
-                "`{}` takes {}, not `{value}`",
-                setting.key, setting.meaning
-            ));
+            return Err(SettingError::WrongKind {
+                key: setting.key,
+                meaning: setting.meaning,
+                value: value.to_string(),
+            });
         }
         Ok(Self { setting, value })
     }
 
     /// Setting the setting `key` of [`SETTINGS`](super::SETTINGS) to `value`.
-    pub fn named(key: &str, value: SettingValue) -> Result<Self, String> {
-        let setting = super::find(key).ok_or_else(|| format!("unknown setting `{key}`"))?;
+    pub fn named(key: &str, value: SettingValue) -> Result<Self, SettingError> {
+        let setting = super::find(key).ok_or_else(|| SettingError::Unknown { key: key.into() })?;
         Self::new(setting, value)
     }
 

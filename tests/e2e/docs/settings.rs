@@ -2,7 +2,7 @@
 //! each `[service]` key with its values, `slmgr.vbs` equivalent, how Windows sets it and where it
 //! keeps it. Only this file reads the rows' fields, so a change of their shape is one edit here.
 
-use kmsconf_model::ops::REGISTRY_KEY;
+use kmsconf_model::settings::REGISTRY_KEY;
 use kmsconf_model::settings::{Setting, Slmgr, Write, SETTINGS};
 
 pub fn render() -> String {

@@ -54,7 +54,7 @@ pub(super) fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> Firewall
                     format!("remote address `{}` is listed twice", a.get()),
                 ),
                 Ok(c) => canonical.push(c),
-                Err(m) => ctx.error(a.start(), m),
+                Err(e) => ctx.error(a.start(), e.to_string()),
             }
         }
         // discovery reads a rule open to `Any` as no scope at all
@@ -105,22 +105,27 @@ fn profiles(
     out
 }
 
+/// Why an entry of `remote_addresses` is not one Windows takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RemoteAddressError {
+    #[error("remote address {} is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}", quoted(.address), ADDRESS_KEYWORDS.join(", "))]
+    Malformed { address: String },
+    #[error("remote address range {} must go from a lower to a higher address of one family", quoted(.address))]
+    Range { address: String },
+}
+
 /// Checks a remote address and returns it in the form discovery reads it back from Windows
 /// (keywords in their own spelling, IPs as Rust prints them, a one-address subnet as the bare
 /// address), so a scope written another way does not show as a change on every plan.
-fn remote_address(text: &str) -> Result<String, String> {
+fn remote_address(text: &str) -> Result<String, RemoteAddressError> {
     if let Some(keyword) = ADDRESS_KEYWORDS
         .iter()
         .find(|k| k.eq_ignore_ascii_case(text))
     {
         return Ok((*keyword).to_string());
     }
-    let bad = || {
-        format!(
-            "remote address {} is not an IP address, a subnet `a.b.c.d/n`, a range `a-b` or one of {}",
-            quoted(text),
-            ADDRESS_KEYWORDS.join(", ")
-        )
+    let bad = || RemoteAddressError::Malformed {
+        address: text.into(),
     };
     if let Some((ip, prefix)) = text.split_once('/') {
         let ip: IpAddr = ip.parse().map_err(|_| bad())?;
@@ -140,10 +145,9 @@ fn remote_address(text: &str) -> Result<String, String> {
         let (a, b): (IpAddr, IpAddr) =
             (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
         if a.is_ipv4() != b.is_ipv4() || a > b {
-            return Err(format!(
-                "remote address range {} must go from a lower to a higher address of one family",
-                quoted(text)
-            ));
+            return Err(RemoteAddressError::Range {
+                address: text.into(),
+            });
         }
         return Ok(format!("{a}-{b}"));
     }

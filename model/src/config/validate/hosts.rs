@@ -22,7 +22,7 @@ use toml::Spanned;
 
 pub(super) fn check_host_name(ctx: &mut Ctx, name: &str, at: usize) {
     if let Err(message) = crate::config::check_host_name(name) {
-        ctx.error(at, message);
+        ctx.error(at, message.to_string());
     }
 }
 

@@ -3,18 +3,18 @@
 
 use super::{is_host_name, Ctx};
 use crate::config::wire::{self, At, PublishDomainWire};
-use crate::config::{PublishDomain, ServiceConfig, INTERVAL_RANGE};
+use crate::config::{PublishDomain, ServiceConfig, INTERVAL_RANGE, PORT_RANGE};
 
 fn in_range(
     ctx: &mut Ctx,
     key: &str,
     value: &At<i64>,
-    min: i64,
-    max: i64,
+    range: &std::ops::RangeInclusive<u32>,
     unit: &str,
 ) -> Option<i64> {
     let v = *value.get();
-    if v < min || v > max {
+    let (min, max) = (range.start(), range.end());
+    if !(i64::from(*min)..=i64::from(*max)).contains(&v) {
         ctx.error(
             value.start(),
             format!("`{key}` = {v} is out of range: Windows accepts {min} to {max}{unit}"),
@@ -25,23 +25,19 @@ fn in_range(
 }
 
 pub(super) fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
-    let (lo, hi) = (
-        i64::from(*INTERVAL_RANGE.start()),
-        i64::from(*INTERVAL_RANGE.end()),
-    );
     let minutes = " minutes (30 days)";
     let port = s
         .port
         .as_ref()
-        .and_then(|p| in_range(ctx, "port", p, 1, 65535, ""));
+        .and_then(|p| in_range(ctx, "port", p, &PORT_RANGE, ""));
     let ai = s
         .activation_interval
         .as_ref()
-        .and_then(|v| in_range(ctx, "activation_interval", v, lo, hi, minutes));
+        .and_then(|v| in_range(ctx, "activation_interval", v, &INTERVAL_RANGE, minutes));
     let ri = s
         .renewal_interval
         .as_ref()
-        .and_then(|v| in_range(ctx, "renewal_interval", v, lo, hi, minutes));
+        .and_then(|v| in_range(ctx, "renewal_interval", v, &INTERVAL_RANGE, minutes));
     let publish_domains = s
         .publish_domains
         .as_ref()

@@ -8,15 +8,13 @@ use std::path::Path;
 use super::{is_host_name, Ctx};
 use crate::config::wire::At;
 use crate::config::{TargetSpec, WinRmSettings};
-use kmsconf_engine::diagnostic::quoted;
-
-const EXPECTED: &str = "expected `lab:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
+use crate::error::TargetError;
 
 pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     match target_from_text(target.get(), ctx.dir) {
         Ok(spec) => Some(spec),
         Err(message) => {
-            ctx.error(target.start(), message);
+            ctx.error(target.start(), message.to_string());
             None
         }
     }
@@ -25,14 +23,17 @@ pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetS
 /// Reads a target as written in a config in `dir` (or given on the command line, `dir` being
 /// the current directory). A WinRM target gets the default settings: its `[hosts.NAME.winrm]`
 /// table is read beside it.
-pub(in crate::config) fn target_from_text(text: &str, dir: &Path) -> Result<TargetSpec, String> {
+pub(in crate::config) fn target_from_text(
+    text: &str,
+    dir: &Path,
+) -> Result<TargetSpec, TargetError> {
     let text = text.trim();
     if let Some(path) = text.strip_prefix("lab:") {
         return lab_target(text, path, dir);
     }
     if text == "local" {
         if !cfg!(windows) {
-            return Err("target `local` means this machine is the KMS host, but kmsconf is not running on Windows; use `ssh://user@host` or `winrm://user@host` to reach a Windows host".into());
+            return Err(TargetError::LocalNotWindows);
         }
         return Ok(TargetSpec::Local);
     }
@@ -44,35 +45,35 @@ pub(in crate::config) fn target_from_text(text: &str, dir: &Path) -> Result<Targ
             return winrm_target(text, scheme, rest, https);
         }
     }
-    Err(format!("unknown target {}; {EXPECTED}", quoted(text)))
+    Err(TargetError::Unknown {
+        target: text.into(),
+    })
 }
 
-fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, String> {
+fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetError> {
     if path.is_empty() {
-        return Err(format!("target `{text}` has no path; {EXPECTED}"));
+        return Err(TargetError::LabNoPath {
+            target: text.into(),
+        });
     }
     if path.starts_with('~') {
         // no shell reads the config: `~` would be a folder named `~`
-        return Err(format!(
-            "target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute",
-            quoted(text)
-        ));
+        return Err(TargetError::LabHome {
+            target: text.into(),
+        });
     }
     Ok(TargetSpec::Lab {
         path: dir.join(path),
     })
 }
 
-fn ssh_target(text: &str, rest: &str) -> Result<TargetSpec, String> {
+fn ssh_target(text: &str, rest: &str) -> Result<TargetSpec, TargetError> {
     // the message does not repeat the target: it would print the password
     if holds_password(rest) {
-        return Err("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`".into());
+        return Err(TargetError::SshPassword);
     }
-    let (user, host, port) = parse_authority(rest).ok_or_else(|| {
-        format!(
-            "target {} is not a valid ssh target; {EXPECTED}",
-            quoted(text)
-        )
+    let (user, host, port) = parse_authority(rest).ok_or_else(|| TargetError::SshInvalid {
+        target: text.into(),
     })?;
     Ok(TargetSpec::Ssh { user, host, port })
 }
@@ -80,19 +81,27 @@ fn ssh_target(text: &str, rest: &str) -> Result<TargetSpec, String> {
 /// A WinRM target names the account kmsconf logs on as: every authentication it offers
 /// (Negotiate, NTLM, Kerberos, Basic) is the account's password, which `[hosts.NAME.winrm]`
 /// declares.
-fn winrm_target(text: &str, scheme: &str, rest: &str, https: bool) -> Result<TargetSpec, String> {
+fn winrm_target(
+    text: &str,
+    scheme: &str,
+    rest: &str,
+    https: bool,
+) -> Result<TargetSpec, TargetError> {
     if holds_password(rest) {
-        return Err(format!("a winrm target must not hold a password (`user:password@host`): plans show and save the target; write `{scheme}user@host` and declare the password in `[hosts.NAME.winrm]` as `password = {{ env = \"VAR\" }}`"));
+        return Err(TargetError::WinRmPassword {
+            scheme: scheme.into(),
+        });
     }
-    let invalid = || {
-        format!(
-            "target {} is not a valid winrm target; expected `{scheme}user@host[:port]`, the account as `user`, `DOMAIN\\user` or `user@domain`",
-            quoted(text)
-        )
+    let invalid = || TargetError::WinRmInvalid {
+        target: text.into(),
+        scheme: scheme.into(),
     };
     let (user, host, port) = parse_authority(rest).ok_or_else(invalid)?;
     let Some(user) = user else {
-        return Err(format!("target {} names no account: WinRM logs on as a Windows account, so write it in the target (`{scheme}DOMAIN\\user@host` or `{scheme}user@domain@host`) and its password in `[hosts.NAME.winrm]`", quoted(text)));
+        return Err(TargetError::WinRmNoAccount {
+            target: text.into(),
+            scheme: scheme.into(),
+        });
     };
     if !is_account(&user) {
         return Err(invalid());
@@ -173,7 +182,9 @@ mod tests {
                 port: None,
             })
         );
-        let e = parsed("ssh://admin:s3cret@kms01").expect_err("a password");
+        let e = parsed("ssh://admin:s3cret@kms01")
+            .expect_err("a password")
+            .to_string();
         assert!(
             e.contains("must not hold a password") && !e.contains("s3cret"),
             "{e}"
@@ -240,14 +251,18 @@ mod tests {
     #[test]
     fn winrm_targets_need_an_account_and_never_hold_a_password() {
         let dir = Path::new("/srv/kms");
-        let e = target_from_text(r"winrm://CORP\admin:s3cret@kms01", dir).expect_err("password");
+        let e = target_from_text(r"winrm://CORP\admin:s3cret@kms01", dir)
+            .expect_err("password")
+            .to_string();
         assert!(
             e.contains("must not hold a password")
                 && e.contains("[hosts.NAME.winrm]")
                 && !e.contains("s3cret"),
             "{e}"
         );
-        let e = target_from_text("winrm+https://kms01:5986", dir).expect_err("no account");
+        let e = target_from_text("winrm+https://kms01:5986", dir)
+            .expect_err("no account")
+            .to_string();
         assert!(e.contains("names no account"), "{e}");
         for bad in [
             "winrm://@kms01",
@@ -258,7 +273,7 @@ mod tests {
             "winrm://admin@kms01/wsman",
             "winrm://ad min@kms01",
         ] {
-            let e = target_from_text(bad, dir).expect_err(bad);
+            let e = target_from_text(bad, dir).expect_err(bad).to_string();
             assert!(e.contains("is not a valid winrm target"), "{bad}: {e}");
         }
     }
