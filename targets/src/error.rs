@@ -4,6 +4,8 @@
 //! module's own error as its source (`dns::DnsError`, [`RemoteError`] with the agent's
 //! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
+pub(crate) mod dns;
+
 use std::path::PathBuf;
 
 use crate::powershell::AgentError;
@@ -58,7 +60,7 @@ pub enum Error {
     #[error("DNS server `{server}`: {source}")]
     Dns {
         server: String,
-        source: Box<crate::dns::DnsError>,
+        source: Box<dns::DnsError>,
     },
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
