@@ -5,6 +5,7 @@
 //! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
 pub(crate) mod dns;
+pub(crate) mod winrm;
 
 use std::path::PathBuf;
 
@@ -126,7 +127,7 @@ pub enum RemoteError {
     },
     /// The WinRM service answered with a fault, an HTTP status, or a body kmsconf cannot read.
     #[error(transparent)]
-    WinRm(Box<crate::winrm::Refusal>),
+    WinRm(Box<winrm::Refusal>),
 }
 
 /// What is wrong with a lab host's state file.
