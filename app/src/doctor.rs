@@ -25,13 +25,16 @@ use crate::failure::HostFailure;
 use crate::session;
 use crate::Error;
 
-pub use dns::{check_srv, check_stale_srv, dns_checks, ExpectedSrv, SrvLookup, SrvRecord};
+pub use dns::{
+    check_srv, check_stale_srv, check_unpublished, dns_checks, ExpectedSrv, RetiredSrv, SrvLookup,
+    SrvRecord,
+};
 pub use host::{
     check_host, clock_skew, count_threshold, firewall_rules, grace_period, port_reachable,
     product_licensed, rearm_count,
 };
 pub use probe::{probe_port, PortProbe, ProbeError};
-pub use retired::{check_retired, check_unpublished, no_host_key, port_closed, RetiredSrv};
+pub use retired::{check_retired, no_host_key, port_closed};
 
 /// Stable check ids (the `check` field of `doctor --json`).
 pub const HOST_REACHABLE: &str = "host-reachable";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kmsconf_engine::diagnostic::Location;
 
-use crate::failure::HostFailure;
+use kmsconf_model::failure::HostFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

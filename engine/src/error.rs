@@ -16,7 +16,7 @@ pub enum Error {
     #[error("cannot read `{path}`: it is over the {limit} limit of {}", .limit.what)]
     TooLarge {
         path: PathBuf,
-        limit: crate::read::Limit,
+        limit: crate::limit::Limit,
     },
     #[error("cannot write `{path}`: {source}")]
     Write {

@@ -10,6 +10,7 @@ pub mod apply;
 pub mod diagnostic;
 pub mod error;
 pub mod graph;
+mod limit;
 pub mod lock;
 pub mod plan;
 pub mod read;

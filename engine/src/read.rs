@@ -2,30 +2,12 @@
 //! after symlinks are resolved, never more than a stated cap, and never blocking on a FIFO or
 //! a device (`/dev/zero` would otherwise fill memory, a FIFO would wait for a writer forever).
 
-use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+pub use crate::limit::Limit;
 use crate::Error;
-
-/// The most kmsconf reads of one kind of file, and how that kind is named in the error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    /// What the file is, as in "the 64 KiB limit of a secret file".
-    pub what: &'static str,
-    pub bytes: u64,
-}
-
-impl fmt::Display for Limit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.bytes {
-            b if b >= 1 << 20 && b.is_multiple_of(1 << 20) => write!(f, "{} MiB", b >> 20),
-            b if b >= 1 << 10 && b.is_multiple_of(1 << 10) => write!(f, "{} KiB", b >> 10),
-            b => write!(f, "{b} bytes"),
-        }
-    }
-}
 
 /// A secret (a product key, a confirmation ID, a TSIG key) is a line of text.
 pub const SECRET: Limit = Limit {

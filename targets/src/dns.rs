@@ -10,7 +10,6 @@
 //! This module is the target and what answers mean for discovery; `protocol` holds the messages
 //! and the exchanges, `socket` the blocking I/O they run on.
 
-mod error;
 mod gss_tsig;
 mod protocol;
 mod socket;
@@ -27,13 +26,10 @@ use kmsconf_model::dns::{srv_name, DnsState, SrvRecord, ZoneUpdate, SRV_PREFIX};
 use kmsconf_model::ops::EntryOp;
 use kmsconf_model::EntryState;
 
+pub use crate::error::dns::{DnsError, GssTsigError, SignatureError, SocketError, TkeyError};
 use crate::Error;
-pub use error::DnsError;
-pub use gss_tsig::{GssTsigError, SignatureError};
 pub use protocol::update_message;
 use protocol::{exchange_all, fqdn, plain, send_update};
-pub use socket::SocketError;
-pub use tkey::TkeyError;
 
 /// A DNS server, and the names discovery reads from it.
 pub struct DnsServer {

@@ -4,6 +4,9 @@
 //! module's own error as its source (`dns::DnsError`, [`RemoteError`] with the agent's
 //! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
+pub(crate) mod dns;
+pub(crate) mod winrm;
+
 use std::path::PathBuf;
 
 use crate::powershell::AgentError;
@@ -58,7 +61,7 @@ pub enum Error {
     #[error("DNS server `{server}`: {source}")]
     Dns {
         server: String,
-        source: Box<crate::dns::DnsError>,
+        source: Box<dns::DnsError>,
     },
     #[error("host `{host}` is locked by {holder}; if that run was killed and its lock stayed behind, `kmsconf force-unlock {host} {}` breaks it", holder.id)]
     Locked {
@@ -124,7 +127,7 @@ pub enum RemoteError {
     },
     /// The WinRM service answered with a fault, an HTTP status, or a body kmsconf cannot read.
     #[error(transparent)]
-    WinRm(Box<crate::winrm::Refusal>),
+    WinRm(Box<winrm::Refusal>),
 }
 
 /// What is wrong with a lab host's state file.

@@ -28,7 +28,7 @@ pub enum Broken {
     /// The connection ended or broke mid-exchange.
     Dropped(String),
     /// The host answered with an error of its protocol (a WS-Management fault, an HTTP status).
-    Refused(crate::winrm::Refusal),
+    Refused(crate::error::winrm::Refusal),
 }
 
 impl Broken {

@@ -1,7 +1,8 @@
 //! The DNS checks: do the `_vlmcs._tcp` SRV records of each zone send clients to the declared
 //! hosts and ports, and do any point at hosts the config no longer declares.
 
-use super::{Check, RetiredSrv, Verdict, DNS_SRV};
+use super::retired::RETIRE;
+use super::{Check, Verdict, DNS_SRV, DNS_UNPUBLISHED};
 use crate::failure::HostFailure;
 
 /// One `_vlmcs._tcp` SRV record as DNS returns it.
@@ -168,7 +169,7 @@ pub fn check_stale_srv(
 }
 
 /// The DNS checks: one query per zone, then [`check_srv`] per declared host,
-/// [`check_unpublished`](super::check_unpublished) per retired host and [`check_stale_srv`] per
+/// [`check_unpublished`] per retired host and [`check_stale_srv`] per
 /// zone.
 pub fn dns_checks(
     expected: &[ExpectedSrv],
@@ -192,9 +193,58 @@ pub fn dns_checks(
             .collect();
         checks.extend(in_zone.iter().map(|e| check_srv(e, &found)));
         let gone: Vec<&RetiredSrv> = retired.iter().filter(|r| r.zone == zone).collect();
-        checks.extend(gone.iter().map(|r| super::check_unpublished(r, &found)));
+        checks.extend(gone.iter().map(|r| check_unpublished(r, &found)));
         let targets: Vec<&str> = gone.iter().map(|r| r.target.as_str()).collect();
         checks.extend(check_stale_srv(zone, &in_zone, &targets, &found));
     }
     checks
+}
+
+/// A retired host whose records are looked for in a zone: no record may point at `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredSrv {
+    pub host: String,
+    pub zone: String,
+    /// The host's address, which its old records pointed at.
+    pub target: String,
+}
+
+/// Whether the zone's records still send clients to the retired host.
+pub fn check_unpublished(
+    retired: &RetiredSrv,
+    found: &Result<Vec<SrvRecord>, HostFailure>,
+) -> Check {
+    let name = format!("_vlmcs._tcp.{}", retired.zone);
+    let check = |v, detail: String| {
+        Check::new(&retired.host, DNS_UNPUBLISHED, v, detail).about(retired.zone.clone())
+    };
+    let records = match found {
+        Err(e) => {
+            return check(Verdict::Warning, format!("the query for {name} failed, so kmsconf cannot tell whether it still points at {}: {e}", retired.target))
+                .fix("check the DNS server kmsconf asks and the zone")
+                .failure(e.clone())
+        }
+        Ok(r) => r,
+    };
+    let ports: Vec<String> = records
+        .iter()
+        .filter(|r| same_name(&r.target, &retired.target))
+        .map(|r| r.port.to_string())
+        .collect();
+    if ports.is_empty() {
+        return check(
+            Verdict::Ok,
+            format!("{name} has no record for {}", retired.target),
+        );
+    }
+    check(
+        Verdict::Failed,
+        format!(
+            "{name} still sends clients to the retired host {} (port {}), where they fail",
+            retired.target,
+            ports.join(", ")
+        ),
+    )
+    .fix(RETIRE)
+    .code(0x8007_06BA)
 }

@@ -1,18 +1,15 @@
 //! The checks of a retired host: it must look like a KMS client from every side. It holds no
-//! KMS host key, nothing accepts connections on its KMS port, and no `_vlmcs._tcp` record of
-//! the `[dns]` zones sends clients to it.
+//! KMS host key and nothing accepts connections on its KMS port; that no `_vlmcs._tcp` record
+//! of the `[dns]` zones sends clients to it is a DNS check
+//! ([`check_unpublished`](super::check_unpublished)).
 
 use kmsconf_model::catalog;
 use kmsconf_model::config::HostConfig;
 use kmsconf_model::state::{Channel, HostState};
 
-use super::dns::{same_name, SrvRecord};
-use super::{
-    Check, HostReading, PortProbe, ProbeError, Verdict, DNS_UNPUBLISHED, NO_HOST_KEY, PORT_CLOSED,
-};
-use crate::failure::HostFailure;
+use super::{Check, HostReading, PortProbe, ProbeError, Verdict, NO_HOST_KEY, PORT_CLOSED};
 
-const RETIRE: &str =
+pub(super) const RETIRE: &str =
     "run `kmsconf plan` to see what retiring it still changes and `kmsconf apply` to finish";
 
 /// Every check of a retired host: reachability, then its port and its keys.
@@ -77,53 +74,4 @@ pub fn no_host_key(host: &str, state: &HostState) -> Check {
         None => "no KMS host key; Windows holds no key".to_string(),
     };
     Check::new(host, NO_HOST_KEY, Verdict::Ok, detail)
-}
-
-/// A retired host whose records are looked for in a zone: no record may point at `target`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetiredSrv {
-    pub host: String,
-    pub zone: String,
-    /// The host's address, which its old records pointed at.
-    pub target: String,
-}
-
-/// Whether the zone's records still send clients to the retired host.
-pub fn check_unpublished(
-    retired: &RetiredSrv,
-    found: &Result<Vec<SrvRecord>, HostFailure>,
-) -> Check {
-    let name = format!("_vlmcs._tcp.{}", retired.zone);
-    let check = |v, detail: String| {
-        Check::new(&retired.host, DNS_UNPUBLISHED, v, detail).about(retired.zone.clone())
-    };
-    let records = match found {
-        Err(e) => {
-            return check(Verdict::Warning, format!("the query for {name} failed, so kmsconf cannot tell whether it still points at {}: {e}", retired.target))
-                .fix("check the DNS server kmsconf asks and the zone")
-                .failure(e.clone())
-        }
-        Ok(r) => r,
-    };
-    let ports: Vec<String> = records
-        .iter()
-        .filter(|r| same_name(&r.target, &retired.target))
-        .map(|r| r.port.to_string())
-        .collect();
-    if ports.is_empty() {
-        return check(
-            Verdict::Ok,
-            format!("{name} has no record for {}", retired.target),
-        );
-    }
-    check(
-        Verdict::Failed,
-        format!(
-            "{name} still sends clients to the retired host {} (port {}), where they fail",
-            retired.target,
-            ports.join(", ")
-        ),
-    )
-    .fix(RETIRE)
-    .code(0x8007_06BA)
 }

@@ -4,104 +4,23 @@
 //! counts as applied. One context per zone update, deleted at the end.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::rdata::tsig::{
-    make_tsig_record, message_tbs, signed_bitmessage_to_buf, TsigAlgorithm, TsigError, TSIG,
+    make_tsig_record, message_tbs, signed_bitmessage_to_buf, TsigAlgorithm, TSIG,
 };
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, DecodeError};
-use hickory_proto::ProtoError;
-use kmsconf_gssapi::{Credentials, ErrorKind, SecurityContext, Step};
+use hickory_proto::serialize::binary::BinEncodable;
+use kmsconf_gssapi::{Credentials, SecurityContext, Step};
 use kmsconf_model::dns::{GssTsigCredentials, ZoneUpdate};
 
-use super::error::DnsError;
-use super::protocol::{exchange_all, fqdn, plain, rcode_name, update_answer, update_message};
+use super::protocol::{exchange_all, fqdn, plain, update_answer, update_message};
 use super::socket::TcpLink;
 use super::tkey::{self, Mode, Tkey};
-
-/// Seconds of clock difference a signature allows (RFC 8945's recommendation; Samba's value).
-const FUDGE: u16 = 300;
-/// Rounds of a negotiation before kmsconf gives up (Kerberos needs one).
-const MAX_ROUNDS: usize = 4;
-
-/// What goes wrong with GSS-TSIG: Kerberos credentials and the security context, signing, and
-/// the server's answers to the negotiation and the update.
-#[derive(Debug, thiserror::Error)]
-pub enum GssTsigError {
-    #[error("{0}")]
-    Unavailable(#[source] kmsconf_gssapi::Error),
-    /// No usable credentials of `principal` (the cache's default where `None`), from the
-    /// default cache or `keytab`.
-    #[error("{}", credentials_text(principal.as_deref(), keytab.as_deref(), source))]
-    Credentials {
-        principal: Option<String>,
-        keytab: Option<PathBuf>,
-        source: kmsconf_gssapi::Error,
-    },
-    /// No context with `server` for `who`.
-    #[error(
-        "as `{who}` with `{server}` (GSS-TSIG): {}",
-        context_text(source, server)
-    )]
-    Context {
-        who: String,
-        server: String,
-        source: kmsconf_gssapi::Error,
-    },
-    #[error("the server gave no SOA for zone `{zone}`, whose primary name makes the default `server_principal`: set `server_principal`")]
-    NoSoa { zone: String },
-    #[error("the GSS-TSIG negotiation did not finish in {MAX_ROUNDS} rounds")]
-    Unfinished,
-    #[error("the server's TKEY answer is malformed ({0})")]
-    MalformedTkey(#[source] DecodeError),
-    #[error("cannot encode the message to sign: {0}")]
-    Encode(#[source] ProtoError),
-    #[error("the message has too many records to sign")]
-    TooManyRecords,
-    #[error("the message has no header")]
-    NoHeader,
-    /// GSS-API computed no MIC of the context's deletion.
-    #[error("{0}")]
-    Mic(#[source] kmsconf_gssapi::Error),
-    #[error("cannot sign the update: {}", describe(.0))]
-    SignUpdate(#[source] kmsconf_gssapi::Error),
-    /// The server refused the signed update (`tsig`: its TSIG error).
-    #[error("{}", gss_rejection(*code, *tsig, zone))]
-    Rejected {
-        code: ResponseCode,
-        tsig: Option<TsigError>,
-        zone: String,
-    },
-    #[error("the server answered NOERROR, but {0}; treat the update as not authenticated: run `kmsconf plan` to see")]
-    Unverified(#[source] SignatureError),
-    /// The update with a negotiated context failed.
-    #[error("as `{who}` with `{server}` (GSS-TSIG): {source}")]
-    Update {
-        who: String,
-        server: String,
-        source: Box<DnsError>,
-    },
-}
-
-/// Why the signature of the server's answer does not prove the update was applied.
-#[derive(Debug, thiserror::Error)]
-pub enum SignatureError {
-    #[error("its answer carries no readable signature ({0})")]
-    Unreadable(#[source] ProtoError),
-    #[error("its answer is signed by `{key}` with `{algorithm}`, not by the negotiated context")]
-    OtherKey { key: String, algorithm: String },
-    #[error(
-        "its answer is signed {seconds} seconds away from this machine's clock (allowed: {fudge})"
-    )]
-    Time { seconds: u64, fudge: u16 },
-    #[error(
-        "the signature of its answer does not verify (neither as RFC 8945 nor as Samba signs)"
-    )]
-    Mismatch,
-}
+use crate::error::dns::{
+    DnsError, GssTsigError, SignatureError, GSS_TSIG_FUDGE, GSS_TSIG_MAX_ROUNDS,
+};
 
 /// Which convention the server's answer was signed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +57,7 @@ pub(super) fn sign(
     let stub = TSIG::new(
         TsigAlgorithm::Gss,
         now,
-        FUDGE,
+        GSS_TSIG_FUDGE,
         Vec::new(),
         message.metadata.id,
         None,
@@ -268,53 +187,6 @@ fn credentials(gss: &GssTsigCredentials) -> Result<Credentials, GssTsigError> {
         })
 }
 
-/// Why credentials of `principal` (from `keytab`, or the default cache) cannot be had.
-fn credentials_text(
-    principal: Option<&str>,
-    keytab: Option<&Path>,
-    e: &kmsconf_gssapi::Error,
-) -> String {
-    let who = principal.map(|p| format!(" for `{p}`")).unwrap_or_default();
-    match (&e.kind, keytab) {
-        (ErrorKind::NoCredentials, None) => format!(
-            "no Kerberos credentials{who} in cache `{}`: run kinit or set `keytab`",
-            kmsconf_gssapi::default_ccache()
-        ),
-        (ErrorKind::Expired, None) => format!(
-            "the Kerberos ticket{who} in cache `{}` has expired ({}): run kinit again",
-            kmsconf_gssapi::default_ccache(),
-            e.detail
-        ),
-        (_, Some(keytab)) => format!(
-            "cannot get Kerberos credentials{who} from keytab `{}`: {}",
-            keytab.display(),
-            describe(e)
-        ),
-        (_, None) => format!("cannot use the Kerberos credentials{who}: {}", describe(e)),
-    }
-}
-
-/// A GSS-API failure in words a person can act on, the library's own after them.
-fn describe(e: &kmsconf_gssapi::Error) -> String {
-    let what = match e.kind {
-        ErrorKind::ClockSkew => "this machine's clock and the KDC's differ by more than Kerberos allows (5 minutes by default): synchronise the clock",
-        ErrorKind::KdcUnreachable => "no KDC of the realm answers",
-        ErrorKind::UnknownClient => "the KDC does not know the principal",
-        ErrorKind::BadKeytab => "the keytab holds no current key of the principal",
-        ErrorKind::Expired => "the Kerberos ticket has expired: run kinit again",
-        _ => return e.detail.clone(),
-    };
-    format!("{what} ({})", e.detail)
-}
-
-/// Why no context with `server` could be had.
-fn context_text(e: &kmsconf_gssapi::Error, server: &str) -> String {
-    match e.kind {
-        ErrorKind::UnknownServer => format!("the KDC does not know server principal `{server}`: set `server_principal` to the DNS server's (`DNS/<its full host name>`)"),
-        _ => describe(e),
-    }
-}
-
 /// One TCP connection with a negotiated context.
 struct Session<'c> {
     link: TcpLink,
@@ -343,7 +215,7 @@ impl<'c> Session<'c> {
             context,
             key_name: key_name()?,
         };
-        for _ in 0..MAX_ROUNDS {
+        for _ in 0..GSS_TSIG_MAX_ROUNDS {
             let (token, last) = match step {
                 Step::Complete(token) if token.is_empty() => return Ok(session),
                 Step::Complete(token) => (token, true),
@@ -431,24 +303,6 @@ impl<'c> Session<'c> {
             Ok(_) => tracing::debug!("GSS-TSIG context deleted on the server"),
             Err(e) => tracing::debug!(%e, "the server did not delete the GSS-TSIG context"),
         }
-    }
-}
-
-/// Why the server refused a GSS-TSIG update.
-fn gss_rejection(code: ResponseCode, tsig_error: Option<TsigError>, zone: &str) -> String {
-    match (tsig_error, code) {
-        (Some(TsigError::BadSig), _) => "the server rejected the update's GSS-TSIG signature (BADSIG)".into(),
-        (Some(TsigError::BadKey), _) => "the server does not know the negotiated GSS-TSIG context (BADKEY): it may have restarted or expired the context; run apply again".into(),
-        (Some(TsigError::BadTime), _) => format!("this machine's clock and the server's differ by more than {FUDGE} seconds (BADTIME)"),
-        (None, ResponseCode::Refused) => format!(
-            "the server refused the update ({}): the account may not change `_vlmcs._tcp.{zone}`: it needs the right to create records in the zone, and a record another account created can only be changed by that account or one with write access to it",
-            rcode_name(code)
-        ),
-        (None, ResponseCode::ServFail) => format!(
-            "the server failed to apply the update ({}): Samba answers so when the account may not change `_vlmcs._tcp.{zone}` (where Windows DNS answers REFUSED): it needs the right to create records in the zone, and a record another account created can only be changed by that account or one with write access to it",
-            rcode_name(code)
-        ),
-        (error, code) => DnsError::rejection(code, error, None).to_string(),
     }
 }
 
@@ -568,22 +422,5 @@ mod tests {
             "RFC 8945 prefixes the request MAC's length"
         );
         assert_eq!(tried[0][2..], tried[1][..], "and is otherwise the same");
-    }
-
-    #[test]
-    fn refusals_say_what_the_account_lacks() {
-        let m = gss_rejection(ResponseCode::Refused, None, "corp.example");
-        assert!(
-            m.contains("REFUSED (5)") && m.contains("`_vlmcs._tcp.corp.example`"),
-            "{m}"
-        );
-        let m = gss_rejection(
-            ResponseCode::NotAuth,
-            Some(TsigError::BadKey),
-            "corp.example",
-        );
-        assert!(m.contains("BADKEY"), "{m}");
-        let m = gss_rejection(ResponseCode::NXRRSet, None, "corp.example");
-        assert!(m.contains("prerequisite failed"), "{m}");
     }
 }

@@ -12,8 +12,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use kmsconf_model::config::TsigAlgorithm;
 use kmsconf_model::dns::{srv_name, SrvRecord, TsigCredentials, ZoneUpdate};
 
-use super::error::DnsError;
 use super::socket::{tcp_exchange, UdpLink};
+use crate::error::dns::{DnsError, TSIG_FUDGE};
 
 /// How long each UDP try waits for the answers still missing; the last one ends the wait.
 const UDP_TRIES: [Duration; 3] = [
@@ -23,8 +23,6 @@ const UDP_TRIES: [Duration; 3] = [
 ];
 /// The UDP payload size kmsconf offers (EDNS), the value DNS Flag Day 2020 recommends.
 const UDP_PAYLOAD: u16 = 1232;
-/// Seconds of clock difference a TSIG signature allows (RFC 8945 recommends 300).
-pub(super) const TSIG_FUDGE: u16 = 300;
 
 /// A name as hickory takes it: fully qualified.
 pub(super) fn fqdn(name: &str) -> Result<Name, DnsError> {
@@ -37,25 +35,6 @@ pub(super) fn fqdn(name: &str) -> Result<Name, DnsError> {
 /// A name as kmsconf keeps it: lowercase, without the trailing dot.
 pub(super) fn plain(name: &Name) -> String {
     name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// The name and number of a response code, as DNS tools show it: `REFUSED (5)`.
-pub(super) fn rcode_name(code: ResponseCode) -> String {
-    let name = match code {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::YXDomain => "YXDOMAIN",
-        ResponseCode::YXRRSet => "YXRRSET",
-        ResponseCode::NXRRSet => "NXRRSET",
-        ResponseCode::NotAuth => "NOTAUTH",
-        ResponseCode::NotZone => "NOTZONE",
-        _ => return format!("response code {}", u16::from(code)),
-    };
-    format!("{name} ({})", u16::from(code))
 }
 
 /// Sends every query at once over one UDP socket and collects the answers by ID, sending again

@@ -6,40 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// Why a socket could not carry a message; each reads after the server's name.
-#[derive(Debug, thiserror::Error)]
-pub enum SocketError {
-    #[error("cannot resolve the server's name: {0}")]
-    Resolve(#[source] std::io::Error),
-    #[error("the server's name resolves to no address")]
-    NoAddress,
-    #[error("cannot open a UDP socket: {0}")]
-    UdpOpen(#[source] std::io::Error),
-    #[error("cannot reach it over UDP: {0}")]
-    UdpConnect(#[source] std::io::Error),
-    #[error("nothing answers DNS there (connection refused over UDP to {address})")]
-    UdpRefused { address: SocketAddr },
-    #[error("cannot exchange UDP messages with {address}: {source}")]
-    Udp {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("it did not accept a TCP connection within {seconds} seconds")]
-    TcpConnectTimeout { address: SocketAddr, seconds: u64 },
-    #[error("cannot connect over TCP to {address}: {source}")]
-    TcpConnect {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("the message is too long")]
-    TooLong { length: usize },
-    #[error("cannot send over TCP: {0}")]
-    TcpSend(#[source] std::io::Error),
-    #[error("it did not answer within {seconds} seconds")]
-    TcpTimeout { seconds: u64 },
-    #[error("the TCP connection failed before the answer: {0}")]
-    TcpLost(#[source] std::io::Error),
-}
+use crate::error::dns::SocketError;
 
 /// Connect, send and receive limit of a TCP exchange.
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);

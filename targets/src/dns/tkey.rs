@@ -8,32 +8,13 @@ use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::rdata::NULL;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
-use hickory_proto::ProtoError;
 
-use super::protocol::rcode_name;
+use crate::error::dns::TkeyError;
 
 /// TKEY's record type (RFC 2930 section 2); hickory-proto reads it as an unknown type.
 const TKEY: RecordType = RecordType::Unknown(249);
 /// How long the server may keep a negotiated context, seconds: one apply needs it for minutes.
 const LIFETIME: u32 = 3600;
-
-/// What is wrong with a TKEY record, or the server's TKEY answer.
-#[derive(Debug, thiserror::Error)]
-pub enum TkeyError {
-    #[error("cannot encode the TKEY algorithm: {0}")]
-    Algorithm(#[source] ProtoError),
-    #[error("a TKEY field is too long")]
-    FieldTooLong { length: usize },
-    #[error("the TKEY record is truncated")]
-    Truncated,
-    #[error("the server refused the GSS-TSIG negotiation ({})", rcode_name(*code))]
-    Refused { code: ResponseCode },
-    #[error("the server's answer to the GSS-TSIG negotiation has no TKEY record")]
-    Missing,
-    /// The server answered with a TKEY error (RFC 2930 section 2.6, RFC 8945 section 3).
-    #[error("{}", tkey_error(*error))]
-    Rejected { error: u16 },
-}
 
 /// The TKEY modes kmsconf uses (RFC 2930 section 2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,18 +169,6 @@ pub(super) fn answer(answer: &Message, key_name: &Name) -> Result<Tkey, TkeyErro
         return Err(TkeyError::Rejected { error: tkey.error });
     }
     Ok(tkey)
-}
-
-/// A TKEY error (RFC 2930 section 2.6, RFC 8945 section 3) in words.
-fn tkey_error(error: u16) -> String {
-    match error {
-        16 => "the server rejected the negotiation's signature (TKEY error BADSIG)".into(),
-        17 => "the server did not accept the Kerberos ticket (TKEY error BADKEY): its key is not the one the KDC holds for the server principal, or the server does not take GSS-TSIG from this account".into(),
-        18 => "this machine's clock and the server's differ too much (TKEY error BADTIME)".into(),
-        19 => "the server does not take GSS-API negotiation (TKEY error BADMODE)".into(),
-        20 => "the server already has a context of that name (TKEY error BADNAME)".into(),
-        other => format!("the server answered the negotiation with TKEY error {other}"),
-    }
 }
 
 /// The captured exchange with Samba that the wire tests compare against: `what` -> bytes.

@@ -16,6 +16,8 @@ use sspi::{
     SecurityBufferRef, SecurityStatus, Sspi, SspiImpl, Username,
 };
 
+pub use crate::error::winrm::AuthError;
+
 /// Which SSPI package authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -23,11 +25,6 @@ pub enum Mechanism {
     Ntlm,
     Kerberos,
 }
-
-/// An authentication failure, in words a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AuthError(pub String);
 
 impl From<sspi::Error> for AuthError {
     fn from(e: sspi::Error) -> Self {

@@ -9,11 +9,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kmsconf_engine::secret::Secret;
 
-use super::auth::{AuthError, Context, Mechanism};
-use super::encryption::{self, FrameError, Protocol};
+use super::auth::{Context, Mechanism};
+use super::encryption::{self, Protocol};
 use super::http::{Connection, HttpError, Response, Tls};
-use super::wsman::{self, Endpoint, Expect, Fault, ParseError, Reply};
+use super::wsman::{self, Endpoint, Expect, ParseError, Reply};
 use super::{AuthMethod, WinRmOptions};
+use crate::error::winrm::Refusal;
 use crate::process::Broken;
 
 /// The path of the WS-Management service.
@@ -43,47 +44,6 @@ pub struct Client {
     pub endpoint: Endpoint,
     /// `user` at `host:port`, for messages.
     who: String,
-}
-
-/// The WinRM service answered something other than what kmsconf asked for: a fault, an HTTP
-/// status, or a body kmsconf cannot or must not read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    /// A WS-Management fault, `during` the step it answered where that is named.
-    #[error("{}{}", during.as_deref().map(|d| format!("{d}: ")).unwrap_or_default(), fault_message(fault))]
-    Fault {
-        during: Option<String>,
-        fault: Fault,
-    },
-    #[error("{during}: {source}")]
-    Unreadable { during: String, source: ParseError },
-    /// An HTTP status kmsconf does not expect; `detail` is the start of the body.
-    #[error("the WinRM service answered HTTP {status} {during}{}", if detail.is_empty() { String::new() } else { format!(": {detail}") })]
-    Status {
-        status: u16,
-        during: String,
-        detail: String,
-    },
-    #[error("the WinRM service answered HTTP {status} with an unsealed `{content_type}` body after {who} authenticated; over HTTP kmsconf accepts only sealed messages (something between may be rewriting the connection)")]
-    Unsealed {
-        status: u16,
-        content_type: String,
-        who: String,
-    },
-    #[error("unreadable sealed answer: {0}")]
-    Frame(#[source] FrameError),
-    #[error("a sealed answer failed its integrity check: it was changed on the way, or does not come from the host kmsconf authenticated with ({0})")]
-    Integrity(#[source] AuthError),
-    #[error("a sealed answer of {found} bytes says it holds {said}")]
-    Length { found: usize, said: usize },
-    #[error("an answer that is not UTF-8")]
-    NotUtf8,
-    /// A reply of another kind than the request asks for.
-    #[error("the host answered a {request} with {reply}")]
-    Unexpected {
-        request: &'static str,
-        reply: &'static str,
-    },
 }
 
 /// A WS-Management call that did not give its reply.
@@ -360,18 +320,4 @@ fn broken(e: HttpError, during: &str) -> Broken {
         },
         other => Broken::Dropped(format!("{other} ({during})")),
     }
-}
-
-/// A WS-Management fault as people read it: its text, its code and the reason.
-pub fn fault_message(fault: &Fault) -> String {
-    let code = fault
-        .wsman_code
-        .map(|c| format!(" (WS-Management error {c}, 0x{c:08X})"))
-        .unwrap_or_default();
-    let sub = fault
-        .subcode
-        .as_deref()
-        .map(|s| format!(" [{s}]"))
-        .unwrap_or_default();
-    format!("WS-Management fault{sub}{code}: {}", fault.message)
 }

@@ -7,6 +7,8 @@
 //! (NTLM's 16-byte signature, or Kerberos' wrap token header), the trailer, then the sealed
 //! envelope.
 
+pub use crate::error::winrm::FrameError;
+
 /// The MIME boundary Windows and every client use.
 pub const BOUNDARY: &str = "Encrypted Boundary";
 
@@ -72,11 +74,6 @@ pub struct Framed<'a> {
     pub header: &'a [u8],
     pub sealed: &'a [u8],
 }
-
-/// Why a body is not a `multipart/encrypted` one kmsconf can read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the encrypted reply is malformed: {0}")]
-pub struct FrameError(String);
 
 fn error(what: impl Into<String>) -> FrameError {
     FrameError(what.into())

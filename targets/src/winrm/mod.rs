@@ -6,7 +6,7 @@
 
 pub mod auth;
 mod client;
-pub use client::Refusal;
+pub use crate::error::winrm::Refusal;
 pub mod encryption;
 pub mod http;
 mod shell;

@@ -8,8 +8,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::client::{CallError, Client, Refusal};
+use super::client::{CallError, Client};
 use super::wsman::{self, Expect, Reply};
+use crate::error::winrm::Refusal;
 use crate::powershell;
 use crate::process::{Broken, Finished};
 use crate::session::{Channel, Next};

@@ -10,6 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use roxmltree::{Document, Node};
 
+pub use crate::error::winrm::{Fault, ParseError};
+
 const SOAP: &str = "http://www.w3.org/2003/05/soap-envelope";
 const ADDRESSING: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing";
 const WSMAN: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd";
@@ -322,51 +324,11 @@ pub struct Received {
     pub done: bool,
 }
 
-/// A SOAP fault the service answered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    /// `s:Code/s:Value`, e.g. `s:Receiver`. Prefixes are kmsconf's own (`s:` SOAP, `w:` WS-Man),
-    /// whatever the service wrote.
-    pub code: String,
-    /// `s:Code/s:Subcode/s:Value`, e.g. `w:TimedOut`, `w:AccessDenied`, `w:QuotaLimit`,
-    /// `w:InvalidSelectors`.
-    pub subcode: Option<String>,
-    /// The `Code` of `wsmanfault:WSManFault`, a Windows error code, e.g. 2150858793 or 5.
-    pub wsman_code: Option<u32>,
-    /// The fault's text, trimmed, its whitespace collapsed: the WSManFault message (provider
-    /// faults included) when there is one, else `s:Reason/s:Text`.
-    pub message: String,
-}
-
 impl Fault {
     /// A Receive long poll that ended with no output: not an error, the caller receives again.
     pub fn is_timed_out(&self) -> bool {
         self.subcode.as_deref() == Some("w:TimedOut") || self.wsman_code == Some(TIMED_OUT_CODE)
     }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WS-Management fault `{}`", self.code)?;
-        if let Some(subcode) = &self.subcode {
-            write!(f, " `{subcode}`")?;
-        }
-        if let Some(code) = self.wsman_code {
-            write!(f, " (code {code})")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Why a reply could not be read as the answer to a request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ParseError {
-    #[error("{0}")]
-    Fault(Fault),
-    #[error("the reply answers message `{found}`, not the request `{expected}`")]
-    RelatesTo { expected: String, found: String },
-    #[error("{0}")]
-    Malformed(String),
 }
 
 /// Reads the reply to a `kind` request sent as `message_id`. A `wsa:RelatesTo` header, when
