@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod error;
 pub mod graph;
 pub mod lock;
+pub mod paths;
 pub mod plan;
 pub mod read;
 pub mod schedule;

@@ -9,6 +9,7 @@ use super::{is_host_name, Ctx};
 use crate::config::wire::At;
 use crate::config::{TargetSpec, WinRmSettings};
 use kmsconf_engine::diagnostic::quoted;
+use kmsconf_engine::paths::native;
 
 const EXPECTED: &str = "expected `lab:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
 
@@ -59,7 +60,7 @@ fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, String> 
         ));
     }
     Ok(TargetSpec::Lab {
-        path: dir.join(path),
+        path: dir.join(native(Path::new(path))),
     })
 }
 
