@@ -111,14 +111,18 @@ export RUSTUP_TOOLCHAIN="$toolchain"
 export CARGO_TARGET_DIR="$work/cargo"
 build_std=(-Zbuild-std=std,panic_abort)
 
-# --- msvc: ring's C code through clang-cl and llvm-lib, with no Windows SDK headers (ring's
-# own `RING_CORE_NOSTDLIBINC` build needs none; the empty INCLUDE stops cc looking for MSVC).
+# --- msvc: ring's C code through clang-cl and llvm-lib, with no Windows SDK: ring built with
+# `RING_CORE_NOSTDLIBINC` needs no C library header beyond clang's own, except one `stdlib.h`
+# it includes for MSVC's byte-swap intrinsics, which clang-cl has built in, so an empty one does.
+# INCLUDE (which clang-cl searches) names that one directory, and keeps cc from looking for an
+# MSVC installation. A check, so nothing is linked.
 ln -sf /usr/bin/clang-14 "$work/bin/clang-cl"
 ln -sf /usr/bin/llvm-lib-14 "$work/bin/llvm-lib"
-mkdir -p "$work/empty-include"
+mkdir -p "$work/msvc-include"
+: >"$work/msvc-include/stdlib.h"
 export PATH="$work/bin:$PATH"
 export CC_x86_64_pc_windows_msvc=clang-cl AR_x86_64_pc_windows_msvc=llvm-lib
-export RING_CORE_NOSTDLIBINC=1 INCLUDE="$work/empty-include"
+export CFLAGS_x86_64_pc_windows_msvc=-DRING_CORE_NOSTDLIBINC=1 INCLUDE="$work/msvc-include"
 
 for target in "$gnu" "$msvc"; do
   step "cargo check --target $target"

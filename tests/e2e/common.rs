@@ -33,10 +33,49 @@ impl Run {
         );
         let dir = project.dir.path();
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        text.replace(&canonical.display().to_string(), "[PROJECT]")
-            .replace(&dir.display().to_string(), "[PROJECT]")
+        portable(
+            text.replace(&canonical.display().to_string(), "[PROJECT]")
+                .replace(&dir.display().to_string(), "[PROJECT]"),
+        )
     }
 }
+
+/// What a run shows, in the words a snapshot holds on every platform. On Windows a path under
+/// the project is written with `/` (`[PROJECT]\lab\x.json` is `[PROJECT]/lab/x.json`, which
+/// `windows_prints_paths_with_backslashes` checks is not what kmsconf prints there) and the
+/// operating system's error text is the one Linux has; elsewhere the text stays as it is.
+fn portable(text: String) -> String {
+    if !cfg!(windows) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("[PROJECT]") {
+        let (before, after) = rest.split_at(at + "[PROJECT]".len());
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || "`'\":".contains(c))
+            .unwrap_or(after.len());
+        out.push_str(&after[..end].replace('\\', "/"));
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    OS_ERRORS
+        .iter()
+        .fold(out, |text, (windows, linux)| text.replace(windows, linux))
+}
+
+/// Windows' text of the OS errors the snapshots show, and Linux's.
+const OS_ERRORS: [(&str, &str); 2] = [
+    (
+        "The system cannot find the file specified. (os error 2)",
+        "No such file or directory (os error 2)",
+    ),
+    (
+        "The system cannot find the path specified. (os error 3)",
+        "No such file or directory (os error 2)",
+    ),
+];
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

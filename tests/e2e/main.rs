@@ -39,5 +39,7 @@ mod secrets;
 #[cfg(unix)]
 mod ssh;
 mod validate;
+#[cfg(windows)]
+mod windows_paths;
 #[cfg(unix)]
 mod winrm;

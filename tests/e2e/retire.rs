@@ -41,6 +41,7 @@ priority = 10
     )
 }
 
+#[cfg(unix)]
 const KMS01: &str = r#"[hosts.kms01]
 target = "lab:lab/kms01.json"
 address = "kms01.corp.example"
@@ -59,6 +60,7 @@ host_key = { env = "KMS_HOST_KEY" }
 [hosts.kms01.dns]
 "#;
 
+#[cfg(unix)]
 const RETIRED: &str = r#"[hosts.kms01]
 target = "lab:lab/kms01.json"
 address = "kms01.corp.example"
