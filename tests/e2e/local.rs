@@ -61,9 +61,8 @@ fn local_with_wines_powershell_says_no_discovery_answer_came() {
     if under_wine() {
         let r = p.ok(&["plan"], 1);
         assert!(
-            r.stderr.contains("host `kms01`")
-                && r.stderr
-                    .contains("the host sent no discovery answer (PowerShell ended with"),
+            r.all()
+                .contains("host `kms01`: the host sent no discovery answer (PowerShell ended with"),
             "{r:?}"
         );
     } else {

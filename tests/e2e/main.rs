@@ -25,6 +25,7 @@ mod gss;
 mod integrity;
 #[cfg(windows)]
 mod local;
+#[cfg(unix)] // promtool and bash
 mod metrics;
 #[cfg(unix)]
 mod mit_kdc;

@@ -8,7 +8,8 @@ use crate::common::*;
 fn windows_prints_paths_with_backslashes() {
     let p = Project::new();
     p.write("kmsconf.toml", &single_host(""));
-    let plan = p.ok(&["plan"], 0);
+    let plan = p.run_as_printed(&["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
     assert!(
         plan.stdout.contains(r"(lab:lab\kms01.json)") && !plan.stdout.contains("lab/"),
         "{plan:?}"
@@ -17,7 +18,8 @@ fn windows_prints_paths_with_backslashes() {
         "kmsconf.toml",
         "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = { file = \"keys/./none.txt\" }\n",
     );
-    let r = p.ok(&["plan"], 1);
+    let r = p.run_as_printed(&["plan"]);
+    assert_eq!(r.code, 1, "{r:?}");
     let dir = p.dir.path().display().to_string();
     assert!(
         r.all()
@@ -34,7 +36,8 @@ fn lab_targets_naming_one_file_are_one_machine_on_windows() {
         "kmsconf.toml",
         "[hosts.a]\ntarget = \"lab:lab/x.json\"\n[hosts.b]\ntarget = 'lab:lab\\x.json'\n",
     );
-    let r = p.ok(&["validate"], 1);
+    let r = p.run_as_printed(&["validate"]);
+    assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.stderr.contains(&format!(
             r"hosts `a` and `b` have the same target `lab:{}\lab\x.json`",
@@ -46,7 +49,8 @@ fn lab_targets_naming_one_file_are_one_machine_on_windows() {
         "kmsconf.toml",
         "[hosts.a]\ntarget = \"lab:lab/X.json\"\n[hosts.b]\ntarget = 'lab:lab\\x.json'\n",
     );
-    let r = p.ok(&["validate"], 1);
+    let r = p.run_as_printed(&["validate"]);
+    assert_eq!(r.code, 1, "{r:?}");
     let dir = p.dir.path().display();
     assert!(
         r.stderr.contains(&format!(
