@@ -34,8 +34,8 @@ impl Run {
         let dir = project.dir.path();
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         portable(
-            text.replace(&canonical.display().to_string(), "[PROJECT]")
-                .replace(&dir.display().to_string(), "[PROJECT]"),
+            text.replace(&as_run_shows(&canonical), "[PROJECT]")
+                .replace(&as_run_shows(dir), "[PROJECT]"),
         )
     }
 }
@@ -46,7 +46,7 @@ impl Run {
 /// that kmsconf prints `\` there), and the operating system's error text is Linux's; elsewhere
 /// the text stays as it is. Other backslashes (a WinRM `DOMAIN\user`, a batch file's
 /// `%SystemRoot%\System32`) stay.
-fn portable(text: String) -> String {
+pub fn portable(text: String) -> String {
     if !cfg!(windows) {
         return text;
     }
@@ -75,6 +75,16 @@ fn path_word(word: &str) -> String {
         word.replace("\\\\", "/").replace('\\', "/")
     } else {
         word.to_string()
+    }
+}
+
+/// A path as a [`Run`] shows it: with `/` on Windows (see [`portable`]).
+pub fn as_run_shows(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if cfg!(windows) {
+        shown.replace('\\', "/")
+    } else {
+        shown
     }
 }
 

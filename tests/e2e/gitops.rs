@@ -45,7 +45,10 @@ fn show_prints_a_saved_plan_exactly_as_plan_printed_it() {
             .output()
             .expect("run kmsconf");
         assert!(out.status.success(), "{out:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), planned.stdout);
+        assert_eq!(
+            portable(String::from_utf8_lossy(&out.stdout).into_owned()),
+            planned.stdout
+        );
     }
 }
 
