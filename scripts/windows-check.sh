@@ -135,7 +135,6 @@ step "cargo build --target $gnu"
 cargo build "${build_std[@]}" --locked --target "$gnu" --bin kmsconf
 exe="$CARGO_TARGET_DIR/$gnu/debug/kmsconf.exe"
 
-
 # --- Wine: a prefix of its own, with the stand-in bcryptprimitives.dll in its system32, and
 # the stand-in powershell.exe the end-to-end test of `target = "local"` puts first on PATH.
 step "Wine prefix"
