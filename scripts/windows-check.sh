@@ -139,6 +139,8 @@ exe="$CARGO_TARGET_DIR/$gnu/debug/kmsconf.exe"
 # the stand-in powershell.exe the end-to-end test of `target = "local"` puts first on PATH.
 step "Wine prefix"
 export WINEPREFIX="$work/wine" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+# Wine's server and device processes of this prefix outlive the programs; stop them at the end
+trap '"$(dirname "$wine")/wineserver" -k >/dev/null 2>&1 || true' EXIT
 if [ ! -e "$WINEPREFIX/system.reg" ]; then
   "$wine" wineboot --init >/dev/null 2>&1 ||
     fail "\`wine64 wineboot --init\` failed for WINEPREFIX=$WINEPREFIX: run it by hand to see why"
