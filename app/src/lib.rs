@@ -26,6 +26,7 @@ pub mod engine {
     pub use kmsconf_engine::apply::ChangeStatus;
     pub use kmsconf_engine::diagnostic::{quoted, Diagnostic, Location, Severity};
     pub use kmsconf_engine::lock::{LockGuard, LockHolder};
+    pub use kmsconf_engine::paths;
     pub use kmsconf_engine::plan::{Seal, Verb};
     pub use kmsconf_engine::secret::Secret;
 }

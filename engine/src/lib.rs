@@ -12,6 +12,7 @@ pub mod error;
 pub mod graph;
 mod limit;
 pub mod lock;
+pub mod paths;
 pub mod plan;
 pub mod read;
 pub mod schedule;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::Location;
+use crate::paths::native;
 use crate::read::{read_bounded, SECRET};
 use crate::Error;
 
@@ -90,7 +91,7 @@ impl SecretSource {
     /// Makes a relative file path relative to `base` (the config file's directory).
     pub fn rooted(self, base: &Path) -> Self {
         match self {
-            Self::File(p) if p.is_relative() => Self::File(base.join(p)),
+            Self::File(p) if p.is_relative() => Self::File(base.join(native(&p))),
             other => other,
         }
     }

@@ -23,7 +23,7 @@ pub struct ApplyArgs {
     config: ConfigArg,
     /// A plan saved by `kmsconf plan --out`; applied as reviewed, or refused when stale or
     /// changed. It names its own hosts, so it cannot be given with `--config`.
-    #[arg(value_name = "PLANFILE", conflicts_with = "file")]
+    #[arg(value_name = "PLANFILE", conflicts_with = "file", value_parser = super::native_path)]
     plan: Option<PathBuf>,
     /// Do not ask for confirmation.
     #[arg(long)]

@@ -21,6 +21,7 @@ pub enum LabCommand {
     /// Make the host refuse an operation with an HRESULT (once, N times, or always).
     Fault {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// install-license, install-key, uninstall-key, activate, set-service, firewall, restart
         /// or discover.
@@ -36,11 +37,13 @@ pub enum LabCommand {
     /// Remove every injected fault.
     ClearFaults {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
     /// Make every round trip to the host take this long.
     Latency {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// Milliseconds per round trip, up to 600000 (ten minutes); `0` removes the delay.
         #[arg(value_parser = clap::value_parser!(u64).range(0..=lab::MAX_LATENCY_MS))]
@@ -49,6 +52,7 @@ pub enum LabCommand {
     /// Cut the host off the internet (online activation fails with 0xC004FC03), or restore it.
     Offline {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// `on` cuts it off, `off` restores it.
         #[arg(value_parser = ["on", "off"])]
@@ -57,6 +61,7 @@ pub enum LabCommand {
     /// Make the host unreachable for kmsconf, or reachable again.
     Unreachable {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// `on` makes it unreachable, `off` reachable again.
         #[arg(value_parser = ["on", "off"])]
@@ -65,6 +70,7 @@ pub enum LabCommand {
     /// Print the lab host's state file.
     Show {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
     /// Simulated KMS clients: send activation requests, list what the host counts, clear them.
@@ -73,6 +79,7 @@ pub enum LabCommand {
     /// Set the host's clock ahead of (`+2h`) or behind (`-10m`) the real one; `0` resets it.
     Clock {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// `[+|-]N[s|m|h|d]`.
         #[arg(allow_hyphen_values = true, value_parser = clock::parse_duration)]
@@ -84,7 +91,7 @@ pub enum LabCommand {
     /// clients cannot reach.
     Listen {
         /// The lab hosts' state files (paths from the current directory, not from the config).
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = super::native_path)]
         paths: Vec<PathBuf>,
     },
     /// Speak the Windows agent's protocol on stdin and stdout for a host whose state is the lab
@@ -92,6 +99,7 @@ pub enum LabCommand {
     /// the `ssh://` path against a host whose state changes.
     Agent {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
 }
@@ -101,6 +109,7 @@ pub enum ClientsCommand {
     /// Record activation requests from clients, as the KMS host receives them.
     Add {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
         /// The product the clients activate: windows, office-2010, ..., office-2024.
         #[arg(long, default_value = "windows", value_parser = parse_product)]
@@ -119,11 +128,13 @@ pub enum ClientsCommand {
     /// List the clients the host counts now, per product (the 30-day, 50/10 most recent cache).
     List {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
     /// Forget every simulated request.
     Clear {
         /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
 }

@@ -59,8 +59,16 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 struct ConfigArg {
     /// The config file.
-    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = kmsconf_model::config::DEFAULT_FILE)]
+    #[arg(short = 'c', long = "config", value_name = "FILE", default_value = kmsconf_model::config::DEFAULT_FILE, value_parser = native_path)]
     file: PathBuf,
+}
+
+/// A path argument in the platform's separators (on Windows `lab/x.json` is `lab\x.json`), so
+/// that kmsconf prints every path one way.
+fn native_path(text: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(kmsconf_app::engine::paths::native(std::path::Path::new(
+        text,
+    )))
 }
 
 #[derive(Debug, Subcommand)]

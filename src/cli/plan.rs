@@ -14,7 +14,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     config: ConfigArg,
     /// Save the plan to this file, for `kmsconf apply PLANFILE`.
-    #[arg(long, value_name = "PLANFILE")]
+    #[arg(long, value_name = "PLANFILE", value_parser = super::native_path)]
     out: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,

@@ -12,7 +12,7 @@ use super::{session, CliError};
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// A plan saved by `kmsconf plan --out`.
-    #[arg(value_name = "PLANFILE")]
+    #[arg(value_name = "PLANFILE", value_parser = super::native_path)]
     plan: PathBuf,
     #[command(flatten)]
     format: FormatArgs,

@@ -13,8 +13,6 @@ use serde::Deserialize;
 
 use super::powershell::{self, AgentError, Answer, Request};
 use super::process::Finished;
-#[cfg(test)]
-use super::session::Process;
 use super::session::{Next, Session};
 use crate::{Error, RemoteError, UnlockError};
 use kmsconf_model::ops::TargetOp;
@@ -376,6 +374,7 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
 
 #[cfg(all(test, unix))]
 mod tests {
+    use super::super::session::Process;
     use super::*;
     use base64::Engine as _;
     use kmsconf_engine::secret::Secret;

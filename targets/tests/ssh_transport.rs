@@ -5,7 +5,9 @@
 //! answers as the test tells it.
 //!
 //! Needs `/usr/sbin/sshd` (`apt-get install openssh-server`; `scripts/test.sh` installs it). Without it
-//! these tests fail, they never skip.
+//! these tests fail, they never skip. They need a Unix `sshd` and `sh`, so Windows compiles them
+//! out.
+#![cfg(unix)]
 
 #[path = "support/sshd.rs"]
 mod sshd;

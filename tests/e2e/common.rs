@@ -33,10 +33,79 @@ impl Run {
         );
         let dir = project.dir.path();
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        text.replace(&canonical.display().to_string(), "[PROJECT]")
-            .replace(&dir.display().to_string(), "[PROJECT]")
+        portable(
+            text.replace(&as_run_shows(&canonical), "[PROJECT]")
+                .replace(&as_run_shows(dir), "[PROJECT]"),
+        )
     }
 }
+
+/// What a run shows, in the words a snapshot holds on every platform. On Windows a file path
+/// (a word under the project, or naming a `.json`, `.toml` or `.plan` file) is written with `/`
+/// as Linux prints it (`lab:lab\kms01.json` is `lab:lab/kms01.json`; `windows_paths.rs` checks
+/// that kmsconf prints `\` there), and the operating system's error text is Linux's; elsewhere
+/// the text stays as it is. Other backslashes (a WinRM `DOMAIN\user`, a batch file's
+/// `%SystemRoot%\System32`) stay.
+pub fn portable(text: String) -> String {
+    if !cfg!(windows) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_whitespace() || "`'\"(),".contains(c) {
+            out.push_str(&path_word(&word));
+            word.clear();
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    out.push_str(&path_word(&word));
+    OS_ERRORS
+        .iter()
+        .fold(out, |text, (windows, linux)| text.replace(windows, linux))
+}
+
+/// `word` with `/` for `\` (and for `\\`, JSON's escaped one) when it names a file.
+fn path_word(word: &str) -> String {
+    let file =
+        word.contains("[PROJECT]") || [".json", ".toml", ".plan"].iter().any(|e| word.contains(e));
+    if file && !word.contains('@') && !word.starts_with('%') {
+        word.replace("\\\\", "/").replace('\\', "/")
+    } else {
+        word.to_string()
+    }
+}
+
+/// A path as a [`Run`] shows it: with `/` on Windows (see [`portable`]).
+pub fn as_run_shows(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if cfg!(windows) {
+        shown.replace('\\', "/")
+    } else {
+        shown
+    }
+}
+
+/// Windows' text of the OS errors the snapshots show, and Linux's.
+const OS_ERRORS: [(&str, &str); 5] = [
+    (
+        "The system cannot find the file specified. (os error 2)",
+        "No such file or directory (os error 2)",
+    ),
+    // Wine's words for it
+    ("File not found. (os error 2)", "No such file or directory (os error 2)"),
+    (
+        "No connection could be made because the target machine actively refused it. (os error 10061)",
+        "Connection refused (os error 111)",
+    ),
+    ("Connection refused. (os error 10061)", "Connection refused (os error 111)"),
+    (
+        "The system cannot find the path specified. (os error 3)",
+        "No such file or directory (os error 2)",
+    ),
+];
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,6 +166,12 @@ impl Project {
         to_run(self.command(args).output().expect("run kmsconf"))
     }
 
+    /// Runs kmsconf and keeps its output exactly as printed (paths in Windows' own form there).
+    #[cfg(windows)]
+    pub fn run_as_printed(&self, args: &[&str]) -> Run {
+        to_run_as_printed(self.command(args).output().expect("run kmsconf"))
+    }
+
     /// Starts kmsconf in the background, output discarded.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         self.command(args)
@@ -152,7 +227,18 @@ impl Project {
     }
 }
 
+/// A run as tests compare it: on Windows with its paths and OS errors as Linux prints them
+/// ([`portable`]); `Project::run_as_printed` keeps what the binary printed.
 fn to_run(o: Output) -> Run {
+    let run = to_run_as_printed(o);
+    Run {
+        stdout: portable(run.stdout),
+        stderr: portable(run.stderr),
+        ..run
+    }
+}
+
+fn to_run_as_printed(o: Output) -> Run {
     Run {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -177,6 +263,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// changed output fails; `cargo insta review` (or `INSTA_UPDATE=always cargo test`) accepts it,
 /// and CI (`CI` set) never writes one.
 pub fn snapshot(name: &str, actual: &str) {
+    let actual = portable(actual.to_string());
     insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
         insta::assert_snapshot!(name, actual);
     });

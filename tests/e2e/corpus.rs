@@ -37,6 +37,10 @@ fn malformed_configs_are_refused_with_their_errors() {
     let files = corpus("config", "toml");
     assert!(files.len() >= 40, "the corpus keeps at least 40 configs");
     for path in &files {
+        if cfg!(windows) && path.ends_with("15-target-local-non-windows.toml") {
+            // on Windows `local` is what this config should say (`local.rs` runs it)
+            continue;
+        }
         // `K` and `C` name variables that are not set, so only literal secrets are checked
         refused(path, "kmsconf.toml", &["validate"]);
     }

@@ -235,7 +235,7 @@ fn status_shows_each_host_and_product_as_a_table_and_as_json() {
         .as_str()
         .is_some_and(|e| e.contains("unreachable")));
 
-    let dir = p.dir.path().display().to_string();
+    let dir = as_run_shows(p.dir.path());
     let mut text = p.ok(&["status"], 1).stdout.replace(&dir, "PROJECT");
     for h in &hosts[..2] {
         let cmid = h["client_machine_id"].as_str().expect("cmid");

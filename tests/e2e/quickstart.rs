@@ -4,11 +4,14 @@
 //! taken port, hosts it must not listen for, and a clean end on SIGTERM.
 
 use std::net::TcpListener;
+#[cfg(unix)]
 use std::path::Path;
+#[cfg(unix)]
 use std::process::Command;
 
 use crate::common::*;
 
+#[cfg(unix)] // bash runs the script
 #[test]
 fn the_quickstart_ends_with_doctor_healthy_and_stops_its_listener() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh");
@@ -95,6 +98,7 @@ fn unreachable_and_offline_hosts_are_not_listened_for() {
     );
 }
 
+#[cfg(unix)] // kill sends SIGTERM
 #[test]
 fn sigterm_ends_the_listener_cleanly() {
     let p = Project::new();

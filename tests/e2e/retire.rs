@@ -4,13 +4,16 @@
 //! host is untouched, and a second plan has nothing left to do; a run that fails part-way
 //! converges when run again.
 
+#[cfg(unix)]
 use serde_json::Value;
 
 use crate::common::*;
+#[cfg(unix)]
 use crate::dns::{json, Bind, SECRET};
 
 /// Two KMS hosts with host keys, firewall rules and SRV records; kms01 on a custom port, with a
 /// publish list of its own.
+#[cfg(unix)]
 fn fleet(port: u16, kms01: &str) -> String {
     format!(
         r#"[dns]
@@ -38,6 +41,7 @@ priority = 10
     )
 }
 
+#[cfg(unix)]
 const KMS01: &str = r#"[hosts.kms01]
 target = "lab:lab/kms01.json"
 address = "kms01.corp.example"
@@ -56,12 +60,14 @@ host_key = { env = "KMS_HOST_KEY" }
 [hosts.kms01.dns]
 "#;
 
+#[cfg(unix)]
 const RETIRED: &str = r#"[hosts.kms01]
 target = "lab:lab/kms01.json"
 address = "kms01.corp.example"
 state = "retired"
 "#;
 
+#[cfg(unix)]
 fn converged_fleet(bind: &Bind) -> Project {
     let mut p = Project::new();
     p.env("KMSCONF_TSIG_SECRET", SECRET)
@@ -79,12 +85,14 @@ fn converged_fleet(bind: &Bind) -> Project {
     p
 }
 
+#[cfg(unix)]
 fn lab_host(p: &Project, name: &str) -> Value {
     let file: Value = serde_json::from_str(&p.read(&format!("lab/{name}.json"))).expect("json");
     file["host"].clone()
 }
 
 /// The changes of one plan entry, as `address -> equivalent`.
+#[cfg(unix)]
 fn equivalents(plan: &Value, host: &str) -> Vec<(String, String)> {
     plan["changes"]
         .as_array()
@@ -98,6 +106,7 @@ fn equivalents(plan: &Value, host: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[cfg(unix)] // needs BIND (`named`)
 #[test]
 fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone() {
     let bind = Bind::start();
@@ -252,6 +261,7 @@ fn a_retired_host_becomes_a_kms_client_and_leaves_dns_and_the_other_host_alone()
     assert_eq!(verdict("port-closed").len(), 1, "{doctor:?}");
 }
 
+#[cfg(unix)] // needs BIND (`named`)
 #[test]
 fn a_retirement_that_fails_part_way_converges_when_run_again() {
     let bind = Bind::start();

@@ -192,6 +192,7 @@ fn a_runtime_error_declared_in_the_config_shows_its_line() {
 }
 
 /// stdout of `kmsconf validate` run on a pseudo-terminal (`script`, util-linux).
+#[cfg(unix)]
 fn validate_on_a_terminal(p: &Project, no_color: bool) -> String {
     let mut cmd = std::process::Command::new("script");
     cmd.args([
@@ -208,6 +209,7 @@ fn validate_on_a_terminal(p: &Project, no_color: bool) -> String {
     String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
 }
 
+#[cfg(unix)] // `script` makes the terminal
 #[test]
 fn excerpts_are_coloured_on_a_terminal_only_and_never_with_no_color() {
     let p = Project::new();

@@ -17,6 +17,7 @@ use super::{is_host_name, Ctx};
 use crate::config::wire::HostWire;
 use crate::config::{default_winrm_port, HostConfig, TargetSpec};
 use kmsconf_engine::diagnostic::Diagnostic;
+use kmsconf_engine::paths::{native, same_file_key};
 use toml::de::DeValue;
 use toml::Spanned;
 
@@ -59,7 +60,10 @@ pub(super) fn convert_host(
         .collect();
     if let Some(TargetSpec::Lab { .. }) = &target {
         for p in products.values_mut() {
-            p.license_pack_path = p.license_pack_path.as_ref().map(|l| ctx.dir.join(l));
+            p.license_pack_path = p
+                .license_pack_path
+                .as_ref()
+                .map(|l| ctx.dir.join(native(l)));
         }
     }
     Some(HostConfig {
@@ -161,25 +165,36 @@ pub(super) fn check_dependencies(
 }
 
 /// Two hosts that reach one machine. Each target is reduced to a key once (a lab file through
-/// its symlinks, an ssh host without case and with its port), so the check is one map lookup a
-/// host, not a comparison with every host before it.
+/// its symlinks, and without case on Windows; an ssh host without case and with its port), so
+/// the check is one map lookup a host, not a comparison with every host before it. When the two
+/// are written differently, the error shows both.
 pub(super) fn check_duplicate_targets(
     ctx: &mut Ctx,
     hosts: &BTreeMap<String, HostConfig>,
     spans: &BTreeMap<String, usize>,
 ) {
-    let mut seen: HashMap<TargetKey, &str> = HashMap::new();
+    let mut seen: HashMap<TargetKey, &HostConfig> = HashMap::new();
     for host in hosts.values() {
         match seen.entry(target_key(&host.target)) {
             Entry::Occupied(first) => {
+                let first = first.get();
                 let at = spans.get(&host.name).copied().unwrap_or(0);
+                let (one, other) = (first.target.to_string(), host.target.to_string());
+                let targets = if one == other {
+                    format!("the same target `{one}`")
+                } else {
+                    format!("the same target (`{one}` and `{other}` are one machine)")
+                };
                 ctx.error(
                     at,
-                    format!("hosts `{}` and `{}` have the same target `{}`: one machine can only be declared once", first.get(), host.name, host.target),
+                    format!(
+                        "hosts `{}` and `{}` have {targets}: one machine can only be declared once",
+                        first.name, host.name
+                    ),
                 );
             }
             Entry::Vacant(slot) => {
-                slot.insert(&host.name);
+                slot.insert(host);
             }
         }
     }
@@ -196,7 +211,7 @@ enum TargetKey {
 
 fn target_key(target: &TargetSpec) -> TargetKey {
     match target {
-        TargetSpec::Lab { path } => TargetKey::Lab(lab_file(path)),
+        TargetSpec::Lab { path } => TargetKey::Lab(same_file_key(&lab_file(path))),
         TargetSpec::Ssh { host, port, .. } => {
             TargetKey::Ssh(host.to_ascii_lowercase(), port.unwrap_or(22))
         }

@@ -9,6 +9,7 @@ use super::{is_host_name, Ctx};
 use crate::config::wire::At;
 use crate::config::{TargetSpec, WinRmSettings};
 use crate::error::TargetError;
+use kmsconf_engine::paths::native;
 
 pub(super) fn parse_target(ctx: &mut Ctx, target: &At<String>) -> Option<TargetSpec> {
     match target_from_text(target.get(), ctx.dir) {
@@ -63,7 +64,7 @@ fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetEr
         });
     }
     Ok(TargetSpec::Lab {
-        path: dir.join(path),
+        path: dir.join(native(Path::new(path))),
     })
 }
 

@@ -2,12 +2,13 @@
 //! It is read into the target, so the target alone (as a saved plan holds it) says how to connect.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::secrets::convert_secret;
 use super::Ctx;
 use crate::config::wire::{At, SecretWire, WinRmWire};
 use crate::config::{OperationTimeout, TargetSpec, WinRmAuth, WinRmSettings};
+use kmsconf_engine::paths::native;
 use kmsconf_engine::secret::DeclaredSecret;
 
 /// A WinRM target with its table's settings; any other target must have no table.
@@ -131,7 +132,7 @@ fn convert_ca_file(ctx: &mut Ctx, https: bool, ca_file: &At<String>) -> Option<P
         ctx.error(ca_file.start(), "`ca_file` is empty: name a PEM file of certificate authorities, relative to the config file");
         return None;
     }
-    Some(ctx.dir.join(ca_file.get()))
+    Some(ctx.dir.join(native(Path::new(ca_file.get()))))
 }
 
 fn convert_timeout(ctx: &mut Ctx, timeout: &At<i64>) -> OperationTimeout {

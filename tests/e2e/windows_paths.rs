@@ -1,0 +1,61 @@
+//! Paths on Windows: kmsconf prints them with one separator, `\`, however the config writes them,
+//! and two lab targets that name one file the way Windows reads paths (either separator, any
+//! case) are one machine. Windows only; `validate.rs` has the same checks as Linux sees them.
+
+use crate::common::*;
+
+#[test]
+fn windows_prints_paths_with_backslashes() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    let plan = p.run_as_printed(&["plan"]);
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains(r"(lab:lab\kms01.json)") && !plan.stdout.contains("lab/"),
+        "{plan:?}"
+    );
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n[hosts.kms01.products.windows]\nhost_key = { file = \"keys/./none.txt\" }\n",
+    );
+    let r = p.run_as_printed(&["plan"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let dir = p.dir.path().display().to_string();
+    assert!(
+        r.all()
+            .contains(&format!(r"cannot read `{dir}\keys\.\none.txt`"))
+            && !r.all().contains("keys/"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn lab_targets_naming_one_file_are_one_machine_on_windows() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[hosts.a]\ntarget = \"lab:lab/x.json\"\n[hosts.b]\ntarget = 'lab:lab\\x.json'\n",
+    );
+    let r = p.run_as_printed(&["validate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            r"hosts `a` and `b` have the same target `lab:{}\lab\x.json`",
+            p.dir.path().display()
+        )),
+        "{r:?}"
+    );
+    p.write(
+        "kmsconf.toml",
+        "[hosts.a]\ntarget = \"lab:lab/X.json\"\n[hosts.b]\ntarget = 'lab:lab\\x.json'\n",
+    );
+    let r = p.run_as_printed(&["validate"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let dir = p.dir.path().display();
+    assert!(
+        r.stderr.contains(&format!(
+            r"hosts `a` and `b` have the same target (`lab:{dir}\lab\X.json` and `lab:{dir}\lab\x.json` are one machine)"
+        )),
+        "{r:?}"
+    );
+}
