@@ -93,7 +93,10 @@ if [ ! -e "$deb" ] || [ "$(sha256sum "$deb" | cut -d' ' -f1)" != "$rust_src_sha2
 fi
 toolchain="$work/toolchain"
 stamp="$nightly_release / rust-src $rust_src_version $rust_src_sha256"
-if [ "$(cat "$toolchain/kmsconf-windows-stamp" 2>/dev/null)" != "$stamp" ]; then
+# the stamp says which nightly and rust-src the copy holds; the source link must still resolve
+# (it does not when target/ was moved)
+if [ "$(cat "$toolchain/kmsconf-windows-stamp" 2>/dev/null)" != "$stamp" ] ||
+  [ ! -e "$toolchain/lib/rustlib/src/rust/library/Cargo.lock" ]; then
   rm -rf "$toolchain" "$work/rust-src"
   dpkg-deb -x "$deb" "$work/rust-src"
   source_dir="$(find "$work/rust-src/usr/src" -maxdepth 1 -name 'rustc-*' | head -n 1)"
