@@ -4,9 +4,9 @@
 //!
 //! Adding a setting is one row in [`table`] (and its facts rows in `data/windows.toml`): the
 //! config key, its schema and range check, the value in the host state, the plan, the lab, the
-//! Windows agent, export and status all come from the row. The config ([`ServiceConfig`]
-//! (crate::config::ServiceConfig)) and the host state ([`ServiceState`]) hold the settings'
-//! values by row.
+//! Windows agent, export and status all come from the row. The config
+//! ([`ServiceConfig`](crate::config::ServiceConfig)) and the host state ([`ServiceState`]) hold
+//! the settings' values by row.
 
 mod service_state;
 mod table;
