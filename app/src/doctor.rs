@@ -275,7 +275,7 @@ pub fn probe_address(cfg: &HostConfig) -> &str {
 /// The KMS port clients use: the configured one, else the one in effect, else 1688.
 pub fn kms_port(cfg: &HostConfig, state: Option<&HostState>) -> u16 {
     cfg.service
-        .port
+        .port()
         .or(state.map(|s| s.service.effective_port()))
         .unwrap_or(DEFAULT_PORT)
 }

@@ -405,7 +405,9 @@ mod tests {
         w.requests.total = 12;
         let host = |s: &HostState| EntryState::KmsHost(s.clone());
         assert!(staleness(&host(&planned), &host(&now)).is_empty());
-        now.service.port = 1689;
+        let port = kmsconf_model::settings::find("port").expect("row");
+        now.service
+            .store(port, kmsconf_model::settings::SettingValue::U16(1689));
         assert_eq!(
             staleness(&host(&planned), &host(&now)),
             ["service.port: 0 -> 1689"]

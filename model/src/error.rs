@@ -101,4 +101,6 @@ pub enum SettingError {
         /// The value as the plan shows it.
         value: String,
     },
+    #[error("the table of settings is in use already: a test declares its rows before anything reads them")]
+    TableInUse,
 }

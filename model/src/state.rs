@@ -8,9 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::config::{ProductId, Profile, PublishDomain, RuleGroup, DEFAULT_PORT};
+use crate::config::{ProductId, Profile, RuleGroup};
 use crate::dns::DnsState;
 pub use crate::error::NotAKmsHost;
+pub use crate::settings::ServiceState;
+use crate::settings::{SettingValue, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
 
 /// What discovery read for one entry of a plan: a KMS host, or the DNS server of `[dns]` (which
@@ -71,45 +73,33 @@ pub struct HostState {
     pub remaining_rearm_count: Option<u32>,
 }
 
-/// `SoftwareLicensingService` properties and the `SoftwareProtectionPlatform` registry values.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceState {
-    /// `KeyManagementServiceListeningPort`; 0 = not set, 1688 in effect.
-    pub port: u16,
-    pub dns_publishing: bool,
-    pub publish_domains: Vec<PublishDomain>,
-    pub low_priority: bool,
-    pub activation_interval: u32,
-    pub renewal_interval: u32,
-    pub host_caching: bool,
-    /// A setting was written that takes effect only after the Software Protection service
-    /// restarts, and it has not restarted since.
-    pub restart_pending: bool,
-}
-
 impl ServiceState {
-    /// Every KMS setting at Windows' default: what a fresh host has, and what discovery assumes
-    /// for a value the host does not show.
-    pub fn windows_default() -> Self {
-        Self {
-            port: 0,
-            dns_publishing: true,
-            publish_domains: Vec::new(),
-            low_priority: false,
-            activation_interval: crate::config::DEFAULT_ACTIVATION_INTERVAL,
-            renewal_interval: crate::config::DEFAULT_RENEWAL_INTERVAL,
-            host_caching: true,
-            restart_pending: false,
+    /// The port the KMS service listens on: the `port` row's value in effect.
+    pub fn effective_port(&self) -> u16 {
+        match self.value("port") {
+            Some(SettingValue::U16(port)) => port,
+            _ => DEFAULT_PORT,
         }
     }
 
-    pub fn effective_port(&self) -> u16 {
-        if self.port == 0 {
-            DEFAULT_PORT
-        } else {
-            self.port
+    /// The listening port as the host holds it: 0 when it was never set.
+    pub fn port(&self) -> u16 {
+        match crate::settings::find("port").map(|row| self.stored(row)) {
+            Some(SettingValue::U16(port)) => port,
+            _ => 0,
         }
+    }
+
+    /// What `ClearKeyManagementServiceListeningPort` does: the port back to not set.
+    pub fn clear_port(&mut self) {
+        if let Some(row) = crate::settings::find("port") {
+            self.store(row, row.default.clone());
+        }
+    }
+
+    /// Whether the host publishes itself in DNS: the `dns_publishing` row's value.
+    pub fn dns_publishing(&self) -> bool {
+        self.value("dns_publishing") == Some(SettingValue::Bool(true))
     }
 }
 

@@ -189,8 +189,8 @@ fn note_self_publishing(plan: &mut kmsconf_model::KmsPlan, config: &Config) {
             || cfg
                 .products
                 .contains_key(&kmsconf_model::config::ProductId::Windows);
-        let unmanaged = cfg.service.dns_publishing.is_none();
-        if cfg.dns.is_some() && kms_host && unmanaged && state.service.dns_publishing {
+        let unmanaged = cfg.service.dns_publishing().is_none();
+        if cfg.dns.is_some() && kms_host && unmanaged && state.service.dns_publishing() {
             host.notices.push(format!(
                 "kmsconf publishes this host's SRV records, and the host publishes them itself too (DNS publishing is on): set `dns_publishing = false` under `[hosts.{}.service]` (`slmgr.vbs /cdns`)",
                 host.name

@@ -38,7 +38,7 @@ impl Provider for Firewall {
         let Some(fw) = &cfg.firewall else {
             return Ok(Planned::default());
         };
-        let port = cfg.service.port.unwrap_or(state.service.effective_port());
+        let port = cfg.service.port().unwrap_or(state.service.effective_port());
         let port_change = earlier
             .iter()
             .find(|c| c.address == crate::contract::PORT)

@@ -6,7 +6,7 @@ use kmsconf_engine::plan::HostPlan;
 use kmsconf_engine::target::Discovery;
 use kmsconf_model::config::HostConfig;
 use kmsconf_model::failure::HostFailure;
-use kmsconf_model::settings::{Setting, SETTINGS};
+use kmsconf_model::settings::{self, Setting};
 use kmsconf_model::state::HostState;
 use kmsconf_model::EntryState;
 use kmsconf_model::{KmsChange, KmsHostPlan};
@@ -27,21 +27,17 @@ pub struct Providers {
 }
 
 impl Default for Providers {
+    /// The providers, the service provider managing the rows of the settings table.
     fn default() -> Self {
-        Self::with_settings(SETTINGS)
+        Self {
+            licensing: Licensing,
+            service: Service::new(settings::table()),
+            firewall: Firewall,
+        }
     }
 }
 
 impl Providers {
-    /// The providers, the service provider managing `settings` (tests add a row here).
-    pub fn with_settings(settings: &'static [Setting]) -> Self {
-        Self {
-            licensing: Licensing,
-            service: Service::new(settings),
-            firewall: Firewall,
-        }
-    }
-
     /// The setting rows the service provider manages (and a retirement resets).
     pub fn settings(&self) -> &'static [Setting] {
         self.service.settings()

@@ -99,8 +99,8 @@ fn setting_change(
 /// Clearing `row` (the listening port) where it differs from Windows' default and a KMS host key
 /// is installed.
 fn clear_change(row: &Setting, state: &HostState) -> Option<KmsChange> {
-    let now = (row.current)(&state.service);
-    let default = (row.current)(&ServiceState::windows_default());
+    let now = state.service.current(row);
+    let default = ServiceState::windows_default().current(row);
     (state.has_kms_host_key() && now != default).then(|| clear_port_change(&now))
 }
 
@@ -251,8 +251,11 @@ mod tests {
     #[test]
     fn a_kms_client_with_nothing_left_plans_nothing() {
         let mut state = HostState::fresh_windows_server("KMS01");
-        state.service.dns_publishing = true;
-        state.service.port = 1689;
+        let set = |key| kmsconf_model::settings::find(key).expect("row");
+        state
+            .service
+            .store(set("dns_publishing"), SettingValue::Bool(true));
+        state.service.store(set("port"), SettingValue::U16(1689));
         let planned = plan_retired(SETTINGS, &retired(), &state).expect("plan");
         assert!(planned.changes.is_empty(), "{:?}", planned.changes);
     }

@@ -1,5 +1,5 @@
 //! Service provider: the KMS settings of the Software Licensing Service and the one service
-//! restart they need. Every setting is a row of [`SETTINGS`](kmsconf_model::settings::SETTINGS);
+//! restart they need. Every setting is a row of the [`table`](kmsconf_model::settings::table);
 //! this module reads the rows and names none of them.
 
 use kmsconf_model::config::{HostConfig, ProductId};
@@ -48,7 +48,7 @@ impl Provider for Service {
         let gated: Vec<&str> = self
             .settings
             .iter()
-            .filter(|s| s.needs_kms_host_key && (s.desired)(&cfg.service).is_some())
+            .filter(|s| s.needs_kms_host_key && cfg.service.desired(s).is_some())
             .map(|s| s.key)
             .collect();
         let key = key_install(cfg, state, earlier, &gated)?;
@@ -66,7 +66,7 @@ impl Provider for Service {
         let s = &state.service;
         let mut table = Table::new();
         for setting in self.settings.iter().filter(|r| (r.exported)(s)) {
-            table.insert(setting.key, crate::export::value(&(setting.current)(s)));
+            table.insert(setting.key, crate::export::value(&s.current(setting)));
         }
         doc.insert_table(&["service"], table);
         if s.restart_pending {
@@ -86,7 +86,10 @@ impl Service {
         let mut changes: Vec<KmsChange> = self
             .settings
             .iter()
-            .filter_map(|row| row.desired_setting(&cfg.service))
+            .filter_map(|row| {
+                let value = cfg.service.desired(row)?.clone();
+                ServiceSetting::new(row, value).ok()
+            })
             .filter_map(|desired| {
                 let now = desired.current(&state.service);
                 let deps = if desired.setting().needs_kms_host_key {

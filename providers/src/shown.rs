@@ -363,7 +363,7 @@ fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
             .map(|p| key_value(p.partial_key.as_deref().unwrap_or_default(), p.channel))
             .unwrap_or_default(),
         PlanOp::SetService(setting) => setting.current(&state.service).value().plan_json(),
-        PlanOp::ClearListeningPort => json!(state.service.port),
+        PlanOp::ClearListeningPort => json!(state.service.port()),
         PlanOp::RestartService => json!("running"),
         PlanOp::SetRuleGroup { group, .. } => {
             let current = state.firewall.groups.get(group);
@@ -516,7 +516,10 @@ mod tests {
             remote_addresses: vec![],
             profiles: Profile::ALL.to_vec(),
         });
-        state.service.port = 1689;
+        let port = kmsconf_model::settings::find("port").expect("row");
+        state
+            .service
+            .store(port, kmsconf_model::settings::SettingValue::U16(1689));
         let discovery = Discovery {
             state,
             created: false,

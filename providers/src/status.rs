@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use kmsconf_model::config::{HostLifecycle, ProductId, PublishDomain};
 use kmsconf_model::failure::HostFailure;
-use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
+use kmsconf_model::settings::{self, Kind, Setting, SettingValue};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
@@ -81,7 +81,7 @@ impl ServiceStatus {
 }
 
 fn shown(setting: &Setting, state: &ServiceState) -> ShownSetting {
-    let value = (setting.current)(state);
+    let value = state.current(setting);
     let how = &setting.status;
     let (json, text) = match &value {
         SettingValue::U16(_) | SettingValue::U32(_) => (
@@ -134,7 +134,7 @@ impl JsonSchema for ServiceStatus {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut properties = serde_json::Map::new();
         let mut required = Vec::new();
-        for setting in SETTINGS {
+        for setting in settings::table() {
             let how = &setting.status;
             let schema = match setting.kind {
                 Kind::U16 => json!({ "type": "integer", "minimum": 0, "maximum": u16::MAX }),

@@ -79,7 +79,7 @@ fn prepare<'a>(config: &'a Config, args: &ClientScriptArgs) -> Result<Script<'a>
         note!("note: `[hosts.{0}] address` is not set; the script points clients at the host's name `{0}` (set `address` to the name clients reach it by)", host.name);
         &host.name
     });
-    let port = host.service.port.unwrap_or_else(|| {
+    let port = host.service.port().unwrap_or_else(|| {
         note!("note: `[hosts.{}.service] port` is not set; the script uses Windows' default {DEFAULT_PORT}", host.name);
         DEFAULT_PORT
     });

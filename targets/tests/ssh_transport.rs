@@ -87,7 +87,7 @@ fn discovery_runs_powershell_with_the_agent_on_stdin() {
         .discover()
         .expect("discover");
     assert_eq!(d.state.computer_name, "KMS01");
-    assert_eq!(d.state.service.port, 1689);
+    assert_eq!(d.state.service.port(), 1689);
     let argv = s.read("argv");
     assert_eq!(argv.lines().next(), Some("-NoLogo"), "{argv}");
     assert!(argv.contains("-EncodedCommand"), "{argv}");

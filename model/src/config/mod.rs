@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::{HostNameError, TargetError, TimeoutOutOfRange};
+pub use crate::settings::{
+    PublishDomain, DEFAULT_ACTIVATION_INTERVAL, DEFAULT_PORT, DEFAULT_RENEWAL_INTERVAL,
+    INTERVAL_RANGE, PORT_RANGE,
+};
+use crate::settings::{Setting, SettingValue};
 use crate::Error;
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
@@ -69,7 +74,7 @@ impl HostConfig {
     /// The port KMS clients reach this host on: the managed `[service] port`, else Windows'
     /// default.
     pub fn kms_port(&self) -> u16 {
-        self.service.port.unwrap_or(DEFAULT_PORT)
+        self.service.port().unwrap_or(DEFAULT_PORT)
     }
 }
 
@@ -220,32 +225,37 @@ fn write_authority(
     Ok(())
 }
 
-/// Managed KMS service settings; `None` = leave as the host has it.
+/// Managed KMS service settings by row; a row not here is left as the host has it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceConfig {
-    pub port: Option<u16>,
-    pub dns_publishing: Option<bool>,
-    pub publish_domains: Option<Vec<PublishDomain>>,
-    pub low_priority: Option<bool>,
-    pub activation_interval: Option<u32>,
-    pub renewal_interval: Option<u32>,
-    pub host_caching: Option<bool>,
+    values: BTreeMap<&'static str, SettingValue>,
 }
 
-/// One `DnsDomainPublishList` entry.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct PublishDomain {
-    pub domain: String,
-    pub priority: u16,
-    pub weight: u16,
-}
+impl ServiceConfig {
+    /// The value the config asks for `row`; `None` = not managed.
+    pub fn desired(&self, row: &Setting) -> Option<&SettingValue> {
+        self.values.get(row.key)
+    }
 
-impl fmt::Display for PublishDomain {
-    /// The registry form: `domain, priority, weight`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}, {}, {}", self.domain, self.priority, self.weight)
+    /// Manages `row` at `value` (of the row's kind: validation made it so).
+    pub(crate) fn insert(&mut self, row: &'static Setting, value: SettingValue) {
+        self.values.insert(row.key, value);
+    }
+
+    /// The managed `port`.
+    pub fn port(&self) -> Option<u16> {
+        match self.values.get("port") {
+            Some(SettingValue::U16(port)) => Some(*port),
+            _ => None,
+        }
+    }
+
+    /// The managed `dns_publishing`.
+    pub fn dns_publishing(&self) -> Option<bool> {
+        match self.values.get("dns_publishing") {
+            Some(SettingValue::Bool(on)) => Some(*on),
+            _ => None,
+        }
     }
 }
 
@@ -295,16 +305,6 @@ pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limi
     what: "a config file",
     bytes: 16 << 20,
 };
-
-/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days): the one
-/// place it is written (the config schema, validation and the setting rows read it).
-pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
-/// The ports `/sprt` takes.
-pub const PORT_RANGE: std::ops::RangeInclusive<u32> = 1..=65535;
-/// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
-pub const DEFAULT_ACTIVATION_INTERVAL: u32 = 120;
-pub const DEFAULT_RENEWAL_INTERVAL: u32 = 10080;
-pub const DEFAULT_PORT: u16 = 1688;
 
 impl Config {
     /// Reads and validates a config file. Errors hold every problem found, in file order.

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
-use serde::de::{self, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 mod secrets;
+mod service;
 mod winrm;
 
 pub use secrets::{SecretReferenceWire, SecretWire};
+pub use service::{PublishDomainDetail, PublishDomainWire, ServiceValueWire, ServiceWire};
 pub use winrm::{WinRmAuth, WinRmWire};
 
 /// A value with the byte range it came from in the config file.
@@ -218,72 +219,6 @@ pub struct HostDnsWire {
     /// SRV weight among hosts of the same priority, 0..=65535; default 0.
     #[schemars(range(min = 0, max = 65535))]
     pub weight: Option<At<i64>>,
-}
-
-/// KMS service settings (the Software Licensing Service on the host). Each absent key is left
-/// as the host has it.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceWire {
-    /// TCP port the KMS host listens on (`slmgr.vbs /sprt`); Windows' default is 1688.
-    #[schemars(range(min = *super::PORT_RANGE.start(), max = *super::PORT_RANGE.end()))]
-    pub port: Option<At<i64>>,
-    /// Publish the `_vlmcs._tcp` SRV record in DNS (`/sdns` true, `/cdns` false).
-    pub dns_publishing: Option<bool>,
-    /// Domains to publish in (the `DnsDomainPublishList` registry value).
-    pub publish_domains: Option<At<Vec<At<PublishDomainWire>>>>,
-    /// Run the KMS service at low priority (`slmgr.vbs /cpri` true, `/spri` false).
-    pub low_priority: Option<bool>,
-    /// Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.
-    #[schemars(range(min = *super::INTERVAL_RANGE.start(), max = *super::INTERVAL_RANGE.end()))]
-    pub activation_interval: Option<At<i64>>,
-    /// Minutes between an activated client's renewals (`/sri`), 15..=43200.
-    #[schemars(range(min = *super::INTERVAL_RANGE.start(), max = *super::INTERVAL_RANGE.end()))]
-    pub renewal_interval: Option<At<i64>>,
-    /// Let clients cache this host's address (`/skhc` true, `/ckhc` false).
-    pub host_caching: Option<bool>,
-}
-
-/// One entry of the DNS publish list: a domain, or a table with its SRV priority and weight.
-#[derive(Debug, Clone, JsonSchema)]
-#[serde(untagged)]
-pub enum PublishDomainWire {
-    Domain(String),
-    Detailed(PublishDomainDetail),
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublishDomainDetail {
-    pub domain: String,
-    /// SRV priority, 0..=65535 (lower is preferred); default 0.
-    #[serde(default)]
-    #[schemars(range(min = 0, max = 65535))]
-    pub priority: i64,
-    /// SRV weight, 0..=65535; default 0.
-    #[serde(default)]
-    #[schemars(range(min = 0, max = 65535))]
-    pub weight: i64,
-}
-
-impl<'de> Deserialize<'de> for PublishDomainWire {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = PublishDomainWire;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a domain name or a table `{ domain, priority, weight }`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(PublishDomainWire::Domain(v.to_string()))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                PublishDomainDetail::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(PublishDomainWire::Detailed)
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Windows Firewall: rule groups to enable (others are left untouched).

@@ -2,18 +2,25 @@
 //! holding everything kmsconf knows about it, so that planning, the lab, the Windows scripts,
 //! export and status all read the same row instead of each matching on the setting.
 //!
-//! Adding a setting is one config field (the wire and validated types, which serde and schemars
-//! need) plus one row in [`table`].
+//! Adding a setting is one row in [`table`] (and its facts rows in `data/windows.toml`): the
+//! config key, its schema and range check, the value in the host state, the plan, the lab, the
+//! Windows agent, export and status all come from the row. The config
+//! ([`ServiceConfig`](crate::config::ServiceConfig)) and the host state ([`ServiceState`]) hold
+//! the settings' values by row.
 
+mod service_state;
 mod table;
 mod value;
 
-pub use crate::error::SettingError;
-pub use table::SETTINGS;
-pub use value::{Kind, ServiceSetting, SettingValue};
+use std::sync::OnceLock;
 
-use crate::config::ServiceConfig;
-use crate::state::ServiceState;
+pub use crate::error::SettingError;
+pub use service_state::ServiceState;
+pub use table::{
+    DEFAULT_ACTIVATION_INTERVAL, DEFAULT_PORT, DEFAULT_RENEWAL_INTERVAL, INTERVAL_RANGE,
+    PORT_RANGE, SETTINGS,
+};
+pub use value::{Kind, PublishDomain, ServiceSetting, SettingValue};
 
 /// The registry key of the Software Protection Platform's KMS settings.
 pub const REGISTRY_KEY: &str =
@@ -25,19 +32,20 @@ pub struct Setting {
     /// The key under `[hosts.NAME.service]`, the `setting` of a plan file's operation and the
     /// change address `service.KEY`.
     pub key: &'static str,
+    /// What the key does, as the config's JSON Schema describes it.
+    pub description: &'static str,
     pub kind: Kind,
     /// What a valid value is, in words, for messages about a value a host sent
     /// (`a TCP port`).
     pub meaning: &'static str,
     /// The valid range of a number.
     pub range: Option<ValueRange>,
-    /// The value the config asks for; `None` = not managed.
-    pub desired: fn(&ServiceConfig) -> Option<SettingValue>,
-    /// The value in effect on the host: what planning compares with and apply reads back.
-    pub current: fn(&ServiceState) -> SettingValue,
-    /// Writes a value into the host state: what a lab host does when it applies the setting, and
-    /// how discovery fills in what it read.
-    pub store: fn(&mut ServiceState, SettingValue),
+    /// What a fresh host holds: Windows' default, and what discovery assumes for a value the
+    /// host does not show.
+    pub default: SettingValue,
+    /// The value in effect while the host holds [`default`](Self::default), when that is not
+    /// the value itself (the port: 0, not set, listens on 1688).
+    pub default_in_effect: Option<SettingValue>,
     /// How Windows writes it.
     pub write: Write,
     /// The `SoftwareLicensingService` property that shows what the running service uses.
@@ -77,6 +85,8 @@ pub struct ValueRange {
     pub max: u32,
     /// Appended to a number in messages (` minutes`).
     pub unit: &'static str,
+    /// The largest value in other words, for messages (`30 days`).
+    pub max_in_words: Option<&'static str>,
     /// Windows itself refuses a value outside the range (WMI answers E_INVALIDARG), as the lab
     /// then does; otherwise only config validation checks it.
     pub refused_by_windows: bool,
@@ -85,6 +95,13 @@ pub struct ValueRange {
 impl ValueRange {
     pub fn contains(&self, n: u32) -> bool {
         (self.min..=self.max).contains(&n)
+    }
+
+    /// The range in words: `15 to 43200 minutes (30 days)`.
+    pub fn words(&self) -> String {
+        let words = self.max_in_words.map(|w| format!(" ({w})"));
+        let (min, max, unit) = (self.min, self.max, self.unit);
+        format!("{min} to {max}{unit}{}", words.unwrap_or_default())
     }
 }
 
@@ -183,15 +200,38 @@ pub struct Shown {
     pub words_in_json: bool,
 }
 
-/// The row of `key`, among the production rows.
+static TABLE: OnceLock<&'static [Setting]> = OnceLock::new();
+
+/// The rows in use: [`SETTINGS`], unless a test declared its own with [`use_table`]. The
+/// config, the host state, plans and the targets all read this one table.
+pub fn table() -> &'static [Setting] {
+    TABLE.get_or_init(|| SETTINGS)
+}
+
+/// Makes `rows` the table of this process in place of [`SETTINGS`]: how a test declares a
+/// setting of its own (`app/tests/setting_row.rs`). `Err` once anything has read the table.
+pub fn use_table(rows: &'static [Setting]) -> Result<(), SettingError> {
+    TABLE.set(rows).map_err(|_| SettingError::TableInUse)
+}
+
+/// The row of `key` in the [`table`].
 pub fn find(key: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.key == key)
+    table().iter().find(|s| s.key == key)
+}
+
+/// The keys of the [`table`], in its order.
+pub fn keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| table().iter().map(|s| s.key).collect())
 }
 
 impl Setting {
-    /// The value this config asks for, as an operation, if it manages the setting.
-    pub fn desired_setting(&'static self, cfg: &ServiceConfig) -> Option<ServiceSetting> {
-        (self.desired)(cfg).and_then(|v| ServiceSetting::new(self, v).ok())
+    /// The value in effect on a host holding `stored` for this setting.
+    pub fn in_effect(&self, stored: SettingValue) -> SettingValue {
+        match &self.default_in_effect {
+            Some(value) if stored == self.default => value.clone(),
+            _ => stored,
+        }
     }
 }
 

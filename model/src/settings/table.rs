@@ -8,7 +8,15 @@ use super::{
     CimMethod, Kind, OnRetire, RegistryKind, RegistryValue, Setting, SettingValue, Shown, Slmgr,
     ValueRange, Write,
 };
-use crate::config::{INTERVAL_RANGE, PORT_RANGE};
+
+/// The documented valid range of `/sai` and `/sri`, in minutes (15 minutes to 30 days).
+pub const INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 15..=43200;
+/// The ports `/sprt` takes.
+pub const PORT_RANGE: std::ops::RangeInclusive<u32> = 1..=65535;
+/// Windows' defaults: `/sai` 120 minutes, `/sri` 10080 minutes (7 days), port 1688.
+pub const DEFAULT_ACTIVATION_INTERVAL: u32 = 120;
+pub const DEFAULT_RENEWAL_INTERVAL: u32 = 10080;
+pub const DEFAULT_PORT: u16 = 1688;
 
 const SWITCH: (&str, &str) = ("on", "off");
 
@@ -26,6 +34,7 @@ const INTERVAL: ValueRange = ValueRange {
     min: *INTERVAL_RANGE.start(),
     max: *INTERVAL_RANGE.end(),
     unit: " minutes",
+    max_in_words: Some("30 days"),
     refused_by_windows: true,
 };
 
@@ -33,21 +42,19 @@ const INTERVAL: ValueRange = ValueRange {
 pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "port",
+        description:
+            "TCP port the KMS host listens on (`slmgr.vbs /sprt`); Windows' default is 1688.",
         kind: Kind::U16,
         meaning: "a TCP port",
         range: Some(ValueRange {
             min: *PORT_RANGE.start(),
             max: *PORT_RANGE.end(),
             unit: "",
+            max_in_words: None,
             refused_by_windows: false,
         }),
-        desired: |c| c.port.map(SettingValue::U16),
-        current: |s| SettingValue::U16(s.effective_port()),
-        store: |s, v| {
-            if let SettingValue::U16(p) = v {
-                s.port = p;
-            }
-        },
+        default: SettingValue::U16(0),
+        default_in_effect: Some(SettingValue::U16(DEFAULT_PORT)),
         write: Write::Method {
             method: CimMethod {
                 name: "SetKeyManagementServiceListeningPort",
@@ -70,16 +77,12 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "dns_publishing",
+        description: "Publish the `_vlmcs._tcp` SRV record in DNS (`/sdns` true, `/cdns` false).",
         kind: Kind::Bool,
         meaning: "true or false",
         range: None,
-        desired: |c| c.dns_publishing.map(SettingValue::Bool),
-        current: |s| SettingValue::Bool(s.dns_publishing),
-        store: |s, v| {
-            if let SettingValue::Bool(b) = v {
-                s.dns_publishing = b;
-            }
-        },
+        default: SettingValue::Bool(true),
+        default_in_effect: None,
         write: Write::Method {
             method: CimMethod {
                 name: "DisableKeyManagementServiceDnsPublishing",
@@ -105,16 +108,12 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "publish_domains",
+        description: "Domains to publish in (the `DnsDomainPublishList` registry value).",
         kind: Kind::List,
         meaning: "a list of `domain, priority, weight` entries",
         range: None,
-        desired: |c| c.publish_domains.clone().map(SettingValue::List),
-        current: |s| SettingValue::List(s.publish_domains.clone()),
-        store: |s, v| {
-            if let SettingValue::List(list) = v {
-                s.publish_domains = list;
-            }
-        },
+        default: SettingValue::List(Vec::new()),
+        default_in_effect: None,
         // `/sdns` takes no domain list: this registry value is the only way to publish to
         // several domains
         write: Write::Registry(RegistryValue {
@@ -129,21 +128,20 @@ pub static SETTINGS: &[Setting] = &[
         status: shown("publish_domains", "", ""),
         // an empty list on a host that does not publish itself says nothing, and `validate`
         // warns that a publish list has no effect while publishing is off
-        exported: |s| s.dns_publishing || !s.publish_domains.is_empty(),
+        exported: |s| {
+            s.value("dns_publishing") == Some(SettingValue::Bool(true))
+                || s.value("publish_domains") != Some(SettingValue::List(Vec::new()))
+        },
         on_retire: OnRetire::Set(SettingValue::List(Vec::new())),
     },
     Setting {
         key: "low_priority",
+        description: "Run the KMS service at low priority (`slmgr.vbs /cpri` true, `/spri` false).",
         kind: Kind::Bool,
         meaning: "true or false",
         range: None,
-        desired: |c| c.low_priority.map(SettingValue::Bool),
-        current: |s| SettingValue::Bool(s.low_priority),
-        store: |s, v| {
-            if let SettingValue::Bool(b) = v {
-                s.low_priority = b;
-            }
-        },
+        default: SettingValue::Bool(false),
+        default_in_effect: None,
         write: Write::Method {
             method: CimMethod {
                 name: "EnableKeyManagementServiceLowPriority",
@@ -176,16 +174,12 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "activation_interval",
+        description: "Minutes an unactivated client waits before retrying (`/sai`), 15..=43200.",
         kind: Kind::U32,
         meaning: "a number of minutes",
         range: Some(INTERVAL),
-        desired: |c| c.activation_interval.map(SettingValue::U32),
-        current: |s| SettingValue::U32(s.activation_interval),
-        store: |s, v| {
-            if let SettingValue::U32(m) = v {
-                s.activation_interval = m;
-            }
-        },
+        default: SettingValue::U32(DEFAULT_ACTIVATION_INTERVAL),
+        default_in_effect: None,
         write: Write::Method {
             method: CimMethod {
                 name: "SetVLActivationInterval",
@@ -205,16 +199,12 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "renewal_interval",
+        description: "Minutes between an activated client's renewals (`/sri`), 15..=43200.",
         kind: Kind::U32,
         meaning: "a number of minutes",
         range: Some(INTERVAL),
-        desired: |c| c.renewal_interval.map(SettingValue::U32),
-        current: |s| SettingValue::U32(s.renewal_interval),
-        store: |s, v| {
-            if let SettingValue::U32(m) = v {
-                s.renewal_interval = m;
-            }
-        },
+        default: SettingValue::U32(DEFAULT_RENEWAL_INTERVAL),
+        default_in_effect: None,
         write: Write::Method {
             method: CimMethod {
                 name: "SetVLRenewalInterval",
@@ -234,16 +224,12 @@ pub static SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "host_caching",
+        description: "Let clients cache this host's address (`/skhc` true, `/ckhc` false).",
         kind: Kind::Bool,
         meaning: "true or false",
         range: None,
-        desired: |c| c.host_caching.map(SettingValue::Bool),
-        current: |s| SettingValue::Bool(s.host_caching),
-        store: |s, v| {
-            if let SettingValue::Bool(b) = v {
-                s.host_caching = b;
-            }
-        },
+        default: SettingValue::Bool(true),
+        default_in_effect: None,
         write: Write::Method {
             method: CimMethod {
                 name: "DisableKeyManagementServiceHostCaching",

@@ -198,8 +198,41 @@ fn rows_store_what_they_read() {
         crate::state::HostState::fresh_windows_server("K").service
     );
     for row in SETTINGS {
-        let value = (row.current)(&state);
-        (row.store)(&mut state, value.clone());
-        assert_eq!((row.current)(&state), value, "{}", row.key);
+        let value = state.stored(row);
+        state.store(row, value.clone());
+        assert_eq!(state.stored(row), value, "{}", row.key);
+        assert_eq!(state.current(row), row.in_effect(value), "{}", row.key);
     }
+    // a port never set listens on 1688
+    assert_eq!(state.effective_port(), 1688);
+}
+
+/// The host state keeps the flat form of the struct it replaces, in lab state and plan files:
+/// a field per row in the table's order, then `restart_pending`; nothing missing, nothing more.
+#[test]
+fn the_host_state_keeps_its_file_form() {
+    let state = ServiceState::windows_default();
+    let text = serde_json::to_string(&state).expect("json");
+    assert_eq!(
+        text,
+        r#"{"port":0,"dns_publishing":true,"publish_domains":[],"low_priority":false,"activation_interval":120,"renewal_interval":10080,"host_caching":true,"restart_pending":false}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<ServiceState>(&text).expect("back"),
+        state
+    );
+    let unknown = text.replace("\"host_caching\"", "\"colour\"");
+    let e = serde_json::from_str::<ServiceState>(&unknown).expect_err("unknown field");
+    assert!(
+        e.to_string().starts_with("unknown field `colour`, expected one of `port`, `dns_publishing`, `publish_domains`, `low_priority`, `activation_interval`, `renewal_interval`, `host_caching`, `restart_pending`"),
+        "{e}"
+    );
+    let missing = text.replace(",\"host_caching\":true", "");
+    let e = serde_json::from_str::<ServiceState>(&missing).expect_err("missing field");
+    assert!(
+        e.to_string().starts_with("missing field `host_caching`"),
+        "{e}"
+    );
+    let wrong = text.replace("\"port\":0", "\"port\":70000");
+    assert!(serde_json::from_str::<ServiceState>(&wrong).is_err());
 }

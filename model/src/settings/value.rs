@@ -9,9 +9,24 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 
 use super::{RegistryValue, Setting, Slmgr, Write, REGISTRY_KEY};
-use crate::config::PublishDomain;
 use crate::error::SettingError;
-use crate::state::ServiceState;
+
+/// One `DnsDomainPublishList` entry.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct PublishDomain {
+    pub domain: String,
+    pub priority: u16,
+    pub weight: u16,
+}
+
+impl fmt::Display for PublishDomain {
+    /// The registry form: `domain, priority, weight`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, {}, {}", self.domain, self.priority, self.weight)
+    }
+}
 
 /// The type of a setting's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +46,20 @@ impl Kind {
             Self::U32 => SettingValue::U32(serde_json::from_value(value)?),
             Self::Bool => SettingValue::Bool(serde_json::from_value(value)?),
             Self::List => SettingValue::List(serde_json::from_value(value)?),
+        })
+    }
+}
+
+/// Reads a value of a kind from any serde format (a lab state file, a plan file).
+impl<'de> serde::de::DeserializeSeed<'de> for Kind {
+    type Value = SettingValue;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SettingValue, D::Error> {
+        Ok(match self {
+            Self::U16 => SettingValue::U16(u16::deserialize(d)?),
+            Self::U32 => SettingValue::U32(u32::deserialize(d)?),
+            Self::Bool => SettingValue::Bool(bool::deserialize(d)?),
+            Self::List => SettingValue::List(Vec::deserialize(d)?),
         })
     }
 }
@@ -125,7 +154,7 @@ impl ServiceSetting {
         Ok(Self { setting, value })
     }
 
-    /// Setting the setting `key` of [`SETTINGS`](super::SETTINGS) to `value`.
+    /// Setting the setting `key` of the [`table`](super::table) to `value`.
     pub fn named(key: &str, value: SettingValue) -> Result<Self, SettingError> {
         let setting = super::find(key).ok_or_else(|| SettingError::Unknown { key: key.into() })?;
         Self::new(setting, value)
@@ -139,12 +168,11 @@ impl ServiceSetting {
         &self.value
     }
 
-    /// The value the host has now for this setting (what planning compares with and what apply
-    /// reads back).
-    pub fn current(&self, state: &ServiceState) -> ServiceSetting {
+    /// The same setting at `value`, which the caller knows to be of its kind.
+    pub(super) fn at(&self, value: SettingValue) -> ServiceSetting {
         Self {
             setting: self.setting,
-            value: (self.setting.current)(state),
+            value,
         }
     }
 

@@ -1,9 +1,9 @@
-//! Reads the KMS settings from what the host sent, each as its row in
-//! [`SETTINGS`](kmsconf_model::settings::SETTINGS) says: the registry value that holds what was
+//! Reads the KMS settings from what the host sent, each as its row in the
+//! [`table`](kmsconf_model::settings::table) says: the registry value that holds what was
 //! set wins over the CIM property that shows what the running service uses.
 
 use kmsconf_model::config::PublishDomain;
-use kmsconf_model::settings::{Kind, Setting, SettingValue, SETTINGS};
+use kmsconf_model::settings::{self, Kind, Setting, SettingValue};
 use kmsconf_model::state::ServiceState;
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ use super::{CimError, CimRegistry, CimService};
 /// pending. A value the host does not show stays at Windows' default.
 pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, CimError> {
     let mut state = ServiceState::windows_default();
-    for row in SETTINGS {
+    for row in settings::table() {
         let configured = match row.write.registry() {
             Some(r) => read(row, r.name, reg.0.get(r.name), r.inverted)?,
             None => None,
@@ -26,7 +26,7 @@ pub fn service(svc: &CimService, reg: &CimRegistry) -> Result<ServiceState, CimE
             state.restart_pending = true;
         }
         if let Some(value) = configured.or(running) {
-            (row.store)(&mut state, value);
+            state.store(row, value);
         }
     }
     Ok(state)

@@ -1,6 +1,7 @@
 //! The CIM reader's unit tests, against the captured discovery fixtures.
 
 use super::*;
+use kmsconf_model::settings::SettingValue;
 
 fn fixture(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,16 +16,16 @@ fn a_kms_host_reads_as_its_state_with_pending_restart_and_counters() {
     assert_eq!(state.computer_name, "KMS01");
     assert_eq!(state.os, "Microsoft Windows Server 2022 Datacenter");
     // the registry holds what was set; the CIM property what the running service uses
-    assert_eq!(state.service.port, 1689);
+    assert_eq!(state.service.port(), 1689);
     assert!(state.service.restart_pending);
-    assert!(state.service.dns_publishing && !state.service.low_priority);
-    assert_eq!(state.service.activation_interval, 60);
-    let domains: Vec<String> = state
-        .service
-        .publish_domains
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let value = |key| state.service.value(key).expect("row");
+    assert_eq!(value("dns_publishing"), SettingValue::Bool(true));
+    assert_eq!(value("low_priority"), SettingValue::Bool(false));
+    assert_eq!(value("activation_interval"), SettingValue::U32(60));
+    let SettingValue::List(list) = value("publish_domains") else {
+        panic!("a list")
+    };
+    let domains: Vec<String> = list.iter().map(ToString::to_string).collect();
     assert_eq!(
         domains,
         [

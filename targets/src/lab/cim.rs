@@ -7,7 +7,7 @@
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile};
-use kmsconf_model::settings::{RegistryKind, SettingValue, SETTINGS};
+use kmsconf_model::settings::{self, RegistryKind, SettingValue};
 use kmsconf_model::state::{
     Channel, HostState, LicenseStatus, ProductState, RuleState, ServiceState,
 };
@@ -58,7 +58,7 @@ fn service(state: &HostState, running: Option<&ServiceState>) -> Value {
     let running = running.unwrap_or(&state.service);
     let mut svc = Map::new();
     svc.insert("Version".into(), json!("10.0.20348.1"));
-    for row in SETTINGS {
+    for row in settings::table() {
         if let Some(property) = row.property {
             // a restarted-for setting with no registry value of its own (the intervals) shows
             // what was set: it is the only place the agent can read it from
@@ -67,7 +67,7 @@ fn service(state: &HostState, running: Option<&ServiceState>) -> Value {
             } else {
                 &state.service
             };
-            svc.insert(property.into(), setting_json(&(row.current)(source)));
+            svc.insert(property.into(), setting_json(&source.current(row)));
         }
     }
     let windows = state.products.get(&ProductId::Windows);
@@ -149,12 +149,12 @@ fn counters(into: &mut Map<String, Value>, product: Option<&ProductState>) {
 fn registry(configured: &ServiceState) -> Value {
     let default = ServiceState::windows_default();
     let mut values = Map::new();
-    for row in SETTINGS {
+    for row in settings::table() {
         let Some(reg) = row.write.registry() else {
             continue;
         };
-        let value = (row.current)(configured);
-        let data = if value == (row.current)(&default) {
+        let value = configured.current(row);
+        let data = if value == default.current(row) {
             None
         } else {
             value.registry_data(reg.inverted)
@@ -320,8 +320,8 @@ mod tests {
     /// The same settings, as planning compares them (a port never set is 1688 in effect), and
     /// the same pending restart.
     fn same_service(seen: &ServiceState, lab: &ServiceState) {
-        for row in SETTINGS {
-            assert_eq!((row.current)(seen), (row.current)(lab), "{}", row.key);
+        for row in settings::table() {
+            assert_eq!(seen.current(row), lab.current(row), "{}", row.key);
         }
         assert_eq!(seen.restart_pending, lab.restart_pending);
     }
@@ -350,9 +350,14 @@ mod tests {
     fn settings_a_restart_waits_for_read_back_as_pending() {
         let mut state = HostState::fresh_windows_server("LAB01");
         let running = state.service.clone();
-        state.service.port = 1689;
-        state.service.dns_publishing = false;
-        state.service.activation_interval = 60;
+        let set = |key| settings::find(key).expect("row");
+        state.service.store(set("port"), SettingValue::U16(1689));
+        state
+            .service
+            .store(set("dns_publishing"), SettingValue::Bool(false));
+        state
+            .service
+            .store(set("activation_interval"), SettingValue::U32(60));
         state.service.restart_pending = true;
         state.license_packs.insert(ProductId::Office2019);
         state

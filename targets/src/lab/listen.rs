@@ -117,7 +117,10 @@ mod tests {
     ) -> PathBuf {
         let path = dir.join(name);
         super::super::with_lab_file(&path, true, |f| {
-            f.host.service.port = port;
+            let row = kmsconf_model::settings::find("port").expect("row");
+            f.host
+                .service
+                .store(row, kmsconf_model::settings::SettingValue::U16(port));
             edit(f);
             Ok(())
         })

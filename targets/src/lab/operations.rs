@@ -338,7 +338,7 @@ fn set_service(file: &mut LabFile, setting: &ServiceSetting) -> ChangeStatus {
         file.running_service = Some(file.host.service.clone());
     }
     let s = &mut file.host.service;
-    (row.store)(s, setting.value().clone());
+    s.store(row, setting.value().clone());
     if setting.needs_restart() {
         s.restart_pending = true;
     }
@@ -372,7 +372,7 @@ fn clear_listening_port(file: &mut LabFile) -> ChangeStatus {
     if file.running_service.is_none() {
         file.running_service = Some(file.host.service.clone());
     }
-    file.host.service.port = 0;
+    file.host.service.clear_port();
     file.host.service.restart_pending = true;
     ChangeStatus::applied()
 }

@@ -119,11 +119,11 @@ fn settings_wait_for_a_kms_host_key_not_for_activation() {
     // installed, not activated: taken
     assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
     let state = t.discover().expect("discover").state;
-    assert_eq!(state.service.port, 1689);
+    assert_eq!(state.service.port(), 1689);
     assert!(state.service.restart_pending);
     assert!(!state.windows_is_activated_kms_host());
     assert_eq!(t.execute(&clear).expect("run")[0], ChangeStatus::applied());
-    assert_eq!(t.discover().expect("discover").state.service.port, 0);
+    assert_eq!(t.discover().expect("discover").state.service.port(), 0);
 }
 
 /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, RuleGroup};
-use kmsconf_model::settings::SETTINGS;
+use kmsconf_model::settings;
 
 use super::{quote, quote_list};
 
@@ -36,11 +36,11 @@ fn build() -> String {
         .into_iter()
         .filter_map(|g| catalog::rule_group(g).map(|info| info.group.clone()))
         .collect();
-    let properties: Vec<String> = SETTINGS
+    let properties: Vec<String> = settings::table()
         .iter()
         .filter_map(|s| s.property.map(String::from))
         .collect();
-    let registry: Vec<String> = SETTINGS
+    let registry: Vec<String> = settings::table()
         .iter()
         .filter_map(|s| s.write.registry().map(|r| r.name.to_string()))
         .collect();

@@ -322,7 +322,7 @@ pub(super) fn check_published(
             ctx.error(*at, format!("host `{}` is published in DNS, so its `address` must be a DNS name (an SRV target cannot be an IP address), not `{address}`", p.host));
             continue;
         }
-        if let Some(publishing) = hosts.get(&p.host).and_then(|h| h.service.dns_publishing) {
+        if let Some(publishing) = hosts.get(&p.host).and_then(|h| h.service.dns_publishing()) {
             if publishing {
                 ctx.warn(p.table_at, format!("host `{}` is published by kmsconf and publishes itself too (`dns_publishing = true`): both would write `{SRV_PREFIX}`; set `dns_publishing = false`", p.host));
             }

@@ -1,62 +1,58 @@
-//! The `[hosts.NAME.service]` table: the KMS service settings, each checked against the range
-//! Windows accepts, and the domains the host publishes itself in.
+//! The `[hosts.NAME.service]` table: each setting checked as its row says (a number against the
+//! row's range, which Windows accepts), and the domains the host publishes itself in.
 
 use super::{is_host_name, Ctx};
-use crate::config::wire::{self, At, PublishDomainWire};
-use crate::config::{PublishDomain, ServiceConfig, INTERVAL_RANGE, PORT_RANGE};
+use crate::config::wire::{self, At, PublishDomainWire, ServiceValueWire};
+use crate::config::{PublishDomain, ServiceConfig};
+use crate::settings::{Kind, Setting, SettingValue};
 
-fn in_range(
-    ctx: &mut Ctx,
-    key: &str,
-    value: &At<i64>,
-    range: &std::ops::RangeInclusive<u32>,
-    unit: &str,
-) -> Option<i64> {
+/// A number within `row`'s range, as the row's kind; `None` after saying why not.
+fn number(ctx: &mut Ctx, row: &Setting, value: &At<i64>) -> Option<SettingValue> {
     let v = *value.get();
-    let (min, max) = (range.start(), range.end());
-    if !(i64::from(*min)..=i64::from(*max)).contains(&v) {
-        ctx.error(
-            value.start(),
-            format!("`{key}` = {v} is out of range: Windows accepts {min} to {max}{unit}"),
-        );
-        return None;
+    let fits = match row.kind {
+        Kind::U16 => u16::try_from(v).ok().map(SettingValue::U16),
+        _ => u32::try_from(v).ok().map(SettingValue::U32),
+    };
+    match (row.range, fits) {
+        (Some(range), _) if !(i64::from(range.min)..=i64::from(range.max)).contains(&v) => {
+            let words = range.words();
+            let key = row.key;
+            ctx.error(
+                value.start(),
+                format!("`{key}` = {v} is out of range: Windows accepts {words}"),
+            );
+            None
+        }
+        (_, None) => {
+            let (key, meaning) = (row.key, row.meaning);
+            ctx.error(value.start(), format!("`{key}` = {v} is not {meaning}"));
+            None
+        }
+        (_, value) => value,
     }
-    Some(v)
 }
 
 pub(super) fn convert_service(ctx: &mut Ctx, s: wire::ServiceWire) -> ServiceConfig {
-    let minutes = " minutes (30 days)";
-    let port = s
-        .port
-        .as_ref()
-        .and_then(|p| in_range(ctx, "port", p, &PORT_RANGE, ""));
-    let ai = s
-        .activation_interval
-        .as_ref()
-        .and_then(|v| in_range(ctx, "activation_interval", v, &INTERVAL_RANGE, minutes));
-    let ri = s
-        .renewal_interval
-        .as_ref()
-        .and_then(|v| in_range(ctx, "renewal_interval", v, &INTERVAL_RANGE, minutes));
-    let publish_domains = s
-        .publish_domains
-        .as_ref()
-        .map(|list| convert_domains(ctx, list));
-    if let (Some(false), Some(list)) = (s.dns_publishing, &s.publish_domains) {
+    let mut config = ServiceConfig::default();
+    for (row, value) in &s.values {
+        let value = match value {
+            ServiceValueWire::Number(n) => number(ctx, row, n),
+            ServiceValueWire::Bool(b) => Some(SettingValue::Bool(*b)),
+            ServiceValueWire::List(list) => Some(SettingValue::List(convert_domains(ctx, list))),
+        };
+        if let Some(value) = value {
+            config.insert(row, value);
+        }
+    }
+    if let (Some(ServiceValueWire::Bool(false)), Some(ServiceValueWire::List(list))) =
+        (s.get("dns_publishing"), s.get("publish_domains"))
+    {
         ctx.warn(
             list.start(),
             "`publish_domains` has no effect while `dns_publishing = false`",
         );
     }
-    ServiceConfig {
-        port: port.and_then(|p| u16::try_from(p).ok()),
-        dns_publishing: s.dns_publishing,
-        publish_domains,
-        low_priority: s.low_priority,
-        activation_interval: ai.and_then(|v| u32::try_from(v).ok()),
-        renewal_interval: ri.and_then(|v| u32::try_from(v).ok()),
-        host_caching: s.host_caching,
-    }
+    config
 }
 
 fn convert_domains(ctx: &mut Ctx, list: &At<Vec<At<PublishDomainWire>>>) -> Vec<PublishDomain> {
