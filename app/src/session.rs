@@ -162,11 +162,18 @@ pub fn discover_host(
 /// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.
 pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
     let (plan, seal) = KmsPlan::load(path, key)?;
+    let refused = |e: String| kmsconf_engine::Error::PlanIntegrity {
+        path: path.to_path_buf(),
+        reason: IntegrityError::Content(e),
+    };
     for host in &plan.hosts {
-        shown::check(host).map_err(|e| kmsconf_engine::Error::PlanIntegrity {
-            path: path.to_path_buf(),
-            reason: IntegrityError::Content(e.to_string()),
-        })?;
+        shown::check(host).map_err(|e| refused(e.to_string()))?;
+        // what a host reported is checked when a plan is read back, as when it was discovered
+        if let EntryState::KmsHost(state) = &host.observed {
+            state
+                .check_protocol()
+                .map_err(|e| refused(format!("host `{}`: {e}", host.name)))?;
+        }
     }
     Ok((plan, seal))
 }

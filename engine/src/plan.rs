@@ -230,11 +230,11 @@ impl<D: Domain> Plan<D> {
         if value.get("kind").and_then(Value::as_str) != Some(D::PLAN_KIND) {
             return Err(err(PlanFileError::Kind(D::PLAN_KIND)));
         }
-        match value.get("format_version").and_then(Value::as_u64) {
-            Some(v) if v == u64::from(D::FORMAT_VERSION) => {}
+        match value.get("format_version") {
+            Some(v) if v.as_u64() == Some(u64::from(D::FORMAT_VERSION)) => {}
             Some(found) => {
                 return Err(err(PlanFileError::Version {
-                    found,
+                    found: found.to_string(),
                     supported: D::FORMAT_VERSION,
                 }))
             }
@@ -343,7 +343,17 @@ impl<D: Domain> HostPlan<D> {
                 });
             }
         }
-        Ok(())
+        let deps = self
+            .changes
+            .iter()
+            .map(|c| (c.address.clone(), c.depends_on.clone()));
+        match crate::graph::Dag::from_deps(deps) {
+            Err(Error::Cycle(cycle)) => Err(PlanFileError::ChangeCycle {
+                host: self.name.clone(),
+                cycle,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 

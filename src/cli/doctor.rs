@@ -37,7 +37,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     } else if args.json || args.format == Format::Json {
         output::emit(&output::json(&DoctorOutput::new(checks)))?;
     } else {
-        output::emit(&render(&checks, Style::stdout()))?;
+        output::emit_text(&render(&checks, Style::stdout()))?;
     }
     Ok(if summary.failed > 0 {
         ExitCode::from(1)

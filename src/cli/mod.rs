@@ -2,19 +2,24 @@
 
 /// `eprintln!` for notes, progress and errors, without its panic when standard error is closed
 /// (`2>&-`, or `2>&1 | head` once the reader is gone): what stderr carries is never worth a crash.
+/// What a host sent cannot drive the terminal: the text goes through [`terminal::clean`].
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let text = format!($($arg)*);
+        let style = crate::cli::render::Style::stderr().enabled;
+        let _ = writeln!(std::io::stderr(), "{}", crate::cli::terminal::clean(&text, style));
     }};
 }
 
 /// `println!` for the short outputs not written through [`output::emit`], without its panic when
-/// the reader has gone (`kmsconf lab clients list | head -1`).
+/// the reader has gone (`kmsconf lab clients list | head -1`); cleaned as [`note!`] is.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let text = format!($($arg)*);
+        let style = crate::cli::render::Style::stdout().enabled;
+        let _ = writeln!(std::io::stdout(), "{}", crate::cli::terminal::clean(&text, style));
     }};
 }
 
@@ -40,6 +45,7 @@ mod schema;
 mod session;
 mod show;
 mod status;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -173,10 +179,11 @@ pub fn init_tracing() -> Result<(), CliError> {
             ))
         })?,
     };
+    let ansi = render::Style::stderr().enabled;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(render::Style::stderr().enabled)
+        .with_writer(move || terminal::Stderr::new(ansi))
+        .with_ansi(ansi)
         .try_init();
     Ok(())
 }
