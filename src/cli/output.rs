@@ -99,9 +99,11 @@ impl std::fmt::Write for Stdout {
     }
 }
 
-/// A `--json` document, pretty, with its final newline.
+/// A `--json` document, pretty, with its final newline; a secret of the run that a host quoted
+/// is redacted inside its strings, and nothing else is changed.
 pub fn json(doc: &impl serde::Serialize) -> String {
-    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let mut text = kmsconf_app::engine::redact_run_json(&text).into_owned();
     text.push('\n');
     text
 }

@@ -2,13 +2,24 @@
 //! record, a path in the config) may hold escape sequences that retitle the window, clear the
 //! screen, make hyperlinks or move the cursor back over a line. Human output passes through
 //! [`clean`] on its way out, and single values through [`inline`]; JSON output stays exact.
+//! Both also redact every secret of the run ([`redact_run`]): a host that quotes a key, in any
+//! message of any batch, does not get it printed.
 
 use std::borrow::Cow;
+
+use kmsconf_app::engine::redact_run;
 
 /// `text` with every control character other than newline and tab shown as `\u{..}`. With
 /// `keep_style`, the SGR sequences kmsconf's own [`super::render::Style`] writes (`ESC [ digits
 /// m`) stay: they only colour, and a host that colours its own text gains nothing.
 pub fn clean(text: &str, keep_style: bool) -> Cow<'_, str> {
+    match redact_run(text) {
+        Cow::Borrowed(text) => escape_controls(text, keep_style),
+        Cow::Owned(text) => Cow::Owned(escape_controls(&text, keep_style).into_owned()),
+    }
+}
+
+fn escape_controls(text: &str, keep_style: bool) -> Cow<'_, str> {
     if !text.chars().any(|c| unsafe_char(c, true)) {
         return Cow::Borrowed(text);
     }
@@ -32,8 +43,9 @@ pub fn clean(text: &str, keep_style: bool) -> Cow<'_, str> {
 /// character, newline and tab included, shown as `\u{..}`, so a value cannot start a line of its
 /// own.
 pub fn inline(text: &str) -> Cow<'_, str> {
+    let text = redact_run(text);
     if !text.chars().any(|c| unsafe_char(c, false)) {
-        return Cow::Borrowed(text);
+        return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
