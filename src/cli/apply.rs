@@ -36,6 +36,12 @@ pub struct ApplyArgs {
     parallelism: u16,
 }
 
+impl ApplyArgs {
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
     let prepared = match &args.plan {

@@ -26,6 +26,12 @@ pub struct DoctorArgs {
     hosts: Vec<String>,
 }
 
+impl DoctorArgs {
+    pub fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let report = doctor::run(&config, &args.hosts, &session::connect()?, 8)?;

@@ -102,7 +102,20 @@ impl std::fmt::Write for Stdout {
 /// A `--json` document, pretty, with its final newline; a secret of the run that a host quoted
 /// is redacted inside its strings, and nothing else is changed.
 pub fn json(doc: &impl serde::Serialize) -> String {
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    json_text(serde_json::to_string_pretty(doc).unwrap_or_default())
+}
+
+/// Whether this run made its `--json` document: a command that fails after it (a plan that
+/// cannot be saved) must not print a second one.
+static JSON_MADE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn json_made() -> bool {
+    JSON_MADE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A `--json` document already pretty-printed, as [`json`] finishes it.
+pub fn json_text(text: String) -> String {
+    JSON_MADE.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut text = kmsconf_app::engine::redact_run_json(&text).into_owned();
     text.push('\n');
     text

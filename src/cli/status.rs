@@ -29,6 +29,12 @@ pub struct StatusArgs {
     hosts: Vec<String>,
 }
 
+impl StatusArgs {
+    pub fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let report = status::run(&config, &args.hosts, &session::connect()?, 8)?;
