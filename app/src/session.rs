@@ -305,7 +305,34 @@ pub fn plan(
     }
     let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
     dns::annotate(&mut plan, config);
+    hold_retirements(&mut plan, &mut failures, config);
     Planned { plan, failures }
+}
+
+/// A retired host waits for the DNS entry to remove its SRV records; when `[dns]` is declared
+/// but its entry is not in the plan (the server did not answer at plan time, or it was not
+/// selected), the retirement is not planned either, so clients are never sent to a host that
+/// no longer serves them. Apply then fails it, as it does when DNS fails at apply time.
+fn hold_retirements(
+    plan: &mut KmsPlan,
+    failures: &mut Vec<(String, HostFailure)>,
+    config: &Config,
+) {
+    if config.dns.is_none() || plan.hosts.iter().any(|h| h.name == DNS_PLAN_HOST) {
+        return;
+    }
+    let waits = |h: &KmsHostPlan| {
+        !h.changes.is_empty() && config.hosts.get(&h.name).is_some_and(|c| c.is_retired())
+    };
+    let (held, kept): (Vec<KmsHostPlan>, Vec<KmsHostPlan>) =
+        std::mem::take(&mut plan.hosts).into_iter().partition(waits);
+    plan.hosts = kept;
+    let why = if failures.iter().any(|(name, _)| name == DNS_PLAN_HOST) {
+        "its retirement waits for the DNS entry `dns` to remove its SRV records, and `dns` could not be planned"
+    } else {
+        "its retirement waits for the DNS entry `dns` to remove its SRV records: plan `dns` with it (`--host dns`)"
+    };
+    failures.extend(held.into_iter().map(|h| (h.name, HostFailure::skipped(why))));
 }
 
 fn planned_summary(r: &Result<KmsHostPlan, HostFailure>) -> String {
