@@ -332,7 +332,10 @@ fn hold_retirements(
     } else {
         "its retirement waits for the DNS entry `dns` to remove its SRV records: plan `dns` with it (`--host dns`)"
     };
-    failures.extend(held.into_iter().map(|h| (h.name, HostFailure::skipped(why))));
+    failures.extend(
+        held.into_iter()
+            .map(|h| (h.name, HostFailure::skipped(why))),
+    );
 }
 
 fn planned_summary(r: &Result<KmsHostPlan, HostFailure>) -> String {

@@ -190,18 +190,21 @@ impl<D: Domain> Plan<D> {
         let names: std::collections::BTreeSet<&str> =
             self.hosts.iter().map(|h| h.name.as_str()).collect();
         let mut failed = false;
-        let hosts = self.hosts.iter().map_while(|h| match serde_json::to_value(h) {
-            Ok(mut host) => {
-                if let Some(deps) = host.get_mut("depends_on").and_then(Value::as_array_mut) {
-                    deps.retain(|d| d.as_str().is_some_and(|d| names.contains(d)));
+        let hosts = self
+            .hosts
+            .iter()
+            .map_while(|h| match serde_json::to_value(h) {
+                Ok(mut host) => {
+                    if let Some(deps) = host.get_mut("depends_on").and_then(Value::as_array_mut) {
+                        deps.retain(|d| d.as_str().is_some_and(|d| names.contains(d)));
+                    }
+                    Some(host)
                 }
-                Some(host)
-            }
-            Err(_) => {
-                failed = true;
-                None
-            }
-        });
+                Err(_) => {
+                    failed = true;
+                    None
+                }
+            });
         let digest = crate::seal::digest_streamed(&head, "hosts", hosts);
         (!failed).then_some(digest)
     }
@@ -445,11 +448,20 @@ mod tests {
                 .contains("dependency cycle between changes of host `host01`"),
             "{e}"
         );
-        for (version, shown) in [("-1", "-1"), ("18446744073709551616", "1.8446744073709552e+19")] {
-            std::fs::write(&path, format!("{{\"kind\": \"test-plan\", \"format_version\": {version}}}"))
-                .expect("write");
+        for (version, shown) in [
+            ("-1", "-1"),
+            ("18446744073709551616", "1.8446744073709552e+19"),
+        ] {
+            std::fs::write(
+                &path,
+                format!("{{\"kind\": \"test-plan\", \"format_version\": {version}}}"),
+            )
+            .expect("write");
             let e = Plan::<Test>::load(&path, None).expect_err("version");
-            assert!(e.to_string().contains(&format!("format version {shown};")), "{e}");
+            assert!(
+                e.to_string().contains(&format!("format version {shown};")),
+                "{e}"
+            );
         }
     }
 

@@ -94,7 +94,10 @@ pub fn redact_run_json(json: &str) -> Cow<'_, str> {
         out.push_str(&rest[..=start]);
         let body = &rest[start + 1..];
         let end = string_end(body);
-        out.push_str(&redact_with(&body[..end], escaped.iter().map(String::as_str)));
+        out.push_str(&redact_with(
+            &body[..end],
+            escaped.iter().map(String::as_str),
+        ));
         rest = &body[end..];
         if let Some(after) = rest.strip_prefix('"') {
             out.push('"');

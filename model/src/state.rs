@@ -336,7 +336,9 @@ impl HostState {
             is_guid,
             "a GUID",
         )?;
-        self.products.values().try_for_each(ProductState::check_protocol)
+        self.products
+            .values()
+            .try_for_each(ProductState::check_protocol)
     }
 }
 

@@ -427,12 +427,16 @@ mod tests {
 
     #[test]
     fn text_from_outside_mentions_references_and_links_nothing() {
-        let shown = text("ask @octocat about #12 at https://evil.example/x or www.evil.example, `@kept`");
+        let shown =
+            text("ask @octocat about #12 at https://evil.example/x or www.evil.example, `@kept`");
         assert!(!shown.contains("@octocat"), "{shown}");
         assert!(!shown.contains("#12"), "{shown}");
         assert!(!shown.contains("https://"), "{shown}");
         assert!(!shown.contains("www."), "{shown}");
-        assert!(shown.ends_with("`@kept`"), "a code span is shown as written: {shown}");
+        assert!(
+            shown.ends_with("`@kept`"),
+            "a code span is shown as written: {shown}"
+        );
         assert_eq!(text("a ` b"), "a \\` b");
     }
     use kmsconf_model::config::{ProductId, TargetSpec};

@@ -149,7 +149,11 @@ fn as_json(
     let result = command();
     if let (true, Err(e), false) = (json, &result, output::json_made()) {
         let message = match e.diagnostics() {
-            Some(d) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+            Some(d) => d
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
             None => e.to_string(),
         };
         let failure = match e {

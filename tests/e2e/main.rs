@@ -15,6 +15,7 @@ mod failures;
 mod fleet;
 mod gitops;
 mod gss;
+mod hostile;
 mod integrity;
 mod metrics;
 mod mit_kdc;

@@ -553,7 +553,10 @@ fn culprit<T: DeserializeOwned>(entry: &serde_json::Value) -> String {
             T::deserialize(&serde_json::Value::Object(without)).is_ok()
         })
         .map(|(name, value)| {
-            let shown = kmsconf_engine::diagnostic::quoted(&value.to_string());
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            let shown = kmsconf_engine::diagnostic::quoted(&text);
             format!(", property `{name}` = {shown}")
         })
         .unwrap_or_default()
