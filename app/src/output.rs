@@ -412,6 +412,40 @@ impl ExplainOutput {
     }
 }
 
+/// The document of a command that failed as a whole: what `--json` prints then, so a script
+/// always reads one document its schema accepts, with the failure in `error`.
+pub fn failed(kind: OutputKind, error: HostFailure) -> Option<String> {
+    let text = match kind {
+        OutputKind::Plan => pretty(&PlanOutput {
+            format_version: STABLE_FORMAT_VERSION,
+            kmsconf_version: env!("CARGO_PKG_VERSION").to_string(),
+            changes: Vec::new(),
+            hosts: Vec::new(),
+            summary: PlanSummary::default(),
+            errors: Vec::new(),
+            error: Some(error),
+        }),
+        OutputKind::Apply => pretty(&ApplyOutput {
+            error: Some(error),
+            ..ApplyOutput::new(&[])
+        }),
+        OutputKind::Status => pretty(&StatusOutput {
+            error: Some(error),
+            ..StatusOutput::new(Vec::new())
+        }),
+        OutputKind::Doctor => pretty(&DoctorOutput {
+            error: Some(error),
+            ..DoctorOutput::new(Vec::new())
+        }),
+        OutputKind::Explain => return None,
+    };
+    Some(text)
+}
+
+fn pretty(doc: &impl Serialize) -> String {
+    serde_json::to_string_pretty(doc).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,38 +490,4 @@ mod tests {
             "stale in schema/output: {stale:?}; run `cargo run -- schema --output KIND > schema/output/KIND.schema.json` for each"
         );
     }
-}
-
-/// The document of a command that failed as a whole: what `--json` prints then, so a script
-/// always reads one document its schema accepts, with the failure in `error`.
-pub fn failed(kind: OutputKind, error: HostFailure) -> Option<String> {
-    let text = match kind {
-        OutputKind::Plan => pretty(&PlanOutput {
-            format_version: STABLE_FORMAT_VERSION,
-            kmsconf_version: env!("CARGO_PKG_VERSION").to_string(),
-            changes: Vec::new(),
-            hosts: Vec::new(),
-            summary: PlanSummary::default(),
-            errors: Vec::new(),
-            error: Some(error),
-        }),
-        OutputKind::Apply => pretty(&ApplyOutput {
-            error: Some(error),
-            ..ApplyOutput::new(&[])
-        }),
-        OutputKind::Status => pretty(&StatusOutput {
-            error: Some(error),
-            ..StatusOutput::new(Vec::new())
-        }),
-        OutputKind::Doctor => pretty(&DoctorOutput {
-            error: Some(error),
-            ..DoctorOutput::new(Vec::new())
-        }),
-        OutputKind::Explain => return None,
-    };
-    Some(text)
-}
-
-fn pretty(doc: &impl Serialize) -> String {
-    serde_json::to_string_pretty(doc).unwrap_or_default()
 }

@@ -31,8 +31,6 @@ pub enum Error {
     Setting(#[from] SettingError),
     #[error(transparent)]
     NotAKmsHost(#[from] NotAKmsHost),
-    #[error(transparent)]
-    ProtocolValue(#[from] ProtocolValue),
 }
 
 /// A value a host reported that the licensing service's protocol does not allow (an installation

@@ -294,7 +294,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
 /// Records simulated activation requests and says what the host made of them.
 fn add_clients(path: &Path, new: NewRequests) -> Result<(), CliError> {
     let product = new.product;
-    let added = control(path, |f| lab::add_clients(f, &new))??;
+    let added = control(path, |f| lab::add_clients(f, &new).map_err(CliError::from))??;
     let name = catalog::product_name(product);
     if added.refused > 0 {
         say!(

@@ -33,7 +33,7 @@ pub enum CimError {
     },
     /// A value the licensing service never reports (an installation ID that is not 63 digits).
     #[error(transparent)]
-    Protocol(#[from] kmsconf_model::state::ProtocolValue),
+    Protocol(Box<kmsconf_model::state::ProtocolValue>),
     /// `Clock.Utc` is not an RFC 3339 time.
     #[error("the host's clock `Clock.Utc` = {} is not an RFC 3339 time", kmsconf_engine::diagnostic::quoted(.0))]
     Clock(String),
@@ -255,6 +255,12 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError
     }
     state.check_protocol()?;
     Ok((state, seen))
+}
+
+impl From<kmsconf_model::state::ProtocolValue> for CimError {
+    fn from(e: kmsconf_model::state::ProtocolValue) -> Self {
+        Self::Protocol(Box::new(e))
+    }
 }
 
 /// Deserializes JSON, saying where it failed.
