@@ -5,8 +5,12 @@ pub use kmsconf_model::failure::{FailureKind, HostFailure};
 
 /// The failure a target's error stands for: its kind, and the host's HRESULT where it gave one.
 pub fn of_target(e: kmsconf_targets::Error) -> HostFailure {
+    describe_target(&e)
+}
+
+fn describe_target(e: &kmsconf_targets::Error) -> HostFailure {
     use kmsconf_targets::Error as E;
-    let kind = match &e {
+    let kind = match e {
         E::Unreachable { .. } | E::UnsupportedTarget { .. } => FailureKind::Unreachable,
         E::Refused { .. } => FailureKind::Refused,
         E::Timeout { .. } => FailureKind::Timeout,
@@ -35,6 +39,15 @@ pub fn of_plan(e: kmsconf_providers::Error) -> HostFailure {
         other => other.to_string(),
     };
     HostFailure::plan(message)
+}
+
+/// The failure of a command that failed as a whole (a host locked by another run stops an
+/// apply), for its `--json` document.
+pub fn of_run(e: &crate::Error) -> HostFailure {
+    match e {
+        crate::Error::Target(t) => describe_target(t),
+        other => HostFailure::plan(other.to_string()),
+    }
 }
 
 impl From<crate::Error> for HostFailure {

@@ -28,7 +28,7 @@ pub mod engine {
     pub use kmsconf_engine::lock::{LockGuard, LockHolder};
     pub use kmsconf_engine::paths;
     pub use kmsconf_engine::plan::{Seal, Verb};
-    pub use kmsconf_engine::secret::Secret;
+    pub use kmsconf_engine::secret::{redact_run, redact_run_json, Secret};
 }
 
 /// The report of one host's apply run, and the failure that stopped it part-way, if one did.

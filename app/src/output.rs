@@ -77,6 +77,10 @@ pub struct PlanOutput {
     pub summary: PlanSummary,
     /// The entries that could not be planned.
     pub errors: Vec<EntryError>,
+    /// Why the command produced no result at all (the config does not load, a host is held by
+    /// another run's lock, a plan file is refused); the rest of the document is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<HostFailure>,
 }
 
 /// One planned change.
@@ -201,6 +205,7 @@ impl PlanOutput {
                 .iter()
                 .map(|(h, f)| EntryError::new(h, f))
                 .collect(),
+            error: None,
         }
     }
 }
@@ -211,6 +216,10 @@ pub struct ApplyOutput {
     pub format_version: u32,
     pub hosts: Vec<AppliedHost>,
     pub summary: ApplySummary,
+    /// Why the command produced no result at all (the config does not load, a host is held by
+    /// another run's lock, a plan file is refused); the rest of the document is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<HostFailure>,
 }
 
 /// One entry's apply result: its changes, or why it got none.
@@ -289,6 +298,7 @@ impl ApplyOutput {
             format_version: FORMAT_VERSION,
             hosts,
             summary: ApplySummary::of(results),
+            error: None,
         }
     }
 }
@@ -298,6 +308,10 @@ impl ApplyOutput {
 pub struct StatusOutput {
     pub format_version: u32,
     pub hosts: Vec<HostStatus>,
+    /// Why the command produced no result at all (the config does not load, a host is held by
+    /// another run's lock, a plan file is refused); the rest of the document is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<HostFailure>,
 }
 
 impl StatusOutput {
@@ -305,6 +319,7 @@ impl StatusOutput {
         Self {
             format_version: FORMAT_VERSION,
             hosts,
+            error: None,
         }
     }
 }
@@ -315,6 +330,10 @@ pub struct DoctorOutput {
     pub format_version: u32,
     pub checks: Vec<Check>,
     pub summary: DoctorSummary,
+    /// Why the command produced no result at all (the config does not load, a host is held by
+    /// another run's lock, a plan file is refused); the rest of the document is then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<HostFailure>,
 }
 
 /// How many checks got each verdict.
@@ -342,6 +361,7 @@ impl DoctorOutput {
             format_version: FORMAT_VERSION,
             summary: DoctorSummary::of(&checks),
             checks,
+            error: None,
         }
     }
 }
@@ -390,6 +410,40 @@ impl ExplainOutput {
             explanation,
         }
     }
+}
+
+/// The document of a command that failed as a whole: what `--json` prints then, so a script
+/// always reads one document its schema accepts, with the failure in `error`.
+pub fn failed(kind: OutputKind, error: HostFailure) -> Option<String> {
+    let text = match kind {
+        OutputKind::Plan => pretty(&PlanOutput {
+            format_version: STABLE_FORMAT_VERSION,
+            kmsconf_version: env!("CARGO_PKG_VERSION").to_string(),
+            changes: Vec::new(),
+            hosts: Vec::new(),
+            summary: PlanSummary::default(),
+            errors: Vec::new(),
+            error: Some(error),
+        }),
+        OutputKind::Apply => pretty(&ApplyOutput {
+            error: Some(error),
+            ..ApplyOutput::new(&[])
+        }),
+        OutputKind::Status => pretty(&StatusOutput {
+            error: Some(error),
+            ..StatusOutput::new(Vec::new())
+        }),
+        OutputKind::Doctor => pretty(&DoctorOutput {
+            error: Some(error),
+            ..DoctorOutput::new(Vec::new())
+        }),
+        OutputKind::Explain => return None,
+    };
+    Some(text)
+}
+
+fn pretty(doc: &impl Serialize) -> String {
+    serde_json::to_string_pretty(doc).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -162,11 +162,18 @@ pub fn discover_host(
 /// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.
 pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
     let (plan, seal) = KmsPlan::load(path, key)?;
+    let refused = |e: String| kmsconf_engine::Error::PlanIntegrity {
+        path: path.to_path_buf(),
+        reason: IntegrityError::Content(e),
+    };
     for host in &plan.hosts {
-        shown::check(host).map_err(|e| kmsconf_engine::Error::PlanIntegrity {
-            path: path.to_path_buf(),
-            reason: IntegrityError::Content(e.to_string()),
-        })?;
+        shown::check(host).map_err(|e| refused(e.to_string()))?;
+        // what a host reported is checked when a plan is read back, as when it was discovered
+        if let EntryState::KmsHost(state) = &host.observed {
+            state
+                .check_protocol()
+                .map_err(|e| refused(format!("host `{}`: {e}", host.name)))?;
+        }
     }
     Ok((plan, seal))
 }
@@ -298,7 +305,37 @@ pub fn plan(
     }
     let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
     dns::annotate(&mut plan, config);
+    hold_retirements(&mut plan, &mut failures, config);
     Planned { plan, failures }
+}
+
+/// A retired host waits for the DNS entry to remove its SRV records; when `[dns]` is declared
+/// but its entry is not in the plan (the server did not answer at plan time, or it was not
+/// selected), the retirement is not planned either, so clients are never sent to a host that
+/// no longer serves them. Apply then fails it, as it does when DNS fails at apply time.
+fn hold_retirements(
+    plan: &mut KmsPlan,
+    failures: &mut Vec<(String, HostFailure)>,
+    config: &Config,
+) {
+    if config.dns.is_none() || plan.hosts.iter().any(|h| h.name == DNS_PLAN_HOST) {
+        return;
+    }
+    let waits = |h: &KmsHostPlan| {
+        !h.changes.is_empty() && config.hosts.get(&h.name).is_some_and(|c| c.is_retired())
+    };
+    let (held, kept): (Vec<KmsHostPlan>, Vec<KmsHostPlan>) =
+        std::mem::take(&mut plan.hosts).into_iter().partition(waits);
+    plan.hosts = kept;
+    let why = if failures.iter().any(|(name, _)| name == DNS_PLAN_HOST) {
+        "its retirement waits for the DNS entry `dns` to remove its SRV records, and `dns` could not be planned"
+    } else {
+        "its retirement waits for the DNS entry `dns` to remove its SRV records: plan `dns` with it (`--host dns`)"
+    };
+    failures.extend(
+        held.into_iter()
+            .map(|h| (h.name, HostFailure::skipped(why))),
+    );
 }
 
 fn planned_summary(r: &Result<KmsHostPlan, HostFailure>) -> String {

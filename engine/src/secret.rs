@@ -5,8 +5,10 @@
 //! (`{ env = "VAR" }`, `{ file = "path" }`, or a literal), and can be written to a plan file
 //! because it never holds the value of an env or file secret.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,9 +21,22 @@ use crate::Error;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
+/// Every secret value this process has held (at least [`REDACTED_MIN_CHARS`] long), longest
+/// first: a host that quotes one in any message, of any host or batch, has it redacted by
+/// [`redact_run`] where the message is shown.
+static RUN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Shorter values are not redacted from all output (a 3-character password would blank out
+/// every word that holds it); the request that carries one still redacts it from its answer.
+pub const REDACTED_MIN_CHARS: usize = 6;
+
+const REDACTED: &str = "<redacted>";
+
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        remember(&value);
+        Self(value)
     }
 
     /// The value, for the one place that must hand it to a host.
@@ -40,6 +55,82 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+fn remember(value: &str) {
+    if value.chars().count() < REDACTED_MIN_CHARS {
+        return;
+    }
+    let mut run = RUN.lock().unwrap_or_else(PoisonError::into_inner);
+    if !run.iter().any(|s| s == value) {
+        run.push(value.to_string());
+        run.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with every secret of the run (see [`RUN`]) replaced by `<redacted>`.
+pub fn redact_run(text: &str) -> Cow<'_, str> {
+    let run = RUN.lock().unwrap_or_else(PoisonError::into_inner);
+    redact_with(text, run.iter().map(String::as_str))
+}
+
+/// A JSON document with every secret of the run redacted inside its strings, as JSON escapes
+/// it; the document stays valid JSON whatever the secret is (a password `true` leaves the
+/// literal `true` alone).
+pub fn redact_run_json(json: &str) -> Cow<'_, str> {
+    let escaped: Vec<String> = {
+        let run = RUN.lock().unwrap_or_else(PoisonError::into_inner);
+        run.iter()
+            .filter_map(|s| serde_json::to_string(s).ok())
+            .map(|q| q[1..q.len() - 1].to_string())
+            .collect()
+    };
+    if !escaped.iter().any(|s| json.contains(s.as_str())) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    // the string literals of the document, each redacted; what lies between them is copied
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..=start]);
+        let body = &rest[start + 1..];
+        let end = string_end(body);
+        out.push_str(&redact_with(
+            &body[..end],
+            escaped.iter().map(String::as_str),
+        ));
+        rest = &body[end..];
+        if let Some(after) = rest.strip_prefix('"') {
+            out.push('"');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Where the JSON string whose body starts `body` ends (its closing quote's index).
+fn string_end(body: &str) -> usize {
+    let mut escaped = false;
+    for (i, b) in body.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return i,
+            _ => {}
+        }
+    }
+    body.len()
+}
+
+fn redact_with<'t, 's>(text: &'t str, secrets: impl Iterator<Item = &'s str>) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(text);
+    for secret in secrets {
+        if out.contains(secret) {
+            out = Cow::Owned(out.replace(secret, REDACTED));
+        }
+    }
+    out
 }
 
 /// Where a secret comes from. Serialized into plan files as the reference, never the value.
@@ -154,6 +245,23 @@ impl DeclaredSecret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_of_the_run_is_redacted_in_text_and_inside_json_strings() {
+        let _one = Secret::new("ONE-SECRET-11111");
+        let _two = Secret::new("tw\"o-secret");
+        let _short = Secret::new("abc");
+        assert_eq!(
+            redact_run("a ONE-SECRET-11111 b tw\"o-secret abc"),
+            "a <redacted> b <redacted> abc"
+        );
+        let json = serde_json::json!({ "m": "x tw\"o-secret ONE-SECRET-11111", "ok": true });
+        let text = serde_json::to_string(&json).expect("json");
+        let shown = redact_run_json(&text);
+        let back: serde_json::Value = serde_json::from_str(&shown).expect("still JSON");
+        assert_eq!(back["m"], "x <redacted> <redacted>");
+        assert_eq!(back["ok"], true);
+    }
 
     const KEY: &str = "a-value-from-a-file";
 

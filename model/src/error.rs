@@ -33,6 +33,18 @@ pub enum Error {
     NotAKmsHost(#[from] NotAKmsHost),
 }
 
+/// A value a host reported that the licensing service's protocol does not allow (an installation
+/// ID that is not 63 digits, a client machine ID that is no GUID): the property, the value as
+/// read (quoted, escaped and cut) and what it must be. Defined here for `state`, which
+/// re-exports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{property}` = {} is not {expected}", quoted(.value))]
+pub struct ProtocolValue {
+    pub property: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
 fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
     diagnostics
         .iter()

@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::config::{ProductId, Profile, RuleGroup};
 use crate::dns::DnsState;
-pub use crate::error::NotAKmsHost;
+pub use crate::error::{NotAKmsHost, ProtocolValue};
 pub use crate::settings::ServiceState;
 use crate::settings::{SettingValue, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
@@ -283,7 +283,77 @@ impl RequestCounters {
     }
 }
 
+/// Whether `value` is a GUID as CIM writes one: 8-4-4-4-12 hex digits, braces allowed.
+fn is_guid(value: &str) -> bool {
+    let bare = value
+        .strip_prefix('{')
+        .and_then(|v| v.strip_suffix('}'))
+        .unwrap_or(value);
+    let groups: Vec<&str> = bare.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `Ok` when `value` is absent or `valid`; else what is wrong with property `property`.
+fn check(
+    property: &'static str,
+    value: Option<&str>,
+    valid: fn(&str) -> bool,
+    expected: &'static str,
+) -> Result<(), ProtocolValue> {
+    match value {
+        Some(v) if !valid(v) => Err(ProtocolValue {
+            property,
+            value: v.to_string(),
+            expected,
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl HostState {
+    /// Refuses a state holding a value the licensing service never reports: a client machine
+    /// ID or activation ID that is no GUID, a partial key that is not five key characters, an
+    /// installation ID that is not 63 digits. What a host says is shown, planned and put in a
+    /// pull-request comment, so it is checked where it is read (discovery, a saved plan).
+    pub fn check_protocol(&self) -> Result<(), ProtocolValue> {
+        check(
+            "ClientMachineID",
+            self.client_machine_id.as_deref(),
+            is_guid,
+            "a GUID",
+        )?;
+        self.products
+            .values()
+            .try_for_each(ProductState::check_protocol)
+    }
+}
+
 impl ProductState {
+    /// See [`HostState::check_protocol`].
+    pub fn check_protocol(&self) -> Result<(), ProtocolValue> {
+        check("ID", self.activation_id.as_deref(), is_guid, "a GUID")?;
+        check(
+            "PartialProductKey",
+            self.partial_key.as_deref(),
+            |k| k.len() == 5 && k.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "the last five characters of a product key",
+        )?;
+        check(
+            "OfflineInstallationId",
+            self.installation_id.as_deref(),
+            // bare as CIM sends it, or in the groups `slmgr.vbs /dti` shows
+            |i| {
+                i.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                    && i.bytes().filter(u8::is_ascii_digit).count() == 63
+            },
+            "an installation ID of 63 digits",
+        )
+    }
+
     /// A product with nothing installed yet (a license pack only).
     pub fn empty() -> Self {
         Self {

@@ -36,6 +36,12 @@ pub struct ApplyArgs {
     parallelism: u16,
 }
 
+impl ApplyArgs {
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
     let prepared = match &args.plan {
@@ -107,7 +113,7 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
             .collect();
         session::report_created(&created, true);
     } else {
-        output::emit(&text)?;
+        output::emit_text(&text)?;
     }
     // a host that could not be planned (unreachable, a secret missing) fails, and so do the
     // hosts that depend on it; the other hosts are applied
@@ -193,7 +199,7 @@ fn report(results: &[(String, HostResult)], json: bool) -> Result<ExitCode, CliE
         if failed + skipped + host_errors > 0 {
             out.push_str("Not everything converged: fix the failures above and run apply again; what was applied stays applied.\n");
         }
-        output::emit(&out)?;
+        output::emit_text(&out)?;
     }
     Ok(if summary.converged() {
         ExitCode::SUCCESS

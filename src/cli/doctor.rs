@@ -26,6 +26,12 @@ pub struct DoctorArgs {
     hosts: Vec<String>,
 }
 
+impl DoctorArgs {
+    pub fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let report = doctor::run(&config, &args.hosts, &session::connect()?, 8)?;
@@ -37,7 +43,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     } else if args.json || args.format == Format::Json {
         output::emit(&output::json(&DoctorOutput::new(checks)))?;
     } else {
-        output::emit(&render(&checks, Style::stdout()))?;
+        output::emit_text(&render(&checks, Style::stdout()))?;
     }
     Ok(if summary.failed > 0 {
         ExitCode::from(1)

@@ -31,7 +31,7 @@ pub fn run(args: ExplainArgs) -> Result<ExitCode, CliError> {
     if args.json {
         output::emit(&output::json(&doc))?;
     } else {
-        output::emit(&human(&doc))?;
+        output::emit_text(&human(&doc))?;
     }
     Ok(if doc.known {
         ExitCode::SUCCESS

@@ -351,12 +351,15 @@ fn code(s: &str, in_table: bool) -> String {
 }
 
 /// Plain text on one line: characters markdown or HTML would act on are escaped, except inside
-/// the backtick spans the messages use to mark values, where escapes would show as written.
+/// the backtick spans the messages use to mark values, where escapes would show as written (and
+/// GitHub links nothing). Outside them a zero-width space keeps GitHub from turning what came
+/// from outside into a live `@mention`, an `#123` reference or an autolinked URL.
 fn text(s: &str) -> String {
+    const BREAK: char = '\u{200b}';
     let mut out = String::with_capacity(s.len());
     let mut in_code = false;
     let balanced = s.matches('`').count().is_multiple_of(2);
-    for ch in s.chars() {
+    for (i, ch) in s.char_indices() {
         match ch {
             '\r' | '\n' => out.push(' '),
             '`' if balanced => {
@@ -365,8 +368,26 @@ fn text(s: &str) -> String {
             }
             '|' => out.push_str("\\|"),
             _ if in_code => out.push(ch),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '#' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
                 out.push('\\');
+                out.push(ch);
+            }
+            '@' | '#' => {
+                if ch == '#' {
+                    out.push('\\');
+                }
+                out.push(ch);
+                out.push(BREAK);
+            }
+            ':' if s[i..].starts_with("://") => {
+                out.push(ch);
+                out.push(BREAK);
+            }
+            '.' if s
+                .get(i.saturating_sub(3)..i)
+                .is_some_and(|w| w.eq_ignore_ascii_case("www")) =>
+            {
+                out.push(BREAK);
                 out.push(ch);
             }
             '<' => out.push_str("&lt;"),
@@ -403,6 +424,21 @@ fn longest_run(s: &str, ch: char) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_outside_mentions_references_and_links_nothing() {
+        let shown =
+            text("ask @octocat about #12 at https://evil.example/x or www.evil.example, `@kept`");
+        assert!(!shown.contains("@octocat"), "{shown}");
+        assert!(!shown.contains("#12"), "{shown}");
+        assert!(!shown.contains("https://"), "{shown}");
+        assert!(!shown.contains("www."), "{shown}");
+        assert!(
+            shown.ends_with("`@kept`"),
+            "a code span is shown as written: {shown}"
+        );
+        assert_eq!(text("a ` b"), "a \\` b");
+    }
     use kmsconf_model::config::{ProductId, TargetSpec};
     use kmsconf_model::HostState;
     use serde_json::json;

@@ -2,19 +2,24 @@
 
 /// `eprintln!` for notes, progress and errors, without its panic when standard error is closed
 /// (`2>&-`, or `2>&1 | head` once the reader is gone): what stderr carries is never worth a crash.
+/// What a host sent cannot drive the terminal: the text goes through [`terminal::clean`].
 macro_rules! note {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let text = format!($($arg)*);
+        let style = crate::cli::render::Style::stderr().enabled;
+        let _ = writeln!(std::io::stderr(), "{}", crate::cli::terminal::clean(&text, style));
     }};
 }
 
 /// `println!` for the short outputs not written through [`output::emit`], without its panic when
-/// the reader has gone (`kmsconf lab clients list | head -1`).
+/// the reader has gone (`kmsconf lab clients list | head -1`); cleaned as [`note!`] is.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        let text = format!($($arg)*);
+        let style = crate::cli::render::Style::stdout().enabled;
+        let _ = writeln!(std::io::stdout(), "{}", crate::cli::terminal::clean(&text, style));
     }};
 }
 
@@ -40,11 +45,13 @@ mod schema;
 mod session;
 mod show;
 mod status;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use kmsconf_app::output::OutputKind;
 
 pub use error::CliError;
 
@@ -121,11 +128,11 @@ enum Command {
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
         Command::Validate { config, format } => validate(&config.file, format),
-        Command::Plan(a) => plan::run(a),
-        Command::Show(a) => show::run(a),
-        Command::Apply(a) => apply::run(a),
-        Command::Status(a) => status::run(a),
-        Command::Doctor(a) => doctor::run(a),
+        Command::Plan(a) => as_json(a.json(), OutputKind::Plan, || plan::run(a)),
+        Command::Show(a) => as_json(a.json(), OutputKind::Plan, || show::run(a)),
+        Command::Apply(a) => as_json(a.json(), OutputKind::Apply, || apply::run(a)),
+        Command::Status(a) => as_json(a.json(), OutputKind::Status, || status::run(a)),
+        Command::Doctor(a) => as_json(a.json(), OutputKind::Doctor, || doctor::run(a)),
         Command::Explain(a) => explain::run(a),
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),
@@ -138,6 +145,34 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         } => force_unlock(&config.file, &host, &lock_id),
         Command::Completions(a) => completions::run(a),
     }
+}
+
+/// Runs a command that may print a `--json` document: when it fails as a whole with `json`, the
+/// document still goes out, the failure in its `error`, and the error is reported as ever.
+fn as_json(
+    json: bool,
+    kind: OutputKind,
+    command: impl FnOnce() -> Result<ExitCode, CliError>,
+) -> Result<ExitCode, CliError> {
+    let result = command();
+    if let (true, Err(e), false) = (json, &result, output::json_made()) {
+        let message = match e.diagnostics() {
+            Some(d) => d
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => e.to_string(),
+        };
+        let failure = match e {
+            CliError::App(app) if e.diagnostics().is_none() => kmsconf_app::failure::of_run(app),
+            _ => kmsconf_app::failure::HostFailure::plan(message),
+        };
+        if let Some(doc) = kmsconf_app::output::failed(kind, failure) {
+            let _ = output::emit(&output::json_text(doc));
+        }
+    }
+    result
 }
 
 fn force_unlock(file: &std::path::Path, host: &str, lock_id: &str) -> Result<ExitCode, CliError> {
@@ -181,10 +216,11 @@ pub fn init_tracing() -> Result<(), CliError> {
             ))
         })?,
     };
+    let ansi = render::Style::stderr().enabled;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(render::Style::stderr().enabled)
+        .with_writer(move || terminal::Stderr::new(ansi))
+        .with_ansi(ansi)
         .try_init();
     Ok(())
 }

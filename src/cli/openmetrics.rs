@@ -114,9 +114,9 @@ pub fn status(hosts: &[HostStatus]) -> String {
         "the product's license status, as a stateset: 1 for the current state, 0 for the others",
     );
     let mut grace = Family::new(
-        "kmsconf_product_grace_remaining_minutes",
+        "kmsconf_product_grace_remaining_seconds",
         "gauge",
-        "minutes left in the product's grace period; present only while it is in one",
+        "seconds left in the product's grace period (Windows counts it in whole minutes); present only while it is in one",
     );
     let mut requests = Family::new(
         "kmsconf_kms_requests_total",
@@ -140,7 +140,7 @@ pub fn status(hosts: &[HostStatus]) -> String {
                 license.add(labels, u8::from(state == p.license_status));
             }
             if in_grace(p) {
-                grace.add(at(), p.grace_minutes);
+                grace.add(at(), u64::from(p.grace_minutes) * 60);
             }
             for (client_status, n) in by_client_status(p) {
                 let mut labels = at();

@@ -9,6 +9,7 @@ use kmsconf_model::KmsPlan;
 
 use super::markdown;
 use super::render::{self, Style};
+use super::terminal;
 use super::CliError;
 
 /// The output formats of a plan.
@@ -59,7 +60,7 @@ pub fn emit_plan(
             out.finish()
         }
         Format::Json => emit(&json(&PlanOutput::new(plan, &base, failures))),
-        Format::Markdown => emit(&markdown::plan(plan, &base, failures)),
+        Format::Markdown => emit_text(&markdown::plan(plan, &base, failures)),
     }
 }
 
@@ -68,6 +69,7 @@ pub fn emit_plan(
 struct Stdout {
     out: std::io::BufWriter<std::io::StdoutLock<'static>>,
     error: Option<std::io::Error>,
+    keep_style: bool,
 }
 
 impl Stdout {
@@ -75,6 +77,7 @@ impl Stdout {
         Self {
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
             error: None,
+            keep_style: Style::stdout().enabled,
         }
     }
 
@@ -89,15 +92,31 @@ impl Stdout {
 impl std::fmt::Write for Stdout {
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
         if self.error.is_none() {
+            let text = terminal::clean(text, self.keep_style);
             self.error = self.out.write_all(text.as_bytes()).err();
         }
         Ok(())
     }
 }
 
-/// A `--json` document, pretty, with its final newline.
+/// A `--json` document, pretty, with its final newline; a secret of the run that a host quoted
+/// is redacted inside its strings, and nothing else is changed.
 pub fn json(doc: &impl serde::Serialize) -> String {
-    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    json_text(serde_json::to_string_pretty(doc).unwrap_or_default())
+}
+
+/// Whether this run made its `--json` document: a command that fails after it (a plan that
+/// cannot be saved) must not print a second one.
+static JSON_MADE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn json_made() -> bool {
+    JSON_MADE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A `--json` document already pretty-printed, as [`json`] finishes it.
+pub fn json_text(text: String) -> String {
+    JSON_MADE.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut text = kmsconf_app::engine::redact_run_json(&text).into_owned();
     text.push('\n');
     text
 }
@@ -107,6 +126,12 @@ pub fn json(doc: &impl serde::Serialize) -> String {
 pub fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// Writes human output (a table, a report, a markdown summary) to standard output as [`emit`]
+/// does, with what came from outside unable to drive the terminal ([`terminal::clean`]).
+pub fn emit_text(text: &str) -> Result<(), CliError> {
+    emit(&terminal::clean(text, Style::stdout().enabled))
 }
 
 /// What writing to standard output came to: a closed pipe is not an error.

@@ -29,6 +29,12 @@ pub struct PlanArgs {
     parallelism: u16,
 }
 
+impl PlanArgs {
+    pub fn json(&self) -> bool {
+        self.format.format() == super::output::Format::Json
+    }
+}
+
 pub fn run(args: PlanArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let selection = app::select(&config, &args.hosts)?;

@@ -130,7 +130,7 @@ pub fn plan(
 ) {
     for host in &plan.hosts {
         let name = style.bold(&format!("host {}", host.name));
-        let t = host.target.relative_to(base);
+        let t = super::terminal::inline(&host.target.relative_to(base)).into_owned();
         if host.changes.is_empty() {
             let _ = writeln!(out, "{name} ({t}): no changes");
         } else {

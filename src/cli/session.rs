@@ -112,6 +112,6 @@ pub fn report_created(created: &[(String, String)], json: bool) {
         }
     }
     if !created.is_empty() && !json {
-        say!();
+        say!("");
     }
 }

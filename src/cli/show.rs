@@ -18,6 +18,12 @@ pub struct ShowArgs {
     format: FormatArgs,
 }
 
+impl ShowArgs {
+    pub fn json(&self) -> bool {
+        self.format.format() == super::output::Format::Json
+    }
+}
+
 pub fn run(args: ShowArgs) -> Result<ExitCode, CliError> {
     let (plan, seal) = app::load_plan(&args.plan, session::plan_key()?.as_ref())?;
     // a saved plan never has failed hosts: `plan --out` refuses to save one

@@ -11,6 +11,7 @@ use kmsconf_model::state::{Channel, LicenseStatus};
 
 use super::openmetrics::{self, Format};
 use super::render::Style;
+use super::terminal::inline;
 use super::{output, session, CliError, ConfigArg};
 
 #[derive(Debug, clap::Args)]
@@ -28,6 +29,12 @@ pub struct StatusArgs {
     hosts: Vec<String>,
 }
 
+impl StatusArgs {
+    pub fn json(&self) -> bool {
+        self.json || self.format == Format::Json
+    }
+}
+
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let report = status::run(&config, &args.hosts, &session::connect()?, 8)?;
@@ -39,7 +46,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     } else if args.json || args.format == Format::Json {
         output::emit(&output::json(&StatusOutput::new(hosts)))?;
     } else {
-        output::emit(&render(&hosts, Style::stdout()))?;
+        output::emit_text(&render(&hosts, Style::stdout()))?;
     }
     Ok(if unread {
         ExitCode::from(1)
@@ -56,32 +63,28 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
             out.push('\n');
         }
         let head = style.bold(&format!("host {}", h.name));
+        let target = inline(&h.target.to_string()).into_owned();
         if let Some(e) = &h.error {
-            let _ = writeln!(
-                out,
-                "{head} ({}): {} {e}",
-                h.target,
-                style.red("cannot read:")
-            );
+            let _ = writeln!(out, "{head} ({target}): {} {e}", style.red("cannot read:"));
             continue;
         }
+        // what the host says of itself is shown on its line, never as lines or escapes of its own
         let _ = writeln!(
             out,
-            "{head} ({}): {}, {}",
-            h.target,
-            h.computer_name.as_deref().unwrap_or("?"),
-            h.os.as_deref().unwrap_or("?")
+            "{head} ({target}): {}, {}",
+            inline(h.computer_name.as_deref().unwrap_or("?")),
+            inline(h.os.as_deref().unwrap_or("?"))
         );
         if h.state == HostLifecycle::Retired {
             let _ = writeln!(out, "  {}", retired_line(&h.products, style));
         }
-        let cmid = h.client_machine_id.as_deref().unwrap_or("unknown");
+        let cmid = inline(h.client_machine_id.as_deref().unwrap_or("unknown"));
         let rearms = h
             .remaining_rearm_count
             .map_or("unknown".to_string(), |n| n.to_string());
         let _ = writeln!(out, "  client machine ID {cmid}, rearms left {rearms}");
         if let Some(s) = &h.service {
-            let _ = writeln!(out, "  service: {}", s.summary());
+            let _ = writeln!(out, "  service: {}", inline(&s.summary()));
             if s.restart_pending {
                 let _ = writeln!(
                     out,
@@ -115,8 +118,10 @@ fn retired_line(products: &[ProductStatus], style: Style) -> String {
     let windows = products.iter().find(|p| p.product == ProductId::Windows);
     match windows.and_then(|w| w.partial_key.as_deref().map(|k| (w, k))) {
         Some((w, key)) => format!(
-            "retired: a KMS client, Windows holds a {} ending in {key} ({})",
-            w.channel, w.license_status
+            "retired: a KMS client, Windows holds a {} ending in {} ({})",
+            w.channel,
+            inline(key),
+            w.license_status
         ),
         None => "retired: no KMS host key; Windows holds no key".to_string(),
     }
@@ -151,7 +156,7 @@ fn products(out: &mut String, list: &[ProductStatus], style: Style) {
             [
                 p.product.to_string(),
                 p.license_status.to_string(),
-                p.partial_key.clone().unwrap_or_else(|| "-".into()),
+                inline(p.partial_key.as_deref().unwrap_or("-")).into_owned(),
                 count_cell(p),
                 p.requests.total.to_string(),
                 p.requests.failed.to_string(),
@@ -159,17 +164,19 @@ fn products(out: &mut String, list: &[ProductStatus], style: Style) {
         })
         .collect();
     let header = ["PRODUCT", "LICENSE", "KEY", "COUNT", "REQUESTS", "FAILED"];
-    let mut widths = header.map(str::len);
+    let mut widths = header.map(|h| h.chars().count());
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
+    // padded by hand: `format!`'s width is a u16 and panics past 65,535, which a host's value
+    // may be
     let line = |cells: [&str; 6]| {
         let padded: Vec<String> = cells
             .iter()
             .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
             .collect();
         format!("  {}", padded.join("  ").trim_end())
     };

@@ -23,6 +23,7 @@ mod fleet;
 mod gitops;
 #[cfg(unix)]
 mod gss;
+mod hostile;
 mod integrity;
 #[cfg(windows)]
 mod local;

@@ -79,6 +79,25 @@ fn status_metrics_pass_promtool_and_an_unread_host_is_only_down() {
     snapshot("status.prom", &r.stdout);
 }
 
+/// Issue 22, item 15: a product in its grace period has its time left in seconds, Prometheus'
+/// base unit, which `promtool check metrics` requires of a `_remaining` gauge.
+#[test]
+fn grace_remaining_is_in_seconds_and_passes_promtool() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(""));
+    p.ok(&["lab", "offline", "lab/kms01.json", "on"], 0);
+    p.ok(&["apply", "--auto-approve"], 1);
+    let r = p.ok(&["status", "--format", "openmetrics"], 0);
+    check_metrics(&r.stdout);
+    assert!(
+        r.stdout.contains(
+            "kmsconf_product_grace_remaining_seconds{host=\"kms01\",product=\"windows\"} 2592000\n"
+        ),
+        "30 days of grace: {r:?}"
+    );
+    assert!(!r.stdout.contains("_minutes"), "{r:?}");
+}
+
 #[test]
 fn doctor_metrics_pass_promtool_with_a_verdict_per_check() {
     let p = fleet();

@@ -340,3 +340,28 @@ fn a_retired_host_declares_nothing_but_where_it_is() {
         "{r:?}"
     );
 }
+
+/// Issue 22, item 12: a retirement waits for its DNS removal when the DNS server does not
+/// answer at plan time too: the host is not retired (its key, port and rules stay) while its
+/// SRV records would still send clients to it.
+#[test]
+fn a_retirement_waits_when_dns_is_unreachable_at_plan_time() {
+    let bind = Bind::start();
+    let p = converged_fleet(&bind);
+    let before = lab_host(&p, "kms01");
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("bind")
+        .port();
+    p.write("kmsconf.toml", &fleet(closed, RETIRED));
+    let waits = "its retirement waits for the DNS entry `dns` to remove its SRV records, and `dns` could not be planned";
+    let plan = p.ok(&["plan"], 1);
+    assert!(plan.stdout.contains("host kms01: cannot plan:"), "{plan:?}");
+    assert!(plan.stdout.contains(waits), "{plan:?}");
+    let applied = p.ok(&["apply", "--auto-approve", "--json"], 1);
+    let doc = json(&applied);
+    assert_eq!(doc["summary"]["applied"], 0, "{doc:#}");
+    assert!(applied.stdout.contains(waits), "{applied:?}");
+    assert_eq!(lab_host(&p, "kms01"), before, "kms01 is not retired");
+    assert_eq!(bind.srv("corp.example").len(), 2, "the records stay");
+}

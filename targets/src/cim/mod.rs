@@ -31,6 +31,12 @@ pub enum CimError {
         value: serde_json::Value,
         meaning: &'static str,
     },
+    /// A value the licensing service never reports (an installation ID that is not 63 digits).
+    #[error(transparent)]
+    Protocol(Box<kmsconf_model::state::ProtocolValue>),
+    /// `Clock.Utc` is not an RFC 3339 time.
+    #[error("the host's clock `Clock.Utc` = {} is not an RFC 3339 time", kmsconf_engine::diagnostic::quoted(.0))]
+    Clock(String),
     /// A `DnsDomainPublishList` entry's `field` (priority, weight) is no 16-bit number.
     #[error("DnsDomainPublishList entry `{entry}` has {field} `{value}`, not 0 to 65535")]
     PublishEntry {
@@ -232,11 +238,12 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError
         remaining_rearm_count: None,
     };
     let seen = observations(&doc);
-    state.clock = seen
-        .clock
-        .utc
-        .as_deref()
-        .and_then(kmsconf_engine::lock::parse_rfc3339);
+    state.clock = match seen.clock.utc.as_deref() {
+        Some(utc) => Some(
+            kmsconf_engine::lock::parse_rfc3339(utc).ok_or_else(|| CimError::Clock(utc.into()))?,
+        ),
+        None => None,
+    };
     state.client_machine_id = seen.client_machine_id.clone().filter(|c| !c.is_empty());
     state.remaining_rearm_count = seen.rearm_count;
     for (id, product) in &mut state.products {
@@ -246,7 +253,14 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError
             product.requests = counters(&p.requests);
         }
     }
+    state.check_protocol()?;
     Ok((state, seen))
+}
+
+impl From<kmsconf_model::state::ProtocolValue> for CimError {
+    fn from(e: kmsconf_model::state::ProtocolValue) -> Self {
+        Self::Protocol(Box::new(e))
+    }
 }
 
 /// Deserializes JSON, saying where it failed.
@@ -306,7 +320,7 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, CimError> {
             status,
         })?;
     let grace = p.grace_period_remaining.unwrap_or(0);
-    Ok(ProductState {
+    let state = ProductState {
         activation_id: Some(p.id.to_ascii_lowercase()).filter(|id| !id.is_empty()),
         partial_key: p.partial_product_key.clone().filter(|k| !k.is_empty()),
         channel: channel(p),
@@ -316,7 +330,9 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, CimError> {
         current_count: None,
         required_count: None,
         requests: kmsconf_model::state::RequestCounters::default(),
-    })
+    };
+    state.check_protocol()?;
+    Ok(state)
 }
 
 /// The key channel: `ProductKeyChannel` where Windows has it, else the `Description` text
@@ -505,23 +521,51 @@ fn counters(c: &CimRequestCounters) -> kmsconf_model::state::RequestCounters {
 }
 
 /// PowerShell's `ConvertTo-Json` writes a one-element collection as the element itself and an
-/// absent one as `null`: accept a list, a single value or `null`.
+/// absent one as `null`: accept a list, a single value or `null`. An entry that does not read
+/// names its position and its property (an untagged enum would only say no variant matched).
 pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: DeserializeOwned,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
-    }
-    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(v)) => vec![v],
-    })
+    let entries = match Option::<serde_json::Value>::deserialize(d)? {
+        None => return Ok(Vec::new()),
+        Some(serde_json::Value::Array(entries)) => entries,
+        Some(one) => vec![one],
+    };
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            T::deserialize(&entry).map_err(|e| {
+                serde::de::Error::custom(format!("entry {}{}: {e}", i + 1, culprit::<T>(&entry)))
+            })
+        })
+        .collect()
+}
+
+/// The property of an object `entry` that makes it unreadable as `T`: the one whose removal
+/// makes it read (every CIM property kmsconf reads but the keys is optional), as ` property
+/// `Name` = value`; empty when no one property does.
+fn culprit<T: DeserializeOwned>(entry: &serde_json::Value) -> String {
+    let Some(object) = entry.as_object() else {
+        return String::new();
+    };
+    object
+        .iter()
+        .find(|(name, _)| {
+            let mut without = object.clone();
+            without.remove(name.as_str());
+            T::deserialize(&serde_json::Value::Object(without)).is_ok()
+        })
+        .map(|(name, value)| {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            let shown = kmsconf_engine::diagnostic::quoted(&text);
+            format!(", property `{name}` = {shown}")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -309,7 +309,8 @@ pub(super) fn check_published(
             format!("host name `{DNS_PLAN_HOST}` is reserved for the DNS server while `[dns]` is declared; rename the host"),
         ));
     }
-    let mut seen: Vec<(String, &str)> = Vec::new();
+    // by name: a fleet of 100,000 published hosts is checked in one pass, not in pairs
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     for p in published {
         if dns_at.is_none() {
             ctx.error(p.table_at, format!("host `{}` is published in DNS (`[hosts.{}.dns]`), but there is no `[dns]` table naming the server and zones", p.host, p.host));
@@ -331,10 +332,14 @@ pub(super) fn check_published(
         if !name.contains('.') {
             ctx.warn(*at, format!("host `{}` is published with the one-label address `{name}`: an SRV target is an absolute name, so clients look up `{name}.` itself; write the host's full DNS name (`{name}.corp.example`)", p.host));
         }
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            ctx.error(*at, format!("hosts `{first}` and `{}` are both published with the address `{name}`: each SRV record needs its own target", p.host));
-        } else {
-            seen.push((name, &p.host));
+        match seen.entry(name) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let (name, first) = (first.key(), first.get());
+                ctx.error(*at, format!("hosts `{first}` and `{}` are both published with the address `{name}`: each SRV record needs its own target", p.host));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(&p.host);
+            }
         }
     }
 }

@@ -1,0 +1,262 @@
+//! Issue 22: a host that lies. `ssh://` targets whose `ssh` is a stand-in that runs
+//! `kmsconf lab agent` behind `hostile/tamper.py`, a man in the middle that rewrites the agent's
+//! answers: a partial key of 70,000 characters, escape sequences in the computer name, an
+//! installation ID that mentions someone, a clock that is no time, a count that is no number, a
+//! session that dies quoting the key, a lock record that would be a command. Each run ends as a
+//! person expects: exit 1 with a message that says what is wrong with what, no secret, no
+//! control character, nothing changed.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// The host's `ssh`: whatever it is asked, it is the lab agent of `lab/kms01.json`, its answers
+/// passed through the tamperer.
+const FAKE_SSH: &str = r#"#!/bin/sh
+dir="$(dirname "$0")"
+exec python3 "$dir/tamper.py" "$dir/lab/kms01.json"
+"#;
+
+fn project() -> Project {
+    let mut p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"ssh://admin@kms01.corp.example\"\n\n[hosts.kms01.products.windows]\nhost_key = { env = \"KMS_HOST_KEY\" }\n",
+    );
+    p.write("tamper.py", include_str!("hostile/tamper.py"));
+    p.write("fake-ssh", FAKE_SSH);
+    std::fs::create_dir_all(p.path("lab")).expect("mkdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(p.path("fake-ssh"), mode).expect("chmod");
+    }
+    let ssh = p.path("fake-ssh").display().to_string();
+    p.env("KMSCONF_SSH", &ssh)
+        .env("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))
+        .env("KMSCONF_TIMEOUT", "30")
+        .env("KMSCONF_TAMPER_KEY", WINDOWS_KEY);
+    p
+}
+
+/// A project whose host holds its KMS host key already (applied through an honest agent).
+fn converged() -> Project {
+    let p = project();
+    p.ok(&["apply", "--auto-approve"], 0);
+    p
+}
+
+/// What a person sees holds no secret and no control character but newlines.
+fn clean(r: &Run) {
+    let all = r.all();
+    assert!(!all.contains(WINDOWS_KEY), "a secret was printed: {r:?}");
+    let bad: Vec<char> = all
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "control characters {bad:?} reached the terminal: {r:?}"
+    );
+    assert!(!all.contains("panicked"), "{r:?}");
+}
+
+fn tampered(p: &mut Project, mode: &str, args: &[&str], code: i32) -> Run {
+    p.env("KMSCONF_TAMPER", mode);
+    let r = p.ok(args, code);
+    p.unset("KMSCONF_TAMPER");
+    clean(&r);
+    r
+}
+
+#[test]
+fn a_partial_key_of_70000_characters_is_refused_naming_it_not_a_panic() {
+    let mut p = converged();
+    let r = tampered(&mut p, "long-partial-key", &["status"], 1);
+    assert!(
+        r.stdout.contains("cannot read:")
+            && r.stdout.contains("`PartialProductKey` = `AAAA")
+            && r.stdout
+                .contains("(70000 characters) is not the last five characters of a product key"),
+        "{r:?}"
+    );
+    assert!(r.stdout.len() < 2000, "the value is cut: {r:?}");
+    let json = tampered(&mut p, "long-partial-key", &["status", "--json"], 1);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["hosts"][0]["error"]["kind"], "remote", "{doc:#}");
+}
+
+#[test]
+fn escape_sequences_in_what_the_host_says_of_itself_are_shown_not_run() {
+    let mut p = converged();
+    let r = tampered(&mut p, "names", &["status"], 0);
+    assert!(
+        r.stdout
+            .contains("KMS\\u{1b}]0;owned\\u{7}\\u{d}\\u{a}0 changes"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stdout.contains("\n0 changes"),
+        "no line of the host's own: {r:?}"
+    );
+    // JSON output stays exact: the escapes are JSON's own
+    p.env("KMSCONF_TAMPER", "names");
+    let json = p.ok(&["status", "--json"], 0);
+    p.unset("KMSCONF_TAMPER");
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["hosts"][0]["computer_name"],
+        "KMS\u{1b}]0;owned\u{7}\r\n0 changes\u{1b}[2J"
+    );
+}
+
+#[test]
+fn values_the_protocol_defines_are_checked_where_they_are_read() {
+    let mut p = converged();
+    let before = p.read("lab/kms01.json");
+    for (mode, expected) in [
+        ("iid", "`OfflineInstallationId` = `@octocat `x` http://evil.example` is not an installation ID of 63 digits"),
+        ("clock", "the host's clock `Clock.Utc` = `yesterday` is not an RFC 3339 time"),
+        ("count", "entry 1, property `KeyManagementServiceCurrentCount` = `many`: invalid type"),
+    ] {
+        let r = tampered(&mut p, mode, &["plan", "--format", "markdown"], 1);
+        assert!(r.stdout.contains(expected), "{mode}: {r:?}");
+        // the host's text is in a fenced block, where GitHub links and mentions nothing
+        assert!(r.stdout.contains("```text\n"), "{mode}: {r:?}");
+        let applied = tampered(&mut p, mode, &["apply", "--auto-approve"], 1);
+        assert!(applied.all().contains(expected), "{mode}: {applied:?}");
+    }
+    assert_eq!(p.read("lab/kms01.json"), before, "nothing changed");
+}
+
+#[test]
+fn a_session_that_dies_quoting_the_key_prints_neither_key_nor_escapes() {
+    let mut p = project();
+    let r = tampered(&mut p, "die-quoting-key", &["apply", "--auto-approve"], 1);
+    assert!(r.all().contains("cannot install <redacted>"), "{r:?}");
+    let json = tampered(
+        &mut p,
+        "die-quoting-key",
+        &["apply", "--auto-approve", "--json"],
+        1,
+    );
+    serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
+}
+
+#[test]
+fn a_lock_record_that_is_a_command_is_shown_as_invalid_and_a_lock_fails_apply_json() {
+    let mut p = converged();
+    let before = p.read("lab/kms01.json");
+    let r = tampered(&mut p, "locked-hostile", &["apply", "--auto-approve"], 1);
+    assert!(r.all().contains("holds no kmsconf lock record"), "{r:?}");
+    assert!(!r.all().contains("curl"), "{r:?}");
+    let json = tampered(&mut p, "locked", &["apply", "--auto-approve", "--json"], 1);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["error"]["kind"], "locked", "{doc:#}");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kmsconf force-unlock kms01 0123456789abcdef")),
+        "{doc:#}"
+    );
+    assert_eq!(p.read("lab/kms01.json"), before, "nothing changed");
+}
+
+/// Items 13 and 17: a saved plan edited to make two changes of one host wait for each other
+/// (its digest recomputed) is refused on load, and so is a `format_version` out of range, each
+/// saying what is wrong.
+#[test]
+fn an_edited_plan_with_a_cycle_between_changes_or_a_bad_version_is_refused() {
+    let p = Project::new();
+    p.write("kmsconf.toml", &single_host(SETTINGS));
+    p.ok(&["plan", "--out", "change.plan"], 0);
+    let mut plan: Value = serde_json::from_str(&p.read("change.plan")).expect("plan");
+    let changes = plan["hosts"][0]["changes"].as_array_mut().expect("changes");
+    let (first, second) = (changes[0]["address"].clone(), changes[1]["address"].clone());
+    changes[0]["depends_on"] = Value::from(vec![second]);
+    changes[1]["depends_on"] = Value::from(vec![first]);
+    let map = plan.as_object_mut().expect("object");
+    map.remove("digest");
+    let digest = canonical_digest(&plan);
+    plan["digest"] = Value::from(digest);
+    p.write("change.plan", &serde_json::to_string(&plan).expect("json"));
+    for args in [&["show", "change.plan"][..], &["apply", "change.plan"]] {
+        let r = p.ok(args, 1);
+        assert!(
+            r.stderr
+                .contains("dependency cycle between changes of host `kms01`"),
+            "{args:?}: {r:?}"
+        );
+    }
+    assert!(!p.path("lab/kms01.json").exists() || !p.read("lab/kms01.json").contains("kms-host"));
+    for version in ["-1", "18446744073709551616"] {
+        p.write(
+            "v.plan",
+            &format!("{{\"kind\": \"kmsconf-plan\", \"format_version\": {version}}}"),
+        );
+        let r = p.ok(&["show", "v.plan"], 1);
+        assert!(
+            r.stderr.contains("it has format version "),
+            "{version}: {r:?}"
+        );
+        assert!(
+            !r.stderr.contains("no `format_version`"),
+            "{version}: {r:?}"
+        );
+    }
+}
+
+/// The plan digest as kmsconf computes it: SHA-256 of the JSON with sorted keys and no spaces.
+fn canonical_digest(content: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = String::new();
+    canonical(content, &mut text);
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    let hex = String::from_utf8_lossy(&out.stdout);
+    format!(
+        "sha256:{}",
+        hex.split_whitespace().next().unwrap_or_default()
+    )
+}
