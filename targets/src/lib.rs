@@ -5,6 +5,7 @@
 //! has its own client ([`dns`]). Targets never plan: they read and they run what they are sent.
 
 pub mod cim;
+mod deadline;
 pub mod dns;
 pub mod error;
 pub mod lab;

@@ -15,6 +15,8 @@ mod failures;
 mod fleet;
 mod gitops;
 mod gss;
+mod hostile;
+mod hostile_net;
 mod integrity;
 mod metrics;
 mod mit_kdc;
