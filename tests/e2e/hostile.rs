@@ -54,14 +54,17 @@ pub fn measured(p: &Project, args: &[&str]) -> Measured {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
+    let (peak_mib, took) = (peak_kib / 1024, started.elapsed());
+    // the figures, for `--nocapture`
+    eprintln!("kmsconf {args:?}: exit {code}, peak {peak_mib} MiB, {took:.1?}");
     Measured {
         run: Run {
             code,
             stdout: stdout.join().expect("stdout"),
             stderr: stderr.join().expect("stderr"),
         },
-        peak_mib: peak_kib / 1024,
-        took: started.elapsed(),
+        peak_mib,
+        took,
     }
 }
 
@@ -182,10 +185,7 @@ fn a_child_left_holding_stderr_open_is_not_waited_for() {
 /// answer, and the lock stayed), and the lock is still released.
 #[test]
 fn a_stale_answer_ends_the_session_and_the_lock_is_released() {
-    let mut p = project(
-        "eval \"$AGENT\" | awk '{ print; fflush() } /^KMSCONF:lock:/ { print; fflush() }'",
-        30,
-    );
+    let mut p = project("eval \"$AGENT\" | sed -u '/^KMSCONF:lock:/p'", 30);
     let m = measured(&p, &["apply", "--auto-approve"]);
     assert_failed_plainly(
         &m,
@@ -207,10 +207,7 @@ fn a_stale_answer_ends_the_session_and_the_lock_is_released() {
 /// next operation (an activation that succeeded was reported failed).
 #[test]
 fn a_duplicated_result_is_a_protocol_error_not_the_next_answer() {
-    let mut p = project(
-        "eval \"$AGENT\" | awk '{ print; fflush() } /^KMSCONF:result:/ { print; fflush() }'",
-        30,
-    );
+    let mut p = project("eval \"$AGENT\" | sed -u '/^KMSCONF:result:/p'", 30);
     let m = measured(&p, &["apply", "--auto-approve"]);
     assert_failed_plainly(&m, "the host broke the agent protocol (", 40, 150);
     let all = m.run.all();

@@ -196,7 +196,7 @@ fn dns_project(port: u16) -> Project {
     p.write(
         "kmsconf.toml",
         &format!(
-            "[dns]\nserver = \"127.0.0.1:{port}\"\nzones = [\"corp.example\"]\n\n\
+            "[dns]\nserver = \"127.0.0.1:{port}\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n\n\
              [hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\naddress = \"kms01.corp.example\"\n\n\
              [hosts.kms01.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n"
         ),
