@@ -10,6 +10,7 @@ pub mod dns;
 pub mod error;
 pub mod lab;
 pub mod local;
+mod output;
 pub mod powershell;
 mod process;
 mod session;

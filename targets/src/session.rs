@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::process::Finished;
-use output::{LineTooLong, Lines, Stderr};
-
-pub mod output;
+use crate::output::{LineTooLong, Lines, Stderr};
 
 /// How long a closed session may take to end before it is killed.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -21,7 +19,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How often a wait for output checks whether the process ended.
 const POLL: Duration = Duration::from_millis(100);
-/// Lines read ahead of the session: with [`output::MAX_LINE`], what bounds the output held in
+/// Lines read ahead of the session: with [`crate::output::MAX_LINE`], what bounds the output held in
 /// memory while nobody asks for it.
 const READ_AHEAD: usize = 4;
 
@@ -58,7 +56,7 @@ pub enum Next {
     /// The process closed its output: it ended or is ending.
     Ended,
     TimedOut,
-    /// A line passed [`output::MAX_LINE`] bytes: the session cannot be read any further.
+    /// A line passed [`crate::output::MAX_LINE`] bytes: the session cannot be read any further.
     LineTooLong,
 }
 
@@ -118,7 +116,7 @@ impl Process {
     }
 }
 
-/// Reads stdout in lines of at most [`output::MAX_LINE`] bytes, until it ends, a line is too
+/// Reads stdout in lines of at most [`crate::output::MAX_LINE`] bytes, until it ends, a line is too
 /// long, or the session stops listening.
 fn read_lines(mut stdout: impl Read, tx: &SyncSender<Result<String, LineTooLong>>) {
     let mut lines = Lines::default();

@@ -98,9 +98,9 @@ pub enum AgentError {
     /// later answer can be trusted to answer what it claims to.
     #[error("the host broke the agent protocol ({0}), so kmsconf ended the session")]
     Protocol(String),
-    #[error("a line of the agent's output passed {} MiB (the cap on one answer line), so kmsconf ended the session", crate::session::output::MAX_LINE >> 20)]
+    #[error("a line of the agent's output passed {} MiB (the cap on one answer line), so kmsconf ended the session", crate::output::MAX_LINE >> 20)]
     LineTooLong,
-    #[error("the agent's output for one round of requests passed {} MiB (the cap on one round), so kmsconf ended the session", crate::session::output::MAX_ROUND >> 20)]
+    #[error("the agent's output for one round of requests passed {} MiB (the cap on one round), so kmsconf ended the session", crate::output::MAX_ROUND >> 20)]
     RoundTooLong,
 }
 

@@ -3,9 +3,9 @@
 //! answer, an answer of the wrong kind, a line over its cap, a round over its cap) is a protocol
 //! error that ends the session, since no later answer could be trusted to be what it claims.
 
+use crate::output::MAX_ROUND;
 use crate::powershell::{self, AgentError, Answer, Request};
 use crate::process::Finished;
-use crate::session::output::MAX_ROUND;
 
 /// What came back for a round of requests: per request, whether the agent began it and its
 /// answer; how the session ended if it ended before answering them all; and the first line

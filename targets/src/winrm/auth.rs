@@ -7,8 +7,6 @@ use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::deadline::read_exact_by;
-
 use kmsconf_engine::secret::Secret;
 use sspi::generator::NetworkRequest;
 use sspi::network_client::NetworkClient;
@@ -17,6 +15,8 @@ use sspi::{
     EncryptionFlags, KerberosConfig, Negotiate, NegotiateConfig, Ntlm, SecurityBuffer,
     SecurityBufferRef, SecurityStatus, Sspi, SspiImpl, Username,
 };
+
+use crate::deadline::read_exact_by;
 
 pub use crate::error::winrm::AuthError;
 

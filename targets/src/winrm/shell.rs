@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use super::client::{CallError, Client};
 use super::wsman::{self, Expect, Reply};
 use crate::error::winrm::Refusal;
+use crate::output::{LineTooLong, Lines, Stderr};
 use crate::powershell;
 use crate::process::{Broken, Finished};
-use crate::session::output::{LineTooLong, Lines, Stderr};
 use crate::session::{Channel, Next};
 
 /// The most standard input sent in one Send (base64 makes it 4/3 larger; the envelope stays
@@ -36,7 +36,7 @@ pub struct ShellSession {
     stdin: Vec<u8>,
     lines: VecDeque<String>,
     partial: Lines,
-    /// A line passed [`crate::session::output::MAX_LINE`]: nothing more is read.
+    /// A line passed [`crate::output::MAX_LINE`]: nothing more is read.
     too_long: bool,
     stderr: Stderr,
     exit_code: Option<i32>,
