@@ -5,10 +5,12 @@
 //! has its own client ([`dns`]). Targets never plan: they read and they run what they are sent.
 
 pub mod cim;
+mod deadline;
 pub mod dns;
 pub mod error;
 pub mod lab;
 pub mod local;
+mod output;
 pub mod powershell;
 mod process;
 mod session;

@@ -3,16 +3,25 @@
 //! output read line by line as answers arrive. Closing the input ends the agent; the process is
 //! then waited for, and killed if it does not end.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::process::Finished;
+use crate::output::{LineTooLong, Lines, Stderr};
 
 /// How long a closed session may take to end before it is killed.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// How long the process's output may stay open after the process ended: a child it left behind
+/// holding stdout or stderr open is not waited for.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How often a wait for output checks whether the process ended.
+const POLL: Duration = Duration::from_millis(100);
+/// Lines read ahead of the session: with [`crate::output::MAX_LINE`], what bounds the output held in
+/// memory while nobody asks for it.
+const READ_AHEAD: usize = 4;
 
 /// A host's agent session for a run, whatever carries it: a transport process (ssh, local
 /// PowerShell) or a WinRM shell.
@@ -33,8 +42,12 @@ pub type Session = Box<dyn Channel>;
 pub struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
+    lines: Receiver<Result<String, LineTooLong>>,
+    stderr: Arc<Mutex<Stderr>>,
+    /// Closed when stderr has ended.
+    stderr_open: Receiver<()>,
+    /// When the process was first seen ended.
+    exited: Option<Instant>,
 }
 
 /// What the next read gave.
@@ -43,6 +56,8 @@ pub enum Next {
     /// The process closed its output: it ended or is ending.
     Ended,
     TimedOut,
+    /// A line passed [`crate::output::MAX_LINE`] bytes: the session cannot be read any further.
+    LineTooLong,
 }
 
 impl Process {
@@ -54,31 +69,26 @@ impl Process {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let (tx, lines) = mpsc::channel();
+        let (tx, lines) = mpsc::sync_channel(READ_AHEAD);
         if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || read_lines(stdout, &tx));
+        }
+        let stderr = Arc::new(Mutex::new(Stderr::default()));
+        let (open, stderr_open) = mpsc::channel::<()>();
+        if let Some(source) = child.stderr.take() {
+            let kept = Arc::clone(&stderr);
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                let mut buf = Vec::new();
-                while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-                    if tx.send(String::from_utf8_lossy(&buf).into_owned()).is_err() {
-                        break;
-                    }
-                    buf.clear();
-                }
+                read_stderr(source, &kept);
+                drop(open);
             });
         }
-        let stderr = child.stderr.take().map(|mut e| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = e.read_to_end(&mut buf);
-                buf
-            })
-        });
         Ok(Self {
             stdin: child.stdin.take(),
             child,
             lines,
             stderr,
+            stderr_open,
+            exited: None,
         })
     }
 
@@ -96,6 +106,48 @@ impl Process {
             }
         }
     }
+
+    /// Whether the process ended at least `EXIT_GRACE` ago.
+    fn ended_a_while_ago(&mut self) -> bool {
+        if self.exited.is_none() && matches!(self.child.try_wait(), Ok(Some(_))) {
+            self.exited = Some(Instant::now());
+        }
+        self.exited.is_some_and(|t| t.elapsed() >= EXIT_GRACE)
+    }
+}
+
+/// Reads stdout in lines of at most [`crate::output::MAX_LINE`] bytes, until it ends, a line is too
+/// long, or the session stops listening.
+fn read_lines(mut stdout: impl Read, tx: &SyncSender<Result<String, LineTooLong>>) {
+    let mut lines = Lines::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stdout.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut listening = true;
+        if let Err(e) = lines.push(&buf[..n], |l| listening &= tx.send(Ok(l)).is_ok()) {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        if !listening {
+            return;
+        }
+    }
+    if let Some(last) = lines.finish() {
+        let _ = tx.send(Ok(last));
+    }
+}
+
+/// Reads stderr to its end, keeping its start (see [`Stderr`]).
+fn read_stderr(mut source: impl Read, kept: &Mutex<Stderr>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = source.read(&mut buf) {
+        kept.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(&buf[..n]);
+    }
 }
 
 impl Channel for Process {
@@ -108,18 +160,27 @@ impl Channel for Process {
     }
 
     /// The next line of output, waiting until `deadline` at most.
+    /// Once the process has ended, its output is not waited for past [`EXIT_GRACE`].
     fn next(&mut self, deadline: Instant) -> Next {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(wait) {
-            Ok(line) => Next::Line(line),
-            Err(RecvTimeoutError::Disconnected) => Next::Ended,
-            Err(RecvTimeoutError::Timeout) => Next::TimedOut,
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now()).min(POLL);
+            match self.lines.recv_timeout(wait) {
+                Ok(Ok(line)) => return Next::Line(line),
+                Ok(Err(LineTooLong)) => return Next::LineTooLong,
+                Err(RecvTimeoutError::Disconnected) => return Next::Ended,
+                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    return Next::TimedOut
+                }
+                Err(RecvTimeoutError::Timeout) if self.ended_a_while_ago() => return Next::Ended,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
         }
     }
 
     /// Ends the session: closes its input (the agent ends at the end of its input) and waits for
     /// the process, killing it at once when `kill`, or after a grace period. Returns how it
-    /// ended, with what it wrote to stderr.
+    /// ended, with the start of what it wrote to stderr: a child the process left holding stderr
+    /// open is waited for [`EXIT_GRACE`] at most.
     fn close(mut self: Box<Self>, kill: bool) -> Finished {
         self.stdin = None;
         let status = if kill { None } else { self.wait(CLOSE_GRACE) };
@@ -127,12 +188,12 @@ impl Channel for Process {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        let _ = self.stderr_open.recv_timeout(EXIT_GRACE);
         let stderr = self
             .stderr
-            .take()
-            .and_then(|h| h.join().ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .text();
         Finished {
             status,
             stderr,

@@ -11,12 +11,15 @@ use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use serde::Deserialize;
 
-use super::powershell::{self, AgentError, Answer, Request};
+use super::powershell::{self, AgentError, Request};
 use super::process::Finished;
 use super::session::{Next, Session};
 use crate::{Error, RemoteError, UnlockError};
+use exchange::Exchange;
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
+
+mod exchange;
 
 /// Starts PowerShell on a host, with the fixed bootstrap, through some connection.
 pub trait Transport: Send + Sync {
@@ -46,17 +49,6 @@ struct Link<T> {
 struct LinkState {
     session: Option<Session>,
     next_id: u64,
-}
-
-/// What came back for a round of requests: per request, whether the agent began it and its
-/// answer; how the session ended if it ended before answering them all; and the first line
-/// the host sent that was an error of its own (a session refused for its language mode, an
-/// unreadable answer), which then says why.
-struct Exchange {
-    began: Vec<bool>,
-    answers: Vec<Option<Answer>>,
-    ended: Option<Finished>,
-    refused: Option<AgentError>,
 }
 
 impl<T: Transport> WindowsTarget<T> {
@@ -89,16 +81,12 @@ impl<T: Transport> Link<T> {
                 break;
             }
         }
-        let mut exchange = Exchange {
-            began: vec![false; requests.len()],
-            answers: (0..requests.len()).map(|_| None).collect(),
-            ended: None,
-            refused: None,
-        };
+        let mut exchange = Exchange::new(requests, first);
         let deadline = Instant::now() + self.transport.timeout();
-        while exchange.answers.iter().any(Option::is_none) {
-            match session.next(deadline) {
-                Next::Line(line) => exchange.read(&line, first),
+        while exchange.waiting() {
+            let broken = match session.next(deadline) {
+                Next::Line(line) => exchange.read(&line).err(),
+                Next::LineTooLong => Some(AgentError::LineTooLong),
                 Next::Ended => {
                     exchange.ended = Some(session.close(false));
                     return Ok(exchange);
@@ -107,6 +95,15 @@ impl<T: Transport> Link<T> {
                     exchange.ended = Some(session.close(true));
                     return Ok(exchange);
                 }
+            };
+            if let Some(e) = broken {
+                tracing::debug!(host = %self.host, error = %e, "ending the session");
+                let mut run = session.close(true);
+                // killed for what it sent, not for its silence
+                run.timed_out = false;
+                exchange.ended = Some(run);
+                exchange.refused = Some(e);
+                return Ok(exchange);
             }
         }
         state.session = Some(session);
@@ -178,50 +175,6 @@ impl<T: Transport> Link<T> {
                 bytes: record.len(),
             },
         })
-    }
-}
-
-impl Exchange {
-    /// Takes in one line of output: a `begin` marks its request started, an answer ends it; a
-    /// line that is not an answer is ignored.
-    fn read(&mut self, line: &str, first: u64) {
-        let message = match powershell::message(line) {
-            Some(Ok(message)) => message,
-            Some(Err(e)) => {
-                self.refused.get_or_insert(e);
-                return;
-            }
-            None => return,
-        };
-        let index = |id: u64| usize::try_from(id.checked_sub(first)?).ok();
-        if message.kind == "begin" {
-            let begun = serde_json::from_str::<powershell::Begin>(&message.json).ok();
-            if let Some(slot) = begun
-                .and_then(|b| index(b.id))
-                .and_then(|i| self.began.get_mut(i))
-            {
-                *slot = true;
-            }
-            return;
-        }
-        let answer = match serde_json::from_str::<Answer>(&message.json) {
-            Ok(answer) => answer,
-            Err(e) => Answer {
-                id: None,
-                ok: false,
-                h_result: None,
-                message: Some(format!("unreadable `{}` answer: {e}", message.kind)),
-                answer: serde_json::Value::Null,
-            },
-        };
-        // an answer without an ID (a request the agent could not read) is the first one waiting
-        let slot = match answer.id.and_then(index) {
-            Some(i) => self.answers.get_mut(i),
-            None => self.answers.iter_mut().find(|a| a.is_none()),
-        };
-        if let Some(slot) = slot {
-            *slot = Some(answer);
-        }
     }
 }
 

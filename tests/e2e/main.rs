@@ -23,7 +23,12 @@ mod fleet;
 mod gitops;
 #[cfg(unix)]
 mod gss;
+#[cfg(unix)] // a fake `ssh` (python) around the lab agent
 mod hostile;
+#[cfg(unix)] // a fake `ssh` shell script, /proc for peak memory
+mod hostile_net;
+#[cfg(unix)]
+mod hostile_session;
 mod integrity;
 #[cfg(windows)]
 mod local;

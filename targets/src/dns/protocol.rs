@@ -45,22 +45,31 @@ pub(super) fn exchange_all(
 ) -> Result<Vec<Message>, DnsError> {
     let link = UdpLink::connect(address)?;
     let (ids, messages) = encode_queries(queries)?;
-    let answers = collect_over_udp(&link, queries, &ids, &messages)?;
-    let total: Duration = UDP_TRIES.iter().sum();
+    let (answers, stray) = collect_over_udp(&link, queries, &ids, &messages)?;
+    let seconds = UDP_TRIES.iter().sum::<Duration>().as_secs();
+    let tries = UDP_TRIES.len();
     let mut out = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         let Some(answer) = answer else {
-            return Err(DnsError::NoAnswer {
-                address,
-                seconds: total.as_secs(),
-                tries: UDP_TRIES.len(),
+            return Err(match stray {
+                Some(stray) => DnsError::StrayAnswer {
+                    address,
+                    seconds,
+                    tries,
+                    stray,
+                },
+                None => DnsError::NoAnswer {
+                    address,
+                    seconds,
+                    tries,
+                },
             });
         };
         if answer.metadata.truncation {
             tracing::debug!(%address, "answer truncated over UDP; asking again over TCP");
             let bytes = tcp_exchange(address, &messages[i])?;
             let mut slot = [None];
-            match_answer(&bytes, &queries[i..=i], &ids[i..=i], &mut slot);
+            let _ = match_answer(&bytes, &queries[i..=i], &ids[i..=i], &mut slot);
             let [full] = slot;
             out.push(full.ok_or(DnsError::Truncated)?);
         } else {
@@ -88,14 +97,15 @@ fn encode_queries(queries: &[Query]) -> Result<(Vec<u16>, Vec<Vec<u8>>), DnsErro
 }
 
 /// The UDP tries: each sends the queries still unanswered and waits its time for their answers.
-/// `None` where no answer came.
+/// `None` where no answer came; and what the first reply that answered no query was.
 fn collect_over_udp(
     link: &UdpLink,
     queries: &[Query],
     ids: &[u16],
     messages: &[Vec<u8>],
-) -> Result<Vec<Option<Message>>, DnsError> {
+) -> Result<(Vec<Option<Message>>, Option<String>), DnsError> {
     let mut answers: Vec<Option<Message>> = vec![None; queries.len()];
+    let mut stray = None;
     let mut buffer = vec![0u8; 65535];
     for wait in UDP_TRIES {
         for (i, bytes) in messages.iter().enumerate() {
@@ -108,13 +118,15 @@ fn collect_over_udp(
             let Some(bytes) = link.receive(&mut buffer, deadline)? else {
                 break;
             };
-            match_answer(bytes, queries, ids, &mut answers);
+            if let Err(what) = match_answer(bytes, queries, ids, &mut answers) {
+                stray.get_or_insert(what);
+            }
         }
         if answers.iter().all(Option::is_some) {
             break;
         }
     }
-    Ok(answers)
+    Ok((answers, stray))
 }
 
 /// A non-recursive query with EDNS, with an ID none of `taken` has.
@@ -131,19 +143,39 @@ fn query_message(query: &Query, taken: &[u16]) -> Message {
     message
 }
 
-/// Files an answer under the query it answers (same ID and question); ignores anything else.
-fn match_answer(bytes: &[u8], queries: &[Query], ids: &[u16], answers: &mut [Option<Message>]) {
-    let Ok(message) = Message::from_vec(bytes) else {
-        return;
-    };
-    let Some(i) = ids.iter().position(|id| *id == message.metadata.id) else {
-        return;
-    };
-    let same_question = message.queries.first().is_some_and(|q| {
-        q.query_type() == queries[i].query_type() && plain(q.name()) == plain(queries[i].name())
-    });
-    if same_question && answers[i].is_none() {
-        answers[i] = Some(message);
+/// Files an answer under the query it answers (same ID and question); anything else is left
+/// out, and said what it was. A second answer to a query is left out silently (a resend's).
+fn match_answer(
+    bytes: &[u8],
+    queries: &[Query],
+    ids: &[u16],
+    answers: &mut [Option<Message>],
+) -> Result<(), String> {
+    let message = Message::from_vec(bytes)
+        .map_err(|_| format!("{} bytes that are not a DNS message", bytes.len()))?;
+    let id = message.metadata.id;
+    let i = ids
+        .iter()
+        .position(|x| *x == id)
+        .ok_or_else(|| format!("a reply with ID {id}, which no query had"))?;
+    let asked = &queries[i];
+    match message.queries.first() {
+        Some(q)
+            if q.query_type() == asked.query_type() && plain(q.name()) == plain(asked.name()) =>
+        {
+            if answers[i].is_none() {
+                answers[i] = Some(message);
+            }
+            Ok(())
+        }
+        Some(q) => Err(format!(
+            "a reply with ID {id} about `{}` {}, where that query asked about `{}` {}",
+            plain(q.name()),
+            q.query_type(),
+            plain(asked.name()),
+            asked.query_type()
+        )),
+        None => Err(format!("a reply with ID {id} and no question")),
     }
 }
 

@@ -2,13 +2,15 @@
 //! socket for the queries, and one TCP connection per message. Nothing here reads DNS messages;
 //! the only DNS it knows is RFC 1035's two-byte length prefix on TCP.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::deadline::read_exact_by;
 use crate::error::dns::SocketError;
 
-/// Connect, send and receive limit of a TCP exchange.
+/// The limit on a TCP connect, and then on each message and its whole answer: one deadline for
+/// the exchange, however the server spaces its bytes.
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The address of `server`, `host:port` as the config holds it; a bare host or address means
@@ -111,21 +113,17 @@ impl TcpLink {
                 SocketError::TcpConnect { address, source }
             }
         })?;
-        let _ = stream.set_read_timeout(Some(TCP_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(TCP_TIMEOUT));
         Ok(Self { stream })
     }
 
-    /// Sends one message and reads one answer.
+    /// Sends one message and reads one answer, both within [`TCP_TIMEOUT`] from now.
     pub(super) fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, SocketError> {
         let length = u16::try_from(message.len()).map_err(|_| SocketError::TooLong {
             length: message.len(),
         })?;
+        let deadline = Instant::now() + TCP_TIMEOUT;
         let mut framed = length.to_be_bytes().to_vec();
         framed.extend_from_slice(message);
-        self.stream
-            .write_all(&framed)
-            .map_err(SocketError::TcpSend)?;
         let lost = |e: std::io::Error| {
             if is_timeout(&e) {
                 SocketError::TcpTimeout {
@@ -135,10 +133,49 @@ impl TcpLink {
                 SocketError::TcpLost(e)
             }
         };
+        let _ = self.stream.set_write_timeout(Some(TCP_TIMEOUT));
+        self.stream.write_all(&framed).map_err(|e| {
+            if is_timeout(&e) {
+                lost(e)
+            } else {
+                SocketError::TcpSend(e)
+            }
+        })?;
         let mut prefix = [0u8; 2];
-        self.stream.read_exact(&mut prefix).map_err(lost)?;
+        read_exact_by(&mut self.stream, &mut prefix, deadline).map_err(lost)?;
         let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
-        self.stream.read_exact(&mut answer).map_err(lost)?;
+        read_exact_by(&mut self.stream, &mut answer, deadline).map_err(lost)?;
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A server that drips its answer a byte every 300 ms: every read gets a byte in time, the
+    /// exchange as a whole still ends at its deadline.
+    #[test]
+    fn a_dripping_server_is_cut_at_the_deadline_of_the_exchange() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let _ = s.write_all(&[0xff]);
+            for _ in 0..60 {
+                std::thread::sleep(Duration::from_millis(300));
+                if s.write_all(&[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        let started = Instant::now();
+        let e = tcp_exchange(address, b"query").expect_err("cut");
+        assert!(matches!(e, SocketError::TcpTimeout { seconds: 5 }), "{e:?}");
+        let took = started.elapsed();
+        assert!(took < TCP_TIMEOUT + Duration::from_secs(1), "{took:?}");
     }
 }

@@ -61,6 +61,17 @@ pub enum DnsError {
         seconds: u64,
         tries: usize,
     },
+    /// No answer came over UDP after every try, but replies that answer no query did: the
+    /// first of them is `stray` (a reply with an ID no query had, or about another question).
+    /// Replies from another address or port never reach kmsconf: its socket is connected to
+    /// the server's, so the system drops them.
+    #[error("it did not answer within {seconds} seconds ({tries} tries over UDP to {address}); what came back answered no query: {stray}")]
+    StrayAnswer {
+        address: SocketAddr,
+        seconds: u64,
+        tries: usize,
+        stray: String,
+    },
     /// An answer truncated over UDP was asked again over TCP, and what came back does not
     /// answer the query.
     #[error("its answer over TCP does not answer the query sent")]

@@ -94,6 +94,14 @@ pub enum AgentError {
     },
     #[error("cannot read the discovery answer: {0}")]
     Discovery(#[source] CimError),
+    /// The host sent what no request of the round asked for: the session is ended, since no
+    /// later answer can be trusted to answer what it claims to.
+    #[error("the host broke the agent protocol ({0}), so kmsconf ended the session")]
+    Protocol(String),
+    #[error("a line of the agent's output passed {} MiB (the cap on one answer line), so kmsconf ended the session", crate::output::MAX_LINE >> 20)]
+    LineTooLong,
+    #[error("the agent's output for one round of requests passed {} MiB (the cap on one round), so kmsconf ended the session", crate::output::MAX_ROUND >> 20)]
+    RoundTooLong,
 }
 
 /// The host's message, explained by its HRESULT where there is one.

@@ -59,6 +59,16 @@ impl Request {
         self
     }
 
+    /// The kind of the answer that ends this request (the agent's `$Operations` table): a
+    /// request the agent could not read is answered `error` instead.
+    pub fn answer_kind(&self) -> &'static str {
+        match self.op {
+            "discover" => "discovery",
+            "lock" | "unlock" => self.op,
+            _ => "result",
+        }
+    }
+
     pub fn discover() -> Self {
         Self::new("discover", json!({}))
     }

@@ -3,9 +3,9 @@
 //! The context seals every message of the connection it authenticated (MS-WSMV 2.2.9.1).
 //! Kerberos reaches the KDC over kmsconf's own TCP socket; nothing else leaves the process.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmsconf_engine::secret::Secret;
 use sspi::generator::NetworkRequest;
@@ -15,6 +15,8 @@ use sspi::{
     EncryptionFlags, KerberosConfig, Negotiate, NegotiateConfig, Ntlm, SecurityBuffer,
     SecurityBufferRef, SecurityStatus, Sspi, SspiImpl, Username,
 };
+
+use crate::deadline::read_exact_by;
 
 pub use crate::error::winrm::AuthError;
 
@@ -240,17 +242,19 @@ impl NetworkClient for KdcClient {
         let mut stream = TcpStream::connect_timeout(&address, KDC_TIMEOUT)
             .map_err(|e| fail(format!("KDC {address}: {e}")))?;
         let io = |e: std::io::Error| fail(format!("KDC {address}: {e}"));
-        stream.set_read_timeout(Some(KDC_TIMEOUT)).map_err(io)?;
+        // one deadline for the request and its whole reply
+        let deadline = Instant::now() + KDC_TIMEOUT;
+        stream.set_write_timeout(Some(KDC_TIMEOUT)).map_err(io)?;
         stream.write_all(&request.data).map_err(io)?;
         let mut length = [0u8; 4];
-        stream.read_exact(&mut length).map_err(io)?;
+        read_exact_by(&mut stream, &mut length, deadline).map_err(io)?;
         let n = u32::from_be_bytes(length);
         if n > KDC_MAX {
             return Err(fail(format!("KDC {address} sent a {n}-byte reply")));
         }
         let mut reply = length.to_vec();
         reply.resize(4 + n as usize, 0);
-        stream.read_exact(&mut reply[4..]).map_err(io)?;
+        read_exact_by(&mut stream, &mut reply[4..], deadline).map_err(io)?;
         Ok(reply)
     }
 }

@@ -117,20 +117,13 @@ impl Client {
         let mut token = context
             .step(None)
             .map_err(|e| Broken::Auth(format!("{}: {e}", self.who)))?;
-        for _ in 0..MAX_ROUNDS {
+        for round in 1..=MAX_ROUNDS {
             let header = format!("Negotiate {}", BASE64.encode(&token));
             let response =
                 self.post(&[("Authorization", header)], b"", timeout, "authenticating")?;
             let offered = negotiate_token(&response);
             match response.status {
-                200 => {
-                    if let (Some(last), false) = (offered, context.is_complete()) {
-                        context
-                            .step(Some(&last))
-                            .map_err(|e| Broken::Auth(format!("{}: the host's final token: {e}", self.who)))?;
-                    }
-                    return Ok(context);
-                }
+                200 => return self.accepted(context, offered, round),
                 401 => match offered {
                     Some(challenge) if !context.is_complete() => {
                         token = context
@@ -149,6 +142,33 @@ impl Client {
             "{}: the authentication did not finish in {MAX_ROUNDS} rounds",
             self.who
         )))
+    }
+
+    /// The host answered `200` to authentication round `round`: with its final token, the
+    /// context must now be established. A `200` before that (a proxy or a fake endpoint answering
+    /// in the host's place) authenticated nothing and is said to be so, rather than failing later
+    /// when the first message cannot be sealed.
+    fn accepted(
+        &self,
+        mut context: Context,
+        offered: Option<Vec<u8>>,
+        round: usize,
+    ) -> Result<Context, Broken> {
+        let early = || {
+            format!(
+                "{} answered HTTP 200 to authentication round {round} before the authentication was complete, so the host did not prove who it is and no message could be sealed: is something other than WinRM answering on this port",
+                self.who
+            )
+        };
+        if let (Some(last), false) = (offered, context.is_complete()) {
+            context
+                .step(Some(&last))
+                .map_err(|e| Broken::Auth(format!("{} ({e})", early())))?;
+        }
+        if !context.is_complete() {
+            return Err(Broken::Auth(early()));
+        }
+        Ok(context)
     }
 
     fn post(

@@ -1,22 +1,19 @@
 //! The WinRM client's HTTP/1.1: one persistent connection per host (NTLM authenticates the TCP
 //! connection, not the request), plain or TLS, POSTs with a `Content-Length` body, responses with
-//! a `Content-Length` or chunked body, read within a deadline and a size cap.
+//! a `Content-Length` or chunked body (read by [`response`]), each exchange within one deadline
+//! and every buffer within a cap.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// The largest response head kmsconf reads.
-const MAX_HEAD: usize = 64 * 1024;
-/// The largest response body kmsconf reads (WinRM envelopes are at most MaxEnvelopeSize, 150 KiB
-/// by default; a stream of output comes in several).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+mod response;
 
 /// What went wrong on the connection.
 #[derive(Debug, thiserror::Error)]
@@ -67,17 +64,56 @@ impl Response {
     }
 }
 
+/// The TCP socket under HTTP (and TLS): every read and write waits at most until the deadline of
+/// the exchange under way, so a peer that drips a byte at a time cannot stretch an exchange (or a
+/// TLS handshake) past it.
+struct Socket {
+    tcp: TcpStream,
+    deadline: Instant,
+}
+
+impl Socket {
+    /// The time left before the deadline, as a socket timeout; an error once it has passed.
+    fn left(&self) -> io::Result<Option<Duration>> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the deadline passed",
+            ));
+        }
+        Ok(Some(left))
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(self.left()?)?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(self.left()?)?;
+        self.tcp.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// TCP or TLS.
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Plain(Socket),
+    Tls(Box<StreamOwned<ClientConnection, Socket>>),
 }
 
 impl Stream {
-    fn tcp(&self) -> &TcpStream {
+    fn socket(&mut self) -> &mut Socket {
         match self {
             Self::Plain(s) => s,
-            Self::Tls(s) => &s.sock,
+            Self::Tls(s) => &mut s.sock,
         }
     }
 }
@@ -136,9 +172,13 @@ impl Connection {
             source,
         })?;
         let _ = tcp.set_nodelay(true);
+        let socket = Socket {
+            tcp,
+            deadline: Instant::now() + timeout,
+        };
         let stream = match tls {
-            None => Stream::Plain(tcp),
-            Some(tls) => Stream::Tls(Box::new(handshake(host, tcp, tls, timeout)?)),
+            None => Stream::Plain(socket),
+            Some(tls) => Stream::Tls(Box::new(handshake(host, socket, tls, timeout)?)),
         };
         Ok(Self {
             stream: BufReader::new(stream),
@@ -152,7 +192,8 @@ impl Connection {
         !self.closed
     }
 
-    /// POSTs `body` to `path` with `headers` and reads the response, within `timeout`.
+    /// POSTs `body` to `path` with `headers` and reads the response, the whole exchange within
+    /// `timeout` (interim `100 Continue` answers, blank lines and chunk trailers included).
     pub fn post(
         &mut self,
         path: &str,
@@ -187,9 +228,8 @@ impl Connection {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        let tcp = self.stream.get_ref().tcp();
-        tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
-        tcp.set_write_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        self.stream.get_mut().socket().deadline =
+            Instant::now() + timeout.max(Duration::from_millis(1));
         let seconds = timeout.as_secs();
         let out = self.stream.get_mut();
         out.write_all(head.as_bytes())
@@ -197,162 +237,17 @@ impl Connection {
             .and_then(|()| out.flush())
             .map_err(|e| timed_out(e, seconds))?;
         loop {
-            let response = self.read_response().map_err(|e| match e {
-                HttpError::Io(e) => timed_out(e, seconds),
-                other => other,
-            })?;
+            let (response, closed) =
+                response::read_response(&mut self.stream).map_err(|e| match e {
+                    HttpError::Io(e) => timed_out(e, seconds),
+                    other => other,
+                })?;
+            self.closed |= closed;
             // an interim 100 Continue is followed by the real answer
             if response.status != 100 {
                 return Ok(response);
             }
         }
-    }
-
-    fn read_response(&mut self) -> Result<Response, HttpError> {
-        let head = self.read_head()?;
-        let mut parsed_headers = [httparse::EMPTY_HEADER; 64];
-        let mut parsed = httparse::Response::new(&mut parsed_headers);
-        match parsed.parse(&head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err(HttpError::Malformed("a cut head".into())),
-            Err(e) => return Err(HttpError::Malformed(e.to_string())),
-        }
-        let mut response = Response {
-            status: parsed.code.unwrap_or(0),
-            headers: parsed
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        String::from_utf8_lossy(h.value).trim().to_string(),
-                    )
-                })
-                .collect(),
-            body: Vec::new(),
-        };
-        if response
-            .header("Connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("close"))
-            || parsed.version == Some(0)
-        {
-            self.closed = true;
-        }
-        response.body = self.read_body(&response)?;
-        Ok(response)
-    }
-
-    /// Reads up to and including the blank line that ends a response head.
-    fn read_head(&mut self) -> Result<Vec<u8>, HttpError> {
-        let mut head = Vec::new();
-        loop {
-            let before = head.len();
-            let n = (&mut self.stream)
-                .take((MAX_HEAD - head.len()) as u64 + 1)
-                .read_until(b'\n', &mut head)?;
-            if n == 0 {
-                return Err(HttpError::Closed(if before == 0 {
-                    " without answering"
-                } else {
-                    " in the middle of an answer"
-                }));
-            }
-            if head.len() > MAX_HEAD {
-                return Err(HttpError::Malformed("a response head over 64 KiB".into()));
-            }
-            if head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") || head == b"\r\n" {
-                if head == b"\r\n" {
-                    head.clear();
-                    continue;
-                }
-                return Ok(head);
-            }
-        }
-    }
-
-    fn read_body(&mut self, response: &Response) -> Result<Vec<u8>, HttpError> {
-        let chunked = response
-            .header("Transfer-Encoding")
-            .is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
-        if chunked {
-            return self.read_chunked();
-        }
-        let length = match response.header("Content-Length") {
-            Some(v) => v
-                .parse::<usize>()
-                .map_err(|_| HttpError::Malformed(format!("Content-Length `{v}`")))?,
-            None if response.status < 200 || response.status == 204 || response.status == 304 => 0,
-            None => {
-                // the body runs to the end of the connection
-                self.closed = true;
-                let mut body = Vec::new();
-                (&mut self.stream)
-                    .take(MAX_BODY as u64 + 1)
-                    .read_to_end(&mut body)?;
-                return cap(body);
-            }
-        };
-        if length > MAX_BODY {
-            return Err(HttpError::Malformed(format!(
-                "a {length}-byte body (the limit is {MAX_BODY})"
-            )));
-        }
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                HttpError::Closed(" in the middle of an answer")
-            } else {
-                HttpError::Io(e)
-            }
-        })?;
-        Ok(body)
-    }
-
-    fn read_chunked(&mut self) -> Result<Vec<u8>, HttpError> {
-        let mut body = Vec::new();
-        loop {
-            let mut line = Vec::new();
-            (&mut self.stream).take(1024).read_until(b'\n', &mut line)?;
-            if line.is_empty() {
-                return Err(HttpError::Closed(" in the middle of an answer"));
-            }
-            let text = String::from_utf8_lossy(&line);
-            let size_text = text.trim().split(';').next().unwrap_or("");
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| HttpError::Malformed(format!("chunk size `{size_text}`")))?;
-            if size == 0 {
-                // trailers, then the blank line
-                loop {
-                    let mut trailer = Vec::new();
-                    (&mut self.stream)
-                        .take(MAX_HEAD as u64)
-                        .read_until(b'\n', &mut trailer)?;
-                    if trailer.is_empty() || trailer == b"\r\n" || trailer == b"\n" {
-                        return Ok(body);
-                    }
-                }
-            }
-            if body.len() + size > MAX_BODY {
-                return Err(HttpError::Malformed(format!(
-                    "a body over {MAX_BODY} bytes"
-                )));
-            }
-            let start = body.len();
-            body.resize(start + size, 0);
-            self.stream.read_exact(&mut body[start..])?;
-            let mut crlf = [0u8; 2];
-            self.stream.read_exact(&mut crlf)?;
-        }
-    }
-}
-
-fn cap(body: Vec<u8>) -> Result<Vec<u8>, HttpError> {
-    if body.len() > MAX_BODY {
-        Err(HttpError::Malformed(format!(
-            "a body over {MAX_BODY} bytes"
-        )))
-    } else {
-        Ok(body)
     }
 }
 
@@ -438,23 +333,21 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), HttpError> 
 
 fn handshake(
     host: &str,
-    mut tcp: TcpStream,
+    mut socket: Socket,
     tls: &Tls,
     timeout: Duration,
-) -> Result<StreamOwned<ClientConnection, TcpStream>, HttpError> {
+) -> Result<StreamOwned<ClientConnection, Socket>, HttpError> {
     let config = client_config(tls)?;
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| HttpError::Certificate(format!("`{host}` is not a name TLS can check")))?;
     let mut connection = ClientConnection::new(Arc::new(config), name)
         .map_err(|e| HttpError::Certificate(e.to_string()))?;
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
     while connection.is_handshaking() {
-        if let Err(e) = connection.complete_io(&mut tcp) {
+        if let Err(e) = connection.complete_io(&mut socket) {
             return Err(tls_error(e, host, timeout.as_secs()));
         }
     }
-    Ok(StreamOwned::new(connection, tcp))
+    Ok(StreamOwned::new(connection, socket))
 }
 
 /// A TLS failure as the user needs it: a certificate problem says what is wrong with it.
@@ -486,6 +379,7 @@ fn certificate_reason(reason: &rustls::CertificateError, host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufRead;
     use std::net::TcpListener;
 
     /// A one-connection server answering each request with the next canned bytes.
@@ -591,5 +485,36 @@ mod tests {
         })
         .expect_err("refused");
         assert!(e.to_string().contains("ca.pem"), "{e}");
+    }
+
+    /// A server that drips a byte of `100 Continue` heads every 100 ms forever: each read gets a
+    /// byte in time, but the exchange as a whole ends at its deadline.
+    #[test]
+    fn a_dripping_server_is_cut_at_the_deadline_of_the_whole_exchange() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            for byte in b"HTTP/1.1 100 Continue\r\n\r\n".iter().cycle() {
+                std::thread::sleep(Duration::from_millis(100));
+                if s.write_all(&[*byte]).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut c =
+            Connection::open("127.0.0.1", port, None, Duration::from_secs(5)).expect("open");
+        let started = Instant::now();
+        let e = c
+            .post("/wsman", &[], b"", Duration::from_secs(1))
+            .expect_err("cut");
+        assert!(matches!(e, HttpError::Timeout(1)), "{e:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

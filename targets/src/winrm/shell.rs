@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::client::{CallError, Client};
 use super::wsman::{self, Expect, Reply};
 use crate::error::winrm::Refusal;
+use crate::output::{LineTooLong, Lines, Stderr};
 use crate::powershell;
 use crate::process::{Broken, Finished};
 use crate::session::{Channel, Next};
@@ -20,8 +21,6 @@ use crate::session::{Channel, Next};
 const SEND_CHUNK: usize = 64 * 1024;
 /// How long a closing session may take to end before it is terminated.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
-/// Output kept of standard error.
-const STDERR_MAX: usize = 64 * 1024;
 
 /// Shells whose connection broke (shell ID, command ID): the next connection to the host removes
 /// them, which ends the agent in each (and with it, on a lab host, the apply lock it holds), as
@@ -36,8 +35,10 @@ pub struct ShellSession {
     command_id: String,
     stdin: Vec<u8>,
     lines: VecDeque<String>,
-    partial: Vec<u8>,
-    stderr: Vec<u8>,
+    partial: Lines,
+    /// A line passed [`crate::output::MAX_LINE`]: nothing more is read.
+    too_long: bool,
+    stderr: Stderr,
     exit_code: Option<i32>,
     done: bool,
     broken: Option<Broken>,
@@ -89,8 +90,9 @@ impl ShellSession {
             command_id,
             stdin: Vec::new(),
             lines: VecDeque::new(),
-            partial: Vec::new(),
-            stderr: Vec::new(),
+            partial: Lines::default(),
+            too_long: false,
+            stderr: Stderr::default(),
             exit_code: None,
             done: false,
             broken: None,
@@ -143,9 +145,7 @@ impl ShellSession {
         match answer {
             Ok(Reply::Received(r)) => {
                 self.take_output(&r.stdout);
-                if self.stderr.len() < STDERR_MAX {
-                    self.stderr.extend_from_slice(&r.stderr);
-                }
+                self.stderr.push(&r.stderr);
                 if r.done {
                     self.done = true;
                     self.exit_code = r.exit_code;
@@ -163,19 +163,15 @@ impl ShellSession {
     }
 
     fn take_output(&mut self, bytes: &[u8]) {
-        self.partial.extend_from_slice(bytes);
-        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=end).collect();
-            self.lines
-                .push_back(String::from_utf8_lossy(&line).into_owned());
+        let lines = &mut self.lines;
+        if let Err(LineTooLong) = self.partial.push(bytes, |line| lines.push_back(line)) {
+            self.too_long = true;
         }
     }
 
     fn finish_partial(&mut self) {
-        if !self.partial.is_empty() {
-            let rest = std::mem::take(&mut self.partial);
-            self.lines
-                .push_back(String::from_utf8_lossy(&rest).into_owned());
+        if let Some(rest) = self.partial.finish() {
+            self.lines.push_back(rest);
         }
     }
 
@@ -206,6 +202,9 @@ impl Channel for ShellSession {
         loop {
             if let Some(line) = self.lines.pop_front() {
                 return Next::Line(line);
+            }
+            if self.too_long {
+                return Next::LineTooLong;
             }
             if self.done || self.client.is_none() {
                 return Next::Ended;
@@ -239,7 +238,7 @@ impl Channel for ShellSession {
         }
         Finished {
             status: if self.done { self.exit_code } else { None },
-            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+            stderr: self.stderr.text(),
             timed_out: kill,
             broken: self.broken.take(),
         }
