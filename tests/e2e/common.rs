@@ -25,11 +25,13 @@ impl Run {
     }
 
     /// Exit code, stdout and stderr as a snapshot shows them, the project directory as
-    /// `[PROJECT]`.
+    /// `[PROJECT]` and the progress lines on stderr in host order (`progress_by_host`).
     pub fn shown(&self, project: &Project) -> String {
         let text = format!(
             "exit code: {}\n----- stdout -----\n{}----- stderr -----\n{}",
-            self.code, self.stdout, self.stderr
+            self.code,
+            self.stdout,
+            progress_by_host(&self.stderr)
         );
         let dir = project.dir.path();
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
@@ -106,6 +108,47 @@ const OS_ERRORS: [(&str, &str); 5] = [
         "No such file or directory (os error 2)",
     ),
 ];
+
+/// `stderr` with the progress lines (`HOST: discovering`, `HOST: 2 changes`, ...) sorted by host.
+/// Hosts are discovered and applied in parallel, so their lines interleave differently from run
+/// to run; each host's own lines keep their order, and every other line keeps its place.
+fn progress_by_host(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.split_inclusive('\n').collect();
+    let places: Vec<usize> = (0..lines.len())
+        .filter(|&i| progress_host(lines[i]).is_some())
+        .collect();
+    let mut progress: Vec<&str> = places.iter().map(|&i| lines[i]).collect();
+    progress.sort_by_key(|line| progress_host(line));
+    let mut out = lines;
+    for (place, line) in places.into_iter().zip(progress) {
+        out[place] = line;
+    }
+    out.concat()
+}
+
+/// The host a progress line is about, if `line` is one.
+fn progress_host(line: &str) -> Option<&str> {
+    let (host, what) = line.split_once(": ")?;
+    let is_name = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    let counted = what.trim_start_matches(|c: char| c.is_ascii_digit());
+    let is_progress = (counted.len() < what.len()
+        && [" change", " applied, "]
+            .iter()
+            .any(|p| counted.starts_with(p)))
+        || [
+            "discovering",
+            "skipped",
+            "cannot plan",
+            "no changes",
+            "applying ",
+        ]
+        .iter()
+        .any(|p| what.starts_with(p));
+    (is_name && is_progress).then_some(host)
+}
 
 impl std::fmt::Debug for Run {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -259,10 +302,38 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Compares `actual` with the reviewed insta snapshot `tests/e2e/snapshots/NAME.snap`. A new or
-/// changed output fails; `cargo insta review` (or `INSTA_UPDATE=always cargo test`) accepts it,
-/// and CI (`CI` set) never writes one.
+/// What changes from run to run in the binary's output, as a regex and what a snapshot shows
+/// instead (uv's `uv_snapshot!` filters): plan digests, phone activation installation IDs, lock
+/// holders (random ID, pid, machine, start time), times, and the ports of servers a test starts.
+const FILTERS: &[(&str, &str)] = &[
+    (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+    (r"\b[0-9]{7}(?:-[0-9]{7}){8}\b", "[INSTALLATION-ID]"),
+    (r"\b[0-9a-f]{16}\b", "[LOCK-ID]"),
+    (
+        r"\bby pid [0-9]+ on \S+ since",
+        "by pid [PID] on [MACHINE] since",
+    ),
+    (
+        r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?Z",
+        "[TIME]",
+    ),
+    (r"\b127\.0\.0\.1:[0-9]{4,5}\b", "127.0.0.1:[PORT]"),
+    (r"\b127\.0\.0\.1 port [0-9]{4,5}\b", "127.0.0.1 port [PORT]"),
+];
+
+/// Compares `actual` with the reviewed insta snapshot `tests/e2e/snapshots/NAME.snap`, with
+/// `FILTERS` applied. A new or changed output fails; `cargo insta review` (or
+/// `INSTA_UPDATE=always cargo test`) accepts it, and CI (`CI` set) never writes one.
 pub fn snapshot(name: &str, actual: &str) {
+    let actual = portable(actual.to_string());
+    insta::with_settings!({ filters => FILTERS.to_vec() }, {
+        snapshot_unfiltered(name, &actual);
+    });
+}
+
+/// `snapshot` without `FILTERS`, for output that is the same on every run (still in the words
+/// every platform shows, see [`portable`]).
+fn snapshot_unfiltered(name: &str, actual: &str) {
     let actual = portable(actual.to_string());
     insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
         insta::assert_snapshot!(name, actual);
@@ -275,12 +346,13 @@ pub fn snapshot_run(name: &str, project: &Project, run: &Run) {
     snapshot(name, &run.shown(project));
 }
 
-/// The same for a run on the input file `input`, into `NAME.snap` beside `NAME.EXT`.
+/// The same for a run on the input file `input`, into `NAME.snap` beside `NAME.EXT`. The input
+/// is a fixed file, so what the binary prints about it (a digest, say) is pinned unfiltered.
 pub fn snapshot_run_beside(input: &Path, project: &Project, run: &Run) {
     let dir = input.parent().expect("input's directory");
     let name = input.file_stem().and_then(|s| s.to_str()).expect("name");
     insta::with_settings!({ snapshot_path => dir, input_file => input }, {
-        snapshot_run(name, project, run);
+        snapshot_unfiltered(name, &run.shown(project));
     });
 }
 

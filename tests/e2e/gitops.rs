@@ -63,7 +63,7 @@ fn show_reads_plan_files_made_before_the_config_dir_was_recorded() {
     p.write("old.json", &doc.to_string());
     let shown = p.ok(&["show", "old.json"], 0);
     assert_eq!(shown.stdout, planned.stdout);
-    assert!(shown.stdout.contains("(lab:lab/kms01.json)"), "{shown:?}");
+    snapshot_run("show-plan-without-config-dir", &p, &shown);
 }
 
 #[test]
@@ -71,13 +71,12 @@ fn show_refuses_what_is_not_a_plan_and_format_flags_do_not_mix() {
     let p = Project::new();
     p.write("bad.json", "{\"hello\": 1}");
     let r = p.ok(&["show", "bad.json"], 1);
-    assert!(r.stderr.contains("is not a kmsconf plan file"), "{r:?}");
+    snapshot_run("show-not-a-plan-file", &p, &r);
     let r = p.ok(&["show", "missing.json"], 1);
-    assert!(r.stderr.contains("missing.json"), "{r:?}");
+    snapshot_run("show-missing-plan-file", &p, &r);
     // a usage error is an error (1): 2 is `--detailed-exitcode`'s "changes"
-    let r = p.run(&["plan", "--json", "--format", "markdown"]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.contains("cannot be used with"), "{r:?}");
+    let r = p.ok(&["plan", "--json", "--format", "markdown"], 1);
+    snapshot_run("plan-json-and-format", &p, &r);
     let r = p.run(&["plan", "--format", "yaml"]);
     assert_eq!(r.code, 1, "{r:?}");
 }
@@ -91,9 +90,6 @@ fn markdown_of_a_small_plan() {
         &crate::integrity::mask_digests(&md.stdout),
     );
     assert!(!md.all().contains(WINDOWS_KEY), "{md:?}");
-    assert!(md
-        .stdout
-        .contains("| `kms01` | `lab:lab/kms01.json` | 5 changes |"));
     // the same inputs give the same bytes
     p.ok(&["plan", "--out", "plan.json"], 0);
     let a = p.ok(&["show", "plan.json", "--format", "markdown"], 0);
@@ -102,14 +98,7 @@ fn markdown_of_a_small_plan() {
 
     p.ok(&["apply", "--auto-approve"], 0);
     let none = p.ok(&["plan", "--format", "markdown"], 0);
-    assert!(
-        none.stdout
-            .contains("**No changes: the host matches the configuration.**"),
-        "{none:?}"
-    );
-    assert!(none
-        .stdout
-        .contains("| `kms01` | `lab:lab/kms01.json` | no changes |"));
+    snapshot_run("single-os-host-no-changes.md", &p, &none);
 }
 
 #[test]
@@ -117,12 +106,7 @@ fn markdown_of_a_pending_phone_activation() {
     let mut p = Project::example("os-and-office-phone");
     p.env("OFFICE_2019_KEY", OFFICE_KEY);
     let before = p.ok(&["plan", "--format", "markdown"], 0);
-    assert!(
-        before
-            .stdout
-            .contains("| 10 changes, pending phone activation (office-2019) |"),
-        "{before:?}"
-    );
+    snapshot_run("phone-before-plan.md", &p, &before);
     let first = p.ok(&["apply", "--auto-approve"], 0);
     let iid = installation_id(&first.stdout);
     let md = p.ok(&["plan", "--format", "markdown"], 0);
@@ -133,20 +117,11 @@ fn markdown_of_a_pending_phone_activation() {
     // installation IDs are random per lab host
     let redacted = crate::integrity::mask_digests(&md.stdout).replace(&iid, "<INSTALLATION-ID>");
     snapshot("phone-pending-plan.md", &redacted);
-    assert!(
-        md.stdout.contains(
-            "| `kms01` | `lab:lab/kms01.json` | pending phone activation (office-2019) |"
-        ),
-        "{md:?}"
-    );
     for secret in [WINDOWS_KEY, OFFICE_KEY] {
         assert!(!md.all().contains(secret));
     }
     let again = p.ok(&["apply", "--auto-approve"], 0);
-    assert!(
-        again.stderr.contains("kms01: applying 1 change\n"),
-        "{again:?}"
-    );
+    snapshot_run("phone-pending-apply-again", &p, &again);
 }
 
 /// Many hosts with many changes: the summary stops under GitHub's limit and says how many
@@ -305,19 +280,7 @@ fn markdown_names_the_hosts_that_could_not_be_planned() {
     p.ok(&["plan"], 0);
     p.ok(&["lab", "unreachable", "lab/kms02.json", "on"], 0);
     let r = p.ok(&["plan", "--format", "markdown"], 1);
-    assert!(
-        r.stdout.contains("| `kms02` | | **cannot plan** |"),
-        "{r:?}"
-    );
-    assert!(
-        r.stdout.contains("#### `kms02`: cannot plan\n\n```text\n"),
-        "{r:?}"
-    );
-    assert!(r.stdout.contains("1 host could not be planned."), "{r:?}");
-    assert!(r
-        .stdout
-        .contains("| `kms01` | `lab:lab/kms01.json` | 6 changes |"));
-    assert!(r.stderr.contains("nothing was saved"), "{r:?}");
+    snapshot_run("two-hosts-one-unreachable-plan.md", &p, &r);
 }
 
 /// A plan file is JSON a person can edit; hosts edited into a dependency cycle are refused
@@ -333,11 +296,6 @@ fn a_plan_file_with_hosts_in_a_cycle_is_refused() {
     p.write("plan.json", &doc.to_string());
     let lab = p.read("lab/kms01.json");
     let r = p.ok(&["apply", "plan.json"], 1);
-    assert!(
-        r.stderr.contains(
-            "`plan.json` is not a kmsconf plan file: dependency cycle between hosts: kms01 -> kms02 -> kms01"
-        ),
-        "{r:?}"
-    );
+    snapshot_run("apply-plan-file-with-a-host-cycle", &p, &r);
     assert_eq!(p.read("lab/kms01.json"), lab, "no host was touched");
 }

@@ -81,21 +81,10 @@ fn unreachable_and_offline_hosts_are_not_listened_for() {
     lab_host(&p, "lab/cut.json", free_port());
     p.ok(&["lab", "offline", "lab/cut.json", "on"], 0);
     let r = p.ok(&["lab", "listen", "lab/gone.json", "lab/cut.json"], 1);
-    assert!(r.stdout.contains("lab/gone.json: not listening: it is set unreachable (`kmsconf lab unreachable lab/gone.json off` undoes it)"), "{r:?}");
-    assert!(
-        r.stdout
-            .contains("lab/cut.json: not listening: it is set offline"),
-        "{r:?}"
-    );
-    assert!(
-        r.stderr.contains("error: no lab host to listen for"),
-        "{r:?}"
-    );
-    let help = p.ok(&["lab", "listen", "--help"], 0).stdout;
-    assert!(
-        help.contains("unreachable or offline is not listened for"),
-        "{help}"
-    );
+    snapshot_run("lab-listen-nothing-to-listen-for", &p, &r);
+    // the help says which hosts are not listened for
+    let help = p.ok(&["lab", "listen", "--help"], 0);
+    snapshot_run("lab-listen-help", &p, &help);
 }
 
 #[cfg(unix)] // kill sends SIGTERM
@@ -122,14 +111,14 @@ fn sigterm_ends_the_listener_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains(&format!(
-            "lab/kms01.json: KMS01 listens on 127.0.0.1:{port}"
-        )),
-        "{stdout}"
+        stdout.contains(&format!("127.0.0.1:{port}")),
+        "the port: {stdout}"
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "stopped: the ports are closed\n"
-    );
+    let run = Run {
+        code: 0,
+        stdout: stdout.into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    snapshot_run("lab-listen-sigterm", &p, &run);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
