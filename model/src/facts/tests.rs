@@ -165,4 +165,8 @@ fn winrm_ports_are_the_tables() {
         f.winrm("client-operation-timeout"),
         OperationTimeout::DEFAULT.seconds().to_string()
     );
+    assert_eq!(
+        f.winrm("server-max-timeout-ms-default"),
+        (OperationTimeout::SERVER_DEFAULT_MAX * 1000).to_string()
+    );
 }
