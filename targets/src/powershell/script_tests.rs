@@ -73,4 +73,6 @@ fn a_license_pack_is_one_folder_not_a_tree() {
     let text = function("Invoke-KmsconfInstallLicensePack");
     assert!(!agent_script().contains("-Recurse"));
     assert!(text.contains("keeps its license files in one folder per host OS"));
+    // the folder the pack's kms_host.vbs picks: win7 on 6.1, win8 on 6.2 and later
+    assert!(text.contains("{ 'win8' } elseif ($v.Major -eq 6 -and $v.Minor -eq 1) { 'win7' }"));
 }
