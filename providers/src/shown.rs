@@ -222,14 +222,20 @@ pub(crate) fn port_rule_value(rule: &PortRule) -> Value {
     })
 }
 
+/// What the agent runs: the group's inbound rules, selected by the group's resource string (the
+/// display name is localized, and `netsh ... set rule group=` also toggles the outbound rules),
+/// piped to `Set-NetFirewallRule` (whose own `-Direction` would set the direction, not filter).
 fn rule_group(group: RuleGroup, enabled: bool, remote_addresses: &[String]) -> Shown {
-    let switch = if enabled { "yes" } else { "no" };
+    let switch = if enabled { "True" } else { "False" };
+    let select = kmsconf_model::facts::rule_group(group).map_or_else(
+        || format!("-DisplayGroup '{}'", group.display_name()),
+        |g| format!("-Group '{}'", g.group),
+    );
     Shown::new(
         Action::Update,
         group_value(enabled, remote_addresses),
         format!(
-            "netsh advfirewall firewall set rule group=\"{}\" new enable={switch}",
-            group.display_name()
+            "Get-NetFirewallRule {select} -Direction Inbound | Set-NetFirewallRule -Enabled {switch}"
         ),
     )
 }
