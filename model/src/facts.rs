@@ -186,6 +186,9 @@ pub struct RuleInfo {
     pub protocol: String,
     pub local_port: u16,
     pub service: String,
+    /// `false`: the source shows it on a client build only, or not at all.
+    #[serde(default = "yes")]
+    pub verified: bool,
     pub source: String,
 }
 
