@@ -189,8 +189,11 @@ function Get-KmsconfProfiles($Profiles) {
 # --- the operations: one function each, taking the request, returning what it read back ------
 
 # Everything kmsconf manages, plus counters and the clock.
+# Windows 7 / Server 2008 R2 and older (6.1 and below) are refused before any product query: their
+# SoftwareLicensingProduct has no ProductKeyChannel, and the Windows 8 slmgr.vbs refuses them too.
 function Invoke-KmsconfDiscover($Request) {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version | Select-Object -Property Caption, Version
+    if ([version]$os.Version -lt [version]'6.2') { throw ('kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later, and this host runs {0} (version {1}), whose SoftwareLicensingProduct class has no ProductKeyChannel' -f $os.Caption, $os.Version) }
     [ordered]@{
         ComputerName = $env:COMPUTERNAME
         OperatingSystem = $os
