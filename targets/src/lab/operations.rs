@@ -409,8 +409,17 @@ fn set_rule_group(
     ChangeStatus::applied()
 }
 
-/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is an error, as the cmdlet
-/// gives; an enabled rule takes the profiles, and the scope when one is given.
+/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is the cmdlet's not-found
+/// error ([`rule_not_found`]); an enabled rule takes the profiles, and the scope when one is given.
+/// What `Set-NetFirewallRule -Name RULE` gives for a rule the host lacks: PowerShell's
+/// cmdletization not-found error, which carries no HRESULT (the facts table's row, unverified).
+fn rule_not_found(rule: &str) -> ChangeStatus {
+    ChangeStatus::Failed {
+        code: None,
+        message: kmsconf_model::facts::facts().rule_not_found(rule),
+    }
+}
+
 fn set_firewall_rule(
     file: &mut LabFile,
     group: RuleGroup,
@@ -420,12 +429,12 @@ fn set_firewall_rule(
     remote_addresses: Option<&[String]>,
 ) -> ChangeStatus {
     let Some(g) = file.host.firewall.groups.get_mut(&group) else {
-        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+        return rule_not_found(rule);
     };
     let mut rules = std::mem::take(&mut g.rules);
     let Some(r) = rules.get_mut(rule) else {
         g.rules = rules;
-        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+        return rule_not_found(rule);
     };
     r.enabled = enabled;
     if enabled {
