@@ -24,6 +24,35 @@ pub struct Facts {
     /// What the WinRM transport relies on: ports, URIs, fault codes, the sealed body format.
     #[serde(default)]
     pub winrm: Vec<WinRmFact>,
+    /// Firewall cmdlet errors that carry no HRESULT (a rule the host lacks).
+    #[serde(default)]
+    pub firewall_error: Vec<FirewallErrorFact>,
+}
+
+/// A NetSecurity cmdlet error without an HRESULT: its PowerShell category and English text.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallErrorFact {
+    pub op: String,
+    pub category: String,
+    /// `{rule}` stands for the rule's name.
+    pub message: String,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    pub source: String,
+}
+
+impl Facts {
+    /// What `Set-NetFirewallRule -Name RULE` says for a rule the host lacks, with its category.
+    pub fn rule_not_found(&self, rule: &str) -> String {
+        self.firewall_error
+            .iter()
+            .find(|e| e.category == "ObjectNotFound")
+            .map_or_else(
+                || format!("no firewall rule `{rule}`"),
+                |e| format!("{} ({})", e.message.replace("{rule}", rule), e.category),
+            )
+    }
 }
 
 /// One WinRM fact: a named value and its source.
@@ -157,6 +186,9 @@ pub struct RegistryFact {
     pub kind: String,
     #[serde(default)]
     pub restart: bool,
+    /// `false`: no source confirms it where kmsconf reads it.
+    #[serde(default = "yes")]
+    pub verified: bool,
     pub source: String,
 }
 
@@ -186,6 +218,9 @@ pub struct RuleInfo {
     pub protocol: String,
     pub local_port: u16,
     pub service: String,
+    /// `false`: the source shows it on a client build only, or not at all.
+    #[serde(default = "yes")]
+    pub verified: bool,
     pub source: String,
 }
 

@@ -45,6 +45,13 @@ pub enum PlanError {
     SettingsNeedHostKey { settings: String, host: String },
     #[error("the host did not report the activation ID of its {product} KMS host key, and kmsconf uninstalls a key only by its activation ID (`slmgr.vbs /upk <activation ID>`; without one, slmgr.vbs may remove other keys too)")]
     NoActivationId { product: String },
+    /// `profiles` as Windows lists them (`Domain, Private`).
+    #[error("the configured firewall profiles {profiles} have no rule of group `{group}` on this host, and neither has `{rule}`, which Microsoft's command opens on any profile (`Set-NetFirewallRule -Name {rule} -Profile ...`): kmsconf will not leave a configured profile closed; check the host's built-in rules (`Get-NetFirewallRule -Group '{group}'`) or remove the profiles from `profiles`")]
+    ProfileWithoutRule {
+        profiles: String,
+        group: String,
+        rule: String,
+    },
     #[error("the host runs `{os}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf")]
     NoClientKey { os: String },
 }

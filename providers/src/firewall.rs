@@ -10,10 +10,11 @@
 
 use kmsconf_model::catalog;
 use kmsconf_model::config::{FirewallConfig, HostConfig, Profile, RuleGroup, DEFAULT_PORT};
-use kmsconf_model::facts::RuleInfo;
+use kmsconf_model::facts::{RuleGroupInfo, RuleInfo};
 use serde_json::Value;
 
 use crate::contract::{ChangeSpec, Planned, Provider};
+use crate::error::PlanError;
 use crate::export::{strings, ExportDoc};
 use crate::shown::{group_value, port_rule_value, rule_value};
 use crate::status::HostStatus;
@@ -43,7 +44,7 @@ impl Provider for Firewall {
             .iter()
             .find(|c| c.address == crate::contract::PORT)
             .map(|c| c.address.as_str());
-        Ok(plan_firewall(fw, &state.firewall, port, port_change))
+        plan_firewall(fw, &state.firewall, port, port_change).map_err(|e| e.on(&cfg.name))
     }
 
     fn export(&self, state: &HostState, doc: &mut ExportDoc) {
@@ -63,7 +64,7 @@ impl Provider for Firewall {
         }
         doc.insert_table(&["firewall"], table);
         let port = state.service.effective_port();
-        let planned = plan_firewall(&cfg, &state.firewall, port, None);
+        let planned = plan_firewall(&cfg, &state.firewall, port, None).unwrap_or_default();
         if !planned.changes.is_empty() {
             let what: Vec<&str> = planned.changes.iter().map(|c| c.address.as_str()).collect();
             doc.comment_after(&format!(
@@ -128,23 +129,11 @@ fn plan_firewall(
     state: &FirewallState,
     port: u16,
     port_change: Option<&str>,
-) -> Planned {
+) -> Result<Planned, PlanError> {
     let mut planned = Planned::default();
     for group in &cfg.rule_groups {
         match catalog::rule_group(*group).filter(|info| !info.rules.is_empty()) {
-            Some(info) => {
-                for rule in &info.rules {
-                    match state.groups.get(group).and_then(|g| g.rules.get(&rule.name)) {
-                        Some(current) => {
-                            planned.changes.extend(rule_change(*group, rule, current, cfg))
-                        }
-                        None => planned.notices.push(format!(
-                            "the host has no firewall rule `{}` (group `{}`), so kmsconf leaves it out",
-                            rule.name, info.group
-                        )),
-                    }
-                }
-            }
+            Some(info) => plan_rules(*group, info, state, cfg, &mut planned)?,
             None => planned.changes.extend(rule_group_change(*group, state)),
         }
     }
@@ -159,7 +148,76 @@ fn plan_firewall(
     planned
         .changes
         .extend(port_rule_change(state.port_rule.as_ref(), desired, &deps));
-    planned
+    Ok(planned)
+}
+
+/// The rule Microsoft's "Create a KMS activation host" opens on the profiles it is given
+/// (`Set-NetFirewallRule -Name SPPSVC-In-TCP -Profile Domain,Private`): it takes every configured
+/// profile whose own built-in rule the host does not have (a Windows Server may have no
+/// `SPPSVC-In-TCP-NoScope`), keeping its own scope unless `remote_addresses` sets one.
+const DOCUMENTED_RULE: &str = "SPPSVC-In-TCP";
+
+/// The rules of a group kmsconf manages one by one, planned from what discovery found: each rule
+/// the host has takes the configured profiles it is built for, and [`DOCUMENTED_RULE`] also those
+/// whose rule is missing. A configured profile no rule can open is a plan error, never a profile
+/// left closed.
+fn plan_rules(
+    group: RuleGroup,
+    info: &RuleGroupInfo,
+    state: &FirewallState,
+    cfg: &FirewallConfig,
+    planned: &mut Planned,
+) -> Result<(), PlanError> {
+    let found = |name: &str| state.groups.get(&group).and_then(|g| g.rules.get(name));
+    let present: Vec<(&RuleInfo, &RuleState)> = info
+        .rules
+        .iter()
+        .filter_map(|r| Some((r, found(&r.name)?)))
+        .collect();
+    let orphaned: Vec<Profile> = cfg
+        .profiles
+        .iter()
+        .copied()
+        .filter(|p| !present.iter().any(|(r, _)| r.profiles.contains(p)))
+        .collect();
+    let takes_over = present.iter().any(|(r, _)| r.name == DOCUMENTED_RULE);
+    if !orphaned.is_empty() && !takes_over {
+        return Err(PlanError::ProfileWithoutRule {
+            profiles: Profile::windows_list(&orphaned),
+            group: info.group.clone(),
+            rule: DOCUMENTED_RULE.into(),
+        });
+    }
+    for missing in info.rules.iter().filter(|r| found(&r.name).is_none()) {
+        let taken: Vec<Profile> = orphaned
+            .iter()
+            .copied()
+            .filter(|p| missing.profiles.contains(p))
+            .collect();
+        planned.notices.push(if taken.is_empty() {
+            format!(
+                "the host has no firewall rule `{}` (group `{}`), so kmsconf leaves it out",
+                missing.name, info.group
+            )
+        } else {
+            format!(
+                "the host has no firewall rule `{}` (group `{}`): `{DOCUMENTED_RULE}` opens {} instead (Microsoft's `Set-NetFirewallRule -Name {DOCUMENTED_RULE} -Profile`), with its own scope unless `remote_addresses` is set",
+                missing.name,
+                info.group,
+                Profile::windows_list(&taken)
+            )
+        });
+    }
+    for (rule, current) in present {
+        let mut built_for = rule.profiles.clone();
+        if rule.name == DOCUMENTED_RULE {
+            built_for.extend(orphaned.iter().copied());
+        }
+        planned
+            .changes
+            .extend(rule_change(group, &rule.name, &built_for, current, cfg));
+    }
+    Ok(())
 }
 
 /// What retiring a host does to its firewall, after `deps`: both Key Management Service rules
@@ -187,14 +245,14 @@ pub(crate) fn retire(state: &FirewallState, deps: &[String]) -> Vec<KmsChange> {
     changes
 }
 
-/// What a built-in rule should be: enabled on the configured profiles it is built for (with the
-/// configured scope, if any), or disabled when it is built for none of them.
-fn desired_rule(rule: &RuleInfo, current: &RuleState, cfg: &FirewallConfig) -> RuleState {
+/// What a built-in rule should be: enabled on the configured profiles it opens (`built_for`, with
+/// the configured scope, if any), or disabled when it opens none of them.
+fn desired_rule(built_for: &[Profile], current: &RuleState, cfg: &FirewallConfig) -> RuleState {
     let profiles: Vec<Profile> = cfg
         .profiles
         .iter()
         .copied()
-        .filter(|p| rule.profiles.contains(p))
+        .filter(|p| built_for.contains(p))
         .collect();
     if profiles.is_empty() {
         return RuleState {
@@ -216,18 +274,19 @@ fn desired_rule(rule: &RuleInfo, current: &RuleState, cfg: &FirewallConfig) -> R
 /// is the same whatever its profiles and scope.
 fn rule_change(
     group: RuleGroup,
-    rule: &RuleInfo,
+    rule: &str,
+    built_for: &[Profile],
     current: &RuleState,
     cfg: &FirewallConfig,
 ) -> Option<KmsChange> {
-    let desired = desired_rule(rule, current, cfg);
+    let desired = desired_rule(built_for, current, cfg);
     if desired == *current || (!desired.enabled && !current.enabled) {
         return None;
     }
     let remote_addresses = cfg.remote_addresses.clone().filter(|_| desired.enabled);
     Some(set_rule_change(
         group,
-        &rule.name,
+        rule,
         current,
         desired,
         remote_addresses,
@@ -313,6 +372,83 @@ mod tests {
     use kmsconf_model::config::DEFAULT_PROFILES;
     use serde_json::json;
 
+    fn plan_ok(
+        cfg: &FirewallConfig,
+        state: &FirewallState,
+        port: u16,
+        port_change: Option<&str>,
+    ) -> Planned {
+        plan_firewall(cfg, state, port, port_change).expect("plan")
+    }
+
+    /// A host without `SPPSVC-In-TCP-NoScope` (as a Windows Server may be): `SPPSVC-In-TCP` opens
+    /// Domain too, keeping its LocalSubnet scope; without either rule a configured profile is a
+    /// plan error, never left closed.
+    #[test]
+    fn a_profile_whose_rule_is_missing_is_opened_by_the_documented_rule_or_refused() {
+        let mut server = FirewallState::windows_default();
+        if let Some(g) = server.groups.get_mut(&RuleGroup::KeyManagementService) {
+            g.rules.remove("SPPSVC-In-TCP-NoScope");
+        }
+        let planned = plan_ok(&config(&DEFAULT_PROFILES, None), &server, 1688, None);
+        assert_eq!(
+            addresses(&planned),
+            [(
+                "firewall.key-management-service.SPPSVC-In-TCP",
+                Some(
+                    "Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Domain,Private"
+                )
+            )]
+        );
+        assert_eq!(
+            planned.changes[0].after,
+            json!({ "enabled": true, "profiles": ["domain", "private"], "remote_addresses": ["LocalSubnet"] })
+        );
+        assert!(
+            planned.notices[0].contains("`SPPSVC-In-TCP` opens Domain instead"),
+            "{:?}",
+            planned.notices
+        );
+        // once applied, the same plan is empty
+        let mut applied = server.clone();
+        if let Some(r) = applied
+            .groups
+            .get_mut(&RuleGroup::KeyManagementService)
+            .and_then(|g| g.rules.get_mut("SPPSVC-In-TCP"))
+        {
+            r.enabled = true;
+            r.profiles = vec![Profile::Domain, Profile::Private];
+        }
+        let again = plan_ok(&config(&DEFAULT_PROFILES, None), &applied, 1688, None);
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+        // a scope from the config still applies to it
+        let scoped = plan_ok(
+            &config(&DEFAULT_PROFILES, Some(&["10.0.0.0/8"])),
+            &server,
+            1688,
+            None,
+        );
+        assert_eq!(
+            scoped.changes[0].equivalent.as_deref(),
+            Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Domain,Private -RemoteAddress 10.0.0.0/8")
+        );
+        // no SPPSVC-In-TCP: Private has no rule at all
+        let mut bare = FirewallState::windows_default();
+        if let Some(g) = bare.groups.get_mut(&RuleGroup::KeyManagementService) {
+            g.rules.remove("SPPSVC-In-TCP");
+        }
+        let e = plan_firewall(&config(&DEFAULT_PROFILES, None), &bare, 1688, None)
+            .expect_err("private has no rule")
+            .to_string();
+        assert!(
+            e.starts_with("the configured firewall profiles Private have no rule of group `@FirewallAPI.dll,-28002`"),
+            "{e}"
+        );
+        // domain only is still served by -NoScope
+        let domain = plan_ok(&config(&[Profile::Domain], None), &bare, 1688, None);
+        assert_eq!(domain.changes.len(), 1, "{:?}", domain.changes);
+    }
+
     fn config(profiles: &[Profile], scope: Option<&[&str]>) -> FirewallConfig {
         FirewallConfig {
             rule_groups: vec![RuleGroup::KeyManagementService],
@@ -334,7 +470,7 @@ mod tests {
     #[test]
     fn the_default_opens_both_rules_on_domain_and_private_with_their_own_scope() {
         let fresh = FirewallState::windows_default();
-        let planned = plan_firewall(&config(&DEFAULT_PROFILES, None), &fresh, 1688, None);
+        let planned = plan_ok(&config(&DEFAULT_PROFILES, None), &fresh, 1688, None);
         assert_eq!(
             addresses(&planned),
             [
@@ -367,7 +503,7 @@ mod tests {
     fn public_opens_only_when_asked_and_a_scope_applies_to_both_rules() {
         let fresh = FirewallState::windows_default();
         let all = [Profile::Domain, Profile::Private, Profile::Public];
-        let planned = plan_firewall(&config(&all, Some(&["10.0.0.0/8"])), &fresh, 1688, None);
+        let planned = plan_ok(&config(&all, Some(&["10.0.0.0/8"])), &fresh, 1688, None);
         assert_eq!(
             planned.changes[0].equivalent.as_deref(),
             Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled True -Profile Private,Public -RemoteAddress 10.0.0.0/8")
@@ -383,7 +519,7 @@ mod tests {
                 r.enabled = true;
             }
         }
-        let planned = plan_firewall(&config(&[Profile::Domain], None), &open, 1688, None);
+        let planned = plan_ok(&config(&[Profile::Domain], None), &open, 1688, None);
         assert_eq!(
             addresses(&planned),
             [(
@@ -396,7 +532,7 @@ mod tests {
     #[test]
     fn the_port_rule_opens_on_the_configured_profiles() {
         let fresh = FirewallState::windows_default();
-        let planned = plan_firewall(&config(&DEFAULT_PROFILES, None), &fresh, 1689, None);
+        let planned = plan_ok(&config(&DEFAULT_PROFILES, None), &fresh, 1689, None);
         let port = planned
             .changes
             .iter()

@@ -3,9 +3,11 @@
 //!
 //! In the order Windows allows: the KMS settings first (DNS publishing off, the publish list
 //! cleared, the listening port cleared: Windows takes the first and the last only while a KMS
-//! host key is installed), then each KMS host key's uninstall by its activation ID and the
-//! edition's public KMS client key (GVLK), then the firewall, then one restart of the Software
-//! Protection service. The host's `_vlmcs._tcp` records are removed by the DNS entry
+//! host key is installed), then Windows' KMS host key replaced by the edition's public KMS client
+//! key (GVLK) in one `slmgr.vbs /ipk`, which "silently replaces" an installed key (so no failed
+//! step leaves Windows without a key), and each Office KMS host key's uninstall by its activation
+//! ID (Office has no client key on the host to replace it), then the firewall, then one restart of
+//! the Software Protection service. The host's `_vlmcs._tcp` records are removed by the DNS entry
 //! ([`crate::dns`]), which this host waits for. Office host license packs stay installed: there
 //! is no documented way to uninstall them.
 
@@ -15,7 +17,7 @@ use kmsconf_model::ops::{PlanOp, ServiceSetting};
 use kmsconf_model::settings::{OnRetire, Setting, SettingValue};
 use kmsconf_model::state::{Channel, HostState, ServiceState};
 use kmsconf_model::KmsChange;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::contract::{ChangeSpec, Planned, CLIENT_KEY};
 use crate::error::PlanError;
@@ -32,12 +34,7 @@ pub fn plan_retired(
     let mut changes = settings_changes(settings, state);
     let settings: Vec<String> = changes.iter().map(|c| c.address.clone()).collect();
     changes.extend(uninstall_changes(state, &settings).map_err(err)?);
-    let windows_uninstall: Vec<String> = changes
-        .iter()
-        .filter(|c| c.address == "products.windows.host_key")
-        .map(|c| c.address.clone())
-        .collect();
-    changes.extend(client_key_change(state, &windows_uninstall).map_err(err)?);
+    changes.extend(client_key_change(state, &settings).map_err(err)?);
     let keys: Vec<String> = changes
         .iter()
         .filter(|c| c.address.starts_with("products."))
@@ -111,13 +108,14 @@ fn clear_port_change(now: &SettingValue) -> KmsChange {
         .into_change(PlanOp::ClearListeningPort)
 }
 
-/// `slmgr.vbs /upk <activation ID>` for every product holding a KMS host key, after `deps`.
+/// `slmgr.vbs /upk <activation ID>` for every Office product holding a KMS host key, after
+/// `deps` (Windows' is replaced by its client key instead).
 fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange>, PlanError> {
     let mut changes = Vec::new();
     for (id, p) in state
         .products
         .iter()
-        .filter(|(_, p)| p.channel == Channel::KmsHost)
+        .filter(|(id, p)| **id != ProductId::Windows && p.channel == Channel::KmsHost)
     {
         let Some(activation_id) = p.activation_id.clone() else {
             return Err(PlanError::NoActivationId {
@@ -138,25 +136,36 @@ fn uninstall_changes(state: &HostState, deps: &[String]) -> Result<Vec<KmsChange
     Ok(changes)
 }
 
-/// The public KMS client key of the host's edition, when Windows holds a KMS host key or no key
-/// at all (a MAK or retail key is left alone), after `deps`.
+/// The public KMS client key of the host's edition, when Windows holds a KMS host key (which it
+/// replaces) or no key at all (a MAK or retail key is left alone), after `deps`.
 fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsChange>, PlanError> {
-    let channel = state
-        .products
-        .get(&ProductId::Windows)
-        .map_or(Channel::None, |p| p.channel);
+    let windows = state.products.get(&ProductId::Windows);
+    let channel = windows.map_or(Channel::None, |p| p.channel);
     if !matches!(channel, Channel::KmsHost | Channel::None) {
         return Ok(None);
     }
+    let before = windows
+        .and_then(|p| {
+            Some(crate::shown::key_value(
+                p.partial_key.as_deref()?,
+                p.channel,
+            ))
+        })
+        .unwrap_or_default();
     let Some(edition) = catalog::windows_edition(&state.os) else {
         return Err(PlanError::NoClientKey {
             os: state.os.clone(),
         });
     };
-    let change = ChangeSpec::new(CLIENT_KEY, Value::Null)
+    let replaces = if before.is_null() {
+        ""
+    } else {
+        ", replacing the KMS host key in one step"
+    };
+    let change = ChangeSpec::new(CLIENT_KEY, before)
         .depends_on_all(deps)
         .note(format!(
-            "the public KMS client setup key of {}",
+            "the public KMS client setup key of {}{replaces}",
             edition.name
         ))
         .into_change(PlanOp::InstallClientKey {
@@ -203,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn every_host_key_goes_by_its_activation_id_and_office_packs_stay() {
+    fn windows_key_is_replaced_office_keys_go_by_activation_id_and_packs_stay() {
         let planned = plan_retired(SETTINGS, &retired(), &kms_host()).expect("plan");
         let upk: Vec<&str> = planned
             .changes
@@ -211,18 +220,33 @@ mod tests {
             .filter(|c| c.action == Action::Delete)
             .filter_map(|c| c.equivalent.as_deref())
             .collect();
+        assert_eq!(upk, ["slmgr.vbs /upk 70512334-47b4-44db-a233-be5ea33b914c"]);
+        let gvlk = planned
+            .changes
+            .iter()
+            .find(|c| c.address == CLIENT_KEY)
+            .expect("the client key");
+        assert_eq!(gvlk.action, Action::Update);
         assert_eq!(
-            upk,
-            [
-                "slmgr.vbs /upk 11111111-2222-4333-8444-555555555555",
-                "slmgr.vbs /upk 70512334-47b4-44db-a233-be5ea33b914c"
-            ]
+            gvlk.before,
+            json!({ "partial_key": "6789B", "channel": "kms-host" })
         );
-        let gvlk = planned.changes.iter().find(|c| c.address == CLIENT_KEY);
-        assert_eq!(
-            gvlk.map(|c| c.depends_on.clone()),
-            Some(vec!["products.windows.host_key".to_string()])
+        assert!(
+            gvlk.equivalent
+                .as_deref()
+                .is_some_and(|e| e.starts_with("slmgr.vbs /ipk ")),
+            "{gvlk:?}"
         );
+        let settings: Vec<&str> = planned
+            .changes
+            .iter()
+            .filter(|c| matches!(c.operation, PlanOp::SetService(_)))
+            .map(|c| c.address.as_str())
+            .collect();
+        assert!(!settings.is_empty());
+        for s in &settings {
+            assert!(gvlk.depends_on.iter().any(|d| d == s), "{s}: {gvlk:?}");
+        }
         assert!(
             planned.notices[0].contains("license packs of Office 2019 stay installed"),
             "{:?}",
@@ -241,7 +265,7 @@ mod tests {
             "{e}"
         );
         let mut state = kms_host();
-        if let Some(w) = state.products.get_mut(&ProductId::Windows) {
+        if let Some(w) = state.products.get_mut(&ProductId::Office2019) {
             w.activation_id = None;
         }
         let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no activation ID");

@@ -48,7 +48,7 @@ pub fn describe(op: &PlanOp, before: &Value) -> Shown {
             activation(*product, "/atp <confirmation ID>", Licensed)
         }
         PlanOp::UninstallProductKey { activation_id, .. } => uninstall_key(activation_id),
-        PlanOp::InstallClientKey { edition, .. } => client_key(edition),
+        PlanOp::InstallClientKey { edition, .. } => client_key(edition, before),
         PlanOp::SetService(setting) => service_setting(setting),
         PlanOp::ClearListeningPort => clear_listening_port(),
         PlanOp::RestartService => restart(),
@@ -139,19 +139,24 @@ fn uninstall_key(activation_id: &str) -> Shown {
     Shown::new(Action::Delete, Value::Null, equivalent)
 }
 
-/// The edition's public KMS client key; an edition kmsconf's table does not hold (which apply
-/// refuses) shows as such.
-fn client_key(edition: &str) -> Shown {
+/// The edition's public KMS client key, replacing the key `before` where there is one; an
+/// edition kmsconf's table does not hold (which apply refuses) shows as such.
+fn client_key(edition: &str, before: &Value) -> Shown {
     let install = Method::INSTALL_PRODUCT_KEY.equivalent();
+    let action = if before.is_null() {
+        Action::Create
+    } else {
+        Action::Update
+    };
     let Some(known) = catalog::edition(edition) else {
         let equivalent =
             format!("{install} <the key of edition `{edition}`, not in kmsconf's table>");
-        return Shown::new(Action::Create, Value::Null, equivalent);
+        return Shown::new(action, Value::Null, equivalent);
     };
     let skip = known.key.chars().count().saturating_sub(5);
     let partial: String = known.key.chars().skip(skip).collect();
     Shown::new(
-        Action::Create,
+        action,
         key_value(&partial, Channel::KmsClient),
         format!("{install} {}", known.key),
     )
@@ -217,14 +222,20 @@ pub(crate) fn port_rule_value(rule: &PortRule) -> Value {
     })
 }
 
+/// What the agent runs: the group's inbound rules, selected by the group's resource string (the
+/// display name is localized, and `netsh ... set rule group=` also toggles the outbound rules),
+/// piped to `Set-NetFirewallRule` (whose own `-Direction` would set the direction, not filter).
 fn rule_group(group: RuleGroup, enabled: bool, remote_addresses: &[String]) -> Shown {
-    let switch = if enabled { "yes" } else { "no" };
+    let switch = if enabled { "True" } else { "False" };
+    let select = kmsconf_model::facts::rule_group(group).map_or_else(
+        || format!("-DisplayGroup '{}'", group.display_name()),
+        |g| format!("-Group '{}'", g.group),
+    );
     Shown::new(
         Action::Update,
         group_value(enabled, remote_addresses),
         format!(
-            "netsh advfirewall firewall set rule group=\"{}\" new enable={switch}",
-            group.display_name()
+            "Get-NetFirewallRule {select} -Direction Inbound | Set-NetFirewallRule -Enabled {switch}"
         ),
     )
 }
@@ -345,7 +356,8 @@ pub fn before(op: &PlanOp, observed: &EntryState, changes: &[KmsChange]) -> Opti
 fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
     let product = |id: &ProductId| state.products.get(id);
     match op {
-        PlanOp::InstallProductKey { product: id, .. } => product(id)
+        PlanOp::InstallProductKey { product: id, .. }
+        | PlanOp::InstallClientKey { product: id, .. } => product(id)
             .and_then(|p| Some(key_value(p.partial_key.as_deref()?, p.channel)))
             .unwrap_or_default(),
         PlanOp::ActivateOnline { product: id }
@@ -386,9 +398,7 @@ fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
             .as_ref()
             .map(port_rule_value)
             .unwrap_or_default(),
-        PlanOp::InstallLicensePack { .. }
-        | PlanOp::InstallClientKey { .. }
-        | PlanOp::UpdateSrvRecord { .. } => Value::Null,
+        PlanOp::InstallLicensePack { .. } | PlanOp::UpdateSrvRecord { .. } => Value::Null,
     }
 }
 
@@ -487,8 +497,8 @@ mod tests {
     use kmsconf_model::config::Config;
     use kmsconf_model::state::ProductState;
 
-    /// A KMS host with a Windows host key and kmsconf's port rule, planned for retirement: key
-    /// uninstall, client key, firewall rules, port rule removal and restart.
+    /// A KMS host with a Windows host key and kmsconf's port rule, planned for retirement: the
+    /// client key replacing the host key, firewall rules, port rule removal and restart.
     fn retired_plan() -> KmsHostPlan {
         let text = "[hosts.kms01]\ntarget = \"lab:kms01.json\"\nstate = \"retired\"\n";
         let config = Config::parse(std::path::Path::new("kmsconf.toml"), text).expect("config");
@@ -538,16 +548,16 @@ mod tests {
     #[test]
     fn an_edited_display_or_operation_is_refused_naming_the_change() {
         const PORT_RULE: &str = "firewall.kms-port-rule";
-        const KEY: &str = "products.windows.host_key";
+        const KEY: &str = crate::contract::CLIENT_KEY;
         type Edit = fn(&mut KmsChange);
         let edits: [(&str, &str, Edit); 5] = [
             (PORT_RULE, "after", |c| c.after = json!("anything")),
             (PORT_RULE, "equivalent", |c| c.equivalent = None),
             (PORT_RULE, "before", |c| c.before = json!(1688)),
             (PORT_RULE, "action", |c| c.action = Action::Create),
-            (KEY, "equivalent", |c| {
-                if let PlanOp::UninstallProductKey { activation_id, .. } = &mut c.operation {
-                    *activation_id = "70512334-47b4-44db-a233-be5ea33b914c".into();
+            (KEY, "after", |c| {
+                if let PlanOp::InstallClientKey { edition, .. } = &mut c.operation {
+                    *edition = "windows-server-2019-datacenter".into();
                 }
             }),
         ];

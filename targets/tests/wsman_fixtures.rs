@@ -83,7 +83,8 @@ const ALLOWED: &[(Expect, Side, &str)] = &[
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:Lifetime*"),
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:Name*"),
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:WorkingDirectory*"),
-    // stdin in console mode, as pywinrm sends it; pypsrp leaves the option out
+    // stdin is a pipe: kmsconf says so (FALSE, as Ansible sends it when it pipes input); pypsrp's
+    // recorded `powershell.exe -` Command leaves the option out, which also means a pipe
     (
         Expect::Command,
         Side::Kmsconf,

@@ -226,28 +226,36 @@ fn a_host_retires_through_the_agent_with_one_connection_per_host() {
     p.write("kmsconf.toml", &retired);
     let plan = once_per_host(&s, &p, 2, &["plan", "--detailed-exitcode"], 2);
     assert!(
-        plan.stdout.contains("slmgr.vbs /upk")
+        plan.stdout
+            .contains("slmgr.vbs /ipk WX4NM-KYWYW-QJJR4-XV3QB-6VM33")
+            && !plan.stdout.contains("slmgr.vbs /upk")
             && plan
                 .stdout
                 .contains("ClearKeyManagementServiceListeningPort"),
         "{plan:?}"
     );
-    // the key's uninstall fails once, part-way through: a second run converges
+    // the client key's install (which replaces the host key) fails once, part-way through: a
+    // second run converges
     let file = s.path(&format!("lab/{}.json", ADDRESSES[0]));
     let fault = [
         "lab",
         "fault",
         &file.display().to_string(),
         "--op",
-        "uninstall-key",
+        "install-key",
         "--hresult",
-        "0xC004F014",
+        "0xC004F050",
         "--times",
         "1",
     ];
     p.ok(&fault, 0);
     let failed = once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 1);
-    assert!(failed.all().contains("0xC004F014"), "{failed:?}");
+    assert!(failed.all().contains("0xC004F050"), "{failed:?}");
+    assert_eq!(
+        lab(ADDRESSES[0])["host"]["products"]["windows"]["channel"],
+        "kms-host",
+        "a failed replacement leaves the KMS host key, never no key"
+    );
     let applied = once_per_host(&s, &p, 2, &["apply", "--auto-approve"], 0);
     assert!(!applied.all().contains("HJKMP"), "a secret was printed");
     once_per_host(&s, &p, 2, &["plan", "--detailed-exitcode"], 0);

@@ -55,6 +55,9 @@ impl OperationTimeout {
     pub const RANGE: RangeInclusive<u32> = 1..=3600;
     /// 20 seconds, pywinrm's and pypsrp's default (`PT20S`).
     pub const DEFAULT: Self = Self(20);
+    /// WinRM's default `MaxTimeoutms` (60000 ms) in seconds: a host that keeps it answers a
+    /// longer `OperationTimeout` as if it were this one (MS-WSMV 2.2.4.10, 3.1.4.1.6).
+    pub const SERVER_DEFAULT_MAX: u32 = 60;
 
     /// `None` outside [`Self::RANGE`].
     pub fn from_seconds(seconds: u32) -> Option<Self> {

@@ -21,6 +21,7 @@ fn the_table_parses_and_every_row_names_a_known_source() {
         )
         .chain(f.hresult.iter().map(|h| &h.source))
         .chain(f.winrm.iter().map(|w| &w.source))
+        .chain(f.firewall_error.iter().map(|e| &e.source))
         .collect();
     for s in sources {
         assert!(
@@ -164,5 +165,18 @@ fn winrm_ports_are_the_tables() {
     assert_eq!(
         f.winrm("client-operation-timeout"),
         OperationTimeout::DEFAULT.seconds().to_string()
+    );
+    assert_eq!(
+        f.winrm("server-max-timeout-ms-default"),
+        (OperationTimeout::SERVER_DEFAULT_MAX * 1000).to_string()
+    );
+}
+
+/// A rule the host lacks is the cmdlet's not-found error, with no HRESULT.
+#[test]
+fn a_missing_rule_is_the_cmdlets_not_found_error() {
+    assert_eq!(
+        facts().rule_not_found("SPPSVC-In-TCP-NoScope"),
+        "No MSFT_NetFirewallRule objects found with property 'InstanceID' equal to 'SPPSVC-In-TCP-NoScope'.  Verify the value of the property and retry. (ObjectNotFound)"
     );
 }

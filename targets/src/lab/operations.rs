@@ -25,6 +25,8 @@ pub(super) const SL_E_INVALID_PRODUCT_KEY: u32 = 0xC004_F050;
 pub(super) const SL_E_CIDIID_MISMATCHED: u32 = 0xC004_F031;
 pub(super) const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
 pub(super) const SL_E_NETWORK: u32 = 0xC004_FC03;
+/// The folder of the Office 2010 KMS host pack for Windows 6.2 and later (its kms_host.vbs).
+const OFFICE_2010_PACK_FOLDER: &str = "win8";
 /// The grace minutes of an activated product (180 days).
 const ACTIVATED_GRACE_MINUTES: u32 = 259_200;
 
@@ -94,7 +96,8 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
 }
 
 /// A pack folder that holds only one folder per host OS (as the Office 2010 KMS host pack does)
-/// is refused, as on Windows: the config must name the host OS's folder.
+/// is refused, as on Windows, naming the folder the pack's own kms_host.vbs picks for a lab host
+/// (a Windows Server of version 10.0: `win8`, for 6.2 and later).
 fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> ChangeStatus {
     if !path.exists() {
         return fail(
@@ -107,7 +110,7 @@ fn install_license_pack(file: &mut LabFile, product: ProductId, path: &Path) -> 
         return fail(
             E_FILE_NOT_FOUND,
             &format!(
-                "license pack `{}` keeps its license files in one folder per host OS ({}): set license_pack to the folder for this host's Windows",
+                "license pack `{}` keeps its license files in one folder per host OS ({}): set license_pack to its `{OFFICE_2010_PACK_FOLDER}` folder, the one the pack's kms_host.vbs picks for Windows 10.0",
                 path.display(),
                 per_os.join(", ")
             ),
@@ -406,8 +409,17 @@ fn set_rule_group(
     ChangeStatus::applied()
 }
 
-/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is an error, as the cmdlet
-/// gives; an enabled rule takes the profiles, and the scope when one is given.
+/// `Set-NetFirewallRule -Name RULE`: a rule the host does not have is the cmdlet's not-found
+/// error ([`rule_not_found`]); an enabled rule takes the profiles, and the scope when one is given.
+/// What `Set-NetFirewallRule -Name RULE` gives for a rule the host lacks: PowerShell's
+/// cmdletization not-found error, which carries no HRESULT (the facts table's row, unverified).
+fn rule_not_found(rule: &str) -> ChangeStatus {
+    ChangeStatus::Failed {
+        code: None,
+        message: kmsconf_model::facts::facts().rule_not_found(rule),
+    }
+}
+
 fn set_firewall_rule(
     file: &mut LabFile,
     group: RuleGroup,
@@ -417,12 +429,12 @@ fn set_firewall_rule(
     remote_addresses: Option<&[String]>,
 ) -> ChangeStatus {
     let Some(g) = file.host.firewall.groups.get_mut(&group) else {
-        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+        return rule_not_found(rule);
     };
     let mut rules = std::mem::take(&mut g.rules);
     let Some(r) = rules.get_mut(rule) else {
         g.rules = rules;
-        return fail(E_FILE_NOT_FOUND, &format!("no firewall rule `{rule}`"));
+        return rule_not_found(rule);
     };
     r.enabled = enabled;
     if enabled {

@@ -145,7 +145,7 @@ fn a_pack_of_per_os_folders_is_refused_naming_them() {
     };
     let refused = install(pack.clone());
     assert!(
-        matches!(&refused, ChangeStatus::Failed { code: Some(0x8007_0002), message } if message.contains("(win2k3, win7, win8)")),
+        matches!(&refused, ChangeStatus::Failed { code: Some(0x8007_0002), message } if message.contains("(win2k3, win7, win8): set license_pack to its `win8` folder")),
         "{refused:?}"
     );
     assert_eq!(install(pack.join("win8")), ChangeStatus::applied());

@@ -183,8 +183,11 @@ function Get-KmsconfProfiles($Profiles) {
 # --- the operations: one function each, taking the request, returning what it read back ------
 
 # Everything kmsconf manages, plus counters and the clock.
+# Windows 7 / Server 2008 R2 and older (6.1 and below) are refused before any product query: their
+# SoftwareLicensingProduct has no ProductKeyChannel, and the Windows 8 slmgr.vbs refuses them too.
 function Invoke-KmsconfDiscover($Request) {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version | Select-Object -Property Caption, Version
+    if ([version]$os.Version -lt [version]'6.2') { throw ('kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later, and this host runs {0} (version {1}), whose SoftwareLicensingProduct class has no ProductKeyChannel' -f $os.Caption, $os.Version) }
     [ordered]@{
         ComputerName = $env:COMPUTERNAME
         OperatingSystem = $os
@@ -239,11 +242,11 @@ function Invoke-KmsconfUnlock($Request) {
     [ordered]@{ Released = $true; Holder = $current }
 }
 
-# Installs the license files of the pack at the request's path, as `slmgr /ilc` does: a
-# folder's own `.xrm-ms` files (not its subfolders), or one file. A pack that keeps one folder
-# per host OS (the Office 2010 KMS host pack: `win2k3`, `win7`, `win8`), whose own installer
-# installs only the host OS's folder, is refused with the folders named, so the config names
-# the exact one.
+# Installs the license files of the pack at the request's path: a folder's own `.xrm-ms` files
+# (not its subfolders), each as `slmgr /ilc` installs one file, or one file. (Only `/rilc` walks
+# folders, and only system32\oem and spp\tokens.) A pack that keeps one folder per host OS (the
+# Office 2010 KMS host pack: `win2k3`, `win7`, `win8`), whose own kms_host.vbs installs `win7` on
+# Windows 6.1 and `win8` on 6.2 and later, is refused naming the folder for this host.
 function Invoke-KmsconfInstallLicensePack($Request) {
     $path = [string]$Request.path
     if (Test-Path -LiteralPath $path -PathType Container) { $files = @(Get-ChildItem -LiteralPath $path -Filter '*.xrm-ms' -File) }
@@ -253,7 +256,12 @@ function Invoke-KmsconfInstallLicensePack($Request) {
         $perOs = @(Get-ChildItem -LiteralPath $path -Directory -ErrorAction SilentlyContinue |
             Where-Object { @(Get-ChildItem -LiteralPath $_.FullName -Filter '*.xrm-ms' -File).Count -gt 0 } |
             ForEach-Object { $_.Name })
-        if ($perOs.Count -gt 0) { throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}): set license_pack to the folder for this host''s Windows, the one the pack''s own installer would install' -f $path, ($perOs -join ', ')) }
+        if ($perOs.Count -gt 0) {
+            $v = [Environment]::OSVersion.Version
+            $folder = if ($v.Major -gt 6 -or ($v.Major -eq 6 -and $v.Minor -ge 2)) { 'win8' } elseif ($v.Major -eq 6 -and $v.Minor -eq 1) { 'win7' } else { $null }
+            if ($null -eq $folder) { throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}), and none is for Windows {2}' -f $path, ($perOs -join ', '), $v) }
+            throw ('0x80070002 license pack {0} keeps its license files in one folder per host OS ({1}): set license_pack to its `{2}` folder, the one the pack''s kms_host.vbs picks for Windows {3}.{4}' -f $path, ($perOs -join ', '), $folder, $v.Major, $v.Minor)
+        }
         throw ('0x80070002 license pack {0} holds no .xrm-ms license files' -f $path)
     }
     $svc = Get-KmsconfLicensingService

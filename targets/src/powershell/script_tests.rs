@@ -73,4 +73,19 @@ fn a_license_pack_is_one_folder_not_a_tree() {
     let text = function("Invoke-KmsconfInstallLicensePack");
     assert!(!agent_script().contains("-Recurse"));
     assert!(text.contains("keeps its license files in one folder per host OS"));
+    // the folder the pack's kms_host.vbs picks: win7 on 6.1, win8 on 6.2 and later
+    assert!(text.contains("{ 'win8' } elseif ($v.Major -eq 6 -and $v.Minor -eq 1) { 'win7' }"));
+}
+
+/// Hosts older than Windows 8 / Server 2012 (6.2) are refused by name before any product query
+/// names `ProductKeyChannel`, which their class lacks.
+#[test]
+fn discovery_refuses_hosts_older_than_6_2_before_querying_products() {
+    let text = function("Invoke-KmsconfDiscover");
+    let check = text
+        .find("[version]$os.Version -lt [version]'6.2'")
+        .expect("the version check");
+    let products = text.find("Get-KmsconfProducts").expect("the product query");
+    assert!(check < products);
+    assert!(text.contains("kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later"));
 }

@@ -148,6 +148,10 @@ mod tests {
                 .max_envelope_size
                 .to_string()
         );
+        assert_eq!(
+            f.winrm("console-mode-stdin"),
+            super::wsman::CONSOLE_MODE_STDIN
+        );
         assert!(
             super::encryption::content_type(super::encryption::Protocol::Spnego)
                 .contains(&format!("protocol=\"{}\"", f.winrm("sealed-protocol")))

@@ -27,6 +27,10 @@ const SIGNAL_TERMINATE: &str =
 
 /// The resource every request here addresses: the WinRS command shell.
 pub const RESOURCE_URI: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd";
+/// `WINRS_CONSOLEMODE_STDIN` on a Command: kmsconf pipes the agent on stdin, and `TRUE` would
+/// tell the service stdin is a console (wsman.h: "default implies Pipe"); Ansible sends `FALSE`
+/// whenever it pipes input.
+pub const CONSOLE_MODE_STDIN: &str = "FALSE";
 /// The WSManFault code of a Receive long poll that ended with no output (`ERROR_WSMAN_OPERATION_TIMEDOUT`).
 pub const TIMED_OUT_CODE: u32 = 2_150_858_793;
 
@@ -98,7 +102,7 @@ pub fn command(
     let head = Head {
         action: &format!("{SHELL}/Command"),
         options: &[
-            ("WINRS_CONSOLEMODE_STDIN", "TRUE"),
+            ("WINRS_CONSOLEMODE_STDIN", CONSOLE_MODE_STDIN),
             ("WINRS_SKIP_CMD_SHELL", "FALSE"),
         ],
         shell_id: Some(shell_id),

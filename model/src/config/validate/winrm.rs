@@ -141,7 +141,12 @@ fn convert_timeout(ctx: &mut Ctx, timeout: &At<i64>) -> OperationTimeout {
         .ok()
         .and_then(OperationTimeout::from_seconds)
     {
-        Some(t) => t,
+        Some(t) => {
+            if t.seconds() > OperationTimeout::SERVER_DEFAULT_MAX {
+                ctx.warn(timeout.start(), format!("`operation_timeout` = {seconds} is above {max} seconds, the default of the host's WinRM setting `MaxTimeoutms` ({max}000): a host that keeps it waits at most {max} seconds per request whatever kmsconf asks; raise `MaxTimeoutms` on the host (`winrm set winrm/config @{{MaxTimeoutms=\"{seconds}000\"}}`) or lower `operation_timeout`", max = OperationTimeout::SERVER_DEFAULT_MAX));
+            }
+            t
+        }
         None => {
             let range = OperationTimeout::RANGE;
             ctx.error(
@@ -154,5 +159,36 @@ fn convert_timeout(ctx: &mut Ctx, timeout: &At<i64>) -> OperationTimeout {
             );
             OperationTimeout::DEFAULT
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn warnings(timeout: u32) -> Vec<String> {
+        let text = format!(
+            "[hosts.kms01]\ntarget = \"winrm+https://CORP\\\\admin@kms01.corp.example\"\n[hosts.kms01.winrm]\npassword = {{ env = \"PW\" }}\noperation_timeout = {timeout}\n"
+        );
+        let config = Config::parse(Path::new("kmsconf.toml"), &text).expect("valid");
+        config.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    /// WinRM's default `MaxTimeoutms` caps what a host waits: above it is a warning naming the
+    /// setting, at it nothing.
+    #[test]
+    fn an_operation_timeout_above_winrms_default_max_is_a_warning_naming_it() {
+        assert!(warnings(60).is_empty(), "{:?}", warnings(60));
+        let w = warnings(61);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("`operation_timeout` = 61 is above 60 seconds")
+                && w[0].contains("`MaxTimeoutms` (60000)")
+                && w[0].contains("MaxTimeoutms=\"61000\""),
+            "{}",
+            w[0]
+        );
     }
 }

@@ -97,7 +97,7 @@ fn command_escapes_its_arguments_one_element_each() {
     assert_eq!(
         options(&doc),
         [
-            ("WINRS_CONSOLEMODE_STDIN".into(), "TRUE".into()),
+            ("WINRS_CONSOLEMODE_STDIN".into(), "FALSE".into()),
             ("WINRS_SKIP_CMD_SHELL".into(), "FALSE".into())
         ]
     );
