@@ -24,6 +24,23 @@ pub struct Facts {
     /// What the WinRM transport relies on: ports, URIs, fault codes, the sealed body format.
     #[serde(default)]
     pub winrm: Vec<WinRmFact>,
+    /// What the agent and its bootstrap rely on in PowerShell and .NET on the host.
+    #[serde(default)]
+    pub agent: Vec<AgentFact>,
+}
+
+/// One fact the agent relies on: a named value, its source, and whether a source confirms it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFact {
+    pub name: String,
+    pub value: String,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// `false`: no source confirms it; discovery reads it and reports a host that differs.
+    #[serde(default = "yes")]
+    pub verified: bool,
 }
 
 /// One WinRM fact: a named value and its source.
@@ -42,6 +59,15 @@ impl Facts {
     /// compare it with the code then fail).
     pub fn winrm(&self, name: &str) -> &str {
         self.winrm
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("", |f| f.value.as_str())
+    }
+
+    /// The value of agent fact `name` (empty when the table has no such row: the tests that
+    /// compare it with the agent then fail).
+    pub fn agent(&self, name: &str) -> &str {
+        self.agent
             .iter()
             .find(|f| f.name == name)
             .map_or("", |f| f.value.as_str())
