@@ -11,6 +11,7 @@ use kmsconf_targets::lab::{self, clients};
 
 use crate::Error;
 
+pub use lab::agent::Served;
 pub use lab::clients::{Added, NewRequests};
 pub use lab::listen::Opened;
 pub use lab::{confirmation_id_for as confirmation_id, Fault, LabFile, MAX_LATENCY_MS};
@@ -57,7 +58,7 @@ pub fn show(path: &Path) -> Result<LabFile, Error> {
 }
 
 /// Speaks the Windows agent's protocol on `input` and `output` for the lab host at `path`.
-pub fn serve_agent(path: &Path, input: impl BufRead, output: impl Write) -> Result<(), Error> {
+pub fn serve_agent(path: &Path, input: impl BufRead, output: impl Write) -> Result<Served, Error> {
     Ok(lab::agent::serve(path, input, output)?)
 }
 

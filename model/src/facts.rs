@@ -27,6 +27,23 @@ pub struct Facts {
     /// Firewall cmdlet errors that carry no HRESULT (a rule the host lacks).
     #[serde(default)]
     pub firewall_error: Vec<FirewallErrorFact>,
+    /// What the agent and its bootstrap rely on in PowerShell and .NET on the host.
+    #[serde(default)]
+    pub agent: Vec<AgentFact>,
+}
+
+/// One fact the agent relies on: a named value, its source, and whether a source confirms it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFact {
+    pub name: String,
+    pub value: String,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// `false`: no source confirms it; discovery reads it and reports a host that differs.
+    #[serde(default = "yes")]
+    pub verified: bool,
 }
 
 /// A NetSecurity cmdlet error without an HRESULT: its PowerShell category and English text.
@@ -71,6 +88,15 @@ impl Facts {
     /// compare it with the code then fail).
     pub fn winrm(&self, name: &str) -> &str {
         self.winrm
+            .iter()
+            .find(|f| f.name == name)
+            .map_or("", |f| f.value.as_str())
+    }
+
+    /// The value of agent fact `name` (empty when the table has no such row: the tests that
+    /// compare it with the agent then fail).
+    pub fn agent(&self, name: &str) -> &str {
+        self.agent
             .iter()
             .find(|f| f.name == name)
             .map_or("", |f| f.value.as_str())

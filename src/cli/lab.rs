@@ -206,7 +206,10 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         LabCommand::Listen { paths } => return super::listen::run(&paths),
         LabCommand::Agent { path } => {
             let stdin = std::io::stdin().lock();
-            lab::serve_agent(&path, stdin, std::io::stdout().lock())?;
+            // a damaged agent ends the session as the bootstrap ends PowerShell: exit code 1
+            if lab::serve_agent(&path, stdin, std::io::stdout().lock())? == lab::Served::Damaged {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         LabCommand::Show { path } => {
             let file = lab::show(&path)?;

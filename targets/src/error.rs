@@ -113,6 +113,12 @@ pub enum RemoteError {
         exit_code: Option<i32>,
         stderr: String,
     },
+    /// The bootstrap found that the agent it read is not the one kmsconf sent; nothing ran.
+    #[error("the agent arrived damaged over {transport} (SHA-256 mismatch): {damage}")]
+    Damaged {
+        transport: &'static str,
+        damage: crate::powershell::Damage,
+    },
     #[error("cannot read the {what} answer: {source}")]
     Answer {
         what: &'static str,

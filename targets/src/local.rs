@@ -53,6 +53,10 @@ impl Transport for LocalShell {
         self.timeout
     }
 
+    fn name(&self) -> &'static str {
+        "the local pipe to PowerShell"
+    }
+
     fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
         run.timed_out.then(|| Error::Timeout {
             host: host.to_string(),

@@ -94,6 +94,10 @@ impl Transport for SshShell {
         self.timeout
     }
 
+    fn name(&self) -> &'static str {
+        "SSH"
+    }
+
     fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
         if run.timed_out {
             return Some(Error::Timeout {

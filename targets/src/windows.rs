@@ -30,6 +30,9 @@ pub trait Transport: Send + Sync {
     fn failure(&self, host: &str, run: &Finished) -> Option<Error>;
     /// The longest wait for the answers to one round of requests.
     fn timeout(&self) -> Duration;
+    /// What carries the session, as a person names it (`SSH`, `WinRM`): the agent may have been
+    /// damaged on the way.
+    fn name(&self) -> &'static str;
 }
 
 /// A Windows host reached through a transport.
@@ -85,7 +88,21 @@ impl<T: Transport> Link<T> {
         let deadline = Instant::now() + self.transport.timeout();
         while exchange.waiting() {
             let broken = match session.next(deadline) {
-                Next::Line(line) => exchange.read(&line).err(),
+                Next::Line(line) => {
+                    let broken = exchange.read(&line).err();
+                    // the bootstrap refused to run the agent: nothing more will come, even if
+                    // something on the way (a relay) keeps the session open
+                    if broken.is_none()
+                        && exchange
+                            .refused
+                            .as_ref()
+                            .is_some_and(AgentError::ends_session)
+                    {
+                        exchange.ended = Some(session.close(false));
+                        return Ok(exchange);
+                    }
+                    broken
+                }
                 Next::LineTooLong => Some(AgentError::LineTooLong),
                 Next::Ended => {
                     exchange.ended = Some(session.close(false));
@@ -127,6 +144,10 @@ impl<T: Transport> Link<T> {
         }
         let what = what.to_string();
         self.remote(match refused {
+            Some(AgentError::Damaged(damage)) => RemoteError::Damaged {
+                transport: self.transport.name(),
+                damage,
+            },
             Some(source) => RemoteError::Refused { what, source },
             None => RemoteError::Ended {
                 what,
@@ -243,6 +264,8 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
         let mut requests: Vec<Request> = batch.iter().map(Request::operation).collect();
         let exchange = link.exchange(&mut requests)?;
         let refused = exchange.refused;
+        // a damaged agent, like a lost connection, ran nothing: the batch fails whole
+        let damaged = matches!(refused, Some(AgentError::Damaged(_)));
         let cause = exchange.ended.map(|mut run| {
             // PowerShell's own error text can quote what it was given; it reaches the report
             run.stderr = requests.iter().fold(run.stderr, |text, r| r.redact(&text));
@@ -251,7 +274,7 @@ impl<T: Transport + 'static> Target for WindowsTarget<T> {
                 refused,
                 "PowerShell stopped before reporting on every operation",
             );
-            let connection = link.transport.failure(&link.host, &run).is_some();
+            let connection = damaged || link.transport.failure(&link.host, &run).is_some();
             (lost, connection)
         });
         let nothing_began = !exchange.began.iter().any(|b| *b);
@@ -356,6 +379,9 @@ mod tests {
         }
         fn timeout(&self) -> Duration {
             Duration::from_secs(20)
+        }
+        fn name(&self) -> &'static str {
+            "sh"
         }
     }
 
@@ -501,6 +527,39 @@ mod tests {
         assert!(
             matches!(&outcomes[0], ChangeStatus::Failed { message, .. } if message.contains("not run") && message.contains("`ConstrainedLanguage` mode")),
             "{outcomes:?}"
+        );
+    }
+
+    /// A host whose bootstrap found the agent damaged: it answers one `damaged` line and ends
+    /// with exit code 1; discovery fails naming the transport, and a batch fails whole (no
+    /// operation ran).
+    #[test]
+    fn an_agent_damaged_on_the_way_is_reported_with_its_transport_and_runs_nothing() {
+        let damaged = line(
+            "damaged",
+            r#"{"Expected":"00ff","Received":"ff00","Bytes":41000}"#,
+        );
+        let host = target(0, &format!("{damaged}exit 1\n"), false);
+        let e = host.discover().expect_err("damaged").to_string();
+        assert!(
+            e.starts_with("host `kms01`: the agent arrived damaged over sh (SHA-256 mismatch): ")
+                && e.contains("`00ff`")
+                && e.contains("decoded 41000 bytes with SHA-256 `ff00`"),
+            "{e}"
+        );
+        let e = host.execute(&batch()).expect_err("nothing ran");
+        assert!(
+            matches!(
+                &e,
+                Error::Remote {
+                    source: RemoteError::Damaged {
+                        transport: "sh",
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{e:?}"
         );
     }
 

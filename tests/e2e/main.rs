@@ -11,6 +11,7 @@ mod agent;
 mod bounded;
 mod common;
 mod config_schema;
+mod contact;
 mod corpus;
 mod day2;
 #[cfg(unix)]

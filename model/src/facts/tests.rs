@@ -22,6 +22,7 @@ fn the_table_parses_and_every_row_names_a_known_source() {
         .chain(f.hresult.iter().map(|h| &h.source))
         .chain(f.winrm.iter().map(|w| &w.source))
         .chain(f.firewall_error.iter().map(|e| &e.source))
+        .chain(f.agent.iter().map(|a| &a.source))
         .collect();
     for s in sources {
         assert!(

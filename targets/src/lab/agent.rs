@@ -1,6 +1,7 @@
 //! `kmsconf lab agent PATH`: the Windows agent's protocol on standard input and output, for a
-//! host whose state is the lab file PATH. It reads (and ignores) the agent script a real host
-//! would run, then answers each request line as the agent does: `begin`, then one answer with
+//! host whose state is the lab file PATH. It reads the agent script a real host would run and,
+//! as the bootstrap does there, checks that it is the agent this kmsconf embeds (answering one
+//! `damaged` line and nothing else when it is not), then answers each request line as the agent does: `begin`, then one answer with
 //! the CIM-shaped read-back of [`super::cim`], the effects coming from the lab simulation
 //! ([`super::operations`]). Behind `ssh` it tests the whole Windows path (transport, session,
 //! protocol, CIM parsing, read-back verification) against a host whose state changes.
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{cim, clients, operations, LabFile, LabTarget};
+use crate::powershell::{self, Damage, DAMAGED};
 use crate::Error;
 
 /// One request line, as the agent reads it.
@@ -83,9 +85,18 @@ struct Agent {
     lock: Option<(String, LockGuard)>,
 }
 
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// The input ended after the requests it held.
+    Ended,
+    /// The agent that arrived is not the one this kmsconf embeds: no request was read.
+    Damaged,
+}
+
 /// Serves requests from `input` until it ends, answering on `output`. `Err` when the lab file
 /// cannot be used, or the host is set unreachable (the session then ends, as a lost connection).
-pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result<(), Error> {
+pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result<Served, Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -99,8 +110,16 @@ pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result
         ),
         lock: None,
     };
-    // the agent script: a real host runs it; the lab is that agent already
-    let mut lines = input.lines().skip(1);
+    let mut lines = input.lines();
+    // the agent script: a real host runs it once its SHA-256 is the one the bootstrap carries;
+    // the lab is that agent already, so it checks against the one this kmsconf embeds
+    let script = lines.next().transpose().map_err(io)?;
+    if let Some(damage) = damage(script.as_deref()) {
+        let body = serde_json::to_string(&damage).unwrap_or_default();
+        writeln!(output, "KMSCONF:{DAMAGED}:{}", BASE64.encode(body)).map_err(io)?;
+        output.flush().map_err(io)?;
+        return Ok(Served::Damaged);
+    }
     while let Some(line) = lines.next().transpose().map_err(io)? {
         if line.trim().is_empty() {
             continue;
@@ -117,7 +136,20 @@ pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result
         let (kind, reply) = agent.handle(&incoming)?;
         send(&mut output, kind, Some(incoming.id), reply).map_err(io)?;
     }
-    Ok(())
+    Ok(Served::Ended)
+}
+
+/// What the bootstrap would report of the agent line `line`, as it checks it: `None` when it
+/// decodes to the agent this kmsconf embeds.
+fn damage(line: Option<&str>) -> Option<Damage> {
+    let expected = powershell::agent_sha256();
+    let bytes = line.and_then(|l| BASE64.decode(l.trim()).ok());
+    let received = bytes.as_deref().map(powershell::sha256).unwrap_or_default();
+    (received != expected).then(|| Damage {
+        expected: expected.to_string(),
+        received,
+        bytes: bytes.map(|b| b.len() as u64),
+    })
 }
 
 /// Writes one `KMSCONF:` line: `begin` with the ID alone, any other kind with the envelope.

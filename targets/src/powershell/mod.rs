@@ -16,31 +16,58 @@ mod script;
 mod verify;
 
 pub use protocol::{
-    discovery, message, outcome, readable_stderr, AgentError, Answer, Begin, Message,
+    discovery, message, outcome, readable_stderr, AgentError, Answer, Begin, Damage, Message,
+    DAMAGED,
 };
 pub use request::Request;
-pub use script::agent_script;
+pub use script::{agent_script, agent_sha256, sha256};
 pub use verify::{verify, VerifyError};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use std::sync::OnceLock;
 
 /// The program a transport starts on the host.
 pub const PROGRAM: &str = "powershell.exe";
 
-/// Reads the agent (one line of base64 of UTF-8) from standard input and runs it; the agent then
-/// reads the requests that follow. Fixed text with no secret in it: this is all that appears on
-/// the command line. Its preferences are global, so the NetSecurity cmdlets (CDXML functions,
-/// which do not see a script's own preference variables) stop on errors too, and no progress
-/// record ("Preparing modules for first use") reaches stderr. Before anything else it checks the
-/// language mode: under Constrained Language Mode (AppLocker or WDAC) the .NET calls that follow
-/// would fail halfway, so it says so on a line of its own, with nothing but a cmdlet and a
-/// property read.
+/// Reads the agent (one line of base64 of UTF-8) from standard input, checks it arrived intact,
+/// and runs it; the agent then reads the requests that follow. Fixed text with no secret in it
+/// (the agent's SHA-256 is the only thing filled in): this is all that appears on the command
+/// line. Its preferences are global, so the NetSecurity cmdlets (CDXML functions, which do not
+/// see a script's own preference variables) stop on errors too, and no progress record
+/// ("Preparing modules for first use") reaches stderr.
+///
+/// Before anything else it checks the language mode: under Constrained Language Mode (AppLocker
+/// or WDAC) the .NET calls that follow would fail halfway, so it says so on a line of its own,
+/// with nothing but a cmdlet and a property read. Then it hashes what it read (the `sha256` row
+/// of the facts table: the CSP class works under the FIPS policy on every .NET Framework) and,
+/// when that is not the SHA-256 kmsconf sent, or the line is not base64 at all, answers one
+/// framed `damaged` line (what it expected, what it computed, how many bytes it decoded) and
+/// ends with exit code 1, before reading any request.
 const BOOTSTRAP: &str = "$mode = [string]$ExecutionContext.SessionState.LanguageMode; \
 if ($mode -ne 'FullLanguage') { Write-Output ('KMSCONF-LANGUAGE-MODE:' + $mode); exit 1 }; \
 $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; \
-$agent = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String([Console]::In.ReadLine().Trim())); \
-& ([ScriptBlock]::Create($agent))";
+$expected = 'AGENT_SHA256'; $bytes = $null; $received = ''; \
+try { $bytes = [Convert]::FromBase64String([Console]::In.ReadLine().Trim()) } catch { $bytes = $null }; \
+if ($null -ne $bytes) { $received = -join ((New-Object SHA256_CLASS).ComputeHash($bytes) | ForEach-Object { $_.ToString('x2') }) }; \
+if ($received -ne $expected) { \
+$damage = ConvertTo-Json -Compress -InputObject @{ Expected = $expected; Received = $received; Bytes = $(if ($null -eq $bytes) { $null } else { $bytes.Length }) }; \
+[Console]::Out.WriteLine('KMSCONF:damaged:' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($damage))); \
+[Console]::Out.Flush(); exit 1 }; \
+& ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString($bytes)))";
+
+/// The `sha256` row of the facts table: the .NET class the bootstrap hashes with.
+const SHA256_CLASS: &str = "System.Security.Cryptography.SHA256CryptoServiceProvider";
+
+/// [`BOOTSTRAP`] with the SHA-256 of this kmsconf's agent in it, built once.
+fn bootstrap() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        BOOTSTRAP
+            .replace("AGENT_SHA256", agent_sha256())
+            .replace("SHA256_CLASS", SHA256_CLASS)
+    })
+}
 
 /// The first line of a session's input: the agent script, as [`BOOTSTRAP`] reads it.
 pub fn agent_line() -> String {
@@ -51,7 +78,7 @@ pub fn agent_line() -> String {
 /// (UTF-16LE, base64) so no shell on the way (cmd.exe or PowerShell as the SSH server's default
 /// shell) can reinterpret it.
 pub fn arguments() -> Vec<String> {
-    let utf16: Vec<u8> = BOOTSTRAP
+    let utf16: Vec<u8> = bootstrap()
         .encode_utf16()
         .flat_map(u16::to_le_bytes)
         .collect();

@@ -75,6 +75,9 @@ pub enum AgentError {
     /// The session runs in a language mode where the agent cannot work; nothing was run.
     #[error("PowerShell on the host runs in `{mode}` mode (an AppLocker or WDAC policy), where kmsconf's agent cannot make the .NET calls it needs; nothing was run: use an account or endpoint whose sessions run in FullLanguage mode")]
     LanguageMode { mode: String },
+    /// The bootstrap found that the agent it read is not the one kmsconf sent; nothing ran.
+    #[error("the agent arrived damaged (SHA-256 mismatch): {0}")]
+    Damaged(Damage),
     #[error("malformed answer line `KMSCONF:{line}`")]
     MalformedLine { line: String },
     #[error("answer `{kind}` is not base64: {source}")]
@@ -104,6 +107,14 @@ pub enum AgentError {
     RoundTooLong,
 }
 
+impl AgentError {
+    /// The bootstrap's refusal to run the agent (its language mode, a damaged agent): the
+    /// session ends after it, with no answer to any request.
+    pub fn ends_session(&self) -> bool {
+        matches!(self, Self::LanguageMode { .. } | Self::Damaged(_))
+    }
+}
+
 /// The host's message, explained by its HRESULT where there is one.
 fn explained(code: Option<u32>, message: &str) -> String {
     match code {
@@ -123,8 +134,42 @@ pub struct Message {
 /// FullLanguage mode.
 const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
 
+/// The kind of the one line the bootstrap answers when the agent it read is not the one sent.
+pub const DAMAGED: &str = "damaged";
+
+/// What the bootstrap reports of an agent that did not arrive intact: the SHA-256 it expected
+/// (from its command line), the one it computed, and how many bytes it decoded (`None`: the
+/// line was not base64, or did not come).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Damage {
+    pub expected: String,
+    pub received: String,
+    pub bytes: Option<u64>,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sent = super::agent_script().len();
+        match self.bytes {
+            Some(bytes) => write!(
+                f,
+                "kmsconf sent {sent} bytes with SHA-256 `{}`, the host decoded {bytes} bytes with SHA-256 `{}`",
+                self.expected, self.received
+            )?,
+            None => write!(
+                f,
+                "kmsconf sent {sent} bytes with SHA-256 `{}`, and what the host read was not that line in base64",
+                self.expected
+            )?,
+        }
+        write!(f, "; nothing was run: something on the way altered the data (a proxy, a shell or console that rewrites its input); run again, and report it if it recurs")
+    }
+}
+
 /// The answer line in `line`, if it is one (other output, such as a banner, is `None`). A
-/// session in Constrained Language Mode is an error that says so.
+/// session in Constrained Language Mode, or whose agent arrived damaged, is an error that says
+/// so.
 pub fn message(line: &str) -> Option<Result<Message, AgentError>> {
     let line = line.trim();
     if let Some(mode) = line.strip_prefix(LANGUAGE_MODE) {
@@ -132,7 +177,18 @@ pub fn message(line: &str) -> Option<Result<Message, AgentError>> {
             mode: mode.trim().to_string(),
         }));
     }
-    line.strip_prefix("KMSCONF:").map(decode)
+    let message = line.strip_prefix("KMSCONF:").map(decode)?;
+    Some(message.and_then(|m| {
+        if m.kind != DAMAGED {
+            return Ok(m);
+        }
+        match serde_json::from_str::<Damage>(&m.json) {
+            Ok(damage) => Err(AgentError::Damaged(damage)),
+            Err(_) => Err(AgentError::MalformedLine {
+                line: format!("{DAMAGED}:{}", m.json),
+            }),
+        }
+    }))
 }
 
 fn decode(rest: &str) -> Result<Message, AgentError> {

@@ -60,3 +60,21 @@ pub fn agent_script() -> &'static str {
     static SCRIPT: OnceLock<String> = OnceLock::new();
     SCRIPT.get_or_init(build)
 }
+
+/// The SHA-256 of `script`'s UTF-8 bytes, in lowercase hex: what the bootstrap computes from
+/// the agent it read.
+pub fn sha256(script: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, script)
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
+}
+
+/// The SHA-256 of [`agent_script`], which the bootstrap carries.
+pub fn agent_sha256() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| sha256(agent_script().as_bytes()))
+}

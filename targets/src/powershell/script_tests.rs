@@ -22,6 +22,81 @@ fn constrained_language_mode_is_detected_first_and_named() {
     );
 }
 
+/// The bootstrap checks, in this order, the language mode, then the SHA-256 of what it read
+/// against the agent's (with the class of the facts table's `sha256` row), answering one framed
+/// `damaged` line and exit code 1 on a mismatch, and only then runs the agent.
+#[test]
+fn the_bootstrap_runs_the_agent_only_once_its_sha256_matches() {
+    use kmsconf_model::facts::facts;
+    let text = bootstrap();
+    assert_eq!(facts().agent("sha256"), SHA256_CLASS);
+    assert_eq!(facts().agent("language-mode"), "FullLanguage");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` not in {text}"))
+    };
+    let mode = at("$mode -ne 'FullLanguage'");
+    let expected = at(&format!("$expected = '{}'", agent_sha256()));
+    let hash = at(&format!("(New-Object {SHA256_CLASS}).ComputeHash($bytes)"));
+    let refuse = at("if ($received -ne $expected) {");
+    let damaged = at("'KMSCONF:damaged:'");
+    let exit = text[damaged..].find("exit 1 }").map(|i| i + damaged);
+    let run = at("[ScriptBlock]::Create(");
+    assert!(mode < expected && expected < hash && hash < refuse && refuse < damaged);
+    assert!(
+        exit.is_some_and(|e| e < run),
+        "exit 1 before the agent runs"
+    );
+    // nothing reads a request before the check: the one ReadLine is the agent's
+    assert_eq!(text.matches("ReadLine()").count(), 1);
+    assert!(!text.contains("AGENT_SHA256") && !text.contains("SHA256_CLASS"));
+}
+
+/// SHA-256 in lowercase hex (FIPS 180-2's `abc` vector), as the bootstrap writes it.
+#[test]
+fn sha256_is_lowercase_hex() {
+    assert_eq!(
+        sha256(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(agent_sha256(), sha256(agent_script().as_bytes()));
+}
+
+/// The bootstrap's `damaged` line is an error naming both hashes and the byte counts; one whose
+/// JSON is not a report is a malformed line, never an answer.
+#[test]
+fn a_damaged_line_is_an_error_with_both_hashes() {
+    let body = r#"{"Expected":"aa","Received":"bb","Bytes":12}"#;
+    let line = format!("KMSCONF:damaged:{}\r\n", BASE64.encode(body));
+    let e = message(&line)
+        .expect("an answer line")
+        .expect_err("damaged");
+    let AgentError::Damaged(damage) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(damage.bytes, Some(12));
+    let text = e.to_string();
+    assert!(
+        text.contains("SHA-256 `aa`")
+            && text.contains("decoded 12 bytes with SHA-256 `bb`")
+            && text.contains(&format!("sent {} bytes", agent_script().len()))
+            && text.contains("nothing was run"),
+        "{text}"
+    );
+    let not_base64 = r#"{"Expected":"aa","Received":"","Bytes":null}"#;
+    let line = format!("KMSCONF:damaged:{}", BASE64.encode(not_base64));
+    let text = message(&line)
+        .expect("line")
+        .expect_err("damaged")
+        .to_string();
+    assert!(text.contains("not that line in base64"), "{text}");
+    let line = format!("KMSCONF:damaged:{}", BASE64.encode("{}"));
+    assert!(matches!(
+        message(&line).expect("line"),
+        Err(AgentError::MalformedLine { .. })
+    ));
+}
+
 /// The text of the agent's function `name`, up to the next function.
 pub(super) fn function(name: &str) -> &'static str {
     let agent = agent_script();

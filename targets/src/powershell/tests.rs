@@ -167,6 +167,13 @@ pub(super) fn request_lines() -> Vec<(Request, String)> {
         .collect()
 }
 
+/// The command line's script, with the SHA-256 of the agent beside it filled in (it changes with
+/// every change to the agent).
+#[test]
+fn the_bootstrap_matches_its_golden_file() {
+    golden("bootstrap.ps1", &format!("{}\n", bootstrap()));
+}
+
 #[test]
 fn the_agent_matches_its_golden_file_and_reads_narrowly() {
     let agent = agent_script();
@@ -234,7 +241,7 @@ fn secrets_travel_only_in_request_lines_never_in_a_trace_or_the_command_line() {
         .chunks(2)
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
-    assert_eq!(String::from_utf16(&units).expect("utf16"), BOOTSTRAP);
+    assert_eq!(String::from_utf16(&units).expect("utf16"), bootstrap());
     let agent = BASE64.decode(agent_line().trim()).expect("base64");
     assert_eq!(agent, agent_script().as_bytes());
 }

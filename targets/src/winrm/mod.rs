@@ -117,6 +117,10 @@ impl Transport for WinRmShell {
         self.timeout
     }
 
+    fn name(&self) -> &'static str {
+        "WinRM"
+    }
+
     fn failure(&self, host: &str, run: &Finished) -> Option<Error> {
         if let Some(broken) = &run.broken {
             return Some(broken.error(host));
