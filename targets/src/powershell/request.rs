@@ -177,7 +177,7 @@ impl Request {
     }
 
     /// The request as a recording keeps it: the line without its newline, each secret replaced
-    /// by its config reference (`{"secret": "hosts.kms01.products.windows.key"}`), never its value.
+    /// by its config reference (`{"secret": "hosts.kms01.products.windows.host_key"}`), never its value.
     pub fn recorded(&self, host: &str) -> String {
         let mut args = self.args.clone();
         let product = args.get("product").and_then(Value::as_str).unwrap_or("?");
@@ -185,7 +185,9 @@ impl Request {
             .secrets
             .iter()
             .map(|(name, _)| {
-                let at = format!("hosts.{host}.products.{product}.{name}");
+                // the config key the secret is declared with
+                let key = if *name == "key" { "host_key" } else { name };
+                let at = format!("hosts.{host}.products.{product}.{key}");
                 ((*name).to_string(), json!({ "secret": at }))
             })
             .collect();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{chained, header_digest, Event, Header, Line, FORMAT};
 use crate::error::ReplayError;
@@ -183,7 +183,11 @@ impl Tape {
         let mut asked: Value = serde_json::from_str(&request.recorded(host)).unwrap_or_default();
         let mut recorded: Value = serde_json::from_str(&recorded).unwrap_or_default();
         self.match_lock(&mut asked, &mut recorded);
-        match first_difference(&recorded, &asked, String::new()) {
+        // a different operation is the difference to name, before any of its arguments
+        let op = |v: &Value| json!({ "op": v.get("op") });
+        let difference = first_difference(&op(&recorded), &op(&asked), String::new())
+            .or_else(|| first_difference(&recorded, &asked, String::new()));
+        match difference {
             None => Ok(()),
             Some((at, recorded, asked)) => {
                 let error = ReplayError::Differs {
