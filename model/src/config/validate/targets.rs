@@ -72,6 +72,7 @@ fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetEr
 
 /// A recording to answer from: it must be there, as a file, when the config is read.
 fn replay_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetError> {
+    let path = path.trim();
     let refuse = |reason: String| TargetError::Replay {
         target: text.into(),
         reason,
