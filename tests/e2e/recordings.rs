@@ -4,6 +4,8 @@
 //! secret is ever in it, and a doctored recording is refused. `tests/recordings/` replays the
 //! recordings kept as regression tests.
 
+use std::path::Path;
+
 use crate::common::*;
 use crate::ssh::sshd::{user, Server};
 
@@ -243,4 +245,36 @@ fn a_replay_target_must_name_a_recording_that_is_there() {
     p.write("kmsconf.toml", &config("replay:"));
     let r = p.ok(&["validate"], 1);
     snapshot_run("replay_target_empty", &p, &r);
+}
+
+#[test]
+fn the_recordings_kept_in_tests_recordings_plan_as_they_did() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/recordings") {
+        let recording = entry.expect("entry").path();
+        if recording.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+            continue;
+        }
+        let config = recording.with_extension("toml");
+        let name = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .expect("name")
+                .to_string()
+        };
+        let p = Project::new();
+        p.write(
+            "kmsconf.toml",
+            &std::fs::read_to_string(&config).expect("its config"),
+        );
+        p.write(
+            &name(&recording),
+            &std::fs::read_to_string(&recording).expect("recording"),
+        );
+        let r = p.run(&["plan"]);
+        snapshot_run_beside(&config, &p, &r);
+        replayed += 1;
+    }
+    assert!(replayed > 0, "no recording in {}", dir.display());
 }
