@@ -10,6 +10,8 @@
 
 mod record;
 mod replay;
+#[cfg(test)]
+mod tests;
 
 pub use record::Recorded;
 pub use replay::ReplayShell;

@@ -132,38 +132,9 @@ impl Writer {
         }
     }
 
-    /// `text` without any secret a request of this session carried: as it is, and inside an
-    /// answer line's base64 (the host's own text can quote what it was given).
+    /// `text` without any secret a request of this session carried.
     fn scrub(&self, text: &str) -> String {
-        let values: Vec<&str> = self
-            .secrets
-            .iter()
-            .map(Secret::expose)
-            .filter(|s| !s.is_empty())
-            .collect();
-        let redact = |t: &str| {
-            values
-                .iter()
-                .fold(t.to_string(), |t, s| t.replace(s, "<redacted>"))
-        };
-        let Some((kind, data)) = text
-            .trim_end()
-            .strip_prefix("KMSCONF:")
-            .and_then(|rest| rest.split_once(':'))
-        else {
-            return redact(text);
-        };
-        let decoded = BASE64
-            .decode(data.trim())
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        match decoded {
-            Some(json) if values.iter().any(|s| json.contains(s)) => {
-                let ending = &text[text.trim_end().len()..];
-                format!("KMSCONF:{kind}:{}{ending}", BASE64.encode(redact(&json)))
-            }
-            _ => redact(text),
-        }
+        scrub(text, &self.secrets)
     }
 }
 
@@ -211,5 +182,38 @@ impl Channel for Recorder {
             killed: run.timed_out,
         });
         run
+    }
+}
+
+/// `text` without any of `secrets`: as it is, and inside an answer line's base64 (the host's own
+/// text can quote what it was given). Anything else stays verbatim.
+pub(super) fn scrub(text: &str, secrets: &[Secret]) -> String {
+    let values: Vec<&str> = secrets
+        .iter()
+        .map(Secret::expose)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let redact = |t: &str| {
+        values
+            .iter()
+            .fold(t.to_string(), |t, s| t.replace(s, "<redacted>"))
+    };
+    let Some((kind, data)) = text
+        .trim_end()
+        .strip_prefix("KMSCONF:")
+        .and_then(|rest| rest.split_once(':'))
+    else {
+        return redact(text);
+    };
+    let decoded = BASE64
+        .decode(data.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    match decoded {
+        Some(json) if values.iter().any(|s| json.contains(s)) => {
+            let ending = &text[text.trim_end().len()..];
+            format!("KMSCONF:{kind}:{}{ending}", BASE64.encode(redact(&json)))
+        }
+        _ => redact(text),
     }
 }

@@ -86,7 +86,7 @@ fn lock(tape: &Mutex<Tape>) -> std::sync::MutexGuard<'_, Tape> {
 }
 
 /// A recording's events, with their line numbers, and how far the run has come.
-struct Tape {
+pub(super) struct Tape {
     events: Vec<(usize, Event)>,
     next: usize,
     /// The first thing the run asked that the recording does not hold.
@@ -97,7 +97,7 @@ struct Tape {
 
 impl Tape {
     /// Reads a recording, checking its header and every line's digest.
-    fn read(text: &str) -> Result<Self, ReplayError> {
+    pub(super) fn read(text: &str) -> Result<Self, ReplayError> {
         let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
         let (_, first) = lines.next().ok_or(ReplayError::Empty)?;
         let header: Header = serde_json::from_str(first).map_err(|e| ReplayError::Header {
@@ -255,7 +255,7 @@ fn describe(event: &Event) -> String {
 
 /// The first place where `asked` differs from `recorded`: its path (`args.value`, `profiles[1]`),
 /// and both values there as JSON (`nothing` where one has no such field).
-fn first_difference(
+pub(super) fn first_difference(
     recorded: &Value,
     asked: &Value,
     at: String,
