@@ -21,7 +21,9 @@ fn describe_target(e: &kmsconf_targets::Error) -> HostFailure {
         E::Remote { .. } => FailureKind::Remote,
         E::Dns { .. } => FailureKind::Dns,
         E::Locked { .. } | E::Unlock { .. } => FailureKind::Locked,
-        E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Engine(_) => FailureKind::Local,
+        E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Replay { .. } | E::Engine(_) => {
+            FailureKind::Local
+        }
     };
     let code = e.code();
     HostFailure {

@@ -17,7 +17,7 @@ pub mod plan;
 pub mod read;
 pub mod schedule;
 pub mod schema;
-mod seal;
+pub mod seal;
 pub mod secret;
 pub mod target;
 #[cfg(test)]

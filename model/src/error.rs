@@ -53,7 +53,7 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-const EXPECTED: &str = "expected `lab:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
+const EXPECTED: &str = "expected `lab:PATH`, `replay:PATH`, `local`, `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`";
 
 /// Why a `target` does not read. `target` is the text as written (`{}` quotes it); the ssh and
 /// winrm password errors do not repeat it, as it would print the password.
@@ -67,6 +67,8 @@ pub enum TargetError {
     LabNoPath { target: String },
     #[error("target {}: `~` is not expanded in a config; write the path relative to the config file, or absolute", quoted(.target))]
     LabHome { target: String },
+    #[error("target {}: {}", quoted(.target), .reason)]
+    Replay { target: String, reason: String },
     #[error("an ssh target must not hold a password (`user:password@host`): kmsconf runs ssh in batch mode, which never sends one; use key authentication and write `ssh://user@host`")]
     SshPassword,
     #[error("target {} is not a valid ssh target; {EXPECTED}", quoted(.target))]

@@ -11,6 +11,10 @@ pub const NO_COLOR: &str = "NO_COLOR";
 pub const SSH: &str = "KMSCONF_SSH";
 /// The longest wait, in seconds, for one round trip to a real host (default 600).
 pub const TIMEOUT: &str = "KMSCONF_TIMEOUT";
+/// A directory where each Windows host's agent session is recorded, as `DIR/NAME.jsonl`: the
+/// requests with secrets replaced by their config references, the host's answers verbatim. A
+/// `replay:PATH` target answers from such a file.
+pub const RECORD: &str = "KMSCONF_RECORD";
 /// A key (at least 32 characters, e.g. `openssl rand -hex 32`) for the HMAC of plan files: `plan
 /// --out` signs with it, and `show` and `apply PLANFILE` accept only a plan signed with it. A
 /// secret: never printed.

@@ -23,9 +23,15 @@ pub fn load_config(path: &Path) -> Result<Config, CliError> {
     Ok(config)
 }
 
-/// How to reach real hosts, from `KMSCONF_SSH` and `KMSCONF_TIMEOUT`.
+/// How to reach real hosts, from `KMSCONF_SSH` and `KMSCONF_TIMEOUT`, and where to record their
+/// sessions, from `KMSCONF_RECORD`.
 pub fn connect() -> Result<Connect, CliError> {
-    let mut connect = Connect::default();
+    let mut connect = Connect {
+        record: std::env::var_os(super::env::RECORD)
+            .filter(|dir| !dir.is_empty())
+            .map(std::path::PathBuf::from),
+        ..Connect::default()
+    };
     if let Some(cmd) = std::env::var(super::env::SSH)
         .ok()
         .filter(|c| !c.trim().is_empty())

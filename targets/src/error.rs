@@ -5,11 +5,13 @@
 //! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
 pub(crate) mod dns;
+pub(crate) mod replay;
 pub(crate) mod winrm;
 
 use std::path::PathBuf;
 
 use crate::powershell::AgentError;
+pub use replay::ReplayError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -70,6 +72,13 @@ pub enum Error {
     },
     #[error("host `{host}`: cannot break the lock: {source}")]
     Unlock { host: String, source: UnlockError },
+    /// A `replay:` target's recording cannot answer what the run asks.
+    #[error("host `{host}`: cannot replay `{}`: {source}", path.display())]
+    Replay {
+        host: String,
+        path: PathBuf,
+        source: Box<ReplayError>,
+    },
     /// `kmsconf lab listen` cannot hold a lab host's KMS port open.
     #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {source}")]
     Listen {

@@ -13,11 +13,13 @@ pub mod local;
 mod output;
 pub mod powershell;
 mod process;
+mod recording;
 mod session;
 pub mod ssh;
 mod windows;
 pub mod winrm;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kmsconf_engine::target::Target;
@@ -46,6 +48,8 @@ pub struct Connect {
     pub timeout: Duration,
     /// Longest wait for the SSH connection itself.
     pub connect_timeout: Duration,
+    /// Where each Windows host's agent session is recorded (`DIR/NAME.jsonl`), if anywhere.
+    pub record: Option<PathBuf>,
 }
 
 impl Default for Connect {
@@ -54,6 +58,7 @@ impl Default for Connect {
             ssh_command: vec!["ssh".into()],
             timeout: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(15),
+            record: None,
         }
     }
 }
@@ -79,18 +84,26 @@ pub fn open_host(
             path.clone(),
             connect.timeout,
         ))),
-        TargetSpec::Local => Ok(Box::new(WindowsTarget::new(
+        TargetSpec::Local => Ok(windows(
             host,
+            spec,
             local::LocalShell::new(connect.timeout),
-        ))),
+            connect,
+        )),
         TargetSpec::Ssh {
             user,
             host: h,
             port,
         } => {
             let shell = ssh::SshShell::new(connect, user.clone(), h.clone(), *port);
-            Ok(Box::new(WindowsTarget::new(host, shell)))
+            Ok(windows(host, spec, shell, connect))
         }
+        TargetSpec::Replay { path } => Ok(windows(
+            host,
+            spec,
+            recording::ReplayShell::new(path),
+            connect,
+        )),
         TargetSpec::WinRm { .. } => {
             let options =
                 winrm::WinRmOptions::of(spec).ok_or_else(|| Error::UnsupportedTarget {
@@ -99,12 +112,28 @@ pub fn open_host(
                 })?;
             let shell =
                 winrm::WinRmShell::new(host, options, connect.timeout, connect.connect_timeout);
-            Ok(Box::new(WindowsTarget::new(host, shell)))
+            Ok(windows(host, spec, shell, connect))
         }
         TargetSpec::Dns { .. } => Err(Error::UnsupportedTarget {
             target: spec.to_string(),
             reason: "a DNS server is not a KMS host".into(),
         }),
+    }
+}
+
+/// A Windows host through `transport`, its sessions recorded when `connect` says where.
+fn windows<T: Transport + 'static>(
+    host: &str,
+    spec: &TargetSpec,
+    transport: T,
+    connect: &Connect,
+) -> Box<DynHostTarget> {
+    match &connect.record {
+        Some(dir) => {
+            let recorded = recording::Recorded::new(transport, dir, host, spec.to_string());
+            Box::new(WindowsTarget::new(host, recorded))
+        }
+        None => Box::new(WindowsTarget::new(host, transport)),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::powershell::Request;
 use super::process::Finished;
 use crate::output::{LineTooLong, Lines, Stderr};
 
@@ -28,6 +29,11 @@ const READ_AHEAD: usize = 4;
 pub trait Channel: Send {
     /// Writes to the agent's input; `false` when it no longer reads (it ended).
     fn send(&mut self, bytes: &[u8]) -> bool;
+    /// Sends one request (its line, secrets included); `false` when the agent no longer reads.
+    /// A recording or a replay sees the request itself (see `crate::recording`).
+    fn request(&mut self, request: &Request) -> bool {
+        self.send(request.line().expose().as_bytes())
+    }
     /// The next line of the agent's output, waiting until `deadline` at most.
     fn next(&mut self, deadline: Instant) -> Next;
     /// Ends the session (the agent ends at the end of its input), killing it at once when

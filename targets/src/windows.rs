@@ -80,7 +80,7 @@ impl<T: Transport> Link<T> {
         for (i, request) in requests.iter_mut().enumerate() {
             request.id = first + i as u64;
             tracing::trace!(host = %self.host, ?request, "sending");
-            if !session.send(request.line().expose().as_bytes()) {
+            if !session.request(request) {
                 break;
             }
         }

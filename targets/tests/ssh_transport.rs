@@ -38,6 +38,7 @@ fn target(s: &Server, timeout: Duration) -> Box<targets::DynHostTarget> {
         ],
         timeout,
         connect_timeout: Duration::from_secs(5),
+        record: None,
     };
     let spec = TargetSpec::Ssh {
         user: Some(user()),
@@ -270,6 +271,7 @@ fn a_server_that_never_speaks_times_out_and_a_closed_port_is_unreachable() {
         ssh_command: vec!["ssh".into(), "-F".into(), "/dev/null".into()],
         timeout: Duration::from_secs(3),
         connect_timeout: Duration::from_secs(1),
+        record: None,
     };
     let spec = TargetSpec::Ssh {
         user: None,

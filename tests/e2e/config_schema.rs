@@ -14,6 +14,10 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "depends on the OS kmsconf runs on",
     ),
     (
+        "80-target-replay-missing.toml",
+        "whether the recording is there: read from disk, not matched",
+    ),
+    (
         "17-address-invalid.toml",
         "a DNS name or an IP address (IPv6 forms): parsed, not matched",
     ),

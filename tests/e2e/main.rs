@@ -41,6 +41,7 @@ mod pipelines;
 mod plan_apply;
 mod quickstart;
 mod readme;
+mod recordings;
 mod retire;
 mod robustness;
 mod schemas;

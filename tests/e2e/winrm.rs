@@ -158,8 +158,22 @@ fn plan_apply_and_saved_plans_converge_over_winrm_with_one_connection_per_host()
     let plan = once_per_host(&hosts, &p, &["plan", "--detailed-exitcode"], 2);
     assert!(plan.stdout.contains("products.windows"), "{plan:?}");
     p.env("KMSCONF_LOG", "kmsconf_targets=trace");
+    // recorded too: a WinRM session records as an ssh one does, and never holds the password
+    p.env("KMSCONF_RECORD", &p.path("recorded").display().to_string());
     let applied = once_per_host(&hosts, &p, &["apply", "--auto-approve"], 0);
     p.unset("KMSCONF_LOG");
+    p.unset("KMSCONF_RECORD");
+    for host in ["kms0", "kms1"] {
+        let recording = p.read(&format!("recorded/{host}.jsonl"));
+        assert!(
+            recording.contains(r#"\"op\":\"install_product_key\""#)
+                && recording.contains("winrm://"),
+            "{recording}"
+        );
+        for canary in [PASSWORD, WINDOWS_KEY, "HJKMP"] {
+            assert!(!recording.contains(canary), "a secret was recorded");
+        }
+    }
     assert!(
         applied
             .stdout

@@ -157,21 +157,29 @@ pub enum TargetSpec {
     },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },
+    /// A host that answers from a recording made with `KMSCONF_RECORD` (absolute path once
+    /// loaded): the recorded run again, and nothing else.
+    Replay { path: PathBuf },
 }
 
 impl TargetSpec {
-    /// Reads a target as a config in `dir` would hold it (`lab:` paths are relative to `dir`).
+    /// Reads a target as a config in `dir` would hold it (`lab:` and `replay:` paths are
+    /// relative to `dir`).
     /// `local` is refused on anything but Windows.
     pub fn parse(text: &str, dir: &Path) -> Result<Self, TargetError> {
         validate::target_from_text(text, dir)
     }
 
-    /// The target as a config in `base` would write it: lab paths relative to `base`.
+    /// The target as a config in `base` would write it: lab and replay paths relative to `base`.
     pub fn relative_to(&self, base: &Path) -> String {
         match self {
             Self::Lab { path } => {
                 let shown = path.strip_prefix(base).unwrap_or(path);
                 format!("lab:{}", shown.display())
+            }
+            Self::Replay { path } => {
+                let shown = path.strip_prefix(base).unwrap_or(path);
+                format!("replay:{}", shown.display())
             }
             other => other.to_string(),
         }
@@ -200,6 +208,7 @@ impl fmt::Display for TargetSpec {
                 write_authority(f, Some(user), host, *port)
             }
             Self::Dns { server } => write!(f, "dns:{server}"),
+            Self::Replay { path } => write!(f, "replay:{}", path.display()),
         }
     }
 }

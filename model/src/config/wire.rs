@@ -54,7 +54,7 @@ pub const HOST_NAME_PATTERN: &str = "^[A-Za-z0-9._-]+$";
 
 /// The forms of `target` (the port 1..=65535; no `~`, which no shell expands), for editors.
 /// A winrm target names its account (`DOMAIN\user` or `user@domain`), never a password.
-pub const TARGET_PATTERN: &str = r"^\s*(lab:\s*[^~\s].*|local|(ssh://(\S+@)?|winrm(\+https)?://[^\s:/@\\]+([@\\][^\s:/@\\]+)?@)(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
+pub const TARGET_PATTERN: &str = r"^\s*((lab|replay):\s*[^~\s].*|local|(ssh://(\S+@)?|winrm(\+https)?://[^\s:/@\\]+([@\\][^\s:/@\\]+)?@)(\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)\s*$";
 
 /// A kmsconf configuration file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -75,7 +75,9 @@ pub struct ConfigWire {
 #[schemars(transform = winrm::target_rules)]
 pub struct HostWire {
     /// How kmsconf reaches the host: `lab:PATH` (a simulated host in a state file, PATH relative
-    /// to this config file), `local`, `ssh://[user@]host[:port]`, or over WinRM
+    /// to this config file), `replay:PATH` (a host that answers from a recording made with
+    /// `KMSCONF_RECORD`, PATH relative to this config file), `local`, `ssh://[user@]host[:port]`,
+    /// or over WinRM
     /// `winrm://user@host[:port]` (HTTP, messages sealed; port 5985) or
     /// `winrm+https://user@host[:port]` (port 5986), the account as `DOMAIN\user` or
     /// `user@domain`, its password in `winrm`.

@@ -186,6 +186,35 @@ impl Request {
         Secret::new(line)
     }
 
+    /// The request as a recording keeps it: the line without its newline, each secret replaced
+    /// by its config reference (`{"secret": "hosts.kms01.products.windows.host_key"}`), never its value.
+    pub fn recorded(&self, host: &str) -> String {
+        let mut args = self.args.clone();
+        let product = args.get("product").and_then(Value::as_str).unwrap_or("?");
+        let references: Vec<(String, Value)> = self
+            .secrets
+            .iter()
+            .map(|(name, _)| {
+                // the config key the secret is declared with
+                let key = if *name == "key" { "host_key" } else { name };
+                let at = format!("hosts.{host}.products.{product}.{key}");
+                ((*name).to_string(), json!({ "secret": at }))
+            })
+            .collect();
+        args.extend(references);
+        let wire = Wire {
+            id: self.id,
+            op: self.op,
+            args,
+        };
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// The values of this request's secrets, which a recording must never hold.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.secrets.iter().map(|(_, s)| s)
+    }
+
     /// Removes this request's secrets from a text the host sent back.
     pub fn redact(&self, text: &str) -> String {
         self.secrets

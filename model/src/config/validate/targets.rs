@@ -1,4 +1,4 @@
-//! The `target` key: how kmsconf reaches a host (`lab:PATH`, `local`,
+//! The `target` key: how kmsconf reaches a host (`lab:PATH`, `replay:PATH`, `local`,
 //! `ssh://[user@]host[:port]`, `winrm://user@host[:port]` or `winrm+https://user@host[:port]`),
 //! read the same way from a config and from the command line.
 
@@ -31,6 +31,9 @@ pub(in crate::config) fn target_from_text(
     let text = text.trim();
     if let Some(path) = text.strip_prefix("lab:") {
         return lab_target(text, path, dir);
+    }
+    if let Some(path) = text.strip_prefix("replay:") {
+        return replay_target(text, path, dir);
     }
     if text == "local" {
         if !cfg!(windows) {
@@ -66,6 +69,34 @@ fn lab_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetEr
     Ok(TargetSpec::Lab {
         path: dir.join(native(Path::new(path))),
     })
+}
+
+/// A recording to answer from: it must be there, as a file, when the config is read.
+fn replay_target(text: &str, path: &str, dir: &Path) -> Result<TargetSpec, TargetError> {
+    let path = path.trim();
+    let refuse = |reason: String| TargetError::Replay {
+        target: text.into(),
+        reason,
+    };
+    if path.is_empty() {
+        return Err(refuse(
+            "name the recording to answer from, e.g. `replay:recordings/kms01.jsonl`".into(),
+        ));
+    }
+    if path.starts_with('~') {
+        return Err(refuse(
+            "`~` is not expanded in a config; write the path relative to the config file, or absolute".into(),
+        ));
+    }
+    let full = dir.join(path);
+    match std::fs::metadata(&full) {
+        Ok(meta) if meta.is_file() => Ok(TargetSpec::Replay { path: full }),
+        Ok(_) => Err(refuse(format!("`{path}` is not a file"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(refuse(format!(
+            "there is no recording `{path}` (relative to the config file)"
+        ))),
+        Err(e) => Err(refuse(format!("cannot read the recording `{path}`: {e}"))),
+    }
 }
 
 fn ssh_target(text: &str, rest: &str) -> Result<TargetSpec, TargetError> {
