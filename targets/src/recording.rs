@@ -52,6 +52,8 @@ pub enum Event {
     Ended,
     /// No line came before the deadline.
     TimedOut,
+    /// The host wrote a line longer than kmsconf reads (the cap in `output`); not kept.
+    LineTooLong,
     /// The session was closed: how it ended, and what it wrote to stderr.
     Closed {
         exit_code: Option<i32>,

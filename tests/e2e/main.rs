@@ -11,6 +11,7 @@ mod agent;
 mod bounded;
 mod common;
 mod config_schema;
+#[cfg(unix)] // an ssh relay that damages the agent
 mod contact;
 mod corpus;
 mod day2;
@@ -41,6 +42,7 @@ mod pipelines;
 mod plan_apply;
 mod quickstart;
 mod readme;
+#[cfg(unix)] // records over the test sshd
 mod recordings;
 mod retire;
 mod robustness;

@@ -322,6 +322,7 @@ fn a_retired_host_declares_nothing_but_where_it_is() {
 /// Issue 22, item 12: a retirement waits for its DNS removal when the DNS server does not
 /// answer at plan time too: the host is not retired (its key, port and rules stay) while its
 /// SRV records would still send clients to it.
+#[cfg(unix)] // needs BIND (`named`)
 #[test]
 fn a_retirement_waits_when_dns_is_unreachable_at_plan_time() {
     let bind = Bind::start();

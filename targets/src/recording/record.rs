@@ -80,6 +80,10 @@ impl<T: Transport> Transport for Recorded<T> {
     fn timeout(&self) -> Duration {
         self.inner.timeout()
     }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
 }
 
 /// One host's recording file, and the secrets its requests carried (kept out of every line).
@@ -167,6 +171,7 @@ impl Channel for Recorder {
             Next::Line(line) => Event::Answer(writer.scrub(line)),
             Next::Ended => Event::Ended,
             Next::TimedOut => Event::TimedOut,
+            Next::LineTooLong => Event::LineTooLong,
         };
         writer.write(event);
         next

@@ -79,6 +79,10 @@ impl Transport for ReplayShell {
     fn timeout(&self) -> Duration {
         Duration::from_secs(1)
     }
+
+    fn name(&self) -> &'static str {
+        "a recording"
+    }
 }
 
 fn lock(tape: &Mutex<Tape>) -> std::sync::MutexGuard<'_, Tape> {
@@ -249,6 +253,7 @@ fn describe(event: &Event) -> String {
         Event::Answer(_) => "a line from the host".into(),
         Event::Ended => "the host closing its output".into(),
         Event::TimedOut => "no answer in time".into(),
+        Event::LineTooLong => "a line over the length kmsconf reads".into(),
         Event::Closed { .. } => "the session closed".into(),
     }
 }
@@ -309,11 +314,15 @@ impl Channel for Replay {
 
     fn next(&mut self, _: Instant) -> Next {
         let event = lock(&self.tape).expect("waited for an answer", |e| {
-            matches!(e, Event::Answer(_) | Event::Ended | Event::TimedOut)
+            matches!(
+                e,
+                Event::Answer(_) | Event::Ended | Event::TimedOut | Event::LineTooLong
+            )
         });
         match event {
             Ok(Event::Answer(line)) => Next::Line(line),
             Ok(Event::TimedOut) => Next::TimedOut,
+            Ok(Event::LineTooLong) => Next::LineTooLong,
             _ => Next::Ended,
         }
     }
