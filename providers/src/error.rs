@@ -6,17 +6,25 @@
 use kmsconf_model::config::ProductId;
 use kmsconf_model::keys::KeyError;
 
+/// Both variants are boxed: every planner returns this error, and on Windows the engine's error
+/// and `PlanError` are large enough for clippy's `result_large_err`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Engine(#[from] kmsconf_engine::Error),
+    Engine(Box<kmsconf_engine::Error>),
     /// The host cannot be planned (an edition kmsconf does not know, a key that does not fit).
     #[error("host `{host}`: {source}")]
     Plan {
         host: String,
         #[source]
-        source: PlanError,
+        source: Box<PlanError>,
     },
+}
+
+impl From<kmsconf_engine::Error> for Error {
+    fn from(e: kmsconf_engine::Error) -> Self {
+        Self::Engine(Box::new(e))
+    }
 }
 
 /// Why one host cannot be planned.
@@ -61,7 +69,7 @@ impl PlanError {
     pub fn on(self, host: impl Into<String>) -> Error {
         Error::Plan {
             host: host.into(),
-            source: self,
+            source: Box::new(self),
         }
     }
 }
