@@ -1,6 +1,8 @@
 //! `kmsconf export`: discovers one host and builds the config that reproduces it (keys as
 //! `{ env = ... }` placeholders). The binary prints the TOML and the variables to set.
 
+use kmsconf_engine::diagnostic::Location;
+use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
 use kmsconf_model::config::TargetSpec;
 use kmsconf_providers::{export, registry};
 use kmsconf_targets::Connect;
@@ -25,6 +27,7 @@ pub fn run(
     }
     // until discovery gives the computer name, messages name the host by its target
     let label = name.unwrap_or(target);
+    let spec = &password_from_variable(spec);
     let opened = kmsconf_targets::open(label, spec, connect)?;
     let state = opened
         .discover()?
@@ -36,4 +39,25 @@ pub fn run(
         })?;
     let name = name.map_or_else(|| host_name(&state.computer_name), str::to_string);
     Ok(registry::export(&name, target, &state))
+}
+
+/// A WinRM target given on the command line logs on with the password in
+/// [`WINRM_PASSWORD_VARIABLE`] when that is set, else (`negotiate`) with a Kerberos ticket from
+/// the credential cache.
+fn password_from_variable(spec: &TargetSpec) -> TargetSpec {
+    let mut spec = spec.clone();
+    if let TargetSpec::WinRm { winrm, .. } = &mut spec {
+        let source = SecretSource::Env(WINRM_PASSWORD_VARIABLE.into());
+        if source.is_available() {
+            winrm.password = Some(DeclaredSecret {
+                source,
+                declared_at: Location {
+                    file: "--target".into(),
+                    line: 1,
+                    column: 1,
+                },
+            });
+        }
+    }
+    spec
 }

@@ -539,3 +539,7 @@ pub(crate) fn default_ccache_name() -> Option<String> {
     unsafe { free(context) };
     text
 }
+
+// WinRM (issue 25): flags, channel bindings and IOV sealing, in a module of their own.
+mod iov;
+pub(crate) use iov::{IovError, SEALING_FLAGS, WINRM_FLAGS};

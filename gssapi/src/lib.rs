@@ -1,12 +1,16 @@
-//! Kerberos for kmsconf's GSS-TSIG (RFC 3645): initiator credentials from the default
-//! credential cache or a keytab, a security context with a DNS server's principal, and the MICs
-//! that sign and verify messages with it.
+//! Kerberos for kmsconf's GSS-TSIG (RFC 3645) and WinRM: initiator credentials from the default
+//! credential cache or a keytab, a security context with a DNS server's principal and the MICs
+//! that sign and verify messages with it, and (`sealing`) a context with a WinRM host's
+//! `HTTP/` principal that seals messages as MS-WSMV requires.
 //!
 //! MIT's GSS-API library (`libgssapi_krb5.so.2`) is opened at run time (see `ffi`, the one
 //! module with `unsafe`), so building needs no Kerberos headers and a machine without Kerberos
 //! runs everything else. It is a client only; Windows (SSPI) is not covered.
 
 mod ffi;
+mod sealing;
+
+pub use sealing::{Sealed, SealingContext};
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -13,7 +13,8 @@ use super::{session, CliError};
 pub struct ExportArgs {
     /// The host to read: `lab:PATH` (relative to the current directory), `local`,
     /// `ssh://[user@]host[:port]`, or `winrm[+https]://user@host[:port]` (the password from
-    /// KMSCONF_WINRM_PASSWORD; negotiate authentication, the system's CA roots).
+    /// KMSCONF_WINRM_PASSWORD, else a Kerberos ticket from the credential cache; negotiate
+    /// authentication, the system's CA roots).
     #[arg(long, value_name = "TARGET")]
     target: String,
     /// The host's name in the config; default its computer name, in lowercase.

@@ -76,10 +76,12 @@ const ALLOWED: &[(Expect, Side, &str)] = &[
         Side::Recorded,
         "s:Header/wsman:OptionSet/wsman:Option[WINRS_NOPROFILE]@MustComply=true",
     ),
-    // shell settings pypsrp offers and kmsconf does not use: environment, idle timeout,
-    // lifetime, name, working directory (test_winrs_environment, test_winrs_extra_opts)
+    // shell settings pypsrp offers and kmsconf does not use: environment, lifetime, name,
+    // working directory (test_winrs_environment, test_winrs_extra_opts)
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:Environment*"),
-    (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:IdleTimeOut*"),
+    // kmsconf always asks an idle time (the run's timeout), in the place and form pypsrp sends
+    // it where asked (test_winrs_extra_opts: PT60S after the streams)
+    (Expect::Create, Side::Kmsconf, "s:Body/rsp:Shell/rsp:IdleTimeOut*"),
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:Lifetime*"),
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:Name*"),
     (Expect::Create, Side::Recorded, "s:Body/rsp:Shell/rsp:WorkingDirectory*"),
@@ -91,8 +93,8 @@ const ALLOWED: &[(Expect, Side, &str)] = &[
         "s:Header/wsman:OptionSet/wsman:Option[WINRS_CONSOLEMODE_STDIN]",
     ),
     // pypsrp asks the service to keep the shell alive on each Receive; pywinrm does not, and
-    // kmsconf receives continuously, well within the shell's idle timeout (the recorded Create
-    // replies give PT7200.000S)
+    // kmsconf receives continuously, and sends a short Receive when idle for a quarter of the
+    // shell's idle time
     (Expect::Receive, Side::Recorded, "s:Header/wsman:OptionSet*"),
     // pypsrp writes End="False" on every chunk and End="True" on the last; kmsconf writes the
     // xs:boolean `true` on the last only (false is the default)
@@ -202,7 +204,14 @@ impl<'a, 'i> Request<'a, 'i> {
         let id = self.message_id();
         let shell = self.text(WSMAN, "Selector");
         match self.kind {
-            Expect::Create => wsman::create_shell(&ep, &id),
+            Expect::Create => {
+                // the recorded idle time where pypsrp asked one, else the service's two hours
+                let idle = match self.text(SHELL, "IdleTimeOut") {
+                    t if t.is_empty() => Duration::from_secs(7200),
+                    t => Duration::from_secs_f64(seconds(&t)),
+                };
+                wsman::create_shell(&ep, &id, idle)
+            }
             Expect::Command => {
                 let args: Vec<String> = self
                     .doc

@@ -55,3 +55,9 @@ mod validate;
 mod windows_paths;
 #[cfg(unix)]
 mod winrm;
+#[cfg(unix)]
+mod winrm_binding;
+#[cfg(unix)] // kill -9, and `script` for a terminal
+mod winrm_idle;
+#[cfg(unix)] // MIT Kerberos: the KDC, kinit and GSS-API
+mod winrm_ticket;

@@ -85,6 +85,36 @@ impl Kdc {
         self.dir.path().join(KEYTAB)
     }
 
+    /// Writes `principal`'s current keys (its password's, unchanged) to the keytab `path`.
+    pub fn export_keytab(&self, principal: &str, path: &Path) {
+        Setup(self.dir.path()).kadmin(&format!(
+            "ktadd -k {} -norandkey {principal}",
+            path.display()
+        ));
+    }
+
+    /// `kinit` of `principal` from `keytab` into the credential cache `cache` (`FILE:` path),
+    /// for `lifetime` (a kinit duration, `5s`) or the realm's default.
+    pub fn kinit(&self, principal: &str, keytab: &Path, cache: &Path, lifetime: Option<&str>) {
+        let mut command = Command::new(crate::dns::require("kinit", "krb5-user"));
+        command
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .arg("-k")
+            .arg("-t")
+            .arg(keytab)
+            .arg("-c")
+            .arg(format!("FILE:{}", cache.display()));
+        if let Some(lifetime) = lifetime {
+            command.args(["-l", lifetime]);
+        }
+        let out = command.arg(principal).output().expect("kinit");
+        assert!(
+            out.status.success(),
+            "kinit {principal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("kdc.log")).unwrap_or_default()
     }

@@ -9,16 +9,16 @@ use std::process::{Child, Command, Stdio};
 use crate::common::*;
 use crate::mit_kdc::{Kdc, REALM};
 
-const PASSWORD: &str = "S3cret!pw-winrm";
+pub(crate) const PASSWORD: &str = "S3cret!pw-winrm";
 
 /// The Python of the test venv `scripts/test.sh` makes.
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("KMSCONF_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("KMSCONF_TEST_PYTHON is not set: run the tests with `bash scripts/test.sh`, which makes the Python venv (pyspnego) the WinRM test endpoint needs")
     })
 }
 
-fn script() -> PathBuf {
+pub(crate) fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/winrm/server.py")
 }
 
@@ -30,12 +30,12 @@ pub struct Host {
 }
 
 impl Host {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         Self::start_with(extra, &[])
     }
 
     /// A host started with `extra` arguments and `env` variables.
-    fn start_with(extra: &[&str], env: &[(&str, &Path)]) -> Self {
+    pub(crate) fn start_with(extra: &[&str], env: &[(&str, &Path)]) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("users"), format!("LAB:alice:{PASSWORD}\n")).expect("users");
         let port_file = dir.path().join("port");
@@ -83,11 +83,11 @@ impl Host {
             .unwrap_or(serde_json::json!({}))
     }
 
-    fn count(&self, name: &str) -> u64 {
+    pub(crate) fn count(&self, name: &str) -> u64 {
         self.stats()[name].as_u64().unwrap_or(0)
     }
 
-    fn lab(&self) -> String {
+    pub(crate) fn lab(&self) -> String {
         self.dir.path().join("lab.json").display().to_string()
     }
 }
@@ -101,7 +101,7 @@ impl Drop for Host {
 
 /// A host table reaching `host` at `url` (`winrm://…` or `winrm+https://…`), with `winrm`
 /// lines in its `[hosts.NAME.winrm]` table.
-fn host_table(name: &str, url: &str, winrm: &str) -> String {
+pub(crate) fn host_table(name: &str, url: &str, winrm: &str) -> String {
     format!(
         "[hosts.{name}]\ntarget = \"{url}\"\n\n\
          [hosts.{name}.winrm]\npassword = {{ env = \"WINRM_PASSWORD\" }}\n{winrm}\n\n\
@@ -111,11 +111,11 @@ fn host_table(name: &str, url: &str, winrm: &str) -> String {
     )
 }
 
-fn http_url(h: &Host) -> String {
+pub(crate) fn http_url(h: &Host) -> String {
     format!("winrm://LAB\\\\alice@127.0.0.1:{}", h.port)
 }
 
-fn project(config: &str) -> Project {
+pub(crate) fn project(config: &str) -> Project {
     let mut p = Project::new();
     p.write("kmsconf.toml", config);
     p.env("WINRM_PASSWORD", PASSWORD);
@@ -125,7 +125,7 @@ fn project(config: &str) -> Project {
 
 /// Runs `args`, asserts the exit code, and that each of `hosts` saw one connection and one
 /// authentication, and no plaintext body.
-fn once_per_host(hosts: &[&Host], p: &Project, args: &[&str], code: i32) -> Run {
+pub(crate) fn once_per_host(hosts: &[&Host], p: &Project, args: &[&str], code: i32) -> Run {
     let before: Vec<(u64, u64)> = hosts
         .iter()
         .map(|h| (h.count("connections"), h.count("authentications")))
@@ -349,7 +349,7 @@ fn an_agent_that_does_not_answer_in_time_is_a_timeout() {
 }
 
 impl Host {
-    fn wait_for_deleted(&self) {
+    pub(crate) fn wait_for_deleted(&self) {
         let start = std::time::Instant::now();
         loop {
             let s = self.stats();

@@ -62,6 +62,8 @@ REQUIRED_ARGS = "-NoLogo -NoProfile -NonInteractive"
 # what one ReceiveResponse carries at most, raw: base64 of it stays under the 150 KiB envelope
 RECEIVE_CHUNK = 96 * 1024
 DEFAULT_OPERATION_TIMEOUT = 60.0  # Windows' MaxTimeoutms default
+# the service's idle timeout, the longest a shell may ask for (7200 s in the recorded replies)
+SERVICE_IDLE_TIMEOUT = 7200.0
 
 log = logging.getLogger("winrm-test-server")
 
@@ -170,7 +172,7 @@ class Stats:
     def __init__(self, path: str | None):
         self.path, self.lock = path, threading.Lock()
         self.data = {"connections": 0, "authentications": 0, "auth_failures": 0,
-                     "plaintext_refused": 0, "shells_created": 0, "commands": 0,
+                     "plaintext_refused": 0, "shells_created": 0, "shells_expired": 0, "commands": 0,
                      "requests_by_action": {}, "authentications_by_protocol": {}}
         self.write()
 
@@ -317,10 +319,20 @@ class Command:
 
 
 class Shell:
-    def __init__(self, owner: str, client_ip: str):
+    """A shell and its idle clock: WinRM deletes a shell no request has touched for its
+    IdleTimeOut (WSMAN_SHELL_STARTUP_INFO idleTimeoutMs); a request in progress (a Receive's long
+    poll) keeps it alive."""
+
+    def __init__(self, owner: str, client_ip: str, idle_timeout: float):
         self.id = str(uuid.uuid4()).upper()
         self.owner, self.client_ip = owner, client_ip
         self.commands: dict[str, Command] = {}
+        self.idle_timeout = idle_timeout
+        self.last_activity, self.active = time.monotonic(), 0
+
+    def idle_for(self) -> float | None:
+        """Seconds idle, or None while a request is in progress."""
+        return None if self.active else time.monotonic() - self.last_activity
 
 
 class State:
@@ -335,6 +347,21 @@ class State:
         self.ordinals: dict[str, int] = {}
         self.active_connections = 0
         self.users = read_users(os.environ.get("NTLM_USER_FILE"))
+        threading.Thread(target=self._expire_idle_shells, daemon=True).start()
+
+    def _expire_idle_shells(self):
+        while True:
+            time.sleep(0.1)
+            with self.lock:
+                expired = [sh for sh in self.shells.values()
+                           if (idle := sh.idle_for()) is not None and idle > sh.idle_timeout]
+                for shell in expired:
+                    self.shells.pop(shell.id, None)
+            for shell in expired:
+                for command in shell.commands.values():
+                    command.kill()
+                self.stats.bump("shells_expired")
+                log.info("shell %s idle for more than %.0f s: deleted", shell.id, shell.idle_timeout)
 
     def next_ordinal(self, action: str) -> int:
         with self.lock:
@@ -445,7 +472,17 @@ class ShellService:
 
     def handle(self, req: Request, who: str, client_ip: str, machine: str) -> bytes:
         handler = getattr(self, "op_" + req.action.lower())
-        return handler(req, who, client_ip, machine)
+        with self.state.lock:
+            shell = self.state.shells.get(req.selectors.get("ShellId", ""))
+            if shell is not None:
+                shell.active += 1
+        try:
+            return handler(req, who, client_ip, machine)
+        finally:
+            if shell is not None:
+                with self.state.lock:
+                    shell.active -= 1
+                    shell.last_activity = time.monotonic()
 
     def _shell(self, req: Request, machine: str) -> Shell:
         with self.state.lock:
@@ -462,7 +499,9 @@ class ShellService:
         return command
 
     def op_create(self, req, who, client_ip, machine):
-        shell = Shell(who, client_ip)
+        asked = req.body.findtext("rsp:Shell/rsp:IdleTimeOut", None, NS)
+        idle = parse_duration(asked) if asked else SERVICE_IDLE_TIMEOUT
+        shell = Shell(who, client_ip, min(idle, SERVICE_IDLE_TIMEOUT))
         with self.state.lock:
             self.state.shells[shell.id] = shell
         self.state.stats.bump("shells_created")
@@ -473,12 +512,12 @@ class ShellService:
             f"{shell.id}</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>"
             f'<rsp:Shell xmlns:rsp="{NS["rsp"]}"><rsp:ShellId>{shell.id}</rsp:ShellId>'
             f"<rsp:ResourceUri>{SHELL_URI}</rsp:ResourceUri><rsp:Owner>{escape(who)}</rsp:Owner>"
-            f"<rsp:ClientIP>{client_ip}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>"
+            f"<rsp:ClientIP>{client_ip}</rsp:ClientIP><rsp:IdleTimeOut>PT{shell.idle_timeout:.3f}S</rsp:IdleTimeOut>"
             "<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr"
             "</rsp:OutputStreams><rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime>"
             "<rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>"
         )
-        log.info("created shell %s for %s", shell.id, who)
+        log.info("created shell %s for %s (idle timeout %.0f s)", shell.id, who, shell.idle_timeout)
         return envelope(TRANSFER + "CreateResponse", req.message_id, body)
 
     def op_command(self, req, who, client_ip, machine):
@@ -785,7 +824,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         starts_context = token.startswith(b"NTLMSSP\0\x01\0\0\0") or token[:1] == b"\x60"
         if self.ctx is None or self.ctx.complete or starts_context:
             protocol = "ntlm" if token.startswith(b"NTLMSSP\0") else "negotiate"
-            self.ctx = spnego.server(protocol=protocol, service="HTTP")
+            self.ctx = spnego.server(protocol=protocol, service="HTTP",
+                                     channel_bindings=self.server.channel_bindings)
             self.user = None
         try:
             out = self.ctx.step(token)
@@ -833,6 +873,11 @@ class Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, state: State, tls: ssl.SSLContext | None):
         self.state, self.tls, self.https = state, tls, tls is not None
+        self.channel_bindings = None
+        if state.args.channel_binding:
+            from spnego.channel_bindings import GssChannelBindings
+            self.channel_bindings = GssChannelBindings(
+                application_data=tls_server_end_point(state.args.channel_binding))
         super().__init__(("127.0.0.1", 0), Handler)
 
     def process_request(self, request, client_address):
@@ -947,7 +992,31 @@ def parse_args(argv):
     p.add_argument("--log", help="log file (no passwords, no stdin contents)")
     p.add_argument("--keytab", help="Kerberos keys of HTTP/<host> (KRB5_KTNAME), for SPNEGO's Kerberos; "
                                     "the realm's KDC comes from KRB5_CONFIG")
+    p.add_argument("--channel-binding", metavar="CERT",
+                   help="require RFC 5929 tls-server-end-point channel bindings of CERT (PEM; the "
+                        "served certificate for a client to pass, another to see bindings checked), "
+                        "as WinRM with CbtHardeningLevel=Strict: NTLM without them is refused")
     return p.parse_args(argv)
+
+
+def tls_server_end_point(pem_path: str) -> bytes:
+    """RFC 5929 section 4.1: the certificate's hash with its signature's hash algorithm, SHA-256
+    in place of MD5 and SHA-1 (and where the algorithm names none)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    with open(pem_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None or isinstance(algorithm, (hashes.MD5, hashes.SHA1)):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(cert.public_bytes(serialization_der()))
+    return b"tls-server-end-point:" + digest.finalize()
+
+
+def serialization_der():
+    from cryptography.hazmat.primitives.serialization import Encoding
+    return Encoding.DER
 
 
 def make_cert_main(argv):

@@ -153,7 +153,7 @@ pub enum TargetSpec {
         user: String,
         host: String,
         port: Option<u16>,
-        winrm: WinRmSettings,
+        winrm: Box<WinRmSettings>,
     },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },

@@ -34,14 +34,26 @@ pub fn default_winrm_port(https: bool) -> u16 {
 /// How kmsconf logs on to a WinRM host, from its `[hosts.NAME.winrm]` table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WinRmSettings {
-    /// The account's password. A config always declares one (`{ env }` or `{ file }`, never a
-    /// literal); `None` only for a target given on the command line (`export --target`).
+    /// The account's password (`{ env }` or `{ file }`, never a literal). `None`: Kerberos from
+    /// a ticket ([`Self::keytab`] or the credential cache), or, for a target given on the
+    /// command line (`export --target`), [`WINRM_PASSWORD_VARIABLE`] when it is set.
     pub password: Option<DeclaredSecret>,
     pub auth: WinRmAuth,
     /// PEM certificate authorities trusted for `winrm+https://` (absolute once loaded); `None` =
     /// the system's roots. Always `None` for `winrm://`.
     pub ca_file: Option<PathBuf>,
     pub operation_timeout: OperationTimeout,
+    /// Without a password: the Kerberos principal whose ticket (or keytab keys) log on; `None`
+    /// = the credential cache's own principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Without a password: a keytab holding `principal`'s keys, always a `{ file = ... }`
+    /// reference (Kerberos reads it; kmsconf never does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keytab: Option<DeclaredSecret>,
+    /// The host's service principal; `None` = `HTTP/<host as written in the target>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal: Option<String>,
 }
 
 /// WS-Management's `OperationTimeout`: how long the host may hold one request (a Receive long

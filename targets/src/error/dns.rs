@@ -284,7 +284,7 @@ pub enum SignatureError {
 }
 
 /// Why credentials of `principal` (from `keytab`, or the default cache) cannot be had.
-fn credentials_text(
+pub(crate) fn credentials_text(
     principal: Option<&str>,
     keytab: Option<&Path>,
     e: &kmsconf_gssapi::Error,
@@ -310,7 +310,7 @@ fn credentials_text(
 }
 
 /// A GSS-API failure in words a person can act on, the library's own after them.
-fn describe(e: &kmsconf_gssapi::Error) -> String {
+pub(crate) fn describe(e: &kmsconf_gssapi::Error) -> String {
     let what = match e.kind {
         ErrorKind::ClockSkew => "this machine's clock and the KDC's differ by more than Kerberos allows (5 minutes by default): synchronise the clock",
         ErrorKind::KdcUnreachable => "no KDC of the realm answers",

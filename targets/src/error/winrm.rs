@@ -110,3 +110,38 @@ pub struct FrameError(pub(crate) String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct AuthError(pub String);
+
+/// Why no Kerberos credentials of `principal` (the cache's own where `None`) could be had from
+/// `keytab` or the credential cache, for a WinRM host.
+pub(crate) fn ticket_error(
+    principal: Option<&str>,
+    keytab: Option<&std::path::Path>,
+    e: &kmsconf_gssapi::Error,
+) -> AuthError {
+    let text = super::dns::credentials_text(principal, keytab, e);
+    let hint = match (&e.kind, keytab) {
+        (kmsconf_gssapi::ErrorKind::NoCredentials, None) => " (with no `password`, kmsconf logs on to a WinRM host with a Kerberos ticket: `kinit` one, or set `keytab` and `principal`, or give a password)",
+        _ => "",
+    };
+    AuthError(format!("{text}{hint}"))
+}
+
+/// Why no security context with the host's service principal `server` could be had.
+pub(crate) fn service_error(server: &str, e: &kmsconf_gssapi::Error) -> AuthError {
+    use kmsconf_gssapi::ErrorKind;
+    AuthError(match e.kind {
+        ErrorKind::UnknownServer => format!(
+            "the KDC does not know the service principal `{server}`: the host's WinRM service is registered under another name; write the host's DNS name in the target, or set `service_principal` (`setspn -L HOST` lists the host's) ({})",
+            e.detail
+        ),
+        ErrorKind::Expired => format!(
+            "the Kerberos ticket in cache `{}` has expired ({}): run kinit again",
+            kmsconf_gssapi::default_ccache(),
+            e.detail
+        ),
+        _ => format!(
+            "no Kerberos context with `{server}`: {}",
+            super::dns::describe(e)
+        ),
+    })
+}

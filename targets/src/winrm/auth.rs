@@ -1,10 +1,13 @@
-//! WinRM authentication and message sealing through the `sspi` crate: NTLM, Kerberos, or
-//! Negotiate (SPNEGO: Kerberos when the account's realm has a KDC kmsconf can find, else NTLM).
-//! The context seals every message of the connection it authenticated (MS-WSMV 2.2.9.1).
-//! Kerberos reaches the KDC over kmsconf's own TCP socket; nothing else leaves the process.
+//! WinRM authentication and message sealing: with a password through the `sspi` crate (NTLM,
+//! Kerberos, or Negotiate: SPNEGO, Kerberos when the account's realm has a KDC kmsconf can find,
+//! else NTLM; Kerberos reaches the KDC over kmsconf's own TCP socket), or with a Kerberos ticket
+//! (the credential cache or a keytab) through MIT GSS-API (`kmsconf-gssapi`), which talks to
+//! the KDC itself. The context seals every message of the connection it authenticated
+//! (MS-WSMV 2.2.9.1).
 
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use kmsconf_engine::secret::Secret;
@@ -19,6 +22,7 @@ use sspi::{
 use crate::deadline::read_exact_by;
 
 pub use crate::error::winrm::AuthError;
+use crate::error::winrm::{service_error, ticket_error};
 
 /// Which SSPI package authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,56 +38,68 @@ impl From<sspi::Error> for AuthError {
     }
 }
 
+/// What logs on.
+pub enum Credential {
+    /// `user` (`DOMAIN\user` or `user@domain`) with its password, through sspi.
+    Password { user: String, password: Secret },
+    /// A Kerberos ticket of `principal` (`None`: the cache's own) from `keytab` or the
+    /// credential cache, through MIT GSS-API.
+    Ticket {
+        principal: Option<String>,
+        keytab: Option<PathBuf>,
+    },
+}
+
 /// One security context: authenticates, then seals and unseals.
 pub struct Context {
     inner: Box<dyn Package>,
     done: bool,
+    /// Who logs on, for messages: the account, or the ticket's principal.
+    account: String,
 }
 
 impl Context {
-    /// A client context for `user` (`DOMAIN\user` or `user@domain`) towards the host's
-    /// `HTTP/<host>` service.
+    /// A client context for `credential` towards the host's service principal `service`
+    /// (`HTTP/<host>`); `bindings` is the channel bindings' application data over TLS.
     pub fn new(
         mechanism: Mechanism,
-        user: &str,
-        password: &Secret,
-        host: &str,
+        credential: &Credential,
+        service: &str,
+        bindings: Option<&[u8]>,
     ) -> Result<Self, AuthError> {
-        let username = Username::parse(user)
-            .map_err(|e| AuthError(format!("`{user}` is not an account name: {e}")))?;
-        let identity = AuthIdentity {
-            username,
-            password: password.expose().to_string().into(),
-        };
-        let target = format!("HTTP/{host}");
-        let computer = computer_name();
-        let inner: Box<dyn Package> = match mechanism {
-            Mechanism::Ntlm => {
-                let mut sspi = Ntlm::with_config(sspi::ntlm::NtlmConfig::new(computer));
-                let handle = acquire(&mut sspi, identity)?;
-                Box::new(Package_ {
-                    sspi,
-                    handle,
-                    target,
-                })
-            }
-            Mechanism::Negotiate | Mechanism::Kerberos => {
-                let kerberos = KerberosConfig {
-                    kdc_resolution: sspi::KdcResolution::KdcUrl(None),
-                    client_computer_name: computer.clone(),
-                };
-                let packages = (mechanism == Mechanism::Kerberos).then(|| "kerberos,!ntlm".into());
-                let config = NegotiateConfig::new(Box::new(kerberos), packages, computer);
-                let mut sspi = Negotiate::new_client(config)?;
-                let handle = acquire(&mut sspi, Credentials::AuthIdentity(identity))?;
-                Box::new(Package_ {
-                    sspi,
-                    handle,
-                    target,
-                })
+        let (inner, account): (Box<dyn Package>, String) = match credential {
+            Credential::Password { user, password } => (
+                with_password(mechanism, user, password, (service, bindings))?,
+                user.clone(),
+            ),
+            Credential::Ticket { principal, keytab } => {
+                let lib = kmsconf_gssapi::load().map_err(|e| AuthError(e.to_string()))?;
+                let credentials = lib
+                    .credentials(principal.as_deref(), keytab.as_deref())
+                    .map_err(|e| ticket_error(principal.as_deref(), keytab.as_deref(), &e))?;
+                let account = credentials.principal().to_string();
+                let context = credentials
+                    .sealing_context(service, bindings.map(<[u8]>::to_vec))
+                    .map_err(|e| service_error(service, &e))?;
+                (
+                    Box::new(Ticket {
+                        context,
+                        service: service.to_string(),
+                    }),
+                    account,
+                )
             }
         };
-        Ok(Self { inner, done: false })
+        Ok(Self {
+            inner,
+            done: false,
+            account,
+        })
+    }
+
+    /// Who logs on: the account, or the principal of the ticket.
+    pub fn account(&self) -> &str {
+        &self.account
     }
 
     /// The next token to send, given the server's last one (`None` at the start).
@@ -109,6 +125,53 @@ impl Context {
     }
 }
 
+/// An sspi context logging on as `user` with `password` to `service`, with channel bindings
+/// when given.
+fn with_password(
+    mechanism: Mechanism,
+    user: &str,
+    password: &Secret,
+    (service, bindings): (&str, Option<&[u8]>),
+) -> Result<Box<dyn Package>, AuthError> {
+    let bindings = bindings.map(sec_channel_bindings);
+    let username = Username::parse(user)
+        .map_err(|e| AuthError(format!("`{user}` is not an account name: {e}")))?;
+    let identity = AuthIdentity {
+        username,
+        password: password.expose().to_string().into(),
+    };
+    let target = service.to_string();
+    let computer = computer_name();
+    Ok(match mechanism {
+        Mechanism::Ntlm => {
+            let mut sspi = Ntlm::with_config(sspi::ntlm::NtlmConfig::new(computer));
+            let handle = acquire(&mut sspi, identity)?;
+            Box::new(Package_ {
+                sspi,
+                handle,
+                target,
+                bindings: bindings.clone(),
+            })
+        }
+        Mechanism::Negotiate | Mechanism::Kerberos => {
+            let kerberos = KerberosConfig {
+                kdc_resolution: sspi::KdcResolution::KdcUrl(None),
+                client_computer_name: computer.clone(),
+            };
+            let packages = (mechanism == Mechanism::Kerberos).then(|| "kerberos,!ntlm".into());
+            let config = NegotiateConfig::new(Box::new(kerberos), packages, computer);
+            let mut sspi = Negotiate::new_client(config)?;
+            let handle = acquire(&mut sspi, Credentials::AuthIdentity(identity))?;
+            Box::new(Package_ {
+                sspi,
+                handle,
+                target,
+                bindings: bindings.clone(),
+            })
+        }
+    })
+}
+
 /// What the connection needs of a security package.
 trait Package: Send {
     fn step(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, bool), AuthError>;
@@ -121,6 +184,22 @@ struct Package_<S: SspiImpl> {
     sspi: S,
     handle: S::CredentialsHandle,
     target: String,
+    /// `SEC_CHANNEL_BINDINGS` with the application data, over TLS.
+    bindings: Option<Vec<u8>>,
+}
+
+/// `SEC_CHANNEL_BINDINGS` (as sspi reads it from a `ChannelBindings` buffer) holding only
+/// application data: eight little-endian `u32`s (address types, lengths and offsets, the
+/// addresses empty), then the data at offset 32.
+fn sec_channel_bindings(application: &[u8]) -> Vec<u8> {
+    const HEADER: u32 = 32;
+    let length = u32::try_from(application.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(HEADER as usize + application.len());
+    for field in [0, 0, 0, 0, 0, 0, length, HEADER] {
+        out.extend_from_slice(&u32::to_le_bytes(field));
+    }
+    out.extend_from_slice(application);
+    out
 }
 
 fn acquire<S>(sspi: &mut S, data: S::AuthenticationData) -> Result<S::CredentialsHandle, AuthError>
@@ -146,6 +225,13 @@ where
             input.map(<[u8]>::to_vec).unwrap_or_default(),
             BufferType::Token,
         )];
+        // NTLM puts their hash in its AUTHENTICATE message, Kerberos in its authenticator
+        if let Some(bindings) = &self.bindings {
+            input.push(SecurityBuffer::new(
+                bindings.clone(),
+                BufferType::ChannelBindings,
+            ));
+        }
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let flags = ClientRequestFlags::CONFIDENTIALITY
             | ClientRequestFlags::INTEGRITY
@@ -202,6 +288,37 @@ where
         ];
         self.sspi.decrypt_message(&mut buffers)?;
         Ok(buffers[1].data().to_vec())
+    }
+}
+
+/// A context from a Kerberos ticket, through MIT GSS-API.
+struct Ticket {
+    context: kmsconf_gssapi::SealingContext,
+    /// The service principal, for messages.
+    service: String,
+}
+
+impl Package for Ticket {
+    fn step(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, bool), AuthError> {
+        match self.context.step(input) {
+            Ok(kmsconf_gssapi::Step::Continue(token)) => Ok((token, false)),
+            Ok(kmsconf_gssapi::Step::Complete(token)) => Ok((token, true)),
+            Err(e) => Err(service_error(&self.service, &e)),
+        }
+    }
+
+    fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>), AuthError> {
+        let sealed = self
+            .context
+            .seal(plain)
+            .map_err(|e| AuthError(e.to_string()))?;
+        Ok((sealed.header, sealed.data))
+    }
+
+    fn unseal(&mut self, header: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+        self.context
+            .unseal(header, sealed)
+            .map_err(|e| AuthError(e.to_string()))
     }
 }
 
@@ -287,7 +404,22 @@ mod tests {
         }
 
         fn accept(&mut self, token: &[u8]) -> sspi::Result<(Vec<u8>, SecurityStatus)> {
+            self.accept_bound(token, None)
+        }
+
+        /// Accepts `token`, checking channel bindings with application data `bindings`.
+        fn accept_bound(
+            &mut self,
+            token: &[u8],
+            bindings: Option<&[u8]>,
+        ) -> sspi::Result<(Vec<u8>, SecurityStatus)> {
             let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+            if let Some(data) = bindings {
+                input.push(SecurityBuffer::new(
+                    sec_channel_bindings(data),
+                    BufferType::ChannelBindings,
+                ));
+            }
             let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
             let builder = self
                 .ntlm
@@ -311,11 +443,23 @@ mod tests {
         }
     }
 
+    fn password_of(user: &str, password: Secret) -> Credential {
+        Credential::Password {
+            user: user.into(),
+            password,
+        }
+    }
+
     #[test]
     fn ntlm_authenticates_and_seals_both_ways() {
         let password = Secret::new("Passw0rd!");
-        let mut client =
-            Context::new(Mechanism::Ntlm, "CORP\\admin", &password, "kms01").expect("client");
+        let mut client = Context::new(
+            Mechanism::Ntlm,
+            &password_of("CORP\\admin", password),
+            "HTTP/kms01",
+            None,
+        )
+        .expect("client");
         let mut server = Server::new("CORP\\admin", "Passw0rd!");
         let negotiate = client.step(None).expect("type 1");
         assert!(negotiate.starts_with(b"NTLMSSP\0"));
@@ -362,11 +506,38 @@ mod tests {
         assert!(server.ntlm.decrypt_message(&mut buffers).is_err());
     }
 
+    /// Over HTTPS the NTLM AUTHENTICATE message carries the bindings' hash: an acceptor
+    /// expecting another certificate's refuses it, one expecting this certificate's accepts.
+    #[test]
+    fn ntlm_carries_channel_bindings_the_acceptor_checks() {
+        let ours = crate::winrm::binding::tls_server_end_point(b"our certificate");
+        let theirs = crate::winrm::binding::tls_server_end_point(b"another certificate");
+        for (expected, accepted) in [(&theirs, false), (&ours, true)] {
+            let mut client = Context::new(
+                Mechanism::Ntlm,
+                &password_of("CORP\\admin", Secret::new("Passw0rd!")),
+                "HTTP/kms01",
+                Some(&ours),
+            )
+            .expect("client");
+            let mut server = Server::new("CORP\\admin", "Passw0rd!");
+            let (challenge, _) = server.accept(&client.step(None).expect("1")).expect("2");
+            let authenticate = client.step(Some(&challenge)).expect("3");
+            let result = server.accept_bound(&authenticate, Some(expected));
+            assert_eq!(result.is_ok(), accepted, "{result:?}");
+        }
+    }
+
     #[test]
     fn a_wrong_password_is_refused_by_the_acceptor() {
         let password = Secret::new("wrong");
-        let mut client =
-            Context::new(Mechanism::Ntlm, "CORP\\admin", &password, "kms01").expect("client");
+        let mut client = Context::new(
+            Mechanism::Ntlm,
+            &password_of("CORP\\admin", password),
+            "HTTP/kms01",
+            None,
+        )
+        .expect("client");
         let mut server = Server::new("CORP\\admin", "Passw0rd!");
         let (challenge, _) = server.accept(&client.step(None).expect("1")).expect("2");
         let authenticate = client.step(Some(&challenge)).expect("3");
@@ -376,8 +547,13 @@ mod tests {
     #[test]
     fn negotiate_without_a_kdc_offers_spnego() {
         let password = Secret::new("Passw0rd!");
-        let mut client =
-            Context::new(Mechanism::Negotiate, "CORP\\admin", &password, "kms01").expect("client");
+        let mut client = Context::new(
+            Mechanism::Negotiate,
+            &password_of("CORP\\admin", password),
+            "HTTP/kms01",
+            None,
+        )
+        .expect("client");
         let token = client.step(None).expect("first token");
         assert_eq!(token.first(), Some(&0x60), "a GSS-API InitialContextToken");
     }

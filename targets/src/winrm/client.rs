@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kmsconf_engine::secret::Secret;
 
-use super::auth::{Context, Mechanism};
+use super::auth::{Context, Credential, Mechanism};
 use super::encryption::{self, Protocol};
 use super::http::{Connection, HttpError, Response, Tls};
 use super::wsman::{self, Endpoint, Expect, ParseError, Reply};
@@ -60,7 +60,7 @@ impl Client {
     /// certificate, credentials refused, timeout).
     pub fn connect(
         options: &WinRmOptions,
-        password: Secret,
+        credential: Credential,
         timeout: Duration,
     ) -> Result<Self, Broken> {
         let tls = options.https.then(|| Tls {
@@ -84,20 +84,41 @@ impl Client {
                 super::http::authority(&options.host, options.port)
             ),
         };
-        client.authn = match options.auth {
-            AuthMethod::Basic => Authn::Basic(Secret::new(BASE64.encode(format!(
-                "{}:{}",
-                options.user,
-                password.expose()
-            )))),
-            method => {
+        client.authn = match (options.auth, &credential) {
+            (AuthMethod::Basic, Credential::Password { password, .. }) => Authn::Basic(
+                Secret::new(BASE64.encode(format!("{}:{}", options.user, password.expose()))),
+            ),
+            (AuthMethod::Basic, Credential::Ticket { .. }) => {
+                return Err(Broken::Auth(format!(
+                    "{}: Basic authentication needs a password",
+                    client.who
+                )))
+            }
+            (method, _) => {
                 let mechanism = match method {
                     AuthMethod::Ntlm => Mechanism::Ntlm,
                     AuthMethod::Kerberos => Mechanism::Kerberos,
                     _ => Mechanism::Negotiate,
                 };
-                let context = Context::new(mechanism, &options.user, &password, &options.host)
-                    .map_err(|e| Broken::Auth(format!("{}: {e}", client.who)))?;
+                // over HTTPS the authentication is bound to this TLS connection (RFC 5929)
+                let bindings = client
+                    .connection
+                    .server_certificate()
+                    .map(|der| super::binding::tls_server_end_point(&der));
+                let context = Context::new(
+                    mechanism,
+                    &credential,
+                    &options.service_principal,
+                    bindings.as_deref(),
+                )
+                .map_err(|e| Broken::Auth(format!("{}: {e}", client.who)))?;
+                if let Credential::Ticket { .. } = credential {
+                    client.who = format!(
+                        "`{}` (Kerberos ticket) at {}",
+                        context.account(),
+                        super::http::authority(&options.host, options.port)
+                    );
+                }
                 let context = client.authenticate(context, timeout)?;
                 if options.https {
                     Authn::Tls
@@ -131,8 +152,9 @@ impl Client {
                             .map_err(|e| Broken::Auth(format!("{}: {e}", self.who)))?;
                     }
                     _ => return Err(Broken::Auth(format!(
-                        "{} was refused (HTTP 401): a wrong password, an unknown or locked account, or an account that may not use WinRM (it must be a member of the host's Administrators group, or be granted by the WinRM SDDL)",
-                        self.who
+                        "{} was refused (HTTP 401): {}, an unknown or locked account, or an account that may not use WinRM (it must be a member of the host's Administrators group, or be granted by the WinRM SDDL)",
+                        self.who,
+                        if self.who.contains("(Kerberos ticket)") { "a ticket for another service principal than the host's" } else { "a wrong password" }
                     ))),
                 },
                 status => return Err(status_error(&response, status, "while authenticating")),
@@ -222,7 +244,8 @@ impl Client {
                 let (header, sealed) = context
                     .seal(xml.as_bytes())
                     .map_err(|e| Broken::Dropped(format!("cannot seal a message: {e}")))?;
-                let body = encryption::frame(*protocol, xml.len(), &header, &sealed);
+                // the sealed envelope with the cipher's padding, if any (none with NTLM or AES)
+                let body = encryption::frame(*protocol, sealed.len(), &header, &sealed);
                 Ok((
                     vec![("Content-Type", encryption::content_type(*protocol))],
                     body,

@@ -187,6 +187,18 @@ impl Connection {
         })
     }
 
+    /// The server's own certificate (DER) over TLS, for channel bindings; `None` without TLS.
+    pub fn server_certificate(&self) -> Option<Vec<u8>> {
+        match self.stream.get_ref() {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => tls
+                .conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|c| c.as_ref().to_vec()),
+        }
+    }
+
     /// Whether the connection can carry another request.
     pub fn is_open(&self) -> bool {
         !self.closed

@@ -5,6 +5,7 @@
 //! standard input, sealed; the command line holds only the fixed bootstrap.
 
 pub mod auth;
+mod binding;
 mod client;
 pub use crate::error::winrm::Refusal;
 pub mod encryption;
@@ -34,13 +35,20 @@ pub struct WinRmOptions {
     pub port: u16,
     /// `DOMAIN\user` or `user@domain`.
     pub user: String,
-    /// `None` for a target given on the command line: [`PASSWORD_VARIABLE`].
+    /// `None`: a Kerberos ticket (`keytab`, or the credential cache); with `ntlm` or `basic`
+    /// (a target given on the command line), [`PASSWORD_VARIABLE`].
     pub password: Option<DeclaredSecret>,
     pub auth: AuthMethod,
     pub ca_file: Option<PathBuf>,
     /// WinRM's OperationTimeout: the longest a Receive waits for output before answering
     /// "nothing yet".
     pub operation_timeout: Duration,
+    /// Without a password: whose ticket logs on (`None`: the cache's principal).
+    pub principal: Option<String>,
+    /// Without a password: the keytab holding `principal`'s keys (Kerberos reads it).
+    pub keytab: Option<PathBuf>,
+    /// The host's service principal: `HTTP/<host as written>` unless the config names one.
+    pub service_principal: String,
 }
 
 /// The WinRM transport of one host.
@@ -76,6 +84,15 @@ impl WinRmOptions {
             auth: winrm.auth,
             ca_file: winrm.ca_file.clone(),
             operation_timeout: winrm.operation_timeout.duration(),
+            principal: winrm.principal.clone(),
+            keytab: winrm.keytab.as_ref().and_then(|k| match &k.source {
+                SecretSource::File(path) => Some(path.clone()),
+                _ => None,
+            }),
+            service_principal: winrm
+                .service_principal
+                .clone()
+                .unwrap_or_else(|| format!("HTTP/{host}")),
         })
     }
 }
@@ -99,14 +116,12 @@ impl WinRmShell {
 
 impl Transport for WinRmShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
-        let password = match &self.options.password {
-            Some(declared) => declared.resolve(&self.password_name)?,
-            None => SecretSource::Env(PASSWORD_VARIABLE.into()).resolve(&format!(
-                "{PASSWORD_VARIABLE} (the password of a WinRM target given on the command line)"
-            ))?,
-        };
-        let connected = client::Client::connect(&self.options, password, self.connect_timeout)
-            .and_then(|c| shell::ShellSession::start(c, self.lost.clone()));
+        let credential = self.credential()?;
+        let connected = client::Client::connect(&self.options, credential, self.connect_timeout)
+            .and_then(|c| {
+                let idle = shell::idle_time(self.timeout, self.options.operation_timeout);
+                shell::ShellSession::start(c, self.lost.clone(), idle)
+            });
         match connected {
             Ok(session) => Ok(Box::new(session)),
             Err(broken) => Err(broken.error(host)),
@@ -129,6 +144,43 @@ impl Transport for WinRmShell {
             host: host.to_string(),
             seconds: self.timeout.as_secs(),
             during: "for the host to answer over WinRM".into(),
+        })
+    }
+}
+
+impl WinRmShell {
+    /// What logs on: the password (read now), or a Kerberos ticket. NTLM and Basic always have
+    /// a password: a config declares it, and a target given on the command line reads
+    /// [`PASSWORD_VARIABLE`]; so do Negotiate and Kerberos there while the variable is set.
+    fn credential(&self) -> Result<auth::Credential, Error> {
+        let o = &self.options;
+        let password = match &o.password {
+            Some(declared) => Some(declared.resolve(&self.password_name)?),
+            None if !o.auth.takes_ticket() => Some(
+                SecretSource::Env(PASSWORD_VARIABLE.into()).resolve(&format!(
+                "{PASSWORD_VARIABLE} (the password of a WinRM target given on the command line)"
+            ))?,
+            ),
+            None => None,
+        };
+        Ok(match password {
+            Some(password) => auth::Credential::Password {
+                user: o.user.clone(),
+                password,
+            },
+            None => {
+                if let Some(keytab) = &o.keytab {
+                    // GSS-API reads the keytab; kmsconf only says plainly when it cannot be opened
+                    std::fs::File::open(keytab).map_err(|e| Error::AuthRefused {
+                        host: o.host.clone(),
+                        message: format!("the keytab `{}` cannot be read: {e}", keytab.display()),
+                    })?;
+                }
+                auth::Credential::Ticket {
+                    principal: o.principal.clone(),
+                    keytab: o.keytab.clone(),
+                }
+            }
         })
     }
 }

@@ -3,9 +3,16 @@
 //! the one authenticated connection of [`super::client`]. The connection is not shared: a
 //! Receive (a long poll) and a Send never overlap, so the session sends what is queued before
 //! it waits for output.
+//!
+//! The shell is asked to end after an idle time bounded by the run's timeout, so the shell of a
+//! run killed outright (and the agent and lock in it) ends soon rather than after the service's
+//! two hours; while the run is alive, a keepalive thread sends a short Receive whenever nothing
+//! else has been sent for a quarter of that time (a Receive is a request like any other).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::client::{CallError, Client};
@@ -27,8 +34,22 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// the end of an ssh connection ends its PowerShell.
 pub type Lost = Arc<Mutex<Vec<(String, String)>>>;
 
-/// A running agent in a WinRM shell.
+/// A running agent in a WinRM shell, kept alive while the run lasts.
 pub struct ShellSession {
+    inner: Arc<Mutex<Inner>>,
+    keepalive: Option<Keepalive>,
+}
+
+/// The thread that keeps the shell from idling out, and its stop flag.
+struct Keepalive {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// The shell and the state of its agent.
+struct Inner {
+    /// When the last request went out: what the host's idle time counts from.
+    last_request: Instant,
     lost: Lost,
     client: Option<Client>,
     shell_id: String,
@@ -44,10 +65,71 @@ pub struct ShellSession {
     broken: Option<Broken>,
 }
 
+/// The idle time asked for a shell: the run's `timeout`, and at least twice the
+/// OperationTimeout, so a host never counts a Receive's long poll against it.
+pub fn idle_time(timeout: Duration, operation_timeout: Duration) -> Duration {
+    timeout
+        .max(operation_timeout * 2)
+        .max(Duration::from_secs(1))
+}
+
 impl ShellSession {
+    /// Removes the shells lost before, creates the shell (ended by the host once idle for
+    /// `idle`) and starts the agent's PowerShell in it, then keeps it alive.
+    pub fn start(client: Client, lost: Lost, idle: Duration) -> Result<Self, Broken> {
+        let inner = Arc::new(Mutex::new(Inner::start(client, lost, idle)?));
+        let stop = Arc::new(AtomicBool::new(false));
+        let period = (idle / 4).max(Duration::from_secs(1));
+        let (weak, flag) = (Arc::downgrade(&inner), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("winrm-keepalive".into())
+            .spawn(move || keep_alive(&weak, &flag, period))
+            .ok();
+        Ok(Self {
+            inner,
+            keepalive: thread.map(|thread| Keepalive { stop, thread }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stops the keepalive thread and waits for it (at most one short Receive).
+    fn stop_keepalive(&mut self) {
+        if let Some(k) = self.keepalive.take() {
+            k.stop.store(true, Ordering::Relaxed);
+            k.thread.thread().unpark();
+            let _ = k.thread.join();
+        }
+    }
+}
+
+/// Sends a short Receive whenever the session has sent nothing for `period`, until `stop` or
+/// the session is gone; a session busy with a request of its own is not disturbed.
+fn keep_alive(inner: &Weak<Mutex<Inner>>, stop: &AtomicBool, period: Duration) {
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::park_timeout(period);
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let Ok(mut session) = inner.try_lock() else {
+            continue;
+        };
+        if session.last_request.elapsed() >= period && !session.done && session.client.is_some() {
+            tracing::trace!("WinRM shell keepalive");
+            session.receive(Instant::now() + Duration::from_secs(1));
+        }
+    }
+}
+
+impl Inner {
     /// Removes the shells lost before, then creates the shell and starts the agent's
     /// PowerShell in it.
-    pub fn start(mut client: Client, lost: Lost) -> Result<Self, Broken> {
+    fn start(mut client: Client, lost: Lost, idle: Duration) -> Result<Self, Broken> {
         let orphans = std::mem::take(&mut *lost.lock().unwrap_or_else(PoisonError::into_inner));
         for (shell_id, command_id) in orphans {
             terminate(&mut client, &shell_id, &command_id);
@@ -55,7 +137,7 @@ impl ShellSession {
         }
         let endpoint = client.endpoint.clone();
         let id = message_id();
-        let xml = wsman::create_shell(&endpoint, &id);
+        let xml = wsman::create_shell(&endpoint, &id, idle);
         let shell_id = match call(&mut client, Expect::Create, &xml, &id, "creating the shell")? {
             Reply::Created { shell_id } => shell_id,
             other => return Err(unexpected("Create", &other)),
@@ -82,8 +164,9 @@ impl ShellSession {
                 return Err(e);
             }
         };
-        tracing::debug!(shell = %shell_id, command = %command_id, "WinRM shell started");
+        tracing::debug!(shell = %shell_id, command = %command_id, idle = idle.as_secs(), "WinRM shell started");
         Ok(Self {
+            last_request: Instant::now(),
             lost,
             client: Some(client),
             shell_id,
@@ -109,6 +192,7 @@ impl ShellSession {
             let chunk: Vec<u8> = self.stdin.drain(..n).collect();
             let last = end && self.stdin.is_empty();
             let id = message_id();
+            self.last_request = Instant::now();
             let xml = wsman::send(
                 &client.endpoint,
                 &id,
@@ -134,6 +218,7 @@ impl ShellSession {
         };
         let endpoint = client.endpoint_until(deadline);
         let id = message_id();
+        self.last_request = Instant::now();
         let xml = wsman::receive(&endpoint, &id, &self.shell_id, &self.command_id);
         let answer = client.call(
             Expect::Receive,
@@ -189,7 +274,7 @@ impl ShellSession {
     }
 }
 
-impl Channel for ShellSession {
+impl Inner {
     fn send(&mut self, bytes: &[u8]) -> bool {
         if self.client.is_none() || self.done {
             return false;
@@ -220,7 +305,7 @@ impl Channel for ShellSession {
         }
     }
 
-    fn close(mut self: Box<Self>, kill: bool) -> Finished {
+    fn close(&mut self, kill: bool) -> Finished {
         if !kill && !self.done && self.client.is_some() {
             // the agent ends at the end of its input
             self.flush(true);
@@ -245,7 +330,29 @@ impl Channel for ShellSession {
     }
 }
 
+impl Channel for ShellSession {
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        self.lock().send(bytes)
+    }
+
+    fn next(&mut self, deadline: Instant) -> Next {
+        self.lock().next(deadline)
+    }
+
+    fn close(mut self: Box<Self>, kill: bool) -> Finished {
+        self.stop_keepalive();
+        let finished = self.lock().close(kill);
+        finished
+    }
+}
+
 impl Drop for ShellSession {
+    fn drop(&mut self) {
+        self.stop_keepalive();
+    }
+}
+
+impl Drop for Inner {
     /// A session dropped without closing still removes its shell from the host.
     fn drop(&mut self) {
         if let Some(mut client) = self.client.take() {

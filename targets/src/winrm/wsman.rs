@@ -77,16 +77,22 @@ pub fn message_id() -> Result<String, getrandom::Error> {
     ))
 }
 
-/// Create: opens a shell without the user's profile, with UTF-8 (code page 65001) output.
-pub fn create_shell(ep: &Endpoint, message_id: &str) -> String {
+/// Create: opens a shell without the user's profile, with UTF-8 (code page 65001) output, which
+/// the host deletes once no request has come for `idle` (whole seconds, at least one). The
+/// element follows the streams, as pypsrp sends it and Windows takes it in its recordings.
+pub fn create_shell(ep: &Endpoint, message_id: &str, idle: Duration) -> String {
     let head = Head {
         action: &format!("{TRANSFER}/Create"),
         options: &[("WINRS_NOPROFILE", "TRUE"), ("WINRS_CODEPAGE", "65001")],
         shell_id: None,
     };
-    let body = "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams>\
-                <rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>";
-    envelope(ep, message_id, &head, body)
+    let body = format!(
+        "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams>\
+         <rsp:OutputStreams>stdout stderr</rsp:OutputStreams>\
+         <rsp:IdleTimeOut>PT{}S</rsp:IdleTimeOut></rsp:Shell>",
+        idle.as_secs().max(1)
+    );
+    envelope(ep, message_id, &head, &body)
 }
 
 /// Command: starts `program` in the shell, through `cmd.exe` as WinRS does by default. WinRS

@@ -165,7 +165,12 @@ fn convert_gss_tsig(ctx: &mut Ctx, wire: &At<wire::GssTsigWire>) -> Option<GssTs
 
 /// A Kerberos principal: `name[/instance]@REALM` (realm optional), no blanks; a server principal
 /// has its service and host (`DNS/dc1.corp.example`).
-fn convert_principal(ctx: &mut Ctx, key: &str, at: &At<String>, service: bool) -> Option<String> {
+pub(super) fn convert_principal(
+    ctx: &mut Ctx,
+    key: &str,
+    at: &At<String>,
+    service: bool,
+) -> Option<String> {
     let text = at.get().trim();
     let (name, realm) = text.split_once('@').unwrap_or((text, "x"));
     let valid = !name.is_empty()

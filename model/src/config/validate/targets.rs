@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{is_host_name, Ctx};
 use crate::config::wire::At;
-use crate::config::{TargetSpec, WinRmSettings};
+use crate::config::TargetSpec;
 use crate::error::TargetError;
 use kmsconf_engine::paths::native;
 
@@ -143,7 +143,7 @@ fn winrm_target(
         user,
         host,
         port,
-        winrm: WinRmSettings::default(),
+        winrm: Box::default(),
     })
 }
 
@@ -244,7 +244,7 @@ mod tests {
             user: user.into(),
             host: host.into(),
             port,
-            winrm: WinRmSettings::default(),
+            winrm: Box::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use super::dns::convert_principal;
 use super::secrets::convert_secret;
 use super::Ctx;
 use crate::config::wire::{At, SecretWire, WinRmWire};
@@ -30,7 +31,7 @@ pub(super) fn with_winrm_settings(
             },
             Some(table),
         ) => {
-            let winrm = convert_winrm(ctx, name, (https, &host), table);
+            let winrm = Box::new(convert_winrm(ctx, name, (https, &host), table));
             TargetSpec::WinRm {
                 https,
                 user,
@@ -40,7 +41,7 @@ pub(super) fn with_winrm_settings(
             }
         }
         (target @ TargetSpec::WinRm { .. }, None) => {
-            ctx.error(target_at, format!("host `{name}` is reached over WinRM, which logs on with the account's password: declare it in `[hosts.{name}.winrm]` as `password = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`"));
+            ctx.error(target_at, format!("host `{name}` is reached over WinRM, which needs a `[hosts.{name}.winrm]` table: `password = {{ env = \"VAR\" }}` (or `{{ file = \"path\" }}`) to log on with the account's password, or `auth = \"kerberos\"` to log on with a Kerberos ticket"));
             target
         }
         (target, Some(table)) => {
@@ -72,13 +73,10 @@ fn convert_winrm(
     table: &At<WinRmWire>,
 ) -> WinRmSettings {
     let wire = table.get();
-    let password = match &wire.password {
-        Some(p) => convert_password(ctx, p),
-        None => {
-            ctx.error(table.start(), format!("`[hosts.{name}.winrm]` has no `password`: kmsconf logs on with the account's password (NTLM, Kerberos or Basic); add `password = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`"));
-            None
-        }
-    };
+    let password = wire
+        .password
+        .as_ref()
+        .and_then(|p| convert_password(ctx, p));
     let auth = wire
         .auth
         .as_ref()
@@ -95,6 +93,7 @@ fn convert_winrm(
             ctx.warn(a.start(), format!("`auth = \"kerberos\"` with the IP address `{host}` as the host: Kerberos finds the service principal (`HTTP/NAME`) by the host's DNS name, so unless an SPN was registered for the address it fails; write the host's DNS name in the target"));
         }
     }
+    let ticket = convert_ticket(ctx, name, table, auth);
     WinRmSettings {
         password,
         auth,
@@ -106,6 +105,80 @@ fn convert_winrm(
             .operation_timeout
             .as_ref()
             .map_or(OperationTimeout::DEFAULT, |t| convert_timeout(ctx, t)),
+        principal: ticket.principal,
+        keytab: ticket.keytab,
+        service_principal: ticket.service_principal,
+    }
+}
+
+/// What logs on without a password, checked against the method and the password.
+#[derive(Default)]
+struct Ticket {
+    principal: Option<String>,
+    keytab: Option<DeclaredSecret>,
+    service_principal: Option<String>,
+}
+
+/// `principal`, `keytab` and `service_principal`, and whether the method can log on with what
+/// the table gives: `ntlm` and `basic` need the password, a keytab needs its principal, and a
+/// password excludes a ticket's settings.
+fn convert_ticket(ctx: &mut Ctx, name: &str, table: &At<WinRmWire>, auth: WinRmAuth) -> Ticket {
+    let wire = table.get();
+    let password_only = matches!(auth, WinRmAuth::Ntlm | WinRmAuth::Basic);
+    if password_only && wire.password.is_none() {
+        ctx.error(table.start(), format!("`[hosts.{name}.winrm]` has no `password`, which `auth = \"{auth}\"` logs on with: add `password = {{ env = \"VAR\" }}` or `{{ file = \"path\" }}`, or use `auth = \"kerberos\"` with a Kerberos ticket or keytab"));
+    }
+    let refuse = |ctx: &mut Ctx, at: usize, key: &str| {
+        if password_only {
+            ctx.error(at, format!("`{key}` is for Kerberos, and `auth = \"{auth}\"` logs on with the password: remove `{key}`, or use `auth = \"kerberos\"` (or `negotiate`) without `password`"));
+        } else if wire.password.is_some() {
+            ctx.error(at, format!("`{key}` and `password` exclude each other: with `password` kmsconf logs on as the target's account; remove `password` to log on with a Kerberos ticket or keytab"));
+        }
+    };
+    if let Some(p) = &wire.principal {
+        refuse(ctx, p.start(), "principal");
+    }
+    if let Some(k) = &wire.keytab {
+        refuse(ctx, k.start(), "keytab");
+        if wire.principal.is_none() {
+            ctx.error(k.start(), "`keytab` needs `principal`: name the principal whose keys it holds (`principal = \"svc-kmsconf@CORP.EXAMPLE\"`)");
+        }
+    }
+    if let Some(s) = wire
+        .service_principal
+        .as_ref()
+        .filter(|_| auth == WinRmAuth::Basic)
+    {
+        ctx.error(s.start(), "`service_principal` is for Kerberos, and `auth = \"basic\"` sends the password: remove it");
+    }
+    let ticket = wire.password.is_none() && !password_only;
+    if ticket && cfg!(windows) {
+        ctx.error(table.start(), format!("`[hosts.{name}.winrm]` has no `password`, and kmsconf takes Kerberos tickets through MIT Kerberos, which it does not use on Windows: add `password`, or run kmsconf on Linux"));
+    }
+    Ticket {
+        principal: wire
+            .principal
+            .as_ref()
+            .and_then(|p| convert_principal(ctx, "principal", p, false)),
+        keytab: wire.keytab.as_ref().and_then(|k| convert_keytab(ctx, k)),
+        service_principal: wire
+            .service_principal
+            .as_ref()
+            .and_then(|p| convert_principal(ctx, "service_principal", p, true)),
+    }
+}
+
+/// A keytab is a file Kerberos reads: `{ file = "path" }` only.
+fn convert_keytab(ctx: &mut Ctx, wire: &At<SecretWire>) -> Option<DeclaredSecret> {
+    match wire.get() {
+        SecretWire::File { .. } => Some(convert_secret(ctx, "the keytab", wire)),
+        _ => {
+            ctx.error(
+                wire.start(),
+                "`keytab` must be `{ file = \"path\" }`: Kerberos reads a keytab from a file",
+            );
+            None
+        }
     }
 }
 

@@ -10,10 +10,13 @@ use super::{At, SecretReferenceWire, SecretWire};
 /// account its target names.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = credential_rules)]
 pub struct WinRmWire {
-    /// The password of the target's account: `{ env = "VAR" }` or `{ file = "path" }`. Required;
-    /// a literal is refused, since a saved plan carries the target's settings.
-    #[schemars(with = "SecretReferenceWire", required)]
+    /// The password of the target's account: `{ env = "VAR" }` or `{ file = "path" }`; a literal
+    /// is refused, since a saved plan carries the target's settings. Required with `ntlm` and
+    /// `basic`; without it `kerberos` and `negotiate` use a Kerberos ticket: from `keytab`, or
+    /// from the credential cache (`KRB5CCNAME`, else the default cache).
+    #[schemars(with = "Option<SecretReferenceWire>")]
     pub password: Option<At<SecretWire>>,
     /// `negotiate` (default: Kerberos where the account's realm has a KDC, else NTLM), `ntlm`,
     /// `kerberos`, or `basic` (only with `winrm+https://`: Basic sends the password in clear).
@@ -26,13 +29,27 @@ pub struct WinRmWire {
     /// `OperationTimeout`), 1..=3600; default 20, as pywinrm and pypsrp use.
     #[schemars(range(min = 1, max = 3600))]
     pub operation_timeout: Option<At<i64>>,
+    /// The Kerberos principal to log on as without a password (`svc-kmsconf@CORP.EXAMPLE`):
+    /// whose ticket is taken from the credential cache, or whose keys `keytab` holds. Default:
+    /// the cache's own principal. Not with `ntlm` or `basic`, nor with `password`.
+    pub principal: Option<At<String>>,
+    /// A keytab to take `principal`'s credentials from instead of the cache:
+    /// `{ file = "path" }`, relative to this file. Needs `principal`; not with `password`.
+    /// Kerberos reads it; kmsconf never does.
+    #[schemars(with = "Option<SecretReferenceWire>")]
+    pub keytab: Option<At<SecretWire>>,
+    /// The host's Kerberos service principal (`HTTP/kms01.corp.example`); default
+    /// `HTTP/<the host as written in the target>`. Not with `basic`.
+    pub service_principal: Option<At<String>>,
 }
 
-/// How kmsconf authenticates over WinRM; every method logs on with the account's password.
+/// How kmsconf authenticates over WinRM: with the account's password, or (Kerberos and
+/// Negotiate) with a Kerberos ticket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WinRmAuth {
-    /// SPNEGO: Kerberos where it can be used, else NTLM, as Windows' own client does.
+    /// SPNEGO: Kerberos where it can be used, else NTLM, as Windows' own client does; without a
+    /// password, Kerberos from a ticket.
     #[default]
     Negotiate,
     /// NTLM only.
@@ -53,6 +70,11 @@ impl WinRmAuth {
             Self::Kerberos => "kerberos",
             Self::Basic => "basic",
         }
+    }
+
+    /// Whether the method can log on with a Kerberos ticket rather than a password.
+    pub fn takes_ticket(self) -> bool {
+        matches!(self, Self::Negotiate | Self::Kerberos)
     }
 
     /// Whether the method seals WinRM messages itself, as plain HTTP requires (Basic cannot).
@@ -90,4 +112,30 @@ pub(super) fn target_rules(schema: &mut schemars::Schema) {
         }
     ]);
     schema.insert("allOf".into(), rules);
+}
+
+/// The rules between the table's credentials, for editors: `ntlm` and `basic` need `password`
+/// and take no `principal` (nor `basic` a `service_principal`), `keytab` needs `principal`, and a
+/// password excludes both.
+fn credential_rules(schema: &mut schemars::Schema) {
+    let auth = |methods: &[&str]| serde_json::json!({ "properties": { "auth": { "enum": methods } }, "required": ["auth"] });
+    let rules = serde_json::json!([
+        {
+            "if": auth(&["ntlm", "basic"]),
+            "then": { "required": ["password"], "not": { "anyOf": [ { "required": ["principal"] }, { "required": ["keytab"] } ] } }
+        },
+        {
+            "if": auth(&["basic"]),
+            "then": { "not": { "required": ["service_principal"] } }
+        },
+        {
+            "if": { "required": ["password"] },
+            "then": { "not": { "anyOf": [ { "required": ["principal"] }, { "required": ["keytab"] } ] } }
+        }
+    ]);
+    schema.insert("allOf".into(), rules);
+    schema.insert(
+        "dependentRequired".into(),
+        serde_json::json!({ "keytab": ["principal"] }),
+    );
 }

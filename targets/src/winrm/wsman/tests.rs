@@ -66,7 +66,7 @@ fn check_header(xml: &str, action: &str, shell_id: Option<&str>) {
 
 #[test]
 fn create_asks_for_a_profileless_utf8_shell() {
-    let xml = create_shell(&endpoint(), ID);
+    let xml = create_shell(&endpoint(), ID, std::time::Duration::from_secs(90));
     check_header(&xml, &format!("{TRANSFER}/Create"), None);
     let doc = Document::parse(&xml).expect("well-formed");
     assert_eq!(
@@ -81,6 +81,7 @@ fn create_asks_for_a_profileless_utf8_shell() {
         find(&doc, SHELL, "OutputStreams").text(),
         Some("stdout stderr")
     );
+    assert_eq!(find(&doc, SHELL, "IdleTimeOut").text(), Some("PT90S"));
 }
 
 #[test]

@@ -1,0 +1,98 @@
+//! Shells that end: kmsconf asks for a shell idle time bounded by the run's timeout
+//! (`KMSCONF_TIMEOUT`, at least twice `operation_timeout`), and keeps the shell alive while the
+//! run waits. The test endpoint deletes a shell no request has touched for its idle time, as
+//! WinRM does: a run killed outright (`kill -9`) leaves a shell that ends within that bound,
+//! while a run that sits at apply's confirmation prompt for longer keeps its shell.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::winrm::{host_table, http_url, project, Host};
+
+/// The run's timeout in these tests, and so the shells' idle time (`operation_timeout = 1`).
+const TIMEOUT: u64 = 6;
+
+fn slow_host() -> (Host, Project) {
+    let h = Host::start(&[]);
+    let mut p = project(&host_table("kms0", &http_url(&h), "operation_timeout = 1"));
+    p.env("KMSCONF_TIMEOUT", &TIMEOUT.to_string());
+    p.ok(&["plan"], 0);
+    (h, p)
+}
+
+#[test]
+fn a_killed_runs_shell_ends_within_the_runs_timeout() {
+    let (h, p) = slow_host();
+    // the agent takes 4 s per answer: the run is killed while it waits on its first one
+    p.ok(&["lab", "latency", &h.lab(), "4000"], 0);
+    let shells = h.count("shells_created");
+    let mut apply = p.spawn(&["apply", "--auto-approve"]);
+    p.wait_for("the run's shell", |_| {
+        h.count("shells_created") > shells && h.count("commands") > shells
+    });
+    apply.kill().expect("kill -9");
+    let killed = Instant::now();
+    let _ = apply.wait();
+    while h.count("shells_expired") == 0 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(TIMEOUT + 5),
+            "the shell outlived its idle time: {}",
+            h.stats()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_secs(TIMEOUT - 1),
+        "{}",
+        h.stats()
+    );
+    // the agent (and the apply lock it held) ended with the shell
+    p.ok(&["lab", "latency", &h.lab(), "0"], 0);
+    let rerun = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(rerun.stdout.contains("installed key"), "{rerun:?}");
+}
+
+/// `apply` holds its sessions (and their locks) while it asks for confirmation; the keepalive
+/// keeps the shell from idling out however long the answer takes.
+#[test]
+fn a_shell_waiting_at_the_confirmation_prompt_is_kept_alive() {
+    let (h, p) = slow_host();
+    let kmsconf = p.command(&["apply"]);
+    // `script` gives apply a terminal to confirm on
+    let mut script = Command::new("script");
+    script
+        .args([
+            "-qec",
+            &format!("'{}' apply", env!("CARGO_BIN_EXE_kmsconf")),
+            "/dev/null",
+        ])
+        .current_dir(p.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in kmsconf.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let mut child = script.spawn().expect("script (util-linux)");
+    std::thread::sleep(Duration::from_secs(TIMEOUT * 2));
+    child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(b"yes\n")
+        .expect("answer");
+    let out = child.wait_with_output().expect("apply");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("installed key"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        h.stats()
+    );
+    assert_eq!(h.count("shells_expired"), 0, "{}", h.stats());
+}
