@@ -196,3 +196,33 @@ fn an_unknown_sku_is_a_plan_error_naming_what_the_host_reported() {
     let r = p.ok(&["plan"], 1);
     snapshot_run("surprise-unknown-sku", &p, &r);
 }
+
+/// What the host says is its own text: a language mode carrying a terminal escape is shown
+/// escaped in the human plan, and every change of the host is held back.
+#[test]
+fn the_hosts_own_text_in_a_surprise_is_escaped_and_the_agent_fact_holds_back_everything() {
+    let p = project();
+    edit_host(&p, |host| {
+        host["readings"] = json!({ "language_mode": "Constrained\u{1b}]0;pwned\u{7}Language" });
+    });
+    let plan = p.ok(&["plan"], 0);
+    assert!(!plan.stdout.contains('\u{1b}'), "{plan:?}");
+    assert!(
+        plan.stdout
+            .contains("the host contradicts `agent language-mode` (source `powershell-clm`"),
+        "{plan:?}"
+    );
+    let refused = p.ok(&["apply", "--auto-approve"], 1);
+    for address in [
+        "products.windows.host_key",
+        "service.activation_interval",
+        "service.restart",
+    ] {
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("`{address}` relies on `agent language-mode`")),
+            "{address}: {refused:?}"
+        );
+    }
+}
