@@ -232,9 +232,10 @@ function Invoke-KmsconfDiscover($Request) {
     $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version, BuildNumber, OperatingSystemSKU | Select-Object -Property Caption, Version, BuildNumber, OperatingSystemSKU
     if ([version]$os.Version -lt [version]'6.2') { throw ('kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later, and this host runs {0} (version {1}), whose SoftwareLicensingProduct class has no ProductKeyChannel' -f $os.Caption, $os.Version) }
     $readings = Get-KmsconfReadings
-    # a class without the property would fail every product query: read the others, and let
-    # kmsconf report the surprise (the channel then comes from the Description)
-    if (-not $readings.ProductKeyChannel) { $script:ProductProperties = @($ProductProperties | Where-Object { $_ -ne 'ProductKeyChannel' }) }
+    # a class without the property would fail every product query: read the others (this local
+    # list shadows the agent's for the functions called from here), and let kmsconf report the
+    # surprise (the channel then comes from the Description)
+    if (-not $readings.ProductKeyChannel) { $ProductProperties = @($ProductProperties | Where-Object { $_ -ne 'ProductKeyChannel' }) }
     [ordered]@{
         ComputerName = $env:COMPUTERNAME
         OperatingSystem = $os
