@@ -5,6 +5,7 @@
 //! here.
 
 mod dns;
+mod facts;
 mod host;
 mod probe;
 mod retired;
@@ -29,6 +30,7 @@ pub use dns::{
     check_srv, check_stale_srv, check_unpublished, dns_checks, ExpectedSrv, RetiredSrv, SrvLookup,
     SrvRecord,
 };
+pub use facts::windows_facts;
 pub use host::{
     check_host, clock_skew, count_threshold, firewall_rules, grace_period, port_reachable,
     product_licensed, rearm_count,
@@ -51,6 +53,8 @@ pub const DNS_SRV: &str = "dns-srv";
 pub const PORT_CLOSED: &str = "port-closed";
 pub const NO_HOST_KEY: &str = "no-host-key";
 pub const DNS_UNPUBLISHED: &str = "dns-unpublished";
+/// What the host shows against kmsconf's Windows facts (`model/data/windows.toml`).
+pub const WINDOWS_FACTS: &str = "windows-facts";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -93,7 +97,7 @@ pub struct Check {
         extend("enum" = [
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
-            NO_HOST_KEY, DNS_UNPUBLISHED
+            NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS
         ])
     )]
     pub check: &'static str,

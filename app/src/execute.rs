@@ -108,7 +108,13 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, ResolveErro
         gss_tsig,
     } = op
     else {
-        return resolve(&plan.name, op).map(EntryOp::Host);
+        let resolved = match op {
+            PlanOp::RestartService => TargetOp::RestartService {
+                expect: restart_brings(plan),
+            },
+            _ => resolve(&plan.name, op)?,
+        };
+        return Ok(EntryOp::Host(resolved));
     };
     let EntryState::DnsServer(observed) = &plan.observed else {
         return Err(not_a_dns_server(&plan.name));
@@ -125,6 +131,18 @@ fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, ResolveErro
             .transpose()?
             .map(Box::new),
     }))
+}
+
+/// The settings a plan's service restart brings into effect: those it writes that Windows takes
+/// only after the restart. Apply checks the running service shows each once it restarted.
+fn restart_brings(plan: &KmsHostPlan) -> Vec<kmsconf_model::ops::ServiceSetting> {
+    plan.changes
+        .iter()
+        .filter_map(|c| match &c.operation {
+            PlanOp::SetService(s) if s.needs_restart() => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Checks that the GSS-TSIG keytab, if any, can be opened; GSS-API reads it, kmsconf does not.
@@ -198,7 +216,8 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
         PlanOp::InstallClientKey { product, edition } => install_client_key(*product, edition)?,
         PlanOp::SetService(s) => TargetOp::SetService(s.clone()),
         PlanOp::ClearListeningPort => TargetOp::ClearListeningPort,
-        PlanOp::RestartService => TargetOp::RestartService,
+        // the settings it brings into effect: `resolve_entry` fills them in from the plan
+        PlanOp::RestartService => TargetOp::RestartService { expect: Vec::new() },
         PlanOp::SetRuleGroup {
             group,
             enabled,

@@ -14,6 +14,7 @@ pub mod lab;
 pub mod output;
 pub mod session;
 pub mod status;
+pub mod surprises;
 pub mod unlock;
 
 pub use error::Error;

@@ -108,6 +108,11 @@ pub struct PlannedHost {
     pub created: bool,
     pub changes: usize,
     pub notices: Vec<String>,
+    /// What the host showed that contradicts kmsconf's Windows facts (`model/data/windows.toml`),
+    /// each with the changes `apply` holds back for it; absent when there is none (an optional
+    /// field, so `format_version` 1 readers are unaffected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub surprises: Vec<kmsconf_model::surprise::Surprise>,
 }
 
 /// How many changes of each action a plan holds.
@@ -193,6 +198,7 @@ impl PlanOutput {
                 created: h.created,
                 changes: h.changes.len(),
                 notices: h.notices.clone(),
+                surprises: crate::surprises::of_host(h),
             })
             .collect();
         Self {

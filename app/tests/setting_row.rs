@@ -32,6 +32,7 @@ fn test_interval() -> Setting {
         default: SettingValue::U32(60),
         default_in_effect: None,
         write: Write::Registry(RegistryValue {
+            key: "spp",
             name: "KmsconfTestInterval",
             kind: RegistryKind::Dword,
             inverted: false,

@@ -106,16 +106,17 @@ pub fn edition(id: &str) -> Option<&'static Edition> {
     editions().iter().find(|e| e.id == id)
 }
 
-/// The Windows edition a host runs, by the operating system's caption as Windows shows it
-/// (`Microsoft Windows Server 2022 Datacenter`); the table's names list editions that share a
-/// key as `A / B`.
-pub fn windows_edition(caption: &str) -> Option<&'static Edition> {
-    let caption = caption.trim();
-    let caption = caption.strip_prefix("Microsoft ").unwrap_or(caption).trim();
-    editions().iter().find(|e| {
-        e.product == ProductId::Windows
-            && e.name.split(" / ").any(|n| n.eq_ignore_ascii_case(caption))
-    })
+/// The Windows edition a host runs, by the locale-independent numbers Windows reports:
+/// `Win32_OperatingSystem.OperatingSystemSKU` and `BuildNumber` (the `[[sku]]` rows of
+/// `data/windows.toml`). Never by the caption, which is localized and names no LTSC year.
+pub fn windows_edition(sku: u32, build: u32) -> Option<&'static Edition> {
+    let id = crate::facts::facts().sku(sku)?.edition_on(build)?;
+    edition(id).filter(|e| e.product == ProductId::Windows)
+}
+
+/// The winnt.h name of an `OperatingSystemSKU` value the table holds (`PRODUCT_PROFESSIONAL`).
+pub fn sku_name(sku: u32) -> Option<&'static str> {
+    crate::facts::facts().sku(sku).map(|s| s.name.as_str())
 }
 
 /// Whether `key` is a published KMS client setup key (GVLK), which installs as a KMS client key.
@@ -247,18 +248,23 @@ mod tests {
     }
 
     #[test]
-    fn editions_are_found_by_the_caption_windows_shows() {
-        let dc = windows_edition("Microsoft Windows Server 2022 Datacenter").expect("2022 DC");
+    fn editions_are_found_by_sku_and_build_never_by_caption() {
+        let id = |sku, build| windows_edition(sku, build).map(|e| e.id.as_str());
+        let dc = windows_edition(8, 20348).expect("2022 DC");
         assert_eq!(dc.id, "windows-server-2022-datacenter");
-        assert_eq!(
-            windows_edition("Windows Server 2022 Datacenter").map(|e| e.id.as_str()),
-            Some("windows-server-2022-datacenter")
-        );
-        assert_eq!(
-            windows_edition("Microsoft Windows 10 Enterprise").map(|e| e.id.as_str()),
-            Some("windows-enterprise")
-        );
-        assert!(windows_edition("Microsoft Windows Server 2022 Datacenter Evaluation").is_none());
+        assert_eq!(id(7, 17763), Some("windows-server-2019-standard"));
+        assert_eq!(id(407, 26100), Some("windows-server-2025-datacenter-azure"));
+        // Windows 10 and 11 share their keys; 125 is every LTSC, its year the build's
+        assert_eq!(id(48, 19045), Some("windows-pro"));
+        assert_eq!(id(48, 26100), Some("windows-pro"));
+        assert_eq!(id(125, 19044), Some("windows-enterprise-ltsc"));
+        assert_eq!(id(126, 17763), Some("windows-enterprise-n-ltsc"));
+        // LTSB 2016 and Windows 8.1 Pro have keys the table does not hold; evaluation none
+        assert_eq!(id(125, 14393), None);
+        assert_eq!(id(48, 9600), None);
+        assert_eq!(id(80, 20348), None);
+        assert_eq!(id(8, 20349), None);
+        assert_eq!(sku_name(48), Some("PRODUCT_PROFESSIONAL"));
         assert!(is_client_key(&dc.key));
         assert!(!is_client_key("BCDFG-HJKMP-QRTVW-XY234-6789B"));
     }

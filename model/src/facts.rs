@@ -30,6 +30,83 @@ pub struct Facts {
     /// What the agent and its bootstrap rely on in PowerShell and .NET on the host.
     #[serde(default)]
     pub agent: Vec<AgentFact>,
+    /// `Win32_OperatingSystem.OperatingSystemSKU` values and the editions they are.
+    #[serde(default)]
+    pub sku: Vec<SkuFact>,
+    /// The build numbers the SKU rows name.
+    #[serde(default)]
+    pub os_build: Vec<OsBuildFact>,
+    /// Where apply reads each service setting back, and why that is unverified.
+    #[serde(default)]
+    pub setting_readback: Vec<SettingReadbackFact>,
+}
+
+/// How a service setting is read back: the registry value that shows what was written, the CIM
+/// property that shows what the running service uses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingReadbackFact {
+    /// The `[service]` key.
+    pub setting: String,
+    #[serde(default)]
+    pub registry: Option<String>,
+    #[serde(default)]
+    pub property: Option<String>,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    /// What no source says.
+    pub reason: String,
+    pub source: String,
+}
+
+/// One `OperatingSystemSKU` (PRODUCT_*) value and the GVLK edition it is, by build.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkuFact {
+    pub value: u32,
+    /// The winnt.h constant: `PRODUCT_DATACENTER_SERVER`.
+    pub name: String,
+    /// The edition id (`gvlks.toml`) by build number, for a SKU several releases share.
+    /// (TOML keys are text: `14393 = "windows-server-2016-datacenter"`.)
+    #[serde(default)]
+    pub builds: BTreeMap<String, String>,
+    /// The edition id for every build from `min_build` on.
+    #[serde(default)]
+    pub edition: Option<String>,
+    #[serde(default)]
+    pub min_build: Option<u32>,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    pub source: String,
+}
+
+impl SkuFact {
+    /// The edition id of this SKU on `build`, if the table has one.
+    pub fn edition_on(&self, build: u32) -> Option<&str> {
+        if let Some(id) = self.builds.get(&build.to_string()) {
+            return Some(id);
+        }
+        match (&self.edition, self.min_build) {
+            (Some(id), Some(min)) if build >= min => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A Windows build number and the release it is.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OsBuildFact {
+    pub build: u32,
+    pub name: String,
+    pub source: String,
+}
+
+impl Facts {
+    /// The row of `OperatingSystemSKU` value `sku`.
+    pub fn sku(&self, sku: u32) -> Option<&SkuFact> {
+        self.sku.iter().find(|s| s.value == sku)
+    }
 }
 
 /// One fact the agent relies on: a named value, its source, and whether a source confirms it.

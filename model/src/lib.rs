@@ -15,8 +15,10 @@ pub mod facts;
 pub mod failure;
 pub mod keys;
 pub mod ops;
+pub mod readings;
 pub mod settings;
 pub mod state;
+pub mod surprise;
 
 use serde::{Deserialize, Serialize};
 

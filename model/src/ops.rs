@@ -137,7 +137,12 @@ pub enum TargetOp {
     },
     SetService(ServiceSetting),
     ClearListeningPort,
-    RestartService,
+    /// Restarts the Software Protection service; `expect`: the settings the plan wrote before
+    /// it, which the running service must show afterwards (a value the host showed nowhere
+    /// before the restart is verified here).
+    RestartService {
+        expect: Vec<ServiceSetting>,
+    },
     SetRuleGroup {
         group: RuleGroup,
         enabled: bool,
@@ -237,7 +242,7 @@ impl TargetOp {
             | Self::ShowInstallationId { .. }
             | Self::ActivateByPhone { .. } => OpKind::Activate,
             Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
-            Self::RestartService => OpKind::Restart,
+            Self::RestartService { .. } => OpKind::Restart,
             Self::SetRuleGroup { .. }
             | Self::SetFirewallRule { .. }
             | Self::SetPortRule { .. }

@@ -11,6 +11,7 @@ use std::fmt;
 use crate::config::{ProductId, Profile, RuleGroup};
 use crate::dns::DnsState;
 pub use crate::error::{NotAKmsHost, ProtocolValue};
+pub use crate::readings::{HostReadings, RegistryReading};
 pub use crate::settings::ServiceState;
 use crate::settings::{SettingValue, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,16 @@ pub struct HostState {
     /// `SoftwareLicensingService.RemainingWindowsReArmCount`: how many `slmgr.vbs /rearm` are left.
     #[serde(default)]
     pub remaining_rearm_count: Option<u32>,
+    /// `Win32_OperatingSystem.OperatingSystemSKU`: the edition as a number on every display
+    /// language (the `os` caption is localized). `None` when the host did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_sku: Option<u32>,
+    /// `Win32_OperatingSystem.BuildNumber`: `20348`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_build: Option<u32>,
+    /// What discovery read of the Windows facts no source confirms ([`HostReadings`]).
+    #[serde(default, skip_serializing_if = "HostReadings::is_empty")]
+    pub readings: HostReadings,
 }
 
 impl ServiceState {
@@ -473,6 +484,9 @@ impl HostState {
             clock: None,
             client_machine_id: None,
             remaining_rearm_count: None,
+            os_sku: Some(8),
+            os_build: Some(20348),
+            readings: HostReadings::default(),
         }
     }
 

@@ -60,8 +60,9 @@ pub enum PlanError {
         group: String,
         rule: String,
     },
-    #[error("the host runs `{os}`, an edition with no KMS client setup key (GVLK) in kmsconf's table (`model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf")]
-    NoClientKey { os: String },
+    /// `reported`: the host's SKU number, build and caption, as [`crate::retire`] words them.
+    #[error("the host reports {reported}, an edition with no KMS client setup key (GVLK) in kmsconf's table (`OperatingSystemSKU` and build in `model/data/windows.toml`, the keys in `model/data/gvlks.toml`), so kmsconf cannot make it a KMS client again: install its KMS client key by hand (`slmgr.vbs /ipk`), or retire it outside kmsconf")]
+    NoClientKey { reported: String },
 }
 
 impl PlanError {

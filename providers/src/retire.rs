@@ -152,9 +152,13 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
             ))
         })
         .unwrap_or_default();
-    let Some(edition) = catalog::windows_edition(&state.os) else {
+    let edition = match (state.os_sku, state.os_build) {
+        (Some(sku), Some(build)) => catalog::windows_edition(sku, build),
+        _ => None,
+    };
+    let Some(edition) = edition else {
         return Err(PlanError::NoClientKey {
-            os: state.os.clone(),
+            reported: reported_edition(state),
         });
     };
     let replaces = if before.is_null() {
@@ -173,6 +177,22 @@ fn client_key_change(state: &HostState, deps: &[String]) -> Result<Option<KmsCha
             edition: edition.id.clone(),
         });
     Ok(Some(change))
+}
+
+/// What the host reported of its edition, in a message: its `OperatingSystemSKU` (with the
+/// winnt.h name where the table has it), its build and its caption (the host's own text).
+fn reported_edition(state: &HostState) -> String {
+    let sku = match state.os_sku {
+        Some(n) => match catalog::sku_name(n) {
+            Some(name) => format!("`OperatingSystemSKU` {n} ({name})"),
+            None => format!("`OperatingSystemSKU` {n}"),
+        },
+        None => "no `OperatingSystemSKU`".to_string(),
+    };
+    let build = state
+        .os_build
+        .map_or_else(|| "no build number".to_string(), |b| format!("build {b}"));
+    format!("{sku}, {build} (`{}`)", state.os)
 }
 
 #[cfg(test)]
@@ -258,10 +278,19 @@ mod tests {
     fn an_edition_without_a_gvlk_and_a_key_without_an_activation_id_are_plan_errors() {
         let mut state = kms_host();
         state.os = "Microsoft Windows Server 2022 Datacenter Evaluation".into();
+        state.os_sku = Some(80);
         let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no GVLK");
         assert!(
+            e.to_string().contains(
+                "the host reports `OperatingSystemSKU` 80, build 20348 (`Microsoft Windows Server 2022 Datacenter Evaluation`), an edition with no KMS client setup key"
+            ),
+            "{e}"
+        );
+        state.os_sku = None;
+        let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no SKU");
+        assert!(
             e.to_string()
-                .contains("runs `Microsoft Windows Server 2022 Datacenter Evaluation`, an edition with no KMS client setup key"),
+                .contains("reports no `OperatingSystemSKU`, build 20348"),
             "{e}"
         );
         let mut state = kms_host();
@@ -270,6 +299,53 @@ mod tests {
         }
         let e = plan_retired(SETTINGS, &retired(), &state).expect_err("no activation ID");
         assert!(e.to_string().contains("only by its activation ID"), "{e}");
+    }
+
+    /// The edition comes from the SKU and build, whatever language the caption is in.
+    #[test]
+    fn a_localized_caption_still_gives_the_edition_of_its_sku_and_build() {
+        for (caption, sku, build, edition) in [
+            (
+                "Microsoft Windows 10 Professionnel",
+                48,
+                19045,
+                "windows-pro",
+            ),
+            ("Microsoft Windows 11 Pro N", 49, 26100, "windows-pro-n"),
+            (
+                "Microsoft Windows 10 엔터프라이즈",
+                4,
+                19045,
+                "windows-enterprise",
+            ),
+            (
+                "Microsoft Windows Server 2019 Standard",
+                7,
+                17763,
+                "windows-server-2019-standard",
+            ),
+            (
+                "Microsoft Windows 10 Enterprise LTSC",
+                125,
+                19044,
+                "windows-enterprise-ltsc",
+            ),
+        ] {
+            let mut state = kms_host();
+            state.os = caption.into();
+            state.os_sku = Some(sku);
+            state.os_build = Some(build);
+            let planned = plan_retired(SETTINGS, &retired(), &state).expect("plan");
+            let gvlk = planned
+                .changes
+                .iter()
+                .find(|c| c.address == CLIENT_KEY)
+                .expect("the client key");
+            assert!(
+                matches!(&gvlk.operation, PlanOp::InstallClientKey { edition: e, .. } if e == edition),
+                "{caption}: {gvlk:?}"
+            );
+        }
     }
 
     #[test]

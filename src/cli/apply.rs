@@ -34,6 +34,10 @@ pub struct ApplyArgs {
     /// How many hosts to work on at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+    /// Also make the changes that rely on a Windows fact the host contradicts (the plan's
+    /// "the host contradicts ..." warnings), which apply otherwise refuses.
+    #[arg(long)]
+    accept_surprises: bool,
 }
 
 impl ApplyArgs {
@@ -45,7 +49,7 @@ impl ApplyArgs {
 pub fn run(args: ApplyArgs) -> Result<ExitCode, CliError> {
     let parallelism = usize::from(args.parallelism);
     let prepared = match &args.plan {
-        Some(file) => from_plan_file(file, parallelism, args.json)?,
+        Some(file) => from_plan_file(file, parallelism, &args)?,
         None => from_config(&args, parallelism)?,
     };
     if !prepared.plan.has_changes() && prepared.unplanned.is_empty() {
@@ -115,6 +119,7 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
     } else {
         output::emit_text(&text)?;
     }
+    refuse_surprises(&planned.plan, args.accept_surprises)?;
     // a host that could not be planned (unreachable, a secret missing) fails, and so do the
     // hosts that depend on it; the other hosts are applied
     if planned.plan.has_changes() && !args.auto_approve {
@@ -131,8 +136,9 @@ fn from_config(args: &ApplyArgs, parallelism: usize) -> Result<Prepared, CliErro
 fn from_plan_file(
     file: &std::path::Path,
     parallelism: usize,
-    json: bool,
+    args: &ApplyArgs,
 ) -> Result<Prepared, CliError> {
+    let json = args.json;
     let (plan, seal) = app::load_plan(file, session::plan_key()?.as_ref())?;
     let verified = format!("{}: verified", session::seal_line(&seal));
     if json {
@@ -143,12 +149,44 @@ fn from_plan_file(
     let entries = app::open_plan(&plan, &session::connect()?)?;
     let locks = app::lock_all(&entries)?;
     app::check_fresh(&plan, &entries, parallelism)?;
+    refuse_surprises(&plan, args.accept_surprises)?;
     Ok(Prepared {
         plan,
         unplanned: Vec::new(),
         entries,
         _locks: locks,
     })
+}
+
+/// Refuses the whole run, before anything changes, when a planned change relies on a Windows
+/// fact its host contradicts, unless the user accepts the surprises.
+fn refuse_surprises(plan: &KmsPlan, accepted: bool) -> Result<(), CliError> {
+    let refused = kmsconf_app::surprises::refusals(plan);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let each: Vec<String> = refused
+        .iter()
+        .map(|r| {
+            format!(
+                "host `{}`: `{}` relies on `{}`, which the host contradicts",
+                r.host, r.address, r.surprise.fact
+            )
+        })
+        .collect();
+    if accepted {
+        note!(
+            "note: `--accept-surprises`: applying {} change{} that rely on what the host contradicts ({})",
+            refused.len(),
+            if refused.len() == 1 { "" } else { "s" },
+            each.join("; ")
+        );
+        return Ok(());
+    }
+    Err(CliError::Message(format!(
+        "refusing to apply: {}; nothing was changed. `kmsconf plan` shows what each host showed against kmsconf's table; record a read-only plan for a bug report (`KMSCONF_RECORD=DIR kmsconf plan`), or apply with `--accept-surprises` to make these changes anyway",
+        each.join("; ")
+    )))
 }
 
 fn confirm() -> Result<(), CliError> {

@@ -41,7 +41,10 @@ fn plan_capped(
     doc.push(&header(plan, failures), 0);
     verdicts(&mut doc, plan, base, failures);
     for host in &plan.hosts {
-        if !host.changes.is_empty() || !host.notices.is_empty() {
+        if !host.changes.is_empty()
+            || !host.notices.is_empty()
+            || !kmsconf_app::surprises::of_host(host).is_empty()
+        {
             host_section(&mut doc, host, base);
         }
     }
@@ -218,7 +221,15 @@ fn host_section(doc: &mut Doc, host: &KmsHostPlan, base: &Path) {
     for notice in &host.notices {
         let _ = writeln!(head, "- note: {}", text(notice));
     }
-    if !host.notices.is_empty() {
+    let surprises = kmsconf_app::surprises::of_host(host);
+    for s in &surprises {
+        let _ = writeln!(
+            head,
+            "- **warning:** {}",
+            text(&kmsconf_app::surprises::message(s))
+        );
+    }
+    if !host.notices.is_empty() || !surprises.is_empty() {
         head.push('\n');
     }
     if !host.changes.is_empty() {

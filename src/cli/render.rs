@@ -144,6 +144,11 @@ pub fn plan(
         for notice in &host.notices {
             let _ = writeln!(out, "  {}", style.yellow(&format!("note: {notice}")));
         }
+        for s in kmsconf_app::surprises::of_host(host) {
+            let text = kmsconf_app::surprises::message(&s);
+            let text = super::terminal::inline(&text);
+            let _ = writeln!(out, "  {}", style.yellow(&format!("warning: {text}")));
+        }
         for c in &host.changes {
             change_line(out, c, style);
         }

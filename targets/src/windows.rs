@@ -409,7 +409,7 @@ mod tests {
                 )
                 .expect("setting"),
             ),
-            TargetOp::RestartService,
+            TargetOp::RestartService { expect: Vec::new() },
         ]
     }
 

@@ -185,7 +185,7 @@ fn a_batch_cut_off_says_what_ran_what_may_have_and_what_did_not() {
             )
             .expect("setting"),
         ),
-        TargetOp::RestartService,
+        TargetOp::RestartService { expect: Vec::new() },
     ];
     let t = target(&s, Duration::from_secs(30));
     let out = t.execute(&batch).expect("a partial report, not an error");

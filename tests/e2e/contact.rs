@@ -66,3 +66,77 @@ fn an_agent_damaged_in_transit_is_refused_before_any_request_runs() {
         "the damaged agent ran a request"
     );
 }
+
+/// The host's `powershell.exe`: the lab agent on the lab file `lab/host.json`.
+const STAND_IN: &str = r#"#!/bin/sh
+dir="$(dirname "$0")/.."
+echo relayed >> "$dir/sessions"
+exec "$KMSCONF_BIN" lab agent "$dir/lab/host.json"
+"#;
+
+/// Makes the server's lab host keep `VLActivationInterval` under SoftwareProtectionPlatform, not
+/// under the `SL` key the facts table names: the agent then finds it nowhere it looks.
+fn contradict_interval_key(s: &Server) {
+    let mut file: serde_json::Value =
+        serde_json::from_str(&s.read("lab/host.json")).expect("lab file");
+    file["host"]["readings"] = serde_json::json!({
+        "registry": [{ "key": "spp", "name": "VLActivationInterval", "type": "REG_DWORD" }]
+    });
+    s.write("lab/host.json", &file.to_string());
+}
+
+/// Issue 24: over the real agent protocol, a host that contradicts a Windows fact is a plan
+/// warning and an apply refusal; `--accept-surprises` applies the interval, which the host shows
+/// nowhere before the restart, and verifies it against the running service after it. A recording
+/// of the plan replays the warning.
+#[test]
+fn a_host_contradicting_a_fact_is_reported_refused_and_applied_only_when_accepted() {
+    let s = Server::start_with_env(&[("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))]);
+    s.powershell(STAND_IN);
+    let mut p = project(&s);
+    p.ok(&["plan"], 0);
+    contradict_interval_key(&s);
+    let warning = "warning: the host contradicts `registry VLActivationInterval` (source `va2-ops-guide` in model/data/windows.toml)";
+    p.env("KMSCONF_RECORD", &p.path("recording").display().to_string());
+    let planned = p.ok(&["plan"], 0);
+    p.unset("KMSCONF_RECORD");
+    assert!(planned.stdout.contains(warning), "{planned:?}");
+    let refused = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to apply: host `kms`: `service.activation_interval` relies on `registry VLActivationInterval`"),
+        "{refused:?}"
+    );
+    let applied = p.ok(&["apply", "--auto-approve", "--accept-surprises"], 0);
+    assert!(
+        applied
+            .stdout
+            .contains("the host shows `slmgr.vbs /sai 60` nowhere until the service restarts, so the restart verifies it"),
+        "{applied:?}"
+    );
+    assert!(
+        applied
+            .stdout
+            .contains("Software Protection service restarted"),
+        "{applied:?}"
+    );
+    let again = p.ok(&["plan"], 0);
+    assert!(
+        again.stdout.contains("no changes") && again.stdout.contains(warning),
+        "{again:?}"
+    );
+    // the recorded plan replays with the same warning
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms]\ntarget = \"replay:recording/kms.jsonl\"\n\n\
+         [hosts.kms.products.windows]\nhost_key = { env = \"KMS_HOST_KEY\" }\n\n\
+         [hosts.kms.service]\nactivation_interval = 60\n",
+    );
+    let replayed = p.ok(&["plan"], 0);
+    assert_eq!(
+        replayed.stdout.lines().skip(1).collect::<Vec<_>>(),
+        planned.stdout.lines().skip(1).collect::<Vec<_>>(),
+        "{replayed:?}"
+    );
+}

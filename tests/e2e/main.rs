@@ -50,6 +50,7 @@ mod schemas;
 mod secrets;
 #[cfg(unix)]
 mod ssh;
+mod surprises;
 mod validate;
 #[cfg(windows)]
 mod windows_paths;

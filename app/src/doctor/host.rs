@@ -70,6 +70,7 @@ pub fn check_host(cfg: &HostConfig, observed: &HostReading, probe: &PortProbe) -
     if checks.iter().any(Check::uses_rearm) {
         checks.push(rearm_count(host, state.remaining_rearm_count));
     }
+    checks.extend(super::windows_facts(host, state));
     checks
 }
 

@@ -81,7 +81,8 @@ fn a_healthy_host_passes_every_check() {
             FIREWALL_RULES,
             CLOCK_SKEW,
             PRODUCT_LICENSED,
-            COUNT_THRESHOLD
+            COUNT_THRESHOLD,
+            WINDOWS_FACTS
         ]
     );
     assert!(

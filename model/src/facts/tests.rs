@@ -23,6 +23,9 @@ fn the_table_parses_and_every_row_names_a_known_source() {
         .chain(f.winrm.iter().map(|w| &w.source))
         .chain(f.firewall_error.iter().map(|e| &e.source))
         .chain(f.agent.iter().map(|a| &a.source))
+        .chain(f.sku.iter().map(|s| &s.source))
+        .chain(f.os_build.iter().map(|b| &b.source))
+        .chain(f.setting_readback.iter().map(|b| &b.source))
         .collect();
     for s in sources {
         assert!(
@@ -64,20 +67,39 @@ fn every_setting_row_agrees_with_the_table() {
                 if let Some(r) = registry {
                     assert!(f.knows(r.name), "{}: registry {}", row.key, r.name);
                 }
+                let readback = f
+                    .setting_readback
+                    .iter()
+                    .find(|b| b.setting == row.key)
+                    .unwrap_or_else(|| panic!("{}: no [[setting_readback]] row", row.key));
+                assert_eq!(
+                    readback.registry.as_deref(),
+                    registry.as_ref().map(|r| r.name)
+                );
+                assert_eq!(readback.property.as_deref(), row.property, "{}", row.key);
+                assert!(
+                    !readback.verified && !readback.reason.is_empty(),
+                    "{}",
+                    row.key
+                );
                 (m.restart, m.gate)
             }
             Write::Registry(r) => {
                 let fact = f
                     .registry
                     .iter()
-                    .find(|x| x.name == r.name)
+                    .find(|x| x.name == r.name && x.key == r.key)
                     .unwrap_or_else(|| panic!("{}: registry {} not in the table", row.key, r.name));
                 assert_eq!(fact.kind, r.kind.reg_type(), "{}", row.key);
                 (fact.restart, false)
             }
         };
         if let Some(r) = row.write.registry() {
-            let fact = f.registry.iter().find(|x| x.name == r.name).expect("row");
+            let fact = f
+                .registry
+                .iter()
+                .find(|x| x.name == r.name && x.key == r.key)
+                .expect("a row at the setting's key");
             assert_eq!(fact.kind, r.kind.reg_type(), "{}", row.key);
         }
         if let Some(p) = row.property {
@@ -180,4 +202,44 @@ fn a_missing_rule_is_the_cmdlets_not_found_error() {
         facts().rule_not_found("SPPSVC-In-TCP-NoScope"),
         "No MSFT_NetFirewallRule objects found with property 'InstanceID' equal to 'SPPSVC-In-TCP-NoScope'.  Verify the value of the property and retry. (ObjectNotFound)"
     );
+}
+
+/// Each SKU row names editions of the GVLK table (Windows ones), either by build or from a first
+/// build on, and every build it names has an `[[os_build]]` row with its source.
+#[test]
+fn every_sku_row_names_a_windows_edition_and_sourced_builds() {
+    let f = facts();
+    assert!(f.sku.len() >= 15);
+    for sku in &f.sku {
+        assert!(
+            sku.builds.is_empty() != sku.edition.is_none(),
+            "{}: `builds` or `edition` with `min_build`, not both",
+            sku.name
+        );
+        assert_eq!(
+            sku.edition.is_some(),
+            sku.min_build.is_some(),
+            "{}",
+            sku.name
+        );
+        let builds: Vec<u32> = sku
+            .builds
+            .keys()
+            .map(|b| b.parse().expect("a build number"))
+            .chain(sku.min_build)
+            .collect();
+        for build in builds {
+            assert!(
+                f.os_build.iter().any(|b| b.build == build),
+                "{}: build {build} has no [[os_build]] row",
+                sku.name
+            );
+        }
+        for id in sku.builds.values().chain(sku.edition.iter()) {
+            let e = crate::catalog::edition(id)
+                .unwrap_or_else(|| panic!("{}: no edition {id}", sku.name));
+            assert_eq!(e.product, crate::config::ProductId::Windows, "{id}");
+        }
+        assert_eq!(f.sku.iter().filter(|s| s.value == sku.value).count(), 1);
+    }
 }

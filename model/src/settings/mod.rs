@@ -114,7 +114,10 @@ pub enum Write {
         /// What an administrator would type for the same change.
         slmgr: Slmgr,
         /// Where Windows keeps the value the method wrote (it wins over [`Setting::property`];
-        /// a difference means a restart is pending).
+        /// a difference means a restart is pending). That the method writes it there is
+        /// unverified for every row (no source says so: `data/windows.toml`, the
+        /// `[[setting_readback]]` rows); apply verifies a write there when the host shows it,
+        /// and the running value after the restart.
         registry: Option<RegistryValue>,
     },
     /// A registry value written directly (`reg add`; an empty list is `reg delete`).
@@ -140,9 +143,12 @@ pub struct CimMethod {
     pub inverted: bool,
 }
 
-/// A value under [`REGISTRY_KEY`].
+/// A registry value: under [`REGISTRY_KEY`] (`spp`), or the key its facts row names.
 #[derive(Debug, Clone)]
 pub struct RegistryValue {
+    /// The key as `data/windows.toml` names it: `spp` ([`REGISTRY_KEY`]) or `sl` (the Volume
+    /// Activation 2.0 guide's `...\CurrentVersion\SL`; see [`crate::readings::REGISTRY_KEYS`]).
+    pub key: &'static str,
     pub name: &'static str,
     pub kind: RegistryKind,
     /// The value says the opposite of the setting (`DisableDnsPublishing`).

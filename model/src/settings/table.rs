@@ -63,6 +63,7 @@ pub static SETTINGS: &[Setting] = &[
             },
             slmgr: Slmgr::Value("/sprt"),
             registry: Some(RegistryValue {
+                key: "spp",
                 name: "KeyManagementServiceListeningPort",
                 kind: RegistryKind::Sz,
                 inverted: false,
@@ -94,6 +95,7 @@ pub static SETTINGS: &[Setting] = &[
                 off: "/cdns",
             },
             registry: Some(RegistryValue {
+                key: "spp",
                 name: "DisableDnsPublishing",
                 kind: RegistryKind::Dword,
                 inverted: true,
@@ -117,6 +119,7 @@ pub static SETTINGS: &[Setting] = &[
         // `/sdns` takes no domain list: this registry value is the only way to publish to
         // several domains
         write: Write::Registry(RegistryValue {
+            key: "spp",
             name: "DnsDomainPublishList",
             kind: RegistryKind::MultiSz,
             inverted: false,
@@ -154,6 +157,7 @@ pub static SETTINGS: &[Setting] = &[
                 off: "/spri",
             },
             registry: Some(RegistryValue {
+                key: "spp",
                 name: "EnableKmsLowPriority",
                 kind: RegistryKind::Dword,
                 inverted: false,
@@ -187,7 +191,14 @@ pub static SETTINGS: &[Setting] = &[
                 inverted: false,
             },
             slmgr: Slmgr::Value("/sai"),
-            registry: None,
+            // the Volume Activation 2.0 guide's key (Vista / Server 2008); where Windows 8 and
+            // later keep it is unsourced, so apply also verifies the value after the restart
+            registry: Some(RegistryValue {
+                key: "sl",
+                name: "VLActivationInterval",
+                kind: RegistryKind::Dword,
+                inverted: false,
+            }),
         },
         property: Some("VLActivationInterval"),
         // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too
@@ -212,7 +223,12 @@ pub static SETTINGS: &[Setting] = &[
                 inverted: false,
             },
             slmgr: Slmgr::Value("/sri"),
-            registry: None,
+            registry: Some(RegistryValue {
+                key: "sl",
+                name: "VLRenewalInterval",
+                kind: RegistryKind::Dword,
+                inverted: false,
+            }),
         },
         property: Some("VLRenewalInterval"),
         // slmgr.vbs `/sai` and `/sri` print its "a KMS reboot is needed" warning too

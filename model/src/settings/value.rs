@@ -8,7 +8,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 
-use super::{RegistryValue, Setting, Slmgr, Write, REGISTRY_KEY};
+use super::{RegistryValue, Setting, Slmgr, Write};
 use crate::error::SettingError;
 
 /// One `DnsDomainPublishList` entry.
@@ -202,10 +202,11 @@ impl ServiceSetting {
 
 /// `reg add` of the value, or `reg delete` when there is nothing to write.
 fn reg_equivalent(reg: &RegistryValue, value: &SettingValue) -> String {
+    let key = crate::readings::registry_key_path(reg.key);
     match value.registry_data(reg.inverted) {
-        None => format!("reg delete \"{REGISTRY_KEY}\" /v {} /f", reg.name),
+        None => format!("reg delete \"{key}\" /v {} /f", reg.name),
         Some(data) => format!(
-            "reg add \"{REGISTRY_KEY}\" /v {} /t {} /d \"{}\" /f",
+            "reg add \"{key}\" /v {} /t {} /d \"{}\" /f",
             reg.name,
             reg.kind.reg_type(),
             data.join("\\0")

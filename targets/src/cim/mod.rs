@@ -11,8 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod readings;
 mod settings;
 
+pub use readings::{CimReadings, CimRegistryReading};
 pub use settings::{publish_domain, service};
 
 /// What in a host's CIM document kmsconf cannot read; each names the property that is wrong.
@@ -164,6 +166,10 @@ impl CimFirewallRule {
 pub struct CimOperatingSystem {
     pub caption: Option<String>,
     pub version: Option<String>,
+    /// Text in CIM (`"20348"`).
+    pub build_number: Option<String>,
+    #[serde(rename = "OperatingSystemSKU")]
+    pub operating_system_sku: Option<u32>,
 }
 
 /// The host clock, which KMS activation depends on (0xC004F06C when client and host disagree).
@@ -190,6 +196,8 @@ pub struct CimDiscovery {
     pub software_protection_platform: CimRegistry,
     #[serde(default, deserialize_with = "one_or_many")]
     pub firewall_rules: Vec<CimFirewallRule>,
+    /// Absent from an agent older than the readings (a recording made before them).
+    pub readings: Option<CimReadings>,
     pub clock: Option<CimClock>,
 }
 
@@ -219,6 +227,7 @@ pub struct ProductObservations {
 pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError> {
     let doc: CimDiscovery = from_json(json)?;
     let (products, license_packs) = products(&doc.software_licensing_product)?;
+    let os = doc.operating_system.as_ref();
     let mut state = HostState {
         computer_name: doc.computer_name.clone(),
         os: doc
@@ -236,6 +245,15 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError
         clock: None,
         client_machine_id: None,
         remaining_rearm_count: None,
+        os_sku: os.and_then(|o| o.operating_system_sku),
+        os_build: os
+            .and_then(|o| o.build_number.as_deref())
+            .and_then(|b| b.trim().parse().ok()),
+        readings: doc
+            .readings
+            .as_ref()
+            .map(CimReadings::state)
+            .unwrap_or_default(),
     };
     let seen = observations(&doc);
     state.clock = match seen.clock.utc.as_deref() {

@@ -340,7 +340,7 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, RequestError>
             )
         }
         "clear_listening_port" => TargetOp::ClearListeningPort,
-        "restart_service" => TargetOp::RestartService,
+        "restart_service" => TargetOp::RestartService { expect: Vec::new() },
         "set_rule_group" => TargetOp::SetRuleGroup {
             group: arg::<RuleGroup>(a, "group")?,
             enabled: arg(a, "enabled")?,

@@ -7,7 +7,7 @@
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile};
-use kmsconf_model::settings::{self, RegistryKind, SettingValue};
+use kmsconf_model::settings::{self, RegistryKind, RegistryValue, SettingValue};
 use kmsconf_model::state::{
     Channel, HostState, LicenseStatus, ProductState, RuleState, ServiceState,
 };
@@ -24,11 +24,12 @@ const MINUS_ONE: u32 = u32::MAX;
 pub fn discovery(state: &HostState, running: Option<&ServiceState>) -> Value {
     json!({
         "ComputerName": state.computer_name,
-        "OperatingSystem": { "Caption": state.os, "Version": "10.0.20348" },
+        "OperatingSystem": operating_system(state),
         "SoftwareLicensingService": service(state, running),
         "SoftwareLicensingProduct": products(state),
-        "SoftwareProtectionPlatform": registry(&state.service),
+        "SoftwareProtectionPlatform": registry(state),
         "FirewallRules": firewall_rules(state),
+        "Readings": readings(state),
         "Clock": {
             "Utc": state.clock.map(kmsconf_engine::lock::rfc3339),
             "TimeZone": "UTC",
@@ -44,7 +45,7 @@ pub fn read_products(state: &HostState) -> Value {
 
 /// What the agent reads back after a service operation.
 pub fn read_service(state: &HostState, running: Option<&ServiceState>) -> Value {
-    json!({ "Service": service(state, running), "Registry": registry(&state.service) })
+    json!({ "Service": service(state, running), "Registry": registry(state) })
 }
 
 /// What the agent reads back after a firewall operation.
@@ -146,13 +147,20 @@ fn counters(into: &mut Map<String, Value>, product: Option<&ProductState>) {
 
 /// The registry values of the settings: present once set away from Windows' default, in their
 /// registry type (REG_SZ as text, DWORD as a number, REG_MULTI_SZ as a list).
-fn registry(configured: &ServiceState) -> Value {
+fn registry(state: &HostState) -> Value {
+    let configured = &state.service;
     let default = ServiceState::windows_default();
     let mut values = Map::new();
     for row in settings::table() {
         let Some(reg) = row.write.registry() else {
             continue;
         };
+        // a lab host made to keep the value under another key than its row's: the agent, which
+        // reads it under the row's key, finds nothing
+        if elsewhere(state, reg) {
+            values.insert(reg.name.into(), Value::Null);
+            continue;
+        }
         let value = configured.current(row);
         let data = if value == default.current(row) {
             None
@@ -168,6 +176,60 @@ fn registry(configured: &ServiceState) -> Value {
         values.insert(reg.name.into(), json);
     }
     Value::Object(values)
+}
+
+/// Whether the lab host's readings (`host.readings.registry` of its file) hold `reg` under
+/// another key than its row's only.
+fn elsewhere(state: &HostState, reg: &RegistryValue) -> bool {
+    state.readings.registry.as_ref().is_some_and(|all| {
+        let named: Vec<_> = all.iter().filter(|r| r.name == reg.name).collect();
+        !named.is_empty() && named.iter().all(|r| r.key != reg.key)
+    })
+}
+
+/// `Win32_OperatingSystem`: the caption (localized on a real host) and the numbers the edition
+/// is chosen by.
+fn operating_system(state: &HostState) -> Value {
+    let build = state.os_build.unwrap_or(20348);
+    json!({
+        "Caption": state.os,
+        "Version": format!("10.0.{build}"),
+        "BuildNumber": build.to_string(),
+        "OperatingSystemSKU": state.os_sku,
+    })
+}
+
+/// What the agent reads of the Windows facts no source confirms: by default what the facts table
+/// says (PowerShell 5.1 in FullLanguage, `ProductKeyChannel` present, each setting's registry
+/// value under its row's key with its row's type once it is set); a field of the lab file's
+/// `host.readings` replaces the default, which is how a lab host contradicts the table.
+fn readings(state: &HostState) -> Value {
+    let own = &state.readings;
+    let registry: Vec<Value> = match &own.registry {
+        Some(list) => list
+            .iter()
+            .map(|r| json!({ "Key": r.key, "Name": r.name, "Type": r.kind }))
+            .collect(),
+        None => set_registry_values(&state.service),
+    };
+    json!({
+        "PowerShellVersion": own.powershell_version.as_deref().unwrap_or("5.1.20348.1"),
+        "LanguageMode": own.language_mode.as_deref().unwrap_or("FullLanguage"),
+        "ProductKeyChannel": own.product_key_channel.unwrap_or(true),
+        "Registry": registry,
+    })
+}
+
+/// The settings' registry values the lab host holds (those not at Windows' default), each under
+/// its row's key with its row's type, as .NET's `RegistryValueKind` names it.
+fn set_registry_values(configured: &ServiceState) -> Vec<Value> {
+    let default = ServiceState::windows_default();
+    settings::table()
+        .iter()
+        .filter(|row| configured.current(row) != default.current(row))
+        .filter_map(|row| row.write.registry())
+        .map(|reg| json!({ "Key": reg.key, "Name": reg.name, "Type": reg.kind.property_type() }))
+        .collect()
 }
 
 /// The products discovery's filter selects: the keyed ones, and the Office SKUs whose license

@@ -56,7 +56,7 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
         } => activate_by_phone(file, *product, confirmation_id),
         TargetOp::SetService(setting) => set_service(file, setting),
         TargetOp::ClearListeningPort => clear_listening_port(file),
-        TargetOp::RestartService => restart_service(file),
+        TargetOp::RestartService { .. } => restart_service(file),
         TargetOp::SetRuleGroup {
             group,
             enabled,

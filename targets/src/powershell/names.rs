@@ -121,6 +121,7 @@ fn names_in(script: &str) -> Vec<String> {
         "$ProductProperties = @(",
         "$SettingProperties = @(",
         "$SettingRegistryValues = @(",
+        "$FactRegistryValues = @(",
     ] {
         names.extend(listed(script, list, ')'));
     }

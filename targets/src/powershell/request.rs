@@ -111,7 +111,7 @@ impl Request {
             } => Self::deposit_confirmation_id(*product, confirmation_id),
             TargetOp::SetService(setting) => Self::new("set_service", set_service(setting)),
             TargetOp::ClearListeningPort => Self::new("clear_listening_port", json!({})),
-            TargetOp::RestartService => Self::new("restart_service", json!({})),
+            TargetOp::RestartService { .. } => Self::new("restart_service", json!({})),
             TargetOp::SetRuleGroup {
                 group,
                 enabled,

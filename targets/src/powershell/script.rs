@@ -28,6 +28,18 @@ fn product_filter() -> String {
     filter
 }
 
+/// The registry values of the facts table (`[[registry]]` rows), each once: discovery reports
+/// under which keys the host holds them, and their types.
+fn fact_registry_values() -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for row in &kmsconf_model::facts::facts().registry {
+        if !names.contains(&row.name) {
+            names.push(row.name.clone());
+        }
+    }
+    names
+}
+
 /// The header of tables, then the agent.
 fn build() -> String {
     let names = vec![PORT_RULE_NAME.to_string()];
@@ -40,18 +52,22 @@ fn build() -> String {
         .iter()
         .filter_map(|s| s.property.map(String::from))
         .collect();
-    let registry: Vec<String> = settings::table()
+    let registry: Vec<&settings::RegistryValue> = settings::table()
         .iter()
-        .filter_map(|s| s.write.registry().map(|r| r.name.to_string()))
+        .filter_map(|s| s.write.registry())
         .collect();
+    let registry_names: Vec<String> = registry.iter().map(|r| r.name.to_string()).collect();
+    let registry_keys: Vec<String> = registry.iter().map(|r| r.key.to_string()).collect();
     format!(
         "# kmsconf's tables (from its data files and its table of KMS settings)\n\
-         $RuleNames = {}\n$RuleGroups = {}\n$ProductFilter = {}\n$SettingProperties = {}\n$SettingRegistryValues = {}\n{AGENT}",
+         $RuleNames = {}\n$RuleGroups = {}\n$ProductFilter = {}\n$SettingProperties = {}\n$SettingRegistryValues = {}\n$SettingRegistryKeys = {}\n$FactRegistryValues = {}\n{AGENT}",
         quote_list(&names),
         quote_list(&groups),
         quote(&product_filter()),
         quote_list(&properties),
-        quote_list(&registry)
+        quote_list(&registry_names),
+        quote_list(&registry_keys),
+        quote_list(&fact_registry_values())
     )
 }
 

@@ -102,6 +102,7 @@ pub(super) fn function(name: &str) -> &'static str {
     let agent = agent_script();
     let start = agent
         .find(&format!("function {name}("))
+        .or_else(|| agent.find(&format!("function {name} {{")))
         .unwrap_or_else(|| panic!("no function {name}"));
     let rest = &agent[start..];
     let end = rest[1..].find("\nfunction ").map_or(rest.len(), |i| i + 1);
@@ -163,4 +164,37 @@ fn discovery_refuses_hosts_older_than_6_2_before_querying_products() {
     let products = text.find("Get-KmsconfProducts").expect("the product query");
     assert!(check < products);
     assert!(text.contains("kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later"));
+}
+
+/// Issue 24: discovery reads the unverified facts (the readings) before the product query, and a
+/// class without `ProductKeyChannel` is queried without it (a local list the product functions
+/// see, not a script-scope variable the agent's own list would shadow) so kmsconf can report it.
+/// The edition is read as numbers, the caption only shown.
+#[test]
+fn discovery_reads_the_facts_first_and_the_edition_as_numbers() {
+    let text = function("Invoke-KmsconfDiscover");
+    let readings = text.find("Get-KmsconfReadings").expect("the readings");
+    let products = text.find("Get-KmsconfProducts").expect("the product query");
+    assert!(readings < products);
+    assert!(text.contains("{ $ProductProperties = @($ProductProperties | Where-Object { $_ -ne 'ProductKeyChannel' }) }"));
+    assert!(!text.contains("$script:"));
+    assert!(text.contains("-Property Caption, Version, BuildNumber, OperatingSystemSKU"));
+    assert!(text.contains("Readings = $readings"));
+    let read = function("Get-KmsconfReadings");
+    for part in [
+        "$PSVersionTable.PSVersion",
+        "$ExecutionContext.SessionState.LanguageMode",
+        "Get-CimClass -ClassName SoftwareLicensingProduct",
+        "CimClassProperties['ProductKeyChannel']",
+        "GetValueKind($name)",
+        "@($FactRegistryValues)",
+    ] {
+        assert!(read.contains(part), "{part}");
+    }
+    // each setting's registry value under its own key (the intervals under `sl`)
+    assert!(
+        agent_script().contains("$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'sl', 'sl')")
+    );
+    assert!(function("Get-KmsconfRegistry")
+        .contains("$RegistryKeys[[string]@($SettingRegistryKeys)[$i]]"));
 }

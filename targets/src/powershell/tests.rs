@@ -95,7 +95,7 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             )
             .expect("setting"),
         ),
-        TargetOp::RestartService,
+        TargetOp::RestartService { expect: Vec::new() },
         TargetOp::SetFirewallRule {
             group: RuleGroup::KeyManagementService,
             rule: "SPPSVC-In-TCP-NoScope".into(),
@@ -328,7 +328,8 @@ fn results_are_checked_against_what_the_host_read_back() {
     let answers = [
         json!({ "Id": 1, "Ok": true, "Answer": { "Products": product("6789B", "Volume:CSVLK", 2) } }),
         json!({ "Id": 2, "Ok": false, "HResult": "0xC004F074", "Message": format!("key {KEY} no KMS") }),
-        json!({ "Id": 3, "Ok": true, "Answer": { "Service": service, "Registry": {} } }),
+        // the registry value (under the row's `SL` key) shows the old interval: it did not take
+        json!({ "Id": 3, "Ok": true, "Answer": { "Service": service, "Registry": { "VLActivationInterval": 120 } } }),
         json!({ "Id": 4, "Ok": true, "Answer": { "Service": service, "Registry": { "KeyManagementServiceListeningPort": "1689" } } }),
     ];
     let out: Vec<ChangeStatus> = batch
@@ -373,6 +374,45 @@ fn results_are_checked_against_what_the_host_read_back() {
         panic!("refused")
     };
     assert_eq!(message, "invalid key <redacted>");
+}
+
+/// Issue 24, finding 3: an interval the host shows nowhere before the restart (no registry value
+/// where the table's row says, the property still the old one) is verified after the restart,
+/// against the running service.
+#[test]
+fn a_setting_the_host_shows_nowhere_before_the_restart_is_verified_after_it() {
+    let interval = ServiceSetting::named(
+        "activation_interval",
+        kmsconf_model::settings::SettingValue::U32(60),
+    )
+    .expect("setting");
+    let old = json!({ "Service": { "VLActivationInterval": 120 }, "Registry": { "VLActivationInterval": null } });
+    let written = verify(&TargetOp::SetService(interval.clone()), &old).expect("deferred");
+    assert!(
+        matches!(&written, ChangeStatus::Applied { detail: Some(d) } if d.contains("the restart verifies it")),
+        "{written:?}"
+    );
+    let restart = TargetOp::RestartService {
+        expect: vec![interval],
+    };
+    let e = verify(&restart, &old).expect_err("still the old interval");
+    assert_eq!(
+        e.to_string(),
+        "after the restart the service runs with `slmgr.vbs /sai 120`, not `slmgr.vbs /sai 60`"
+    );
+    let new = json!({ "Service": { "VLActivationInterval": 60 }, "Registry": { "VLActivationInterval": null } });
+    assert!(verify(&restart, &new).is_ok());
+    // the registry shows the value: it is verified there at once
+    let shown = json!({ "Service": { "VLActivationInterval": 120 }, "Registry": { "VLActivationInterval": 60 } });
+    let set = ServiceSetting::named(
+        "activation_interval",
+        kmsconf_model::settings::SettingValue::U32(60),
+    )
+    .expect("setting");
+    assert_eq!(
+        verify(&TargetOp::SetService(set), &shown).expect("ok"),
+        ChangeStatus::applied()
+    );
 }
 
 #[test]

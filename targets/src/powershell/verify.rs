@@ -35,6 +35,13 @@ pub enum VerifyError {
     },
     #[error("the service still runs with the settings from before the restart")]
     RestartPending,
+    /// After the restart the running service shows another value than was written.
+    #[error("after the restart the service runs with `{found}`, not `{expected}`")]
+    NotRunning {
+        setting: &'static str,
+        expected: String,
+        found: String,
+    },
     #[error("the listening port still reads back as {found}")]
     PortNotCleared { found: String },
     #[error("{} is {status}, not licensed", catalog::product_name(*product))]
@@ -112,7 +119,7 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, VerifyEr
         TargetOp::ShowInstallationId { product: id } => installation_id_pending(*id, product(*id)?),
         TargetOp::SetService(setting) => verify_service(&rb, setting),
         TargetOp::ClearListeningPort => verify_port_cleared(&rb),
-        TargetOp::RestartService => verify_restart(&rb),
+        TargetOp::RestartService { expect } => verify_restart(&rb, expect),
         TargetOp::SetRuleGroup { group, enabled, .. } => verify_rule_group(&rb, *group, *enabled),
         TargetOp::SetFirewallRule {
             group,
@@ -148,17 +155,40 @@ fn installation_id_pending(id: ProductId, p: ProductState) -> Result<ChangeStatu
     })
 }
 
-/// The service setting reads back as it was written.
+/// The service setting reads back as it was written, where the host shows it: its registry
+/// value (the row's key), else the CIM property. A setting Windows takes only when the service
+/// restarts, whose registry value the host does not show, may show the old value in the property
+/// until then (where Windows 8 and later keep the intervals is unsourced): it is verified after
+/// the restart the plan makes ([`verify_restart`]).
 fn verify_service(rb: &ReadBack, setting: &ServiceSetting) -> Result<ChangeStatus, VerifyError> {
     let now = setting.current(&read_service(rb)?);
-    if &now != setting {
-        return Err(VerifyError::Mismatch {
-            setting: setting.setting().key,
-            expected: setting.equivalent(),
-            found: now.equivalent(),
+    if &now == setting {
+        return Ok(ChangeStatus::applied());
+    }
+    let row = setting.setting();
+    if row.needs_restart && !registry_shows(rb, row) {
+        return Ok(ChangeStatus::Applied {
+            detail: Some(format!(
+                "written; the host shows `{}` nowhere until the service restarts, so the restart verifies it",
+                setting.equivalent()
+            )),
         });
     }
-    Ok(ChangeStatus::applied())
+    Err(VerifyError::Mismatch {
+        setting: row.key,
+        expected: setting.equivalent(),
+        found: now.equivalent(),
+    })
+}
+
+/// Whether the read-back holds a value for the row's registry value.
+fn registry_shows(rb: &ReadBack, row: &kmsconf_model::settings::Setting) -> bool {
+    let value = row
+        .write
+        .registry()
+        .zip(rb.registry.as_ref())
+        .and_then(|(r, reg)| reg.0.get(r.name));
+    value.is_some_and(|v| !v.is_null())
 }
 
 /// kmsconf's port rule is gone.
@@ -190,10 +220,26 @@ fn verify_activated(
     })
 }
 
-/// The running service uses what was written: no setting waits for a restart any more.
-fn verify_restart(rb: &ReadBack) -> Result<ChangeStatus, VerifyError> {
+/// The running service uses what was written: no setting waits for a restart any more, and the
+/// properties (what the running service uses) show each setting the plan wrote.
+fn verify_restart(rb: &ReadBack, expect: &[ServiceSetting]) -> Result<ChangeStatus, VerifyError> {
     if read_service(rb)?.restart_pending {
         return Err(VerifyError::RestartPending);
+    }
+    let svc = rb
+        .service
+        .as_ref()
+        .ok_or(VerifyError::NoServiceProperties)?;
+    let running = cim::service(svc, &CimRegistry::default())?;
+    for setting in expect.iter().filter(|s| s.setting().property.is_some()) {
+        let now = setting.current(&running);
+        if &now != setting {
+            return Err(VerifyError::NotRunning {
+                setting: setting.setting().key,
+                expected: setting.equivalent(),
+                found: now.equivalent(),
+            });
+        }
     }
     Ok(ChangeStatus::Applied {
         detail: Some("Software Protection service restarted".into()),

@@ -3,7 +3,9 @@ $RuleNames = @('kmsconf-KMS-Port-In-TCP')
 $RuleGroups = @('@FirewallAPI.dll,-28002', '@FirewallAPI.dll,-28502')
 $ProductFilter = 'PartialProductKey IS NOT NULL OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
 $SettingProperties = @('KeyManagementServiceListeningPort', 'KeyManagementServiceDnsPublishing', 'KeyManagementServiceLowPriority', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceHostCaching')
-$SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority')
+$SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority', 'VLActivationInterval', 'VLRenewalInterval')
+$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'sl', 'sl')
+$FactRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'EnableKmsLowPriority', 'DnsDomainPublishList', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceVersion')
 # kmsconf agent: starts once per host and per run, reads requests from standard input (one JSON
 # object per line: `id`, `op` and the operation's arguments, secrets included) until the input
 # ends, and answers each with lines `KMSCONF:<kind>:<base64 of UTF-8 JSON>`: `begin` when it
@@ -133,12 +135,22 @@ function Get-KmsconfService {
     Get-KmsconfLicensingService | Select-Object -Property $ServiceProperties
 }
 
-# The registry values of the KMS settings ($SettingRegistryValues), $null where absent.
+# The registry keys values are read under, by the facts table's names for them (`sl`: the
+# Volume Activation 2.0 guide's key for the intervals).
+$RegistryKeys = [ordered]@{
+    spp = $SppKey
+    spp32 = $SppKey32
+    sl = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\SL'
+}
+
+# The registry values of the KMS settings ($SettingRegistryValues, each under its key of
+# $SettingRegistryKeys), $null where absent.
 function Get-KmsconfRegistry {
-    $values = Get-ItemProperty -Path $SppKey -ErrorAction SilentlyContinue
     $registry = [ordered]@{}
-    foreach ($name in $SettingRegistryValues) {
+    for ($i = 0; $i -lt @($SettingRegistryValues).Count; $i++) {
+        $name = @($SettingRegistryValues)[$i]
         $registry[$name] = $null
+        $values = Get-ItemProperty -Path $RegistryKeys[[string]@($SettingRegistryKeys)[$i]] -ErrorAction SilentlyContinue
         if ($null -ne $values -and $values.PSObject.Properties[$name]) { $registry[$name] = $values.$name }
     }
     $registry
@@ -186,14 +198,44 @@ function Get-KmsconfProfiles($Profiles) {
     $list -join ', '
 }
 
+# What the host shows of the Windows facts kmsconf assumes without a source to confirm them
+# (data/windows.toml, verified = false), for kmsconf to compare before any change: the PowerShell
+# the agent runs in, whether SoftwareLicensingProduct has ProductKeyChannel, and the type of each
+# registry value the table names ($FactRegistryValues) under every key it may be in.
+function Get-KmsconfReadings {
+    $registry = @()
+    foreach ($key in @($RegistryKeys.Keys)) {
+        $item = Get-Item -LiteralPath $RegistryKeys[$key] -ErrorAction SilentlyContinue
+        if ($null -eq $item) { continue }
+        $present = @($item.GetValueNames())
+        foreach ($name in @($FactRegistryValues)) {
+            if ($present -contains $name) {
+                $registry += [ordered]@{ Key = $key; Name = $name; Type = [string]$item.GetValueKind($name) }
+            }
+        }
+    }
+    $class = Get-CimClass -ClassName SoftwareLicensingProduct
+    [ordered]@{
+        PowerShellVersion = [string]$PSVersionTable.PSVersion
+        LanguageMode = [string]$ExecutionContext.SessionState.LanguageMode
+        ProductKeyChannel = ($null -ne $class.CimClassProperties['ProductKeyChannel'])
+        Registry = $registry
+    }
+}
+
 # --- the operations: one function each, taking the request, returning what it read back ------
 
 # Everything kmsconf manages, plus counters and the clock.
 # Windows 7 / Server 2008 R2 and older (6.1 and below) are refused before any product query: their
 # SoftwareLicensingProduct has no ProductKeyChannel, and the Windows 8 slmgr.vbs refuses them too.
 function Invoke-KmsconfDiscover($Request) {
-    $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version | Select-Object -Property Caption, Version
+    $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version, BuildNumber, OperatingSystemSKU | Select-Object -Property Caption, Version, BuildNumber, OperatingSystemSKU
     if ([version]$os.Version -lt [version]'6.2') { throw ('kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later, and this host runs {0} (version {1}), whose SoftwareLicensingProduct class has no ProductKeyChannel' -f $os.Caption, $os.Version) }
+    $readings = Get-KmsconfReadings
+    # a class without the property would fail every product query: read the others (this local
+    # list shadows the agent's for the functions called from here), and let kmsconf report the
+    # surprise (the channel then comes from the Description)
+    if (-not $readings.ProductKeyChannel) { $ProductProperties = @($ProductProperties | Where-Object { $_ -ne 'ProductKeyChannel' }) }
     [ordered]@{
         ComputerName = $env:COMPUTERNAME
         OperatingSystem = $os
@@ -201,6 +243,7 @@ function Invoke-KmsconfDiscover($Request) {
         SoftwareLicensingProduct = @(Get-KmsconfProducts $ProductFilter | ConvertTo-KmsconfProduct)
         SoftwareProtectionPlatform = Get-KmsconfRegistry
         FirewallRules = Get-KmsconfFirewallRules
+        Readings = $readings
         Clock = [ordered]@{
             Utc = [DateTime]::UtcNow.ToString('o')
             TimeZone = [TimeZoneInfo]::Local.Id

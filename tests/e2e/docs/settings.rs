@@ -2,6 +2,7 @@
 //! each `[service]` key with its values, `slmgr.vbs` equivalent, how Windows sets it and where it
 //! keeps it. Only this file reads the rows' fields, so a change of their shape is one edit here.
 
+use kmsconf_model::readings::registry_key_path;
 use kmsconf_model::settings::REGISTRY_KEY;
 use kmsconf_model::settings::{Setting, Slmgr, Write, SETTINGS};
 
@@ -13,7 +14,7 @@ pub fn render() -> String {
          The keys of [`[hosts.NAME.service]`](config.md#hostsnameservice), from the one table of \
          settings that planning, the lab, the Windows agent, `export` and `status` all read. A \
          plan shows each change of a setting with the `slmgr.vbs` command an administrator would \
-         type for it. Registry values are under `{REGISTRY_KEY}`.\n\n\
+         type for it. Registry values are under `{REGISTRY_KEY}` unless a row names another key.\n\n\
          | key | value | `slmgr.vbs` equivalent | how kmsconf sets it on Windows | what the running \
          service reports | restarts the service | needs a KMS host key |\n\
          |---|---|---|---|---|---|---|\n"
@@ -69,8 +70,13 @@ fn row(s: &Setting) -> String {
                 }
             );
             if let Some(r) = registry {
+                let key = if r.key == "spp" {
+                    String::new()
+                } else {
+                    format!(" under `{}`", registry_key_path(r.key))
+                };
                 how.push_str(&format!(
-                    ", which keeps it in `{}` ({})",
+                    ", which keeps it (unverified, see [Surprises](../windows.md#surprises-what-a-host-shows-against-kmsconfs-facts)) in `{}` ({}){key}",
                     r.name,
                     r.kind.reg_type()
                 ));
