@@ -7,6 +7,9 @@
 //! runs everything else. It is a client only; Windows (SSPI) is not covered.
 
 mod ffi;
+mod sasl;
+
+pub use sasl::KerberosContext;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -9,6 +9,7 @@ mod deadline;
 pub mod dns;
 pub mod error;
 pub mod lab;
+pub mod ldap;
 pub mod local;
 mod output;
 pub mod powershell;

@@ -3,6 +3,7 @@
 //! Loading collects every error it can find (each as `FILE:LINE:COL: message`) rather than
 //! stopping at the first, so one `kmsconf validate` run shows the whole list.
 
+mod adba;
 mod validate;
 mod winrm;
 pub mod wire;
@@ -20,6 +21,7 @@ pub use crate::settings::{
 };
 use crate::settings::{Setting, SettingValue};
 use crate::Error;
+pub use adba::{AdActivation, AdConfig, AdObjectConfig, LdapServer, LDAP_PORT};
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
 pub use winrm::{
@@ -43,6 +45,8 @@ pub struct Config {
     pub hosts: BTreeMap<String, HostConfig>,
     /// The DNS server and zones where the published hosts' SRV records are kept.
     pub dns: Option<DnsConfig>,
+    /// Active Directory-based activation: the forest's activation objects.
+    pub active_directory: Option<AdConfig>,
     /// Warnings found while loading (literal secrets, settings that have no effect).
     pub warnings: Vec<Diagnostic>,
 }
@@ -350,11 +354,12 @@ impl Config {
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
         match config {
-            Some((hosts, dns)) if errors.is_empty() => Ok(Config {
+            Some((hosts, dns, active_directory)) if errors.is_empty() => Ok(Config {
                 path: path.to_path_buf(),
                 dir,
                 hosts,
                 dns,
+                active_directory,
                 warnings,
             }),
             _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),
