@@ -197,7 +197,8 @@ pub fn run(
         let lookup = SrvResolver::new(&inputs.server);
         checks.extend(dns_checks(&inputs.expected, &inputs.retired, &lookup));
     }
-    if let Some(ad) = config.active_directory.as_ref().filter(|_| only.is_empty()) {
+    let ad_selected = session::select(config, only).is_ok_and(|s| s.active_directory);
+    if let Some(ad) = config.active_directory.as_ref().filter(|_| ad_selected) {
         let reading = adba::read(ad, connect.timeout.min(ADBA_TIMEOUT));
         checks.extend(adba::adba_checks(ad, &reading));
     }

@@ -77,6 +77,22 @@ pub fn guid_text(bytes: &[u8]) -> Option<String> {
     ))
 }
 
+/// The declared objects' `(name, partial key)`, their keys read now; the names of those whose
+/// key cannot be read now (an unset variable) or is malformed come second.
+pub fn declared(cfg: &crate::config::AdConfig) -> (Vec<(String, String)>, Vec<String>) {
+    let mut known = Vec::new();
+    let mut unread = Vec::new();
+    for o in &cfg.objects {
+        let what = format!("the host key of activation object `{}`", o.name);
+        let key = o.host_key.resolve(&what).ok();
+        match key.and_then(|s| crate::keys::ProductKey::parse(&s).ok()) {
+            Some(key) => known.push((o.name.clone(), key.partial())),
+            None => unread.push(o.name.clone()),
+        }
+    }
+    (known, unread)
+}
+
 /// How the objects compare with the declared ones: matched by partial key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AdDiff {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub enum EntryState {
     KmsHost(HostState),
     DnsServer(DnsState),
+    ActiveDirectory(crate::adba::AdState),
 }
 
 impl EntryState {
@@ -32,7 +33,7 @@ impl EntryState {
     pub fn into_host(self) -> Result<HostState, NotAKmsHost> {
         match self {
             Self::KmsHost(host) => Ok(host),
-            Self::DnsServer(_) => Err(NotAKmsHost),
+            Self::DnsServer(_) | Self::ActiveDirectory(_) => Err(NotAKmsHost),
         }
     }
 
@@ -46,6 +47,7 @@ impl EntryState {
         match self {
             Self::KmsHost(host) => Self::KmsHost(host.stable()),
             Self::DnsServer(dns) => Self::DnsServer(dns.clone()),
+            Self::ActiveDirectory(ad) => Self::ActiveDirectory(ad.clone()),
         }
     }
 }

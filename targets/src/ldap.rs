@@ -18,6 +18,36 @@ pub use message::{Entry, Filter, Scope};
 use crate::error::ldap::{LdapError, NO_SUCH_OBJECT};
 use crate::Error;
 
+/// Where and as whom kmsconf binds: the server (`host:port`), the principal (`None`: the
+/// default credential cache's) and a keytab GSS-API reads.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub server: String,
+    pub principal: Option<String>,
+    pub keytab: Option<std::path::PathBuf>,
+}
+
+impl Bind {
+    /// The bind `[active_directory]` declares.
+    pub fn of(cfg: &AdConfig) -> Result<Self, Error> {
+        let Some(server) = &cfg.server else {
+            return Err(Error::UnsupportedTarget {
+                target: "[active_directory]".into(),
+                reason: "finding a domain controller from `_ldap._tcp` SRV records is not implemented yet: set `server = \"ldap://dc01.corp.example\"`".into(),
+            });
+        };
+        let keytab = cfg.keytab.as_ref().and_then(|k| match &k.source {
+            kmsconf_engine::secret::SecretSource::File(path) => Some(path.clone()),
+            _ => None,
+        });
+        Ok(Self {
+            server: server.to_string(),
+            principal: cfg.principal.clone(),
+            keytab,
+        })
+    }
+}
+
 /// A session with the directory of `[active_directory]`: the server, the identity bound as,
 /// and the bound connection.
 pub struct Directory {
@@ -29,16 +59,13 @@ pub struct Directory {
 impl Directory {
     /// Takes the Kerberos credentials `cfg` names (nothing is sent to the server yet).
     pub fn open(cfg: &AdConfig) -> Result<Self, Error> {
-        let server = match &cfg.server {
-            Some(s) => s.to_string(),
-            None => {
-                return Err(Error::UnsupportedTarget {
-                    target: "[active_directory]".into(),
-                    reason: "finding a domain controller from `_ldap._tcp` SRV records is not implemented yet: set `server = \"ldap://dc01.corp.example\"`".into(),
-                })
-            }
-        };
-        let wanted = cfg
+        Self::new(&Bind::of(cfg)?)
+    }
+
+    /// Takes the Kerberos credentials of `bind` (nothing is sent to the server yet).
+    pub fn new(bind: &Bind) -> Result<Self, Error> {
+        let server = bind.server.clone();
+        let wanted = bind
             .principal
             .clone()
             .unwrap_or_else(|| format!("the principal of {}", kmsconf_gssapi::default_ccache()));
@@ -48,13 +75,8 @@ impl Directory {
             source: Box::new(LdapError::Gss(e)),
         };
         let gss = kmsconf_gssapi::load().map_err(fail)?;
-        let keytab: Option<std::path::PathBuf> =
-            cfg.keytab.as_ref().and_then(|k| match &k.source {
-                kmsconf_engine::secret::SecretSource::File(path) => Some(path.clone()),
-                _ => None,
-            });
         let credentials = gss
-            .credentials(cfg.principal.as_deref(), keytab.as_deref())
+            .credentials(bind.principal.as_deref(), bind.keytab.as_deref())
             .map_err(fail)?;
         let identity = credentials.principal().to_string();
         Ok(Self {
@@ -165,5 +187,79 @@ fn activation_object(e: &Entry) -> ActivationObject {
             .unwrap_or_default(),
         partial_key: e.text("msSPP-CSVLKPartialProductKey").unwrap_or_default(),
         pid: e.text("msSPP-CSVLKPid").unwrap_or_default(),
+    }
+}
+
+/// The directory as a plan entry: discovery reads the activation objects, and apply deletes
+/// the ones planned to go, each by its exact DN. Its apply lock is a no-op (a deletion of an
+/// object that is already gone fails with `noSuchObject`, naming it).
+pub struct AdTarget {
+    bind: Bind,
+    timeout: Duration,
+}
+
+impl AdTarget {
+    pub fn new(bind: Bind, timeout: Duration) -> Self {
+        Self { bind, timeout }
+    }
+}
+
+impl kmsconf_engine::target::Target for AdTarget {
+    type State = kmsconf_model::EntryState;
+    type Operation = kmsconf_model::ops::EntryOp;
+    type Error = Error;
+
+    fn discover(&self) -> Result<kmsconf_engine::target::Discovery<Self::State>, Error> {
+        let state = Directory::new(&self.bind)?.read(self.timeout)?;
+        Ok(kmsconf_engine::target::Discovery {
+            state: kmsconf_model::EntryState::ActiveDirectory(state),
+            created: false,
+        })
+    }
+
+    fn execute(
+        &self,
+        batch: &[Self::Operation],
+    ) -> Result<Vec<kmsconf_engine::target::ChangeStatus>, Error> {
+        use kmsconf_engine::target::ChangeStatus;
+        use kmsconf_model::ops::EntryOp;
+        let directory = Directory::new(&self.bind)?;
+        Ok(batch
+            .iter()
+            .map(|op| match op {
+                EntryOp::DeleteActivationObject { dn } => {
+                    match directory.delete(dn, self.timeout) {
+                        Ok(()) => ChangeStatus::Applied {
+                            detail: Some(format!("deleted `{dn}`")),
+                        },
+                        Err(e) => ChangeStatus::Failed {
+                            code: None,
+                            message: e.to_string(),
+                        },
+                    }
+                }
+                EntryOp::Host(_) | EntryOp::Srv(_) => ChangeStatus::Failed {
+                    code: None,
+                    message: format!(
+                        "LDAP server `{}`: a KMS host or DNS operation was sent to the directory",
+                        self.bind.server
+                    ),
+                },
+            })
+            .collect())
+    }
+
+    fn lock(
+        &self,
+        _holder: &kmsconf_engine::lock::LockHolder,
+    ) -> Result<kmsconf_engine::lock::LockGuard, Error> {
+        Ok(kmsconf_engine::lock::LockGuard::new(()))
+    }
+
+    fn force_unlock(&self, _lock_id: &str) -> Result<kmsconf_engine::lock::LockHolder, Error> {
+        Err(Error::UnsupportedTarget {
+            target: format!("ldap://{}", self.bind.server),
+            reason: "the directory has no apply lock to break".into(),
+        })
     }
 }

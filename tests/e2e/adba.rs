@@ -261,3 +261,59 @@ fn a_delete_by_dn_removes_exactly_that_object_and_a_plain_user_is_refused() {
     let again = delete_as(&dc, &admin, &old);
     assert!(again.contains("noSuchObject (32)"), "{again}");
 }
+
+#[test]
+fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_only_the_undeclared_one(
+) {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
+    let dc = start(true, &ldif);
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let mut p = project(&dc, &admin, false);
+    let second = "\n[[active_directory.activation_objects]]\nname = \"New AO\"\nhost_key = { env = \"KMS_HOST_KEY_2\" }\nvia = \"kms01\"\n";
+    let config = p
+        .read("kmsconf.toml")
+        .replace("\n[hosts.kms01]", &format!("{second}\n[hosts.kms01]"));
+    p.write("kmsconf.toml", &config);
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout
+            .contains(&format!("`CN=Old AO,{CONTAINER}` (key ending QRTVW"))
+            && plan.stdout.contains("left alone"),
+        "{plan:?}"
+    );
+    let partial = &WINDOWS_KEY_2[WINDOWS_KEY_2.len() - 5..];
+    assert!(
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-online *****-*****-*****-*****-{partial} \"New AO\""
+        )) && plan.stdout.contains("on host `kms01`"),
+        "{plan:?}"
+    );
+    assert!(!plan.all().contains(WINDOWS_KEY_2) && !plan.all().contains(WINDOWS_KEY));
+
+    let exclusive = p
+        .read("kmsconf.toml")
+        .replace("exclusive = false", "exclusive = true");
+    p.write("kmsconf.toml", &exclusive);
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains("activation_objects/Old AO")
+            && plan
+                .stdout
+                .contains(&format!("slmgr.vbs /del-ao \"CN=Old AO,{CONTAINER}\"")),
+        "{plan:?}"
+    );
+    let applied = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.stdout.contains("deleted"), "{applied:?}");
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-container").contains("holds 1 activation object"),
+        "{doctor:?}"
+    );
+    let again = p.ok(&["plan"], 0);
+    assert!(
+        !again.stdout.contains("activation_objects/Old AO"),
+        "{again:?}"
+    );
+}

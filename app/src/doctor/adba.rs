@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kmsconf_model::adba::{self, ActivationObject, AdState, OBJECT_CLASS};
 use kmsconf_model::config::AdConfig;
-use kmsconf_model::keys::ProductKey;
 
 use super::{Check, Verdict, ADBA_CONTAINER, ADBA_DUPLICATES, ADBA_STALE};
 use crate::failure::HostFailure;
@@ -21,26 +20,6 @@ pub fn read(cfg: &AdConfig, timeout: Duration) -> Result<AdState, HostFailure> {
         .map_err(crate::failure::of_target)
 }
 
-/// The declared objects' `(name, partial key)`; a key that cannot be read now is left out and
-/// named in the second list.
-pub fn declared(cfg: &AdConfig) -> (Vec<(String, String)>, Vec<String>) {
-    let mut known = Vec::new();
-    let mut unread = Vec::new();
-    for o in &cfg.objects {
-        let what = format!("the host key of activation object `{}`", o.name);
-        match o
-            .host_key
-            .resolve(&what)
-            .ok()
-            .and_then(|s| ProductKey::parse(&s).ok())
-        {
-            Some(key) => known.push((o.name.clone(), key.partial())),
-            None => unread.push(o.name.clone()),
-        }
-    }
-    (known, unread)
-}
-
 /// The three checks from one reading.
 pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<Check> {
     let state = match read {
@@ -52,7 +31,7 @@ pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<C
             return vec![c];
         }
     };
-    let (declared, unread) = declared(cfg);
+    let (declared, unread) = adba::declared(cfg);
     vec![
         container(state),
         duplicates(state),

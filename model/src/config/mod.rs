@@ -106,6 +106,8 @@ pub const DEFAULT_DNS_TTL: u32 = 3600;
 pub const MAX_DNS_TTL: u32 = 2_147_483_647;
 /// The name of the plan entry that stands for the DNS server.
 pub const DNS_PLAN_HOST: &str = "dns";
+/// The name of the plan entry that stands for the directory of `[active_directory]`.
+pub const AD_PLAN_HOST: &str = "active_directory";
 
 /// A TSIG key: name, algorithm and where its secret is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +163,15 @@ pub enum TargetSpec {
     },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },
+    /// The directory of `[active_directory]` (`host:port` of a domain controller), which stands
+    /// in a plan as one more entry, and the Kerberos client that binds to it (`None`: the
+    /// default credential cache's principal; the keytab is a path GSS-API reads).
+    #[serde(rename = "active_directory")]
+    ActiveDirectory {
+        server: String,
+        principal: Option<String>,
+        keytab: Option<PathBuf>,
+    },
     /// A host that answers from a recording made with `KMSCONF_RECORD` (absolute path once
     /// loaded): the recorded run again, and nothing else.
     Replay { path: PathBuf },
@@ -212,6 +223,7 @@ impl fmt::Display for TargetSpec {
                 write_authority(f, Some(user), host, *port)
             }
             Self::Dns { server } => write!(f, "dns:{server}"),
+            Self::ActiveDirectory { server, .. } => write!(f, "ldap://{server}"),
             Self::Replay { path } => write!(f, "replay:{}", path.display()),
         }
     }

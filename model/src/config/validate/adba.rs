@@ -8,7 +8,7 @@ use super::dns::convert_client;
 use super::secrets::{convert_secret, malformed};
 use super::{is_host_name, Ctx};
 use crate::config::wire::{self, ActiveDirectoryWire, AdActivation, At};
-use crate::config::{AdConfig, AdObjectConfig, HostConfig, LdapServer, LDAP_PORT};
+use crate::config::{AdConfig, AdObjectConfig, HostConfig, LdapServer, AD_PLAN_HOST, LDAP_PORT};
 use crate::keys::{ConfirmationId, ProductKey};
 
 /// The `via` of each object, with where it is written, for [`check_via`].
@@ -167,8 +167,20 @@ fn convert_gss(
     convert_client(ctx, g.principal.as_ref(), g.keytab.as_ref())
 }
 
-/// Each object's `via` is a declared host that is not retired.
-pub(super) fn check_via(ctx: &mut Ctx, vias: &Vias, hosts: &BTreeMap<String, HostConfig>) {
+/// Each object's `via` is a declared host that is not retired, and no host takes the directory's
+/// entry name.
+pub(super) fn check_via(
+    ctx: &mut Ctx,
+    declared: bool,
+    vias: &Vias,
+    hosts: &BTreeMap<String, HostConfig>,
+) {
+    if let (true, Some(host)) = (declared, hosts.get(AD_PLAN_HOST)) {
+        ctx.diagnostics.push(kmsconf_engine::diagnostic::Diagnostic::error(
+            host.declared_at.clone(),
+            format!("host name `{AD_PLAN_HOST}` is reserved for the directory while `[active_directory]` is declared; rename the host"),
+        ));
+    }
     for (via, at) in vias {
         match hosts.get(via) {
             Some(h) if h.is_retired() => ctx.error(*at, format!("`via` host `{via}` is retired: an activation object is created by a present host's licensing service")),

@@ -124,7 +124,7 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
     hosts::check_duplicate_names(ctx, hosts);
     dns::check_published(ctx, found.dns_at, hosts, &found.published);
     dns::check_retired(ctx, found.dns_at, hosts);
-    adba::check_via(ctx, &found.vias, hosts);
+    adba::check_via(ctx, found.active_directory.is_some(), &found.vias, hosts);
     (found.hosts, found.dns, found.active_directory)
 }
 
