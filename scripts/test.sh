@@ -4,7 +4,7 @@
 #
 # The tests start their own BIND 9 (`named`, checked with `dig` and `nsupdate`) and OpenSSH
 # server on 127.0.0.1, their own Samba AD DC (`samba`, provisioned with `samba-tool`, tickets from
-# `kinit`) on 127.0.0.2, their own MIT KDC (`krb5kdc`, its realm made with `kdb5_util` and
+# `kinit`; activation objects seeded with `ldbadd`) on 127.0.0.2, their own MIT KDC (`krb5kdc`, its realm made with `kdb5_util` and
 # `kadmin.local`) on 127.0.0.1, and check the metrics and alert rules with Prometheus' `promtool`.
 # The WinRM tests read pypsrp's recorded Windows traffic, which this script downloads, with Python
 # packages it installs in a venv; two of them (python-gssapi, pykrb5) build against MIT krb5's
@@ -32,10 +32,11 @@ declare -A provides=(
   [krb5-kdc]=/usr/sbin/krb5kdc
   [krb5-admin-server]=/usr/sbin/kadmin.local
   [libkrb5-dev]=/usr/bin/krb5-config
+  [ldb-tools]=/usr/bin/ldbadd
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision krb5-user krb5-kdc krb5-admin-server libkrb5-dev; do
+  samba-ad-provision ldb-tools krb5-user krb5-kdc krb5-admin-server libkrb5-dev; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

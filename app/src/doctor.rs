@@ -4,6 +4,7 @@
 //! inputs for one host, [`run`] for every selected host and the DNS zones. Nothing is printed
 //! here.
 
+pub mod adba;
 mod dns;
 mod facts;
 mod host;
@@ -55,6 +56,11 @@ pub const NO_HOST_KEY: &str = "no-host-key";
 pub const DNS_UNPUBLISHED: &str = "dns-unpublished";
 /// What the host shows against kmsconf's Windows facts (`model/data/windows.toml`).
 pub const WINDOWS_FACTS: &str = "windows-facts";
+/// Active Directory-based activation: the schema class and container exist, one object per
+/// SKU, no object for an undeclared key.
+pub const ADBA_CONTAINER: &str = "adba-container";
+pub const ADBA_DUPLICATES: &str = "adba-duplicates";
+pub const ADBA_STALE: &str = "adba-stale";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -65,6 +71,8 @@ pub const CLOCK_FAIL_SECONDS: i64 = 300;
 /// Grace left below this is a warning, below [`GRACE_FAIL_MINUTES`] a failure.
 pub const GRACE_WARN_MINUTES: u32 = 14 * 24 * 60;
 pub const GRACE_FAIL_MINUTES: u32 = 3 * 24 * 60;
+/// The longest the directory's whole LDAP exchange may take.
+pub const ADBA_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the port check waits for a TCP connection.
 pub const PORT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -97,7 +105,8 @@ pub struct Check {
         extend("enum" = [
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
-            NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS
+            NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS, ADBA_CONTAINER, ADBA_DUPLICATES,
+            ADBA_STALE
         ])
     )]
     pub check: &'static str,
@@ -192,6 +201,11 @@ pub fn run(
     if let Some(inputs) = dns_inputs(config, only) {
         let lookup = SrvResolver::new(&inputs.server);
         checks.extend(dns_checks(&inputs.expected, &inputs.retired, &lookup));
+    }
+    let ad_selected = session::select(config, only).is_ok_and(|s| s.active_directory);
+    if let Some(ad) = config.active_directory.as_ref().filter(|_| ad_selected) {
+        let reading = adba::read(ad, connect.timeout.min(ADBA_TIMEOUT));
+        checks.extend(adba::adba_checks(ad, &reading));
     }
     Ok(Report {
         checks,

@@ -25,6 +25,10 @@ use crate::Error;
 pub enum ResolveError {
     #[error("a DNS record change was planned for host `{host}`, which is not a DNS server")]
     NotADnsServer { host: String },
+    #[error(
+        "an activation object's deletion was planned for `{host}`, which is not the directory"
+    )]
+    NotADirectory { host: String },
     #[error("the GSS-TSIG keytab `{}` cannot be read: {source}", path.display())]
     Keytab {
         path: PathBuf,
@@ -100,6 +104,14 @@ pub fn apply_entry(target: &DynTarget, plan: &KmsHostPlan) -> Result<crate::KmsH
 
 /// Turns a planned operation of `plan` into what its target receives, reading secrets now.
 fn resolve_entry(plan: &KmsHostPlan, op: &PlanOp) -> Result<EntryOp, ResolveError> {
+    if let PlanOp::DeleteActivationObject { dn, .. } = op {
+        let EntryState::ActiveDirectory(_) = &plan.observed else {
+            return Err(ResolveError::NotADirectory {
+                host: plan.name.clone(),
+            });
+        };
+        return Ok(EntryOp::DeleteActivationObject { dn: dn.clone() });
+    }
     let PlanOp::UpdateSrvRecord {
         zone,
         remove,
@@ -245,6 +257,11 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
         },
         PlanOp::RemovePortRule => TargetOp::RemovePortRule,
         PlanOp::UpdateSrvRecord { .. } => return Err(not_a_dns_server(host)),
+        PlanOp::DeleteActivationObject { .. } => {
+            return Err(ResolveError::NotADirectory {
+                host: host.to_string(),
+            })
+        }
     })
 }
 
@@ -374,6 +391,9 @@ pub fn staleness(planned: &EntryState, now: &EntryState) -> Vec<String> {
     let (a, b) = match (planned.stable(), now.stable()) {
         (EntryState::KmsHost(a), EntryState::KmsHost(b)) => (to_value(a), to_value(b)),
         (EntryState::DnsServer(a), EntryState::DnsServer(b)) => return dns::drift(&a, &b),
+        (EntryState::ActiveDirectory(a), EntryState::ActiveDirectory(b)) => {
+            return kmsconf_providers::adba::drift(&a, &b)
+        }
         _ => return vec!["it is no longer the same kind of entry (KMS host or DNS server)".into()],
     };
     let (Ok(a), Ok(b)) = (a, b) else {

@@ -20,6 +20,7 @@ fn describe_target(e: &kmsconf_targets::Error) -> HostFailure {
         E::AuthRefused { .. } => FailureKind::AuthRefused,
         E::Remote { .. } => FailureKind::Remote,
         E::Dns { .. } => FailureKind::Dns,
+        E::Ldap { .. } => FailureKind::Refused,
         E::Locked { .. } | E::Unlock { .. } => FailureKind::Locked,
         E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Replay { .. } | E::Engine(_) => {
             FailureKind::Local

@@ -16,10 +16,10 @@ use kmsconf_engine::plan::Seal;
 use kmsconf_engine::schedule::schedule;
 use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::Discovery;
-use kmsconf_model::config::{Config, HostConfig, TargetSpec, DNS_PLAN_HOST};
+use kmsconf_model::config::{Config, HostConfig, TargetSpec, AD_PLAN_HOST, DNS_PLAN_HOST};
 use kmsconf_model::state::HostState;
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
-use kmsconf_providers::{dns, registry, shown};
+use kmsconf_providers::{adba, dns, registry, shown};
 use kmsconf_targets::{Connect, DynTarget};
 
 use crate::error::Stale;
@@ -51,6 +51,8 @@ pub struct Entry {
 pub struct Selection<'c> {
     pub hosts: Vec<&'c HostConfig>,
     pub dns: bool,
+    /// Whether the directory of `[active_directory]` (the entry `active_directory`) is one.
+    pub active_directory: bool,
 }
 
 impl Selection<'_> {
@@ -59,6 +61,9 @@ impl Selection<'_> {
         let mut names: Vec<String> = self.hosts.iter().map(|h| h.name.clone()).collect();
         if self.dns {
             names.push(DNS_PLAN_HOST.to_string());
+        }
+        if self.active_directory {
+            names.push(AD_PLAN_HOST.to_string());
         }
         names
     }
@@ -90,12 +95,18 @@ pub type HostResult = Result<KmsHostRun, HostFailure>;
 /// The entries named by `--host` (all when `only` is empty); `dns` names the DNS server.
 pub fn select<'c>(config: &'c Config, only: &[String]) -> Result<Selection<'c>, Error> {
     let has_dns = config.dns.is_some();
+    let has_ad = config.active_directory.is_some();
     for name in only {
-        let known_entry = config.hosts.contains_key(name) || (has_dns && name == DNS_PLAN_HOST);
+        let known_entry = config.hosts.contains_key(name)
+            || (has_dns && name == DNS_PLAN_HOST)
+            || (has_ad && name == AD_PLAN_HOST);
         if !known_entry {
             let mut known: Vec<&str> = config.hosts.keys().map(String::as_str).collect();
             if has_dns {
                 known.push(DNS_PLAN_HOST);
+            }
+            if has_ad {
+                known.push(AD_PLAN_HOST);
             }
             return Err(Error::UnknownHost {
                 name: name.clone(),
@@ -111,7 +122,12 @@ pub fn select<'c>(config: &'c Config, only: &[String]) -> Result<Selection<'c>, 
         .filter_map(|n| config.hosts.get(n))
         .collect();
     let dns = has_dns && (only.is_empty() || only.iter().any(|n| n == DNS_PLAN_HOST));
-    Ok(Selection { hosts, dns })
+    let active_directory = has_ad && (only.is_empty() || only.iter().any(|n| n == AD_PLAN_HOST));
+    Ok(Selection {
+        hosts,
+        dns,
+        active_directory,
+    })
 }
 
 /// Opens each selected entry's target; the DNS server reads the config's zones and, with
@@ -135,7 +151,30 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
             target: kmsconf_targets::open_dns(&cfg.server, cfg.zones.clone(), names),
         });
     }
+    if let Some(cfg) = config
+        .active_directory
+        .as_ref()
+        .filter(|_| selection.active_directory)
+    {
+        match ad_target(cfg).and_then(|spec| kmsconf_targets::open(AD_PLAN_HOST, &spec, connect)) {
+            Ok(target) => entries.push(Entry {
+                name: AD_PLAN_HOST.to_string(),
+                target,
+            }),
+            Err(e) => failures.push((AD_PLAN_HOST.to_string(), failure::of_target(e))),
+        }
+    }
     Opened { entries, failures }
+}
+
+/// The plan entry's target of `[active_directory]`.
+fn ad_target(cfg: &kmsconf_model::config::AdConfig) -> Result<TargetSpec, kmsconf_targets::Error> {
+    let bind = kmsconf_targets::ldap::Bind::of(cfg)?;
+    Ok(TargetSpec::ActiveDirectory {
+        server: bind.server,
+        principal: bind.principal,
+        keytab: bind.keytab,
+    })
 }
 
 /// Opens a KMS host's target and discovers it, for the read-only commands (status, doctor).
@@ -377,6 +416,14 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 .as_ref()
                 .ok_or_else(|| HostFailure::plan("the config has no `[dns]` table"))?;
             Ok(dns::plan_dns(cfg, config, state))
+        }
+        EntryState::ActiveDirectory(state) => {
+            let cfg = config
+                .active_directory
+                .as_ref()
+                .ok_or_else(|| HostFailure::plan("the config has no `[active_directory]` table"))?;
+            let spec = ad_target(cfg).map_err(failure::of_target)?;
+            Ok(adba::plan_ad(cfg, spec, state))
         }
     }
 }

@@ -6,11 +6,12 @@
 use kmsconf_model::surprise::{self, Surprise};
 use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan};
 
-/// What host `host` showed that contradicts the facts table (nothing for the DNS entry).
+/// What host `host` showed that contradicts the facts table (nothing for the DNS and directory
+/// entries).
 pub fn of_host(host: &KmsHostPlan) -> Vec<Surprise> {
     match &host.observed {
         EntryState::KmsHost(state) => surprise::surprises(state),
-        EntryState::DnsServer(_) => Vec::new(),
+        EntryState::DnsServer(_) | EntryState::ActiveDirectory(_) => Vec::new(),
     }
 }
 

@@ -543,3 +543,96 @@ pub(crate) fn default_ccache_name() -> Option<String> {
 // WinRM (issue 25): flags, channel bindings and IOV sealing, in a module of their own.
 mod iov;
 pub(crate) use iov::{IovError, SEALING_FLAGS, WINRM_FLAGS};
+
+// ---- SASL security layer (adba27): gss_wrap / gss_unwrap -------------------------------------
+// Kept apart from `Gss` (loaded on demand, from the same library) so that a build without LDAP
+// use never resolves these symbols, and so this block merges alone.
+
+type Wrap = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    c_int,
+    Status,
+    *mut BufferDesc,
+    *mut c_int,
+    *mut BufferDesc,
+) -> Status;
+type Unwrap = unsafe extern "C" fn(
+    *mut Status,
+    Handle,
+    *mut BufferDesc,
+    *mut BufferDesc,
+    *mut c_int,
+    *mut Status,
+) -> Status;
+
+/// `gss_wrap` and `gss_unwrap`, resolved from a second handle on the GSS-API library.
+pub(crate) struct Wrapping {
+    wrap: Wrap,
+    unwrap: Unwrap,
+    /// Kept open for as long as the function pointers above are used: they point into it.
+    _gssapi: Library,
+}
+
+impl Wrapping {
+    pub(crate) fn open() -> Result<Self, LoadError> {
+        // SAFETY: as in `Gss::open`: the same system library, already loaded by then.
+        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
+        Ok(Self {
+            wrap: symbol!(lib, "gss_wrap"),
+            unwrap: symbol!(lib, "gss_unwrap"),
+            _gssapi: lib,
+        })
+    }
+}
+
+impl Context<'_> {
+    /// `gss_wrap` of `data`, integrity only (`conf_req_flag` 0), default quality of protection.
+    pub(crate) fn wrap(&self, w: &Wrapping, data: &[u8]) -> Result<Vec<u8>, (Status, Status)> {
+        let mut minor = 0;
+        let mut input = BufferDesc::borrowing(data);
+        let mut output = BufferDesc::empty();
+        let mut conf_state: c_int = 0;
+        // SAFETY: the context is established and live; the input borrows live bytes the library
+        // only reads; the output is released by `take`.
+        let major = unsafe {
+            (w.wrap)(
+                &mut minor,
+                self.handle,
+                0,
+                0,
+                &mut input,
+                &mut conf_state,
+                &mut output,
+            )
+        };
+        let token = self.lib.take(output);
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(token)
+    }
+
+    /// `gss_unwrap` of `token`: the message, once its integrity checks out.
+    pub(crate) fn unwrap(&self, w: &Wrapping, token: &[u8]) -> Result<Vec<u8>, (Status, Status)> {
+        let mut minor = 0;
+        let mut input = BufferDesc::borrowing(token);
+        let mut output = BufferDesc::empty();
+        // SAFETY: as in `wrap`; the confidentiality and QOP outputs may be null.
+        let major = unsafe {
+            (w.unwrap)(
+                &mut minor,
+                self.handle,
+                &mut input,
+                &mut output,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        let message = self.lib.take(output);
+        if is_error(major) {
+            return Err((major, minor));
+        }
+        Ok(message)
+    }
+}

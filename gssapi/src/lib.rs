@@ -8,8 +8,10 @@
 //! runs everything else. It is a client only; Windows (SSPI) is not covered.
 
 mod ffi;
+mod sasl;
 mod sealing;
 
+pub use sasl::KerberosContext;
 pub use sealing::{Sealed, SealingContext};
 
 use std::path::Path;

@@ -97,9 +97,9 @@ pub struct TimeoutOutOfRange {
     pub max: u32,
 }
 
-/// A DNS server's entry where a KMS host's was expected.
+/// A DNS server's or a directory's entry where a KMS host's was expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("this is a DNS server, not a KMS host")]
+#[error("this is a DNS server or a directory, not a KMS host")]
 pub struct NotAKmsHost;
 
 /// Why a setting cannot take a value.

@@ -6,6 +6,7 @@
 //! [`Kms`] is the [`Domain`](kmsconf_engine::plan::Domain) that plugs these types into the
 //! engine's plans and apply runs.
 
+pub mod adba;
 pub mod catalog;
 pub mod clock;
 pub mod config;

@@ -90,6 +90,13 @@ pub enum PlanOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         gss_tsig: Option<Box<GssTsig>>,
     },
+    /// Deletes the activation object at exactly `dn` over LDAP (`name` and `partial_key` are
+    /// what the plan shows of it).
+    DeleteActivationObject {
+        dn: String,
+        name: String,
+        partial_key: String,
+    },
 }
 
 impl PlanOp {
@@ -173,6 +180,10 @@ fn all_profiles() -> Vec<Profile> {
 pub enum EntryOp {
     Host(TargetOp),
     Srv(SrvRecordChange),
+    /// The activation object at exactly this DN goes.
+    DeleteActivationObject {
+        dn: String,
+    },
 }
 
 /// One record change of a zone's `_vlmcs._tcp` RRset, with the RRset as the plan saw it (the

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub enum EntryState {
     KmsHost(HostState),
     DnsServer(DnsState),
+    ActiveDirectory(crate::adba::AdState),
 }
 
 impl EntryState {
@@ -33,7 +34,7 @@ impl EntryState {
     pub fn into_host(self) -> Result<HostState, NotAKmsHost> {
         match self {
             Self::KmsHost(host) => Ok(host),
-            Self::DnsServer(_) => Err(NotAKmsHost),
+            Self::DnsServer(_) | Self::ActiveDirectory(_) => Err(NotAKmsHost),
         }
     }
 
@@ -47,6 +48,7 @@ impl EntryState {
         match self {
             Self::KmsHost(host) => Self::KmsHost(host.stable()),
             Self::DnsServer(dns) => Self::DnsServer(dns.clone()),
+            Self::ActiveDirectory(ad) => Self::ActiveDirectory(ad.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! [`retire`] imports the service and firewall providers; [`registry`] alone names the providers
 //! and drives them (`plan_host_with`, `export_with`, `host_status_with`).
 
+pub mod adba;
 pub mod contract;
 pub mod dns;
 pub mod error;

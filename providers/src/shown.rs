@@ -79,7 +79,17 @@ pub fn describe(op: &PlanOp, before: &Value) -> Shown {
         PlanOp::UpdateSrvRecord {
             zone, remove, add, ..
         } => srv_record(zone, remove.as_ref(), add.as_ref()),
+        PlanOp::DeleteActivationObject { dn, .. } => Shown::new(
+            Action::Delete,
+            Value::Null,
+            format!("slmgr.vbs /del-ao \"{dn}\""),
+        ),
     }
+}
+
+/// An activation object as a plan shows it: its DN, name, key ending and SKU.
+pub fn activation_object(o: &kmsconf_model::adba::ActivationObject) -> Value {
+    json!({ "dn": o.dn, "name": o.name, "partial_key": o.partial_key, "sku_id": o.sku_id })
 }
 
 fn license_pack(product: ProductId, source: &str) -> Shown {
@@ -347,8 +357,15 @@ pub fn before(op: &PlanOp, observed: &EntryState, changes: &[KmsChange]) -> Opti
         (PlanOp::UpdateSrvRecord { remove, .. }, EntryState::DnsServer(_)) => {
             Some(remove.as_ref().map_or(Value::Null, SrvRecord::value))
         }
+        (PlanOp::DeleteActivationObject { dn, .. }, EntryState::ActiveDirectory(ad)) => Some(
+            ad.objects
+                .iter()
+                .find(|o| &o.dn == dn)
+                .map_or(Value::Null, activation_object),
+        ),
         (PlanOp::UpdateSrvRecord { .. }, EntryState::KmsHost(_)) => None,
-        (_, EntryState::DnsServer(_)) => None,
+        (PlanOp::DeleteActivationObject { .. }, _) => None,
+        (_, EntryState::DnsServer(_) | EntryState::ActiveDirectory(_)) => None,
         (op, EntryState::KmsHost(state)) => Some(host_before(op, state, changes)),
     }
 }
@@ -398,7 +415,9 @@ fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
             .as_ref()
             .map(port_rule_value)
             .unwrap_or_default(),
-        PlanOp::InstallLicensePack { .. } | PlanOp::UpdateSrvRecord { .. } => Value::Null,
+        PlanOp::InstallLicensePack { .. }
+        | PlanOp::UpdateSrvRecord { .. }
+        | PlanOp::DeleteActivationObject { .. } => Value::Null,
     }
 }
 

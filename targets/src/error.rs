@@ -5,6 +5,7 @@
 //! `AgentError`, [`LabStateError`], [`UnlockError`], [`ListenError`]).
 
 pub(crate) mod dns;
+pub mod ldap;
 pub(crate) mod replay;
 pub(crate) mod winrm;
 
@@ -78,6 +79,14 @@ pub enum Error {
         host: String,
         path: PathBuf,
         source: Box<ReplayError>,
+    },
+    /// An LDAP server (a domain controller) failed or refused; `identity` is the principal
+    /// kmsconf bound (or tried to bind) as.
+    #[error("LDAP server `{server}` (bound as `{identity}`): {source}")]
+    Ldap {
+        server: String,
+        identity: String,
+        source: Box<ldap::LdapError>,
     },
     /// `kmsconf lab listen` cannot hold a lab host's KMS port open.
     #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {source}")]

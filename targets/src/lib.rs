@@ -9,6 +9,7 @@ mod deadline;
 pub mod dns;
 pub mod error;
 pub mod lab;
+pub mod ldap;
 pub mod local;
 mod output;
 pub mod powershell;
@@ -68,6 +69,18 @@ impl Default for Connect {
 pub fn open(host: &str, spec: &TargetSpec, connect: &Connect) -> Result<Box<DynTarget>, Error> {
     Ok(match spec {
         TargetSpec::Dns { server } => open_dns(server, Vec::new(), Vec::new()),
+        TargetSpec::ActiveDirectory {
+            server,
+            principal,
+            keytab,
+        } => Box::new(ldap::AdTarget::new(
+            ldap::Bind {
+                server: server.clone(),
+                principal: principal.clone(),
+                keytab: keytab.clone(),
+            },
+            connect.timeout,
+        )),
         _ => Box::new(KmsHost(open_host(host, spec, connect)?)),
     })
 }
@@ -118,6 +131,10 @@ pub fn open_host(
             target: spec.to_string(),
             reason: "a DNS server is not a KMS host".into(),
         }),
+        TargetSpec::ActiveDirectory { .. } => Err(Error::UnsupportedTarget {
+            target: spec.to_string(),
+            reason: "a directory is not a KMS host".into(),
+        }),
     }
 }
 
@@ -165,7 +182,7 @@ impl Target for KmsHost {
             .iter()
             .filter_map(|op| match op {
                 EntryOp::Host(op) => Some(op.clone()),
-                EntryOp::Srv(_) => None,
+                EntryOp::Srv(_) | EntryOp::DeleteActivationObject { .. } => None,
             })
             .collect();
         let mut answers = if ops.is_empty() {
@@ -186,6 +203,12 @@ impl Target for KmsHost {
                     message: format!(
                         "a DNS record change of zone `{}` was sent to a KMS host",
                         change.zone
+                    ),
+                },
+                EntryOp::DeleteActivationObject { dn } => ChangeStatus::Failed {
+                    code: None,
+                    message: format!(
+                        "the deletion of activation object `{dn}` was sent to a KMS host"
                     ),
                 },
             })

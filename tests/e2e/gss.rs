@@ -148,6 +148,13 @@ impl Drop for Dc {
 
 impl Dc {
     pub fn start() -> Dc {
+        Self::start_with(|_, conf| conf)
+    }
+
+    /// A DC whose copy `prepare` changes first (given the copy's directory and its smb.conf
+    /// text, it returns the smb.conf to write): the Active Directory-based activation tests add
+    /// the LDAP service and seed objects.
+    pub fn start_with(prepare: impl FnOnce(&Path, String) -> String) -> Dc {
         let template = template();
         let dir = tempfile::tempdir().expect("tmp");
         run(
@@ -168,6 +175,7 @@ impl Dc {
         for ((option, old), (_, new)) in template.ports.options().into_iter().zip(ports.options()) {
             conf = conf.replace(&format!("{option} = {old}"), &format!("{option} = {new}"));
         }
+        let conf = prepare(dir.path(), conf);
         std::fs::write(&conf_path, conf).expect("smb.conf");
         std::fs::write(
             dir.path().join("krb5.conf"),
@@ -189,6 +197,18 @@ impl Dc {
         let mut dc = Dc { child, ports, dir };
         dc.wait_until_answering();
         dc
+    }
+
+    pub fn admin_password() -> &'static str {
+        ADMIN_PASSWORD
+    }
+
+    pub fn bob_password() -> &'static str {
+        BOB_PASSWORD
+    }
+
+    pub fn address() -> &'static str {
+        ADDRESS
     }
 
     fn wait_until_answering(&mut self) {

@@ -7,6 +7,8 @@
 //! program, marked the same way where they are.
 
 #[cfg(unix)]
+mod adba;
+#[cfg(unix)]
 mod agent;
 mod bounded;
 mod common;

@@ -3,6 +3,7 @@
 //! Loading collects every error it can find (each as `FILE:LINE:COL: message`) rather than
 //! stopping at the first, so one `kmsconf validate` run shows the whole list.
 
+mod adba;
 mod validate;
 mod winrm;
 pub mod wire;
@@ -20,6 +21,7 @@ pub use crate::settings::{
 };
 use crate::settings::{Setting, SettingValue};
 use crate::Error;
+pub use adba::{AdActivation, AdConfig, AdObjectConfig, LdapServer, LDAP_PORT};
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
 pub use winrm::{
@@ -43,6 +45,8 @@ pub struct Config {
     pub hosts: BTreeMap<String, HostConfig>,
     /// The DNS server and zones where the published hosts' SRV records are kept.
     pub dns: Option<DnsConfig>,
+    /// Active Directory-based activation: the forest's activation objects.
+    pub active_directory: Option<AdConfig>,
     /// Warnings found while loading (literal secrets, settings that have no effect).
     pub warnings: Vec<Diagnostic>,
 }
@@ -102,6 +106,8 @@ pub const DEFAULT_DNS_TTL: u32 = 3600;
 pub const MAX_DNS_TTL: u32 = 2_147_483_647;
 /// The name of the plan entry that stands for the DNS server.
 pub const DNS_PLAN_HOST: &str = "dns";
+/// The name of the plan entry that stands for the directory of `[active_directory]`.
+pub const AD_PLAN_HOST: &str = "active_directory";
 
 /// A TSIG key: name, algorithm and where its secret is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +163,15 @@ pub enum TargetSpec {
     },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },
+    /// The directory of `[active_directory]` (`host:port` of a domain controller), which stands
+    /// in a plan as one more entry, and the Kerberos client that binds to it (`None`: the
+    /// default credential cache's principal; the keytab is a path GSS-API reads).
+    #[serde(rename = "active_directory")]
+    ActiveDirectory {
+        server: String,
+        principal: Option<String>,
+        keytab: Option<PathBuf>,
+    },
     /// A host that answers from a recording made with `KMSCONF_RECORD` (absolute path once
     /// loaded): the recorded run again, and nothing else.
     Replay { path: PathBuf },
@@ -208,6 +223,7 @@ impl fmt::Display for TargetSpec {
                 write_authority(f, Some(user), host, *port)
             }
             Self::Dns { server } => write!(f, "dns:{server}"),
+            Self::ActiveDirectory { server, .. } => write!(f, "ldap://{server}"),
             Self::Replay { path } => write!(f, "replay:{}", path.display()),
         }
     }
@@ -350,11 +366,12 @@ impl Config {
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
         match config {
-            Some((hosts, dns)) if errors.is_empty() => Ok(Config {
+            Some((hosts, dns, active_directory)) if errors.is_empty() => Ok(Config {
                 path: path.to_path_buf(),
                 dir,
                 hosts,
                 dns,
+                active_directory,
                 warnings,
             }),
             _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),

@@ -11,9 +11,12 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
+mod adba;
 mod secrets;
 mod service;
 mod winrm;
+
+pub use adba::{ActivationObjectWire, ActiveDirectoryWire, AdActivation, AdGssWire};
 
 pub use secrets::{SecretReferenceWire, SecretWire};
 pub use service::{PublishDomainDetail, PublishDomainWire, ServiceValueWire, ServiceWire};
@@ -67,6 +70,8 @@ pub struct ConfigWire {
     pub hosts: BTreeMap<String, HostWire>,
     /// The DNS server where kmsconf keeps the `_vlmcs._tcp` SRV records of the published hosts.
     pub dns: Option<DnsWire>,
+    /// Active Directory-based activation: the activation objects of the forest.
+    pub active_directory: Option<ActiveDirectoryWire>,
 }
 
 /// The desired state of one KMS host.

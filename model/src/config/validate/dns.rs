@@ -136,11 +136,26 @@ fn convert_gss_tsig(ctx: &mut Ctx, wire: &At<wire::GssTsigWire>) -> Option<GssTs
         .server_principal
         .as_ref()
         .and_then(|p| convert_principal(ctx, "server_principal", p, true));
-    let principal = g
-        .principal
-        .as_ref()
-        .and_then(|p| convert_principal(ctx, "principal", p, false));
-    let keytab = g.keytab.as_ref().and_then(|k| match k.get() {
+    let (principal, keytab) = convert_client(ctx, g.principal.as_ref(), g.keytab.as_ref());
+    Some(GssTsig {
+        server_principal,
+        principal,
+        keytab,
+    })
+}
+
+/// A Kerberos client: its principal, and a keytab that is a file and comes with the principal
+/// (shared by `gss_tsig` and `[active_directory] gss`).
+pub(super) fn convert_client(
+    ctx: &mut Ctx,
+    principal: Option<&At<String>>,
+    keytab: Option<&At<wire::SecretWire>>,
+) -> (
+    Option<String>,
+    Option<kmsconf_engine::secret::DeclaredSecret>,
+) {
+    let name = principal.and_then(|p| convert_principal(ctx, "principal", p, false));
+    let file = keytab.and_then(|k| match k.get() {
         wire::SecretWire::File { .. } => Some(convert_secret(ctx, "the keytab", k)),
         _ => {
             ctx.error(
@@ -150,17 +165,13 @@ fn convert_gss_tsig(ctx: &mut Ctx, wire: &At<wire::GssTsigWire>) -> Option<GssTs
             None
         }
     });
-    if let (Some(k), None) = (&g.keytab, &g.principal) {
+    if let (Some(k), None) = (keytab, principal) {
         ctx.error(
             k.start(),
             "`keytab` needs `principal`: name the principal whose keys it holds (`principal = \"svc-kmsconf@CORP.EXAMPLE\"`)",
         );
     }
-    Some(GssTsig {
-        server_principal,
-        principal,
-        keytab,
-    })
+    (name, file)
 }
 
 /// A Kerberos principal: `name[/instance]@REALM` (realm optional), no blanks; a server principal

@@ -5,6 +5,7 @@
 //! host by host is also parsed host by host ([`sections`]), so memory holds one host's parse tree
 //! at a time.
 
+mod adba;
 mod dns;
 mod firewall;
 mod hosts;
@@ -22,8 +23,8 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::wire::{DnsWire, HostLifecycle, HostWire};
-use super::{DnsConfig, HostConfig};
+use super::wire::{ActiveDirectoryWire, DnsWire, HostLifecycle, HostWire};
+use super::{AdConfig, DnsConfig, HostConfig};
 use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
@@ -69,8 +70,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// What validation produced: the hosts, and the `[dns]` table when there is one.
-type Validated = (BTreeMap<String, HostConfig>, Option<DnsConfig>);
+/// What validation produced: the hosts, and the `[dns]` and `[active_directory]` tables when
+/// there are.
+type Validated = (
+    BTreeMap<String, HostConfig>,
+    Option<DnsConfig>,
+    Option<AdConfig>,
+);
 
 /// What the top-level tables held, with the places the cross-host checks point at.
 #[derive(Default)]
@@ -82,6 +88,8 @@ struct Found {
     // where `[dns]` is declared, also when it does not convert: its own errors say what is wrong
     dns_at: Option<usize>,
     published: Vec<Published>,
+    active_directory: Option<AdConfig>,
+    vias: adba::Vias,
 }
 
 pub(super) fn validate(
@@ -116,7 +124,8 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
     hosts::check_duplicate_names(ctx, hosts);
     dns::check_published(ctx, found.dns_at, hosts, &found.published);
     dns::check_retired(ctx, found.dns_at, hosts);
-    (found.hosts, found.dns)
+    adba::check_via(ctx, found.active_directory.is_some(), &found.vias, hosts);
+    (found.hosts, found.dns, found.active_directory)
 }
 
 /// Reads the config one part ([`sections::split`]) at a time: `None` when it is not laid out so
@@ -164,10 +173,15 @@ fn read_whole(ctx: &mut Ctx, root: DeTable) -> Found {
             read_dns(ctx, &mut found, key.span().start, value);
         } else if key.get_ref() == "hosts" {
             read_hosts(ctx, &mut found, value);
+        } else if key.get_ref() == "active_directory" {
+            read_active_directory(ctx, &mut found, key.span().start, value);
         } else {
             ctx.error(
                 key.span().start,
-                format!("unknown key `{}`, expected `hosts` or `dns`", key.get_ref()),
+                format!(
+                    "unknown key `{}`, expected `hosts`, `dns` or `active_directory`",
+                    key.get_ref()
+                ),
             );
         }
     }
@@ -197,6 +211,20 @@ fn read_dns(ctx: &mut Ctx, found: &mut Found, at: usize, value: Spanned<DeValue>
     found.dns_at = Some(ctx.absolute(at));
     match DnsWire::deserialize(ValueDeserializer::from(value)) {
         Ok(wire) => found.dns = dns::convert_dns(ctx, at, wire),
+        Err(e) => {
+            let offset = e.span().map_or(at, |s| s.start);
+            ctx.error(offset, e.message().trim().to_string());
+        }
+    }
+}
+
+fn read_active_directory(ctx: &mut Ctx, found: &mut Found, at: usize, value: Spanned<DeValue>) {
+    match ActiveDirectoryWire::deserialize(ValueDeserializer::from(value)) {
+        Ok(wire) => {
+            let (config, vias) = adba::convert(ctx, wire);
+            found.active_directory = Some(config);
+            found.vias = vias;
+        }
         Err(e) => {
             let offset = e.span().map_or(at, |s| s.start);
             ctx.error(offset, e.message().trim().to_string());

@@ -61,6 +61,7 @@ fn scheme(target: &TargetSpec) -> &'static str {
         TargetSpec::WinRm { https: false, .. } => "winrm://",
         TargetSpec::WinRm { https: true, .. } => "winrm+https://",
         TargetSpec::Dns { .. } => "dns:",
+        TargetSpec::ActiveDirectory { .. } => "ldap://",
         TargetSpec::Replay { .. } => "replay:",
     }
 }

@@ -1,0 +1,211 @@
+//! The Active Directory-based activation checks: the schema class and the Activation Objects
+//! container exist (`adba-container`), no SKU has two objects (`adba-duplicates`), and no object
+//! is for a key the config no longer declares (`adba-stale`). One LDAP read gives all three.
+
+use std::time::Duration;
+
+use kmsconf_model::adba::{self, ActivationObject, AdState, OBJECT_CLASS};
+use kmsconf_model::config::AdConfig;
+
+use super::{Check, Verdict, ADBA_CONTAINER, ADBA_DUPLICATES, ADBA_STALE};
+use crate::failure::HostFailure;
+
+/// The name doctor shows the directory's checks under.
+pub const ENTRY: &str = "active_directory";
+
+/// Reads the directory of `cfg` (bind, rootDSE, schema, container), within `timeout`.
+pub fn read(cfg: &AdConfig, timeout: Duration) -> Result<AdState, HostFailure> {
+    kmsconf_targets::ldap::Directory::open(cfg)
+        .and_then(|d| d.read(timeout))
+        .map_err(crate::failure::of_target)
+}
+
+/// The three checks from one reading.
+pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<Check> {
+    let state = match read {
+        Ok(s) => s,
+        Err(e) => {
+            let c = Check::new(ENTRY, ADBA_CONTAINER, Verdict::Failed, format!("cannot read the directory: {}", e.message))
+                .failure(e.clone())
+                .fix("check the `[active_directory]` server and that the bind identity has a Kerberos ticket (`kinit`) or a keytab");
+            return vec![c];
+        }
+    };
+    let (declared, unread) = adba::declared(cfg);
+    vec![
+        container(state),
+        duplicates(state),
+        stale(cfg, state, &declared, &unread),
+    ]
+}
+
+fn container(state: &AdState) -> Check {
+    let dn = state.container_dn();
+    let at = format!(
+        "LDAP server `{}` (bound as `{}`)",
+        state.server, state.identity
+    );
+    if !state.schema_class {
+        return Check::new(
+            ENTRY,
+            ADBA_CONTAINER,
+            Verdict::Failed,
+            format!("{at}: the schema has no class `{OBJECT_CLASS}`"),
+        )
+        .fix("extend the forest schema to Windows Server 2012 or later (`adprep /forestprep`)");
+    }
+    if !state.container {
+        return Check::new(ENTRY, ADBA_CONTAINER, Verdict::Failed, format!("{at}: the container `{dn}` does not exist"))
+            .fix("run the Windows Server 2012 forest preparation (`adprep /forestprep`; Samba: `samba-tool domain functionalprep --forest-prep --function-level=2012_R2`), which creates it");
+    }
+    let n = state.objects.len();
+    Check::new(
+        ENTRY,
+        ADBA_CONTAINER,
+        Verdict::Ok,
+        format!(
+            "{at}: `{dn}` holds {n} activation object{}",
+            if n == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+fn duplicates(state: &AdState) -> Check {
+    let diff = adba::diff(&[], &state.objects);
+    if diff.duplicate_skus.is_empty() {
+        return Check::new(
+            ENTRY,
+            ADBA_DUPLICATES,
+            Verdict::Ok,
+            "each SKU has at most one activation object",
+        );
+    }
+    let list: Vec<String> = diff
+        .duplicate_skus
+        .iter()
+        .map(|(sku, objects)| format!("SKU {sku}: {}", listed(objects)))
+        .collect();
+    Check::new(ENTRY, ADBA_DUPLICATES, Verdict::Warning, format!("more than one activation object for one SKU ({})", list.join("; ")))
+        .fix("keep one object per SKU: delete the others by their DN (`slmgr.vbs /del-ao DN`), or declare one and set `exclusive = true`")
+}
+
+fn stale(
+    cfg: &AdConfig,
+    state: &AdState,
+    declared: &[(String, String)],
+    unread: &[String],
+) -> Check {
+    if !unread.is_empty() {
+        let names: Vec<String> = unread.iter().map(|n| format!("`{n}`")).collect();
+        return Check::new(ENTRY, ADBA_STALE, Verdict::Warning, format!("the host keys of {} cannot be read now, so the objects cannot be compared with them", names.join(", ")))
+            .fix("set the environment variables or files the `host_key` entries name");
+    }
+    let diff = adba::diff(declared, &state.objects);
+    if diff.undeclared.is_empty() {
+        return Check::new(
+            ENTRY,
+            ADBA_STALE,
+            Verdict::Ok,
+            "every activation object is for a declared host key",
+        );
+    }
+    let fix = if cfg.exclusive {
+        "`kmsconf apply` deletes them (`exclusive = true`)"
+    } else {
+        "declare them, or delete them by their DN (`slmgr.vbs /del-ao DN`, or `exclusive = true`)"
+    };
+    Check::new(
+        ENTRY,
+        ADBA_STALE,
+        Verdict::Warning,
+        format!(
+            "activation objects for a host key the config does not declare: {}",
+            listed(&diff.undeclared)
+        ),
+    )
+    .fix(fix)
+}
+
+/// `` `DN` (key ending AAAAA) `` for each object.
+fn listed(objects: &[ActivationObject]) -> String {
+    objects
+        .iter()
+        .map(|o| format!("`{}` (key ending {})", o.dn, o.partial_key))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(dn: &str, sku: &str, partial: &str) -> ActivationObject {
+        ActivationObject {
+            dn: dn.into(),
+            name: dn.into(),
+            sku_id: sku.into(),
+            partial_key: partial.into(),
+            pid: String::new(),
+        }
+    }
+
+    fn state(objects: Vec<ActivationObject>, container: bool) -> AdState {
+        AdState {
+            server: "dc1:389".into(),
+            identity: "admin@CORP".into(),
+            forest_root: "DC=corp".into(),
+            schema_class: true,
+            container,
+            objects,
+        }
+    }
+
+    #[test]
+    fn a_missing_container_fails_naming_server_identity_and_dn() {
+        let c = container(&state(vec![], false));
+        assert_eq!(c.status, Verdict::Failed);
+        for part in [
+            "dc1:389",
+            "admin@CORP",
+            "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration,DC=corp",
+        ] {
+            assert!(c.detail.contains(part), "{part}: {}", c.detail);
+        }
+        assert_eq!(container(&state(vec![], true)).status, Verdict::Ok);
+    }
+
+    #[test]
+    fn two_objects_of_one_sku_warn_and_undeclared_keys_are_stale() {
+        let s = state(
+            vec![object("CN=a", "s1", "AAAAA"), object("CN=b", "s1", "BBBBB")],
+            true,
+        );
+        let d = duplicates(&s);
+        assert_eq!(d.status, Verdict::Warning);
+        assert!(
+            d.detail.contains("`CN=a`") && d.detail.contains("`CN=b`"),
+            "{}",
+            d.detail
+        );
+        let cfg = AdConfig {
+            server: None,
+            principal: None,
+            keytab: None,
+            exclusive: false,
+            objects: vec![],
+        };
+        let declared = [("ws".to_string(), "AAAAA".to_string())];
+        let st = stale(&cfg, &s, &declared, &[]);
+        assert_eq!(st.status, Verdict::Warning);
+        assert!(
+            st.detail.contains("`CN=b` (key ending BBBBB)") && !st.detail.contains("CN=a"),
+            "{}",
+            st.detail
+        );
+        let all = [
+            ("ws".to_string(), "AAAAA".to_string()),
+            ("x".to_string(), "bbbbb".to_string()),
+        ];
+        assert_eq!(stale(&cfg, &s, &all, &[]).status, Verdict::Ok);
+    }
+}

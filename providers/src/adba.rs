@@ -1,0 +1,204 @@
+//! Active Directory-based activation: the directory of `[active_directory]` as the plan entry
+//! `active_directory`, which runs after the `via` hosts. Its objects are matched to the declared
+//! ones by the last five characters of their keys; an object no declared key matches is shown,
+//! and deleted by its exact DN only with `exclusive = true`. A declared object that is missing
+//! is shown with what creates it: only Windows' licensing service can, on the `via` host.
+
+use kmsconf_engine::plan::HostPlan;
+use kmsconf_model::adba::{self, ActivationObject, AdState};
+use kmsconf_model::config::{AdActivation, AdConfig, TargetSpec, AD_PLAN_HOST};
+use kmsconf_model::ops::PlanOp;
+use kmsconf_model::{EntryState, KmsHostPlan};
+
+use crate::contract::ChangeSpec;
+
+/// Plans the directory as the entry `active_directory` against what `target` read.
+pub fn plan_ad(cfg: &AdConfig, target: TargetSpec, state: AdState) -> KmsHostPlan {
+    let (declared, unread) = adba::declared(cfg);
+    let diff = adba::diff(&declared, &state.objects);
+    let mut notices = Vec::new();
+    if !state.container {
+        notices.push(format!("the container `{}` does not exist on LDAP server `{}`: no activation object can be created until the Windows Server 2012 forest preparation creates it", state.container_dn(), state.server));
+    }
+    for name in &unread {
+        notices.push(format!("the host key of activation object `{name}` cannot be read now, so its object cannot be looked for"));
+    }
+    notices.extend(missing_notices(cfg, &diff.missing, &declared));
+    let mut changes = Vec::new();
+    for o in &diff.undeclared {
+        if cfg.exclusive && unread.is_empty() {
+            let before = crate::shown::activation_object(o);
+            let spec = ChangeSpec::new(format!("activation_objects/{}", o.name), before)
+                .note(format!("no declared host key ends `{}`", o.partial_key));
+            changes.push(spec.into_change(PlanOp::DeleteActivationObject {
+                dn: o.dn.clone(),
+                name: o.name.clone(),
+                partial_key: o.partial_key.clone(),
+            }));
+        } else {
+            notices.push(format!("activation object `{}` (key ending {}, SKU {}) is for no declared host key, left alone (`exclusive = true` would delete it by its DN)", o.dn, o.partial_key, o.sku_id));
+        }
+    }
+    let mut depends_on: Vec<String> = cfg.objects.iter().map(|o| o.via.clone()).collect();
+    depends_on.sort();
+    depends_on.dedup();
+    HostPlan {
+        name: AD_PLAN_HOST.to_string(),
+        target,
+        depends_on,
+        created: false,
+        observed: EntryState::ActiveDirectory(state),
+        changes,
+        notices,
+    }
+}
+
+/// What creates each missing object, as its `via` host would run it.
+fn missing_notices(
+    cfg: &AdConfig,
+    missing: &[String],
+    declared: &[(String, String)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in missing {
+        let Some(o) = cfg.objects.iter().find(|o| &o.name == name) else {
+            continue;
+        };
+        let partial = declared
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("?????", |(_, p)| p.as_str());
+        let key = format!("*****-*****-*****-*****-{partial}");
+        let command = match o.activation {
+            AdActivation::Online => format!("slmgr.vbs /ad-activation-online {key} \"{name}\""),
+            AdActivation::Phone => format!("slmgr.vbs /ad-activation-get-iid {key}, then slmgr.vbs /ad-activation-apply-cid {key} CID \"{name}\""),
+        };
+        out.push(format!("activation object `{name}` (key ending {partial}) does not exist: kmsconf does not create it yet; on host `{}` run `{command}`", o.via));
+    }
+    out
+}
+
+/// What changed in the directory since a plan was made.
+pub fn drift(planned: &AdState, now: &AdState) -> Vec<String> {
+    let show = |objects: &[ActivationObject]| {
+        let dns: Vec<&str> = objects.iter().map(|o| o.dn.as_str()).collect();
+        if dns.is_empty() {
+            "(none)".to_string()
+        } else {
+            dns.join(", ")
+        }
+    };
+    let mut out = Vec::new();
+    if planned.objects != now.objects {
+        out.push(format!(
+            "activation objects: {} -> {}",
+            show(&planned.objects),
+            show(&now.objects)
+        ));
+    }
+    if planned.container != now.container {
+        out.push(format!(
+            "container `{}`: {} -> {}",
+            now.container_dn(),
+            planned.container,
+            now.container
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_engine::diagnostic::Location;
+    use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+
+    fn object(name: &str, partial: &str) -> ActivationObject {
+        ActivationObject {
+            dn: format!("CN={name},CN=Activation Objects"),
+            name: name.into(),
+            sku_id: "s".into(),
+            partial_key: partial.into(),
+            pid: String::new(),
+        }
+    }
+
+    fn here() -> Location {
+        Location {
+            file: "kmsconf.toml".into(),
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn config(exclusive: bool) -> AdConfig {
+        let key = DeclaredSecret {
+            source: SecretSource::Literal(kmsconf_engine::secret::Secret::new(
+                "BCDFG-HJKMP-QRTVW-XY234-6789B",
+            )),
+            declared_at: here(),
+        };
+        AdConfig {
+            server: None,
+            principal: None,
+            keytab: None,
+            exclusive,
+            objects: vec![kmsconf_model::config::AdObjectConfig {
+                name: "WS".into(),
+                host_key: key,
+                via: "kms01".into(),
+                activation: AdActivation::Online,
+                confirmation_id: None,
+                declared_at: here(),
+            }],
+        }
+    }
+
+    fn state(objects: Vec<ActivationObject>) -> AdState {
+        AdState {
+            container: true,
+            schema_class: true,
+            objects,
+            ..AdState::default()
+        }
+    }
+
+    fn spec() -> TargetSpec {
+        TargetSpec::ActiveDirectory {
+            server: "dc1:389".into(),
+            principal: None,
+            keytab: None,
+        }
+    }
+
+    #[test]
+    fn an_undeclared_object_is_deleted_only_when_exclusive_and_a_missing_one_is_shown() {
+        let objects = vec![object("Old", "QRTVW")];
+        let kept = plan_ad(&config(false), spec(), state(objects.clone()));
+        assert!(kept.changes.is_empty());
+        let said = kept.notices.join("\n");
+        assert!(
+            said.contains("left alone") && said.contains("CN=Old"),
+            "{said}"
+        );
+        assert!(
+            said.contains("/ad-activation-online *****-*****-*****-*****-6789B \"WS\""),
+            "{said}"
+        );
+        assert!(said.contains("on host `kms01`"), "{said}");
+        assert!(!said.contains("BCDFG"), "{said}");
+        assert_eq!(kept.depends_on, ["kms01"]);
+
+        let gone = plan_ad(&config(true), spec(), state(objects));
+        assert_eq!(gone.changes.len(), 1);
+        assert!(
+            matches!(&gone.changes[0].operation, PlanOp::DeleteActivationObject { dn, .. } if dn == "CN=Old,CN=Activation Objects")
+        );
+        let present = plan_ad(&config(true), spec(), state(vec![object("WS", "6789B")]));
+        assert!(
+            present.changes.is_empty() && present.notices.is_empty(),
+            "{:?}",
+            present.notices
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! Active Directory-based activation against a real Samba AD DC (the GSS-TSIG tests' domain,
+//! with the LDAP service added): kmsconf binds with SASL GSSAPI and signing, reads the
+//! activation objects the test seeds with `ldbadd` (placeholder values: test data only), and
+//! `doctor` judges them; the LDAP client deletes exactly one object by DN as an administrator
+//! and is refused as a plain user. Samba's LDAP port is 389 on 127.0.0.2 (Samba has no option
+//! to move it), so these tests take turns.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::gss::Dc;
+
+/// One DC with LDAP at a time: they all listen on 127.0.0.2:389.
+static LDAP_PORT: Mutex<()> = Mutex::new(());
+
+const CONTAINER: &str =
+    "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration,DC=corp,DC=example";
+
+/// An activation object as test data: a name, a SKU GUID's bytes (base64) and a partial key.
+fn seed(name: &str, sku_base64: &str, partial: &str) -> String {
+    format!(
+        "dn: CN={name},{CONTAINER}\nobjectClass: msSPP-ActivationObject\nmsSPP-CSVLKSkuId:: {sku_base64}\nmsSPP-CSVLKPid: 00000-00000-000-000000-00-0000-00000.0000-0000000\nmsSPP-CSVLKPartialProductKey: {partial}\nmsSPP-KMSIds:: AAECAwQFBgcICQoLDA0ODw==\n\n"
+    )
+}
+
+const SKU_1: &str = "AAECAwQFBgcICQoLDA0ODw==";
+const SKU_2: &str = "EBESExQVFhcYGRobHB0eHw==";
+
+fn tool(name: &str, package: &str, args: &[&str], dir: &Path) {
+    let out = Command::new(crate::dns::require(name, package))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A DC answering LDAP, with the forest's Activation Objects container (`forest_prep`, which
+/// a new Samba forest lacks) and the objects of `ldif`.
+fn start(forest_prep: bool, ldif: &str) -> Dc {
+    let ldif = ldif.to_string();
+    let dc = Dc::start_with(move |dir, conf| {
+        let sam = dir.join("private/sam.ldb");
+        let sam = sam.to_str().expect("path");
+        if forest_prep {
+            let args = [
+                "domain",
+                "functionalprep",
+                "--forest-prep",
+                "--function-level=2012_R2",
+                "-H",
+                sam,
+            ];
+            tool("samba-tool", "samba", &args, dir);
+        }
+        if !ldif.is_empty() {
+            std::fs::write(dir.join("objects.ldif"), &ldif).expect("ldif");
+            tool("ldbadd", "ldb-tools", &["-H", sam, "objects.ldif"], dir);
+        }
+        // kmsconf asks for `ldap/<server>`; the test reaches the DC by its address
+        let spn = format!("ldap/{}", Dc::address());
+        tool(
+            "samba-tool",
+            "samba",
+            &["spn", "add", &spn, "DC1$", "-H", sam],
+            dir,
+        );
+        conf.replace(
+            "server services = kdc, dns",
+            "server services = kdc, dns, ldap\n\ttls enabled = No",
+        )
+    });
+    let start = Instant::now();
+    while std::net::TcpStream::connect((Dc::address(), 389)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "LDAP did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    dc
+}
+
+fn project(dc: &Dc, cache: &str, exclusive: bool) -> Project {
+    let config = format!(
+        "[active_directory]\nserver = \"ldap://{}\"\nexclusive = {exclusive}\n\n[[active_directory.activation_objects]]\nname = \"WS CSVLK\"\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\nvia = \"kms01\"\n\n[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n",
+        Dc::address()
+    );
+    let mut p = Project::new();
+    p.write("kmsconf.toml", &config);
+    p.env("KMS_HOST_KEY", WINDOWS_KEY);
+    p.env("KRB5_CONFIG", &dc.krb5_conf().display().to_string());
+    p.env("KRB5CCNAME", cache);
+    p
+}
+
+/// The doctor line of `check`.
+fn line<'a>(run: &'a Run, check: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.contains(check))
+        .unwrap_or_else(|| panic!("no `{check}` line: {run:?}"))
+}
+
+#[test]
+fn doctor_lists_the_objects_and_finds_the_duplicate_sku_and_the_undeclared_keys() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    // WINDOWS_KEY ends `6789B`: the declared object; the other two are not declared, and the
+    // first two share a SKU
+    let ldif = seed("Declared AO", SKU_1, "6789B")
+        + &seed("Old AO", SKU_1, "QRTVW")
+        + &seed("Other AO", SKU_2, "HJKMP");
+    let dc = start(true, &ldif);
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    p.ok(&["validate"], 0);
+    let doctor = p.run(&["doctor"]);
+    let container = line(&doctor, "adba-container");
+    assert!(
+        container.contains("ok")
+            && container.contains("holds 3 activation objects")
+            && container.contains("Administrator@CORP.EXAMPLE"),
+        "{doctor:?}"
+    );
+    let duplicates = line(&doctor, "adba-duplicates");
+    assert!(
+        duplicates.contains("warning")
+            && duplicates.contains("CN=Declared AO")
+            && duplicates.contains("CN=Old AO")
+            && !duplicates.contains("CN=Other AO"),
+        "{doctor:?}"
+    );
+    let stale = line(&doctor, "adba-stale");
+    assert!(
+        stale.contains("warning")
+            && stale.contains(&format!("`CN=Old AO,{CONTAINER}` (key ending QRTVW)"))
+            && stale.contains("CN=Other AO")
+            && !stale.contains("CN=Declared AO"),
+        "{doctor:?}"
+    );
+    assert!(
+        !doctor.all().contains(WINDOWS_KEY),
+        "the key is never shown"
+    );
+}
+
+#[test]
+fn a_missing_container_and_a_bind_without_a_ticket_fail_naming_server_identity_and_dn() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(false, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    let doctor = p.run(&["doctor"]);
+    let container = line(&doctor, "adba-container");
+    assert!(
+        container.contains("failed")
+            && container.contains(&format!("LDAP server `{}:389`", Dc::address()))
+            && container.contains("Administrator@CORP.EXAMPLE")
+            && container.contains(&format!("the container `{CONTAINER}` does not exist")),
+        "{doctor:?}"
+    );
+    assert!(doctor.stdout.contains("functionalprep"), "{doctor:?}");
+
+    let empty = format!("FILE:{}/no-such-cache", p.path("").display());
+    let p = project(&dc, &empty, false);
+    let refused = p.run(&["doctor"]);
+    let container = line(&refused, "adba-container");
+    assert!(
+        container.contains("failed")
+            && container.contains(&format!("LDAP server `{}:389`", Dc::address()))
+            && container.contains("no-such-cache"),
+        "{refused:?}"
+    );
+}
+
+/// Deletes `dn` with kmsconf's LDAP client as `cache`'s principal, in a child process of this
+/// test binary (so the Kerberos environment, `KRB5_CONFIG` and `KRB5CCNAME`, is the child's
+/// own); what the child printed.
+fn delete_as(dc: &Dc, cache: &str, dn: &str) -> String {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "adba::delete_in_child",
+            "--nocapture",
+        ])
+        .env("KRB5_CONFIG", dc.krb5_conf())
+        .env("KRB5CCNAME", cache)
+        .env("ADBA_SERVER", Dc::address())
+        .env("ADBA_DELETE_DN", dn)
+        .output()
+        .expect("run the child");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The child of [`delete_as`].
+#[test]
+#[ignore = "run by `delete_as` in a child process with its own Kerberos environment"]
+fn delete_in_child() {
+    let (Ok(server), Ok(dn)) = (
+        std::env::var("ADBA_SERVER"),
+        std::env::var("ADBA_DELETE_DN"),
+    ) else {
+        return;
+    };
+    let source = format!("[active_directory]\nserver = \"ldap://{server}\"\n");
+    let config =
+        kmsconf_model::config::Config::parse(Path::new("kmsconf.toml"), &source).expect("config");
+    let ad = config.active_directory.expect("[active_directory]");
+    let deleted = kmsconf_targets::ldap::Directory::open(&ad)
+        .and_then(|d| d.delete(&dn, Duration::from_secs(30)));
+    match deleted {
+        Ok(()) => println!("ADBA-DELETED"),
+        Err(e) => println!("ADBA-ERROR {e}"),
+    }
+}
+
+#[test]
+fn a_delete_by_dn_removes_exactly_that_object_and_a_plain_user_is_refused() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
+    let dc = start(true, &ldif);
+    let old = format!("CN=Old AO,{CONTAINER}");
+    let bob = dc.kinit("bob", Dc::bob_password(), None);
+    let refused = delete_as(&dc, &bob, &old);
+    assert!(
+        refused.contains("ADBA-ERROR")
+            && refused.contains(&format!("LDAP server `{}:389`", Dc::address()))
+            && refused.contains("bob@CORP.EXAMPLE")
+            && refused.contains(&format!(
+                "delete of `{old}` failed (insufficientAccessRights (50))"
+            )),
+        "{refused}"
+    );
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, true);
+    let before = p.run(&["doctor"]);
+    assert!(
+        line(&before, "adba-container").contains("holds 2"),
+        "{before:?}"
+    );
+
+    let deleted = delete_as(&dc, &admin, &old);
+    assert!(deleted.contains("ADBA-DELETED"), "{deleted}");
+    let after = p.run(&["doctor"]);
+    assert!(
+        line(&after, "adba-container").contains("holds 1 activation object"),
+        "{after:?}"
+    );
+    assert!(line(&after, "adba-stale").contains("ok"), "{after:?}");
+    // the same DN again: gone, and said so
+    let again = delete_as(&dc, &admin, &old);
+    assert!(again.contains("noSuchObject (32)"), "{again}");
+}
+
+#[test]
+fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_only_the_undeclared_one(
+) {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
+    let dc = start(true, &ldif);
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let mut p = project(&dc, &admin, false);
+    let second = "\n[[active_directory.activation_objects]]\nname = \"New AO\"\nhost_key = { env = \"KMS_HOST_KEY_2\" }\nvia = \"kms01\"\n";
+    let config = p
+        .read("kmsconf.toml")
+        .replace("\n[hosts.kms01]", &format!("{second}\n[hosts.kms01]"));
+    p.write("kmsconf.toml", &config);
+    p.env("KMS_HOST_KEY_2", WINDOWS_KEY_2);
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout
+            .contains(&format!("`CN=Old AO,{CONTAINER}` (key ending QRTVW"))
+            && plan.stdout.contains("left alone"),
+        "{plan:?}"
+    );
+    let partial = &WINDOWS_KEY_2[WINDOWS_KEY_2.len() - 5..];
+    assert!(
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-online *****-*****-*****-*****-{partial} \"New AO\""
+        )) && plan.stdout.contains("on host `kms01`"),
+        "{plan:?}"
+    );
+    assert!(!plan.all().contains(WINDOWS_KEY_2) && !plan.all().contains(WINDOWS_KEY));
+
+    let exclusive = p
+        .read("kmsconf.toml")
+        .replace("exclusive = false", "exclusive = true");
+    p.write("kmsconf.toml", &exclusive);
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains("activation_objects/Old AO")
+            && plan
+                .stdout
+                .contains(&format!("slmgr.vbs /del-ao \"CN=Old AO,{CONTAINER}\"")),
+        "{plan:?}"
+    );
+    let applied = p.ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.stdout.contains("deleted"), "{applied:?}");
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-container").contains("holds 1 activation object"),
+        "{doctor:?}"
+    );
+    let again = p.ok(&["plan"], 0);
+    assert!(
+        !again.stdout.contains("activation_objects/Old AO"),
+        "{again:?}"
+    );
+}
