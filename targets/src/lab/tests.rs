@@ -130,6 +130,43 @@ fn settings_wait_for_a_kms_host_key_not_for_activation() {
     assert_eq!(t.discover().expect("discover").state.service.port(), 0);
 }
 
+/// A restart the intervals wait for shows nowhere on a real host (no registry value of theirs
+/// differs from a property), so the lab does not show it either; a written port does (its
+/// registry value differs from the port the service runs on) until the restart.
+#[test]
+fn a_pending_restart_shows_only_where_a_host_would_show_it() {
+    use kmsconf_model::settings::SettingValue;
+    let (_d, t) = lab();
+    let set = |key: &str, value| {
+        [TargetOp::SetService(
+            ServiceSetting::named(key, value).expect("setting"),
+        )]
+    };
+    let install = [TargetOp::InstallProductKey {
+        product: ProductId::Windows,
+        key: key(),
+    }];
+    t.execute(&install).expect("install");
+    let pending = || {
+        t.discover()
+            .expect("discover")
+            .state
+            .service
+            .restart_pending
+    };
+    let interval = set("activation_interval", SettingValue::U32(60));
+    assert_eq!(
+        t.execute(&interval).expect("run")[0],
+        ChangeStatus::applied()
+    );
+    assert!(!pending(), "an interval alone shows no pending restart");
+    let port = set("port", SettingValue::U16(1689));
+    assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
+    assert!(pending(), "a written port differs from the running one");
+    t.execute(&[TargetOp::RestartService]).expect("restart");
+    assert!(!pending());
+}
+
 /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.
 #[test]
 fn a_pack_of_per_os_folders_is_refused_naming_them() {
