@@ -318,9 +318,20 @@ pub struct RuleInfo {
     pub profiles: Vec<Profile>,
     /// Empty = any remote address.
     pub remote_addresses: Vec<String>,
+    /// `TCP`, `UDP`, `ICMPv4` or `ICMPv6`, as `Get-NetFirewallPortFilter` shows it.
     pub protocol: String,
-    pub local_port: u16,
-    pub service: String,
+    /// The port filter's `LocalPort`: a number or a keyword (`RPC`, `RPC-EPMap`); absent for ICMP.
+    #[serde(default)]
+    pub local_port: Option<String>,
+    /// The ICMP type and code the rule lets in (`8:*`, echo request); ICMP rules only.
+    #[serde(default)]
+    pub icmp_type: Option<String>,
+    /// The service the rule is bound to (`Svc` in the rule store); absent for `System` rules.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The program the rule is bound to (`App` in the rule store: `System` or a path).
+    #[serde(default)]
+    pub program: Option<String>,
     /// `false`: the source shows it on a client build only, or not at all.
     #[serde(default = "yes")]
     pub verified: bool,

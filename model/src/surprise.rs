@@ -180,13 +180,17 @@ fn firewall_rules(state: &HostState) -> Vec<Surprise> {
             .filter(|r| !seen.rules.contains_key(&r.name))
         {
             let profiles: Vec<String> = rule.profiles.iter().map(ToString::to_string).collect();
+            let filter = match (&rule.local_port, &rule.icmp_type) {
+                (Some(port), _) => format!("{} {port}", rule.protocol),
+                (None, Some(icmp)) => format!("{} {icmp}", rule.protocol),
+                (None, None) => rule.protocol.clone(),
+            };
             found.push(Surprise {
                 fact: format!("firewall rule {}", rule.name),
                 source: rule.source.clone(),
                 expected: format!(
-                    "a built-in rule of the {} group (TCP {}, profiles {})",
+                    "a built-in rule of the {} group ({filter}, profiles {})",
                     group.display_name(),
-                    rule.local_port,
                     profiles.join(", ")
                 ),
                 observed: "no such rule".into(),

@@ -2,11 +2,14 @@
 //! string and rule name, never by the localized display name) and kmsconf's own rule for a
 //! custom KMS port.
 //!
-//! The Key Management Service group is managed rule by rule: `SPPSVC-In-TCP` (built in for the
-//! private and public profiles, scope `LocalSubnet`) and `SPPSVC-In-TCP-NoScope` (domain, any
-//! address). Each rule is enabled on the configured profiles it is built for and disabled when it
-//! is built for none of them, so the public profile stays closed unless the config lists it; its
-//! scope changes only when the config sets `remote_addresses`.
+//! Each managed group is managed rule by rule, bounded by the configured `profiles`: the Key
+//! Management Service group's `SPPSVC-In-TCP` (built in for the private and public profiles,
+//! scope `LocalSubnet`) and `SPPSVC-In-TCP-NoScope` (domain, any address), and File and Printer
+//! Sharing's inbound rules (SMB, NetBIOS, ICMP echo, spooler, RPC endpoint mapper, each with its
+//! `-NoScope` twin, and LLMNR on every profile). Each rule is enabled on the configured profiles it
+//! is built for and disabled when it is built for none of them, so the public profile stays
+//! closed unless the config lists it; outbound rules are never touched. Only the Key Management
+//! Service rules take the scope `remote_addresses` sets.
 
 use kmsconf_model::catalog;
 use kmsconf_model::config::{FirewallConfig, HostConfig, Profile, RuleGroup, DEFAULT_PORT};
@@ -55,10 +58,8 @@ impl Provider for Firewall {
         let ids: Vec<String> = cfg.rule_groups.iter().map(|g| g.id().to_string()).collect();
         let mut table = Table::new();
         table.insert("rule_groups", strings(&ids));
-        if cfg.rule_groups.contains(&RuleGroup::KeyManagementService) {
-            let profiles: Vec<String> = cfg.profiles.iter().map(|p| p.id().to_string()).collect();
-            table.insert("profiles", strings(&profiles));
-        }
+        let profiles: Vec<String> = cfg.profiles.iter().map(|p| p.id().to_string()).collect();
+        table.insert("profiles", strings(&profiles));
         if let Some(scope) = &cfg.remote_addresses {
             table.insert("remote_addresses", strings(scope));
         }
@@ -78,25 +79,37 @@ impl Provider for Firewall {
     fn status(&self, _cfg: &HostConfig, _state: &HostState, _status: &mut HostStatus) {}
 }
 
-/// The firewall table that says what the host has: the enabled groups, the profiles the KMS
-/// rules are open on, and their scope when they all share one that is not the built-in one.
+/// The firewall table that says what the host has: the groups with a rule open (or enabled, for
+/// a group managed whole), the profiles their rules are open on, and the Key Management Service
+/// rules' scope when they all share one that is not the built-in one.
 fn exported_config(fw: &FirewallState) -> Option<FirewallConfig> {
-    let kms = fw.groups.get(&RuleGroup::KeyManagementService);
-    let kms_rules = kms.map(|g| &g.rules);
+    let open_on = |g: &RuleGroup, p: Profile| {
+        fw.groups
+            .get(g)
+            .is_some_and(|s| s.rules.values().any(|r| r.open_on(p)))
+    };
     let open: Vec<Profile> = Profile::ALL
         .into_iter()
-        .filter(|p| kms_rules.is_some_and(|r| r.values().any(|r| r.open_on(*p))))
+        .filter(|p| RuleGroup::ALL.iter().any(|g| open_on(g, *p)))
         .collect();
     let rule_groups: Vec<RuleGroup> = RuleGroup::ALL
         .into_iter()
-        .filter(|g| match g {
-            RuleGroup::KeyManagementService => !open.is_empty(),
-            _ => fw.groups.get(g).is_some_and(|s| s.enabled),
+        .filter(|g| {
+            Profile::ALL.into_iter().any(|p| open_on(g, p))
+                || fw
+                    .groups
+                    .get(g)
+                    .is_some_and(|s| s.rules.is_empty() && s.enabled)
         })
         .collect();
     if rule_groups.is_empty() {
         return None;
     }
+    let kms = fw.groups.get(&RuleGroup::KeyManagementService);
+    let kms_rules = kms.map(|g| &g.rules);
+    let kms_open = Profile::ALL
+        .into_iter()
+        .any(|p| open_on(&RuleGroup::KeyManagementService, p));
     let built_in = catalog::rule_group(RuleGroup::KeyManagementService).is_some_and(|info| {
         info.rules.iter().all(|r| {
             kms_rules
@@ -111,8 +124,7 @@ fn exported_config(fw: &FirewallState) -> Option<FirewallConfig> {
         scopes.len() == 1
     });
     Some(FirewallConfig {
-        remote_addresses: (!open.is_empty() && shared && !built_in && !scope.is_empty())
-            .then_some(scope),
+        remote_addresses: (kms_open && shared && !built_in && !scope.is_empty()).then_some(scope),
         profiles: if open.is_empty() {
             kmsconf_model::config::DEFAULT_PROFILES.to_vec()
         } else {
@@ -151,16 +163,21 @@ fn plan_firewall(
     Ok(planned)
 }
 
-/// The rule Microsoft's "Create a KMS activation host" opens on the profiles it is given
-/// (`Set-NetFirewallRule -Name SPPSVC-In-TCP -Profile Domain,Private`): it takes every configured
-/// profile whose own built-in rule the host does not have (a Windows Server may have no
-/// `SPPSVC-In-TCP-NoScope`), keeping its own scope unless `remote_addresses` sets one.
-const DOCUMENTED_RULE: &str = "SPPSVC-In-TCP";
+/// A rule's family: the rule and its `-NoScope` twin (the same traffic, for the Domain profile,
+/// from any address). When the host lacks one of them, the other, scoped, rule takes its
+/// configured profiles, as Microsoft's "Create a KMS activation host" opens the profiles it is
+/// given on `SPPSVC-In-TCP` (`Set-NetFirewallRule -Name SPPSVC-In-TCP -Profile Domain,Private`): a
+/// Windows Server may have no `-NoScope` rules.
+fn family(rule: &str) -> &str {
+    rule.strip_suffix("-NoScope").unwrap_or(rule)
+}
 
-/// The rules of a group kmsconf manages one by one, planned from what discovery found: each rule
-/// the host has takes the configured profiles it is built for, and [`DOCUMENTED_RULE`] also those
-/// whose rule is missing. A configured profile no rule can open is a plan error, never a profile
-/// left closed.
+/// The rules of a group kmsconf manages one by one, planned from what discovery found, family by
+/// family ([`family`]): each rule the host has takes the configured profiles it is built for, and
+/// a family's scoped rule also those whose twin is missing. A configured profile no rule of a
+/// family can open is a plan error, never a profile left closed, unless the host has no rule of
+/// that family at all in a group of several families (a host without the print spooler's rules
+/// still gets the rest of File and Printer Sharing, with a notice).
 fn plan_rules(
     group: RuleGroup,
     info: &RuleGroupInfo,
@@ -169,55 +186,88 @@ fn plan_rules(
     planned: &mut Planned,
 ) -> Result<(), PlanError> {
     let found = |name: &str| state.groups.get(&group).and_then(|g| g.rules.get(name));
-    let present: Vec<(&RuleInfo, &RuleState)> = info
-        .rules
-        .iter()
-        .filter_map(|r| Some((r, found(&r.name)?)))
-        .collect();
-    let orphaned: Vec<Profile> = cfg
-        .profiles
-        .iter()
-        .copied()
-        .filter(|p| !present.iter().any(|(r, _)| r.profiles.contains(p)))
-        .collect();
-    let takes_over = present.iter().any(|(r, _)| r.name == DOCUMENTED_RULE);
-    if !orphaned.is_empty() && !takes_over {
-        return Err(PlanError::ProfileWithoutRule {
-            profiles: Profile::windows_list(&orphaned),
-            group: info.group.clone(),
-            rule: DOCUMENTED_RULE.into(),
-        });
-    }
-    for missing in info.rules.iter().filter(|r| found(&r.name).is_none()) {
-        let taken: Vec<Profile> = orphaned
+    let mut families: Vec<&str> = info.rules.iter().map(|r| family(&r.name)).collect();
+    families.dedup();
+    for name in &families {
+        let rules: Vec<&RuleInfo> = info
+            .rules
+            .iter()
+            .filter(|r| family(&r.name) == *name)
+            .collect();
+        let present: Vec<(&RuleInfo, &RuleState)> = rules
+            .iter()
+            .filter_map(|r| Some((*r, found(&r.name)?)))
+            .collect();
+        if present.is_empty() && families.len() > 1 {
+            planned.notices.push(format!(
+                "the host has none of the firewall rules `{}` (group `{}`), so kmsconf leaves them out",
+                rules.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("`, `"),
+                info.group
+            ));
+            continue;
+        }
+        let orphaned: Vec<Profile> = cfg
+            .profiles
             .iter()
             .copied()
-            .filter(|p| missing.profiles.contains(p))
+            .filter(|p| !present.iter().any(|(r, _)| r.profiles.contains(p)))
             .collect();
-        planned.notices.push(if taken.is_empty() {
-            format!(
-                "the host has no firewall rule `{}` (group `{}`), so kmsconf leaves it out",
-                missing.name, info.group
-            )
-        } else {
-            format!(
-                "the host has no firewall rule `{}` (group `{}`): `{DOCUMENTED_RULE}` opens {} instead (Microsoft's `Set-NetFirewallRule -Name {DOCUMENTED_RULE} -Profile`), with its own scope unless `remote_addresses` is set",
-                missing.name,
-                info.group,
-                Profile::windows_list(&taken)
-            )
-        });
-    }
-    for (rule, current) in present {
-        let mut built_for = rule.profiles.clone();
-        if rule.name == DOCUMENTED_RULE {
-            built_for.extend(orphaned.iter().copied());
+        let takes_over = present.iter().any(|(r, _)| r.name == *name);
+        if !orphaned.is_empty() && !takes_over {
+            return Err(PlanError::ProfileWithoutRule {
+                profiles: Profile::windows_list(&orphaned),
+                group: info.group.clone(),
+                rule: (*name).into(),
+            });
         }
-        planned
-            .changes
-            .extend(rule_change(group, &rule.name, &built_for, current, cfg));
+        for missing in rules.iter().filter(|r| found(&r.name).is_none()) {
+            planned
+                .notices
+                .push(missing_rule_notice(info, missing, name, &orphaned));
+        }
+        for (rule, current) in present {
+            let mut built_for = rule.profiles.clone();
+            if rule.name == *name {
+                built_for.extend(orphaned.iter().copied());
+            }
+            planned
+                .changes
+                .extend(rule_change(group, info, rule, &built_for, current, cfg));
+        }
     }
     Ok(())
+}
+
+/// What the plan says of a rule of family `family` the host lacks: left out, or its profiles
+/// (`orphaned` among those it is built for) opened on the family's scoped rule instead.
+fn missing_rule_notice(
+    info: &RuleGroupInfo,
+    missing: &RuleInfo,
+    family: &str,
+    orphaned: &[Profile],
+) -> String {
+    let taken: Vec<Profile> = orphaned
+        .iter()
+        .copied()
+        .filter(|p| missing.profiles.contains(p))
+        .collect();
+    if taken.is_empty() {
+        return format!(
+            "the host has no firewall rule `{}` (group `{}`), so kmsconf leaves it out",
+            missing.name, info.group
+        );
+    }
+    let scope = if info.scoped {
+        ", with its own scope unless `remote_addresses` is set"
+    } else {
+        ", with its own scope"
+    };
+    format!(
+        "the host has no firewall rule `{}` (group `{}`): `{family}` opens {} instead (Microsoft's `Set-NetFirewallRule -Name {family} -Profile`){scope}",
+        missing.name,
+        info.group,
+        Profile::windows_list(&taken)
+    )
 }
 
 /// What retiring a host does to its firewall, after `deps`: both Key Management Service rules
@@ -247,7 +297,12 @@ pub(crate) fn retire(state: &FirewallState, deps: &[String]) -> Vec<KmsChange> {
 
 /// What a built-in rule should be: enabled on the configured profiles it opens (`built_for`, with
 /// the configured scope, if any), or disabled when it opens none of them.
-fn desired_rule(built_for: &[Profile], current: &RuleState, cfg: &FirewallConfig) -> RuleState {
+fn desired_rule(
+    built_for: &[Profile],
+    current: &RuleState,
+    scope: Option<&Vec<String>>,
+    cfg: &FirewallConfig,
+) -> RuleState {
     let profiles: Vec<Profile> = cfg
         .profiles
         .iter()
@@ -263,9 +318,8 @@ fn desired_rule(built_for: &[Profile], current: &RuleState, cfg: &FirewallConfig
     RuleState {
         enabled: true,
         profiles,
-        remote_addresses: cfg
-            .remote_addresses
-            .clone()
+        remote_addresses: scope
+            .cloned()
             .unwrap_or_else(|| current.remote_addresses.clone()),
     }
 }
@@ -274,19 +328,22 @@ fn desired_rule(built_for: &[Profile], current: &RuleState, cfg: &FirewallConfig
 /// is the same whatever its profiles and scope.
 fn rule_change(
     group: RuleGroup,
-    rule: &str,
+    info: &RuleGroupInfo,
+    rule: &RuleInfo,
     built_for: &[Profile],
     current: &RuleState,
     cfg: &FirewallConfig,
 ) -> Option<KmsChange> {
-    let desired = desired_rule(built_for, current, cfg);
+    // `remote_addresses` scopes only a group kmsconf scopes (the Key Management Service rules)
+    let scope = cfg.remote_addresses.as_ref().filter(|_| info.scoped);
+    let desired = desired_rule(built_for, current, scope, cfg);
     if desired == *current || (!desired.enabled && !current.enabled) {
         return None;
     }
-    let remote_addresses = cfg.remote_addresses.clone().filter(|_| desired.enabled);
+    let remote_addresses = scope.cloned().filter(|_| desired.enabled);
     Some(set_rule_change(
         group,
-        rule,
+        &rule.name,
         current,
         desired,
         remote_addresses,
@@ -315,8 +372,11 @@ fn set_rule_change(
         })
 }
 
-/// Enabling a group kmsconf manages whole (File and Printer Sharing), unless it already is; its
-/// rules keep their own scope.
+/// Enabling a group whose rules the facts table does not list (kmsconf then manages it whole,
+/// `Get-NetFirewallRule -Group G -Direction Inbound | Set-NetFirewallRule -Enabled True`), unless
+/// it already is; its rules keep their own profiles and scope. Both groups kmsconf knows today are
+/// listed rule by rule, so `profiles` bounds them; `set_rule_group` stays in the plan-file format,
+/// and the agent and the lab still run it.
 fn rule_group_change(group: RuleGroup, state: &FirewallState) -> Option<KmsChange> {
     let current = state.groups.get(&group);
     if current.is_some_and(|g| g.enabled) {
@@ -527,6 +587,145 @@ mod tests {
                 Some("Set-NetFirewallRule -Name SPPSVC-In-TCP -Enabled False")
             )]
         );
+    }
+
+    fn fps(profiles: &[Profile], scope: Option<&[&str]>) -> FirewallConfig {
+        FirewallConfig {
+            rule_groups: vec![RuleGroup::FileAndPrinterSharing],
+            ..config(profiles, scope)
+        }
+    }
+
+    /// Applies `planned`'s rule changes to `state`, as the agent does.
+    fn applied(mut state: FirewallState, planned: &Planned) -> FirewallState {
+        for c in &planned.changes {
+            if let PlanOp::SetFirewallRule {
+                group,
+                rule,
+                enabled,
+                profiles,
+                remote_addresses,
+            } = &c.operation
+            {
+                let g = state.groups.get_mut(group).expect("group");
+                let r = g.rules.get_mut(rule).expect("rule");
+                r.enabled = *enabled;
+                if *enabled {
+                    r.profiles = profiles.clone();
+                    if let Some(scope) = remote_addresses {
+                        r.remote_addresses = scope.clone();
+                    }
+                }
+            }
+        }
+        state
+    }
+
+    /// `profiles` bounds File and Printer Sharing: each inbound rule opens on the configured
+    /// profiles it is built for, Public never unless listed, the scope is never changed, and the
+    /// applied state plans nothing.
+    #[test]
+    fn file_and_printer_sharing_is_bounded_by_profiles_rule_by_rule() {
+        let fresh = FirewallState::windows_default();
+        let planned = plan_ok(
+            &fps(&DEFAULT_PROFILES, Some(&["10.0.0.0/8"])),
+            &fresh,
+            1688,
+            None,
+        );
+        assert_eq!(planned.changes.len(), 17, "{:?}", addresses(&planned));
+        for c in &planned.changes {
+            let PlanOp::SetFirewallRule {
+                enabled,
+                profiles,
+                remote_addresses,
+                ..
+            } = &c.operation
+            else {
+                panic!("{c:?}");
+            };
+            assert!(*enabled && !profiles.contains(&Profile::Public), "{c:?}");
+            assert_eq!(*remote_addresses, None, "{c:?}");
+        }
+        let eq = |name: &str| {
+            planned
+                .changes
+                .iter()
+                .find(|c| c.address == format!("firewall.file-and-printer-sharing.{name}"))
+                .and_then(|c| c.equivalent.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            eq("FPS-SMB-In-TCP"),
+            "Set-NetFirewallRule -Name FPS-SMB-In-TCP -Enabled True -Profile Private"
+        );
+        assert_eq!(
+            eq("FPS-SMB-In-TCP-NoScope"),
+            "Set-NetFirewallRule -Name FPS-SMB-In-TCP-NoScope -Enabled True -Profile Domain"
+        );
+        assert_eq!(
+            eq("FPS-LLMNR-In-UDP"),
+            "Set-NetFirewallRule -Name FPS-LLMNR-In-UDP -Enabled True -Profile Domain,Private"
+        );
+        let after = applied(fresh.clone(), &planned);
+        let again = plan_ok(&fps(&DEFAULT_PROFILES, None), &after, 1688, None);
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+        // the whole group enabled by hand (Public open) is closed down to the configured profiles
+        let mut by_hand = fresh.clone();
+        for r in by_hand
+            .groups
+            .get_mut(&RuleGroup::FileAndPrinterSharing)
+            .expect("fps")
+            .rules
+            .values_mut()
+        {
+            r.enabled = true;
+        }
+        let domain = plan_ok(&fps(&[Profile::Domain], None), &by_hand, 1688, None);
+        let after = applied(by_hand, &domain);
+        let fps_rules = &after.groups[&RuleGroup::FileAndPrinterSharing].rules;
+        assert!(fps_rules
+            .values()
+            .all(|r| !r.open_on(Profile::Public) && !r.open_on(Profile::Private)));
+        assert!(fps_rules["FPS-SMB-In-TCP-NoScope"].open_on(Profile::Domain));
+        assert!(!fps_rules["FPS-SMB-In-TCP"].enabled);
+    }
+
+    /// A host without the `-NoScope` twins (a Windows Server 2016 rule list shows none): the
+    /// scoped rule takes Domain; a pair the host lacks altogether is a notice, not an error.
+    #[test]
+    fn file_and_printer_sharing_without_twins_opens_domain_on_the_scoped_rule() {
+        let mut server = FirewallState::windows_default();
+        let g = server
+            .groups
+            .get_mut(&RuleGroup::FileAndPrinterSharing)
+            .expect("fps");
+        g.rules
+            .retain(|name, _| !name.ends_with("-NoScope") && !name.starts_with("FPS-SpoolSvc"));
+        let planned = plan_ok(&fps(&DEFAULT_PROFILES, None), &server, 1688, None);
+        let smb = planned
+            .changes
+            .iter()
+            .find(|c| c.address.ends_with(".FPS-SMB-In-TCP"))
+            .expect("smb");
+        assert_eq!(
+            smb.equivalent.as_deref(),
+            Some("Set-NetFirewallRule -Name FPS-SMB-In-TCP -Enabled True -Profile Domain,Private")
+        );
+        assert!(
+            planned.notices.iter().any(|n| n.contains(
+                "none of the firewall rules `FPS-SpoolSvc-In-TCP`, `FPS-SpoolSvc-In-TCP-NoScope`"
+            )),
+            "{:?}",
+            planned.notices
+        );
+        let again = plan_ok(
+            &fps(&DEFAULT_PROFILES, None),
+            &applied(server, &planned),
+            1688,
+            None,
+        );
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
     }
 
     #[test]

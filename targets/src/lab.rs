@@ -30,6 +30,7 @@ use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::read::read_bounded;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
 use kmsconf_model::config::ProductId;
+use kmsconf_model::keys::check_digit;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, LabStateError, UnlockError};
@@ -563,11 +564,21 @@ fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
     digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
 }
 
-/// The confirmation ID the phone line gives for an installation ID: eight groups of six digits.
-/// `None` when the text is not an installation ID (63 digits).
+/// The confirmation ID the phone line gives for an installation ID: eight groups of six digits,
+/// each five digits and their check digit ([`check_digit`]). `None` when the text is not an
+/// installation ID (63 digits).
 pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
     let d = digits(installation_id);
-    (d.len() == 63).then(|| digit_groups(fnv1a(format!("cid/{d}").as_bytes()), 8, 6))
+    (d.len() == 63).then(|| {
+        digit_groups(fnv1a(format!("cid/{d}").as_bytes()), 8, 5)
+            .split('-')
+            .map(|five| {
+                let values: Vec<u32> = five.chars().filter_map(|c| c.to_digit(10)).collect();
+                format!("{five}{}", check_digit(&values))
+            })
+            .collect::<Vec<_>>()
+            .join("-")
+    })
 }
 
 #[cfg(test)]

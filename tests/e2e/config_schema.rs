@@ -42,7 +42,7 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "depends on another key's items",
     ),
     (
-        "66-profiles-without-kms-group.toml",
+        "66-profiles-without-rule-groups.toml",
         "depends on another key's items",
     ),
     (

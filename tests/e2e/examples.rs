@@ -45,8 +45,9 @@ fn phone_activation_stays_pending_until_the_confirmation_id_is_supplied() {
     assert!(plan.stdout.contains(&iid), "{plan:?}");
     snapshot_run("phone-pending-plan", &p, &plan);
 
-    // a wrong confirmation ID is refused with the real error and changes nothing
-    p.env("OFFICE_2019_CID", &"1".repeat(48));
+    // a wrong confirmation ID (well-formed, every group's check digit right, but another
+    // installation's) is refused with the real error and changes nothing
+    p.env("OFFICE_2019_CID", &"123450".repeat(8));
     let wrong = p.ok(&["apply", "--auto-approve"], 1);
     snapshot_run("phone-wrong-confirmation-id", &p, &wrong);
 

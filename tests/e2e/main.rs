@@ -23,6 +23,7 @@ mod docs;
 mod examples;
 mod export;
 mod failures;
+mod firewall_groups;
 mod fleet;
 mod gitops;
 #[cfg(unix)]

@@ -289,12 +289,12 @@ pub struct FirewallConfig {
     pub rule_groups: Vec<RuleGroup>,
     /// Scope of the Key Management Service rules; `None` = each rule keeps the scope it has.
     pub remote_addresses: Option<Vec<String>>,
-    /// The profiles the KMS port is opened on, sorted; [`DEFAULT_PROFILES`] unless the config
-    /// says otherwise.
+    /// The profiles every managed rule group (and the KMS port rule) is opened on, sorted;
+    /// [`DEFAULT_PROFILES`] unless the config says otherwise.
     pub profiles: Vec<Profile>,
 }
 
-/// The profiles the KMS port is opened on when the config does not say: Domain and Private, as
+/// The profiles the rule groups are opened on when the config does not say: Domain and Private, as
 /// Microsoft's "Create a KMS activation host" does; Public stays closed.
 pub const DEFAULT_PROFILES: [Profile; 2] = [Profile::Domain, Profile::Private];
 

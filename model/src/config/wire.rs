@@ -241,9 +241,11 @@ pub struct FirewallWire {
     /// `SPPSVC-In-TCP`, any address for `SPPSVC-In-TCP-NoScope`).
     #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub remote_addresses: Option<At<Vec<At<String>>>>,
-    /// The firewall profiles on which the KMS port is opened; absent = `["domain", "private"]`
-    /// (as Microsoft's "Create a KMS activation host" does), so the Public profile stays closed
-    /// unless it is listed.
+    /// The firewall profiles every rule group in `rule_groups` (and kmsconf's rule for a custom
+    /// KMS port) is opened on: each built-in inbound rule is enabled on the listed profiles it is
+    /// built for and disabled when it is built for none; absent = `["domain", "private"]` (as
+    /// Microsoft's "Create a KMS activation host" does), so the Public profile stays closed unless
+    /// it is listed.
     #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub profiles: Option<At<Vec<At<Profile>>>>,
 }
@@ -346,7 +348,8 @@ pub enum RuleGroup {
     /// "Key Management Service" (group `@FirewallAPI.dll,-28002`: rules `SPPSVC-In-TCP` and
     /// `SPPSVC-In-TCP-NoScope`, TCP 1688 in).
     KeyManagementService,
-    /// "File and Printer Sharing".
+    /// "File and Printer Sharing" (group `@FirewallAPI.dll,-28502`: its inbound rules for SMB 445,
+    /// NetBIOS 137-139, ICMP echo, the print spooler, the RPC endpoint mapper and LLMNR 5355).
     FileAndPrinterSharing,
 }
 

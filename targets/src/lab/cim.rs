@@ -38,6 +38,20 @@ pub fn discovery(state: &HostState, running: Option<&ServiceState>) -> Value {
     })
 }
 
+/// Whether a real host would show a restart pending, read from the lab's own CIM answer as
+/// discovery reads a host's (`crate::cim`): a setting whose registry value (what was written)
+/// differs from its CIM property (what the running service uses). A pending restart for a setting
+/// without both (the publish list, a cleared port) shows nowhere on a real host, so the lab does
+/// not show it either.
+pub fn shows_restart_pending(state: &HostState, running: Option<&ServiceState>) -> bool {
+    let svc = serde_json::from_value::<crate::cim::CimService>(service(state, running));
+    let reg = serde_json::from_value::<crate::cim::CimRegistry>(registry(state));
+    match (svc, reg) {
+        (Ok(svc), Ok(reg)) => crate::cim::service(&svc, &reg).is_ok_and(|s| s.restart_pending),
+        _ => false,
+    }
+}
+
 /// What the agent reads back after a product operation.
 pub fn read_products(state: &HostState) -> Value {
     json!({ "Products": products(state) })
@@ -303,27 +317,24 @@ fn digits(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// The managed groups' built-in rules as `Get-NetFirewallRule -Group` finds them: each rule of a
-/// group kmsconf manages rule by rule (the Key Management Service group's two) with its own
-/// profiles and scope, one rule carrying the resource string of a group it enables whole; and
-/// kmsconf's own port rule.
+/// The managed groups' inbound rules as `Get-NetFirewallRule -Group G -Direction Inbound` finds
+/// them: each rule the host has with its own profiles and scope, and its protocol and port from
+/// the facts table (File and Printer Sharing's SMB, NetBIOS, ICMP, RPC and LLMNR rules, the Key
+/// Management Service group's two); and kmsconf's own port rule.
 fn firewall_rules(state: &HostState) -> Vec<Value> {
     let mut rules = Vec::new();
     for (group, g) in &state.firewall.groups {
         let Some(info) = catalog::rule_group(*group) else {
             continue;
         };
-        if g.rules.is_empty() {
-            let whole = RuleState {
-                enabled: g.enabled,
-                profiles: Profile::ALL.to_vec(),
-                remote_addresses: g.remote_addresses.clone(),
-            };
-            let name = format!("kmsconf-lab-{group}-In");
-            rules.push(rule_json(&name, Some(&info.group), "1688", &whole));
-        }
         for (name, r) in &g.rules {
-            rules.push(rule_json(name, Some(&info.group), "1688", r));
+            let fact = info.rules.iter().find(|f| f.name == *name);
+            let filter = PortFilter {
+                protocol: fact.map_or("TCP", |f| f.protocol.as_str()),
+                // an ICMP rule's port filter has no port: Windows shows `Any`
+                local_port: fact.and_then(|f| f.local_port.as_deref()).unwrap_or("Any"),
+            };
+            rules.push(rule_json(name, Some(&info.group), &filter, r));
         }
     }
     if let Some(rule) = &state.firewall.port_rule {
@@ -333,14 +344,24 @@ fn firewall_rules(state: &HostState) -> Vec<Value> {
             remote_addresses: rule.remote_addresses.clone(),
         };
         let port = rule.port.to_string();
-        rules.push(rule_json(PORT_RULE_NAME, None, &port, &state));
+        let filter = PortFilter {
+            protocol: "TCP",
+            local_port: &port,
+        };
+        rules.push(rule_json(PORT_RULE_NAME, None, &filter, &state));
     }
     rules
 }
 
-/// One inbound TCP rule as the agent reads it (`MSFT_NetFirewallRule` with its port and address
+/// What `Get-NetFirewallPortFilter` shows of a rule.
+struct PortFilter<'a> {
+    protocol: &'a str,
+    local_port: &'a str,
+}
+
+/// One inbound rule as the agent reads it (`MSFT_NetFirewallRule` with its port and address
 /// filters): Windows shows all three profiles as `Any`, no scope as `Any`.
-fn rule_json(name: &str, group: Option<&str>, port: &str, r: &RuleState) -> Value {
+fn rule_json(name: &str, group: Option<&str>, filter: &PortFilter, r: &RuleState) -> Value {
     let profile = if r.profiles.len() == Profile::ALL.len() {
         "Any".to_string()
     } else {
@@ -361,8 +382,8 @@ fn rule_json(name: &str, group: Option<&str>, port: &str, r: &RuleState) -> Valu
         "Direction": "Inbound",
         "Enabled": if r.enabled { "True" } else { "False" },
         "Profile": profile,
-        "Protocol": "TCP",
-        "LocalPort": [port],
+        "Protocol": filter.protocol,
+        "LocalPort": [filter.local_port],
         "RemoteAddress": scope,
     })
 }

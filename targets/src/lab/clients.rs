@@ -154,6 +154,8 @@ pub fn observe(file: &LabFile, local_now: i64) -> HostState {
     let now = host_now(file, local_now);
     let mut host = file.host.clone();
     host.clock = Some(now);
+    host.service.restart_pending =
+        super::cim::shows_restart_pending(&file.host, file.running_service.as_ref());
     if host.client_machine_id.is_none() {
         host.client_machine_id = Some(generated_cmid(&file.host_id, u64::MAX));
     }

@@ -3,7 +3,6 @@
 //! pack or key, a confirmation ID of another installation ID, no internet, an interval outside
 //! the range WMI enforces; KMS settings that slmgr.vbs gates wait for an installed KMS host key.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use kmsconf_engine::target::ChangeStatus;
@@ -23,6 +22,7 @@ pub(super) const SL_E_PKEY_NOT_INSTALLED: u32 = 0xC004_F014;
 /// facts table, `data/windows.toml`, for why this code).
 pub(super) const SL_E_INVALID_PRODUCT_KEY: u32 = 0xC004_F050;
 pub(super) const SL_E_CIDIID_MISMATCHED: u32 = 0xC004_F031;
+pub(super) const SL_E_CIDIID_INVALID_CHECK_DIGITS: u32 = 0xC004_F04D;
 pub(super) const SL_E_NO_KMS_CONTACTED: u32 = 0xC004_F074;
 pub(super) const SL_E_NETWORK: u32 = 0xC004_FC03;
 /// The folder of the Office 2010 KMS host pack for Windows 6.2 and later (its kms_host.vbs).
@@ -57,11 +57,8 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
         TargetOp::SetService(setting) => set_service(file, setting),
         TargetOp::ClearListeningPort => clear_listening_port(file),
         TargetOp::RestartService { .. } => restart_service(file),
-        TargetOp::SetRuleGroup {
-            group,
-            enabled,
-            remote_addresses,
-        } => set_rule_group(file, *group, *enabled, remote_addresses),
+        // the agent sets only `Enabled`: the group's rules keep their own scope
+        TargetOp::SetRuleGroup { group, enabled, .. } => set_rule_group(file, *group, *enabled),
         TargetOp::SetFirewallRule {
             group,
             rule,
@@ -297,6 +294,14 @@ fn activate_by_phone(
             &format!("no KMS host key is installed for {product}"),
         );
     };
+    // a mistyped digit fails its group's check digit before the ID is compared (the facts
+    // table's `cid-check-digit` model, unverified on Windows 8 and later)
+    if let Some(group) = confirmation_id.failed_check_group() {
+        return fail(
+            SL_E_CIDIID_INVALID_CHECK_DIGITS,
+            &format!("group {group} of the confirmation ID fails its check digit"),
+        );
+    }
     let iid = p.installation_id.clone().unwrap_or_default();
     let expected = confirmation_id_for(&iid).as_deref().map(digits);
     if expected.as_deref() != Some(confirmation_id.digits()) {
@@ -388,24 +393,30 @@ fn restart_service(file: &mut LabFile) -> ChangeStatus {
     }
 }
 
-fn set_rule_group(
-    file: &mut LabFile,
-    group: RuleGroup,
-    enabled: bool,
-    remote_addresses: &[String],
-) -> ChangeStatus {
-    let g = file
+/// `Get-NetFirewallRule -Group G -Direction Inbound | Set-NetFirewallRule -Enabled`, as the agent
+/// runs it: every inbound rule of the group the host has, its profiles and scope kept; a host
+/// with none of them is refused as the agent refuses it.
+fn set_rule_group(file: &mut LabFile, group: RuleGroup, enabled: bool) -> ChangeStatus {
+    let Some(g) = file
         .host
         .firewall
         .groups
-        .entry(group)
-        .or_insert(RuleGroupState {
-            enabled: false,
-            remote_addresses: Vec::new(),
-            rules: BTreeMap::new(),
-        });
-    g.enabled = enabled;
-    g.remote_addresses = remote_addresses.to_vec();
+        .get_mut(&group)
+        .filter(|g| !g.rules.is_empty())
+    else {
+        return ChangeStatus::Failed {
+            code: None,
+            message: format!(
+                "the host has none of the built-in rules of the {} group",
+                group.display_name()
+            ),
+        };
+    };
+    let mut rules = std::mem::take(&mut g.rules);
+    for r in rules.values_mut() {
+        r.enabled = enabled;
+    }
+    *g = RuleGroupState::from_rules(rules);
     ChangeStatus::applied()
 }
 

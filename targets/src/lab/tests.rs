@@ -1,6 +1,9 @@
 //! The lab host's unit tests: each simulated operation and control, round trips, locks.
 
-use super::operations::{SL_E_CIDIID_MISMATCHED, SL_E_INVALID_PRODUCT_KEY, SL_E_NETWORK};
+use super::operations::{
+    SL_E_CIDIID_INVALID_CHECK_DIGITS, SL_E_CIDIID_MISMATCHED, SL_E_INVALID_PRODUCT_KEY,
+    SL_E_NETWORK,
+};
 use super::*;
 use kmsconf_engine::secret::Secret;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
@@ -35,6 +38,7 @@ fn every_code_the_lab_returns_is_in_the_facts_table() {
         SL_E_PKEY_NOT_INSTALLED,
         SL_E_INVALID_PRODUCT_KEY,
         SL_E_CIDIID_MISMATCHED,
+        SL_E_CIDIID_INVALID_CHECK_DIGITS,
         SL_E_NO_KMS_CONTACTED,
         SL_E_NETWORK,
     ] {
@@ -126,6 +130,50 @@ fn settings_wait_for_a_kms_host_key_not_for_activation() {
     assert_eq!(t.discover().expect("discover").state.service.port(), 0);
 }
 
+/// A restart the intervals wait for shows nowhere on a real host (no registry value of theirs
+/// differs from a property), so the lab does not show it either; a written port does (its
+/// registry value differs from the port the service runs on) until the restart.
+#[test]
+fn a_pending_restart_shows_only_where_a_host_would_show_it() {
+    use kmsconf_model::settings::SettingValue;
+    let (_d, t) = lab();
+    let set = |key: &str, value| {
+        [TargetOp::SetService(
+            ServiceSetting::named(key, value).expect("setting"),
+        )]
+    };
+    let install = [TargetOp::InstallProductKey {
+        product: ProductId::Windows,
+        key: key(),
+    }];
+    t.execute(&install).expect("install");
+    let pending = || {
+        t.discover()
+            .expect("discover")
+            .state
+            .service
+            .restart_pending
+    };
+    let interval = set("activation_interval", SettingValue::U32(60));
+    assert_eq!(
+        t.execute(&interval).expect("run")[0],
+        ChangeStatus::applied()
+    );
+    // the intervals have registry values (under `SL`, the VA 2.0 guide's; unverified since)
+    assert!(pending(), "a written interval differs from the running one");
+    let restart = [TargetOp::RestartService { expect: Vec::new() }];
+    t.execute(&restart).expect("restart");
+    assert!(!pending());
+    let publish = set("publish_domains", SettingValue::List(Vec::new()));
+    t.execute(&publish).expect("run");
+    assert!(!pending(), "the publish list alone shows no pending restart");
+    let port = set("port", SettingValue::U16(1689));
+    assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
+    assert!(pending(), "a written port differs from the running one");
+    t.execute(&restart).expect("restart");
+    assert!(!pending());
+}
+
 /// The Office 2010 pack keeps one folder per host OS; only the host OS's folder is a pack.
 #[test]
 fn a_pack_of_per_os_folders_is_refused_naming_them() {
@@ -206,22 +254,39 @@ fn phone_activation_takes_only_the_matching_confirmation_id() {
         .clone()
         .expect("iid");
     assert_eq!(digits(&iid).len(), 63);
-    let wrong = ConfirmationId::parse(&Secret::new("1".repeat(48))).expect("cid");
-    let out = t
-        .execute(&[TargetOp::ActivateByPhone {
+    let phone = |cid: &str| {
+        let confirmation_id = ConfirmationId::parse(&Secret::new(cid)).expect("cid");
+        t.execute(&[TargetOp::ActivateByPhone {
             product: w,
-            confirmation_id: wrong,
+            confirmation_id,
         }])
-        .expect("run");
-    assert!(matches!(
-        out[0],
-        ChangeStatus::Failed {
-            code: Some(SL_E_CIDIID_MISMATCHED),
-            ..
-        }
-    ));
-    let right =
-        ConfirmationId::parse(&Secret::new(confirmation_id_for(&iid).expect("cid"))).expect("cid");
+        .expect("run")
+        .remove(0)
+    };
+    let failed_with = |out: ChangeStatus| match out {
+        ChangeStatus::Failed { code, .. } => code,
+        other => panic!("{other:?}"),
+    };
+    // well-formed (every group checks) but another installation's
+    assert_eq!(
+        failed_with(phone(&"123450".repeat(8))),
+        Some(SL_E_CIDIID_MISMATCHED)
+    );
+    // the right one with one digit mistyped fails its group's check digit first
+    let right_text = confirmation_id_for(&iid).expect("cid");
+    let typo: String = right_text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i, c.to_digit(10)) {
+            (8, Some(d)) => char::from_digit((d + 1) % 10, 10).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    assert_eq!(
+        failed_with(phone(&typo)),
+        Some(SL_E_CIDIID_INVALID_CHECK_DIGITS)
+    );
+    let right = ConfirmationId::parse(&Secret::new(right_text)).expect("cid");
     let out = t
         .execute(&[TargetOp::ActivateByPhone {
             product: w,

@@ -148,6 +148,15 @@ function Get-KmsconfRegistry {
     $registry
 }
 
+# The message of a failure, with its PowerShell category when that is ObjectNotFound (what
+# `Set-NetFirewallRule -Name RULE` gives for a rule the host lacks: a cmdletization error with no
+# HRESULT, whose text is localized but whose category is not).
+function Get-KmsconfMessage($ErrorRecord) {
+    $message = $ErrorRecord.Exception.Message
+    if ([string]$ErrorRecord.CategoryInfo.Category -eq 'ObjectNotFound') { return ('{0} (ObjectNotFound)' -f $message) }
+    $message
+}
+
 function Read-KmsconfService {
     [ordered]@{ Service = Get-KmsconfService; Registry = Get-KmsconfRegistry }
 }
@@ -155,7 +164,8 @@ function Read-KmsconfService {
 function Get-KmsconfFirewallRules {
     $rules = @()
     foreach ($name in $RuleNames) { $rules += @(Get-NetFirewallRule -Name $name -ErrorAction SilentlyContinue) }
-    foreach ($group in $RuleGroups) { $rules += @(Get-NetFirewallRule -Group $group -ErrorAction SilentlyContinue) }
+    # inbound only: kmsconf never reads or changes a group's outbound rules
+    foreach ($group in $RuleGroups) { $rules += @(Get-NetFirewallRule -Group $group -Direction Inbound -ErrorAction SilentlyContinue) }
     @($rules | ForEach-Object {
         $port = $_ | Get-NetFirewallPortFilter
         $address = $_ | Get-NetFirewallAddressFilter
@@ -497,6 +507,6 @@ while ($null -ne ($line = [Console]::In.ReadLine())) {
         $answer = if ($out.Count -gt 0) { $out[-1] } else { $null }
         Send-Kmsconf $operation[0] ([ordered]@{ Id = $id; Ok = $true; HResult = $null; Message = $null; Answer = $answer })
     } catch {
-        Send-Kmsconf $operation[0] ([ordered]@{ Id = $id; Ok = $false; HResult = (Get-KmsconfHResult $_); Message = $_.Exception.Message })
+        Send-Kmsconf $operation[0] ([ordered]@{ Id = $id; Ok = $false; HResult = (Get-KmsconfHResult $_); Message = (Get-KmsconfMessage $_) })
     }
 }

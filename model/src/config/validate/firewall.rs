@@ -1,6 +1,6 @@
-//! The `[hosts.NAME.firewall]` table: the rule groups to enable, the profiles the KMS port is
-//! opened on, and the remote addresses the KMS rules are scoped to, kept in the form discovery
-//! reads back from Windows.
+//! The `[hosts.NAME.firewall]` table: the rule groups to enable, the profiles every one of them is
+//! opened on (and the KMS port rule), and the remote addresses the KMS rules are scoped to, kept in
+//! the form discovery reads back from Windows.
 
 use kmsconf_engine::diagnostic::quoted;
 use std::net::IpAddr;
@@ -75,7 +75,7 @@ pub(super) fn convert_firewall(ctx: &mut Ctx, f: wire::FirewallWire) -> Firewall
     }
 }
 
-/// The `profiles` list, sorted: not empty, each profile once, and only with the KMS group.
+/// The `profiles` list, sorted: not empty, each profile once, and only with a rule group to bound.
 fn profiles(
     ctx: &mut Ctx,
     list: &wire::At<Vec<wire::At<wire::Profile>>>,
@@ -84,13 +84,13 @@ fn profiles(
     if list.get().is_empty() {
         ctx.error(
             list.start(),
-            "`profiles` is empty; leave it out to open the KMS port on the domain and private profiles",
+            "`profiles` is empty; leave it out to open the rule groups on the domain and private profiles",
         );
     }
-    if !groups.contains(&wire::RuleGroup::KeyManagementService) {
+    if groups.is_empty() {
         ctx.error(
             list.start(),
-            "`profiles` says where the `key-management-service` rule group opens the KMS port, and that group is not in `rule_groups`",
+            "`profiles` bounds the rule groups in `rule_groups`, and none is listed",
         );
     }
     let mut out: Vec<wire::Profile> = Vec::new();

@@ -48,9 +48,19 @@ pub(super) fn convert_product(
             ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
         }
         if let Ok(secret) = declared.source.resolve(&what) {
-            if let Err(m) = ConfirmationId::parse(&secret) {
-                let message = format!("{what} ({}) is malformed: {m}", declared.source.describe());
-                malformed(ctx, cid.start(), &declared, message);
+            match ConfirmationId::parse(&secret) {
+                Err(m) => {
+                    let message =
+                        format!("{what} ({}) is malformed: {m}", declared.source.describe());
+                    malformed(ctx, cid.start(), &declared, message);
+                }
+                // only a warning: the check-digit model is unverified on Windows 8 and later,
+                // so the host has the last word
+                Ok(parsed) => {
+                    if let Some(group) = parsed.failed_check_group() {
+                        ctx.warn(cid.start(), format!("{what} ({}) looks mistyped: group {group} of its eight fails its check digit (its sixth digit should be (d1 + 2*d2 + d3 + 2*d4 + d5) mod 7, a public source's model, unverified on Windows 8 and later), so Windows may refuse it with 0xC004F04D; compare it digit by digit with what the line read out", declared.source.describe()));
+                    }
+                }
             }
         }
         declared
