@@ -40,6 +40,9 @@ pub enum Error {
     },
     #[error("secret {what}: {message}")]
     Secret { what: String, message: String },
+    /// A secret too short to be redacted safely (see [`crate::secret::MIN_CHARS`]).
+    #[error("secret {what}: {message}")]
+    SecretTooShort { what: String, message: String },
     #[error("cannot make an ID: the operating system's random source failed: {0}")]
     Random(String),
 }

@@ -144,6 +144,104 @@ fn a_session_that_dies_quoting_the_key_prints_neither_key_nor_escapes() {
     serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
 }
 
+/// Item 8: a key the host quotes is redacted wherever and whenever it is shown, not only in the
+/// answer to the request that carried it: stderr that quoted the key in batch 1 of a session that
+/// dies in batch 2 (which sends no key), and the WARN line of a session that dies at unlock.
+#[test]
+fn a_key_quoted_in_one_batch_is_redacted_when_the_session_dies_in_another_or_at_unlock() {
+    let mut p = project();
+    let r = tampered(&mut p, "quote-then-die", &["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains("applied  products.windows.host_key")
+            && r.stdout.contains("failed   products.windows.activation")
+            && r.stdout
+                .contains("installed <redacted>; ERROR: the session is lost"),
+        "{r:?}"
+    );
+    let json = tampered(
+        &mut p,
+        "quote-then-die",
+        &["apply", "--auto-approve", "--json"],
+        1,
+    );
+    serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
+    let mut p = project();
+    let r = tampered(&mut p, "die-at-unlock", &["apply", "--auto-approve"], 0);
+    assert!(
+        r.stderr.contains("could not release the apply lock")
+            && r.stderr
+                .contains("installed <redacted>; ERROR: the session is lost"),
+        "{r:?}"
+    );
+}
+
+/// Item 8: the failure of one operation (a license pack, which carries no key) quoting the key
+/// of another operation of the same batch.
+#[test]
+fn a_failure_that_quotes_another_operations_key_is_redacted() {
+    let mut p = project();
+    p.write(
+        "kmsconf.toml",
+        &format!(
+            "{}\n[hosts.kms01.products.office-2019]\nhost_key = {{ env = \"OFFICE_KEY\" }}\nlicense_pack = \"packs/office-2019\"\n",
+            p.read("kmsconf.toml")
+        ),
+    );
+    std::fs::create_dir_all(p.path("packs/office-2019")).expect("mkdir");
+    p.env("OFFICE_KEY", OFFICE_KEY);
+    let r = tampered(&mut p, "quote-other-key", &["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains(
+            "failed   products.office-2019.license_pack: 0xC004F050 cannot install <redacted>:"
+        ),
+        "{r:?}"
+    );
+    let json = tampered(
+        &mut p,
+        "quote-other-key",
+        &["apply", "--auto-approve", "--json"],
+        1,
+    );
+    assert!(!json.stdout.contains(WINDOWS_KEY), "{json:?}");
+    serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
+}
+
+/// Item 8: a secret too short to redact wherever it might be quoted is refused where it is
+/// declared: an error for one written in the config, a warning for a variable's (whose value
+/// may differ when `apply` runs), and the run that needs it fails naming the declaration.
+#[test]
+fn a_secret_too_short_to_redact_is_refused_at_its_place() {
+    let mut p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[dns]\nserver = \"127.0.0.1:53\"\nzones = [\"corp.example\"]\ntsig = { name = \"k\", secret = \"YWJj\" }\n\n[hosts.kms01]\ntarget = \"winrm://admin@127.0.0.1:1\"\n\n[hosts.kms01.winrm]\npassword = { env = \"WINRM_PASSWORD\" }\n",
+    );
+    p.env("WINRM_PASSWORD", "pw123").env("KMSCONF_TIMEOUT", "5");
+    let r = p.ok(&["validate"], 1);
+    let why =
+        "is too short: it is 4 characters long; kmsconf takes secrets of at least 6 characters";
+    assert!(
+        r.all().contains(&format!(
+            "kmsconf.toml:4:31: the TSIG secret (a literal in the config) {why}"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.all().contains("kmsconf.toml:10:12: warning: the WinRM password (env `WINRM_PASSWORD`) is too short: it is 5 characters long"),
+        "{r:?}"
+    );
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"winrm://admin@127.0.0.1:1\"\n\n[hosts.kms01.winrm]\npassword = { env = \"WINRM_PASSWORD\" }\n",
+    );
+    let r = p.ok(&["status"], 1);
+    assert!(
+        r.all().contains("secret `hosts.kms01.winrm.password` (declared at kmsconf.toml:5:12): it is 5 characters long"),
+        "{r:?}"
+    );
+    assert!(!r.all().contains("pw123"), "{r:?}");
+}
+
 #[test]
 fn a_lock_record_that_is_a_command_is_shown_as_invalid_and_a_lock_fails_apply_json() {
     let mut p = converged();

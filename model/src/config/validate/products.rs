@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::secrets::{convert_secret, malformed};
+use super::secrets::{convert_secret, malformed, readable};
 use super::Ctx;
 use crate::config::wire::{self, ProductWire};
 use crate::config::ProductConfig;
@@ -19,7 +19,7 @@ pub(super) fn convert_product(
     let host_key = convert_secret(ctx, &key_what, &p.host_key);
     // Check the key's form now wherever it can be read without contacting a host; a source
     // that cannot be read yet (an unset variable in a review job) is checked at plan time.
-    if let Ok(secret) = host_key.source.resolve(&key_what) {
+    if let Some(secret) = readable(ctx, p.host_key.start(), &host_key, &key_what) {
         if let Err(m) = ProductKey::parse(&secret) {
             let message = format!(
                 "{key_what} ({}) is malformed: {m}",
@@ -47,7 +47,7 @@ pub(super) fn convert_product(
         if p.activation != wire::Activation::Phone {
             ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
         }
-        if let Ok(secret) = declared.source.resolve(&what) {
+        if let Some(secret) = readable(ctx, cid.start(), &declared, &what) {
             if let Err(m) = ConfirmationId::parse(&secret) {
                 let message = format!("{what} ({}) is malformed: {m}", declared.source.describe());
                 malformed(ctx, cid.start(), &declared, message);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::config::wire::{At, SecretWire};
-use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+use kmsconf_engine::secret::{DeclaredSecret, Secret, SecretSource};
 
 pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
     let source = match wire.get() {
@@ -59,5 +59,28 @@ pub(super) fn malformed(ctx: &mut Ctx, offset: usize, declared: &DeclaredSecret,
             offset,
             format!("{message}; `plan` and `apply` fail the entry that needs it until it is fixed"),
         );
+    }
+}
+
+/// The value of a secret where it can be read now, for its form to be checked. An unset variable
+/// or a missing file is `None` (it is checked when it is needed); so is a value too short to be
+/// a secret, which is reported here, at `offset`, as [`malformed`] values are.
+pub(super) fn readable(
+    ctx: &mut Ctx,
+    offset: usize,
+    declared: &DeclaredSecret,
+    what: &str,
+) -> Option<Secret> {
+    match declared.source.resolve(what) {
+        Ok(secret) => Some(secret),
+        Err(kmsconf_engine::Error::SecretTooShort { message, .. }) => {
+            let message = format!(
+                "{what} ({}) is too short: {message}",
+                declared.source.describe()
+            );
+            malformed(ctx, offset, declared, message);
+            None
+        }
+        Err(_) => None,
     }
 }
