@@ -205,7 +205,16 @@ fn a_failure_that_quotes_another_operations_key_is_redacted() {
         1,
     );
     assert!(!json.stdout.contains(WINDOWS_KEY), "{json:?}");
-    serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    // a failed change is a failure object like any other: `{kind, code, message}`
+    let failed = &doc["hosts"][0]["changes"][0];
+    assert_eq!(failed["status"], "failed", "{doc:#}");
+    assert_eq!(failed["kind"], "refused", "{doc:#}");
+    assert_eq!(failed["code"], 0xC004_F050_u32, "{doc:#}");
+    assert!(
+        doc["hosts"][0]["changes"][1].get("kind").is_none(),
+        "{doc:#}"
+    );
 }
 
 /// Item 8: a secret too short to redact wherever it might be quoted is refused where it is
