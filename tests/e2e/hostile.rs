@@ -233,7 +233,7 @@ fn a_secret_too_short_to_redact_is_refused_at_its_place() {
         "is too short: it is 4 characters long; kmsconf takes secrets of at least 6 characters";
     assert!(
         r.all().contains(&format!(
-            "kmsconf.toml:4:31: the TSIG secret (a literal in the config) {why}"
+            "kmsconf.toml:4:31: the TSIG secret of key `k` (a literal in the config) {why}"
         )),
         "{r:?}"
     );

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::secrets::{convert_secret, malformed, readable};
+use super::secrets::{check_value, convert_secret};
 use super::Ctx;
 use crate::config::wire::{self, ProductWire};
 use crate::config::ProductConfig;
@@ -19,15 +19,9 @@ pub(super) fn convert_product(
     let host_key = convert_secret(ctx, &key_what, &p.host_key);
     // Check the key's form now wherever it can be read without contacting a host; a source
     // that cannot be read yet (an unset variable in a review job) is checked at plan time.
-    if let Some(secret) = readable(ctx, p.host_key.start(), &host_key, &key_what) {
-        if let Err(m) = ProductKey::parse(&secret) {
-            let message = format!(
-                "{key_what} ({}) is malformed: {m}",
-                host_key.source.describe()
-            );
-            malformed(ctx, p.host_key.start(), &host_key, message);
-        }
-    }
+    check_value(ctx, p.host_key.start(), &host_key, &key_what, |secret| {
+        ProductKey::parse(secret).err().map(|m| m.to_string())
+    });
     if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
         ctx.error(
             pack.start(),
@@ -47,12 +41,9 @@ pub(super) fn convert_product(
         if p.activation != wire::Activation::Phone {
             ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
         }
-        if let Some(secret) = readable(ctx, cid.start(), &declared, &what) {
-            if let Err(m) = ConfirmationId::parse(&secret) {
-                let message = format!("{what} ({}) is malformed: {m}", declared.source.describe());
-                malformed(ctx, cid.start(), &declared, message);
-            }
-        }
+        check_value(ctx, cid.start(), &declared, &what, |secret| {
+            ConfirmationId::parse(secret).err().map(|m| m.to_string())
+        });
         declared
     });
     let license_pack = p.license_pack.map(|l| l.get().trim().to_string());

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::config::wire::{At, SecretWire};
-use kmsconf_engine::secret::{DeclaredSecret, Secret, SecretSource};
+use kmsconf_engine::secret::{too_short, DeclaredSecret, Secret, SecretSource};
 
 pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
     let source = match wire.get() {
@@ -62,25 +62,27 @@ pub(super) fn malformed(ctx: &mut Ctx, offset: usize, declared: &DeclaredSecret,
     }
 }
 
-/// The value of a secret where it can be read now, for its form to be checked. An unset variable
-/// or a missing file is `None` (it is checked when it is needed); so is a value too short to be
-/// a secret, which is reported here, at `offset`, as [`malformed`] values are.
-pub(super) fn readable(
+/// Checks a secret's value where it can be read now: its `form` (the message of a malformed
+/// one) first, then its length ([`kmsconf_engine::secret::MIN_CHARS`]), each reported at
+/// `offset` as [`malformed`] says. An unset variable or a missing file is checked when it is
+/// needed.
+pub(super) fn check_value(
     ctx: &mut Ctx,
     offset: usize,
     declared: &DeclaredSecret,
     what: &str,
-) -> Option<Secret> {
-    match declared.source.resolve(what) {
-        Ok(secret) => Some(secret),
-        Err(kmsconf_engine::Error::SecretTooShort { message, .. }) => {
-            let message = format!(
-                "{what} ({}) is too short: {message}",
-                declared.source.describe()
-            );
-            malformed(ctx, offset, declared, message);
-            None
-        }
-        Err(_) => None,
+    form: impl FnOnce(&Secret) -> Option<String>,
+) {
+    let Ok(value) = declared.source.value(what) else {
+        return;
+    };
+    let describe = declared.source.describe();
+    let message = form(&value)
+        .map(|m| format!("{what} ({describe}) is malformed: {m}"))
+        .or_else(|| {
+            too_short(value.expose()).map(|m| format!("{what} ({describe}) is too short: {m}"))
+        });
+    if let Some(message) = message {
+        malformed(ctx, offset, declared, message);
     }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::secrets::{convert_secret, readable};
+use super::secrets::{check_value, convert_secret};
 use super::Ctx;
 use crate::config::wire::{At, SecretWire, WinRmWire};
 use crate::config::{OperationTimeout, TargetSpec, WinRmAuth, WinRmSettings};
@@ -118,7 +118,7 @@ fn convert_password(ctx: &mut Ctx, wire: &At<SecretWire>) -> Option<DeclaredSecr
     let what = "the WinRM password";
     let declared = convert_secret(ctx, what, wire);
     // read now only to refuse one too short to redact; an unset variable is checked on connect
-    readable(ctx, wire.start(), &declared, what);
+    check_value(ctx, wire.start(), &declared, what, |_| None);
     Some(declared)
 }
 
