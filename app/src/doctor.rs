@@ -168,7 +168,8 @@ pub struct HostReading {
 #[derive(Debug, Clone)]
 pub struct Diagnosis {
     pub checks: Vec<Check>,
-    pub created: Option<String>,
+    /// `(host, notice)` when the discovery created the host.
+    pub created: Option<(String, String)>,
 }
 
 /// Every check of the selected hosts (all when `only` is empty) and, when `[dns]` is selected,
@@ -194,7 +195,7 @@ pub fn run(
     })?;
     let created = per_host
         .iter()
-        .filter_map(|(name, d)| d.created.clone().map(|n| (name.clone(), n)))
+        .filter_map(|(_, d)| d.created.clone())
         .collect();
     let hosts = per_host.iter().map(|(name, _)| name.clone()).collect();
     let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
@@ -265,10 +266,7 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
 pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     let before = clock::now_millis();
     let discovery = session::discover_host(cfg, connect);
-    let created = match &discovery {
-        Ok(d) if d.created => Some(kmsconf_providers::registry::created_notice(&d.state)),
-        _ => None,
-    };
+    let created = session::created_notice(cfg, &discovery);
     let state = discovery.map(|d| d.state);
     let after = clock::now_millis();
     let observed = HostReading {

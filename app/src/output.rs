@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use kmsconf_engine::apply::ChangeReport;
+use kmsconf_engine::target::ChangeStatus;
+use kmsconf_model::config::DNS_PLAN_HOST;
 use kmsconf_model::{catalog, Action, KmsPlan};
 use kmsconf_providers::status::HostStatus;
 
@@ -233,7 +235,7 @@ pub struct ApplyOutput {
 pub struct AppliedHost {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub changes: Option<Vec<ChangeReport<Action>>>,
+    pub changes: Option<Vec<AppliedChange>>,
     /// Round trips to the host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<usize>,
@@ -244,6 +246,37 @@ pub struct AppliedHost {
     /// The same object as `error`, under the name format 1 gave it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<HostFailure>,
+}
+
+/// What became of one change. A failed one has the `{kind, code, message}` of every failure
+/// object of the `--json` documents: `kind` is added to the change's own `code` and `message`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AppliedChange {
+    #[serde(flatten)]
+    pub report: ChangeReport<Action>,
+    /// With `"status": "failed"` only: `refused` where the host gave its error code; where it
+    /// gave none, the kind of the failure that stopped the host part-way (the change's result
+    /// was lost with it), `dns` for the DNS server's changes, else `remote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FailureKind>,
+}
+
+impl AppliedChange {
+    fn new(entry: &str, report: &ChangeReport<Action>, stopped: Option<&HostFailure>) -> Self {
+        let kind = match report.status {
+            ChangeStatus::Failed { code: Some(_), .. } => Some(FailureKind::Refused),
+            ChangeStatus::Failed { code: None, .. } => Some(match stopped {
+                Some(f) => f.kind,
+                None if entry == DNS_PLAN_HOST => FailureKind::Dns,
+                None => FailureKind::Remote,
+            }),
+            _ => None,
+        };
+        Self {
+            report: report.clone(),
+            kind,
+        }
+    }
 }
 
 /// Changes by what became of them, and the entries that got no result.
@@ -286,7 +319,12 @@ impl ApplyOutput {
             .map(|(name, r)| match r {
                 Ok(run) => AppliedHost {
                     name: name.clone(),
-                    changes: Some(run.changes.clone()),
+                    changes: Some(
+                        run.changes
+                            .iter()
+                            .map(|c| AppliedChange::new(name, c, run.stopped.as_ref()))
+                            .collect(),
+                    ),
                     batches: Some(run.batches),
                     error: run.stopped.clone(),
                     failure: run.stopped.clone(),

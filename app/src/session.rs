@@ -196,6 +196,18 @@ pub fn discover_host(
     })
 }
 
+/// `(host, notice)` when `discovery` created the host (a lab host on first use), for the
+/// read-only commands to show after their report.
+pub fn created_notice(
+    host: &HostConfig,
+    discovery: &Result<Discovery<HostState>, HostFailure>,
+) -> Option<(String, String)> {
+    match discovery {
+        Ok(d) if d.created => Some((host.name.clone(), registry::created_notice(&d.state))),
+        _ => None,
+    }
+}
+
 /// Reads a plan file for `show` or `apply`: its digest (with `key`, its HMAC) vouches that it is
 /// the file that was saved, and each change must show what its operation does from the state
 /// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.

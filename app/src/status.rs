@@ -36,10 +36,7 @@ pub fn run(
     let read = session::each_host(config, only, parallelism, |host| {
         let shown = host.target.relative_to(&config.dir);
         let discovery = session::discover_host(host, connect);
-        let created = match &discovery {
-            Ok(d) if d.created => Some((host.name.clone(), registry::created_notice(&d.state))),
-            _ => None,
-        };
+        let created = session::created_notice(host, &discovery);
         let observed = discovery.map(|d| d.state);
         let status = registry::host_status(host, shown, observed.as_ref().map_err(Clone::clone));
         (status, created)

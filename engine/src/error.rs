@@ -40,6 +40,9 @@ pub enum Error {
     },
     #[error("secret {what}: {message}")]
     Secret { what: String, message: String },
+    /// A secret too short to be redacted safely (see [`crate::secret::MIN_CHARS`]).
+    #[error("secret {what}: {message}")]
+    SecretTooShort { what: String, message: String },
     #[error("cannot make an ID: the operating system's random source failed: {0}")]
     Random(String),
 }
@@ -62,6 +65,9 @@ pub enum PlanFileError {
         "it has format version {found}; this kmsconf reads version {supported}: make a new plan"
     )]
     Version { found: String, supported: u32 },
+    /// `written` is the number as the file writes it.
+    #[error("its `format_version` {written} is out of range (a version is a whole number from 0 to 4294967295); this kmsconf reads version {supported}: make a new plan")]
+    VersionOutOfRange { written: String, supported: u32 },
     #[error("it has no `format_version`")]
     NoVersion,
     #[error("malformed plan: {0}")]

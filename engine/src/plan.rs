@@ -263,12 +263,7 @@ impl<D: Domain> Plan<D> {
         }
         match value.get("format_version") {
             Some(v) if v.as_u64() == Some(u64::from(D::FORMAT_VERSION)) => {}
-            Some(found) => {
-                return Err(err(PlanFileError::Version {
-                    found: found.to_string(),
-                    supported: D::FORMAT_VERSION,
-                }))
-            }
+            Some(found) => return Err(err(version_error(found, &bytes, D::FORMAT_VERSION))),
             None => return Err(err(PlanFileError::NoVersion)),
         }
         // what is checked is exactly what is then read: the parsed value, not the text
@@ -281,6 +276,51 @@ impl<D: Domain> Plan<D> {
         plan.check_hosts().map_err(err)?;
         Ok((plan, seal))
     }
+}
+
+/// Why `found` is not the `format_version` this kmsconf reads. A number no version can be
+/// (negative, a fraction, past `u32`) is out of range, shown as written in `bytes`: serde_json
+/// reads `18446744073709551616` as the float `1.8446744073709552e19`.
+fn version_error(found: &Value, bytes: &[u8], supported: u32) -> PlanFileError {
+    let in_range = found.as_u64().is_some_and(|v| u32::try_from(v).is_ok());
+    if !found.is_number() || in_range {
+        return PlanFileError::Version {
+            found: found.to_string(),
+            supported,
+        };
+    }
+    let written =
+        written_number(bytes, "format_version").map_or_else(|| found.to_string(), str::to_string);
+    PlanFileError::VersionOutOfRange { written, supported }
+}
+
+/// The number a top-level `key` of the JSON object in `bytes` has, as written (the last one,
+/// as serde_json keeps it). Only the top level counts: strings and nested values are skipped.
+fn written_number<'b>(bytes: &'b [u8], key: &str) -> Option<&'b str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let quoted = format!("\"{key}\"");
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut found = None;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' if !in_string && depth == 1 && text[i..].starts_with(&quoted) => {
+                let after = text[i + quoted.len()..].trim_start().strip_prefix(':')?;
+                let value = after.trim_start();
+                let end = value
+                    .find(|c: char| !matches!(c, '0'..='9' | '-' | '+' | '.' | 'e' | 'E'))
+                    .unwrap_or(value.len());
+                found = Some(&value[..end]);
+                in_string = true;
+            }
+            b'"' => in_string = !in_string,
+            b'{' | b'[' if !in_string => depth += 1,
+            b'}' | b']' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    found.filter(|n| !n.is_empty())
 }
 
 /// A plan file's content (the file without `digest` and `hmac`) once they vouch for it.

@@ -21,14 +21,17 @@ use crate::Error;
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
-/// Every secret value this process has held (at least [`REDACTED_MIN_CHARS`] long), longest
-/// first: a host that quotes one in any message, of any host or batch, has it redacted by
-/// [`redact_run`] where the message is shown.
+/// Every secret value this process has held (at least [`MIN_CHARS`] long), longest first: a
+/// host that quotes one in any message, of any host or batch, has it redacted by [`redact_run`]
+/// where the message is shown.
 static RUN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Shorter values are not redacted from all output (a 3-character password would blank out
-/// every word that holds it); the request that carries one still redacts it from its answer.
-pub const REDACTED_MIN_CHARS: usize = 6;
+/// The shortest secret kmsconf takes from a config, a variable or a file. Every secret of the
+/// run is redacted from everything shown, wherever it stands; a shorter one cannot be: a
+/// 3-character password would blank out every word that holds it, and redacting it only as a
+/// whole word would print it where a host glues it to other text. So shorter ones are refused
+/// ([`SecretSource::resolve`]), and validate says so at the place that declares them.
+pub const MIN_CHARS: usize = 6;
 
 const REDACTED: &str = "<redacted>";
 
@@ -57,8 +60,16 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Why `value` cannot be a secret of the run (see [`MIN_CHARS`]), if it cannot.
+pub fn too_short(value: &str) -> Option<String> {
+    let chars = value.chars().count();
+    (chars < MIN_CHARS).then(|| {
+        format!("it is {chars} characters long; kmsconf takes secrets of at least {MIN_CHARS} characters, so that it can redact them wherever a host or server quotes them without blanking out ordinary words")
+    })
+}
+
 fn remember(value: &str) {
-    if value.chars().count() < REDACTED_MIN_CHARS {
+    if value.chars().count() < MIN_CHARS {
         return;
     }
     let mut run = RUN.lock().unwrap_or_else(PoisonError::into_inner);
@@ -150,7 +161,25 @@ impl SecretSource {
     /// Reads the secret. `what` names it in errors (e.g. `hosts.web01.password`). A leading
     /// UTF-8 byte order mark (Windows PowerShell 5.1's `Set-Content -Encoding UTF8` writes one)
     /// and surrounding whitespace are not part of it.
+    /// A value shorter than [`MIN_CHARS`] is refused with [`Error::SecretTooShort`].
     pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
+        let secret = self.read(what)?;
+        match too_short(secret.expose()) {
+            Some(message) => Err(Error::SecretTooShort {
+                what: format!("`{what}`"),
+                message,
+            }),
+            None => Ok(secret),
+        }
+    }
+
+    /// The value whatever its length, for checking its form: a malformed product key is better
+    /// told by its form than by its length. What is used is [`Self::resolve`]'s.
+    pub fn value(&self, what: &str) -> Result<Secret, Error> {
+        self.read(what)
+    }
+
+    fn read(&self, what: &str) -> Result<Secret, Error> {
         let err = |message: String| Error::Secret {
             what: format!("`{what}`"),
             message,
@@ -232,9 +261,14 @@ pub struct DeclaredSecret {
 
 impl DeclaredSecret {
     pub fn resolve(&self, what: &str) -> Result<Secret, Error> {
+        let declared = |what: String| format!("{what} (declared at {})", self.declared_at);
         self.source.resolve(what).map_err(|e| match e {
             Error::Secret { what, message } => Error::Secret {
-                what: format!("{what} (declared at {})", self.declared_at),
+                what: declared(what),
+                message,
+            },
+            Error::SecretTooShort { what, message } => Error::SecretTooShort {
+                what: declared(what),
                 message,
             },
             other => other,
@@ -289,6 +323,31 @@ mod tests {
             .expect_err("unset")
             .to_string()
             .contains("is not set"));
+    }
+
+    #[test]
+    fn a_secret_too_short_to_redact_is_refused_where_it_is_read() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("pw"), "pw123\n").expect("write");
+        let declared = DeclaredSecret {
+            source: SecretSource::File("pw".into()).rooted(dir.path()),
+            declared_at: Location {
+                file: "kmsconf.toml".into(),
+                line: 3,
+                column: 12,
+            },
+        };
+        let e = declared
+            .resolve("hosts.kms01.winrm.password")
+            .expect_err("5 characters");
+        assert!(matches!(e, Error::SecretTooShort { .. }), "{e:?}");
+        assert_eq!(e.to_string(), "secret `hosts.kms01.winrm.password` (declared at kmsconf.toml:3:12): it is 5 characters long; kmsconf takes secrets of at least 6 characters, so that it can redact them wherever a host or server quotes them without blanking out ordinary words");
+        assert!(!e.to_string().contains("pw123"));
+        std::fs::write(dir.path().join("pw"), "pw1234\n").expect("write");
+        assert_eq!(
+            declared.resolve("pw").expect("6 characters").expose(),
+            "pw1234"
+        );
     }
 
     #[test]

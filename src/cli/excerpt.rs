@@ -5,7 +5,8 @@
 //! Not for: machine output. Values of secret keys in the shown line are masked, since a literal
 //! secret is exactly what a warning points at.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
 use kmsconf_app::engine::{Diagnostic, Location, Severity};
@@ -15,29 +16,87 @@ use super::render::Style;
 /// Config keys whose string value is a secret, masked in excerpts.
 const SECRET_KEYS: [&str; 4] = ["host_key", "confirmation_id", "secret", "password"];
 
-/// A diagnostic as a person reads it: its `FILE:LINE:COL: message` line, then the excerpt when
-/// the file can be read.
-pub fn diagnostic(d: &Diagnostic, style: Style) -> String {
-    let head = d.to_string();
-    let (head, level) = match d.severity {
-        Severity::Error => (head, Level::ERROR),
-        Severity::Warning => (style.yellow(&head), Level::WARNING),
-    };
-    match excerpt(&d.location, level, style) {
-        // a blank line after the excerpt, as cargo leaves one, so the next message stands apart
-        Some(excerpt) => format!("{head}\n{excerpt}\n"),
-        None => head,
-    }
+/// The files excerpts are taken from, each read and split into lines once: a fleet's config with
+/// a message on each of 40,000 hosts is read once, not once a message.
+#[derive(Default)]
+pub struct Excerpts {
+    /// each file's text and where its lines start; `None` for one that cannot be read
+    files: HashMap<PathBuf, Option<(String, Vec<usize>)>>,
 }
 
-/// The excerpts of the places a runtime error names with `(declared at FILE:LINE:COL)`.
-pub fn declared_at(message: &str, style: Style) -> Vec<String> {
-    message
-        .split("(declared at ")
-        .skip(1)
-        .filter_map(|rest| parse_location(rest.split(')').next()?))
-        .filter_map(|at| excerpt(&at, Level::NOTE, style))
-        .collect()
+impl Excerpts {
+    /// A diagnostic as a person reads it: its `FILE:LINE:COL: message` line, then the excerpt
+    /// when the file can be read.
+    pub fn diagnostic(&mut self, d: &Diagnostic, style: Style) -> String {
+        let head = d.to_string();
+        let (head, level) = match d.severity {
+            Severity::Error => (head, Level::ERROR),
+            Severity::Warning => (style.yellow(&head), Level::WARNING),
+        };
+        match self.excerpt(&d.location, level, style) {
+            // a blank line after the excerpt, as cargo leaves one, so the next message stands apart
+            Some(excerpt) => format!("{head}\n{excerpt}\n"),
+            None => head,
+        }
+    }
+
+    /// The excerpts of the places a runtime error names with `(declared at FILE:LINE:COL)`.
+    pub fn declared_at(&mut self, message: &str, style: Style) -> Vec<String> {
+        message
+            .split("(declared at ")
+            .skip(1)
+            .filter_map(|rest| parse_location(rest.split(')').next()?))
+            .filter_map(|at| self.excerpt(&at, Level::NOTE, style))
+            .collect()
+    }
+
+    /// The text of line `at.line` of `at.file`, without its line ending.
+    fn line(&mut self, at: &Location) -> Option<&str> {
+        let file = self
+            .files
+            .entry(at.file.clone())
+            .or_insert_with(|| {
+                let source = std::fs::read_to_string(Path::new(&at.file)).ok()?;
+                let starts = std::iter::once(0)
+                    .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+                    .collect();
+                Some((source, starts))
+            })
+            .as_ref()?;
+        let (source, starts) = file;
+        let start = *starts.get(at.line.checked_sub(1)?)?;
+        // as `str::lines` splits: no line after a final newline, `\r\n` a line ending too
+        let line = match starts.get(at.line) {
+            Some(next) => source[start..next - 1]
+                .strip_suffix('\r')
+                .unwrap_or(&source[start..next - 1]),
+            None if start < source.len() => &source[start..],
+            None => return None,
+        };
+        Some(line)
+    }
+
+    /// The line `at` points into, with the token there underlined; `None` when the file cannot
+    /// be read or has no such line.
+    fn excerpt(&mut self, at: &Location, level: Level<'_>, style: Style) -> Option<String> {
+        let line = mask_url_password(&mask_secrets(self.line(at)?));
+        let start = line
+            .char_indices()
+            .nth(at.column.saturating_sub(1))
+            .map_or(line.len(), |(i, _)| i);
+        let span = start..start + token_len(&line[start..]);
+        let report = [Group::with_level(level).element(
+            Snippet::source(line.as_str())
+                .line_start(at.line)
+                .annotation(AnnotationKind::Primary.span(span)),
+        )];
+        let renderer = if style.enabled {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        Some(renderer.render(&report))
+    }
 }
 
 /// `FILE:LINE:COL`, the file possibly holding colons itself.
@@ -51,30 +110,6 @@ fn parse_location(text: &str) -> Option<Location> {
         line,
         column,
     })
-}
-
-/// The line `at` points into, with the token there underlined; `None` when the file cannot be
-/// read or has no such line.
-fn excerpt(at: &Location, level: Level<'_>, style: Style) -> Option<String> {
-    let source = std::fs::read_to_string(Path::new(&at.file)).ok()?;
-    let line = source.lines().nth(at.line.checked_sub(1)?)?;
-    let line = mask_url_password(&mask_secrets(line));
-    let start = line
-        .char_indices()
-        .nth(at.column.saturating_sub(1))
-        .map_or(line.len(), |(i, _)| i);
-    let span = start..start + token_len(&line[start..]);
-    let report = [Group::with_level(level).element(
-        Snippet::source(line.as_str())
-            .line_start(at.line)
-            .annotation(AnnotationKind::Primary.span(span)),
-    )];
-    let renderer = if style.enabled {
-        Renderer::styled()
-    } else {
-        Renderer::plain()
-    };
-    Some(renderer.render(&report))
 }
 
 /// The length in bytes of the TOML token `rest` starts with: a quoted string to its closing
@@ -219,6 +254,33 @@ mod tests {
             ("C:/x/kmsconf.toml", 4, 12)
         );
         assert!(parse_location("kmsconf.toml:x:1").is_none());
-        assert!(declared_at("no place here", Style { enabled: false }).is_empty());
+        assert!(Excerpts::default()
+            .declared_at("no place here", Style { enabled: false })
+            .is_empty());
+    }
+
+    #[test]
+    fn a_file_is_read_once_and_its_lines_are_what_str_lines_gives() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("k.toml");
+        let source = "a = 1\r\n\nb = 2\r\r\nlast\r";
+        std::fs::write(&path, source).expect("write");
+        let mut excerpts = Excerpts::default();
+        for (i, want) in source.lines().map(Some).chain([None, None]).enumerate() {
+            let at = Location {
+                file: path.clone(),
+                line: i + 1,
+                column: 1,
+            };
+            assert_eq!(excerpts.line(&at), want, "line {}", i + 1);
+        }
+        // read once: the file's later content is not what is shown
+        std::fs::write(&path, "changed\n").expect("write");
+        let at = Location {
+            file: path,
+            line: 1,
+            column: 1,
+        };
+        assert_eq!(excerpts.line(&at), Some("a = 1"));
     }
 }

@@ -238,8 +238,9 @@ pub fn raise_open_file_limit() {
 pub fn report_error(e: &CliError) {
     let style = render::Style::stderr();
     if let Some(diagnostics) = e.diagnostics() {
+        let mut excerpts = excerpt::Excerpts::default();
         for d in diagnostics {
-            note!("{}", excerpt::diagnostic(d, style));
+            note!("{}", excerpts.diagnostic(d, style));
         }
         return;
     }
@@ -251,7 +252,7 @@ pub fn report_error(e: &CliError) {
             note!("{} {line}", style.red("error:"));
         }
     }
-    for excerpt in excerpt::declared_at(&message, style) {
+    for excerpt in excerpt::Excerpts::default().declared_at(&message, style) {
         note!("{excerpt}");
     }
 }

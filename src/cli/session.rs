@@ -17,8 +17,9 @@ use super::CliError;
 pub fn load_config(path: &Path) -> Result<Config, CliError> {
     let config = Config::load(path)?;
     let style = Style::stderr();
+    let mut excerpts = super::excerpt::Excerpts::default();
     for w in &config.warnings {
-        note!("{}", super::excerpt::diagnostic(w, style));
+        note!("{}", excerpts.diagnostic(w, style));
     }
     Ok(config)
 }

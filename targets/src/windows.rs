@@ -33,6 +33,10 @@ pub trait Transport: Send + Sync {
     /// What carries the session, as a person names it (`SSH`, `WinRM`): the agent may have been
     /// damaged on the way.
     fn name(&self) -> &'static str;
+    /// What to do when the apply lock could not be released, said after the error.
+    fn unlock_advice(&self) -> &'static str {
+        "`kmsconf force-unlock` removes it"
+    }
 }
 
 /// A Windows host reached through a transport.
@@ -228,7 +232,8 @@ impl<T: Transport> Drop for WindowsLock<T> {
                 tracing::warn!(host = %host, "the apply lock was gone or taken over when released")
             }
             Err(e) => {
-                tracing::warn!(host = %host, error = %e, "could not release the apply lock; `kmsconf force-unlock` removes it")
+                let advice = self.link.transport.unlock_advice();
+                tracing::warn!(host = %host, error = %e, "could not release the apply lock; {advice}")
             }
         }
     }

@@ -144,6 +144,115 @@ fn a_session_that_dies_quoting_the_key_prints_neither_key_nor_escapes() {
     serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
 }
 
+/// Item 8: a key the host quotes is redacted wherever and whenever it is shown, not only in the
+/// answer to the request that carried it: stderr that quoted the key in batch 1 of a session that
+/// dies in batch 2 (which sends no key), and the WARN line of a session that dies at unlock.
+#[test]
+fn a_key_quoted_in_one_batch_is_redacted_when_the_session_dies_in_another_or_at_unlock() {
+    let mut p = project();
+    let r = tampered(&mut p, "quote-then-die", &["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains("applied  products.windows.host_key")
+            && r.stdout.contains("failed   products.windows.activation")
+            && r.stdout
+                .contains("installed <redacted>; ERROR: the session is lost"),
+        "{r:?}"
+    );
+    let mut p = project();
+    let json = tampered(
+        &mut p,
+        "quote-then-die",
+        &["apply", "--auto-approve", "--json"],
+        1,
+    );
+    serde_json::from_str::<Value>(&json.stdout).expect("one JSON document");
+    let mut p = project();
+    let r = tampered(&mut p, "die-at-unlock", &["apply", "--auto-approve"], 0);
+    assert!(
+        r.stderr.contains("could not release the apply lock")
+            && r.stderr
+                .contains("installed <redacted>; ERROR: the session is lost"),
+        "{r:?}"
+    );
+}
+
+/// Item 8: the failure of one operation (a license pack, which carries no key) quoting the key
+/// of another operation of the same batch.
+#[test]
+fn a_failure_that_quotes_another_operations_key_is_redacted() {
+    let mut p = project();
+    p.write(
+        "kmsconf.toml",
+        &format!(
+            "{}\n[hosts.kms01.products.office-2019]\nhost_key = {{ env = \"OFFICE_KEY\" }}\nlicense_pack = \"packs/office-2019\"\n",
+            p.read("kmsconf.toml")
+        ),
+    );
+    std::fs::create_dir_all(p.path("packs/office-2019")).expect("mkdir");
+    p.env("OFFICE_KEY", OFFICE_KEY);
+    let r = tampered(&mut p, "quote-other-key", &["apply", "--auto-approve"], 1);
+    assert!(
+        r.stdout.contains(
+            "failed   products.office-2019.license_pack: 0xC004F050 cannot install <redacted>:"
+        ),
+        "{r:?}"
+    );
+    std::fs::remove_file(p.path("lab/kms01.json")).expect("a new host");
+    let json = tampered(
+        &mut p,
+        "quote-other-key",
+        &["apply", "--auto-approve", "--json"],
+        1,
+    );
+    assert!(!json.stdout.contains(WINDOWS_KEY), "{json:?}");
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    // a failed change is a failure object like any other: `{kind, code, message}`
+    let failed = &doc["hosts"][0]["changes"][0];
+    assert_eq!(failed["status"], "failed", "{doc:#}");
+    assert_eq!(failed["kind"], "refused", "{doc:#}");
+    assert_eq!(failed["code"], 0xC004_F050_u32, "{doc:#}");
+    assert!(
+        doc["hosts"][0]["changes"][1].get("kind").is_none(),
+        "{doc:#}"
+    );
+}
+
+/// Item 8: a secret too short to redact wherever it might be quoted is refused where it is
+/// declared: an error for one written in the config, a warning for a variable's (whose value
+/// may differ when `apply` runs), and the run that needs it fails naming the declaration.
+#[test]
+fn a_secret_too_short_to_redact_is_refused_at_its_place() {
+    let mut p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        "[dns]\nserver = \"127.0.0.1:53\"\nzones = [\"corp.example\"]\ntsig = { name = \"k\", secret = \"YWJj\" }\n\n[hosts.kms01]\ntarget = \"winrm://admin@127.0.0.1:1\"\n\n[hosts.kms01.winrm]\npassword = { env = \"WINRM_PASSWORD\" }\n",
+    );
+    p.env("WINRM_PASSWORD", "pw123").env("KMSCONF_TIMEOUT", "5");
+    let r = p.ok(&["validate"], 1);
+    let why =
+        "is too short: it is 4 characters long; kmsconf takes secrets of at least 6 characters";
+    assert!(
+        r.all().contains(&format!(
+            "kmsconf.toml:4:31: the TSIG secret of key `k` (a literal in the config) {why}"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.all().contains("kmsconf.toml:10:12: warning: the WinRM password (env `WINRM_PASSWORD`) is too short: it is 5 characters long"),
+        "{r:?}"
+    );
+    p.write(
+        "kmsconf.toml",
+        "[hosts.kms01]\ntarget = \"winrm://admin@127.0.0.1:1\"\n\n[hosts.kms01.winrm]\npassword = { env = \"WINRM_PASSWORD\" }\n",
+    );
+    let r = p.ok(&["status"], 1);
+    assert!(
+        r.all().contains("secret `hosts.kms01.winrm.password` (declared at kmsconf.toml:5:12): it is 5 characters long"),
+        "{r:?}"
+    );
+    assert!(!r.all().contains("pw123"), "{r:?}");
+}
+
 #[test]
 fn a_lock_record_that_is_a_command_is_shown_as_invalid_and_a_lock_fails_apply_json() {
     let mut p = converged();
@@ -197,7 +306,9 @@ fn an_edited_plan_with_a_cycle_between_changes_or_a_bad_version_is_refused() {
         );
         let r = p.ok(&["show", "v.plan"], 1);
         assert!(
-            r.stderr.contains("it has format version "),
+            r.stderr.contains(&format!(
+                "its `format_version` {version} is out of range (a version is a whole number from 0 to 4294967295); this kmsconf reads version "
+            )),
             "{version}: {r:?}"
         );
         assert!(
@@ -205,6 +316,28 @@ fn an_edited_plan_with_a_cycle_between_changes_or_a_bad_version_is_refused() {
             "{version}: {r:?}"
         );
     }
+}
+
+/// Item 17: a dotted key thousands of parts deep, which the TOML reader refuses without saying
+/// where, is reported at its own line and column.
+#[test]
+fn a_dotted_key_thousands_deep_is_reported_at_its_line() {
+    let p = Project::new();
+    let deep = vec!["a"; 5000].join(".");
+    p.write(
+        "kmsconf.toml",
+        &format!("[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n  {deep} = 1\n"),
+    );
+    let r = p.ok(&["validate"], 1);
+    assert!(
+        r.stderr.contains("kmsconf.toml:4:3: this dotted key has 5000 parts, more than the TOML reader takes (its recursion limit)"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.len() < 2000,
+        "the excerpt is cut: {}",
+        r.stderr.len()
+    );
 }
 
 /// The plan digest as kmsconf computes it: SHA-256 of the JSON with sorted keys and no spaces.

@@ -18,6 +18,30 @@ pub struct Measured {
     pub took: Duration,
 }
 
+impl Measured {
+    /// The run failed (exit 1) saying `expected`, in under `seconds` and `mib` MiB at its peak,
+    /// and printed neither the host key nor a panic.
+    pub fn failed_within(&self, expected: &str, seconds: u64, mib: u64) {
+        let all = self.run.all();
+        assert_eq!(self.run.code, 1, "{:?}", self.run);
+        assert!(all.contains(expected), "{expected:?} in {:?}", self.run);
+        let limit = Duration::from_secs(seconds);
+        assert!(self.took < limit, "took {:?}: {:?}", self.took, self.run);
+        assert!(
+            self.peak_mib < mib,
+            "peak {} MiB: {:?}",
+            self.peak_mib,
+            self.run
+        );
+        assert!(
+            !all.contains(WINDOWS_KEY),
+            "the key was printed: {:?}",
+            self.run
+        );
+        assert!(!all.contains("panicked"), "{:?}", self.run);
+    }
+}
+
 /// Runs `args`, reading the child's peak resident memory (`VmHWM`) while it runs.
 pub fn measured(p: &Project, args: &[&str]) -> Measured {
     let started = Instant::now();
@@ -103,20 +127,7 @@ fn fake_ssh(p: &mut Project, body: &str) {
 const HONEST: &str = "eval exec \"$AGENT\"";
 
 fn assert_failed_plainly(m: &Measured, expected: &str, seconds: u64, mib: u64) {
-    assert_eq!(m.run.code, 1, "{:?}", m.run);
-    assert!(
-        m.run.all().contains(expected),
-        "{expected:?} in {:?}",
-        m.run
-    );
-    assert!(
-        m.took < Duration::from_secs(seconds),
-        "took {:?}: {:?}",
-        m.took,
-        m.run
-    );
-    assert!(m.peak_mib < mib, "peak {} MiB: {:?}", m.peak_mib, m.run);
-    assert!(!m.run.all().contains(WINDOWS_KEY), "the key was printed");
+    m.failed_within(expected, seconds, mib);
     // at most the 64 KiB of stderr kept, and a few lines
     assert!(
         m.run.all().len() < 80_000,

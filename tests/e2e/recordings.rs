@@ -234,6 +234,12 @@ fn a_doctored_recording_or_a_different_request_is_refused_by_name() {
                 .contains("first at `method.value`: recorded `60`, asked `90`"),
         "{r:?}"
     );
+    // the lock a replay never took is not sent to `force-unlock`
+    assert!(
+        r.stderr.contains("could not release the apply lock; a replay takes no lock on the host, so there is nothing to remove")
+            && !r.stderr.contains("force-unlock"),
+        "{r:?}"
+    );
 }
 
 #[test]

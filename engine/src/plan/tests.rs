@@ -57,19 +57,23 @@ fn a_cycle_between_changes_of_one_host_or_a_bad_version_is_named() {
         "{e}"
     );
     for (version, shown) in [
-        ("-1", "-1"),
-        ("18446744073709551616", "1.8446744073709552e+19"),
+        ("-1", "its `format_version` -1 is out of range"),
+        (
+            "18446744073709551616",
+            "its `format_version` 18446744073709551616 is out of range",
+        ),
+        ("1.50", "its `format_version` 1.50 is out of range"),
+        ("\"3\"", "it has format version \"3\";"),
+        ("7", "it has format version 7;"),
     ] {
+        // a nested `format_version` and one inside a string are not the plan's
         std::fs::write(
             &path,
-            format!("{{\"kind\": \"test-plan\", \"format_version\": {version}}}"),
+            format!("{{\"x\": {{\"format_version\": 2}}, \"s\": \"\\\"format_version\\\": 9\", \"kind\": \"test-plan\", \"format_version\": {version}}}"),
         )
         .expect("write");
         let e = Plan::<Test>::load(&path, None).expect_err("version");
-        assert!(
-            e.to_string().contains(&format!("format version {shown};")),
-            "{e}"
-        );
+        assert!(e.to_string().contains(shown), "{version}: {e}");
     }
 }
 

@@ -43,27 +43,13 @@ pub(super) fn exchange_all(
     address: SocketAddr,
     queries: &[Query],
 ) -> Result<Vec<Message>, DnsError> {
-    let link = UdpLink::connect(address)?;
+    let links = [UdpLink::connect(address)?, UdpLink::open(address)?];
     let (ids, messages) = encode_queries(queries)?;
-    let (answers, stray) = collect_over_udp(&link, queries, &ids, &messages)?;
-    let seconds = UDP_TRIES.iter().sum::<Duration>().as_secs();
-    let tries = UDP_TRIES.len();
+    let (answers, stray) = collect_over_udp(&links, queries, &ids, &messages)?;
     let mut out = Vec::new();
     for (i, answer) in answers.into_iter().enumerate() {
         let Some(answer) = answer else {
-            return Err(match stray {
-                Some(stray) => DnsError::StrayAnswer {
-                    address,
-                    seconds,
-                    tries,
-                    stray,
-                },
-                None => DnsError::NoAnswer {
-                    address,
-                    seconds,
-                    tries,
-                },
-            });
+            return Err(no_answer(address, stray, links[1].foreign()));
         };
         if answer.metadata.truncation {
             tracing::debug!(%address, "answer truncated over UDP; asking again over TCP");
@@ -96,10 +82,43 @@ fn encode_queries(queries: &[Query]) -> Result<(Vec<u16>, Vec<Vec<u8>>), DnsErro
     Ok((ids, messages))
 }
 
-/// The UDP tries: each sends the queries still unanswered and waits its time for their answers.
+/// Why no answer came over UDP: nothing came back, replies that answered no query did, or
+/// replies came from another address or port than the server's.
+fn no_answer(
+    address: SocketAddr,
+    stray: Option<String>,
+    foreign: Option<(usize, SocketAddr)>,
+) -> DnsError {
+    let seconds = UDP_TRIES.iter().sum::<Duration>().as_secs();
+    let tries = UDP_TRIES.len();
+    match (foreign, stray) {
+        (Some((count, from)), _) => DnsError::ForeignAnswers {
+            address,
+            seconds,
+            tries,
+            count,
+            from,
+        },
+        (None, Some(stray)) => DnsError::StrayAnswer {
+            address,
+            seconds,
+            tries,
+            stray,
+        },
+        (None, None) => DnsError::NoAnswer {
+            address,
+            seconds,
+            tries,
+        },
+    }
+}
+
+/// The UDP tries: each sends the queries still unanswered and waits its time for their answers,
+/// the first over the connected socket of `links` (a closed port is said at once), the others
+/// over the open one (a reply from another address or port is seen, and counted).
 /// `None` where no answer came; and what the first reply that answered no query was.
 fn collect_over_udp(
-    link: &UdpLink,
+    links: &[UdpLink; 2],
     queries: &[Query],
     ids: &[u16],
     messages: &[Vec<u8>],
@@ -107,7 +126,8 @@ fn collect_over_udp(
     let mut answers: Vec<Option<Message>> = vec![None; queries.len()];
     let mut stray = None;
     let mut buffer = vec![0u8; 65535];
-    for wait in UDP_TRIES {
+    for (n, wait) in UDP_TRIES.into_iter().enumerate() {
+        let link = &links[usize::from(n > 0)];
         for (i, bytes) in messages.iter().enumerate() {
             if answers[i].is_none() {
                 link.send(bytes)?;

@@ -1,7 +1,8 @@
-//! The blocking sockets the DNS client talks through: the server's address, one connected UDP
-//! socket for the queries, and one TCP connection per message. Nothing here reads DNS messages;
+//! The blocking sockets the DNS client talks through: the server's address, UDP sockets for the
+//! queries, and one TCP connection per message. Nothing here reads DNS messages;
 //! the only DNS it knows is RFC 1035's two-byte length prefix on TCP.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
@@ -31,46 +32,85 @@ pub(super) fn resolve(server: &str) -> Result<SocketAddr, SocketError> {
         .ok_or(SocketError::NoAddress)
 }
 
-/// A UDP socket connected to the server: it sends datagrams there and receives only its answers.
+/// A UDP socket to the server. A connected one hears of a closed port at once (the system
+/// reports the ICMP "port unreachable" only to connected sockets) but never sees a reply from
+/// another address or port; an open one sees those too, and counts them.
 pub(super) struct UdpLink {
     socket: UdpSocket,
     address: SocketAddr,
+    connected: bool,
+    /// replies from elsewhere than `address` (open sockets only): how many, the first's source
+    foreign: Cell<(usize, Option<SocketAddr>)>,
 }
 
 impl UdpLink {
     pub(super) fn connect(address: SocketAddr) -> Result<Self, SocketError> {
+        let link = Self::open(address)?;
+        link.socket
+            .connect(address)
+            .map_err(SocketError::UdpConnect)?;
+        Ok(Self {
+            connected: true,
+            ..link
+        })
+    }
+
+    /// A socket not connected to the server: replies from anywhere reach it, and
+    /// [`Self::receive`] leaves out (and counts) those that do not come from the server.
+    pub(super) fn open(address: SocketAddr) -> Result<Self, SocketError> {
         let local: SocketAddr = if address.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
             ([0u16; 8], 0).into()
         };
         let socket = UdpSocket::bind(local).map_err(SocketError::UdpOpen)?;
-        socket.connect(address).map_err(SocketError::UdpConnect)?;
-        Ok(Self { socket, address })
+        Ok(Self {
+            socket,
+            address,
+            connected: false,
+            foreign: Cell::new((0, None)),
+        })
     }
 
     pub(super) fn send(&self, bytes: &[u8]) -> Result<(), SocketError> {
-        self.socket
-            .send(bytes)
-            .map(drop)
-            .map_err(|e| udp_error(self.address, e))
+        let sent = if self.connected {
+            self.socket.send(bytes)
+        } else {
+            self.socket.send_to(bytes, self.address)
+        };
+        sent.map(drop).map_err(|e| udp_error(self.address, e))
     }
 
-    /// The next datagram into `buffer`, or `None` once `deadline` has passed without one.
+    /// The next datagram from the server into `buffer`, or `None` once `deadline` has passed
+    /// without one.
     pub(super) fn receive<'b>(
         &self,
         buffer: &'b mut [u8],
         deadline: Instant,
     ) -> Result<Option<&'b [u8]>, SocketError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let _ = self.socket.set_read_timeout(Some(left));
+            match self.socket.recv_from(buffer) {
+                Ok((_, from)) if from != self.address => {
+                    let (count, first) = self.foreign.get();
+                    self.foreign.set((count + 1, first.or(Some(from))));
+                }
+                Ok((n, _)) => return Ok(Some(&buffer[..n])),
+                Err(e) if is_timeout(&e) => return Ok(None),
+                Err(e) => return Err(udp_error(self.address, e)),
+            }
         }
-        let _ = self.socket.set_read_timeout(Some(left));
-        match self.socket.recv(buffer) {
-            Ok(n) => Ok(Some(&buffer[..n])),
-            Err(e) if is_timeout(&e) => Ok(None),
-            Err(e) => Err(udp_error(self.address, e)),
+    }
+
+    /// How many replies came from elsewhere than the server, and where the first came from.
+    pub(super) fn foreign(&self) -> Option<(usize, SocketAddr)> {
+        match self.foreign.get() {
+            (count, Some(first)) => Some((count, first)),
+            _ => None,
         }
     }
 }

@@ -63,14 +63,23 @@ pub enum DnsError {
     },
     /// No answer came over UDP after every try, but replies that answer no query did: the
     /// first of them is `stray` (a reply with an ID no query had, or about another question).
-    /// Replies from another address or port never reach kmsconf: its socket is connected to
-    /// the server's, so the system drops them.
     #[error("it did not answer within {seconds} seconds ({tries} tries over UDP to {address}); what came back answered no query: {stray}")]
     StrayAnswer {
         address: SocketAddr,
         seconds: u64,
         tries: usize,
         stray: String,
+    },
+    /// No answer came over UDP after every try, but `count` replies came from another address
+    /// or port than the server's (the first from `from`): a server answering from another
+    /// interface, a NAT, or someone forging answers.
+    #[error("{} came from {from}, not the server; no answer from {address} within {seconds} seconds ({tries} tries over UDP)", replies(*count))]
+    ForeignAnswers {
+        address: SocketAddr,
+        seconds: u64,
+        tries: usize,
+        count: usize,
+        from: SocketAddr,
     },
     /// An answer truncated over UDP was asked again over TCP, and what came back does not
     /// answer the query.
@@ -375,6 +384,14 @@ fn tkey_error(error: u16) -> String {
         19 => "the server does not take GSS-API negotiation (TKEY error BADMODE)".into(),
         20 => "the server already has a context of that name (TKEY error BADNAME)".into(),
         other => format!("the server answered the negotiation with TKEY error {other}"),
+    }
+}
+
+/// `1 reply`, `2 replies`.
+fn replies(count: usize) -> String {
+    match count {
+        1 => "1 reply".to_string(),
+        n => format!("{n} replies"),
     }
 }
 

@@ -83,6 +83,12 @@ impl Transport for ReplayShell {
     fn name(&self) -> &'static str {
         "a recording"
     }
+
+    /// A replay holds no lock on any host: the recording stopped answering because this run
+    /// asked something else than the recorded one.
+    fn unlock_advice(&self) -> &'static str {
+        "a replay takes no lock on the host, so there is nothing to remove: the recording ended before the unlock; replay it with the config and plan it was recorded with, or record the run again (`KMSCONF_RECORD`)"
+    }
 }
 
 fn lock(tape: &Mutex<Tape>) -> std::sync::MutexGuard<'_, Tape> {

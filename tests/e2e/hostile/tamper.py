@@ -37,6 +37,32 @@ def discovery(answer):
             p["KeyManagementServiceCurrentCount"] = "many"
 
 
+def die(message):
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    agent.kill()
+    sys.exit(1)
+
+
+def quote_key():
+    sys.stderr.write("WARNING: \x1b[2Jinstalled %s\n" % KEY)
+    sys.stderr.flush()
+
+
+def result(body, count):
+    """The `count`th result answer of the session, as the mode tells."""
+    if MODE == "quote-then-die":
+        if count == 1:
+            quote_key()
+        else:
+            die("ERROR: the session is lost\n")
+    elif MODE == "die-at-unlock" and count == 1:
+        quote_key()
+    elif MODE == "quote-other-key" and count == 1:
+        body.update(Ok=False, Answer=None, HResult="0xC004F050",
+                    Message="cannot install %s" % KEY)
+
+
 def lock(answer):
     holder = dict(HOLDER)
     if MODE == "locked-hostile":
@@ -49,15 +75,18 @@ def lock(answer):
 agent = subprocess.Popen(
     [os.environ["KMSCONF_BIN"], "lab", "agent", sys.argv[1]],
     stdout=subprocess.PIPE, text=True)
+results = 0
 for line in iter(agent.stdout.readline, ""):
     if line.startswith("KMSCONF:"):
         _, kind, data = line.rstrip("\n").split(":", 2)
         if MODE == "die-quoting-key" and kind == "result":
-            sys.stderr.write("ERROR: \x1b]0;owned\x07cannot install %s\r\n" % KEY)
-            sys.stderr.flush()
-            agent.kill()
-            sys.exit(1)
+            die("ERROR: \x1b]0;owned\x07cannot install %s\r\n" % KEY)
+        if MODE == "die-at-unlock" and kind == "unlock":
+            die("ERROR: the session is lost\n")
         body = json.loads(base64.b64decode(data))
+        if kind == "result":
+            results += 1
+            result(body, results)
         answer = body.get("Answer")
         if kind == "discovery" and isinstance(answer, dict):
             discovery(answer)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::secrets::{convert_secret, malformed};
+use super::secrets::{check_value, convert_secret};
 use super::{is_host_name, Ctx};
 use crate::config::wire::{self, At, DnsWire};
 use crate::config::{
@@ -275,15 +275,10 @@ fn convert_tsig(ctx: &mut Ctx, wire: &wire::TsigWire) -> Option<TsigKey> {
     let what = "the TSIG secret";
     let secret = convert_secret(ctx, what, &wire.secret);
     // checked now where it can be read; an unset variable is checked when it is needed
-    if let Ok(value) = secret.source.resolve(what) {
-        if let Err(m) = TsigSecret::parse(&value) {
-            let message = format!(
-                "{what} of key `{name}` ({}) is malformed: {m}",
-                secret.source.describe()
-            );
-            malformed(ctx, wire.secret.start(), &secret, message);
-        }
-    }
+    let of_key = format!("{what} of key `{name}`");
+    check_value(ctx, wire.secret.start(), &secret, &of_key, |value| {
+        TsigSecret::parse(value).err().map(|m| m.to_string())
+    });
     is_host_name(&name).then_some(TsigKey {
         name,
         algorithm: wire.algorithm,

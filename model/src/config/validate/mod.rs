@@ -6,6 +6,7 @@
 //! at a time.
 
 mod adba;
+mod depth;
 mod dns;
 mod firewall;
 mod hosts;
@@ -193,9 +194,15 @@ fn parse_toml<'a>(ctx: &mut Ctx<'a>) -> Option<DeTable<'a>> {
     match DeTable::parse(ctx.source) {
         Ok(root) => Some(root.into_inner()),
         Err(e) => {
-            let span = e.span().unwrap_or(0..0);
+            let mut span = e.span().unwrap_or(0..0);
             let mut message = e.message().trim().to_string();
-            if message == "duplicate key" {
+            if message == "recursion limit" && e.span().is_none() {
+                // the reader does not say where; the deepest key is the one it refused
+                if let Some((start, parts)) = depth::deepest_key(ctx.source) {
+                    span = start..start;
+                    message = format!("this dotted key has {parts} parts, more than the TOML reader takes (its recursion limit); no kmsconf setting is nested that deep");
+                }
+            } else if message == "duplicate key" {
                 let key = ctx.source.get(span.clone()).unwrap_or_default();
                 message = format!(
                     "duplicate key `{key}`: each host and each setting may be declared only once"

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::secrets::{convert_secret, malformed};
+use super::secrets::{check_value, convert_secret};
 use super::Ctx;
 use crate::config::wire::{self, ProductWire};
 use crate::config::ProductConfig;
@@ -19,15 +19,9 @@ pub(super) fn convert_product(
     let host_key = convert_secret(ctx, &key_what, &p.host_key);
     // Check the key's form now wherever it can be read without contacting a host; a source
     // that cannot be read yet (an unset variable in a review job) is checked at plan time.
-    if let Ok(secret) = host_key.source.resolve(&key_what) {
-        if let Err(m) = ProductKey::parse(&secret) {
-            let message = format!(
-                "{key_what} ({}) is malformed: {m}",
-                host_key.source.describe()
-            );
-            malformed(ctx, p.host_key.start(), &host_key, message);
-        }
-    }
+    check_value(ctx, p.host_key.start(), &host_key, &key_what, |secret| {
+        ProductKey::parse(secret).err().map(|m| m.to_string())
+    });
     if let (Some(pack), false) = (&p.license_pack, id.is_office()) {
         ctx.error(
             pack.start(),
@@ -47,20 +41,17 @@ pub(super) fn convert_product(
         if p.activation != wire::Activation::Phone {
             ctx.error(cid.start(), format!("`confirmation_id` is only used with `activation = \"phone\"` (host `{host}`, product `{id}`)"));
         }
-        if let Ok(secret) = declared.source.resolve(&what) {
-            match ConfirmationId::parse(&secret) {
-                Err(m) => {
-                    let message =
-                        format!("{what} ({}) is malformed: {m}", declared.source.describe());
-                    malformed(ctx, cid.start(), &declared, message);
-                }
-                // only a warning: the check-digit model is unverified on Windows 8 and later,
-                // so the host has the last word
-                Ok(parsed) => {
-                    if let Some(group) = parsed.failed_check_group() {
-                        ctx.warn(cid.start(), format!("{what} ({}) looks mistyped: group {group} of its eight fails its check digit (its sixth digit should be (d1 + 2*d2 + d3 + 2*d4 + d5) mod 7, a public source's model, unverified on Windows 8 and later), so Windows may refuse it with 0xC004F04D; compare it digit by digit with what the line read out", declared.source.describe()));
-                    }
-                }
+        check_value(ctx, cid.start(), &declared, &what, |secret| {
+            ConfirmationId::parse(secret).err().map(|m| m.to_string())
+        });
+        // only a warning: the check-digit model is unverified on Windows 8 and later, so the
+        // host has the last word
+        if let Ok(secret) = declared.source.value(&what) {
+            if let Some(group) = ConfirmationId::parse(&secret)
+                .ok()
+                .and_then(|parsed| parsed.failed_check_group())
+            {
+                ctx.warn(cid.start(), format!("{what} ({}) looks mistyped: group {group} of its eight fails its check digit (its sixth digit should be (d1 + 2*d2 + d3 + 2*d4 + d5) mod 7, a public source's model, unverified on Windows 8 and later), so Windows may refuse it with 0xC004F04D; compare it digit by digit with what the line read out", declared.source.describe()));
             }
         }
         declared

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::config::wire::{At, SecretWire};
-use kmsconf_engine::secret::{DeclaredSecret, SecretSource};
+use kmsconf_engine::secret::{too_short, DeclaredSecret, Secret, SecretSource};
 
 pub(super) fn convert_secret(ctx: &mut Ctx, what: &str, wire: &At<SecretWire>) -> DeclaredSecret {
     let source = match wire.get() {
@@ -59,5 +59,30 @@ pub(super) fn malformed(ctx: &mut Ctx, offset: usize, declared: &DeclaredSecret,
             offset,
             format!("{message}; `plan` and `apply` fail the entry that needs it until it is fixed"),
         );
+    }
+}
+
+/// Checks a secret's value where it can be read now: its `form` (the message of a malformed
+/// one) first, then its length ([`kmsconf_engine::secret::MIN_CHARS`]), each reported at
+/// `offset` as [`malformed`] says. An unset variable or a missing file is checked when it is
+/// needed.
+pub(super) fn check_value(
+    ctx: &mut Ctx,
+    offset: usize,
+    declared: &DeclaredSecret,
+    what: &str,
+    form: impl FnOnce(&Secret) -> Option<String>,
+) {
+    let Ok(value) = declared.source.value(what) else {
+        return;
+    };
+    let describe = declared.source.describe();
+    let message = form(&value)
+        .map(|m| format!("{what} ({describe}) is malformed: {m}"))
+        .or_else(|| {
+            too_short(value.expose()).map(|m| format!("{what} ({describe}) is too short: {m}"))
+        });
+    if let Some(message) = message {
+        malformed(ctx, offset, declared, message);
     }
 }

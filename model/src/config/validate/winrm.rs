@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::dns::convert_principal;
-use super::secrets::convert_secret;
+use super::secrets::{check_value, convert_secret};
 use super::Ctx;
 use crate::config::wire::{At, SecretWire, WinRmWire};
 use crate::config::{OperationTimeout, TargetSpec, WinRmAuth, WinRmSettings};
@@ -189,7 +189,11 @@ fn convert_password(ctx: &mut Ctx, wire: &At<SecretWire>) -> Option<DeclaredSecr
         ctx.error(wire.start(), "the WinRM password must not be written in the config: saved plans carry the host's WinRM settings, and would carry it too; use `password = { env = \"VAR\" }` or `{ file = \"path\" }`");
         return None;
     }
-    Some(convert_secret(ctx, "the WinRM password", wire))
+    let what = "the WinRM password";
+    let declared = convert_secret(ctx, what, wire);
+    // read now only to refuse one too short to redact; an unset variable is checked on connect
+    check_value(ctx, wire.start(), &declared, what, |_| None);
+    Some(declared)
 }
 
 fn check_auth_over_http(ctx: &mut Ctx, auth: &At<WinRmAuth>) {
