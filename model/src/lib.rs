@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod dns;
 pub mod error;
 pub mod facts;
