@@ -65,10 +65,22 @@ pub struct RequiredUpdate {
     pub source: String,
 }
 
+/// Which Windows licenses Office through its own Software Licensing service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficeLicensing {
+    /// `major.minor` of the oldest such Windows.
+    pub min_windows_version: String,
+    pub source: String,
+    #[serde(default = "yes")]
+    pub verified: bool,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Coverage {
     pub sources: BTreeMap<String, String>,
+    pub office_licensing: OfficeLicensing,
     pub os: Vec<HostOs>,
     pub client: Vec<ClientFamily>,
     pub host_key: Vec<HostKeyGroup>,
@@ -123,7 +135,7 @@ impl Coverage {
         groups.find(|g| {
             g.channel.as_deref().is_some_and(|c| {
                 description
-                    .split(|ch: char| ch == ' ' || ch == ',')
+                    .split([' ', ','])
                     .any(|word| word == c)
             })
         })

@@ -9,6 +9,7 @@
 #[cfg(unix)]
 mod agent;
 mod bounded;
+mod client_script;
 mod common;
 mod config_schema;
 #[cfg(unix)] // an ssh relay that damages the agent

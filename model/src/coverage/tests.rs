@@ -11,7 +11,8 @@ fn the_table_parses_and_every_row_names_known_ids_and_sources() {
         .iter()
         .map(|f| &f.source)
         .chain(c.host_key.iter().map(|g| &g.source))
-        .chain(c.update.iter().map(|u| &u.source));
+        .chain(c.update.iter().map(|u| &u.source))
+        .chain([&c.office_licensing.source]);
     for s in sources {
         assert!(
             c.sources.contains_key(s),
