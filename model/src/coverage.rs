@@ -98,6 +98,11 @@ pub fn coverage() -> &'static Coverage {
     TABLE.get_or_init(|| toml::from_str(include_str!("../data/coverage.toml")).unwrap_or_default())
 }
 
+/// Every client family id, in the table's order (the config schema's enum of `[fleet] clients`).
+pub fn client_ids() -> Vec<String> {
+    coverage().client.iter().map(|c| c.id.clone()).collect()
+}
+
 impl Coverage {
     pub fn client(&self, id: &str) -> Option<&ClientFamily> {
         self.client.iter().find(|c| c.id == id)
@@ -133,11 +138,9 @@ impl Coverage {
         }
         let description = description?;
         groups.find(|g| {
-            g.channel.as_deref().is_some_and(|c| {
-                description
-                    .split([' ', ','])
-                    .any(|word| word == c)
-            })
+            g.channel
+                .as_deref()
+                .is_some_and(|c| description.split([' ', ',']).any(|word| word == c))
         })
     }
 

@@ -43,8 +43,17 @@ pub struct Config {
     pub hosts: BTreeMap<String, HostConfig>,
     /// The DNS server and zones where the published hosts' SRV records are kept.
     pub dns: Option<DnsConfig>,
+    /// `[fleet]`: the clients the hosts must activate; `None` when the config does not say.
+    pub fleet: Option<FleetConfig>,
     /// Warnings found while loading (literal secrets, settings that have no effect).
     pub warnings: Vec<Diagnostic>,
+}
+
+/// `[fleet]`: what the KMS hosts serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// Client family ids of the coverage table, as written, without repeats.
+    pub clients: Vec<String>,
 }
 
 /// The desired state of one host.
@@ -350,11 +359,12 @@ impl Config {
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
         match config {
-            Some((hosts, dns)) if errors.is_empty() => Ok(Config {
+            Some((hosts, dns, fleet)) if errors.is_empty() => Ok(Config {
                 path: path.to_path_buf(),
                 dir,
                 hosts,
                 dns,
+                fleet,
                 warnings,
             }),
             _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),

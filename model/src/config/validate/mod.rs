@@ -7,6 +7,7 @@
 
 mod dns;
 mod firewall;
+mod fleet;
 mod hosts;
 mod products;
 mod secrets;
@@ -22,8 +23,8 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::wire::{DnsWire, HostLifecycle, HostWire};
-use super::{DnsConfig, HostConfig};
+use super::wire::{DnsWire, FleetWire, HostLifecycle, HostWire};
+use super::{DnsConfig, FleetConfig, HostConfig};
 use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
@@ -69,8 +70,12 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// What validation produced: the hosts, and the `[dns]` table when there is one.
-type Validated = (BTreeMap<String, HostConfig>, Option<DnsConfig>);
+/// What validation produced: the hosts, and the `[dns]` and `[fleet]` tables when there are.
+type Validated = (
+    BTreeMap<String, HostConfig>,
+    Option<DnsConfig>,
+    Option<FleetConfig>,
+);
 
 /// What the top-level tables held, with the places the cross-host checks point at.
 #[derive(Default)]
@@ -82,6 +87,7 @@ struct Found {
     // where `[dns]` is declared, also when it does not convert: its own errors say what is wrong
     dns_at: Option<usize>,
     published: Vec<Published>,
+    fleet: Option<FleetConfig>,
 }
 
 pub(super) fn validate(
@@ -116,7 +122,7 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
     hosts::check_duplicate_names(ctx, hosts);
     dns::check_published(ctx, found.dns_at, hosts, &found.published);
     dns::check_retired(ctx, found.dns_at, hosts);
-    (found.hosts, found.dns)
+    (found.hosts, found.dns, found.fleet)
 }
 
 /// Reads the config one part ([`sections::split`]) at a time: `None` when it is not laid out so
@@ -126,6 +132,7 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
 fn read_by_parts(ctx: &mut Ctx) -> Option<Found> {
     let mut found = Found::default();
     let mut owners = HashSet::new();
+    let mut fleet_seen = false;
     for part in sections::split(ctx.source)? {
         let mut root = DeTable::parse(&ctx.source[part.clone()])
             .ok()?
@@ -138,6 +145,9 @@ fn read_by_parts(ctx: &mut Ctx) -> Option<Found> {
         ctx.base = part.start;
         match key.get_ref().as_ref() {
             "dns" if owners.insert(None) => read_dns(ctx, &mut found, key.span().start, value),
+            "fleet" if !std::mem::replace(&mut fleet_seen, true) => {
+                read_fleet(ctx, &mut found, value);
+            }
             "hosts" => {
                 let DeValue::Table(hosts) = value.into_inner() else {
                     return None;
@@ -164,10 +174,15 @@ fn read_whole(ctx: &mut Ctx, root: DeTable) -> Found {
             read_dns(ctx, &mut found, key.span().start, value);
         } else if key.get_ref() == "hosts" {
             read_hosts(ctx, &mut found, value);
+        } else if key.get_ref() == "fleet" {
+            read_fleet(ctx, &mut found, value);
         } else {
             ctx.error(
                 key.span().start,
-                format!("unknown key `{}`, expected `hosts` or `dns`", key.get_ref()),
+                format!(
+                    "unknown key `{}`, expected `hosts`, `dns` or `fleet`",
+                    key.get_ref()
+                ),
             );
         }
     }
@@ -197,6 +212,17 @@ fn read_dns(ctx: &mut Ctx, found: &mut Found, at: usize, value: Spanned<DeValue>
     found.dns_at = Some(ctx.absolute(at));
     match DnsWire::deserialize(ValueDeserializer::from(value)) {
         Ok(wire) => found.dns = dns::convert_dns(ctx, at, wire),
+        Err(e) => {
+            let offset = e.span().map_or(at, |s| s.start);
+            ctx.error(offset, e.message().trim().to_string());
+        }
+    }
+}
+
+fn read_fleet(ctx: &mut Ctx, found: &mut Found, value: Spanned<DeValue>) {
+    let at = value.span().start;
+    match FleetWire::deserialize(ValueDeserializer::from(value)) {
+        Ok(wire) => found.fleet = Some(fleet::convert(ctx, wire)),
         Err(e) => {
             let offset = e.span().map_or(at, |s| s.start);
             ctx.error(offset, e.message().trim().to_string());
