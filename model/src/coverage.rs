@@ -8,8 +8,6 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use crate::config::ProductId;
-
 /// An operating system a KMS host runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +37,8 @@ pub struct ClientFamily {
 pub struct HostKeyGroup {
     pub id: String,
     pub name: String,
-    /// The product the key is installed for.
-    pub product: ProductId,
+    /// The config's product id (`windows`, `office-2024`) the key is installed for.
+    pub product: String,
     /// For a Windows group: the text of `SoftwareLicensingProduct.Description` that names it.
     #[serde(default)]
     pub channel: Option<String>,
@@ -129,15 +127,16 @@ impl Coverage {
             .max_by_key(|o| o.caption.len())
     }
 
-    /// The group of an installed KMS host key: an Office key's by its product, a Windows key's
-    /// by the channel text in its Description. `None` when the Description names no known group.
-    pub fn group_of(&self, product: ProductId, description: Option<&str>) -> Option<&HostKeyGroup> {
-        let mut groups = self.host_key.iter().filter(|g| g.product == product);
-        if product.is_office() {
-            return groups.next();
+    /// The group of an installed KMS host key of `product` (a config product id): an Office
+    /// key's by its product (its group has no channel text), a Windows key's by the channel text
+    /// in its Description. `None` when the Description names no known group.
+    pub fn group_of(&self, product: &str, description: Option<&str>) -> Option<&HostKeyGroup> {
+        let groups = || self.host_key.iter().filter(move |g| g.product == product);
+        if let Some(by_product) = groups().find(|g| g.channel.is_none()) {
+            return Some(by_product);
         }
         let description = description?;
-        groups.find(|g| {
+        groups().find(|g| {
             g.channel
                 .as_deref()
                 .is_some_and(|c| description.split([' ', ',']).any(|word| word == c))

@@ -15,6 +15,7 @@ mod config_schema;
 #[cfg(unix)] // an ssh relay that damages the agent
 mod contact;
 mod corpus;
+mod coverage;
 mod day2;
 #[cfg(unix)]
 mod dns;

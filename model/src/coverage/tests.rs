@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::ProductId;
 
 #[test]
 fn the_table_parses_and_every_row_names_known_ids_and_sources() {
@@ -26,7 +27,11 @@ fn the_table_parses_and_every_row_names_known_ids_and_sources() {
         for client in &g.activates {
             assert!(c.client(client).is_some(), "{}: client {client}", g.id);
         }
-        assert_eq!(g.channel.is_some(), !g.product.is_office(), "{}", g.id);
+        let product = ProductId::ALL
+            .into_iter()
+            .find(|p| p.id() == g.product)
+            .unwrap_or_else(|| panic!("{}: product {}", g.id, g.product));
+        assert_eq!(g.channel.is_some(), !product.is_office(), "{}", g.id);
     }
     for u in &c.update {
         assert!(c.os(&u.host_os).is_some(), "{}", u.update);
@@ -94,7 +99,7 @@ fn captions_and_descriptions_name_their_rows() {
     assert_eq!(os("Microsoft Windows 10 Pro"), Some("windows-10"));
     assert_eq!(os("Microsoft Windows Server 20225"), None);
     assert_eq!(os("Linux"), None);
-    let group = |p, d| c.group_of(p, d).map(|g| g.id.as_str());
+    let group = |p: ProductId, d| c.group_of(p.id(), d).map(|g| g.id.as_str());
     assert_eq!(
         group(
             ProductId::Windows,
