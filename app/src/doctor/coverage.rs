@@ -27,6 +27,22 @@ impl Candidate<'_> {
     fn os_name(&self) -> &str {
         self.os.map_or("an unknown Windows", |o| o.caption.as_str())
     }
+    /// Why this key does not cover its clients.
+    fn why_not(&self) -> String {
+        if self.licensed {
+            format!(
+                "host `{}`'s key of group `{}` is on {}, which it does not install on",
+                self.host,
+                self.group.name,
+                self.os_name()
+            )
+        } else {
+            format!(
+                "host `{}`'s key of group `{}` is not licensed",
+                self.host, self.group.name
+            )
+        }
+    }
 }
 
 /// One check per declared client family, over the hosts that could be read.
@@ -38,12 +54,12 @@ pub fn check_coverage(fleet: &FleetConfig, hosts: &[(&str, &HostState)]) -> Vec<
         .collect()
 }
 
-fn check_client(client: &str, hosts: &[(&str, &HostState)]) -> Check {
+fn check_client(client: &str, hosts_in: &[(&str, &HostState)]) -> Check {
     let table = coverage();
     let name = table.client(client).map_or(client, |c| c.name.as_str());
     let mut candidates = Vec::new();
     let mut unknown = Vec::new();
-    for (host, state) in hosts {
+    for (host, state) in hosts_in {
         let os = table.os_of_caption(&state.os);
         for (id, p) in &state.products {
             if p.channel != Channel::KmsHost {
@@ -67,56 +83,21 @@ fn check_client(client: &str, hosts: &[(&str, &HostState)]) -> Check {
     let check =
         |status, detail: String| Check::new(FLEET, CLIENT_COVERAGE, status, detail).about(client);
     if let Some(c) = candidates.iter().find(|c| c.licensed && c.installs()) {
-        let mut detail = format!(
-            "{name}: activated by host `{}`'s KMS host key of group `{}` (on {})",
-            c.host,
-            c.group.name,
-            c.os_name()
-        );
-        if let Some(os) = c.os {
-            let updates: Vec<&str> = table
-                .updates_for(&os.id, client)
-                .iter()
-                .map(|u| u.update.as_str())
-                .collect();
-            if !updates.is_empty() {
-                detail.push_str(&format!(
-                    "; that host needs {} (kmsconf cannot see installed updates)",
-                    updates.join(", or ")
-                ));
-            }
-        }
-        return check(Verdict::Ok, detail);
+        return check(Verdict::Ok, covered(name, client, c));
     }
-    let why = candidates
-        .iter()
-        .map(|c| {
-            if c.licensed {
-                format!(
-                    "host `{}`'s key of group `{}` is on {}, which it does not install on",
-                    c.host,
-                    c.group.name,
-                    c.os_name()
-                )
-            } else {
-                format!(
-                    "host `{}`'s key of group `{}` is not licensed",
-                    c.host, c.group.name
-                )
-            }
-        })
-        .collect::<Vec<_>>();
     if candidates.is_empty() && !unknown.is_empty() {
+        let hosts: Vec<String> = unknown.iter().map(|h| format!("`{h}`")).collect();
         return check(
             Verdict::Warning,
             format!(
                 "{name}: no KMS host key kmsconf can place activates it; the Windows key of host {} names no group kmsconf knows (its Description)",
-                unknown.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
+                hosts.join(", ")
             ),
         )
-        .fix(needed(client, hosts))
+        .fix(needed(client, hosts_in))
         .code(0xC004F042);
     }
+    let why: Vec<String> = candidates.iter().map(Candidate::why_not).collect();
     let detail = if why.is_empty() {
         format!("{name}: no present, licensed KMS host key activates it")
     } else {
@@ -126,8 +107,35 @@ fn check_client(client: &str, hosts: &[(&str, &HostState)]) -> Check {
         )
     };
     check(Verdict::Failed, detail)
-        .fix(needed(client, hosts))
+        .fix(needed(client, hosts_in))
         .code(0xC004F042)
+}
+
+/// The ok detail: which host's key covers the family, and the update that host needs.
+fn covered(name: &str, client: &str, c: &Candidate) -> String {
+    let mut detail = format!(
+        "{name}: activated by host `{}`'s KMS host key of group `{}` (on {})",
+        c.host,
+        c.group.name,
+        c.os_name()
+    );
+    let updates = c.os.map(|os| updates(&os.id, client)).unwrap_or_default();
+    if !updates.is_empty() {
+        detail.push_str(&format!(
+            "; that host needs {updates} (kmsconf cannot see installed updates)"
+        ));
+    }
+    detail
+}
+
+/// The updates a host running `os` needs to activate `client`, in words (empty: none).
+fn updates(os: &str, client: &str) -> String {
+    let updates: Vec<&str> = coverage()
+        .updates_for(os, client)
+        .iter()
+        .map(|u| u.update.as_str())
+        .collect();
+    updates.join(", or ")
 }
 
 /// The key the family needs and where it can go: a group that installs on a host the config
@@ -143,15 +151,11 @@ fn needed(client: &str, hosts: &[(&str, &HostState)]) -> String {
             if !group.installs_on(&os.id) {
                 continue;
             }
-            let updates: Vec<&str> = table
-                .updates_for(&os.id, client)
-                .iter()
-                .map(|u| u.update.as_str())
-                .collect();
+            let updates = updates(&os.id, client);
             let update = if updates.is_empty() {
                 String::new()
             } else {
-                format!(", with {}", updates.join(", or "))
+                format!(", with {updates}")
             };
             return format!(
                 "install and activate a KMS host key of group `{}` on host `{host}` ({}{update})",

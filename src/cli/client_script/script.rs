@@ -6,7 +6,8 @@
 
 use std::fmt::Write as _;
 
-use kmsconf_model::catalog;
+use kmsconf_model::catalog::{self, Edition};
+use kmsconf_model::config::ProductId;
 use kmsconf_model::coverage::coverage;
 
 use super::{message, Script, Target};
@@ -124,84 +125,89 @@ pub(super) fn ps1(s: &Script) -> String {
 
 /// What both forms run.
 fn body(s: &Script) -> String {
-    let mut out = String::new();
-    let mut line = |l: &str| {
-        out.push_str(l);
-        out.push('\n');
-    };
-    line("$ErrorActionPreference = 'Stop'");
+    let mut lines: Vec<String> = vec!["$ErrorActionPreference = 'Stop'".into()];
     match &s.target {
         Target::Machine { name, port } => {
-            line(&format!("$KmsMachine = {}", ps_quote(name)));
-            line(&format!("$KmsPort = [uint32]{port}"));
+            lines.push(format!("$KmsMachine = {}", ps_quote(name)));
+            lines.push(format!("$KmsPort = [uint32]{port}"));
         }
-        Target::Domain(domain) => line(&format!("$KmsDomain = {}", ps_quote(domain))),
+        Target::Domain(domain) => lines.push(format!("$KmsDomain = {}", ps_quote(domain))),
     }
-    line(&format!(
+    lines.push(format!(
         "$KmsTarget = {}",
         ps_quote(&target_text(&s.target))
     ));
-    line(PRELUDE.trim_end());
-    line("$service = Get-CimInstance -ClassName SoftwareLicensingService");
-    if let Some(e) = s.windows {
-        line(&format!("# {}", comment_text(&e.name)));
-        line(&format!(
-            "Invoke-Licensing $service 'InstallProductKey' @{{ ProductKey = {} }}",
-            ps_quote(&e.key)
+    lines.push(PRELUDE.trim_end().into());
+    lines.push("$service = Get-CimInstance -ClassName SoftwareLicensingService".into());
+    lines.extend(install_keys(s));
+    lines.extend(point_at(&s.target).iter().map(|l| l.to_string()));
+    lines.push("Invoke-Licensing $service 'RefreshLicenseStatus'".into());
+    lines.push(
+        "# activate (slmgr.vbs /ato) each product with a KMS client key, then read its status back"
+            .into(),
+    );
+    let app = |id| {
+        catalog::product(id)
+            .map(|p| p.application_id.clone())
+            .unwrap_or_default()
+    };
+    lines.push(format!(
+        "Enable-KmsClient {} 'Windows'",
+        ps_quote(&app(ProductId::Windows))
+    ));
+    if let Some(first) = s.office.first() {
+        lines.push(format!(
+            "Enable-KmsClient {} {}",
+            ps_quote(&app(first.product)),
+            ps_quote(&catalog::product_name(first.product))
         ));
     }
+    lines.push("Write-Output ('Activated against {0}.' -f $KmsTarget)".into());
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// `InstallProductKey` for each edition's GVLK; Office only where Windows' own service licenses it.
+fn install_keys(s: &Script) -> Vec<String> {
+    let install = |e: &Edition| {
+        [
+            format!("# {}", comment_text(&e.name)),
+            format!(
+                "Invoke-Licensing $service 'InstallProductKey' @{{ ProductKey = {} }}",
+                ps_quote(&e.key)
+            ),
+        ]
+    };
+    let mut lines: Vec<String> = s.windows.into_iter().flat_map(install).collect();
     if let Some(first) = s.office.first() {
         let office = &coverage().office_licensing;
-        line(&format!(
+        lines.push(format!(
             "# {}: licensed by the same service on Windows version {} and later",
             comment_text(&catalog::product_name(first.product)),
             office.min_windows_version
         ));
-        line(&format!("if ([Environment]::OSVersion.Version -lt [version]{}) {{ throw 'Office on this Windows is licensed by its own service (osppsvc): activate it with ospp.vbs' }}", ps_quote(&office.min_windows_version)));
-        for e in &s.office {
-            line(&format!("# {}", comment_text(&e.name)));
-            line(&format!(
-                "Invoke-Licensing $service 'InstallProductKey' @{{ ProductKey = {} }}",
-                ps_quote(&e.key)
-            ));
-        }
+        lines.push(format!("if ([Environment]::OSVersion.Version -lt [version]{}) {{ throw 'Office on this Windows is licensed by its own service (osppsvc): activate it with ospp.vbs' }}", ps_quote(&office.min_windows_version)));
+        lines.extend(s.office.iter().copied().flat_map(install));
     }
-    match &s.target {
-        Target::Machine { .. } => {
-            line("# use this KMS host (slmgr.vbs /skms NAME:PORT)");
-            line("Invoke-Licensing $service 'SetKeyManagementServiceMachine' @{ MachineName = $KmsMachine }");
-            line("Invoke-Licensing $service 'SetKeyManagementServicePort' @{ PortNumber = $KmsPort }");
-        }
-        Target::Domain(_) => {
-            line("# find KMS hosts in this domain's _vlmcs._tcp records (slmgr.vbs /skms-domain, then /ckms: a set host name would override the domain)");
-            line("Invoke-Licensing $service 'SetKeyManagementServiceLookupDomain' @{ LookupDomain = $KmsDomain }");
-            line("Invoke-Licensing $service 'ClearKeyManagementServiceMachine'");
-            line("Invoke-Licensing $service 'ClearKeyManagementServicePort'");
-        }
+    lines
+}
+
+/// Where the client looks for its KMS host: one machine and port, or a domain's SRV records.
+fn point_at(target: &Target) -> &'static [&'static str] {
+    match target {
+        Target::Machine { .. } => &[
+            "# use this KMS host (slmgr.vbs /skms NAME:PORT)",
+            "Invoke-Licensing $service 'SetKeyManagementServiceMachine' @{ MachineName = $KmsMachine }",
+            "Invoke-Licensing $service 'SetKeyManagementServicePort' @{ PortNumber = $KmsPort }",
+        ],
+        Target::Domain(_) => &[
+            "# find KMS hosts in this domain's _vlmcs._tcp records (slmgr.vbs /skms-domain, then /ckms: a set host name would override the domain)",
+            "Invoke-Licensing $service 'SetKeyManagementServiceLookupDomain' @{ LookupDomain = $KmsDomain }",
+            "Invoke-Licensing $service 'ClearKeyManagementServiceMachine'",
+            "Invoke-Licensing $service 'ClearKeyManagementServicePort'",
+        ],
     }
-    line("Invoke-Licensing $service 'RefreshLicenseStatus'");
-    line(
-        "# activate (slmgr.vbs /ato) each product with a KMS client key, then read its status back",
-    );
-    let windows = catalog::product(kmsconf_model::config::ProductId::Windows)
-        .map(|p| p.application_id.clone())
-        .unwrap_or_default();
-    line(&format!(
-        "Enable-KmsClient {} 'Windows'",
-        ps_quote(&windows)
-    ));
-    if let Some(first) = s.office.first() {
-        let app = catalog::product(first.product)
-            .map(|p| p.application_id.clone())
-            .unwrap_or_default();
-        line(&format!(
-            "Enable-KmsClient {} {}",
-            ps_quote(&app),
-            ps_quote(&catalog::product_name(first.product))
-        ));
-    }
-    line("Write-Output ('Activated against {0}.' -f $KmsTarget)");
-    out
 }
 
 /// The helpers: an elevation check, each CIM call with its return value checked, and the
