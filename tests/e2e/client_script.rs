@@ -116,6 +116,30 @@ fn the_powershell_calls_cim_methods_of_the_facts_table_and_no_vbscript() {
         );
     }
     snapshot("client-script-office-2021.ps1", &ps1);
+
+    // Office alone: Windows, which may hold a MAK or a retail key, is not activated
+    let office_only = p
+        .ok(
+            &[
+                "client-script",
+                "--host",
+                "kms01",
+                "--edition",
+                "office-2021-standard",
+                "--format",
+                "ps1",
+            ],
+            0,
+        )
+        .stdout;
+    assert!(
+        !office_only.contains("Enable-KmsClient '55c92734"),
+        "{office_only}"
+    );
+    assert!(
+        office_only.contains("Enable-KmsClient '0ff1ce15"),
+        "{office_only}"
+    );
 }
 
 #[test]

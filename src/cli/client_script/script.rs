@@ -151,10 +151,13 @@ fn body(s: &Script) -> String {
             .map(|p| p.application_id.clone())
             .unwrap_or_default()
     };
-    lines.push(format!(
-        "Enable-KmsClient {} 'Windows'",
-        ps_quote(&app(ProductId::Windows))
-    ));
+    // Office editions alone: Windows may be licensed otherwise (a MAK, retail), so it is left be
+    if s.windows.is_some() || s.office.is_empty() {
+        lines.push(format!(
+            "Enable-KmsClient {} 'Windows'",
+            ps_quote(&app(ProductId::Windows))
+        ));
+    }
     if let Some(first) = s.office.first() {
         lines.push(format!(
             "Enable-KmsClient {} {}",
