@@ -5,6 +5,7 @@
 //! here.
 
 pub mod adba;
+mod coverage;
 mod dns;
 mod facts;
 mod host;
@@ -27,6 +28,7 @@ use crate::failure::HostFailure;
 use crate::session;
 use crate::Error;
 
+pub use coverage::{check_coverage, FLEET};
 pub use dns::{
     check_srv, check_stale_srv, check_unpublished, dns_checks, ExpectedSrv, RetiredSrv, SrvLookup,
     SrvRecord,
@@ -61,6 +63,8 @@ pub const WINDOWS_FACTS: &str = "windows-facts";
 pub const ADBA_CONTAINER: &str = "adba-container";
 pub const ADBA_DUPLICATES: &str = "adba-duplicates";
 pub const ADBA_STALE: &str = "adba-stale";
+/// `[fleet] clients`: each family is activated by a present, licensed KMS host key.
+pub const CLIENT_COVERAGE: &str = "client-coverage";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -106,7 +110,7 @@ pub struct Check {
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
             NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS, ADBA_CONTAINER, ADBA_DUPLICATES,
-            ADBA_STALE
+            ADBA_STALE, CLIENT_COVERAGE
         ])
     )]
     pub check: &'static str,
@@ -170,6 +174,9 @@ pub struct Diagnosis {
     pub checks: Vec<Check>,
     /// `(host, notice)` when the discovery created the host.
     pub created: Option<(String, String)>,
+    /// What discovery read, for the checks across hosts (`client-coverage`); `None` for a
+    /// retired host or one that could not be read.
+    pub state: Option<HostState>,
 }
 
 /// Every check of the selected hosts (all when `only` is empty) and, when `[dns]` is selected,
@@ -198,7 +205,19 @@ pub fn run(
         .filter_map(|(_, d)| d.created.clone())
         .collect();
     let hosts = per_host.iter().map(|(name, _)| name.clone()).collect();
+    // the fleet's coverage is a question about every host: not asked of a `--host` selection
+    let coverage = match (&config.fleet, only.is_empty()) {
+        (Some(fleet), true) => {
+            let states: Vec<(&str, &HostState)> = per_host
+                .iter()
+                .filter_map(|(name, d)| d.state.as_ref().map(|s| (name.as_str(), s)))
+                .collect();
+            check_coverage(fleet, &states)
+        }
+        _ => Vec::new(),
+    };
     let mut checks: Vec<Check> = per_host.into_iter().flat_map(|(_, d)| d.checks).collect();
+    checks.extend(coverage);
     if let Some(inputs) = dns_inputs(config, only) {
         let lookup = SrvResolver::new(&inputs.server);
         checks.extend(dns_checks(&inputs.expected, &inputs.retired, &lookup));
@@ -280,7 +299,12 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     } else {
         check_host(cfg, &observed, &probe)
     };
-    Diagnosis { checks, created }
+    let state = observed.state.ok().filter(|_| !cfg.is_retired());
+    Diagnosis {
+        checks,
+        created,
+        state,
+    }
 }
 
 /// The address the port check connects to: the host's `address`, else its name.

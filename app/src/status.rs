@@ -8,7 +8,7 @@ use kmsconf_targets::Connect;
 use crate::session;
 use crate::Error;
 
-pub use status::{HostStatus, ProductStatus, ServiceStatus};
+pub use status::{HostStatus, KeyCoverage, ProductStatus, ServiceStatus};
 
 /// Every selected host's status, and the lab hosts the discovery created.
 #[derive(Debug, Clone)]

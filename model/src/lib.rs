@@ -10,6 +10,7 @@ pub mod adba;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod dns;
 pub mod error;
 pub mod facts;

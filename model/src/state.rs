@@ -259,6 +259,10 @@ pub struct ProductState {
     /// The cumulative request counters of this KMS host product (`slmgr.vbs /dli`). Volatile.
     #[serde(default)]
     pub requests: RequestCounters,
+    /// `Description` (`Windows(R) Operating System, VOLUME_KMS_WS22 channel`): for a KMS host key,
+    /// the channel text that tells which clients it activates (`kmsconf_model::coverage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `KeyManagementServiceTotalRequests`, `...FailedRequests` and the per-license-status request
@@ -379,6 +383,7 @@ impl ProductState {
             current_count: None,
             required_count: None,
             requests: RequestCounters::default(),
+            description: None,
         }
     }
 
@@ -475,6 +480,7 @@ impl HostState {
             current_count: None,
             required_count: None,
             requests: RequestCounters::default(),
+            description: None,
         };
         Self {
             computer_name: computer_name.to_string(),

@@ -293,6 +293,7 @@ mod tests {
                 current_count: None,
                 required_count: None,
                 requests: Default::default(),
+                description: None,
             },
         );
         let e = export("kms01", "lab:kms01.json", &state);

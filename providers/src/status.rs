@@ -178,6 +178,54 @@ pub struct ProductStatus {
     pub required_count_server: Option<u32>,
     pub grace_minutes: u32,
     pub requests: RequestCounters,
+    /// What the installed KMS host key activates; absent without a KMS host key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activates: Option<KeyCoverage>,
+}
+
+/// The clients a KMS host key activates, by its group in kmsconf's coverage table
+/// (`model/data/coverage.toml`), and where that was read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct KeyCoverage {
+    /// The group id (`windows-server-2022`); null when the Description names no group kmsconf
+    /// knows.
+    pub group: Option<String>,
+    /// Microsoft's name of the group (`Volume License for Windows Server 2022`).
+    pub name: Option<String>,
+    /// Client family ids the key activates (`[fleet] clients` takes them).
+    pub clients: Vec<String>,
+    /// Host operating systems the key installs on.
+    pub hosted_on: Vec<String>,
+    /// What told the group: the product's `Description`, or (Office) its product.
+    pub read_from: String,
+    /// The table's source for the group's row.
+    pub source: Option<String>,
+    /// false: no source confirms the row, or the Description text that names the group.
+    pub verified: bool,
+}
+
+/// The coverage of the KMS host key of `id`, when `p` holds one.
+fn key_coverage(id: ProductId, p: &ProductState) -> Option<KeyCoverage> {
+    if p.channel != Channel::KmsHost {
+        return None;
+    }
+    let table = kmsconf_model::coverage::coverage();
+    let description = p.description.as_deref();
+    let read_from = match (id.is_office(), description) {
+        (true, _) => format!("product `{id}`"),
+        (false, Some(d)) => format!("Description `{d}`"),
+        (false, None) => "no Description".to_string(),
+    };
+    let group = table.group_of(id.id(), description);
+    Some(KeyCoverage {
+        group: group.map(|g| g.id.clone()),
+        name: group.map(|g| g.name.clone()),
+        clients: group.map(|g| g.activates.clone()).unwrap_or_default(),
+        hosted_on: group.map(|g| g.hosted_on.clone()).unwrap_or_default(),
+        read_from,
+        source: group.and_then(|g| table.sources.get(&g.source).cloned()),
+        verified: group.is_some_and(|g| g.verified && (id.is_office() || g.channel_verified)),
+    })
 }
 
 pub(crate) fn product_status(
@@ -204,5 +252,6 @@ pub(crate) fn product_status(
         required_count_server: info.and_then(|i| i.required_count_server),
         grace_minutes: observed.map_or(0, |p| p.grace_minutes),
         requests: observed.map(|p| p.requests.clone()).unwrap_or_default(),
+        activates: observed.and_then(|p| key_coverage(id, p)),
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_app::output::StatusOutput;
-use kmsconf_app::status::{self, HostStatus, ProductStatus};
+use kmsconf_app::status::{self, HostStatus, KeyCoverage, ProductStatus};
 use kmsconf_model::config::{HostLifecycle, ProductId};
 use kmsconf_model::state::{Channel, LicenseStatus};
 
@@ -145,6 +145,30 @@ fn count_cell(p: &ProductStatus) -> String {
     format!("{count}/{} {verdict}", p.required_count)
 }
 
+/// What a KMS host key activates, what told its group, and whether a source confirms it.
+fn activates_line(a: &KeyCoverage) -> String {
+    let read_from = inline(&a.read_from);
+    match (&a.name, a.clients.is_empty()) {
+        (Some(name), false) => format!(
+            "activates {} ({name}, from {read_from}; source: {}{}): {}",
+            a.clients.len(),
+            a.source.as_deref().map_or("none", source_title),
+            if a.verified { "" } else { "; unverified" },
+            a.clients.join(", ")
+        ),
+        _ => format!("activates: unknown: {read_from} names no KMS host key group kmsconf knows (model/data/coverage.toml)"),
+    }
+}
+
+/// A source's title without its details: up to the quoted title (`Microsoft Learn, "..."`),
+/// else up to the first parenthesis.
+fn source_title(source: &str) -> &str {
+    match source.find("\" (") {
+        Some(end) => &source[..=end],
+        None => source.split(" (").next().unwrap_or(source),
+    }
+}
+
 fn products(out: &mut String, list: &[ProductStatus], style: Style) {
     if list.is_empty() {
         let _ = writeln!(out, "  no KMS host product declared or installed");
@@ -183,6 +207,9 @@ fn products(out: &mut String, list: &[ProductStatus], style: Style) {
     let _ = writeln!(out, "{}", style.dim(&line(header)));
     for (r, p) in rows.iter().zip(list) {
         let _ = writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]));
+        if let Some(a) = &p.activates {
+            let _ = writeln!(out, "    {}", activates_line(a));
+        }
         let q = &p.requests;
         if q.total > 0 {
             let _ = writeln!(

@@ -169,6 +169,12 @@ pub enum LabStateError {
     Format { found: u64, expected: u32 },
     #[error("`latency_ms` is {found}, outside 0..={max}")]
     Latency { found: u64, max: u64 },
+    #[error("`host_key_groups`: `{partial}` names `{group}`, which is no Windows KMS host key group (groups: {known})")]
+    HostKeyGroup {
+        partial: String,
+        group: String,
+        known: String,
+    },
     #[error("{0}")]
     Encode(#[source] serde_json::Error),
 }

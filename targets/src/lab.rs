@@ -19,9 +19,11 @@
 pub mod agent;
 mod cim;
 pub mod clients;
+mod groups;
 pub mod listen;
 mod operations;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,6 +74,11 @@ pub struct LabFile {
     /// uses (what a Windows host's CIM properties show, its registry showing `host.service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_service: Option<ServiceState>,
+    /// The KMS host key group (`model/data/coverage.toml`) of a Windows KMS host key, by the
+    /// key's last five characters; a key not listed is of the group of the host's own Windows
+    /// (`host.os`). Decides the `Description` the product shows, and so what it activates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_key_groups: BTreeMap<String, String>,
     /// Where files from before `PATH.lock` counted the round trips kept the count: still read,
     /// so they load unchanged, and no longer written.
     #[serde(default, skip_serializing)]
@@ -111,6 +118,7 @@ impl LabFile {
             clock_offset_seconds: 0,
             clients: Vec::new(),
             running_service: None,
+            host_key_groups: BTreeMap::new(),
             round_trips: serde::de::IgnoredAny,
         };
         let observed = clients::observe(&file, 0);
@@ -473,6 +481,7 @@ fn parse(path: &Path, text: &[u8]) -> Result<LabFile, Error> {
             max: MAX_LATENCY_MS,
         }));
     }
+    groups::check(&file).map_err(invalid)?;
     add_built_in_rules(&mut file.host.firewall);
     Ok(file)
 }

@@ -11,11 +11,13 @@ mod adba;
 #[cfg(unix)]
 mod agent;
 mod bounded;
+mod client_script;
 mod common;
 mod config_schema;
 #[cfg(unix)] // an ssh relay that damages the agent
 mod contact;
 mod corpus;
+mod coverage;
 mod day2;
 #[cfg(unix)]
 mod dns;

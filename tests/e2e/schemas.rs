@@ -149,3 +149,33 @@ fn status_json_reports_an_unreadable_host_as_a_failure_object() {
     valid("status", &run);
     snapshot_run("status-unreachable.json", &p, &run);
 }
+
+/// `[fleet] clients`: the `client-coverage` checks and a key's `activates` match their schemas.
+#[test]
+fn coverage_output_matches_its_schemas() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        &format!(
+            "[fleet]\nclients = [\"windows-11\", \"windows-server-2025\"]\n\n{}",
+            single_host("")
+        ),
+    );
+    p.ok(&["apply", "--auto-approve"], 0);
+    let doctor = valid("doctor", &p.ok(&["doctor", "--json"], 1));
+    let coverage: Vec<&Value> = doctor["checks"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter(|c| c["check"] == "client-coverage")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(coverage.len(), 2, "{doctor:#}");
+    let status = valid("status", &p.ok(&["status", "--json"], 0));
+    assert_eq!(
+        host(&status, "hosts", "kms01")["products"][0]["activates"]["group"],
+        "windows-server-2022",
+        "{status:#}"
+    );
+}

@@ -47,8 +47,17 @@ pub struct Config {
     pub dns: Option<DnsConfig>,
     /// Active Directory-based activation: the forest's activation objects.
     pub active_directory: Option<AdConfig>,
+    /// `[fleet]`: the clients the hosts must activate; `None` when the config does not say.
+    pub fleet: Option<FleetConfig>,
     /// Warnings found while loading (literal secrets, settings that have no effect).
     pub warnings: Vec<Diagnostic>,
+}
+
+/// `[fleet]`: what the KMS hosts serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// Client family ids of the coverage table, as written, without repeats.
+    pub clients: Vec<String>,
 }
 
 /// The desired state of one host.
@@ -366,12 +375,13 @@ impl Config {
             .into_iter()
             .partition(|d| d.severity == Severity::Error);
         match config {
-            Some((hosts, dns, active_directory)) if errors.is_empty() => Ok(Config {
+            Some((hosts, dns, active_directory, fleet)) if errors.is_empty() => Ok(Config {
                 path: path.to_path_buf(),
                 dir,
                 hosts,
                 dns,
                 active_directory,
+                fleet,
                 warnings,
             }),
             _ => Err(Error::Invalid(errors.into_iter().chain(warnings).collect())),

@@ -72,6 +72,20 @@ pub struct ConfigWire {
     pub dns: Option<DnsWire>,
     /// Active Directory-based activation: the activation objects of the forest.
     pub active_directory: Option<ActiveDirectoryWire>,
+    /// What the KMS hosts serve: the client families `doctor` checks the host keys cover.
+    pub fleet: Option<FleetWire>,
+}
+
+/// The clients the KMS hosts of this config activate.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetWire {
+    /// Client families (ids of `model/data/coverage.toml`: `windows-11`, `windows-server-2025`,
+    /// `office-ltsc-2024`, ...) that at least one present, licensed KMS host key must activate,
+    /// on a host OS that key installs on (`doctor` check `client-coverage`).
+    #[serde(default)]
+    #[schemars(extend("items" = { "enum": crate::coverage::client_ids() }))]
+    pub clients: Vec<At<String>>,
 }
 
 /// The desired state of one KMS host.

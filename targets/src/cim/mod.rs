@@ -338,16 +338,22 @@ pub fn product_state(p: &CimProduct) -> Result<ProductState, CimError> {
             status,
         })?;
     let grace = p.grace_period_remaining.unwrap_or(0);
+    let channel = channel(p);
     let state = ProductState {
         activation_id: Some(p.id.to_ascii_lowercase()).filter(|id| !id.is_empty()),
         partial_key: p.partial_product_key.clone().filter(|k| !k.is_empty()),
-        channel: channel(p),
+        channel,
         license_status,
         installation_id: p.offline_installation_id.clone().filter(|i| !i.is_empty()),
         grace_minutes: u32::try_from(grace.max(0)).unwrap_or(u32::MAX),
         current_count: None,
         required_count: None,
         requests: kmsconf_model::state::RequestCounters::default(),
+        // kept for a KMS host key only: its channel text says which clients it activates
+        description: p
+            .description
+            .clone()
+            .filter(|d| channel == Channel::KmsHost && !d.is_empty() && d.len() <= 512),
     };
     state.check_protocol()?;
     Ok(state)

@@ -283,11 +283,11 @@ fn product(id: ProductId, p: &ProductState) -> Value {
         ("Name", json!(catalog::product_name(id))),
         (
             "Description",
-            json!(format!(
+            json!(p.description.clone().unwrap_or_else(|| format!(
                 "{}, {} channel",
                 catalog::product_name(id),
                 channel.map_or("VOLUME_KMS", |c| c.1)
-            )),
+            ))),
         ),
         ("PartialProductKey", json!(p.partial_key)),
         ("ProductKeyChannel", json!(channel.map(|c| c.0))),

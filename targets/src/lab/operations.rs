@@ -157,6 +157,7 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
     }
     let iid = installation_id(&file.host_id, product, key.secret().expose());
     let office = product.is_office();
+    let group = super::groups::group(file, product, &key.partial());
     file.host.products.insert(
         product,
         ProductState {
@@ -169,6 +170,7 @@ fn install_product_key(file: &mut LabFile, product: ProductId, key: &ProductKey)
             },
             installation_id: Some(iid),
             grace_minutes: if office { 0 } else { 43200 },
+            description: Some(super::groups::description(product, group)),
             ..ProductState::empty()
         },
     );

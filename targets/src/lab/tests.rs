@@ -166,7 +166,10 @@ fn a_pending_restart_shows_only_where_a_host_would_show_it() {
     assert!(!pending());
     let publish = set("publish_domains", SettingValue::List(Vec::new()));
     t.execute(&publish).expect("run");
-    assert!(!pending(), "the publish list alone shows no pending restart");
+    assert!(
+        !pending(),
+        "the publish list alone shows no pending restart"
+    );
     let port = set("port", SettingValue::U16(1689));
     assert_eq!(t.execute(&port).expect("run")[0], ChangeStatus::applied());
     assert!(pending(), "a written port differs from the running one");

@@ -9,6 +9,7 @@ mod adba;
 mod depth;
 mod dns;
 mod firewall;
+mod fleet;
 mod hosts;
 mod products;
 mod secrets;
@@ -24,8 +25,8 @@ use serde::Deserialize;
 use toml::de::{DeString, DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
-use super::wire::{ActiveDirectoryWire, DnsWire, HostLifecycle, HostWire};
-use super::{AdConfig, DnsConfig, HostConfig};
+use super::wire::{ActiveDirectoryWire, DnsWire, FleetWire, HostLifecycle, HostWire};
+use super::{AdConfig, DnsConfig, FleetConfig, HostConfig};
 use dns::Published;
 use kmsconf_engine::diagnostic::{Diagnostic, LineIndex, Location};
 
@@ -71,12 +72,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// What validation produced: the hosts, and the `[dns]` and `[active_directory]` tables when
-/// there are.
+/// What validation produced: the hosts, and the `[dns]`, `[active_directory]` and `[fleet]`
+/// tables when there are.
 type Validated = (
     BTreeMap<String, HostConfig>,
     Option<DnsConfig>,
     Option<AdConfig>,
+    Option<FleetConfig>,
 );
 
 /// What the top-level tables held, with the places the cross-host checks point at.
@@ -91,6 +93,7 @@ struct Found {
     published: Vec<Published>,
     active_directory: Option<AdConfig>,
     vias: adba::Vias,
+    fleet: Option<FleetConfig>,
 }
 
 pub(super) fn validate(
@@ -126,7 +129,7 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
     dns::check_published(ctx, found.dns_at, hosts, &found.published);
     dns::check_retired(ctx, found.dns_at, hosts);
     adba::check_via(ctx, found.active_directory.is_some(), &found.vias, hosts);
-    (found.hosts, found.dns, found.active_directory)
+    (found.hosts, found.dns, found.active_directory, found.fleet)
 }
 
 /// Reads the config one part ([`sections::split`]) at a time: `None` when it is not laid out so
@@ -136,6 +139,7 @@ fn check_across_hosts(ctx: &mut Ctx, mut found: Found) -> Validated {
 fn read_by_parts(ctx: &mut Ctx) -> Option<Found> {
     let mut found = Found::default();
     let mut owners = HashSet::new();
+    let mut fleet_seen = false;
     for part in sections::split(ctx.source)? {
         let mut root = DeTable::parse(&ctx.source[part.clone()])
             .ok()?
@@ -148,6 +152,9 @@ fn read_by_parts(ctx: &mut Ctx) -> Option<Found> {
         ctx.base = part.start;
         match key.get_ref().as_ref() {
             "dns" if owners.insert(None) => read_dns(ctx, &mut found, key.span().start, value),
+            "fleet" if !std::mem::replace(&mut fleet_seen, true) => {
+                read_fleet(ctx, &mut found, value);
+            }
             "hosts" => {
                 let DeValue::Table(hosts) = value.into_inner() else {
                     return None;
@@ -176,11 +183,13 @@ fn read_whole(ctx: &mut Ctx, root: DeTable) -> Found {
             read_hosts(ctx, &mut found, value);
         } else if key.get_ref() == "active_directory" {
             read_active_directory(ctx, &mut found, key.span().start, value);
+        } else if key.get_ref() == "fleet" {
+            read_fleet(ctx, &mut found, value);
         } else {
             ctx.error(
                 key.span().start,
                 format!(
-                    "unknown key `{}`, expected `hosts`, `dns` or `active_directory`",
+                    "unknown key `{}`, expected `hosts`, `dns`, `active_directory` or `fleet`",
                     key.get_ref()
                 ),
             );
@@ -232,6 +241,17 @@ fn read_active_directory(ctx: &mut Ctx, found: &mut Found, at: usize, value: Spa
             found.active_directory = Some(config);
             found.vias = vias;
         }
+        Err(e) => {
+            let offset = e.span().map_or(at, |s| s.start);
+            ctx.error(offset, e.message().trim().to_string());
+        }
+    }
+}
+
+fn read_fleet(ctx: &mut Ctx, found: &mut Found, value: Spanned<DeValue>) {
+    let at = value.span().start;
+    match FleetWire::deserialize(ValueDeserializer::from(value)) {
+        Ok(wire) => found.fleet = Some(fleet::convert(ctx, wire)),
         Err(e) => {
             let offset = e.span().map_or(at, |s| s.start);
             ctx.error(offset, e.message().trim().to_string());
