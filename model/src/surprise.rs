@@ -162,9 +162,10 @@ fn settings_of(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Built-in rules the table lists for a group the host shows without them. The planner opens a
+/// Built-in rules the table lists for a group the host shows without them: one surprise per
+/// group (a host missing one rule names it; one missing several lists them). The planner opens a
 /// profile whose rule is missing on the group's other rule (Microsoft's documented command), so
-/// no change relies on the missing rule: a warning only.
+/// no change relies on the missing rules: a warning only.
 fn firewall_rules(state: &HostState) -> Vec<Surprise> {
     let mut found = Vec::new();
     for group in RuleGroup::ALL {
@@ -174,31 +175,66 @@ fn firewall_rules(state: &HostState) -> Vec<Surprise> {
         ) else {
             continue;
         };
-        for rule in info
+        let missing: Vec<_> = info
             .rules
             .iter()
             .filter(|r| !seen.rules.contains_key(&r.name))
-        {
-            let profiles: Vec<String> = rule.profiles.iter().map(ToString::to_string).collect();
-            let filter = match (&rule.local_port, &rule.icmp_type) {
-                (Some(port), _) => format!("{} {port}", rule.protocol),
-                (None, Some(icmp)) => format!("{} {icmp}", rule.protocol),
-                (None, None) => rule.protocol.clone(),
-            };
-            found.push(Surprise {
+            .collect();
+        let Some(first) = missing.first() else {
+            continue;
+        };
+        let mut sources: Vec<&str> = missing.iter().map(|r| r.source.as_str()).collect();
+        sources.dedup();
+        let described: Vec<String> = missing.iter().map(|r| describe_rule(r)).collect();
+        found.push(match missing.as_slice() {
+            [rule] => Surprise {
                 fact: format!("firewall rule {}", rule.name),
                 source: rule.source.clone(),
                 expected: format!(
-                    "a built-in rule of the {} group ({filter}, profiles {})",
+                    "a built-in rule of the {} group ({})",
                     group.display_name(),
-                    profiles.join(", ")
+                    described[0]
                 ),
                 observed: "no such rule".into(),
                 affects: Vec::new(),
-            });
-        }
+            },
+            _ => Surprise {
+                fact: format!("firewall rules of the {} group", group.display_name()),
+                source: if sources.len() == 1 {
+                    first.source.clone()
+                } else {
+                    sources.join(", ")
+                },
+                expected: format!(
+                    "{} of its built-in rules, among them {} ({})",
+                    missing.len(),
+                    first.name,
+                    described[0]
+                ),
+                observed: format!(
+                    "none of {}",
+                    missing
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                affects: Vec::new(),
+            },
+        });
     }
     found
+}
+
+/// `TCP 445, profiles private, public`: a rule's filter and profiles, as the table gives them.
+fn describe_rule(rule: &crate::facts::RuleInfo) -> String {
+    let profiles: Vec<String> = rule.profiles.iter().map(ToString::to_string).collect();
+    let filter = match (&rule.local_port, &rule.icmp_type) {
+        (Some(port), _) => format!("{} {port}", rule.protocol),
+        (None, Some(icmp)) => format!("{} {icmp}", rule.protocol),
+        (None, None) => rule.protocol.clone(),
+    };
+    format!("{filter}, profiles {}", profiles.join(", "))
 }
 
 #[cfg(test)]
