@@ -30,6 +30,27 @@ pub struct Facts {
     /// What the agent and its bootstrap rely on in PowerShell and .NET on the host.
     #[serde(default)]
     pub agent: Vec<AgentFact>,
+    /// The events a KMS host logs: the log, the provider and the data each carries, in order.
+    #[serde(default)]
+    pub event: Vec<EventFact>,
+}
+
+/// One event the Software Protection service logs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFact {
+    pub id: u32,
+    /// The log's name as `Get-WinEvent -FilterHashtable @{ LogName = ... }` takes it.
+    pub log: String,
+    pub provider: String,
+    /// `kms-host` or `kms-client`.
+    pub logged_by: String,
+    pub message: String,
+    /// The names of its data, in the order the event carries them.
+    pub fields: Vec<String>,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    pub source: String,
 }
 
 /// One fact the agent relies on: a named value, its source, and whether a source confirms it.
@@ -304,6 +325,11 @@ impl Facts {
         self.method
             .iter()
             .find(|m| m.class == class && m.name == name)
+    }
+
+    /// The row of event `id`.
+    pub fn event(&self, id: u32) -> Option<&EventFact> {
+        self.event.iter().find(|e| e.id == id)
     }
 
     /// The HRESULT row of `code`.

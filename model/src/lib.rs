@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod dns;
 pub mod error;
+pub mod events;
 pub mod facts;
 pub mod failure;
 pub mod keys;

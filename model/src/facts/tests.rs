@@ -23,6 +23,7 @@ fn the_table_parses_and_every_row_names_a_known_source() {
         .chain(f.winrm.iter().map(|w| &w.source))
         .chain(f.firewall_error.iter().map(|e| &e.source))
         .chain(f.agent.iter().map(|a| &a.source))
+        .chain(f.event.iter().map(|e| &e.source))
         .collect();
     for s in sources {
         assert!(
@@ -180,4 +181,21 @@ fn a_missing_rule_is_the_cmdlets_not_found_error() {
         facts().rule_not_found("SPPSVC-In-TCP-NoScope"),
         "No MSFT_NetFirewallRule objects found with property 'InstanceID' equal to 'SPPSVC-In-TCP-NoScope'.  Verify the value of the property and retry. (ObjectNotFound)"
     );
+}
+
+/// The events `kmsconf clients` reads: 12290 from the Key Management Service log with its nine
+/// fields in the guide's order, 12293 from the Application log (where the sources put it).
+#[test]
+fn the_kms_events_are_where_the_sources_put_them() {
+    let f = facts();
+    let request = f.event(crate::events::REQUEST_EVENT).expect("12290");
+    assert_eq!(request.log, crate::events::REQUEST_LOG);
+    assert_eq!(request.fields.len(), crate::events::REQUEST_FIELDS);
+    assert_eq!(request.fields[3], "cmid");
+    assert_eq!(request.fields[8], "activation_id");
+    let dns = f.event(crate::events::DNS_FAILURE_EVENT).expect("12293");
+    assert_eq!(dns.log, crate::events::DNS_FAILURE_LOG);
+    assert_eq!(dns.provider, crate::events::PROVIDER);
+    assert_eq!(dns.fields, ["hresult", "dns_domain"]);
+    assert!(f.hresult(0x8007_2338).is_some());
 }
