@@ -140,7 +140,11 @@ pub struct EventLog {
 pub enum EventError {
     #[error("the host's clock {} is not an RFC 3339 time", shown(.0))]
     Clock(String),
-    #[error("event {id} at {}: {field} {} is not {expected}", shown(time), shown(value))]
+    #[error(
+        "event {id} at {}: {field} {} is not {expected}",
+        shown(time),
+        shown(value)
+    )]
     Field {
         id: u32,
         time: String,
@@ -233,7 +237,8 @@ fn request(event: &WireEvent) -> Result<RequestEvent, EventError> {
     };
     let at = timestamp(&event.time).ok_or_else(|| bad("TimeCreated", &event.time, "a time"))?;
     let result = parse_code(f[0]).ok_or_else(|| bad("result", f[0], "an HRESULT"))?;
-    let min_count = small_number(f[1], 10_000).ok_or_else(|| bad("minimum count", f[1], "a count"))?;
+    let min_count =
+        small_number(f[1], 10_000).ok_or_else(|| bad("minimum count", f[1], "a count"))?;
     let fqdn = fqdn(f[2]).ok_or_else(|| bad("client name", f[2], "a DNS name"))?;
     let cmid = guid(f[3]).ok_or_else(|| bad("CMID", f[3], "a GUID"))?;
     let vm = match f[5] {

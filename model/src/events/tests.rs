@@ -82,7 +82,11 @@ fn every_field_out_of_shape_is_rejected_and_named() {
         assert!(!log.rejections[0].contains('\u{1b}'), "escaped");
     }
     let short = parse(&wire(vec![event(12290, &GOOD[..4])])).expect("parses");
-    assert!(short.rejections[0].contains("4 data fields"), "{:?}", short.rejections);
+    assert!(
+        short.rejections[0].contains("4 data fields"),
+        "{:?}",
+        short.rejections
+    );
 }
 
 #[test]
@@ -110,10 +114,16 @@ fn an_unreadable_clock_fails_the_log_and_many_rejections_are_counted_not_listed(
 
 #[test]
 fn names_and_guids() {
-    assert_eq!(fqdn("PC-01.Corp.Example."), Some("pc-01.corp.example".into()));
+    assert_eq!(
+        fqdn("PC-01.Corp.Example."),
+        Some("pc-01.corp.example".into())
+    );
     assert_eq!(fqdn("a..b"), None);
     assert_eq!(fqdn(&"a".repeat(64)), None);
     assert_eq!(fqdn("<script>"), None);
-    assert_eq!(guid("{E5C98033-AAB6-4D0B-9AF9-1D399597DD56}").as_deref(), Some("e5c98033-aab6-4d0b-9af9-1d399597dd56"));
+    assert_eq!(
+        guid("{E5C98033-AAB6-4D0B-9AF9-1D399597DD56}").as_deref(),
+        Some("e5c98033-aab6-4d0b-9af9-1d399597dd56")
+    );
     assert_eq!(guid("e5c98033aab64d0b9af91d399597dd56"), None);
 }
