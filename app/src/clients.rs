@@ -8,7 +8,7 @@ mod summary;
 
 use kmsconf_model::config::{Config, HostConfig};
 use kmsconf_model::events::EventQuery;
-use kmsconf_model::state::LicenseStatus;
+use kmsconf_model::state::{HostState, LicenseStatus};
 use kmsconf_targets::Connect;
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -160,6 +160,29 @@ pub fn run(
 ) -> Result<Vec<HostClients>, Error> {
     session::each_host(config, only, parallelism, |host| {
         read_host(host, connect, since)
+    })
+}
+
+/// One host's event log, summarized against the state a discovery found (a target of its own:
+/// for doctor, which has discovered the host already).
+pub fn read_log(
+    host: &HostConfig,
+    connect: &Connect,
+    state: &HostState,
+    since: i64,
+) -> HostClients {
+    let read = || -> Result<HostClients, HostFailure> {
+        let target = kmsconf_targets::open_host(&host.name, &host.target, connect)
+            .map_err(failure::of_target)?;
+        let log = target
+            .read_events(&EventQuery::since(since))
+            .map_err(failure::of_target)?;
+        Ok(summarize(&host.name, state, &log, since))
+    };
+    read().unwrap_or_else(|error| HostClients {
+        host: host.name.clone(),
+        error: Some(error),
+        ..HostClients::default()
     })
 }
 

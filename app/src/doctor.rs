@@ -5,6 +5,7 @@
 //! here.
 
 mod dns;
+mod events;
 mod host;
 mod probe;
 mod retired;
@@ -29,6 +30,7 @@ pub use dns::{
     check_srv, check_stale_srv, check_unpublished, dns_checks, ExpectedSrv, RetiredSrv, SrvLookup,
     SrvRecord,
 };
+pub use events::{check_events, cmid_duplicates, dns_publishing, kms_idle, service_running};
 pub use host::{
     check_host, clock_skew, count_threshold, firewall_rules, grace_period, port_reachable,
     product_licensed, rearm_count,
@@ -51,6 +53,13 @@ pub const DNS_SRV: &str = "dns-srv";
 pub const PORT_CLOSED: &str = "port-closed";
 pub const NO_HOST_KEY: &str = "no-host-key";
 pub const DNS_UNPUBLISHED: &str = "dns-unpublished";
+/// From the KMS host's event log: cloned images, an idle host, DNS publishing, the service.
+pub const CMID_DUPLICATES: &str = "cmid-duplicates";
+pub const KMS_IDLE: &str = "kms-idle";
+pub const DNS_PUBLISHING: &str = "dns-publishing";
+pub const SERVICE_RUNNING: &str = "service-running";
+/// The event log could not be read, so its checks did not run.
+pub const EVENT_LOG: &str = "event-log";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -93,7 +102,8 @@ pub struct Check {
         extend("enum" = [
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
-            NO_HOST_KEY, DNS_UNPUBLISHED
+            NO_HOST_KEY, DNS_UNPUBLISHED, CMID_DUPLICATES, KMS_IDLE, DNS_PUBLISHING,
+            SERVICE_RUNNING, EVENT_LOG
         ])
     )]
     pub check: &'static str,
@@ -169,15 +179,24 @@ pub struct Report {
     pub created: Vec<(String, String)>,
 }
 
+/// What the event-log checks read: events since `since` (seconds since the epoch), and how old
+/// the newest request may be before the host counts as idle (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventWindow {
+    pub since: i64,
+    pub idle: i64,
+}
+
 /// Diagnoses each selected host, then checks the `_vlmcs._tcp` records of the `[dns]` zones.
 pub fn run(
     config: &Config,
     only: &[String],
     connect: &Connect,
     parallelism: usize,
+    window: EventWindow,
 ) -> Result<Report, Error> {
     let per_host = session::each_host(config, only, parallelism, |host| {
-        (host.name.clone(), diagnose(host, connect))
+        (host.name.clone(), diagnose(host, connect, window))
     })?;
     let created = per_host
         .iter()
@@ -243,8 +262,9 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
     })
 }
 
-/// Discovers the host (one round trip), probes its KMS port, and runs every check.
-pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
+/// Discovers the host (one round trip), probes its KMS port, reads its event log (one more, for
+/// a host that is not retired and was read), and runs every check.
+pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Diagnosis {
     let before = clock::now_millis();
     let discovery = session::discover_host(cfg, connect);
     let created = match &discovery {
@@ -259,11 +279,15 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     };
     let port = kms_port(cfg, observed.state.as_ref().ok());
     let probe = probe_port(probe_address(cfg), port, PORT_TIMEOUT);
-    let checks = if cfg.is_retired() {
+    let mut checks = if cfg.is_retired() {
         check_retired(cfg, &observed, &probe)
     } else {
         check_host(cfg, &observed, &probe)
     };
+    if let (false, Ok(state)) = (cfg.is_retired(), &observed.state) {
+        let log = crate::clients::read_log(cfg, connect, state, window.since);
+        checks.extend(check_events(&log, window.idle, cfg.dns.is_some()));
+    }
     Diagnosis { checks, created }
 }
 
