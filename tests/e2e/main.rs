@@ -9,6 +9,8 @@
 #[cfg(unix)]
 mod agent;
 mod bounded;
+#[cfg(unix)] // promtool and chromium
+mod clients;
 mod common;
 mod config_schema;
 #[cfg(unix)] // an ssh relay that damages the agent

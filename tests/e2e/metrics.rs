@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
-fn promtool() -> PathBuf {
+pub fn promtool() -> PathBuf {
     let path = PathBuf::from("/usr/bin/promtool");
     assert!(
         path.exists(),
@@ -19,7 +19,7 @@ fn promtool() -> PathBuf {
 }
 
 /// `promtool check metrics` on `text`: it must find nothing to say.
-fn check_metrics(text: &str) {
+pub fn check_metrics(text: &str) {
     let mut child = Command::new(promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -159,7 +159,14 @@ fn the_textfile_script_writes_both_files_whole_with_no_series_twice() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["kmsconf-doctor.prom", "kmsconf-status.prom"]);
+    assert_eq!(
+        files,
+        [
+            "kmsconf-clients.prom",
+            "kmsconf-doctor.prom",
+            "kmsconf-status.prom"
+        ]
+    );
     let mut series = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(dir.join(f)).expect("read");
@@ -191,7 +198,7 @@ fn the_textfile_script_writes_both_files_whole_with_no_series_twice() {
     );
     assert_eq!(
         std::fs::read_dir(&dir).expect("dir").count(),
-        2,
+        3,
         "no temporary file is left"
     );
 }
