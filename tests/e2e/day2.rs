@@ -405,7 +405,11 @@ fn status_makes_one_round_trip_per_host_doctor_and_clients_two() {
     // in one round trip and its event log in one more
     let doc = json(&p.run(&["doctor", "--json"]));
     assert_eq!(check(&doc, "kms01", "clock-skew")["status"], "ok", "{doc}");
-    assert_eq!(check(&doc, "kms01", "kms-idle")["status"], "warning", "{doc}");
+    assert_eq!(
+        check(&doc, "kms01", "kms-idle")["status"],
+        "warning",
+        "{doc}"
+    );
     assert_eq!(trips(&p), before + 3);
     // clients: a discovery (which products the host serves) and the event log
     p.ok(&["clients"], 0);

@@ -82,7 +82,7 @@ pub fn kms_idle(clients: &HostClients, idle: i64) -> Check {
             host,
             KMS_IDLE,
             Verdict::Ok,
-            format!("the newest request came {} ago", clock::human(now.saturating_sub(at))),
+            format!("a client asked within the last {} (`--idle`)", clock::human(idle)),
         ),
         Some(at) => Check::new(
             host,
