@@ -79,6 +79,7 @@ pub enum LabCommand {
         /// The lab host's state file (a path from the current directory, not from the config).
         #[arg(value_parser = super::native_path)]
         path: PathBuf,
+        /// `running`, `stopped`, or `disabled` (stopped, and set not to start).
         #[arg(value_parser = ["running", "stopped", "disabled"])]
         state: String,
     },
