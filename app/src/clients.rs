@@ -9,7 +9,7 @@ mod summary;
 use kmsconf_model::config::{Config, HostConfig};
 use kmsconf_model::events::EventQuery;
 use kmsconf_model::state::{HostState, LicenseStatus};
-use kmsconf_targets::Connect;
+use kmsconf_targets::{Connect, DynHostTarget};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -150,56 +150,50 @@ pub struct DnsFailure {
     pub domain: String,
 }
 
-/// Every selected host's clients since `since` (seconds since the epoch).
+/// Every selected host's clients of the last `window` seconds (by each host's clock).
 pub fn run(
     config: &Config,
     only: &[String],
     connect: &Connect,
     parallelism: usize,
-    since: i64,
+    window: i64,
 ) -> Result<Vec<HostClients>, Error> {
     session::each_host(config, only, parallelism, |host| {
-        read_host(host, connect, since)
+        read_host(host, connect, window)
     })
 }
 
-/// One host's event log, summarized against the state a discovery found (a target of its own:
-/// for doctor, which has discovered the host already).
-pub fn read_log(
-    host: &HostConfig,
-    connect: &Connect,
-    state: &HostState,
-    since: i64,
-) -> HostClients {
+/// One host's event log of the last `window` seconds, read through `target` (doctor's, which
+/// has discovered the host already: one session) and summarized against `state`.
+pub fn read_log(name: &str, target: &DynHostTarget, state: &HostState, window: i64) -> HostClients {
     let read = || -> Result<HostClients, HostFailure> {
-        let target = kmsconf_targets::open_host(&host.name, &host.target, connect)
-            .map_err(failure::of_target)?;
         let log = target
-            .read_events(&EventQuery::since(since))
+            .read_events(&EventQuery::window(window))
             .map_err(failure::of_target)?;
-        Ok(summarize(&host.name, state, &log, since))
+        let since = log.clock.saturating_sub(window);
+        Ok(summarize(name, state, &log, since))
     };
     read().unwrap_or_else(|error| HostClients {
-        host: host.name.clone(),
+        host: name.to_string(),
         error: Some(error),
         ..HostClients::default()
     })
 }
 
 /// One host's discovery and event log, summarized.
-pub fn read_host(host: &HostConfig, connect: &Connect, since: i64) -> HostClients {
-    let read = || -> Result<HostClients, HostFailure> {
-        let target = kmsconf_targets::open_host(&host.name, &host.target, connect)
-            .map_err(failure::of_target)?;
-        let state = target.discover().map_err(failure::of_target)?.state;
-        let log = target
-            .read_events(&EventQuery::since(since))
-            .map_err(failure::of_target)?;
-        Ok(summarize(&host.name, &state, &log, since))
-    };
-    read().unwrap_or_else(|error| HostClients {
-        host: host.name.clone(),
-        error: Some(error),
-        ..HostClients::default()
-    })
+pub fn read_host(host: &HostConfig, connect: &Connect, window: i64) -> HostClients {
+    let opened = kmsconf_targets::open_host(&host.name, &host.target, connect)
+        .map_err(failure::of_target)
+        .and_then(|t| {
+            let state = t.discover().map_err(failure::of_target)?.state;
+            Ok((t, state))
+        });
+    match opened {
+        Ok((target, state)) => read_log(&host.name, target.as_ref(), &state, window),
+        Err(error) => HostClients {
+            host: host.name.clone(),
+            error: Some(error),
+            ..HostClients::default()
+        },
+    }
 }

@@ -179,11 +179,11 @@ pub struct Report {
     pub created: Vec<(String, String)>,
 }
 
-/// What the event-log checks read: events since `since` (seconds since the epoch), and how old
-/// the newest request may be before the host counts as idle (seconds).
+/// What the event-log checks read: the events of the last `window` seconds (by the host's
+/// clock), and how old the newest request may be before the host counts as idle (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventWindow {
-    pub since: i64,
+    pub window: i64,
     pub idle: i64,
 }
 
@@ -262,11 +262,17 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
     })
 }
 
-/// Discovers the host (one round trip), probes its KMS port, reads its event log (one more, for
-/// a host that is not retired and was read), and runs every check.
+/// Discovers the host (one round trip), probes its KMS port, reads its event log (one more
+/// round trip in the same session, for a host that is not retired and was read), and runs every
+/// check.
 pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Diagnosis {
     let before = clock::now_millis();
-    let discovery = session::discover_host(cfg, connect);
+    let target = kmsconf_targets::open_host(&cfg.name, &cfg.target, connect)
+        .map_err(crate::failure::of_target);
+    let discovery = target
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|t| t.discover().map_err(crate::failure::of_target));
     let created = match &discovery {
         Ok(d) if d.created => Some(kmsconf_providers::registry::created_notice(&d.state)),
         _ => None,
@@ -284,8 +290,8 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Dia
     } else {
         check_host(cfg, &observed, &probe)
     };
-    if let (false, Ok(state)) = (cfg.is_retired(), &observed.state) {
-        let log = crate::clients::read_log(cfg, connect, state, window.since);
+    if let (false, Ok(target), Ok(state)) = (cfg.is_retired(), &target, &observed.state) {
+        let log = crate::clients::read_log(&cfg.name, target.as_ref(), state, window.window);
         checks.extend(check_events(&log, window.idle, cfg.dns.is_some()));
     }
     Diagnosis { checks, created }

@@ -25,11 +25,12 @@ pub const REQUEST_FIELDS: usize = 9;
 /// At most this many rejected events are described (the rest are only counted).
 const REJECTIONS_SHOWN: usize = 10;
 
-/// What kmsconf asks the agent for: events since `since` (seconds since the epoch, UTC), at
-/// most `max_events` of each id, and at most `max_bytes` of event data in all (newest first).
+/// What kmsconf asks the agent for: the events of the last `window_seconds` by the host's
+/// clock (so a request is the same whenever it is sent, and a recorded run replays), at most
+/// `max_events` of each id, and at most `max_bytes` of event data in all (newest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventQuery {
-    pub since: i64,
+    pub window_seconds: i64,
     pub max_events: u32,
     pub max_bytes: u32,
 }
@@ -37,9 +38,9 @@ pub struct EventQuery {
 impl EventQuery {
     /// The bounds kmsconf reads with: 20000 events of each id, 4 MiB of data (one answer line
     /// of the agent holds 8 MiB of base64).
-    pub fn since(since: i64) -> Self {
+    pub fn window(window_seconds: i64) -> Self {
         Self {
-            since,
+            window_seconds,
             max_events: 20_000,
             max_bytes: 4 << 20,
         }

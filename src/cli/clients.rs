@@ -65,7 +65,7 @@ pub fn run(args: ClientsArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let now = clock::now();
     let since = now.saturating_sub(args.since);
-    let hosts = clients::run(&config, &args.hosts, &session::connect()?, 8, since)?;
+    let hosts = clients::run(&config, &args.hosts, &session::connect()?, 8, args.since)?;
     let unread = hosts.iter().any(|h| h.error.is_some());
     match args.format {
         Format::Openmetrics => output::emit(&super::openmetrics::clients(&hosts))?,

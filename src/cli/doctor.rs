@@ -41,7 +41,7 @@ impl DoctorArgs {
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
     let window = doctor::EventWindow {
-        since: kmsconf_model::clock::now().saturating_sub(args.since),
+        window: args.since,
         idle: args.idle,
     };
     let report = doctor::run(&config, &args.hosts, &session::connect()?, 8, window)?;

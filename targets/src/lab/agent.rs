@@ -17,7 +17,7 @@ use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::catalog;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
-use kmsconf_model::events::{self, EventQuery};
+use kmsconf_model::events::EventQuery;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
 use kmsconf_model::settings;
@@ -175,14 +175,10 @@ fn send(
 }
 
 /// A request's argument `name`.
-/// The bounds of a `read_kms_events` request: `since` an RFC 3339 time, the two caps numbers.
+/// The bounds of a `read_kms_events` request: the window in seconds and the two caps.
 fn event_query(a: &Map<String, Value>) -> Result<EventQuery, RequestError> {
-    let since: String = arg(a, "since")?;
     Ok(EventQuery {
-        since: events::timestamp(&since).ok_or(RequestError::Invalid {
-            argument: "since",
-            message: format!("`{}` is not an RFC 3339 time", since.escape_debug()),
-        })?,
+        window_seconds: arg(a, "window_seconds")?,
         max_events: arg(a, "max_events")?,
         max_bytes: arg(a, "max_bytes")?,
     })

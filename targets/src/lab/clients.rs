@@ -219,20 +219,17 @@ pub fn observe(file: &LabFile, local_now: i64) -> HostState {
     host
 }
 
-/// The host's event log as the agent reads it: a 12290 for each request received since
-/// `query.since` (newest first, within its bounds), a 12293 for each DNS publishing failure,
+/// The host's event log as the agent reads it: a 12290 for each request received in the last
+/// `query.window_seconds` by the host's clock (newest first, within its bounds), a 12293 for each DNS publishing failure,
 /// and the Software Protection service's state.
 pub fn event_log(file: &LabFile, local_now: i64, query: &EventQuery) -> WireLog {
     let now = host_now(file, local_now);
+    let since = now.saturating_sub(query.window_seconds);
     let mut out = Vec::new();
     let mut bytes = 0usize;
     let mut truncated = false;
-    let requests = file.clients.iter().rev().filter(|r| r.at >= query.since);
-    let failures = file
-        .dns_failures
-        .iter()
-        .rev()
-        .filter(|d| d.at >= query.since);
+    let requests = file.clients.iter().rev().filter(|r| r.at >= since);
+    let failures = file.dns_failures.iter().rev().filter(|d| d.at >= since);
     let lists: [Vec<WireEvent>; 2] = [
         requests.map(request_event).collect(),
         failures.map(DnsFailure::event).collect(),

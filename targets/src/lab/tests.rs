@@ -436,12 +436,12 @@ fn clones_are_logged_as_12290_events_within_the_bounds() {
     clients::add(&mut file, &old, now).expect("old");
     let bad = new(1, None, Some("bad name"), "windows-enterprise", 0);
     assert!(clients::add(&mut file, &bad, now).is_err());
-    let query = |since, max_events, max_bytes| EventQuery {
-        since,
+    let query = |window_seconds, max_events, max_bytes| EventQuery {
+        window_seconds,
         max_events,
         max_bytes,
     };
-    let wire = clients::event_log(&file, now, &query(now - 30 * 86_400, 100, 1 << 20));
+    let wire = clients::event_log(&file, now, &query(30 * 86_400, 100, 1 << 20));
     let log = events::parse(&wire).expect("parses");
     assert_eq!(
         (log.rejected, log.requests.len(), log.truncated),
@@ -458,11 +458,15 @@ fn clones_are_logged_as_12290_events_within_the_bounds() {
         assert_eq!(product, ProductId::Windows);
         assert_eq!(edition.map(|e| e.id.as_str()), Some("windows-enterprise"));
     }
-    let all = events::parse(&clients::event_log(&file, now, &query(0, 100, 1 << 20)));
+    let all = events::parse(&clients::event_log(
+        &file,
+        now,
+        &query(i64::MAX, 100, 1 << 20),
+    ));
     assert_eq!(all.expect("parses").requests[0].fqdn, "web01.corp.example");
-    let capped = clients::event_log(&file, now, &query(0, 2, 1 << 20));
+    let capped = clients::event_log(&file, now, &query(i64::MAX, 2, 1 << 20));
     assert!(capped.truncated && capped.events.len() == 2);
-    let tiny = clients::event_log(&file, now, &query(0, 100, 300));
+    let tiny = clients::event_log(&file, now, &query(i64::MAX, 100, 300));
     assert!(
         tiny.truncated && tiny.events.len() == 1,
         "{}",

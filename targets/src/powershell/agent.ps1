@@ -417,14 +417,15 @@ function Invoke-KmsconfRemovePortRule($Request) {
     Read-KmsconfFirewall
 }
 
-# The KMS host's events since the request's time (UTC): 12290 from the Key Management Service
+# The KMS host's events of the last window_seconds by its own clock: 12290 from the Key Management Service
 # log, 12293 from the Application log (where Windows logs every KMS event but 12290), each newest
 # first and at most max_events, and at most max_bytes of event data in all; and the Software
 # Protection service's State and StartMode. The data go back as strings, untouched: kmsconf
 # checks each field. A log with no matching event (or none at all) answers an empty list.
 function Invoke-KmsconfReadKmsEvents($Request) {
-    $styles = [Globalization.DateTimeStyles]::AdjustToUniversal -bor [Globalization.DateTimeStyles]::AssumeUniversal
-    $since = [DateTime]::Parse([string]$Request.since, [Globalization.CultureInfo]::InvariantCulture, $styles)
+    $window = [double]$Request.window_seconds
+    if ($window -lt 1) { throw '0x80070057 window_seconds must be positive' }
+    $since = [DateTime]::UtcNow.AddSeconds(-[Math]::Min($window, 3155695200))
     $max = [int64]$Request.max_events
     $cap = [int64]$Request.max_bytes
     if ($max -lt 1 -or $cap -lt 1) { throw '0x80070057 max_events and max_bytes must be positive' }

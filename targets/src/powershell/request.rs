@@ -79,12 +79,12 @@ impl Request {
         Self::new("lock", json!({ "holder": holder }))
     }
 
-    /// Reads the KMS host's events since `query.since`, within its bounds.
+    /// Reads the KMS host's events of the window, within its bounds.
     pub fn read_kms_events(query: &EventQuery) -> Self {
         Self::new(
             "read_kms_events",
             json!({
-                "since": kmsconf_model::clock::rfc3339(query.since),
+                "window_seconds": query.window_seconds,
                 "max_events": query.max_events,
                 "max_bytes": query.max_bytes,
             }),
