@@ -33,10 +33,11 @@ declare -A provides=(
   [krb5-admin-server]=/usr/sbin/kadmin.local
   [libkrb5-dev]=/usr/bin/krb5-config
   [ldb-tools]=/usr/bin/ldbadd
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for package in bind9 bind9-dnsutils openssh-server openssh-client prometheus samba samba-ad-dc \
-  samba-ad-provision ldb-tools krb5-user krb5-kdc krb5-admin-server libkrb5-dev; do
+  samba-ad-provision ldb-tools krb5-user krb5-kdc krb5-admin-server libkrb5-dev chromium; do
   if [ -n "${provides[$package]:-}" ]; then
     [ -e "${provides[$package]}" ] || missing+=("$package")
   elif ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then

@@ -7,6 +7,7 @@
 pub mod adba;
 mod coverage;
 mod dns;
+mod events;
 mod facts;
 mod host;
 mod probe;
@@ -33,6 +34,7 @@ pub use dns::{
     check_srv, check_stale_srv, check_unpublished, dns_checks, ExpectedSrv, RetiredSrv, SrvLookup,
     SrvRecord,
 };
+pub use events::{check_events, cmid_duplicates, dns_publishing, kms_idle, service_running};
 pub use facts::windows_facts;
 pub use host::{
     check_host, clock_skew, count_threshold, firewall_rules, grace_period, port_reachable,
@@ -65,6 +67,13 @@ pub const ADBA_DUPLICATES: &str = "adba-duplicates";
 pub const ADBA_STALE: &str = "adba-stale";
 /// `[fleet] clients`: each family is activated by a present, licensed KMS host key.
 pub const CLIENT_COVERAGE: &str = "client-coverage";
+/// From the KMS host's event log: cloned images, an idle host, DNS publishing, the service.
+pub const CMID_DUPLICATES: &str = "cmid-duplicates";
+pub const KMS_IDLE: &str = "kms-idle";
+pub const DNS_PUBLISHING: &str = "dns-publishing";
+pub const SERVICE_RUNNING: &str = "service-running";
+/// The event log could not be read, so its checks did not run.
+pub const EVENT_LOG: &str = "event-log";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -110,7 +119,8 @@ pub struct Check {
             HOST_REACHABLE, PORT_REACHABLE, FIREWALL_RULES, CLOCK_SKEW, PRODUCT_LICENSED,
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
             NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS, ADBA_CONTAINER, ADBA_DUPLICATES,
-            ADBA_STALE, CLIENT_COVERAGE
+            ADBA_STALE, CLIENT_COVERAGE, CMID_DUPLICATES, KMS_IDLE, DNS_PUBLISHING,
+            SERVICE_RUNNING, EVENT_LOG
         ])
     )]
     pub check: &'static str,
@@ -190,15 +200,24 @@ pub struct Report {
     pub created: Vec<(String, String)>,
 }
 
+/// What the event-log checks read: the events of the last `window` seconds (by the host's
+/// clock), and how old the newest request may be before the host counts as idle (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventWindow {
+    pub window: i64,
+    pub idle: i64,
+}
+
 /// Diagnoses each selected host, then checks the `_vlmcs._tcp` records of the `[dns]` zones.
 pub fn run(
     config: &Config,
     only: &[String],
     connect: &Connect,
     parallelism: usize,
+    window: EventWindow,
 ) -> Result<Report, Error> {
     let per_host = session::each_host(config, only, parallelism, |host| {
-        (host.name.clone(), diagnose(host, connect))
+        (host.name.clone(), diagnose(host, connect, window))
     })?;
     let created = per_host
         .iter()
@@ -281,10 +300,17 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
     })
 }
 
-/// Discovers the host (one round trip), probes its KMS port, and runs every check.
-pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
+/// Discovers the host (one round trip), probes its KMS port, reads its event log (one more
+/// round trip in the same session, for a host that is not retired and was read), and runs every
+/// check.
+pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Diagnosis {
     let before = clock::now_millis();
-    let discovery = session::discover_host(cfg, connect);
+    let target = kmsconf_targets::open_host(&cfg.name, &cfg.target, connect)
+        .map_err(crate::failure::of_target);
+    let discovery = target
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|t| t.discover().map_err(crate::failure::of_target));
     let created = session::created_notice(cfg, &discovery);
     let state = discovery.map(|d| d.state);
     let after = clock::now_millis();
@@ -294,11 +320,15 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect) -> Diagnosis {
     };
     let port = kms_port(cfg, observed.state.as_ref().ok());
     let probe = probe_port(probe_address(cfg), port, PORT_TIMEOUT);
-    let checks = if cfg.is_retired() {
+    let mut checks = if cfg.is_retired() {
         check_retired(cfg, &observed, &probe)
     } else {
         check_host(cfg, &observed, &probe)
     };
+    if let (false, Ok(target), Ok(state)) = (cfg.is_retired(), &target, &observed.state) {
+        let log = crate::clients::read_log(&cfg.name, target.as_ref(), state, window.window);
+        checks.extend(check_events(&log, window.idle, cfg.dns.is_some()));
+    }
     let state = observed.state.ok().filter(|_| !cfg.is_retired());
     Diagnosis {
         checks,

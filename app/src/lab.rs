@@ -12,7 +12,7 @@ use kmsconf_targets::lab::{self, clients};
 use crate::Error;
 
 pub use lab::agent::Served;
-pub use lab::clients::{Added, NewRequests};
+pub use lab::clients::{Added, DnsFailure, NewRequests};
 pub use lab::listen::Opened;
 pub use lab::{confirmation_id_for as confirmation_id, Fault, LabFile, MAX_LATENCY_MS};
 
@@ -26,6 +26,11 @@ pub fn control<R>(path: &Path, f: impl FnOnce(&mut LabFile) -> R) -> Result<(R, 
 /// what the host made of them.
 pub fn add_clients(file: &mut LabFile, new: &NewRequests) -> Result<Added, Error> {
     clients::add(file, new, clock::now()).map_err(|e| Error::Clients(e.to_string()))
+}
+
+/// The lab host's clock now.
+pub fn host_now(file: &LabFile) -> i64 {
+    clients::host_now(file, clock::now())
 }
 
 /// One client the host counts: its CMID and how long ago, by the host's clock, it asked.

@@ -5,6 +5,7 @@
 //! ([`lab`]). It never prints: the binary renders what it returns, and reaches the engine's and
 //! the targets' types only through the re-exports below.
 
+pub mod clients;
 pub mod doctor;
 pub mod error;
 pub mod execute;

@@ -14,6 +14,7 @@ use kmsconf_model::config::DNS_PLAN_HOST;
 use kmsconf_model::{catalog, Action, KmsPlan};
 use kmsconf_providers::status::HostStatus;
 
+use crate::clients::ClientsOutput;
 use crate::doctor::{Check, Verdict};
 use crate::failure::{FailureKind, HostFailure};
 use crate::session::HostResult;
@@ -35,15 +36,18 @@ pub enum OutputKind {
     Status,
     Doctor,
     Explain,
+    /// [`ClientsOutput`], of `clients`.
+    Clients,
 }
 
 impl OutputKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Plan,
         Self::Apply,
         Self::Status,
         Self::Doctor,
         Self::Explain,
+        Self::Clients,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +57,7 @@ impl OutputKind {
             Self::Status => "status",
             Self::Doctor => "doctor",
             Self::Explain => "explain",
+            Self::Clients => "clients",
         }
     }
 
@@ -65,6 +70,7 @@ impl OutputKind {
             Self::Status => of_output::<StatusOutput>(),
             Self::Doctor => of_output::<DoctorOutput>(),
             Self::Explain => of_output::<ExplainOutput>(),
+            Self::Clients => of_output::<ClientsOutput>(),
         }
     }
 }
@@ -482,6 +488,12 @@ pub fn failed(kind: OutputKind, error: HostFailure) -> Option<String> {
             ..DoctorOutput::new(Vec::new())
         }),
         OutputKind::Explain => return None,
+        OutputKind::Clients => pretty(&ClientsOutput {
+            format_version: crate::clients::FORMAT_VERSION,
+            since: String::new(),
+            hosts: Vec::new(),
+            error: Some(error),
+        }),
     };
     Some(text)
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes kmsconf's day-2 metrics for node_exporter's textfile collector: `kmsconf status` and
-# `kmsconf doctor` as OpenMetrics text, each into its own `.prom` file in the collector's
+# Writes kmsconf's day-2 metrics for node_exporter's textfile collector: `kmsconf status`,
+# `kmsconf doctor` and `kmsconf clients` as OpenMetrics text, each into its own `.prom` file in the collector's
 # directory. Each file is first written beside its target under a name the collector skips,
 # then renamed over it (atomic), so node_exporter never reads half a file; a run whose output
 # does not end with `# EOF` leaves the previous file in place (its age shows in
@@ -41,4 +41,5 @@ doctor_checks() {
 status=0
 write kmsconf-status "$kmsconf" status -c "$config" --format openmetrics || status=1
 write kmsconf-doctor doctor_checks || status=1
+write kmsconf-clients "$kmsconf" clients -c "$config" --format openmetrics || status=1
 exit "$status"

@@ -129,6 +129,53 @@ pub fn all_editions() -> &'static [Edition] {
     editions()
 }
 
+/// The activation ID a lab host's clients of `name` (an edition id, or a product id for a
+/// client of no listed edition) ask with. The table holds no sourced activation IDs of client
+/// editions, so the lab makes its own, a GUID from the name, and [`asked_for`] knows them; a
+/// real host's activation IDs are shown as they are.
+pub fn lab_activation_id(name: &str) -> String {
+    let hash = |text: &str| {
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    };
+    let a = hash(&format!("kmsconf-lab/edition/{name}"));
+    let b = hash(&format!("kmsconf-lab/edition/{a}"));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// What a client asked for, by the activation ID of its request: the edition (when it is one
+/// the table lists) and the KMS host product that activates it.
+pub fn asked_for(activation_id: &str) -> Option<(ProductId, Option<&'static Edition>)> {
+    let id = activation_id.to_ascii_lowercase();
+    if let Some(e) = editions().iter().find(|e| lab_activation_id(&e.id) == id) {
+        return Some((e.product, Some(e)));
+    }
+    ProductId::ALL
+        .into_iter()
+        .find(|p| lab_activation_id(p.id()) == id)
+        .map(|p| (p, None))
+}
+
+/// The activation count a client of `edition` needs (its N-policy): the server count for a
+/// Windows Server edition, else its product's.
+pub fn required_count_of(product: ProductId, edition: Option<&Edition>) -> u32 {
+    let info = self::product(product);
+    let server = edition.is_some_and(|e| e.id.starts_with("windows-server"));
+    match info {
+        Some(p) if server => p.required_count_server.unwrap_or(p.required_count),
+        Some(p) => p.required_count,
+        None => 5,
+    }
+}
+
 /// The catalogue entry of a product.
 pub fn product(id: ProductId) -> Option<&'static ProductInfo> {
     products().get(&id)
@@ -190,6 +237,25 @@ mod tests {
             slmgr_product_arg(ProductId::Office2019),
             " 70512334-47b4-44db-a233-be5ea33b914c"
         );
+    }
+
+    #[test]
+    fn lab_activation_ids_name_their_edition_and_product() {
+        let e = edition("windows-server-2022-datacenter").expect("edition");
+        let (product, found) = asked_for(&lab_activation_id(&e.id)).expect("known");
+        assert_eq!(
+            (product, found.map(|f| f.id.as_str())),
+            (ProductId::Windows, Some(e.id.as_str()))
+        );
+        assert_eq!(required_count_of(product, found), 5);
+        assert_eq!(
+            required_count_of(ProductId::Windows, edition("windows-enterprise")),
+            25
+        );
+        let office = asked_for(&lab_activation_id("office-2024")).expect("product");
+        assert!(office.0 == ProductId::Office2024 && office.1.is_none());
+        assert!(asked_for("cf67834d-db4a-402c-ab1f-2c134f02b700").is_none());
+        assert!(crate::events::guid(&lab_activation_id("windows")).is_some());
     }
 
     #[test]

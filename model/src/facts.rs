@@ -39,6 +39,9 @@ pub struct Facts {
     /// Where apply reads each service setting back, and why that is unverified.
     #[serde(default)]
     pub setting_readback: Vec<SettingReadbackFact>,
+    /// The events a KMS host logs: the log, the provider and the data each carries, in order.
+    #[serde(default)]
+    pub event: Vec<EventFact>,
 }
 
 /// How a service setting is read back: the registry value that shows what was written, the CIM
@@ -107,6 +110,24 @@ impl Facts {
     pub fn sku(&self, sku: u32) -> Option<&SkuFact> {
         self.sku.iter().find(|s| s.value == sku)
     }
+}
+
+/// One event the Software Protection service logs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFact {
+    pub id: u32,
+    /// The log's name as `Get-WinEvent -FilterHashtable @{ LogName = ... }` takes it.
+    pub log: String,
+    pub provider: String,
+    /// `kms-host` or `kms-client`.
+    pub logged_by: String,
+    pub message: String,
+    /// The names of its data, in the order the event carries them.
+    pub fields: Vec<String>,
+    #[serde(default = "yes")]
+    pub verified: bool,
+    pub source: String,
 }
 
 /// One fact the agent relies on: a named value, its source, and whether a source confirms it.
@@ -392,6 +413,11 @@ impl Facts {
         self.method
             .iter()
             .find(|m| m.class == class && m.name == name)
+    }
+
+    /// The row of event `id`.
+    pub fn event(&self, id: u32) -> Option<&EventFact> {
+        self.event.iter().find(|e| e.id == id)
     }
 
     /// The HRESULT row of `code`.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod coverage;
 pub mod dns;
 pub mod error;
+pub mod events;
 pub mod facts;
 pub mod failure;
 pub mod keys;

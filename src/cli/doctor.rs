@@ -24,6 +24,12 @@ pub struct DoctorArgs {
     /// Only this host (repeatable).
     #[arg(long = "host", value_name = "NAME")]
     hosts: Vec<String>,
+    /// How far back the event-log checks read (duplicate CMIDs, DNS publishing failures).
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = super::clients::parse_window)]
+    since: i64,
+    /// Warn (`kms-idle`) when the host's newest activation request is older than this.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = super::clients::parse_window)]
+    idle: i64,
 }
 
 impl DoctorArgs {
@@ -34,7 +40,11 @@ impl DoctorArgs {
 
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     let config = session::load_config(&args.config.file)?;
-    let report = doctor::run(&config, &args.hosts, &session::connect()?, 8)?;
+    let window = doctor::EventWindow {
+        window: args.since,
+        idle: args.idle,
+    };
+    let report = doctor::run(&config, &args.hosts, &session::connect()?, 8, window)?;
     session::report_created(&report.created, args.json || args.format != Format::Human);
     let checks = report.checks;
     let summary = DoctorSummary::of(&checks);

@@ -73,6 +73,34 @@ pub enum LabCommand {
         #[arg(value_parser = super::native_path)]
         path: PathBuf,
     },
+    /// Set the Software Protection service (sppsvc) running, stopped, or stopped and disabled,
+    /// as `kmsconf clients` and `doctor` read it.
+    Sppsvc {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
+        path: PathBuf,
+        /// `running`, `stopped`, or `disabled` (stopped, and set not to start).
+        #[arg(value_parser = ["running", "stopped", "disabled"])]
+        state: String,
+    },
+    /// Log a failure to publish the host's SRV record in DNS (event 12293); `clear` forgets them.
+    DnsFailure {
+        /// The lab host's state file (a path from the current directory, not from the config).
+        #[arg(value_parser = super::native_path)]
+        path: PathBuf,
+        /// The DNS domain it failed to publish in.
+        #[arg(long, default_value = "lab.test")]
+        domain: String,
+        /// The HRESULT it logs.
+        #[arg(long, default_value = "0x80072338", value_parser = parse_hresult)]
+        code: u32,
+        /// It was logged this long ago, by the host's clock.
+        #[arg(long, default_value = "0", value_parser = clock::parse_duration)]
+        ago: i64,
+        /// Forget every logged failure instead.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Simulated KMS clients: send activation requests, list what the host counts, clear them.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -111,9 +139,18 @@ pub enum ClientsCommand {
         /// The lab host's state file (a path from the current directory, not from the config).
         #[arg(value_parser = super::native_path)]
         path: PathBuf,
-        /// The product the clients activate: windows, office-2010, ..., office-2024.
-        #[arg(long, default_value = "windows", value_parser = parse_product)]
-        product: ProductId,
+        /// The product the clients activate: windows, office-2010, ..., office-2024; default the
+        /// product of `--edition`, else windows.
+        #[arg(long, value_parser = parse_product)]
+        product: Option<ProductId>,
+        /// The edition the clients ask for, an id from `kmsconf client-script --list-editions`
+        /// (its activation ID is in their requests).
+        #[arg(long, value_parser = parse_edition)]
+        edition: Option<String>,
+        /// Every request comes from this DNS name; default: a name of its own per request
+        /// (clones made with `--cmid` are distinct machines).
+        #[arg(long, value_name = "NAME")]
+        fqdn: Option<String>,
         /// How many requests.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10000))]
         count: u32,
@@ -150,6 +187,12 @@ fn parse_product(text: &str) -> Result<ProductId, String> {
                 all.join(", ")
             )
         })
+}
+
+fn parse_edition(text: &str) -> Result<String, String> {
+    catalog::edition(text).map(|e| e.id.clone()).ok_or_else(|| {
+        format!("unknown edition `{text}`; `kmsconf client-script --list-editions` lists them")
+    })
 }
 
 fn parse_op(text: &str) -> Result<OpKind, String> {
@@ -202,6 +245,14 @@ pub fn run(command: LabCommand) -> Result<ExitCode, CliError> {
         LabCommand::Offline { path, state } => set_offline(&path, &state)?,
         LabCommand::Unreachable { path, state } => set_unreachable(&path, &state)?,
         LabCommand::Clients(c) => run_clients(c)?,
+        LabCommand::Sppsvc { path, state } => set_sppsvc(&path, &state)?,
+        LabCommand::DnsFailure {
+            path,
+            domain,
+            code,
+            ago,
+            clear,
+        } => dns_failure(&path, &domain, code, ago, clear)?,
         LabCommand::Clock { path, offset } => set_clock(&path, offset)?,
         LabCommand::Listen { paths } => return super::listen::run(&paths),
         LabCommand::Agent { path } => {
@@ -248,6 +299,54 @@ fn set_unreachable(path: &Path, state: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Sets the lab host's Software Protection service running, stopped, or stopped and disabled.
+fn set_sppsvc(path: &Path, state: &str) -> Result<(), CliError> {
+    control(path, |f| {
+        f.sppsvc.stopped = state != "running";
+        f.sppsvc.start_mode = if state == "disabled" {
+            "Disabled"
+        } else {
+            "Auto"
+        }
+        .into();
+    })?;
+    say!("{}: sppsvc {state}", path.display());
+    Ok(())
+}
+
+/// Logs (or forgets) event 12293s on the lab host.
+fn dns_failure(
+    path: &Path,
+    domain: &str,
+    code: u32,
+    ago: i64,
+    clear: bool,
+) -> Result<(), CliError> {
+    if clear {
+        control(path, |f| f.dns_failures.clear())?;
+        say!("{}: no DNS publishing failures", path.display());
+        return Ok(());
+    }
+    let domain = kmsconf_model::events::fqdn(domain).ok_or_else(|| {
+        CliError::Message(format!("`{}` is not a DNS domain", domain.escape_debug()))
+    })?;
+    control(path, |f| {
+        let at = lab::host_now(f).saturating_sub(ago);
+        f.dns_failures.push(lab::DnsFailure {
+            at,
+            code,
+            domain: domain.clone(),
+        });
+        f.dns_failures.sort_by_key(|d| d.at);
+    })?;
+    say!(
+        "{}: event 12293 logged: publishing to DNS in `{domain}` failed with {}",
+        path.display(),
+        catalog::format_code(code)
+    );
+    Ok(())
+}
+
 fn inject_fault(path: &Path, op: OpKind, hresult: u32, times: Option<u32>) -> Result<(), CliError> {
     control(path, |f| {
         f.faults.push(Fault {
@@ -284,16 +383,20 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
         ClientsCommand::Add {
             path,
             product,
+            edition,
+            fqdn,
             count,
             cmid,
             ago,
         } => add_clients(
             &path,
             NewRequests {
-                product,
+                product: requested_product(product, edition.as_deref())?,
                 count,
                 cmid,
                 ago_seconds: ago,
+                fqdn,
+                edition,
             },
         )?,
         ClientsCommand::List { path } => list_clients(&path)?,
@@ -303,6 +406,22 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The product of `--product` and `--edition`, which must agree.
+fn requested_product(
+    given: Option<ProductId>,
+    edition: Option<&str>,
+) -> Result<ProductId, CliError> {
+    let of_edition = edition.and_then(catalog::edition).map(|e| e.product);
+    match (given, of_edition) {
+        (Some(p), Some(e)) if p != e => Err(CliError::Message(format!(
+            "edition `{}` is activated by `{e}`, not `{p}`: leave out `--product`",
+            edition.unwrap_or_default()
+        ))),
+        (Some(p), _) | (None, Some(p)) => Ok(p),
+        (None, None) => Ok(ProductId::Windows),
+    }
 }
 
 /// Records simulated activation requests and says what the host made of them.

@@ -25,6 +25,7 @@ macro_rules! say {
 
 mod apply;
 mod client_script;
+mod clients;
 mod completions;
 mod doctor;
 mod env;
@@ -41,6 +42,7 @@ mod output;
 mod plan;
 mod progress;
 mod render;
+mod report_html;
 mod schema;
 mod session;
 mod show;
@@ -97,6 +99,9 @@ enum Command {
     /// Show each host and KMS host product: license, partial key, count against the threshold,
     /// KMS settings and request counters.
     Status(status::StatusArgs),
+    /// Show who asks each KMS host, from its event log: clients, distinct clients per product
+    /// against the threshold, duplicate CMIDs (cloned images), clients no host key covers.
+    Clients(clients::ClientsArgs),
     /// Run the troubleshooting checks (port, firewall, clock, licenses, count, ...); exit 1 when
     /// any fails.
     Doctor(doctor::DoctorArgs),
@@ -133,6 +138,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Apply(a) => as_json(a.json(), OutputKind::Apply, || apply::run(a)),
         Command::Status(a) => as_json(a.json(), OutputKind::Status, || status::run(a)),
         Command::Doctor(a) => as_json(a.json(), OutputKind::Doctor, || doctor::run(a)),
+        Command::Clients(a) => as_json(a.json(), OutputKind::Clients, || clients::run(a)),
         Command::Explain(a) => explain::run(a),
         Command::ClientScript(a) => client_script::run(a),
         Command::Export(a) => export::run(a),

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use kmsconf_app::clients::HostClients;
 use kmsconf_app::doctor::{Check, Verdict};
 use kmsconf_app::status::{HostStatus, ProductStatus};
 use kmsconf_model::state::LicenseStatus;
@@ -210,6 +211,54 @@ pub fn doctor(hosts: &[String], checks: &[Check]) -> String {
         );
     }
     document(&[up, status])
+}
+
+/// `clients --format openmetrics`: per host the newest request, the distinct clients per
+/// product, the duplicate CMIDs and whether the Software Protection service runs. A host whose
+/// log was not read has only `kmsconf_kms_service_up` absent and no other series.
+pub fn clients(hosts: &[HostClients]) -> String {
+    let mut last = Family::new(
+        "kmsconf_kms_last_request_timestamp_seconds",
+        "gauge",
+        "when the KMS host answered its newest activation request in the window (event 12290), seconds since the epoch",
+    );
+    let mut distinct = Family::new(
+        "kmsconf_kms_clients",
+        "gauge",
+        "distinct client machine IDs the KMS host answered with success in the window, per product",
+    );
+    let mut duplicates = Family::new(
+        "kmsconf_kms_duplicate_cmids",
+        "gauge",
+        "client machine IDs that asked from two or more names in the window (cloned images)",
+    );
+    let mut service = Family::new(
+        "kmsconf_kms_service_up",
+        "gauge",
+        "whether the Software Protection service (sppsvc) runs (1) or not (0)",
+    );
+    for h in hosts.iter().filter(|h| h.error.is_none()) {
+        let host = || vec![("host", h.host.clone())];
+        if let Some(at) = h
+            .last_request
+            .as_deref()
+            .and_then(kmsconf_model::events::timestamp)
+        {
+            last.add(host(), at);
+        }
+        for p in &h.products {
+            distinct.add(
+                vec![("host", h.host.clone()), ("product", p.product.clone())],
+                p.distinct_clients,
+            );
+        }
+        duplicates.add(host(), h.duplicates.len());
+        service.add(
+            host(),
+            u8::from(h.service.as_ref().is_some_and(|s| s.running)),
+        );
+    }
+    document(&[last, distinct, duplicates, service])
 }
 
 #[cfg(test)]

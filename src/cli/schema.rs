@@ -27,6 +27,8 @@ enum Kind {
     Doctor,
     /// `explain --json`.
     Explain,
+    /// `clients --json`.
+    Clients,
 }
 
 impl From<Kind> for OutputKind {
@@ -37,6 +39,7 @@ impl From<Kind> for OutputKind {
             Kind::Status => Self::Status,
             Kind::Doctor => Self::Doctor,
             Kind::Explain => Self::Explain,
+            Kind::Clients => Self::Clients,
         }
     }
 }

@@ -137,6 +137,8 @@ pub enum RemoteError {
         transport: &'static str,
         damage: crate::powershell::Damage,
     },
+    #[error("cannot read the event log answer: {0}")]
+    Events(#[from] kmsconf_model::events::EventError),
     #[error("cannot read the {what} answer: {source}")]
     Answer {
         what: &'static str,

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, LabStateError, UnlockError};
 use kmsconf_model::catalog;
+use kmsconf_model::events::{self, EventLog, EventQuery};
 use kmsconf_model::ops::{OpKind, TargetOp};
 use kmsconf_model::state::{Channel, HostState, ServiceState};
 
@@ -70,6 +71,12 @@ pub struct LabFile {
     /// Activation requests simulated clients sent (`kmsconf lab clients add`), oldest first.
     #[serde(default)]
     pub clients: Vec<clients::ClientRequest>,
+    /// Event 12293s the host logged (`kmsconf lab dns-failure`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_failures: Vec<clients::DnsFailure>,
+    /// The Software Protection service's run state (`kmsconf lab sppsvc`).
+    #[serde(default, skip_serializing_if = "clients::Sppsvc::is_default")]
+    pub sppsvc: clients::Sppsvc,
     /// While a restart is pending: the settings the running Software Protection service still
     /// uses (what a Windows host's CIM properties show, its registry showing `host.service`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,6 +124,8 @@ impl LabFile {
             faults: Vec::new(),
             clock_offset_seconds: 0,
             clients: Vec::new(),
+            dns_failures: Vec::new(),
+            sppsvc: clients::Sppsvc::default(),
             running_service: None,
             host_key_groups: BTreeMap::new(),
             round_trips: serde::de::IgnoredAny,
@@ -195,6 +204,17 @@ impl LabTarget {
             std::thread::sleep(latency);
             lock.count_round_trip()?;
             Ok(f(file))
+        })
+    }
+}
+
+impl crate::ReadEvents for LabTarget {
+    fn read_events(&self, query: &EventQuery) -> Result<EventLog, Error> {
+        let (wire, _) =
+            self.round_trip(|file| clients::event_log(file, kmsconf_model::clock::now(), query))?;
+        events::parse(&wire).map_err(|e| Error::Remote {
+            host: self.host.clone(),
+            source: e.into(),
         })
     }
 }

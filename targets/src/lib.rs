@@ -29,6 +29,7 @@ use kmsconf_model::config::TargetSpec;
 pub use error::{Error, LabStateError, ListenError, RemoteError, UnlockError};
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::target::{ChangeStatus, Discovery};
+use kmsconf_model::events::{EventLog, EventQuery};
 use kmsconf_model::ops::{EntryOp, TargetOp};
 use kmsconf_model::state::HostState;
 use kmsconf_model::EntryState;
@@ -38,7 +39,24 @@ pub use windows::{Transport, WindowsTarget};
 /// The target of a plan entry: a KMS host or the DNS server.
 pub type DynTarget = dyn Target<State = EntryState, Operation = EntryOp, Error = Error>;
 /// A KMS host's target.
-pub type DynHostTarget = dyn Target<State = HostState, Operation = TargetOp, Error = Error>;
+pub type DynHostTarget = dyn HostTarget;
+
+/// A KMS host: a target whose event log can also be read (`kmsconf clients`, doctor).
+pub trait HostTarget:
+    Target<State = HostState, Operation = TargetOp, Error = Error> + ReadEvents
+{
+}
+
+impl<T: Target<State = HostState, Operation = TargetOp, Error = Error> + ReadEvents> HostTarget
+    for T
+{
+}
+
+/// Reads a KMS host's event log: its 12290 and 12293 events and the Software Protection
+/// service's state, in one round trip.
+pub trait ReadEvents {
+    fn read_events(&self, query: &EventQuery) -> Result<EventLog, Error>;
+}
 
 /// How to reach real hosts; the CLI fills it from its environment variables.
 #[derive(Debug, Clone)]

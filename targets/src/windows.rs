@@ -16,6 +16,7 @@ use super::process::Finished;
 use super::session::{Next, Session};
 use crate::{Error, RemoteError, UnlockError};
 use exchange::Exchange;
+use kmsconf_model::events::{self, EventLog, EventQuery, WireLog};
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
 
@@ -67,6 +68,20 @@ impl<T: Transport> WindowsTarget<T> {
                 state: Mutex::new(LinkState::default()),
             }),
         }
+    }
+}
+
+impl<T: Transport> crate::ReadEvents for WindowsTarget<T> {
+    fn read_events(&self, query: &EventQuery) -> Result<EventLog, Error> {
+        let link = &self.link;
+        let value = link.ask(Request::read_kms_events(query), "event log")?;
+        let wire: WireLog = serde_json::from_value(value).map_err(|source| {
+            link.remote(RemoteError::Answer {
+                what: "event log",
+                source,
+            })
+        })?;
+        events::parse(&wire).map_err(|e| link.remote(e.into()))
     }
 }
 

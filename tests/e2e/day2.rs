@@ -388,7 +388,7 @@ fn client_script_points_at_the_host_name_when_there_is_no_address() {
 }
 
 #[test]
-fn status_and_doctor_make_one_round_trip_per_host() {
+fn status_makes_one_round_trip_per_host_doctor_and_clients_two() {
     let (_listener, open) = listening();
     let p = Project::new();
     p.write("kmsconf.toml", &host("kms01", open, true));
@@ -401,11 +401,19 @@ fn status_and_doctor_make_one_round_trip_per_host() {
     let before = trips(&p);
     p.ok(&["status"], 0);
     assert_eq!(trips(&p), before + 1);
-    // the count is below the threshold (no clients yet), so doctor may fail; it still read the
-    // host in its one round trip
+    // the count is below the threshold (no clients yet), so doctor may fail; it read the host
+    // in one round trip and its event log in one more
     let doc = json(&p.run(&["doctor", "--json"]));
     assert_eq!(check(&doc, "kms01", "clock-skew")["status"], "ok", "{doc}");
-    assert_eq!(trips(&p), before + 2);
+    assert_eq!(
+        check(&doc, "kms01", "kms-idle")["status"],
+        "warning",
+        "{doc}"
+    );
+    assert_eq!(trips(&p), before + 3);
+    // clients: a discovery (which products the host serves) and the event log
+    p.ok(&["clients"], 0);
+    assert_eq!(trips(&p), before + 5);
 }
 
 /// The codes of issue 12: 0xC004F04D is an invalid (mistyped) ID, 0xC004F031 a CID of another

@@ -12,6 +12,8 @@ mod adba;
 mod agent;
 mod bounded;
 mod client_script;
+#[cfg(unix)] // promtool and chromium
+mod clients;
 mod common;
 mod config_schema;
 #[cfg(unix)] // an ssh relay that damages the agent

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
-fn promtool() -> PathBuf {
+pub fn promtool() -> PathBuf {
     let path = PathBuf::from("/usr/bin/promtool");
     assert!(
         path.exists(),
@@ -19,7 +19,7 @@ fn promtool() -> PathBuf {
 }
 
 /// `promtool check metrics` on `text`: it must find nothing to say.
-fn check_metrics(text: &str) {
+pub fn check_metrics(text: &str) {
     let mut child = Command::new(promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -159,7 +159,14 @@ fn the_textfile_script_writes_both_files_whole_with_no_series_twice() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     files.sort();
-    assert_eq!(files, ["kmsconf-doctor.prom", "kmsconf-status.prom"]);
+    assert_eq!(
+        files,
+        [
+            "kmsconf-clients.prom",
+            "kmsconf-doctor.prom",
+            "kmsconf-status.prom"
+        ]
+    );
     let mut series = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(dir.join(f)).expect("read");
@@ -191,7 +198,83 @@ fn the_textfile_script_writes_both_files_whole_with_no_series_twice() {
     );
     assert_eq!(
         std::fs::read_dir(&dir).expect("dir").count(),
-        2,
+        3,
         "no temporary file is left"
+    );
+}
+
+/// `examples/monitoring/grafana/kmsconf.json` is a Grafana dashboard (the fields Grafana needs
+/// to import it, panels on its 24-column grid, a query per target, the `$host` variable it uses
+/// defined), and every metric its queries name is one `status`, `doctor` or `clients` writes.
+#[test]
+fn the_grafana_dashboard_is_valid_and_queries_only_metrics_kmsconf_emits() {
+    let p = fleet();
+    let mut emitted = std::collections::BTreeSet::new();
+    for (command, code) in [("status", 1), ("doctor", 1), ("clients", 1)] {
+        let text = p.ok(&[command, "--format", "openmetrics"], code).stdout;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                emitted.insert(rest.split(' ').next().unwrap_or("").to_string());
+            }
+        }
+    }
+    assert!(emitted.contains("kmsconf_kms_clients"), "{emitted:?}");
+    let text = std::fs::read_to_string(monitoring().join("grafana/kmsconf.json")).expect("read");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    for field in ["title", "uid"] {
+        assert!(
+            dash[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field}"
+        );
+    }
+    assert!(dash["schemaVersion"].as_u64().is_some_and(|v| v >= 30));
+    let variables: Vec<&str> = dash["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    let panels = dash["panels"].as_array().expect("panels");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut named = std::collections::BTreeSet::new();
+    for panel in panels {
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("id")),
+            "panel ids are unique"
+        );
+        assert!(["timeseries", "stat"].contains(&panel["type"].as_str().unwrap_or("")));
+        let grid = &panel["gridPos"];
+        let cell = |k: &str| grid[k].as_u64().unwrap_or_else(|| panic!("gridPos.{k}"));
+        assert!(cell("x") + cell("w") <= 24 && cell("h") > 0, "{grid}");
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", panel["title"]);
+        for target in targets {
+            assert!(target["refId"].is_string());
+            let expr = target["expr"].as_str().expect("expr");
+            for variable in expr.split('$').skip(1) {
+                let name: String = variable
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(variables.contains(&name.as_str()), "${name} in {expr}");
+            }
+            let mut word = String::new();
+            for c in expr.chars().chain([' ']) {
+                if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                    word.push(c);
+                } else {
+                    if word.starts_with("kmsconf_") {
+                        named.insert(std::mem::take(&mut word));
+                    }
+                    word.clear();
+                }
+            }
+        }
+    }
+    assert!(named.len() >= 7, "{named:?}");
+    let unknown: Vec<&String> = named.iter().filter(|m| !emitted.contains(*m)).collect();
+    assert!(
+        unknown.is_empty(),
+        "metrics kmsconf does not emit: {unknown:?}"
     );
 }

@@ -38,7 +38,7 @@ fn the_quickstart_ends_with_doctor_healthy_and_stops_its_listener() {
         "{all}"
     );
     assert!(
-        doctor.contains("Doctor: 12 ok, 0 warnings, 0 failed."),
+        doctor.contains("Doctor: 20 ok, 0 warnings, 0 failed."),
         "{all}"
     );
     assert!(!doctor.contains("failed "), "{all}");

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::*;
 
-const KINDS: [&str; 5] = ["plan", "apply", "status", "doctor", "explain"];
+const KINDS: [&str; 6] = ["plan", "apply", "status", "doctor", "explain", "clients"];
 
 fn schema_path(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +29,7 @@ fn check(kind: &str, doc: &Value) -> Result<(), String> {
 }
 
 /// The run's standard output, which must be one document valid against the `kind` schema.
-fn valid(kind: &str, run: &Run) -> Value {
+pub fn valid(kind: &str, run: &Run) -> Value {
     let doc: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not one JSON document: {e}\n{run:?}"));
     if let Err(report) = check(kind, &doc) {

@@ -418,3 +418,113 @@ fn every_code_doctor_names_is_explained_by_the_catalogue() {
     }
     assert!(named >= 10, "found only {named} codes");
 }
+
+mod event_log {
+    use super::super::*;
+    use crate::clients::{DnsFailure, DuplicateCmid, HostClients, Service};
+    use crate::failure::{FailureKind, HostFailure};
+
+    fn read() -> HostClients {
+        HostClients {
+            host: "kms01".into(),
+            clock: Some("2026-12-06T12:00:00Z".into()),
+            last_request: Some("2026-12-06T11:00:00Z".into()),
+            service: Some(Service {
+                running: true,
+                start_mode: "Auto".into(),
+                set_to_start: true,
+            }),
+            ..HostClients::default()
+        }
+    }
+
+    #[test]
+    fn a_healthy_log_passes_all_four() {
+        let checks = check_events(&read(), 86_400, false);
+        let ids: Vec<&str> = checks.iter().map(|c| c.check).collect();
+        assert_eq!(
+            ids,
+            [CMID_DUPLICATES, KMS_IDLE, DNS_PUBLISHING, SERVICE_RUNNING]
+        );
+        assert!(
+            checks
+                .iter()
+                .all(|c| c.status == Verdict::Ok && c.fix.is_none()),
+            "{checks:#?}"
+        );
+    }
+
+    #[test]
+    fn clones_idle_dns_and_a_stopped_service_each_fail_with_a_fix() {
+        let mut h = read();
+        h.duplicates = vec![DuplicateCmid {
+            cmid: "3f2504e0-4f89-11d3-9a0c-0305e82c3301".into(),
+            fqdns: (1..=7).map(|i| format!("pc-{i}.corp")).collect(),
+        }];
+        h.last_request = Some("2026-12-04T12:00:00Z".into());
+        h.dns_failures = vec![DnsFailure {
+            at: "2026-12-05T12:00:00Z".into(),
+            code: "0x80072338".into(),
+            domain: "corp.example".into(),
+        }];
+        h.service = Some(Service {
+            running: false,
+            start_mode: "Disabled".into(),
+            set_to_start: false,
+        });
+        let checks = check_events(&h, 86_400, true);
+        let dup = &checks[0];
+        assert_eq!(dup.status, Verdict::Failed);
+        assert!(
+            dup.detail.contains("7 names") && dup.detail.contains("and 2 more"),
+            "{}",
+            dup.detail
+        );
+        assert!(dup
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("sysprep /generalize")));
+        let idle = &checks[1];
+        assert_eq!(idle.status, Verdict::Warning);
+        assert!(idle.detail.contains("no request for 2d"), "{}", idle.detail);
+        let dns = &checks[2];
+        assert_eq!(
+            (dns.status, dns.code.as_deref()),
+            (Verdict::Failed, Some("0x80072338"))
+        );
+        assert!(
+            dns.detail.contains("DNS_ERROR_RCODE_BADSIG"),
+            "{}",
+            dns.detail
+        );
+        assert!(dns
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("dns_publishing = false")));
+        // not managed by kmsconf: the catalogue's fix
+        let unmanaged = dns_publishing(&h, false);
+        assert!(unmanaged
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("DNS Permissions")));
+        assert_eq!(checks[3].status, Verdict::Failed);
+        assert!(checks[3].detail.contains("stopped") && checks[3].detail.contains("Disabled"));
+    }
+
+    #[test]
+    fn no_request_warns_and_an_unread_log_is_one_warning() {
+        let mut h = read();
+        h.last_request = None;
+        assert_eq!(kms_idle(&h, 86_400).status, Verdict::Warning);
+        h.service = None;
+        assert_eq!(service_running(&h).status, Verdict::Failed);
+        h.error = Some(HostFailure::new(FailureKind::Refused, "no such log"));
+        let checks = check_events(&h, 86_400, false);
+        assert_eq!(checks.len(), 1);
+        assert_eq!(
+            (checks[0].check, checks[0].status),
+            (EVENT_LOG, Verdict::Warning)
+        );
+        assert!(checks[0].error.is_some());
+    }
+}

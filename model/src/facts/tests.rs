@@ -26,6 +26,7 @@ fn the_table_parses_and_every_row_names_a_known_source() {
         .chain(f.sku.iter().map(|s| &s.source))
         .chain(f.os_build.iter().map(|b| &b.source))
         .chain(f.setting_readback.iter().map(|b| &b.source))
+        .chain(f.event.iter().map(|e| &e.source))
         .collect();
     for s in sources {
         assert!(
@@ -242,4 +243,21 @@ fn every_sku_row_names_a_windows_edition_and_sourced_builds() {
         }
         assert_eq!(f.sku.iter().filter(|s| s.value == sku.value).count(), 1);
     }
+}
+
+/// The events `kmsconf clients` reads: 12290 from the Key Management Service log with its nine
+/// fields in the guide's order, 12293 from the Application log (where the sources put it).
+#[test]
+fn the_kms_events_are_where_the_sources_put_them() {
+    let f = facts();
+    let request = f.event(crate::events::REQUEST_EVENT).expect("12290");
+    assert_eq!(request.log, crate::events::REQUEST_LOG);
+    assert_eq!(request.fields.len(), crate::events::REQUEST_FIELDS);
+    assert_eq!(request.fields[3], "cmid");
+    assert_eq!(request.fields[8], "activation_id");
+    let dns = f.event(crate::events::DNS_FAILURE_EVENT).expect("12293");
+    assert_eq!(dns.log, crate::events::DNS_FAILURE_LOG);
+    assert_eq!(dns.provider, crate::events::PROVIDER);
+    assert_eq!(dns.fields, ["hresult", "dns_domain"]);
+    assert!(f.hresult(0x8007_2338).is_some());
 }

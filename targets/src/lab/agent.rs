@@ -17,6 +17,7 @@ use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::{ChangeStatus, Target};
 use kmsconf_model::catalog;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::events::EventQuery;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{OpKind, ServiceSetting, TargetOp};
 use kmsconf_model::settings;
@@ -174,6 +175,15 @@ fn send(
 }
 
 /// A request's argument `name`.
+/// The bounds of a `read_kms_events` request: the window in seconds and the two caps.
+fn event_query(a: &Map<String, Value>) -> Result<EventQuery, RequestError> {
+    Ok(EventQuery {
+        window_seconds: arg(a, "window_seconds")?,
+        max_events: arg(a, "max_events")?,
+        max_bytes: arg(a, "max_bytes")?,
+    })
+}
+
 fn arg<T: DeserializeOwned>(args: &Map<String, Value>, name: &str) -> Result<T, RequestError> {
     let value = args.get(name).cloned().unwrap_or(Value::Null);
     serde_json::from_value(value).map_err(|source| RequestError::Argument {
@@ -190,6 +200,10 @@ impl Agent {
             "discover" => ("discovery", self.discover()?),
             "lock" => ("lock", self.take_lock(a).or_else(failed)),
             "unlock" => ("unlock", self.release(a).or_else(failed)),
+            "read_kms_events" => match event_query(a) {
+                Ok(query) => ("result", Ok(self.read_events(&query)?)),
+                Err(e) => ("result", failed(e)),
+            },
             _ => match operation(&request.op, a) {
                 Ok(op) => ("result", self.run(&op)?),
                 Err(e) => ("result", failed(e)),
@@ -208,6 +222,14 @@ impl Agent {
                     }
                 })?;
         Ok(answer)
+    }
+
+    /// The lab host's event log as the agent's `read_kms_events` answers it.
+    fn read_events(&self, query: &EventQuery) -> Result<Value, Error> {
+        let (wire, _) = self
+            .target
+            .round_trip(|file| clients::event_log(file, kmsconf_model::clock::now(), query))?;
+        Ok(serde_json::to_value(wire).unwrap_or(Value::Null))
     }
 
     /// Runs one operation in the lab simulation and reads back what the agent would.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{fnv1a, LabFile};
 use kmsconf_model::catalog;
+use kmsconf_model::events::{self, EventQuery, WireEvent, WireLog, WireService};
 use kmsconf_model::state::{HostState, LicenseStatus, RequestCounters};
 
 /// How long a KMS host keeps a client's CMID, in seconds (30 days).
@@ -31,6 +32,12 @@ pub struct ClientRequest {
     pub status: LicenseStatus,
     /// The host refused it (not an activated KMS host for the product).
     pub failed: bool,
+    /// The client's DNS name; `None` in files from before it was kept (a name from the CMID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// The edition it asked for (`client-script --list-editions`); `None`: its product only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edition: Option<String>,
 }
 
 /// How many distinct clients a KMS host product keeps: twice the highest threshold.
@@ -51,6 +58,10 @@ pub struct NewRequests {
     pub cmid: Option<String>,
     /// How long before the host's now they were received.
     pub ago_seconds: i64,
+    /// All requests come from this DNS name; `None` = a name of its own each.
+    pub fqdn: Option<String>,
+    /// The edition asked for (an id of the GVLK table, of `product`).
+    pub edition: Option<String>,
 }
 
 /// What the host did with new requests.
@@ -68,16 +79,36 @@ pub struct InvalidCmid {
     pub cmid: String,
 }
 
+/// A client's DNS name that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("`{}` is not a DNS name: labels of letters, digits and `-`, 1 to 63 characters each", .fqdn.escape_debug())]
+pub struct InvalidFqdn {
+    pub fqdn: String,
+}
+
+/// Why `kmsconf lab clients add` refuses its arguments.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidRequest {
+    #[error(transparent)]
+    Cmid(#[from] InvalidCmid),
+    #[error(transparent)]
+    Fqdn(#[from] InvalidFqdn),
+}
+
 /// The host's clock for a local time.
 pub fn host_now(file: &LabFile, local_now: i64) -> i64 {
     local_now.saturating_add(file.clock_offset_seconds)
 }
 
 /// Records `new` as received by the host; returns what the host made of them.
-pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Added, InvalidCmid> {
+pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Added, InvalidRequest> {
     if let Some(cmid) = &new.cmid {
         check_cmid(cmid)?;
     }
+    let fqdn = match &new.fqdn {
+        Some(name) => Some(events::fqdn(name).ok_or_else(|| InvalidFqdn { fqdn: name.clone() })?),
+        None => None,
+    };
     let at = host_now(file, local_now).saturating_sub(new.ago_seconds);
     let serves = file
         .host
@@ -91,11 +122,17 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
         .map(|r| r.cmid.clone())
         .collect();
     let required = catalog::product(new.product).map_or(5, |p| p.required_count as usize);
+    let first = file.clients.len() as u64 + 1;
     for i in 0..new.count {
-        let cmid = new.cmid.clone().unwrap_or_else(|| {
-            let n = file.clients.len() as u64 + u64::from(i);
-            generated_cmid(&file.host_id, n)
-        });
+        let n = file.clients.len() as u64 + u64::from(i);
+        let cmid = new
+            .cmid
+            .clone()
+            .unwrap_or_else(|| generated_cmid(&file.host_id, n));
+        // clones (one CMID) are distinct machines: each its own name unless one is given
+        let fqdn = fqdn
+            .clone()
+            .unwrap_or_else(|| format!("pc-{:04}.lab.test", first + u64::from(i)));
         // a CMID the host served while its count was at the threshold is an activated client
         // renewing; every other client is still in its grace period
         let activated = seen.len() >= required;
@@ -113,6 +150,8 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
             at,
             status,
             failed: !serves,
+            fqdn: Some(fqdn),
+            edition: new.edition.clone(),
         });
     }
     file.clients.sort_by_key(|r| r.at);
@@ -182,6 +221,131 @@ pub fn observe(file: &LabFile, local_now: i64) -> HostState {
     host
 }
 
+/// The host's event log as the agent reads it: a 12290 for each request received in the last
+/// `query.window_seconds` by the host's clock (newest first, within its bounds), a 12293 for each DNS publishing failure,
+/// and the Software Protection service's state.
+pub fn event_log(file: &LabFile, local_now: i64, query: &EventQuery) -> WireLog {
+    let now = host_now(file, local_now);
+    let since = now.saturating_sub(query.window_seconds);
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut truncated = false;
+    let requests = file.clients.iter().rev().filter(|r| r.at >= since);
+    let failures = file.dns_failures.iter().rev().filter(|d| d.at >= since);
+    let lists: [Vec<WireEvent>; 2] = [
+        requests.map(request_event).collect(),
+        failures.map(DnsFailure::event).collect(),
+    ];
+    for list in lists {
+        let max = query.max_events as usize;
+        truncated |= list.len() > max;
+        for event in list.into_iter().take(max) {
+            let size = 64 + event.properties.iter().map(|p| p.len() + 4).sum::<usize>();
+            if bytes + size > query.max_bytes as usize {
+                truncated = true;
+                break;
+            }
+            bytes += size;
+            out.push(event);
+        }
+    }
+    WireLog {
+        clock: kmsconf_model::clock::rfc3339(now),
+        truncated,
+        service: Some(WireService {
+            state: Some(
+                if file.sppsvc.stopped {
+                    "Stopped"
+                } else {
+                    "Running"
+                }
+                .into(),
+            ),
+            start_mode: Some(file.sppsvc.start_mode.clone()),
+        }),
+        events: out,
+    }
+}
+
+/// A 12290 as Windows writes it, in the guide's field order.
+fn request_event(r: &ClientRequest) -> WireEvent {
+    let edition = r.edition.as_deref().and_then(catalog::edition);
+    let activation_id = catalog::lab_activation_id(edition.map_or(r.product.id(), |e| &e.id));
+    let (status, minutes) = match r.status {
+        LicenseStatus::Licensed => (1, 180 * 1440),
+        LicenseStatus::Unlicensed => (0, 0),
+        _ => (2, 30 * 1440),
+    };
+    let fqdn = r
+        .fqdn
+        .clone()
+        .unwrap_or_else(|| format!("pc-{}.lab.test", &r.cmid[..8.min(r.cmid.len())]));
+    let result = if r.failed {
+        catalog::format_code(0xC004_F042)
+    } else {
+        "0x0".into()
+    };
+    WireEvent {
+        id: events::REQUEST_EVENT,
+        time: kmsconf_model::clock::rfc3339(r.at),
+        properties: vec![
+            result,
+            catalog::required_count_of(r.product, edition).to_string(),
+            fqdn,
+            r.cmid.clone(),
+            kmsconf_model::clock::rfc3339(r.at),
+            "0".into(),
+            status.to_string(),
+            minutes.to_string(),
+            activation_id,
+        ],
+    }
+}
+
+/// A DNS publishing failure the lab host logs as event 12293 (`kmsconf lab dns-failure`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFailure {
+    /// By the host's clock.
+    pub at: i64,
+    pub code: u32,
+    pub domain: String,
+}
+
+impl DnsFailure {
+    fn event(&self) -> WireEvent {
+        WireEvent {
+            id: events::DNS_FAILURE_EVENT,
+            time: kmsconf_model::clock::rfc3339(self.at),
+            properties: vec![catalog::format_code(self.code), self.domain.clone()],
+        }
+    }
+}
+
+/// The lab host's Software Protection service as `Win32_Service` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sppsvc {
+    pub stopped: bool,
+    /// `Auto`, `Manual` or `Disabled`.
+    pub start_mode: String,
+}
+
+impl Default for Sppsvc {
+    fn default() -> Self {
+        Self {
+            stopped: false,
+            start_mode: "Auto".into(),
+        }
+    }
+}
+
+impl Sppsvc {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A CMID in the GUID form Windows shows, derived from the host and a sequence number so lab
 /// runs are repeatable.
 fn generated_cmid(host_id: &str, n: u64) -> String {
@@ -223,6 +387,8 @@ mod tests {
             at,
             status: LicenseStatus::InitialGrace,
             failed: false,
+            fqdn: None,
+            edition: None,
         }
     }
 

@@ -10,6 +10,7 @@ use kmsconf_engine::secret::Secret;
 use kmsconf_model::catalog;
 use kmsconf_model::catalog::PORT_RULE_NAME;
 use kmsconf_model::config::{ProductId, Profile, RuleGroup};
+use kmsconf_model::events::EventQuery;
 use kmsconf_model::keys::{ConfirmationId, ProductKey};
 use kmsconf_model::ops::{ServiceSetting, TargetOp};
 use kmsconf_model::settings::{SettingValue, Write};
@@ -76,6 +77,18 @@ impl Request {
     /// Takes the apply lock for `holder` (its JSON record; not a secret).
     pub fn lock(holder: &str) -> Self {
         Self::new("lock", json!({ "holder": holder }))
+    }
+
+    /// Reads the KMS host's events of the window, within its bounds.
+    pub fn read_kms_events(query: &EventQuery) -> Self {
+        Self::new(
+            "read_kms_events",
+            json!({
+                "window_seconds": query.window_seconds,
+                "max_events": query.max_events,
+                "max_bytes": query.max_bytes,
+            }),
+        )
     }
 
     /// Releases the apply lock whose record has `lock_id`.

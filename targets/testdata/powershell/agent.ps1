@@ -476,6 +476,46 @@ function Invoke-KmsconfRemovePortRule($Request) {
     Read-KmsconfFirewall
 }
 
+# The KMS host's events of the last window_seconds by its own clock: 12290 from the Key Management Service
+# log, 12293 from the Application log (where Windows logs every KMS event but 12290), each newest
+# first and at most max_events, and at most max_bytes of event data in all; and the Software
+# Protection service's State and StartMode. The data go back as strings, untouched: kmsconf
+# checks each field. A log with no matching event (or none at all) answers an empty list.
+function Invoke-KmsconfReadKmsEvents($Request) {
+    $window = [double]$Request.window_seconds
+    if ($window -lt 1) { throw '0x80070057 window_seconds must be positive' }
+    $since = [DateTime]::UtcNow.AddSeconds(-[Math]::Min($window, 3155695200))
+    $max = [int64]$Request.max_events
+    $cap = [int64]$Request.max_bytes
+    if ($max -lt 1 -or $cap -lt 1) { throw '0x80070057 max_events and max_bytes must be positive' }
+    $filters = @(
+        @{ LogName = 'Key Management Service'; Id = 12290; StartTime = $since },
+        @{ LogName = 'Application'; ProviderName = 'Microsoft-Windows-Security-Licensing-SLC'; Id = 12293; StartTime = $since })
+    $events = New-Object System.Collections.ArrayList
+    $bytes = 0
+    $truncated = $false
+    foreach ($filter in $filters) {
+        $found = @(Get-WinEvent -FilterHashtable $filter -MaxEvents $max -ErrorAction SilentlyContinue)
+        if ($found.Count -ge $max) { $truncated = $true }
+        foreach ($e in $found) {
+            $data = [string[]]@($e.Properties | ForEach-Object { [string]$_.Value })
+            $size = 64
+            foreach ($d in $data) { $size += $d.Length + 4 }
+            if ($bytes + $size -gt $cap) { $truncated = $true; break }
+            $bytes += $size
+            [void]$events.Add([ordered]@{ Id = [int]$e.Id; Time = $e.TimeCreated.ToUniversalTime().ToString('o'); Properties = $data })
+        }
+    }
+    $service = Get-CimInstance -ClassName Win32_Service -Filter "Name = 'sppsvc'" -Property Name, State, StartMode |
+        Select-Object -Property State, StartMode
+    [ordered]@{
+        Clock = [DateTime]::UtcNow.ToString('o')
+        Truncated = $truncated
+        Service = $service
+        Events = @($events)
+    }
+}
+
 # --- the loop: each operation's answer kind and function ----------------------------------------
 
 $Operations = @{
@@ -495,6 +535,7 @@ $Operations = @{
     'set_firewall_rule' = @('result', ${function:Invoke-KmsconfSetFirewallRule})
     'set_port_rule' = @('result', ${function:Invoke-KmsconfSetPortRule})
     'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
+    'read_kms_events' = @('result', ${function:Invoke-KmsconfReadKmsEvents})
 }
 
 while ($null -ne ($line = [Console]::In.ReadLine())) {
