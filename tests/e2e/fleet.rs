@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::common::*;
 
 fn lock_record(p: &Project) -> String {
-    p.read("lab/kms01.json.apply.lock")
+    p.read("lab/kms01.json.apply.holder")
 }
 
 #[test]
