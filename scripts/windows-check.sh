@@ -16,8 +16,9 @@
 # `${XDG_CACHE_HOME:-$HOME/.cache}/kmsconf-windows`), so a fresh clone's run is warm too.
 #
 #   bash scripts/windows-check.sh               everything above
-#   bash scripts/windows-check.sh --e2e FILTER  only the end-to-end tests whose name contains
-#                                               FILTER (e.g. `quickstart::`) under Wine
+#   bash scripts/windows-check.sh --e2e FILTER...
+#       only the end-to-end tests whose name contains a FILTER (e.g. `quickstart::`), under Wine
+#       (no check, clippy, quickstart or unit tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,15 +27,15 @@ e2e_filter=()
 case "${1:-}" in
   "") ;;
   --e2e)
-    [ "$#" -eq 2 ] || { echo "usage: $0 [--e2e FILTER]" >&2; exit 2; }
+    [ "$#" -ge 2 ] || { echo "usage: $0 [--e2e FILTER...]" >&2; exit 2; }
     e2e_only=true
-    e2e_filter=("$2")
+    e2e_filter=("${@:2}")
     ;;
   -h | --help)
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0
     ;;
-  *) echo "usage: $0 [--e2e FILTER]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--e2e FILTER...]" >&2; exit 2 ;;
 esac
 
 # --- The pins: change these (and only these) when the image's nightly or Debian sid moves on.
@@ -195,7 +196,7 @@ export KMSCONF_TEST_STANDIN_POWERSHELL="$work/standin/powershell.exe"
 
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$wine"
 if $e2e_only; then
-  step "end-to-end tests matching \`${e2e_filter[0]}\` under Wine"
+  step "end-to-end tests matching ${e2e_filter[*]} under Wine"
   cargo test "${build_std[@]}" --locked --target "$gnu" --test e2e -- "${e2e_filter[@]}"
   step "done in $((SECONDS - started)) s"
   exit 0

@@ -467,7 +467,7 @@ impl HostLock {
 /// The file `path` names, through any symlinks; a link to a file not created yet names where
 /// it will be.
 fn resolve_link(path: &Path) -> PathBuf {
-    if let Ok(real) = std::fs::canonicalize(path) {
+    if let Ok(real) = kmsconf_engine::paths::canonical(path) {
         return real;
     }
     match std::fs::read_link(path) {

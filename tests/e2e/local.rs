@@ -73,7 +73,7 @@ fn local_with_wines_powershell_says_no_discovery_answer_came() {
 #[test]
 fn local_through_a_stand_in_powershell_converges_and_locks() {
     let p = with_stand_in();
-    p.ok(&["lab", "latency", "lab/kms01.json", "400"], 0);
+    p.ok(&["lab", "latency", "lab/kms01.json", HOLDING_LATENCY_MS], 0);
     let plan = p.ok(&["plan"], 0);
     assert!(plan.stdout.contains("kms01"), "{plan:?}");
     let mut first = p.spawn(&["apply", "--auto-approve"]);

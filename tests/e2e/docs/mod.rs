@@ -116,7 +116,10 @@ fn every_internal_link_resolves() {
 fn every_book_page_is_in_the_summary() {
     let summary = std::fs::read_to_string(root().join("docs/src/SUMMARY.md")).expect("SUMMARY.md");
     for page in book_pages() {
-        let rel = slashed(page.strip_prefix(root().join("docs/src")).expect("in docs/src"));
+        let rel = slashed(
+            page.strip_prefix(root().join("docs/src"))
+                .expect("in docs/src"),
+        );
         assert!(
             rel == "SUMMARY.md" || summary.contains(&format!("]({rel})")),
             "docs/src/{rel} is not in SUMMARY.md, so the book does not show it"
