@@ -248,12 +248,14 @@ impl Project {
         cmd
     }
 
-    /// Waits (up to 20 s) until `check` holds, polling.
+    /// Waits (up to 20 s, or 60 s on Windows, where the tests run under Wine and a loaded
+    /// machine can hold a process start for many seconds) until `check` holds, polling.
     pub fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
         let start = std::time::Instant::now();
+        let limit = if cfg!(windows) { 60 } else { 20 };
         while !check(self) {
             assert!(
-                start.elapsed().as_secs() < 20,
+                start.elapsed().as_secs() < limit,
                 "timed out waiting for {what}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
