@@ -12,8 +12,9 @@
 # Every step either runs or fails saying what is missing and what to change: none is skipped.
 #
 # What it makes (the toolchain copy, the unpacked rust-src, the Windows target directory, the Wine
-# prefix; about 8 GB) lives in one cache outside the clone, `$KMSCONF_WINDOWS_CACHE` (default
-# `${XDG_CACHE_HOME:-$HOME/.cache}/kmsconf-windows`), so a fresh clone's run is warm too.
+# prefix; about 12 GB, 9 of them the target directory) lives in one cache outside the clone,
+# `$KMSCONF_WINDOWS_CACHE` (default `${XDG_CACHE_HOME:-$HOME/.cache}/kmsconf-windows`), so a fresh
+# clone's run is warm too.
 #
 #   bash scripts/windows-check.sh               everything above
 #   bash scripts/windows-check.sh --e2e FILTER...
