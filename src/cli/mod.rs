@@ -59,7 +59,9 @@ pub use error::CliError;
 
 /// Declarative configuration-as-code for Microsoft KMS hosts.
 #[derive(Debug, Parser)]
-#[command(name = "kmsconf", version, about, long_about = None)]
+// `bin_name`: usage lines say `kmsconf`, as the docs do, also on Windows (where clap would take
+// `kmsconf.exe` from the program's file name)
+#[command(name = "kmsconf", bin_name = "kmsconf", version, about, long_about = None)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,

@@ -26,7 +26,7 @@ mod operations;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
 use kmsconf_engine::read::read_bounded;
@@ -248,41 +248,57 @@ impl Target for LabTarget {
         Ok(outcomes)
     }
 
-    /// An OS lock on `PATH.apply.lock`, which also holds the holder's record: a killed process
-    /// releases the OS lock with its life, and its record is then overwritten by the next run.
+    /// An OS lock on `PATH.apply.lock`, with the holder's record beside it in
+    /// `PATH.apply.holder`: a killed process releases the OS lock with its life, and its record is
+    /// then overwritten by the next run. The record has a file of its own because Windows' file
+    /// locks are mandatory: no other process can read a file while it is locked.
     fn lock(&self, holder: &LockHolder) -> Result<LockGuard, Error> {
-        let (mut file, path) = self.open_apply_lock()?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(match read_holder(&mut file) {
-                    Some(holder) => Error::Locked {
-                        host: self.host.clone(),
-                        holder: Box::new(holder),
-                    },
-                    None => Error::Unlock {
-                        host: self.host.clone(),
-                        source: UnlockError::NoRecord { path },
-                    },
+        let (file, path) = self.open_apply_lock()?;
+        let record = self.holder_path();
+        let asked = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(Error::Io { path, source });
+                }
+            }
+            if let Some(holder) = read_holder(&record) {
+                return Err(Error::Locked {
+                    host: self.host.clone(),
+                    holder: Box::new(holder),
                 });
             }
-            Err(std::fs::TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+            // the holder writes its record just after taking the lock and clears it just
+            // before releasing it: a lock without a record is most likely one of those moments
+            if asked.elapsed() >= RECORD_WAIT {
+                return Err(Error::Unlock {
+                    host: self.host.clone(),
+                    source: UnlockError::NoRecord { path },
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        write_holder(&mut file, Some(holder)).map_err(|source| Error::Io {
-            path: path.clone(),
+        write_holder(&record, Some(holder)).map_err(|source| Error::Io {
+            path: record.clone(),
             source,
         })?;
-        Ok(LockGuard::new(ApplyLock { file, path }))
+        Ok(LockGuard::new(ApplyLock {
+            _file: file,
+            record,
+        }))
     }
 
     fn force_unlock(&self, lock_id: &str) -> Result<LockHolder, Error> {
-        let (mut file, path) = self.open_apply_lock()?;
+        let (file, _) = self.open_apply_lock()?;
+        let record = self.holder_path();
         let err = |source: UnlockError| Error::Unlock {
             host: self.host.clone(),
             source,
         };
         let held = matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock));
-        let Some(holder) = read_holder(&mut file) else {
+        let Some(holder) = read_holder(&record) else {
             return Err(err(UnlockError::NotLocked));
         };
         if holder.id != lock_id {
@@ -296,16 +312,33 @@ impl Target for LabTarget {
                 holder: Box::new(holder),
             }));
         }
-        write_holder(&mut file, None).map_err(|source| Error::Io { path, source })?;
+        write_holder(&record, None).map_err(|source| Error::Io {
+            path: record,
+            source,
+        })?;
         Ok(holder)
     }
 }
 
+/// How long a run that finds a lab host's apply lock taken waits for a record of who holds it
+/// (see [`LabTarget::lock`]) before saying there is none.
+const RECORD_WAIT: Duration = Duration::from_secs(2);
+
+/// A lock record is one line of JSON; anything longer is not one.
+const HOLDER_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a lock record",
+    bytes: 4 << 10,
+};
+
 impl LabTarget {
     /// The record of the apply lock's holder, if there is one.
     fn current_holder(&self) -> Option<LockHolder> {
-        let (mut file, _) = self.open_apply_lock().ok()?;
-        read_holder(&mut file)
+        read_holder(&self.holder_path())
+    }
+
+    /// `PATH.apply.holder`, where the holder of the apply lock keeps its record.
+    fn holder_path(&self) -> PathBuf {
+        PathBuf::from(format!("{}.apply.holder", self.path.display()))
     }
 
     fn open_apply_lock(&self) -> Result<(File, PathBuf), Error> {
@@ -332,33 +365,32 @@ impl LabTarget {
 
 /// The held apply lock: clears its record, then the OS releases the lock when the file closes.
 struct ApplyLock {
-    file: File,
-    path: PathBuf,
+    /// The locked file, kept open: closing it releases the OS lock.
+    _file: File,
+    record: PathBuf,
 }
 
 impl Drop for ApplyLock {
     fn drop(&mut self) {
-        if let Err(e) = write_holder(&mut self.file, None) {
-            tracing::warn!(path = %self.path.display(), error = %e, "could not clear the lock record");
+        if let Err(e) = write_holder(&self.record, None) {
+            tracing::warn!(path = %self.record.display(), error = %e, "could not clear the lock record");
         }
     }
 }
 
-fn read_holder(file: &mut File) -> Option<LockHolder> {
-    use std::io::{Read, Seek};
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
+/// The record at `path`, if it holds one kmsconf wrote.
+fn read_holder(path: &Path) -> Option<LockHolder> {
+    let bytes = read_bounded(path, HOLDER_LIMIT).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
-fn write_holder(file: &mut File, holder: Option<&LockHolder>) -> std::io::Result<()> {
-    use std::io::{Seek, Write};
+/// Writes `holder`'s record to `path`, or empties it.
+fn write_holder(path: &Path, holder: Option<&LockHolder>) -> std::io::Result<()> {
+    use std::io::Write;
     let text = holder
         .map(|h| serde_json::to_string(h).unwrap_or_default())
         .unwrap_or_default();
-    file.set_len(0)?;
-    file.rewind()?;
+    let mut file = File::create(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }
@@ -464,7 +496,7 @@ impl HostLock {
 /// The file `path` names, through any symlinks; a link to a file not created yet names where
 /// it will be.
 fn resolve_link(path: &Path) -> PathBuf {
-    if let Ok(real) = std::fs::canonicalize(path) {
+    if let Ok(real) = kmsconf_engine::paths::canonical(path) {
         return real;
     }
     match std::fs::read_link(path) {

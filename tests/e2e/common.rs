@@ -3,6 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A lab host's latency, in milliseconds, that keeps an `apply` holding its lock for a few
+/// round trips while a test starts a second one: longer on Windows, where the test runs under
+/// Wine and starting a process costs a second or more on a loaded machine.
+pub const HOLDING_LATENCY_MS: &str = if cfg!(windows) { "2000" } else { "400" };
+
 /// Made-up keys in the product-key alphabet, for lab hosts only.
 pub const WINDOWS_KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 pub const WINDOWS_KEY_2: &str = "PQRTV-WXY23-46789-BCDFG-HJKMP";
@@ -35,10 +40,13 @@ impl Run {
         );
         let dir = project.dir.path();
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        portable(
-            text.replace(&as_run_shows(&canonical), "[PROJECT]")
-                .replace(&as_run_shows(dir), "[PROJECT]"),
-        )
+        // a path word `portable` did not take for a file (`C:\...\cid.txt`) still has
+        // Windows' separators
+        let text = [&canonical, dir]
+            .iter()
+            .flat_map(|path| [as_run_shows(path), path.display().to_string()])
+            .fold(text, |text, shown| text.replace(&shown, "[PROJECT]"));
+        portable(text)
     }
 }
 
@@ -240,12 +248,14 @@ impl Project {
         cmd
     }
 
-    /// Waits (up to 20 s) until `check` holds, polling.
+    /// Waits (up to 20 s, or 60 s on Windows, where the tests run under Wine and a loaded
+    /// machine can hold a process start for many seconds) until `check` holds, polling.
     pub fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
         let start = std::time::Instant::now();
+        let limit = if cfg!(windows) { 60 } else { 20 };
         while !check(self) {
             assert!(
-                start.elapsed().as_secs() < 20,
+                start.elapsed().as_secs() < limit,
                 "timed out waiting for {what}"
             );
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -174,6 +174,7 @@ fn a_corrupt_lab_state_file_is_an_error_and_stays_as_it_was() {
     assert_eq!(p.read("lab/kms01.json"), "{\"format\": 1, \"truncated");
 }
 
+#[cfg(unix)] // the system `ssh` client, which Wine has not
 #[test]
 fn a_host_that_cannot_be_reached_to_lock_fails_alone() {
     // nothing listens on this port: taking the ssh host's lock fails, the lab host converges

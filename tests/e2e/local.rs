@@ -73,12 +73,12 @@ fn local_with_wines_powershell_says_no_discovery_answer_came() {
 #[test]
 fn local_through_a_stand_in_powershell_converges_and_locks() {
     let p = with_stand_in();
-    p.ok(&["lab", "latency", "lab/kms01.json", "400"], 0);
+    p.ok(&["lab", "latency", "lab/kms01.json", HOLDING_LATENCY_MS], 0);
     let plan = p.ok(&["plan"], 0);
     assert!(plan.stdout.contains("kms01"), "{plan:?}");
     let mut first = p.spawn(&["apply", "--auto-approve"]);
     p.wait_for("the first apply to take its lock", |p| {
-        p.read("lab/kms01.json.apply.lock").contains("\"pid\"")
+        p.read("lab/kms01.json.apply.holder").contains("\"pid\"")
     });
     let second = p.ok(&["apply", "--auto-approve"], 1);
     assert!(
@@ -89,7 +89,7 @@ fn local_through_a_stand_in_powershell_converges_and_locks() {
         "{second:?}"
     );
     assert!(first.wait().expect("first").success());
-    assert_eq!(p.read("lab/kms01.json.apply.lock"), "", "released");
+    assert_eq!(p.read("lab/kms01.json.apply.holder"), "", "released");
     p.ok(&["lab", "latency", "lab/kms01.json", "0"], 0);
     p.ok(&["plan", "--detailed-exitcode"], 0);
     let status = p.ok(&["status"], 0);

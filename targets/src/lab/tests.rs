@@ -350,11 +350,38 @@ fn a_second_lock_fails_naming_the_holder_and_a_dead_holder_can_be_cleared() {
         "released on drop"
     );
     // a record left behind (as by a killed process) is cleared by force-unlock with its ID
-    let (mut f, _) = t.open_apply_lock().expect("open");
-    write_holder(&mut f, Some(&holder)).expect("write");
-    drop(f);
+    write_holder(&t.holder_path(), Some(&holder)).expect("write");
     assert!(t.force_unlock("wrong").is_err());
     assert_eq!(t.force_unlock(&holder.id).expect("unlock"), holder);
+}
+
+#[test]
+fn a_lock_whose_record_is_still_being_written_names_its_holder() {
+    let (_d, t) = lab();
+    let holder = LockHolder::current("apply").expect("random source");
+    let _guard = t.lock(&holder).expect("first lock");
+    // the moment between the holder taking the OS lock and writing its record
+    write_holder(&t.holder_path(), None).expect("clear");
+    let record = t.holder_path();
+    let written = holder.clone();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        write_holder(&record, Some(&written)).expect("write");
+    });
+    match t.lock(&LockHolder::current("apply").expect("random source")) {
+        Err(Error::Locked { holder: h, .. }) => assert_eq!(*h, holder),
+        Err(other) => panic!("expected Locked, got {other}"),
+        Ok(_) => panic!("expected Locked, got a second lock"),
+    }
+    writer.join().expect("writer");
+    // a holder that never writes one is reported as such, after the wait
+    write_holder(&t.holder_path(), None).expect("clear");
+    let e = t
+        .lock(&LockHolder::current("apply").expect("random source"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("left no record"), "{e}");
 }
 
 #[test]

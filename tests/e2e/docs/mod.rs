@@ -39,9 +39,19 @@ pub fn pages() -> Vec<(String, String)> {
             let text = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let rel = path.strip_prefix(root()).expect("under the root");
-            (rel.display().to_string(), text)
+            (slashed(rel), text)
         })
         .collect()
+}
+
+/// A relative path with `/` between its parts on every platform, as Markdown links and
+/// SUMMARY.md write it (`reference/config.md`, never `reference\config.md`).
+pub fn slashed(rel: &Path) -> String {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 /// The HTML id mdBook (and, for these headings, GitHub) gives a heading: its text lowercased,
@@ -106,11 +116,10 @@ fn every_internal_link_resolves() {
 fn every_book_page_is_in_the_summary() {
     let summary = std::fs::read_to_string(root().join("docs/src/SUMMARY.md")).expect("SUMMARY.md");
     for page in book_pages() {
-        let rel = page
-            .strip_prefix(root().join("docs/src"))
-            .expect("in docs/src")
-            .display()
-            .to_string();
+        let rel = slashed(
+            page.strip_prefix(root().join("docs/src"))
+                .expect("in docs/src"),
+        );
         assert!(
             rel == "SUMMARY.md" || summary.contains(&format!("]({rel})")),
             "docs/src/{rel} is not in SUMMARY.md, so the book does not show it"
