@@ -394,6 +394,50 @@ fn a_missing_object_is_created_through_its_via_host_and_the_next_plan_is_clean()
             && !again.stdout.contains("activation_objects/"),
         "{again:?}"
     );
+
+    // `status` lists the objects, each with the declared object it is for
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains("directory active_directory")
+            && status.stdout.contains("bound as Administrator@CORP.EXAMPLE")
+            && status.stdout.contains("1 activation object in")
+            && status
+                .stdout
+                .contains(&format!("WS CSVLK  key ending {partial}  SKU 03020100-0504-0706-0809-0a0b0c0d0e0f  declared as `WS CSVLK`")),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    let ad = &json["active_directory"];
+    assert_eq!(ad["container"], true, "{json:#}");
+    assert_eq!(ad["objects"][0]["declared_as"], "WS CSVLK", "{json:#}");
+    assert_eq!(ad["objects"][0]["partial_key"], partial, "{json:#}");
+    assert!(!status.all().contains(WINDOWS_KEY));
+    // only the host: no directory
+    let only = crate::schemas::valid("status", &p.ok(&["status", "--json", "--host", "kms01"], 0));
+    assert!(only.get("active_directory").is_none(), "{only:#}");
+}
+
+#[test]
+fn status_says_when_the_directory_cannot_be_read_and_exits_1() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, &seed("Old AO", SKU_2, "QRTVW"));
+    let p = project(&dc, "FILE:/nonexistent/no-such-cache", false);
+    let status = p.ok(&["status"], 1);
+    assert!(
+        status.stdout.contains("directory active_directory")
+            && status.stdout.contains("cannot read:")
+            && status.stdout.contains("no-such-cache"),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 1));
+    assert!(json["active_directory"]["error"].is_object(), "{json:#}");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains("Old AO  key ending QRTVW") && status.stdout.contains("undeclared"),
+        "{status:?}"
+    );
 }
 
 #[test]
