@@ -250,4 +250,75 @@ mod tests {
             present.notices
         );
     }
+
+    /// A config of one lab host `kms01` and two declared objects: `WS` online, `Phone` by phone.
+    fn full_config() -> kmsconf_model::config::Config {
+        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"CID\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n";
+        kmsconf_model::config::Config::parse(std::path::Path::new("kmsconf.toml"), text)
+            .expect("config")
+    }
+
+    fn kms01() -> KmsHostPlan {
+        HostPlan {
+            name: "kms01".into(),
+            target: TargetSpec::Lab {
+                path: "kms01.json".into(),
+            },
+            depends_on: Vec::new(),
+            created: false,
+            observed: EntryState::KmsHost(kmsconf_model::state::HostState::fresh_windows_server(
+                "KMS01",
+            )),
+            changes: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_missing_online_object_is_a_change_of_its_via_host_and_a_phone_one_is_said_unsupported() {
+        let config = full_config();
+        let cfg = config.active_directory.as_ref().expect("ad");
+        let ad = plan_ad(cfg, spec(), state(Vec::new()));
+        let said = ad.notices.join("\n");
+        assert!(
+            said.contains("`Phone`")
+                && said.contains("does not support yet")
+                && !said.contains("`WS`"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("VK7JG") && said.contains("*****-*****-*****-*****-3V66T"),
+            "{said}"
+        );
+        let mut plan =
+            kmsconf_model::KmsPlan::new("kmsconf.toml".into(), ".".into(), vec![kms01(), ad]);
+        annotate(&mut plan, &config);
+        let host = &plan.hosts[0];
+        assert_eq!(
+            host.changes.len(),
+            1,
+            "only the online object: {:?}",
+            host.changes
+        );
+        let change = &host.changes[0];
+        assert_eq!(change.address, "activation_objects/WS");
+        assert!(
+            matches!(&change.operation, PlanOp::CreateActivationObject { name, partial, .. } if name == "WS" && partial == "6789B")
+        );
+        assert_eq!(
+            change.equivalent.as_deref(),
+            Some("slmgr.vbs /ad-activation-online *****-*****-*****-*****-6789B \"WS\"")
+        );
+
+        // the via host not in the plan: the directory's entry says so, nothing is created
+        let ad = plan_ad(cfg, spec(), state(Vec::new()));
+        let mut plan = kmsconf_model::KmsPlan::new("kmsconf.toml".into(), ".".into(), vec![ad]);
+        annotate(&mut plan, &config);
+        let said = plan.hosts[0].notices.join("\n");
+        assert!(
+            said.contains("`WS`") && said.contains("is not in this plan"),
+            "{said}"
+        );
+        assert!(plan.hosts[0].changes.is_empty());
+    }
 }
