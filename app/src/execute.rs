@@ -51,6 +51,14 @@ pub enum ResolveError {
         now: String,
         planned: String,
     },
+    #[error("the host key of activation object `{name}` is malformed: {reason}")]
+    ActivationObjectKey { name: String, reason: String },
+    #[error("the host key of activation object `{name}` now ends in {now}, but the plan was made with a key ending in {planned}")]
+    ActivationObjectKeyChanged {
+        name: String,
+        now: String,
+        planned: String,
+    },
     #[error("edition `{edition}` has no KMS client setup key in this kmsconf's table")]
     NoClientKey { edition: String },
     #[error("the KMS client setup key of `{edition}` is malformed: {reason}")]
@@ -262,6 +270,35 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
                 host: host.to_string(),
             })
         }
+        PlanOp::CreateActivationObject { name, key, partial } => {
+            create_activation_object(name, key, partial)?
+        }
+    })
+}
+
+/// Creates the activation object `name` with its host key, read now: apply refuses a key that
+/// no longer ends as the plan's did.
+fn create_activation_object(
+    name: &str,
+    key: &DeclaredSecret,
+    partial: &str,
+) -> Result<TargetOp, ResolveError> {
+    let what = format!("the host key of activation object `{name}`");
+    let secret = key.resolve(&what)?;
+    let parsed = ProductKey::parse(&secret).map_err(|e| ResolveError::ActivationObjectKey {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    if !parsed.partial().eq_ignore_ascii_case(partial) {
+        return Err(ResolveError::ActivationObjectKeyChanged {
+            name: name.to_string(),
+            now: parsed.partial(),
+            planned: partial.to_string(),
+        });
+    }
+    Ok(TargetOp::CreateActivationObject {
+        name: name.to_string(),
+        key: parsed,
     })
 }
 

@@ -358,6 +358,9 @@ impl ApplyOutput {
 pub struct StatusOutput {
     pub format_version: u32,
     pub hosts: Vec<HostStatus>,
+    /// The directory of `[active_directory]` and its activation objects, when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_directory: Option<crate::status::AdStatus>,
     /// Why the command produced no result at all (the config does not load, a host is held by
     /// another run's lock, a plan file is refused); the rest of the document is then empty.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -369,6 +372,7 @@ impl StatusOutput {
         Self {
             format_version: FORMAT_VERSION,
             hosts,
+            active_directory: None,
             error: None,
         }
     }

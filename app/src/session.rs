@@ -356,6 +356,7 @@ pub fn plan(
     }
     let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
     dns::annotate(&mut plan, config);
+    adba::annotate(&mut plan, config);
     hold_retirements(&mut plan, &mut failures, config);
     Planned { plan, failures }
 }

@@ -1,14 +1,14 @@
 //! `kmsconf status`: each selected host as one discovery finds it, or why it could not be read,
 //! built by the providers' status rows. The binary renders the table, `--json` or OpenMetrics.
 
-use kmsconf_model::config::Config;
+use kmsconf_model::config::{Config, AD_PLAN_HOST};
 use kmsconf_providers::{registry, status};
 use kmsconf_targets::Connect;
 
 use crate::session;
 use crate::Error;
 
-pub use status::{HostStatus, KeyCoverage, ProductStatus, ServiceStatus};
+pub use status::{AdObjectStatus, AdStatus, HostStatus, KeyCoverage, ProductStatus, ServiceStatus};
 
 /// Every selected host's status, and the lab hosts the discovery created.
 #[derive(Debug, Clone)]
@@ -16,12 +16,18 @@ pub struct Report {
     pub hosts: Vec<HostStatus>,
     /// `(host, notice)` for each lab host the discovery created.
     pub created: Vec<(String, String)>,
+    /// The directory of `[active_directory]`, when it is declared and selected.
+    pub active_directory: Option<AdStatus>,
 }
 
 impl Report {
     /// Whether some host could not be read.
     pub fn unread(&self) -> bool {
         self.hosts.iter().any(|h| h.error.is_some())
+            || self
+                .active_directory
+                .as_ref()
+                .is_some_and(|a| a.error.is_some())
     }
 }
 
@@ -45,5 +51,27 @@ pub fn run(
     Ok(Report {
         hosts,
         created: created.into_iter().flatten().collect(),
+        active_directory: directory(config, only, connect),
     })
+}
+
+/// Reads the directory of `[active_directory]` (one bind and search, within the connection
+/// timeout) when it is declared and `only` selects it (or nothing).
+fn directory(config: &Config, only: &[String], connect: &Connect) -> Option<AdStatus> {
+    let cfg = config.active_directory.as_ref()?;
+    if !only.is_empty() && !only.iter().any(|n| n == AD_PLAN_HOST) {
+        return None;
+    }
+    let server = cfg
+        .server
+        .as_ref()
+        .map_or_else(|| "(from DNS)".to_string(), ToString::to_string);
+    let read = kmsconf_targets::ldap::Directory::open(cfg)
+        .and_then(|d| d.read(connect.timeout))
+        .map_err(crate::failure::of_target);
+    Some(AdStatus::new(
+        cfg,
+        server,
+        read.as_ref().map_err(Clone::clone),
+    ))
 }

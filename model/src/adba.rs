@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 /// The object class of an activation object (MS-ADSC `ms-SPP-Activation-Object`).
 pub const OBJECT_CLASS: &str = "msSPP-ActivationObject";
+/// The licensing service's WMI method that creates an activation object online (what
+/// `slmgr.vbs /ad-activation-online` calls).
+pub const ONLINE_METHOD: &str = "SoftwareLicensingService.DoActiveDirectoryOnlineActivation";
 /// The container's DN under the forest root's DN.
 pub const CONTAINER_RDNS: &str =
     "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration";
@@ -232,6 +235,7 @@ mod facts {
         for attribute in super::ATTRIBUTES.iter().filter(|a| **a != "cn") {
             assert!(has("attribute", attribute), "{attribute}");
         }
+        assert!(has("wmi", super::ONLINE_METHOD));
         for switch in [
             "/ad-activation-online",
             "/ad-activation-get-iid",

@@ -97,6 +97,15 @@ pub enum PlanOp {
         name: String,
         partial_key: String,
     },
+    /// Creates the activation object `name` through this (the `via`) host's licensing service:
+    /// `SoftwareLicensingService.DoActiveDirectoryOnlineActivation(key, name)`
+    /// (`slmgr.vbs /ad-activation-online KEY NAME`).
+    CreateActivationObject {
+        name: String,
+        key: DeclaredSecret,
+        /// The last five characters the plan was made with; apply refuses a key that changed.
+        partial: String,
+    },
 }
 
 impl PlanOp {
@@ -104,7 +113,11 @@ impl PlanOp {
     /// operation cannot be saved in a plan file).
     pub fn literal_secret(&self) -> Option<&DeclaredSecret> {
         match self {
-            Self::InstallProductKey { key, .. } if key.source.is_literal() => Some(key),
+            Self::InstallProductKey { key, .. } | Self::CreateActivationObject { key, .. }
+                if key.source.is_literal() =>
+            {
+                Some(key)
+            }
             Self::ActivateByPhone {
                 confirmation_id, ..
             } if confirmation_id.source.is_literal() => Some(confirmation_id),
@@ -168,6 +181,12 @@ pub enum TargetOp {
         profiles: Vec<Profile>,
     },
     RemovePortRule,
+    /// `DoActiveDirectoryOnlineActivation(key, name)` on the host's `SoftwareLicensingService`:
+    /// Windows creates the activation object `name` in the host's forest.
+    CreateActivationObject {
+        name: String,
+        key: ProductKey,
+    },
 }
 
 fn all_profiles() -> Vec<Profile> {
@@ -251,7 +270,8 @@ impl TargetOp {
             Self::UninstallProductKey { .. } => OpKind::UninstallKey,
             Self::ActivateOnline { .. }
             | Self::ShowInstallationId { .. }
-            | Self::ActivateByPhone { .. } => OpKind::Activate,
+            | Self::ActivateByPhone { .. }
+            | Self::CreateActivationObject { .. } => OpKind::Activate,
             Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
             Self::RestartService { .. } => OpKind::Restart,
             Self::SetRuleGroup { .. }

@@ -53,7 +53,9 @@ pub fn plan_ad(cfg: &AdConfig, target: TargetSpec, state: AdState) -> KmsHostPla
     }
 }
 
-/// What creates each missing object, as its `via` host would run it.
+/// What is said of each missing object on the entry itself: phone activation, which kmsconf
+/// does not run yet, with the commands its `via` host would run. An online one becomes a change
+/// of its `via` host ([`annotate`]).
 fn missing_notices(
     cfg: &AdConfig,
     missing: &[String],
@@ -64,18 +66,66 @@ fn missing_notices(
         let Some(o) = cfg.objects.iter().find(|o| &o.name == name) else {
             continue;
         };
-        let partial = declared
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or("?????", |(_, p)| p.as_str());
-        let key = format!("*****-*****-*****-*****-{partial}");
-        let command = match o.activation {
-            AdActivation::Online => format!("slmgr.vbs /ad-activation-online {key} \"{name}\""),
-            AdActivation::Phone => format!("slmgr.vbs /ad-activation-get-iid {key}, then slmgr.vbs /ad-activation-apply-cid {key} CID \"{name}\""),
-        };
-        out.push(format!("activation object `{name}` (key ending {partial}) does not exist: kmsconf does not create it yet; on host `{}` run `{command}`", o.via));
+        if o.activation != AdActivation::Phone {
+            continue;
+        }
+        let key = kmsconf_model::keys::masked(partial_of(declared, name));
+        out.push(format!("activation object `{name}` does not exist and is declared with `activation = \"phone\"`, which kmsconf does not support yet for activation objects: on host `{}` run `slmgr.vbs /ad-activation-get-iid {key}`, then `slmgr.vbs /ad-activation-apply-cid {key} CID \"{name}\"`", o.via));
     }
     out
+}
+
+fn partial_of<'a>(declared: &'a [(String, String)], name: &str) -> &'a str {
+    declared
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or("?????", |(_, p)| p.as_str())
+}
+
+/// Plans each missing online activation object as a change of its `via` host, whose licensing
+/// service creates it (`DoActiveDirectoryOnlineActivation`); the directory's entry already runs
+/// after its `via` hosts. A `via` host not in this plan (not selected, or it could not be
+/// planned) leaves a notice on the directory's entry instead.
+pub fn annotate(plan: &mut kmsconf_model::KmsPlan, config: &kmsconf_model::config::Config) {
+    let Some(cfg) = config.active_directory.as_ref() else {
+        return;
+    };
+    let Some(ad) = plan.hosts.iter().position(|h| h.name == AD_PLAN_HOST) else {
+        return;
+    };
+    let EntryState::ActiveDirectory(state) = &plan.hosts[ad].observed else {
+        return;
+    };
+    let (declared, _) = adba::declared(cfg);
+    let diff = adba::diff(&declared, &state.objects);
+    let mut notices = Vec::new();
+    for name in &diff.missing {
+        let Some(o) = cfg.objects.iter().find(|o| &o.name == name) else {
+            continue;
+        };
+        if o.activation != AdActivation::Online {
+            continue;
+        }
+        let partial = partial_of(&declared, name).to_string();
+        let Some(via) = plan.hosts.iter_mut().find(|h| h.name == o.via) else {
+            notices.push(format!("activation object `{name}` (key ending {partial}) does not exist, and its `via` host `{}` is not in this plan, so it is not created: plan `{}` with it", o.via, o.via));
+            continue;
+        };
+        let spec = ChangeSpec::new(
+            format!("activation_objects/{name}"),
+            serde_json::Value::Null,
+        )
+        .note(format!(
+            "no activation object in the forest has a key ending `{partial}`"
+        ));
+        via.changes
+            .push(spec.into_change(PlanOp::CreateActivationObject {
+                name: name.clone(),
+                key: o.host_key.clone(),
+                partial,
+            }));
+    }
+    plan.hosts[ad].notices.extend(notices);
 }
 
 /// What changed in the directory since a plan was made.
@@ -182,10 +232,9 @@ mod tests {
             "{said}"
         );
         assert!(
-            said.contains("/ad-activation-online *****-*****-*****-*****-6789B \"WS\""),
-            "{said}"
+            !said.contains("WS"),
+            "an online object is created by its via host: {said}"
         );
-        assert!(said.contains("on host `kms01`"), "{said}");
         assert!(!said.contains("BCDFG"), "{said}");
         assert_eq!(kept.depends_on, ["kms01"]);
 
@@ -200,5 +249,76 @@ mod tests {
             "{:?}",
             present.notices
         );
+    }
+
+    /// A config of one lab host `kms01` and two declared objects: `WS` online, `Phone` by phone.
+    fn full_config() -> kmsconf_model::config::Config {
+        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"CID\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n";
+        kmsconf_model::config::Config::parse(std::path::Path::new("kmsconf.toml"), text)
+            .expect("config")
+    }
+
+    fn kms01() -> KmsHostPlan {
+        HostPlan {
+            name: "kms01".into(),
+            target: TargetSpec::Lab {
+                path: "kms01.json".into(),
+            },
+            depends_on: Vec::new(),
+            created: false,
+            observed: EntryState::KmsHost(kmsconf_model::state::HostState::fresh_windows_server(
+                "KMS01",
+            )),
+            changes: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_missing_online_object_is_a_change_of_its_via_host_and_a_phone_one_is_said_unsupported() {
+        let config = full_config();
+        let cfg = config.active_directory.as_ref().expect("ad");
+        let ad = plan_ad(cfg, spec(), state(Vec::new()));
+        let said = ad.notices.join("\n");
+        assert!(
+            said.contains("`Phone`")
+                && said.contains("does not support yet")
+                && !said.contains("`WS`"),
+            "{said}"
+        );
+        assert!(
+            !said.contains("VK7JG") && said.contains("*****-*****-*****-*****-3V66T"),
+            "{said}"
+        );
+        let mut plan =
+            kmsconf_model::KmsPlan::new("kmsconf.toml".into(), ".".into(), vec![kms01(), ad]);
+        annotate(&mut plan, &config);
+        let host = &plan.hosts[0];
+        assert_eq!(
+            host.changes.len(),
+            1,
+            "only the online object: {:?}",
+            host.changes
+        );
+        let change = &host.changes[0];
+        assert_eq!(change.address, "activation_objects/WS");
+        assert!(
+            matches!(&change.operation, PlanOp::CreateActivationObject { name, partial, .. } if name == "WS" && partial == "6789B")
+        );
+        assert_eq!(
+            change.equivalent.as_deref(),
+            Some("slmgr.vbs /ad-activation-online *****-*****-*****-*****-6789B \"WS\"")
+        );
+
+        // the via host not in the plan: the directory's entry says so, nothing is created
+        let ad = plan_ad(cfg, spec(), state(Vec::new()));
+        let mut plan = kmsconf_model::KmsPlan::new("kmsconf.toml".into(), ".".into(), vec![ad]);
+        annotate(&mut plan, &config);
+        let said = plan.hosts[0].notices.join("\n");
+        assert!(
+            said.contains("`WS`") && said.contains("is not in this plan"),
+            "{said}"
+        );
+        assert!(plan.hosts[0].changes.is_empty());
     }
 }

@@ -84,6 +84,14 @@ pub fn describe(op: &PlanOp, before: &Value) -> Shown {
             Value::Null,
             format!("slmgr.vbs /del-ao \"{dn}\""),
         ),
+        PlanOp::CreateActivationObject { name, partial, .. } => Shown::new(
+            Action::Create,
+            json!({ "name": name, "partial_key": partial }),
+            format!(
+                "slmgr.vbs /ad-activation-online {} \"{name}\"",
+                kmsconf_model::keys::masked(partial)
+            ),
+        ),
     }
 }
 
@@ -417,7 +425,8 @@ fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
             .unwrap_or_default(),
         PlanOp::InstallLicensePack { .. }
         | PlanOp::UpdateSrvRecord { .. }
-        | PlanOp::DeleteActivationObject { .. } => Value::Null,
+        | PlanOp::DeleteActivationObject { .. }
+        | PlanOp::CreateActivationObject { .. } => Value::Null,
     }
 }
 

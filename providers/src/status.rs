@@ -36,6 +36,81 @@ pub struct HostStatus {
     pub products: Vec<ProductStatus>,
 }
 
+/// The directory of `[active_directory]`, as `status` shows it: its activation objects, each
+/// with the declared object whose host key it is for, or why it could not be read.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AdStatus {
+    /// `host:port` of the LDAP server (when read: the one that answered).
+    pub server: String,
+    /// The principal kmsconf bound as; `None` when the directory could not be read.
+    pub identity: Option<String>,
+    /// The Activation Objects container's DN; `None` when the directory could not be read.
+    pub container_dn: Option<String>,
+    /// Whether the container exists.
+    pub container: bool,
+    pub objects: Vec<AdObjectStatus>,
+    /// Set when the directory could not be read; every other observed field is then empty.
+    pub error: Option<HostFailure>,
+}
+
+/// One activation object.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AdObjectStatus {
+    pub dn: String,
+    pub name: String,
+    pub sku_id: String,
+    /// The last five characters of its host key.
+    pub partial_key: String,
+    /// The name of the declared object whose host key ends the same; `None`: undeclared.
+    pub declared_as: Option<String>,
+}
+
+impl AdStatus {
+    /// The status of `cfg`'s directory read from `server` as `read`.
+    pub fn new(
+        cfg: &kmsconf_model::config::AdConfig,
+        server: String,
+        read: Result<&kmsconf_model::adba::AdState, HostFailure>,
+    ) -> Self {
+        let state = match read {
+            Ok(state) => state,
+            Err(e) => {
+                return Self {
+                    server,
+                    identity: None,
+                    container_dn: None,
+                    container: false,
+                    objects: Vec::new(),
+                    error: Some(e),
+                }
+            }
+        };
+        let (declared, _) = kmsconf_model::adba::declared(cfg);
+        let objects = state
+            .objects
+            .iter()
+            .map(|o| AdObjectStatus {
+                dn: o.dn.clone(),
+                name: o.name.clone(),
+                sku_id: o.sku_id.clone(),
+                partial_key: o.partial_key.clone(),
+                declared_as: declared
+                    .iter()
+                    .find(|(_, p)| p.eq_ignore_ascii_case(&o.partial_key))
+                    .map(|(n, _)| n.clone()),
+            })
+            .collect();
+        Self {
+            server: state.server.clone(),
+            identity: Some(state.identity.clone()),
+            container_dn: Some(state.container_dn()),
+            container: state.container,
+            objects,
+            error: None,
+        }
+    }
+}
+
 /// The KMS settings in effect: in `--json`, one field per setting (as its row names it) and
 /// `restart_pending`.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use kmsconf_app::output::StatusOutput;
-use kmsconf_app::status::{self, HostStatus, KeyCoverage, ProductStatus};
+use kmsconf_app::status::{self, AdStatus, HostStatus, KeyCoverage, ProductStatus};
 use kmsconf_model::config::{HostLifecycle, ProductId};
 use kmsconf_model::state::{Channel, LicenseStatus};
 
@@ -44,9 +44,20 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
     if args.format == Format::Openmetrics {
         output::emit(&openmetrics::status(&hosts))?;
     } else if args.json || args.format == Format::Json {
-        output::emit(&output::json(&StatusOutput::new(hosts)))?;
+        let out = StatusOutput {
+            active_directory: report.active_directory,
+            ..StatusOutput::new(hosts)
+        };
+        output::emit(&output::json(&out))?;
     } else {
-        output::emit_text(&render(&hosts, Style::stdout()))?;
+        let mut text = render(&hosts, Style::stdout());
+        if let Some(ad) = &report.active_directory {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&render_directory(ad, Style::stdout()));
+        }
+        output::emit_text(&text)?;
     }
     Ok(if unread {
         ExitCode::from(1)
@@ -95,6 +106,53 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
             }
         }
         products(&mut out, &h.products, style);
+    }
+    out
+}
+
+/// The directory's block: where it was read and as whom, then one line per activation object
+/// with the declared object it is for. Everything the directory holds is shown on its line.
+pub fn render_directory(ad: &AdStatus, style: Style) -> String {
+    let mut out = String::new();
+    let head = style.bold("directory active_directory");
+    let server = inline(&ad.server).into_owned();
+    if let Some(e) = &ad.error {
+        let _ = writeln!(
+            out,
+            "{head} (ldap://{server}): {} {e}",
+            style.red("cannot read:")
+        );
+        return out;
+    }
+    let identity = inline(ad.identity.as_deref().unwrap_or("?")).into_owned();
+    let dn = inline(ad.container_dn.as_deref().unwrap_or("?")).into_owned();
+    let _ = writeln!(out, "{head} (ldap://{server}): bound as {identity}");
+    if !ad.container {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.yellow(&format!("the container `{dn}` does not exist"))
+        );
+        return out;
+    }
+    let n = ad.objects.len();
+    let _ = writeln!(
+        out,
+        "  {n} activation object{} in `{dn}`",
+        if n == 1 { "" } else { "s" }
+    );
+    for o in &ad.objects {
+        let declared = match &o.declared_as {
+            Some(name) => format!("declared as `{}`", inline(name)),
+            None => style.yellow("undeclared"),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  key ending {}  SKU {}  {declared}",
+            inline(&o.name),
+            inline(&o.partial_key),
+            inline(&o.sku_id)
+        );
     }
     out
 }

@@ -86,10 +86,28 @@ pub struct LabFile {
     /// (`host.os`). Decides the `Description` the product shows, and so what it activates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub host_key_groups: BTreeMap<String, String>,
+    /// The Active Directory-based activations the host's licensing service was asked for
+    /// (`DoActiveDirectoryOnlineActivation`), oldest first. The lab writes nothing to a
+    /// directory: only Windows creates an activation object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ad_activations: Vec<AdActivationCall>,
     /// Where files from before `PATH.lock` counted the round trips kept the count: still read,
     /// so they load unchanged, and no longer written.
     #[serde(default, skip_serializing)]
     round_trips: serde::de::IgnoredAny,
+}
+
+/// One WMI call that creates an activation object, as the lab recorded it: the key's last five
+/// characters only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdActivationCall {
+    /// `SoftwareLicensingService.DoActiveDirectoryOnlineActivation`.
+    pub method: String,
+    /// The `ActivationObjectName` argument.
+    pub name: String,
+    /// The last five characters of the `ProductKey` argument.
+    pub partial_key: String,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`
@@ -128,6 +146,7 @@ impl LabFile {
             sppsvc: clients::Sppsvc::default(),
             running_service: None,
             host_key_groups: BTreeMap::new(),
+            ad_activations: Vec::new(),
             round_trips: serde::de::IgnoredAny,
         };
         let observed = clients::observe(&file, 0);

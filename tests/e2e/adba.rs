@@ -287,7 +287,7 @@ fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_onl
     assert!(
         plan.stdout.contains(&format!(
             "slmgr.vbs /ad-activation-online *****-*****-*****-*****-{partial} \"New AO\""
-        )) && plan.stdout.contains("on host `kms01`"),
+        )) && plan.stdout.contains("activation_objects/New AO"),
         "{plan:?}"
     );
     assert!(!plan.all().contains(WINDOWS_KEY_2) && !plan.all().contains(WINDOWS_KEY));
@@ -316,4 +316,205 @@ fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_onl
         !again.stdout.contains("activation_objects/Old AO"),
         "{again:?}"
     );
+}
+
+#[test]
+fn a_missing_object_is_created_through_its_via_host_and_the_next_plan_is_clean() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    let plan = p.ok(&["plan", "--out", "plan.json"], 0);
+    let create =
+        format!("slmgr.vbs /ad-activation-online *****-*****-*****-*****-{partial} \"WS CSVLK\"");
+    assert!(
+        plan.stdout.contains(&create) && plan.stdout.contains("activation_objects/WS CSVLK"),
+        "{plan:?}"
+    );
+    let saved = p.read("plan.json");
+    let json: serde_json::Value = serde_json::from_str(&saved).expect("plan file");
+    let kms01 = json["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["name"] == "kms01"))
+        .unwrap_or_else(|| panic!("no kms01 entry: {saved}"));
+    let change = &kms01["changes"][0];
+    assert_eq!(
+        change["operation"]["op"], "create_activation_object",
+        "{saved}"
+    );
+    assert_eq!(change["operation"]["partial"], partial, "{saved}");
+    assert_eq!(
+        change["operation"]["key"]["source"]["env"], "KMS_HOST_KEY",
+        "a reference, not the key: {saved}"
+    );
+    assert!(!saved.contains(WINDOWS_KEY) && !plan.all().contains(WINDOWS_KEY));
+
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    assert!(
+        applied.stdout.contains("WS CSVLK") && !applied.all().contains(WINDOWS_KEY),
+        "{applied:?}"
+    );
+    let lab = p.read("lab/kms01.json");
+    let lab: serde_json::Value = serde_json::from_str(&lab).expect("lab file");
+    assert_eq!(
+        lab["ad_activations"],
+        serde_json::json!([{
+            "method": "SoftwareLicensingService.DoActiveDirectoryOnlineActivation",
+            "name": "WS CSVLK",
+            "partial_key": partial,
+        }]),
+        "{lab}"
+    );
+    assert!(!lab.to_string().contains(WINDOWS_KEY));
+
+    // the lab writes nothing to the directory: Windows' licensing service would have created
+    // the object, which the test seeds in its place
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-container").contains("holds 0 activation objects"),
+        "{doctor:?}"
+    );
+    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
+    let sam = dc.sam();
+    let created = p.path("created.ldif");
+    tool(
+        "ldbadd",
+        "ldb-tools",
+        &[
+            "-H",
+            sam.to_str().expect("path"),
+            created.to_str().expect("path"),
+        ],
+        &p.path(""),
+    );
+    let again = p.ok(&["plan"], 0);
+    assert!(
+        !again.stdout.contains("/ad-activation-online")
+            && !again.stdout.contains("activation_objects/"),
+        "{again:?}"
+    );
+
+    // `status` lists the objects, each with the declared object it is for
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains("directory active_directory")
+            && status.stdout.contains("bound as Administrator@CORP.EXAMPLE")
+            && status.stdout.contains("1 activation object in")
+            && status
+                .stdout
+                .contains(&format!("WS CSVLK  key ending {partial}  SKU 03020100-0504-0706-0809-0a0b0c0d0e0f  declared as `WS CSVLK`")),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    let ad = &json["active_directory"];
+    assert_eq!(ad["container"], true, "{json:#}");
+    assert_eq!(ad["objects"][0]["declared_as"], "WS CSVLK", "{json:#}");
+    assert_eq!(ad["objects"][0]["partial_key"], partial, "{json:#}");
+    assert!(!status.all().contains(WINDOWS_KEY));
+    // only the host: no directory
+    let only = crate::schemas::valid("status", &p.ok(&["status", "--json", "--host", "kms01"], 0));
+    assert!(only.get("active_directory").is_none(), "{only:#}");
+}
+
+#[test]
+fn status_says_when_the_directory_cannot_be_read_and_exits_1() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, &seed("Old AO", SKU_2, "QRTVW"));
+    let p = project(&dc, "FILE:/nonexistent/no-such-cache", false);
+    let status = p.ok(&["status"], 1);
+    assert!(
+        status.stdout.contains("directory active_directory")
+            && status.stdout.contains("cannot read:")
+            && status.stdout.contains("no-such-cache"),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 1));
+    assert!(json["active_directory"]["error"].is_object(), "{json:#}");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains("Old AO  key ending QRTVW") && status.stdout.contains("undeclared"),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn a_missing_phone_object_is_not_created_and_says_so() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, false);
+    let config = p.read("kmsconf.toml").replace(
+        "via = \"kms01\"\n",
+        "via = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMS_CID\" }\n",
+    );
+    p.write("kmsconf.toml", &config);
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains("kmsconf does not support yet")
+            && plan.stdout.contains("/ad-activation-get-iid")
+            && !plan.stdout.contains("activation_objects/WS CSVLK"),
+        "{plan:?}"
+    );
+}
+
+/// Runs `kmsconf lab agent` on `lab` with the agent line and `request`; its answer to it.
+fn lab_agent(lab: &Path, request: &str) -> (String, serde_json::Value) {
+    use base64::Engine as _;
+    use std::io::Write;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let agent = engine.encode(kmsconf_targets::powershell::agent_script());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kmsconf"))
+        .args(["lab", "agent"])
+        .arg(lab)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lab agent");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{agent}\n{request}\n").as_bytes())
+        .expect("request");
+    let out = child.wait_with_output().expect("lab agent");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("KMSCONF:result:"))
+        .and_then(|a| engine.decode(a).ok())
+        .and_then(|a| serde_json::from_slice(&a).ok())
+        .unwrap_or_else(|| panic!("no result: {stdout}"));
+    (stdout, answer)
+}
+
+/// The Windows path's stand-in: `kmsconf lab agent` answers the agent's `ad_activation_online`
+/// request and records the WMI call in its lab file, the key's last five characters only; a
+/// malformed key is refused before anything is recorded.
+#[test]
+fn the_lab_agent_records_the_ad_activation_call() {
+    let p = Project::new();
+    let lab = p.path("kms01.json");
+    let request = format!(
+        "{{\"id\":1,\"op\":\"ad_activation_online\",\"key\":\"{WINDOWS_KEY}\",\"object_name\":\"WS CSVLK\"}}"
+    );
+    let (stdout, answer) = lab_agent(&lab, &request);
+    assert_eq!(answer["Ok"], true, "{answer}");
+    assert!(!stdout.contains(WINDOWS_KEY), "{stdout}");
+    let text = std::fs::read_to_string(&lab).expect("lab file");
+    assert!(!text.contains(WINDOWS_KEY), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("lab file");
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    assert_eq!(json["ad_activations"][0]["name"], "WS CSVLK", "{text}");
+    assert_eq!(json["ad_activations"][0]["partial_key"], partial, "{text}");
+
+    let bad = "{\"id\":1,\"op\":\"ad_activation_online\",\"key\":\"nope\",\"object_name\":\"X\"}";
+    let (_, answer) = lab_agent(&lab, bad);
+    assert_eq!(answer["Ok"], false, "{answer}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lab).expect("lab")).expect("lab");
+    assert_eq!(json["ad_activations"].as_array().map(Vec::len), Some(1));
 }

@@ -238,6 +238,11 @@ impl Dc {
         self.dir.path().join("krb5.conf")
     }
 
+    /// The DC's directory database, for `ldbadd` while it runs.
+    pub fn sam(&self) -> PathBuf {
+        self.dir.path().join("private/sam.ldb")
+    }
+
     pub fn keytab(&self) -> PathBuf {
         self.dir.path().join("svc-kmsconf.keytab")
     }

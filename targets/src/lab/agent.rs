@@ -348,6 +348,11 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, RequestError>
             )?))
             .map_err(RequestError::invalid("confirmation_id"))?,
         },
+        "ad_activation_online" => TargetOp::CreateActivationObject {
+            name: arg(a, "object_name")?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
+                .map_err(RequestError::invalid("key"))?,
+        },
         "set_service" => {
             let key: String = arg(a, "setting")?;
             let Some(row) = settings::find(&key) else {

@@ -89,6 +89,29 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             file.host.firewall.port_rule = None;
             ChangeStatus::applied()
         }
+        TargetOp::CreateActivationObject { name, key } => ad_activation_online(file, name, key),
+    }
+}
+
+/// `DoActiveDirectoryOnlineActivation`: recorded, never written to a directory. Like online
+/// activation it needs Microsoft's activation servers.
+fn ad_activation_online(file: &mut LabFile, name: &str, key: &ProductKey) -> ChangeStatus {
+    if file.offline {
+        return fail(
+            SL_E_NETWORK,
+            "the host cannot reach Microsoft's activation servers",
+        );
+    }
+    file.ad_activations.push(super::AdActivationCall {
+        method: kmsconf_model::adba::ONLINE_METHOD.to_string(),
+        name: name.to_string(),
+        partial_key: key.partial(),
+    });
+    ChangeStatus::Applied {
+        detail: Some(format!(
+            "activation object `{name}` requested ({}, recorded by the lab; nothing is written to the directory)",
+            kmsconf_model::adba::ONLINE_METHOD
+        )),
     }
 }
 

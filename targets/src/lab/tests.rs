@@ -569,3 +569,48 @@ fn clones_are_logged_as_12290_events_within_the_bounds() {
     );
     assert_eq!(log.service.map(|s| s.running), Some(true));
 }
+
+#[test]
+fn an_ad_activation_is_recorded_with_the_key_ending_only_and_needs_internet() {
+    let (_dir, t) = lab();
+    let create = [TargetOp::CreateActivationObject {
+        name: "WS CSVLK".into(),
+        key: key(),
+    }];
+    let out = t.execute(&create).expect("run");
+    assert!(matches!(out[0], ChangeStatus::Applied { .. }), "{out:?}");
+    let text = std::fs::read_to_string(&t.path).expect("lab file");
+    assert!(!text.contains(KEY), "{text}");
+    let file: LabFile = serde_json::from_str(&text).expect("lab file");
+    assert_eq!(
+        file.ad_activations,
+        [AdActivationCall {
+            method: kmsconf_model::adba::ONLINE_METHOD.into(),
+            name: "WS CSVLK".into(),
+            partial_key: "6789B".into(),
+        }]
+    );
+    with_lab_file(&t.path, false, |f| {
+        f.offline = true;
+        Ok(())
+    })
+    .expect("control");
+    let out = t.execute(&create).expect("run");
+    assert!(
+        matches!(
+            out[0],
+            ChangeStatus::Failed {
+                code: Some(SL_E_NETWORK),
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let file: LabFile =
+        serde_json::from_str(&std::fs::read_to_string(&t.path).expect("lab")).expect("lab");
+    assert_eq!(
+        file.ad_activations.len(),
+        1,
+        "a failed call is not recorded"
+    );
+}

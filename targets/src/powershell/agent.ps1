@@ -508,6 +508,17 @@ function Invoke-KmsconfReadKmsEvents($Request) {
     }
 }
 
+# slmgr.vbs /ad-activation-online KEY NAME: the licensing service activates the CSVLK online and
+# creates the activation object NAME in this host's forest. Invoke-KmsconfMethod throws on a
+# non-zero ReturnValue (the HRESULT); a WMI error's own HRESULT reaches the caller through
+# Get-KmsconfHResult. The key is never part of the answer.
+function Invoke-KmsconfAdActivationOnline($Request) {
+    $name = [string]$Request.object_name
+    $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    Invoke-KmsconfMethod $svc 'DoActiveDirectoryOnlineActivation' @{ ProductKey = [string]$Request.key; ActivationObjectName = $name }
+    [ordered]@{ ActivationObject = $name }
+}
+
 # --- the loop: each operation's answer kind and function ----------------------------------------
 
 $Operations = @{
@@ -528,6 +539,7 @@ $Operations = @{
     'set_port_rule' = @('result', ${function:Invoke-KmsconfSetPortRule})
     'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
     'read_kms_events' = @('result', ${function:Invoke-KmsconfReadKmsEvents})
+    'ad_activation_online' = @('result', ${function:Invoke-KmsconfAdActivationOnline})
 }
 
 while ($null -ne ($line = [Console]::In.ReadLine())) {

@@ -154,6 +154,10 @@ impl Request {
             TargetOp::RemovePortRule => {
                 Self::new("remove_port_rule", json!({ "name": PORT_RULE_NAME }))
             }
+            TargetOp::CreateActivationObject { name, key } => {
+                Self::new("ad_activation_online", json!({ "object_name": name }))
+                    .with_secret("key", key.secret().clone())
+            }
         }
     }
 

@@ -132,6 +132,11 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             product: ProductId::Windows,
             key: ProductKey::parse(&Secret::new(GVLK)).expect("gvlk"),
         },
+        // Active Directory-based activation through this host's licensing service
+        TargetOp::CreateActivationObject {
+            name: "WS CSVLK".into(),
+            key: key(),
+        },
     ]
 }
 

@@ -141,6 +141,11 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, VerifyEr
             profiles,
         } => verify_port_rule(&rb, *port, remote_addresses, profiles),
         TargetOp::RemovePortRule => verify_port_rule_removed(&rb),
+        // the object is in the directory, which the plan's next run reads; the agent checked
+        // the method's return value
+        TargetOp::CreateActivationObject { name, .. } => Ok(ChangeStatus::Applied {
+            detail: Some(format!("activation object `{name}` created")),
+        }),
     }
 }
 
