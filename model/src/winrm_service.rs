@@ -161,7 +161,8 @@ fn boolean(field: &'static str, value: &str) -> Result<bool, WinRmServiceError> 
 
 /// A decimal count as the drive shows it: digits only, at most 20 of them.
 fn count(field: &'static str, value: &str) -> Result<u64, WinRmServiceError> {
-    let digits = !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit());
+    let digits =
+        !value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit());
     digits
         .then(|| value.parse().ok())
         .flatten()
@@ -172,7 +173,13 @@ fn listener(wire: &WireListener) -> Result<Listener, WinRmServiceError> {
     let https = match wire.transport.to_ascii_uppercase().as_str() {
         "HTTP" => false,
         "HTTPS" => true,
-        _ => return Err(field_error("Listener Transport", &wire.transport, "HTTP or HTTPS")),
+        _ => {
+            return Err(field_error(
+                "Listener Transport",
+                &wire.transport,
+                "HTTP or HTTPS",
+            ))
+        }
     };
     let port = (wire.port.len() <= 5 && wire.port.bytes().all(|b| b.is_ascii_digit()))
         .then(|| wire.port.parse::<u16>().ok())
@@ -287,14 +294,20 @@ mod tests {
             (|w| w.allow_unencrypted = "yes".into(), "AllowUnencrypted"),
             (|w| w.basic = String::new(), "Auth Basic"),
             (|w| w.credssp = "1".into(), "Auth CredSSP"),
-            (|w| w.cbt_hardening_level = "Loose\u{1b}[2J".into(), "CbtHardeningLevel"),
+            (
+                |w| w.cbt_hardening_level = "Loose\u{1b}[2J".into(),
+                "CbtHardeningLevel",
+            ),
             (|w| w.max_timeout_ms = "-1".into(), "MaxTimeoutms"),
             (|w| w.max_shells_per_user = "1e3".into(), "MaxShellsPerUser"),
             (
                 |w| w.idle_timeout = "99999999999999999999999".into(),
                 "IdleTimeout",
             ),
-            (|w| w.listeners[0].transport = "FTP".into(), "Listener Transport"),
+            (
+                |w| w.listeners[0].transport = "FTP".into(),
+                "Listener Transport",
+            ),
             (|w| w.listeners[0].port = "0".into(), "Listener Port"),
             (|w| w.listeners[0].port = "65536".into(), "Listener Port"),
             (|w| w.listeners[0].enabled = "on".into(), "Listener Enabled"),
