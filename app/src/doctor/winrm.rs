@@ -22,9 +22,12 @@ pub fn winrm_service(
                 host,
                 WINRM_SERVICE,
                 Verdict::Warning,
-                "cannot read the WinRM service's settings, so they were not checked",
+                format!(
+                    "the WinRM service's settings were not checked: {}",
+                    error.message
+                ),
             )
-            .fix("the agent reads them from the WSMan: drive (WSMan:\\localhost), which needs the account to be in the host's local Administrators; see the error")
+            .fix("the agent reads them from the WSMan: drive on the host (Get-Item WSMan:\\localhost\\...): run `Get-ChildItem WSMan:\\localhost -Recurse` there as the same account to see what fails")
             .failure(error.clone());
         }
     };
@@ -124,6 +127,18 @@ mod tests {
         // exactly at the cap is fine
         let check = winrm_service("kms01", 60, Ok(&reading(|_| {})));
         assert_eq!(check.status, Verdict::Ok, "{check:?}");
+    }
+
+    #[test]
+    fn an_unreadable_configuration_is_a_warning_with_the_reason() {
+        let error = HostFailure::new(
+            kmsconf_model::failure::FailureKind::Remote,
+            "WinRM setting MaxTimeoutms is `x`, not a whole number",
+        );
+        let check = winrm_service("kms01", 20, Err(&error));
+        assert_eq!(check.status, Verdict::Warning, "{check:?}");
+        assert!(check.detail.contains("MaxTimeoutms is `x`"), "{check:?}");
+        assert_eq!(check.error, Some(error));
     }
 
     #[test]
