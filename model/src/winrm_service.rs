@@ -268,6 +268,9 @@ impl WinRmService {
 mod tests {
     use super::*;
 
+    /// Changes one setting of Windows' defaults.
+    type Spoil = fn(&mut WireWinRmService);
+
     #[test]
     fn windows_defaults_parse_and_match_the_sources() {
         let s = parse(&WireWinRmService::windows_default()).expect("defaults parse");
@@ -290,7 +293,7 @@ mod tests {
     #[test]
     fn every_field_is_checked() {
         let base = WireWinRmService::windows_default();
-        let cases: Vec<(fn(&mut WireWinRmService), &str)> = vec![
+        let cases: Vec<(Spoil, &str)> = vec![
             (|w| w.allow_unencrypted = "yes".into(), "AllowUnencrypted"),
             (|w| w.basic = String::new(), "Auth Basic"),
             (|w| w.credssp = "1".into(), "Auth CredSSP"),

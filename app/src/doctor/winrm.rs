@@ -88,6 +88,9 @@ mod tests {
 
     use super::*;
 
+    /// Changes one setting of Windows' defaults.
+    type Spoil = fn(&mut WireWinRmService);
+
     fn reading(spoil: impl FnOnce(&mut WireWinRmService)) -> WinRmService {
         let mut wire = WireWinRmService::windows_default();
         spoil(&mut wire);
@@ -105,7 +108,7 @@ mod tests {
 
     #[test]
     fn each_insecure_setting_is_a_warning_naming_it() {
-        let cases: Vec<(fn(&mut WireWinRmService), u32, &str)> = vec![
+        let cases: Vec<(Spoil, u32, &str)> = vec![
             (
                 |w| w.allow_unencrypted = "true".into(),
                 20,
