@@ -12,10 +12,11 @@ mod facts;
 mod host;
 mod probe;
 mod retired;
+mod winrm;
 
 use std::time::Duration;
 
-use kmsconf_model::config::{Config, HostConfig, DEFAULT_PORT};
+use kmsconf_model::config::{Config, HostConfig, TargetSpec, DEFAULT_PORT};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -42,6 +43,7 @@ pub use host::{
 };
 pub use probe::{probe_port, PortProbe, ProbeError};
 pub use retired::{check_retired, no_host_key, port_closed};
+pub use winrm::winrm_service;
 
 /// Stable check ids (the `check` field of `doctor --json`).
 pub const HOST_REACHABLE: &str = "host-reachable";
@@ -74,6 +76,9 @@ pub const DNS_PUBLISHING: &str = "dns-publishing";
 pub const SERVICE_RUNNING: &str = "service-running";
 /// The event log could not be read, so its checks did not run.
 pub const EVENT_LOG: &str = "event-log";
+/// A WinRM host's own WinRM service settings (`AllowUnencrypted`, Basic, `MaxTimeoutms`,
+/// `MaxShellsPerUser`); not run for hosts reached otherwise.
+pub const WINRM_SERVICE: &str = "winrm-service";
 
 /// Clock skew up to this many seconds is fine; beyond it time sync is not working.
 pub const CLOCK_WARN_SECONDS: i64 = 60;
@@ -120,7 +125,7 @@ pub struct Check {
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
             NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS, ADBA_CONTAINER, ADBA_DUPLICATES,
             ADBA_STALE, CLIENT_COVERAGE, CMID_DUPLICATES, KMS_IDLE, DNS_PUBLISHING,
-            SERVICE_RUNNING, EVENT_LOG
+            SERVICE_RUNNING, EVENT_LOG, WINRM_SERVICE
         ])
     )]
     pub check: &'static str,
@@ -301,8 +306,8 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
 }
 
 /// Discovers the host (one round trip), probes its KMS port, reads its event log (one more
-/// round trip in the same session, for a host that is not retired and was read), and runs every
-/// check.
+/// round trip in the same session, for a host that is not retired and was read) and, for a
+/// WinRM host, its WinRM service's settings (one more), and runs every check.
 pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Diagnosis {
     let before = clock::now_millis();
     let target = kmsconf_targets::open_host(&cfg.name, &cfg.target, connect)
@@ -328,6 +333,16 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Dia
     if let (false, Ok(target), Ok(state)) = (cfg.is_retired(), &target, &observed.state) {
         let log = crate::clients::read_log(&cfg.name, target.as_ref(), state, window.window);
         checks.extend(check_events(&log, window.idle, cfg.dns.is_some()));
+        if let TargetSpec::WinRm { winrm, .. } = &cfg.target {
+            let reading = target
+                .read_winrm_service()
+                .map_err(crate::failure::of_target);
+            checks.push(winrm_service(
+                &cfg.name,
+                winrm.operation_timeout.seconds(),
+                reading.as_ref(),
+            ));
+        }
     }
     let state = observed.state.ok().filter(|_| !cfg.is_retired());
     Diagnosis {

@@ -22,6 +22,7 @@ pub mod readings;
 pub mod settings;
 pub mod state;
 pub mod surprise;
+pub mod winrm_service;
 
 use serde::{Deserialize, Serialize};
 

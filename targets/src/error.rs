@@ -139,6 +139,8 @@ pub enum RemoteError {
     },
     #[error("cannot read the event log answer: {0}")]
     Events(#[from] kmsconf_model::events::EventError),
+    #[error("cannot read the WinRM service's settings: {0}")]
+    WinRmService(#[from] kmsconf_model::winrm_service::WinRmServiceError),
     #[error("cannot read the {what} answer: {source}")]
     Answer {
         what: &'static str,

@@ -40,6 +40,7 @@ use kmsconf_model::catalog;
 use kmsconf_model::events::{self, EventLog, EventQuery};
 use kmsconf_model::ops::{OpKind, TargetOp};
 use kmsconf_model::state::{Channel, HostState, ServiceState};
+use kmsconf_model::winrm_service::{self, WinRmService, WireWinRmService};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -91,6 +92,10 @@ pub struct LabFile {
     /// directory: only Windows creates an activation object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ad_activations: Vec<AdActivationCall>,
+    /// The WinRM service's settings as the `WSMan:` drive shows them (strings, so a test can
+    /// give the host any value); `None` = Windows' defaults (the facts table's rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winrm_service: Option<WireWinRmService>,
     /// Where files from before `PATH.lock` counted the round trips kept the count: still read,
     /// so they load unchanged, and no longer written.
     #[serde(default, skip_serializing)]
@@ -121,6 +126,13 @@ pub struct Fault {
 }
 
 impl LabFile {
+    /// The WinRM service's settings the host shows: its own, else Windows' defaults.
+    pub fn winrm_service(&self) -> WireWinRmService {
+        self.winrm_service
+            .clone()
+            .unwrap_or_else(WireWinRmService::windows_default)
+    }
+
     fn fresh(path: &Path) -> Result<Self, Error> {
         let stem = path
             .file_stem()
@@ -143,6 +155,7 @@ impl LabFile {
             clock_offset_seconds: 0,
             clients: Vec::new(),
             dns_failures: Vec::new(),
+            winrm_service: None,
             sppsvc: clients::Sppsvc::default(),
             running_service: None,
             host_key_groups: BTreeMap::new(),
@@ -232,6 +245,14 @@ impl crate::ReadEvents for LabTarget {
         let (wire, _) =
             self.round_trip(|file| clients::event_log(file, kmsconf_model::clock::now(), query))?;
         events::parse(&wire).map_err(|e| Error::Remote {
+            host: self.host.clone(),
+            source: e.into(),
+        })
+    }
+
+    fn read_winrm_service(&self) -> Result<WinRmService, Error> {
+        let (wire, _) = self.round_trip(|file| file.winrm_service())?;
+        winrm_service::parse(&wire).map_err(|e| Error::Remote {
             host: self.host.clone(),
             source: e.into(),
         })

@@ -32,6 +32,7 @@ use kmsconf_engine::target::{ChangeStatus, Discovery};
 use kmsconf_model::events::{EventLog, EventQuery};
 use kmsconf_model::ops::{EntryOp, TargetOp};
 use kmsconf_model::state::HostState;
+use kmsconf_model::winrm_service::WinRmService;
 use kmsconf_model::EntryState;
 
 pub use windows::{Transport, WindowsTarget};
@@ -53,9 +54,11 @@ impl<T: Target<State = HostState, Operation = TargetOp, Error = Error> + ReadEve
 }
 
 /// Reads a KMS host's event log: its 12290 and 12293 events and the Software Protection
-/// service's state, in one round trip.
+/// service's state, in one round trip; and (for `doctor`'s `winrm-service`) its WinRM
+/// service's settings, in another.
 pub trait ReadEvents {
     fn read_events(&self, query: &EventQuery) -> Result<EventLog, Error>;
+    fn read_winrm_service(&self) -> Result<WinRmService, Error>;
 }
 
 /// How to reach real hosts; the CLI fills it from its environment variables.

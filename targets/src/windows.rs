@@ -19,6 +19,7 @@ use exchange::Exchange;
 use kmsconf_model::events::{self, EventLog, EventQuery, WireLog};
 use kmsconf_model::ops::TargetOp;
 use kmsconf_model::state::HostState;
+use kmsconf_model::winrm_service::{self, WinRmService, WireWinRmService};
 
 mod exchange;
 
@@ -82,6 +83,18 @@ impl<T: Transport> crate::ReadEvents for WindowsTarget<T> {
             })
         })?;
         events::parse(&wire).map_err(|e| link.remote(e.into()))
+    }
+
+    fn read_winrm_service(&self) -> Result<WinRmService, Error> {
+        let link = &self.link;
+        let value = link.ask(Request::read_winrm_service(), "WinRM service settings")?;
+        let wire: WireWinRmService = serde_json::from_value(value).map_err(|source| {
+            link.remote(RemoteError::Answer {
+                what: "WinRM service settings",
+                source,
+            })
+        })?;
+        winrm_service::parse(&wire).map_err(|e| link.remote(e.into()))
     }
 }
 

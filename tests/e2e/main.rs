@@ -67,5 +67,7 @@ mod winrm;
 mod winrm_binding;
 #[cfg(unix)] // kill -9, and `script` for a terminal
 mod winrm_idle;
+#[cfg(unix)]
+mod winrm_service;
 #[cfg(unix)] // MIT Kerberos: the KDC, kinit and GSS-API
 mod winrm_ticket;

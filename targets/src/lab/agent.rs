@@ -204,6 +204,7 @@ impl Agent {
                 Ok(query) => ("result", Ok(self.read_events(&query)?)),
                 Err(e) => ("result", failed(e)),
             },
+            "read_winrm_service" => ("result", Ok(self.read_winrm_service()?)),
             _ => match operation(&request.op, a) {
                 Ok(op) => ("result", self.run(&op)?),
                 Err(e) => ("result", failed(e)),
@@ -229,6 +230,12 @@ impl Agent {
         let (wire, _) = self
             .target
             .round_trip(|file| clients::event_log(file, kmsconf_model::clock::now(), query))?;
+        Ok(serde_json::to_value(wire).unwrap_or(Value::Null))
+    }
+
+    /// The lab host's WinRM service settings as the agent's `read_winrm_service` answers them.
+    fn read_winrm_service(&self) -> Result<Value, Error> {
+        let (wire, _) = self.target.round_trip(|file| file.winrm_service())?;
         Ok(serde_json::to_value(wire).unwrap_or(Value::Null))
     }
 

@@ -519,6 +519,35 @@ function Invoke-KmsconfAdActivationOnline($Request) {
     [ordered]@{ ActivationObject = $name }
 }
 
+# The WinRM service's own settings from the WSMan: drive (locale-independent, unlike `winrm get`):
+# MaxTimeoutms, the Service's AllowUnencrypted and Auth, the Shell's MaxShellsPerUser and
+# IdleTimeout, and each listener's Transport, Port and Enabled. Values go back as the strings the
+# drive shows: kmsconf checks each one.
+function Invoke-KmsconfReadWinRmService($Request) {
+    $root = 'WSMan:\localhost'
+    $read = { param([string]$Path) [string](Get-Item -LiteralPath "$root\$Path" -ErrorAction Stop).Value }
+    $listeners = New-Object System.Collections.ArrayList
+    foreach ($container in @(Get-ChildItem -LiteralPath "$root\Listener" -ErrorAction Stop)) {
+        $items = @{}
+        foreach ($item in @(Get-ChildItem -LiteralPath $container.PSPath -ErrorAction Stop)) {
+            $items[[string]$item.Name] = [string]$item.Value
+        }
+        [void]$listeners.Add([ordered]@{ Transport = $items['Transport']; Port = $items['Port']; Enabled = $items['Enabled'] })
+    }
+    [ordered]@{
+        AllowUnencrypted = & $read 'Service\AllowUnencrypted'
+        Basic = & $read 'Service\Auth\Basic'
+        Kerberos = & $read 'Service\Auth\Kerberos'
+        Negotiate = & $read 'Service\Auth\Negotiate'
+        CredSSP = & $read 'Service\Auth\CredSSP'
+        CbtHardeningLevel = & $read 'Service\Auth\CbtHardeningLevel'
+        MaxTimeoutms = & $read 'MaxTimeoutms'
+        MaxShellsPerUser = & $read 'Shell\MaxShellsPerUser'
+        IdleTimeout = & $read 'Shell\IdleTimeout'
+        Listeners = @($listeners)
+    }
+}
+
 # --- the loop: each operation's answer kind and function ----------------------------------------
 
 $Operations = @{
@@ -540,6 +569,7 @@ $Operations = @{
     'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
     'read_kms_events' = @('result', ${function:Invoke-KmsconfReadKmsEvents})
     'ad_activation_online' = @('result', ${function:Invoke-KmsconfAdActivationOnline})
+    'read_winrm_service' = @('result', ${function:Invoke-KmsconfReadWinRmService})
 }
 
 while ($null -ne ($line = [Console]::In.ReadLine())) {

@@ -91,6 +91,11 @@ impl Request {
         )
     }
 
+    /// Reads the WinRM service's settings from the `WSMan:` drive.
+    pub fn read_winrm_service() -> Self {
+        Self::new("read_winrm_service", json!({}))
+    }
+
     /// Releases the apply lock whose record has `lock_id`.
     pub fn unlock(lock_id: &str) -> Self {
         Self::new("unlock", json!({ "lock_id": lock_id }))

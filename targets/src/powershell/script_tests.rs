@@ -198,3 +198,36 @@ fn discovery_reads_the_facts_first_and_the_edition_as_numbers() {
     assert!(function("Get-KmsconfRegistry")
         .contains("$RegistryKeys[[string]@($SettingRegistryKeys)[$i]]"));
 }
+
+/// `read_winrm_service` is in the agent's operation table, and its function reads each setting
+/// the answer's fields name from the locale-independent WSMan: drive (never `winrm get`).
+#[test]
+fn the_agent_reads_the_winrm_service_from_the_wsman_drive() {
+    let op = super::request::Request::read_winrm_service().op;
+    assert!(agent_script().contains(&format!(
+        "'{op}' = @('result', ${{function:Invoke-KmsconfReadWinRmService}})"
+    )));
+    let body = function("Invoke-KmsconfReadWinRmService");
+    for path in [
+        "'Service\\AllowUnencrypted'",
+        "'Service\\Auth\\Basic'",
+        "'Service\\Auth\\Kerberos'",
+        "'Service\\Auth\\Negotiate'",
+        "'Service\\Auth\\CredSSP'",
+        "'Service\\Auth\\CbtHardeningLevel'",
+        "'MaxTimeoutms'",
+        "'Shell\\MaxShellsPerUser'",
+        "'Shell\\IdleTimeout'",
+        "\"$root\\Listener\"",
+    ] {
+        assert!(body.contains(path), "{path}");
+    }
+    // every field the Rust side reads is one the agent writes
+    let wire =
+        serde_json::to_value(kmsconf_model::winrm_service::WireWinRmService::windows_default())
+            .expect("json");
+    for field in wire.as_object().expect("object").keys() {
+        assert!(body.contains(&format!("{field} = ")), "{field}");
+    }
+    assert!(!body.contains("winrm get"));
+}
