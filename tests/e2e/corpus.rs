@@ -41,6 +41,11 @@ fn malformed_configs_are_refused_with_their_errors() {
             // on Windows `local` is what this config should say (`local.rs` runs it)
             continue;
         }
+        if cfg!(windows) && path.ends_with("81-winrm-keytab-without-principal.toml") {
+            // on Windows a WinRM table without a password is refused first: kmsconf takes
+            // Kerberos tickets through MIT Kerberos, on Linux only (`readme.rs` checks that text)
+            continue;
+        }
         // `K` and `C` name variables that are not set, so only literal secrets are checked
         refused(path, "kmsconf.toml", &["validate"]);
     }
