@@ -26,7 +26,9 @@ use kmsconf_model::dns::{srv_name, DnsState, SrvRecord, ZoneUpdate, SRV_PREFIX};
 use kmsconf_model::ops::EntryOp;
 use kmsconf_model::EntryState;
 
-pub use crate::error::dns::{DnsError, GssTsigError, SignatureError, SocketError, TkeyError};
+pub use crate::error::dns::{
+    DnsError, GssTsigError, SignatureError, SocketError, StrayReply, TkeyError,
+};
 use crate::Error;
 pub use protocol::update_message;
 use protocol::{exchange_all, fqdn, plain, send_update};

@@ -13,7 +13,7 @@ use kmsconf_model::config::TsigAlgorithm;
 use kmsconf_model::dns::{srv_name, SrvRecord, TsigCredentials, ZoneUpdate};
 
 use super::socket::{tcp_exchange, UdpLink};
-use crate::error::dns::{DnsError, TSIG_FUDGE};
+use crate::error::dns::{DnsError, StrayReply, TSIG_FUDGE};
 
 /// How long each UDP try waits for the answers still missing; the last one ends the wait.
 const UDP_TRIES: [Duration; 3] = [
@@ -86,7 +86,7 @@ fn encode_queries(queries: &[Query]) -> Result<(Vec<u16>, Vec<Vec<u8>>), DnsErro
 /// replies came from another address or port than the server's.
 fn no_answer(
     address: SocketAddr,
-    stray: Option<String>,
+    stray: Option<StrayReply>,
     foreign: Option<(usize, SocketAddr)>,
 ) -> DnsError {
     let seconds = UDP_TRIES.iter().sum::<Duration>().as_secs();
@@ -122,7 +122,7 @@ fn collect_over_udp(
     queries: &[Query],
     ids: &[u16],
     messages: &[Vec<u8>],
-) -> Result<(Vec<Option<Message>>, Option<String>), DnsError> {
+) -> Result<(Vec<Option<Message>>, Option<StrayReply>), DnsError> {
     let mut answers: Vec<Option<Message>> = vec![None; queries.len()];
     let mut stray = None;
     let mut buffer = vec![0u8; 65535];
@@ -170,14 +170,13 @@ fn match_answer(
     queries: &[Query],
     ids: &[u16],
     answers: &mut [Option<Message>],
-) -> Result<(), String> {
-    let message = Message::from_vec(bytes)
-        .map_err(|_| format!("{} bytes that are not a DNS message", bytes.len()))?;
+) -> Result<(), StrayReply> {
+    let message = Message::from_vec(bytes).map_err(|_| StrayReply::NotDns(bytes.len()))?;
     let id = message.metadata.id;
     let i = ids
         .iter()
         .position(|x| *x == id)
-        .ok_or_else(|| format!("a reply with ID {id}, which no query had"))?;
+        .ok_or(StrayReply::UnknownId(id))?;
     let asked = &queries[i];
     match message.queries.first() {
         Some(q)
@@ -188,14 +187,14 @@ fn match_answer(
             }
             Ok(())
         }
-        Some(q) => Err(format!(
-            "a reply with ID {id} about `{}` {}, where that query asked about `{}` {}",
-            plain(q.name()),
-            q.query_type(),
-            plain(asked.name()),
-            asked.query_type()
-        )),
-        None => Err(format!("a reply with ID {id} and no question")),
+        Some(q) => Err(StrayReply::OtherQuestion {
+            id,
+            name: plain(q.name()),
+            kind: q.query_type(),
+            asked_name: plain(asked.name()),
+            asked_kind: asked.query_type(),
+        }),
+        None => Err(StrayReply::NoQuestion(id)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! carries it with the server's name; each message reads after `DNS server `SERVER`: `. It
 //! lives under `error`, below the DNS client that returns it and the crate's error that wraps
 //! it, and is re-exported as `dns::{DnsError, GssTsigError, SignatureError, SocketError,
-//! TkeyError}`.
+//! StrayReply, TkeyError}`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use hickory_proto::dnssec::DnsSecError;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::tsig::TsigError;
+use hickory_proto::rr::RecordType;
 use hickory_proto::serialize::binary::DecodeError;
 use hickory_proto::ProtoError;
 use kmsconf_gssapi::ErrorKind;
@@ -68,7 +69,7 @@ pub enum DnsError {
         address: SocketAddr,
         seconds: u64,
         tries: usize,
-        stray: String,
+        stray: StrayReply,
     },
     /// No answer came over UDP after every try, but `count` replies came from another address
     /// or port than the server's (the first from `from`): a server answering from another
@@ -415,4 +416,23 @@ mod tests {
         let m = gss_rejection(ResponseCode::NXRRSet, None, "corp.example");
         assert!(m.contains("prerequisite failed"), "{m}");
     }
+}
+
+/// A reply that answers none of the queries sent: left out, and named when no answer comes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StrayReply {
+    #[error("{0} bytes that are not a DNS message")]
+    NotDns(usize),
+    #[error("a reply with ID {0}, which no query had")]
+    UnknownId(u16),
+    #[error("a reply with ID {id} about `{name}` {kind}, where that query asked about `{asked_name}` {asked_kind}")]
+    OtherQuestion {
+        id: u16,
+        name: String,
+        kind: RecordType,
+        asked_name: String,
+        asked_kind: RecordType,
+    },
+    #[error("a reply with ID {0} and no question")]
+    NoQuestion(u16),
 }
