@@ -13,6 +13,44 @@ pub const WINDOWS_KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
 pub const WINDOWS_KEY_2: &str = "PQRTV-WXY23-46789-BCDFG-HJKMP";
 pub const OFFICE_KEY: &str = "XY234-6789B-CDFGH-JKMPQ-RTVWX";
 
+/// Wine's answer when a process it starts dies before it has initialised
+/// (`STATUS_INTERNAL_ERROR` from `NtCreateUserProcess`, as `ERROR_INTERNAL_ERROR`). Under a
+/// loaded Wine this happens now and then to a program that starts fine on the next try; a
+/// Windows build run anywhere else never sees it from `kmsconf.exe`.
+const WINE_START_FAILED: i32 = 1359;
+
+/// Attempts at starting a program under Wine before its failure is the test's.
+const WINE_START_ATTEMPTS: u32 = 4;
+
+/// `cmd.output()`, tried again on Windows when Wine fails to start the program
+/// ([`WINE_START_FAILED`]), saying so on stderr.
+pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
+    retry_start(|| cmd.output())
+}
+
+/// `cmd.spawn()`, tried again the same way as [`output`].
+pub fn spawn(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    retry_start(|| cmd.spawn())
+}
+
+fn retry_start<T>(mut start: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Err(e)
+                if cfg!(windows)
+                    && e.raw_os_error() == Some(WINE_START_FAILED)
+                    && attempt < WINE_START_ATTEMPTS =>
+            {
+                eprintln!("Wine did not start the program (attempt {attempt}): {e}; trying again");
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub struct Project {
     pub dir: tempfile::TempDir,
     envs: Vec<(String, String)>,
@@ -214,22 +252,23 @@ impl Project {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        to_run(self.command(args).output().expect("run kmsconf"))
+        to_run(output(&mut self.command(args)).expect("run kmsconf"))
     }
 
     /// Runs kmsconf and keeps its output exactly as printed (paths in Windows' own form there).
     #[cfg(windows)]
     pub fn run_as_printed(&self, args: &[&str]) -> Run {
-        to_run_as_printed(self.command(args).output().expect("run kmsconf"))
+        to_run_as_printed(output(&mut self.command(args)).expect("run kmsconf"))
     }
 
     /// Starts kmsconf in the background, output discarded.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        self.command(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn kmsconf")
+        spawn(
+            self.command(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("spawn kmsconf")
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

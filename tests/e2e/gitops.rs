@@ -38,12 +38,13 @@ fn show_prints_a_saved_plan_exactly_as_plan_printed_it() {
         let plan_path = p.path("plan.json");
         let mut args = vec!["show", plan_path.to_str().expect("utf-8 path")];
         args.extend_from_slice(format);
-        let out = Command::new(env!("CARGO_BIN_EXE_kmsconf"))
-            .args(&args)
-            .current_dir(elsewhere.path())
-            .env_remove("KMS_HOST_KEY")
-            .output()
-            .expect("run kmsconf");
+        let out = output(
+            Command::new(env!("CARGO_BIN_EXE_kmsconf"))
+                .args(&args)
+                .current_dir(elsewhere.path())
+                .env_remove("KMS_HOST_KEY"),
+        )
+        .expect("run kmsconf");
         assert!(out.status.success(), "{out:?}");
         assert_eq!(
             portable(String::from_utf8_lossy(&out.stdout).into_owned()),

@@ -85,10 +85,10 @@ fn fresh(rel: &str, generated: &str) {
 
 #[test]
 fn the_config_reference_is_generated_from_the_schema() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kmsconf"))
-        .arg("schema")
-        .output()
-        .expect("run kmsconf schema");
+    let out = crate::common::output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kmsconf")).arg("schema"),
+    )
+    .expect("run kmsconf schema");
     assert!(out.status.success(), "kmsconf schema: {out:?}");
     let schema: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("`kmsconf schema` prints JSON");
