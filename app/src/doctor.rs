@@ -248,7 +248,8 @@ pub fn run(
     }
     let ad_selected = session::select(config, only).is_ok_and(|s| s.active_directory);
     if let Some(ad) = config.active_directory.as_ref().filter(|_| ad_selected) {
-        let reading = adba::read(ad, connect.timeout.min(ADBA_TIMEOUT));
+        let dns = config.dns.as_ref().map(|d| d.server.as_str());
+        let reading = adba::read(ad, dns, connect.timeout.min(ADBA_TIMEOUT));
         checks.extend(adba::adba_checks(ad, &reading));
     }
     Ok(Report {

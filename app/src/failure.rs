@@ -21,6 +21,8 @@ fn describe_target(e: &kmsconf_targets::Error) -> HostFailure {
         E::Remote { .. } => FailureKind::Remote,
         E::Dns { .. } => FailureKind::Dns,
         E::Ldap { .. } => FailureKind::Refused,
+        E::Locate { source, .. } if source.is_dns() => FailureKind::Dns,
+        E::Locate { .. } => FailureKind::Unreachable,
         E::Locked { .. } | E::Unlock { .. } => FailureKind::Locked,
         E::LabState { .. } | E::Io { .. } | E::Listen { .. } | E::Replay { .. } | E::Engine(_) => {
             FailureKind::Local

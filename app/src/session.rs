@@ -156,7 +156,7 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
         .as_ref()
         .filter(|_| selection.active_directory)
     {
-        match ad_target(cfg).and_then(|spec| kmsconf_targets::open(AD_PLAN_HOST, &spec, connect)) {
+        match kmsconf_targets::open(AD_PLAN_HOST, &ad_target(config, cfg), connect) {
             Ok(target) => entries.push(Entry {
                 name: AD_PLAN_HOST.to_string(),
                 target,
@@ -167,14 +167,17 @@ pub fn open(config: &Config, selection: &Selection, connect: &Connect) -> Opened
     Opened { entries, failures }
 }
 
-/// The plan entry's target of `[active_directory]`.
-fn ad_target(cfg: &kmsconf_model::config::AdConfig) -> Result<TargetSpec, kmsconf_targets::Error> {
-    let bind = kmsconf_targets::ldap::Bind::of(cfg)?;
-    Ok(TargetSpec::ActiveDirectory {
+/// The plan entry's target of `[active_directory]`; without a server, the domain controller is
+/// found through `[dns] server` when the config declares one.
+fn ad_target(config: &Config, cfg: &kmsconf_model::config::AdConfig) -> TargetSpec {
+    let dns = config.dns.as_ref().map(|d| d.server.as_str());
+    let bind = kmsconf_targets::ldap::Bind::of(cfg, dns);
+    TargetSpec::ActiveDirectory {
         server: bind.server,
+        dns: bind.dns,
         principal: bind.principal,
         keytab: bind.keytab,
-    })
+    }
 }
 
 /// Opens a KMS host's target and discovers it, for the read-only commands (status, doctor).
@@ -435,8 +438,7 @@ fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure
                 .active_directory
                 .as_ref()
                 .ok_or_else(|| HostFailure::plan("the config has no `[active_directory]` table"))?;
-            let spec = ad_target(cfg).map_err(failure::of_target)?;
-            Ok(adba::plan_ad(cfg, spec, state))
+            Ok(adba::plan_ad(cfg, ad_target(config, cfg), state))
         }
     }
 }

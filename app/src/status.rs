@@ -66,7 +66,8 @@ fn directory(config: &Config, only: &[String], connect: &Connect) -> Option<AdSt
         .server
         .as_ref()
         .map_or_else(|| "(from DNS)".to_string(), ToString::to_string);
-    let read = kmsconf_targets::ldap::Directory::open(cfg)
+    let dns = config.dns.as_ref().map(|d| d.server.as_str());
+    let read = kmsconf_targets::ldap::Directory::open(cfg, dns)
         .and_then(|d| d.read(connect.timeout))
         .map_err(crate::failure::of_target);
     Some(AdStatus::new(

@@ -4,6 +4,8 @@
 //! compare with what `[active_directory]` declares. Only Windows' licensing service creates an
 //! object; kmsconf reads them, and deletes one by its exact DN.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// The object class of an activation object (MS-ADSC `ms-SPP-Activation-Object`).
@@ -11,6 +13,10 @@ pub const OBJECT_CLASS: &str = "msSPP-ActivationObject";
 /// The licensing service's WMI method that creates an activation object online (what
 /// `slmgr.vbs /ad-activation-online` calls).
 pub const ONLINE_METHOD: &str = "SoftwareLicensingService.DoActiveDirectoryOnlineActivation";
+/// The SRV name prefix that finds a domain controller of a domain (MS-ADTS 6.3.6.1): a DC of
+/// `corp.example` answers at `_ldap._tcp.dc._msdcs.corp.example`. Any DC of the forest holds the
+/// configuration partition, where the activation objects live.
+pub const DC_SRV_PREFIX: &str = "_ldap._tcp.dc._msdcs";
 /// The container's DN under the forest root's DN.
 pub const CONTAINER_RDNS: &str =
     "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration";
@@ -44,6 +50,37 @@ pub struct AdState {
     pub container: bool,
     /// The objects in it, by DN.
     pub objects: Vec<ActivationObject>,
+    /// How `server` was found when the config names none: the SRV records it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub located: Option<DcLocation>,
+}
+
+/// The DNS lookup that found the domain controller: which SRV name, on which DNS server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DcLocation {
+    /// `_ldap._tcp.dc._msdcs.<domain>`.
+    pub srv_name: String,
+    /// `host:port` of the DNS server asked.
+    pub dns_server: String,
+}
+
+impl fmt::Display for DcLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "found by the `{}` SRV records on DNS server `{}`",
+            self.srv_name, self.dns_server
+        )
+    }
+}
+
+/// The SRV name of the domain controllers of `domain` (`corp.example`, any case).
+pub fn dc_srv_name(domain: &str) -> String {
+    format!(
+        "{DC_SRV_PREFIX}.{}",
+        domain.trim_end_matches('.').to_ascii_lowercase()
+    )
 }
 
 impl AdState {
@@ -185,6 +222,22 @@ mod tests {
         assert_eq!(d.duplicate_skus.len(), 1);
         assert_eq!(d.duplicate_skus[0].0, "s1");
     }
+
+    #[test]
+    fn a_domain_controllers_srv_name_is_the_lowercase_domain_under_the_msdcs_prefix() {
+        assert_eq!(
+            dc_srv_name("CORP.Example."),
+            "_ldap._tcp.dc._msdcs.corp.example"
+        );
+        let found = DcLocation {
+            srv_name: dc_srv_name("corp.example"),
+            dns_server: "127.0.0.1:5353".into(),
+        };
+        assert_eq!(
+            found.to_string(),
+            "found by the `_ldap._tcp.dc._msdcs.corp.example` SRV records on DNS server `127.0.0.1:5353`"
+        );
+    }
 }
 
 /// The ADBA facts table (`model/data/adba.toml`), read by its tests: every name this module
@@ -236,6 +289,8 @@ mod facts {
             assert!(has("attribute", attribute), "{attribute}");
         }
         assert!(has("wmi", super::ONLINE_METHOD));
+        assert!(has("dns", super::DC_SRV_PREFIX));
+        assert!(has("dns", "RFC 2782 order"));
         for switch in [
             "/ad-activation-online",
             "/ad-activation-get-iid",

@@ -17,6 +17,9 @@ pub fn plan_ad(cfg: &AdConfig, target: TargetSpec, state: AdState) -> KmsHostPla
     let (declared, unread) = adba::declared(cfg);
     let diff = adba::diff(&declared, &state.objects);
     let mut notices = Vec::new();
+    if let Some(found) = &state.located {
+        notices.push(format!("LDAP server `{}` was {found}", state.server));
+    }
     if !state.container {
         notices.push(format!("the container `{}` does not exist on LDAP server `{}`: no activation object can be created until the Windows Server 2012 forest preparation creates it", state.container_dn(), state.server));
     }
@@ -215,7 +218,8 @@ mod tests {
 
     fn spec() -> TargetSpec {
         TargetSpec::ActiveDirectory {
-            server: "dc1:389".into(),
+            server: Some("dc1:389".into()),
+            dns: None,
             principal: None,
             keytab: None,
         }
@@ -320,5 +324,20 @@ mod tests {
             "{said}"
         );
         assert!(plan.hosts[0].changes.is_empty());
+    }
+
+    #[test]
+    fn a_server_found_by_srv_records_is_said_first() {
+        let mut found = state(Vec::new());
+        found.server = "dc1.corp.example:389".into();
+        found.located = Some(adba::DcLocation {
+            srv_name: "_ldap._tcp.dc._msdcs.corp.example".into(),
+            dns_server: "127.0.0.1:5353".into(),
+        });
+        let plan = plan_ad(&config(false), spec(), found);
+        assert_eq!(
+            plan.notices[0],
+            "LDAP server `dc1.corp.example:389` was found by the `_ldap._tcp.dc._msdcs.corp.example` SRV records on DNS server `127.0.0.1:5353`"
+        );
     }
 }

@@ -42,6 +42,10 @@ pub struct HostStatus {
 pub struct AdStatus {
     /// `host:port` of the LDAP server (when read: the one that answered).
     pub server: String,
+    /// How `server` was found when the config names none: the SRV records and the DNS server
+    /// asked; absent when the config names the server or the directory could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<kmsconf_model::adba::DcLocation>,
     /// The principal kmsconf bound as; `None` when the directory could not be read.
     pub identity: Option<String>,
     /// The Activation Objects container's DN; `None` when the directory could not be read.
@@ -77,6 +81,7 @@ impl AdStatus {
             Err(e) => {
                 return Self {
                     server,
+                    found_by: None,
                     identity: None,
                     container_dn: None,
                     container: false,
@@ -102,6 +107,7 @@ impl AdStatus {
             .collect();
         Self {
             server: state.server.clone(),
+            found_by: state.located.clone(),
             identity: Some(state.identity.clone()),
             container_dn: Some(state.container_dn()),
             container: state.container,

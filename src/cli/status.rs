@@ -126,7 +126,12 @@ pub fn render_directory(ad: &AdStatus, style: Style) -> String {
     }
     let identity = inline(ad.identity.as_deref().unwrap_or("?")).into_owned();
     let dn = inline(ad.container_dn.as_deref().unwrap_or("?")).into_owned();
-    let _ = writeln!(out, "{head} (ldap://{server}): bound as {identity}");
+    let found = ad
+        .found_by
+        .as_ref()
+        .map(|f| format!(", {}", inline(&f.to_string())))
+        .unwrap_or_default();
+    let _ = writeln!(out, "{head} (ldap://{server}{found}): bound as {identity}");
     if !ad.container {
         let _ = writeln!(
             out,

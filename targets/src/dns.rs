@@ -11,6 +11,7 @@
 //! and the exchanges, `socket` the blocking I/O they run on.
 
 mod gss_tsig;
+pub mod lookup;
 mod protocol;
 mod socket;
 mod tkey;

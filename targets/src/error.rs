@@ -88,6 +88,13 @@ pub enum Error {
         identity: String,
         source: Box<ldap::LdapError>,
     },
+    /// `[active_directory]` names no server and none of its domain's domain controllers could
+    /// be found or bound to; `identity` is the principal kmsconf binds as.
+    #[error("no domain controller for `{identity}`: {source}")]
+    Locate {
+        identity: String,
+        source: Box<ldap::LocateError>,
+    },
     /// `kmsconf lab listen` cannot hold a lab host's KMS port open.
     #[error("lab host `{path}`: cannot listen on 127.0.0.1:{port}: {source}")]
     Listen {

@@ -5,72 +5,80 @@
 
 mod ber;
 mod connection;
+pub mod locate;
 mod message;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kmsconf_model::adba::{self, ActivationObject, AdState};
+use kmsconf_model::adba::{self, ActivationObject, AdState, DcLocation};
 use kmsconf_model::config::AdConfig;
 
 pub use connection::Connection;
 pub use message::{Entry, Filter, Scope};
 
-use crate::error::ldap::{LdapError, NO_SUCH_OBJECT};
+use crate::error::ldap::{Attempt, LdapError, LocateError, NO_SUCH_OBJECT};
 use crate::Error;
+use locate::Candidate;
 
-/// Where and as whom kmsconf binds: the server (`host:port`), the principal (`None`: the
+/// Where and as whom kmsconf binds: the server (`host:port`; `None`: a domain controller found
+/// from DNS SRV records, asked of `dns` or the system's DNS server), the principal (`None`: the
 /// default credential cache's) and a keytab GSS-API reads.
 #[derive(Debug, Clone)]
 pub struct Bind {
-    pub server: String,
+    pub server: Option<String>,
+    pub dns: Option<String>,
     pub principal: Option<String>,
     pub keytab: Option<std::path::PathBuf>,
 }
 
 impl Bind {
-    /// The bind `[active_directory]` declares.
-    pub fn of(cfg: &AdConfig) -> Result<Self, Error> {
-        let Some(server) = &cfg.server else {
-            return Err(Error::UnsupportedTarget {
-                target: "[active_directory]".into(),
-                reason: "finding a domain controller from `_ldap._tcp` SRV records is not implemented yet: set `server = \"ldap://dc01.corp.example\"`".into(),
-            });
-        };
+    /// The bind `[active_directory]` declares; `dns` is `[dns] server`, where the config has one.
+    pub fn of(cfg: &AdConfig, dns: Option<&str>) -> Self {
         let keytab = cfg.keytab.as_ref().and_then(|k| match &k.source {
             kmsconf_engine::secret::SecretSource::File(path) => Some(path.clone()),
             _ => None,
         });
-        Ok(Self {
-            server: server.to_string(),
+        Self {
+            server: cfg.server.as_ref().map(ToString::to_string),
+            dns: dns.map(str::to_string),
             principal: cfg.principal.clone(),
             keytab,
-        })
+        }
+    }
+
+    /// The server as messages name it before one is found.
+    fn shown(&self) -> String {
+        self.server
+            .clone()
+            .unwrap_or_else(|| "(a domain controller from DNS)".to_string())
     }
 }
 
-/// A session with the directory of `[active_directory]`: the server, the identity bound as,
-/// and the bound connection.
+/// A session with the directory of `[active_directory]`: the domain controllers to try (the
+/// declared server, or those DNS named), the identity bound as, and its credentials.
 pub struct Directory {
-    server: String,
+    servers: Vec<Candidate>,
+    located: Option<DcLocation>,
     identity: String,
     credentials: kmsconf_gssapi::Credentials,
 }
 
 impl Directory {
-    /// Takes the Kerberos credentials `cfg` names (nothing is sent to the server yet).
-    pub fn open(cfg: &AdConfig) -> Result<Self, Error> {
-        Self::new(&Bind::of(cfg)?)
+    /// Takes the Kerberos credentials `cfg` names and, when it names no server, finds the
+    /// domain controllers in DNS (`dns`: `[dns] server`); nothing is sent to a DC yet.
+    pub fn open(cfg: &AdConfig, dns: Option<&str>) -> Result<Self, Error> {
+        Self::new(&Bind::of(cfg, dns))
     }
 
-    /// Takes the Kerberos credentials of `bind` (nothing is sent to the server yet).
+    /// Takes the Kerberos credentials of `bind` and, without a server, finds the domain
+    /// controllers in DNS; nothing is sent to a DC yet.
     pub fn new(bind: &Bind) -> Result<Self, Error> {
-        let server = bind.server.clone();
         let wanted = bind
             .principal
             .clone()
             .unwrap_or_else(|| format!("the principal of {}", kmsconf_gssapi::default_ccache()));
         let fail = |e: kmsconf_gssapi::Error| Error::Ldap {
-            server: server.clone(),
+            server: bind.shown(),
             identity: wanted.clone(),
             source: Box::new(LdapError::Gss(e)),
         };
@@ -79,16 +87,31 @@ impl Directory {
             .credentials(bind.principal.as_deref(), bind.keytab.as_deref())
             .map_err(fail)?;
         let identity = credentials.principal().to_string();
+        let (servers, located) = match &bind.server {
+            Some(server) => {
+                let (host, port) = split_server(server);
+                let declared = Candidate {
+                    host: host.to_string(),
+                    port,
+                    addresses: Vec::new(),
+                };
+                (vec![declared], None)
+            }
+            None => {
+                let found =
+                    locate::locate(&identity, bind.dns.as_deref()).map_err(|e| Error::Locate {
+                        identity: identity.clone(),
+                        source: Box::new(e),
+                    })?;
+                (found.candidates, Some(found.location))
+            }
+        };
         Ok(Self {
-            server,
+            servers,
+            located,
             identity,
             credentials,
         })
-    }
-
-    /// `host:port` of the server.
-    pub fn server(&self) -> &str {
-        &self.server
     }
 
     /// The principal kmsconf binds as.
@@ -96,26 +119,80 @@ impl Directory {
         &self.identity
     }
 
-    fn error(&self, source: LdapError) -> Error {
+    fn error(&self, server: &str, source: LdapError) -> Error {
         Error::Ldap {
-            server: self.server.clone(),
+            server: server.to_string(),
             identity: self.identity.clone(),
             source: Box::new(source),
         }
     }
 
-    /// A bound session with the server; every read of it within `timeout`.
-    pub fn bind(&self, timeout: Duration) -> Result<Connection<'_>, Error> {
-        let (host, port) = split_server(&self.server);
-        let mut c = Connection::connect(host, port, timeout).map_err(|e| self.error(e))?;
-        c.bind(&self.credentials, &format!("ldap/{host}"))
-            .map_err(|e| self.error(e))?;
+    /// A bound session, and the `host:port` of the server it is with; every read of it within
+    /// `timeout`. Domain controllers found in DNS are tried in order until one connects and
+    /// binds, all within `timeout`; each failure is logged, and all of them are the error.
+    pub fn bind(&self, timeout: Duration) -> Result<(Connection<'_>, String), Error> {
+        let deadline = Instant::now() + timeout;
+        let Some(located) = &self.located else {
+            let server = self
+                .servers
+                .first()
+                .map(Candidate::server)
+                .unwrap_or_default();
+            let bound = self.bind_one(&self.servers, deadline, timeout);
+            return bound
+                .map(|c| (c, server.clone()))
+                .map_err(|e| self.error(&server, e));
+        };
+        let mut tried = Vec::new();
+        for (i, dc) in self.servers.iter().enumerate() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            // a DC that does not answer gets its share of the time left, not all of it
+            let share = left / u32::try_from(self.servers.len() - i).unwrap_or(1);
+            match self.bind_one(std::slice::from_ref(dc), deadline, share) {
+                Ok(c) => return Ok((c, dc.server())),
+                Err(error) => {
+                    tracing::debug!(server = %dc.server(), %error, "domain controller failed; trying the next one");
+                    tried.push(Attempt {
+                        server: dc.server(),
+                        error,
+                    });
+                }
+            }
+        }
+        let untried = self.servers.len() - tried.len();
+        Err(Error::Locate {
+            identity: self.identity.clone(),
+            source: Box::new(LocateError::NoneBound {
+                name: located.srv_name.clone(),
+                dns: located.dns_server.clone(),
+                tried,
+                untried,
+            }),
+        })
+    }
+
+    /// Connects to the first of `dc` and binds to `ldap/<its name>`.
+    fn bind_one(
+        &self,
+        dc: &[Candidate],
+        deadline: Instant,
+        connect_within: Duration,
+    ) -> Result<Connection<'_>, LdapError> {
+        let Some(dc) = dc.first() else {
+            return Err(LdapError::Malformed("no server to bind to"));
+        };
+        let mut c = Connection::open(&dc.host, dc.port, &dc.addresses, deadline, connect_within)?;
+        c.bind(&self.credentials, &format!("ldap/{}", dc.host))?;
         Ok(c)
     }
 
     /// Reads the schema class, the container and the activation objects in it.
     pub fn read(&self, timeout: Duration) -> Result<AdState, Error> {
-        let mut c = self.bind(timeout)?;
+        let (mut c, server) = self.bind(timeout)?;
+        let fail = |e| self.error(&server, e);
         let root = c
             .search(
                 "",
@@ -123,45 +200,46 @@ impl Directory {
                 &Filter::Present("objectClass"),
                 &["rootDomainNamingContext", "schemaNamingContext"],
             )
-            .map_err(|e| self.error(e))?;
+            .map_err(fail)?;
         let root = root.first().cloned().unwrap_or_default();
         let (Some(forest_root), Some(schema)) = (
             root.text("rootDomainNamingContext"),
             root.text("schemaNamingContext"),
         ) else {
-            return Err(self.error(LdapError::Malformed(
+            return Err(fail(LdapError::Malformed(
                 "the rootDSE names no rootDomainNamingContext or schemaNamingContext",
             )));
         };
         let class = Filter::Equal("lDAPDisplayName", adba::OBJECT_CLASS.to_string());
         let schema_class = !c
             .search(&schema, Scope::OneLevel, &class, &["cn"])
-            .map_err(|e| self.error(e))?
+            .map_err(fail)?
             .is_empty();
         let container = adba::container_dn(&forest_root);
         let filter = Filter::Equal("objectClass", adba::OBJECT_CLASS.to_string());
         let found = match c.search(&container, Scope::OneLevel, &filter, &adba::ATTRIBUTES) {
             Ok(entries) => Some(entries),
             Err(e) if e.code() == Some(NO_SUCH_OBJECT) => None,
-            Err(e) => return Err(self.error(e)),
+            Err(e) => return Err(fail(e)),
         };
         let mut objects: Vec<ActivationObject> =
             found.iter().flatten().map(activation_object).collect();
         objects.sort();
         Ok(AdState {
-            server: self.server.clone(),
+            server,
             identity: self.identity.clone(),
             forest_root,
             schema_class,
             container: found.is_some(),
             objects,
+            located: self.located.clone(),
         })
     }
 
     /// Deletes the activation object at exactly `dn`.
     pub fn delete(&self, dn: &str, timeout: Duration) -> Result<(), Error> {
-        let mut c = self.bind(timeout)?;
-        c.delete(dn).map_err(|e| self.error(e))
+        let (mut c, server) = self.bind(timeout)?;
+        c.delete(dn).map_err(|e| self.error(&server, e))
     }
 }
 
@@ -242,7 +320,7 @@ impl kmsconf_engine::target::Target for AdTarget {
                     code: None,
                     message: format!(
                         "LDAP server `{}`: a KMS host or DNS operation was sent to the directory",
-                        self.bind.server
+                        self.bind.shown()
                     ),
                 },
             })
@@ -258,7 +336,7 @@ impl kmsconf_engine::target::Target for AdTarget {
 
     fn force_unlock(&self, _lock_id: &str) -> Result<kmsconf_engine::lock::LockHolder, Error> {
         Err(Error::UnsupportedTarget {
-            target: format!("ldap://{}", self.bind.server),
+            target: format!("ldap://{}", self.bind.shown()),
             reason: "the directory has no apply lock to break".into(),
         })
     }

@@ -92,11 +92,13 @@ pub fn open(host: &str, spec: &TargetSpec, connect: &Connect) -> Result<Box<DynT
         TargetSpec::Dns { server } => open_dns(server, Vec::new(), Vec::new()),
         TargetSpec::ActiveDirectory {
             server,
+            dns,
             principal,
             keytab,
         } => Box::new(ldap::AdTarget::new(
             ldap::Bind {
                 server: server.clone(),
+                dns: dns.clone(),
                 principal: principal.clone(),
                 keytab: keytab.clone(),
             },

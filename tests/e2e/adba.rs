@@ -216,7 +216,7 @@ fn delete_in_child() {
     let config =
         kmsconf_model::config::Config::parse(Path::new("kmsconf.toml"), &source).expect("config");
     let ad = config.active_directory.expect("[active_directory]");
-    let deleted = kmsconf_targets::ldap::Directory::open(&ad)
+    let deleted = kmsconf_targets::ldap::Directory::open(&ad, None)
         .and_then(|d| d.delete(&dn, Duration::from_secs(30)));
     match deleted {
         Ok(()) => println!("ADBA-DELETED"),
@@ -517,4 +517,253 @@ fn the_lab_agent_records_the_ad_activation_call() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&lab).expect("lab")).expect("lab");
     assert_eq!(json["ad_activations"].as_array().map(Vec::len), Some(1));
+}
+
+// Finding the domain controller from DNS when `[active_directory]` names no `server`: the
+// `_ldap._tcp.dc._msdcs.corp.example` SRV records the test DC's own DNS serves (Samba registers
+// them), asked of it through `[dns] server`.
+
+const DC_SRV: &str = "_ldap._tcp.dc._msdcs.corp.example";
+
+/// Changes the service principal names of `account` in the running DC's directory (`add` or
+/// `delete`), as `samba-tool spn` does.
+fn spn(dc: &Dc, action: &str, name: &str, account: &str) {
+    let sam = dc.sam();
+    let dir = sam.parent().expect("private dir");
+    let sam = sam.to_str().expect("path");
+    tool(
+        "samba-tool",
+        "samba",
+        &["spn", action, name, account, "-H", sam],
+        dir,
+    );
+}
+
+/// [`start`], with the service principal a Windows DC registers for its LDAP service,
+/// `ldap/<its DNS name>` (Samba's provisioning gives only `HOST/` names, and the task that adds
+/// the others is not among the services the test DC runs).
+fn start_located(ldif: &str) -> Dc {
+    let dc = start(true, ldif);
+    spn(&dc, "add", "ldap/dc1.corp.example", "DC1$");
+    dc
+}
+
+/// [`project`] without `server`, with the DC's DNS server as `[dns] server`.
+fn located_project(dc: &Dc, cache: &str) -> Project {
+    let p = project(dc, cache, false);
+    let config = p
+        .read("kmsconf.toml")
+        .replace(&format!("server = \"ldap://{}\"\n", Dc::address()), "")
+        + &format!(
+            "\n[dns]\nserver = \"{}\"\nzones = [\"corp.example\"]\ninsecure_updates = true\n",
+            dc.server()
+        );
+    p.write("kmsconf.toml", &config);
+    p
+}
+
+/// Sends `commands` to the DC's DNS as `cache`'s principal (GSS-TSIG), in `zone`.
+fn dns_update(dc: &Dc, cache: &str, zone: &str, commands: &str) {
+    let (address, port) = dc
+        .server()
+        .rsplit_once(':')
+        .map(|(a, p)| (a.to_string(), p.to_string()))
+        .expect("server");
+    let script = format!("server {address} {port}\nzone {zone}\n{commands}\nsend\n");
+    let mut child = Command::new(crate::dns::require("nsupdate", "bind9-dnsutils"))
+        .arg("-g")
+        .env("KRB5_CONFIG", dc.krb5_conf())
+        .env("KRB5CCNAME", cache)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate");
+    use std::io::Write;
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes());
+    // Samba's answer fails nsupdate's TSIG check after the update is made: the test reads the
+    // records back instead
+    let _ = child.wait_with_output().expect("nsupdate");
+}
+
+/// The service principals `cache` holds tickets for.
+fn tickets(dc: &Dc, cache: &str) -> String {
+    let out = Command::new(crate::dns::require("klist", "krb5-user"))
+        .env("KRB5_CONFIG", dc.krb5_conf())
+        .env("KRB5CCNAME", cache)
+        .output()
+        .expect("klist");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn without_a_server_the_dc_is_found_by_its_srv_records_and_named_in_doctor_status_and_plan() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start_located(&seed("Declared AO", SKU_1, "6789B"));
+    assert!(
+        dc.dig(DC_SRV, "SRV")
+            .iter()
+            .any(|r| r.ends_with("389 dc1.corp.example.")),
+        "Samba serves its DC's SRV record"
+    );
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = located_project(&dc, &admin);
+    p.ok(&["validate"], 0);
+    let found = format!(
+        "found by the `{DC_SRV}` SRV records on DNS server `{}`",
+        dc.server()
+    );
+    let doctor = p.run(&["doctor"]);
+    let container = line(&doctor, "adba-container");
+    assert!(
+        container.contains("ok")
+            && container.contains(&format!(
+                "LDAP server `dc1.corp.example:389` ({found}, bound as `Administrator@CORP.EXAMPLE`)"
+            ))
+            && container.contains("holds 1 activation object"),
+        "{doctor:?}"
+    );
+    // the service principal is the SRV target's name, not its address
+    let held = tickets(&dc, &admin);
+    assert!(
+        held.contains("ldap/dc1.corp.example@CORP.EXAMPLE") && !held.contains("ldap/127.0.0.2"),
+        "{held}"
+    );
+
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains(&format!(
+            "directory active_directory (ldap://dc1.corp.example:389, {found}): bound as Administrator@CORP.EXAMPLE"
+        )) && status.stdout.contains("Declared AO  key ending 6789B"),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    let ad = &json["active_directory"];
+    assert_eq!(ad["server"], "dc1.corp.example:389", "{json:#}");
+    assert_eq!(ad["found_by"]["srv_name"], DC_SRV, "{json:#}");
+    assert_eq!(
+        ad["found_by"]["dns_server"],
+        dc.server().as_str(),
+        "{json:#}"
+    );
+
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout
+            .contains(&format!("LDAP server `dc1.corp.example:389` was {found}")),
+        "{plan:?}"
+    );
+    assert!(!plan.all().contains(WINDOWS_KEY));
+}
+
+#[test]
+fn without_a_server_and_without_an_srv_record_the_error_names_the_record_and_the_dns_server() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    dns_update(
+        &dc,
+        &admin,
+        "_msdcs.corp.example",
+        &format!("update delete {DC_SRV} SRV"),
+    );
+    assert!(dc.dig(DC_SRV, "SRV").is_empty(), "the record is gone");
+    let p = located_project(&dc, &admin);
+    let said = format!(
+        "no domain controller for `Administrator@CORP.EXAMPLE`: no `{DC_SRV}` SRV record on {}: set `server = \"ldap://…\"`",
+        dc.server()
+    );
+    let doctor = p.run(&["doctor"]);
+    let container = line(&doctor, "adba-container");
+    assert!(
+        container.contains("failed") && container.contains(&said),
+        "{doctor:?}"
+    );
+    let status = p.ok(&["status"], 1);
+    assert!(status.stdout.contains(&said), "{status:?}");
+    let plan = p.run(&["plan"]);
+    assert!(plan.code != 0 && plan.all().contains(&said), "{plan:?}");
+}
+
+#[test]
+fn a_dead_first_srv_target_is_logged_and_skipped_for_the_next_one() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start_located("");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    // heavier than dc1's record (weight 100), so tried first; nothing listens on its port
+    let dead = crate::dns::free_port_on(Dc::address());
+    dns_update(
+        &dc,
+        &admin,
+        "_msdcs.corp.example",
+        &format!("update add {DC_SRV} 600 SRV 0 200 {dead} gone.corp.example"),
+    );
+    dns_update(
+        &dc,
+        &admin,
+        "corp.example",
+        &format!("update add gone.corp.example 600 A {}", Dc::address()),
+    );
+    assert_eq!(dc.dig(DC_SRV, "SRV").len(), 2, "both records are served");
+    let mut p = located_project(&dc, &admin);
+    p.env("KMSCONF_LOG", "kmsconf_targets=debug");
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-container").contains("ok")
+            && line(&doctor, "adba-container").contains("LDAP server `dc1.corp.example:389`"),
+        "{doctor:?}"
+    );
+    let skipped = doctor
+        .stderr
+        .lines()
+        .find(|l| l.contains("domain controller failed; trying the next one"))
+        .unwrap_or_else(|| panic!("no debug line for the dead DC: {doctor:?}"));
+    assert!(
+        skipped.contains(&format!("gone.corp.example:{dead}"))
+            && skipped.contains("cannot connect"),
+        "{skipped}"
+    );
+}
+
+/// A refusal from the DC itself, not a missing ticket: the service principal kmsconf asks for,
+/// `ldap/127.0.0.2`, belongs to another account (a duplicate or misplaced SPN), so the KDC
+/// issues a ticket the DC cannot read, and Samba answers the bind with `invalidCredentials`.
+#[test]
+fn a_bind_the_dc_refuses_fails_naming_server_identity_and_result_code() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, &seed("Old AO", SKU_2, "QRTVW"));
+    spn(&dc, "delete", &format!("ldap/{}", Dc::address()), "DC1$");
+    spn(&dc, "add", &format!("ldap/{}", Dc::address()), "bob");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = project(&dc, &admin, true);
+    let refused = format!(
+        "LDAP server `{}:389` (bound as `Administrator@CORP.EXAMPLE`): the SASL GSSAPI bind was refused (invalidCredentials (49))",
+        Dc::address()
+    );
+    let doctor = p.run(&["doctor"]);
+    let container = line(&doctor, "adba-container");
+    assert!(
+        container.contains("failed") && container.contains(&refused),
+        "{doctor:?}"
+    );
+    let status = p.ok(&["status"], 1);
+    assert!(status.stdout.contains(&refused), "{status:?}");
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 1));
+    let error = &json["active_directory"]["error"];
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&refused)),
+        "{json:#}"
+    );
+    // an exclusive plan cannot read the directory, so it deletes nothing
+    let plan = p.run(&["plan"]);
+    assert!(
+        plan.code != 0 && plan.all().contains(&refused) && !plan.stdout.contains("/del-ao"),
+        "{plan:?}"
+    );
 }

@@ -13,9 +13,10 @@ use crate::failure::HostFailure;
 /// The name doctor shows the directory's checks under.
 pub const ENTRY: &str = "active_directory";
 
-/// Reads the directory of `cfg` (bind, rootDSE, schema, container), within `timeout`.
-pub fn read(cfg: &AdConfig, timeout: Duration) -> Result<AdState, HostFailure> {
-    kmsconf_targets::ldap::Directory::open(cfg)
+/// Reads the directory of `cfg` (bind, rootDSE, schema, container), within `timeout`; `dns` is
+/// `[dns] server`, which finds the domain controller when `cfg` names none.
+pub fn read(cfg: &AdConfig, dns: Option<&str>, timeout: Duration) -> Result<AdState, HostFailure> {
+    kmsconf_targets::ldap::Directory::open(cfg, dns)
         .and_then(|d| d.read(timeout))
         .map_err(crate::failure::of_target)
 }
@@ -41,10 +42,16 @@ pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<C
 
 fn container(state: &AdState) -> Check {
     let dn = state.container_dn();
-    let at = format!(
-        "LDAP server `{}` (bound as `{}`)",
-        state.server, state.identity
-    );
+    let at = match &state.located {
+        Some(found) => format!(
+            "LDAP server `{}` ({found}, bound as `{}`)",
+            state.server, state.identity
+        ),
+        None => format!(
+            "LDAP server `{}` (bound as `{}`)",
+            state.server, state.identity
+        ),
+    };
     if !state.schema_class {
         return Check::new(
             ENTRY,
@@ -157,6 +164,7 @@ mod tests {
             schema_class: true,
             container,
             objects,
+            located: None,
         }
     }
 
@@ -172,6 +180,22 @@ mod tests {
             assert!(c.detail.contains(part), "{part}: {}", c.detail);
         }
         assert_eq!(container(&state(vec![], true)).status, Verdict::Ok);
+    }
+
+    #[test]
+    fn a_server_found_by_srv_records_says_so() {
+        let mut found = state(vec![], true);
+        found.located = Some(adba::DcLocation {
+            srv_name: adba::dc_srv_name("corp.example"),
+            dns_server: "127.0.0.1:5353".into(),
+        });
+        let c = container(&found);
+        assert_eq!(c.status, Verdict::Ok);
+        assert!(
+            c.detail.starts_with("LDAP server `dc1:389` (found by the `_ldap._tcp.dc._msdcs.corp.example` SRV records on DNS server `127.0.0.1:5353`, bound as `admin@CORP`)"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]

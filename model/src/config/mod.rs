@@ -172,12 +172,16 @@ pub enum TargetSpec {
     },
     /// The DNS server of `[dns]` (`host[:port]`), which stands in a plan as one more host.
     Dns { server: String },
-    /// The directory of `[active_directory]` (`host:port` of a domain controller), which stands
+    /// The directory of `[active_directory]` (`host:port` of a domain controller; `None`: one
+    /// found from the `_ldap._tcp.dc._msdcs` SRV records of the bind identity's domain, asked of
+    /// `dns`, `host:port` of `[dns] server`, or `None` for the system's resolver), which stands
     /// in a plan as one more entry, and the Kerberos client that binds to it (`None`: the
     /// default credential cache's principal; the keytab is a path GSS-API reads).
     #[serde(rename = "active_directory")]
     ActiveDirectory {
-        server: String,
+        server: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dns: Option<String>,
         principal: Option<String>,
         keytab: Option<PathBuf>,
     },
@@ -232,7 +236,13 @@ impl fmt::Display for TargetSpec {
                 write_authority(f, Some(user), host, *port)
             }
             Self::Dns { server } => write!(f, "dns:{server}"),
-            Self::ActiveDirectory { server, .. } => write!(f, "ldap://{server}"),
+            Self::ActiveDirectory {
+                server: Some(server),
+                ..
+            } => write!(f, "ldap://{server}"),
+            Self::ActiveDirectory { server: None, .. } => {
+                f.write_str("ldap:// (a domain controller found by DNS SRV records)")
+            }
             Self::Replay { path } => write!(f, "replay:{}", path.display()),
         }
     }

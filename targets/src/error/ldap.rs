@@ -72,3 +72,67 @@ pub fn code_name(code: i64) -> String {
     };
     format!("{name} ({code})")
 }
+
+/// Why no domain controller could be used when `[active_directory]` names no `server` and
+/// kmsconf looks for one in DNS. The caller names the bind identity around it
+/// ([`crate::Error::Locate`]).
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    #[error("the bind identity has no realm to take the domain from: set `server = \"ldap://…\"`")]
+    NoRealm,
+    #[error("no DNS server to ask for `{name}`: cannot read `{}` ({source}); declare `[dns] server` or set `server = \"ldap://…\"`", path.display())]
+    NoResolver {
+        name: String,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("DNS server `{dns}`: {source}")]
+    Dns {
+        dns: String,
+        source: Box<super::dns::DnsError>,
+    },
+    #[error("no `{name}` SRV record on {dns}: set `server = \"ldap://…\"`")]
+    NoRecord { name: String, dns: String },
+    /// RFC 2782: a single target `.` means the service is decidedly not available.
+    #[error("`{name}` on {dns} says the domain has no LDAP service (its target is `.`): set `server = \"ldap://…\"`")]
+    NoService { name: String, dns: String },
+    /// Every domain controller tried failed; `untried` were left when the deadline passed.
+    #[error("no domain controller of `{name}` (DNS server `{dns}`) connected and bound: {}{}", attempts(tried), untried_text(*untried))]
+    NoneBound {
+        name: String,
+        dns: String,
+        tried: Vec<Attempt>,
+        untried: usize,
+    },
+}
+
+impl LocateError {
+    /// Whether DNS itself failed (no server, no record, no answer), rather than the domain
+    /// controllers it named.
+    pub fn is_dns(&self) -> bool {
+        !matches!(self, Self::NoRealm | Self::NoneBound { .. })
+    }
+}
+
+/// One domain controller tried, and how it failed.
+#[derive(Debug)]
+pub struct Attempt {
+    /// `host:port` as the SRV record names it.
+    pub server: String,
+    pub error: LdapError,
+}
+
+fn attempts(tried: &[Attempt]) -> String {
+    let each: Vec<String> = tried
+        .iter()
+        .map(|a| format!("`{}`: {}", a.server, a.error))
+        .collect();
+    each.join("; ")
+}
+
+fn untried_text(untried: usize) -> String {
+    match untried {
+        0 => String::new(),
+        n => format!("; {n} more not tried: the run's time ran out"),
+    }
+}

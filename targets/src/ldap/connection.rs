@@ -3,7 +3,7 @@
 //! by one deadline for the whole session and by a size cap per message and per session.
 
 use std::io::Write;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use kmsconf_gssapi::{Credentials, KerberosContext, Step};
@@ -33,30 +33,55 @@ pub struct Connection<'c> {
 }
 
 impl<'c> Connection<'c> {
-    /// Connects to `host:port`; everything this session reads must arrive within `timeout`.
-    pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Self, LdapError> {
-        let deadline = Instant::now() + timeout;
-        let address = (host, port)
-            .to_socket_addrs()
-            .map_err(|source| LdapError::Resolve {
-                host: host.to_string(),
-                source,
-            })?
-            .next()
-            .ok_or_else(|| LdapError::Resolve {
-                host: host.to_string(),
-                source: std::io::ErrorKind::NotFound.into(),
-            })?;
-        let stream = TcpStream::connect_timeout(&address, timeout).map_err(LdapError::Connect)?;
-        Ok(Self {
-            stream,
-            timeout,
-            deadline,
-            next_id: 1,
-            layer: None,
-            pending: Vec::new(),
-            read: 0,
-        })
+    /// Connects to `host:port` at one of `addresses` (none: the system resolves `host`), each
+    /// connect within `connect_within`; everything this session reads must arrive by `deadline`.
+    pub fn open(
+        host: &str,
+        port: u16,
+        addresses: &[IpAddr],
+        deadline: Instant,
+        connect_within: Duration,
+    ) -> Result<Self, LdapError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // the whole seconds messages name: what is left, rounded up
+        let timeout = Duration::from_secs(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+        let resolve_error = |source| LdapError::Resolve {
+            host: host.to_string(),
+            source,
+        };
+        let addresses: Vec<SocketAddr> = if addresses.is_empty() {
+            (host, port)
+                .to_socket_addrs()
+                .map_err(resolve_error)?
+                .collect()
+        } else {
+            addresses
+                .iter()
+                .map(|a| SocketAddr::new(*a, port))
+                .collect()
+        };
+        if addresses.is_empty() {
+            return Err(resolve_error(std::io::ErrorKind::NotFound.into()));
+        }
+        let within = connect_within.min(left).max(Duration::from_millis(1));
+        let mut failed = std::io::Error::from(std::io::ErrorKind::NotFound);
+        for address in &addresses {
+            match TcpStream::connect_timeout(address, within) {
+                Ok(stream) => {
+                    return Ok(Self {
+                        stream,
+                        timeout,
+                        deadline,
+                        next_id: 1,
+                        layer: None,
+                        pending: Vec::new(),
+                        read: 0,
+                    })
+                }
+                Err(e) => failed = e,
+            }
+        }
+        Err(LdapError::Connect(failed))
     }
 
     /// Binds with SASL `GSSAPI` as `credentials`' principal to `service` (`ldap/dc1.corp.example`)
