@@ -12,7 +12,8 @@ use super::{At, SecretWire};
 #[serde(deny_unknown_fields)]
 pub struct ActiveDirectoryWire {
     /// `ldap://host[:port]` of a domain controller (port 389); absent = a domain controller of
-    /// the bind principal's realm, from its `_ldap._tcp` SRV records.
+    /// the bind principal's realm, from its `_ldap._tcp.dc._msdcs` SRV records (asked of `[dns]
+    /// server`, else of the system's DNS server).
     pub server: Option<At<String>>,
     /// The Kerberos credentials kmsconf binds with; absent = the default credential cache.
     pub gss: Option<At<AdGssWire>>,
