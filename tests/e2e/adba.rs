@@ -767,3 +767,43 @@ fn a_bind_the_dc_refuses_fails_naming_server_identity_and_result_code() {
         "{plan:?}"
     );
 }
+
+/// A saved plan of a directory found in DNS records that it is found so, not which DC
+/// answered: `apply` finds one again and deletes the planned object by its DN.
+#[test]
+fn a_saved_plan_without_a_server_finds_the_dc_again_when_applied() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
+    let dc = start_located(&ldif);
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = located_project(&dc, &admin);
+    let exclusive = p
+        .read("kmsconf.toml")
+        .replace("exclusive = false", "exclusive = true");
+    p.write("kmsconf.toml", &exclusive);
+    let plan = p.ok(&["plan", "--out", "plan.json"], 0);
+    assert!(
+        plan.stdout
+            .contains(&format!("slmgr.vbs /del-ao \"CN=Old AO,{CONTAINER}\"")),
+        "{plan:?}"
+    );
+    let saved: serde_json::Value = serde_json::from_str(&p.read("plan.json")).expect("plan file");
+    let entry = saved["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["name"] == "active_directory"))
+        .unwrap_or_else(|| panic!("no directory entry: {saved:#}"));
+    assert!(
+        entry
+            .to_string()
+            .contains(&format!("\"dns\":\"{}\"", dc.server()))
+            && entry["observed"].to_string().contains(DC_SRV),
+        "{entry:#}"
+    );
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    assert!(applied.stdout.contains("deleted"), "{applied:?}");
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-container").contains("holds 1 activation object"),
+        "{doctor:?}"
+    );
+}
