@@ -10,7 +10,7 @@ mod message;
 
 use std::time::{Duration, Instant};
 
-use kmsconf_model::adba::{self, ActivationObject, AdState, DcLocation};
+use kmsconf_model::adba::{self, ActivationObject, AdState};
 use kmsconf_model::config::AdConfig;
 
 pub use connection::Connection;
@@ -57,10 +57,15 @@ impl Bind {
 /// A session with the directory of `[active_directory]`: the domain controllers to try (the
 /// declared server, or those DNS named), the identity bound as, and its credentials.
 pub struct Directory {
-    servers: Vec<Candidate>,
-    located: Option<DcLocation>,
+    servers: Servers,
     identity: String,
     credentials: kmsconf_gssapi::Credentials,
+}
+
+/// Where a [`Directory`] binds: the declared server, or the domain controllers DNS named.
+enum Servers {
+    Declared(Candidate),
+    Located(locate::Located),
 }
 
 impl Directory {
@@ -87,15 +92,14 @@ impl Directory {
             .credentials(bind.principal.as_deref(), bind.keytab.as_deref())
             .map_err(fail)?;
         let identity = credentials.principal().to_string();
-        let (servers, located) = match &bind.server {
+        let servers = match &bind.server {
             Some(server) => {
                 let (host, port) = split_server(server);
-                let declared = Candidate {
+                Servers::Declared(Candidate {
                     host: host.to_string(),
                     port,
                     addresses: Vec::new(),
-                };
-                (vec![declared], None)
+                })
             }
             None => {
                 let found =
@@ -103,12 +107,11 @@ impl Directory {
                         identity: identity.clone(),
                         source: Box::new(e),
                     })?;
-                (found.candidates, Some(found.location))
+                Servers::Located(found)
             }
         };
         Ok(Self {
             servers,
-            located,
             identity,
             credentials,
         })
@@ -132,26 +135,25 @@ impl Directory {
     /// binds, all within `timeout`; each failure is logged, and all of them are the error.
     pub fn bind(&self, timeout: Duration) -> Result<(Connection<'_>, String), Error> {
         let deadline = Instant::now() + timeout;
-        let Some(located) = &self.located else {
-            let server = self
-                .servers
-                .first()
-                .map(Candidate::server)
-                .unwrap_or_default();
-            let bound = self.bind_one(&self.servers, deadline, timeout);
-            return bound
-                .map(|c| (c, server.clone()))
-                .map_err(|e| self.error(&server, e));
+        let found = match &self.servers {
+            Servers::Declared(dc) => {
+                return self
+                    .bind_one(dc, deadline, timeout)
+                    .map(|c| (c, dc.server()))
+                    .map_err(|e| self.error(&dc.server(), e))
+            }
+            Servers::Located(found) => found,
         };
+        let all = &found.candidates;
         let mut tried = Vec::new();
-        for (i, dc) in self.servers.iter().enumerate() {
+        for (i, dc) in all.iter().enumerate() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
             // a DC that does not answer gets its share of the time left, not all of it
-            let share = left / u32::try_from(self.servers.len() - i).unwrap_or(1);
-            match self.bind_one(std::slice::from_ref(dc), deadline, share) {
+            let share = left / u32::try_from(all.len() - i).unwrap_or(1);
+            match self.bind_one(dc, deadline, share) {
                 Ok(c) => return Ok((c, dc.server())),
                 Err(error) => {
                     tracing::debug!(server = %dc.server(), %error, "domain controller failed; trying the next one");
@@ -162,28 +164,25 @@ impl Directory {
                 }
             }
         }
-        let untried = self.servers.len() - tried.len();
+        let untried = all.len() - tried.len();
         Err(Error::Locate {
             identity: self.identity.clone(),
             source: Box::new(LocateError::NoneBound {
-                name: located.srv_name.clone(),
-                dns: located.dns_server.clone(),
+                name: found.location.srv_name.clone(),
+                dns: found.location.dns_server.clone(),
                 tried,
                 untried,
             }),
         })
     }
 
-    /// Connects to the first of `dc` and binds to `ldap/<its name>`.
+    /// Connects to `dc` and binds to `ldap/<its name>`.
     fn bind_one(
         &self,
-        dc: &[Candidate],
+        dc: &Candidate,
         deadline: Instant,
         connect_within: Duration,
     ) -> Result<Connection<'_>, LdapError> {
-        let Some(dc) = dc.first() else {
-            return Err(LdapError::Malformed("no server to bind to"));
-        };
         let mut c = Connection::open(&dc.host, dc.port, &dc.addresses, deadline, connect_within)?;
         c.bind(&self.credentials, &format!("ldap/{}", dc.host))?;
         Ok(c)
@@ -232,7 +231,10 @@ impl Directory {
             schema_class,
             container: found.is_some(),
             objects,
-            located: self.located.clone(),
+            located: match &self.servers {
+                Servers::Declared(_) => None,
+                Servers::Located(found) => Some(found.location.clone()),
+            },
         })
     }
 
