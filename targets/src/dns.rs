@@ -8,7 +8,8 @@
 //! as applied only when the server answers NOERROR with a TSIG signature that verifies.
 //!
 //! This module is the target and what answers mean for discovery; `protocol` holds the messages
-//! and the exchanges, `socket` the blocking I/O they run on.
+//! and the exchanges, `socket` the blocking I/O they run on, and `lookup` the plain lookups a
+//! client of another service makes (the domain controller's SRV records).
 
 mod gss_tsig;
 pub mod lookup;

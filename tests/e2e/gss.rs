@@ -287,8 +287,13 @@ impl Dc {
     /// exits 2 ("tsig verify failure") on Samba's answer although the update applied, so the
     /// caller checks the records with `dig` instead.
     pub fn nsupdate(&self, cache: &str, commands: &str) {
+        self.nsupdate_zone(cache, "corp.example", commands);
+    }
+
+    /// [`Dc::nsupdate`] in `zone` (`_msdcs.corp.example`, where the DC locator's records are).
+    pub fn nsupdate_zone(&self, cache: &str, zone: &str, commands: &str) {
         let script = format!(
-            "server {ADDRESS} {}\nzone corp.example\n{commands}\nsend\n",
+            "server {ADDRESS} {}\nzone {zone}\n{commands}\nsend\n",
             self.ports.0[0]
         );
         let mut child = Command::new(program("nsupdate", "bind9-dnsutils"))

@@ -14,7 +14,7 @@ pub const LDAP_PORT: u16 = 389;
 /// Active Directory-based activation, as declared.
 #[derive(Debug, Clone)]
 pub struct AdConfig {
-    /// `None`: found from the `_ldap._tcp` SRV records of the bind principal's realm.
+    /// `None`: found from the `_ldap._tcp.dc._msdcs` SRV records of the bind principal's realm.
     pub server: Option<LdapServer>,
     /// `None`: the default credential cache's principal.
     pub principal: Option<String>,

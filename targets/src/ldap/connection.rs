@@ -63,10 +63,13 @@ impl<'c> Connection<'c> {
         if addresses.is_empty() {
             return Err(resolve_error(std::io::ErrorKind::NotFound.into()));
         }
-        let within = connect_within.min(left).max(Duration::from_millis(1));
-        let mut failed = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let mut failed = std::io::Error::from(std::io::ErrorKind::TimedOut);
         for address in &addresses {
-            match TcpStream::connect_timeout(address, within) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match TcpStream::connect_timeout(address, connect_within.min(left)) {
                 Ok(stream) => {
                     return Ok(Self {
                         stream,
@@ -317,5 +320,36 @@ impl Drop for Connection<'_> {
             let id = self.next_id;
             let _ = self.send(&message::envelope(id, message::unbind()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_goes_to_the_given_addresses_and_never_past_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        let loopback = [IpAddr::from([127, 0, 0, 1])];
+        let soon = Instant::now() + Duration::from_secs(5);
+        // the name is not looked up when DNS gave the addresses
+        let c = Connection::open("dc1.invalid", port, &loopback, soon, Duration::from_secs(1));
+        assert!(c.is_ok(), "{:?}", c.err());
+        drop(listener);
+        let refused =
+            Connection::open("dc1.invalid", port, &loopback, soon, Duration::from_secs(1));
+        assert!(
+            matches!(&refused, Err(LdapError::Connect(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{:?}",
+            refused.err()
+        );
+        let past = Instant::now();
+        let late = Connection::open("dc1.invalid", port, &loopback, past, Duration::from_secs(1));
+        assert!(
+            matches!(&late, Err(LdapError::Connect(e)) if e.kind() == std::io::ErrorKind::TimedOut),
+            "{:?}",
+            late.err()
+        );
     }
 }
