@@ -654,6 +654,12 @@ fn without_a_server_and_without_an_srv_record_the_error_names_the_record_and_the
         container.contains("failed") && container.contains(&said),
         "{doctor:?}"
     );
+    assert!(
+        doctor
+            .stdout
+            .contains("fix: check the domain's `_ldap._tcp.dc._msdcs` SRV records"),
+        "{doctor:?}"
+    );
     let status = p.ok(&["status"], 1);
     assert!(status.stdout.contains(&said), "{status:?}");
     let plan = p.run(&["plan"]);

@@ -8,7 +8,7 @@ use kmsconf_model::adba::{self, ActivationObject, AdState, OBJECT_CLASS};
 use kmsconf_model::config::AdConfig;
 
 use super::{Check, Verdict, ADBA_CONTAINER, ADBA_DUPLICATES, ADBA_STALE};
-use crate::failure::HostFailure;
+use crate::failure::{FailureKind, HostFailure};
 
 /// The name doctor shows the directory's checks under.
 pub const ENTRY: &str = "active_directory";
@@ -26,9 +26,19 @@ pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<C
     let state = match read {
         Ok(s) => s,
         Err(e) => {
-            let c = Check::new(ENTRY, ADBA_CONTAINER, Verdict::Failed, format!("cannot read the directory: {}", e.message))
-                .failure(e.clone())
-                .fix("check the `[active_directory]` server and that the bind identity has a Kerberos ticket (`kinit`) or a keytab");
+            let fix = match e.kind {
+                // the domain controller was looked for in DNS and not found there
+                FailureKind::Dns => "check the domain's `_ldap._tcp.dc._msdcs` SRV records on the DNS server named (`[dns] server`, else /etc/resolv.conf's first `nameserver`), or set `server = \"ldap://…\"` in `[active_directory]`",
+                _ => "check the `[active_directory]` server and that the bind identity has a Kerberos ticket (`kinit`) or a keytab",
+            };
+            let c = Check::new(
+                ENTRY,
+                ADBA_CONTAINER,
+                Verdict::Failed,
+                format!("cannot read the directory: {}", e.message),
+            )
+            .failure(e.clone())
+            .fix(fix);
             return vec![c];
         }
     };
