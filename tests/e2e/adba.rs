@@ -540,8 +540,8 @@ fn spn(dc: &Dc, action: &str, name: &str, account: &str) {
 }
 
 /// [`start`], with the service principal a Windows DC registers for its LDAP service,
-/// `ldap/<its DNS name>` (Samba's provisioning gives only `HOST/` names, and the task that adds
-/// the others is not among the services the test DC runs).
+/// `ldap/<its DNS name>` (the test DC's account has only the `HOST/` names provisioning gives
+/// it, and its KDC does not map `ldap/` to them: "Server not found in Kerberos database").
 fn start_located(ldif: &str) -> Dc {
     let dc = start(true, ldif);
     spn(&dc, "add", "ldap/dc1.corp.example", "DC1$");
