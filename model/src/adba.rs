@@ -235,6 +235,15 @@ mod facts {
         for attribute in super::ATTRIBUTES.iter().filter(|a| **a != "cn") {
             assert!(has("attribute", attribute), "{attribute}");
         }
+        let mut rows = std::collections::BTreeSet::new();
+        for f in &table.fact {
+            assert!(
+                rows.insert((&f.kind, &f.name)),
+                "{} {} twice",
+                f.kind,
+                f.name
+            );
+        }
         assert!(has("wmi", super::ONLINE_METHOD));
         for switch in [
             "/ad-activation-online",
