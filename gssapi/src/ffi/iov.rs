@@ -65,31 +65,35 @@ struct IovFns {
     _gssapi: Library,
 }
 
-static IOV: std::sync::OnceLock<Result<IovFns, String>> = std::sync::OnceLock::new();
+/// The functions, or why they cannot be loaded; kept as the library's error, whose words a
+/// caller shows (it lives as long as the process, so no caller needs a copy).
+static IOV: std::sync::OnceLock<Result<IovFns, LoadError>> = std::sync::OnceLock::new();
 
-fn iov_fns() -> Result<&'static IovFns, String> {
+fn iov_fns() -> Result<&'static IovFns, &'static LoadError> {
     IOV.get_or_init(|| {
-        let load = || -> Result<IovFns, LoadError> {
-            // SAFETY: as in `Gss::open`: MIT's library, already open in this process.
-            let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
-            Ok(IovFns {
-                wrap_iov: symbol!(lib, "gss_wrap_iov"),
-                unwrap_iov: symbol!(lib, "gss_unwrap_iov"),
-                release_iov_buffer: symbol!(lib, "gss_release_iov_buffer"),
-                _gssapi: lib,
-            })
-        };
-        load().map_err(|e| e.to_string())
+        // SAFETY: as in `Gss::open`: MIT's library, already open in this process.
+        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
+        Ok(IovFns {
+            wrap_iov: symbol!(lib, "gss_wrap_iov"),
+            unwrap_iov: symbol!(lib, "gss_unwrap_iov"),
+            release_iov_buffer: symbol!(lib, "gss_release_iov_buffer"),
+            _gssapi: lib,
+        })
     })
     .as_ref()
-    .map_err(Clone::clone)
 }
 
-/// Why an IOV call could not be made or failed: the library's statuses, or what it lacks.
-#[derive(Debug)]
+/// Why an IOV call could not be made or failed: the library's statuses, or what it lacks or did.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum IovError {
+    #[error("GSS-API major status {0:#x}, minor status {1:#x}")]
     Status(Status, Status),
-    Missing(String),
+    #[error(transparent)]
+    Load(&'static LoadError),
+    #[error("it wrapped the message without encrypting it")]
+    WrappedUnencrypted,
+    #[error("the message it unwrapped was not encrypted")]
+    UnwrappedUnencrypted,
 }
 
 /// Context flags a WinRM client requests: mutual authentication, replay and sequence
@@ -170,7 +174,7 @@ impl<'l> Context<'l> {
     /// with a header, the data, and a padding buffer (empty with AES). Returns the header and
     /// the padding; `data` is then the sealed bytes.
     pub(crate) fn wrap_iov(&self, data: &mut [u8]) -> Result<(Vec<u8>, Vec<u8>), IovError> {
-        let fns = iov_fns().map_err(IovError::Missing)?;
+        let fns = iov_fns().map_err(IovError::Load)?;
         let mut iov = [
             IovBuffer {
                 kind: IOV_HEADER | IOV_ALLOCATE,
@@ -215,9 +219,7 @@ impl<'l> Context<'l> {
         }
         if confidential == 0 {
             // integrity alone would send the envelope readable
-            return Err(IovError::Missing(
-                "it wrapped the message without encrypting it".into(),
-            ));
+            return Err(IovError::WrappedUnencrypted);
         }
         Ok((header, padding))
     }
@@ -225,7 +227,7 @@ impl<'l> Context<'l> {
     /// Unseals `data` in place given its `header` (`gss_unwrap_iov`); `data` is then the
     /// plaintext. Fails when the message was changed, replayed or is not this context's.
     pub(crate) fn unwrap_iov(&self, header: &[u8], data: &mut [u8]) -> Result<(), IovError> {
-        let fns = iov_fns().map_err(IovError::Missing)?;
+        let fns = iov_fns().map_err(IovError::Load)?;
         let mut header = header.to_vec();
         let mut iov = [
             IovBuffer {
@@ -262,9 +264,7 @@ impl<'l> Context<'l> {
         }
         if confidential == 0 {
             // a message only signed is not what a sealed WinRM body is
-            return Err(IovError::Missing(
-                "the message it unwrapped was not encrypted".into(),
-            ));
+            return Err(IovError::UnwrappedUnencrypted);
         }
         Ok(())
     }
