@@ -1,6 +1,7 @@
 //! The owning wrappers of what the library allocates: an imported name, initiator credentials
-//! and a security context (its establishment with GSS-TSIG's flags, and MICs), each released or
-//! deleted when dropped. `unsafe` is allowed here as in `ffi`, each block saying why it is sound.
+//! and a security context (its establishment, with GSS-TSIG's flags or the caller's and channel
+//! bindings, and MICs), each released or deleted when dropped. `unsafe` is allowed here as in
+//! `ffi`, each block saying why it is sound.
 
 use std::ffi::CString;
 use std::ptr;
@@ -141,6 +142,16 @@ impl Drop for Cred<'_> {
     }
 }
 
+/// `gss_channel_bindings_struct` (RFC 2744 section 3.11).
+#[repr(C)]
+struct ChannelBindingsDesc {
+    initiator_addrtype: Status,
+    initiator_address: BufferDesc,
+    acceptor_addrtype: Status,
+    acceptor_address: BufferDesc,
+    application_data: BufferDesc,
+}
+
 /// A security context being established or established, deleted when dropped.
 pub(crate) struct Context<'l> {
     pub(super) lib: &'l Gss,
@@ -159,8 +170,8 @@ impl<'l> Context<'l> {
         }
     }
 
-    /// One call of `gss_init_sec_context` with mechanism `mech` (DER contents of its OID): the
-    /// major status and the token to send.
+    /// One call of `gss_init_sec_context` with mechanism `mech` (DER contents of its OID), the
+    /// flags GSS-TSIG asks for and no channel bindings: the major status and the token to send.
     pub(crate) fn step(
         &mut self,
         cred: &Cred<'l>,
@@ -168,16 +179,40 @@ impl<'l> Context<'l> {
         mech: &'static [u8],
         input: Option<&[u8]>,
     ) -> Result<(Status, Vec<u8>), (Status, Status)> {
+        self.step_with(cred, target, mech, input, (REQUEST_FLAGS, None))
+            .map(|(major, token, _)| (major, token))
+    }
+
+    /// One call of `gss_init_sec_context` with `flags` and, when given, channel bindings whose
+    /// application data is `bindings` (addresses unspecified, as RFC 5929's bindings are sent):
+    /// the major status, the token to send, and the flags the context has.
+    pub(crate) fn step_with(
+        &mut self,
+        cred: &Cred<'l>,
+        target: &Name<'l>,
+        mech: &'static [u8],
+        input: Option<&[u8]>,
+        (flags, bindings): (Status, Option<&[u8]>),
+    ) -> Result<(Status, Vec<u8>, Status), (Status, Status)> {
         let mut minor = 0;
         let mut mech = OidDesc {
             length: mech.len() as u32,
             elements: mech.as_ptr().cast_mut().cast(),
         };
         let mut input = input.map(BufferDesc::borrowing);
+        let mut channel = bindings.map(|data| ChannelBindingsDesc {
+            initiator_addrtype: 0,
+            initiator_address: BufferDesc::empty(),
+            acceptor_addrtype: 0,
+            acceptor_address: BufferDesc::empty(),
+            application_data: BufferDesc::borrowing(data),
+        });
         let mut output = BufferDesc::empty();
+        let mut granted: Status = 0;
         // SAFETY: cred, context and name handles are live (the context starts null, as the
-        // first call requires); the input buffer borrows live bytes; the output is released by
-        // `take`; null bindings and optional outputs are allowed.
+        // first call requires); the input buffer and the bindings, when given, borrow live bytes
+        // the library only reads; the output is released by `take`; `granted` is a live local;
+        // null bindings, input and optional outputs are allowed.
         let major = unsafe {
             (self.lib.init_sec_context)(
                 &mut minor,
@@ -185,15 +220,17 @@ impl<'l> Context<'l> {
                 &mut self.handle,
                 target.handle,
                 &mut mech,
-                REQUEST_FLAGS,
+                flags,
                 0,
-                ptr::null_mut(),
+                channel
+                    .as_mut()
+                    .map_or(ptr::null_mut(), |c| (c as *mut ChannelBindingsDesc).cast()),
                 input
                     .as_mut()
                     .map_or(ptr::null_mut(), |b| b as *mut BufferDesc),
                 ptr::null_mut(),
                 &mut output,
-                ptr::null_mut(),
+                &mut granted,
                 ptr::null_mut(),
             )
         };
@@ -201,7 +238,7 @@ impl<'l> Context<'l> {
         if is_error(major) {
             return Err((major, minor));
         }
-        Ok((major, token))
+        Ok((major, token, granted))
     }
 
     /// `gss_get_mic` of `data` with the default quality of protection.
