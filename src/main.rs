@@ -22,10 +22,14 @@ fn main() -> ExitCode {
             };
         }
     };
-    let run = cli::init_tracing().and_then(|()| {
-        cli::raise_open_file_limit();
-        cli::run(args)
-    });
+    // a knowledge table compiled in that does not read stops here, with its file, line and
+    // column, before any command reads it
+    let run = cli::init_tracing()
+        .and_then(|()| kmsconf_model::load_tables().map_err(cli::CliError::from))
+        .and_then(|()| {
+            cli::raise_open_file_limit();
+            cli::run(args)
+        });
     match run {
         Ok(code) => code,
         Err(e) => {

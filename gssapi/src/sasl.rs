@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 
 use crate::{ffi, Credentials, Error, ErrorKind, Step};
 
-static WRAPPING: OnceLock<Result<ffi::Wrapping, String>> = OnceLock::new();
+/// `gss_wrap` and `gss_unwrap`, or why they cannot be loaded (the library's error, kept for the
+/// life of the process as `crate::load` keeps its own).
+static WRAPPING: OnceLock<Result<ffi::Wrapping, ffi::LoadError>> = OnceLock::new();
 
 /// A Kerberos security context with one server, for SASL `GSSAPI`; deleted when dropped.
 pub struct KerberosContext<'c> {
@@ -21,11 +23,11 @@ impl Credentials {
     /// Starts a Kerberos (not SPNEGO) context with `server` (`ldap/dc1.corp.example`).
     pub fn kerberos_context(&self, server: &str) -> Result<KerberosContext<'_>, Error> {
         let wrapping = WRAPPING
-            .get_or_init(|| ffi::Wrapping::open().map_err(|e| e.to_string()))
+            .get_or_init(ffi::Wrapping::open)
             .as_ref()
             .map_err(|e| Error {
                 kind: ErrorKind::Unavailable,
-                detail: e.clone(),
+                detail: e.to_string(),
             })?;
         let target = ffi::Name::principal(&self.gss.lib, server).map_err(|e| self.gss.error(e))?;
         let display = target.display().unwrap_or_else(|| server.to_string());

@@ -140,7 +140,7 @@ impl SealingContext {
     fn iov_error(&self, e: ffi::IovError) -> Error {
         match e {
             ffi::IovError::Status(major, minor) => self.credentials.gss.error((major, minor)),
-            ffi::IovError::Missing(what) => Error {
+            what => Error {
                 kind: ErrorKind::Other,
                 detail: format!("`{}`: {what}", ffi::GSSAPI_LIBRARY),
             },

@@ -288,6 +288,15 @@ mod facts {
         for attribute in super::ATTRIBUTES.iter().filter(|a| **a != "cn") {
             assert!(has("attribute", attribute), "{attribute}");
         }
+        let mut rows = std::collections::BTreeSet::new();
+        for f in &table.fact {
+            assert!(
+                rows.insert((&f.kind, &f.name)),
+                "{} {} twice",
+                f.kind,
+                f.name
+            );
+        }
         assert!(has("wmi", super::ONLINE_METHOD));
         assert!(has("dns", super::DC_SRV_PREFIX));
         assert!(has("dns", "RFC 2782 order"));

@@ -3,10 +3,10 @@
 //! there); the firewall rule groups come from the Windows facts table ([`crate::facts`]).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use crate::config::ProductId;
-use serde::Deserialize;
+use crate::tables::{Table, TableError};
+use serde::{Deserialize, Deserializer};
 
 /// The name of the rule kmsconf adds when the KMS host listens on a custom port.
 pub const PORT_RULE_NAME: &str = "kmsconf-KMS-Port-In-TCP";
@@ -29,6 +29,9 @@ pub struct ProductInfo {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CodeInfo {
+    /// As the table writes it (`0xC004F074`); a row whose code [`parse_code`] does not read is an
+    /// error at the row, not a row left out.
+    #[serde(deserialize_with = "hresult_text")]
     pub code: String,
     pub meaning: String,
     /// Why it usually happens.
@@ -71,34 +74,63 @@ pub const CODES_SOURCE: &str = "Microsoft, \"Resolving common activation error c
 
 pub use crate::facts::{parse_code, rule_group, RuleGroupInfo};
 
+static PRODUCTS: Table<BTreeMap<ProductId, ProductInfo>> = Table::new(
+    "model/data/products.toml",
+    include_str!("../data/products.toml"),
+    toml::from_str,
+);
+
+static CODES: Table<BTreeMap<u32, CodeInfo>> = Table::new(
+    "model/data/hresults.toml",
+    include_str!("../data/hresults.toml"),
+    |text| {
+        let file: CodesFile = toml::from_str(text)?;
+        Ok(file
+            .code
+            .into_iter()
+            .filter_map(|c| parse_code(&c.code).map(|n| (n, c)))
+            .collect())
+    },
+);
+
+static EDITIONS: Table<Vec<Edition>> = Table::new(
+    "model/data/gvlks.toml",
+    include_str!("../data/gvlks.toml"),
+    |text| toml::from_str::<EditionsFile>(text).map(|f| f.edition),
+);
+
+/// Reads a code's text, refusing one [`parse_code`] does not read (toml puts the error at it).
+fn hresult_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match parse_code(&text) {
+        Some(_) => Ok(text),
+        None => Err(serde::de::Error::custom(format!(
+            "`{}` is not an HRESULT (`0xC004F074`, `C004F074` or a decimal)",
+            text.escape_debug()
+        ))),
+    }
+}
+
+/// The products, codes and GVLK tables, each parsed once; or the first that does not read (a
+/// defect of the build: the tests below parse them). [`crate::load_tables`] calls this before
+/// anything else runs.
+pub fn load() -> Result<(), TableError> {
+    PRODUCTS.load()?;
+    CODES.load()?;
+    EDITIONS.load()?;
+    Ok(())
+}
+
 fn products() -> &'static BTreeMap<ProductId, ProductInfo> {
-    static TABLE: OnceLock<BTreeMap<ProductId, ProductInfo>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        // The table is compiled in and checked by a unit test, so a parse failure here is a
-        // build defect, not user input; an empty table makes every lookup fall back safely.
-        toml::from_str(include_str!("../data/products.toml")).unwrap_or_default()
-    })
+    PRODUCTS.get()
 }
 
 fn codes() -> &'static BTreeMap<u32, CodeInfo> {
-    static TABLE: OnceLock<BTreeMap<u32, CodeInfo>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let file: CodesFile = toml::from_str(include_str!("../data/hresults.toml"))
-            .unwrap_or(CodesFile { code: Vec::new() });
-        file.code
-            .into_iter()
-            .filter_map(|c| parse_code(&c.code).map(|n| (n, c)))
-            .collect()
-    })
+    CODES.get()
 }
 
 fn editions() -> &'static [Edition] {
-    static TABLE: OnceLock<Vec<Edition>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        toml::from_str::<EditionsFile>(include_str!("../data/gvlks.toml"))
-            .map(|f| f.edition)
-            .unwrap_or_default()
-    })
+    EDITIONS.get()
 }
 
 /// The GVLK table entry of an edition id.
@@ -264,6 +296,41 @@ mod tests {
         let file: CodesFile = toml::from_str(text).expect("table parses");
         assert_eq!(codes().len(), file.code.len());
         assert!(code(0xC004F074).is_some());
+        for info in all_codes() {
+            let named = info.source.as_deref().map(str::trim);
+            assert!(named != Some(""), "{}: an empty source", info.code);
+        }
+    }
+
+    /// Each table loads as the binary loads it (a bad row is an error with its place, which
+    /// `tables` tests), and a row whose code is no HRESULT is such an error, not a row left out.
+    #[test]
+    fn the_tables_load_and_a_code_that_is_no_hresult_is_an_error_at_it() {
+        load().unwrap_or_else(|e| panic!("{e}"));
+        static BAD: Table<Vec<CodeInfo>> = Table::new(
+            "model/data/hresults.toml",
+            "[[code]]\ncode = \"0xC004G074\"\nmeaning = \"m\"\nfix = \"f\"\n",
+            |text| toml::from_str::<CodesFile>(text).map(|f| f.code),
+        );
+        let e = BAD.load().expect_err("no HRESULT");
+        assert_eq!((e.location.line, e.location.column), (2, 8), "{e}");
+        assert!(e.message.contains("`0xC004G074` is not an HRESULT"), "{e}");
+    }
+
+    #[test]
+    fn product_ids_are_guids() {
+        for id in ProductId::ALL {
+            let p = product(id).unwrap_or_else(|| panic!("{id} missing"));
+            let guids = std::iter::once(&p.application_id).chain(p.activation_id.as_ref());
+            for g in guids {
+                assert_eq!(
+                    crate::events::guid(g).as_deref(),
+                    Some(g.as_str()),
+                    "{id}: `{g}` is no lower-case GUID"
+                );
+            }
+        }
+        assert_eq!(products().len(), ProductId::ALL.len());
     }
 
     /// Every code of the summary table of Microsoft's "Resolving common activation error codes".

@@ -4,9 +4,10 @@
 //! `client-coverage` doctor check and `status`; it knows nothing of a particular host.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use serde::Deserialize;
+
+use crate::tables::{Table, TableError};
 
 /// An operating system a KMS host runs.
 #[derive(Debug, Clone, Deserialize)]
@@ -64,7 +65,7 @@ pub struct RequiredUpdate {
 }
 
 /// Which Windows licenses Office through its own Software Licensing service.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OfficeLicensing {
     /// `major.minor` of the oldest such Windows.
@@ -74,7 +75,7 @@ pub struct OfficeLicensing {
     pub verified: bool,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Coverage {
     pub sources: BTreeMap<String, String>,
@@ -89,11 +90,22 @@ fn yes() -> bool {
     true
 }
 
-/// The table, loaded once. It is compiled in and checked by the tests below, so a parse failure
-/// is a build defect; an empty table then makes every lookup answer "unknown".
+static TABLE: Table<Coverage> = Table::new(
+    "model/data/coverage.toml",
+    include_str!("../data/coverage.toml"),
+    toml::from_str,
+);
+
+/// The table, loaded once; or why it does not read (a defect of the build: the tests below parse
+/// it). [`crate::load_tables`] calls this before anything else runs.
+pub fn load() -> Result<&'static Coverage, TableError> {
+    TABLE.load()
+}
+
+/// The table, loaded once. A table that does not read stops the caller
+/// with its file, line and column (see [`crate::tables`]); the binary has loaded it first.
 pub fn coverage() -> &'static Coverage {
-    static TABLE: OnceLock<Coverage> = OnceLock::new();
-    TABLE.get_or_init(|| toml::from_str(include_str!("../data/coverage.toml")).unwrap_or_default())
+    TABLE.get()
 }
 
 /// Every client family id, in the table's order (the config schema's enum of `[fleet] clients`).

@@ -3,12 +3,13 @@
 //!
 //! The module errors that need no type of their module are defined here, below every module
 //! (which re-exports its own), so that the modules can return the crate's error and this module
-//! still imports none of them but the leaves `keys` and `clock`.
+//! still imports none of them but the leaves `keys`, `clock` and `tables`.
 
 use kmsconf_engine::diagnostic::{quoted, Diagnostic};
 
 use crate::clock::DurationError;
 use crate::keys::KeyError;
+use crate::tables::TableError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,6 +32,9 @@ pub enum Error {
     Setting(#[from] SettingError),
     #[error(transparent)]
     NotAKmsHost(#[from] NotAKmsHost),
+    /// A knowledge table compiled into the build does not read.
+    #[error(transparent)]
+    Table(#[from] TableError),
 }
 
 /// A value a host reported that the licensing service's protocol does not allow (an installation

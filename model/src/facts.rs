@@ -4,14 +4,14 @@
 //! checked against it; [`Facts::knows`] is what those checks ask.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use crate::config::{Profile, RuleGroup};
+use crate::tables::{Table, TableError};
 
 /// The whole table.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Facts {
     /// Source keys to what each source is.
@@ -379,11 +379,22 @@ fn yes() -> bool {
     true
 }
 
-/// The table, parsed once. It is compiled in and checked by a unit test, so a parse failure is
-/// a build defect; an empty table then makes every lookup fall back safely.
+static TABLE: Table<Facts> = Table::new(
+    "model/data/windows.toml",
+    include_str!("../data/windows.toml"),
+    toml::from_str,
+);
+
+/// The table, parsed once; or why it does not read (a defect of the build: the unit tests parse
+/// it). [`crate::load_tables`] calls this before anything else runs.
+pub fn load() -> Result<&'static Facts, TableError> {
+    TABLE.load()
+}
+
+/// The table, parsed once. A table that does not read stops the caller
+/// with its file, line and column (see [`crate::tables`]); the binary has loaded it first.
 pub fn facts() -> &'static Facts {
-    static TABLE: OnceLock<Facts> = OnceLock::new();
-    TABLE.get_or_init(|| toml::from_str(include_str!("../data/windows.toml")).unwrap_or_default())
+    TABLE.get()
 }
 
 /// The firewall rule group's row.

@@ -22,6 +22,7 @@ pub mod readings;
 pub mod settings;
 pub mod state;
 pub mod surprise;
+pub mod tables;
 pub mod winrm_service;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,17 @@ use serde::{Deserialize, Serialize};
 pub use error::Error;
 pub use ops::{PlanOp, TargetOp};
 pub use state::{EntryState, HostState};
+
+/// Loads every knowledge table compiled in from `model/data/`, so that a defective build stops
+/// with the table's file, line and column before a command runs, rather than meeting a table that
+/// does not read halfway through one. (`adba.toml` is a table of sources the tests read; no code
+/// reads it at run time.)
+pub fn load_tables() -> Result<(), Error> {
+    facts::load()?;
+    catalog::load()?;
+    coverage::load()?;
+    Ok(())
+}
 
 /// What a change does, as shown in the plan (`+`, `~`, `-`, and the two KMS verbs).
 #[derive(

@@ -1,33 +1,22 @@
-//! The FFI boundary for WinRM (issue 25): contexts with the flags and channel bindings WinRM
-//! needs, and MS-WSMV's Kerberos sealing with `gss_wrap_iov` / `gss_unwrap_iov` (MIT's
-//! `gssapi/gssapi_ext.h`). Kept apart from the GSS-TSIG functions of `ffi`: its symbols are
-//! loaded on first use, into their own table, from the same library (`dlopen` counts the second
-//! open of one soname). `unsafe` is allowed here as in `ffi`, each block saying why it is sound.
+//! The FFI boundary for WinRM (issue 25): the context flags WinRM needs (a context takes them
+//! and its channel bindings in `handles`' `step_with`), and MS-WSMV's Kerberos sealing with
+//! `gss_wrap_iov` / `gss_unwrap_iov` (MIT's `gssapi/gssapi_ext.h`). Kept apart from the GSS-TSIG
+//! functions of `ffi`: its symbols are loaded on first use, into their own table, from the same
+//! library (`dlopen` counts the second open of one soname). `unsafe` is allowed here as in
+//! `ffi`, each block saying why it is sound.
 
 use std::ffi::c_int;
 use std::ptr;
 
 use libloading::Library;
 
-use super::{
-    is_error, BufferDesc, Context, Cred, Handle, LoadError, Name, OidDesc, Status, GSSAPI_LIBRARY,
-};
+use super::{is_error, BufferDesc, Context, Cred, Handle, LoadError, Name, Status, GSSAPI_LIBRARY};
 
 /// `gss_iov_buffer_desc`: a buffer type (with its flags) and the buffer.
 #[repr(C)]
 struct IovBuffer {
     kind: Status,
     buffer: BufferDesc,
-}
-
-/// `gss_channel_bindings_struct` (RFC 2744 section 3.11).
-#[repr(C)]
-struct ChannelBindingsDesc {
-    initiator_addrtype: Status,
-    initiator_address: BufferDesc,
-    acceptor_addrtype: Status,
-    acceptor_address: BufferDesc,
-    application_data: BufferDesc,
 }
 
 const IOV_DATA: Status = 1;
@@ -65,31 +54,35 @@ struct IovFns {
     _gssapi: Library,
 }
 
-static IOV: std::sync::OnceLock<Result<IovFns, String>> = std::sync::OnceLock::new();
+/// The functions, or why they cannot be loaded; kept as the library's error, whose words a
+/// caller shows (it lives as long as the process, so no caller needs a copy).
+static IOV: std::sync::OnceLock<Result<IovFns, LoadError>> = std::sync::OnceLock::new();
 
-fn iov_fns() -> Result<&'static IovFns, String> {
+fn iov_fns() -> Result<&'static IovFns, &'static LoadError> {
     IOV.get_or_init(|| {
-        let load = || -> Result<IovFns, LoadError> {
-            // SAFETY: as in `Gss::open`: MIT's library, already open in this process.
-            let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
-            Ok(IovFns {
-                wrap_iov: symbol!(lib, "gss_wrap_iov"),
-                unwrap_iov: symbol!(lib, "gss_unwrap_iov"),
-                release_iov_buffer: symbol!(lib, "gss_release_iov_buffer"),
-                _gssapi: lib,
-            })
-        };
-        load().map_err(|e| e.to_string())
+        // SAFETY: as in `Gss::open`: MIT's library, already open in this process.
+        let lib = unsafe { Library::new(GSSAPI_LIBRARY) }.map_err(LoadError::Open)?;
+        Ok(IovFns {
+            wrap_iov: symbol!(lib, "gss_wrap_iov"),
+            unwrap_iov: symbol!(lib, "gss_unwrap_iov"),
+            release_iov_buffer: symbol!(lib, "gss_release_iov_buffer"),
+            _gssapi: lib,
+        })
     })
     .as_ref()
-    .map_err(Clone::clone)
 }
 
-/// Why an IOV call could not be made or failed: the library's statuses, or what it lacks.
-#[derive(Debug)]
+/// Why an IOV call could not be made or failed: the library's statuses, or what it lacks or did.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum IovError {
+    #[error("GSS-API major status {0:#x}, minor status {1:#x}")]
     Status(Status, Status),
-    Missing(String),
+    #[error(transparent)]
+    Load(&'static LoadError),
+    #[error("it wrapped the message without encrypting it")]
+    WrappedUnencrypted,
+    #[error("the message it unwrapped was not encrypted")]
+    UnwrappedUnencrypted,
 }
 
 /// Context flags a WinRM client requests: mutual authentication, replay and sequence
@@ -110,67 +103,11 @@ fn copy(b: &BufferDesc) -> Vec<u8> {
 }
 
 impl<'l> Context<'l> {
-    /// One call of `gss_init_sec_context` with `flags` and, when given, channel bindings whose
-    /// application data is `bindings` (addresses unspecified, as RFC 5929's bindings are sent):
-    /// the major status, the token to send, and the flags the context has.
-    pub(crate) fn step_with(
-        &mut self,
-        cred: &Cred<'l>,
-        target: &Name<'l>,
-        mech: &'static [u8],
-        input: Option<&[u8]>,
-        (flags, bindings): (Status, Option<&[u8]>),
-    ) -> Result<(Status, Vec<u8>, Status), (Status, Status)> {
-        let mut minor = 0;
-        let mut mech = OidDesc {
-            length: mech.len() as u32,
-            elements: mech.as_ptr().cast_mut().cast(),
-        };
-        let mut input = input.map(BufferDesc::borrowing);
-        let mut channel = bindings.map(|data| ChannelBindingsDesc {
-            initiator_addrtype: 0,
-            initiator_address: BufferDesc::empty(),
-            acceptor_addrtype: 0,
-            acceptor_address: BufferDesc::empty(),
-            application_data: BufferDesc::borrowing(data),
-        });
-        let mut output = BufferDesc::empty();
-        let mut granted: Status = 0;
-        // SAFETY: as in `step`; the bindings, when given, borrow live bytes the library only
-        // reads, and `granted` is a live local.
-        let major = unsafe {
-            (self.lib.init_sec_context)(
-                &mut minor,
-                cred.handle,
-                &mut self.handle,
-                target.handle,
-                &mut mech,
-                flags,
-                0,
-                channel
-                    .as_mut()
-                    .map_or(ptr::null_mut(), |c| (c as *mut ChannelBindingsDesc).cast()),
-                input
-                    .as_mut()
-                    .map_or(ptr::null_mut(), |b| b as *mut BufferDesc),
-                ptr::null_mut(),
-                &mut output,
-                &mut granted,
-                ptr::null_mut(),
-            )
-        };
-        let token = self.lib.take(output);
-        if is_error(major) {
-            return Err((major, minor));
-        }
-        Ok((major, token, granted))
-    }
-
     /// Seals `data` in place as MS-WSMV's Kerberos (and SPNEGO) sealing does: `gss_wrap_iov`
     /// with a header, the data, and a padding buffer (empty with AES). Returns the header and
     /// the padding; `data` is then the sealed bytes.
     pub(crate) fn wrap_iov(&self, data: &mut [u8]) -> Result<(Vec<u8>, Vec<u8>), IovError> {
-        let fns = iov_fns().map_err(IovError::Missing)?;
+        let fns = iov_fns().map_err(IovError::Load)?;
         let mut iov = [
             IovBuffer {
                 kind: IOV_HEADER | IOV_ALLOCATE,
@@ -215,9 +152,7 @@ impl<'l> Context<'l> {
         }
         if confidential == 0 {
             // integrity alone would send the envelope readable
-            return Err(IovError::Missing(
-                "it wrapped the message without encrypting it".into(),
-            ));
+            return Err(IovError::WrappedUnencrypted);
         }
         Ok((header, padding))
     }
@@ -225,7 +160,7 @@ impl<'l> Context<'l> {
     /// Unseals `data` in place given its `header` (`gss_unwrap_iov`); `data` is then the
     /// plaintext. Fails when the message was changed, replayed or is not this context's.
     pub(crate) fn unwrap_iov(&self, header: &[u8], data: &mut [u8]) -> Result<(), IovError> {
-        let fns = iov_fns().map_err(IovError::Missing)?;
+        let fns = iov_fns().map_err(IovError::Load)?;
         let mut header = header.to_vec();
         let mut iov = [
             IovBuffer {
@@ -262,9 +197,7 @@ impl<'l> Context<'l> {
         }
         if confidential == 0 {
             // a message only signed is not what a sealed WinRM body is
-            return Err(IovError::Missing(
-                "the message it unwrapped was not encrypted".into(),
-            ));
+            return Err(IovError::UnwrappedUnencrypted);
         }
         Ok(())
     }

@@ -3,10 +3,7 @@ use crate::settings::{Write, SETTINGS};
 
 #[test]
 fn the_table_parses_and_every_row_names_a_known_source() {
-    let strict: Facts =
-        toml::from_str(include_str!("../../data/windows.toml")).expect("the table parses");
-    let f = facts();
-    assert_eq!(f.class.len(), strict.class.len());
+    let f = load().unwrap_or_else(|e| panic!("{e}"));
     let sources: Vec<&String> = f
         .class
         .iter()
@@ -260,4 +257,48 @@ fn the_kms_events_are_where_the_sources_put_them() {
     assert_eq!(dns.provider, crate::events::PROVIDER);
     assert_eq!(dns.fields, ["hresult", "dns_domain"]);
     assert!(f.hresult(0x8007_2338).is_some());
+}
+
+/// What each row is known by is unique, and every HRESULT and GUID has its shape: a duplicate
+/// row would shadow the other, as a lookup finds the first.
+#[test]
+fn rows_are_unique_and_codes_and_guids_are_well_formed() {
+    use std::collections::BTreeSet;
+    let f = load().unwrap_or_else(|e| panic!("{e}"));
+    let unique = |what: &str, keys: Vec<String>| {
+        let mut seen = BTreeSet::new();
+        for k in keys {
+            assert!(seen.insert(k.clone()), "{what} `{k}` is listed twice");
+        }
+    };
+    unique("class", f.class.iter().map(|c| c.name.clone()).collect());
+    let methods = f.method.iter().map(|m| format!("{}.{}", m.class, m.name));
+    unique("method", methods.collect());
+    let registry = f.registry.iter().map(|r| format!("{}\\{}", r.key, r.name));
+    unique("registry value", registry.collect());
+    unique(
+        "firewall group",
+        f.firewall_group.iter().map(|g| g.group.clone()).collect(),
+    );
+    unique("sku", f.sku.iter().map(|s| s.value.to_string()).collect());
+    unique(
+        "build",
+        f.os_build.iter().map(|b| b.build.to_string()).collect(),
+    );
+    unique("event", f.event.iter().map(|e| e.id.to_string()).collect());
+    let setting = f.setting_readback.iter().map(|b| b.setting.clone());
+    unique("setting readback", setting.collect());
+    let codes = f.hresult.iter().map(|h| {
+        let code = super::parse_code(&h.code).unwrap_or_else(|| panic!("{}: no HRESULT", h.code));
+        crate::catalog::format_code(code)
+    });
+    unique("hresult", codes.collect());
+    // the GUIDs the facts quote (an Office KMS SKU's activation ID) are 8-4-4-4-12 hex digits
+    for (key, text) in &f.sources {
+        for word in text.split(|c: char| !(c.is_ascii_hexdigit() || c == '-')) {
+            if word.len() >= 36 && word.matches('-').count() == 4 {
+                assert!(crate::events::guid(word).is_some(), "{key}: `{word}`");
+            }
+        }
+    }
 }
