@@ -11,6 +11,14 @@ pub const OBJECT_CLASS: &str = "msSPP-ActivationObject";
 /// The licensing service's WMI method that creates an activation object online (what
 /// `slmgr.vbs /ad-activation-online` calls).
 pub const ONLINE_METHOD: &str = "SoftwareLicensingService.DoActiveDirectoryOnlineActivation";
+/// The method that generates the forest's installation ID for phone activation from a CSVLK
+/// (what `slmgr.vbs /ad-activation-get-iid` calls); it changes nothing.
+pub const INSTALLATION_ID_METHOD: &str =
+    "SoftwareLicensingService.GenerateActiveDirectoryOfflineActivationId";
+/// The method that creates an activation object from the phone line's confirmation ID (what
+/// `slmgr.vbs /ad-activation-apply-cid` calls).
+pub const PHONE_METHOD: &str =
+    "SoftwareLicensingService.DepositActiveDirectoryOfflineActivationConfirmation";
 /// The container's DN under the forest root's DN.
 pub const CONTAINER_RDNS: &str =
     "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration";
@@ -235,7 +243,13 @@ mod facts {
         for attribute in super::ATTRIBUTES.iter().filter(|a| **a != "cn") {
             assert!(has("attribute", attribute), "{attribute}");
         }
-        assert!(has("wmi", super::ONLINE_METHOD));
+        for method in [
+            super::ONLINE_METHOD,
+            super::INSTALLATION_ID_METHOD,
+            super::PHONE_METHOD,
+        ] {
+            assert!(has("wmi", method), "{method}");
+        }
         for switch in [
             "/ad-activation-online",
             "/ad-activation-get-iid",

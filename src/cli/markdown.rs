@@ -138,8 +138,11 @@ fn verdict(host: &KmsHostPlan) -> String {
     let pending: Vec<String> = host
         .changes
         .iter()
-        .filter_map(|c| match c.operation {
+        .filter_map(|c| match &c.operation {
             PlanOp::ShowInstallationId { product } => Some(product.to_string()),
+            PlanOp::ShowActivationObjectInstallationId { name, .. } => {
+                Some(format!("activation object `{name}`"))
+            }
             _ => None,
         })
         .collect();

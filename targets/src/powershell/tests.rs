@@ -137,6 +137,16 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             name: "WS CSVLK".into(),
             key: key(),
         },
+        // and by phone: the installation ID out, the confirmation ID in
+        TargetOp::ShowActivationObjectInstallationId {
+            name: "WS CSVLK".into(),
+            key: key(),
+        },
+        TargetOp::CreateActivationObjectByPhone {
+            name: "WS CSVLK".into(),
+            key: key(),
+            confirmation_id: ConfirmationId::parse(&Secret::new(CID)).expect("cid"),
+        },
     ]
 }
 
