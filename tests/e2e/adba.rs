@@ -440,24 +440,71 @@ fn status_says_when_the_directory_cannot_be_read_and_exits_1() {
     );
 }
 
-#[test]
-fn a_missing_phone_object_is_not_created_and_says_so() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
-    let dc = start(true, "");
-    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
-    let p = project(&dc, &admin, false);
+/// `project` with its object activated by phone, the confirmation ID read from `KMS_CID`.
+fn phone_project(dc: &Dc, cache: &str) -> Project {
+    let p = project(dc, cache, false);
     let config = p.read("kmsconf.toml").replace(
         "via = \"kms01\"\n",
         "via = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMS_CID\" }\n",
     );
     p.write("kmsconf.toml", &config);
-    let plan = p.ok(&["plan"], 0);
+    p
+}
+
+/// Without a confirmation ID the object is pending: the plan shows the forest's installation ID
+/// its `via` host generated (no secret) and the slmgr.vbs steps with the key masked, apply shows
+/// it again and creates nothing, and an empty confirmation-ID file is "not phoned yet" too.
+#[test]
+fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = phone_project(&dc, &admin);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    let plan = p.ok(&["plan", "--detailed-exitcode", "--out", "plan.json"], 2);
+    let iid = installation_id(&plan.stdout);
     assert!(
-        plan.stdout.contains("kmsconf does not support yet")
-            && plan.stdout.contains("/ad-activation-get-iid")
-            && !plan.stdout.contains("activation_objects/WS CSVLK"),
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-get-iid *****-*****-*****-*****-{partial}"
+        )) && plan.stdout.contains("activation_objects/WS CSVLK")
+            && plan.stdout.contains(
+                "phone activation pending: call the activation line with installation ID"
+            )
+            && plan.stdout.contains("env `KMS_CID`")
+            && !plan.stdout.contains("does not support"),
         "{plan:?}"
     );
+    let saved = p.read("plan.json");
+    assert!(!saved.contains(WINDOWS_KEY) && !plan.all().contains(WINDOWS_KEY));
+    assert!(
+        saved.contains("show_activation_object_installation_id"),
+        "{saved}"
+    );
+
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    assert!(
+        applied.stdout.contains("pending")
+            && applied.stdout.contains(&format!(
+                "installation ID for activation object `WS CSVLK`: {iid}"
+            )),
+        "{applied:?}"
+    );
+    assert!(!applied.all().contains(WINDOWS_KEY));
+    let lab = p.read("lab/kms01.json");
+    assert!(
+        !lab.contains("ad_activations") && !lab.contains(WINDOWS_KEY),
+        "{lab}"
+    );
+
+    // an empty file is "not phoned yet", as an unset variable is; the same installation ID
+    p.write("cid.txt", "");
+    let config = p
+        .read("kmsconf.toml")
+        .replace("{ env = \"KMS_CID\" }", "{ file = \"cid.txt\" }");
+    p.write("kmsconf.toml", &config);
+    let again = p.ok(&["plan", "--detailed-exitcode"], 2);
+    assert_eq!(installation_id(&again.stdout), iid, "{again:?}");
+    assert!(again.stdout.contains("cid.txt`"), "{again:?}");
 }
 
 /// Runs `kmsconf lab agent` on `lab` with the agent line and `request`; its answer to it.
@@ -517,4 +564,174 @@ fn the_lab_agent_records_the_ad_activation_call() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&lab).expect("lab")).expect("lab");
     assert_eq!(json["ad_activations"].as_array().map(Vec::len), Some(1));
+}
+
+/// Phone activation end to end: the activation line's confirmation ID for the plan's
+/// installation ID is deposited through the `via` host's agent (the lab records the call with
+/// that installation ID); a confirmation ID of another installation ID is refused with the real
+/// error and records nothing; the plan file holds only references; once the object exists (the
+/// test seeds it in Windows' place) the next plan is clean. Neither the key nor the
+/// confirmation ID appears in any output, plan file or lab file.
+#[test]
+fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let mut p = phone_project(&dc, &admin);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    let pending = p.ok(&["plan"], 0);
+    let iid = installation_id(&pending.stdout);
+    let mut seen = pending.all();
+
+    // well formed, every group's check digit right, but another installation ID's
+    let wrong = "123450-".repeat(7) + "123450";
+    p.env("KMS_CID", &wrong);
+    let refused = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        refused.stdout.contains("failed")
+            && refused.stdout.contains("0xC004F031")
+            && refused
+                .stdout
+                .contains(&format!("does not belong to installation ID {iid}")),
+        "{refused:?}"
+    );
+    assert!(!refused.all().contains(&wrong) && !refused.all().contains(&wrong.replace('-', "")));
+    assert!(!p.read("lab/kms01.json").contains("ad_activations"));
+    // a mistyped digit fails its group's check digit
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .to_string();
+    let mut typo = cid.clone().into_bytes();
+    typo[0] = if typo[0] == b'9' { b'8' } else { typo[0] + 1 };
+    p.env("KMS_CID", &String::from_utf8(typo).expect("ascii"));
+    let typo = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(typo.stdout.contains("0xC004F04D"), "{typo:?}");
+    seen += &typo.all();
+
+    p.env("KMS_CID", &cid);
+    let plan = p.ok(&["plan", "--out", "plan.json"], 0);
+    assert!(
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-apply-cid *****-*****-*****-*****-{partial} <confirmation ID> \"WS CSVLK\""
+        )) && plan.stdout.contains("created from the confirmation ID in env `KMS_CID`"),
+        "{plan:?}"
+    );
+    let saved = p.read("plan.json");
+    let json: serde_json::Value = serde_json::from_str(&saved).expect("plan file");
+    let change = json["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["name"] == "kms01"))
+        .map(|h| h["changes"][0]["operation"].clone())
+        .unwrap_or_else(|| panic!("no kms01 entry: {saved}"));
+    assert_eq!(change["op"], "create_activation_object_by_phone", "{saved}");
+    assert_eq!(change["partial"], partial, "{saved}");
+    assert_eq!(change["key"]["source"]["env"], "KMS_HOST_KEY", "{saved}");
+    assert_eq!(
+        change["confirmation_id"]["source"]["env"], "KMS_CID",
+        "{saved}"
+    );
+
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    assert!(
+        applied.stdout.contains("applied")
+            && applied.stdout.contains("`WS CSVLK` requested by phone"),
+        "{applied:?}"
+    );
+    let lab_text = p.read("lab/kms01.json");
+    let lab: serde_json::Value = serde_json::from_str(&lab_text).expect("lab file");
+    assert_eq!(
+        lab["ad_activations"],
+        serde_json::json!([{
+            "method": "SoftwareLicensingService.DepositActiveDirectoryOfflineActivationConfirmation",
+            "name": "WS CSVLK",
+            "partial_key": partial,
+            "installation_id": iid,
+        }]),
+        "{lab}"
+    );
+
+    // Windows' licensing service would have created the object: the test seeds it
+    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
+    let sam = dc.sam();
+    let created = p.path("created.ldif");
+    tool(
+        "ldbadd",
+        "ldb-tools",
+        &[
+            "-H",
+            sam.to_str().expect("path"),
+            created.to_str().expect("path"),
+        ],
+        &p.path(""),
+    );
+    let clean = p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(!clean.stdout.contains("activation_objects/"), "{clean:?}");
+
+    for text in [
+        seen,
+        refused.all(),
+        plan.all(),
+        applied.all(),
+        clean.all(),
+        saved,
+        lab_text,
+    ] {
+        for secret in [
+            WINDOWS_KEY.to_string(),
+            cid.clone(),
+            cid.replace('-', ""),
+            wrong.replace('-', ""),
+        ] {
+            assert!(!text.contains(&secret), "a secret in:\n{text}");
+        }
+    }
+}
+
+/// The Windows path's stand-in for phone activation: `kmsconf lab agent` answers the agent's
+/// `ad_activation_get_iid` with the installation ID (never the key), and its
+/// `ad_activation_apply_cid` takes only that ID's confirmation ID.
+#[test]
+fn the_lab_agent_answers_the_installation_id_and_takes_only_its_confirmation_id() {
+    let p = Project::new();
+    let lab = p.path("kms01.json");
+    let get = format!(
+        "{{\"id\":1,\"op\":\"ad_activation_get_iid\",\"key\":\"{WINDOWS_KEY}\",\"object_name\":\"WS CSVLK\"}}"
+    );
+    let (stdout, answer) = lab_agent(&lab, &get);
+    assert_eq!(answer["Ok"], true, "{answer}");
+    assert!(!stdout.contains(WINDOWS_KEY), "{stdout}");
+    let iid = answer["Answer"]["InstallationId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .replace('-', "");
+    let apply = |cid: &str| {
+        format!("{{\"id\":1,\"op\":\"ad_activation_apply_cid\",\"key\":\"{WINDOWS_KEY}\",\"confirmation_id\":\"{cid}\",\"object_name\":\"WS CSVLK\"}}")
+    };
+    let (_, refused) = lab_agent(&lab, &apply(&"123450".repeat(8)));
+    assert_eq!(refused["Ok"], false, "{refused}");
+    assert_eq!(refused["HResult"], "0xC004F031", "{refused}");
+    let (stdout, answer) = lab_agent(&lab, &apply(&cid));
+    assert_eq!(answer["Ok"], true, "{answer}");
+    assert!(
+        !stdout.contains(WINDOWS_KEY) && !stdout.contains(&cid),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&lab).expect("lab file");
+    assert!(
+        !text.contains(WINDOWS_KEY) && !text.contains(&cid),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).expect("lab file");
+    assert_eq!(
+        json["ad_activations"][0]["installation_id"],
+        iid.as_str(),
+        "{text}"
+    );
 }
