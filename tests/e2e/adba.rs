@@ -462,6 +462,7 @@ fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host(
     let p = phone_project(&dc, &admin);
     let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
     let plan = p.ok(&["plan", "--detailed-exitcode", "--out", "plan.json"], 2);
+    snapshot_run("adba-phone-pending-plan", &p, &plan);
     let iid = installation_id(&plan.stdout);
     assert!(
         plan.stdout.contains(&format!(
@@ -482,6 +483,7 @@ fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host(
     );
 
     let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    snapshot_run("adba-phone-pending-apply", &p, &applied);
     assert!(
         applied.stdout.contains("pending")
             && applied.stdout.contains(&format!(
@@ -587,6 +589,7 @@ fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean
     let wrong = "123450-".repeat(7) + "123450";
     p.env("KMS_CID", &wrong);
     let refused = p.ok(&["apply", "--auto-approve"], 1);
+    snapshot_run("adba-phone-wrong-confirmation-id", &p, &refused);
     assert!(
         refused.stdout.contains("failed")
             && refused.stdout.contains("0xC004F031")
@@ -612,6 +615,7 @@ fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean
 
     p.env("KMS_CID", &cid);
     let plan = p.ok(&["plan", "--out", "plan.json"], 0);
+    snapshot_run("adba-phone-confirmation-id-plan", &p, &plan);
     assert!(
         plan.stdout.contains(&format!(
             "slmgr.vbs /ad-activation-apply-cid *****-*****-*****-*****-{partial} <confirmation ID> \"WS CSVLK\""
