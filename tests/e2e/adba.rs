@@ -739,3 +739,77 @@ fn the_lab_agent_answers_the_installation_id_and_takes_only_its_confirmation_id(
         "{text}"
     );
 }
+
+/// The `via` host's `powershell.exe` on the test sshd: the lab agent on one lab file.
+const STAND_IN: &str = r#"#!/bin/sh
+exec "$KMSCONF_BIN" lab agent "$(dirname "$0")/../lab/kms01.json"
+"#;
+
+/// A recorded session of a phone object's `via` host replays with the same output: the plan's
+/// installation ID request (the key recorded as its `[active_directory]` reference, never its
+/// value) and the apply that deposits a confirmation ID (recorded the same way).
+#[test]
+fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let s =
+        crate::ssh::sshd::Server::start_with_env(&[("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))]);
+    s.powershell(STAND_IN);
+    let mut p = phone_project(&dc, &admin);
+    let ssh = format!("ssh://{}@127.0.0.1:{}", crate::ssh::sshd::user(), s.port);
+    let lab_config = p.read("kmsconf.toml");
+    let real = lab_config.replace("lab:lab/kms01.json", &ssh);
+    p.write("kmsconf.toml", &real);
+    p.env(
+        "KMSCONF_SSH",
+        &format!("ssh -F {}", s.path("ssh_config").display()),
+    );
+    p.env("KMSCONF_TIMEOUT", "60");
+    let mut record_and_replay = |p: &mut Project, name: &str, args: &[&str]| {
+        p.env("KMSCONF_RECORD", &p.path(name).display().to_string());
+        let recorded = p.run(args);
+        p.unset("KMSCONF_RECORD");
+        let replay = format!("replay:{name}/kms01.jsonl");
+        p.write("kmsconf.toml", &real.replace(&ssh, &replay));
+        let replayed = p.run(args);
+        p.write("kmsconf.toml", &real);
+        assert_eq!(
+            replayed.shown(p).replace(&replay, "[TARGET]"),
+            recorded.shown(p).replace(&ssh, "[TARGET]"),
+            "kmsconf {}: the replay prints what the recorded run printed",
+            args.join(" ")
+        );
+        (recorded, p.read(&format!("{name}/kms01.jsonl")))
+    };
+    let (plan, planned) = record_and_replay(&mut p, "plan", &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let iid = installation_id(&plan.stdout);
+    assert!(
+        planned.contains(r#"\"op\":\"ad_activation_get_iid\""#)
+            && planned.contains(
+                r#"{\"secret\":\"active_directory.activation_objects.WS CSVLK.host_key\"}"#
+            ),
+        "{planned}"
+    );
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .to_string();
+    p.env("KMS_CID", &cid);
+    let (applied, recorded) = record_and_replay(&mut p, "apply", &["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(
+        recorded.contains(r#"\"op\":\"ad_activation_apply_cid\""#)
+            && recorded.contains(
+                r#"{\"secret\":\"active_directory.activation_objects.WS CSVLK.confirmation_id\"}"#
+            ),
+        "{recorded}"
+    );
+    for text in [planned, recorded, plan.all(), applied.all()] {
+        for secret in [WINDOWS_KEY, "HJKMP-QRTVW", &cid, &cid.replace('-', "")] {
+            assert!(!text.contains(secret), "a secret in:\n{text}");
+        }
+    }
+}

@@ -234,7 +234,9 @@ mod tests {
         let warned: Vec<String> = parsed.warnings.iter().map(|d| d.to_string()).collect();
         let warned = warned.join("\n");
         assert!(
-            warned.contains("looks mistyped") && warned.contains("group 1") && !warned.contains("123451"),
+            warned.contains("looks mistyped")
+                && warned.contains("group 1")
+                && !warned.contains("123451"),
             "{warned}"
         );
         assert!(crate::config::Config::parse(path, &config("12345")).is_err());
