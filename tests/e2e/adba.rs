@@ -766,7 +766,7 @@ fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
         &format!("ssh -F {}", s.path("ssh_config").display()),
     );
     p.env("KMSCONF_TIMEOUT", "60");
-    let mut record_and_replay = |p: &mut Project, name: &str, args: &[&str]| {
+    let record_and_replay = |p: &mut Project, name: &str, args: &[&str]| {
         p.env("KMSCONF_RECORD", &p.path(name).display().to_string());
         let recorded = p.run(args);
         p.unset("KMSCONF_RECORD");
