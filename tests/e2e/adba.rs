@@ -693,53 +693,6 @@ fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean
     }
 }
 
-/// The Windows path's stand-in for phone activation: `kmsconf lab agent` answers the agent's
-/// `ad_activation_get_iid` with the installation ID (never the key), and its
-/// `ad_activation_apply_cid` takes only that ID's confirmation ID.
-#[test]
-fn the_lab_agent_answers_the_installation_id_and_takes_only_its_confirmation_id() {
-    let p = Project::new();
-    let lab = p.path("kms01.json");
-    let get = format!(
-        "{{\"id\":1,\"op\":\"ad_activation_get_iid\",\"key\":\"{WINDOWS_KEY}\",\"object_name\":\"WS CSVLK\"}}"
-    );
-    let (stdout, answer) = lab_agent(&lab, &get);
-    assert_eq!(answer["Ok"], true, "{answer}");
-    assert!(!stdout.contains(WINDOWS_KEY), "{stdout}");
-    let iid = answer["Answer"]["InstallationId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string();
-    let cid = p
-        .ok(&["lab", "confirmation-id", &iid], 0)
-        .stdout
-        .trim()
-        .replace('-', "");
-    let apply = |cid: &str| {
-        format!("{{\"id\":1,\"op\":\"ad_activation_apply_cid\",\"key\":\"{WINDOWS_KEY}\",\"confirmation_id\":\"{cid}\",\"object_name\":\"WS CSVLK\"}}")
-    };
-    let (_, refused) = lab_agent(&lab, &apply(&"123450".repeat(8)));
-    assert_eq!(refused["Ok"], false, "{refused}");
-    assert_eq!(refused["HResult"], "0xC004F031", "{refused}");
-    let (stdout, answer) = lab_agent(&lab, &apply(&cid));
-    assert_eq!(answer["Ok"], true, "{answer}");
-    assert!(
-        !stdout.contains(WINDOWS_KEY) && !stdout.contains(&cid),
-        "{stdout}"
-    );
-    let text = std::fs::read_to_string(&lab).expect("lab file");
-    assert!(
-        !text.contains(WINDOWS_KEY) && !text.contains(&cid),
-        "{text}"
-    );
-    let json: serde_json::Value = serde_json::from_str(&text).expect("lab file");
-    assert_eq!(
-        json["ad_activations"][0]["installation_id"],
-        iid.as_str(),
-        "{text}"
-    );
-}
-
 /// The `via` host's `powershell.exe` on the test sshd: the lab agent on one lab file.
 const STAND_IN: &str = r#"#!/bin/sh
 exec "$KMSCONF_BIN" lab agent "$(dirname "$0")/../lab/kms01.json"
