@@ -482,6 +482,18 @@ fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host(
         "{saved}"
     );
 
+    // the machine and review forms carry the same: the installation ID, never a secret
+    let json = crate::schemas::valid("plan", &p.ok(&["plan", "--json"], 0));
+    assert!(json.to_string().contains(&iid), "{json:#}");
+    let md = p.ok(&["plan", "--format", "markdown"], 0);
+    assert!(
+        md.stdout
+            .contains("pending phone activation (activation object `WS CSVLK`)")
+            && md.stdout.contains(&iid),
+        "{md:?}"
+    );
+    assert!(!json.to_string().contains(WINDOWS_KEY) && !md.all().contains(WINDOWS_KEY));
+
     let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
     snapshot_run("adba-phone-pending-apply", &p, &applied);
     assert!(
