@@ -59,6 +59,14 @@ pub enum ResolveError {
         now: String,
         planned: String,
     },
+    #[error(
+        "the confirmation ID of activation object `{name}` from {from} is malformed: {reason}"
+    )]
+    ActivationObjectConfirmationId {
+        name: String,
+        from: String,
+        reason: String,
+    },
     #[error("edition `{edition}` has no KMS client setup key in this kmsconf's table")]
     NoClientKey { edition: String },
     #[error("the KMS client setup key of `{edition}` is malformed: {reason}")]
@@ -206,7 +214,7 @@ fn resolve_tsig(key: &kmsconf_model::config::TsigKey) -> Result<TsigCredentials,
 }
 
 /// Turns a planned operation into what the target receives, reading secrets now.
-fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
+pub(crate) fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
     Ok(match op {
         PlanOp::InstallLicensePack { product, path, .. } => TargetOp::InstallLicensePack {
             product: *product,
@@ -270,19 +278,50 @@ fn resolve(host: &str, op: &PlanOp) -> Result<TargetOp, ResolveError> {
                 host: host.to_string(),
             })
         }
-        PlanOp::CreateActivationObject { name, key, partial } => {
-            create_activation_object(name, key, partial)?
+        PlanOp::CreateActivationObject { name, key, partial } => TargetOp::CreateActivationObject {
+            name: name.clone(),
+            key: activation_object_key(name, key, partial)?,
+        },
+        PlanOp::ShowActivationObjectInstallationId { name, key, partial } => {
+            TargetOp::ShowActivationObjectInstallationId {
+                name: name.clone(),
+                key: activation_object_key(name, key, partial)?,
+            }
         }
+        PlanOp::CreateActivationObjectByPhone {
+            name,
+            key,
+            partial,
+            confirmation_id,
+        } => TargetOp::CreateActivationObjectByPhone {
+            name: name.clone(),
+            key: activation_object_key(name, key, partial)?,
+            confirmation_id: activation_object_confirmation_id(name, confirmation_id)?,
+        },
     })
 }
 
-/// Creates the activation object `name` with its host key, read now: apply refuses a key that
-/// no longer ends as the plan's did.
-fn create_activation_object(
+/// Reads the confirmation ID of the activation object `name` now.
+fn activation_object_confirmation_id(
+    name: &str,
+    confirmation_id: &DeclaredSecret,
+) -> Result<ConfirmationId, ResolveError> {
+    let what = format!("the confirmation ID of activation object `{name}`");
+    let secret = confirmation_id.resolve(&what)?;
+    ConfirmationId::parse(&secret).map_err(|m| ResolveError::ActivationObjectConfirmationId {
+        name: name.to_string(),
+        from: confirmation_id.source.describe(),
+        reason: m.to_string(),
+    })
+}
+
+/// The host key of the activation object `name`, read now: apply refuses a key that no longer
+/// ends as the plan's did.
+fn activation_object_key(
     name: &str,
     key: &DeclaredSecret,
     partial: &str,
-) -> Result<TargetOp, ResolveError> {
+) -> Result<ProductKey, ResolveError> {
     let what = format!("the host key of activation object `{name}`");
     let secret = key.resolve(&what)?;
     let parsed = ProductKey::parse(&secret).map_err(|e| ResolveError::ActivationObjectKey {
@@ -296,10 +335,7 @@ fn create_activation_object(
             planned: partial.to_string(),
         });
     }
-    Ok(TargetOp::CreateActivationObject {
-        name: name.to_string(),
-        key: parsed,
-    })
+    Ok(parsed)
 }
 
 /// Installs the host key of `product`, read now (see [`resolve_host_key`]).
@@ -409,9 +445,9 @@ pub fn secret_staleness(plan: &KmsHostPlan) -> Vec<ResolveError> {
     plan.changes
         .iter()
         .filter_map(|change| match &change.operation {
-            op @ (PlanOp::InstallProductKey { .. } | PlanOp::ActivateByPhone { .. }) => {
-                resolve(&plan.name, op).err()
-            }
+            op @ (PlanOp::InstallProductKey { .. }
+            | PlanOp::ActivateByPhone { .. }
+            | PlanOp::CreateActivationObjectByPhone { .. }) => resolve(&plan.name, op).err(),
             PlanOp::UpdateSrvRecord {
                 tsig: Some(key), ..
             } => resolve_tsig(key).err(),

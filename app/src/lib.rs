@@ -11,6 +11,7 @@ pub mod error;
 pub mod execute;
 pub mod export;
 pub mod failure;
+pub mod installation_id;
 pub mod lab;
 pub mod output;
 pub mod session;

@@ -360,6 +360,12 @@ pub fn plan(
     let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
     dns::annotate(&mut plan, config);
     adba::annotate(&mut plan, config);
+    crate::installation_id::show(&mut plan, config, |name| {
+        entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.target.as_ref())
+    });
     hold_retirements(&mut plan, &mut failures, config);
     Planned { plan, failures }
 }

@@ -17,6 +17,14 @@ pub const ONLINE_METHOD: &str = "SoftwareLicensingService.DoActiveDirectoryOnlin
 /// `corp.example` answers at `_ldap._tcp.dc._msdcs.corp.example`. Any DC of the forest holds the
 /// configuration partition, where the activation objects live.
 pub const DC_SRV_PREFIX: &str = "_ldap._tcp.dc._msdcs";
+/// The method that generates the forest's installation ID for phone activation from a CSVLK
+/// (what `slmgr.vbs /ad-activation-get-iid` calls); it changes nothing.
+pub const INSTALLATION_ID_METHOD: &str =
+    "SoftwareLicensingService.GenerateActiveDirectoryOfflineActivationId";
+/// The method that creates an activation object from the phone line's confirmation ID (what
+/// `slmgr.vbs /ad-activation-apply-cid` calls).
+pub const PHONE_METHOD: &str =
+    "SoftwareLicensingService.DepositActiveDirectoryOfflineActivationConfirmation";
 /// The container's DN under the forest root's DN.
 pub const CONTAINER_RDNS: &str =
     "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration";
@@ -300,6 +308,13 @@ mod facts {
         assert!(has("wmi", super::ONLINE_METHOD));
         assert!(has("dns", super::DC_SRV_PREFIX));
         assert!(has("dns", "RFC 2782 order"));
+        for method in [
+            super::ONLINE_METHOD,
+            super::INSTALLATION_ID_METHOD,
+            super::PHONE_METHOD,
+        ] {
+            assert!(has("wmi", method), "{method}");
+        }
         for switch in [
             "/ad-activation-online",
             "/ad-activation-get-iid",

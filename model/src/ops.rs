@@ -106,6 +106,27 @@ pub enum PlanOp {
         /// The last five characters the plan was made with; apply refuses a key that changed.
         partial: String,
     },
+    /// Phone activation of the activation object `name` without a confirmation ID yet: this
+    /// (the `via`) host's licensing service generates the forest's installation ID from the key
+    /// (`GenerateActiveDirectoryOfflineActivationId`, `slmgr.vbs /ad-activation-get-iid KEY`),
+    /// which the plan and apply show for the activation line.
+    ShowActivationObjectInstallationId {
+        name: String,
+        key: DeclaredSecret,
+        /// The last five characters the plan was made with; apply refuses a key that changed.
+        partial: String,
+    },
+    /// Creates the activation object `name` from the activation line's confirmation ID through
+    /// this (the `via`) host's licensing service:
+    /// `DepositActiveDirectoryOfflineActivationConfirmation(key, confirmation ID, name)`
+    /// (`slmgr.vbs /ad-activation-apply-cid KEY CID NAME`).
+    CreateActivationObjectByPhone {
+        name: String,
+        key: DeclaredSecret,
+        /// The last five characters the plan was made with; apply refuses a key that changed.
+        partial: String,
+        confirmation_id: DeclaredSecret,
+    },
 }
 
 impl PlanOp {
@@ -113,12 +134,18 @@ impl PlanOp {
     /// operation cannot be saved in a plan file).
     pub fn literal_secret(&self) -> Option<&DeclaredSecret> {
         match self {
-            Self::InstallProductKey { key, .. } | Self::CreateActivationObject { key, .. }
+            Self::InstallProductKey { key, .. }
+            | Self::CreateActivationObject { key, .. }
+            | Self::ShowActivationObjectInstallationId { key, .. }
+            | Self::CreateActivationObjectByPhone { key, .. }
                 if key.source.is_literal() =>
             {
                 Some(key)
             }
             Self::ActivateByPhone {
+                confirmation_id, ..
+            } if confirmation_id.source.is_literal() => Some(confirmation_id),
+            Self::CreateActivationObjectByPhone {
                 confirmation_id, ..
             } if confirmation_id.source.is_literal() => Some(confirmation_id),
             Self::UpdateSrvRecord {
@@ -186,6 +213,21 @@ pub enum TargetOp {
     CreateActivationObject {
         name: String,
         key: ProductKey,
+    },
+    /// `GenerateActiveDirectoryOfflineActivationId(key)` on the host's
+    /// `SoftwareLicensingService`: the forest's installation ID for the activation object
+    /// `name`, answered as a pending outcome that shows it. Changes nothing.
+    ShowActivationObjectInstallationId {
+        name: String,
+        key: ProductKey,
+    },
+    /// `DepositActiveDirectoryOfflineActivationConfirmation(key, confirmation_id, name)` on the
+    /// host's `SoftwareLicensingService`: Windows creates the activation object `name` in the
+    /// host's forest from the activation line's confirmation ID.
+    CreateActivationObjectByPhone {
+        name: String,
+        key: ProductKey,
+        confirmation_id: ConfirmationId,
     },
 }
 
@@ -271,7 +313,9 @@ impl TargetOp {
             Self::ActivateOnline { .. }
             | Self::ShowInstallationId { .. }
             | Self::ActivateByPhone { .. }
-            | Self::CreateActivationObject { .. } => OpKind::Activate,
+            | Self::CreateActivationObject { .. }
+            | Self::ShowActivationObjectInstallationId { .. }
+            | Self::CreateActivationObjectByPhone { .. } => OpKind::Activate,
             Self::SetService(_) | Self::ClearListeningPort => OpKind::SetService,
             Self::RestartService { .. } => OpKind::Restart,
             Self::SetRuleGroup { .. }

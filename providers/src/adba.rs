@@ -6,7 +6,8 @@
 
 use kmsconf_engine::plan::HostPlan;
 use kmsconf_model::adba::{self, ActivationObject, AdState};
-use kmsconf_model::config::{AdActivation, AdConfig, TargetSpec, AD_PLAN_HOST};
+use kmsconf_model::config::{AdActivation, AdConfig, AdObjectConfig, TargetSpec, AD_PLAN_HOST};
+use kmsconf_model::keys::ConfirmationId;
 use kmsconf_model::ops::PlanOp;
 use kmsconf_model::{EntryState, KmsHostPlan};
 
@@ -26,7 +27,6 @@ pub fn plan_ad(cfg: &AdConfig, target: TargetSpec, state: AdState) -> KmsHostPla
     for name in &unread {
         notices.push(format!("the host key of activation object `{name}` cannot be read now, so its object cannot be looked for"));
     }
-    notices.extend(missing_notices(cfg, &diff.missing, &declared));
     let mut changes = Vec::new();
     for o in &diff.undeclared {
         if cfg.exclusive && unread.is_empty() {
@@ -56,28 +56,6 @@ pub fn plan_ad(cfg: &AdConfig, target: TargetSpec, state: AdState) -> KmsHostPla
     }
 }
 
-/// What is said of each missing object on the entry itself: phone activation, which kmsconf
-/// does not run yet, with the commands its `via` host would run. An online one becomes a change
-/// of its `via` host ([`annotate`]).
-fn missing_notices(
-    cfg: &AdConfig,
-    missing: &[String],
-    declared: &[(String, String)],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for name in missing {
-        let Some(o) = cfg.objects.iter().find(|o| &o.name == name) else {
-            continue;
-        };
-        if o.activation != AdActivation::Phone {
-            continue;
-        }
-        let key = kmsconf_model::keys::masked(partial_of(declared, name));
-        out.push(format!("activation object `{name}` does not exist and is declared with `activation = \"phone\"`, which kmsconf does not support yet for activation objects: on host `{}` run `slmgr.vbs /ad-activation-get-iid {key}`, then `slmgr.vbs /ad-activation-apply-cid {key} CID \"{name}\"`", o.via));
-    }
-    out
-}
-
 fn partial_of<'a>(declared: &'a [(String, String)], name: &str) -> &'a str {
     declared
         .iter()
@@ -85,10 +63,12 @@ fn partial_of<'a>(declared: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("?????", |(_, p)| p.as_str())
 }
 
-/// Plans each missing online activation object as a change of its `via` host, whose licensing
-/// service creates it (`DoActiveDirectoryOnlineActivation`); the directory's entry already runs
-/// after its `via` hosts. A `via` host not in this plan (not selected, or it could not be
-/// planned) leaves a notice on the directory's entry instead.
+/// Plans each missing activation object as a change of its `via` host, whose licensing service
+/// creates it: online (`DoActiveDirectoryOnlineActivation`), or by phone from the confirmation
+/// ID (`DepositActiveDirectoryOfflineActivationConfirmation`); a phone object without one yet is
+/// pending, and its `via` host shows the forest's installation ID ([`pending_note`]). The
+/// directory's entry already runs after its `via` hosts. A `via` host not in this plan (not
+/// selected, or it could not be planned) leaves a notice on the directory's entry instead.
 pub fn annotate(plan: &mut kmsconf_model::KmsPlan, config: &kmsconf_model::config::Config) {
     let Some(cfg) = config.active_directory.as_ref() else {
         return;
@@ -106,29 +86,91 @@ pub fn annotate(plan: &mut kmsconf_model::KmsPlan, config: &kmsconf_model::confi
         let Some(o) = cfg.objects.iter().find(|o| &o.name == name) else {
             continue;
         };
-        if o.activation != AdActivation::Online {
-            continue;
-        }
         let partial = partial_of(&declared, name).to_string();
         let Some(via) = plan.hosts.iter_mut().find(|h| h.name == o.via) else {
             notices.push(format!("activation object `{name}` (key ending {partial}) does not exist, and its `via` host `{}` is not in this plan, so it is not created: plan `{}` with it", o.via, o.via));
             continue;
         };
+        let (op, note) = match o.activation {
+            AdActivation::Online => (
+                PlanOp::CreateActivationObject {
+                    name: name.clone(),
+                    key: o.host_key.clone(),
+                    partial: partial.clone(),
+                },
+                format!("no activation object in the forest has a key ending `{partial}`"),
+            ),
+            AdActivation::Phone => by_phone(o, partial),
+        };
         let spec = ChangeSpec::new(
             format!("activation_objects/{name}"),
             serde_json::Value::Null,
         )
-        .note(format!(
-            "no activation object in the forest has a key ending `{partial}`"
-        ));
-        via.changes
-            .push(spec.into_change(PlanOp::CreateActivationObject {
-                name: name.clone(),
-                key: o.host_key.clone(),
-                partial,
-            }));
+        .note(note);
+        via.changes.push(spec.into_change(op));
     }
     plan.hosts[ad].notices.extend(notices);
+}
+
+/// A missing object activated by phone: created from its confirmation ID when the variable or
+/// file holds one (its form checked now, so a typo shows in the plan), else pending. An empty
+/// variable or file means "not phoned yet", as for products.
+fn by_phone(o: &AdObjectConfig, partial: String) -> (PlanOp, String) {
+    let name = o.name.clone();
+    let key = o.host_key.clone();
+    let Some(cid) = o
+        .confirmation_id
+        .as_ref()
+        .filter(|c| c.source.is_available())
+    else {
+        let note = pending_note(o, None);
+        let op = PlanOp::ShowActivationObjectInstallationId { name, key, partial };
+        return (op, note);
+    };
+    let from = cid.source.describe();
+    let what = format!("the confirmation ID of activation object `{name}`");
+    let checked = cid
+        .resolve(&what)
+        .map_err(|e| e.to_string())
+        .and_then(|s| ConfirmationId::parse(&s).map_err(|e| e.to_string()));
+    let note = match checked {
+        Ok(_) => format!("no activation object in the forest has a key ending `{partial}`: created from the confirmation ID in {from}"),
+        Err(reason) => format!("the confirmation ID in {from} is malformed ({reason}): apply refuses it; enter the one the activation line gave"),
+    };
+    let op = PlanOp::CreateActivationObjectByPhone {
+        name,
+        key,
+        partial,
+        confirmation_id: cid.clone(),
+    };
+    (op, note)
+}
+
+/// The note of a pending phone object: the installation ID its `via` host generated while
+/// planning (`generated`: its answer, `None` before it is asked), and where the confirmation ID
+/// goes. The installation ID is no secret; the confirmation ID never appears.
+pub fn pending_note(o: &AdObjectConfig, generated: Option<Result<String, String>>) -> String {
+    let supply = match &o.confirmation_id {
+        Some(c) => format!("put the confirmation ID in {}", c.source.describe()),
+        None => "set `confirmation_id`".to_string(),
+    };
+    match generated {
+        Some(Ok(iid)) => format!("phone activation pending: call the activation line with installation ID {iid} (host `{}`, `slmgr.vbs /ad-activation-get-iid`), then {supply}", o.via),
+        Some(Err(why)) => format!("phone activation pending: host `{}` could not generate the installation ID: {why}; then {supply}", o.via),
+        None => format!("phone activation pending: host `{}` generates the installation ID to give the activation line; then {supply}", o.via),
+    }
+}
+
+/// The installation ID in a host's answer to [`PlanOp::ShowActivationObjectInstallationId`]:
+/// the first word of digits in groups (`1234567-…`), as the lab and the agent's read-back show it.
+pub fn installation_id_in(message: &str) -> Option<String> {
+    message
+        .split_whitespace()
+        .find(|w| {
+            let digits = w.chars().filter(char::is_ascii_digit).count();
+            digits >= 20 && w.chars().all(|c| c.is_ascii_digit() || c == '-')
+        })
+        .map(str::to_string)
 }
 
 /// What changed in the directory since a plan was made.
@@ -257,7 +299,7 @@ mod tests {
 
     /// A config of one lab host `kms01` and two declared objects: `WS` online, `Phone` by phone.
     fn full_config() -> kmsconf_model::config::Config {
-        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"CID\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n";
+        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMSCONF_TEST_ADBA_CID_UNSET\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n";
         kmsconf_model::config::Config::parse(std::path::Path::new("kmsconf.toml"), text)
             .expect("config")
     }
@@ -279,31 +321,16 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_online_object_is_a_change_of_its_via_host_and_a_phone_one_is_said_unsupported() {
+    fn a_missing_object_is_a_change_of_its_via_host_online_or_pending_by_phone() {
         let config = full_config();
         let cfg = config.active_directory.as_ref().expect("ad");
         let ad = plan_ad(cfg, spec(), state(Vec::new()));
-        let said = ad.notices.join("\n");
-        assert!(
-            said.contains("`Phone`")
-                && said.contains("does not support yet")
-                && !said.contains("`WS`"),
-            "{said}"
-        );
-        assert!(
-            !said.contains("VK7JG") && said.contains("*****-*****-*****-*****-3V66T"),
-            "{said}"
-        );
+        assert!(ad.notices.is_empty(), "{:?}", ad.notices);
         let mut plan =
             kmsconf_model::KmsPlan::new("kmsconf.toml".into(), ".".into(), vec![kms01(), ad]);
         annotate(&mut plan, &config);
         let host = &plan.hosts[0];
-        assert_eq!(
-            host.changes.len(),
-            1,
-            "only the online object: {:?}",
-            host.changes
-        );
+        assert_eq!(host.changes.len(), 2, "{:?}", host.changes);
         let change = &host.changes[0];
         assert_eq!(change.address, "activation_objects/WS");
         assert!(
@@ -312,6 +339,23 @@ mod tests {
         assert_eq!(
             change.equivalent.as_deref(),
             Some("slmgr.vbs /ad-activation-online *****-*****-*****-*****-6789B \"WS\"")
+        );
+        // the phone object's confirmation ID variable is unset: pending, with the commands
+        let phone = &host.changes[1];
+        assert_eq!(phone.address, "activation_objects/Phone");
+        assert!(
+            matches!(&phone.operation, PlanOp::ShowActivationObjectInstallationId { name, partial, .. } if name == "Phone" && partial == "3V66T")
+        );
+        assert_eq!(
+            phone.equivalent.as_deref(),
+            Some("slmgr.vbs /ad-activation-get-iid *****-*****-*****-*****-3V66T")
+        );
+        let note = phone.note.as_deref().unwrap_or_default();
+        assert!(
+            note.contains("phone activation pending")
+                && note.contains("env `KMSCONF_TEST_ADBA_CID_UNSET`")
+                && !note.contains("VK7JG"),
+            "{note}"
         );
 
         // the via host not in the plan: the directory's entry says so, nothing is created
@@ -338,6 +382,67 @@ mod tests {
         assert_eq!(
             plan.notices[0],
             "LDAP server `dc1.corp.example:389` was found by the `_ldap._tcp.dc._msdcs.corp.example` SRV records on DNS server `127.0.0.1:5353`"
+        );
+    }
+
+    fn phone_object(cid: Option<&str>) -> AdObjectConfig {
+        let mut o = config(false).objects.remove(0);
+        o.activation = AdActivation::Phone;
+        o.confirmation_id = cid.map(|c| DeclaredSecret {
+            source: SecretSource::Literal(kmsconf_engine::secret::Secret::new(c)),
+            declared_at: here(),
+        });
+        o
+    }
+
+    #[test]
+    fn a_confirmation_id_makes_a_phone_object_a_creation_and_a_malformed_one_says_so() {
+        let cid = "123450-".repeat(7) + "123450";
+        let (op, note) = by_phone(&phone_object(Some(&cid)), "6789B".into());
+        assert!(
+            matches!(&op, PlanOp::CreateActivationObjectByPhone { name, partial, .. } if name == "WS" && partial == "6789B"),
+            "{op:?}"
+        );
+        assert!(
+            note.contains("created from the confirmation ID") && !note.contains(&cid),
+            "{note}"
+        );
+        let shown = crate::shown::describe(&op, &serde_json::Value::Null);
+        assert_eq!(
+            shown.equivalent,
+            "slmgr.vbs /ad-activation-apply-cid *****-*****-*****-*****-6789B <confirmation ID> \"WS\""
+        );
+        // a literal secret cannot go into a plan file
+        assert!(op.literal_secret().is_some());
+
+        let (op, note) = by_phone(&phone_object(Some("12345")), "6789B".into());
+        assert!(matches!(op, PlanOp::CreateActivationObjectByPhone { .. }));
+        assert!(
+            note.contains("is malformed") && !note.contains("12345"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn the_pending_note_shows_the_installation_id_and_never_the_confirmation_id() {
+        let o = phone_object(None);
+        let iid = "1234567-".repeat(8) + "1234567";
+        let answer = format!(
+            "installation ID for activation object `WS`: {iid}\n  call the activation line"
+        );
+        assert_eq!(installation_id_in(&answer).as_deref(), Some(iid.as_str()));
+        assert_eq!(installation_id_in("no ID here: 0x8007"), None);
+        let note = pending_note(&o, Some(Ok(iid.clone())));
+        assert!(
+            note.contains(&iid)
+                && note.contains("host `kms01`")
+                && note.contains("set `confirmation_id`"),
+            "{note}"
+        );
+        let failed = pending_note(&o, Some(Err("0xC004F074 no".into())));
+        assert!(
+            failed.contains("could not generate") && failed.contains("0xC004F074"),
+            "{failed}"
         );
     }
 }

@@ -92,6 +92,22 @@ pub fn describe(op: &PlanOp, before: &Value) -> Shown {
                 kmsconf_model::keys::masked(partial)
             ),
         ),
+        PlanOp::ShowActivationObjectInstallationId { name, partial, .. } => Shown::new(
+            Action::Activate,
+            json!({ "name": name, "partial_key": partial, "activation": "pending-confirmation-id" }),
+            format!(
+                "slmgr.vbs /ad-activation-get-iid {}",
+                kmsconf_model::keys::masked(partial)
+            ),
+        ),
+        PlanOp::CreateActivationObjectByPhone { name, partial, .. } => Shown::new(
+            Action::Create,
+            json!({ "name": name, "partial_key": partial }),
+            format!(
+                "slmgr.vbs /ad-activation-apply-cid {} <confirmation ID> \"{name}\"",
+                kmsconf_model::keys::masked(partial)
+            ),
+        ),
     }
 }
 
@@ -426,7 +442,9 @@ fn host_before(op: &PlanOp, state: &HostState, changes: &[KmsChange]) -> Value {
         PlanOp::InstallLicensePack { .. }
         | PlanOp::UpdateSrvRecord { .. }
         | PlanOp::DeleteActivationObject { .. }
-        | PlanOp::CreateActivationObject { .. } => Value::Null,
+        | PlanOp::CreateActivationObject { .. }
+        | PlanOp::ShowActivationObjectInstallationId { .. }
+        | PlanOp::CreateActivationObjectByPhone { .. } => Value::Null,
     }
 }
 

@@ -138,8 +138,11 @@ fn verdict(host: &KmsHostPlan) -> String {
     let pending: Vec<String> = host
         .changes
         .iter()
-        .filter_map(|c| match c.operation {
+        .filter_map(|c| match &c.operation {
             PlanOp::ShowInstallationId { product } => Some(product.to_string()),
+            PlanOp::ShowActivationObjectInstallationId { name, .. } => {
+                Some(format!("activation object `{name}`"))
+            }
             _ => None,
         })
         .collect();
@@ -510,8 +513,24 @@ mod tests {
             "pending phone activation (office-2019)"
         );
         assert_eq!(
-            verdict(&host("a", vec![change("x", "y"), pending])),
+            verdict(&host("a", vec![change("x", "y"), pending.clone()])),
             "2 changes, pending phone activation (office-2019)"
+        );
+        // an activation object waiting for its confirmation ID, on its `via` host
+        let mut object = change(
+            "activation_objects/WS CSVLK",
+            "slmgr.vbs /ad-activation-get-iid",
+        );
+        object.operation = serde_json::from_value(json!({
+            "op": "show_activation_object_installation_id",
+            "name": "WS CSVLK",
+            "key": { "source": { "env": "K" }, "declared_at": { "file": "kmsconf.toml", "line": 1, "column": 1 } },
+            "partial": "6789B",
+        }))
+        .expect("a plan operation");
+        assert_eq!(
+            verdict(&host("a", vec![pending, object])),
+            "pending phone activation (office-2019, activation object `WS CSVLK`)"
         );
     }
 

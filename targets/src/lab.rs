@@ -88,7 +88,8 @@ pub struct LabFile {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub host_key_groups: BTreeMap<String, String>,
     /// The Active Directory-based activations the host's licensing service was asked for
-    /// (`DoActiveDirectoryOnlineActivation`), oldest first. The lab writes nothing to a
+    /// (`DoActiveDirectoryOnlineActivation`, or by phone
+    /// `DepositActiveDirectoryOfflineActivationConfirmation`), oldest first. The lab writes nothing to a
     /// directory: only Windows creates an activation object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ad_activations: Vec<AdActivationCall>,
@@ -113,6 +114,10 @@ pub struct AdActivationCall {
     pub name: String,
     /// The last five characters of the `ProductKey` argument.
     pub partial_key: String,
+    /// By phone: the installation ID the lab generated for the key, whose confirmation ID was
+    /// deposited (never the confirmation ID itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installation_id: Option<String>,
 }
 
 /// An injected failure: the next `remaining` operations of kind `op` fail with `hresult`

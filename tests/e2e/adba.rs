@@ -440,24 +440,85 @@ fn status_says_when_the_directory_cannot_be_read_and_exits_1() {
     );
 }
 
-#[test]
-fn a_missing_phone_object_is_not_created_and_says_so() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
-    let dc = start(true, "");
-    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
-    let p = project(&dc, &admin, false);
+/// `project` with its object activated by phone, the confirmation ID read from `KMS_CID`.
+fn phone_project(dc: &Dc, cache: &str) -> Project {
+    let p = project(dc, cache, false);
     let config = p.read("kmsconf.toml").replace(
         "via = \"kms01\"\n",
         "via = \"kms01\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMS_CID\" }\n",
     );
     p.write("kmsconf.toml", &config);
-    let plan = p.ok(&["plan"], 0);
+    p
+}
+
+/// Without a confirmation ID the object is pending: the plan shows the forest's installation ID
+/// its `via` host generated (no secret) and the slmgr.vbs steps with the key masked, apply shows
+/// it again and creates nothing, and an empty confirmation-ID file is "not phoned yet" too.
+#[test]
+fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let p = phone_project(&dc, &admin);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    let plan = p.ok(&["plan", "--detailed-exitcode", "--out", "plan.json"], 2);
+    snapshot_run("adba-phone-pending-plan", &p, &plan);
+    let iid = installation_id(&plan.stdout);
     assert!(
-        plan.stdout.contains("kmsconf does not support yet")
-            && plan.stdout.contains("/ad-activation-get-iid")
-            && !plan.stdout.contains("activation_objects/WS CSVLK"),
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-get-iid *****-*****-*****-*****-{partial}"
+        )) && plan.stdout.contains("activation_objects/WS CSVLK")
+            && plan.stdout.contains(
+                "phone activation pending: call the activation line with installation ID"
+            )
+            && plan.stdout.contains("env `KMS_CID`")
+            && !plan.stdout.contains("does not support"),
         "{plan:?}"
     );
+    let saved = p.read("plan.json");
+    assert!(!saved.contains(WINDOWS_KEY) && !plan.all().contains(WINDOWS_KEY));
+    assert!(
+        saved.contains("show_activation_object_installation_id"),
+        "{saved}"
+    );
+
+    // the machine and review forms carry the same: the installation ID, never a secret
+    let json = crate::schemas::valid("plan", &p.ok(&["plan", "--json"], 0));
+    assert!(json.to_string().contains(&iid), "{json:#}");
+    let md = p.ok(&["plan", "--format", "markdown"], 0);
+    assert!(
+        md.stdout
+            .contains("pending phone activation (activation object `WS CSVLK`)")
+            && md.stdout.contains(&iid),
+        "{md:?}"
+    );
+    assert!(!json.to_string().contains(WINDOWS_KEY) && !md.all().contains(WINDOWS_KEY));
+
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    snapshot_run("adba-phone-pending-apply", &p, &applied);
+    assert!(
+        applied.stdout.contains("pending")
+            && applied.stdout.contains(&format!(
+                "installation ID for activation object `WS CSVLK`: {iid}"
+            )),
+        "{applied:?}"
+    );
+    assert!(!applied.all().contains(WINDOWS_KEY));
+    let lab = p.read("lab/kms01.json");
+    assert!(
+        !lab.contains("ad_activations") && !lab.contains(WINDOWS_KEY),
+        "{lab}"
+    );
+
+    // an empty file is "not phoned yet", as an unset variable is; the same installation ID
+    p.write("cid.txt", "");
+    let config = p
+        .read("kmsconf.toml")
+        .replace("{ env = \"KMS_CID\" }", "{ file = \"cid.txt\" }");
+    p.write("kmsconf.toml", &config);
+    let again = p.ok(&["plan", "--detailed-exitcode"], 2);
+    assert_eq!(installation_id(&again.stdout), iid, "{again:?}");
+    assert!(again.stdout.contains("cid.txt`"), "{again:?}");
 }
 
 /// Runs `kmsconf lab agent` on `lab` with the agent line and `request`; its answer to it.
@@ -780,4 +841,203 @@ fn a_saved_plan_without_a_server_finds_the_dc_again_when_applied() {
         line(&doctor, "adba-container").contains("holds 1 activation object"),
         "{doctor:?}"
     );
+}
+
+/// Phone activation end to end: the activation line's confirmation ID for the plan's
+/// installation ID is deposited through the `via` host's agent (the lab records the call with
+/// that installation ID); a confirmation ID of another installation ID is refused with the real
+/// error and records nothing; the plan file holds only references; once the object exists (the
+/// test seeds it in Windows' place) the next plan is clean. Neither the key nor the
+/// confirmation ID appears in any output, plan file or lab file.
+#[test]
+fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let mut p = phone_project(&dc, &admin);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+    let pending = p.ok(&["plan"], 0);
+    let iid = installation_id(&pending.stdout);
+    let mut seen = pending.all();
+
+    // well formed, every group's check digit right, but another installation ID's
+    let wrong = "123450-".repeat(7) + "123450";
+    p.env("KMS_CID", &wrong);
+    let refused = p.ok(&["apply", "--auto-approve"], 1);
+    snapshot_run("adba-phone-wrong-confirmation-id", &p, &refused);
+    assert!(
+        refused.stdout.contains("failed")
+            && refused.stdout.contains("0xC004F031")
+            && refused
+                .stdout
+                .contains(&format!("does not belong to installation ID {iid}")),
+        "{refused:?}"
+    );
+    assert!(!refused.all().contains(&wrong) && !refused.all().contains(&wrong.replace('-', "")));
+    assert!(!p.read("lab/kms01.json").contains("ad_activations"));
+    // a mistyped digit fails its group's check digit
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .to_string();
+    let mut typo = cid.clone().into_bytes();
+    typo[0] = if typo[0] == b'9' { b'8' } else { typo[0] + 1 };
+    p.env("KMS_CID", &String::from_utf8(typo).expect("ascii"));
+    let typo = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(typo.stdout.contains("0xC004F04D"), "{typo:?}");
+    seen += &typo.all();
+
+    p.env("KMS_CID", &cid);
+    let plan = p.ok(&["plan", "--out", "plan.json"], 0);
+    snapshot_run("adba-phone-confirmation-id-plan", &p, &plan);
+    assert!(
+        plan.stdout.contains(&format!(
+            "slmgr.vbs /ad-activation-apply-cid *****-*****-*****-*****-{partial} <confirmation ID> \"WS CSVLK\""
+        )) && plan.stdout.contains("created from the confirmation ID in env `KMS_CID`"),
+        "{plan:?}"
+    );
+    let saved = p.read("plan.json");
+    let json: serde_json::Value = serde_json::from_str(&saved).expect("plan file");
+    let change = json["hosts"]
+        .as_array()
+        .and_then(|h| h.iter().find(|h| h["name"] == "kms01"))
+        .map(|h| h["changes"][0]["operation"].clone())
+        .unwrap_or_else(|| panic!("no kms01 entry: {saved}"));
+    assert_eq!(change["op"], "create_activation_object_by_phone", "{saved}");
+    assert_eq!(change["partial"], partial, "{saved}");
+    assert_eq!(change["key"]["source"]["env"], "KMS_HOST_KEY", "{saved}");
+    assert_eq!(
+        change["confirmation_id"]["source"]["env"], "KMS_CID",
+        "{saved}"
+    );
+
+    let applied = p.ok(&["apply", "plan.json", "--auto-approve"], 0);
+    assert!(
+        applied.stdout.contains("applied")
+            && applied.stdout.contains("`WS CSVLK` requested by phone"),
+        "{applied:?}"
+    );
+    let lab_text = p.read("lab/kms01.json");
+    let lab: serde_json::Value = serde_json::from_str(&lab_text).expect("lab file");
+    assert_eq!(
+        lab["ad_activations"],
+        serde_json::json!([{
+            "method": "SoftwareLicensingService.DepositActiveDirectoryOfflineActivationConfirmation",
+            "name": "WS CSVLK",
+            "partial_key": partial,
+            "installation_id": iid,
+        }]),
+        "{lab}"
+    );
+
+    // Windows' licensing service would have created the object: the test seeds it
+    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
+    let sam = dc.sam();
+    let created = p.path("created.ldif");
+    tool(
+        "ldbadd",
+        "ldb-tools",
+        &[
+            "-H",
+            sam.to_str().expect("path"),
+            created.to_str().expect("path"),
+        ],
+        &p.path(""),
+    );
+    let clean = p.ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(!clean.stdout.contains("activation_objects/"), "{clean:?}");
+
+    for text in [
+        seen,
+        refused.all(),
+        plan.all(),
+        applied.all(),
+        clean.all(),
+        saved,
+        lab_text,
+    ] {
+        for secret in [
+            WINDOWS_KEY.to_string(),
+            cid.clone(),
+            cid.replace('-', ""),
+            wrong.replace('-', ""),
+        ] {
+            assert!(!text.contains(&secret), "a secret in:\n{text}");
+        }
+    }
+}
+
+/// The `via` host's `powershell.exe` on the test sshd: the lab agent on one lab file.
+const STAND_IN: &str = r#"#!/bin/sh
+exec "$KMSCONF_BIN" lab agent "$(dirname "$0")/../lab/kms01.json"
+"#;
+
+/// A recorded session of a phone object's `via` host replays with the same output: the plan's
+/// installation ID request (the key recorded as its `[active_directory]` reference, never its
+/// value) and the apply that deposits a confirmation ID (recorded the same way).
+#[test]
+fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let s =
+        crate::ssh::sshd::Server::start_with_env(&[("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))]);
+    s.powershell(STAND_IN);
+    let mut p = phone_project(&dc, &admin);
+    let ssh = format!("ssh://{}@127.0.0.1:{}", crate::ssh::sshd::user(), s.port);
+    let lab_config = p.read("kmsconf.toml");
+    let real = lab_config.replace("lab:lab/kms01.json", &ssh);
+    p.write("kmsconf.toml", &real);
+    p.env(
+        "KMSCONF_SSH",
+        &format!("ssh -F {}", s.path("ssh_config").display()),
+    );
+    p.env("KMSCONF_TIMEOUT", "60");
+    let record_and_replay = |p: &mut Project, name: &str, args: &[&str]| {
+        p.env("KMSCONF_RECORD", &p.path(name).display().to_string());
+        let recorded = p.run(args);
+        p.unset("KMSCONF_RECORD");
+        let replay = format!("replay:{name}/kms01.jsonl");
+        p.write("kmsconf.toml", &real.replace(&ssh, &replay));
+        let replayed = p.run(args);
+        p.write("kmsconf.toml", &real);
+        assert_eq!(
+            replayed.shown(p).replace(&replay, "[TARGET]"),
+            recorded.shown(p).replace(&ssh, "[TARGET]"),
+            "kmsconf {}: the replay prints what the recorded run printed",
+            args.join(" ")
+        );
+        (recorded, p.read(&format!("{name}/kms01.jsonl")))
+    };
+    let (plan, planned) = record_and_replay(&mut p, "plan", &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2, "{plan:?}");
+    let iid = installation_id(&plan.stdout);
+    assert!(
+        planned.contains(r#"\"op\":\"ad_activation_get_iid\""#)
+            && planned.contains(
+                r#"{\"secret\":\"active_directory.activation_objects.WS CSVLK.host_key\"}"#
+            ),
+        "{planned}"
+    );
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .to_string();
+    p.env("KMS_CID", &cid);
+    let (applied, recorded) = record_and_replay(&mut p, "apply", &["apply", "--auto-approve"]);
+    assert_eq!(applied.code, 0, "{applied:?}");
+    assert!(
+        recorded.contains(r#"\"op\":\"ad_activation_apply_cid\""#)
+            && recorded.contains(
+                r#"{\"secret\":\"active_directory.activation_objects.WS CSVLK.confirmation_id\"}"#
+            ),
+        "{recorded}"
+    );
+    for text in [planned, recorded, plan.all(), applied.all()] {
+        for secret in [WINDOWS_KEY, "HJKMP-QRTVW", &cid, &cid.replace('-', "")] {
+            assert!(!text.contains(secret), "a secret in:\n{text}");
+        }
+    }
 }

@@ -92,6 +92,10 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "a key required by another's value: not generated",
     ),
     (
+        "97-adba-confirmation-id-malformed.toml",
+        "a literal secret's form depends on what it is for",
+    ),
+    (
         "89-adba-server-not-ldap-url.toml",
         "an LDAP URL (IPv6 forms, the port's range): parsed, not matched",
     ),

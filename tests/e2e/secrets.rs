@@ -138,3 +138,84 @@ fn a_device_or_fifo_secret_never_hangs() {
         snapshot_run(&format!("secrets-{kind}-file"), &p, &r);
     }
 }
+
+/// `kmsconf lab agent` on the lab file `lab`, sent the agent line and one `request`: all it
+/// printed, and its answer to the request.
+fn lab_agent_answer(lab: &std::path::Path, request: &str) -> (String, serde_json::Value) {
+    use base64::Engine as _;
+    use std::io::Write;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let agent = engine.encode(kmsconf_targets::powershell::agent_script());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kmsconf"))
+        .args(["lab", "agent"])
+        .arg(lab)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lab agent");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{agent}\n{request}\n").as_bytes())
+        .expect("request");
+    let out = child.wait_with_output().expect("lab agent");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let answer = stdout
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("KMSCONF:result:"))
+        .and_then(|a| engine.decode(a).ok())
+        .and_then(|a| serde_json::from_slice(&a).ok())
+        .unwrap_or_else(|| panic!("no result: {stdout}"));
+    (stdout, answer)
+}
+
+/// Phone activation of an activation object through the Windows path's stand-in, without a
+/// directory: `kmsconf lab agent` answers `ad_activation_get_iid` with the installation ID
+/// (never the key), its `ad_activation_apply_cid` refuses another installation ID's
+/// confirmation ID with 0xC004F031 and takes the right one, and neither the key nor the
+/// confirmation ID is in its output or its lab file.
+#[test]
+fn the_lab_agents_phone_activation_of_an_activation_object_keeps_its_secrets() {
+    let p = Project::new();
+    let lab = p.path("kms01.json");
+    let get = format!(
+        "{{\"id\":1,\"op\":\"ad_activation_get_iid\",\"key\":\"{WINDOWS_KEY}\",\"object_name\":\"WS CSVLK\"}}"
+    );
+    let (stdout, answer) = lab_agent_answer(&lab, &get);
+    assert_eq!(answer["Ok"], true, "{answer}");
+    assert!(!stdout.contains(WINDOWS_KEY), "{stdout}");
+    let iid = answer["Answer"]["InstallationId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    let cid = p
+        .ok(&["lab", "confirmation-id", &iid], 0)
+        .stdout
+        .trim()
+        .replace('-', "");
+    let apply = |cid: &str| {
+        format!("{{\"id\":1,\"op\":\"ad_activation_apply_cid\",\"key\":\"{WINDOWS_KEY}\",\"confirmation_id\":\"{cid}\",\"object_name\":\"WS CSVLK\"}}")
+    };
+    let (_, refused) = lab_agent_answer(&lab, &apply(&"123450".repeat(8)));
+    assert_eq!(refused["Ok"], false, "{refused}");
+    assert_eq!(refused["HResult"], "0xC004F031", "{refused}");
+    let (stdout, answer) = lab_agent_answer(&lab, &apply(&cid));
+    assert_eq!(answer["Ok"], true, "{answer}");
+    assert!(
+        !stdout.contains(WINDOWS_KEY) && !stdout.contains(&cid),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&lab).expect("lab file");
+    assert!(
+        !text.contains(WINDOWS_KEY) && !text.contains(&cid),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).expect("lab file");
+    assert_eq!(
+        json["ad_activations"][0]["installation_id"],
+        iid.as_str(),
+        "{text}"
+    );
+}

@@ -244,11 +244,15 @@ impl Agent {
         let ((status, read_back), _) = self.target.round_trip(|file: &mut LabFile| {
             let status = operations::run(file, op);
             let state = clients::observe(file, kmsconf_model::clock::now());
-            let read_back = match op.kind() {
-                OpKind::SetService | OpKind::Restart => {
+            let read_back = match (op, op.kind()) {
+                // the agent answers the generated installation ID, as the method's out parameter
+                (TargetOp::ShowActivationObjectInstallationId { key, .. }, _) => {
+                    json!({ "InstallationId": operations::forest_installation_id(file, key) })
+                }
+                (_, OpKind::SetService | OpKind::Restart) => {
                     cim::read_service(&state, file.running_service.as_ref())
                 }
-                OpKind::Firewall => cim::read_firewall(&state),
+                (_, OpKind::Firewall) => cim::read_firewall(&state),
                 _ => cim::read_products(&state),
             };
             (status, read_back)
@@ -359,6 +363,21 @@ fn operation(op: &str, a: &Map<String, Value>) -> Result<TargetOp, RequestError>
             name: arg(a, "object_name")?,
             key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
                 .map_err(RequestError::invalid("key"))?,
+        },
+        "ad_activation_get_iid" => TargetOp::ShowActivationObjectInstallationId {
+            name: arg(a, "object_name")?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
+                .map_err(RequestError::invalid("key"))?,
+        },
+        "ad_activation_apply_cid" => TargetOp::CreateActivationObjectByPhone {
+            name: arg(a, "object_name")?,
+            key: ProductKey::parse(&Secret::new(arg::<String>(a, "key")?))
+                .map_err(RequestError::invalid("key"))?,
+            confirmation_id: ConfirmationId::parse(&Secret::new(arg::<String>(
+                a,
+                "confirmation_id",
+            )?))
+            .map_err(RequestError::invalid("confirmation_id"))?,
         },
         "set_service" => {
             let key: String = arg(a, "setting")?;

@@ -90,6 +90,63 @@ pub(super) fn run(file: &mut LabFile, op: &TargetOp) -> ChangeStatus {
             ChangeStatus::applied()
         }
         TargetOp::CreateActivationObject { name, key } => ad_activation_online(file, name, key),
+        TargetOp::ShowActivationObjectInstallationId { name, key } => {
+            let iid = forest_installation_id(file, key);
+            crate::powershell::pending_forest_installation_id(name, &iid)
+        }
+        TargetOp::CreateActivationObjectByPhone {
+            name,
+            key,
+            confirmation_id,
+        } => ad_activation_by_phone(file, name, key, confirmation_id),
+    }
+}
+
+/// The installation ID the lab's licensing service generates for a CSVLK, for phone activation
+/// of an activation object (`GenerateActiveDirectoryOfflineActivationId`): nine groups of seven
+/// digits, as a product's, the same for the same host and key every time. (Windows derives it
+/// from the key and the forest; the lab knows no forest, so its host stands in.)
+pub(super) fn forest_installation_id(file: &LabFile, key: &ProductKey) -> String {
+    let seed = format!("ad/{}/{}", file.host_id, key.secret().expose());
+    super::digit_groups(super::fnv1a(seed.as_bytes()), 9, 7)
+}
+
+/// `DepositActiveDirectoryOfflineActivationConfirmation`: only the confirmation ID the phone
+/// line gives for this key's installation ID is taken (a mistyped digit fails its group's check
+/// digit first, as a product's does); the call is recorded with that installation ID, never
+/// the key or the confirmation ID, and nothing is written to a directory. Phone activation
+/// needs no internet.
+fn ad_activation_by_phone(
+    file: &mut LabFile,
+    name: &str,
+    key: &ProductKey,
+    confirmation_id: &ConfirmationId,
+) -> ChangeStatus {
+    if let Some(group) = confirmation_id.failed_check_group() {
+        return fail(
+            SL_E_CIDIID_INVALID_CHECK_DIGITS,
+            &format!("group {group} of the confirmation ID fails its check digit"),
+        );
+    }
+    let iid = forest_installation_id(file, key);
+    let expected = confirmation_id_for(&iid).as_deref().map(digits);
+    if expected.as_deref() != Some(confirmation_id.digits()) {
+        return fail(
+            SL_E_CIDIID_MISMATCHED,
+            &format!("the confirmation ID does not belong to installation ID {iid}"),
+        );
+    }
+    file.ad_activations.push(super::AdActivationCall {
+        method: kmsconf_model::adba::PHONE_METHOD.to_string(),
+        name: name.to_string(),
+        partial_key: key.partial(),
+        installation_id: Some(iid),
+    });
+    ChangeStatus::Applied {
+        detail: Some(format!(
+            "activation object `{name}` requested by phone ({}, recorded by the lab; nothing is written to the directory)",
+            kmsconf_model::adba::PHONE_METHOD
+        )),
     }
 }
 
@@ -106,6 +163,7 @@ fn ad_activation_online(file: &mut LabFile, name: &str, key: &ProductKey) -> Cha
         method: kmsconf_model::adba::ONLINE_METHOD.to_string(),
         name: name.to_string(),
         partial_key: key.partial(),
+        installation_id: None,
     });
     ChangeStatus::Applied {
         detail: Some(format!(

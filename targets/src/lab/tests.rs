@@ -588,6 +588,7 @@ fn an_ad_activation_is_recorded_with_the_key_ending_only_and_needs_internet() {
             method: kmsconf_model::adba::ONLINE_METHOD.into(),
             name: "WS CSVLK".into(),
             partial_key: "6789B".into(),
+            installation_id: None,
         }]
     );
     with_lab_file(&t.path, false, |f| {
@@ -612,5 +613,76 @@ fn an_ad_activation_is_recorded_with_the_key_ending_only_and_needs_internet() {
         file.ad_activations.len(),
         1,
         "a failed call is not recorded"
+    );
+}
+
+/// Phone activation of an activation object: the installation ID is the same each time and
+/// changes nothing; only its confirmation ID is taken (a mistyped digit fails its check digit,
+/// another ID mismatches), even offline, and the call is recorded with the installation ID,
+/// never the key or the confirmation ID.
+#[test]
+fn an_ad_phone_activation_takes_only_the_confirmation_id_of_its_installation_id() {
+    let (_dir, t) = lab();
+    with_lab_file(&t.path, true, |f| {
+        f.offline = true;
+        Ok(())
+    })
+    .expect("control");
+    let show = [TargetOp::ShowActivationObjectInstallationId {
+        name: "WS CSVLK".into(),
+        key: key(),
+    }];
+    let iid = |out: &[ChangeStatus]| match &out[0] {
+        ChangeStatus::Pending { message } => message.clone(),
+        other => panic!("{other:?}"),
+    };
+    let first = iid(&t.execute(&show).expect("run"));
+    assert_eq!(first, iid(&t.execute(&show).expect("run")));
+    let iid = first
+        .split_whitespace()
+        .find(|w| w.len() == 71)
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    let cid = confirmation_id_for(&iid).expect("an installation ID");
+    let deposit = |cid: &str| {
+        [TargetOp::CreateActivationObjectByPhone {
+            name: "WS CSVLK".into(),
+            key: key(),
+            confirmation_id: ConfirmationId::parse(&Secret::new(cid)).expect("48 digits"),
+        }]
+    };
+    let code = |out: Vec<ChangeStatus>| match &out[0] {
+        ChangeStatus::Failed { code, .. } => *code,
+        _ => None,
+    };
+    let mut typo = cid.clone().into_bytes();
+    typo[0] = if typo[0] == b'9' { b'8' } else { typo[0] + 1 };
+    let typo = String::from_utf8(typo).expect("ascii");
+    assert_eq!(
+        code(t.execute(&deposit(&typo)).expect("run")),
+        Some(SL_E_CIDIID_INVALID_CHECK_DIGITS)
+    );
+    let other = "123450-".repeat(7) + "123450";
+    assert_eq!(
+        code(t.execute(&deposit(&other)).expect("run")),
+        Some(SL_E_CIDIID_MISMATCHED)
+    );
+    let file: LabFile =
+        serde_json::from_str(&std::fs::read_to_string(&t.path).expect("lab")).expect("lab");
+    assert!(file.ad_activations.is_empty(), "nothing taken yet");
+
+    let out = t.execute(&deposit(&cid)).expect("run");
+    assert!(matches!(out[0], ChangeStatus::Applied { .. }), "{out:?}");
+    let text = std::fs::read_to_string(&t.path).expect("lab file");
+    assert!(!text.contains(KEY) && !text.contains(&cid) && !text.contains(&cid.replace('-', "")));
+    let file: LabFile = serde_json::from_str(&text).expect("lab file");
+    assert_eq!(
+        file.ad_activations,
+        [AdActivationCall {
+            method: kmsconf_model::adba::PHONE_METHOD.into(),
+            name: "WS CSVLK".into(),
+            partial_key: "6789B".into(),
+            installation_id: Some(iid),
+        }]
     );
 }

@@ -21,7 +21,7 @@ pub use protocol::{
 };
 pub use request::Request;
 pub use script::{agent_script, agent_sha256, sha256};
-pub use verify::{verify, VerifyError};
+pub use verify::{pending_forest_installation_id, verify, VerifyError};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

@@ -95,6 +95,7 @@ fn names_in(script: &str) -> Vec<String> {
         "Invoke-KmsconfMethod $svc ",
         "Invoke-KmsconfMethod $product ",
         "Invoke-KmsconfMethod (Get-KmsconfLicensingService) ",
+        "Invoke-KmsconfMethodOut $svc ",
         "Invoke-KmsconfProductMethod $Request ",
         "ItemProperty -Path $SppKey -Name ",
         "-Path $key -Name ",

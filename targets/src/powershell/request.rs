@@ -163,6 +163,20 @@ impl Request {
                 Self::new("ad_activation_online", json!({ "object_name": name }))
                     .with_secret("key", key.secret().clone())
             }
+            TargetOp::ShowActivationObjectInstallationId { name, key } => {
+                Self::new("ad_activation_get_iid", json!({ "object_name": name }))
+                    .with_secret("key", key.secret().clone())
+            }
+            TargetOp::CreateActivationObjectByPhone {
+                name,
+                key,
+                confirmation_id,
+            } => Self::new("ad_activation_apply_cid", json!({ "object_name": name }))
+                .with_secret("key", key.secret().clone())
+                .with_secret(
+                    "confirmation_id",
+                    Secret::new(confirmation_id.digits().to_string()),
+                ),
         }
     }
 
@@ -213,13 +227,18 @@ impl Request {
     pub fn recorded(&self, host: &str) -> String {
         let mut args = self.args.clone();
         let product = args.get("product").and_then(Value::as_str).unwrap_or("?");
+        // an activation object's secrets are declared under `[active_directory]`
+        let object = args.get("object_name").and_then(Value::as_str);
         let references: Vec<(String, Value)> = self
             .secrets
             .iter()
             .map(|(name, _)| {
                 // the config key the secret is declared with
                 let key = if *name == "key" { "host_key" } else { name };
-                let at = format!("hosts.{host}.products.{product}.{key}");
+                let at = match object {
+                    Some(o) => format!("active_directory.activation_objects.{o}.{key}"),
+                    None => format!("hosts.{host}.products.{product}.{key}"),
+                };
                 ((*name).to_string(), json!({ "secret": at }))
             })
             .collect();

@@ -137,6 +137,16 @@ pub(super) fn every_op() -> Vec<TargetOp> {
             name: "WS CSVLK".into(),
             key: key(),
         },
+        // and by phone: the installation ID out, the confirmation ID in
+        TargetOp::ShowActivationObjectInstallationId {
+            name: "WS CSVLK".into(),
+            key: key(),
+        },
+        TargetOp::CreateActivationObjectByPhone {
+            name: "WS CSVLK".into(),
+            key: key(),
+            confirmation_id: ConfirmationId::parse(&Secret::new(CID)).expect("cid"),
+        },
     ]
 }
 
@@ -612,4 +622,72 @@ fn a_firewall_rule_keeps_its_scope_unless_one_is_sent() {
     assert_eq!(rules[0]["profiles"], json!(["Domain"]));
     assert_eq!(rules[0]["remote_addresses"], json!(["10.0.0.0/8"]));
     assert_eq!(rules[1]["remote_addresses"], Value::Null);
+}
+
+/// A recording keeps an activation object's secrets as references to where
+/// `[active_directory]` declares them, never their values: the installation ID request carries
+/// the key, the phone activation the key and the confirmation ID.
+#[test]
+fn an_activation_objects_secrets_are_recorded_as_their_config_references() {
+    let lines = request_lines();
+    let recorded = |op: &str| {
+        let (request, _) = lines
+            .iter()
+            .find(|(r, _)| r.op == op)
+            .unwrap_or_else(|| panic!("no {op}"));
+        let text = request.recorded("kms01");
+        assert!(
+            !text.contains(KEY) && !text.contains(&CID.replace('-', "")),
+            "{text}"
+        );
+        serde_json::from_str::<Value>(&text).expect("json")
+    };
+    let iid = recorded("ad_activation_get_iid");
+    assert_eq!(
+        iid["key"]["secret"],
+        "active_directory.activation_objects.WS CSVLK.host_key"
+    );
+    let cid = recorded("ad_activation_apply_cid");
+    assert_eq!(
+        cid["confirmation_id"]["secret"],
+        "active_directory.activation_objects.WS CSVLK.confirmation_id"
+    );
+    assert_eq!(cid["object_name"], "WS CSVLK");
+    // a product's secrets stay under its host
+    let key = recorded("install_product_key");
+    assert_eq!(
+        key["key"]["secret"],
+        "hosts.kms01.products.windows.host_key"
+    );
+}
+
+/// The installation ID the agent reads back for an activation object is shown only when it is
+/// one (63 digits, bare or in groups): any other text from the host is refused.
+#[test]
+fn a_forest_installation_id_is_shown_only_when_it_is_one() {
+    let op = TargetOp::ShowActivationObjectInstallationId {
+        name: "WS CSVLK".into(),
+        key: key(),
+    };
+    let iid = "1234567-".repeat(8) + "1234567";
+    for given in [iid.clone(), iid.replace('-', "")] {
+        match verify(
+            &op,
+            &json!({ "InstallationId": given, "ActivationObject": "WS CSVLK" }),
+        ) {
+            Ok(ChangeStatus::Pending { message }) => {
+                assert!(
+                    message.contains(&given) && message.contains("`WS CSVLK`"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    for hostile in [
+        json!({ "InstallationId": "@octocat http://evil.example" }),
+        json!({}),
+    ] {
+        assert!(verify(&op, &hostile).is_err(), "{hostile}");
+    }
 }

@@ -90,6 +90,8 @@ struct ReadBack {
     registry: Option<CimRegistry>,
     #[serde(default, deserialize_with = "cim::one_or_many")]
     firewall_rules: Vec<CimFirewallRule>,
+    /// `GenerateActiveDirectoryOfflineActivationId`'s `InstallationID` out parameter.
+    installation_id: Option<String>,
 }
 
 /// Checks what the host read back after an operation; `Err` says what did not take.
@@ -146,6 +148,39 @@ pub fn verify(op: &TargetOp, read_back: &Value) -> Result<ChangeStatus, VerifyEr
         TargetOp::CreateActivationObject { name, .. } => Ok(ChangeStatus::Applied {
             detail: Some(format!("activation object `{name}` created")),
         }),
+        TargetOp::ShowActivationObjectInstallationId { name, .. } => {
+            forest_installation_id_pending(name, rb.installation_id)
+        }
+        TargetOp::CreateActivationObjectByPhone { name, .. } => Ok(ChangeStatus::Applied {
+            detail: Some(format!(
+                "activation object `{name}` created from the confirmation ID"
+            )),
+        }),
+    }
+}
+
+/// The forest's installation ID the host generated for the activation object `name`: 63
+/// digits, shown for the user to call the activation line with. Anything else is refused, so
+/// no text from the host becomes an installation ID.
+fn forest_installation_id_pending(
+    name: &str,
+    iid: Option<String>,
+) -> Result<ChangeStatus, VerifyError> {
+    let iid = iid.ok_or(VerifyError::NoInstallationId)?;
+    let digits = iid.chars().filter(char::is_ascii_digit).count();
+    let grouped = iid.chars().all(|c| c.is_ascii_digit() || c == '-');
+    if digits != 63 || !grouped {
+        return Err(VerifyError::NoInstallationId);
+    }
+    Ok(pending_forest_installation_id(name, &iid))
+}
+
+/// What apply shows for an activation object waiting for its confirmation ID.
+pub fn pending_forest_installation_id(name: &str, iid: &str) -> ChangeStatus {
+    ChangeStatus::Pending {
+        message: format!(
+            "installation ID for activation object `{name}`: {iid}\n  call the activation line with it, then set `confirmation_id` for activation object `{name}` and apply again"
+        ),
     }
 }
 

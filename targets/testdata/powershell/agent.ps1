@@ -527,6 +527,41 @@ function Invoke-KmsconfAdActivationOnline($Request) {
     [ordered]@{ ActivationObject = $name }
 }
 
+# Invoke-KmsconfMethod for a method with an out parameter: the ReturnValue checked the same
+# way, then the out parameter's value (a missing one is an error, never an empty answer).
+function Invoke-KmsconfMethodOut($Instance, [string]$Method, [hashtable]$Arguments, [string]$Out) {
+    $result = Invoke-CimMethod -InputObject $Instance -MethodName $Method -Arguments $Arguments
+    $code = $null
+    if ($null -ne $result -and $result.PSObject.Properties['ReturnValue']) { $code = $result.ReturnValue }
+    if ($null -ne $code -and [uint32]$code -ne 0) {
+        throw ('{0} returned 0x{1:X8}' -f $Method, [uint32]$code)
+    }
+    if ($null -eq $result -or -not $result.PSObject.Properties[$Out] -or [string]::IsNullOrEmpty([string]$result.$Out)) {
+        throw ('{0} returned no {1}' -f $Method, $Out)
+    }
+    [string]$result.$Out
+}
+
+# slmgr.vbs /ad-activation-get-iid KEY: the forest's installation ID for phone activation of the
+# activation object, generated from the CSVLK. It changes nothing (the OSLicense module's
+# Get-ADLicenseInfo -ProductKey, the same operation, is read-only), so kmsconf also calls it while
+# planning. The key is never part of the answer.
+function Invoke-KmsconfAdActivationGetIid($Request) {
+    $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    $iid = Invoke-KmsconfMethodOut $svc 'GenerateActiveDirectoryOfflineActivationId' @{ ProductKey = [string]$Request.key } 'InstallationID'
+    [ordered]@{ InstallationId = $iid; ActivationObject = [string]$Request.object_name }
+}
+
+# slmgr.vbs /ad-activation-apply-cid KEY CID NAME: the licensing service checks the activation
+# line's confirmation ID and creates the activation object NAME in this host's forest. Neither the
+# key nor the confirmation ID is part of the answer.
+function Invoke-KmsconfAdActivationApplyCid($Request) {
+    $name = [string]$Request.object_name
+    $svc = Get-CimInstance -ClassName SoftwareLicensingService
+    Invoke-KmsconfMethod $svc 'DepositActiveDirectoryOfflineActivationConfirmation' @{ ProductKey = [string]$Request.key; ConfirmationID = [string]$Request.confirmation_id; ActivationObjectName = $name }
+    [ordered]@{ ActivationObject = $name }
+}
+
 # The WinRM service's own settings from the WSMan: drive (locale-independent, unlike `winrm get`):
 # MaxTimeoutms, the Service's AllowUnencrypted and Auth, the Shell's MaxShellsPerUser and
 # IdleTimeout, and each listener's Transport, Port and Enabled. Values go back as the strings the
@@ -577,6 +612,8 @@ $Operations = @{
     'remove_port_rule' = @('result', ${function:Invoke-KmsconfRemovePortRule})
     'read_kms_events' = @('result', ${function:Invoke-KmsconfReadKmsEvents})
     'ad_activation_online' = @('result', ${function:Invoke-KmsconfAdActivationOnline})
+    'ad_activation_get_iid' = @('result', ${function:Invoke-KmsconfAdActivationGetIid})
+    'ad_activation_apply_cid' = @('result', ${function:Invoke-KmsconfAdActivationApplyCid})
     'read_winrm_service' = @('result', ${function:Invoke-KmsconfReadWinRmService})
 }
 
