@@ -161,13 +161,14 @@ pub fn unnamed_notice(list: &[Unnamed]) -> Option<String> {
     let first = list.first()?;
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let mut out = format!(
-        "{} named nowhere, so {} clients show as product `unknown`: name each in the config with its edition, an id of `kmsconf client-script --list-editions` (or a product id such as `office-2024` for a client of no listed edition); `slmgr /dlv` on a client shows its Activation ID and edition\n  [fleet.activation_ids]\n",
+        "{} named nowhere, so {} clients show as product `unknown`: name {} in the config with its edition, an id of `kmsconf client-script --list-editions` (or a product id such as `office-2024` for a client of no listed edition); `slmgr /dlv` on a client shows its Activation ID and edition\n  [fleet.activation_ids]\n",
         if list.len() == 1 {
             format!("activation ID `{}` is", first.activation_id)
         } else {
             format!("{} activation IDs are", list.len())
         },
-        if list.len() == 1 { "its" } else { "their" }
+        if list.len() == 1 { "its" } else { "their" },
+        if list.len() == 1 { "it" } else { "each" }
     );
     for u in list.iter().take(UNNAMED_SHOWN) {
         let _ = writeln!(
