@@ -29,6 +29,8 @@ fn real_looking_fleet(config_extra: &str) -> Project {
         ENTERPRISE,
         "--count",
         "3",
+        "--ago",
+        "3h",
     ]);
     let office = OFFICE.to_ascii_uppercase();
     add(&[
@@ -38,12 +40,16 @@ fn real_looking_fleet(config_extra: &str) -> Project {
         &office,
         "--fqdn",
         "desk1.corp.example",
+        "--ago",
+        "2h",
     ]);
     add(&[
         "--activation-id",
         &format!("{{{STRANGER}}}"),
         "--fqdn",
         "odd.corp.example",
+        "--ago",
+        "1h",
     ]);
     p
 }
