@@ -199,7 +199,7 @@ fn a_lab_client_takes_only_a_guid_for_its_activation_id() {
         "add",
         "lab/kms01.json",
         "--activation-id",
-        "7311112156",
+        "1234567890",
     ]);
     snapshot_run("client_ids_lab_not_guid", &p, &r);
     let doc: Value = serde_json::from_str(&p.ok(&["clients", "--json"], 0).stdout).expect("json");
