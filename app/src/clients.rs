@@ -6,7 +6,7 @@
 
 mod summary;
 
-use kmsconf_model::config::{Config, HostConfig};
+use kmsconf_model::config::{ActivationNames, Config, HostConfig};
 use kmsconf_model::events::EventQuery;
 use kmsconf_model::state::{HostState, LicenseStatus};
 use kmsconf_targets::{Connect, DynHostTarget};
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::failure::{self, HostFailure};
 use crate::{session, Error};
 
-pub use summary::{day_start, summarize, DAY};
+pub use summary::{day_start, summarize, unnamed, DAY};
 
 /// The version of the `clients --json` document.
 pub const FORMAT_VERSION: u32 = 1;
@@ -28,6 +28,9 @@ pub struct ClientsOutput {
     /// The start of the window read, RFC 3339 (UTC).
     pub since: String,
     pub hosts: Vec<HostClients>,
+    /// The activation IDs clients asked with that neither `[fleet.activation_ids]` nor the lab
+    /// names (their clients' `product` is `null`), sorted, each once.
+    pub unnamed_activation_ids: Vec<String>,
     /// Why the command produced no result at all (the config does not load).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<HostFailure>,
@@ -141,6 +144,16 @@ pub struct Uncovered {
     pub fqdns: Vec<String>,
 }
 
+/// An activation ID that neither `[fleet.activation_ids]` nor the lab names, over every host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unnamed {
+    pub activation_id: String,
+    /// The clients (CMID and name) asking with it.
+    pub clients: u64,
+    /// The first of their names: a machine whose `slmgr /dlv` shows what the ID is.
+    pub example: String,
+}
+
 /// An event 12293.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DnsFailure {
@@ -158,20 +171,28 @@ pub fn run(
     parallelism: usize,
     window: i64,
 ) -> Result<Vec<HostClients>, Error> {
+    let names = config.activation_names();
     session::each_host(config, only, parallelism, |host| {
-        read_host(host, connect, window)
+        read_host(host, connect, window, names)
     })
 }
 
 /// One host's event log of the last `window` seconds, read through `target` (doctor's, which
-/// has discovered the host already: one session) and summarized against `state`.
-pub fn read_log(name: &str, target: &DynHostTarget, state: &HostState, window: i64) -> HostClients {
+/// has discovered the host already: one session) and summarized against `state`, its requests
+/// named by `names` (`[fleet.activation_ids]`).
+pub fn read_log(
+    name: &str,
+    target: &DynHostTarget,
+    state: &HostState,
+    window: i64,
+    names: &ActivationNames,
+) -> HostClients {
     let read = || -> Result<HostClients, HostFailure> {
         let log = target
             .read_events(&EventQuery::window(window))
             .map_err(failure::of_target)?;
         let since = log.clock.saturating_sub(window);
-        Ok(summarize(name, state, &log, since))
+        Ok(summarize(name, state, &log, since, names))
     };
     read().unwrap_or_else(|error| HostClients {
         host: name.to_string(),
@@ -181,7 +202,12 @@ pub fn read_log(name: &str, target: &DynHostTarget, state: &HostState, window: i
 }
 
 /// One host's discovery and event log, summarized.
-pub fn read_host(host: &HostConfig, connect: &Connect, window: i64) -> HostClients {
+pub fn read_host(
+    host: &HostConfig,
+    connect: &Connect,
+    window: i64,
+    names: &ActivationNames,
+) -> HostClients {
     let opened = kmsconf_targets::open_host(&host.name, &host.target, connect)
         .map_err(failure::of_target)
         .and_then(|t| {
@@ -189,7 +215,7 @@ pub fn read_host(host: &HostConfig, connect: &Connect, window: i64) -> HostClien
             Ok((t, state))
         });
     match opened {
-        Ok((target, state)) => read_log(&host.name, target.as_ref(), &state, window),
+        Ok((target, state)) => read_log(&host.name, target.as_ref(), &state, window, names),
         Err(error) => HostClients {
             host: host.name.clone(),
             error: Some(error),

@@ -16,7 +16,7 @@ mod winrm;
 
 use std::time::Duration;
 
-use kmsconf_model::config::{Config, HostConfig, TargetSpec, DEFAULT_PORT};
+use kmsconf_model::config::{ActivationNames, Config, HostConfig, TargetSpec, DEFAULT_PORT};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -222,7 +222,8 @@ pub fn run(
     window: EventWindow,
 ) -> Result<Report, Error> {
     let per_host = session::each_host(config, only, parallelism, |host| {
-        (host.name.clone(), diagnose(host, connect, window))
+        let names = config.activation_names();
+        (host.name.clone(), diagnose(host, connect, window, names))
     })?;
     let created = per_host
         .iter()
@@ -309,7 +310,13 @@ fn dns_inputs(config: &Config, only: &[String]) -> Option<DnsInputs> {
 /// Discovers the host (one round trip), probes its KMS port, reads its event log (one more
 /// round trip in the same session, for a host that is not retired and was read) and, for a
 /// WinRM host, its WinRM service's settings (one more), and runs every check.
-pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Diagnosis {
+/// `names`: the config's `[fleet.activation_ids]`, which name the clients' products.
+pub fn diagnose(
+    cfg: &HostConfig,
+    connect: &Connect,
+    window: EventWindow,
+    names: &ActivationNames,
+) -> Diagnosis {
     let before = clock::now_millis();
     let target = kmsconf_targets::open_host(&cfg.name, &cfg.target, connect)
         .map_err(crate::failure::of_target);
@@ -332,7 +339,7 @@ pub fn diagnose(cfg: &HostConfig, connect: &Connect, window: EventWindow) -> Dia
         check_host(cfg, &observed, &probe)
     };
     if let (false, Ok(target), Ok(state)) = (cfg.is_retired(), &target, &observed.state) {
-        let log = crate::clients::read_log(&cfg.name, target.as_ref(), state, window.window);
+        let log = crate::clients::read_log(&cfg.name, target.as_ref(), state, window.window, names);
         checks.extend(check_events(&log, window.idle, cfg.dns.is_some()));
         if let TargetSpec::WinRm { winrm, .. } = &cfg.target {
             let reading = target

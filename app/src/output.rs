@@ -496,6 +496,7 @@ pub fn failed(kind: OutputKind, error: HostFailure) -> Option<String> {
             format_version: crate::clients::FORMAT_VERSION,
             since: String::new(),
             hosts: Vec::new(),
+            unnamed_activation_ids: Vec::new(),
             error: Some(error),
         }),
     };

@@ -254,6 +254,27 @@ pub fn explain_failure(code: u32, message: &str) -> String {
     }
 }
 
+/// Up to three of `known` near `id`: those holding every word of `id` that is not a number
+/// (`windows-11-enterprise` -> `windows-enterprise`), else those a few edits away; nearest first.
+/// What `client-script --edition` and `[fleet.activation_ids]` suggest for an unknown id.
+pub fn nearest<'a>(id: &str, known: &[&'a str]) -> Vec<&'a str> {
+    let id = id.to_ascii_lowercase();
+    let words: Vec<&str> = id
+        .split('-')
+        .filter(|w| !w.is_empty() && !w.bytes().all(|b| b.is_ascii_digit()))
+        .collect();
+    let holds_words =
+        |k: &&&str| !words.is_empty() && words.iter().all(|w| k.split('-').any(|p| p == *w));
+    let close = |k: &&&str| strsim::levenshtein(&id, k) <= (id.len() / 4).max(2);
+    let mut near: Vec<&str> = known.iter().filter(holds_words).copied().collect();
+    if near.is_empty() {
+        near = known.iter().filter(close).copied().collect();
+    }
+    near.sort_by_key(|k| (strsim::levenshtein(&id, k), k.len()));
+    near.truncate(3);
+    near
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -292,17 +292,7 @@ fn small_number(text: &str, max: u32) -> Option<u32> {
     text.trim().parse::<u32>().ok().filter(|n| *n <= max)
 }
 
-/// A GUID, 8-4-4-4-12 hex digits (braces allowed), in lower case.
-pub fn guid(text: &str) -> Option<String> {
-    let t = text.trim();
-    let bare = t
-        .strip_prefix('{')
-        .and_then(|v| v.strip_suffix('}'))
-        .unwrap_or(t);
-    let lengths: Vec<usize> = bare.split('-').map(str::len).collect();
-    let hex = bare.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    (lengths == [8, 4, 4, 4, 12] && hex).then(|| bare.to_ascii_lowercase())
-}
+pub use crate::ids::guid;
 
 /// A DNS name (a computer's FQDN or a bare NetBIOS name): labels of letters, digits, `-` and
 /// `_`, 1 to 63 each, 253 in all; in lower case, without a trailing dot.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod facts;
 pub mod failure;
+pub mod ids;
 pub mod keys;
 pub mod ops;
 pub mod readings;

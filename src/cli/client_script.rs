@@ -200,24 +200,13 @@ fn unknown_edition(id: &str) -> CliError {
     message(format!("unknown edition `{}`{hint} (`kmsconf client-script --list-editions` shows the editions with a published KMS client setup key)", super::terminal::inline(id)))
 }
 
-/// Up to three edition ids near `id`: those holding every word of `id` that is not a number
-/// (`windows-11-enterprise` -> `windows-enterprise`), else those a few edits away; nearest first.
+/// Up to three edition ids near `id`, nearest first.
 fn nearest_editions(id: &str) -> Vec<&'static str> {
-    let id = id.to_ascii_lowercase();
-    let words: Vec<&str> = id
-        .split('-')
-        .filter(|w| !w.is_empty() && !w.bytes().all(|b| b.is_ascii_digit()))
+    let known: Vec<&'static str> = catalog::all_editions()
+        .iter()
+        .map(|e| e.id.as_str())
         .collect();
-    let all = catalog::all_editions();
-    let holds_words =
-        |e: &&Edition| !words.is_empty() && words.iter().all(|w| e.id.split('-').any(|p| p == *w));
-    let close = |e: &&Edition| strsim::levenshtein(&id, &e.id) <= (id.len() / 4).max(2);
-    let mut near: Vec<&Edition> = all.iter().filter(holds_words).collect();
-    if near.is_empty() {
-        near = all.iter().filter(close).collect();
-    }
-    near.sort_by_key(|e| (strsim::levenshtein(&id, &e.id), e.id.len()));
-    near.into_iter().take(3).map(|e| e.id.as_str()).collect()
+    catalog::nearest(id, &known)
 }
 
 #[cfg(test)]

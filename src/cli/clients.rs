@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use kmsconf_app::clients::{self, Client, ClientsOutput, HostClients};
+use kmsconf_app::clients::{self, Client, ClientsOutput, HostClients, Unnamed};
 use kmsconf_model::clock;
 
 use super::render::Style;
@@ -67,15 +67,27 @@ pub fn run(args: ClientsArgs) -> Result<ExitCode, CliError> {
     let since = now.saturating_sub(args.since);
     let hosts = clients::run(&config, &args.hosts, &session::connect()?, 8, args.since)?;
     let unread = hosts.iter().any(|h| h.error.is_some());
+    let unnamed = clients::unnamed(&hosts);
     match args.format {
-        Format::Openmetrics => output::emit(&super::openmetrics::clients(&hosts))?,
+        Format::Openmetrics => {
+            output::emit(&super::openmetrics::clients(&hosts))?;
+            if let Some(text) = unnamed_notice(&unnamed) {
+                note!("{text}");
+            }
+        }
         Format::Html => output::emit(&super::report_html::page(
-            &config, &hosts, since, now, args.idle,
+            &config,
+            &hosts,
+            since,
+            now,
+            args.idle,
+            unnamed_notice(&unnamed).as_deref(),
         ))?,
         _ if args.json() => output::emit(&output::json(&ClientsOutput {
             format_version: clients::FORMAT_VERSION,
             since: clock::rfc3339(since),
             hosts,
+            unnamed_activation_ids: unnamed.into_iter().map(|u| u.activation_id).collect(),
             error: None,
         }))?,
         _ => output::emit_text(&render(&hosts, Style::stdout()))?,
@@ -133,7 +145,48 @@ pub fn render(hosts: &[HostClients], style: Style) -> String {
         warnings(&mut out, h, style);
         table(&mut out, &h.clients, style);
     }
+    if let Some(text) = unnamed_notice(&clients::unnamed(hosts)) {
+        let (head, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let _ = write!(out, "\n{}\n{rest}", style.yellow(&format!("! {head}")));
+    }
     out
+}
+
+/// How many activation IDs to show in the notice; `--json` lists them all.
+const UNNAMED_SHOWN: usize = 20;
+
+/// Once per run: the activation IDs nothing names, as `[fleet.activation_ids]` lines to fill in,
+/// each with its clients and one of their names (where `slmgr /dlv` tells what it is).
+pub fn unnamed_notice(list: &[Unnamed]) -> Option<String> {
+    let first = list.first()?;
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut out = format!(
+        "{} named nowhere, so {} clients show as product `unknown`: name {} in the config with its edition, an id of `kmsconf client-script --list-editions` (or a product id such as `office-2024` for a client of no listed edition); `slmgr /dlv` on a client shows its Activation ID and edition\n  [fleet.activation_ids]\n",
+        if list.len() == 1 {
+            format!("activation ID `{}` is", first.activation_id)
+        } else {
+            format!("{} activation IDs are", list.len())
+        },
+        if list.len() == 1 { "its" } else { "their" },
+        if list.len() == 1 { "it" } else { "each" }
+    );
+    for u in list.iter().take(UNNAMED_SHOWN) {
+        let _ = writeln!(
+            out,
+            "  \"{}\" = \"EDITION\"   # {}, e.g. {}",
+            u.activation_id,
+            plural(u.clients, "client"),
+            inline(&u.example)
+        );
+    }
+    if list.len() > UNNAMED_SHOWN {
+        let _ = writeln!(
+            out,
+            "  # and {} more: `kmsconf clients --json` lists every one in `unnamed_activation_ids`",
+            list.len() - UNNAMED_SHOWN
+        );
+    }
+    Some(out)
 }
 
 fn warnings(out: &mut String, h: &HostClients, style: Style) {

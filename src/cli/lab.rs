@@ -147,6 +147,11 @@ pub enum ClientsCommand {
         /// (its activation ID is in their requests).
         #[arg(long, value_parser = parse_edition)]
         edition: Option<String>,
+        /// The activation ID the requests carry, as a real client's would (its `slmgr /dlv`
+        /// shows it), instead of the lab's own ID of the edition or product; `kmsconf clients`
+        /// names it only through `[fleet.activation_ids]`.
+        #[arg(long, value_name = "GUID")]
+        activation_id: Option<String>,
         /// Every request comes from this DNS name; default: a name of its own per request
         /// (clones made with `--cmid` are distinct machines).
         #[arg(long, value_name = "NAME")]
@@ -384,6 +389,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
             path,
             product,
             edition,
+            activation_id,
             fqdn,
             count,
             cmid,
@@ -397,6 +403,7 @@ fn run_clients(command: ClientsCommand) -> Result<(), CliError> {
                 ago_seconds: ago,
                 fqdn,
                 edition,
+                activation_id,
             },
         )?,
         ClientsCommand::List { path } => list_clients(&path)?,

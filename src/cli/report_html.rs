@@ -34,8 +34,20 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// The whole page.
-pub fn page(config: &Config, hosts: &[HostClients], since: i64, now: i64, idle: i64) -> String {
+/// Lines of text for a `<pre>`: each line escaped, the line breaks kept.
+fn escape_lines(text: &str) -> String {
+    text.lines().map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// The whole page; `unnamed`: the notice of the activation IDs nothing names, if any.
+pub fn page(
+    config: &Config,
+    hosts: &[HostClients],
+    since: i64,
+    now: i64,
+    idle: i64,
+    unnamed: Option<&str>,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -44,6 +56,15 @@ pub fn page(config: &Config, hosts: &[HostClients], since: i64, now: i64, idle: 
         clock::rfc3339(now),
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(text) = unnamed {
+        let (head, rest) = text.split_once('\n').unwrap_or((text, ""));
+        let _ = writeln!(
+            out,
+            "<section class=\"unnamed\"><p class=\"warning\">{}</p><pre>{}</pre></section>",
+            escape(head),
+            escape_lines(rest)
+        );
+    }
     for h in hosts {
         let managed = config.hosts.get(&h.host).is_some_and(|c| c.dns.is_some());
         host(&mut out, h, &doctor::check_events(h, idle, managed));

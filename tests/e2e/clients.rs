@@ -49,61 +49,9 @@ fn cloned_fleet() -> Project {
     p
 }
 
-/// `2026-12-06T11:53:48Z` anywhere in `text` becomes `TIME`, so a snapshot holds still.
+/// Times become `TIME` and the lab's generated CMIDs `GUID`; the clones' stays.
 fn timeless(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find('T') {
-        let candidate = rest.get(i.saturating_sub(10)..i + 10);
-        let is_time = i >= 10
-            && candidate.is_some_and(|c| {
-                c.len() == 20
-                    && c.bytes().enumerate().all(|(j, b)| match j {
-                        4 | 7 => b == b'-',
-                        10 => b == b'T',
-                        13 | 16 => b == b':',
-                        19 => b == b'Z',
-                        _ => b.is_ascii_digit(),
-                    })
-            });
-        if is_time {
-            out.push_str(&rest[..i - 10]);
-            out.push_str("TIME");
-            rest = &rest[i + 10..];
-        } else {
-            out.push_str(&rest[..=i]);
-            rest = &rest[i + 1..];
-        }
-    }
-    out.push_str(rest);
-    unguid(&out)
-}
-
-/// The lab's generated CMIDs (random per lab host) become `GUID`; the clones' stays.
-fn unguid(text: &str) -> String {
-    let is_guid = |c: &str| {
-        c.len() == 36
-            && c.bytes().enumerate().all(|(j, b)| match j {
-                8 | 13 | 18 | 23 => b == b'-',
-                _ => b.is_ascii_hexdigit(),
-            })
-    };
-    let mut out = String::new();
-    let mut i = 0;
-    while i < text.len() {
-        match text.get(i..i + 36) {
-            Some(c) if is_guid(c) && c != CLONE => {
-                out.push_str("GUID");
-                i += 36;
-            }
-            _ => {
-                let ch = text[i..].chars().next().unwrap_or(' ');
-                out.push(ch);
-                i += ch.len_utf8();
-            }
-        }
-    }
-    out
+    timeless_keeping(text, &[CLONE])
 }
 
 #[test]

@@ -431,3 +431,61 @@ pub fn single_host(extra: &str) -> String {
         "[hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n\n[hosts.kms01.products.windows]\nhost_key = {{ env = \"KMS_HOST_KEY\" }}\n{extra}"
     )
 }
+
+/// `2026-12-06T11:53:48Z` anywhere in `text` becomes `TIME` and every GUID not in `keep`
+/// `GUID`, so a snapshot holds still.
+pub fn timeless_keeping(text: &str, keep: &[&str]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('T') {
+        let candidate = rest.get(i.saturating_sub(10)..i + 10);
+        let is_time = i >= 10
+            && candidate.is_some_and(|c| {
+                c.len() == 20
+                    && c.bytes().enumerate().all(|(j, b)| match j {
+                        4 | 7 => b == b'-',
+                        10 => b == b'T',
+                        13 | 16 => b == b':',
+                        19 => b == b'Z',
+                        _ => b.is_ascii_digit(),
+                    })
+            });
+        if is_time {
+            out.push_str(&rest[..i - 10]);
+            out.push_str("TIME");
+            rest = &rest[i + 10..];
+        } else {
+            out.push_str(&rest[..=i]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    unguid(&out, keep)
+}
+
+/// GUIDs (the lab's generated CMIDs are random per lab host) become `GUID`, but those in `keep`.
+fn unguid(text: &str, keep: &[&str]) -> String {
+    let is_guid = |c: &str| {
+        c.len() == 36
+            && c.bytes().enumerate().all(|(j, b)| match j {
+                8 | 13 | 18 | 23 => b == b'-',
+                _ => b.is_ascii_hexdigit(),
+            })
+    };
+    let mut out = String::new();
+    let mut i = 0;
+    while i < text.len() {
+        match text.get(i..i + 36) {
+            Some(c) if is_guid(c) && !keep.contains(&c) => {
+                out.push_str("GUID");
+                i += 36;
+            }
+            _ => {
+                let ch = text[i..].chars().next().unwrap_or(' ');
+                out.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    out
+}

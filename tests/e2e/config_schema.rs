@@ -100,6 +100,10 @@ const NOT_EXPRESSIBLE: &[(&str, &str)] = &[
         "an LDAP URL (IPv6 forms, the port's range): parsed, not matched",
     ),
     (
+        "92-fleet-activation-id-twice.toml",
+        "unique ignoring case, across keys",
+    ),
+    (
         "66-long-value-cut.toml",
         "a DNS name or an IP address (IPv6 forms): parsed, not matched",
     ),

@@ -11,6 +11,7 @@ mod adba;
 #[cfg(unix)]
 mod agent;
 mod bounded;
+mod client_ids;
 mod client_script;
 #[cfg(unix)] // promtool and chromium
 mod clients;

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kmsconf_model::catalog;
 use kmsconf_model::clock::rfc3339;
-use kmsconf_model::config::ProductId;
+use kmsconf_model::config::{ActivationNames, ProductId};
 use kmsconf_model::events::{EventLog, RequestEvent};
 use kmsconf_model::state::HostState;
 
 use super::{
     Client, DayCount, DnsFailure, DuplicateCmid, HostClients, ProductClients, Service, Uncovered,
+    Unnamed,
 };
 
 /// One day in seconds.
@@ -25,9 +26,9 @@ pub fn day_start(at: i64) -> i64 {
     at.div_euclid(DAY) * DAY
 }
 
-/// The product label and edition of a request.
-fn asked(r: &RequestEvent) -> (String, Option<String>) {
-    match catalog::asked_for(&r.activation_id) {
+/// The product label and edition of a request: by `[fleet.activation_ids]`, then the lab's IDs.
+fn asked(names: &ActivationNames, r: &RequestEvent) -> (String, Option<String>) {
+    match names.asked_for(&r.activation_id) {
         Some((product, edition)) => (product.id().to_string(), edition.map(|e| e.id.clone())),
         None => (UNKNOWN.to_string(), None),
     }
@@ -42,11 +43,17 @@ fn covers(state: &HostState, label: &str) -> bool {
         .is_some_and(|p| p.is_activated_kms_host())
 }
 
-/// Everything `kmsconf clients` shows of one host.
-pub fn summarize(host: &str, state: &HostState, log: &EventLog, since: i64) -> HostClients {
+/// Everything `kmsconf clients` shows of one host; `names`: the config's `[fleet.activation_ids]`.
+pub fn summarize(
+    host: &str,
+    state: &HostState,
+    log: &EventLog,
+    since: i64,
+    names: &ActivationNames,
+) -> HostClients {
     let requests: Vec<&RequestEvent> = log.requests.iter().filter(|r| r.at >= since).collect();
     let duplicates = duplicates(&requests);
-    let mut clients = clients(&requests, state);
+    let mut clients = clients(&requests, state, names);
     for c in &mut clients {
         c.duplicate = duplicates.iter().any(|d| d.cmid == c.cmid);
     }
@@ -64,7 +71,7 @@ pub fn summarize(host: &str, state: &HostState, log: &EventLog, since: i64) -> H
         truncated: log.truncated,
         rejected_events: log.rejected as u64,
         rejections: log.rejections.clone(),
-        products: products(&requests, since, log.clock),
+        products: products(&requests, since, log.clock, names),
         uncovered: uncovered(&clients),
         clients,
         duplicates,
@@ -82,7 +89,7 @@ pub fn summarize(host: &str, state: &HostState, log: &EventLog, since: i64) -> H
 }
 
 /// One row per (CMID, name, activation ID), from its latest request; newest first.
-fn clients(requests: &[&RequestEvent], state: &HostState) -> Vec<Client> {
+fn clients(requests: &[&RequestEvent], state: &HostState, names: &ActivationNames) -> Vec<Client> {
     let mut by_key: BTreeMap<(&str, &str, &str), (u64, &RequestEvent)> = BTreeMap::new();
     for r in requests {
         let entry = by_key
@@ -96,7 +103,7 @@ fn clients(requests: &[&RequestEvent], state: &HostState) -> Vec<Client> {
     let mut rows: Vec<Client> = by_key
         .into_values()
         .map(|(count, r)| {
-            let (product, edition) = asked(r);
+            let (product, edition) = asked(names, r);
             Client {
                 cmid: r.cmid.clone(),
                 fqdn: r.fqdn.clone(),
@@ -139,10 +146,15 @@ fn duplicates(requests: &[&RequestEvent]) -> Vec<DuplicateCmid> {
 }
 
 /// Per product: the distinct clients against the threshold, and the count day by day.
-fn products(requests: &[&RequestEvent], since: i64, now: i64) -> Vec<ProductClients> {
+fn products(
+    requests: &[&RequestEvent],
+    since: i64,
+    now: i64,
+    names: &ActivationNames,
+) -> Vec<ProductClients> {
     let mut by_product: BTreeMap<String, Vec<&RequestEvent>> = BTreeMap::new();
     for r in requests {
-        by_product.entry(asked(r).0).or_default().push(r);
+        by_product.entry(asked(names, r).0).or_default().push(r);
     }
     by_product
         .into_iter()
@@ -214,6 +226,28 @@ fn uncovered(clients: &[Client]) -> Vec<Uncovered> {
             product: product.to_string(),
             clients: names.len() as u64,
             fqdns: names.into_iter().take(10).map(str::to_string).collect(),
+        })
+        .collect()
+}
+
+/// The activation IDs the clients of `hosts` asked with that nothing names, sorted, with how
+/// many clients ask with each and the first of their names.
+pub fn unnamed(hosts: &[HostClients]) -> Vec<Unnamed> {
+    let mut by_id: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    let clients = hosts.iter().flat_map(|h| &h.clients);
+    for c in clients.filter(|c| c.product.is_none()) {
+        let entry = by_id
+            .entry(&c.activation_id)
+            .or_insert((0, c.fqdn.as_str()));
+        entry.0 += 1;
+        entry.1 = entry.1.min(c.fqdn.as_str());
+    }
+    by_id
+        .into_iter()
+        .map(|(id, (clients, example))| Unnamed {
+            activation_id: id.to_string(),
+            clients,
+            example: example.to_string(),
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! Loading collects every error it can find (each as `FILE:LINE:COL: message`) rather than
 //! stopping at the first, so one `kmsconf validate` run shows the whole list.
 
+mod activation_ids;
 mod adba;
 mod validate;
 mod winrm;
@@ -21,6 +22,7 @@ pub use crate::settings::{
 };
 use crate::settings::{Setting, SettingValue};
 use crate::Error;
+pub use activation_ids::{ActivationNames, AskedFor};
 pub use adba::{AdActivation, AdConfig, AdObjectConfig, LdapServer, LDAP_PORT};
 use kmsconf_engine::diagnostic::{Diagnostic, Location, Severity};
 use kmsconf_engine::secret::DeclaredSecret;
@@ -58,6 +60,8 @@ pub struct Config {
 pub struct FleetConfig {
     /// Client family ids of the coverage table, as written, without repeats.
     pub clients: Vec<String>,
+    /// `[fleet.activation_ids]`: what the clients asking with each activation ID are.
+    pub activation_ids: ActivationNames,
 }
 
 /// The desired state of one host.
@@ -351,6 +355,13 @@ pub const CONFIG_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limi
 };
 
 impl Config {
+    /// `[fleet.activation_ids]`, empty when the config has none.
+    pub fn activation_names(&self) -> &ActivationNames {
+        self.fleet
+            .as_ref()
+            .map_or(ActivationNames::none(), |f| &f.activation_ids)
+    }
+
     /// Reads and validates a config file. Errors hold every problem found, in file order.
     pub fn load(path: &Path) -> Result<Config, Error> {
         let bytes = kmsconf_engine::read::read_bounded(path, CONFIG_LIMIT)?;

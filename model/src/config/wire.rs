@@ -16,6 +16,7 @@ mod secrets;
 mod service;
 mod winrm;
 
+pub use crate::ids::{ProductId, Profile, RuleGroup};
 pub use adba::{ActivationObjectWire, ActiveDirectoryWire, AdActivation, AdGssWire};
 
 pub use secrets::{SecretReferenceWire, SecretWire};
@@ -23,7 +24,7 @@ pub use service::{PublishDomainDetail, PublishDomainWire, ServiceValueWire, Serv
 pub use winrm::{WinRmAuth, WinRmWire};
 
 /// A value with the byte range it came from in the config file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(transparent)]
 pub struct At<T>(pub toml::Spanned<T>);
 
@@ -86,7 +87,21 @@ pub struct FleetWire {
     #[serde(default)]
     #[schemars(extend("items" = { "enum": crate::coverage::client_ids() }))]
     pub clients: Vec<At<String>>,
+    /// The activation IDs your clients ask with (a client's `slmgr /dlv` shows its "Activation
+    /// ID"), each named by its edition (an id of `kmsconf client-script --list-editions`) or, for
+    /// a client of no listed edition, by the KMS host product that activates it (`windows`,
+    /// `office-2024`). `kmsconf clients` names each client's product by this table; kmsconf
+    /// ships none, as Microsoft publishes none.
+    #[serde(default)]
+    #[schemars(extend(
+        "propertyNames" = { "pattern": GUID_PATTERN },
+        "additionalProperties" = { "type": "string", "enum": super::ActivationNames::known_names() }
+    ))]
+    pub activation_ids: BTreeMap<At<String>, At<String>>,
 }
+
+/// An activation ID as `[fleet.activation_ids]` takes it: a GUID, braces allowed.
+pub const GUID_PATTERN: &str = "^(\\{[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\\}|[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})$";
 
 /// The desired state of one KMS host.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -262,199 +277,6 @@ pub struct FirewallWire {
     /// it is listed.
     #[schemars(length(min = 1), extend("uniqueItems" = true))]
     pub profiles: Option<At<Vec<At<Profile>>>>,
-}
-
-/// A Windows Firewall profile (the network a connection arrives on).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Deserialize,
-    JsonSchema,
-    serde::Serialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Profile {
-    /// A network where the host authenticates to its domain controller.
-    Domain,
-    /// A network the administrator marked private.
-    Private,
-    /// Any other network.
-    Public,
-}
-
-impl Profile {
-    pub const ALL: [Profile; 3] = [Self::Domain, Self::Private, Self::Public];
-
-    /// The id in the config: `domain`.
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::Domain => "domain",
-            Self::Private => "private",
-            Self::Public => "public",
-        }
-    }
-
-    /// The name Windows uses (`Set-NetFirewallRule -Profile Domain`, `netsh profile=domain`).
-    pub fn windows_name(self) -> &'static str {
-        match self {
-            Self::Domain => "Domain",
-            Self::Private => "Private",
-            Self::Public => "Public",
-        }
-    }
-
-    /// Reads Windows' `Profile` of a rule (`Domain, Private`, `Any`); `None` for a word it is not.
-    pub fn parse_windows(text: &str) -> Option<Vec<Profile>> {
-        let mut out = Vec::new();
-        for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            if word.eq_ignore_ascii_case("Any") {
-                return Some(Self::ALL.to_vec());
-            }
-            out.push(
-                Self::ALL
-                    .into_iter()
-                    .find(|p| p.windows_name().eq_ignore_ascii_case(word))?,
-            );
-        }
-        out.sort();
-        out.dedup();
-        Some(out)
-    }
-
-    /// A list as `Set-NetFirewallRule -Profile` takes it: `Domain,Private`.
-    pub fn windows_list(profiles: &[Profile]) -> String {
-        profiles
-            .iter()
-            .map(|p| p.windows_name())
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-}
-
-impl std::fmt::Display for Profile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-/// The built-in firewall rule groups kmsconf manages, by locale-independent id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Deserialize,
-    JsonSchema,
-    serde::Serialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuleGroup {
-    /// "Key Management Service" (group `@FirewallAPI.dll,-28002`: rules `SPPSVC-In-TCP` and
-    /// `SPPSVC-In-TCP-NoScope`, TCP 1688 in).
-    KeyManagementService,
-    /// "File and Printer Sharing" (group `@FirewallAPI.dll,-28502`: its inbound rules for SMB 445,
-    /// NetBIOS 137-139, ICMP echo, the print spooler, the RPC endpoint mapper and LLMNR 5355).
-    FileAndPrinterSharing,
-}
-
-impl RuleGroup {
-    pub const ALL: [RuleGroup; 2] = [Self::KeyManagementService, Self::FileAndPrinterSharing];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::KeyManagementService => "key-management-service",
-            Self::FileAndPrinterSharing => "file-and-printer-sharing",
-        }
-    }
-
-    /// The English display name of the group, as `netsh` and the guide use it.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Self::KeyManagementService => "Key Management Service",
-            Self::FileAndPrinterSharing => "File and Printer Sharing",
-        }
-    }
-}
-
-/// KMS host products kmsconf knows.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Deserialize,
-    JsonSchema,
-    serde::Serialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProductId {
-    Windows,
-    #[serde(rename = "office-2010")]
-    Office2010,
-    #[serde(rename = "office-2013")]
-    Office2013,
-    #[serde(rename = "office-2016")]
-    Office2016,
-    #[serde(rename = "office-2019")]
-    Office2019,
-    #[serde(rename = "office-2021")]
-    Office2021,
-    #[serde(rename = "office-2024")]
-    Office2024,
-}
-
-impl ProductId {
-    pub const ALL: [ProductId; 7] = [
-        Self::Windows,
-        Self::Office2010,
-        Self::Office2013,
-        Self::Office2016,
-        Self::Office2019,
-        Self::Office2021,
-        Self::Office2024,
-    ];
-
-    pub fn id(self) -> &'static str {
-        match self {
-            Self::Windows => "windows",
-            Self::Office2010 => "office-2010",
-            Self::Office2013 => "office-2013",
-            Self::Office2016 => "office-2016",
-            Self::Office2019 => "office-2019",
-            Self::Office2021 => "office-2021",
-            Self::Office2024 => "office-2024",
-        }
-    }
-
-    pub fn is_office(self) -> bool {
-        self != Self::Windows
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
-}
-
-impl fmt::Display for RuleGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id())
-    }
 }
 
 /// One KMS host product: its host key, license pack and activation.

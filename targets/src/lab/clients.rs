@@ -38,6 +38,10 @@ pub struct ClientRequest {
     /// The edition it asked for (`client-script --list-editions`); `None`: its product only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edition: Option<String>,
+    /// The activation ID its request carries (lower case), as a real client's would; `None`:
+    /// the lab's own ID of its edition or product ([`catalog::lab_activation_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_id: Option<String>,
 }
 
 /// How many distinct clients a KMS host product keeps: twice the highest threshold.
@@ -62,6 +66,8 @@ pub struct NewRequests {
     pub fqdn: Option<String>,
     /// The edition asked for (an id of the GVLK table, of `product`).
     pub edition: Option<String>,
+    /// The activation ID the requests carry instead of the lab's own (a GUID).
+    pub activation_id: Option<String>,
 }
 
 /// What the host did with new requests.
@@ -93,6 +99,8 @@ pub enum InvalidRequest {
     Cmid(#[from] InvalidCmid),
     #[error(transparent)]
     Fqdn(#[from] InvalidFqdn),
+    #[error("`{}` is not an activation ID: a GUID as a client's `slmgr /dlv` shows it, e.g. `3f2504e0-4f89-41d3-9a0c-0305e82c3301`", .0.escape_debug())]
+    ActivationId(String),
 }
 
 /// The host's clock for a local time.
@@ -107,6 +115,10 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
     }
     let fqdn = match &new.fqdn {
         Some(name) => Some(events::fqdn(name).ok_or_else(|| InvalidFqdn { fqdn: name.clone() })?),
+        None => None,
+    };
+    let activation_id = match &new.activation_id {
+        Some(id) => Some(events::guid(id).ok_or_else(|| InvalidRequest::ActivationId(id.clone()))?),
         None => None,
     };
     let at = host_now(file, local_now).saturating_sub(new.ago_seconds);
@@ -124,7 +136,8 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
     let required = catalog::product(new.product).map_or(5, |p| p.required_count as usize);
     let first = file.clients.len() as u64 + 1;
     for i in 0..new.count {
-        let n = file.clients.len() as u64 + u64::from(i);
+        // the requests before this call and this one's: `file.clients` grows as they are pushed
+        let n = first - 1 + u64::from(i);
         let cmid = new
             .cmid
             .clone()
@@ -152,6 +165,7 @@ pub fn add(file: &mut LabFile, new: &NewRequests, local_now: i64) -> Result<Adde
             failed: !serves,
             fqdn: Some(fqdn),
             edition: new.edition.clone(),
+            activation_id: activation_id.clone(),
         });
     }
     file.clients.sort_by_key(|r| r.at);
@@ -270,7 +284,10 @@ pub fn event_log(file: &LabFile, local_now: i64, query: &EventQuery) -> WireLog 
 /// A 12290 as Windows writes it, in the guide's field order.
 fn request_event(r: &ClientRequest) -> WireEvent {
     let edition = r.edition.as_deref().and_then(catalog::edition);
-    let activation_id = catalog::lab_activation_id(edition.map_or(r.product.id(), |e| &e.id));
+    let activation_id = r
+        .activation_id
+        .clone()
+        .unwrap_or_else(|| catalog::lab_activation_id(edition.map_or(r.product.id(), |e| &e.id)));
     let (status, minutes) = match r.status {
         LicenseStatus::Licensed => (1, 180 * 1440),
         LicenseStatus::Unlicensed => (0, 0),
@@ -389,6 +406,7 @@ mod tests {
             failed: false,
             fqdn: None,
             edition: None,
+            activation_id: None,
         }
     }
 
@@ -447,5 +465,45 @@ mod tests {
         assert!(check_cmid(&a).is_ok(), "{a}");
         assert_ne!(a, generated_cmid("h", 2));
         assert!(check_cmid("not-a-guid").is_err());
+    }
+
+    fn new(count: u32, activation_id: Option<&str>) -> NewRequests {
+        NewRequests {
+            product: ProductId::Windows,
+            count,
+            cmid: None,
+            ago_seconds: 0,
+            fqdn: None,
+            edition: Some("windows-enterprise".into()),
+            activation_id: activation_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn requests_carry_a_given_activation_id_and_generated_cmids_never_repeat() {
+        let mut file = LabFile::fresh(std::path::Path::new("kms01.json")).expect("fresh");
+        let now = 1_796_040_000;
+        add(&mut file, &new(3, None), now).expect("add");
+        add(
+            &mut file,
+            &new(2, Some("{00000000-0000-4000-8000-0000000000AB}")),
+            now,
+        )
+        .expect("add");
+        let cmids: std::collections::BTreeSet<&str> =
+            file.clients.iter().map(|r| r.cmid.as_str()).collect();
+        assert_eq!(cmids.len(), 5, "one CMID per generated client");
+        let ids: Vec<String> = file
+            .clients
+            .iter()
+            .map(|r| request_event(r).properties[8].clone())
+            .collect();
+        let lab = catalog::lab_activation_id("windows-enterprise");
+        assert_eq!(ids.iter().filter(|id| **id == lab).count(), 3);
+        let given = "00000000-0000-4000-8000-0000000000ab";
+        assert_eq!(ids.iter().filter(|id| *id == given).count(), 2);
+        let refused = add(&mut file, &new(1, Some("1234567890")), now);
+        assert!(matches!(refused, Err(InvalidRequest::ActivationId(_))));
+        assert_eq!(file.clients.len(), 5);
     }
 }

@@ -517,6 +517,7 @@ fn clones_are_logged_as_12290_events_within_the_bounds() {
             ago_seconds: ago,
             fqdn: fqdn.map(Into::into),
             edition: Some(edition.into()),
+            activation_id: None,
         };
     let cmid = "e5c98033-aab6-4d0b-9af9-1d399597dd56";
     let clones = new(3, Some(cmid), None, "windows-enterprise", 3600);

@@ -74,7 +74,13 @@ fn clones_count_once_and_are_named_as_duplicates() {
         DAY,
         0,
     ));
-    let h = summarize("kms01", &kms_host(), &log(list), NOW - 30 * DAY);
+    let h = summarize(
+        "kms01",
+        &kms_host(),
+        &log(list),
+        NOW - 30 * DAY,
+        ActivationNames::none(),
+    );
     assert_eq!(h.requests, 6);
     assert_eq!(h.clients.len(), 5);
     let w = &h.products[0];
@@ -134,6 +140,7 @@ fn products_the_host_does_not_serve_and_unknown_ids_are_apart() {
         &kms_host(),
         &log(vec![office, stranger, old]),
         NOW - 30 * DAY,
+        ActivationNames::none(),
     );
     assert_eq!(
         h.requests, 2,
@@ -165,7 +172,13 @@ fn the_daily_count_keeps_30_days_and_caps_at_50() {
             )
         })
         .collect();
-    let h = summarize("kms01", &kms_host(), &log(list), NOW - 60 * DAY);
+    let h = summarize(
+        "kms01",
+        &kms_host(),
+        &log(list),
+        NOW - 60 * DAY,
+        ActivationNames::none(),
+    );
     let daily = &h.products[0].daily;
     let at_45 = daily
         .iter()
@@ -178,4 +191,105 @@ fn the_daily_count_keeps_30_days_and_caps_at_50() {
         "forgotten after 30 days"
     );
     assert_eq!(day_start(NOW) % DAY, 0);
+}
+
+/// Made-up activation IDs, as a real host's clients would ask with: no lab ID names them.
+const FAKE_ENTERPRISE: &str = "00000000-0000-4000-8000-000000000001";
+const FAKE_OFFICE: &str = "00000000-0000-4000-8000-000000000002";
+const FAKE_UNNAMED: &str = "00000000-0000-4000-8000-000000000003";
+
+fn real_ids() -> Vec<RequestEvent> {
+    let ids = [FAKE_ENTERPRISE, FAKE_ENTERPRISE, FAKE_OFFICE, FAKE_UNNAMED];
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let mut r = request(
+                &format!("{i:08x}-2222-3333-4444-555555555555"),
+                &format!("pc-{i}.corp"),
+                "windows-enterprise",
+                60,
+                0,
+            );
+            r.activation_id = id.to_string();
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn named_ids_split_the_products_and_only_a_named_product_is_uncovered() {
+    let unnamed_run = summarize(
+        "kms01",
+        &kms_host(),
+        &log(real_ids()),
+        NOW - 30 * DAY,
+        ActivationNames::none(),
+    );
+    let labels: Vec<&str> = unnamed_run
+        .products
+        .iter()
+        .map(|p| p.product.as_str())
+        .collect();
+    assert_eq!(labels, ["unknown"]);
+    assert!(unnamed_run.uncovered.is_empty());
+    let ids: Vec<String> = unnamed(&[unnamed_run])
+        .into_iter()
+        .map(|u| u.activation_id)
+        .collect();
+    assert_eq!(ids, [FAKE_ENTERPRISE, FAKE_OFFICE, FAKE_UNNAMED]);
+
+    let mut names = ActivationNames::default();
+    assert!(names.insert(FAKE_ENTERPRISE, "windows-enterprise"));
+    assert!(names.insert(&FAKE_OFFICE.to_ascii_uppercase(), "office-2024"));
+    let h = summarize(
+        "kms01",
+        &kms_host(),
+        &log(real_ids()),
+        NOW - 30 * DAY,
+        &names,
+    );
+    let counts: Vec<(&str, u64)> = h
+        .products
+        .iter()
+        .map(|p| (p.product.as_str(), p.distinct_clients))
+        .collect();
+    assert_eq!(counts, [("office-2024", 1), ("unknown", 1), ("windows", 2)]);
+    let pc0 = h
+        .clients
+        .iter()
+        .find(|c| c.fqdn == "pc-0.corp")
+        .expect("pc-0");
+    assert_eq!(
+        (
+            pc0.product.as_deref(),
+            pc0.edition.as_deref(),
+            pc0.uncovered
+        ),
+        (Some("windows"), Some("windows-enterprise"), false)
+    );
+    // the host is a KMS host for Windows only: the Office client is uncovered, the unknown not
+    assert_eq!(h.uncovered.len(), 1);
+    assert_eq!(
+        (
+            h.uncovered[0].product.as_str(),
+            h.uncovered[0].fqdns.clone()
+        ),
+        ("office-2024", vec!["pc-2.corp".to_string()])
+    );
+    let pc3 = h
+        .clients
+        .iter()
+        .find(|c| c.fqdn == "pc-3.corp")
+        .expect("pc-3");
+    assert!(pc3.product.is_none() && !pc3.uncovered);
+    let left = unnamed(&[h.clone(), h]);
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (
+            left[0].activation_id.as_str(),
+            left[0].clients,
+            left[0].example.as_str()
+        ),
+        (FAKE_UNNAMED, 2, "pc-3.corp")
+    );
 }

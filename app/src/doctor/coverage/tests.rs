@@ -23,6 +23,7 @@ fn host(os: &str, keys: &[(ProductId, Option<&str>, LicenseStatus)]) -> HostStat
 fn fleet(clients: &[&str]) -> FleetConfig {
     FleetConfig {
         clients: clients.iter().map(|c| c.to_string()).collect(),
+        activation_ids: Default::default(),
     }
 }
 
