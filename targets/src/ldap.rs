@@ -8,6 +8,7 @@ mod connection;
 pub mod locate;
 mod message;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kmsconf_model::adba::{self, ActivationObject, AdState};
@@ -62,21 +63,25 @@ pub struct Directory {
     credentials: kmsconf_gssapi::Credentials,
 }
 
-/// Where a [`Directory`] binds: the declared server, or the domain controllers DNS named.
+/// Where a [`Directory`] binds: the declared server, or the domain controllers DNS names for
+/// the principal's domain, looked up at the first bind, within its deadline, and kept.
 enum Servers {
     Declared(Candidate),
-    Located(locate::Located),
+    Located {
+        dns: Option<String>,
+        found: OnceLock<locate::Located>,
+    },
 }
 
 impl Directory {
-    /// Takes the Kerberos credentials `cfg` names and, when it names no server, finds the
-    /// domain controllers in DNS (`dns`: `[dns] server`); nothing is sent to a DC yet.
+    /// Takes the Kerberos credentials `cfg` names; when it names no server, the first bind
+    /// finds the domain controllers in DNS (`dns`: `[dns] server`). Nothing is sent yet.
     pub fn open(cfg: &AdConfig, dns: Option<&str>) -> Result<Self, Error> {
         Self::new(&Bind::of(cfg, dns))
     }
 
-    /// Takes the Kerberos credentials of `bind` and, without a server, finds the domain
-    /// controllers in DNS; nothing is sent to a DC yet.
+    /// Takes the Kerberos credentials of `bind`; without a server, the first bind finds the
+    /// domain controllers in DNS. Nothing is sent yet.
     pub fn new(bind: &Bind) -> Result<Self, Error> {
         let wanted = bind
             .principal
@@ -101,14 +106,10 @@ impl Directory {
                     addresses: Vec::new(),
                 })
             }
-            None => {
-                let found =
-                    locate::locate(&identity, bind.dns.as_deref()).map_err(|e| Error::Locate {
-                        identity: identity.clone(),
-                        source: Box::new(e),
-                    })?;
-                Servers::Located(found)
-            }
+            None => Servers::Located {
+                dns: bind.dns.clone(),
+                found: OnceLock::new(),
+            },
         };
         Ok(Self {
             servers,
@@ -132,7 +133,8 @@ impl Directory {
 
     /// A bound session, and the `host:port` of the server it is with; every read of it within
     /// `timeout`. Domain controllers found in DNS are tried in order until one connects and
-    /// binds, all within `timeout`; each failure is logged, and all of them are the error.
+    /// binds; the DNS lookups (at the first bind), the connects and the binds all end within
+    /// `timeout`. Each failure is logged, and all of them are the error.
     pub fn bind(&self, timeout: Duration) -> Result<(Connection<'_>, String), Error> {
         let deadline = Instant::now() + timeout;
         let found = match &self.servers {
@@ -142,7 +144,17 @@ impl Directory {
                     .map(|c| (c, dc.server()))
                     .map_err(|e| self.error(&dc.server(), e))
             }
-            Servers::Located(found) => found,
+            Servers::Located { dns, found } => match found.get() {
+                Some(found) => found,
+                None => {
+                    let located = locate::locate(&self.identity, dns.as_deref(), deadline)
+                        .map_err(|e| Error::Locate {
+                            identity: self.identity.clone(),
+                            source: Box::new(e),
+                        })?;
+                    found.get_or_init(|| located)
+                }
+            },
         };
         let all = &found.candidates;
         let mut tried = Vec::new();
@@ -233,7 +245,7 @@ impl Directory {
             objects,
             located: match &self.servers {
                 Servers::Declared(_) => None,
-                Servers::Located(found) => Some(found.location.clone()),
+                Servers::Located { found, .. } => found.get().map(|f| f.location.clone()),
             },
         })
     }

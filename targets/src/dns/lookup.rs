@@ -1,14 +1,16 @@
 //! Plain lookups for a client that finds a service through DNS (the domain controller of
 //! `[active_directory]`): one SRV RRset and the addresses of its targets, from whatever server
-//! answers, authoritative or a recursive resolver. Nothing here orders the records: the caller
-//! does, by the rules of the service it looks for.
+//! answers, authoritative or a recursive resolver, each lookup ended by the caller's deadline
+//! (the run's). Nothing here orders the records: the caller does, by the rules of the service
+//! it looks for.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-use super::protocol::{exchange_all, fqdn, plain};
+use super::protocol::{exchange_all_by, fqdn, plain};
 use super::socket;
 use super::DnsError;
 
@@ -23,11 +25,15 @@ pub struct ServiceRecord {
 }
 
 /// The SRV records of `name` on `server` (`host[:port]`); empty when the name has none
-/// (NXDOMAIN, or NOERROR without one).
-pub fn service_records(server: &str, name: &str) -> Result<Vec<ServiceRecord>, DnsError> {
+/// (NXDOMAIN, or NOERROR without one). No answer by `deadline` is an error.
+pub fn service_records(
+    server: &str,
+    name: &str,
+    deadline: Instant,
+) -> Result<Vec<ServiceRecord>, DnsError> {
     let address = socket::resolve(server)?;
     let query = Query::query(fqdn(name)?, RecordType::SRV);
-    let answers = exchange_all(address, &[query])?;
+    let answers = exchange_all_by(address, &[query], Some(deadline))?;
     let answer = answers.first().ok_or(DnsError::Truncated)?;
     check(answer, || format!("`{name}` SRV"))?;
     let owner = name.trim_end_matches('.').to_ascii_lowercase();
@@ -48,8 +54,13 @@ pub fn service_records(server: &str, name: &str) -> Result<Vec<ServiceRecord>, D
 }
 
 /// The A and AAAA addresses of each of `names` on `server`, in one set of queries; a name the
-/// server knows nothing of gets none. A resolver's answer that follows a CNAME counts.
-pub fn addresses(server: &str, names: &[String]) -> Result<Vec<Vec<IpAddr>>, DnsError> {
+/// server knows nothing of gets none. A resolver's answer that follows a CNAME counts. No
+/// answer by `deadline` is an error.
+pub fn addresses(
+    server: &str,
+    names: &[String],
+    deadline: Instant,
+) -> Result<Vec<Vec<IpAddr>>, DnsError> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -60,7 +71,7 @@ pub fn addresses(server: &str, names: &[String]) -> Result<Vec<Vec<IpAddr>>, Dns
             queries.push(Query::query(fqdn(name)?, kind));
         }
     }
-    let answers = exchange_all(address, &queries)?;
+    let answers = exchange_all_by(address, &queries, Some(deadline))?;
     let mut out = Vec::new();
     for (name, pair) in names.iter().zip(answers.chunks(2)) {
         let mut found = Vec::new();

@@ -12,7 +12,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, TSigner};
 use kmsconf_model::config::TsigAlgorithm;
 use kmsconf_model::dns::{srv_name, SrvRecord, TsigCredentials, ZoneUpdate};
 
-use super::socket::{tcp_exchange, UdpLink};
+use super::socket::{tcp_exchange, tcp_exchange_by, UdpLink};
 use crate::error::dns::{DnsError, StrayReply, TSIG_FUDGE};
 
 /// How long each UDP try waits for the answers still missing; the last one ends the wait.
@@ -43,17 +43,33 @@ pub(super) fn exchange_all(
     address: SocketAddr,
     queries: &[Query],
 ) -> Result<Vec<Message>, DnsError> {
+    exchange_all_by(address, queries, None)
+}
+
+/// [`exchange_all`], ended by `deadline` too where there is one: each UDP try waits at most
+/// until then, no try starts after it, and a truncated answer's TCP exchange ends by it.
+pub(super) fn exchange_all_by(
+    address: SocketAddr,
+    queries: &[Query],
+    deadline: Option<Instant>,
+) -> Result<Vec<Message>, DnsError> {
     let links = [UdpLink::connect(address)?, UdpLink::open(address)?];
     let (ids, messages) = encode_queries(queries)?;
-    let (answers, stray) = collect_over_udp(&links, queries, &ids, &messages)?;
+    let collected = collect_over_udp(&links, queries, &ids, &messages, deadline)?;
     let mut out = Vec::new();
-    for (i, answer) in answers.into_iter().enumerate() {
+    for (i, answer) in collected.answers.into_iter().enumerate() {
         let Some(answer) = answer else {
-            return Err(no_answer(address, stray, links[1].foreign()));
+            if collected.cut {
+                return Err(DnsError::Deadline {
+                    address,
+                    tries: collected.tries,
+                });
+            }
+            return Err(no_answer(address, collected.stray, links[1].foreign()));
         };
         if answer.metadata.truncation {
             tracing::debug!(%address, "answer truncated over UDP; asking again over TCP");
-            let bytes = tcp_exchange(address, &messages[i])?;
+            let bytes = tcp_exchange_by(address, &messages[i], deadline)?;
             let mut slot = [None];
             let _ = match_answer(&bytes, &queries[i..=i], &ids[i..=i], &mut slot);
             let [full] = slot;
@@ -116,26 +132,34 @@ fn no_answer(
 /// The UDP tries: each sends the queries still unanswered and waits its time for their answers,
 /// the first over the connected socket of `links` (a closed port is said at once), the others
 /// over the open one (a reply from another address or port is seen, and counted).
-/// `None` where no answer came; and what the first reply that answered no query was.
+/// No try starts after `deadline`, and none waits past it.
 fn collect_over_udp(
     links: &[UdpLink; 2],
     queries: &[Query],
     ids: &[u16],
     messages: &[Vec<u8>],
-) -> Result<(Vec<Option<Message>>, Option<StrayReply>), DnsError> {
+    deadline: Option<Instant>,
+) -> Result<Collected, DnsError> {
     let mut answers: Vec<Option<Message>> = vec![None; queries.len()];
     let mut stray = None;
+    let mut tries = 0;
     let mut buffer = vec![0u8; 65535];
+    let passed = || deadline.is_some_and(|d| Instant::now() >= d);
     for (n, wait) in UDP_TRIES.into_iter().enumerate() {
+        if passed() {
+            break;
+        }
         let link = &links[usize::from(n > 0)];
         for (i, bytes) in messages.iter().enumerate() {
             if answers[i].is_none() {
                 link.send(bytes)?;
             }
         }
-        let deadline = Instant::now() + wait;
+        tries += 1;
+        let until = Instant::now() + wait;
+        let until = deadline.map_or(until, |d| until.min(d));
         while answers.iter().any(Option::is_none) {
-            let Some(bytes) = link.receive(&mut buffer, deadline)? else {
+            let Some(bytes) = link.receive(&mut buffer, until)? else {
                 break;
             };
             if let Err(what) = match_answer(bytes, queries, ids, &mut answers) {
@@ -146,7 +170,22 @@ fn collect_over_udp(
             break;
         }
     }
-    Ok((answers, stray))
+    let cut = answers.iter().any(Option::is_none) && passed();
+    Ok(Collected {
+        answers,
+        stray,
+        tries,
+        cut,
+    })
+}
+
+/// What the UDP tries collected: `None` where no answer came; what the first reply that
+/// answered no query was; how many tries went out; whether the deadline ended them.
+struct Collected {
+    answers: Vec<Option<Message>>,
+    stray: Option<StrayReply>,
+    tries: usize,
+    cut: bool,
 }
 
 /// A non-recursive query with EDNS, with an ID none of `taken` has.

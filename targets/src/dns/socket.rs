@@ -132,48 +132,72 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 /// One message over TCP (two-byte length prefix, RFC 1035 section 4.2.2) and its answer.
 pub(super) fn tcp_exchange(address: SocketAddr, message: &[u8]) -> Result<Vec<u8>, SocketError> {
-    TcpLink::connect(address)?.exchange(message)
+    tcp_exchange_by(address, message, None)
+}
+
+/// [`tcp_exchange`], ended by `deadline` too where there is one (the run's, for a lookup that
+/// is part of a longer session).
+pub(super) fn tcp_exchange_by(
+    address: SocketAddr,
+    message: &[u8],
+    deadline: Option<Instant>,
+) -> Result<Vec<u8>, SocketError> {
+    let limit = deadline.map_or(TCP_TIMEOUT, |d| {
+        d.saturating_duration_since(Instant::now()).min(TCP_TIMEOUT)
+    });
+    if limit.is_zero() {
+        return Err(SocketError::TcpTimeout { seconds: 0 });
+    }
+    TcpLink::connect_within(address, limit)?.exchange(message)
 }
 
 /// A TCP connection to the server that carries several messages in turn, as a GSS-TSIG
 /// negotiation and the updates signed with it do.
 pub(super) struct TcpLink {
     stream: TcpStream,
+    /// The limit on the connect, and then on each message and its answer.
+    limit: Duration,
 }
 
 impl TcpLink {
     pub(super) fn connect(address: SocketAddr) -> Result<Self, SocketError> {
-        let stream = TcpStream::connect_timeout(&address, TCP_TIMEOUT).map_err(|source| {
+        Self::connect_within(address, TCP_TIMEOUT)
+    }
+
+    /// A connection made within `limit`, whose exchanges each end within `limit` too.
+    fn connect_within(address: SocketAddr, limit: Duration) -> Result<Self, SocketError> {
+        let stream = TcpStream::connect_timeout(&address, limit).map_err(|source| {
             if is_timeout(&source) {
                 SocketError::TcpConnectTimeout {
                     address,
-                    seconds: TCP_TIMEOUT.as_secs(),
+                    seconds: whole_seconds(limit),
                 }
             } else {
                 SocketError::TcpConnect { address, source }
             }
         })?;
-        Ok(Self { stream })
+        Ok(Self { stream, limit })
     }
 
-    /// Sends one message and reads one answer, both within [`TCP_TIMEOUT`] from now.
+    /// Sends one message and reads one answer, both within the link's limit from now.
     pub(super) fn exchange(&mut self, message: &[u8]) -> Result<Vec<u8>, SocketError> {
         let length = u16::try_from(message.len()).map_err(|_| SocketError::TooLong {
             length: message.len(),
         })?;
-        let deadline = Instant::now() + TCP_TIMEOUT;
+        let limit = self.limit;
+        let deadline = Instant::now() + limit;
         let mut framed = length.to_be_bytes().to_vec();
         framed.extend_from_slice(message);
         let lost = |e: std::io::Error| {
             if is_timeout(&e) {
                 SocketError::TcpTimeout {
-                    seconds: TCP_TIMEOUT.as_secs(),
+                    seconds: whole_seconds(limit),
                 }
             } else {
                 SocketError::TcpLost(e)
             }
         };
-        let _ = self.stream.set_write_timeout(Some(TCP_TIMEOUT));
+        let _ = self.stream.set_write_timeout(Some(limit));
         self.stream.write_all(&framed).map_err(|e| {
             if is_timeout(&e) {
                 lost(e)
@@ -187,6 +211,11 @@ impl TcpLink {
         read_exact_by(&mut self.stream, &mut answer, deadline).map_err(lost)?;
         Ok(answer)
     }
+}
+
+/// `limit` in whole seconds, rounded up: what messages name.
+fn whole_seconds(limit: Duration) -> u64 {
+    limit.as_secs() + u64::from(limit.subsec_nanos() > 0)
 }
 
 #[cfg(test)]

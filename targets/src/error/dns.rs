@@ -62,6 +62,9 @@ pub enum DnsError {
         seconds: u64,
         tries: usize,
     },
+    /// The run's deadline passed before an answer came over UDP, after `tries` tries.
+    #[error("it did not answer before the run's deadline ({tries} tries over UDP to {address})")]
+    Deadline { address: SocketAddr, tries: usize },
     /// No answer came over UDP after every try, but replies that answer no query did: the
     /// first of them is `stray` (a reply with an ID no query had, or about another question).
     #[error("it did not answer within {seconds} seconds ({tries} tries over UDP to {address}); what came back answered no query: {stray}")]

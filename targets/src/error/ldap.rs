@@ -86,9 +86,11 @@ pub enum LocateError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("DNS server `{dns}`: {source}")]
+    /// A lookup for the domain controllers of `name` (the SRV name) failed.
+    #[error("DNS server `{dns}`, looking up `{name}`: {source}")]
     Dns {
         dns: String,
+        name: String,
         source: Box<super::dns::DnsError>,
     },
     #[error("no `{name}` SRV record on {dns}: set `server = \"ldap://…\"`")]

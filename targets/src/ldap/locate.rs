@@ -2,10 +2,12 @@
 //! realm of the bind identity, lowercased; its DCs are the targets of the
 //! `_ldap._tcp.dc._msdcs.<domain>` SRV records (MS-ADTS 6.3.6.1), asked of `[dns] server` when
 //! the config declares one, else of the first `nameserver` in `/etc/resolv.conf`. The targets'
-//! addresses come from the same DNS server. The caller tries them in the order given here.
+//! addresses come from the same DNS server, all by the run's deadline. The caller tries them
+//! in the order given here.
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Instant;
 
 use kmsconf_model::adba::{dc_srv_name, DcLocation};
 
@@ -97,15 +99,21 @@ pub fn order(mut records: Vec<ServiceRecord>) -> Vec<ServiceRecord> {
     records
 }
 
-/// The domain controllers of `principal`'s domain, from DNS server `dns` (or the system's).
-pub fn locate(principal: &str, dns: Option<&str>) -> Result<Located, LocateError> {
+/// The domain controllers of `principal`'s domain, from DNS server `dns` (or the system's),
+/// with every lookup answered by `deadline`.
+pub fn locate(
+    principal: &str,
+    dns: Option<&str>,
+    deadline: Instant,
+) -> Result<Located, LocateError> {
     let name = dc_srv_name(&domain_of(principal)?);
     let server = dns_server(dns, &name)?;
     let dns_error = |source| LocateError::Dns {
         dns: server.clone(),
+        name: name.clone(),
         source: Box::new(source),
     };
-    let records = lookup::service_records(&server, &name).map_err(dns_error)?;
+    let records = lookup::service_records(&server, &name, deadline).map_err(dns_error)?;
     let offered = !records.is_empty();
     let records = order(records);
     if records.is_empty() {
@@ -117,7 +125,7 @@ pub fn locate(principal: &str, dns: Option<&str>) -> Result<Located, LocateError
         });
     }
     let names: Vec<String> = records.iter().map(|r| r.target.clone()).collect();
-    let addresses = lookup::addresses(&server, &names).map_err(dns_error)?;
+    let addresses = lookup::addresses(&server, &names, deadline).map_err(dns_error)?;
     let candidates = records
         .into_iter()
         .zip(addresses)
@@ -203,6 +211,33 @@ mod tests {
             dns_server(Some("127.0.0.2:5353"), "x").ok().as_deref(),
             Some("127.0.0.2:5353")
         );
+    }
+
+    /// A DNS server that takes the queries and never answers: the lookup ends at the run's
+    /// deadline (3 s, before the client's own 5 s of UDP tries), naming the server and the SRV
+    /// name. The bound is loose: the machine running the tests may be loaded.
+    #[test]
+    fn a_dns_server_that_never_answers_fails_by_the_deadline_naming_it_and_the_srv_name() {
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let server = silent.local_addr().expect("address").to_string();
+        let within = std::time::Duration::from_secs(3);
+        let started = Instant::now();
+        let e = locate("svc@CORP.EXAMPLE", Some(&server), started + within).expect_err("no answer");
+        let took = started.elapsed();
+        assert!(
+            took < within + std::time::Duration::from_secs(5),
+            "{took:?}"
+        );
+        assert!(took >= within, "ended before the deadline: {took:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("DNS server `{server}`, looking up `_ldap._tcp.dc._msdcs.corp.example`: it did not answer before the run's deadline (")),
+            "{text}"
+        );
+        // how many of the 1 s, 2 s, 2 s tries went out depends on the machine's load
+        assert!(text.ends_with(&format!(" over UDP to {server})")), "{text}");
+        assert!(e.is_dns());
+        drop(silent);
     }
 
     #[test]
