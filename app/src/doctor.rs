@@ -67,6 +67,8 @@ pub const WINDOWS_FACTS: &str = "windows-facts";
 pub const ADBA_CONTAINER: &str = "adba-container";
 pub const ADBA_DUPLICATES: &str = "adba-duplicates";
 pub const ADBA_STALE: &str = "adba-stale";
+/// A declared activation object the directory does not hold yet (one warning per object).
+pub const ADBA_MISSING: &str = "adba-missing";
 /// `[fleet] clients`: each family is activated by a present, licensed KMS host key.
 pub const CLIENT_COVERAGE: &str = "client-coverage";
 /// From the KMS host's event log: cloned images, an idle host, DNS publishing, the service.
@@ -125,7 +127,7 @@ pub struct Check {
             GRACE_PERIOD, COUNT_THRESHOLD, REARM_COUNT, SERVICE_RESTART, DNS_SRV, PORT_CLOSED,
             NO_HOST_KEY, DNS_UNPUBLISHED, WINDOWS_FACTS, ADBA_CONTAINER, ADBA_DUPLICATES,
             ADBA_STALE, CLIENT_COVERAGE, CMID_DUPLICATES, KMS_IDLE, DNS_PUBLISHING,
-            SERVICE_RUNNING, EVENT_LOG, WINRM_SERVICE
+            SERVICE_RUNNING, EVENT_LOG, WINRM_SERVICE, ADBA_MISSING
         ])
     )]
     pub check: &'static str,

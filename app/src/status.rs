@@ -8,7 +8,10 @@ use kmsconf_targets::Connect;
 use crate::session;
 use crate::Error;
 
-pub use status::{AdObjectStatus, AdStatus, HostStatus, KeyCoverage, ProductStatus, ServiceStatus};
+pub use status::{
+    AdMissingStatus, AdObjectStatus, AdStatus, HostStatus, KeyCoverage, ProductStatus,
+    ServiceStatus,
+};
 
 /// Every selected host's status, and the lab hosts the discovery created.
 #[derive(Debug, Clone)]

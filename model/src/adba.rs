@@ -1,8 +1,9 @@
 //! Active Directory-based activation (ADBA): the activation objects (class
 //! `msSPP-ActivationObject`) a forest keeps under `CN=Activation Objects,CN=Microsoft SPP,
 //! CN=Services,CN=Configuration,<forest root>`, as discovery reads them over LDAP, and how they
-//! compare with what `[active_directory]` declares. Only Windows' licensing service creates an
-//! object; kmsconf reads them, and deletes one by its exact DN.
+//! compare with what `[active_directory]` declares (and what makes a missing one exist). Only
+//! Windows' licensing service creates an object; kmsconf reads them, and deletes one by its
+//! exact DN.
 
 use std::fmt;
 
@@ -186,9 +187,92 @@ pub fn diff(declared: &[(String, String)], objects: &[ActivationObject]) -> AdDi
     out
 }
 
+/// Whether a phone object's confirmation ID is there to use now (its variable or file holds
+/// one); an unset variable or an empty file means "not phoned yet". Never its value.
+pub fn confirmation_id_available(o: &crate::config::AdObjectConfig) -> bool {
+    o.confirmation_id
+        .as_ref()
+        .is_some_and(|c| c.source.is_available())
+}
+
+/// What makes a declared object that the directory lacks exist, as `status` and `doctor` say
+/// it: apply through its `via` host (online, or by phone with the confirmation ID at hand), or
+/// for a phone object still pending, the installation ID from `kmsconf plan` and then the
+/// confirmation ID the activation line gives.
+pub fn next_step(o: &crate::config::AdObjectConfig) -> String {
+    let via = &o.via;
+    match (o.activation, &o.confirmation_id) {
+        (crate::config::AdActivation::Online, _) => format!("`kmsconf apply` creates it through host `{via}` (`slmgr.vbs /ad-activation-online`)"),
+        (crate::config::AdActivation::Phone, Some(c)) if confirmation_id_available(o) => format!("`kmsconf apply` creates it through host `{via}` from the confirmation ID in {}", c.source.describe()),
+        (crate::config::AdActivation::Phone, Some(c)) => format!("get the installation ID with `kmsconf plan` (host `{via}` generates it), call the activation line with it, then put the confirmation ID in {} and run `kmsconf apply`", c.source.describe()),
+        (crate::config::AdActivation::Phone, None) => format!("get the installation ID with `kmsconf plan` (host `{via}` generates it), call the activation line with it, then set `confirmation_id` and run `kmsconf apply`"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn phone(cid: Option<kmsconf_engine::secret::SecretSource>) -> crate::config::AdObjectConfig {
+        let here = kmsconf_engine::diagnostic::Location {
+            file: "kmsconf.toml".into(),
+            line: 1,
+            column: 1,
+        };
+        let secret = |source| kmsconf_engine::secret::DeclaredSecret {
+            source,
+            declared_at: here.clone(),
+        };
+        let literal = |text: &str| {
+            kmsconf_engine::secret::SecretSource::Literal(kmsconf_engine::secret::Secret::new(text))
+        };
+        crate::config::AdObjectConfig {
+            name: "WS".into(),
+            host_key: secret(literal("BCDFG-HJKMP-QRTVW-XY234-6789B")),
+            via: "kms01".into(),
+            activation: crate::config::AdActivation::Phone,
+            confirmation_id: cid.map(secret),
+            declared_at: here.clone(),
+        }
+    }
+
+    #[test]
+    fn the_next_step_is_apply_or_for_a_pending_phone_object_the_installation_id_first() {
+        use kmsconf_engine::secret::{Secret, SecretSource};
+        let mut online = phone(None);
+        online.activation = crate::config::AdActivation::Online;
+        assert_eq!(
+            next_step(&online),
+            "`kmsconf apply` creates it through host `kms01` (`slmgr.vbs /ad-activation-online`)"
+        );
+        let pending = phone(None);
+        assert!(!confirmation_id_available(&pending));
+        assert_eq!(
+            next_step(&pending),
+            "get the installation ID with `kmsconf plan` (host `kms01` generates it), call the activation line with it, then set `confirmation_id` and run `kmsconf apply`"
+        );
+        let cid = "123450-".repeat(7) + "123450";
+        let ready = phone(Some(SecretSource::Literal(Secret::new(&cid))));
+        assert!(confirmation_id_available(&ready));
+        let step = next_step(&ready);
+        assert!(
+            step.starts_with(
+                "`kmsconf apply` creates it through host `kms01` from the confirmation ID in"
+            ) && !step.contains(&cid),
+            "{step}"
+        );
+        // a variable that is not set is "not phoned yet", and named
+        let unset = phone(Some(SecretSource::Env(
+            "KMSCONF_TEST_ADBA_CID_UNSET".into(),
+        )));
+        assert!(!confirmation_id_available(&unset));
+        assert!(
+            next_step(&unset)
+                .contains("put the confirmation ID in env `KMSCONF_TEST_ADBA_CID_UNSET`"),
+            "{}",
+            next_step(&unset)
+        );
+    }
 
     fn object(dn: &str, sku: &str, partial: &str) -> ActivationObject {
         ActivationObject {

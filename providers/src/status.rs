@@ -53,6 +53,9 @@ pub struct AdStatus {
     /// Whether the container exists.
     pub container: bool,
     pub objects: Vec<AdObjectStatus>,
+    /// Declared activation objects the directory does not hold (matched by the last five
+    /// characters of their host keys); a key that cannot be read now is not looked for.
+    pub missing: Vec<AdMissingStatus>,
     /// Set when the directory could not be read; every other observed field is then empty.
     pub error: Option<HostFailure>,
 }
@@ -67,6 +70,62 @@ pub struct AdObjectStatus {
     pub partial_key: String,
     /// The name of the declared object whose host key ends the same; `None`: undeclared.
     pub declared_as: Option<String>,
+}
+
+/// A declared activation object the directory does not hold yet.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AdMissingStatus {
+    /// The declared name.
+    pub name: String,
+    /// The host whose licensing service creates it.
+    pub via: String,
+    /// The last five characters of its host key.
+    pub partial_key: String,
+    pub activation: kmsconf_model::config::AdActivation,
+    /// `phone` only: whether the confirmation ID's variable or file holds one now (never its
+    /// value); `false` means the phone activation is pending. Null for `online`.
+    pub confirmation_id_available: Option<bool>,
+    /// What to do next: `kmsconf apply`, or for a pending phone activation the installation ID
+    /// from `kmsconf plan` and the confirmation ID.
+    pub next_step: String,
+}
+
+impl AdMissingStatus {
+    /// Each declared object of `cfg` with no object in `state`, in declaration order.
+    pub fn of(
+        cfg: &kmsconf_model::config::AdConfig,
+        state: &kmsconf_model::adba::AdState,
+    ) -> Vec<Self> {
+        use kmsconf_model::config::AdActivation;
+        let (declared, _) = kmsconf_model::adba::declared(cfg);
+        let missing = kmsconf_model::adba::diff(&declared, &state.objects).missing;
+        cfg.objects
+            .iter()
+            .filter(|o| missing.contains(&o.name))
+            .map(|o| Self {
+                name: o.name.clone(),
+                via: o.via.clone(),
+                partial_key: declared
+                    .iter()
+                    .find(|(n, _)| n == &o.name)
+                    .map_or_else(String::new, |(_, p)| p.clone()),
+                activation: o.activation,
+                confirmation_id_available: (o.activation == AdActivation::Phone)
+                    .then(|| kmsconf_model::adba::confirmation_id_available(o)),
+                next_step: kmsconf_model::adba::next_step(o),
+            })
+            .collect()
+    }
+
+    /// The human words for its state: `missing`, or `missing: phone activation pending`
+    /// while no confirmation ID is at hand.
+    pub fn state_text(&self) -> &'static str {
+        match self.confirmation_id_available {
+            Some(false) => "missing: phone activation pending (no confirmation ID yet)",
+            Some(true) => "missing: phone activation (confirmation ID available)",
+            None => "missing",
+        }
+    }
 }
 
 impl AdStatus {
@@ -86,6 +145,7 @@ impl AdStatus {
                     container_dn: None,
                     container: false,
                     objects: Vec::new(),
+                    missing: Vec::new(),
                     error: Some(e),
                 }
             }
@@ -112,6 +172,7 @@ impl AdStatus {
             container_dn: Some(state.container_dn()),
             container: state.container,
             objects,
+            missing: AdMissingStatus::of(cfg, state),
             error: None,
         }
     }
@@ -334,5 +395,82 @@ pub(crate) fn product_status(
         grace_minutes: observed.map_or(0, |p| p.grace_minutes),
         requests: observed.map(|p| p.requests.clone()).unwrap_or_default(),
         activates: observed.and_then(|p| key_coverage(id, p)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmsconf_model::adba::{ActivationObject, AdState};
+    use kmsconf_model::config::{AdActivation, Config};
+
+    /// Two declared objects, `WS` online and `Phone` by phone with its confirmation ID in an
+    /// unset variable; the directory holds `WS`'s and an undeclared one.
+    #[test]
+    fn declared_objects_the_directory_lacks_are_missing_and_a_phone_one_is_pending() {
+        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms02\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMSCONF_TEST_STATUS_CID_UNSET\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n\n[hosts.kms02]\ntarget = \"lab:kms02.json\"\n";
+        let config = Config::parse(std::path::Path::new("kmsconf.toml"), text).expect("config");
+        let cfg = config.active_directory.as_ref().expect("ad");
+        let object = |name: &str, partial: &str| ActivationObject {
+            dn: format!("CN={name},CN=Activation Objects"),
+            name: name.into(),
+            sku_id: "s1".into(),
+            partial_key: partial.into(),
+            pid: String::new(),
+        };
+        let state = AdState {
+            container: true,
+            schema_class: true,
+            objects: vec![object("WS", "6789B"), object("Old", "QRTVW")],
+            ..AdState::default()
+        };
+        let status = AdStatus::new(cfg, "dc1:389".into(), Ok(&state));
+        assert_eq!(status.objects.len(), 2);
+        let [missing] = status.missing.as_slice() else {
+            panic!("one missing: {:?}", status.missing);
+        };
+        assert_eq!(
+            (
+                missing.name.as_str(),
+                missing.via.as_str(),
+                missing.partial_key.as_str()
+            ),
+            ("Phone", "kms02", "3V66T")
+        );
+        assert_eq!(missing.activation, AdActivation::Phone);
+        assert_eq!(missing.confirmation_id_available, Some(false));
+        assert_eq!(
+            missing.state_text(),
+            "missing: phone activation pending (no confirmation ID yet)"
+        );
+        assert!(
+            missing.next_step.contains("`kmsconf plan` (host `kms02`")
+                && missing
+                    .next_step
+                    .contains("env `KMSCONF_TEST_STATUS_CID_UNSET`"),
+            "{}",
+            missing.next_step
+        );
+        let json = serde_json::to_value(&status).expect("json");
+        assert_eq!(json["missing"][0]["activation"], "phone", "{json:#}");
+        assert_eq!(json["missing"][0]["confirmation_id_available"], false);
+        assert!(!json.to_string().contains("VK7JG"), "{json:#}");
+
+        // nothing read: nothing missing is claimed; an empty directory lacks both
+        let failure = HostFailure::new(kmsconf_model::failure::FailureKind::Unreachable, "no");
+        let unread = AdStatus::new(cfg, "dc1:389".into(), Err(failure));
+        assert!(unread.missing.is_empty());
+        let empty = AdState {
+            objects: Vec::new(),
+            ..state
+        };
+        let both = AdMissingStatus::of(cfg, &empty);
+        let names: Vec<&str> = both.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["WS", "Phone"]);
+        assert_eq!(both[0].confirmation_id_available, None);
+        assert_eq!(both[0].state_text(), "missing");
+        assert!(both[0]
+            .next_step
+            .starts_with("`kmsconf apply` creates it through host `kms01`"));
     }
 }

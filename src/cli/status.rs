@@ -111,7 +111,8 @@ pub fn render(hosts: &[HostStatus], style: Style) -> String {
 }
 
 /// The directory's block: where it was read and as whom, then one line per activation object
-/// with the declared object it is for. Everything the directory holds is shown on its line.
+/// with the declared object it is for, then each declared object it lacks and what creates it.
+/// Everything the directory holds is shown on its line.
 pub fn render_directory(ad: &AdStatus, style: Style) -> String {
     let mut out = String::new();
     let head = style.bold("directory active_directory");
@@ -157,6 +158,15 @@ pub fn render_directory(ad: &AdStatus, style: Style) -> String {
             inline(&o.name),
             inline(&o.partial_key),
             inline(&o.sku_id)
+        );
+    }
+    for m in &ad.missing {
+        let (name, via, step) = (inline(&m.name), inline(&m.via), inline(&m.next_step));
+        let state = style.yellow(m.state_text());
+        let _ = writeln!(
+            out,
+            "  {name}  key ending {}  via {via}  {state}: {step}",
+            inline(&m.partial_key)
         );
     }
     out

@@ -1041,3 +1041,128 @@ fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
         }
     }
 }
+
+/// A declared object the directory lacks: `status` lists it with its `via` host and what creates
+/// it (for a phone object, pending until its confirmation ID is at hand, which is said but never
+/// shown), in the table and in `--json` its schema accepts; `doctor` warns under `adba-missing`,
+/// naming it, its `via` host and the next step. Once the object exists, both are quiet.
+#[test]
+fn status_and_doctor_name_a_missing_object_and_a_pending_phone_activation() {
+    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let dc = start(true, "");
+    let admin = dc.kinit("Administrator", Dc::admin_password(), None);
+    let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
+
+    // online: `kmsconf apply` creates it through kms01
+    let p = project(&dc, &admin, false);
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status.stdout.contains(&format!(
+            "WS CSVLK  key ending {partial}  via kms01  missing: `kmsconf apply` creates it through host `kms01`"
+        )),
+        "{status:?}"
+    );
+    let doctor = p.run(&["doctor"]);
+    let missing = line(&doctor, "adba-missing");
+    assert!(
+        missing.contains("warning")
+            && missing.contains(&format!(
+                "activation object `WS CSVLK` (key ending {partial}, via host `kms01`) does not exist in `{CONTAINER}`"
+            )),
+        "{doctor:?}"
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("fix: `kmsconf apply` creates it through host `kms01`"),
+        "{doctor:?}"
+    );
+
+    // by phone, no confirmation ID yet: pending, the installation ID comes from `kmsconf plan`
+    let mut p = phone_project(&dc, &admin);
+    let status = p.ok(&["status"], 0);
+    // the directory's block (the lab host's block above it has a client machine ID of its own)
+    let block = status
+        .stdout
+        .find("directory active_directory")
+        .map_or("", |at| &status.stdout[at..]);
+    snapshot("adba-status-pending-phone", block);
+    assert!(
+        status.stdout.contains(&format!(
+            "WS CSVLK  key ending {partial}  via kms01  missing: phone activation pending (no confirmation ID yet): get the installation ID with `kmsconf plan` (host `kms01` generates it), call the activation line with it, then put the confirmation ID in env `KMS_CID` and run `kmsconf apply`"
+        )),
+        "{status:?}"
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    let pending = &json["active_directory"]["missing"][0];
+    assert_eq!(pending["name"], "WS CSVLK", "{json:#}");
+    assert_eq!(pending["via"], "kms01", "{json:#}");
+    assert_eq!(pending["partial_key"], partial, "{json:#}");
+    assert_eq!(pending["activation"], "phone", "{json:#}");
+    assert_eq!(pending["confirmation_id_available"], false, "{json:#}");
+    let doctor = p.run(&["doctor"]);
+    let missing = line(&doctor, "adba-missing");
+    assert!(
+        missing.contains("warning")
+            && missing.contains("`WS CSVLK`")
+            && missing
+                .contains("via host `kms01`, activated by phone: pending, no confirmation ID yet"),
+        "{doctor:?}"
+    );
+    assert!(
+        doctor.stdout.contains(
+            "fix: get the installation ID with `kmsconf plan` (host `kms01` generates it)"
+        ) && doctor.stdout.contains("env `KMS_CID`"),
+        "{doctor:?}"
+    );
+
+    // a confirmation ID at hand: said, never shown
+    let cid = "123450-".repeat(7) + "123450";
+    p.env("KMS_CID", &cid);
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    assert_eq!(
+        json["active_directory"]["missing"][0]["confirmation_id_available"], true,
+        "{json:#}"
+    );
+    let status = p.ok(&["status"], 0);
+    assert!(
+        status
+            .stdout
+            .contains("missing: phone activation (confirmation ID available): `kmsconf apply` creates it through host `kms01` from the confirmation ID in env `KMS_CID`"),
+        "{status:?}"
+    );
+    let doctor = p.run(&["doctor"]);
+    for run in [&status, &doctor] {
+        assert!(
+            !run.all().contains(&cid) && !run.all().contains(WINDOWS_KEY),
+            "{run:?}"
+        );
+    }
+    assert!(!json.to_string().contains(&cid));
+
+    // once the object exists (seeded in the licensing service's place), nothing is missing
+    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
+    let sam = dc.sam();
+    let created = p.path("created.ldif");
+    tool(
+        "ldbadd",
+        "ldb-tools",
+        &[
+            "-H",
+            sam.to_str().expect("path"),
+            created.to_str().expect("path"),
+        ],
+        &p.path(""),
+    );
+    let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
+    assert_eq!(
+        json["active_directory"]["missing"],
+        serde_json::json!([]),
+        "{json:#}"
+    );
+    let doctor = p.run(&["doctor"]);
+    assert!(
+        line(&doctor, "adba-missing").contains("every declared activation object exists"),
+        "{doctor:?}"
+    );
+}

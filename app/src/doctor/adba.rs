@@ -1,13 +1,14 @@
 //! The Active Directory-based activation checks: the schema class and the Activation Objects
-//! container exist (`adba-container`), no SKU has two objects (`adba-duplicates`), and no object
-//! is for a key the config no longer declares (`adba-stale`). One LDAP read gives all three.
+//! container exist (`adba-container`), no SKU has two objects (`adba-duplicates`), no object
+//! is for a key the config no longer declares (`adba-stale`), and every declared object exists
+//! (`adba-missing`, with what creates it). One LDAP read gives them all.
 
 use std::time::Duration;
 
 use kmsconf_model::adba::{self, ActivationObject, AdState, OBJECT_CLASS};
 use kmsconf_model::config::AdConfig;
 
-use super::{Check, Verdict, ADBA_CONTAINER, ADBA_DUPLICATES, ADBA_STALE};
+use super::{Check, Verdict, ADBA_CONTAINER, ADBA_DUPLICATES, ADBA_MISSING, ADBA_STALE};
 use crate::failure::{FailureKind, HostFailure};
 
 /// The name doctor shows the directory's checks under.
@@ -21,7 +22,7 @@ pub fn read(cfg: &AdConfig, dns: Option<&str>, timeout: Duration) -> Result<AdSt
         .map_err(crate::failure::of_target)
 }
 
-/// The three checks from one reading.
+/// The checks from one reading.
 pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<Check> {
     let state = match read {
         Ok(s) => s,
@@ -43,11 +44,49 @@ pub fn adba_checks(cfg: &AdConfig, read: &Result<AdState, HostFailure>) -> Vec<C
         }
     };
     let (declared, unread) = adba::declared(cfg);
-    vec![
+    let mut checks = vec![
         container(state),
         duplicates(state),
         stale(cfg, state, &declared, &unread),
-    ]
+    ];
+    checks.extend(missing(cfg, state));
+    checks
+}
+
+/// A warning for each declared object the directory lacks, naming it, its `via` host and what
+/// creates it (for a phone object still pending: the installation ID, then the confirmation
+/// ID); one `ok` when none is missing. Objects whose key cannot be read now are left to
+/// `adba-stale`, which says so.
+fn missing(cfg: &AdConfig, state: &AdState) -> Vec<Check> {
+    let missing = kmsconf_providers::status::AdMissingStatus::of(cfg, state);
+    if missing.is_empty() {
+        return vec![Check::new(
+            ENTRY,
+            ADBA_MISSING,
+            Verdict::Ok,
+            "every declared activation object exists",
+        )];
+    }
+    missing
+        .into_iter()
+        .map(|m| {
+            let phone = match m.confirmation_id_available {
+                Some(false) => ", activated by phone: pending, no confirmation ID yet",
+                Some(true) => ", activated by phone: its confirmation ID is at hand",
+                None => "",
+            };
+            let detail = format!(
+                "activation object `{}` (key ending {}, via host `{}`{phone}) does not exist in `{}`",
+                m.name,
+                m.partial_key,
+                m.via,
+                state.container_dn()
+            );
+            Check::new(ENTRY, ADBA_MISSING, Verdict::Warning, detail)
+                .about(m.name.clone())
+                .fix(m.next_step)
+        })
+        .collect()
 }
 
 fn container(state: &AdState) -> Check {
@@ -241,5 +280,56 @@ mod tests {
             ("x".to_string(), "bbbbb".to_string()),
         ];
         assert_eq!(stale(&cfg, &s, &all, &[]).status, Verdict::Ok);
+    }
+
+    #[test]
+    fn a_declared_object_the_directory_lacks_warns_with_its_via_host_and_next_step() {
+        let text = "[active_directory]\nserver = \"ldap://dc1\"\n\n[[active_directory.activation_objects]]\nname = \"WS\"\nhost_key = \"BCDFG-HJKMP-QRTVW-XY234-6789B\"\nvia = \"kms01\"\n\n[[active_directory.activation_objects]]\nname = \"Phone\"\nhost_key = \"VK7JG-NPHTM-C97JM-9MPGT-3V66T\"\nvia = \"kms02\"\nactivation = \"phone\"\nconfirmation_id = { env = \"KMSCONF_TEST_DOCTOR_CID_UNSET\" }\n\n[hosts.kms01]\ntarget = \"lab:kms01.json\"\n\n[hosts.kms02]\ntarget = \"lab:kms02.json\"\n";
+        let config =
+            kmsconf_model::config::Config::parse(std::path::Path::new("kmsconf.toml"), text)
+                .expect("config");
+        let cfg = config.active_directory.as_ref().expect("ad");
+        let checks = missing(cfg, &state(vec![object("CN=WS", "s1", "6789B")], true));
+        let [phone] = checks.as_slice() else {
+            panic!("one warning: {checks:?}");
+        };
+        assert_eq!(
+            (phone.check, phone.status, phone.subject.as_deref()),
+            (ADBA_MISSING, Verdict::Warning, Some("Phone"))
+        );
+        assert_eq!(
+            phone.detail,
+            "activation object `Phone` (key ending 3V66T, via host `kms02`, activated by phone: pending, no confirmation ID yet) does not exist in `CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration,DC=corp`"
+        );
+        assert_eq!(
+            phone.fix.as_deref(),
+            Some("get the installation ID with `kmsconf plan` (host `kms02` generates it), call the activation line with it, then put the confirmation ID in env `KMSCONF_TEST_DOCTOR_CID_UNSET` and run `kmsconf apply`")
+        );
+        let checks = missing(cfg, &state(vec![], true));
+        assert_eq!(checks.len(), 2);
+        assert!(
+            checks[0]
+                .detail
+                .contains("`WS` (key ending 6789B, via host `kms01`)")
+                && checks[0]
+                    .fix
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("`kmsconf apply`")),
+            "{:?}",
+            checks[0]
+        );
+        let all = missing(
+            cfg,
+            &state(
+                vec![
+                    object("CN=WS", "s1", "6789B"),
+                    object("CN=P", "s2", "3v66t"),
+                ],
+                true,
+            ),
+        );
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].status, Verdict::Ok);
+        assert!(!format!("{checks:?}").contains("VK7JG"));
     }
 }
