@@ -4,27 +4,35 @@
 //!
 //! The DNS server of `[dns]` is the entry `dns`: a target like the hosts, with a no-op lock.
 //! Nothing here prints; progress goes to a [`Progress`] the caller supplies.
+//!
+//! This module holds the entries themselves (choosing and opening them, the read-only commands'
+//! per-host loop); reading and saving plan files, locking, planning and applying are its
+//! submodules, re-exported here.
+
+mod apply;
+mod lock;
+mod plan_file;
+mod planning;
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use kmsconf_engine::apply::{ChangeReport, ChangeStatus};
-use kmsconf_engine::error::IntegrityError;
 use kmsconf_engine::graph::Dag;
-use kmsconf_engine::lock::{LockGuard, LockHolder};
-use kmsconf_engine::plan::Seal;
+use kmsconf_engine::lock::LockGuard;
 use kmsconf_engine::schedule::schedule;
-use kmsconf_engine::secret::Secret;
 use kmsconf_engine::target::Discovery;
 use kmsconf_model::config::{Config, HostConfig, TargetSpec, AD_PLAN_HOST, DNS_PLAN_HOST};
 use kmsconf_model::state::HostState;
-use kmsconf_model::{EntryState, KmsHostPlan, KmsPlan, PlanOp};
-use kmsconf_providers::{adba, dns, registry, shown};
+use kmsconf_model::KmsPlan;
+use kmsconf_providers::{dns, registry};
 use kmsconf_targets::{Connect, DynTarget};
 
-use crate::error::Stale;
 use crate::failure::{self, HostFailure};
-use crate::{execute, Error, KmsHostRun};
+use crate::{Error, KmsHostRun};
+
+pub use apply::{check_fresh, execute};
+pub use lock::{lock_all, lock_each};
+pub use plan_file::{load_plan, open_plan, save_plan};
+pub use planning::plan;
 
 /// Where a long run reports what each entry is doing (a live line per host on a terminal).
 pub trait Progress: Sync {
@@ -211,303 +219,9 @@ pub fn created_notice(
     }
 }
 
-/// Reads a plan file for `show` or `apply`: its digest (with `key`, its HMAC) vouches that it is
-/// the file that was saved, and each change must show what its operation does from the state
-/// observed with the plan ([`shown::check`]), which a recomputed digest cannot fake.
-pub fn load_plan(path: &Path, key: Option<&Secret>) -> Result<(KmsPlan, Seal), Error> {
-    let (plan, seal) = KmsPlan::load(path, key)?;
-    let refused = |e: String| kmsconf_engine::Error::PlanIntegrity {
-        path: path.to_path_buf(),
-        reason: IntegrityError::Content(e),
-    };
-    for host in &plan.hosts {
-        shown::check(host).map_err(|e| refused(e.to_string()))?;
-        // what a host reported is checked when a plan is read back, as when it was discovered
-        if let EntryState::KmsHost(state) = &host.observed {
-            state
-                .check_protocol()
-                .map_err(|e| refused(format!("host `{}`: {e}", host.name)))?;
-        }
-    }
-    Ok((plan, seal))
-}
-
-/// Saves `plan` for `apply PLANFILE`, sealed with its digest (and with `key` its HMAC); refused
-/// for a plan that needs a secret written in the config, which a plan file never holds.
-pub fn save_plan(plan: &KmsPlan, path: &Path, key: Option<&Secret>) -> Result<Seal, Error> {
-    let literal = plan
-        .hosts
-        .iter()
-        .flat_map(|h| &h.changes)
-        .find_map(|c| c.operation.literal_secret());
-    if let Some(secret) = literal {
-        return Err(Error::LiteralSecret {
-            declared_at: secret.declared_at.clone(),
-        });
-    }
-    Ok(plan.save(path, key)?)
-}
-
-/// Opens the entries of a saved plan: each as the plan recorded its target, the DNS server
-/// reading the zones and names the plan saw.
-pub fn open_plan(plan: &KmsPlan, connect: &Connect) -> Result<Vec<Entry>, Error> {
-    plan.hosts
-        .iter()
-        .map(|h| {
-            let target = match (&h.target, &h.observed) {
-                (TargetSpec::Dns { server }, EntryState::DnsServer(seen)) => {
-                    let zones = seen.zones.keys().cloned().collect();
-                    let names = seen.targets.keys().cloned().collect();
-                    kmsconf_targets::open_dns(server, zones, names)
-                }
-                (spec, _) => kmsconf_targets::open(&h.name, spec, connect)?,
-            };
-            Ok(Entry {
-                name: h.name.clone(),
-                target,
-            })
-        })
-        .collect()
-}
-
-/// Takes every entry's apply lock, or none: the first entry locked by another run, or not
-/// reachable, is an error (locks taken so far are released).
-pub fn lock_all(entries: &[Entry]) -> Result<Vec<LockGuard>, Error> {
-    let holder = LockHolder::current("apply")?;
-    tracing::debug!(lock_id = %holder.id, "taking apply locks");
-    entries
-        .iter()
-        .map(|e| Ok(e.target.lock(&holder)?))
-        .collect()
-}
-
-/// Takes each entry's apply lock, `parallelism` at a time. An entry another run holds stops
-/// the whole run (an error naming the holder; locks taken so far are released); an entry that
-/// cannot be reached only fails itself, so the rest of the fleet goes on.
-pub fn lock_each(entries: Vec<Entry>, parallelism: usize) -> Result<Locked, Error> {
-    let holder = LockHolder::current("apply")?;
-    tracing::debug!(lock_id = %holder.id, "taking apply locks");
-    let inputs: Vec<(String, Entry)> = entries.into_iter().map(|e| (e.name.clone(), e)).collect();
-    let results = schedule(
-        &independent(&inputs),
-        inputs,
-        parallelism,
-        |_, entry: Entry| {
-            let r = entry.target.lock(&holder);
-            (Some((entry, r)), true)
-        },
-        |_, _| None,
-    );
-    let mut locked = Locked {
-        entries: Vec::new(),
-        guards: Vec::new(),
-        failures: Vec::new(),
-    };
-    let mut held_elsewhere = None;
-    for (entry, r) in results.into_iter().filter_map(|(_, r)| r) {
-        match r {
-            Ok(guard) => {
-                locked.guards.push(guard);
-                locked.entries.push(entry);
-            }
-            Err(e @ kmsconf_targets::Error::Locked { .. }) => {
-                held_elsewhere.get_or_insert(e);
-            }
-            Err(e) => locked.failures.push((entry.name, failure::of_target(e))),
-        }
-    }
-    match held_elsewhere {
-        Some(e) => Err(e.into()),
-        None => Ok(locked),
-    }
-}
-
 /// A graph of entries that do not wait for each other.
 fn independent<T>(inputs: &[(String, T)]) -> Dag {
     Dag::from_deps(inputs.iter().map(|(n, _)| (n.clone(), Vec::new()))).unwrap_or_default()
-}
-
-/// Discovers and plans each entry, `parallelism` at a time: one round trip per host, one set
-/// of queries for the DNS server.
-pub fn plan(
-    config: &Config,
-    entries: &[Entry],
-    parallelism: usize,
-    progress: &dyn Progress,
-) -> Planned {
-    let inputs: Vec<(String, &Entry)> = entries.iter().map(|e| (e.name.clone(), e)).collect();
-    let results = schedule(
-        &independent(&inputs),
-        inputs,
-        parallelism,
-        |name, entry| {
-            progress.update(name, "discovering");
-            let r = plan_entry(config, entry);
-            progress.done(name, &planned_summary(&r));
-            let ok = r.is_ok();
-            (r, ok)
-        },
-        |_, _| Err(HostFailure::skipped("not planned")),
-    );
-    let mut planned = Vec::new();
-    let mut failures = Vec::new();
-    for (name, r) in results {
-        match r {
-            Ok(h) => planned.push(h),
-            Err(e) => failures.push((name, e)),
-        }
-    }
-    let mut plan = KmsPlan::new(config.path.clone(), config.dir.clone(), planned);
-    dns::annotate(&mut plan, config);
-    adba::annotate(&mut plan, config);
-    crate::installation_id::show(&mut plan, config, |name| {
-        entries
-            .iter()
-            .find(|e| e.name == name)
-            .map(|e| e.target.as_ref())
-    });
-    hold_retirements(&mut plan, &mut failures, config);
-    Planned { plan, failures }
-}
-
-/// A retired host waits for the DNS entry to remove its SRV records; when `[dns]` is declared
-/// but its entry is not in the plan (the server did not answer at plan time, or it was not
-/// selected), the retirement is not planned either, so clients are never sent to a host that
-/// no longer serves them. Apply then fails it, as it does when DNS fails at apply time.
-fn hold_retirements(
-    plan: &mut KmsPlan,
-    failures: &mut Vec<(String, HostFailure)>,
-    config: &Config,
-) {
-    if config.dns.is_none() || plan.hosts.iter().any(|h| h.name == DNS_PLAN_HOST) {
-        return;
-    }
-    let waits = |h: &KmsHostPlan| {
-        !h.changes.is_empty() && config.hosts.get(&h.name).is_some_and(|c| c.is_retired())
-    };
-    let (held, kept): (Vec<KmsHostPlan>, Vec<KmsHostPlan>) =
-        std::mem::take(&mut plan.hosts).into_iter().partition(waits);
-    plan.hosts = kept;
-    let why = if failures.iter().any(|(name, _)| name == DNS_PLAN_HOST) {
-        "its retirement waits for the DNS entry `dns` to remove its SRV records, and `dns` could not be planned"
-    } else {
-        "its retirement waits for the DNS entry `dns` to remove its SRV records: plan `dns` with it (`--host dns`)"
-    };
-    failures.extend(
-        held.into_iter()
-            .map(|h| (h.name, HostFailure::skipped(why))),
-    );
-}
-
-fn planned_summary(r: &Result<KmsHostPlan, HostFailure>) -> String {
-    match r {
-        Ok(p) if p.changes.is_empty() => "no changes".into(),
-        Ok(p) => format!(
-            "{} change{}",
-            p.changes.len(),
-            if p.changes.len() == 1 { "" } else { "s" }
-        ),
-        Err(_) => "cannot plan".into(),
-    }
-}
-
-/// Discovers one entry and plans it by what it turned out to be: a KMS host against its
-/// declared state, the DNS server against the records the published hosts need.
-fn plan_entry(config: &Config, entry: &Entry) -> Result<KmsHostPlan, HostFailure> {
-    let _span = tracing::info_span!("plan", host = %entry.name).entered();
-    let discovery = entry.target.discover().map_err(failure::of_target)?;
-    tracing::debug!(host = %entry.name, created = discovery.created, "discovered");
-    match discovery.state {
-        EntryState::KmsHost(state) => {
-            let host = config.hosts.get(&entry.name).ok_or_else(|| {
-                HostFailure::plan(format!("`{}` is not a host of the config", entry.name))
-            })?;
-            let discovery = kmsconf_engine::target::Discovery {
-                state,
-                created: discovery.created,
-            };
-            let mut plan = registry::plan_host(host, discovery).map_err(failure::of_plan)?;
-            if matches!(host.target, TargetSpec::Lab { .. }) {
-                plan.notices.extend(missing_lab_packs(&plan));
-            }
-            Ok(plan)
-        }
-        EntryState::DnsServer(state) => {
-            let cfg = config
-                .dns
-                .as_ref()
-                .ok_or_else(|| HostFailure::plan("the config has no `[dns]` table"))?;
-            Ok(dns::plan_dns(cfg, config, state))
-        }
-        EntryState::ActiveDirectory(state) => {
-            let cfg = config
-                .active_directory
-                .as_ref()
-                .ok_or_else(|| HostFailure::plan("the config has no `[active_directory]` table"))?;
-            Ok(adba::plan_ad(cfg, ad_target(config, cfg), state))
-        }
-    }
-}
-
-/// A lab host's license packs are files on this machine: one that is not there is said at plan
-/// time, not found when apply installs it.
-fn missing_lab_packs(plan: &KmsHostPlan) -> Vec<String> {
-    plan.changes
-        .iter()
-        .filter_map(|c| match &c.operation {
-            PlanOp::InstallLicensePack {
-                product,
-                source,
-                path,
-            } if !path.exists() => Some(format!(
-                "license pack `{source}` of `{product}` does not exist (relative to the config file): apply will fail to install it"
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Rediscovers every entry of a saved plan and reads the secrets its changes need, and refuses
-/// the whole plan if any entry changed or any secret no longer fits: a stale plan changes
-/// nothing, on any host.
-pub fn check_fresh(plan: &KmsPlan, entries: &[Entry], parallelism: usize) -> Result<(), Error> {
-    let inputs: Vec<(String, &KmsHostPlan)> =
-        plan.hosts.iter().map(|h| (h.name.clone(), h)).collect();
-    let targets = by_name(entries);
-    let results = schedule(
-        &independent(&inputs),
-        inputs,
-        parallelism,
-        |name, host: &KmsHostPlan| {
-            let r = match targets.get(name) {
-                Some(t) => t
-                    .discover()
-                    .map(|d| {
-                        let mut diffs = execute::staleness(&host.observed, &d.state);
-                        let secrets = execute::secret_staleness(host);
-                        diffs.extend(secrets.iter().map(ToString::to_string));
-                        diffs
-                    })
-                    .map_err(failure::of_target),
-                None => Err(HostFailure::plan("no target")),
-            };
-            (r, true)
-        },
-        |_, _| Err(HostFailure::skipped("not checked")),
-    );
-    let mut problems = Vec::new();
-    for (host, r) in results {
-        match r {
-            Ok(diffs) if diffs.is_empty() => {}
-            Ok(diffs) => problems.push(Stale::Changed { host, diffs }),
-            Err(reason) => problems.push(Stale::Unread { host, reason }),
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::StalePlan(problems))
-    }
 }
 
 /// Each entry's target by its name: found in one lookup a host, not a search of the fleet.
@@ -516,117 +230,6 @@ fn by_name(entries: &[Entry]) -> HashMap<&str, &DynTarget> {
         .iter()
         .map(|e| (e.name.as_str(), e.target.as_ref()))
         .collect()
-}
-
-/// What one apply job does: apply a planned entry, or fail one that could not be planned.
-enum Work<'a> {
-    Planned(&'a KmsHostPlan),
-    Unplanned(&'a HostFailure),
-}
-
-/// Applies every entry of `plan` in dependency order between entries, `parallelism` at a
-/// time; an entry whose prerequisite did not converge is skipped. Results come in plan order,
-/// then the entries that could not be planned.
-pub fn execute(
-    plan: &KmsPlan,
-    unplanned: &[(String, HostFailure)],
-    entries: &[Entry],
-    parallelism: usize,
-    progress: &dyn Progress,
-) -> Vec<(String, HostResult)> {
-    let inputs: Vec<(String, Work)> = plan
-        .hosts
-        .iter()
-        .map(|h| (h.name.clone(), Work::Planned(h)))
-        .chain(
-            unplanned
-                .iter()
-                .map(|(n, e)| (n.clone(), Work::Unplanned(e))),
-        )
-        .collect();
-    let deps = plan
-        .hosts
-        .iter()
-        .map(|h| (h.name.clone(), h.depends_on.clone()))
-        .chain(unplanned.iter().map(|(n, _)| (n.clone(), Vec::new())));
-    let dag = Dag::from_deps(deps).unwrap_or_default();
-    let targets = by_name(entries);
-    let hosts: HashMap<&str, &KmsHostPlan> =
-        plan.hosts.iter().map(|h| (h.name.as_str(), h)).collect();
-    schedule(
-        &dag,
-        inputs,
-        parallelism,
-        |name, work| match work {
-            Work::Unplanned(e) => (Err(e.clone().cannot_plan()), false),
-            Work::Planned(host) => apply_one(name, host, targets.get(name).copied(), progress),
-        },
-        |name, prerequisite| {
-            progress.done(name, "skipped");
-            Ok(skipped_host(hosts.get(name).copied(), prerequisite))
-        },
-    )
-}
-
-fn apply_one(
-    name: &str,
-    host: &KmsHostPlan,
-    target: Option<&DynTarget>,
-    progress: &dyn Progress,
-) -> (HostResult, bool) {
-    let _span = tracing::info_span!("apply", host = %name).entered();
-    if host.changes.is_empty() {
-        return (Ok(KmsHostRun::default()), true);
-    }
-    let n = host.changes.len();
-    progress.update(
-        name,
-        &format!("applying {n} change{}", if n == 1 { "" } else { "s" }),
-    );
-    let r = match target {
-        Some(t) => execute::apply_entry(t, host).map_err(HostFailure::from),
-        None => Err(HostFailure::plan("no target was opened for it")),
-    };
-    let ok = r
-        .as_ref()
-        .is_ok_and(|run| run.failed() == 0 && run.skipped() == 0);
-    progress.done(
-        name,
-        &match &r {
-            Ok(run) => format!(
-                "{} applied, {} failed, {} skipped, {} pending",
-                run.applied(),
-                run.failed(),
-                run.skipped(),
-                run.pending()
-            ),
-            Err(e) => format!("failed: {}", e.message),
-        },
-    );
-    (r, ok)
-}
-
-/// An entry not applied because an entry it depends on did not converge: each of its changes
-/// is reported (and counted) as skipped.
-fn skipped_host(host: Option<&KmsHostPlan>, prerequisite: &str) -> KmsHostRun {
-    let reason = format!("host `{prerequisite}` (a dependency) did not converge");
-    let changes = host
-        .map(|h| h.changes.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|c| ChangeReport {
-            address: c.address.clone(),
-            action: c.action,
-            status: ChangeStatus::Skipped {
-                reason: reason.clone(),
-            },
-        })
-        .collect();
-    KmsHostRun {
-        changes,
-        batches: 0,
-        stopped: None,
-    }
 }
 
 /// Runs `f` on each selected host (all when `only` is empty), `parallelism` at a time, and

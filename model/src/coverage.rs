@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::tables::{Table, TableError};
+use crate::tables::{yes, Table, TableError};
 
 /// An operating system a KMS host runs.
 #[derive(Debug, Clone, Deserialize)]
@@ -84,10 +84,6 @@ pub struct Coverage {
     pub client: Vec<ClientFamily>,
     pub host_key: Vec<HostKeyGroup>,
     pub update: Vec<RequiredUpdate>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 static TABLE: Table<Coverage> = Table::new(

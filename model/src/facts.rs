@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::{Profile, RuleGroup};
-use crate::tables::{Table, TableError};
+use crate::tables::{yes, Table, TableError};
 
 /// The whole table.
 #[derive(Debug, Deserialize)]
@@ -373,10 +373,6 @@ pub struct HresultFact {
     #[serde(default = "yes")]
     pub verified: bool,
     pub source: String,
-}
-
-fn yes() -> bool {
-    true
 }
 
 static TABLE: Table<Facts> = Table::new(

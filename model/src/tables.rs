@@ -74,6 +74,12 @@ impl<T> Table<T> {
     }
 }
 
+/// The serde default of a table row's flag that holds unless the row says otherwise (a fact is
+/// `verified` until a row marks it `false`).
+pub(crate) fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

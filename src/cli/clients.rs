@@ -62,10 +62,11 @@ impl ClientsArgs {
 }
 
 pub fn run(args: ClientsArgs) -> Result<ExitCode, CliError> {
-    let config = session::load_config(&args.config.file)?;
+    let (config, connect) = session::read_only(&args.config.file)?;
     let now = clock::now();
     let since = now.saturating_sub(args.since);
-    let hosts = clients::run(&config, &args.hosts, &session::connect()?, 8, args.since)?;
+    let parallelism = session::READ_PARALLELISM;
+    let hosts = clients::run(&config, &args.hosts, &connect, parallelism, args.since)?;
     let unread = hosts.iter().any(|h| h.error.is_some());
     let unnamed = clients::unnamed(&hosts);
     match args.format {
@@ -92,11 +93,7 @@ pub fn run(args: ClientsArgs) -> Result<ExitCode, CliError> {
         }))?,
         _ => output::emit_text(&render(&hosts, Style::stdout()))?,
     }
-    Ok(if unread {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(session::exit_status(unread))
 }
 
 /// The human report: per host its service, products against their threshold, what is wrong,

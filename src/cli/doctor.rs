@@ -39,12 +39,13 @@ impl DoctorArgs {
 }
 
 pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
-    let config = session::load_config(&args.config.file)?;
+    let (config, connect) = session::read_only(&args.config.file)?;
     let window = doctor::EventWindow {
         window: args.since,
         idle: args.idle,
     };
-    let report = doctor::run(&config, &args.hosts, &session::connect()?, 8, window)?;
+    let parallelism = session::READ_PARALLELISM;
+    let report = doctor::run(&config, &args.hosts, &connect, parallelism, window)?;
     session::report_created(&report.created, args.json || args.format != Format::Human);
     let checks = report.checks;
     let summary = DoctorSummary::of(&checks);
@@ -55,11 +56,7 @@ pub fn run(args: DoctorArgs) -> Result<ExitCode, CliError> {
     } else {
         output::emit_text(&render(&checks, Style::stdout()))?;
     }
-    Ok(if summary.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(session::exit_status(summary.failed > 0))
 }
 
 /// The human report: one block per host, one line per check, the fix under what is not ok.

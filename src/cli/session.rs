@@ -1,8 +1,10 @@
 //! What the commands share on the command-line side: loading the config (its warnings to
-//! stderr), how to reach real hosts (from the environment), the progress display the
-//! application reports to, and the note about lab hosts a command created.
+//! stderr), how to reach real hosts (from the environment), the start and exit status of the
+//! read-only commands, the progress display the application reports to, and the note about lab
+//! hosts a command created.
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use kmsconf_app::engine::{quoted, Seal, Secret};
 use kmsconf_app::session::Progress as AppProgress;
@@ -59,6 +61,26 @@ pub fn connect() -> Result<Connect, CliError> {
         connect.connect_timeout = connect.connect_timeout.min(connect.timeout);
     }
     Ok(connect)
+}
+
+/// How many hosts a read-only command (status, doctor, clients) reads at once.
+pub const READ_PARALLELISM: usize = 8;
+
+/// The start of a read-only command (status, doctor, clients): the config at `path` (its
+/// warnings said), then how to reach its hosts; a config error is said before an environment one.
+pub fn read_only(path: &Path) -> Result<(Config, Connect), CliError> {
+    let config = load_config(path)?;
+    Ok((config, connect()?))
+}
+
+/// A read-only command's exit status: 1 when a host could not be read or a check failed, so
+/// pipelines can gate on it, else 0.
+pub fn exit_status(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `KMSCONF_TIMEOUT`'s range: at least a second, at most a day.

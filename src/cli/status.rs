@@ -36,8 +36,8 @@ impl StatusArgs {
 }
 
 pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
-    let config = session::load_config(&args.config.file)?;
-    let report = status::run(&config, &args.hosts, &session::connect()?, 8)?;
+    let (config, connect) = session::read_only(&args.config.file)?;
+    let report = status::run(&config, &args.hosts, &connect, session::READ_PARALLELISM)?;
     session::report_created(&report.created, args.json || args.format != Format::Human);
     let unread = report.unread();
     let hosts = report.hosts;
@@ -59,11 +59,7 @@ pub fn run(args: StatusArgs) -> Result<ExitCode, CliError> {
         }
         output::emit_text(&text)?;
     }
-    Ok(if unread {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(session::exit_status(unread))
 }
 
 /// The human status: one block per host, one table row per KMS host product.

@@ -15,32 +15,40 @@
 //! For day-2 operations the lab host also has simulated KMS clients ([`clients`]) and a clock
 //! that can be set off from the real one (`clock_offset_seconds`), so counts, the 30-day window,
 //! duplicate CMIDs and clock skew behave as they do on a real host.
+//!
+//! This module holds the state file's types and the target; the file on disk ([`store`]), the
+//! apply lock's record ([`apply_lock`]) and the IDs a lab host makes up ([`ids`]) are submodules.
 
 pub mod agent;
+mod apply_lock;
 mod cim;
 pub mod clients;
 mod groups;
+mod ids;
 pub mod listen;
 mod operations;
+mod store;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kmsconf_engine::lock::{LockGuard, LockHolder};
-use kmsconf_engine::read::read_bounded;
 use kmsconf_engine::target::{ChangeStatus, Discovery, Target};
-use kmsconf_model::config::ProductId;
-use kmsconf_model::keys::check_digit;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, LabStateError, UnlockError};
+use crate::{Error, UnlockError};
 use kmsconf_model::catalog;
 use kmsconf_model::events::{self, EventLog, EventQuery};
 use kmsconf_model::ops::{OpKind, TargetOp};
-use kmsconf_model::state::{Channel, HostState, ServiceState};
+use kmsconf_model::state::{HostState, ServiceState};
 use kmsconf_model::winrm_service::{self, WinRmService, WireWinRmService};
+
+use apply_lock::{read_holder, write_holder, ApplyLock, RECORD_WAIT};
+pub use ids::confirmation_id_for;
+use ids::{activation_id, digit_groups, digits, fnv1a, installation_id};
+use store::with_locked;
+pub use store::{load, with_lab_file, MAX_LATENCY_MS};
 
 const FORMAT: u32 = 1;
 /// The rearm count a lab host reports (`slmgr.vbs /dlv`, "Remaining Windows rearm count").
@@ -188,15 +196,6 @@ impl LabFile {
         Some(code)
     }
 }
-
-/// The longest `latency_ms` a lab host takes: ten minutes, the default `KMSCONF_TIMEOUT`.
-pub const MAX_LATENCY_MS: u64 = 600_000;
-
-/// A lab state file holds one host and its simulated clients; far larger is not one.
-const LAB_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
-    what: "a lab state file",
-    bytes: 16 << 20,
-};
 
 /// A lab host reached through its state file.
 pub struct LabTarget {
@@ -363,328 +362,6 @@ impl Target for LabTarget {
         })?;
         Ok(holder)
     }
-}
-
-/// How long a run that finds a lab host's apply lock taken waits for a record of who holds it
-/// (see [`LabTarget::lock`]) before saying there is none.
-const RECORD_WAIT: Duration = Duration::from_secs(2);
-
-/// A lock record is one line of JSON; anything longer is not one.
-const HOLDER_LIMIT: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
-    what: "a lock record",
-    bytes: 4 << 10,
-};
-
-impl LabTarget {
-    /// The record of the apply lock's holder, if there is one.
-    fn current_holder(&self) -> Option<LockHolder> {
-        read_holder(&self.holder_path())
-    }
-
-    /// `PATH.apply.holder`, where the holder of the apply lock keeps its record.
-    fn holder_path(&self) -> PathBuf {
-        PathBuf::from(format!("{}.apply.holder", self.path.display()))
-    }
-
-    fn open_apply_lock(&self) -> Result<(File, PathBuf), Error> {
-        let path = PathBuf::from(format!("{}.apply.lock", self.path.display()));
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Ok((file, path))
-    }
-}
-
-/// The held apply lock: clears its record, then the OS releases the lock when the file closes.
-struct ApplyLock {
-    /// The locked file, kept open: closing it releases the OS lock.
-    _file: File,
-    record: PathBuf,
-}
-
-impl Drop for ApplyLock {
-    fn drop(&mut self) {
-        if let Err(e) = write_holder(&self.record, None) {
-            tracing::warn!(path = %self.record.display(), error = %e, "could not clear the lock record");
-        }
-    }
-}
-
-/// The record at `path`, if it holds one kmsconf wrote.
-fn read_holder(path: &Path) -> Option<LockHolder> {
-    let bytes = read_bounded(path, HOLDER_LIMIT).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Writes `holder`'s record to `path`, or empties it.
-fn write_holder(path: &Path, holder: Option<&LockHolder>) -> std::io::Result<()> {
-    use std::io::Write;
-    let text = holder
-        .map(|h| serde_json::to_string(h).unwrap_or_default())
-        .unwrap_or_default();
-    let mut file = File::create(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
-}
-
-/// Loads the lab file at `path` under its lock (creating a fresh host when `create` and it does
-/// not exist), runs `f`, and writes the file back atomically when `f` changed it. Returns `f`'s
-/// result and whether the file was created.
-pub fn with_lab_file<R>(
-    path: &Path,
-    create: bool,
-    f: impl FnOnce(&mut LabFile) -> Result<R, Error>,
-) -> Result<(R, bool), Error> {
-    with_locked(path, create, |file, _| f(file))
-}
-
-/// [`with_lab_file`], with `f` also given the lock it runs under.
-fn with_locked<R>(
-    path: &Path,
-    create: bool,
-    f: impl FnOnce(&mut LabFile, &mut HostLock) -> Result<R, Error>,
-) -> Result<(R, bool), Error> {
-    // through a symlink, the file it names is the host: read, locked and replaced there, so two
-    // links to one file are one host and the link stays a link
-    let resolved = resolve_link(path);
-    let path = resolved.as_path();
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-    }
-    let mut lock = HostLock::take(path)?;
-    let (mut file, created) = match read_bounded(path, LAB_LIMIT) {
-        Ok(bytes) => (parse(path, &bytes)?, false),
-        Err(kmsconf_engine::Error::Read { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound && create =>
-        {
-            (LabFile::fresh(path)?, true)
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let before = file.clone();
-    let result = f(&mut file, &mut lock)?;
-    if created || file != before {
-        save(path, &file)?;
-    }
-    Ok((result, created))
-}
-
-/// The OS lock on `PATH.lock` that one round trip or lab command holds. The lock file's text is
-/// the number of round trips kmsconf made to the host (discoveries and batches), for the
-/// benchmarks: counting there, a discovery that changes nothing never rewrites the state file.
-struct HostLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl HostLock {
-    fn take(path: &Path) -> Result<Self, Error> {
-        let path = PathBuf::from(format!("{}.lock", path.display()));
-        let io = |source| Error::Io {
-            path: path.clone(),
-            source,
-        };
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        file.lock().map_err(io)?;
-        Ok(Self { file, path })
-    }
-
-    /// One more round trip in the count; a lock file without one (from before it was kept
-    /// there, or edited) starts again from zero.
-    fn count_round_trip(&mut self) -> Result<(), Error> {
-        use std::io::{Read, Seek, Write};
-        let mut bytes = Vec::new();
-        let counted = self
-            .file
-            .rewind()
-            .and_then(|()| self.file.read_to_end(&mut bytes))
-            .and_then(|_| {
-                let count = std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|text| text.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
-                    .saturating_add(1);
-                let text = format!("{count}\n");
-                self.file.rewind()?;
-                self.file.write_all(text.as_bytes())?;
-                self.file.set_len(text.len() as u64)
-            });
-        counted.map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-}
-
-/// The file `path` names, through any symlinks; a link to a file not created yet names where
-/// it will be.
-fn resolve_link(path: &Path) -> PathBuf {
-    if let Ok(real) = kmsconf_engine::paths::canonical(path) {
-        return real;
-    }
-    match std::fs::read_link(path) {
-        Ok(target) => path.parent().unwrap_or(Path::new("")).join(target),
-        Err(_) => path.to_path_buf(),
-    }
-}
-
-/// Reads a lab file without creating or changing it.
-pub fn load(path: &Path) -> Result<LabFile, Error> {
-    parse(path, &read_bounded(path, LAB_LIMIT)?)
-}
-
-fn parse(path: &Path, text: &[u8]) -> Result<LabFile, Error> {
-    let invalid = |source: LabStateError| Error::LabState {
-        path: path.to_path_buf(),
-        source,
-    };
-    // the format first: a file of another format is named as such, not by its first odd field
-    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| invalid(e.into()))?;
-    match value.get("format").and_then(serde_json::Value::as_u64) {
-        Some(found) if found != u64::from(FORMAT) => {
-            return Err(invalid(LabStateError::Format {
-                found,
-                expected: FORMAT,
-            }))
-        }
-        _ => {}
-    }
-    let mut file: LabFile = serde_json::from_slice(text).map_err(|e| invalid(e.into()))?;
-    if file.latency_ms > MAX_LATENCY_MS {
-        return Err(invalid(LabStateError::Latency {
-            found: file.latency_ms,
-            max: MAX_LATENCY_MS,
-        }));
-    }
-    groups::check(&file).map_err(invalid)?;
-    add_built_in_rules(&mut file.host.firewall);
-    Ok(file)
-}
-
-/// A lab file from before the Key Management Service rules were kept one by one holds the group
-/// with no rules: give it Windows' built-in rules, enabled (and scoped) as the group was.
-fn add_built_in_rules(fw: &mut kmsconf_model::state::FirewallState) {
-    let fresh = kmsconf_model::state::FirewallState::windows_default();
-    for (group, built_in) in fresh.groups {
-        let Some(g) = fw.groups.get_mut(&group) else {
-            continue;
-        };
-        if !g.rules.is_empty() || built_in.rules.is_empty() {
-            continue;
-        }
-        let mut rules = built_in.rules;
-        for r in rules.values_mut() {
-            r.enabled = g.enabled;
-            if !g.remote_addresses.is_empty() {
-                r.remote_addresses = g.remote_addresses.clone();
-            }
-        }
-        *g = kmsconf_model::state::RuleGroupState::from_rules(rules);
-    }
-}
-
-fn save(path: &Path, file: &LabFile) -> Result<(), Error> {
-    let mut text = serde_json::to_string_pretty(file).map_err(|e| Error::LabState {
-        path: path.to_path_buf(),
-        source: LabStateError::Encode(e),
-    })?;
-    text.push('\n');
-    // a simulated host: a kill must leave the file whole (the rename does), a power loss
-    // need not keep the last round trip
-    kmsconf_engine::write::atomic_write_unflushed(path, text.as_bytes())?;
-    Ok(())
-}
-
-/// FNV-1a: deterministic on purpose, so the installation, confirmation and client machine IDs a
-/// lab host shows are the same on every run.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `groups` groups of `width` digits drawn from a splitmix64 stream seeded by `seed`.
-fn digit_groups(seed: u64, groups: usize, width: u32) -> String {
-    let mut state = seed;
-    let modulus = 10u64.pow(width);
-    (0..groups)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            format!("{:0w$}", z % modulus, w = width as usize)
-        })
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
-}
-
-/// The activation ID (`SoftwareLicensingProduct.ID`) of the SKU a lab host's product key sits
-/// on: an Office KMS host SKU's from the catalogue; for Windows one made up per host and channel
-/// (a KMS host key and a KMS client key sit on different SKUs), in the form Windows shows.
-fn activation_id(host_id: &str, product: ProductId, channel: Channel) -> String {
-    if let Some(id) = catalog::product(product).and_then(|p| p.activation_id.clone()) {
-        return id;
-    }
-    let a = fnv1a(format!("{host_id}/{product}/{channel}").as_bytes());
-    let b = fnv1a(format!("sku/{a}").as_bytes());
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xfff,
-        b >> 52,
-        b & 0xffff_ffff_ffff
-    )
-}
-
-/// The installation ID the lab host shows for a key: nine groups of seven digits, as `/dti`.
-fn installation_id(host_id: &str, product: ProductId, key: &str) -> String {
-    digit_groups(fnv1a(format!("{host_id}/{product}/{key}").as_bytes()), 9, 7)
-}
-
-/// The confirmation ID the phone line gives for an installation ID: eight groups of six digits,
-/// each five digits and their check digit ([`check_digit`]). `None` when the text is not an
-/// installation ID (63 digits).
-pub fn confirmation_id_for(installation_id: &str) -> Option<String> {
-    let d = digits(installation_id);
-    (d.len() == 63).then(|| {
-        digit_groups(fnv1a(format!("cid/{d}").as_bytes()), 8, 5)
-            .split('-')
-            .map(|five| {
-                let values: Vec<u32> = five.chars().filter_map(|c| c.to_digit(10)).collect();
-                format!("{five}{}", check_digit(&values))
-            })
-            .collect::<Vec<_>>()
-            .join("-")
-    })
 }
 
 #[cfg(test)]
