@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -15,6 +15,31 @@ use crate::gss::Dc;
 
 /// One DC with LDAP at a time: they all listen on 127.0.0.2:389.
 static LDAP_PORT: Mutex<()> = Mutex::new(());
+
+/// A test's turn at 127.0.0.2:389: the threads of this run take turns through [`LDAP_PORT`], and
+/// two test runs on one machine (two clones, or a run beside CI) through a lock file in the
+/// temporary directory, released when the turn ends.
+struct Turn {
+    _thread: MutexGuard<'static, ()>,
+    _run: std::fs::File,
+}
+
+fn turn() -> Turn {
+    let thread = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::temp_dir().join("kmsconf-e2e-127.0.0.2-389.lock");
+    let run = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    run.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
+    Turn {
+        _thread: thread,
+        _run: run,
+    }
+}
 
 const CONTAINER: &str =
     "CN=Activation Objects,CN=Microsoft SPP,CN=Services,CN=Configuration,DC=corp,DC=example";
@@ -112,7 +137,7 @@ fn line<'a>(run: &'a Run, check: &str) -> &'a str {
 
 #[test]
 fn doctor_lists_the_objects_and_finds_the_duplicate_sku_and_the_undeclared_keys() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     // WINDOWS_KEY ends `6789B`: the declared object; the other two are not declared, and the
     // first two share a SKU
     let ldif = seed("Declared AO", SKU_1, "6789B")
@@ -154,7 +179,7 @@ fn doctor_lists_the_objects_and_finds_the_duplicate_sku_and_the_undeclared_keys(
 
 #[test]
 fn a_missing_container_and_a_bind_without_a_ticket_fail_naming_server_identity_and_dn() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(false, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let p = project(&dc, &admin, false);
@@ -226,7 +251,7 @@ fn delete_in_child() {
 
 #[test]
 fn a_delete_by_dn_removes_exactly_that_object_and_a_plain_user_is_refused() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
     let dc = start(true, &ldif);
     let old = format!("CN=Old AO,{CONTAINER}");
@@ -265,7 +290,7 @@ fn a_delete_by_dn_removes_exactly_that_object_and_a_plain_user_is_refused() {
 #[test]
 fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_only_the_undeclared_one(
 ) {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
     let dc = start(true, &ldif);
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
@@ -320,7 +345,7 @@ fn plan_shows_the_missing_and_undeclared_objects_and_exclusive_apply_deletes_onl
 
 #[test]
 fn a_missing_object_is_created_through_its_via_host_and_the_next_plan_is_clean() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let p = project(&dc, &admin, false);
@@ -419,7 +444,7 @@ fn a_missing_object_is_created_through_its_via_host_and_the_next_plan_is_clean()
 
 #[test]
 fn status_says_when_the_directory_cannot_be_read_and_exits_1() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, &seed("Old AO", SKU_2, "QRTVW"));
     let p = project(&dc, "FILE:/nonexistent/no-such-cache", false);
     let status = p.ok(&["status"], 1);
@@ -456,7 +481,7 @@ fn phone_project(dc: &Dc, cache: &str) -> Project {
 /// it again and creates nothing, and an empty confirmation-ID file is "not phoned yet" too.
 #[test]
 fn a_missing_phone_object_is_pending_with_the_installation_id_from_its_via_host() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let p = phone_project(&dc, &admin);
@@ -635,7 +660,7 @@ fn tickets(dc: &Dc, cache: &str) -> String {
 
 #[test]
 fn without_a_server_the_dc_is_found_by_its_srv_records_and_named_in_doctor_status_and_plan() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start_located(&seed("Declared AO", SKU_1, "6789B"));
     assert!(
         dc.dig(DC_SRV, "SRV")
@@ -695,7 +720,7 @@ fn without_a_server_the_dc_is_found_by_its_srv_records_and_named_in_doctor_statu
 
 #[test]
 fn without_a_server_and_without_an_srv_record_the_error_names_the_record_and_the_dns_server() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     dc.nsupdate_zone(
@@ -729,7 +754,7 @@ fn without_a_server_and_without_an_srv_record_the_error_names_the_record_and_the
 
 #[test]
 fn a_dead_first_srv_target_is_logged_and_skipped_for_the_next_one() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start_located("");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     // heavier than dc1's record (weight 100), so tried first; nothing listens on its port
@@ -769,7 +794,7 @@ fn a_dead_first_srv_target_is_logged_and_skipped_for_the_next_one() {
 /// issues a ticket the DC cannot read, and Samba answers the bind with `invalidCredentials`.
 #[test]
 fn a_bind_the_dc_refuses_fails_naming_server_identity_and_result_code() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, &seed("Old AO", SKU_2, "QRTVW"));
     spn(&dc, "delete", &format!("ldap/{}", Dc::address()), "DC1$");
     spn(&dc, "add", &format!("ldap/{}", Dc::address()), "bob");
@@ -807,7 +832,7 @@ fn a_bind_the_dc_refuses_fails_naming_server_identity_and_result_code() {
 /// answered: `apply` finds one again and deletes the planned object by its DN.
 #[test]
 fn a_saved_plan_without_a_server_finds_the_dc_again_when_applied() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let ldif = seed("Declared AO", SKU_1, "6789B") + &seed("Old AO", SKU_2, "QRTVW");
     let dc = start_located(&ldif);
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
@@ -851,7 +876,7 @@ fn a_saved_plan_without_a_server_finds_the_dc_again_when_applied() {
 /// confirmation ID appears in any output, plan file or lab file.
 #[test]
 fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let mut p = phone_project(&dc, &admin);
@@ -978,7 +1003,7 @@ exec "$KMSCONF_BIN" lab agent "$(dirname "$0")/../lab/kms01.json"
 /// value) and the apply that deposits a confirmation ID (recorded the same way).
 #[test]
 fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let s =
@@ -1048,7 +1073,7 @@ fn a_recorded_phone_activation_replays_with_the_same_output_and_no_secret() {
 /// naming it, its `via` host and the next step. Once the object exists, both are quiet.
 #[test]
 fn status_and_doctor_name_a_missing_object_and_a_pending_phone_activation() {
-    let _turn = LDAP_PORT.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = turn();
     let dc = start(true, "");
     let admin = dc.kinit("Administrator", Dc::admin_password(), None);
     let partial = &WINDOWS_KEY[WINDOWS_KEY.len() - 5..];
