@@ -133,10 +133,16 @@ pub fn render(hosts: &[HostClients], style: Style) -> String {
             } else {
                 style.yellow("below it")
             };
+            let s = |n: u64| if n == 1 { "" } else { "s" };
             let _ = writeln!(
                 out,
-                "  {}: {} distinct clients ({} names), threshold {}: {verdict}",
-                p.product, p.distinct_clients, p.distinct_names, p.threshold
+                "  {}: {} distinct client{} ({} name{}), threshold {}: {verdict}",
+                p.product,
+                p.distinct_clients,
+                s(p.distinct_clients),
+                p.distinct_names,
+                s(p.distinct_names),
+                p.threshold
             );
         }
         warnings(&mut out, h, style);
