@@ -38,17 +38,19 @@ pub fn show<'t>(
 }
 
 /// The installation ID `via` generates for the operation's key, or why it could not.
-fn generate(via: &DynTarget, host: &str, op: &PlanOp) -> Result<String, String> {
-    let op = crate::execute::resolve(host, op).map_err(|e| e.to_string())?;
+fn generate(via: &DynTarget, host: &str, op: &PlanOp) -> Result<String, adba::InstallationIdError> {
+    use adba::InstallationIdError as E;
+    let op = crate::execute::resolve(host, op).map_err(|e| E::Unsent(Box::new(e)))?;
     let mut answers = via
         .execute(&[EntryOp::Host(op)])
-        .map_err(|e| e.to_string())?
+        .map_err(|e| E::Unsent(Box::new(e)))?
         .into_iter();
     match answers.next() {
-        Some(ChangeStatus::Pending { message }) => adba::installation_id_in(&message)
-            .ok_or_else(|| format!("the host's answer holds no installation ID: {message}")),
-        Some(ChangeStatus::Failed { message, .. }) => Err(message),
-        Some(other) => Err(format!("the host answered {other:?}")),
-        None => Err("the host gave no answer".into()),
+        Some(ChangeStatus::Pending { message }) => {
+            adba::installation_id_in(&message).ok_or(E::NoId(message))
+        }
+        Some(ChangeStatus::Failed { message, .. }) => Err(E::Refused(message)),
+        Some(other) => Err(E::Unexpected(format!("{other:?}"))),
+        None => Err(E::NoAnswer),
     }
 }

@@ -146,10 +146,33 @@ fn by_phone(o: &AdObjectConfig, partial: String) -> (PlanOp, String) {
     (op, note)
 }
 
+/// Why a `via` host gave no installation ID while planning; the texts are the host's or its
+/// connection's own words, shown in the pending note.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallationIdError {
+    /// The operation could not be prepared or sent (a key that does not read, a lost session).
+    #[error("{0}")]
+    Unsent(Box<dyn std::error::Error + Send + Sync>),
+    /// The host refused: its failure message.
+    #[error("{0}")]
+    Refused(String),
+    /// The host answered without an installation ID.
+    #[error("the host's answer holds no installation ID: {0}")]
+    NoId(String),
+    /// The host answered something other than a pending phone activation.
+    #[error("the host answered {0}")]
+    Unexpected(String),
+    #[error("the host gave no answer")]
+    NoAnswer,
+}
+
 /// The note of a pending phone object: the installation ID its `via` host generated while
 /// planning (`generated`: its answer, `None` before it is asked), and where the confirmation ID
 /// goes. The installation ID is no secret; the confirmation ID never appears.
-pub fn pending_note(o: &AdObjectConfig, generated: Option<Result<String, String>>) -> String {
+pub fn pending_note(
+    o: &AdObjectConfig,
+    generated: Option<Result<String, InstallationIdError>>,
+) -> String {
     let supply = match &o.confirmation_id {
         Some(c) => format!("put the confirmation ID in {}", c.source.describe()),
         None => "set `confirmation_id`".to_string(),
@@ -439,7 +462,10 @@ mod tests {
                 && note.contains("set `confirmation_id`"),
             "{note}"
         );
-        let failed = pending_note(&o, Some(Err("0xC004F074 no".into())));
+        let failed = pending_note(
+            &o,
+            Some(Err(InstallationIdError::Refused("0xC004F074 no".into()))),
+        );
         assert!(
             failed.contains("could not generate") && failed.contains("0xC004F074"),
             "{failed}"
