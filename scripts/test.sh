@@ -90,4 +90,17 @@ export KMSCONF_TEST_PYTHON="$PWD/$venv/bin/python"
   --out target/test-cache/wsman-fixtures.json
 export KMSCONF_WSMAN_FIXTURES="$PWD/target/test-cache/wsman-fixtures.json"
 
+# the PowerShell kmsconf sends a Windows host (agent.ps1 and the bootstrap) must parse: nothing
+# here runs PowerShell, so the tree-sitter PowerShell grammar checks it (scripts/ps-syntax.py), in
+# a venv of its own made when its pinned requirement line changes
+ps_requirements="tree-sitter==0.26.1 tree-sitter-powershell==0.26.4"
+ps_venv=target/ps-venv
+if [ "$(cat "$ps_venv/requirements.txt" 2>/dev/null)" != "$ps_requirements" ]; then
+  python3 -m venv "$ps_venv"
+  # shellcheck disable=SC2086 # one word per requirement
+  "$ps_venv/bin/pip" install -q --disable-pip-version-check $ps_requirements
+  echo "$ps_requirements" >"$ps_venv/requirements.txt"
+fi
+"$ps_venv/bin/python" scripts/ps-syntax.py
+
 exec cargo test --workspace "$@"

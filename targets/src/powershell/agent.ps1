@@ -231,7 +231,7 @@ function Get-KmsconfReadings {
 # Windows 7 / Server 2008 R2 and older (6.1 and below) are refused before any product query: their
 # SoftwareLicensingProduct has no ProductKeyChannel, and the Windows 8 slmgr.vbs refuses them too.
 function Invoke-KmsconfDiscover($Request) {
-    $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property Caption, Version, BuildNumber, OperatingSystemSKU | Select-Object -Property Caption, Version, BuildNumber, OperatingSystemSKU
+    $os = Get-CimInstance -ClassName Win32_OperatingSystem -Property 'Caption', 'Version', 'BuildNumber', 'OperatingSystemSKU' | Select-Object -Property 'Caption', 'Version', 'BuildNumber', 'OperatingSystemSKU'
     if ([version]$os.Version -lt [version]'6.2') { throw ('kmsconf needs Windows 8 / Windows Server 2012 (version 6.2) or later, and this host runs {0} (version {1}), whose SoftwareLicensingProduct class has no ProductKeyChannel' -f $os.Caption, $os.Version) }
     $readings = Get-KmsconfReadings
     # a class without the property would fail every product query: read the others (this local
@@ -498,8 +498,8 @@ function Invoke-KmsconfReadKmsEvents($Request) {
             [void]$events.Add([ordered]@{ Id = [int]$e.Id; Time = $e.TimeCreated.ToUniversalTime().ToString('o'); Properties = $data })
         }
     }
-    $service = Get-CimInstance -ClassName Win32_Service -Filter "Name = 'sppsvc'" -Property Name, State, StartMode |
-        Select-Object -Property State, StartMode
+    $service = Get-CimInstance -ClassName Win32_Service -Filter "Name = 'sppsvc'" -Property 'Name', 'State', 'StartMode' |
+        Select-Object -Property 'State', 'StartMode'
     [ordered]@{
         Clock = [DateTime]::UtcNow.ToString('o')
         Truncated = $truncated

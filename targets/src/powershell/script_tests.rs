@@ -52,6 +52,25 @@ fn the_bootstrap_runs_the_agent_only_once_its_sha256_matches() {
     assert!(!text.contains("AGENT_SHA256") && !text.contains("SHA256_CLASS"));
 }
 
+/// powershell.exe reads a redirected stdin to its end on a thread of its own when its command
+/// names `$input` (the facts table's `stdin-reader` row): the bootstrap never does, and reads the
+/// agent line with `[Console]::In`, so the agent and every request reach the agent, not the host.
+#[test]
+fn the_bootstrap_leaves_stdin_to_console_in() {
+    use kmsconf_model::facts::facts;
+    let text = bootstrap().to_ascii_lowercase();
+    let reader = facts().agent("stdin-reader");
+    assert!(
+        !reader.is_empty() && text.contains(&reader.to_ascii_lowercase()),
+        "{text}"
+    );
+    // `$input` as a variable: not followed by another name character
+    let names_input = text.match_indices("$input").any(|(i, m)| {
+        !text[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+    });
+    assert!(!names_input, "the bootstrap names $input: {text}");
+}
+
 /// SHA-256 in lowercase hex (FIPS 180-2's `abc` vector), as the bootstrap writes it.
 #[test]
 fn sha256_is_lowercase_hex() {
@@ -178,7 +197,7 @@ fn discovery_reads_the_facts_first_and_the_edition_as_numbers() {
     assert!(readings < products);
     assert!(text.contains("{ $ProductProperties = @($ProductProperties | Where-Object { $_ -ne 'ProductKeyChannel' }) }"));
     assert!(!text.contains("$script:"));
-    assert!(text.contains("-Property Caption, Version, BuildNumber, OperatingSystemSKU"));
+    assert!(text.contains("-Property 'Caption', 'Version', 'BuildNumber', 'OperatingSystemSKU'"));
     assert!(text.contains("Readings = $readings"));
     let read = function("Get-KmsconfReadings");
     for part in [

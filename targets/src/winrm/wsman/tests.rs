@@ -527,3 +527,14 @@ fn truncated_or_garbage_replies_are_malformed_never_a_panic() {
         Err(ParseError::Malformed(m)) if m.starts_with("the Delete response is not XML")
     ));
 }
+
+/// The option value a Command sends is the facts table's `console-mode-stdin` row (wsman.h:
+/// absent or FALSE is a pipe; Ansible sends FALSE whenever it pipes input), so the two cannot
+/// drift apart.
+#[test]
+fn console_mode_stdin_is_the_facts_table_row() {
+    assert_eq!(
+        kmsconf_model::facts::facts().winrm("console-mode-stdin"),
+        CONSOLE_MODE_STDIN
+    );
+}
