@@ -82,14 +82,14 @@ mod tests {
     fn a_surprise_says_its_fact_source_both_readings_and_what_apply_holds_back() {
         let mut state = HostState::fresh_windows_server("KMS01");
         state.readings.registry = Some(vec![RegistryReading {
-            key: "sl".into(),
+            key: "spp".into(),
             name: "VLActivationInterval".into(),
             kind: "REG_SZ".into(),
         }]);
         let found = surprise::surprises(&state);
         assert_eq!(
             message(&found[0]),
-            "the host contradicts `registry VLActivationInterval` (source `va2-ops-guide` in model/data/windows.toml): kmsconf's table says REG_DWORD there; the host shows REG_SZ under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SL`; `apply` changes `service.activation_interval` only with `--accept-surprises`"
+            "the host contradicts `registry VLActivationInterval` (source `spp-listing` in model/data/windows.toml): kmsconf's table says REG_DWORD there; the host shows REG_SZ under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform`; `apply` changes `service.activation_interval` only with `--accept-surprises`"
         );
         state.readings.language_mode = Some("ConstrainedLanguage".into());
         let found = surprise::surprises(&state);

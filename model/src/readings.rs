@@ -22,6 +22,11 @@ pub struct HostReadings {
     /// each key the agent looked in (`None`: not read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<Vec<RegistryReading>>,
+    /// The port filter of each built-in rule the table lists that the host holds (`None`: not
+    /// read). kmsconf never changes a built-in rule's protocol or port, so whatever the host
+    /// shows is the rule as Windows ships it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_filters: Option<Vec<RuleFilterReading>>,
 }
 
 impl HostReadings {
@@ -42,6 +47,18 @@ pub struct RegistryReading {
     /// kmsconf does not name.
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// What `Get-NetFirewallPortFilter` shows of one built-in rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFilterReading {
+    /// The rule's `Name`: `SPPSVC-In-TCP`.
+    pub name: String,
+    /// `TCP`, `UDP`, `ICMPv4`, ...
+    pub protocol: String,
+    /// The filter's `LocalPort` entries: `["1688"]`, `["RPC"]`, `["Any"]`.
+    pub local_ports: Vec<String>,
 }
 
 /// The registry keys the agent reads values under, by the table's names for them.

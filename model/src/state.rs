@@ -11,7 +11,7 @@ use std::fmt;
 use crate::config::{ProductId, Profile, RuleGroup};
 use crate::dns::DnsState;
 pub use crate::error::{NotAKmsHost, ProtocolValue};
-pub use crate::readings::{HostReadings, RegistryReading};
+pub use crate::readings::{HostReadings, RegistryReading, RuleFilterReading};
 pub use crate::settings::ServiceState;
 use crate::settings::{SettingValue, DEFAULT_PORT};
 use serde::{Deserialize, Serialize};

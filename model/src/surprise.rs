@@ -50,6 +50,9 @@ pub fn surprises(state: &HostState) -> Vec<Surprise> {
         found.extend(registry(readings));
     }
     found.extend(firewall_rules(state));
+    if let Some(filters) = &state.readings.rule_filters {
+        found.extend(rule_filters(filters));
+    }
     found
 }
 
@@ -224,6 +227,63 @@ fn firewall_rules(state: &HostState) -> Vec<Surprise> {
         });
     }
     found
+}
+
+/// Built-in rules whose protocol or local port is not the table's. kmsconf never changes either,
+/// so the host shows the rule as Windows ships it; enabling the rule is what opens the port, so
+/// the change to that rule relies on it. A keyword port is compared without case or `-`
+/// (the rule store writes `RPC-EPMap`, the NetSecurity cmdlets `RPCEPMap`); an ICMP rule, whose
+/// table row has no port, by its protocol alone.
+fn rule_filters(filters: &[crate::readings::RuleFilterReading]) -> Vec<Surprise> {
+    let mut found = Vec::new();
+    for group in RuleGroup::ALL {
+        let Some(info) = crate::facts::rule_group(group) else {
+            continue;
+        };
+        for rule in &info.rules {
+            let Some(seen) = filters.iter().find(|f| f.name == rule.name) else {
+                continue;
+            };
+            let protocol_ok = seen.protocol.eq_ignore_ascii_case(&rule.protocol);
+            let port_ok = rule.local_port.as_deref().is_none_or(|port| {
+                let ports: Vec<String> = seen.local_ports.iter().map(|p| port_word(p)).collect();
+                ports == [port_word(port)]
+            });
+            if protocol_ok && port_ok {
+                continue;
+            }
+            let shown = if seen.local_ports.is_empty() {
+                seen.protocol.clone()
+            } else {
+                format!("{} {}", seen.protocol, seen.local_ports.join(", "))
+            };
+            found.push(Surprise {
+                fact: format!("firewall rule {}", rule.name),
+                source: rule.source.clone(),
+                expected: format!(
+                    "a built-in rule of the {} group for {}",
+                    group.display_name(),
+                    describe_rule(rule)
+                ),
+                observed: format!("`{shown}`"),
+                affects: vec![format!("firewall.{group}.{}", rule.name)],
+            });
+        }
+    }
+    found
+}
+
+/// A port as compared: a number as it is, a keyword without case or `-`.
+fn port_word(port: &str) -> String {
+    let port = port.trim();
+    if port.chars().all(|c| c.is_ascii_digit()) {
+        port.to_string()
+    } else {
+        port.chars()
+            .filter(|c| *c != '-')
+            .collect::<String>()
+            .to_ascii_lowercase()
+    }
 }
 
 /// `TCP 445, profiles private, public`: a rule's filter and profiles, as the table gives them.

@@ -67,6 +67,35 @@ fn an_agent_damaged_in_transit_is_refused_before_any_request_runs() {
     );
 }
 
+/// The same over WinRM: the test endpoint's shell command damages the agent line on its way to
+/// the lab agent (one byte flipped), and `plan` and `apply` fail naming WinRM, before any request
+/// ran (the lab file is never written).
+#[test]
+fn an_agent_damaged_over_winrm_is_refused_naming_winrm() {
+    use crate::winrm::{host_table, http_url, project, Host};
+    let h = Host::start(&[
+        "--agent-command",
+        r#"sed -u '1s/A/B/' | "$KMSCONF_BIN" lab agent "$LAB_FILE""#,
+    ]);
+    let mut p = project(&host_table("kms", &http_url(&h), ""));
+    p.env("KMS_HOST_KEY", WINDOWS_KEY);
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let r = p.ok(args, 1);
+        let out = r.all();
+        assert!(
+            out.contains(
+                "host `kms`: the agent arrived damaged over WinRM (SHA-256 mismatch): kmsconf sent "
+            ) && out.contains("nothing was run"),
+            "kmsconf {}: {r:?}",
+            args.join(" ")
+        );
+    }
+    assert!(
+        !std::path::Path::new(&h.lab()).exists(),
+        "the damaged agent ran a request"
+    );
+}
+
 /// The host's `powershell.exe`: the lab agent on the lab file `lab/host.json`.
 const STAND_IN: &str = r#"#!/bin/sh
 dir="$(dirname "$0")/.."
@@ -74,13 +103,13 @@ echo relayed >> "$dir/sessions"
 exec "$KMSCONF_BIN" lab agent "$dir/lab/host.json"
 "#;
 
-/// Makes the server's lab host keep `VLActivationInterval` under SoftwareProtectionPlatform, not
-/// under the `SL` key the facts table names: the agent then finds it nowhere it looks.
+/// Makes the server's lab host keep `VLActivationInterval` under the Vista-era `SL` key, not under
+/// SoftwareProtectionPlatform, where the facts table names it.
 fn contradict_interval_key(s: &Server) {
     let mut file: serde_json::Value =
         serde_json::from_str(&s.read("lab/host.json")).expect("lab file");
     file["host"]["readings"] = serde_json::json!({
-        "registry": [{ "key": "spp", "name": "VLActivationInterval", "type": "REG_DWORD" }]
+        "registry": [{ "key": "sl", "name": "VLActivationInterval", "type": "REG_DWORD" }]
     });
     s.write("lab/host.json", &file.to_string());
 }
@@ -96,7 +125,7 @@ fn a_host_contradicting_a_fact_is_reported_refused_and_applied_only_when_accepte
     let mut p = project(&s);
     p.ok(&["plan"], 0);
     contradict_interval_key(&s);
-    let warning = "warning: the host contradicts `registry VLActivationInterval` (source `va2-ops-guide` in model/data/windows.toml)";
+    let warning = "warning: the host contradicts `registry VLActivationInterval` (source `spp-listing` in model/data/windows.toml)";
     p.env("KMSCONF_RECORD", &p.path("recording").display().to_string());
     let planned = p.ok(&["plan"], 0);
     p.unset("KMSCONF_RECORD");

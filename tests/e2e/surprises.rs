@@ -29,12 +29,12 @@ fn edit_host(p: &Project, edit: impl FnOnce(&mut Value)) {
     );
 }
 
-/// The host keeps `VLActivationInterval` under SoftwareProtectionPlatform, not the VA 2.0
-/// guide's `SL` key the table names.
+/// The host keeps `VLActivationInterval` under the VA 2.0 guide's Vista-era `SL` key, not under
+/// SoftwareProtectionPlatform, where the table names it.
 fn contradict_interval_key(p: &Project) {
     edit_host(p, |host| {
         host["readings"] = json!({
-            "registry": [{ "key": "spp", "name": "VLActivationInterval", "type": "REG_DWORD" }]
+            "registry": [{ "key": "sl", "name": "VLActivationInterval", "type": "REG_DWORD" }]
         });
     });
 }
@@ -47,7 +47,7 @@ fn a_contradicted_fact_warns_in_every_plan_format_and_in_doctor() {
     snapshot_run("surprise-plan", &p, &human);
     let markdown = p.ok(&["plan", "--format", "markdown"], 0);
     assert!(
-        markdown.stdout.contains("- **warning:** the host contradicts `registry VLActivationInterval` (source `va2-ops-guide` in model/data/windows.toml)"),
+        markdown.stdout.contains("- **warning:** the host contradicts `registry VLActivationInterval` (source `spp-listing` in model/data/windows.toml)"),
         "{markdown:?}"
     );
     let json: Value = serde_json::from_str(&p.ok(&["plan", "--json"], 0).stdout).expect("json");
@@ -56,9 +56,9 @@ fn a_contradicted_fact_warns_in_every_plan_format_and_in_doctor() {
         json["hosts"][0]["surprises"],
         json!([{
             "fact": "registry VLActivationInterval",
-            "source": "va2-ops-guide",
-            "expected": "REG_DWORD under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SL`",
-            "observed": "REG_DWORD under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform`",
+            "source": "spp-listing",
+            "expected": "REG_DWORD under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SoftwareProtectionPlatform`",
+            "observed": "REG_DWORD under `HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SL`",
             "affects": ["service.activation_interval"],
         }])
     );

@@ -146,8 +146,9 @@ pub struct CimMethod {
 /// A registry value: under [`REGISTRY_KEY`] (`spp`), or the key its facts row names.
 #[derive(Debug, Clone)]
 pub struct RegistryValue {
-    /// The key as `data/windows.toml` names it: `spp` ([`REGISTRY_KEY`]) or `sl` (the Volume
-    /// Activation 2.0 guide's `...\CurrentVersion\SL`; see [`crate::readings::REGISTRY_KEYS`]).
+    /// The key as `data/windows.toml` names it: `spp` ([`REGISTRY_KEY`]), or another of
+    /// [`crate::readings::REGISTRY_KEYS`] (`sl`: the Volume Activation 2.0 guide's Vista-era
+    /// `...\CurrentVersion\SL`).
     pub key: &'static str,
     pub name: &'static str,
     pub kind: RegistryKind,

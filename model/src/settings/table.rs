@@ -191,10 +191,11 @@ pub static SETTINGS: &[Setting] = &[
                 inverted: false,
             },
             slmgr: Slmgr::Value("/sai"),
-            // the Volume Activation 2.0 guide's key (Vista / Server 2008); where Windows 8 and
-            // later keep it is unsourced, so apply also verifies the value after the restart
+            // under SoftwareProtectionPlatform, as a later Server's registry shows it (the Volume
+            // Activation 2.0 guide's `SL` is that key's Vista name); no Microsoft page for
+            // Windows 8 and later names it, so apply also verifies the value after the restart
             registry: Some(RegistryValue {
-                key: "sl",
+                key: "spp",
                 name: "VLActivationInterval",
                 kind: RegistryKind::Dword,
                 inverted: false,
@@ -224,7 +225,7 @@ pub static SETTINGS: &[Setting] = &[
             },
             slmgr: Slmgr::Value("/sri"),
             registry: Some(RegistryValue {
-                key: "sl",
+                key: "spp",
                 name: "VLRenewalInterval",
                 kind: RegistryKind::Dword,
                 inverted: false,

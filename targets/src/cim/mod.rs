@@ -252,7 +252,7 @@ pub fn parse_discovery(json: &str) -> Result<(HostState, Observations), CimError
         readings: doc
             .readings
             .as_ref()
-            .map(CimReadings::state)
+            .map(|r| r.state(&doc.firewall_rules))
             .unwrap_or_default(),
     };
     let seen = observations(&doc);

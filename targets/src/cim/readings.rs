@@ -2,10 +2,10 @@
 //! `agent.ps1`), turned into the host state's [`HostReadings`].
 
 use kmsconf_model::readings::reg_type;
-use kmsconf_model::state::{HostReadings, RegistryReading};
+use kmsconf_model::state::{HostReadings, RegistryReading, RuleFilterReading};
 use serde::Deserialize;
 
-use super::one_or_many;
+use super::{one_or_many, CimFirewallRule};
 
 /// What the agent read of the Windows facts no source confirms (`Get-KmsconfReadings`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,7 +29,9 @@ pub struct CimRegistryReading {
 }
 
 impl CimReadings {
-    pub fn state(&self) -> HostReadings {
+    /// The readings, with the port filter of each built-in rule the facts table lists among
+    /// `rules` (what discovery read of the managed groups).
+    pub fn state(&self, rules: &[CimFirewallRule]) -> HostReadings {
         let mut registry: Vec<RegistryReading> = self
             .registry
             .iter()
@@ -45,6 +47,29 @@ impl CimReadings {
             language_mode: self.language_mode.clone(),
             product_key_channel: self.product_key_channel,
             registry: Some(registry),
+            rule_filters: Some(rule_filters(rules)),
         }
     }
+}
+
+/// The protocol and local ports of each rule in `rules` that a `[[firewall_group.rules]]` row of
+/// the facts table names, in name order.
+fn rule_filters(rules: &[CimFirewallRule]) -> Vec<RuleFilterReading> {
+    let table = &kmsconf_model::facts::facts().firewall_group;
+    let mut filters: Vec<RuleFilterReading> = rules
+        .iter()
+        .filter(|r| {
+            table
+                .iter()
+                .any(|g| g.rules.iter().any(|row| row.name == r.name))
+        })
+        .map(|r| RuleFilterReading {
+            name: r.name.clone(),
+            protocol: r.protocol.clone().unwrap_or_default(),
+            local_ports: r.local_port.clone(),
+        })
+        .collect();
+    filters.sort();
+    filters.dedup_by(|a, b| a.name == b.name);
+    filters
 }

@@ -329,10 +329,23 @@ fn firewall_rules(state: &HostState) -> Vec<Value> {
         };
         for (name, r) in &g.rules {
             let fact = info.rules.iter().find(|f| f.name == *name);
-            let filter = PortFilter {
-                protocol: fact.map_or("TCP", |f| f.protocol.as_str()),
-                // an ICMP rule's port filter has no port: Windows shows `Any`
-                local_port: fact.and_then(|f| f.local_port.as_deref()).unwrap_or("Any"),
+            // the lab file's `host.readings.rule_filters` replaces the table's filter
+            let own = state
+                .readings
+                .rule_filters
+                .iter()
+                .flatten()
+                .find(|f| f.name == *name);
+            let filter = match own {
+                Some(own) => PortFilter {
+                    protocol: &own.protocol,
+                    local_ports: own.local_ports.iter().map(String::as_str).collect(),
+                },
+                None => PortFilter {
+                    protocol: fact.map_or("TCP", |f| f.protocol.as_str()),
+                    // an ICMP rule's port filter has no port: Windows shows `Any`
+                    local_ports: vec![fact.and_then(|f| f.local_port.as_deref()).unwrap_or("Any")],
+                },
             };
             rules.push(rule_json(name, Some(&info.group), &filter, r));
         }
@@ -346,7 +359,7 @@ fn firewall_rules(state: &HostState) -> Vec<Value> {
         let port = rule.port.to_string();
         let filter = PortFilter {
             protocol: "TCP",
-            local_port: &port,
+            local_ports: vec![&port],
         };
         rules.push(rule_json(PORT_RULE_NAME, None, &filter, &state));
     }
@@ -356,7 +369,7 @@ fn firewall_rules(state: &HostState) -> Vec<Value> {
 /// What `Get-NetFirewallPortFilter` shows of a rule.
 struct PortFilter<'a> {
     protocol: &'a str,
-    local_port: &'a str,
+    local_ports: Vec<&'a str>,
 }
 
 /// One inbound rule as the agent reads it (`MSFT_NetFirewallRule` with its port and address
@@ -383,7 +396,7 @@ fn rule_json(name: &str, group: Option<&str>, filter: &PortFilter, r: &RuleState
         "Enabled": if r.enabled { "True" } else { "False" },
         "Profile": profile,
         "Protocol": filter.protocol,
-        "LocalPort": [filter.local_port],
+        "LocalPort": filter.local_ports,
         "RemoteAddress": scope,
     })
 }
@@ -427,6 +440,41 @@ mod tests {
         );
         assert_eq!(seen.clock, state.clock);
         assert!(seen.license_packs.is_empty());
+    }
+
+    /// Each built-in rule's port filter reaches the readings: as the table has it by default (no
+    /// surprise), as the lab file's `host.readings.rule_filters` says otherwise (a surprise that
+    /// stops that rule's change).
+    #[test]
+    fn built_in_rule_filters_read_back_and_a_lab_file_can_contradict_them() {
+        use kmsconf_model::state::RuleFilterReading;
+        use kmsconf_model::surprise::surprises;
+        let mut state = HostState::fresh_windows_server("LAB01");
+        let seen = read(&state, None);
+        let filters = seen.readings.rule_filters.clone().expect("read");
+        let kms = filters
+            .iter()
+            .find(|f| f.name == "SPPSVC-In-TCP")
+            .expect("the KMS rule");
+        assert_eq!(
+            (kms.protocol.as_str(), &kms.local_ports[..]),
+            ("TCP", &["1688".to_string()][..])
+        );
+        assert!(filters.iter().any(|f| f.name == "FPS-SMB-In-TCP"));
+        assert!(!filters
+            .iter()
+            .any(|f| f.name == kmsconf_model::catalog::PORT_RULE_NAME));
+        assert_eq!(surprises(&seen), Vec::new());
+
+        state.readings.rule_filters = Some(vec![RuleFilterReading {
+            name: "SPPSVC-In-TCP".into(),
+            protocol: "TCP".into(),
+            local_ports: vec!["RPC".into()],
+        }]);
+        let found = surprises(&read(&state, None));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].observed, "`TCP RPC`");
+        assert!(found[0].affects("firewall.key-management-service.SPPSVC-In-TCP"));
     }
 
     #[test]

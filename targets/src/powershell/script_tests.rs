@@ -210,10 +210,12 @@ fn discovery_reads_the_facts_first_and_the_edition_as_numbers() {
     ] {
         assert!(read.contains(part), "{part}");
     }
-    // each setting's registry value under its own key (the intervals under `sl`)
-    assert!(
-        agent_script().contains("$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'sl', 'sl')")
-    );
+    // each setting's registry value under its own key (all under SoftwareProtectionPlatform),
+    // while the readings look under every key the table knows, the Vista-era `sl` too
+    assert!(agent_script()
+        .contains("$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'spp', 'spp')"));
+    assert!(agent_script()
+        .contains("    sl = 'HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\SL'"));
     assert!(function("Get-KmsconfRegistry")
         .contains("$RegistryKeys[[string]@($SettingRegistryKeys)[$i]]"));
 }
@@ -249,4 +251,85 @@ fn the_agent_reads_the_winrm_service_from_the_wsman_drive() {
         assert!(body.contains(&format!("{field} = ")), "{field}");
     }
     assert!(!body.contains("winrm get"));
+}
+
+/// The functions that read `$Request`: `name`'s own `$Request.FIELD` reads (lowercase: PowerShell
+/// property names ignore case) and those of each agent function it hands `$Request` to.
+fn request_fields(name: &str, seen: &mut Vec<String>, fields: &mut Vec<String>) {
+    if seen.iter().any(|s| s == name) {
+        return;
+    }
+    seen.push(name.to_string());
+    let text = function(name);
+    let body = &text[text.find('{').unwrap_or(0)..];
+    for (i, _) in body.match_indices("$Request") {
+        let rest = &body[i + "$Request".len()..];
+        if let Some(field) = rest.strip_prefix('.') {
+            let end = field
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(field.len());
+            fields.push(field[..end].to_ascii_lowercase());
+        } else {
+            // `Get-KmsconfProductFilter $Request`: the word before is the function called
+            let before = body[..i].trim_end();
+            let word = before
+                .rsplit(|c: char| c.is_whitespace() || c == '(')
+                .next()
+                .unwrap_or_default();
+            if word.contains("-Kmsconf") {
+                request_fields(word, seen, fields);
+            }
+        }
+    }
+}
+
+/// The agent runs under `Set-StrictMode -Version 2.0`, where reading a property an object lacks
+/// throws ("The property 'x' cannot be found on this object"). So every `$Request.FIELD` an
+/// operation's function reads, itself or through a helper it hands `$Request` to, must be a
+/// field of every request kmsconf sends for that operation (null where it has no value); the lab
+/// agent, which is Rust, would never notice a missing one.
+#[test]
+fn every_request_field_the_agent_reads_is_in_each_request_it_is_sent() {
+    let agent = agent_script();
+    let mut requests: Vec<Request> = super::tests::every_op()
+        .iter()
+        .map(Request::operation)
+        .collect();
+    requests.extend([
+        Request::discover(),
+        Request::lock("{}"),
+        Request::unlock("lock-id"),
+        Request::read_winrm_service(),
+        Request::read_kms_events(&kmsconf_model::events::EventQuery::window(3600)),
+    ]);
+    let mut checked = 0;
+    for request in &requests {
+        let line: serde_json::Value =
+            serde_json::from_str(request.line().expose()).expect("a JSON line");
+        let sent: Vec<String> = line
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        // the operation table's row: `'op' = @('kind', ${function:NAME})`
+        let row = format!("'{}' = @(", request.op);
+        let at = agent
+            .find(&row)
+            .unwrap_or_else(|| panic!("`{}` is not in the agent's operation table", request.op));
+        let rest = &agent[at..];
+        let start = rest.find("${function:").expect("a function") + "${function:".len();
+        let name = &rest[start..start + rest[start..].find('}').expect("}")];
+        let (mut seen, mut fields) = (Vec::new(), Vec::new());
+        request_fields(name, &mut seen, &mut fields);
+        for field in fields {
+            assert!(
+                sent.contains(&field),
+                "`{}` ({name}) reads `$Request.{field}`, which its request does not carry: {line}",
+                request.op
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} reads found");
 }

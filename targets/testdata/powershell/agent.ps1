@@ -4,7 +4,7 @@ $RuleGroups = @('@FirewallAPI.dll,-28002', '@FirewallAPI.dll,-28502')
 $ProductFilter = 'PartialProductKey IS NOT NULL OR ID = ''bfe7a195-4f8f-4f0b-a622-cf13c7d16864'' OR ID = ''2e28138a-847f-42bc-9752-61b03fff33cd'' OR ID = ''98ebfe73-2084-4c97-932c-c0cd1643bea7'' OR ID = ''70512334-47b4-44db-a233-be5ea33b914c'' OR ID = ''47f3b983-7c53-4d45-abc6-bcd91e2dd90a'' OR ID = ''f3d89bbf-c0ec-47ce-a8fa-e5a5f97e447f'''
 $SettingProperties = @('KeyManagementServiceListeningPort', 'KeyManagementServiceDnsPublishing', 'KeyManagementServiceLowPriority', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceHostCaching')
 $SettingRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'DnsDomainPublishList', 'EnableKmsLowPriority', 'VLActivationInterval', 'VLRenewalInterval')
-$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'sl', 'sl')
+$SettingRegistryKeys = @('spp', 'spp', 'spp', 'spp', 'spp', 'spp')
 $FactRegistryValues = @('KeyManagementServiceListeningPort', 'DisableDnsPublishing', 'EnableKmsLowPriority', 'DnsDomainPublishList', 'VLActivationInterval', 'VLRenewalInterval', 'KeyManagementServiceVersion')
 # kmsconf agent: starts once per host and per run, reads requests from standard input (one JSON
 # object per line: `id`, `op` and the operation's arguments, secrets included) until the input
