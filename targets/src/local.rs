@@ -110,6 +110,41 @@ mod tests {
         );
     }
 
+    /// A local PowerShell whose bootstrap found the agent damaged (its one `damaged` line and
+    /// exit code 1): the error names the local pipe and both hashes, and says nothing ran.
+    #[cfg(unix)]
+    #[test]
+    fn an_agent_damaged_on_the_local_pipe_is_refused_naming_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fake = dir.path().join("powershell");
+        let damage = serde_json::json!({
+            "Expected": powershell::agent_sha256(),
+            "Received": "0".repeat(64),
+            "Bytes": 12,
+        });
+        let line = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            damage.to_string(),
+        );
+        let script = format!("#!/bin/sh\nread -r agent\necho 'KMSCONF:damaged:{line}'\nexit 1\n");
+        std::fs::write(&fake, script).expect("fake");
+        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&fake, perms).expect("chmod");
+        let shell =
+            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
+        let e = super::super::WindowsTarget::new("kms01", shell)
+            .discover()
+            .expect_err("damaged")
+            .to_string();
+        assert!(
+            e.starts_with("host `kms01`: the agent arrived damaged over the local pipe to PowerShell (SHA-256 mismatch): kmsconf sent ")
+                && e.contains("the host decoded 12 bytes with SHA-256 `0000")
+                && e.contains("nothing was run"),
+            "{e}"
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_local_shell_feeds_the_script_on_stdin_and_reads_the_answer() {
