@@ -16,6 +16,9 @@ exec "$KMSCONF_BIN" lab agent "$(dirname "$0")/../lab/kms01.json"
 
 /// A confirmation ID kmsconf must never write anywhere (48 digits; the lab refuses it).
 const CANARY_CID: &str = "314159265358979323846264338327950288419716939937";
+/// A plan HMAC key (`KMSCONF_PLAN_KEY`) set for every recorded run: it signs plan files and must
+/// never reach a recording either.
+const CANARY_PLAN_KEY: &str = "plan-key-canary-5f1d2e3c4b5a69788796a5b4c3d2e1f0";
 
 fn server() -> Server {
     let s = Server::start_with_env(&[("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))]);
@@ -98,6 +101,7 @@ fn recordings(p: &Project) -> String {
 fn recorded_runs_replay_with_the_same_output_and_never_hold_a_secret() {
     let s = server();
     let mut p = project(&s);
+    p.env("KMSCONF_PLAN_KEY", CANARY_PLAN_KEY);
     let plan = record_and_replay(&mut p, "plan", &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.code, 2, "{plan:?}");
     let applied = record_and_replay(&mut p, "apply", &["apply", "--auto-approve"]);
@@ -128,7 +132,14 @@ fn recorded_runs_replay_with_the_same_output_and_never_hold_a_secret() {
         all.contains(r#"{\"secret\":\"hosts.kms01.products.windows.confirmation_id\"}"#),
         "the confirmation ID is recorded as its config reference"
     );
-    for canary in [WINDOWS_KEY, "HJKMP-QRTVW", CANARY_CID, &CANARY_CID[..16]] {
+    for canary in [
+        WINDOWS_KEY,
+        "HJKMP-QRTVW",
+        CANARY_CID,
+        &CANARY_CID[..16],
+        CANARY_PLAN_KEY,
+        &CANARY_PLAN_KEY[16..40],
+    ] {
         assert!(!all.contains(canary), "a secret was recorded: {canary}");
     }
     let header: serde_json::Value =

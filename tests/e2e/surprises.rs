@@ -226,3 +226,54 @@ fn the_hosts_own_text_in_a_surprise_is_escaped_and_the_agent_fact_holds_back_eve
         );
     }
 }
+
+/// A built-in rule that lets in another port than its rule-store row (the lab file's
+/// `host.readings.rule_filters`) is a warning naming the rule and what the host shows; `apply`
+/// refuses the change to that rule, which would not open the KMS port, until
+/// `--accept-surprises`, and `doctor` warns too.
+#[test]
+fn a_built_in_rule_on_another_port_stops_its_own_change_until_accepted() {
+    let p = Project::new();
+    p.write(
+        "kmsconf.toml",
+        &single_host(
+            "\n[hosts.kms01.firewall]\nrule_groups = [\"key-management-service\"]\nprofiles = [\"private\"]\n",
+        ),
+    );
+    p.ok(&["plan"], 0);
+    edit_host(&p, |host| {
+        host["readings"] = json!({
+            "rule_filters": [{ "name": "SPPSVC-In-TCP", "protocol": "TCP", "local_ports": ["1689"] }]
+        });
+    });
+    let plan = p.ok(&["plan"], 0);
+    assert!(
+        plan.stdout.contains("warning: the host contradicts `firewall rule SPPSVC-In-TCP` (source `rule-store` in model/data/windows.toml)")
+            && plan.stdout.contains("the host shows `TCP 1689`"),
+        "{plan:?}"
+    );
+    let before = p.read("lab/kms01.json");
+    let refused = p.ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        refused.stderr.contains(
+            "`firewall.key-management-service.SPPSVC-In-TCP` relies on `firewall rule SPPSVC-In-TCP`"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(p.read("lab/kms01.json"), before, "nothing changed");
+    let doctor: Value =
+        serde_json::from_str(&p.run(&["doctor", "--json"]).stdout).expect("doctor json");
+    assert!(
+        doctor["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| {
+                c["check"] == "windows-facts"
+                    && c["status"] == "warning"
+                    && c["subject"] == "firewall rule SPPSVC-In-TCP"
+            }),
+        "{doctor:#}"
+    );
+    p.ok(&["apply", "--auto-approve", "--accept-surprises"], 0);
+}
