@@ -191,7 +191,7 @@ pub static SETTINGS: &[Setting] = &[
                 inverted: false,
             },
             slmgr: Slmgr::Value("/sai"),
-            // under SoftwareProtectionPlatform, as a later Server's registry shows it (the Volume
+            // under SoftwareProtectionPlatform, as a Server 2012 R2 registry shows it (the Volume
             // Activation 2.0 guide's `SL` is that key's Vista name); no Microsoft page for
             // Windows 8 and later names it, so apply also verifies the value after the restart
             registry: Some(RegistryValue {
