@@ -126,7 +126,11 @@ mod tests {
             &base64::engine::general_purpose::STANDARD,
             damage.to_string(),
         );
-        let script = format!("#!/bin/sh\nread -r agent\necho 'KMSCONF:damaged:{line}'\nexit 1\n");
+        // what comes after the agent line is kept: kmsconf must send nothing more
+        let script = format!(
+            "#!/bin/sh\nread -r agent\necho 'KMSCONF:damaged:{line}'\ncat > '{}/after'\nexit 1\n",
+            dir.path().display()
+        );
         std::fs::write(&fake, script).expect("fake");
         let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
@@ -142,6 +146,11 @@ mod tests {
                 && e.contains("the host decoded 12 bytes with SHA-256 `0000")
                 && e.contains("nothing was run"),
             "{e}"
+        );
+        let after = std::fs::read_to_string(dir.path().join("after")).expect("after");
+        assert_eq!(
+            after, "",
+            "a request was sent to a host that refused the agent"
         );
     }
 
@@ -161,8 +170,9 @@ mod tests {
             envelope.to_string(),
         );
         let script = format!(
-            "#!/bin/sh\nread -r agent\nprintf '%s' \"$agent\" > '{}/agent'\nread -r request\necho 'KMSCONF:discovery:{answer}'\n",
-            dir.path().display()
+            "#!/bin/sh\nread -r agent\nprintf '%s' \"$agent\" > '{}/agent'\necho '{}'\nread -r request\necho 'KMSCONF:discovery:{answer}'\n",
+            dir.path().display(),
+            powershell::READY_LINE,
         );
         std::fs::write(&fake, script).expect("fake");
         let mut perms = std::fs::metadata(&fake).expect("meta").permissions();

@@ -100,72 +100,96 @@ impl<T: Transport> crate::ReadEvents for WindowsTarget<T> {
 
 impl<T: Transport> Link<T> {
     /// Sends `requests` through the session (opening it if there is none) and reads their
-    /// answers. `Err` only when the session could not be started.
+    /// answers, all within one deadline. `Err` only when the session could not be started.
     fn exchange(&self, requests: &mut [Request]) -> Result<Exchange, Error> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut session = match state.session.take() {
-            Some(session) => session,
-            None => self.open()?,
-        };
+        let deadline = Instant::now() + self.transport.timeout();
         let first = state.next_id;
         state.next_id += requests.len() as u64;
         for (i, request) in requests.iter_mut().enumerate() {
             request.id = first + i as u64;
+        }
+        let mut exchange = Exchange::new(requests, first);
+        let session = match state.session.take() {
+            Some(session) => Some(session),
+            None => self.open(&mut exchange, deadline)?,
+        };
+        // the host refused the agent, or never said it runs: no request is sent
+        let Some(mut session) = session else {
+            return Ok(exchange);
+        };
+        for request in requests.iter() {
             tracing::trace!(host = %self.host, ?request, "sending");
             if !session.request(request) {
                 break;
             }
         }
-        let mut exchange = Exchange::new(requests, first);
-        let deadline = Instant::now() + self.transport.timeout();
-        while exchange.waiting() {
-            let broken = match session.next(deadline) {
-                Next::Line(line) => {
-                    let broken = exchange.read(&line).err();
-                    // the bootstrap refused to run the agent: nothing more will come, even if
-                    // something on the way (a relay) keeps the session open
-                    if broken.is_none()
-                        && exchange
-                            .refused
-                            .as_ref()
-                            .is_some_and(AgentError::ends_session)
-                    {
-                        exchange.ended = Some(session.close(false));
-                        return Ok(exchange);
-                    }
-                    broken
-                }
-                Next::LineTooLong => Some(AgentError::LineTooLong),
-                Next::Ended => {
-                    exchange.ended = Some(session.close(false));
-                    return Ok(exchange);
-                }
-                Next::TimedOut => {
-                    exchange.ended = Some(session.close(true));
-                    return Ok(exchange);
-                }
-            };
-            if let Some(e) = broken {
-                tracing::debug!(host = %self.host, error = %e, "ending the session");
-                let mut run = session.close(true);
-                // killed for what it sent, not for its silence
-                run.timed_out = false;
-                exchange.ended = Some(run);
-                exchange.refused = Some(e);
-                return Ok(exchange);
-            }
-        }
-        state.session = Some(session);
+        state.session = if exchange.waiting() {
+            self.read_until(session, &mut exchange, deadline, |exchange, line| {
+                exchange.read(line).map(|()| !exchange.waiting())
+            })
+        } else {
+            Some(session)
+        };
         Ok(exchange)
     }
 
-    /// Starts a session and sends it the agent.
-    fn open(&self) -> Result<Session, Error> {
+    /// Starts a session, sends it the agent and waits for the bootstrap's `ready` line: `None`
+    /// when the session ended first (`exchange` says how and why).
+    fn open(&self, exchange: &mut Exchange, deadline: Instant) -> Result<Option<Session>, Error> {
         let mut session = self.transport.start(&self.host)?;
         tracing::debug!(host = %self.host, "session opened");
         // a process that does not read its input has ended: the first read says how
         session.send(powershell::agent_line().as_bytes());
-        Ok(session)
+        Ok(self.read_until(session, exchange, deadline, Exchange::ready))
+    }
+
+    /// Reads the session's lines into `exchange` through `take` until it says the wait is over,
+    /// and gives the session back; or, when the session ends, times out or breaks the protocol,
+    /// closes it, records how in `exchange` and returns `None`.
+    fn read_until(
+        &self,
+        mut session: Session,
+        exchange: &mut Exchange,
+        deadline: Instant,
+        mut take: impl FnMut(&mut Exchange, &str) -> Result<bool, AgentError>,
+    ) -> Option<Session> {
+        let broken = loop {
+            match session.next(deadline) {
+                Next::Line(line) => match take(exchange, &line) {
+                    Ok(true) => return Some(session),
+                    // the bootstrap refused to run the agent: nothing more will come, even if
+                    // something on the way (a relay) keeps the session open
+                    Ok(false)
+                        if exchange
+                            .refused
+                            .as_ref()
+                            .is_some_and(AgentError::ends_session) =>
+                    {
+                        exchange.ended = Some(session.close(false));
+                        return None;
+                    }
+                    Ok(false) => {}
+                    Err(e) => break e,
+                },
+                Next::LineTooLong => break AgentError::LineTooLong,
+                Next::Ended => {
+                    exchange.ended = Some(session.close(false));
+                    return None;
+                }
+                Next::TimedOut => {
+                    exchange.ended = Some(session.close(true));
+                    return None;
+                }
+            }
+        };
+        tracing::debug!(host = %self.host, error = %broken, "ending the session");
+        let mut run = session.close(true);
+        // killed for what it sent, not for its silence
+        run.timed_out = false;
+        exchange.ended = Some(run);
+        exchange.refused = Some(broken);
+        None
     }
 
     /// The error of a session that ended before answering: the connection's own failure, the

@@ -7,11 +7,12 @@ use crate::common::*;
 use crate::ssh::sshd::{user, Server};
 
 /// A `powershell.exe` that relays its input to the lab agent and damages it on the way: the
-/// first `A` of the first line (the agent, in base64) becomes a `B`, one byte flipped.
+/// first `A` of the first line (the agent, in base64) becomes a `B`, one byte flipped. Every
+/// line it receives is kept in `received`.
 const DAMAGING_RELAY: &str = r#"#!/bin/sh
 dir="$(dirname "$0")/.."
 echo relayed >> "$dir/sessions"
-sed -u '1s/A/B/' | "$KMSCONF_BIN" lab agent "$dir/lab/host.json"
+tee -a "$dir/received" | sed -u '1s/A/B/' | "$KMSCONF_BIN" lab agent "$dir/lab/host.json"
 "#;
 
 fn project(s: &Server) -> Project {
@@ -36,7 +37,8 @@ fn project(s: &Server) -> Project {
 }
 
 /// The agent damaged in transit: `plan` and `apply` fail with exit code 1, naming the transport
-/// and both hashes, and the host ran nothing (its lab file was never written).
+/// and both hashes, the host ran nothing (its lab file was never written), and kmsconf sent it
+/// nothing after the agent: no request, so no secret, reaches a host that refused the agent.
 #[test]
 fn an_agent_damaged_in_transit_is_refused_before_any_request_runs() {
     let s = Server::start_with_env(&[("KMSCONF_BIN", env!("CARGO_BIN_EXE_kmsconf"))]);
@@ -65,6 +67,19 @@ fn an_agent_damaged_in_transit_is_refused_before_any_request_runs() {
         !s.path("lab/host.json").exists(),
         "the damaged agent ran a request"
     );
+    let received = s.read("received");
+    assert_eq!(
+        received.lines().count(),
+        2,
+        "a request was sent after a damaged agent: {}",
+        received
+            .lines()
+            .skip(1)
+            .map(|l| &l[..l.len().min(80)])
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    assert!(!received.contains("\"op\""), "a request was sent");
 }
 
 /// The same over WinRM: the test endpoint's shell command damages the agent line on its way to

@@ -1,7 +1,7 @@
 //! `kmsconf lab agent PATH`: the Windows agent's protocol on standard input and output, for a
 //! host whose state is the lab file PATH. It reads the agent script a real host would run and,
 //! as the bootstrap does there, checks that it is the agent this kmsconf embeds (answering one
-//! `damaged` line and nothing else when it is not), then answers each request line as the agent does: `begin`, then one answer with
+//! `damaged` line and nothing else when it is not, one `ready` line when it is), then answers each request line as the agent does: `begin`, then one answer with
 //! the CIM-shaped read-back of [`super::cim`], the effects coming from the lab simulation
 //! ([`super::operations`]). Behind `ssh` it tests the whole Windows path (transport, session,
 //! protocol, CIM parsing, read-back verification) against a host whose state changes.
@@ -121,6 +121,9 @@ pub fn serve(path: &Path, input: impl BufRead, mut output: impl Write) -> Result
         output.flush().map_err(io)?;
         return Ok(Served::Damaged);
     }
+    // as the bootstrap does: the agent is intact, and runs
+    writeln!(output, "{}", powershell::READY_LINE).map_err(io)?;
+    output.flush().map_err(io)?;
     while let Some(line) = lines.next().transpose().map_err(io)? {
         if line.trim().is_empty() {
             continue;

@@ -17,7 +17,7 @@ mod verify;
 
 pub use protocol::{
     discovery, message, outcome, readable_stderr, AgentError, Answer, Begin, Damage, Message,
-    DAMAGED,
+    DAMAGED, READY, READY_LINE,
 };
 pub use request::Request;
 pub use script::{agent_script, agent_sha256, sha256};
@@ -43,7 +43,9 @@ pub const PROGRAM: &str = "powershell.exe";
 /// of the facts table: the CSP class works under the FIPS policy on every .NET Framework) and,
 /// when that is not the SHA-256 kmsconf sent, or the line is not base64 at all, answers one
 /// framed `damaged` line (what it expected, what it computed, how many bytes it decoded) and
-/// ends with exit code 1, before reading any request.
+/// ends with exit code 1, before reading any request. An intact agent is announced with one
+/// `ready` line ([`READY_LINE`]) before it runs, and kmsconf sends its first request only after
+/// that line: a host that refuses the agent is never sent a request.
 const BOOTSTRAP: &str = "$mode = [string]$ExecutionContext.SessionState.LanguageMode; \
 if ($mode -ne 'FullLanguage') { Write-Output ('KMSCONF-LANGUAGE-MODE:' + $mode); exit 1 }; \
 $ErrorActionPreference = 'Stop'; $ProgressPreference = 'SilentlyContinue'; \
@@ -54,6 +56,7 @@ if ($received -ne $expected) { \
 $damage = ConvertTo-Json -Compress -InputObject @{ Expected = $expected; Received = $received; Bytes = $(if ($null -eq $bytes) { $null } else { $bytes.Length }) }; \
 [Console]::Out.WriteLine('KMSCONF:damaged:' + [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($damage))); \
 [Console]::Out.Flush(); exit 1 }; \
+[Console]::Out.WriteLine('READY_LINE'); [Console]::Out.Flush(); \
 & ([ScriptBlock]::Create([Text.Encoding]::UTF8.GetString($bytes)))";
 
 /// The `sha256` row of the facts table: the .NET class the bootstrap hashes with.
@@ -66,6 +69,7 @@ fn bootstrap() -> &'static str {
         BOOTSTRAP
             .replace("AGENT_SHA256", agent_sha256())
             .replace("SHA256_CLASS", SHA256_CLASS)
+            .replace("READY_LINE", READY_LINE)
     })
 }
 

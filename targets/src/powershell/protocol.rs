@@ -137,6 +137,14 @@ const LANGUAGE_MODE: &str = "KMSCONF-LANGUAGE-MODE:";
 /// The kind of the one line the bootstrap answers when the agent it read is not the one sent.
 pub const DAMAGED: &str = "damaged";
 
+/// The kind of the line the bootstrap answers once the agent it read is the one sent, before it
+/// runs it: kmsconf sends no request before this line, so a host whose agent arrived damaged
+/// (or that refuses to run it) is never sent one.
+pub const READY: &str = "ready";
+
+/// The whole `ready` line (its JSON is `{}`), as the bootstrap and `kmsconf lab agent` write it.
+pub const READY_LINE: &str = "KMSCONF:ready:e30=";
+
 /// What the bootstrap reports of an agent that did not arrive intact: the SHA-256 it expected
 /// (from its command line), the one it computed, and how many bytes it decoded (`None`: the
 /// line was not base64, or did not come).

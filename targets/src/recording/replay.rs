@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{chained, header_digest, Event, Header, Line, FORMAT};
 use crate::error::ReplayError;
-use crate::powershell::Request;
+use crate::powershell::{Request, READY_LINE};
 use crate::process::Finished;
 use crate::session::{Channel, Next, Session};
 use crate::windows::Transport;
@@ -97,7 +97,7 @@ fn lock(tape: &Mutex<Tape>) -> std::sync::MutexGuard<'_, Tape> {
 
 /// A recording's events, with their line numbers, and how far the run has come.
 pub(super) struct Tape {
-    events: Vec<(usize, Event)>,
+    pub(super) events: Vec<(usize, Event)>,
     next: usize,
     /// The first thing the run asked that the recording does not hold.
     error: Option<ReplayError>,
@@ -134,12 +134,29 @@ impl Tape {
             }
             events.push((number, line.event));
         }
+        Self::add_ready(&mut events);
         Ok(Self {
             events,
             next: 0,
             error: None,
             lock_ids: None,
         })
+    }
+
+    /// A recording made before the bootstrap said `ready` (the agent's line followed at once by
+    /// a request) gets that line where the bootstrap now writes it, so it replays as it was
+    /// recorded. A session that ended without a request (a damaged agent) gets none.
+    fn add_ready(events: &mut Vec<(usize, Event)>) {
+        let mut i = 0;
+        while i + 1 < events.len() {
+            if matches!(events[i].1, Event::Agent { .. })
+                && matches!(events[i + 1].1, Event::Request(_))
+            {
+                let line = events[i].0;
+                events.insert(i + 1, (line, Event::Answer(READY_LINE.to_string())));
+            }
+            i += 1;
+        }
     }
 
     /// The line number of the last event, for a recording that ends too soon.
@@ -245,7 +262,7 @@ impl Tape {
 }
 
 /// An event as an error names it.
-fn describe(event: &Event) -> String {
+pub(super) fn describe(event: &Event) -> String {
     match event {
         Event::Open => "a new session".into(),
         Event::Agent { .. } => "the agent sent".into(),

@@ -4,7 +4,7 @@ use kmsconf_engine::secret::Secret;
 use serde_json::json;
 
 use super::record::scrub;
-use super::replay::{first_difference, Tape};
+use super::replay::{describe, first_difference, Tape};
 use super::{chained, header_digest, Event, Header, Line, FORMAT};
 
 const KEY: &str = "BCDFG-HJKMP-QRTVW-XY234-6789B";
@@ -102,4 +102,41 @@ fn a_recording_reads_back_and_any_changed_or_dropped_line_is_refused() {
     assert!(e.starts_with("line 4 was changed"), "{e}");
     let e = Tape::read("").err().expect("empty").to_string();
     assert!(e.contains("it is empty"), "{e}");
+}
+
+/// A session recorded before the bootstrap said `ready` gets that line where it now comes (after
+/// the agent, before the first request), so it replays; a session that sent no request (the
+/// agent refused) and one that recorded its `ready` get none.
+#[test]
+fn a_recording_from_before_the_ready_line_replays_with_it() {
+    let ready = || Event::Answer(crate::powershell::READY_LINE.into());
+    let request = || Event::Request(r#"{"id":0,"op":"discover"}"#.into());
+    let old = [Event::Open, Event::Agent { bytes: 10 }, request()];
+    let tape = Tape::read(&recording(&old)).expect("old");
+    let kinds: Vec<String> = tape.events.iter().map(|(_, e)| describe(e)).collect();
+    assert_eq!(
+        kinds,
+        [
+            "a new session",
+            "the agent sent",
+            "a line from the host",
+            "request `discover`"
+        ]
+    );
+    assert_eq!(tape.events[2].1, ready());
+    let new = [Event::Open, Event::Agent { bytes: 10 }, ready(), request()];
+    assert_eq!(Tape::read(&recording(&new)).expect("new").events.len(), 4);
+    let refused = [
+        Event::Open,
+        Event::Agent { bytes: 10 },
+        Event::Answer("KMSCONF:damaged:e30=".into()),
+        Event::Ended,
+    ];
+    assert_eq!(
+        Tape::read(&recording(&refused))
+            .expect("refused")
+            .events
+            .len(),
+        4
+    );
 }

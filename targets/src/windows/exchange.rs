@@ -42,6 +42,29 @@ impl Exchange {
         self.answers.iter().any(Option::is_none)
     }
 
+    /// Takes in one line of output of a session that has just been sent the agent: `Ok(true)`
+    /// once it is the bootstrap's `ready` line. A banner is ignored, and a refusal (a damaged
+    /// agent, the language mode) is kept in `refused`; any answer before `ready` is a protocol
+    /// error, since no request has been sent.
+    pub fn ready(&mut self, line: &str) -> Result<bool, AgentError> {
+        self.read = self.read.saturating_add(line.len());
+        if self.read > MAX_ROUND {
+            return Err(AgentError::RoundTooLong);
+        }
+        match powershell::message(line) {
+            Some(Ok(message)) if message.kind == powershell::READY => Ok(true),
+            Some(Ok(message)) => Err(AgentError::Protocol(format!(
+                "answer `{}` before the agent said it was ready, when no request had been sent",
+                message.kind
+            ))),
+            Some(Err(e)) => {
+                self.refused.get_or_insert(e);
+                Ok(false)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Takes in one line of output: a `begin` marks its request started, an answer ends it; a
     /// line that is not an answer is ignored. `Err` is a protocol error: the session must end.
     pub fn read(&mut self, line: &str) -> Result<(), AgentError> {
@@ -58,6 +81,11 @@ impl Exchange {
             None => return Ok(()),
         };
         let kind = message.kind.as_str();
+        if kind == powershell::READY {
+            return Err(AgentError::Protocol(
+                "a second `ready` line, from an agent already running".into(),
+            ));
+        }
         let unreadable = |e: serde_json::Error| {
             AgentError::Protocol(format!(
                 "answer `{kind}` is not the JSON kmsconf reads: {e}"
@@ -157,6 +185,32 @@ mod tests {
         x.read(&line("error", r#"{"Id":null,"Ok":false,"Message":"x"}"#))
             .expect("error answers the first one waiting");
         assert!(!x.waiting());
+    }
+
+    #[test]
+    fn no_answer_comes_before_the_bootstrap_says_ready() {
+        let mut x = round();
+        assert!(!x
+            .ready("Windows PowerShell banner\n")
+            .expect("a banner is ignored"));
+        assert!(x.ready(&line("ready", "{}")).expect("ready"));
+        assert_eq!(powershell::READY_LINE, line("ready", "{}").trim_end());
+        let e = round()
+            .ready(&line("discovery", r#"{"Id":5,"Ok":true}"#))
+            .expect_err("an answer before ready")
+            .to_string();
+        assert!(
+            e.contains("answer `discovery` before the agent said it was ready"),
+            "{e}"
+        );
+        // a refusal is kept, and the session ends on it
+        let mut x = round();
+        assert!(!x
+            .ready("KMSCONF-LANGUAGE-MODE:ConstrainedLanguage\n")
+            .expect("kept"));
+        assert!(x.refused.as_ref().is_some_and(AgentError::ends_session));
+        let e = refused(&mut round(), &line("ready", "{}"));
+        assert!(e.contains("a second `ready` line"), "{e}");
     }
 
     #[test]

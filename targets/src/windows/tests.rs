@@ -45,7 +45,8 @@ fn line(kind: &str, json: &str) -> String {
 /// A host that reads the agent and `requests` requests, then runs `then`.
 fn target(requests: usize, then: &str, dropped: bool) -> WindowsTarget<Shell> {
     let script = format!(
-        "read -r agent\n{}{then}",
+        "read -r agent\necho '{}'\n{}{then}",
+        powershell::READY_LINE,
         "read -r request\n".repeat(requests)
     );
     WindowsTarget::new("kms01", Shell { script, dropped })

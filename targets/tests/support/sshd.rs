@@ -36,6 +36,8 @@ case "$(cat "$dir/mode" 2>/dev/null)" in
   fail) echo "Get-CimInstance : Access denied" >&2; exit 3 ;;
   hang) sleep 8; exit 0 ;;
 esac
+# the bootstrap's line: the agent arrived intact and runs
+printf 'KMSCONF:ready:e30=\n'
 send() { printf 'KMSCONF:%s:%s\n' "$1" "$(printf '%s' "$2" | sed "s/@ID@/$id/g" | base64 -w0)"; }
 while IFS= read -r line; do
   printf '%s\n' "$line" >> "$dir/requests"
