@@ -64,6 +64,9 @@ RECEIVE_CHUNK = 96 * 1024
 DEFAULT_OPERATION_TIMEOUT = 60.0  # Windows' MaxTimeoutms default
 # the service's idle timeout, the longest a shell may ask for (7200 s in the recorded replies)
 SERVICE_IDLE_TIMEOUT = 7200.0
+# the least IdleTimeout WinRM keeps ("The minimum value is 60000", Microsoft's WinRM configuration
+# page); a Create asking less is refused here, the stricter of what a host may do with it
+MINIMUM_IDLE_TIMEOUT = 60.0
 
 log = logging.getLogger("winrm-test-server")
 
@@ -148,6 +151,15 @@ def invalid_header(what: str) -> Fault:
                  f"The WS-Management service cannot process the request. {what} ")
 
 
+def idle_timeout_out_of_bounds(asked: str) -> Fault:
+    # ERROR_WINRS_IDLETIMEOUT_OUTOFBOUNDS (0x803381F2): the code is Windows'; no recording of the
+    # fault exists, so its text here is the endpoint's own
+    return Fault("s:Sender", "w:InvalidParameter",
+                 f"The WS-Management service cannot process the request: the shell's IdleTimeOut "
+                 f"{asked} is less than the minimum of {MINIMUM_IDLE_TIMEOUT:.0f} seconds. ",
+                 2150859250)
+
+
 def quota_exceeded() -> Fault:
     # Not recorded anywhere kmsconf has read: the text is Windows' as users report it, the code
     # is a stand-in (no source gives the unsigned code Windows writes for it); kmsconf shows
@@ -173,6 +185,7 @@ class Stats:
         self.path, self.lock = path, threading.Lock()
         self.data = {"connections": 0, "authentications": 0, "auth_failures": 0,
                      "plaintext_refused": 0, "shells_created": 0, "shells_expired": 0, "commands": 0,
+                     "shells_refused_idle_timeout": 0,
                      "requests_by_action": {}, "authentications_by_protocol": {}}
         self.write()
 
@@ -501,6 +514,9 @@ class ShellService:
     def op_create(self, req, who, client_ip, machine):
         asked = req.body.findtext("rsp:Shell/rsp:IdleTimeOut", None, NS)
         idle = parse_duration(asked) if asked else SERVICE_IDLE_TIMEOUT
+        if idle < MINIMUM_IDLE_TIMEOUT:
+            self.state.stats.bump("shells_refused_idle_timeout")
+            raise idle_timeout_out_of_bounds(asked)
         shell = Shell(who, client_ip, min(idle, SERVICE_IDLE_TIMEOUT))
         with self.state.lock:
             self.state.shells[shell.id] = shell

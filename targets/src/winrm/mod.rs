@@ -208,6 +208,10 @@ mod tests {
             f.winrm("console-mode-stdin"),
             super::wsman::CONSOLE_MODE_STDIN
         );
+        assert_eq!(
+            f.winrm("shell-idle-timeout-minimum"),
+            super::shell::MINIMUM_IDLE.as_millis().to_string()
+        );
         assert!(
             super::encryption::content_type(super::encryption::Protocol::Spnego)
                 .contains(&format!("protocol=\"{}\"", f.winrm("sealed-protocol")))

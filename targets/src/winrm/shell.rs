@@ -4,9 +4,9 @@
 //! Receive (a long poll) and a Send never overlap, so the session sends what is queued before
 //! it waits for output.
 //!
-//! The shell is asked to end after an idle time bounded by the run's timeout, so the shell of a
-//! run killed outright (and the agent and lock in it) ends soon rather than after the service's
-//! two hours; while the run is alive, a keepalive thread sends a short Receive whenever nothing
+//! The shell is asked to end after an idle time bounded by the run's timeout (and never under
+//! WinRM's one-minute minimum), so the shell of a run killed outright (and the agent and lock in
+//! it) ends soon rather than after the service's own idle timeout; while the run is alive, a keepalive thread sends a short Receive whenever nothing
 //! else has been sent for a quarter of that time (a Receive is a request like any other).
 
 use std::collections::VecDeque;
@@ -65,12 +65,17 @@ struct Inner {
     broken: Option<Broken>,
 }
 
-/// The idle time asked for a shell: the run's `timeout`, and at least twice the
-/// OperationTimeout, so a host never counts a Receive's long poll against it.
+/// The least idle time WinRM gives a shell: "The minimum value is 60000. Setting this value
+/// lower than 60000 will have no effect on the time-out" (Microsoft's WinRM configuration page,
+/// `IdleTimeout`); PowerShell's own client never asks less (`MinimumIdleTimeout`). A shorter
+/// request would not end the shell sooner, and the service may refuse it
+/// (`ERROR_WINRS_IDLETIMEOUT_OUTOFBOUNDS`).
+pub const MINIMUM_IDLE: Duration = Duration::from_secs(60);
+
+/// The idle time asked for a shell: the run's `timeout`, at least twice the OperationTimeout
+/// (so a host never counts a Receive's long poll against it), and at least [`MINIMUM_IDLE`].
 pub fn idle_time(timeout: Duration, operation_timeout: Duration) -> Duration {
-    timeout
-        .max(operation_timeout * 2)
-        .max(Duration::from_secs(1))
+    timeout.max(operation_timeout * 2).max(MINIMUM_IDLE)
 }
 
 impl ShellSession {
@@ -423,4 +428,21 @@ fn unexpected(request: &'static str, reply: &Reply) -> Broken {
         request,
         reply: reply.kind(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run's timeout bounds the idle time, which never falls under twice the
+    /// OperationTimeout nor under WinRM's one-minute minimum.
+    #[test]
+    fn the_idle_time_is_the_runs_timeout_within_winrms_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(idle_time(s(600), s(20)), s(600));
+        assert_eq!(idle_time(s(100), s(60)), s(120));
+        assert_eq!(idle_time(s(6), s(1)), MINIMUM_IDLE);
+        assert_eq!(idle_time(s(30), s(20)), MINIMUM_IDLE);
+        assert_eq!(idle_time(Duration::ZERO, Duration::ZERO), MINIMUM_IDLE);
+    }
 }
