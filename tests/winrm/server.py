@@ -928,7 +928,7 @@ class Server(http.server.ThreadingHTTPServer):
 # make-cert: a test CA and a server certificate signed by it
 
 
-def make_cert(directory: str, name: str, wrong_name: bool):
+def make_cert(directory: str, name: str, wrong_name: bool, hash_name: str = "sha256"):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -978,7 +978,7 @@ def make_cert(directory: str, name: str, wrong_name: bool):
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256()))
+            .sign(ca_key, {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}[hash_name]))
     write_file(path(prefix + "key.pem"), pem(key))
     write_file(path(prefix + "cert.pem"), cert.public_bytes(serialization.Encoding.PEM))
 
@@ -1043,8 +1043,10 @@ def make_cert_main(argv):
     p.add_argument("--dir", required=True)
     p.add_argument("--name", default="localhost")
     p.add_argument("--wrong-name", action="store_true")
+    p.add_argument("--hash", choices=["sha256", "sha384"], default="sha256",
+                   help="the hash the CA signs the server certificate with (channel bindings follow it)")
     args = p.parse_args(argv)
-    make_cert(args.dir, args.name, args.wrong_name)
+    make_cert(args.dir, args.name, args.wrong_name, args.hash)
     return 0
 
 
