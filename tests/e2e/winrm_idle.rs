@@ -61,10 +61,16 @@ fn a_killed_runs_shell_ends_within_the_idle_time() {
 }
 
 /// `apply` holds its sessions (and their locks) while it asks for confirmation; the keepalive
-/// keeps the shell from idling out however long the answer takes.
+/// keeps the shell from idling out however long the answer takes. The run's timeout (600 s)
+/// asks for ten minutes, but the service grants at most its own `IdleTimeout` (60 s here, as a
+/// Group Policy may set it) and says so in its Create reply: the keepalive follows what was
+/// granted.
 #[test]
 fn a_shell_waiting_at_the_confirmation_prompt_is_kept_alive() {
-    let (h, p) = slow_host();
+    let h = Host::start(&["--service-idle-timeout", &IDLE.to_string()]);
+    let mut p = project(&host_table("kms0", &http_url(&h), "operation_timeout = 1"));
+    p.env("KMSCONF_TIMEOUT", "600");
+    p.ok(&["plan"], 0);
     let kmsconf = p.command(&["apply"]);
     // `script` gives apply a terminal to confirm on
     let mut script = Command::new("script");

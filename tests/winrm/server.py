@@ -513,11 +513,12 @@ class ShellService:
 
     def op_create(self, req, who, client_ip, machine):
         asked = req.body.findtext("rsp:Shell/rsp:IdleTimeOut", None, NS)
-        idle = parse_duration(asked) if asked else SERVICE_IDLE_TIMEOUT
+        service_idle = self.state.args.service_idle_timeout
+        idle = parse_duration(asked) if asked else service_idle
         if idle < MINIMUM_IDLE_TIMEOUT:
             self.state.stats.bump("shells_refused_idle_timeout")
             raise idle_timeout_out_of_bounds(asked)
-        shell = Shell(who, client_ip, min(idle, SERVICE_IDLE_TIMEOUT))
+        shell = Shell(who, client_ip, min(idle, service_idle))
         with self.state.lock:
             self.state.shells[shell.id] = shell
         self.state.stats.bump("shells_created")
@@ -1008,6 +1009,9 @@ def parse_args(argv):
     p.add_argument("--log", help="log file (no passwords, no stdin contents)")
     p.add_argument("--keytab", help="Kerberos keys of HTTP/<host> (KRB5_KTNAME), for SPNEGO's Kerberos; "
                                     "the realm's KDC comes from KRB5_CONFIG")
+    p.add_argument("--service-idle-timeout", type=float, default=SERVICE_IDLE_TIMEOUT, metavar="SECONDS",
+                   help="the service's IdleTimeout: the most a shell's idle time may be (its Create reply "
+                        "says what it granted)")
     p.add_argument("--channel-binding", metavar="CERT",
                    help="require RFC 5929 tls-server-end-point channel bindings of CERT (PEM; the "
                         "served certificate for a client to pass, another to see bindings checked), "
