@@ -307,6 +307,21 @@ mod tests {
         }
     }
 
+    /// A `service_principal` that is no `SERVICE/host` is refused with a WinRM host's SPN as
+    /// the example, not a DNS server's.
+    #[test]
+    fn a_malformed_service_principal_is_shown_a_winrm_example() {
+        let text = "[hosts.kms01]\ntarget = \"winrm://alice@kms01.corp.example\"\n[hosts.kms01.winrm]\nauth = \"kerberos\"\nservice_principal = \"kms01\"\n";
+        let e = Config::parse(Path::new("kmsconf.toml"), text)
+            .expect_err("malformed")
+            .to_string();
+        assert!(
+            e.contains("kmsconf.toml:5:21:")
+                && e.contains("(`HTTP/kms01.corp.example@CORP.EXAMPLE`)"),
+            "{e}"
+        );
+    }
+
     /// WinRM's default `MaxTimeoutms` caps what a host waits: above it is a warning naming the
     /// setting, at it nothing.
     #[test]
