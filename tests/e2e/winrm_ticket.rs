@@ -115,9 +115,10 @@ fn an_expired_ticket_an_unknown_service_and_no_cache_are_each_told() {
     );
     let missing = p.ok(&["plan"], 1);
     assert!(
-        missing
-            .all()
-            .contains("no Kerberos credentials in cache `FILE:")
+        missing.all().contains(&format!(
+            "the credential cache's principal (Kerberos ticket) at localhost:{}: no Kerberos credentials in cache `FILE:",
+            r.host.port
+        ))
             && missing
                 .all()
                 .contains("`kinit` one, or set `keytab` and `principal`"),
@@ -187,7 +188,8 @@ fn a_keytab_without_the_principals_key_is_told() {
         let run = p.ok(&["plan"], 1);
         assert!(
             run.all().contains(&format!(
-                "keytab `{}` holds no key of `{principal}` that Kerberos can use",
+                "`{principal}` (Kerberos ticket) at localhost:{}: keytab `{}` holds no key of `{principal}` that Kerberos can use",
+                r.host.port,
                 p.path(keytab).display()
             )),
             "{run:?}"
