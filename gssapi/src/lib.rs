@@ -58,6 +58,7 @@ const KRB5_CODES: &[(i32, ErrorKind)] = &[
     (-1765328352, ErrorKind::Expired),       // KRB_AP_ERR_TKT_EXPIRED
     (-1765328347, ErrorKind::ClockSkew),     // KRB_AP_ERR_SKEW
     (-1765328243, ErrorKind::NoCredentials), // CC_NOTFOUND
+    (-1765328230, ErrorKind::KdcUnreachable), // REALM_UNKNOWN ("Cannot find KDC for realm")
     (-1765328228, ErrorKind::KdcUnreachable), // KDC_UNREACH
     (-1765328203, ErrorKind::BadKeytab),     // KT_NOTFOUND
     (-1765328189, ErrorKind::NoCredentials), // FCC_NOFILE
@@ -257,5 +258,10 @@ mod tests {
         assert_eq!(classify(NO_CRED, 0), ErrorKind::NoCredentials);
         assert_eq!(classify(CREDENTIALS_EXPIRED, 0), ErrorKind::Expired);
         assert_eq!(classify(13 << 16, 5), ErrorKind::Other);
+        // a realm krb5.conf names no KDC for: not "no credentials", whatever the major says
+        assert_eq!(
+            classify(NO_CRED, -1765328230i32 as u32),
+            ErrorKind::KdcUnreachable
+        );
     }
 }

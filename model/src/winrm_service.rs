@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(s.cbt_hardening, CbtHardening::Relaxed);
         assert_eq!(s.max_timeout_ms, 60_000);
         assert_eq!(s.max_shells_per_user, 30);
-        assert_eq!(s.idle_timeout_ms, 7_200_000);
+        assert_eq!(s.idle_timeout_ms, 180_000);
         assert_eq!(
             s.listeners,
             vec![Listener {

@@ -430,9 +430,19 @@ fn check_reply(
             .collect()
     };
     match (kind, reply) {
-        (Expect::Create, Reply::Created { shell_id }) => {
+        (Expect::Create, Reply::Created { shell_id, idle }) => {
             assert_eq!(texts("ShellId"), [shell_id.as_str()], "{name}");
             assert_eq!(texts("Selector"), [shell_id.as_str()], "{name}");
+            // the granted idle time, as Windows writes it (`PT7200.000S`, `PT60.000S`)
+            let granted = texts("IdleTimeOut").first().map(|t| {
+                let seconds = t
+                    .strip_prefix("PT")
+                    .and_then(|t| t.strip_suffix('S'))
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .expect("a recorded IdleTimeOut is PTn.nnnS");
+                std::time::Duration::from_secs_f64(seconds)
+            });
+            assert_eq!(idle, granted, "{name}");
         }
         (Expect::Command, Reply::CommandStarted { command_id }) => {
             assert_eq!(texts("CommandId"), [command_id.as_str()], "{name}");

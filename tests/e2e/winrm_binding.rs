@@ -144,3 +144,31 @@ fn kerberos_over_https_carries_the_certificates_bindings() {
         }
     }
 }
+
+/// A server certificate signed with ECDSA-SHA384 binds with SHA-384 (RFC 5929 4.1): the endpoint
+/// computes the bindings with Python's `cryptography` from the certificate it is given, and
+/// accepts kmsconf's, which reads the signature algorithm from the DER itself.
+#[test]
+fn a_certificate_signed_with_sha384_binds_with_sha384() {
+    let certs = tempfile::tempdir().expect("dir");
+    let made = Command::new(python())
+        .arg(script())
+        .args(["make-cert", "--hash", "sha384", "--dir"])
+        .arg(certs.path())
+        .status()
+        .expect("make-cert");
+    assert!(made.success());
+    let cert = |n: &str| certs.path().join(n).display().to_string();
+    let strict = Host::start(&[
+        "--https",
+        &cert("cert.pem"),
+        &cert("key.pem"),
+        "--channel-binding",
+        &cert("cert.pem"),
+    ]);
+    let url = format!("winrm+https://LAB\\\\alice@127.0.0.1:{}", strict.port);
+    let ca = format!("ca_file = \"{}\"\nauth = \"ntlm\"", cert("ca.pem"));
+    let p = project(&host_table("kms0", &url, &ca));
+    once_per_host(&[&strict], &p, &["plan", "--detailed-exitcode"], 2);
+    assert_eq!(strict.count("auth_failures"), 0, "{}", strict.stats());
+}

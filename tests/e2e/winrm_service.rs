@@ -30,7 +30,7 @@ fn set_service(h: &Host, change: &[(&str, &str)]) {
     let mut service = json!({
         "AllowUnencrypted": "false", "Basic": "false", "Kerberos": "true",
         "Negotiate": "true", "CredSSP": "false", "CbtHardeningLevel": "Relaxed",
-        "MaxTimeoutms": "60000", "MaxShellsPerUser": "30", "IdleTimeout": "7200000",
+        "MaxTimeoutms": "60000", "MaxShellsPerUser": "30", "IdleTimeout": "180000",
         "Listeners": [{ "Transport": "HTTP", "Port": "5985", "Enabled": "true" }],
     });
     for (k, v) in change {

@@ -115,9 +115,10 @@ fn an_expired_ticket_an_unknown_service_and_no_cache_are_each_told() {
     );
     let missing = p.ok(&["plan"], 1);
     assert!(
-        missing
-            .all()
-            .contains("no Kerberos credentials in cache `FILE:")
+        missing.all().contains(&format!(
+            "the credential cache's principal (Kerberos ticket) at localhost:{}: no Kerberos credentials in cache `FILE:",
+            r.host.port
+        ))
             && missing
                 .all()
                 .contains("`kinit` one, or set `keytab` and `principal`"),
@@ -159,4 +160,54 @@ fn an_expired_ticket_an_unknown_service_and_no_cache_are_each_told() {
         0,
         "no shell without authentication"
     );
+}
+
+/// A keytab kmsconf cannot log on with says which file and which principal, and no token
+/// reaches the host: a file that is not a keytab, a keytab without the principal's key (another
+/// realm's principal), and a keytab that is not there (named with the host's name in the
+/// config).
+#[test]
+fn a_keytab_without_the_principals_key_is_told() {
+    let mut p = project(&ticket_table("", ""));
+    let r = realm(&p);
+    p.unset("WINRM_PASSWORD");
+    p.env("KRB5_CONFIG", &r.kdc.krb5_conf().display().to_string());
+    p.env("KRB5CCNAME", &format!("FILE:{}", p.path("none").display()));
+    p.write("bogus.keytab", "not a keytab\n");
+    let with = |principal: &str, keytab: &str| {
+        ticket_table(
+            &r.url,
+            &format!("auth = \"kerberos\"\nprincipal = \"{principal}\"\nkeytab = {{ file = \"{keytab}\" }}"),
+        )
+    };
+    for (principal, keytab) in [
+        (format!("alice@{REALM}"), "bogus.keytab"),
+        ("alice@OTHER.EXAMPLE".to_string(), "alice.keytab"),
+    ] {
+        p.write("kmsconf.toml", &with(&principal, keytab));
+        let run = p.ok(&["plan"], 1);
+        assert!(
+            run.all().contains(&format!(
+                "`{principal}` (Kerberos ticket) at localhost:{}: keytab `{}` holds no key of `{principal}` that Kerberos can use",
+                r.host.port,
+                p.path(keytab).display()
+            )),
+            "{run:?}"
+        );
+    }
+    p.write(
+        "kmsconf.toml",
+        &with(&format!("alice@{REALM}"), "missing.keytab"),
+    );
+    let missing = p.ok(&["plan"], 1);
+    assert!(
+        missing
+            .all()
+            .contains("host `kms0`: authentication refused: the keytab `")
+            && missing.all().contains("missing.keytab` cannot be read"),
+        "{missing:?}"
+    );
+    assert_eq!(r.host.count("authentications"), 0, "{}", r.host.stats());
+    assert_eq!(r.host.stats()["requests_by_action"], serde_json::json!({}));
+    assert!(!p.path("none").exists(), "the default cache was written");
 }

@@ -64,6 +64,9 @@ RECEIVE_CHUNK = 96 * 1024
 DEFAULT_OPERATION_TIMEOUT = 60.0  # Windows' MaxTimeoutms default
 # the service's idle timeout, the longest a shell may ask for (7200 s in the recorded replies)
 SERVICE_IDLE_TIMEOUT = 7200.0
+# the least IdleTimeout WinRM keeps ("The minimum value is 60000", Microsoft's WinRM configuration
+# page); a Create asking less is refused here, the stricter of what a host may do with it
+MINIMUM_IDLE_TIMEOUT = 60.0
 
 log = logging.getLogger("winrm-test-server")
 
@@ -148,6 +151,15 @@ def invalid_header(what: str) -> Fault:
                  f"The WS-Management service cannot process the request. {what} ")
 
 
+def idle_timeout_out_of_bounds(asked: str) -> Fault:
+    # ERROR_WINRS_IDLETIMEOUT_OUTOFBOUNDS (0x803381F2): the code is Windows'; no recording of the
+    # fault exists, so its text here is the endpoint's own
+    return Fault("s:Sender", "w:InvalidParameter",
+                 f"The WS-Management service cannot process the request: the shell's IdleTimeOut "
+                 f"{asked} is less than the minimum of {MINIMUM_IDLE_TIMEOUT:.0f} seconds. ",
+                 2150859250)
+
+
 def quota_exceeded() -> Fault:
     # Not recorded anywhere kmsconf has read: the text is Windows' as users report it, the code
     # is a stand-in (no source gives the unsigned code Windows writes for it); kmsconf shows
@@ -173,6 +185,7 @@ class Stats:
         self.path, self.lock = path, threading.Lock()
         self.data = {"connections": 0, "authentications": 0, "auth_failures": 0,
                      "plaintext_refused": 0, "shells_created": 0, "shells_expired": 0, "commands": 0,
+                     "shells_refused_idle_timeout": 0,
                      "requests_by_action": {}, "authentications_by_protocol": {}}
         self.write()
 
@@ -500,8 +513,12 @@ class ShellService:
 
     def op_create(self, req, who, client_ip, machine):
         asked = req.body.findtext("rsp:Shell/rsp:IdleTimeOut", None, NS)
-        idle = parse_duration(asked) if asked else SERVICE_IDLE_TIMEOUT
-        shell = Shell(who, client_ip, min(idle, SERVICE_IDLE_TIMEOUT))
+        service_idle = self.state.args.service_idle_timeout
+        idle = parse_duration(asked) if asked else service_idle
+        if idle < MINIMUM_IDLE_TIMEOUT:
+            self.state.stats.bump("shells_refused_idle_timeout")
+            raise idle_timeout_out_of_bounds(asked)
+        shell = Shell(who, client_ip, min(idle, service_idle))
         with self.state.lock:
             self.state.shells[shell.id] = shell
         self.state.stats.bump("shells_created")
@@ -912,7 +929,7 @@ class Server(http.server.ThreadingHTTPServer):
 # make-cert: a test CA and a server certificate signed by it
 
 
-def make_cert(directory: str, name: str, wrong_name: bool):
+def make_cert(directory: str, name: str, wrong_name: bool, hash_name: str = "sha256"):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -962,7 +979,7 @@ def make_cert(directory: str, name: str, wrong_name: bool):
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False)
-            .sign(ca_key, hashes.SHA256()))
+            .sign(ca_key, {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}[hash_name]))
     write_file(path(prefix + "key.pem"), pem(key))
     write_file(path(prefix + "cert.pem"), cert.public_bytes(serialization.Encoding.PEM))
 
@@ -992,6 +1009,9 @@ def parse_args(argv):
     p.add_argument("--log", help="log file (no passwords, no stdin contents)")
     p.add_argument("--keytab", help="Kerberos keys of HTTP/<host> (KRB5_KTNAME), for SPNEGO's Kerberos; "
                                     "the realm's KDC comes from KRB5_CONFIG")
+    p.add_argument("--service-idle-timeout", type=float, default=SERVICE_IDLE_TIMEOUT, metavar="SECONDS",
+                   help="the service's IdleTimeout: the most a shell's idle time may be (its Create reply "
+                        "says what it granted)")
     p.add_argument("--channel-binding", metavar="CERT",
                    help="require RFC 5929 tls-server-end-point channel bindings of CERT (PEM; the "
                         "served certificate for a client to pass, another to see bindings checked), "
@@ -1027,8 +1047,10 @@ def make_cert_main(argv):
     p.add_argument("--dir", required=True)
     p.add_argument("--name", default="localhost")
     p.add_argument("--wrong-name", action="store_true")
+    p.add_argument("--hash", choices=["sha256", "sha384"], default="sha256",
+                   help="the hash the CA signs the server certificate with (channel bindings follow it)")
     args = p.parse_args(argv)
-    make_cert(args.dir, args.name, args.wrong_name)
+    make_cert(args.dir, args.name, args.wrong_name, args.hash)
     return 0
 
 

@@ -40,7 +40,7 @@ pub fn winrm_service(
             "MaxShellsPerUser is {}: the account cannot open the {SHELLS_PER_RUN} shell a run needs on this host",
             service.max_shells_per_user
         ));
-        fixes.push("Set-Item WSMan:\\localhost\\Shell\\MaxShellsPerUser 30 (Windows' default)");
+        fixes.push("Set-Item WSMan:\\localhost\\Shell\\MaxShellsPerUser 30 ([MS-WSMV]'s default; Microsoft's WinRM configuration page says 5)");
     }
     let mut warn = |problem: String, fix: &'static str| {
         status = status.max(Verdict::Warning);

@@ -326,7 +326,7 @@ pub(crate) fn credentials_text(
 pub(crate) fn describe(e: &kmsconf_gssapi::Error) -> String {
     let what = match e.kind {
         ErrorKind::ClockSkew => "this machine's clock and the KDC's differ by more than Kerberos allows (5 minutes by default): synchronise the clock",
-        ErrorKind::KdcUnreachable => "no KDC of the realm answers",
+        ErrorKind::KdcUnreachable => "no KDC of the realm is known or answers (krb5.conf's `[realms]` and `dns_lookup_kdc`)",
         ErrorKind::UnknownClient => "the KDC does not know the principal",
         ErrorKind::BadKeytab => "the keytab holds no current key of the principal",
         ErrorKind::Expired => "the Kerberos ticket has expired: run kinit again",

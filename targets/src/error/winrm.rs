@@ -118,9 +118,20 @@ pub(crate) fn ticket_error(
     keytab: Option<&std::path::Path>,
     e: &kmsconf_gssapi::Error,
 ) -> AuthError {
+    use kmsconf_gssapi::ErrorKind;
+    if let (ErrorKind::NoCredentials, Some(keytab)) = (&e.kind, keytab) {
+        // MIT finds no key of the principal there, whether the file holds other principals'
+        // keys or is no keytab at all, and then says only that it found no credentials cache
+        let who = principal.unwrap_or("the principal");
+        return AuthError(format!(
+            "keytab `{}` holds no key of `{who}` that Kerberos can use: check that it is a keytab (`klist -k` lists it) made for `{who}` (`ktpass` or `ktutil`), realm included ({})",
+            keytab.display(),
+            e.detail
+        ));
+    }
     let text = super::dns::credentials_text(principal, keytab, e);
     let hint = match (&e.kind, keytab) {
-        (kmsconf_gssapi::ErrorKind::NoCredentials, None) => " (with no `password`, kmsconf logs on to a WinRM host with a Kerberos ticket: `kinit` one, or set `keytab` and `principal`, or give a password)",
+        (ErrorKind::NoCredentials, None) => " (with no `password`, kmsconf logs on to a WinRM host with a Kerberos ticket: `kinit` one, or set `keytab` and `principal`, or give a password)",
         _ => "",
     };
     AuthError(format!("{text}{hint}"))

@@ -105,6 +105,17 @@ impl Client {
                     .connection
                     .server_certificate()
                     .map(|der| super::binding::tls_server_end_point(&der));
+                if let Credential::Ticket { principal, .. } = &credential {
+                    // a ticket's failures name who it is for, not the target's account
+                    let who = principal.as_deref().map_or_else(
+                        || "the credential cache's principal".to_string(),
+                        |p| format!("`{p}`"),
+                    );
+                    client.who = format!(
+                        "{who} (Kerberos ticket) at {}",
+                        super::http::authority(&options.host, options.port)
+                    );
+                }
                 let context = Context::new(
                     mechanism,
                     &credential,

@@ -116,7 +116,7 @@ impl WinRmShell {
 
 impl Transport for WinRmShell {
     fn start(&self, host: &str) -> Result<Session, Error> {
-        let credential = self.credential()?;
+        let credential = self.credential(host)?;
         let connected = client::Client::connect(&self.options, credential, self.connect_timeout)
             .and_then(|c| {
                 let idle = shell::idle_time(self.timeout, self.options.operation_timeout);
@@ -152,7 +152,7 @@ impl WinRmShell {
     /// What logs on: the password (read now), or a Kerberos ticket. NTLM and Basic always have
     /// a password: a config declares it, and a target given on the command line reads
     /// [`PASSWORD_VARIABLE`]; so do Negotiate and Kerberos there while the variable is set.
-    fn credential(&self) -> Result<auth::Credential, Error> {
+    fn credential(&self, host: &str) -> Result<auth::Credential, Error> {
         let o = &self.options;
         let password = match &o.password {
             Some(declared) => Some(declared.resolve(&self.password_name)?),
@@ -172,7 +172,7 @@ impl WinRmShell {
                 if let Some(keytab) = &o.keytab {
                     // GSS-API reads the keytab; kmsconf only says plainly when it cannot be opened
                     std::fs::File::open(keytab).map_err(|e| Error::AuthRefused {
-                        host: o.host.clone(),
+                        host: host.to_string(),
                         message: format!("the keytab `{}` cannot be read: {e}", keytab.display()),
                     })?;
                 }
@@ -207,6 +207,10 @@ mod tests {
         assert_eq!(
             f.winrm("console-mode-stdin"),
             super::wsman::CONSOLE_MODE_STDIN
+        );
+        assert_eq!(
+            f.winrm("shell-idle-timeout-minimum"),
+            super::shell::MINIMUM_IDLE.as_millis().to_string()
         );
         assert!(
             super::encryption::content_type(super::encryption::Protocol::Spnego)

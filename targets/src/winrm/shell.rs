@@ -4,9 +4,9 @@
 //! Receive (a long poll) and a Send never overlap, so the session sends what is queued before
 //! it waits for output.
 //!
-//! The shell is asked to end after an idle time bounded by the run's timeout, so the shell of a
-//! run killed outright (and the agent and lock in it) ends soon rather than after the service's
-//! two hours; while the run is alive, a keepalive thread sends a short Receive whenever nothing
+//! The shell is asked to end after an idle time bounded by the run's timeout (and never under
+//! WinRM's one-minute minimum), so the shell of a run killed outright (and the agent and lock in
+//! it) ends soon rather than after the service's own idle timeout; while the run is alive, a keepalive thread sends a short Receive whenever nothing
 //! else has been sent for a quarter of that time (a Receive is a request like any other).
 
 use std::collections::VecDeque;
@@ -65,21 +65,27 @@ struct Inner {
     broken: Option<Broken>,
 }
 
-/// The idle time asked for a shell: the run's `timeout`, and at least twice the
-/// OperationTimeout, so a host never counts a Receive's long poll against it.
+/// The least idle time WinRM gives a shell: "The minimum value is 60000. Setting this value
+/// lower than 60000 will have no effect on the time-out" (Microsoft's WinRM configuration page,
+/// `IdleTimeout`); PowerShell's own client never asks less (`MinimumIdleTimeout`). A shorter
+/// request would not end the shell sooner, and the service may refuse it
+/// (`ERROR_WINRS_IDLETIMEOUT_OUTOFBOUNDS`).
+pub const MINIMUM_IDLE: Duration = Duration::from_secs(60);
+
+/// The idle time asked for a shell: the run's `timeout`, at least twice the OperationTimeout
+/// (so a host never counts a Receive's long poll against it), and at least [`MINIMUM_IDLE`].
 pub fn idle_time(timeout: Duration, operation_timeout: Duration) -> Duration {
-    timeout
-        .max(operation_timeout * 2)
-        .max(Duration::from_secs(1))
+    timeout.max(operation_timeout * 2).max(MINIMUM_IDLE)
 }
 
 impl ShellSession {
     /// Removes the shells lost before, creates the shell (ended by the host once idle for
     /// `idle`) and starts the agent's PowerShell in it, then keeps it alive.
     pub fn start(client: Client, lost: Lost, idle: Duration) -> Result<Self, Broken> {
-        let inner = Arc::new(Mutex::new(Inner::start(client, lost, idle)?));
+        let (inner, granted) = Inner::start(client, lost, idle)?;
+        let inner = Arc::new(Mutex::new(inner));
         let stop = Arc::new(AtomicBool::new(false));
-        let period = (idle / 4).max(Duration::from_secs(1));
+        let period = keepalive_period(idle, granted);
         let (weak, flag) = (Arc::downgrade(&inner), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
             .name("winrm-keepalive".into())
@@ -105,6 +111,13 @@ impl ShellSession {
     }
 }
 
+/// How often an idle shell is touched: a quarter of its idle time, which is what was asked
+/// unless the host granted less (its own `IdleTimeout` caps what a shell may ask).
+fn keepalive_period(asked: Duration, granted: Option<Duration>) -> Duration {
+    let idle = granted.map_or(asked, |g| g.min(asked));
+    (idle / 4).max(Duration::from_secs(1))
+}
+
 /// Sends a short Receive whenever the session has sent nothing for `period`, until `stop` or
 /// the session is gone; a session busy with a request of its own is not disturbed.
 fn keep_alive(inner: &Weak<Mutex<Inner>>, stop: &AtomicBool, period: Duration) {
@@ -128,8 +141,12 @@ fn keep_alive(inner: &Weak<Mutex<Inner>>, stop: &AtomicBool, period: Duration) {
 
 impl Inner {
     /// Removes the shells lost before, then creates the shell and starts the agent's
-    /// PowerShell in it.
-    fn start(mut client: Client, lost: Lost, idle: Duration) -> Result<Self, Broken> {
+    /// PowerShell in it; with the idle time the host granted, when its reply says.
+    fn start(
+        mut client: Client,
+        lost: Lost,
+        idle: Duration,
+    ) -> Result<(Self, Option<Duration>), Broken> {
         let orphans = std::mem::take(&mut *lost.lock().unwrap_or_else(PoisonError::into_inner));
         for (shell_id, command_id) in orphans {
             terminate(&mut client, &shell_id, &command_id);
@@ -138,10 +155,11 @@ impl Inner {
         let endpoint = client.endpoint.clone();
         let id = message_id();
         let xml = wsman::create_shell(&endpoint, &id, idle);
-        let shell_id = match call(&mut client, Expect::Create, &xml, &id, "creating the shell")? {
-            Reply::Created { shell_id } => shell_id,
-            other => return Err(unexpected("Create", &other)),
-        };
+        let (shell_id, granted) =
+            match call(&mut client, Expect::Create, &xml, &id, "creating the shell")? {
+                Reply::Created { shell_id, idle } => (shell_id, idle),
+                other => return Err(unexpected("Create", &other)),
+            };
         let id = message_id();
         let xml = wsman::command(
             &endpoint,
@@ -164,8 +182,8 @@ impl Inner {
                 return Err(e);
             }
         };
-        tracing::debug!(shell = %shell_id, command = %command_id, idle = idle.as_secs(), "WinRM shell started");
-        Ok(Self {
+        tracing::debug!(shell = %shell_id, command = %command_id, idle = idle.as_secs(), granted = ?granted, "WinRM shell started");
+        let session = Self {
             last_request: Instant::now(),
             lost,
             client: Some(client),
@@ -179,7 +197,8 @@ impl Inner {
             exit_code: None,
             done: false,
             broken: None,
-        })
+        };
+        Ok((session, granted))
     }
 
     /// Sends the queued standard input.
@@ -423,4 +442,31 @@ fn unexpected(request: &'static str, reply: &Reply) -> Broken {
         request,
         reply: reply.kind(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The run's timeout bounds the idle time, which never falls under twice the
+    /// OperationTimeout nor under WinRM's one-minute minimum.
+    #[test]
+    fn the_idle_time_is_the_runs_timeout_within_winrms_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(idle_time(s(600), s(20)), s(600));
+        assert_eq!(idle_time(s(100), s(60)), s(120));
+        assert_eq!(idle_time(s(6), s(1)), MINIMUM_IDLE);
+        assert_eq!(idle_time(s(30), s(20)), MINIMUM_IDLE);
+        assert_eq!(idle_time(Duration::ZERO, Duration::ZERO), MINIMUM_IDLE);
+    }
+
+    /// The keepalive follows the idle time the host granted when it is less than asked.
+    #[test]
+    fn the_keepalive_touches_the_shell_within_the_granted_idle_time() {
+        let s = Duration::from_secs;
+        assert_eq!(keepalive_period(s(600), None), s(150));
+        assert_eq!(keepalive_period(s(3600), Some(s(180))), s(45));
+        assert_eq!(keepalive_period(s(600), Some(s(7200))), s(150));
+        assert_eq!(keepalive_period(s(2), Some(s(2))), s(1));
+    }
 }

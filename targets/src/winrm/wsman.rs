@@ -300,8 +300,16 @@ impl fmt::Display for Expect {
 /// A successful reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    Created { shell_id: String },
-    CommandStarted { command_id: String },
+    /// `idle`: the idle time the host granted the shell (`rsp:IdleTimeOut` of the reply), when
+    /// it says one kmsconf can read; it may be less than asked (the service's own `IdleTimeout`
+    /// caps it).
+    Created {
+        shell_id: String,
+        idle: Option<Duration>,
+    },
+    CommandStarted {
+        command_id: String,
+    },
     Sent,
     Received(Received),
     Signalled,
@@ -369,13 +377,51 @@ pub fn parse(kind: Expect, xml: &str, message_id: &str) -> Result<Reply, ParseEr
         return Err(ParseError::Fault(read_fault(fault)));
     }
     match kind {
-        Expect::Create => shell_id(body).map(|shell_id| Reply::Created { shell_id }),
+        Expect::Create => shell_id(body).map(|shell_id| Reply::Created {
+            shell_id,
+            idle: child(body, SHELL, "Shell")
+                .and_then(|s| child(s, SHELL, "IdleTimeOut"))
+                .and_then(|n| parse_duration(text(n))),
+        }),
         Expect::Command => command_id(body).map(|command_id| Reply::CommandStarted { command_id }),
         Expect::Send => Ok(Reply::Sent),
         Expect::Receive => read_output(body).map(Reply::Received),
         Expect::Signal => Ok(Reply::Signalled),
         Expect::Delete => Ok(Reply::Deleted),
     }
+}
+
+/// An `xs:duration` of days, hours, minutes and seconds, as Windows writes them (`PT60.000S`,
+/// `P0DT0H1M0S`); `None` for anything else (years or months, a sign, garbage).
+fn parse_duration(text: &str) -> Option<Duration> {
+    let rest = text.strip_prefix('P')?;
+    let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut seconds = 0f64;
+    for (part, units) in [
+        (days, &[('D', 86_400.0)][..]),
+        (time, &[('H', 3_600.0), ('M', 60.0), ('S', 1.0)][..]),
+    ] {
+        let mut number = String::new();
+        let mut next = 0;
+        for c in part.chars() {
+            if c.is_ascii_digit() || (c == '.' && units.len() > 1) {
+                number.push(c);
+                continue;
+            }
+            let at = units[next..].iter().position(|(u, _)| *u == c)?;
+            let (unit, scale) = units[next + at];
+            if number.contains('.') && unit != 'S' {
+                return None;
+            }
+            seconds += number.parse::<f64>().ok()? * scale;
+            number.clear();
+            next += at + 1;
+        }
+        if !number.is_empty() {
+            return None;
+        }
+    }
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// The shell's ID: the `ShellId` selector of the created resource's reference (what every

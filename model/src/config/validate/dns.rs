@@ -195,7 +195,10 @@ pub(super) fn convert_principal(
     if valid {
         return Some(text.to_string());
     }
-    let form = if service {
+    let form = if key == "service_principal" {
+        // a WinRM host's
+        "`SERVICE/host[@REALM]` (`HTTP/kms01.corp.example@CORP.EXAMPLE`)"
+    } else if service {
         "`SERVICE/host[@REALM]` (`DNS/dc1.corp.example@CORP.EXAMPLE`)"
     } else {
         "`name[@REALM]` (`svc-kmsconf@CORP.EXAMPLE`)"

@@ -85,15 +85,7 @@ fn convert_winrm(
     if let Some(a) = wire.auth.as_ref().filter(|_| !https) {
         check_auth_over_http(ctx, a);
     }
-    if let Some(a) = wire
-        .auth
-        .as_ref()
-        .filter(|a| *a.get() == WinRmAuth::Kerberos)
-    {
-        if host.parse::<IpAddr>().is_ok() {
-            ctx.warn(a.start(), format!("`auth = \"kerberos\"` with the IP address `{host}` as the host: Kerberos finds the service principal (`HTTP/NAME`) by the host's DNS name, so unless an SPN was registered for the address it fails; write the host's DNS name in the target"));
-        }
-    }
+    warn_kerberos_to_an_address(ctx, host, table, auth);
     let ticket = convert_ticket(ctx, name, table, auth);
     WinRmSettings {
         password,
@@ -110,6 +102,25 @@ fn convert_winrm(
         keytab: ticket.keytab,
         service_principal: ticket.service_principal,
     }
+}
+
+/// Kerberos (`auth = "kerberos"`, or a ticket: no `password` and not `ntlm` or `basic`) asks
+/// for `HTTP/<host as written>`: with an IP address there, unless `service_principal` names the
+/// host's, the KDC knows no such principal (an SPN is registered under the host's names).
+fn warn_kerberos_to_an_address(ctx: &mut Ctx, host: &str, table: &At<WinRmWire>, auth: WinRmAuth) {
+    let wire = table.get();
+    let ticket = wire.password.is_none() && auth == WinRmAuth::Negotiate;
+    if wire.service_principal.is_some()
+        || !(auth == WinRmAuth::Kerberos || ticket)
+        || host.trim_matches(['[', ']']).parse::<IpAddr>().is_err()
+    {
+        return;
+    }
+    let (at, how) = match &wire.auth {
+        Some(a) if auth == WinRmAuth::Kerberos => (a.start(), "`auth = \"kerberos\"`"),
+        _ => (table.start(), "a Kerberos ticket (no `password`)"),
+    };
+    ctx.warn(at, format!("{how} with the IP address `{host}` as the host: Kerberos asks the KDC for the service principal `HTTP/{host}`, and a host's SPNs are registered under its DNS names, so unless one was registered for the address it fails; write the host's DNS name in the target, or set `service_principal`"));
 }
 
 /// What logs on without a password, checked against the method and the password.
@@ -253,6 +264,62 @@ mod tests {
         );
         let config = Config::parse(Path::new("kmsconf.toml"), &text).expect("valid");
         config.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn warnings_of(host: &str, winrm: &str) -> Vec<String> {
+        let text = format!(
+            "[hosts.kms01]\ntarget = \"winrm://alice@{host}\"\n[hosts.kms01.winrm]\n{winrm}\n"
+        );
+        let config = Config::parse(Path::new("kmsconf.toml"), &text).expect("valid");
+        config.warnings.iter().map(|w| w.to_string()).collect()
+    }
+
+    /// Kerberos to a host written as an IP address asks for `HTTP/<address>`: a warning
+    /// whenever Kerberos logs on (`kerberos`, or a ticket under `negotiate`), none when
+    /// `service_principal` names the host's or the password logs on.
+    #[test]
+    fn kerberos_to_an_ip_address_is_a_warning_unless_the_spn_is_named() {
+        for (host, winrm) in [
+            ("127.0.0.1", "auth = \"kerberos\""),
+            ("127.0.0.1", ""),
+            ("[fd00::3]", "auth = \"negotiate\""),
+        ] {
+            let w = warnings_of(host, winrm);
+            assert_eq!(w.len(), 1, "{host} {winrm}: {w:?}");
+            assert!(
+                w[0].contains("the service principal `HTTP/")
+                    && w[0].contains("or set `service_principal`"),
+                "{}",
+                w[0]
+            );
+        }
+        for (host, winrm) in [
+            (
+                "127.0.0.1",
+                "service_principal = \"HTTP/kms01.corp.example\"",
+            ),
+            ("127.0.0.1", "password = { env = \"PW\" }"),
+            ("kms01.corp.example", "auth = \"kerberos\""),
+            ("kms01.corp.example", ""),
+        ] {
+            let w = warnings_of(host, winrm);
+            assert!(w.is_empty(), "{host} {winrm}: {w:?}");
+        }
+    }
+
+    /// A `service_principal` that is no `SERVICE/host` is refused with a WinRM host's SPN as
+    /// the example, not a DNS server's.
+    #[test]
+    fn a_malformed_service_principal_is_shown_a_winrm_example() {
+        let text = "[hosts.kms01]\ntarget = \"winrm://alice@kms01.corp.example\"\n[hosts.kms01.winrm]\nauth = \"kerberos\"\nservice_principal = \"kms01\"\n";
+        let e = Config::parse(Path::new("kmsconf.toml"), text)
+            .expect_err("malformed")
+            .to_string();
+        assert!(
+            e.contains("kmsconf.toml:5:21:")
+                && e.contains("(`HTTP/kms01.corp.example@CORP.EXAMPLE`)"),
+            "{e}"
+        );
     }
 
     /// WinRM's default `MaxTimeoutms` caps what a host waits: above it is a warning naming the

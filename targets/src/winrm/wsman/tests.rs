@@ -216,6 +216,7 @@ fn create_gives_the_shell_id() {
     );
     let created = Reply::Created {
         shell_id: SHELL_ID.into(),
+        idle: None,
     };
     assert_eq!(
         parse(Expect::Create, &reply(ID, &body), ID),
@@ -223,6 +224,33 @@ fn create_gives_the_shell_id() {
     );
     let body = format!("<rsp:Shell><rsp:ShellId> {SHELL_ID} </rsp:ShellId></rsp:Shell>");
     assert_eq!(parse(Expect::Create, &reply(ID, &body), ID), Ok(created));
+    // the idle time granted, as the recorded replies write it
+    for (written, seconds) in [
+        ("PT60.000S", Some(60_000)),
+        ("PT7200.000S", Some(7_200_000)),
+        ("PT2147483.647S", Some(2_147_483_647)),
+        ("P0DT0H3M0S", Some(180_000)),
+        ("P1DT1H", Some(90_000_000)),
+        ("PT1.5M", None),
+        ("P1Y", None),
+        ("-PT60S", None),
+        ("PT60", None),
+        ("PTS", None),
+        ("garbage", None),
+    ] {
+        let body = format!(
+            "<rsp:Shell><rsp:ShellId>{SHELL_ID}</rsp:ShellId>\
+             <rsp:IdleTimeOut>{written}</rsp:IdleTimeOut></rsp:Shell>"
+        );
+        assert_eq!(
+            parse(Expect::Create, &reply(ID, &body), ID),
+            Ok(Reply::Created {
+                shell_id: SHELL_ID.into(),
+                idle: seconds.map(Duration::from_millis),
+            }),
+            "{written}"
+        );
+    }
     assert_eq!(
         parse(Expect::Create, &reply(ID, ""), ID),
         Err(ParseError::Malformed(
