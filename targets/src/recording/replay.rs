@@ -58,11 +58,14 @@ impl ReplayShell {
         let bytes = kmsconf_engine::read::read_bounded(&self.path, RECORDING)
             .map_err(|e| self.error(host, ReplayError::Read(e.to_string())))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            self.error(
-                host,
-                ReplayError::Read(format!("it is not UTF-8 (byte {at})")),
-            )
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let reason = format!(
+                "line {line}, column {} is not UTF-8",
+                good.len() - start + 1
+            );
+            self.error(host, ReplayError::Read(reason))
         })?;
         let tape = Arc::new(Mutex::new(
             Tape::read(&text).map_err(|e| self.error(host, e))?,
