@@ -422,7 +422,10 @@ fn nested_binary_and_nul_answers_are_refused_or_escaped() {
     assert!(r.stdout.contains("KMS\\u{0}\u{fffd}01"), "{r:?}");
     for mode in ["nested", "binary"] {
         let applied = tampered(&mut p, mode, &["apply", "--auto-approve"], 1);
-        assert!(applied.stdout.contains("Apply: 0 applied"), "{mode}: {applied:?}");
+        assert!(
+            applied.stdout.contains("Apply: 0 applied"),
+            "{mode}: {applied:?}"
+        );
     }
     assert_eq!(p.read("lab/kms01.json"), before, "nothing changed");
 }

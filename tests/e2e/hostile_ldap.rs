@@ -216,3 +216,55 @@ fn outside_code(markdown: &str) -> String {
         }
     }
 }
+
+/// The KDC that issues the `ldap/` service ticket drips a byte a second. The ticket request is
+/// made by the system's GSS-API library (MIT krb5 1.20) inside the bind, under that library's
+/// own timeouts, not `KMSCONF_TIMEOUT` (docs/src/reliability.md says so): measured 25 s with
+/// `KMSCONF_TIMEOUT=5`. This pins that bound: the run ends, exit 1, naming the KDC failure.
+#[test]
+fn a_dripping_kdc_holds_the_bind_only_as_long_as_mit_krb5_waits() {
+    use std::io::Write as _;
+    let kdc = Kdc::start(&[], &[SERVICE, USER]);
+    let p = Project::new();
+    let cache = p.path("ccache");
+    kdc.kinit(&format!("{USER}@{REALM}"), &kdc.keytab(), &cache, None);
+    std::fs::copy(kdc.krb5_conf(), p.path("krb5.conf")).expect("krb5.conf");
+    let port = kdc.port;
+    drop(kdc);
+    // the KDC's port now answers every connection with a byte a second
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the KDC's port");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.write_all(&[0, 0, 0x40]);
+                while stream.write_all(&[0]).is_ok() {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    // an LDAP server that takes the connection and waits for the bind
+    let ldap = std::net::TcpListener::bind("127.0.0.1:0").expect("ldap");
+    let ldap_port = ldap.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let held: Vec<_> = ldap.incoming().collect();
+        drop(held);
+    });
+    let mut p = p;
+    p.write(
+        "kmsconf.toml",
+        &format!(
+            "[active_directory]\nserver = \"ldap://127.0.0.1:{ldap_port}\"\n\n\
+             [[active_directory.activation_objects]]\nname = \"WS CSVLK\"\n\
+             host_key = {{ env = \"KMS_HOST_KEY\" }}\nvia = \"kms01\"\n\n\
+             [hosts.kms01]\ntarget = \"lab:lab/kms01.json\"\n"
+        ),
+    );
+    p.env("KMS_HOST_KEY", WINDOWS_KEY);
+    p.env("KRB5_CONFIG", &p.path("krb5.conf").display().to_string());
+    p.env("KRB5CCNAME", &format!("FILE:{}", cache.display()));
+    p.env("KMSCONF_TIMEOUT", "5");
+    let m = measured(&p, &["status"]);
+    m.failed_within("Cannot contact any KDC for realm 'KMSCONF.TEST'", 45, 150);
+}
