@@ -203,6 +203,37 @@ pub(super) fn entry(body: &[u8]) -> Result<Entry, LdapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever a server sends as a message, reading it gives a value or an error: never a
+        /// panic, an overflow or a read past its end.
+        #[test]
+        fn arbitrary_messages_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = ber::total_length(&bytes);
+            if let Ok(r) = response(&bytes) {
+                let _ = result(r.body);
+                let _ = entry(r.body);
+            }
+            let _ = result(&bytes);
+            let _ = entry(&bytes);
+        }
+
+        /// A well-formed envelope around arbitrary contents: the same.
+        #[test]
+        fn arbitrary_bodies_in_an_envelope_never_panic(
+            tag in any::<u8>(),
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let bytes = envelope(7, ber::element(tag, &body));
+            let r = response(&bytes).expect("an envelope reads");
+            prop_assert_eq!(r.id, 7);
+            let _ = result(r.body);
+            let _ = entry(r.body);
+        }
+    }
 
     #[test]
     fn a_diagnostic_message_is_one_line_and_cut() {
