@@ -70,8 +70,8 @@ fn directory(config: &Config, only: &[String], connect: &Connect) -> Option<AdSt
         .as_ref()
         .map_or_else(|| "(from DNS)".to_string(), ToString::to_string);
     let dns = config.dns.as_ref().map(|d| d.server.as_str());
-    let read = kmsconf_targets::ldap::Directory::open(cfg, dns)
-        .and_then(|d| d.read(connect.timeout))
+    let bind = kmsconf_targets::ldap::Bind::of(cfg, dns);
+    let read = kmsconf_targets::ldap::read_within(&bind, connect.timeout)
         .map_err(crate::failure::of_target);
     Some(AdStatus::new(
         cfg,

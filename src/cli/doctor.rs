@@ -80,8 +80,12 @@ pub fn render(checks: &[Check], style: Style) -> String {
         };
         let code = c.code.as_deref().filter(|_| c.status != Verdict::Ok);
         let code = code.map(|k| format!(" [{k}]")).unwrap_or_default();
-        let _ = writeln!(out, "  {word}  {:<width$}  {}{code}", c.check, c.detail);
+        // a detail quotes what hosts and the directory report (an activation object's DN): it
+        // stays on its check's line
+        let detail = super::terminal::inline(&c.detail);
+        let _ = writeln!(out, "  {word}  {:<width$}  {detail}{code}", c.check);
         if let Some(fix) = c.fix.as_deref().filter(|_| c.status != Verdict::Ok) {
+            let fix = super::terminal::inline(fix);
             let _ = writeln!(
                 out,
                 "  {:<7}  {:<width$}  {}",

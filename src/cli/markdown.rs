@@ -413,8 +413,12 @@ fn text(s: &str) -> String {
     out
 }
 
+/// `s` as text inside an HTML element on one line: a line break there (an activation object's
+/// name from the directory can hold one) could end the HTML block and turn what follows into
+/// markdown, mentions and links live.
 fn html(s: &str) -> String {
-    s.replace('&', "&amp;")
+    s.replace(['\r', '\n'], " ")
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -100,11 +100,15 @@ pub fn value(v: &Value) -> String {
 }
 
 fn change_line(out: &mut impl Write, c: &KmsChange, style: Style) {
+    use super::terminal::inline;
+    // an address, its slmgr equivalent and its note may hold a name from outside (an
+    // activation object's, read from the directory): each stays on its own line
+    let address = inline(&c.address);
     let head = match c.action {
-        Action::Create => format!("{}: {}", c.address, value(&c.after)),
-        Action::Delete => format!("{}: {}", c.address, value(&c.before)),
-        Action::Restart => c.address.clone(),
-        _ => format!("{}: {} -> {}", c.address, value(&c.before), value(&c.after)),
+        Action::Create => format!("{address}: {}", value(&c.after)),
+        Action::Delete => format!("{address}: {}", value(&c.before)),
+        Action::Restart => address.into_owned(),
+        _ => format!("{address}: {} -> {}", value(&c.before), value(&c.after)),
     };
     let verb = match c.action {
         Action::Activate => " (activate)",
@@ -113,10 +117,14 @@ fn change_line(out: &mut impl Write, c: &KmsChange, style: Style) {
     };
     let _ = writeln!(out, "  {} {head}{verb}", style.action(c.action));
     if let Some(eq) = &c.equivalent {
-        let _ = writeln!(out, "      {}", style.dim(&format!("# {eq}")));
+        let _ = writeln!(out, "      {}", style.dim(&format!("# {}", inline(eq))));
     }
     if let Some(note) = &c.note {
-        let _ = writeln!(out, "      {}", style.yellow(&format!("! {note}")));
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.yellow(&format!("! {}", inline(note)))
+        );
     }
 }
 
@@ -142,6 +150,7 @@ pub fn plan(
             );
         }
         for notice in &host.notices {
+            let notice = super::terminal::inline(notice);
             let _ = writeln!(out, "  {}", style.yellow(&format!("note: {notice}")));
         }
         for s in kmsconf_app::surprises::of_host(host) {
@@ -226,7 +235,7 @@ pub fn host_run(out: &mut String, name: &str, run: &HostResult, style: Style) {
         let _ = writeln!(
             out,
             "  {word} {}{}{first}",
-            c.address,
+            super::terminal::inline(&c.address),
             if first.is_empty() { "" } else { ": " }
         );
         for more in lines {

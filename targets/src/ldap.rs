@@ -257,6 +257,51 @@ impl Directory {
     }
 }
 
+/// How long past its own deadline a directory read or delete is waited for: the sockets end by
+/// the deadline, so only a call into the GSS-API library can still be running.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Reads the directory `bind` names, within `timeout` ([`Directory::read`]) in a thread of its
+/// own. The Kerberos ticket request inside the bind is made by the system's GSS-API library
+/// under that library's own timeouts (MIT krb5 waits about 25 s for a KDC that drips), which
+/// kmsconf cannot shorten: past `timeout`, the thread is left to finish on its own and the read
+/// is `no answer within N s`.
+pub fn read_within(bind: &Bind, timeout: Duration) -> Result<AdState, Error> {
+    within(bind, timeout, move |d| d.read(timeout))
+}
+
+/// Deletes the activation object at exactly `dn`, within `timeout`, as [`read_within`] reads.
+pub fn delete_within(bind: &Bind, dn: &str, timeout: Duration) -> Result<(), Error> {
+    let dn = dn.to_string();
+    within(bind, timeout, move |d| d.delete(&dn, timeout))
+}
+
+fn within<T: Send + 'static>(
+    bind: &Bind,
+    timeout: Duration,
+    work: impl FnOnce(&Directory) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let late = |source| Error::Ldap {
+        server: bind.shown(),
+        identity: bind
+            .principal
+            .clone()
+            .unwrap_or_else(|| format!("the principal of {}", kmsconf_gssapi::default_ccache())),
+        source: Box::new(source),
+    };
+    let (done, result) = std::sync::mpsc::channel();
+    let owned = bind.clone();
+    std::thread::Builder::new()
+        .name("ldap".into())
+        .spawn(move || {
+            let _ = done.send(Directory::new(&owned).and_then(|d| work(&d)));
+        })
+        .map_err(|e| late(LdapError::Io(e)))?;
+    result
+        .recv_timeout(timeout + GRACE)
+        .unwrap_or_else(|_| Err(late(LdapError::Timeout(timeout))))
+}
+
 fn split_server(server: &str) -> (&str, u16) {
     match server.rsplit_once(':') {
         Some((host, port)) => (
@@ -302,7 +347,7 @@ impl kmsconf_engine::target::Target for AdTarget {
     type Error = Error;
 
     fn discover(&self) -> Result<kmsconf_engine::target::Discovery<Self::State>, Error> {
-        let state = Directory::new(&self.bind)?.read(self.timeout)?;
+        let state = read_within(&self.bind, self.timeout)?;
         Ok(kmsconf_engine::target::Discovery {
             state: kmsconf_model::EntryState::ActiveDirectory(state),
             created: false,
@@ -315,12 +360,11 @@ impl kmsconf_engine::target::Target for AdTarget {
     ) -> Result<Vec<kmsconf_engine::target::ChangeStatus>, Error> {
         use kmsconf_engine::target::ChangeStatus;
         use kmsconf_model::ops::EntryOp;
-        let directory = Directory::new(&self.bind)?;
         Ok(batch
             .iter()
             .map(|op| match op {
                 EntryOp::DeleteActivationObject { dn } => {
-                    match directory.delete(dn, self.timeout) {
+                    match delete_within(&self.bind, dn, self.timeout) {
                         Ok(()) => ChangeStatus::Applied {
                             detail: Some(format!("deleted `{dn}`")),
                         },

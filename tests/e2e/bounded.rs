@@ -181,3 +181,46 @@ fn lab_fault_and_clock_refuse_values_out_of_range() {
     assert!(!p.path("k.json").exists(), "nothing was written");
     p.ok(&["lab", "clock", "k.json", "-36500d"], 0);
 }
+
+/// A `replay:` recording is a file a user names like the others: a FIFO is refused at once, a
+/// recording over 64 MiB (here a 3 GiB sparse one, a header and then a single line
+/// of NUL bytes) is refused by its size before a byte of it is read, and one that is not UTF-8
+/// says where. Before, the whole file was read into memory, and a FIFO waited for a writer.
+#[cfg(unix)]
+#[test]
+fn a_replay_recording_is_bounded_like_every_file_kmsconf_reads() {
+    let recorded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recordings");
+    let header = std::fs::read_to_string(recorded.join("lab-plan.jsonl")).expect("recording");
+    let header = header.lines().next().expect("header");
+    let mut p = Project::new();
+    p.env("KMS_HOST_KEY", WINDOWS_KEY);
+    let config = |file: &str| {
+        std::fs::read_to_string(recorded.join("lab-plan.toml"))
+            .expect("config")
+            .replace("replay:lab-plan.jsonl", &format!("replay:{file}"))
+    };
+    p.fifo("fifo.jsonl");
+    p.write("kmsconf.toml", &config("fifo.jsonl"));
+    let r = fails_fast(&p, &["plan"]);
+    // the config's check refuses it first; the reader would too (a FIFO made after validation)
+    assert!(r.stderr.contains("`fifo.jsonl` is not a file"), "{r:?}");
+
+    let huge = p.path("huge.jsonl");
+    std::fs::write(&huge, format!("{header}\n")).expect("header");
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&huge)
+        .expect("open");
+    file.set_len(3 << 30).expect("a sparse 3 GiB file");
+    p.write("kmsconf.toml", &config("huge.jsonl"));
+    let m = crate::hostile_session::measured(&p, &["plan"]);
+    m.failed_within("is over the 64 MiB limit of a recording", 10, 100);
+
+    let mut bytes = format!("{header}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"event\":\"open\",\"digest\":\"\xff\x00\"}\n");
+    std::fs::write(p.path("binary.jsonl"), bytes).expect("write");
+    p.write("kmsconf.toml", &config("binary.jsonl"));
+    let r = fails_fast(&p, &["plan"]);
+    assert!(r.all().contains("line 2, column 27 is not UTF-8"), "{r:?}");
+    assert!(!r.all().contains('\0'), "{r:?}");
+}

@@ -393,3 +393,39 @@ fn canonical_digest(content: &Value) -> String {
         hex.split_whitespace().next().unwrap_or_default()
     )
 }
+
+/// Answers no honest agent sends: a discovery answer nested 200,000 arrays deep (a parser
+/// that recursed would overflow its stack), one that is not UTF-8, and a computer name with a
+/// NUL after a line of noise that is not UTF-8. Each is refused at once or shown escaped, never
+/// a crash, and nothing on the host changes. (An answer that was not UTF-8 used to be set
+/// aside while the round waited: "no answer within 600 s" after ten minutes.)
+#[test]
+fn nested_binary_and_nul_answers_are_refused_or_escaped() {
+    let mut p = converged();
+    let before = p.read("lab/kms01.json");
+    // KMSCONF_TIMEOUT is 30 s: each refusal must come at once, not when the round times out
+    let started = std::time::Instant::now();
+    let r = tampered(&mut p, "nested", &["plan"], 1);
+    assert!(
+        r.all()
+            .contains("answer `discovery` is not the JSON kmsconf reads: recursion limit"),
+        "{r:?}"
+    );
+    let r = tampered(&mut p, "binary", &["plan"], 1);
+    assert!(
+        r.all()
+            .contains("the host sent no discovery answer: answer `discovery` is not UTF-8"),
+        "{r:?}"
+    );
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    let r = tampered(&mut p, "nul", &["status"], 0);
+    assert!(r.stdout.contains("KMS\\u{0}\u{fffd}01"), "{r:?}");
+    for mode in ["nested", "binary"] {
+        let applied = tampered(&mut p, mode, &["apply", "--auto-approve"], 1);
+        assert!(
+            applied.stdout.contains("Apply: 0 applied"),
+            "{mode}: {applied:?}"
+        );
+    }
+    assert_eq!(p.read("lab/kms01.json"), before, "nothing changed");
+}

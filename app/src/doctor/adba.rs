@@ -17,9 +17,8 @@ pub const ENTRY: &str = "active_directory";
 /// Reads the directory of `cfg` (bind, rootDSE, schema, container), within `timeout`; `dns` is
 /// `[dns] server`, which finds the domain controller when `cfg` names none.
 pub fn read(cfg: &AdConfig, dns: Option<&str>, timeout: Duration) -> Result<AdState, HostFailure> {
-    kmsconf_targets::ldap::Directory::open(cfg, dns)
-        .and_then(|d| d.read(timeout))
-        .map_err(crate::failure::of_target)
+    let bind = kmsconf_targets::ldap::Bind::of(cfg, dns);
+    kmsconf_targets::ldap::read_within(&bind, timeout).map_err(crate::failure::of_target)
 }
 
 /// The checks from one reading.

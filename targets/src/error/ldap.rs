@@ -25,6 +25,10 @@ pub enum LdapError {
     Io(std::io::Error),
     #[error("the server sent a message over the {limit}-byte limit")]
     TooLarge { limit: usize },
+    #[error("the server sent over {limit} bytes in one session (the limit)")]
+    SessionTooLarge { limit: usize },
+    #[error("a search returned over {limit} entries (the limit)")]
+    TooManyEntries { limit: usize },
     #[error("the server sent a malformed message: {0}")]
     Malformed(&'static str),
     #[error("Kerberos: {0}")]

@@ -15,8 +15,11 @@ use crate::error::ldap::LdapError;
 
 /// The largest message kmsconf reads (an activation object with its licences is a few KB).
 const MAX_MESSAGE: usize = 4 << 20;
-/// The most a session reads in all.
-const MAX_SESSION: usize = 64 << 20;
+/// The most a session reads in all (a forest's activation objects are a few KB each).
+const MAX_SESSION: usize = 16 << 20;
+/// The most entries one search returns: a forest holds one activation object per volume
+/// licensing key, a handful.
+const MAX_ENTRIES: usize = 10_000;
 /// SASL security layers (RFC 4752 section 3.3): integrity protection.
 const INTEGRITY: u8 = 0x02;
 
@@ -165,6 +168,9 @@ impl<'c> Connection<'c> {
                 return Err(self.unexpected(&r));
             }
             match r.tag {
+                message::SEARCH_ENTRY if entries.len() == MAX_ENTRIES => {
+                    return Err(LdapError::TooManyEntries { limit: MAX_ENTRIES })
+                }
                 message::SEARCH_ENTRY => entries.push(message::entry(r.body)?),
                 message::SEARCH_REFERENCE => {}
                 message::SEARCH_DONE => {
@@ -291,7 +297,7 @@ impl<'c> Connection<'c> {
     fn read_exact(&mut self, buffer: &mut [u8]) -> Result<(), LdapError> {
         self.read += buffer.len();
         if self.read > MAX_SESSION {
-            return Err(LdapError::TooLarge { limit: MAX_SESSION });
+            return Err(LdapError::SessionTooLarge { limit: MAX_SESSION });
         }
         read_exact_by(&mut self.stream, buffer, self.deadline).map_err(|e| self.io(e))
     }

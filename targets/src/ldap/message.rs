@@ -152,9 +152,30 @@ pub(super) fn result(body: &[u8]) -> Result<LdapResult, LdapError> {
     }
     Ok(LdapResult {
         code,
-        message: String::from_utf8_lossy(message).trim().to_string(),
+        message: diagnostic(message),
         sasl_credentials,
     })
+}
+
+/// The most of a server's diagnostic message kept for an error.
+const MAX_DIAGNOSTIC: usize = 1024;
+
+/// A server's diagnostic message as an error quotes it: on one line (a line break is a
+/// space, so the text cannot pass for a line of kmsconf's own) and cut at [`MAX_DIAGNOSTIC`]
+/// bytes, saying how much was not kept.
+fn diagnostic(message: &[u8]) -> String {
+    let kept = &message[..message.len().min(MAX_DIAGNOSTIC)];
+    let text = String::from_utf8_lossy(kept);
+    let mut text: String = text
+        .trim()
+        .chars()
+        .map(|c| if matches!(c, '\n' | '\r') { ' ' } else { c })
+        .collect();
+    if message.len() > MAX_DIAGNOSTIC {
+        let dropped = message.len() - MAX_DIAGNOSTIC;
+        text.push_str(&format!("… ({dropped} more bytes not kept)"));
+    }
+    text
 }
 
 pub(super) fn entry(body: &[u8]) -> Result<Entry, LdapError> {
@@ -182,6 +203,48 @@ pub(super) fn entry(body: &[u8]) -> Result<Entry, LdapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever a server sends as a message, reading it gives a value or an error: never a
+        /// panic, an overflow or a read past its end.
+        #[test]
+        fn arbitrary_messages_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = ber::total_length(&bytes);
+            if let Ok(r) = response(&bytes) {
+                let _ = result(r.body);
+                let _ = entry(r.body);
+            }
+            let _ = result(&bytes);
+            let _ = entry(&bytes);
+        }
+
+        /// A well-formed envelope around arbitrary contents: the same.
+        #[test]
+        fn arbitrary_bodies_in_an_envelope_never_panic(
+            tag in any::<u8>(),
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let bytes = envelope(7, ber::element(tag, &body));
+            let r = response(&bytes).expect("an envelope reads");
+            prop_assert_eq!(r.id, 7);
+            let _ = result(r.body);
+            let _ = entry(r.body);
+        }
+    }
+
+    #[test]
+    fn a_diagnostic_message_is_one_line_and_cut() {
+        assert_eq!(
+            diagnostic(b" bad\r\nkms01: 0 changes\n"),
+            "bad  kms01: 0 changes"
+        );
+        let long = diagnostic(&[b'x'; 5000]);
+        assert!(long.starts_with(&"x".repeat(1024)), "{long}");
+        assert!(long.ends_with("… (3976 more bytes not kept)"), "{long}");
+    }
 
     #[test]
     fn a_search_request_encodes_as_rfc_4511_lays_it_out() {

@@ -199,12 +199,21 @@ pub fn message(line: &str) -> Option<Result<Message, AgentError>> {
     }))
 }
 
+/// The most of a malformed answer line an error quotes (the line itself may be megabytes).
+const QUOTED: usize = 64;
+
 fn decode(rest: &str) -> Result<Message, AgentError> {
-    let (kind, data) = rest
-        .split_once(':')
-        .ok_or_else(|| AgentError::MalformedLine {
-            line: rest.to_string(),
-        })?;
+    let malformed = || AgentError::MalformedLine {
+        line: match rest.char_indices().nth(QUOTED) {
+            Some((end, _)) => format!("{}… ({} bytes)", &rest[..end], rest.len()),
+            None => rest.to_string(),
+        },
+    };
+    let (kind, data) = rest.split_once(':').ok_or_else(malformed)?;
+    // the agent's kinds are short lowercase words; anything else is quoted cut, never whole
+    if kind.is_empty() || kind.len() > 16 || !kind.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(malformed());
+    }
     let bytes = BASE64
         .decode(data.trim())
         .map_err(|source| AgentError::Base64 {

@@ -20,6 +20,13 @@ use crate::session::{Channel, Next, Session};
 use crate::windows::Transport;
 use crate::Error;
 
+/// A recording holds one host's agent output: a discovery answer under 1 MiB and short batch
+/// answers, each line under the 8 MiB line cap; far larger is not one kmsconf wrote.
+pub const RECORDING: kmsconf_engine::read::Limit = kmsconf_engine::read::Limit {
+    what: "a recording",
+    bytes: 64 << 20,
+};
+
 /// The recordings this run replays, by file: a host opened twice goes on where it was.
 static TAPES: Mutex<BTreeMap<PathBuf, Arc<Mutex<Tape>>>> = Mutex::new(BTreeMap::new());
 
@@ -48,8 +55,18 @@ impl ReplayShell {
         if let Some(tape) = tapes.get(&self.path) {
             return Ok(Arc::clone(tape));
         }
-        let text = std::fs::read_to_string(&self.path)
+        let bytes = kmsconf_engine::read::read_bounded(&self.path, RECORDING)
             .map_err(|e| self.error(host, ReplayError::Read(e.to_string())))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let reason = format!(
+                "line {line}, column {} is not UTF-8",
+                good.len() - start + 1
+            );
+            self.error(host, ReplayError::Read(reason))
+        })?;
         let tape = Arc::new(Mutex::new(
             Tape::read(&text).map_err(|e| self.error(host, e))?,
         ));

@@ -74,10 +74,13 @@ impl Exchange {
         }
         let message = match powershell::message(line) {
             Some(Ok(message)) => message,
-            Some(Err(e)) => {
+            Some(Err(e)) if e.ends_session() => {
                 self.refused.get_or_insert(e);
                 return Ok(());
             }
+            // an answer line that does not decode: no later line can be trusted to be what it
+            // claims, and waiting for the answer it should have been would last the timeout
+            Some(Err(e)) => return Err(e),
             None => return Ok(()),
         };
         let kind = message.kind.as_str();
@@ -175,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_line_that_does_not_decode_ends_the_round_quoted_cut() {
+        let e = refused(&mut round(), "KMSCONF:discovery:!!!\n");
+        assert!(e.contains("answer `discovery` is not base64"), "{e}");
+        let data = base64::engine::general_purpose::STANDARD.encode(b"{\"Id\":5,\xff}");
+        let e = refused(&mut round(), &format!("KMSCONF:discovery:{data}\n"));
+        assert_eq!(e, "answer `discovery` is not UTF-8");
+        let long = format!("KMSCONF:{}\n", "x".repeat(100_000));
+        let e = refused(&mut round(), &long);
+        assert!(e.len() < 200 && e.ends_with("… (100000 bytes)`"), "{e}");
+        let e = refused(&mut round(), &format!("KMSCONF:{}:e30=\n", "k".repeat(50)));
+        assert!(e.starts_with("malformed answer line"), "{e}");
+    }
+
+    #[test]
     fn answers_are_matched_by_id_and_kind() {
         let mut x = round();
         x.read(&line("begin", r#"{"Id":6}"#)).expect("begin");
@@ -246,6 +263,24 @@ mod tests {
         fn arbitrary_lines_never_panic(text in "(KMSCONF:)?[a-z]{0,8}:?[A-Za-z0-9+/=]{0,64}\n?") {
             let mut x = round();
             let _ = x.read(&text);
+        }
+
+        /// Any bytes as an answer's payload (not UTF-8, NULs, JSON nested thousands deep):
+        /// taken or refused, never a panic or a stack overflow, and a refusal is a protocol
+        /// error that ends the round, never a wait for the timeout.
+        #[test]
+        fn arbitrary_answer_payloads_are_taken_or_refused(
+            kind in prop_oneof![Just("begin"), Just("discovery"), Just("lock"), Just("error")],
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            depth in 0usize..20_000,
+        ) {
+            let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let mut x = round();
+            let _ = x.read(&format!("KMSCONF:{kind}:{data}\n"));
+            let nested = format!(r#"{{"Id":5,"Ok":true,"Answer":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+            let mut x = round();
+            let read = x.read(&line(kind, &nested));
+            prop_assert!(read.is_ok() || !x.answers.iter().any(Option::is_some));
         }
 
         /// Arbitrary IDs and kinds: an answer lands only in the slot of its own ID and kind.

@@ -32,6 +32,8 @@ def discovery(answer):
             p["OfflineInstallationId"] = "@octocat `x` http://evil.example"
     elif MODE == "clock":
         answer.setdefault("Clock", {})["Utc"] = "yesterday"
+    elif MODE == "nul":
+        answer["ComputerName"] = "KMS\x00\ufffd01"
     elif MODE == "count":
         for p in keyed(answer):
             p["KeyManagementServiceCurrentCount"] = "many"
@@ -92,7 +94,17 @@ for line in iter(agent.stdout.readline, ""):
             discovery(answer)
         if kind == "lock" and MODE.startswith("locked") and isinstance(answer, dict):
             lock(answer)
-        encoded = base64.b64encode(json.dumps(body).encode()).decode()
+        raw = json.dumps(body).encode()
+        if kind == "discovery" and MODE == "nested":
+            raw = b'{"Id":%d,"Ok":true,"Answer":%s%s}' % (body["Id"], b"[" * 200000, b"]" * 200000)
+        elif kind == "discovery" and MODE == "binary":
+            raw = raw.replace(b'"ComputerName": "', b'"ComputerName": "\xff\xfe\x00', 1)
+        elif kind == "discovery" and MODE == "nul":
+            # noise of the host's own before the answer: not UTF-8, with a NUL
+            sys.stdout.flush()
+            sys.stdout.buffer.write(b"\xff\xfe\x00 noise \x1b[2J\n")
+            sys.stdout.buffer.flush()
+        encoded = base64.b64encode(raw).decode()
         line = "KMSCONF:%s:%s\n" % (kind, encoded)
     sys.stdout.write(line)
     sys.stdout.flush()
