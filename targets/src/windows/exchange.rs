@@ -57,10 +57,12 @@ impl Exchange {
                 "answer `{}` before the agent said it was ready, when no request had been sent",
                 message.kind
             ))),
-            Some(Err(e)) => {
+            Some(Err(e)) if e.ends_session() => {
                 self.refused.get_or_insert(e);
                 Ok(false)
             }
+            // a line that does not decode: as in a round, nothing later can be trusted
+            Some(Err(e)) => Err(e),
             None => Ok(false),
         }
     }
@@ -228,6 +230,11 @@ mod tests {
         assert!(x.refused.as_ref().is_some_and(AgentError::ends_session));
         let e = refused(&mut round(), &line("ready", "{}"));
         assert!(e.contains("a second `ready` line"), "{e}");
+        let e = round()
+            .ready("KMSCONF:ready:!!!\n")
+            .expect_err("undecodable")
+            .to_string();
+        assert!(e.contains("answer `ready` is not base64"), "{e}");
     }
 
     #[test]
