@@ -19,7 +19,7 @@
 #   bash scripts/windows-check.sh               everything above
 #   bash scripts/windows-check.sh --e2e FILTER...
 #       only the end-to-end tests whose name contains a FILTER (e.g. `quickstart::`), under Wine
-#       (no check, clippy, quickstart or unit tests)
+#       (no check, clippy, quickstart or unit tests); a FILTER that matches no test is an error
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,15 +76,16 @@ command -v apt-get >/dev/null 2>&1 || fail "apt-get is missing: this script need
 command -v dpkg-deb >/dev/null 2>&1 || fail "dpkg-deb is missing: this script needs Debian (bookworm)"
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-  else
-    fail "the Windows build needs ${missing[*]}; as root run: apt-get update && apt-get install -y ${missing[*]}"
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      fail "the Windows build needs ${missing[*]}; as root run: apt-get update && apt-get install -y ${missing[*]}"
+    as_root=(sudo)
   fi
+  "${as_root[@]}" apt-get update ||
+    fail "\`apt-get update\` failed (above), so ${missing[*]} cannot be installed: fix the system's apt sources or network, or install them by hand"
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" ||
+    fail "\`apt-get install ${missing[*]}\` failed (above): these are Debian bookworm's package names; where they differ, change \`provides\` in $0 (each package and a file it installs)"
 fi
 wine=/usr/lib/wine/wine64
 mkdir -p "$work/bin" || fail "cannot create the cache $work: set KMSCONF_WINDOWS_CACHE to a writable directory"
@@ -99,7 +100,7 @@ fi
 step "toolchain"
 command -v rustup >/dev/null 2>&1 || fail "rustup is missing; the Windows build needs rustup's \`$nightly\` toolchain"
 found="$(rustup run "$nightly" rustc -V 2>/dev/null)" ||
-  fail "the toolchain \`$nightly\` is gone (see \`rustup toolchain list\`): set \`nightly\` in $0 to a nightly that is there, and \`rust_src_version\` to a sid rust-src of the same release"
+  fail "the toolchain \`$nightly\` is gone (see \`rustup toolchain list\`): set \`nightly\` in $0 to a nightly that is there, \`nightly_release\` to what its \`rustc -V\` prints, and \`rust_src_version\`/\`rust_src_sha256\` to a sid rust-src of the same release"
 [ "$found" = "$nightly_release" ] ||
   fail "\`$nightly\` is now \`$found\`, not the pinned \`$nightly_release\`: set \`nightly_release\` in $0, and \`rust_src_version\`/\`rust_src_sha256\` to the sid rust-src of that release"
 deb="$work/rust-src_${rust_src_version}_all.deb"
@@ -113,10 +114,14 @@ if [ ! -e "$deb" ] || [ "$(sha256sum "$deb" | cut -d' ' -f1)" != "$rust_src_sha2
     -o APT::Sandbox::User="$(id -un)" -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
     -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
     -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false)
-  apt-get "${apt_private[@]}" -q update >/dev/null ||
+  # --error-on=any: a source it cannot reach is an error, not a warning
+  apt-get "${apt_private[@]}" -q --error-on=any update >/dev/null ||
     fail "cannot read Debian sid's package list from $sid_mirror (private list in $apt_dir): check the network, or set \`sid_mirror\` in $0"
-  (cd "$work" && apt-get "${apt_private[@]}" -q download "rust-src=$rust_src_version") ||
-    fail "Debian sid no longer serves rust-src $rust_src_version (\`apt-cache policy rust-src\` with $apt_dir/sources.list shows what it has): set \`rust_src_version\` and \`rust_src_sha256\` in $0 to a sid rust-src, and \`nightly\` to a toolchain that builds it; or set \`sid_mirror\` to a snapshot.debian.org URL that has it"
+  if ! (cd "$work" && apt-get "${apt_private[@]}" -q download "rust-src=$rust_src_version"); then
+    served="$(apt-cache "${apt_private[@]}" show rust-src 2>/dev/null |
+      awk '/^Version:/ { v = $2 } /^SHA256:/ { printf "%s%s (SHA-256 %s)", sep, v, $2; sep = ", " }')" || true
+    fail "Debian sid no longer serves rust-src $rust_src_version; it serves ${served:-no rust-src at all}: set \`rust_src_version\` and \`rust_src_sha256\` in $0 to one of those, and \`nightly\`/\`nightly_release\` to a toolchain that builds it; or set \`sid_mirror\` to a snapshot.debian.org URL that still has $rust_src_version"
+  fi
   got="$(sha256sum "$deb" | cut -d' ' -f1)"
   [ "$got" = "$rust_src_sha256" ] ||
     fail "$deb has SHA-256 $got, not the pinned $rust_src_sha256: if Debian rebuilt rust-src $rust_src_version, check it and set \`rust_src_sha256\` in $0"
@@ -203,6 +208,11 @@ export KMSCONF_TEST_STANDIN_POWERSHELL="$work/standin/powershell.exe"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$wine"
 if $e2e_only; then
   step "end-to-end tests matching ${e2e_filter[*]} under Wine"
+  # a filter that matches nothing would pass having run nothing: say so instead
+  listed="$(cargo test "${build_std[@]}" --locked --target "$gnu" --test e2e -- "${e2e_filter[@]}" --list)" ||
+    fail "the end-to-end tests under Wine cannot be listed (above)"
+  grep -q ': test$' <<<"${listed//$'\r'/}" ||
+    fail "no end-to-end test of the Windows build matches \`${e2e_filter[*]}\`: modules and tests marked \`#[cfg(unix)]\` are compiled out there (tests/e2e/main.rs)"
   cargo test "${build_std[@]}" --locked --target "$gnu" --test e2e -- "${e2e_filter[@]}"
   step "done in $((SECONDS - started)) s"
   exit 0

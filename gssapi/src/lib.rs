@@ -93,11 +93,24 @@ pub fn load() -> Result<&'static Gssapi, Error> {
         .as_ref()
         .map_err(|e| Error {
             kind: ErrorKind::Unavailable,
-            detail: format!(
-                "cannot load MIT Kerberos' `{}` ({e}): install it (Debian: `libgssapi-krb5-2`)",
-                ffi::GSSAPI_LIBRARY
-            ),
+            detail: unavailable(&e.to_string(), STATIC_BUILD),
         })
+}
+
+/// A statically linked build, as the Linux release binary (musl) is: it has no dynamic loader,
+/// so opening a shared library always fails (musl's `dlopen` in a static program is a stub
+/// that answers "Dynamic loading not supported").
+const STATIC_BUILD: bool = cfg!(all(target_env = "musl", target_feature = "crt-static"));
+
+/// Why the library could not be loaded, and what to do: install it, or, in a static build,
+/// where installing changes nothing, use a build that can load it.
+fn unavailable(error: &str, static_build: bool) -> String {
+    let library = ffi::GSSAPI_LIBRARY;
+    if static_build {
+        format!("cannot load MIT Kerberos' `{library}` ({error}): this kmsconf is statically linked (the musl release binary) and cannot load a shared library; for Kerberos (GSS-TSIG, LDAP binds, WinRM tickets) use a kmsconf built for this system (`cargo install`)")
+    } else {
+        format!("cannot load MIT Kerberos' `{library}` ({error}): install it (Debian: `libgssapi-krb5-2`)")
+    }
 }
 
 /// The name of the default credential cache, as MIT Kerberos resolves it (`KRB5CCNAME`, then
@@ -262,6 +275,23 @@ mod tests {
         assert_eq!(
             classify(NO_CRED, -1765328230i32 as u32),
             ErrorKind::KdcUnreachable
+        );
+    }
+
+    #[test]
+    fn a_static_build_says_installing_kerberos_will_not_help() {
+        let normal = unavailable("not found", false);
+        assert!(
+            normal.ends_with("install it (Debian: `libgssapi-krb5-2`)"),
+            "{normal}"
+        );
+        let static_build = unavailable("Dynamic loading not supported", true);
+        assert!(
+            static_build
+                .contains("(Dynamic loading not supported): this kmsconf is statically linked")
+                && static_build.contains("`cargo install`")
+                && !static_build.contains("install it"),
+            "{static_build}"
         );
     }
 }

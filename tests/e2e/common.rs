@@ -115,15 +115,34 @@ pub fn portable(text: String) -> String {
         .fold(out, |text, (windows, linux)| text.replace(windows, linux))
 }
 
-/// `word` with `/` for `\` (and for `\\`, JSON's escaped one) when it names a file.
+/// `word` with `/` for `\` (and for `\\`, JSON's escaped one) when it names a file. Before it
+/// is changed, a file word or one with a drive (`C:\`) must not hold both separators: on Windows
+/// kmsconf prints every path with `\` (`engine::paths::native`), and this normalising would
+/// hide a path printed half one way, half the other (`[PROJECT]\lab/kms03.json`).
 fn path_word(word: &str) -> String {
     let file =
         word.contains("[PROJECT]") || [".json", ".toml", ".plan"].iter().any(|e| word.contains(e));
+    let path = (file || has_drive(word)) && !word.contains("://");
+    assert!(
+        !(path && word.contains('/') && word.contains('\\')),
+        "kmsconf printed a path with both separators, `{word}`: on Windows every path it prints uses `\\`"
+    );
     if file && !word.contains('@') && !word.starts_with('%') {
         word.replace("\\\\", "/").replace('\\', "/")
     } else {
         word.to_string()
     }
+}
+
+/// Whether `word` holds a Windows drive path: a letter, `:\`, not inside a longer name (`C:\p`,
+/// `lab:C:\p`; not a schema's regex `[^@:\\s]`).
+fn has_drive(word: &str) -> bool {
+    let b = word.as_bytes();
+    b.windows(3).enumerate().any(|(i, w)| {
+        w[0].is_ascii_alphabetic()
+            && &w[1..] == b":\\"
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
+    })
 }
 
 /// A path as a [`Run`] shows it: with `/` on Windows (see [`portable`]).

@@ -95,3 +95,37 @@ fn local_through_a_stand_in_powershell_converges_and_locks() {
     let status = p.ok(&["status"], 0);
     assert!(status.stdout.contains("kms01"), "{status:?}");
 }
+
+/// What `.github/workflows/ci.yml`'s `windows` job asks of `target = "local"` on a real Windows
+/// Server, read-only, through the stand-in here: the same config and commands, and the exit
+/// codes, JSON fields and words that job checks.
+#[test]
+fn the_read_only_commands_of_the_windows_ci_job_hold_through_a_stand_in() {
+    let p = with_stand_in();
+    p.write(
+        "ci-local/kmsconf.toml",
+        "[hosts.runner]\ntarget = \"local\"\naddress = \"127.0.0.1\"\n",
+    );
+    let config = r"ci-local\kmsconf.toml";
+    for command in ["validate", "plan", "status"] {
+        p.ok(&[command, "-c", config], 0);
+    }
+    let doctor = p.run(&["doctor", "-c", config, "--json"]);
+    assert!(doctor.code <= 1, "{doctor:?}");
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout).expect("doctor's JSON");
+    let checks = report["checks"].as_array().expect("checks");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "clock-skew" && c["status"] == "ok"),
+        "{doctor:?}"
+    );
+    let unlock = p.ok(
+        &["force-unlock", "-c", config, "runner", "0123456789abcdef"],
+        1,
+    );
+    assert!(
+        unlock.all().contains("the host is not locked"),
+        "{unlock:?}"
+    );
+}

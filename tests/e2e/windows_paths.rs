@@ -59,3 +59,21 @@ fn lab_targets_naming_one_file_are_one_machine_on_windows() {
         "{r:?}"
     );
 }
+
+/// The check every Windows run of these tests goes through (`common::portable`): a path that
+/// kmsconf printed half with `\`, half with `/` fails the test that sees it, since the
+/// normalising for snapshots would otherwise hide it.
+#[test]
+#[should_panic(expected = "kmsconf printed a path with both separators, `C:\\p\\lab/kms03.json`")]
+fn a_path_printed_with_both_separators_fails_the_test() {
+    portable(r"error: cannot read `C:\p\lab/kms03.json`: denied".to_string());
+}
+
+#[test]
+fn paths_printed_with_one_separator_pass_the_check() {
+    let text = r#"host kms01 (lab:C:\p\lab\kms01.json) "C:\\p\\x.plan" %SystemRoot%\System32\slmgr.vbs /skms winrm://CORP\svc@h/wsman lab:lab/x.json "pattern": "[^@:\\s/]+""#;
+    assert_eq!(
+        portable(text.to_string()),
+        r#"host kms01 (lab:C:/p/lab/kms01.json) "C:/p/x.plan" %SystemRoot%\System32\slmgr.vbs /skms winrm://CORP\svc@h/wsman lab:lab/x.json "pattern": "[^@:\\s/]+""#
+    );
+}
