@@ -81,6 +81,22 @@ mod tests {
         assert!(e.to_string().contains("runs only on Windows"), "{e}");
     }
 
+    /// The Windows target of a local shell whose `powershell` is the shell script `script`,
+    /// written (executable) at `fake`.
+    #[cfg(unix)]
+    fn fake_powershell(
+        fake: &std::path::Path,
+        script: &str,
+    ) -> super::super::WindowsTarget<LocalShell> {
+        std::fs::write(fake, script).expect("fake");
+        let mut perms = std::fs::metadata(fake).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(fake, perms).expect("chmod");
+        let shell =
+            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
+        super::super::WindowsTarget::new("kms01", shell)
+    }
+
     /// Windows PowerShell writes its error stream as CLIXML when started this way: the error
     /// names what PowerShell said, not the XML around it.
     #[cfg(unix)]
@@ -93,13 +109,7 @@ mod tests {
             r#"printf '%s\n' '#< CLIXML' '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">At line:1 char:1_x000D__x000A_</S><S S="Error">+ Access is denied_x000D__x000A_</S></Objs>' >&2"#,
             "\nexit 1\n"
         );
-        std::fs::write(&fake, script).expect("fake");
-        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&fake, perms).expect("chmod");
-        let shell =
-            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
-        let e = super::super::WindowsTarget::new("kms01", shell)
+        let e = fake_powershell(&fake, script)
             .discover()
             .expect_err("fails")
             .to_string();
@@ -131,13 +141,7 @@ mod tests {
             "#!/bin/sh\nread -r agent\necho 'KMSCONF:damaged:{line}'\ncat > '{}/after'\nexit 1\n",
             dir.path().display()
         );
-        std::fs::write(&fake, script).expect("fake");
-        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&fake, perms).expect("chmod");
-        let shell =
-            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
-        let e = super::super::WindowsTarget::new("kms01", shell)
+        let e = fake_powershell(&fake, &script)
             .discover()
             .expect_err("damaged")
             .to_string();
@@ -174,13 +178,7 @@ mod tests {
             dir.path().display(),
             powershell::READY_LINE,
         );
-        std::fs::write(&fake, script).expect("fake");
-        let mut perms = std::fs::metadata(&fake).expect("meta").permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&fake, perms).expect("chmod");
-        let shell =
-            LocalShell::new(Duration::from_secs(20)).with_program(&fake.display().to_string());
-        let d = super::super::WindowsTarget::new("kms01", shell)
+        let d = fake_powershell(&fake, &script)
             .discover()
             .expect("discover");
         assert_eq!(d.state.computer_name, "WIN-7Q2LABHOST");
