@@ -54,18 +54,25 @@ while True:
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[test]
-fn ntlm_and_negotiate_over_https_carry_the_certificates_bindings() {
-    let certs = tempfile::tempdir().expect("dir");
-    certificates(certs.path());
-    let cert = |n: &str| certs.path().join(n).display().to_string();
-    let strict = Host::start(&[
+/// The endpoint over HTTPS with the certificate in `certs`, refusing authentication without that
+/// certificate's channel bindings.
+fn strict_host(certs: &std::path::Path) -> Host {
+    let cert = |n: &str| certs.join(n).display().to_string();
+    Host::start(&[
         "--https",
         &cert("cert.pem"),
         &cert("key.pem"),
         "--channel-binding",
         &cert("cert.pem"),
-    ]);
+    ])
+}
+
+#[test]
+fn ntlm_and_negotiate_over_https_carry_the_certificates_bindings() {
+    let certs = tempfile::tempdir().expect("dir");
+    certificates(certs.path());
+    let cert = |n: &str| certs.path().join(n).display().to_string();
+    let strict = strict_host(certs.path());
     assert_eq!(
         unbound_ntlm_status(strict.port, &certs.path().join("ca.pem")),
         "401"
@@ -159,13 +166,7 @@ fn a_certificate_signed_with_sha384_binds_with_sha384() {
         .expect("make-cert");
     assert!(made.success());
     let cert = |n: &str| certs.path().join(n).display().to_string();
-    let strict = Host::start(&[
-        "--https",
-        &cert("cert.pem"),
-        &cert("key.pem"),
-        "--channel-binding",
-        &cert("cert.pem"),
-    ]);
+    let strict = strict_host(certs.path());
     let url = format!("winrm+https://LAB\\\\alice@127.0.0.1:{}", strict.port);
     let ca = format!("ca_file = \"{}\"\nauth = \"ntlm\"", cert("ca.pem"));
     let p = project(&host_table("kms0", &url, &ca));
