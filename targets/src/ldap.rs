@@ -289,17 +289,14 @@ fn within<T: Send + 'static>(
             .unwrap_or_else(|| format!("the principal of {}", kmsconf_gssapi::default_ccache())),
         source: Box::new(source),
     };
-    let (done, result) = std::sync::mpsc::channel();
     let owned = bind.clone();
-    std::thread::Builder::new()
-        .name("ldap".into())
-        .spawn(move || {
-            let _ = done.send(Directory::new(&owned).and_then(|d| work(&d)));
-        })
-        .map_err(|e| late(LdapError::Io(e)))?;
-    result
-        .recv_timeout(timeout + GRACE)
-        .unwrap_or_else(|_| Err(late(LdapError::Timeout(timeout))))
+    // the thread owns its bind and its GSS-API credentials and context; past the deadline it is
+    // left to end by the library's own timeouts, and what it reads then goes nowhere
+    crate::deadline::within("ldap", timeout + GRACE, move || {
+        Directory::new(&owned).and_then(|d| work(&d))
+    })
+    .map_err(|e| late(LdapError::Io(e)))?
+    .unwrap_or_else(|| Err(late(LdapError::Timeout(timeout))))
 }
 
 fn split_server(server: &str) -> (&str, u16) {
