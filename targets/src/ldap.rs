@@ -264,8 +264,8 @@ const GRACE: Duration = Duration::from_secs(1);
 /// Reads the directory `bind` names, within `timeout` ([`Directory::read`]) in a thread of its
 /// own. The Kerberos ticket request inside the bind is made by the system's GSS-API library
 /// under that library's own timeouts (MIT krb5 waits about 25 s for a KDC that drips), which
-/// kmsconf cannot shorten: past `timeout`, the thread is left to finish on its own and the read
-/// is `no answer within N s`.
+/// kmsconf cannot shorten: past `timeout` (and [`GRACE`]), the thread is left to finish on its
+/// own and the read is `no answer within N s from the Kerberos KDC`.
 pub fn read_within(bind: &Bind, timeout: Duration) -> Result<AdState, Error> {
     within(bind, timeout, move |d| d.read(timeout))
 }
@@ -296,7 +296,7 @@ fn within<T: Send + 'static>(
         Directory::new(&owned).and_then(|d| work(&d))
     })
     .map_err(|e| late(LdapError::Io(e)))?
-    .unwrap_or_else(|| Err(late(LdapError::Timeout(timeout))))
+    .unwrap_or_else(|| Err(late(LdapError::KdcLate(timeout))))
 }
 
 fn split_server(server: &str) -> (&str, u16) {

@@ -5,7 +5,6 @@
 //! real (a Samba AD DC, an MIT KDC) until the ticket-granting ticket is in a cache; then
 //! krb5.conf points the realm at the dripping server.
 
-use crate::common::*;
 use crate::gss::Dc;
 use crate::hostile_session::measured;
 use crate::mit_kdc::{dripping_kdc, krb5_conf_with_kdc, REALM};
@@ -23,6 +22,7 @@ fn a_dripping_kdc_fails_the_gss_tsig_update_at_the_deadline() {
     p.env("KRB5_CONFIG", &p.path("krb5.conf").display().to_string());
     p.env("KMSCONF_TIMEOUT", "5");
     let m = measured(&p, &["apply", "--auto-approve"]);
+    eprintln!("GSS-TSIG apply ended in {:?}", m.took);
     m.failed_within(
         "no answer within 5 s from the Kerberos KDC for a ticket to `DNS/dc1.corp.example` (GSS-TSIG)",
         12,
@@ -64,13 +64,16 @@ fn a_dripping_kdc_fails_a_winrm_ticket_logon_at_the_deadline() {
         p.env("KRB5CCNAME", &format!("FILE:{}", ccache.display()));
         for command in ["plan", "status"] {
             let m = measured(&p, &[command]);
+            eprintln!("WinRM {winrm:?} {command} ended in {:?}", m.took);
             m.failed_within(
                 "host `kms0`: no answer within 5 s from the Kerberos KDC for a ticket to `HTTP/localhost` for ",
                 12,
                 150,
             );
             assert!(
-                m.run.all().contains(&format!("(Kerberos ticket) at localhost:{}", r.host.port)),
+                m.run
+                    .all()
+                    .contains(&format!("(Kerberos ticket) at localhost:{}", r.host.port)),
                 "{winrm:?} {command}: {:?}",
                 m.run
             );
