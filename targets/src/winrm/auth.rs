@@ -2,7 +2,7 @@
 //! Kerberos, or Negotiate: SPNEGO, Kerberos when the account's realm has a KDC kmsconf can find,
 //! else NTLM; Kerberos reaches the KDC over kmsconf's own TCP socket), or with a Kerberos ticket
 //! (the credential cache or a keytab) through MIT GSS-API (`kmsconf-gssapi`), which talks to
-//! the KDC itself. The context seals every message of the connection it authenticated
+//! the KDC itself, in a thread given up at the connect timeout. The context seals every message of the connection it authenticated
 //! (MS-WSMV 2.2.9.1).
 
 use std::io::Write;
@@ -314,7 +314,7 @@ impl TicketRequest {
     }
 
     /// The credentials, the context and its first step. The step's failure is kept for
-    /// [`Ticket::step`] to give, where the caller knows whose ticket failed.
+    /// [`Package::step`] to give, where the caller knows whose ticket failed.
     fn start(self) -> Result<(Ticket, String), StartError> {
         let lib = kmsconf_gssapi::load().map_err(|e| AuthError(e.to_string()))?;
         let credentials = lib
