@@ -140,7 +140,7 @@ impl Gssapi {
             .transpose()
             .map_err(|e| self.error(e))?;
         let keytab = keytab.map(|k| k.to_string_lossy().into_owned());
-        let cache = format!("MEMORY:kmsconf-{}", std::process::id());
+        let cache = own_cache(principal, keytab.as_deref());
         let store: Vec<(&str, &str)> = match &keytab {
             Some(path) => vec![("client_keytab", path), ("ccache", &cache)],
             None => Vec::new(),
@@ -162,6 +162,21 @@ impl Gssapi {
     }
 }
 
+/// The memory credential cache of a keytab's credentials: one per principal and keytab, so
+/// credentials of another principal (another host's `keytab`) never replace them, and a ticket
+/// request given up and finishing late (in a thread left behind) can only store the same
+/// principal's ticket from the same keys.
+fn own_cache(principal: Option<&str>, keytab: Option<&str>) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (principal, keytab).hash(&mut hasher);
+    format!(
+        "MEMORY:kmsconf-{}-{:016x}",
+        std::process::id(),
+        hasher.finish()
+    )
+}
+
 /// Initiator credentials, and the principal they are for.
 pub struct Credentials {
     gss: &'static Gssapi,
@@ -175,13 +190,14 @@ impl Credentials {
         &self.principal
     }
 
-    /// Starts a security context with `server` (`DNS/host`, realm optional).
-    pub fn context(&self, server: &str) -> Result<SecurityContext<'_>, Error> {
+    /// Starts a security context with `server` (`DNS/host`, realm optional); it owns the
+    /// credentials, so it can move to another thread with them.
+    pub fn context(self, server: &str) -> Result<SecurityContext, Error> {
         let target = ffi::Name::principal(&self.gss.lib, server).map_err(|e| self.gss.error(e))?;
         let display = target.display().unwrap_or_else(|| server.to_string());
         Ok(SecurityContext {
-            credentials: self,
             context: ffi::Context::new(&self.gss.lib),
+            credentials: self,
             target,
             display,
         })
@@ -198,17 +214,22 @@ pub enum Step {
 }
 
 /// A security context with one server; deleted when dropped.
-pub struct SecurityContext<'c> {
-    credentials: &'c Credentials,
+pub struct SecurityContext {
+    credentials: Credentials,
     context: ffi::Context<'static>,
     target: ffi::Name<'static>,
     display: String,
 }
 
-impl SecurityContext<'_> {
+impl SecurityContext {
     /// The server principal, with its realm.
     pub fn server(&self) -> &str {
         &self.display
+    }
+
+    /// The client principal.
+    pub fn principal(&self) -> &str {
+        self.credentials.principal()
     }
 
     /// One step of establishing the context: `input` is the server's last token (`None` first).
@@ -293,5 +314,24 @@ mod tests {
                 && !static_build.contains("install it"),
             "{static_build}"
         );
+    }
+
+    #[test]
+    fn each_principal_and_keytab_has_a_memory_cache_of_its_own() {
+        let a = own_cache(Some("alice@R"), Some("/k/alice"));
+        assert_eq!(a, own_cache(Some("alice@R"), Some("/k/alice")));
+        assert!(a.starts_with(&format!("MEMORY:kmsconf-{}-", std::process::id())));
+        assert_ne!(a, own_cache(Some("bob@R"), Some("/k/alice")));
+        assert_ne!(a, own_cache(Some("alice@R"), Some("/k/bob")));
+        assert_ne!(a, own_cache(None, Some("/k/alice")));
+    }
+
+    /// What a context owns can move to the thread that asks the KDC for its ticket.
+    #[test]
+    fn contexts_and_credentials_can_move_between_threads() {
+        fn sendable<T: Send>() {}
+        sendable::<Credentials>();
+        sendable::<SecurityContext>();
+        sendable::<SealingContext>();
     }
 }

@@ -112,12 +112,26 @@ impl DnsServer {
         Ok(state)
     }
 
-    /// Sends each zone update (one message each); one outcome per update.
+    /// Sends each zone update (one message each); one outcome per update. Once the Kerberos
+    /// KDC has given no GSS-TSIG ticket in time, the zones after it are not tried: each would
+    /// wait as long again for the same KDC.
     pub fn send(&self, batch: &[ZoneUpdate]) -> Result<Vec<ChangeStatus>, Error> {
         let address = self.address()?;
-        Ok(batch
-            .iter()
-            .map(|update| match send(address, update) {
+        let mut kdc_late: Option<&str> = None;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for update in batch {
+            let outcome = match kdc_late {
+                Some(zone) => Err(format!(
+                    "not sent: the Kerberos KDC gave no GSS-TSIG ticket in time for zone `{zone}`, tried first"
+                )),
+                None => send(address, update).map_err(|e| {
+                    if matches!(e, DnsError::GssTsig(GssTsigError::KdcLate { .. })) {
+                        kdc_late = Some(&update.zone);
+                    }
+                    e.to_string()
+                }),
+            };
+            outcomes.push(match outcome {
                 Ok(detail) => ChangeStatus::Applied {
                     detail: Some(detail),
                 },
@@ -128,8 +142,9 @@ impl DnsServer {
                         self.server, update.zone
                     ),
                 },
-            })
-            .collect())
+            });
+        }
+        Ok(outcomes)
     }
 }
 

@@ -264,8 +264,8 @@ const GRACE: Duration = Duration::from_secs(1);
 /// Reads the directory `bind` names, within `timeout` ([`Directory::read`]) in a thread of its
 /// own. The Kerberos ticket request inside the bind is made by the system's GSS-API library
 /// under that library's own timeouts (MIT krb5 waits about 25 s for a KDC that drips), which
-/// kmsconf cannot shorten: past `timeout`, the thread is left to finish on its own and the read
-/// is `no answer within N s`.
+/// kmsconf cannot shorten: past `timeout` (and [`GRACE`]), the thread is left to finish on its
+/// own and the read is `no answer within N s from the Kerberos KDC`.
 pub fn read_within(bind: &Bind, timeout: Duration) -> Result<AdState, Error> {
     within(bind, timeout, move |d| d.read(timeout))
 }
@@ -289,17 +289,14 @@ fn within<T: Send + 'static>(
             .unwrap_or_else(|| format!("the principal of {}", kmsconf_gssapi::default_ccache())),
         source: Box::new(source),
     };
-    let (done, result) = std::sync::mpsc::channel();
     let owned = bind.clone();
-    std::thread::Builder::new()
-        .name("ldap".into())
-        .spawn(move || {
-            let _ = done.send(Directory::new(&owned).and_then(|d| work(&d)));
-        })
-        .map_err(|e| late(LdapError::Io(e)))?;
-    result
-        .recv_timeout(timeout + GRACE)
-        .unwrap_or_else(|_| Err(late(LdapError::Timeout(timeout))))
+    // the thread owns its bind and its GSS-API credentials and context; past the deadline it is
+    // left to end by the library's own timeouts, and what it reads then goes nowhere
+    crate::deadline::within("ldap", timeout + GRACE, move || {
+        Directory::new(&owned).and_then(|d| work(&d))
+    })
+    .map_err(|e| late(LdapError::Io(e)))?
+    .unwrap_or_else(|| Err(late(LdapError::KdcLate(timeout))))
 }
 
 fn split_server(server: &str) -> (&str, u16) {

@@ -35,6 +35,8 @@ mod gitops;
 mod gss;
 #[cfg(unix)] // a fake `ssh` (python) around the lab agent
 mod hostile;
+#[cfg(unix)] // an MIT KDC, Samba, the WinRM endpoint, /proc for peak memory
+mod hostile_kdc;
 #[cfg(unix)] // python-gssapi, an MIT KDC, /proc for peak memory
 mod hostile_ldap;
 #[cfg(unix)] // a fake `ssh` shell script, /proc for peak memory

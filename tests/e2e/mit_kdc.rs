@@ -173,3 +173,46 @@ impl Setup<'_> {
         );
     }
 }
+
+/// A server on a free port of 127.0.0.1 that takes every connection and answers it a byte a
+/// second, without end: a KDC that drips. Returns its port; it lives as long as the test.
+pub fn dripping_kdc() -> u16 {
+    use std::io::Write as _;
+    let listener = std::net::TcpListener::bind((ADDRESS, 0)).expect("a port");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                // a length prefix announcing a reply of 64 bytes, then one byte a second
+                let _ = stream.write_all(&[0, 0, 0, 0x40]);
+                while stream.write_all(&[0]).is_ok() {
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `krb5_conf` with every `kdc = ...` line pointing at 127.0.0.1:`port` instead, over TCP only,
+/// written to `to`: the realm's tickets already in a cache stay good, and the next request
+/// goes to that port.
+pub fn krb5_conf_with_kdc(krb5_conf: &Path, port: u16, to: &Path) {
+    let text = std::fs::read_to_string(krb5_conf).expect("krb5.conf");
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("kdc =") {
+            out.push_str(&format!("  kdc = {ADDRESS}:{port}\n"));
+        } else if line.trim_start().starts_with("udp_preference_limit") {
+            continue;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+            if line.trim() == "[libdefaults]" {
+                out.push_str(" udp_preference_limit = 1\n");
+            }
+        }
+    }
+    std::fs::write(to, out).expect("krb5.conf");
+}

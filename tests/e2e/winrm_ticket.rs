@@ -9,19 +9,19 @@ use crate::mit_kdc::{Kdc, REALM};
 use crate::winrm::{host_table, once_per_host, project, Host, PASSWORD};
 
 /// A host table logging on without a password: `winrm` lines, no `password`.
-fn ticket_table(url: &str, winrm: &str) -> String {
+pub(crate) fn ticket_table(url: &str, winrm: &str) -> String {
     host_table("kms0", url, winrm).replace("password = { env = \"WINRM_PASSWORD\" }\n", "")
 }
 
-struct Realm {
-    kdc: Kdc,
-    host: Host,
+pub(crate) struct Realm {
+    pub kdc: Kdc,
+    pub host: Host,
     /// alice's keys, for `kinit -k` and the keytab-only run.
-    keytab: std::path::PathBuf,
-    url: String,
+    pub keytab: std::path::PathBuf,
+    pub url: String,
 }
 
-fn realm(p: &Project) -> Realm {
+pub(crate) fn realm(p: &Project) -> Realm {
     let kdc = Kdc::start(&[("alice", PASSWORD)], &["HTTP/localhost"]);
     let keytab = p.path("alice.keytab");
     kdc.export_keytab("alice", &keytab);

@@ -16,7 +16,7 @@ use kmsconf_gssapi::{Credentials, SecurityContext, Step};
 use kmsconf_model::dns::{GssTsigCredentials, ZoneUpdate};
 
 use super::protocol::{exchange_all, fqdn, plain, update_answer, update_message};
-use super::socket::TcpLink;
+use super::socket::{TcpLink, TCP_TIMEOUT};
 use super::tkey::{self, Mode, Tkey};
 use crate::error::dns::{
     DnsError, GssTsigError, SignatureError, GSS_TSIG_FUDGE, GSS_TSIG_MAX_ROUNDS,
@@ -154,17 +154,10 @@ pub(super) fn send_update(
         Some(p) => p.clone(),
         None => default_server_principal(address, &update.zone)?,
     };
-    let credentials = credentials(gss)?;
-    let who = credentials.principal().to_string();
-    let context = credentials
-        .context(&server)
-        .map_err(|source| GssTsigError::Context {
-            who: who.clone(),
-            server: server.clone(),
-            source,
-        })?;
+    let (context, first) = begin(gss, &server)?;
+    let who = context.principal().to_string();
     let server = context.server().to_string();
-    let mut session = Session::open(address, context, &who)?;
+    let mut session = Session::open(address, context, first)?;
     let result = session.update(update);
     session.delete();
     result.map_err(|e| {
@@ -174,6 +167,41 @@ pub(super) fn send_update(
             source: Box::new(e),
         }
         .into()
+    })
+}
+
+/// The context with `server` and its first step, whose token goes in the first TKEY query:
+/// the credentials (from a keytab: an AS exchange with the KDC) and the service ticket (a TGS
+/// exchange) are MIT's GSS-API library's requests, under its own timeouts, so they run in a
+/// thread of their own given the time of a DNS exchange, [`TCP_TIMEOUT`]. A thread still
+/// waiting then is left to end by itself: it owns its credentials and context, and what it
+/// returns is dropped unread.
+fn begin(gss: &GssTsigCredentials, server: &str) -> Result<(SecurityContext, Step), GssTsigError> {
+    let (owned, target) = (gss.clone(), server.to_string());
+    let started = crate::deadline::within("gss-tsig", TCP_TIMEOUT, move || {
+        let credentials = credentials(&owned)?;
+        let who = credentials.principal().to_string();
+        let refused = |source| GssTsigError::Context {
+            who: who.clone(),
+            server: target.clone(),
+            source,
+        };
+        let mut context = credentials.context(&target).map_err(refused)?;
+        let shown = context.server().to_string();
+        let first = context.step(None).map_err(|source| GssTsigError::Context {
+            who: who.clone(),
+            server: shown,
+            source,
+        })?;
+        Ok((context, first))
+    })
+    .map_err(GssTsigError::Thread)?;
+    started.unwrap_or_else(|| {
+        Err(GssTsigError::KdcLate {
+            principal: gss.principal.clone(),
+            server: server.to_string(),
+            seconds: TCP_TIMEOUT.as_secs(),
+        })
     })
 }
 
@@ -188,27 +216,26 @@ fn credentials(gss: &GssTsigCredentials) -> Result<Credentials, GssTsigError> {
 }
 
 /// One TCP connection with a negotiated context.
-struct Session<'c> {
+struct Session {
     link: TcpLink,
-    context: SecurityContext<'c>,
+    context: SecurityContext,
     key_name: Name,
 }
 
-impl<'c> Session<'c> {
-    /// Negotiates the context for `who`: TKEY queries in mode 3 while GSS-API has a token to
-    /// send.
-    fn open(
-        address: SocketAddr,
-        mut context: SecurityContext<'c>,
-        who: &str,
-    ) -> Result<Self, DnsError> {
-        let server = context.server().to_string();
+impl Session {
+    /// Negotiates the context, whose `first` step GSS-API has taken: TKEY queries in mode 3
+    /// while GSS-API has a token to send (the later steps need no KDC).
+    fn open(address: SocketAddr, context: SecurityContext, first: Step) -> Result<Self, DnsError> {
+        let (who, server) = (
+            context.principal().to_string(),
+            context.server().to_string(),
+        );
         let refused = |source| GssTsigError::Context {
-            who: who.to_string(),
+            who: who.clone(),
             server: server.clone(),
             source,
         };
-        let mut step = context.step(None).map_err(refused)?;
+        let mut step = first;
         let link = TcpLink::connect(address)?;
         let mut session = Self {
             link,

@@ -12,7 +12,7 @@ use crate::error::dns::SocketError;
 
 /// The limit on a TCP connect, and then on each message and its whole answer: one deadline for
 /// the exchange, however the server spaces its bytes.
-const TCP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The address of `server`, `host:port` as the config holds it; a bare host or address means
 /// port 53.

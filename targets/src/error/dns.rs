@@ -244,6 +244,19 @@ pub enum GssTsigError {
         server: String,
         source: kmsconf_gssapi::Error,
     },
+    /// MIT's GSS-API library did not get the ticket for `server` from the KDC within `seconds`
+    /// (the request is left to end on its own, its result unread).
+    #[error(
+        "no answer within {seconds} s from the Kerberos KDC for a ticket to `{server}`{} (GSS-TSIG): the KDC that krb5.conf names for the realm does not answer, or answers too slowly",
+        principal.as_deref().map(|p| format!(" as `{p}`")).unwrap_or_default()
+    )]
+    KdcLate {
+        principal: Option<String>,
+        server: String,
+        seconds: u64,
+    },
+    #[error("cannot start the Kerberos ticket request: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("the server gave no SOA for zone `{zone}`, whose primary name makes the default `server_principal`: set `server_principal`")]
     NoSoa { zone: String },
     #[error("the GSS-TSIG negotiation did not finish in {GSS_TSIG_MAX_ROUNDS} rounds")]

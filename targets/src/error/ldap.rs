@@ -21,6 +21,10 @@ pub enum LdapError {
     Connect(std::io::Error),
     #[error("no answer within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// The session outlived its deadline: its sockets end by then, so what held it is the
+    /// GSS-API library's ticket request to the KDC.
+    #[error("no answer within {} s from the Kerberos KDC (the GSS-API library's ticket request for the bind)", .0.as_secs())]
+    KdcLate(Duration),
     #[error("the connection failed: {0}")]
     Io(std::io::Error),
     #[error("the server sent a message over the {limit}-byte limit")]

@@ -111,6 +111,17 @@ pub struct FrameError(pub(crate) String);
 #[error("{0}")]
 pub struct AuthError(pub String);
 
+/// Why a security context could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Refused(#[from] AuthError),
+    /// MIT's GSS-API library did not get a ticket for `service` from the KDC within `seconds`
+    /// (its request is left to end on its own, its result unread).
+    #[error("no answer within {seconds} s from the Kerberos KDC for a ticket to `{service}`")]
+    KdcLate { service: String, seconds: u64 },
+}
+
 /// Why no Kerberos credentials of `principal` (the cache's own where `None`) could be had from
 /// `keytab` or the credential cache, for a WinRM host.
 pub(crate) fn ticket_error(

@@ -2,7 +2,7 @@
 //! Kerberos, or Negotiate: SPNEGO, Kerberos when the account's realm has a KDC kmsconf can find,
 //! else NTLM; Kerberos reaches the KDC over kmsconf's own TCP socket), or with a Kerberos ticket
 //! (the credential cache or a keytab) through MIT GSS-API (`kmsconf-gssapi`), which talks to
-//! the KDC itself. The context seals every message of the connection it authenticated
+//! the KDC itself, in a thread given up at the connect timeout. The context seals every message of the connection it authenticated
 //! (MS-WSMV 2.2.9.1).
 
 use std::io::Write;
@@ -21,8 +21,8 @@ use sspi::{
 
 use crate::deadline::read_exact_by;
 
-pub use crate::error::winrm::AuthError;
 use crate::error::winrm::{service_error, ticket_error};
+pub use crate::error::winrm::{AuthError, StartError};
 
 /// Which SSPI package authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,34 +60,30 @@ pub struct Context {
 
 impl Context {
     /// A client context for `credential` towards the host's service principal `service`
-    /// (`HTTP/<host>`); `bindings` is the channel bindings' application data over TLS.
+    /// (`HTTP/<host>`); `bindings` is the channel bindings' application data over TLS. With a
+    /// ticket, the context's first step (MIT GSS-API asking the KDC for the service ticket,
+    /// and from a keytab for the credentials first) is taken now, within `limit`.
     pub fn new(
         mechanism: Mechanism,
         credential: &Credential,
         service: &str,
         bindings: Option<&[u8]>,
-    ) -> Result<Self, AuthError> {
+        limit: Duration,
+    ) -> Result<Self, StartError> {
         let (inner, account): (Box<dyn Package>, String) = match credential {
             Credential::Password { user, password } => (
                 with_password(mechanism, user, password, (service, bindings))?,
                 user.clone(),
             ),
             Credential::Ticket { principal, keytab } => {
-                let lib = kmsconf_gssapi::load().map_err(|e| AuthError(e.to_string()))?;
-                let credentials = lib
-                    .credentials(principal.as_deref(), keytab.as_deref())
-                    .map_err(|e| ticket_error(principal.as_deref(), keytab.as_deref(), &e))?;
-                let account = credentials.principal().to_string();
-                let context = credentials
-                    .sealing_context(service, bindings.map(<[u8]>::to_vec))
-                    .map_err(|e| service_error(service, &e))?;
-                (
-                    Box::new(Ticket {
-                        context,
-                        service: service.to_string(),
-                    }),
-                    account,
-                )
+                let request = TicketRequest {
+                    principal: principal.clone(),
+                    keytab: keytab.clone(),
+                    service: service.to_string(),
+                    bindings: bindings.map(<[u8]>::to_vec),
+                };
+                let (ticket, account) = request.within(limit)?;
+                (Box::new(ticket), account)
             }
         };
         Ok(Self {
@@ -291,19 +287,80 @@ where
     }
 }
 
+/// What a context from a Kerberos ticket is started with, owned so that it can go to the
+/// thread that waits on the KDC.
+struct TicketRequest {
+    principal: Option<String>,
+    keytab: Option<PathBuf>,
+    service: String,
+    bindings: Option<Vec<u8>>,
+}
+
+impl TicketRequest {
+    /// The context and its first step, in a thread waited for up to `limit`: MIT GSS-API makes
+    /// the KDC requests under its own timeouts (about 25 s for a KDC that drips), which kmsconf
+    /// cannot shorten. A thread still waiting then is left to end on its own; it owns its
+    /// credentials and context, and what it returns is dropped unread.
+    fn within(self, limit: Duration) -> Result<(Ticket, String), StartError> {
+        let service = self.service.clone();
+        crate::deadline::within("kerberos", limit, move || self.start())
+            .map_err(|e| StartError::Refused(AuthError(e.to_string())))?
+            .unwrap_or_else(|| {
+                Err(StartError::KdcLate {
+                    service,
+                    seconds: limit.as_secs(),
+                })
+            })
+    }
+
+    /// The credentials, the context and its first step. The step's failure is kept for
+    /// [`Package::step`] to give, where the caller knows whose ticket failed.
+    fn start(self) -> Result<(Ticket, String), StartError> {
+        let lib = kmsconf_gssapi::load().map_err(|e| AuthError(e.to_string()))?;
+        let credentials = lib
+            .credentials(self.principal.as_deref(), self.keytab.as_deref())
+            .map_err(|e| ticket_error(self.principal.as_deref(), self.keytab.as_deref(), &e))?;
+        let account = credentials.principal().to_string();
+        let mut context = credentials
+            .sealing_context(&self.service, self.bindings)
+            .map_err(|e| service_error(&self.service, &e))?;
+        let first = Ticket::taken(context.step(None), &self.service);
+        let ticket = Ticket {
+            context,
+            service: self.service,
+            first: Some(first),
+        };
+        Ok((ticket, account))
+    }
+}
+
 /// A context from a Kerberos ticket, through MIT GSS-API.
 struct Ticket {
     context: kmsconf_gssapi::SealingContext,
     /// The service principal, for messages.
     service: String,
+    /// The first step, taken when the context started, until [`Package::step`] gives it.
+    first: Option<Result<(Vec<u8>, bool), AuthError>>,
+}
+
+impl Ticket {
+    fn taken(
+        stepped: Result<kmsconf_gssapi::Step, kmsconf_gssapi::Error>,
+        service: &str,
+    ) -> Result<(Vec<u8>, bool), AuthError> {
+        match stepped {
+            Ok(kmsconf_gssapi::Step::Continue(token)) => Ok((token, false)),
+            Ok(kmsconf_gssapi::Step::Complete(token)) => Ok((token, true)),
+            Err(e) => Err(service_error(service, &e)),
+        }
+    }
 }
 
 impl Package for Ticket {
     fn step(&mut self, input: Option<&[u8]>) -> Result<(Vec<u8>, bool), AuthError> {
-        match self.context.step(input) {
-            Ok(kmsconf_gssapi::Step::Continue(token)) => Ok((token, false)),
-            Ok(kmsconf_gssapi::Step::Complete(token)) => Ok((token, true)),
-            Err(e) => Err(service_error(&self.service, &e)),
+        match (input, self.first.take()) {
+            (None, Some(first)) => first,
+            _ => Self::taken(self.context.step(input), &self.service),
         }
     }
 
@@ -458,6 +515,7 @@ mod tests {
             &password_of("CORP\\admin", password),
             "HTTP/kms01",
             None,
+            Duration::from_secs(5),
         )
         .expect("client");
         let mut server = Server::new("CORP\\admin", "Passw0rd!");
@@ -518,6 +576,7 @@ mod tests {
                 &password_of("CORP\\admin", Secret::new("Passw0rd!")),
                 "HTTP/kms01",
                 Some(&ours),
+                Duration::from_secs(5),
             )
             .expect("client");
             let mut server = Server::new("CORP\\admin", "Passw0rd!");
@@ -536,6 +595,7 @@ mod tests {
             &password_of("CORP\\admin", password),
             "HTTP/kms01",
             None,
+            Duration::from_secs(5),
         )
         .expect("client");
         let mut server = Server::new("CORP\\admin", "Passw0rd!");
@@ -552,6 +612,7 @@ mod tests {
             &password_of("CORP\\admin", password),
             "HTTP/kms01",
             None,
+            Duration::from_secs(5),
         )
         .expect("client");
         let token = client.step(None).expect("first token");

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use kmsconf_engine::secret::Secret;
 
-use super::auth::{Context, Credential, Mechanism};
+use super::auth::{Context, Credential, Mechanism, StartError};
 use super::encryption::{self, Protocol};
 use super::http::{Connection, HttpError, Response, Tls};
 use super::wsman::{self, Endpoint, Expect, ParseError, Reply};
@@ -121,8 +121,18 @@ impl Client {
                     &credential,
                     &options.service_principal,
                     bindings.as_deref(),
+                    timeout,
                 )
-                .map_err(|e| Broken::Auth(format!("{}: {e}", client.who)))?;
+                .map_err(|e| match e {
+                    StartError::Refused(e) => Broken::Auth(format!("{}: {e}", client.who)),
+                    StartError::KdcLate { service, seconds } => Broken::Timeout {
+                        seconds,
+                        during: format!(
+                            "from the Kerberos KDC for a ticket to `{service}` for {}: the KDC that krb5.conf names for the realm does not answer, or answers too slowly",
+                            client.who
+                        ),
+                    },
+                })?;
                 if let Credential::Ticket { .. } = credential {
                     client.who = format!(
                         "`{}` (Kerberos ticket) at {}",
