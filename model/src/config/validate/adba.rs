@@ -170,6 +170,13 @@ fn convert_gss(
         );
         return (None, None);
     }
+    if super::kerberos::STATIC_BUILD {
+        ctx.error(
+            wire.start(),
+            super::kerberos::static_build_error("`gss` (the LDAP bind)", None),
+        );
+        return (None, None);
+    }
     let g = wire.get();
     convert_client(ctx, g.principal.as_ref(), g.keytab.as_ref())
 }

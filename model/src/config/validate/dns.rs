@@ -131,6 +131,13 @@ fn convert_gss_tsig(ctx: &mut Ctx, wire: &At<wire::GssTsigWire>) -> Option<GssTs
         );
         return None;
     }
+    if super::kerberos::STATIC_BUILD {
+        ctx.error(
+            wire.start(),
+            super::kerberos::static_build_error("`gss_tsig`", None),
+        );
+        return None;
+    }
     let g = wire.get();
     let server_principal = g
         .server_principal

@@ -11,6 +11,7 @@ mod dns;
 mod firewall;
 mod fleet;
 mod hosts;
+mod kerberos;
 mod products;
 mod secrets;
 mod sections;

@@ -167,6 +167,15 @@ fn convert_ticket(ctx: &mut Ctx, name: &str, table: &At<WinRmWire>, auth: WinRmA
     if ticket && cfg!(windows) {
         ctx.error(table.start(), format!("`[hosts.{name}.winrm]` has no `password`, and kmsconf takes Kerberos tickets through MIT Kerberos, which it does not use on Windows: add `password`, or run kmsconf on Linux"));
     }
+    if ticket && super::kerberos::STATIC_BUILD {
+        ctx.error(
+            table.start(),
+            super::kerberos::static_build_error(
+                &format!("`[hosts.{name}.winrm]` has no `password`: its Kerberos ticket"),
+                Some("add `password`"),
+            ),
+        );
+    }
     Ticket {
         principal: wire
             .principal
