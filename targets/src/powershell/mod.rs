@@ -120,6 +120,8 @@ fn quote_list(items: &[String]) -> String {
 }
 
 #[cfg(test)]
+mod answer_tests;
+#[cfg(test)]
 pub(crate) mod names;
 #[cfg(test)]
 mod script_tests;
