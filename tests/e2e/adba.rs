@@ -68,6 +68,24 @@ fn tool(name: &str, package: &str, args: &[&str], dir: &Path) {
     );
 }
 
+/// Writes the activation object Windows' licensing service would create for `partial`
+/// (`WS CSVLK`, [`SKU_1`]) straight into the DC's database, in that service's place.
+fn create_object(dc: &Dc, p: &Project, partial: &str) {
+    let created = p.path("created.ldif");
+    std::fs::write(&created, seed("WS CSVLK", SKU_1, partial)).expect("ldif");
+    let sam = dc.sam();
+    tool(
+        "ldbadd",
+        "ldb-tools",
+        &[
+            "-H",
+            sam.to_str().expect("path"),
+            created.to_str().expect("path"),
+        ],
+        &p.path(""),
+    );
+}
+
 /// A DC answering LDAP, with the forest's Activation Objects container (`forest_prep`, which
 /// a new Samba forest lacks) and the objects of `ldif`.
 fn start(forest_prep: bool, ldif: &str) -> Dc {
@@ -400,19 +418,7 @@ fn a_missing_object_is_created_through_its_via_host_and_the_next_plan_is_clean()
         line(&doctor, "adba-container").contains("holds 0 activation objects"),
         "{doctor:?}"
     );
-    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
-    let sam = dc.sam();
-    let created = p.path("created.ldif");
-    tool(
-        "ldbadd",
-        "ldb-tools",
-        &[
-            "-H",
-            sam.to_str().expect("path"),
-            created.to_str().expect("path"),
-        ],
-        &p.path(""),
-    );
+    create_object(&dc, &p, partial);
     let again = p.ok(&["plan"], 0);
     assert!(
         !again.stdout.contains("/ad-activation-online")
@@ -957,19 +963,7 @@ fn a_phone_object_is_created_from_its_confirmation_id_and_the_next_plan_is_clean
     );
 
     // Windows' licensing service would have created the object: the test seeds it
-    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
-    let sam = dc.sam();
-    let created = p.path("created.ldif");
-    tool(
-        "ldbadd",
-        "ldb-tools",
-        &[
-            "-H",
-            sam.to_str().expect("path"),
-            created.to_str().expect("path"),
-        ],
-        &p.path(""),
-    );
+    create_object(&dc, &p, partial);
     let clean = p.ok(&["plan", "--detailed-exitcode"], 0);
     assert!(!clean.stdout.contains("activation_objects/"), "{clean:?}");
 
@@ -1166,19 +1160,7 @@ fn status_and_doctor_name_a_missing_object_and_a_pending_phone_activation() {
     assert!(!json.to_string().contains(&cid));
 
     // once the object exists (seeded in the licensing service's place), nothing is missing
-    std::fs::write(p.path("created.ldif"), seed("WS CSVLK", SKU_1, partial)).expect("ldif");
-    let sam = dc.sam();
-    let created = p.path("created.ldif");
-    tool(
-        "ldbadd",
-        "ldb-tools",
-        &[
-            "-H",
-            sam.to_str().expect("path"),
-            created.to_str().expect("path"),
-        ],
-        &p.path(""),
-    );
+    create_object(&dc, &p, partial);
     let json = crate::schemas::valid("status", &p.ok(&["status", "--json"], 0));
     assert_eq!(
         json["active_directory"]["missing"],
