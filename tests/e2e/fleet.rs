@@ -1,6 +1,6 @@
 //! Fleet hardening: apply locks, a killed apply, latency and parallelism.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -37,11 +37,36 @@ fn a_killed_apply_leaves_valid_state_and_a_rerun_converges() {
     let p = Project::new();
     p.write("kmsconf.toml", &single_host(SETTINGS));
     p.ok(&["lab", "latency", "lab/kms01.json", "300"], 0);
+    let installed = |p: &Project| p.read("lab/kms01.json").contains("kms-host");
     let mut apply = p.spawn(&["apply", "--auto-approve"]);
+    // under Wine an apply started here once stalled before its first change for over 60 s
+    // (one CI run in four on 2026-12-06, cause unknown, the run one at a time): there a stalled
+    // start is ended and started once more, saying so; a second stall fails the test
+    if cfg!(windows) {
+        let start = Instant::now();
+        while !installed(&p) && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !installed(&p) {
+            apply.kill().expect("kill the stalled apply");
+            let out = apply.wait_with_output().expect("reaped");
+            eprintln!(
+                "an apply under Wine stalled before installing the key (exit {:?}, stderr {:?}); starting it once more",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // a lock the stalled run took is released as a user would, by its ID
+            if p.path("lab/kms01.json.apply.holder").exists() {
+                let record: serde_json::Value =
+                    serde_json::from_str(&lock_record(&p)).expect("the stalled run's record");
+                let id = record["id"].as_str().expect("id").to_string();
+                p.ok(&["force-unlock", "kms01", &id], 0);
+            }
+            apply = p.spawn(&["apply", "--auto-approve"]);
+        }
+    }
     // let it get past the first batches, then kill it without warning
-    p.wait_for("the key to be installed", |p| {
-        p.read("lab/kms01.json").contains("kms-host")
-    });
+    p.wait_for("the key to be installed", installed);
     apply.kill().expect("kill -9");
     apply.wait().expect("reaped");
     let show = p.ok(&["lab", "show", "lab/kms01.json"], 0);
